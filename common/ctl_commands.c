@@ -1,0 +1,307 @@
+/*
+ * ctl_commands.c - the command table (see ctl_commands.h) and its validation.
+ *
+ * Conventions every command follows, so iotctl's usage stays predictable:
+ *  - tenant-scoped names (types, groups) take --tenant; users are written "name@tenant";
+ *    devices have globally unique ids and need no tenant;
+ *  - access subjects are "user:NAME", "device:ID" or "group:NAME"; targets are "device:ID",
+ *    "type:NAME", "group:NAME" or "any"; a missing --message means any message type.
+ */
+#include "ctl_commands.h"
+
+#include "iot_error.h"
+
+#include <ctype.h>
+#include <stdio.h>
+#include <string.h>
+
+#define TENANT_OPT(req) {"tenant", "--tenant", CTL_ARG_NAME, req, "TENANT", "tenant name"}
+
+const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
+    [CTL_STATUS] = {CTL_STATUS, "status", "status", 0, "show daemon status", {{0}}, {NULL}, NULL},
+
+    [CTL_TENANT_ADD] = {CTL_TENANT_ADD, "tenant add", "tenant.add", CTL_MUTATES, "register a tenant",
+                        {{"name", NULL, CTL_ARG_NAME, true, "NAME", "tenant name"},
+                         {"display_name", "--display-name", CTL_ARG_STRING, false, "TEXT", "human name"}},
+                        {NULL}, NULL},
+    [CTL_TENANT_LIST] = {CTL_TENANT_LIST, "tenant list", "tenant.list", 0, "list tenants", {{0}},
+                         {"name", "display_name", "types", "devices", "users", "created", NULL}, "tenants"},
+    [CTL_TENANT_SHOW] = {CTL_TENANT_SHOW, "tenant show", "tenant.show", 0, "show one tenant",
+                         {{"name", NULL, CTL_ARG_NAME, true, "NAME", "tenant name"}}, {NULL}, NULL},
+    [CTL_TENANT_REMOVE] = {CTL_TENANT_REMOVE, "tenant remove", "tenant.remove", CTL_MUTATES,
+                           "remove an empty tenant (--force: and everything in it)",
+                           {{"name", NULL, CTL_ARG_NAME, true, "NAME", "tenant name"},
+                            {"force", "--force", CTL_ARG_BOOL, false, NULL, "also remove its contents"}},
+                           {NULL}, NULL},
+
+    [CTL_TYPE_ADD] = {CTL_TYPE_ADD, "type add", "type.add", CTL_MUTATES, "register a device type",
+                      {{"name", NULL, CTL_ARG_NAME, true, "NAME", "device type name"},
+                       TENANT_OPT(true),
+                       {"description", "--description", CTL_ARG_STRING, false, "TEXT", "description"}},
+                      {NULL}, NULL},
+    [CTL_TYPE_LIST] = {CTL_TYPE_LIST, "type list", "type.list", 0, "list device types", {TENANT_OPT(false)},
+                       {"tenant", "name", "messages", "devices", "description", NULL}, "types"},
+    [CTL_TYPE_SHOW] = {CTL_TYPE_SHOW, "type show", "type.show", 0, "show a device type and its messages",
+                       {{"name", NULL, CTL_ARG_NAME, true, "NAME", "device type name"}, TENANT_OPT(true)},
+                       {NULL}, NULL},
+    [CTL_TYPE_REMOVE] = {CTL_TYPE_REMOVE, "type remove", "type.remove", CTL_MUTATES,
+                         "remove a device type no device uses",
+                         {{"name", NULL, CTL_ARG_NAME, true, "NAME", "device type name"}, TENANT_OPT(true)},
+                         {NULL}, NULL},
+
+    [CTL_MESSAGE_ADD] = {CTL_MESSAGE_ADD, "message add", "message.add", CTL_MUTATES,
+                         "add a message type to a device type's catalogue",
+                         {{"type", NULL, CTL_ARG_NAME, true, "TYPE", "device type"},
+                          {"name", NULL, CTL_ARG_NAME, true, "MESSAGE", "message type name (lower case)"},
+                          TENANT_OPT(true),
+                          {"direction", "--direction", CTL_ARG_NAME, false, "command|event", "default command"},
+                          {"args", "--args", CTL_ARG_STRING, false, "SPEC", "positional args: \"x:int y:int c:str?\""},
+                          {"timeout_ms", "--timeout", CTL_ARG_INT, false, "MS", "default answer timeout (5000)"},
+                          {"description", "--description", CTL_ARG_STRING, false, "TEXT", "description"}},
+                         {NULL}, NULL},
+    [CTL_MESSAGE_LIST] = {CTL_MESSAGE_LIST, "message list", "message.list", 0, "list a device type's catalogue",
+                          {{"type", NULL, CTL_ARG_NAME, true, "TYPE", "device type"}, TENANT_OPT(true)},
+                          {"name", "direction", "args", "timeout_ms", "description", NULL}, "messages"},
+    [CTL_MESSAGE_REMOVE] = {CTL_MESSAGE_REMOVE, "message remove", "message.remove", CTL_MUTATES,
+                            "remove a message type from a catalogue",
+                            {{"type", NULL, CTL_ARG_NAME, true, "TYPE", "device type"},
+                             {"name", NULL, CTL_ARG_NAME, true, "MESSAGE", "message type name"},
+                             TENANT_OPT(true)},
+                            {NULL}, NULL},
+
+    [CTL_DEVICE_ADD] = {CTL_DEVICE_ADD, "device add", "device.add", CTL_MUTATES,
+                        "register a device; prints its new 32-byte secret once",
+                        {{"id", NULL, CTL_ARG_NAME, true, "ID", "globally unique device id"},
+                         TENANT_OPT(true),
+                         {"type", "--type", CTL_ARG_NAME, true, "TYPE", "device type"},
+                         {"display_name", "--name", CTL_ARG_STRING, false, "TEXT", "display name"},
+                         {"auth", "--auth", CTL_ARG_NAME, false, "hmac|atecc508a", "default hmac"},
+                         {"serial", "--serial", CTL_ARG_HEX, false, "HEX", "ATECC508A 9-byte serial number"},
+                         {"secret", "--secret", CTL_ARG_HEX, false, "HEX", "use this 32-byte key instead of a new one"},
+                         {"disabled", "--disabled", CTL_ARG_BOOL, false, NULL, "register it disabled"}},
+                        {NULL}, NULL},
+    [CTL_DEVICE_LIST] = {CTL_DEVICE_LIST, "device list", "device.list", 0, "list devices",
+                         {TENANT_OPT(false), {"type", "--type", CTL_ARG_NAME, false, "TYPE", "only this type"}},
+                         {"id", "tenant", "type", "auth", "enabled", "online", "last_seen", "display_name", NULL},
+                         "devices"},
+    [CTL_DEVICE_SHOW] = {CTL_DEVICE_SHOW, "device show", "device.show", 0, "show one device",
+                         {{"id", NULL, CTL_ARG_NAME, true, "ID", "device id"}}, {NULL}, NULL},
+    [CTL_DEVICE_REMOVE] = {CTL_DEVICE_REMOVE, "device remove", "device.remove", CTL_MUTATES, "remove a device",
+                           {{"id", NULL, CTL_ARG_NAME, true, "ID", "device id"}}, {NULL}, NULL},
+    [CTL_DEVICE_ENABLE] = {CTL_DEVICE_ENABLE, "device enable", "device.enable", CTL_MUTATES, "allow a device to connect",
+                           {{"id", NULL, CTL_ARG_NAME, true, "ID", "device id"}}, {NULL}, NULL},
+    [CTL_DEVICE_DISABLE] = {CTL_DEVICE_DISABLE, "device disable", "device.disable", CTL_MUTATES,
+                            "refuse a device's connections",
+                            {{"id", NULL, CTL_ARG_NAME, true, "ID", "device id"}}, {NULL}, NULL},
+    [CTL_DEVICE_REKEY] = {CTL_DEVICE_REKEY, "device rekey", "device.rekey", CTL_MUTATES,
+                          "give a device a new secret; prints it once",
+                          {{"id", NULL, CTL_ARG_NAME, true, "ID", "device id"},
+                           {"secret", "--secret", CTL_ARG_HEX, false, "HEX", "use this 32-byte key instead of a new one"}},
+                          {NULL}, NULL},
+
+    [CTL_USER_ADD] = {CTL_USER_ADD, "user add", "user.add", CTL_MUTATES, "register a user",
+                      {{"user", NULL, CTL_ARG_STRING, true, "NAME@TENANT", "user"},
+                       {"role", "--role", CTL_ARG_NAME, false, "admin|operator|viewer", "default operator"},
+                       {"password", "--password-file", CTL_ARG_SECRET, true, "FILE", "file holding the password"}},
+                      {NULL}, NULL},
+    [CTL_USER_LIST] = {CTL_USER_LIST, "user list", "user.list", 0, "list users", {TENANT_OPT(false)},
+                       {"user", "role", "groups", "created", NULL}, "users"},
+    [CTL_USER_SHOW] = {CTL_USER_SHOW, "user show", "user.show", 0, "show one user",
+                       {{"user", NULL, CTL_ARG_STRING, true, "NAME@TENANT", "user"}}, {NULL}, NULL},
+    [CTL_USER_REMOVE] = {CTL_USER_REMOVE, "user remove", "user.remove", CTL_MUTATES, "remove a user",
+                         {{"user", NULL, CTL_ARG_STRING, true, "NAME@TENANT", "user"}}, {NULL}, NULL},
+    [CTL_USER_PASSWD] = {CTL_USER_PASSWD, "user passwd", "user.passwd", CTL_MUTATES, "set a user's password",
+                         {{"user", NULL, CTL_ARG_STRING, true, "NAME@TENANT", "user"},
+                          {"password", "--password-file", CTL_ARG_SECRET, true, "FILE", "file holding the password"}},
+                         {NULL}, NULL},
+
+    [CTL_GROUP_ADD] = {CTL_GROUP_ADD, "group add", "group.add", CTL_MUTATES, "create a group of devices or users",
+                       {{"name", NULL, CTL_ARG_NAME, true, "NAME", "group name"},
+                        TENANT_OPT(true),
+                        {"kind", "--kind", CTL_ARG_NAME, true, "device|user", "what the group holds"}},
+                       {NULL}, NULL},
+    [CTL_GROUP_LIST] = {CTL_GROUP_LIST, "group list", "group.list", 0, "list groups", {TENANT_OPT(false)},
+                        {"tenant", "name", "kind", "members", NULL}, "groups"},
+    [CTL_GROUP_SHOW] = {CTL_GROUP_SHOW, "group show", "group.show", 0, "show a group and its members",
+                        {{"name", NULL, CTL_ARG_NAME, true, "NAME", "group name"}, TENANT_OPT(true)},
+                        {NULL}, NULL},
+    [CTL_GROUP_REMOVE] = {CTL_GROUP_REMOVE, "group remove", "group.remove", CTL_MUTATES, "remove a group",
+                          {{"name", NULL, CTL_ARG_NAME, true, "NAME", "group name"}, TENANT_OPT(true)},
+                          {NULL}, NULL},
+    [CTL_GROUP_MEMBER_ADD] = {CTL_GROUP_MEMBER_ADD, "group member add", "group.member.add", CTL_MUTATES,
+                              "add a device id or user name to a group",
+                              {{"group", NULL, CTL_ARG_NAME, true, "GROUP", "group name"},
+                               {"member", NULL, CTL_ARG_NAME, true, "MEMBER", "device id or user name"},
+                               TENANT_OPT(true)},
+                              {NULL}, NULL},
+    [CTL_GROUP_MEMBER_REMOVE] = {CTL_GROUP_MEMBER_REMOVE, "group member remove", "group.member.remove", CTL_MUTATES,
+                                 "remove a member from a group",
+                                 {{"group", NULL, CTL_ARG_NAME, true, "GROUP", "group name"},
+                                  {"member", NULL, CTL_ARG_NAME, true, "MEMBER", "device id or user name"},
+                                  TENANT_OPT(true)},
+                                 {NULL}, NULL},
+
+    [CTL_ACCESS_GRANT] = {CTL_ACCESS_GRANT, "access grant", "access.grant", CTL_MUTATES,
+                          "let a subject send a message type to a target",
+                          {{"subject", NULL, CTL_ARG_STRING, true, "SUBJECT", "user:NAME, device:ID or group:NAME"},
+                           {"target", NULL, CTL_ARG_STRING, true, "TARGET", "device:ID, type:NAME, group:NAME or any"},
+                           TENANT_OPT(true),
+                           {"message", "--message", CTL_ARG_NAME, false, "MESSAGE", "message type (default: any)"}},
+                          {NULL}, NULL},
+    [CTL_ACCESS_REVOKE] = {CTL_ACCESS_REVOKE, "access revoke", "access.revoke", CTL_MUTATES, "remove an access rule",
+                           {{"rule", NULL, CTL_ARG_INT, true, "RULE", "rule id (see access list)"},
+                            TENANT_OPT(true)},
+                           {NULL}, NULL},
+    [CTL_ACCESS_LIST] = {CTL_ACCESS_LIST, "access list", "access.list", 0, "list access rules", {TENANT_OPT(false)},
+                         {"rule", "tenant", "subject", "target", "message", "created", NULL}, "rules"},
+    [CTL_ACCESS_CHECK] = {CTL_ACCESS_CHECK, "access check", "access.check", 0,
+                          "would SUBJECT be allowed to send MESSAGE to DEVICE, and which rule decides",
+                          {{"subject", NULL, CTL_ARG_STRING, true, "SUBJECT", "user:NAME, device:ID or NAME@TENANT"},
+                           {"device", NULL, CTL_ARG_NAME, true, "DEVICE", "device id"},
+                           {"message", NULL, CTL_ARG_NAME, true, "MESSAGE", "message type"},
+                           TENANT_OPT(false)},
+                          {NULL}, NULL},
+
+    [CTL_CHANGES_LIST] = {CTL_CHANGES_LIST, "changes list", "changes.list", 0,
+                          "show the audit log of administrative changes",
+                          {TENANT_OPT(false), {"limit", "--limit", CTL_ARG_INT, false, "N", "at most N (default 50)"}},
+                          {"at", "actor", "action", "tenant", "target", NULL}, "changes"},
+};
+
+const struct ctl_command *ctl_command_by_name(const char *name)
+{
+    if (!name)
+        return NULL;
+    for (int i = 0; i < CTL_COMMAND_COUNT; i++)
+        if (strcmp(ctl_commands[i].name, name) == 0)
+            return &ctl_commands[i];
+    return NULL;
+}
+
+/* How many argv words match cmd->words exactly, or 0 if not all of them do. */
+static int words_match(const char *words, int argc, char *const argv[])
+{
+    int n = 0;
+    const char *p = words;
+    while (*p) {
+        size_t len = strcspn(p, " ");
+        if (n >= argc || strlen(argv[n]) != len || strncmp(argv[n], p, len) != 0)
+            return 0;
+        n++;
+        p += len;
+        while (*p == ' ')
+            p++;
+    }
+    return n;
+}
+
+const struct ctl_command *ctl_command_match(int argc, char *const argv[], int *consumed)
+{
+    const struct ctl_command *best = NULL;
+    int best_n = 0;
+    for (int i = 0; i < CTL_COMMAND_COUNT; i++) {
+        int n = words_match(ctl_commands[i].words, argc, argv);
+        if (n > best_n) {
+            best = &ctl_commands[i];
+            best_n = n;
+        }
+    }
+    if (consumed)
+        *consumed = best_n;
+    return best;
+}
+
+size_t ctl_command_param_count(const struct ctl_command *cmd)
+{
+    size_t n = 0;
+    while (n < CTL_MAX_PARAMS && cmd->params[n].key)
+        n++;
+    return n;
+}
+
+bool ctl_value_valid(enum ctl_arg_kind kind, const char *value)
+{
+    if (!value || !*value)
+        return false;
+    size_t len = strlen(value);
+    switch (kind) {
+    case CTL_ARG_NAME:
+        if (len > 64 || !isalnum((unsigned char)value[0]))
+            return false;
+        for (size_t i = 0; i < len; i++) {
+            unsigned char c = (unsigned char)value[i];
+            if (!isalnum(c) && c != '_' && c != '.' && c != '-')
+                return false;
+        }
+        return true;
+    case CTL_ARG_HEX:
+        if (len % 2)
+            return false;
+        for (size_t i = 0; i < len; i++)
+            if (!isxdigit((unsigned char)value[i]))
+                return false;
+        return true;
+    case CTL_ARG_INT: {
+        size_t i = (value[0] == '-') ? 1 : 0;
+        if (i == len || len > 19)
+            return false;
+        for (; i < len; i++)
+            if (!isdigit((unsigned char)value[i]))
+                return false;
+        return true;
+    }
+    case CTL_ARG_STRING:
+    case CTL_ARG_SECRET:
+        for (size_t i = 0; i < len; i++)
+            if ((unsigned char)value[i] < 0x20 && value[i] != '\t')
+                return false;
+        return len <= 4096;
+    case CTL_ARG_BOOL:
+        return true;
+    }
+    return false;
+}
+
+static const struct ctl_param *find_param(const struct ctl_command *cmd, const char *key)
+{
+    for (size_t i = 0; i < ctl_command_param_count(cmd); i++)
+        if (strcmp(cmd->params[i].key, key) == 0)
+            return &cmd->params[i];
+    return NULL;
+}
+
+int ctl_args_validate(const struct ctl_command *cmd, const cJSON *args, char *err, size_t errlen)
+{
+    if (args && !cJSON_IsObject(args)) {
+        snprintf(err, errlen, "args must be an object");
+        return IOT_EINVAL;
+    }
+    const cJSON *item;
+    cJSON_ArrayForEach(item, args)
+    {
+        const struct ctl_param *p = find_param(cmd, item->string);
+        if (!p) {
+            snprintf(err, errlen, "%s: unknown argument '%s'", cmd->name, item->string);
+            return IOT_EINVAL;
+        }
+        bool ok;
+        if (p->kind == CTL_ARG_BOOL)
+            ok = cJSON_IsBool(item);
+        else if (p->kind == CTL_ARG_INT)
+            ok = cJSON_IsNumber(item);
+        else
+            ok = cJSON_IsString(item) && ctl_value_valid(p->kind, item->valuestring);
+        if (!ok) {
+            snprintf(err, errlen, "%s: invalid value for '%s'", cmd->name, p->key);
+            return IOT_EINVAL;
+        }
+    }
+    for (size_t i = 0; i < ctl_command_param_count(cmd); i++) {
+        const struct ctl_param *p = &cmd->params[i];
+        if (p->required && !cJSON_GetObjectItemCaseSensitive(args, p->key)) {
+            snprintf(err, errlen, "%s: missing argument '%s'", cmd->name, p->key);
+            return IOT_EINVAL;
+        }
+    }
+    return IOT_OK;
+}

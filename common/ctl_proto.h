@@ -1,0 +1,39 @@
+/*
+ * ctl_proto.h - the control protocol spoken on iotd's Unix control socket.
+ *
+ * Framing: one JSON object per line ('\n'-terminated, UTF-8, at most CTL_MAX_LINE bytes).
+ *
+ *   request   {"id": 7, "cmd": "tenant.add", "args": {"name": "acme"}}
+ *   success   {"id": 7, "ok": true, "result": {...}}
+ *   failure   {"id": 7, "ok": false, "error": {"code": "not_found", "message": "..."}}
+ *   stream    {"id": 7, "ok": true, "stream": true}      then any number of
+ *             {"id": 7, "item": {...}}                   and finally
+ *             {"id": 7, "end": true, "reason": "..."}
+ *
+ * "id" is chosen by the client (a non-negative integer) and echoed, so a client may have several
+ * requests in flight. A line that is not a JSON object gets a failure with id 0 and code
+ * "bad_request"; the connection stays open. A line over the limit closes the connection after
+ * the failure reply.
+ */
+#ifndef CTL_PROTO_H
+#define CTL_PROTO_H
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+
+#define CTL_MAX_LINE (1024 * 1024)
+
+/* Build a request object. Takes ownership of args (may be NULL for an empty object). */
+cJSON *ctl_request_new(uint32_t id, const char *cmd, cJSON *args);
+/* Build a success reply. Takes ownership of result (may be NULL for {}). */
+cJSON *ctl_reply_ok(uint32_t id, cJSON *result);
+/* Build a failure reply with the code's name and a message (NULL: iot_strerror(code)). */
+cJSON *ctl_reply_error(uint32_t id, int code, const char *message);
+/* Serialize compactly and append '\n'. Returns a malloc'ed string or NULL. */
+char *ctl_serialize_line(const cJSON *msg);
+/* Accessors that tolerate wrong types: return def/NULL when absent or of another type. */
+const char *ctl_get_string(const cJSON *obj, const char *key);
+long long ctl_get_int(const cJSON *obj, const char *key, long long def);
+int ctl_get_bool(const cJSON *obj, const char *key, int def);
+
+#endif

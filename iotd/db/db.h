@@ -1,0 +1,71 @@
+/*
+ * db.h - the database threads: the only place libmariadb's blocking calls run.
+ *
+ * A pool of db threads each owns one MYSQL connection (opened lazily, re-opened after it is
+ * lost). Work arrives as db jobs on one bounded queue; a job's run() executes on a db thread
+ * with a live connection, then the job is handed back to the submitter's loop through its
+ * inbox (job->done), so io threads and the main loop never wait on the database.
+ */
+#ifndef IOTD_DB_H
+#define IOTD_DB_H
+
+#include "loop/inbox.h"
+
+#include <mysql.h>
+#include <stdbool.h>
+
+/* Where the database is. Parsed from "[database] url" (see db_target_parse). */
+struct db_target {
+    char *socket_path; /* Unix socket, or NULL for TCP */
+    char *host;        /* TCP host, or NULL */
+    unsigned port;     /* TCP port, 0 = 3306 */
+    char *user;        /* NULL: the effective user's name (unix_socket auth) */
+    char *password;    /* NULL: none */
+    char *database;    /* schema name, default "iotd" */
+};
+
+/* Parse "mariadb://user@host:port/db", "mariadb://user@localhost/db?socket=/path" or
+ * "unix:/path/to.sock[/db]". The password is read from password_file (may be NULL; first line,
+ * newline stripped) or $IOTD_DB_PASSWORD. Returns IOT_EINVAL with a sentence in err. */
+int db_target_parse(const char *url, const char *password_file, struct db_target *out, char *err,
+                    size_t errlen);
+void db_target_free(struct db_target *t);
+
+/* Open a connection (utf8mb4, autocommit on, reconnect off) and select the database,
+ * creating it if create_db. Returns IOT_EDB with the server's message in err. */
+int db_connect(const struct db_target *t, bool create_db, MYSQL **out, char *err, size_t errlen);
+
+typedef struct db_job db_job_t;
+struct db_job {
+    inbox_msg_t done;  /* pushed to reply_to when run() has returned; handler = the submitter's */
+    inbox_t *reply_to; /* NULL: nobody waits; the pool calls destroy() instead */
+    /* Runs on a db thread. Returns 0 or a negative IOT_E*; IOT_EDB means the connection failed,
+     * and the pool reconnects and runs the job once more before giving up. */
+    int (*run)(db_job_t *job, MYSQL *conn);
+    void (*destroy)(db_job_t *job); /* only used when reply_to is NULL */
+    int status;                     /* run()'s result, set before done is pushed */
+    db_job_t *next;                 /* queue link, owned by the pool */
+};
+
+typedef struct db_pool db_pool_t;
+
+/* Start nthreads db threads with a job queue bound of capacity. The target is copied. */
+int db_pool_start(db_pool_t **out, const struct db_target *target, unsigned nthreads,
+                  size_t capacity);
+/* Queue a job. IOT_EBUSY when the queue is full, IOT_EINVAL once stopping. */
+int db_pool_submit(db_pool_t *pool, db_job_t *job);
+/* Counters for stats. */
+void db_pool_stats(db_pool_t *pool, size_t *depth, size_t *high_water, size_t *capacity,
+                   uint64_t *done, uint64_t *failed, unsigned *connected);
+/* Run what is queued, then join the threads and free the pool. */
+void db_pool_stop(db_pool_t *pool);
+
+/* Migrations: the numbered files of sql/ are compiled into the binary (db_migrations.c,
+ * generated). Applies every migration above the recorded schema_version, each in order,
+ * recording it. Returns IOT_ESCHEMA if the database's version is newer than the newest known
+ * migration, IOT_EDB on failure; *version gets the version in force afterwards. */
+int db_migrate(MYSQL *conn, int *version, char *err, size_t errlen);
+/* The newest migration this build knows. */
+int db_schema_latest(void);
+
+#endif
