@@ -29,7 +29,8 @@ int ctl_client_read(ctl_client_t *client, int timeout_ms, cJSON **out);
 
 /* Send a request and wait for its reply (skipping unrelated ids). On an "ok": false reply,
  * returns the error's code and *out holds the whole reply (for its message). */
-int ctl_client_call(ctl_client_t *client, const char *cmd, cJSON *args, int timeout_ms, cJSON **out);
+int ctl_client_call(ctl_client_t *client, const char *cmd, cJSON *args, int timeout_ms,
+                    cJSON **out);
 
 /* The file descriptor, for poll() in streaming clients. */
 int ctl_client_fd(const ctl_client_t *client);

@@ -64,8 +64,8 @@ enum ctl_arg_kind {
 };
 
 struct ctl_param {
-    const char *key;   /* key in the JSON args object */
-    const char *flag;  /* "--tenant", or NULL for a positional parameter */
+    const char *key;  /* key in the JSON args object */
+    const char *flag; /* "--tenant", or NULL for a positional parameter */
     enum ctl_arg_kind kind;
     bool required;
     const char *metavar; /* shown in usage: "NAME", "HEX" */
@@ -73,15 +73,15 @@ struct ctl_param {
 };
 
 /* Flags of a command. */
-#define CTL_MUTATES 0x1  /* changes the registry; audited */
-#define CTL_STREAM 0x2   /* answers with a stream */
+#define CTL_MUTATES 0x1 /* changes the registry; audited */
+#define CTL_STREAM  0x2 /* answers with a stream */
 
 #define CTL_MAX_PARAMS 10
 
 struct ctl_command {
     enum ctl_command_id id;
-    const char *words;   /* "group member add" */
-    const char *name;    /* "group.member.add" */
+    const char *words; /* "group member add" */
+    const char *name;  /* "group.member.add" */
     unsigned flags;
     const char *summary;
     struct ctl_param params[CTL_MAX_PARAMS];

@@ -11,20 +11,20 @@
 
 enum iot_error {
     IOT_OK = 0,
-    IOT_EINVAL = -1,      /* "bad_args": malformed or missing argument */
-    IOT_ENOTFOUND = -2,   /* "not_found" */
-    IOT_EEXIST = -3,      /* "exists": already exists */
-    IOT_EDENIED = -4,     /* "denied": not allowed */
-    IOT_EINUSE = -5,      /* "in_use": still referenced, cannot remove */
-    IOT_EBUSY = -6,       /* "busy": a bound was reached, retry later */
-    IOT_EDB = -7,         /* "db_unavailable": the database cannot be reached */
-    IOT_ENOMEM = -8,      /* "no_memory" */
-    IOT_EIO = -9,         /* "io": a system call failed */
-    IOT_EPROTO = -10,     /* "bad_request": malformed control request */
+    IOT_EINVAL = -1,        /* "bad_args": malformed or missing argument */
+    IOT_ENOTFOUND = -2,     /* "not_found" */
+    IOT_EEXIST = -3,        /* "exists": already exists */
+    IOT_EDENIED = -4,       /* "denied": not allowed */
+    IOT_EINUSE = -5,        /* "in_use": still referenced, cannot remove */
+    IOT_EBUSY = -6,         /* "busy": a bound was reached, retry later */
+    IOT_EDB = -7,           /* "db_unavailable": the database cannot be reached */
+    IOT_ENOMEM = -8,        /* "no_memory" */
+    IOT_EIO = -9,           /* "io": a system call failed */
+    IOT_EPROTO = -10,       /* "bad_request": malformed control request */
     IOT_EUNREACHABLE = -11, /* "unreachable": the daemon is not running (client side) */
-    IOT_EINTERNAL = -12,  /* "internal" */
-    IOT_ESCHEMA = -13,    /* "schema": database schema newer than this build */
-    IOT_ECROSS = -14,     /* "cross_tenant": refers to another tenant */
+    IOT_EINTERNAL = -12,    /* "internal" */
+    IOT_ESCHEMA = -13,      /* "schema": database schema newer than this build */
+    IOT_ECROSS = -14,       /* "cross_tenant": refers to another tenant */
 };
 #define IOT_ERROR_COUNT 15
 

@@ -8,7 +8,7 @@
 #include <stddef.h>
 
 #define PASSWORD_HASH_MAX 128
-#define PASSWORD_MIN_LEN 8
+#define PASSWORD_MIN_LEN  8
 
 /* Hash with a random salt into out (NUL-terminated). IOT_EINVAL for a password shorter than
  * PASSWORD_MIN_LEN or longer than 1024 bytes. */

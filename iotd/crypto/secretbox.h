@@ -10,10 +10,10 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define SECRETBOX_KEY_LEN 32
+#define SECRETBOX_KEY_LEN   32
 #define SECRETBOX_NONCE_LEN 12
-#define SECRETBOX_TAG_LEN 16
-#define SECRETBOX_OVERHEAD (SECRETBOX_NONCE_LEN + SECRETBOX_TAG_LEN)
+#define SECRETBOX_TAG_LEN   16
+#define SECRETBOX_OVERHEAD  (SECRETBOX_NONCE_LEN + SECRETBOX_TAG_LEN)
 
 /* Read the 32-byte key from path, or create it (mode 0600, random) if it does not exist.
  * Refuses a key file readable by group or others, or of the wrong size (IOT_EINVAL). */

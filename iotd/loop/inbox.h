@@ -24,7 +24,7 @@ struct inbox_msg {
     inbox_handler_fn handle;
 };
 
-#define container_of(ptr, type, member) ((type *)((char *)(ptr) - offsetof(type, member)))
+#define container_of(ptr, type, member) ((type *)((char *)(ptr)-offsetof(type, member)))
 
 typedef struct inbox {
     uv_async_t async;

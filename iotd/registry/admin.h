@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include <mysql.h>
+#include <stdbool.h>
 
 struct admin_ctx {
     const uint8_t *secret_key; /* SECRETBOX_KEY_LEN bytes: seals device secrets */
@@ -22,6 +23,9 @@ struct admin_ctx {
  * (for device add/rekey it holds the new secret as "secret": 64 hex digits, shown once).
  * Errors: IOT_EINVAL, IOT_ENOTFOUND, IOT_EEXIST, IOT_EINUSE, IOT_ECROSS with a sentence in err;
  * IOT_EDB when the connection failed (the transaction is rolled back). */
+/* True for the commands admin_execute runs: every CTL_MUTATES command and changes.list. */
+bool admin_handles(const struct ctl_command *cmd);
+
 int admin_execute(MYSQL *conn, const struct admin_ctx *ctx, const struct ctl_command *cmd,
                   const cJSON *args, cJSON **result, char *err, size_t errlen);
 

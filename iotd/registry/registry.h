@@ -57,4 +57,50 @@ int registry_access_check(const registry_snapshot_t *snap, const char *principal
 void registry_counts(const registry_snapshot_t *snap, size_t *tenants, size_t *devices,
                      size_t *users, size_t *rules);
 
+/* The generation a snapshot was published with (0: the initial empty one); compare with
+ * registry_generation() to notice a newer snapshot without taking a reference. */
+uint64_t registry_snapshot_generation(const registry_snapshot_t *snap);
+
+/* Accessors for the session and relay code. Pointers in the *_info structs point into the
+ * snapshot and stay valid while the caller holds its reference. All return IOT_ENOTFOUND for an
+ * unknown name. */
+#define REGISTRY_SECRET_LEN 32
+#define REGISTRY_SERIAL_LEN 9
+
+/* Open a device's sealed 32-byte secret with the server key (SECRETBOX_KEY_LEN bytes).
+ * IOT_EDENIED if the sealed value does not authenticate (wrong key file, tampered row). The
+ * caller should wipe out after use. */
+int registry_device_secret(const registry_snapshot_t *snap, const uint8_t *key, const char *id,
+                           uint8_t out[REGISTRY_SECRET_LEN]);
+
+struct registry_device_info {
+    const char *id;
+    const char *tenant;
+    const char *type; /* must match HELLO's type= */
+    bool enabled;
+    bool atecc508a; /* auth kind: false = hmac */
+    uint8_t serial[REGISTRY_SERIAL_LEN]; /* ATECC508A serial, zeros for hmac devices */
+};
+int registry_device_lookup(const registry_snapshot_t *snap, const char *id,
+                           struct registry_device_info *out);
+
+struct registry_user_info {
+    const char *address; /* "name@tenant" */
+    const char *tenant;
+    const char *role;          /* "admin", "operator" or "viewer" */
+    const char *password_hash; /* Argon2id encoded: for password_verify, never for output */
+};
+int registry_user_lookup(const registry_snapshot_t *snap, const char *address,
+                         struct registry_user_info *out);
+
+/* A message type of a device's catalogue: the relay checks args (argspec.h) and the timeout. */
+struct registry_message_info {
+    const char *name;
+    bool event;       /* direction event (pushed by the device), else command */
+    const char *args; /* argument spec, "" for none */
+    unsigned timeout_ms;
+};
+int registry_message_lookup(const registry_snapshot_t *snap, const char *device_id,
+                            const char *message, struct registry_message_info *out);
+
 #endif

@@ -1,0 +1,139 @@
+#!/usr/bin/env bash
+# dev.sh - the two set-up commands of the README, for a fresh Debian 12 machine (as root):
+#
+#   ./dev.sh demo   install what is missing, build, start iotd on its own MariaDB with a demo
+#                   tenant, device type, catalogue, user and access rules; print how to use it
+#   ./dev.sh test   install what is missing, build, run the whole test suite (fails if no test ran)
+#
+# Also: ./dev.sh stop (stop the demo), ./dev.sh deps (only install packages).
+set -euo pipefail
+cd "$(dirname "$0")"
+top=$PWD
+
+packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
+          libuv1-dev libssl-dev openssl libmariadb-dev mariadb-server-core mariadb-client-core
+          libcjson-dev libcmocka-dev libargon2-dev libinih-dev libsystemd-dev scdoc
+          libncurses-dev tmux procps)
+
+deps() {
+    local missing=()
+    for p in "${packages[@]}"; do
+        dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+    done
+    [ ${#missing[@]} -eq 0 ] && return 0
+    echo "dev.sh: installing ${missing[*]}"
+    if [ "$(id -u)" -ne 0 ]; then
+        echo "dev.sh: run as root (or install: ${missing[*]})" >&2
+        exit 1
+    fi
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq
+    apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+build() { # build DIR TYPE [cmake args...]
+    local dir=$1 type=$2
+    shift 2
+    cmake -S "$top" -B "$dir" -DCMAKE_BUILD_TYPE="$type" "$@" >/dev/null
+    cmake --build "$dir" -j"$(nproc)"
+}
+
+demo_dir=$top/.demo
+sock=$demo_dir/state/control.sock
+
+demo() {
+    deps
+    build "$top/build" Release
+    local bin=$top/build
+    mkdir -p "$demo_dir/state"
+    cat >"$demo_dir/iotd.conf" <<CONF
+# The demo's configuration: everything default except where the state lives.
+[iotd]
+state_dir = $demo_dir/state
+[devices]
+listen = 127.0.0.1:7800
+[database]
+url = local
+CONF
+    if [ -S "$sock" ] && "$bin/iotctl/iotctl" -s "$sock" status >/dev/null 2>&1; then
+        echo "dev.sh: iotd already running"
+    else
+        echo "dev.sh: starting iotd (first start creates its MariaDB: a few seconds)"
+        "$bin/iotd/core/iotd" -c "$demo_dir/iotd.conf"
+    fi
+    local ctl=("$bin/iotctl/iotctl" -s "$sock")
+    # Registering is idempotent: "already exists" (exit 5) is fine on a second run.
+    reg() { "${ctl[@]}" "$@" >/dev/null || [ $? -eq 5 ]; }
+    reg tenant add demo --display-name "Demo tenant"
+    reg type add thermo --tenant demo --description "temperature sensor with a LED matrix"
+    reg message add thermo read_temp --tenant demo --direction command --timeout 2000 --description "read the temperature"
+    reg message add thermo set_pixel --tenant demo --args "x:int y:int color:str" --description "light one LED"
+    reg message add thermo echo --tenant demo --args "text:str" --description "answer with the same text"
+    reg message add thermo temperature --tenant demo --direction event --args "value:float unit:str"
+    printf 'demo-password\n' >"$demo_dir/alice.pw"
+    chmod 600 "$demo_dir/alice.pw"
+    reg user add alice@demo --role operator --password-file "$demo_dir/alice.pw"
+    reg group add sensors --tenant demo --kind device
+    if ! "${ctl[@]}" device show thermo-1 >/dev/null 2>&1; then
+        "${ctl[@]}" --json device add thermo-1 --tenant demo --type thermo --name "Living room" >"$demo_dir/thermo-1.json"
+        chmod 600 "$demo_dir/thermo-1.json"
+    fi
+    reg group member add sensors thermo-1 --tenant demo
+    if ! "${ctl[@]}" access list --tenant demo | grep -q "user:alice"; then
+        "${ctl[@]}" access grant user:alice group:sensors --tenant demo --message read_temp >/dev/null
+        "${ctl[@]}" access grant user:alice device:thermo-1 --tenant demo >/dev/null
+    fi
+    cat <<TXT
+
+iotd is running (pid $(cat "$demo_dir/state/iotd.pid" 2>/dev/null || pgrep -f "iotd -c $demo_dir" | head -1)), its MariaDB under $demo_dir/state/mariadb.
+Talk to it with iotctl (see man/iotctl.8):
+
+  export IOTD_SOCKET=$sock PATH=$bin/iotctl:\$PATH
+  iotctl status
+  iotctl device list
+  iotctl type show thermo --tenant demo
+  iotctl access check user:alice thermo-1 set_pixel --tenant demo
+  iotctl changes list
+
+Log: $demo_dir/state/iotd.log    Stop: ./dev.sh stop
+TXT
+}
+
+stop() {
+    local pid
+    pid=$(pgrep -f "iotd/core/iotd -c $demo_dir/iotd.conf" || true)
+    if [ -z "$pid" ]; then
+        echo "dev.sh: iotd is not running"
+        return 0
+    fi
+    kill -TERM $pid
+    for _ in $(seq 1 300); do kill -0 $pid 2>/dev/null || { echo "dev.sh: stopped"; return 0; }; sleep 0.1; done
+    echo "dev.sh: iotd did not stop in 30 s" >&2
+    return 1
+}
+
+test_suite() {
+    deps
+    local dir=$top/build-test
+    build "$dir" Debug -DIOTD_SANITIZE=address
+    local log=$dir/ctest.log
+    (cd "$dir" && ctest --output-on-failure --timeout 300 -j2) 2>&1 | tee "$log"
+    local rc=${PIPESTATUS[0]}
+    # A run that executed no test is a failure, whatever ctest's exit code says.
+    if ! grep -qE '^[0-9]+% tests passed, [0-9]+ tests failed out of [1-9][0-9]*' "$log"; then
+        echo "dev.sh: no test ran" >&2
+        return 1
+    fi
+    return "$rc"
+}
+
+case "${1:-}" in
+demo) demo ;;
+test) test_suite ;;
+stop) stop ;;
+deps) deps ;;
+*)
+    echo "usage: $0 demo|test|stop|deps" >&2
+    exit 2
+    ;;
+esac

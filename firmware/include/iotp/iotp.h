@@ -1,0 +1,17 @@
+/*
+ * iotp.h - the iotd wire protocol library in one include: frames, SHA-256/HMAC, hex, the
+ * ATECC508A MAC, the handshake state machines and the platform interfaces.
+ */
+#ifndef IOTP_H
+#define IOTP_H
+
+#include "iotp_config_defaults.h"
+#include "iotp_error.h"
+#include "iotp_frame.h"
+#include "iotp_sha256.h"
+#include "iotp_hex.h"
+#include "iotp_platform.h"
+#include "iotp_atecc.h"
+#include "iotp_handshake.h"
+
+#endif

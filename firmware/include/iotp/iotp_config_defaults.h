@@ -1,0 +1,62 @@
+/*
+ * iotp_config_defaults.h - compile-time limits and constants of the iotp library.
+ *
+ * Every value is an #ifndef default, so a build overrides it with -D on the command line or by
+ * defining IOTP_CONFIG_HEADER to the name of a header that sets the values it wants (an MCU
+ * project with 8 KiB of RAM lowers IOTP_MAX_FRAME; iotd keeps the defaults). The values that
+ * shape the wire (frame size, argument count) must agree between iotd and the devices it
+ * accepts: a device may use smaller limits, never larger ones.
+ */
+#ifndef IOTP_CONFIG_DEFAULTS_H
+#define IOTP_CONFIG_DEFAULTS_H
+
+#ifdef IOTP_CONFIG_HEADER
+#include IOTP_CONFIG_HEADER
+#endif
+
+/* Largest frame in bytes, separators and the final EOT included. */
+#ifndef IOTP_MAX_FRAME
+#define IOTP_MAX_FRAME 4096
+#endif
+
+/* Largest number of ARG fields after the ID. */
+#ifndef IOTP_MAX_ARGS
+#define IOTP_MAX_ARGS 32
+#endif
+
+/* Longest FROM or TO field (a device id, user@tenant or "iotd"), in bytes. */
+#ifndef IOTP_MAX_ADDRESS_LEN
+#define IOTP_MAX_ADDRESS_LEN 128
+#endif
+
+/* Longest TYPE field, in bytes. */
+#ifndef IOTP_MAX_TYPE_LEN
+#define IOTP_MAX_TYPE_LEN 64
+#endif
+
+/* The server's principal address: TO of device frames, FROM of server frames. */
+#ifndef IOTP_SERVER_ADDRESS
+#define IOTP_SERVER_ADDRESS "iotd"
+#endif
+
+/* Wire protocol version announced in HELLO (proto=) and LOGIN. */
+#ifndef IOTP_PROTO_VERSION
+#define IOTP_PROTO_VERSION 1
+#endif
+
+/* ATECC508A MAC command mode used by alg=atecc508a-mac: 0x40 = challenge from the command,
+ * key from the slot, serial number SN[2:3] and SN[4:7] included. */
+#ifndef IOTP_ATECC_MAC_MODE
+#define IOTP_ATECC_MAC_MODE 0x40
+#endif
+
+/* Longest fw= and type= values the device handshake keeps. */
+#ifndef IOTP_MAX_HELLO_VALUE_LEN
+#define IOTP_MAX_HELLO_VALUE_LEN 64
+#endif
+
+#if IOTP_MAX_FRAME < 64 || IOTP_MAX_ARGS < 8 || IOTP_MAX_ADDRESS_LEN < 8 || IOTP_MAX_TYPE_LEN < 16
+#error "iotp limits too small for the handshake frames"
+#endif
+
+#endif

@@ -1,0 +1,160 @@
+/*
+ * iotp_device_hs.c - the device end of the handshake (contract in iotp_handshake.h).
+ *
+ * IDLE --start: HELLO--> WAIT_CHALLENGE --CHALLENGE: AUTH--> WAIT_WELCOME --WELCOME--> DONE,
+ * and any unexpected or failed step goes to FAILED, where the machine stays: a device retries
+ * on a fresh connection with fresh nonces rather than patching up a half-done exchange.
+ * With alg=atecc508a-mac the key never enters this code: both the AUTH answer and the check
+ * of the server's WELCOME are MAC commands run by the chip.
+ */
+#include "iotp/iotp_error.h"
+#include "iotp/iotp_handshake.h"
+#include "iotp/iotp_hex.h"
+
+#include <string.h>
+
+int iotp_device_hs_start(struct iotp_device_hs *hs, const struct iotp_device_config *cfg,
+                         uint8_t *out, size_t cap, size_t *out_len)
+{
+    struct iotp_writer w;
+    int r;
+
+    memset(hs, 0, sizeof(*hs));
+    hs->state = IOTP_DEVICE_HS_FAILED;
+    *out_len = 0;
+    if (!cfg || !cfg->device_id || !cfg->device_type || !cfg->fw_version || !cfg->random.fill)
+        return IOTP_EINVAL;
+    hs->cfg = *cfg;
+    if (hs->cfg.alg == 0)
+        hs->cfg.alg = IOTP_ALG_HMAC_SHA256;
+    if (hs->cfg.alg == IOTP_ALG_HMAC_SHA256 && !hs->cfg.key)
+        return IOTP_EINVAL;
+    if (hs->cfg.alg == IOTP_ALG_ATECC508A_MAC && (!hs->cfg.chip || !hs->cfg.chip->mac))
+        return IOTP_EINVAL;
+    if (!iotp_alg_name(hs->cfg.alg))
+        return IOTP_EINVAL;
+    if (hs->cfg.random.fill(hs->cfg.random.ctx, hs->cnonce, sizeof(hs->cnonce)) != 0)
+        return IOTP_ERANDOM;
+
+    iotp_writer_begin(&w, out, cap, cfg->device_id, IOTP_SERVER_ADDRESS, "HELLO", 1);
+    iotp_writer_kv_u32(&w, "proto", IOTP_PROTO_VERSION);
+    iotp_writer_kv(&w, "type", cfg->device_type);
+    iotp_writer_kv(&w, "fw", cfg->fw_version);
+    iotp_writer_kv_hex(&w, "cnonce", hs->cnonce, sizeof(hs->cnonce));
+    /* HMAC is the default, so its HELLO stays exactly the one DESIGN.md shows. */
+    if (hs->cfg.alg != IOTP_ALG_HMAC_SHA256)
+        iotp_writer_kv(&w, "alg", iotp_alg_name(hs->cfg.alg));
+    r = iotp_writer_end(&w);
+    if (r < 0)
+        return r;
+    *out_len = (size_t)r;
+    hs->state = IOTP_DEVICE_HS_WAIT_CHALLENGE;
+    return 0;
+}
+
+/* Ask the chip for its MAC over challenge with the protocol's fixed mode. */
+static int chip_mac(const struct iotp_atecc_chip *chip, const uint8_t challenge[32],
+                    uint8_t mac[IOTP_MAC_LEN])
+{
+    return chip->mac(chip->ctx, IOTP_ATECC_MAC_MODE, chip->key_id, challenge, mac) ? IOTP_ECHIP
+                                                                                    : 0;
+}
+
+static int answer_challenge(struct iotp_device_hs *hs, const struct iotp_frame *f, uint8_t *out,
+                            size_t cap, size_t *out_len)
+{
+    enum iotp_alg alg;
+    uint8_t mac[IOTP_MAC_LEN];
+    uint8_t challenge[32];
+    struct iotp_writer w;
+    int r;
+
+    if (strcmp(f->type, "CHALLENGE") != 0 || f->id != 1)
+        return IOTP_EPROTO;
+    if (iotp_frame_arg_hex(f, "snonce", hs->snonce, sizeof(hs->snonce)) != 0)
+        return IOTP_EBAD_ARGS;
+    if (iotp_alg_parse(iotp_frame_arg(f, "alg"), &alg) != 0)
+        return IOTP_EBAD_ARGS;
+    if (alg != hs->cfg.alg)
+        return IOTP_EPROTO;
+
+    if (alg == IOTP_ALG_HMAC_SHA256) {
+        iotp_hs_device_mac(hs->cfg.key, hs->cfg.device_id, hs->snonce, hs->cnonce, mac);
+    } else {
+        iotp_hs_device_challenge(hs->cfg.device_id, hs->snonce, hs->cnonce, challenge);
+        r = chip_mac(hs->cfg.chip, challenge, mac);
+        if (r)
+            return r;
+    }
+    iotp_writer_begin(&w, out, cap, hs->cfg.device_id, IOTP_SERVER_ADDRESS, "AUTH", 2);
+    iotp_writer_kv_hex(&w, "mac", mac, sizeof(mac));
+    if (alg == IOTP_ALG_ATECC508A_MAC)
+        iotp_writer_kv_u32(&w, "slot", hs->cfg.chip->key_id);
+    r = iotp_writer_end(&w);
+    if (r < 0)
+        return r;
+    *out_len = (size_t)r;
+    hs->state = IOTP_DEVICE_HS_WAIT_WELCOME;
+    return 0;
+}
+
+static int check_welcome(struct iotp_device_hs *hs, const struct iotp_frame *f)
+{
+    uint8_t got[IOTP_MAC_LEN], expected[IOTP_MAC_LEN];
+    uint8_t challenge[32];
+    uint32_t ping;
+    int r;
+
+    if (strcmp(f->type, "WELCOME") != 0 || f->id != 2)
+        return IOTP_EPROTO;
+    if (iotp_frame_arg_hex(f, "mac", got, sizeof(got)) != 0 ||
+        iotp_frame_arg_u32(f, "ping", &ping) != 0)
+        return IOTP_EBAD_ARGS;
+    if (hs->cfg.alg == IOTP_ALG_HMAC_SHA256) {
+        iotp_hs_server_mac(hs->cfg.key, hs->cfg.device_id, hs->cnonce, hs->snonce, expected);
+    } else {
+        iotp_hs_server_challenge(hs->cfg.device_id, hs->cnonce, hs->snonce, challenge);
+        r = chip_mac(hs->cfg.chip, challenge, expected);
+        if (r)
+            return r;
+    }
+    if (!iotp_ct_equal(got, expected, sizeof(got)))
+        return IOTP_EAUTH;
+    hs->ping_s = ping;
+    hs->state = IOTP_DEVICE_HS_DONE;
+    return IOTP_HS_DONE;
+}
+
+int iotp_device_hs_on_frame(struct iotp_device_hs *hs, const struct iotp_frame *f, uint8_t *out,
+                            size_t cap, size_t *out_len)
+{
+    const char *code;
+    int r;
+
+    *out_len = 0;
+    if (hs->state != IOTP_DEVICE_HS_WAIT_CHALLENGE && hs->state != IOTP_DEVICE_HS_WAIT_WELCOME)
+        return IOTP_ESTATE;
+    if (!f || !f->from || !f->to || !f->type) {
+        r = IOTP_EINVAL;
+        goto out;
+    }
+    if (strcmp(f->from, IOTP_SERVER_ADDRESS) != 0 || strcmp(f->to, hs->cfg.device_id) != 0) {
+        r = IOTP_EPROTO;
+        goto out;
+    }
+    if (strcmp(f->type, "ERROR") == 0) {
+        code = iotp_frame_arg(f, "code");
+        r = code && strcmp(code, "auth") == 0 ? IOTP_EAUTH : IOTP_EPEER;
+        goto out;
+    }
+    if (hs->state == IOTP_DEVICE_HS_WAIT_CHALLENGE)
+        r = answer_challenge(hs, f, out, cap, out_len);
+    else
+        r = check_welcome(hs, f);
+out:
+    if (r < 0) {
+        hs->state = IOTP_DEVICE_HS_FAILED;
+        *out_len = 0;
+    }
+    return r;
+}

@@ -1,0 +1,305 @@
+/*
+ * iotp_frame_writer.c - frame serializer and system-argument helpers (see iotp_frame.h).
+ *
+ * The writer appends fields to the caller's buffer and applies, field by field, the same rules
+ * the parser enforces, so a frame it completes always parses back to the same fields. The
+ * first error sticks: later calls do nothing and iotp_writer_end reports it, which keeps
+ * callers that build a frame from many pieces down to one check.
+ */
+#include "iotp/iotp_error.h"
+#include "iotp/iotp_frame.h"
+#include "iotp/iotp_hex.h"
+
+#include <string.h>
+
+static int has_control(const char *s, size_t len)
+{
+    size_t i;
+
+    for (i = 0; i < len; i++) {
+        uint8_t c = (uint8_t)s[i];
+        if (c < 0x20 || c == 0x7F)
+            return 1;
+    }
+    return 0;
+}
+
+static int fail(struct iotp_writer *w, int err)
+{
+    if (!w->error)
+        w->error = err;
+    return w->error;
+}
+
+/* Reserve n bytes at the end of the frame; NULL (and a sticky error) if they do not fit. */
+static uint8_t *reserve(struct iotp_writer *w, size_t n)
+{
+    uint8_t *at;
+
+    if (w->error)
+        return NULL;
+    if (n > w->limit - w->len) {
+        fail(w, w->len + n > IOTP_MAX_FRAME ? IOTP_ETOO_LARGE : IOTP_ENOSPC);
+        return NULL;
+    }
+    at = w->buf + w->len;
+    w->len += n;
+    return at;
+}
+
+static void put(struct iotp_writer *w, const void *bytes, size_t n)
+{
+    uint8_t *at = reserve(w, n);
+
+    if (at && n)
+        memcpy(at, bytes, n);
+}
+
+static void put_byte(struct iotp_writer *w, uint8_t c)
+{
+    put(w, &c, 1);
+}
+
+/* Decimal digits of v into out (at least 10 bytes); returns how many. */
+static size_t format_u32(uint32_t v, char *out)
+{
+    char tmp[10];
+    size_t n = 0, i;
+
+    do {
+        tmp[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v);
+    for (i = 0; i < n; i++)
+        out[i] = tmp[n - 1 - i];
+    return n;
+}
+
+static int check_header_field(const char *s, size_t max_len)
+{
+    size_t len;
+
+    if (!s)
+        return IOTP_EINVAL;
+    len = strlen(s);
+    if (len == 0)
+        return IOTP_EEMPTY_FIELD;
+    if (len > max_len)
+        return IOTP_EFIELD_TOO_LONG;
+    if (has_control(s, len))
+        return IOTP_ECONTROL;
+    return 0;
+}
+
+int iotp_writer_begin(struct iotp_writer *w, uint8_t *buf, size_t cap, const char *from,
+                      const char *to, const char *type, uint32_t id)
+{
+    char digits[10];
+    int err;
+
+    memset(w, 0, sizeof(*w));
+    if (!buf)
+        return fail(w, IOTP_EINVAL);
+    w->buf = buf;
+    w->cap = cap;
+    w->limit = cap < IOTP_MAX_FRAME ? cap : IOTP_MAX_FRAME;
+    if ((err = check_header_field(from, IOTP_MAX_ADDRESS_LEN)) ||
+        (err = check_header_field(to, IOTP_MAX_ADDRESS_LEN)) ||
+        (err = check_header_field(type, IOTP_MAX_TYPE_LEN)))
+        return fail(w, err);
+    put(w, from, strlen(from));
+    put_byte(w, IOTP_US);
+    put(w, to, strlen(to));
+    put_byte(w, IOTP_US);
+    put(w, type, strlen(type));
+    put_byte(w, IOTP_US);
+    put(w, digits, format_u32(id, digits));
+    return w->error;
+}
+
+int iotp_writer_arg_bytes(struct iotp_writer *w, const char *arg, size_t len)
+{
+    if (w->error)
+        return w->error;
+    if (!arg && len)
+        return fail(w, IOTP_EINVAL);
+    if (w->nargs >= IOTP_MAX_ARGS)
+        return fail(w, IOTP_ETOO_MANY_ARGS);
+    if (has_control(arg, len))
+        return fail(w, IOTP_ECONTROL);
+    put_byte(w, IOTP_US);
+    put(w, arg, len);
+    w->nargs++;
+    return w->error;
+}
+
+int iotp_writer_arg(struct iotp_writer *w, const char *arg)
+{
+    if (!arg)
+        return fail(w, IOTP_EINVAL);
+    return iotp_writer_arg_bytes(w, arg, strlen(arg));
+}
+
+/* Open an ARG field "key=" whose value the caller appends; checks the key. */
+static int begin_kv(struct iotp_writer *w, const char *key)
+{
+    size_t key_len;
+
+    if (w->error)
+        return w->error;
+    if (!key)
+        return fail(w, IOTP_EINVAL);
+    key_len = strlen(key);
+    /* A key with '=' would be found under a different name by iotp_frame_arg. */
+    if (key_len == 0 || memchr(key, '=', key_len))
+        return fail(w, IOTP_EINVAL);
+    if (w->nargs >= IOTP_MAX_ARGS)
+        return fail(w, IOTP_ETOO_MANY_ARGS);
+    if (has_control(key, key_len))
+        return fail(w, IOTP_ECONTROL);
+    put_byte(w, IOTP_US);
+    put(w, key, key_len);
+    put_byte(w, '=');
+    w->nargs++;
+    return w->error;
+}
+
+int iotp_writer_kv(struct iotp_writer *w, const char *key, const char *value)
+{
+    size_t value_len;
+
+    if (!value)
+        return fail(w, IOTP_EINVAL);
+    value_len = strlen(value);
+    if (has_control(value, value_len))
+        return fail(w, IOTP_ECONTROL);
+    if (begin_kv(w, key))
+        return w->error;
+    put(w, value, value_len);
+    return w->error;
+}
+
+int iotp_writer_kv_u32(struct iotp_writer *w, const char *key, uint32_t value)
+{
+    char digits[10];
+
+    if (begin_kv(w, key))
+        return w->error;
+    put(w, digits, format_u32(value, digits));
+    return w->error;
+}
+
+int iotp_writer_kv_hex(struct iotp_writer *w, const char *key, const uint8_t *bytes, size_t len)
+{
+    static const char digits[] = "0123456789abcdef";
+    uint8_t *at;
+    size_t i;
+
+    if (!bytes && len)
+        return fail(w, IOTP_EINVAL);
+    if (begin_kv(w, key))
+        return w->error;
+    if (len > (SIZE_MAX - 1) / 2)
+        return fail(w, IOTP_ETOO_LARGE);
+    at = reserve(w, 2 * len);
+    if (!at)
+        return w->error;
+    for (i = 0; i < len; i++) {
+        at[2 * i] = (uint8_t)digits[bytes[i] >> 4];
+        at[2 * i + 1] = (uint8_t)digits[bytes[i] & 0x0F];
+    }
+    return 0;
+}
+
+int iotp_writer_end(struct iotp_writer *w)
+{
+    put_byte(w, IOTP_EOT);
+    if (w->error)
+        return w->error;
+    return (int)w->len;
+}
+
+int iotp_frame_write(const struct iotp_frame *f, uint8_t *buf, size_t cap)
+{
+    struct iotp_writer w;
+    unsigned i;
+
+    if (!f)
+        return IOTP_EINVAL;
+    if (f->nargs > IOTP_MAX_ARGS)
+        return IOTP_ETOO_MANY_ARGS;
+    iotp_writer_begin(&w, buf, cap, f->from, f->to, f->type, f->id);
+    for (i = 0; i < f->nargs; i++)
+        iotp_writer_arg(&w, f->args[i]);
+    return iotp_writer_end(&w);
+}
+
+int iotp_frame_write_error(uint8_t *buf, size_t cap, const char *from, const char *to,
+                           uint32_t id, const char *code, uint32_t retry_s)
+{
+    struct iotp_writer w;
+
+    iotp_writer_begin(&w, buf, cap, from, to, "ERROR", id);
+    iotp_writer_kv(&w, "code", code);
+    if (retry_s > 0)
+        iotp_writer_kv_u32(&w, "retry", retry_s);
+    return iotp_writer_end(&w);
+}
+
+const char *iotp_frame_arg(const struct iotp_frame *f, const char *key)
+{
+    size_t key_len;
+    unsigned i;
+
+    if (!f || !key)
+        return NULL;
+    key_len = strlen(key);
+    for (i = 0; i < f->nargs && i < IOTP_MAX_ARGS; i++) {
+        const char *arg = f->args[i];
+        if (arg && strncmp(arg, key, key_len) == 0 && arg[key_len] == '=')
+            return arg + key_len + 1;
+    }
+    return NULL;
+}
+
+int iotp_parse_u32(const char *s, size_t len, uint32_t *value)
+{
+    uint32_t v = 0;
+    size_t i;
+
+    if (!s || len == 0 || len > 10 || (len > 1 && s[0] == '0'))
+        return IOTP_EBAD_ID;
+    for (i = 0; i < len; i++) {
+        uint32_t d;
+        if (s[i] < '0' || s[i] > '9')
+            return IOTP_EBAD_ID;
+        d = (uint32_t)(s[i] - '0');
+        if (v > (UINT32_MAX - d) / 10)
+            return IOTP_EBAD_ID;
+        v = v * 10 + d;
+    }
+    *value = v;
+    return 0;
+}
+
+int iotp_frame_arg_u32(const struct iotp_frame *f, const char *key, uint32_t *value)
+{
+    const char *s = iotp_frame_arg(f, key);
+
+    if (!s)
+        return IOTP_ENOTFOUND;
+    return iotp_parse_u32(s, strlen(s), value) ? IOTP_EBAD_ARGS : 0;
+}
+
+int iotp_frame_arg_hex(const struct iotp_frame *f, const char *key, uint8_t *out, size_t len)
+{
+    const char *s = iotp_frame_arg(f, key);
+    size_t hex_len;
+
+    if (!s)
+        return IOTP_ENOTFOUND;
+    hex_len = strlen(s);
+    if (hex_len != 2 * len || iotp_hex_decode(s, hex_len, out, len) != (int)len)
+        return IOTP_EBAD_ARGS;
+    return 0;
+}

@@ -1,0 +1,342 @@
+/*
+ * output.c - human and JSON rendering of control replies (see output.h).
+ *
+ * Every JSON value shown to a human goes through format_value, which decides once how each type
+ * looks (booleans yes/no, integers without a decimal point, absent or empty as "-", arrays of
+ * scalars joined with ",") and replaces control characters so a name stored by someone else
+ * cannot drive the operator's terminal. Tables are built in two passes: format every cell, then
+ * measure the widest cell of each column (in UTF-8 characters, not bytes) and print.
+ */
+#include "output.h"
+
+#include "ctl_proto.h"
+#include "iot_error.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* A sub-table of a nested array shows at most this many distinct keys. */
+#define NESTED_MAX_COLUMNS 16
+
+/* A growable string for building one cell. */
+struct text {
+    char *data;
+    size_t len;
+    size_t cap;
+};
+
+static void text_append(struct text *t, const char *s, size_t n)
+{
+    if (t->len + n + 1 > t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 64;
+        while (cap < t->len + n + 1)
+            cap *= 2;
+        char *data = realloc(t->data, cap);
+        if (!data)
+            return; /* the cell is shown truncated rather than aborting the whole output */
+        t->data = data;
+        t->cap = cap;
+    }
+    memcpy(t->data + t->len, s, n);
+    t->len += n;
+    t->data[t->len] = '\0';
+}
+
+/* Append s with control characters (C0 and DEL) replaced by '?'. */
+static void text_append_sanitized(struct text *t, const char *s)
+{
+    for (const char *p = s; *p; p++) {
+        unsigned char c = (unsigned char)*p;
+        text_append(t, (c < 0x20 || c == 0x7f) ? "?" : p, 1);
+    }
+}
+
+static void append_scalar(struct text *t, const cJSON *v)
+{
+    char number[64];
+    if (!v || cJSON_IsNull(v)) {
+        text_append(t, "-", 1);
+    } else if (cJSON_IsBool(v)) {
+        text_append(t, cJSON_IsTrue(v) ? "yes" : "no", cJSON_IsTrue(v) ? 3 : 2);
+    } else if (cJSON_IsNumber(v)) {
+        double d = v->valuedouble;
+        if (d == floor(d) && fabs(d) < 1e15)
+            snprintf(number, sizeof(number), "%.0f", d);
+        else
+            snprintf(number, sizeof(number), "%g", d);
+        text_append(t, number, strlen(number));
+    } else if (cJSON_IsString(v)) {
+        if (v->valuestring[0])
+            text_append_sanitized(t, v->valuestring);
+        else
+            text_append(t, "-", 1);
+    } else {
+        char *compact = cJSON_PrintUnformatted(v);
+        text_append_sanitized(t, compact ? compact : "?");
+        free(compact);
+    }
+}
+
+static bool is_scalar(const cJSON *v)
+{
+    return !cJSON_IsArray(v) && !cJSON_IsObject(v);
+}
+
+/* A malloc'ed copy of s with control characters replaced (NULL only when out of memory). */
+static char *sanitized_copy(const char *s)
+{
+    struct text t = {0};
+    text_append(&t, "", 0);
+    text_append_sanitized(&t, s);
+    return t.data;
+}
+
+/* Format one value for a human as a malloc'ed string (NULL only when out of memory). */
+static char *format_value(const cJSON *v)
+{
+    struct text t = {0};
+    if (cJSON_IsArray(v) && cJSON_GetArraySize(v) == 0) {
+        text_append(&t, "-", 1);
+    } else if (cJSON_IsArray(v)) {
+        bool all_scalars = true;
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v) all_scalars = all_scalars && is_scalar(e);
+        if (!all_scalars) {
+            append_scalar(&t, v);
+        } else {
+            cJSON_ArrayForEach(e, v)
+            {
+                if (e != v->child)
+                    text_append(&t, ",", 1);
+                append_scalar(&t, e);
+            }
+        }
+    } else {
+        append_scalar(&t, v);
+    }
+    return t.data;
+}
+
+/* Width on a terminal: UTF-8 continuation bytes take no column. */
+static size_t display_width(const char *s)
+{
+    size_t width = 0;
+    for (; *s; s++)
+        if (((unsigned char)*s & 0xc0) != 0x80)
+            width++;
+    return width;
+}
+
+static void print_padded(FILE *out, const char *s, size_t width, bool last)
+{
+    fputs(s, out);
+    if (last)
+        return;
+    for (size_t w = display_width(s); w < width + 2; w++)
+        fputc(' ', out);
+}
+
+void iotctl_print_table(FILE *out, const char *const columns[], const cJSON *rows, int indent)
+{
+    size_t ncols = 0;
+    while (columns[ncols])
+        ncols++;
+    size_t nrows = (size_t)cJSON_GetArraySize(rows);
+    char **cells = calloc((nrows + 1) * ncols + 1, sizeof(*cells));
+    size_t *widths = calloc(ncols + 1, sizeof(*widths));
+    if (!cells || !widths)
+        goto out;
+
+    /* Row 0 is the header. */
+    for (size_t c = 0; c < ncols; c++) {
+        cells[c] = strdup(columns[c]);
+        for (char *p = cells[c]; p && *p; p++)
+            if (*p >= 'a' && *p <= 'z')
+                *p = (char)(*p - 'a' + 'A');
+    }
+    size_t r = 1;
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows)
+    {
+        for (size_t c = 0; c < ncols; c++) {
+            const cJSON *v = cJSON_IsObject(row) ? cJSON_GetObjectItemCaseSensitive(row, columns[c])
+                                                 : (c == 0 ? row : NULL);
+            cells[r * ncols + c] = format_value(v);
+        }
+        r++;
+    }
+    for (size_t i = 0; i < r * ncols; i++) {
+        size_t w = cells[i] ? display_width(cells[i]) : 0;
+        if (w > widths[i % ncols])
+            widths[i % ncols] = w;
+    }
+    for (size_t i = 0; i < r; i++) {
+        fprintf(out, "%*s", indent, "");
+        for (size_t c = 0; c < ncols; c++) {
+            const char *cell = cells[i * ncols + c];
+            print_padded(out, cell ? cell : "?", widths[c], c + 1 == ncols);
+        }
+        fputc('\n', out);
+    }
+out:
+    if (cells)
+        for (size_t i = 0; i < (nrows + 1) * ncols; i++)
+            free(cells[i]);
+    free(cells);
+    free(widths);
+}
+
+/* The keys of an array of objects, in order of first appearance: the columns of its sub-table. */
+static size_t nested_columns(const cJSON *rows, const char *columns[NESTED_MAX_COLUMNS + 1])
+{
+    size_t n = 0;
+    const cJSON *row, *field;
+    cJSON_ArrayForEach(row, rows)
+    {
+        cJSON_ArrayForEach(field, row)
+        {
+            bool known = false;
+            for (size_t i = 0; i < n && !known; i++)
+                known = strcmp(columns[i], field->string) == 0;
+            if (!known && n < NESTED_MAX_COLUMNS)
+                columns[n++] = field->string;
+        }
+    }
+    columns[n] = NULL;
+    return n;
+}
+
+static bool is_object_array(const cJSON *v)
+{
+    if (!cJSON_IsArray(v) || cJSON_GetArraySize(v) == 0)
+        return false;
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v) if (!cJSON_IsObject(e)) return false;
+    return true;
+}
+
+/* One "key: value" entry; nested structures go on the following lines, indented. */
+static void print_entry(FILE *out, const cJSON *item, int indent)
+{
+    char *key = sanitized_copy(item->string);
+    fprintf(out, "%*s%s:", indent, "", key ? key : "?");
+    free(key);
+    if (cJSON_IsObject(item) && item->child) {
+        fputc('\n', out);
+        iotctl_print_object(out, item, indent + 2);
+    } else if (is_object_array(item)) {
+        const char *columns[NESTED_MAX_COLUMNS + 1];
+        fputc('\n', out);
+        if (nested_columns(item, columns) > 0)
+            iotctl_print_table(out, columns, item, indent + 2);
+    } else if (cJSON_IsArray(item) && cJSON_GetArraySize(item) > 0) {
+        const cJSON *e;
+        fputc('\n', out);
+        cJSON_ArrayForEach(e, item)
+        {
+            char *value = format_value(e);
+            fprintf(out, "%*s%s\n", indent + 2, "", value ? value : "?");
+            free(value);
+        }
+    } else {
+        char *value = format_value(item);
+        fprintf(out, " %s\n", value ? value : "?");
+        free(value);
+    }
+}
+
+void iotctl_print_object(FILE *out, const cJSON *object, int indent)
+{
+    const cJSON *item;
+    cJSON_ArrayForEach(item, object) print_entry(out, item, indent);
+}
+
+int iotctl_print_result(FILE *out, FILE *note, const struct ctl_command *cmd, const cJSON *result,
+                        bool json)
+{
+    const char *decision = ctl_get_string(result, "decision");
+    int status = (decision && strcmp(decision, "allow") != 0) ? 4 : 0;
+
+    if (json) {
+        char *text = cJSON_Print(result);
+        fprintf(out, "%s\n", text ? text : "{}");
+        free(text);
+        return status;
+    }
+
+    const cJSON *rows =
+        cmd->list_key ? cJSON_GetObjectItemCaseSensitive(result, cmd->list_key) : NULL;
+    if (cmd->columns[0] && cJSON_IsArray(rows)) {
+        iotctl_print_table(out, cmd->columns, rows, 0);
+        return status;
+    }
+
+    if (decision) {
+        char *value = format_value(cJSON_GetObjectItemCaseSensitive(result, "decision"));
+        fprintf(out, "%s\n", value ? value : "?");
+        free(value);
+    }
+    const cJSON *secret = cJSON_GetObjectItemCaseSensitive(result, "secret");
+    const cJSON *item;
+    cJSON_ArrayForEach(item, result)
+    {
+        if ((item == secret && cJSON_IsString(secret)) || strcmp(item->string, "decision") == 0)
+            continue;
+        print_entry(out, item, 0);
+    }
+    if (cJSON_IsString(secret)) {
+        print_entry(out, secret, 0);
+        fflush(out);
+        fprintf(note, "iotctl: store this secret now (e.g. in the device's provisioning file): "
+                      "it will not be shown again\n");
+    }
+    return status;
+}
+
+void iotctl_print_error(FILE *out, FILE *err, int code, const char *message,
+                        const cJSON *error_object, bool json)
+{
+    if (!message || !*message)
+        message = iot_strerror(code);
+    fprintf(err, "iotctl: %s (%s)\n", message, iot_error_name(code));
+    if (!json)
+        return;
+    cJSON *built = NULL;
+    if (!error_object) {
+        built = cJSON_CreateObject();
+        cJSON_AddStringToObject(built, "code", iot_error_name(code));
+        cJSON_AddStringToObject(built, "message", message);
+        error_object = built;
+    }
+    char *text = cJSON_Print(error_object);
+    if (text)
+        fprintf(out, "%s\n", text);
+    free(text);
+    cJSON_Delete(built);
+}
+
+void iotctl_print_stream_item(FILE *out, const cJSON *item, bool json)
+{
+    if (json) {
+        char *text = cJSON_PrintUnformatted(item);
+        if (text)
+            fprintf(out, "%s\n", text);
+        free(text);
+    } else if (cJSON_IsObject(item)) {
+        const cJSON *field;
+        cJSON_ArrayForEach(field, item)
+        {
+            char *value = format_value(field);
+            fprintf(out, "%s%s=%s", field == item->child ? "" : " ", field->string,
+                    value ? value : "?");
+            free(value);
+        }
+        fputc('\n', out);
+    } else {
+        char *value = format_value(item);
+        fprintf(out, "%s\n", value ? value : "?");
+        free(value);
+    }
+    fflush(out);
+}

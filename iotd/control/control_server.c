@@ -1,0 +1,544 @@
+/*
+ * control_server.c - the control socket (see control_server.h).
+ *
+ * Lifetimes: a connection is referenced by its open pipe and by each request still at the
+ * database; the server is referenced by itself and by each such request. Whoever drops the last
+ * reference frees, so a client that disconnects mid-request, or a daemon that stops while jobs
+ * are queued, never leaves a completion pointing at freed memory.
+ *
+ * Changes are serialized by admin_lock on the db threads: execute, commit, reload and publish
+ * happen under it, so two concurrent changes can never publish their snapshots out of order.
+ */
+#include "control/control_server.h"
+
+#include "core/log.h"
+#include "ctl_commands.h"
+#include "ctl_proto.h"
+#include "iot_error.h"
+#include "registry/admin.h"
+
+#include <errno.h>
+#include <grp.h>
+#include <pthread.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/un.h>
+#include <unistd.h>
+
+/* A client that stops reading its replies is cut off past this much queued output. */
+#define CONTROL_MAX_PENDING_OUTPUT (8u * 1024 * 1024)
+#define CONTROL_READ_CHUNK         65536
+
+struct control_server {
+    uv_pipe_t listener;
+    struct control_deps deps;
+    char *path;
+    gid_t admin_gid;
+    bool has_admin_gid;
+    bool stopping;
+    unsigned refs;
+    unsigned clients;
+    pthread_mutex_t admin_lock;
+    struct control_conn *conns; /* list of open connections */
+};
+
+struct control_conn {
+    uv_pipe_t pipe;
+    control_server_t *srv;
+    struct control_conn *prev, *next;
+    char actor[64];
+    char *buf;
+    size_t len, cap;
+    unsigned refs;
+    bool closed;
+    bool finishing; /* last reply sent: discard input until the client hangs up */
+    uv_timer_t linger;
+    uv_shutdown_t shutdown;
+};
+
+/* A request executed on a db thread. */
+struct control_job {
+    db_job_t job;
+    control_server_t *srv;
+    struct control_conn *conn;
+    const struct ctl_command *cmd;
+    uint32_t id;
+    cJSON *args;
+    cJSON *result;
+    char actor[64];
+    char err[256];
+};
+
+static void server_unref(control_server_t *srv)
+{
+    if (--srv->refs > 0)
+        return;
+    pthread_mutex_destroy(&srv->admin_lock);
+    free(srv->path);
+    free(srv);
+}
+
+static void on_listener_closed(uv_handle_t *handle)
+{
+    server_unref(handle->data);
+}
+
+static void conn_unref(struct control_conn *conn)
+{
+    if (--conn->refs > 0)
+        return;
+    control_server_t *srv = conn->srv;
+    free(conn->buf);
+    free(conn);
+    server_unref(srv);
+}
+
+static void on_conn_closed(uv_handle_t *handle)
+{
+    conn_unref(handle->data);
+}
+
+static void conn_close(struct control_conn *conn)
+{
+    if (conn->closed)
+        return;
+    conn->closed = true;
+    if (conn->finishing)
+        uv_close((uv_handle_t *)&conn->linger, on_conn_closed);
+    control_server_t *srv = conn->srv;
+    if (conn->prev)
+        conn->prev->next = conn->next;
+    else
+        srv->conns = conn->next;
+    if (conn->next)
+        conn->next->prev = conn->prev;
+    srv->clients--;
+    uv_close((uv_handle_t *)&conn->pipe, on_conn_closed);
+}
+
+/* How long a refused or cut-off client may take to read its last reply and hang up. */
+#define CONTROL_LINGER_MS 2000
+
+static void on_linger_timeout(uv_timer_t *timer)
+{
+    conn_close(timer->data);
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)req;
+    (void)status;
+}
+
+/* Close after the last reply has reached the client. Closing at once would reset the
+ * connection while the client still has a request in flight, and it would never see why. */
+static void conn_finish(struct control_conn *conn)
+{
+    if (conn->closed || conn->finishing)
+        return;
+    conn->finishing = true;
+    conn->refs++; /* held by the linger timer until its close callback */
+    uv_timer_init(conn->srv->deps.loop, &conn->linger);
+    conn->linger.data = conn;
+    uv_timer_start(&conn->linger, on_linger_timeout, CONTROL_LINGER_MS, 0);
+    if (uv_shutdown(&conn->shutdown, (uv_stream_t *)&conn->pipe, on_shutdown) != 0)
+        conn_close(conn);
+}
+
+struct write_req {
+    uv_write_t req;
+    char *data;
+};
+
+static void on_written(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    free(w->data);
+    free(w);
+    (void)status; /* a failed write shows up as a read error/EOF and closes the connection */
+}
+
+/* Queue one message (consumed) to the client. */
+static void conn_send(struct control_conn *conn, cJSON *msg)
+{
+    char *line = msg ? ctl_serialize_line(msg) : NULL;
+    cJSON_Delete(msg);
+    if (!line || conn->closed) {
+        free(line);
+        return;
+    }
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&conn->pipe) > CONTROL_MAX_PENDING_OUTPUT) {
+        log_warn("control: %s does not read its replies; disconnecting", conn->actor);
+        free(line);
+        conn_close(conn);
+        return;
+    }
+    struct write_req *w = malloc(sizeof(*w));
+    if (!w) {
+        free(line);
+        conn_close(conn);
+        return;
+    }
+    w->data = line;
+    uv_buf_t buf = uv_buf_init(line, (unsigned)strlen(line));
+    if (uv_write(&w->req, (uv_stream_t *)&conn->pipe, &buf, 1, on_written) != 0) {
+        free(line);
+        free(w);
+        conn_close(conn);
+    }
+}
+
+static void send_error(struct control_conn *conn, uint32_t id, int code, const char *message)
+{
+    conn_send(conn, ctl_reply_error(id, code, message));
+}
+
+/* Runs on a db thread. */
+static int control_job_run(db_job_t *job, MYSQL *db)
+{
+    struct control_job *cj = container_of(job, struct control_job, job);
+    control_server_t *srv = cj->srv;
+    struct admin_ctx ctx = {.secret_key = srv->deps.secret_key, .actor = cj->actor};
+    bool mutates = cj->cmd->flags & CTL_MUTATES;
+    int rc;
+
+    cj->err[0] = '\0';
+    cJSON_Delete(cj->result);
+    cj->result = NULL;
+    if (mutates)
+        pthread_mutex_lock(&srv->admin_lock);
+    rc = admin_execute(db, &ctx, cj->cmd, cj->args, &cj->result, cj->err, sizeof(cj->err));
+    if (rc == 0 && mutates) {
+        registry_snapshot_t *snap = NULL;
+        char err[256];
+        int lrc = registry_load(db, &snap, err, sizeof(err));
+        if (lrc == 0) {
+            registry_publish(srv->deps.registry, snap);
+        } else {
+            /* The change is committed; the next successful load will show it. */
+            log_error("control: %s committed but reloading the registry failed: %s", cj->cmd->name,
+                      err);
+        }
+    }
+    if (mutates)
+        pthread_mutex_unlock(&srv->admin_lock);
+    return rc;
+}
+
+/* Runs on the main loop when the db thread is done. */
+static void control_job_done(inbox_msg_t *msg, void *loop_data)
+{
+    struct control_job *cj = container_of(msg, struct control_job, job.done);
+    struct control_conn *conn = cj->conn;
+    (void)loop_data;
+
+    if (!conn->closed) {
+        if (cj->job.status == 0) {
+            conn_send(conn, ctl_reply_ok(cj->id, cj->result));
+            cj->result = NULL;
+        } else {
+            send_error(conn, cj->id, cj->job.status, cj->err[0] ? cj->err : NULL);
+        }
+    }
+    if (cj->job.status == 0 && (cj->cmd->flags & CTL_MUTATES))
+        log_info("control: %s by %s", cj->cmd->name, cj->actor);
+    cJSON_Delete(cj->args);
+    cJSON_Delete(cj->result);
+    conn_unref(conn);
+    free(cj);
+}
+
+static void submit_job(struct control_conn *conn, uint32_t id, const struct ctl_command *cmd,
+                       cJSON *args)
+{
+    control_server_t *srv = conn->srv;
+    struct control_job *cj = calloc(1, sizeof(*cj));
+    if (!cj) {
+        cJSON_Delete(args);
+        send_error(conn, id, IOT_ENOMEM, NULL);
+        return;
+    }
+    cj->srv = srv;
+    cj->conn = conn;
+    cj->cmd = cmd;
+    cj->id = id;
+    cj->args = args;
+    snprintf(cj->actor, sizeof(cj->actor), "%s", conn->actor);
+    cj->job.run = control_job_run;
+    cj->job.reply_to = srv->deps.inbox;
+    cj->job.done.handle = control_job_done;
+    int rc = db_pool_submit(srv->deps.db, &cj->job);
+    if (rc != 0) {
+        cJSON_Delete(args);
+        free(cj);
+        send_error(conn, id, rc == IOT_EBUSY ? IOT_EBUSY : IOT_EDB, NULL);
+        return;
+    }
+    conn->refs++;
+    srv->refs++;
+}
+
+/* Answer one request line. */
+static void handle_line(struct control_conn *conn, const char *line, size_t len)
+{
+    control_server_t *srv = conn->srv;
+    char err[256];
+    cJSON *req = cJSON_ParseWithLength(line, len);
+    uint32_t id = 0;
+
+    if (!cJSON_IsObject(req)) {
+        send_error(conn, 0, IOT_EPROTO, "request is not a JSON object");
+        goto out;
+    }
+    const cJSON *jid = cJSON_GetObjectItemCaseSensitive(req, "id");
+    if (!cJSON_IsNumber(jid) || jid->valuedouble < 0 || jid->valuedouble > UINT32_MAX ||
+        jid->valuedouble != (double)(uint32_t)jid->valuedouble) {
+        send_error(conn, 0, IOT_EPROTO, "\"id\" must be an integer from 0 to 4294967295");
+        goto out;
+    }
+    id = (uint32_t)jid->valuedouble;
+    const char *name = ctl_get_string(req, "cmd");
+    const struct ctl_command *cmd = ctl_command_by_name(name);
+    if (!cmd) {
+        snprintf(err, sizeof(err), "unknown command '%s'", name ? name : "");
+        send_error(conn, id, IOT_EPROTO, err);
+        goto out;
+    }
+    cJSON *args = cJSON_DetachItemFromObjectCaseSensitive(req, "args");
+    if (!args)
+        args = cJSON_CreateObject();
+    if (!args || ctl_args_validate(cmd, args, err, sizeof(err)) != 0) {
+        cJSON_Delete(args);
+        send_error(conn, id, IOT_EINVAL, args ? err : NULL);
+        goto out;
+    }
+    if (cmd->id == CTL_STATUS) {
+        cJSON_Delete(args);
+        conn_send(conn, ctl_reply_ok(id, srv->deps.status(srv->deps.status_arg)));
+    } else if (registry_answers(cmd)) {
+        registry_snapshot_t *snap = registry_acquire(srv->deps.registry);
+        cJSON *result = NULL;
+        err[0] = '\0';
+        int rc = registry_query(snap, cmd, args, &result, err, sizeof(err));
+        registry_release(snap);
+        cJSON_Delete(args);
+        if (rc == 0)
+            conn_send(conn, ctl_reply_ok(id, result));
+        else
+            send_error(conn, id, rc, err[0] ? err : NULL);
+    } else {
+        submit_job(conn, id, cmd, args);
+    }
+out:
+    cJSON_Delete(req);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    struct control_conn *conn = handle->data;
+    (void)suggested;
+    if (conn->cap - conn->len < CONTROL_READ_CHUNK) {
+        size_t cap = conn->len + CONTROL_READ_CHUNK;
+        char *grown = realloc(conn->buf, cap);
+        if (!grown) {
+            *buf = uv_buf_init(NULL, 0); /* libuv reports UV_ENOBUFS: we close */
+            return;
+        }
+        conn->buf = grown;
+        conn->cap = cap;
+    }
+    *buf = uv_buf_init(conn->buf + conn->len, (unsigned)(conn->cap - conn->len));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct control_conn *conn = stream->data;
+    (void)buf;
+    if (nread < 0) {
+        conn_close(conn);
+        return;
+    }
+    if (conn->finishing)
+        return; /* input after the last reply is discarded */
+    conn->len += (size_t)nread;
+    size_t start = 0;
+    char *nl;
+    while (!conn->closed && (nl = memchr(conn->buf + start, '\n', conn->len - start))) {
+        size_t line_len = (size_t)(nl - (conn->buf + start));
+        if (line_len > 0)
+            handle_line(conn, conn->buf + start, line_len);
+        start += line_len + 1;
+    }
+    if (conn->closed)
+        return;
+    memmove(conn->buf, conn->buf + start, conn->len - start);
+    conn->len -= start;
+    if (conn->len > CTL_MAX_LINE) {
+        send_error(conn, 0, IOT_EPROTO, "request line too long");
+        log_warn("control: %s sent a line over %u bytes; disconnecting", conn->actor,
+                 (unsigned)CTL_MAX_LINE);
+        conn->len = 0;
+        conn_finish(conn);
+    }
+}
+
+/* Whether the peer may administer: root, our own uid, or a member of the admin group. */
+static bool peer_allowed(control_server_t *srv, int fd, struct ucred *cred)
+{
+    socklen_t len = sizeof(*cred);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERCRED, cred, &len) != 0)
+        return false;
+    if (cred->uid == 0 || cred->uid == geteuid())
+        return true;
+    if (!srv->has_admin_gid)
+        return false;
+    if (cred->gid == srv->admin_gid)
+        return true;
+    gid_t groups[256];
+    socklen_t glen = sizeof(groups);
+    if (getsockopt(fd, SOL_SOCKET, SO_PEERGROUPS, groups, &glen) != 0)
+        return false;
+    for (size_t i = 0; i < glen / sizeof(gid_t); i++)
+        if (groups[i] == srv->admin_gid)
+            return true;
+    return false;
+}
+
+static void on_connection(uv_stream_t *listener, int status)
+{
+    control_server_t *srv = listener->data;
+    if (status < 0 || srv->stopping)
+        return;
+    struct control_conn *conn = calloc(1, sizeof(*conn));
+    if (!conn)
+        return; /* the client stays in the backlog and is retried on the next connection */
+    conn->srv = srv;
+    conn->refs = 1;
+    srv->refs++;
+    uv_pipe_init(srv->deps.loop, &conn->pipe, 0);
+    conn->pipe.data = conn;
+    conn->next = srv->conns;
+    if (srv->conns)
+        srv->conns->prev = conn;
+    srv->conns = conn;
+    srv->clients++;
+    if (uv_accept(listener, (uv_stream_t *)&conn->pipe) != 0) {
+        conn_close(conn);
+        return;
+    }
+    uv_os_fd_t fd;
+    struct ucred cred = {0};
+    uv_fileno((uv_handle_t *)&conn->pipe, &fd);
+    bool allowed = peer_allowed(srv, fd, &cred);
+    snprintf(conn->actor, sizeof(conn->actor), "uid=%u pid=%d", (unsigned)cred.uid, (int)cred.pid);
+    if (!allowed) {
+        log_warn("control: refused %s (not root, not our uid, not in the admin group)",
+                 conn->actor);
+        send_error(conn, 0, IOT_EDENIED, "not allowed to administer this iotd");
+        uv_read_start((uv_stream_t *)&conn->pipe, on_alloc, on_read);
+        conn_finish(conn);
+        return;
+    }
+    uv_read_start((uv_stream_t *)&conn->pipe, on_alloc, on_read);
+}
+
+static int apply_permissions(control_server_t *srv, const struct control_options *opts, char *err,
+                             size_t errlen)
+{
+    srv->has_admin_gid = false;
+    gid_t gid = (gid_t)-1;
+    if (opts->group && opts->group[0]) {
+        struct group *gr = getgrnam(opts->group);
+        if (!gr) {
+            snprintf(err, errlen, "control_group '%s' does not exist", opts->group);
+            return IOT_EINVAL;
+        }
+        gid = gr->gr_gid;
+        srv->admin_gid = gid;
+        srv->has_admin_gid = true;
+    }
+    if (chmod(srv->path, opts->mode) != 0 || (gid != (gid_t)-1 && chown(srv->path, -1, gid) != 0)) {
+        snprintf(err, errlen, "%s: cannot set mode/group: %s", srv->path, strerror(errno));
+        return IOT_EIO;
+    }
+    return IOT_OK;
+}
+
+/* True if a process accepts connections on path (another iotd). */
+static bool socket_is_live(const char *path)
+{
+    struct sockaddr_un addr = {.sun_family = AF_UNIX};
+    snprintf(addr.sun_path, sizeof(addr.sun_path), "%s", path);
+    int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return false;
+    bool live = connect(fd, (struct sockaddr *)&addr, sizeof(addr)) == 0;
+    close(fd);
+    return live;
+}
+
+int control_server_start(control_server_t **out, const struct control_options *opts,
+                         const struct control_deps *deps, char *err, size_t errlen)
+{
+    int rc = IOT_ENOMEM;
+    control_server_t *srv = calloc(1, sizeof(*srv));
+    if (!srv || !(srv->path = strdup(opts->path))) {
+        free(srv);
+        return IOT_ENOMEM;
+    }
+    srv->deps = *deps;
+    srv->refs = 1;
+    pthread_mutex_init(&srv->admin_lock, NULL);
+    uv_pipe_init(deps->loop, &srv->listener, 0);
+    srv->listener.data = srv;
+
+    if (socket_is_live(opts->path)) {
+        snprintf(err, errlen, "%s: another iotd is already listening there", opts->path);
+        rc = IOT_EEXIST;
+        goto fail;
+    }
+    unlink(opts->path); /* stale socket of a previous run */
+    /* Create the socket file with no permissions for others from the start, then chmod. */
+    mode_t old = umask(0177);
+    int uvrc = uv_pipe_bind(&srv->listener, opts->path);
+    umask(old);
+    if (uvrc == 0)
+        uvrc = uv_listen((uv_stream_t *)&srv->listener, 128, on_connection);
+    if (uvrc != 0) {
+        snprintf(err, errlen, "%s: %s", opts->path, uv_strerror(uvrc));
+        rc = IOT_EIO;
+        goto fail;
+    }
+    if ((rc = apply_permissions(srv, opts, err, errlen)) != 0)
+        goto fail;
+    *out = srv;
+    return IOT_OK;
+
+fail:
+    uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+    return rc;
+}
+
+int control_server_reconfigure(control_server_t *srv, const struct control_options *opts, char *err,
+                               size_t errlen)
+{
+    return apply_permissions(srv, opts, err, errlen);
+}
+
+unsigned control_server_clients(const control_server_t *srv)
+{
+    return srv->clients;
+}
+
+void control_server_stop(control_server_t *srv)
+{
+    srv->stopping = true;
+    while (srv->conns)
+        conn_close(srv->conns);
+    unlink(srv->path);
+    uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
+}

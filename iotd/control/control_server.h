@@ -1,0 +1,52 @@
+/*
+ * control_server.h - the server side of the control socket (protocol: common/ctl_proto.h).
+ *
+ * Runs on the main loop. Each request is validated against the shared command table, then
+ * answered from the registry snapshot (reads), by the daemon (status), or by a db job
+ * (changes: committed, snapshot reloaded and published, then answered — so a change is visible
+ * to the next request of any client). Garbage gets an error reply, never a crash.
+ */
+#ifndef IOTD_CONTROL_SERVER_H
+#define IOTD_CONTROL_SERVER_H
+
+#include "db/db.h"
+#include "loop/inbox.h"
+#include "registry/registry.h"
+
+#include <cjson/cJSON.h>
+#include <stdint.h>
+#include <sys/types.h>
+#include <uv.h>
+
+typedef struct control_server control_server_t;
+
+struct control_options {
+    const char *path;  /* socket path */
+    unsigned mode;     /* file mode of the socket */
+    const char *group; /* admin group allowed besides root and our own uid, or NULL */
+};
+
+struct control_deps {
+    uv_loop_t *loop; /* the main loop */
+    inbox_t *inbox;  /* the main loop's inbox: db completions come back here */
+    db_pool_t *db;
+    registry_t *registry;
+    const uint8_t *secret_key; /* seals device secrets */
+    /* Builds the result of "status" (daemon-wide facts). */
+    cJSON *(*status)(void *arg);
+    void *status_arg;
+};
+
+/* Bind and listen. A stale socket file is replaced; a live one (another iotd) is an error. */
+int control_server_start(control_server_t **out, const struct control_options *opts,
+                         const struct control_deps *deps, char *err, size_t errlen);
+/* Apply a reloaded mode/group (SIGHUP). */
+int control_server_reconfigure(control_server_t *srv, const struct control_options *opts, char *err,
+                               size_t errlen);
+/* Number of open client connections. */
+unsigned control_server_clients(const control_server_t *srv);
+/* Close the listener and every connection; requests still at the db complete silently.
+ * The memory is released once the last of them has come back. */
+void control_server_stop(control_server_t *srv);
+
+#endif

@@ -1,0 +1,43 @@
+/*
+ * config.h - iotd's configuration: an INI file (documented in iotd.conf(5)) parsed with libinih
+ * into one struct with every default filled in. Unknown sections or keys are errors with their
+ * line number: a typo in a config file should stop the daemon, not be silently ignored.
+ */
+#ifndef IOTD_CONFIG_H
+#define IOTD_CONFIG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+
+struct iotd_config {
+    /* [iotd] */
+    char *state_dir;       /* default /var/lib/iotd */
+    char *control_socket;  /* default $state_dir/control.sock */
+    char *control_group;   /* group allowed on the control socket besides root/our uid; NULL */
+    unsigned control_mode; /* socket file mode, default 0600 (0660 when control_group is set) */
+    unsigned threads;      /* io threads; 0 = one per core */
+    char *log_level;       /* error|warn|info|debug, default info */
+    char *log_target;      /* stderr|syslog, default stderr */
+    unsigned inbox_capacity;
+    /* [devices] */
+    char *listen;     /* host:port or empty (off); default 0.0.0.0:7800 */
+    char *tls_listen; /* host:port or empty (off) */
+    char *tls_cert, *tls_key;
+    /* [database] */
+    char *db_url; /* "local" or mariadb://... */
+    char *db_password_file;
+    unsigned db_threads; /* default 2 */
+    unsigned db_queue;   /* db job queue bound, default 4096 */
+};
+
+/* Set every default (state_dir /var/lib/iotd, listen 0.0.0.0:7800, url local...). */
+void config_defaults(struct iotd_config *cfg);
+/* Parse path over the defaults. IOT_EINVAL with "file:line: sentence" in err. */
+int config_load(struct iotd_config *cfg, const char *path, char *err, size_t errlen);
+/* Parse an in-memory INI text (for tests and -c -). */
+int config_load_string(struct iotd_config *cfg, const char *text, char *err, size_t errlen);
+/* Fill the derived defaults (control_socket from state_dir) and check values. */
+int config_finish(struct iotd_config *cfg, char *err, size_t errlen);
+void config_free(struct iotd_config *cfg);
+
+#endif

@@ -1,0 +1,257 @@
+/*
+ * daemon.c - start, run, reload and stop the daemon (see daemon.h).
+ *
+ * Start-up steps may block (they run before the loop serves anyone): creating the database,
+ * migrating, loading the first snapshot. From READY on, the main loop never blocks except
+ * during the stop sequence, where joining threads is the point.
+ */
+#include "core/daemon.h"
+
+#include "core/log.h"
+#include "iot_error.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <systemd/sd-daemon.h>
+#include <unistd.h>
+
+#define MARIADB_START_TIMEOUT_MS 60000
+#define MARIADB_STOP_TIMEOUT_MS  30000
+
+static cJSON *daemon_status(void *arg)
+{
+    struct iotd *d = arg;
+    cJSON *st = cJSON_CreateObject();
+    if (!st)
+        return NULL;
+    size_t tenants, devices, users, rules;
+    registry_snapshot_t *snap = registry_acquire(d->registry);
+    registry_counts(snap, &tenants, &devices, &users, &rules);
+    registry_release(snap);
+
+    cJSON_AddStringToObject(st, "version", IOTD_VERSION);
+    cJSON_AddNumberToObject(st, "pid", getpid());
+    cJSON_AddNumberToObject(st, "uptime_s", (double)((uv_hrtime() - d->started_ns) / 1000000000));
+    cJSON_AddStringToObject(st, "state_dir", d->cfg.state_dir);
+    cJSON_AddNumberToObject(st, "io_threads", d->io_count);
+    cJSON_AddNumberToObject(st, "control_clients", control_server_clients(d->control));
+
+    cJSON *db = cJSON_AddObjectToObject(st, "database");
+    size_t depth, high, cap;
+    uint64_t done, failed;
+    unsigned connected;
+    db_pool_stats(d->db, &depth, &high, &cap, &done, &failed, &connected);
+    cJSON_AddStringToObject(db, "url", d->cfg.db_url);
+    cJSON_AddNumberToObject(db, "schema_version", d->schema_version);
+    cJSON_AddNumberToObject(db, "threads", d->cfg.db_threads);
+    cJSON_AddNumberToObject(db, "connected", connected);
+    cJSON_AddNumberToObject(db, "queue_depth", (double)depth);
+    cJSON_AddNumberToObject(db, "jobs_done", (double)done);
+    cJSON_AddNumberToObject(db, "jobs_failed", (double)failed);
+    if (d->mariadb)
+        cJSON_AddNumberToObject(db, "local_restarts", mariadb_local_restarts(d->mariadb));
+
+    cJSON *reg = cJSON_AddObjectToObject(st, "registry");
+    cJSON_AddNumberToObject(reg, "generation", (double)registry_generation(d->registry));
+    cJSON_AddNumberToObject(reg, "tenants", (double)tenants);
+    cJSON_AddNumberToObject(reg, "devices", (double)devices);
+    cJSON_AddNumberToObject(reg, "users", (double)users);
+    cJSON_AddNumberToObject(reg, "rules", (double)rules);
+    return st;
+}
+
+static int make_state_dir(const char *path, char *err, size_t errlen)
+{
+    if (mkdir(path, 0750) != 0 && errno != EEXIST) {
+        snprintf(err, errlen, "state_dir %s: %s", path, strerror(errno));
+        return IOT_EIO;
+    }
+    return IOT_OK;
+}
+
+/* Connect once from the main thread, create and migrate the schema, load the first snapshot. */
+static int prepare_database(struct iotd *d, char *err, size_t errlen)
+{
+    MYSQL *conn = NULL;
+    registry_snapshot_t *snap = NULL;
+    int rc = db_connect(&d->target, true, &conn, err, errlen);
+    if (rc != 0)
+        goto out;
+    if ((rc = db_migrate(conn, &d->schema_version, err, errlen)) != 0)
+        goto out;
+    if ((rc = registry_load(conn, &snap, err, errlen)) != 0)
+        goto out;
+    registry_publish(d->registry, snap);
+    log_info("database ready: schema version %d", d->schema_version);
+out:
+    if (conn)
+        mysql_close(conn);
+    return rc;
+}
+
+static void log_mariadb_notice(void *arg, const char *sentence)
+{
+    (void)arg;
+    log_warn("local MariaDB: %s", sentence);
+}
+
+static int open_database(struct iotd *d, char *err, size_t errlen)
+{
+    int rc;
+    if (strcmp(d->cfg.db_url, "local") == 0) {
+        log_info("starting the local MariaDB under %s/mariadb", d->cfg.state_dir);
+        rc = mariadb_local_start(&d->mariadb, &d->loop, d->cfg.state_dir, MARIADB_START_TIMEOUT_MS,
+                                 err, errlen);
+        if (rc != 0)
+            return rc;
+        mariadb_local_set_notify(d->mariadb, log_mariadb_notice, d);
+        rc = db_target_for_socket(mariadb_local_socket(d->mariadb), "iotd", &d->target);
+    } else {
+        rc = db_target_parse(d->cfg.db_url, d->cfg.db_password_file, &d->target, err, errlen);
+    }
+    if (rc != 0)
+        return rc;
+    if ((rc = prepare_database(d, err, errlen)) != 0)
+        return rc;
+    return db_pool_start(&d->db, &d->target, d->cfg.db_threads, d->cfg.db_queue);
+}
+
+static void on_stop_signal(uv_signal_t *sig, int signum);
+static void on_reload_signal(uv_signal_t *sig, int signum);
+
+int iotd_start(struct iotd *d, char *err, size_t errlen)
+{
+    int rc;
+    char path[4200];
+
+    d->started_ns = uv_hrtime();
+    if ((rc = uv_loop_init(&d->loop)) != 0) {
+        snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
+        return IOT_EIO;
+    }
+    if ((rc = inbox_init(&d->inbox, &d->loop, d->cfg.inbox_capacity, d)) != 0)
+        return rc;
+    loop_busy_meter_start(&d->loop, &d->prepare, &d->check, &d->busy_ns, &d->iterations,
+                          &d->busy_since);
+    if ((rc = make_state_dir(d->cfg.state_dir, err, errlen)) != 0)
+        return rc;
+    snprintf(path, sizeof(path), "%s/secret.key", d->cfg.state_dir);
+    if ((rc = secretbox_key_load(path, d->secret_key, err, errlen)) != 0)
+        return rc;
+    if ((rc = registry_new(&d->registry)) != 0)
+        return rc;
+    if ((rc = open_database(d, err, errlen)) != 0)
+        return rc;
+
+    d->io = calloc(d->cfg.threads, sizeof(*d->io));
+    if (!d->io)
+        return IOT_ENOMEM;
+    for (unsigned i = 0; i < d->cfg.threads; i++) {
+        if ((rc = io_thread_start(&d->io[i], i, d->cfg.inbox_capacity)) != 0) {
+            snprintf(err, errlen, "cannot start io thread %u", i);
+            return rc;
+        }
+        d->io_count++;
+    }
+
+    struct control_options copts = {d->cfg.control_socket, d->cfg.control_mode,
+                                    d->cfg.control_group};
+    struct control_deps deps = {&d->loop,      &d->inbox,     d->db, d->registry,
+                                d->secret_key, daemon_status, d};
+    if ((rc = control_server_start(&d->control, &copts, &deps, err, errlen)) != 0)
+        return rc;
+
+    uv_signal_init(&d->loop, &d->sigterm);
+    uv_signal_init(&d->loop, &d->sigint);
+    uv_signal_init(&d->loop, &d->sighup);
+    d->sigterm.data = d->sigint.data = d->sighup.data = d;
+    uv_signal_start(&d->sigterm, on_stop_signal, SIGTERM);
+    uv_signal_start(&d->sigint, on_stop_signal, SIGINT);
+    uv_signal_start(&d->sighup, on_reload_signal, SIGHUP);
+
+    log_info("iotd %s ready: %u io threads, %u db threads, control socket %s", IOTD_VERSION,
+             d->io_count, d->cfg.db_threads, d->cfg.control_socket);
+    sd_notifyf(0, "READY=1\nSTATUS=serving\nMAINPID=%lu", (unsigned long)getpid());
+    return IOT_OK;
+}
+
+/* SIGHUP: re-read the file; apply what can change at run time, say what needs a restart. */
+static void on_reload_signal(uv_signal_t *sig, int signum)
+{
+    struct iotd *d = sig->data;
+    struct iotd_config fresh;
+    char err[512];
+    (void)signum;
+
+    sd_notify(0, "RELOADING=1");
+    config_defaults(&fresh);
+    int rc = d->config_path ? config_load(&fresh, d->config_path, err, sizeof(err)) : 0;
+    if (rc == 0)
+        rc = config_finish(&fresh, err, sizeof(err));
+    if (rc != 0) {
+        log_error("reload: %s; keeping the running configuration", err);
+        goto out;
+    }
+    log_configure(fresh.log_level, fresh.log_target);
+    struct control_options copts = {d->cfg.control_socket, fresh.control_mode, fresh.control_group};
+    if (control_server_reconfigure(d->control, &copts, err, sizeof(err)) != 0)
+        log_error("reload: control socket: %s", err);
+    if (strcmp(fresh.db_url, d->cfg.db_url) != 0 || fresh.threads != d->cfg.threads ||
+        strcmp(fresh.state_dir, d->cfg.state_dir) != 0)
+        log_warn("reload: state_dir, threads and [database] url take effect after a restart");
+    /* Keep the reloadable values in the running configuration. */
+    char *tmp;
+#define SWAP_STR(field) (tmp = d->cfg.field, d->cfg.field = fresh.field, fresh.field = tmp)
+    SWAP_STR(log_level);
+    SWAP_STR(log_target);
+    SWAP_STR(control_group);
+#undef SWAP_STR
+    d->cfg.control_mode = fresh.control_mode;
+    log_info("reloaded configuration from %s", d->config_path ? d->config_path : "defaults");
+out:
+    config_free(&fresh);
+    sd_notify(0, "READY=1");
+}
+
+static void on_stop_signal(uv_signal_t *sig, int signum)
+{
+    struct iotd *d = sig->data;
+    if (d->stopping)
+        return;
+    d->stopping = true;
+    log_info("received %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    sd_notify(0, "STOPPING=1");
+    control_server_stop(d->control);
+    for (unsigned i = 0; i < d->io_count; i++)
+        io_thread_stop(&d->io[i]);
+    /* Queued jobs finish; their completions land in the main inbox, drained when it closes. */
+    db_pool_stop(d->db);
+    d->db = NULL;
+    inbox_close(&d->inbox, NULL);
+    uv_close((uv_handle_t *)&d->sigterm, NULL);
+    uv_close((uv_handle_t *)&d->sigint, NULL);
+    uv_close((uv_handle_t *)&d->sighup, NULL);
+    loop_busy_meter_stop(&d->prepare, &d->check);
+    /* The local mariadbd keeps the loop alive; stop it from iotd_run once we are out of it. */
+    uv_stop(&d->loop);
+}
+
+int iotd_run(struct iotd *d)
+{
+    uv_run(&d->loop, UV_RUN_DEFAULT);
+    if (d->mariadb) {
+        mariadb_local_stop(d->mariadb, MARIADB_STOP_TIMEOUT_MS);
+        d->mariadb = NULL;
+    }
+    uv_run(&d->loop, UV_RUN_DEFAULT); /* close callbacks */
+    free(d->io);
+    registry_free(d->registry);
+    db_target_free(&d->target);
+    if (uv_loop_close(&d->loop) != 0)
+        log_warn("main loop closed with handles still open");
+    log_info("stopped");
+    return 0;
+}

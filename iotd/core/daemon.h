@@ -1,0 +1,53 @@
+/*
+ * daemon.h - the iotd process: owns the main loop and every long-lived part, starts them in
+ * dependency order and stops them in reverse.
+ *
+ *   start: state dir -> secret key -> database (local mariadbd or url) -> migrations ->
+ *          registry snapshot -> db threads -> io threads -> control socket -> READY
+ *   stop (SIGTERM/SIGINT): control socket -> io threads -> db threads (queued jobs finish)
+ *          -> main inbox -> mariadbd
+ */
+#ifndef IOTD_DAEMON_H
+#define IOTD_DAEMON_H
+
+#include "control/control_server.h"
+#include "core/config.h"
+#include "crypto/secretbox.h"
+#include "db/db.h"
+#include "db/mariadb_local.h"
+#include "loop/io_thread.h"
+#include "registry/registry.h"
+
+#include <stdbool.h>
+#include <uv.h>
+
+struct iotd {
+    struct iotd_config cfg;
+    const char *config_path; /* NULL: defaults only */
+    uv_loop_t loop;
+    inbox_t inbox; /* the main loop's inbox (db completions) */
+    io_thread_t *io;
+    unsigned io_count;
+    mariadb_local_t *mariadb; /* NULL unless url = local */
+    struct db_target target;
+    db_pool_t *db;
+    registry_t *registry;
+    control_server_t *control;
+    uint8_t secret_key[SECRETBOX_KEY_LEN];
+    uv_signal_t sigterm, sigint, sighup;
+    uint64_t started_ns;
+    int schema_version;
+    bool stopping;
+    /* main-loop counters for stats */
+    uv_prepare_t prepare;
+    uv_check_t check;
+    _Atomic uint64_t busy_ns, iterations;
+    uint64_t busy_since;
+};
+
+/* Start everything; returns after READY (the caller then runs iotd_run). */
+int iotd_start(struct iotd *d, char *err, size_t errlen);
+/* Run the main loop until a stop signal; then finish stopping. Returns the exit status. */
+int iotd_run(struct iotd *d);
+
+#endif

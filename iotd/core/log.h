@@ -1,0 +1,27 @@
+/*
+ * log.h - leveled logging to stderr or syslog.
+ *
+ * The log is process-wide state (like syslog itself): threads log without being handed a
+ * logger. It is configured once at start and on SIGHUP; writes are whole lines, so lines of
+ * different threads never interleave.
+ */
+#ifndef IOTD_LOG_H
+#define IOTD_LOG_H
+
+enum log_level { LOG_LEVEL_ERROR, LOG_LEVEL_WARN, LOG_LEVEL_INFO, LOG_LEVEL_DEBUG };
+
+/* level: "error".."debug"; target: "stderr" or "syslog". Unknown values keep the old ones. */
+void log_configure(const char *level, const char *target);
+int log_enabled(enum log_level level);
+void log_msg(enum log_level level, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+#define log_error(...) log_msg(LOG_LEVEL_ERROR, __VA_ARGS__)
+#define log_warn(...)  log_msg(LOG_LEVEL_WARN, __VA_ARGS__)
+#define log_info(...)  log_msg(LOG_LEVEL_INFO, __VA_ARGS__)
+#define log_debug(...)                                                                             \
+    do {                                                                                           \
+        if (log_enabled(LOG_LEVEL_DEBUG))                                                          \
+            log_msg(LOG_LEVEL_DEBUG, __VA_ARGS__);                                                 \
+    } while (0)
+
+#endif

@@ -1,0 +1,137 @@
+/*
+ * inbox.c - bounded multi-producer queue drained on its loop (see inbox.h).
+ *
+ * Producers append under a mutex and send the async only when the queue goes from empty to
+ * non-empty: libuv coalesces sends anyway, but skipping the syscall-backed send for every
+ * message of a burst is what keeps cross-thread delivery cheap. The consumer swaps the whole
+ * list out under the lock and runs the handlers without it, so a handler may push to any inbox
+ * (even its own) without deadlock.
+ */
+#include "loop/inbox.h"
+
+#include "iot_error.h"
+
+static void inbox_drain(uv_async_t *async)
+{
+    inbox_t *inbox = container_of(async, inbox_t, async);
+
+    pthread_mutex_lock(&inbox->lock);
+    inbox_msg_t *msg = inbox->head;
+    size_t n = inbox->depth;
+    inbox->head = inbox->tail = NULL;
+    inbox->depth = 0;
+    inbox->dequeued += n;
+    pthread_cond_broadcast(&inbox->space);
+    pthread_mutex_unlock(&inbox->lock);
+
+    while (msg) {
+        inbox_msg_t *next = msg->next;
+        msg->next = NULL;
+        msg->handle(msg, inbox->loop_data);
+        msg = next;
+    }
+}
+
+int inbox_init(inbox_t *inbox, uv_loop_t *loop, size_t capacity, void *loop_data)
+{
+    *inbox = (inbox_t){.capacity = capacity, .loop_data = loop_data};
+    if (pthread_mutex_init(&inbox->lock, NULL) != 0)
+        return IOT_ENOMEM;
+    if (pthread_cond_init(&inbox->space, NULL) != 0) {
+        pthread_mutex_destroy(&inbox->lock);
+        return IOT_ENOMEM;
+    }
+    if (uv_async_init(loop, &inbox->async, inbox_drain) != 0) {
+        pthread_cond_destroy(&inbox->space);
+        pthread_mutex_destroy(&inbox->lock);
+        return IOT_EIO;
+    }
+    return IOT_OK;
+}
+
+/* Append msg; the caller holds the lock and has checked for space. Returns whether the loop
+ * must be woken (the queue was empty). */
+static int append_locked(inbox_t *inbox, inbox_msg_t *msg)
+{
+    msg->next = NULL;
+    int was_empty = inbox->head == NULL;
+    if (inbox->tail)
+        inbox->tail->next = msg;
+    else
+        inbox->head = msg;
+    inbox->tail = msg;
+    inbox->depth++;
+    inbox->enqueued++;
+    if (inbox->depth > inbox->high_water)
+        inbox->high_water = inbox->depth;
+    return was_empty;
+}
+
+int inbox_push(inbox_t *inbox, inbox_msg_t *msg)
+{
+    int rc = IOT_OK, wake = 0;
+    pthread_mutex_lock(&inbox->lock);
+    if (inbox->closing) {
+        rc = IOT_EINVAL;
+    } else if (inbox->depth >= inbox->capacity) {
+        inbox->rejected++;
+        rc = IOT_EBUSY;
+    } else {
+        wake = append_locked(inbox, msg);
+    }
+    pthread_mutex_unlock(&inbox->lock);
+    if (wake)
+        uv_async_send(&inbox->async);
+    return rc;
+}
+
+int inbox_push_wait(inbox_t *inbox, inbox_msg_t *msg)
+{
+    int rc = IOT_OK, wake = 0;
+    pthread_mutex_lock(&inbox->lock);
+    while (!inbox->closing && inbox->depth >= inbox->capacity)
+        pthread_cond_wait(&inbox->space, &inbox->lock);
+    if (inbox->closing)
+        rc = IOT_EINVAL;
+    else
+        wake = append_locked(inbox, msg);
+    pthread_mutex_unlock(&inbox->lock);
+    if (wake)
+        uv_async_send(&inbox->async);
+    return rc;
+}
+
+void inbox_stats(inbox_t *inbox, size_t *depth, size_t *high_water, size_t *capacity,
+                 uint64_t *enqueued, uint64_t *dequeued, uint64_t *rejected)
+{
+    pthread_mutex_lock(&inbox->lock);
+    *depth = inbox->depth;
+    *high_water = inbox->high_water;
+    *capacity = inbox->capacity;
+    *enqueued = inbox->enqueued;
+    *dequeued = inbox->dequeued;
+    *rejected = inbox->rejected;
+    pthread_mutex_unlock(&inbox->lock);
+}
+
+static void inbox_handle_closed(uv_handle_t *handle)
+{
+    inbox_t *inbox = container_of((uv_async_t *)handle, inbox_t, async);
+    void (*on_closed)(inbox_t *) = (void (*)(inbox_t *))handle->data;
+    pthread_cond_destroy(&inbox->space);
+    pthread_mutex_destroy(&inbox->lock);
+    if (on_closed)
+        on_closed(inbox);
+}
+
+void inbox_close(inbox_t *inbox, void (*on_closed)(inbox_t *inbox))
+{
+    pthread_mutex_lock(&inbox->lock);
+    inbox->closing = 1;
+    pthread_cond_broadcast(&inbox->space);
+    pthread_mutex_unlock(&inbox->lock);
+    /* Whatever arrived before closing still runs: nothing queued is silently lost. */
+    inbox_drain(&inbox->async);
+    inbox->async.data = (void *)on_closed;
+    uv_close((uv_handle_t *)&inbox->async, inbox_handle_closed);
+}

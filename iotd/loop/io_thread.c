@@ -1,0 +1,134 @@
+/*
+ * io_thread.c - io threads (see io_thread.h).
+ *
+ * Stopping: the stop message travels through the inbox like any other, so everything queued
+ * before it is handled first; its handler closes the inbox and walks the loop closing every
+ * remaining handle, and uv_run returns once the last close callback has run.
+ */
+#include "loop/io_thread.h"
+
+#include "iot_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+struct busy_meter {
+    _Atomic uint64_t *busy_ns;
+    _Atomic uint64_t *iterations;
+    uint64_t *busy_since;
+};
+
+static void on_check(uv_check_t *check)
+{
+    struct busy_meter *m = check->data;
+    *m->busy_since = uv_hrtime();
+}
+
+static void on_prepare(uv_prepare_t *prepare)
+{
+    struct busy_meter *m = prepare->data;
+    uint64_t now = uv_hrtime();
+    if (*m->busy_since)
+        atomic_fetch_add_explicit(m->busy_ns, now - *m->busy_since, memory_order_relaxed);
+    atomic_fetch_add_explicit(m->iterations, 1, memory_order_relaxed);
+    *m->busy_since = 0;
+}
+
+static void on_meter_closed(uv_handle_t *handle)
+{
+    /* The meter is shared by the prepare and check handles; the check frees it. */
+    if (handle->type == UV_CHECK)
+        free(handle->data);
+}
+
+void loop_busy_meter_start(uv_loop_t *loop, uv_prepare_t *prepare, uv_check_t *check,
+                           _Atomic uint64_t *busy_ns, _Atomic uint64_t *iterations,
+                           uint64_t *busy_since)
+{
+    struct busy_meter *m = malloc(sizeof(*m));
+    if (!m)
+        return; /* stats only: run without the meter rather than fail */
+    *m = (struct busy_meter){busy_ns, iterations, busy_since};
+    uv_prepare_init(loop, prepare);
+    uv_check_init(loop, check);
+    prepare->data = check->data = m;
+    uv_prepare_start(prepare, on_prepare);
+    uv_check_start(check, on_check);
+    uv_unref((uv_handle_t *)prepare);
+    uv_unref((uv_handle_t *)check);
+}
+
+void loop_busy_meter_stop(uv_prepare_t *prepare, uv_check_t *check)
+{
+    uv_close((uv_handle_t *)prepare, on_meter_closed);
+    uv_close((uv_handle_t *)check, on_meter_closed);
+}
+
+static void close_any(uv_handle_t *handle, void *arg)
+{
+    if (uv_is_closing(handle))
+        return;
+    uv_close(handle,
+             (handle->type == UV_PREPARE || handle->type == UV_CHECK) ? on_meter_closed : NULL);
+}
+
+static void on_stop(inbox_msg_t *msg, void *loop_data)
+{
+    io_thread_t *t = loop_data;
+    (void)msg;
+    inbox_close(&t->inbox, NULL);
+    uv_walk(&t->loop, close_any, NULL);
+}
+
+static void io_thread_main(void *arg)
+{
+    io_thread_t *t = arg;
+    atomic_store(&t->os_tid, (int)syscall(SYS_gettid));
+    pthread_setname_np(pthread_self(), t->name);
+    uv_sem_post(&t->started);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+}
+
+int io_thread_start(io_thread_t *t, unsigned index, size_t inbox_capacity)
+{
+    int rc;
+    t->index = index;
+    snprintf(t->name, sizeof(t->name), "io%u", index);
+    if (uv_loop_init(&t->loop) != 0)
+        return IOT_ENOMEM;
+    if ((rc = inbox_init(&t->inbox, &t->loop, inbox_capacity, t)) != 0)
+        goto fail_loop;
+    loop_busy_meter_start(&t->loop, &t->prepare, &t->check, &t->busy_ns, &t->iterations,
+                          &t->busy_since);
+    t->stop_msg.handle = on_stop;
+    if (uv_sem_init(&t->started, 0) != 0) {
+        rc = IOT_ENOMEM;
+        goto fail_handles;
+    }
+    if (uv_thread_create(&t->thread, io_thread_main, t) != 0) {
+        rc = IOT_ENOMEM;
+        uv_sem_destroy(&t->started);
+        goto fail_handles;
+    }
+    uv_sem_wait(&t->started);
+    uv_sem_destroy(&t->started);
+    return IOT_OK;
+
+fail_handles:
+    /* The thread never ran: close the handles on this thread instead. */
+    inbox_close(&t->inbox, NULL);
+    uv_walk(&t->loop, close_any, NULL);
+    uv_run(&t->loop, UV_RUN_DEFAULT);
+fail_loop:
+    uv_loop_close(&t->loop);
+    return rc;
+}
+
+void io_thread_stop(io_thread_t *t)
+{
+    if (inbox_push_wait(&t->inbox, &t->stop_msg) == 0)
+        uv_thread_join(&t->thread);
+    uv_loop_close(&t->loop);
+}

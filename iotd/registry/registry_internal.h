@@ -1,0 +1,249 @@
+/*
+ * registry_internal.h - the data model inside a registry snapshot and the builder that makes
+ * one, shared by the registry's own files (load, query, access) and its unit tests. Nothing
+ * outside iotd/registry and tests/unit/registry should include it.
+ *
+ * Building: snapshot_builder_new(), then snapshot_add_* with the rows as the database holds
+ * them (numeric ids, references by id), in any order, then snapshot_finish(), which sorts,
+ * resolves every reference to a pointer, counts, and builds the lookup indexes. After finish
+ * the snapshot is immutable and carries one reference owned by the caller. The same path
+ * serves registry_load (rows from MariaDB) and the tests (rows written by hand), so the tests
+ * exercise exactly the structures the daemon uses.
+ */
+#ifndef IOTD_REGISTRY_INTERNAL_H
+#define IOTD_REGISTRY_INTERNAL_H
+
+#include "registry.h"
+
+#include <stdatomic.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define REG_SEALED_LEN 60 /* secretbox nonce 12 + secret 32 + tag 16 */
+#define REG_SECRET_LEN 32
+#define REG_SERIAL_LEN 9
+
+enum reg_direction { REG_DIR_COMMAND, REG_DIR_EVENT };
+enum reg_auth { REG_AUTH_HMAC, REG_AUTH_ATECC508A };
+enum reg_role { REG_ROLE_ADMIN, REG_ROLE_OPERATOR, REG_ROLE_VIEWER };
+enum reg_group_kind { REG_GROUP_DEVICE, REG_GROUP_USER };
+enum reg_subject_kind { REG_SUBJECT_USER, REG_SUBJECT_DEVICE, REG_SUBJECT_GROUP };
+/* In order of specificity: access evaluation tries the kinds in this order. */
+enum reg_target_kind { REG_TARGET_DEVICE, REG_TARGET_GROUP, REG_TARGET_TYPE, REG_TARGET_ANY };
+
+/* Names of the enum values as the schema and the control protocol spell them; parse returns
+ * -1 for an unknown word. */
+const char *reg_direction_name(enum reg_direction d);
+const char *reg_auth_name(enum reg_auth a);
+const char *reg_role_name(enum reg_role r);
+const char *reg_group_kind_name(enum reg_group_kind k);
+const char *reg_subject_kind_name(enum reg_subject_kind k);
+const char *reg_target_kind_name(enum reg_target_kind k);
+int reg_direction_parse(const char *s);
+int reg_auth_parse(const char *s);
+int reg_role_parse(const char *s);
+int reg_group_kind_parse(const char *s);
+int reg_subject_kind_parse(const char *s);
+int reg_target_kind_parse(const char *s);
+
+struct reg_tenant {
+    uint32_t id;
+    const char *name;
+    const char *display_name; /* may be NULL */
+    int64_t created;          /* seconds since the epoch */
+    /* counts, filled by snapshot_finish */
+    uint32_t ntypes, ndevices, nusers, ngroups, nrules;
+};
+
+struct reg_message;
+
+struct reg_type {
+    uint32_t id;
+    uint32_t tenant_id;
+    const char *name;
+    const char *description;
+    int64_t created;
+    const struct reg_tenant *tenant;
+    const struct reg_message *messages; /* the catalogue, sorted by name */
+    uint32_t nmessages;
+    uint32_t ndevices;
+};
+
+struct reg_message {
+    uint32_t id;
+    uint32_t type_id;
+    const char *name;
+    enum reg_direction direction;
+    const char *args; /* canonical argspec text, "" for none */
+    uint32_t timeout_ms;
+    const char *description;
+    const struct reg_type *type;
+};
+
+struct reg_device {
+    const char *id;
+    uint32_t tenant_id;
+    uint32_t type_id;
+    const char *display_name;
+    enum reg_auth auth;
+    uint8_t sealed[REG_SEALED_LEN]; /* the secret as stored: secretbox-sealed, AAD = id */
+    size_t sealed_len;
+    bool has_serial;
+    uint8_t serial[REG_SERIAL_LEN];
+    bool enabled;
+    int64_t created;
+    int64_t last_seen; /* 0: never; as of the snapshot's load */
+    const char *last_address;
+    const struct reg_tenant *tenant;
+    const struct reg_type *type;
+};
+
+struct reg_user {
+    uint32_t id;
+    uint32_t tenant_id;
+    const char *name;
+    enum reg_role role;
+    const char *password_hash;
+    int64_t created;
+    const struct reg_tenant *tenant;
+    const char *address; /* "name@tenant", made by snapshot_finish */
+};
+
+struct reg_group {
+    uint32_t id;
+    uint32_t tenant_id;
+    const char *name;
+    enum reg_group_kind kind;
+    int64_t created;
+    const struct reg_tenant *tenant;
+    uint32_t nmembers;
+};
+
+/* One membership, resolved. Two sorted copies exist: by group (for listing a group's members)
+ * and by member (for the groups of a principal). */
+struct reg_membership {
+    const struct reg_group *group;
+    const struct reg_device *device; /* device groups */
+    const struct reg_user *user;     /* user groups */
+};
+
+struct reg_rule {
+    int64_t id;
+    uint32_t tenant_id;
+    enum reg_subject_kind subject_kind;
+    uint32_t subject_id;            /* user or group id */
+    const char *subject_device_id;  /* device subject */
+    enum reg_target_kind target_kind;
+    uint32_t target_id;             /* type or group id */
+    const char *target_device_id;   /* device target */
+    const char *message;            /* NULL: any message type */
+    int64_t created;
+    const char *created_by;
+    /* resolved by snapshot_finish */
+    const struct reg_tenant *tenant;
+    const struct reg_user *subject_user;
+    const struct reg_device *subject_device;
+    const struct reg_group *subject_group;
+    const struct reg_device *target_device;
+    const struct reg_type *target_type;
+    const struct reg_group *target_group;
+};
+
+struct reg_arena_chunk;
+
+struct registry_snapshot {
+    atomic_uint refs;
+    uint64_t generation; /* set by registry_publish before the snapshot becomes visible */
+    bool finished;
+    struct reg_arena_chunk *arena; /* every string of the snapshot */
+
+    struct reg_tenant *tenants; /* sorted by id */
+    size_t ntenants, cap_tenants;
+    struct reg_type *types; /* sorted by id */
+    size_t ntypes, cap_types;
+    struct reg_message *messages; /* sorted by (type id, name) */
+    size_t nmessages, cap_messages;
+    struct reg_device *devices; /* sorted by id */
+    size_t ndevices, cap_devices;
+    struct reg_user *users; /* sorted by id */
+    size_t nusers, cap_users;
+    struct reg_group *groups; /* sorted by id */
+    size_t ngroups, cap_groups;
+    struct reg_rule *rules; /* sorted by id */
+    size_t nrules, cap_rules;
+
+    /* membership rows as added (ids), resolved into the sorted copies by finish */
+    struct reg_member_row *member_rows;
+    size_t nmember_rows, cap_member_rows;
+    struct reg_membership *members_by_group;  /* (group tenant, group name, member) */
+    struct reg_membership *members_by_member; /* (member, group name) */
+    size_t nmembers;
+
+    /* name indexes: pointers sorted by (tenant name, name) */
+    const struct reg_tenant **tenant_by_name;
+    const struct reg_type **type_by_name;
+    const struct reg_user **user_by_name;
+    const struct reg_group **group_by_name;
+    /* rules in evaluation order: (tenant, target kind, target, specific message first, id) */
+    const struct reg_rule **rule_by_target;
+};
+
+struct reg_member_row {
+    uint32_t group_id;
+    uint32_t user_id;      /* user groups */
+    const char *device_id; /* device groups (copied into the arena) */
+};
+
+/* Builder. Strings are copied; NULL is kept as NULL for optional fields. */
+registry_snapshot_t *snapshot_builder_new(void);
+int snapshot_add_tenant(registry_snapshot_t *s, const struct reg_tenant *row);
+int snapshot_add_type(registry_snapshot_t *s, const struct reg_type *row);
+int snapshot_add_message(registry_snapshot_t *s, const struct reg_message *row);
+int snapshot_add_device(registry_snapshot_t *s, const struct reg_device *row);
+int snapshot_add_user(registry_snapshot_t *s, const struct reg_user *row);
+int snapshot_add_group(registry_snapshot_t *s, const struct reg_group *row);
+int snapshot_add_member(registry_snapshot_t *s, const struct reg_member_row *row);
+int snapshot_add_rule(registry_snapshot_t *s, const struct reg_rule *row);
+/* Resolve and index. IOT_EINVAL with a sentence when a row names something missing or another
+ * tenant's row (the schema prevents both; a hand-built snapshot might not). */
+int snapshot_finish(registry_snapshot_t *s, char *err, size_t errlen);
+/* Free a snapshot whatever its reference count (builder failure paths, last release). */
+void snapshot_destroy(registry_snapshot_t *s);
+
+/* Lookups on a finished snapshot; NULL when absent. */
+const struct reg_tenant *snapshot_tenant(const registry_snapshot_t *s, const char *name);
+const struct reg_type *snapshot_type(const registry_snapshot_t *s, const char *tenant,
+                                     const char *name);
+const struct reg_message *snapshot_message(const struct reg_type *type, const char *name);
+const struct reg_device *snapshot_device(const registry_snapshot_t *s, const char *id);
+const struct reg_user *snapshot_user(const registry_snapshot_t *s, const char *tenant,
+                                     const char *name);
+const struct reg_group *snapshot_group(const registry_snapshot_t *s, const char *tenant,
+                                       const char *name);
+/* Memberships of a group (sorted by member name), of a device or of a user (sorted by group
+ * name): *n entries starting at the returned pointer. */
+const struct reg_membership *snapshot_group_members(const registry_snapshot_t *s,
+                                                    const struct reg_group *g, size_t *n);
+const struct reg_membership *snapshot_device_groups(const registry_snapshot_t *s,
+                                                    const struct reg_device *d, size_t *n);
+const struct reg_membership *snapshot_user_groups(const registry_snapshot_t *s,
+                                                  const struct reg_user *u, size_t *n);
+/* Rules of one target in evaluation order; for REG_TARGET_ANY pass the tenant's id as
+ * target_id. */
+const struct reg_rule *const *snapshot_target_rules(const registry_snapshot_t *s,
+                                                    uint32_t tenant_id,
+                                                    enum reg_target_kind kind, uint32_t target_id,
+                                                    const char *target_device_id, size_t *n);
+/* A rule's subject ("user:alice", "device:d1", "group:ops") and target ("type:thermo", "any")
+ * as "access list" shows them and access reasons name them. */
+void reg_rule_subject(const struct reg_rule *r, char *out, size_t outlen);
+void reg_rule_target(const struct reg_rule *r, char *out, size_t outlen);
+
+/* "name@tenant" -> name and tenant (copied into the buffers). false if malformed. */
+bool reg_split_address(const char *address, char *name, size_t namelen, char *tenant,
+                       size_t tenantlen);
+/* Format seconds since the epoch as "2024-05-01T12:00:00Z" (UTC). */
+void reg_format_time(int64_t seconds, char *out, size_t outlen);
+
+#endif

@@ -1,0 +1,709 @@
+/*
+ * test_frame.c - the iotp frame parser and writer: every split of a stream of frames, every
+ * malformed case with its exact error, resynchronization, limits, round trips (fixed and
+ * random), writer refusals, argument helpers and hex.
+ *
+ * Parsing a stream is recorded as a list of events ("F" + the frame re-serialized, or "E" +
+ * the error code and the error id) so that any two ways of feeding the same bytes can be
+ * compared with one string comparison.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "iotp/iotp.h"
+
+#define US "\x1f"
+#define EOT "\x04"
+
+/* Events of one parse, appended as text. */
+struct events {
+    char text[65536];
+    size_t len;
+    int frames;
+    int errors;
+};
+
+static void add_event(struct events *ev, const char *fmt, ...)
+{
+    va_list ap;
+    int n;
+
+    va_start(ap, fmt);
+    n = vsnprintf(ev->text + ev->len, sizeof(ev->text) - ev->len, fmt, ap);
+    va_end(ap);
+    assert_true(n >= 0 && (size_t)n < sizeof(ev->text) - ev->len);
+    ev->len += (size_t)n;
+}
+
+static void record_frame(struct events *ev, const struct iotp_frame *f)
+{
+    unsigned i;
+
+    ev->frames++;
+    add_event(ev, "F[%s|%s|%s|%u", f->from, f->to, f->type, (unsigned)f->id);
+    for (i = 0; i < f->nargs; i++)
+        add_event(ev, "|%s", f->args[i]);
+    add_event(ev, "]");
+}
+
+/* Feed data to p in pieces whose sizes come from chunk() and record what comes out. */
+static void feed(struct iotp_parser *p, const uint8_t *data, size_t len, struct events *ev,
+                 size_t (*chunk)(size_t offset, void *arg), void *arg)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        size_t n = chunk(off, arg);
+        if (n > len - off)
+            n = len - off;
+        while (n > 0) {
+            const struct iotp_frame *f = NULL;
+            uint32_t err_id = 12345;
+            size_t used = 0;
+            int r = iotp_parser_feed(p, data + off, n, &used, &f, &err_id);
+            assert_true(used <= n);
+            if (r == 1) {
+                assert_true(used > 0);
+                record_frame(ev, f);
+            } else if (r < 0) {
+                assert_true(used > 0);
+                ev->errors++;
+                add_event(ev, "E[%d|%u]", r, (unsigned)err_id);
+            } else {
+                assert_int_equal(used, n);
+            }
+            off += used;
+            n -= used;
+        }
+    }
+}
+
+static size_t chunk_all(size_t offset, void *arg)
+{
+    (void)offset;
+    (void)arg;
+    return SIZE_MAX;
+}
+
+static size_t chunk_one(size_t offset, void *arg)
+{
+    (void)offset;
+    (void)arg;
+    return 1;
+}
+
+/* First piece ends at *split, then the rest at once. */
+static size_t chunk_split(size_t offset, void *arg)
+{
+    size_t split = *(size_t *)arg;
+    return offset < split ? split - offset : SIZE_MAX;
+}
+
+static uint8_t pbuf[IOTP_MAX_FRAME];
+
+static void parse_stream(const void *data, size_t len, struct events *ev,
+                         size_t (*chunk)(size_t, void *), void *arg)
+{
+    struct iotp_parser p;
+
+    memset(ev, 0, sizeof(*ev));
+    assert_int_equal(iotp_parser_init(&p, pbuf, sizeof(pbuf), 0, 0), 0);
+    feed(&p, data, len, ev, chunk, arg);
+}
+
+/* Parse a single frame given as bytes; returns 1 and fills *ev with the frame or the error. */
+static int parse_one(const void *data, size_t len, struct events *ev)
+{
+    parse_stream(data, len, ev, chunk_all, NULL);
+    return ev->frames + ev->errors;
+}
+
+/* ---- splits ---- */
+
+static const char stream[] = "dev1" US "iotd" US "HELLO" US "1" US "proto=1" US "type=lamp" US
+                             "fw=1.0" US "cnonce=00ff" EOT "alice@acme" US "dev1" US
+                             "read_temp" US "7" EOT "iotd" US "dev1" US "PING" US "4294967295" US
+                             "" US "x" US "" EOT "a" US "b" US "T" US "0" US "\xc3\xa9t\xc3\xa9" EOT;
+
+static void test_split_every_boundary(void **state)
+{
+    static struct events whole, split, bytewise;
+    size_t len = sizeof(stream) - 1, i;
+
+    (void)state;
+    parse_stream(stream, len, &whole, chunk_all, NULL);
+    assert_int_equal(whole.frames, 4);
+    assert_int_equal(whole.errors, 0);
+    assert_string_equal(whole.text,
+                        "F[dev1|iotd|HELLO|1|proto=1|type=lamp|fw=1.0|cnonce=00ff]"
+                        "F[alice@acme|dev1|read_temp|7]"
+                        "F[iotd|dev1|PING|4294967295||x|]"
+                        "F[a|b|T|0|\xc3\xa9t\xc3\xa9]");
+    for (i = 0; i <= len; i++) {
+        parse_stream(stream, len, &split, chunk_split, &i);
+        assert_string_equal(whole.text, split.text);
+    }
+    parse_stream(stream, len, &bytewise, chunk_one, NULL);
+    assert_string_equal(whole.text, bytewise.text);
+}
+
+/* A stream with malformed frames between good ones splits the same way too. */
+static void test_split_with_errors(void **state)
+{
+    static const char bad[] = "a" US "b" US "T" US "01" US "junk" EOT "a" US "b" US "T" US
+                              "5" EOT "\x04"
+                              "a" US "" US "T" US "1" EOT "x" US "y" US "Z" US "9" US "ok" EOT;
+    static struct events whole, split, bytewise;
+    size_t len = sizeof(bad) - 1, i;
+
+    (void)state;
+    parse_stream(bad, len, &whole, chunk_all, NULL);
+    assert_int_equal(whole.frames, 2);
+    assert_int_equal(whole.errors, 3);
+    for (i = 0; i <= len; i++) {
+        parse_stream(bad, len, &split, chunk_split, &i);
+        assert_string_equal(whole.text, split.text);
+    }
+    parse_stream(bad, len, &bytewise, chunk_one, NULL);
+    assert_string_equal(whole.text, bytewise.text);
+}
+
+/* ---- malformed frames ---- */
+
+struct bad_case {
+    const char *bytes;
+    size_t len; /* 0: strlen */
+    int error;
+    uint32_t error_id;
+};
+
+static void check_bad(const struct bad_case *c)
+{
+    static struct events ev;
+    static uint8_t buf[8192];
+    static const char good[] = "g" US "h" US "OK" US "3" EOT;
+    size_t len = c->len ? c->len : strlen(c->bytes);
+    char want[64];
+
+    /* The bad frame, then a good one: the error is exact and the parser recovers. */
+    assert_true(len + sizeof(good) <= sizeof(buf));
+    memcpy(buf, c->bytes, len);
+    memcpy(buf + len, good, sizeof(good) - 1);
+    parse_stream(buf, len + sizeof(good) - 1, &ev, chunk_all, NULL);
+    snprintf(want, sizeof(want), "E[%d|%u]F[g|h|OK|3]", c->error, (unsigned)c->error_id);
+    if (strcmp(ev.text, want) != 0)
+        fail_msg("case %.40s: got %s want %s", c->bytes, ev.text, want);
+    parse_stream(buf, len + sizeof(good) - 1, &ev, chunk_one, NULL);
+    assert_string_equal(ev.text, want);
+}
+
+static void test_malformed(void **state)
+{
+    static const struct bad_case cases[] = {
+        /* empty fields */
+        {US "b" US "T" US "1" EOT, 0, IOTP_EEMPTY_FIELD, 0},
+        {"a" US US "T" US "1" EOT, 0, IOTP_EEMPTY_FIELD, 0},
+        {"a" US "b" US US "1" EOT, 0, IOTP_EEMPTY_FIELD, 0},
+        {"a" US "b" US "T" US EOT, 0, IOTP_EEMPTY_FIELD, 0},
+        {"a" US "b" US "T" US US "x" EOT, 0, IOTP_EEMPTY_FIELD, 0},
+        /* bad ids */
+        {"a" US "b" US "T" US "1a" EOT, 0, IOTP_EBAD_ID, 0},
+        {"a" US "b" US "T" US "a1" EOT, 0, IOTP_EBAD_ID, 0},
+        {"a" US "b" US "T" US "-1" EOT, 0, IOTP_EBAD_ID, 0},
+        {"a" US "b" US "T" US "+1" EOT, 0, IOTP_EBAD_ID, 0},
+        {"a" US "b" US "T" US " 1" EOT, 0, IOTP_EBAD_ID, 0},
+        {"a" US "b" US "T" US "01" EOT, 0, IOTP_EBAD_ID, 0},
+        {"a" US "b" US "T" US "00" EOT, 0, IOTP_EBAD_ID, 0},
+        {"a" US "b" US "T" US "4294967296" EOT, 0, IOTP_EBAD_ID, 0},
+        {"a" US "b" US "T" US "4294967300" EOT, 0, IOTP_EBAD_ID, 0},
+        {"a" US "b" US "T" US "99999999999" EOT, 0, IOTP_EBAD_ID, 0},
+        {"a" US "b" US "T" US "12345678901234567890" EOT, 0, IOTP_EBAD_ID, 0},
+        /* too few fields */
+        {EOT, 0, IOTP_ETOO_FEW_FIELDS, 0},
+        {"a" EOT, 0, IOTP_ETOO_FEW_FIELDS, 0},
+        {"a" US "b" EOT, 0, IOTP_ETOO_FEW_FIELDS, 0},
+        {"a" US "b" US "T" EOT, 0, IOTP_ETOO_FEW_FIELDS, 0},
+        {"a" US "b" US EOT, 0, IOTP_ETOO_FEW_FIELDS, 0},
+        /* control bytes in every kind of field */
+        {"a\x01" US "b" US "T" US "1" EOT, 0, IOTP_ECONTROL, 0},
+        {"a" US "\nb" US "T" US "1" EOT, 0, IOTP_ECONTROL, 0},
+        {"a" US "b" US "T\x1b" US "1" EOT, 0, IOTP_ECONTROL, 0},
+        {"a" US "b" US "T" US "1\r" EOT, 0, IOTP_ECONTROL, 0},
+        {"a" US "b" US "T" US "1" US "x\x7f" EOT, 0, IOTP_ECONTROL, 1},
+        {"a" US "b" US "T" US "77" US "x" US "y\tz" EOT, 0, IOTP_ECONTROL, 77},
+        {"a\0" US "b" US "T" US "1" EOT, 9, IOTP_ECONTROL, 0},
+        {"a" US "b" US "T" US "1" US "\0" EOT, 10, IOTP_ECONTROL, 1},
+    };
+    size_t i;
+
+    (void)state;
+    for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++)
+        check_bad(&cases[i]);
+}
+
+/* Build a frame into buf with n args of arg_len bytes each; returns its length. */
+static size_t build(char *buf, const char *from, const char *to, const char *type,
+                    const char *id, unsigned nargs, size_t arg_len)
+{
+    size_t len = (size_t)sprintf(buf, "%s" US "%s" US "%s" US "%s", from, to, type, id);
+    unsigned i;
+
+    for (i = 0; i < nargs; i++) {
+        buf[len++] = US[0];
+        memset(buf + len, 'v', arg_len);
+        len += arg_len;
+    }
+    buf[len++] = EOT[0];
+    buf[len] = '\0';
+    return len;
+}
+
+static void test_field_lengths(void **state)
+{
+    static char big[IOTP_MAX_ADDRESS_LEN + 2], type[IOTP_MAX_TYPE_LEN + 2];
+    static char frame[9000];
+    static struct events ev;
+    struct bad_case c;
+
+    (void)state;
+    memset(big, 'd', IOTP_MAX_ADDRESS_LEN);
+    memset(type, 'T', IOTP_MAX_TYPE_LEN);
+    /* At the limits: accepted. */
+    assert_int_equal(parse_one(frame, build(frame, big, big, type, "1", 0, 0), &ev), 1);
+    assert_int_equal(ev.frames, 1);
+    /* One byte over: refused with the field error. */
+    big[IOTP_MAX_ADDRESS_LEN] = 'd';
+    type[IOTP_MAX_TYPE_LEN] = 'T';
+    c.len = build(frame, big, "b", "T", "1", 0, 0);
+    c.bytes = frame;
+    c.error = IOTP_EFIELD_TOO_LONG;
+    c.error_id = 0;
+    check_bad(&c);
+    c.len = build(frame, "a", big, "T", "1", 0, 0);
+    check_bad(&c);
+    c.len = build(frame, "a", "b", type, "1", 0, 0);
+    check_bad(&c);
+}
+
+static void test_frame_limit(void **state)
+{
+    static char frame[9000];
+    static struct events ev;
+    struct bad_case c;
+    size_t len, head;
+
+    (void)state;
+    /* Exactly IOTP_MAX_FRAME bytes with its EOT: one arg that fills the rest. */
+    head = strlen("a" US "b" US "T" US "42" US);
+    len = build(frame, "a", "b", "T", "42", 1, IOTP_MAX_FRAME - head - 1);
+    assert_int_equal(len, IOTP_MAX_FRAME);
+    assert_int_equal(parse_one(frame, len, &ev), 1);
+    assert_int_equal(ev.frames, 1);
+    /* One more byte: too large, with the id it already knew, then resynchronized. */
+    c.len = build(frame, "a", "b", "T", "42", 1, IOTP_MAX_FRAME - head);
+    c.bytes = frame;
+    c.error = IOTP_ETOO_LARGE;
+    c.error_id = 42;
+    check_bad(&c);
+    /* Far too large: reported at the first byte over the limit, before the EOT arrives. */
+    c.len = build(frame, "a", "b", "T", "42", 2, 4000);
+    check_bad(&c);
+}
+
+static void test_too_large_reported_early(void **state)
+{
+    static uint8_t data[IOTP_MAX_FRAME + 100];
+    struct iotp_parser p;
+    const struct iotp_frame *f;
+    uint32_t err_id;
+    size_t used;
+
+    (void)state;
+    memset(data, 'x', sizeof(data));
+    memcpy(data, "a" US "b" US "T" US "1" US, 8);
+    assert_int_equal(iotp_parser_init(&p, pbuf, sizeof(pbuf), 0, 0), 0);
+    assert_int_equal(iotp_parser_feed(&p, data, sizeof(data), &used, &f, &err_id),
+                     IOTP_ETOO_LARGE);
+    assert_int_equal(used, IOTP_MAX_FRAME + 1);
+    assert_int_equal(err_id, 1);
+    /* The tail is swallowed without another error, however long it is. */
+    assert_int_equal(iotp_parser_feed(&p, data, sizeof(data), &used, &f, &err_id), 0);
+    assert_int_equal(used, sizeof(data));
+    assert_int_equal(iotp_parser_feed(&p, (const uint8_t *)"zz" EOT "a" US "b" US "C" US "1" EOT,
+                                      11, &used, &f, &err_id),
+                     1);
+    assert_string_equal(f->type, "C");
+}
+
+static void test_too_many_args(void **state)
+{
+    static char frame[2000];
+    static struct events ev;
+    struct bad_case c;
+
+    (void)state;
+    assert_int_equal(parse_one(frame, build(frame, "a", "b", "T", "9", IOTP_MAX_ARGS, 2), &ev),
+                     1);
+    assert_int_equal(ev.frames, 1);
+    c.len = build(frame, "a", "b", "T", "9", IOTP_MAX_ARGS + 1, 2);
+    c.bytes = frame;
+    c.error = IOTP_ETOO_MANY_ARGS;
+    c.error_id = 9;
+    check_bad(&c);
+    c.len = build(frame, "a", "b", "T", "9", IOTP_MAX_ARGS + 1, 0);
+    check_bad(&c);
+}
+
+static void test_custom_limits(void **state)
+{
+    static uint8_t small[64];
+    struct iotp_parser p;
+    const struct iotp_frame *f;
+    const char *ok = "a" US "b" US "T" US "1" US "x" US "y" EOT;
+    const char *many = "a" US "b" US "T" US "1" US "x" US "y" US "z" EOT;
+    uint32_t err_id;
+    size_t used;
+
+    (void)state;
+    assert_int_equal(iotp_parser_init(&p, small, sizeof(small), 0, 0), IOTP_EINVAL);
+    assert_int_equal(iotp_parser_init(&p, small, sizeof(small), 65, 2), IOTP_EINVAL);
+    assert_int_equal(iotp_parser_init(&p, small, sizeof(small), 7, 2), IOTP_EINVAL);
+    assert_int_equal(iotp_parser_init(&p, small, sizeof(small), 64, IOTP_MAX_ARGS + 1),
+                     IOTP_EINVAL);
+    assert_int_equal(iotp_parser_init(NULL, small, sizeof(small), 64, 2), IOTP_EINVAL);
+    assert_int_equal(iotp_parser_init(&p, small, sizeof(small), 64, 2), 0);
+    assert_int_equal(iotp_parser_feed(&p, (const uint8_t *)ok, strlen(ok), &used, &f, &err_id), 1);
+    assert_int_equal(f->nargs, 2);
+    assert_int_equal(
+        iotp_parser_feed(&p, (const uint8_t *)many, strlen(many), &used, &f, &err_id),
+        IOTP_ETOO_MANY_ARGS);
+    assert_int_equal(err_id, 1);
+    assert_int_equal(iotp_parser_feed(&p, (const uint8_t *)many + used, strlen(many) - used,
+                                      &used, &f, &err_id),
+                     0);
+    /* reset drops a partial frame. */
+    assert_int_equal(iotp_parser_feed(&p, (const uint8_t *)"zzz", 3, &used, &f, NULL), 0);
+    iotp_parser_reset(&p);
+    assert_int_equal(iotp_parser_feed(&p, (const uint8_t *)ok, strlen(ok), &used, &f, NULL), 1);
+    assert_string_equal(f->from, "a");
+}
+
+static void test_resync(void **state)
+{
+    static const char data[] = "garbage\x01more" EOT "a" US "b" US "T" US "1" EOT "\x02" EOT
+                               "c" US "d" US "U" US "2" US "arg" EOT;
+    static struct events ev;
+
+    (void)state;
+    parse_stream(data, sizeof(data) - 1, &ev, chunk_all, NULL);
+    assert_string_equal(ev.text, "E[-7|0]F[a|b|T|1]E[-7|0]F[c|d|U|2|arg]");
+}
+
+/* ---- writer ---- */
+
+static void test_writer_round_trip(void **state)
+{
+    uint8_t buf[IOTP_MAX_FRAME];
+    struct iotp_frame f = {0}, *g;
+    struct iotp_parser p;
+    const struct iotp_frame *out;
+    size_t used;
+    int len;
+
+    (void)state;
+    f.from = "alice@acme";
+    f.to = "dev1";
+    f.type = "set_pixel";
+    f.id = 4294967295u;
+    f.nargs = 4;
+    f.args[0] = "3";
+    f.args[1] = "";
+    f.args[2] = "k=v=w";
+    f.args[3] = "\xe2\x82\xac";
+    len = iotp_frame_write(&f, buf, sizeof(buf));
+    assert_int_equal(len, strlen("alice@acme" US "dev1" US "set_pixel" US "4294967295" US
+                                 "3" US US "k=v=w" US "\xe2\x82\xac" EOT));
+    assert_memory_equal(buf,
+                        "alice@acme" US "dev1" US "set_pixel" US "4294967295" US "3" US US
+                        "k=v=w" US "\xe2\x82\xac" EOT,
+                        (size_t)len);
+    assert_int_equal(iotp_parser_init(&p, pbuf, sizeof(pbuf), 0, 0), 0);
+    assert_int_equal(iotp_parser_feed(&p, buf, (size_t)len, &used, &out, NULL), 1);
+    assert_int_equal(used, len);
+    g = (struct iotp_frame *)out;
+    assert_string_equal(g->from, f.from);
+    assert_string_equal(g->to, f.to);
+    assert_string_equal(g->type, f.type);
+    assert_int_equal(g->id, f.id);
+    assert_int_equal(g->nargs, 4);
+    assert_string_equal(g->args[1], "");
+    assert_string_equal(g->args[2], "k=v=w");
+    assert_string_equal(iotp_frame_arg(g, "k"), "v=w");
+}
+
+/* Random field of 0..max bytes with no control bytes (any other byte, 0x80..0xFF too). */
+static size_t random_field(char *out, size_t min, size_t max)
+{
+    size_t len = min + (size_t)rand() % (max - min + 1), i;
+
+    for (i = 0; i < len; i++) {
+        int c;
+        do
+            c = rand() & 0xFF;
+        while (c < 0x20 || c == 0x7F);
+        out[i] = (char)c;
+    }
+    out[len] = '\0';
+    return len;
+}
+
+static void test_random_round_trips(void **state)
+{
+    static char fields[3 + IOTP_MAX_ARGS][256];
+    static uint8_t buf[IOTP_MAX_FRAME], stream_buf[64 * IOTP_MAX_FRAME];
+    static struct events ev1, ev2;
+    size_t stream_len = 0;
+    int round, written = 0;
+
+    (void)state;
+    srand(1234);
+    for (round = 0; round < 2000; round++) {
+        struct iotp_frame f = {0};
+        struct iotp_parser p;
+        const struct iotp_frame *g;
+        size_t used;
+        unsigned i;
+        int len;
+
+        random_field(fields[0], 1, IOTP_MAX_ADDRESS_LEN);
+        random_field(fields[1], 1, 20);
+        random_field(fields[2], 1, IOTP_MAX_TYPE_LEN);
+        f.from = fields[0];
+        f.to = fields[1];
+        f.type = fields[2];
+        f.id = (uint32_t)rand() * 2654435761u;
+        f.nargs = (unsigned)rand() % (IOTP_MAX_ARGS + 1);
+        for (i = 0; i < f.nargs; i++) {
+            random_field(fields[3 + i], 0, 200);
+            f.args[i] = fields[3 + i];
+        }
+        len = iotp_frame_write(&f, buf, sizeof(buf));
+        if (len == IOTP_ETOO_LARGE)
+            continue; /* many long args: legitimately refused */
+        assert_true(len > 0);
+        assert_int_equal(iotp_parser_init(&p, pbuf, sizeof(pbuf), 0, 0), 0);
+        assert_int_equal(iotp_parser_feed(&p, buf, (size_t)len, &used, &g, NULL), 1);
+        assert_int_equal(used, (size_t)len);
+        assert_string_equal(g->from, f.from);
+        assert_string_equal(g->to, f.to);
+        assert_string_equal(g->type, f.type);
+        assert_int_equal(g->id, f.id);
+        assert_int_equal(g->nargs, f.nargs);
+        for (i = 0; i < f.nargs; i++)
+            assert_string_equal(g->args[i], f.args[i]);
+        if (stream_len + (size_t)len <= sizeof(stream_buf) && written < 40) {
+            memcpy(stream_buf + stream_len, buf, (size_t)len);
+            stream_len += (size_t)len;
+            written++;
+        }
+    }
+    /* Many random frames back to back, whole and byte by byte. */
+    parse_stream(stream_buf, stream_len, &ev1, chunk_all, NULL);
+    parse_stream(stream_buf, stream_len, &ev2, chunk_one, NULL);
+    assert_int_equal(ev1.frames, written);
+    assert_int_equal(ev1.errors, 0);
+    assert_string_equal(ev1.text, ev2.text);
+}
+
+static void test_writer_refusals(void **state)
+{
+    static char big[IOTP_MAX_ADDRESS_LEN + 2], arg[IOTP_MAX_FRAME + 10];
+    uint8_t buf[IOTP_MAX_FRAME + 100];
+    struct iotp_frame f = {0};
+    struct iotp_writer w;
+    unsigned i;
+
+    (void)state;
+    f.from = "a";
+    f.to = "b";
+    f.type = "T";
+    f.id = 1;
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), 8);
+    f.from = "";
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_EEMPTY_FIELD);
+    f.from = "a";
+    f.to = "";
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_EEMPTY_FIELD);
+    f.to = "b";
+    f.type = "";
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_EEMPTY_FIELD);
+    f.type = NULL;
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_EINVAL);
+    f.type = "T" US "x";
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_ECONTROL);
+    f.type = "T";
+    f.from = "a" EOT;
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_ECONTROL);
+    f.from = "a";
+    f.to = "b\x7f";
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_ECONTROL);
+    f.to = "b";
+    memset(big, 'x', IOTP_MAX_ADDRESS_LEN + 1);
+    f.from = big;
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_EFIELD_TOO_LONG);
+    f.from = "a";
+    f.type = big;
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_EFIELD_TOO_LONG);
+    f.type = "T";
+    f.nargs = 1;
+    f.args[0] = "x\ny";
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_ECONTROL);
+    f.args[0] = "x" US "y";
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_ECONTROL);
+    f.args[0] = "ok";
+    f.nargs = IOTP_MAX_ARGS + 1;
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_ETOO_MANY_ARGS);
+    /* Over the caller's buffer vs over the protocol limit. */
+    f.nargs = 1;
+    assert_int_equal(iotp_frame_write(&f, buf, 10), IOTP_ENOSPC);
+    assert_int_equal(iotp_frame_write(&f, buf, 11), 11);
+    memset(arg, 'v', IOTP_MAX_FRAME - 9); /* "a b T 1 " is 8 bytes, EOT 1 */
+    f.args[0] = arg;
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_MAX_FRAME);
+    arg[IOTP_MAX_FRAME - 9] = 'v';
+    assert_int_equal(iotp_frame_write(&f, buf, sizeof(buf)), IOTP_ETOO_LARGE);
+    /* Writer: sticky errors and key rules. */
+    iotp_writer_begin(&w, buf, sizeof(buf), "a", "b", "T", 1);
+    assert_int_equal(iotp_writer_kv(&w, "k=x", "v"), IOTP_EINVAL);
+    assert_int_equal(iotp_writer_arg(&w, "fine"), IOTP_EINVAL);
+    assert_int_equal(iotp_writer_end(&w), IOTP_EINVAL);
+    iotp_writer_begin(&w, buf, sizeof(buf), "a", "b", "T", 1);
+    assert_int_equal(iotp_writer_kv(&w, "", "v"), IOTP_EINVAL);
+    iotp_writer_begin(&w, buf, sizeof(buf), "a", "b", "T", 1);
+    assert_int_equal(iotp_writer_kv(&w, "k", "v\x01"), IOTP_ECONTROL);
+    iotp_writer_begin(&w, buf, sizeof(buf), "a", "b", "T", 1);
+    for (i = 0; i < IOTP_MAX_ARGS; i++)
+        assert_int_equal(iotp_writer_kv_u32(&w, "n", i), 0);
+    assert_int_equal(iotp_writer_arg(&w, "one too many"), IOTP_ETOO_MANY_ARGS);
+    assert_int_equal(iotp_writer_end(&w), IOTP_ETOO_MANY_ARGS);
+    assert_int_equal(iotp_writer_begin(&w, NULL, 10, "a", "b", "T", 1), IOTP_EINVAL);
+}
+
+static void test_args_helpers(void **state)
+{
+    uint8_t buf[512], bytes[4];
+    struct iotp_parser p;
+    const struct iotp_frame *f;
+    struct iotp_writer w;
+    uint32_t v;
+    size_t used;
+    int len;
+
+    (void)state;
+    iotp_writer_begin(&w, buf, sizeof(buf), "iotd", "dev1", "WELCOME", 2);
+    iotp_writer_kv_hex(&w, "mac", (const uint8_t *)"\x01\xab\xff\x00", 4);
+    iotp_writer_kv_u32(&w, "ping", 30);
+    iotp_writer_kv(&w, "empty", "");
+    iotp_writer_kv(&w, "bad", "012");
+    iotp_writer_arg(&w, "pingx=1");
+    iotp_writer_kv(&w, "ping", "99");
+    len = iotp_writer_end(&w);
+    assert_true(len > 0);
+    assert_memory_equal(buf, "iotd" US "dev1" US "WELCOME" US "2" US "mac=01abff00" US "ping=30",
+                        strlen("iotd" US "dev1" US "WELCOME" US "2" US "mac=01abff00" US
+                               "ping=30"));
+    assert_int_equal(iotp_parser_init(&p, pbuf, sizeof(pbuf), 0, 0), 0);
+    assert_int_equal(iotp_parser_feed(&p, buf, (size_t)len, &used, &f, NULL), 1);
+    assert_string_equal(iotp_frame_arg(f, "mac"), "01abff00");
+    assert_string_equal(iotp_frame_arg(f, "ping"), "30"); /* the first one wins */
+    assert_string_equal(iotp_frame_arg(f, "empty"), "");
+    assert_null(iotp_frame_arg(f, "pin"));
+    assert_null(iotp_frame_arg(f, "missing"));
+    assert_int_equal(iotp_frame_arg_u32(f, "ping", &v), 0);
+    assert_int_equal(v, 30);
+    assert_int_equal(iotp_frame_arg_u32(f, "bad", &v), IOTP_EBAD_ARGS);
+    assert_int_equal(iotp_frame_arg_u32(f, "empty", &v), IOTP_EBAD_ARGS);
+    assert_int_equal(iotp_frame_arg_u32(f, "nope", &v), IOTP_ENOTFOUND);
+    assert_int_equal(iotp_frame_arg_hex(f, "mac", bytes, 4), 0);
+    assert_memory_equal(bytes, "\x01\xab\xff\x00", 4);
+    assert_int_equal(iotp_frame_arg_hex(f, "mac", bytes, 3), IOTP_EBAD_ARGS);
+    assert_int_equal(iotp_frame_arg_hex(f, "ping", bytes, 2), IOTP_EBAD_ARGS);
+    assert_int_equal(iotp_frame_arg_hex(f, "bad", bytes, 2), IOTP_EBAD_ARGS);
+    assert_int_equal(iotp_frame_arg_hex(f, "nope", bytes, 1), IOTP_ENOTFOUND);
+    assert_int_equal(iotp_parse_u32("4294967295", 10, &v), 0);
+    assert_int_equal(v, 4294967295u);
+    assert_int_equal(iotp_parse_u32("4294967296", 10, &v), IOTP_EBAD_ID);
+    assert_int_equal(iotp_parse_u32("0", 1, &v), 0);
+    assert_int_equal(iotp_parse_u32("", 0, &v), IOTP_EBAD_ID);
+}
+
+static void test_hex(void **state)
+{
+    uint8_t bytes[256], back[256];
+    char hex[513];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 256; i++)
+        bytes[i] = (uint8_t)i;
+    iotp_hex_encode(bytes, 256, hex);
+    assert_int_equal(strlen(hex), 512);
+    assert_memory_equal(hex, "000102", 6);
+    assert_memory_equal(hex + 506, "fdfeff", 6);
+    assert_int_equal(iotp_hex_decode(hex, 512, back, sizeof(back)), 256);
+    assert_memory_equal(bytes, back, 256);
+    assert_int_equal(iotp_hex_decode("ABcd", 4, back, 2), 2);
+    assert_memory_equal(back, "\xab\xcd", 2);
+    assert_int_equal(iotp_hex_decode("abc", 3, back, 2), IOTP_EINVAL);
+    assert_int_equal(iotp_hex_decode("zz", 2, back, 2), IOTP_EINVAL);
+    assert_int_equal(iotp_hex_decode("abcd", 4, back, 1), IOTP_EINVAL);
+    assert_int_equal(iotp_hex_decode("", 0, back, 0), 0);
+}
+
+static void test_errors(void **state)
+{
+    int i, j;
+
+    (void)state;
+    for (i = 0; i < IOTP_ERROR_COUNT; i++)
+        for (j = i + 1; j < IOTP_ERROR_COUNT; j++)
+            assert_string_not_equal(iotp_error_name(-i), iotp_error_name(-j));
+    assert_string_equal(iotp_strerror(IOTP_ECONTROL), "control byte inside a field");
+    assert_string_equal(iotp_strerror(-999), "unknown error");
+    assert_string_equal(iotp_strerror(5), "unknown error");
+    assert_string_equal(iotp_error_wire_code(IOTP_ETOO_LARGE), "too_large");
+    assert_string_equal(iotp_error_wire_code(IOTP_EBAD_ID), "bad_frame");
+    assert_string_equal(iotp_error_wire_code(IOTP_ETOO_FEW_FIELDS), "bad_frame");
+    assert_string_equal(iotp_error_wire_code(IOTP_EBAD_ARGS), "bad_args");
+    assert_string_equal(iotp_error_wire_code(IOTP_EAUTH), "auth");
+    assert_string_equal(iotp_error_wire_code(IOTP_ERANDOM), "internal");
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_split_every_boundary),
+        cmocka_unit_test(test_split_with_errors),
+        cmocka_unit_test(test_malformed),
+        cmocka_unit_test(test_field_lengths),
+        cmocka_unit_test(test_frame_limit),
+        cmocka_unit_test(test_too_large_reported_early),
+        cmocka_unit_test(test_too_many_args),
+        cmocka_unit_test(test_custom_limits),
+        cmocka_unit_test(test_resync),
+        cmocka_unit_test(test_writer_round_trip),
+        cmocka_unit_test(test_random_round_trips),
+        cmocka_unit_test(test_writer_refusals),
+        cmocka_unit_test(test_args_helpers),
+        cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_errors),
+    };
+    return cmocka_run_group_tests_name("firmware_frame", tests, NULL, NULL);
+}
