@@ -13,7 +13,7 @@ top=$PWD
 packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
           libuv1-dev libssl-dev openssl libmariadb-dev mariadb-server-core mariadb-client-core
           libcjson-dev libcmocka-dev libargon2-dev libinih-dev libsystemd-dev scdoc
-          libncurses-dev tmux procps)
+          libncurses-dev tmux procps python3 util-linux)
 
 deps() {
     local missing=()
@@ -112,19 +112,30 @@ stop() {
     return 1
 }
 
-test_suite() {
-    deps
-    local dir=$top/build-test
-    build "$dir" Debug -DIOTD_SANITIZE=address
+# ctest in DIR with ARGS; fails if it failed or ran no test.
+run_ctest() {
+    local dir=$1
+    shift
     local log=$dir/ctest.log
-    (cd "$dir" && ctest --output-on-failure --timeout 300 -j2) 2>&1 | tee "$log"
+    (cd "$dir" && ctest --output-on-failure --timeout 300 "$@") 2>&1 | tee "$log"
     local rc=${PIPESTATUS[0]}
     # A run that executed no test is a failure, whatever ctest's exit code says.
     if ! grep -qE '^[0-9]+% tests passed, [0-9]+ tests failed out of [1-9][0-9]*' "$log"; then
-        echo "dev.sh: no test ran" >&2
+        echo "dev.sh: no test ran in $dir" >&2
         return 1
     fi
     return "$rc"
+}
+
+test_suite() {
+    deps
+    # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+    build "$top/build-test" Debug -DIOTD_SANITIZE=address
+    run_ctest "$top/build-test" -j2
+    # The frame parser under libFuzzer (clang only), for a bounded time.
+    cmake -S "$top" -B "$top/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang >/dev/null
+    cmake --build "$top/build-fuzz" --target fuzz_frame -j"$(nproc)"
+    run_ctest "$top/build-fuzz" -L fuzz
 }
 
 case "${1:-}" in

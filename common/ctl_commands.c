@@ -204,6 +204,17 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                           {NULL},
                           NULL},
 
+    [CTL_DEVICE_HISTORY] =
+        {CTL_DEVICE_HISTORY,
+         "device history",
+         "device.history",
+         0,
+         "connects, disconnects and authentication failures, newest first",
+         {{"id", NULL, CTL_ARG_NAME, true, "ID", "device id (also unregistered ones)"},
+          {"limit", "--limit", CTL_ARG_INT, false, "N", "at most N (default 50)"}},
+         {"at", "event", "address", "transport", "reason", NULL},
+         "history"},
+
     [CTL_USER_ADD] = {CTL_USER_ADD,
                       "user add",
                       "user.add",

@@ -4,19 +4,17 @@
 # with ${IOTP_INCLUDE_DIRS} on its include path (iotd's build, an MCU project's toolchain
 # build). It sets variables only: no targets, no flags, no options. The sources are C99 with
 # no dependencies beyond <stddef.h>, <stdint.h> and <string.h>.
-set(IOTP_DIR ${CMAKE_CURRENT_LIST_DIR})
-
 set(IOTP_SOURCES
-  ${IOTP_DIR}/src/iotp_error.c
-  ${IOTP_DIR}/src/iotp_frame_parser.c
-  ${IOTP_DIR}/src/iotp_frame_writer.c
-  ${IOTP_DIR}/src/iotp_hex.c
-  ${IOTP_DIR}/src/iotp_sha256.c
-  ${IOTP_DIR}/src/iotp_atecc.c
-  ${IOTP_DIR}/src/iotp_handshake.c
-  ${IOTP_DIR}/src/iotp_device_hs.c
-  ${IOTP_DIR}/src/iotp_server_hs.c
-  ${IOTP_DIR}/src/iotp_transport.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_error.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_frame_parser.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_frame_writer.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_hex.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_sha256.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_atecc.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_handshake.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_device_hs.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_server_hs.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_transport.c
 )
 
-set(IOTP_INCLUDE_DIRS ${IOTP_DIR}/include)
+set(IOTP_INCLUDE_DIRS ${CMAKE_CURRENT_LIST_DIR}/include)

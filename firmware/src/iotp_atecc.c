@@ -15,7 +15,7 @@
 #define TEMPKEY_BITS                                                                               \
     (IOTP_ATECC_MODE_BLOCK1_TEMPKEY | IOTP_ATECC_MODE_BLOCK2_TEMPKEY | IOTP_ATECC_MODE_SOURCE_FLAG)
 #define KNOWN_BITS                                                                                 \
-    (TEMPKEY_BITS | IOTP_ATECC_MODE_INCLUDE_OTP_88 | IOTP_ATECC_MODE_INCLUDE_OTP_64 |             \
+    (TEMPKEY_BITS | IOTP_ATECC_MODE_INCLUDE_OTP_88 | IOTP_ATECC_MODE_INCLUDE_OTP_64 |              \
      IOTP_ATECC_MODE_INCLUDE_SN)
 
 int iotp_atecc_mac_message(const struct iotp_atecc_mac_input *in, uint8_t msg[IOTP_ATECC_MSG_LEN])
@@ -61,8 +61,7 @@ int iotp_atecc_mac_message(const struct iotp_atecc_mac_input *in, uint8_t msg[IO
     return 0;
 }
 
-int iotp_atecc_mac(const struct iotp_atecc_mac_input *in,
-                   uint8_t response[IOTP_ATECC_RESPONSE_LEN])
+int iotp_atecc_mac(const struct iotp_atecc_mac_input *in, uint8_t response[IOTP_ATECC_RESPONSE_LEN])
 {
     uint8_t msg[IOTP_ATECC_MSG_LEN];
     int err;

@@ -56,8 +56,7 @@ int iotp_device_hs_start(struct iotp_device_hs *hs, const struct iotp_device_con
 static int chip_mac(const struct iotp_atecc_chip *chip, const uint8_t challenge[32],
                     uint8_t mac[IOTP_MAC_LEN])
 {
-    return chip->mac(chip->ctx, IOTP_ATECC_MAC_MODE, chip->key_id, challenge, mac) ? IOTP_ECHIP
-                                                                                    : 0;
+    return chip->mac(chip->ctx, IOTP_ATECC_MAC_MODE, chip->key_id, challenge, mac) ? IOTP_ECHIP : 0;
 }
 
 static int answer_challenge(struct iotp_device_hs *hs, const struct iotp_frame *f, uint8_t *out,

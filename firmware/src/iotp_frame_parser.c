@@ -14,9 +14,9 @@
 
 #include <string.h>
 
-#define ID_FIELD 3
+#define ID_FIELD        3
 #define FIRST_ARG_FIELD 4
-#define MAX_ID_DIGITS 10
+#define MAX_ID_DIGITS   10
 
 int iotp_parser_init(struct iotp_parser *p, uint8_t *buf, size_t cap, size_t max_frame,
                      unsigned max_args)

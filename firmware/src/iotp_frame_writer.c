@@ -234,8 +234,8 @@ int iotp_frame_write(const struct iotp_frame *f, uint8_t *buf, size_t cap)
     return iotp_writer_end(&w);
 }
 
-int iotp_frame_write_error(uint8_t *buf, size_t cap, const char *from, const char *to,
-                           uint32_t id, const char *code, uint32_t retry_s)
+int iotp_frame_write_error(uint8_t *buf, size_t cap, const char *from, const char *to, uint32_t id,
+                           const char *code, uint32_t retry_s)
 {
     struct iotp_writer w;
 

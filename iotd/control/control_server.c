@@ -27,6 +27,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/un.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A client that stops reading its replies is cut off past this much queued output. */
@@ -282,6 +283,59 @@ static void submit_job(struct control_conn *conn, uint32_t id, const struct ctl_
     srv->refs++;
 }
 
+static void format_time_ms(int64_t ms, char *out, size_t outlen)
+{
+    time_t secs = (time_t)(ms / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
+}
+
+static void replace_string(cJSON *obj, const char *key, const char *value)
+{
+    cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
+    cJSON_AddStringToObject(obj, key, value);
+}
+
+/* The registry says what a device is; presence says whether and where it is connected. */
+static void add_presence(presence_t *presence, cJSON *device)
+{
+    const char *id = ctl_get_string(device, "id");
+    struct presence_entry e;
+    char when[40];
+    bool seen = id && presence_lookup(presence, id, &e);
+
+    cJSON_DeleteItemFromObjectCaseSensitive(device, "online");
+    cJSON_AddBoolToObject(device, "online", seen && e.online);
+    if (!seen)
+        return;
+    if (e.online) {
+        format_time_ms(e.since_ms, when, sizeof(when));
+        replace_string(device, "online_since", when);
+        replace_string(device, "address", e.address);
+        replace_string(device, "transport", e.transport);
+    }
+    /* Fresher than the database's last_seen, which is written in batches. */
+    format_time_ms(e.last_seen_ms, when, sizeof(when));
+    replace_string(device, "last_seen", when);
+    replace_string(device, "last_address", e.address);
+}
+
+static void add_presence_to_result(control_server_t *srv, const struct ctl_command *cmd,
+                                   cJSON *result)
+{
+    if (!srv->deps.presence)
+        return;
+    if (cmd->id == CTL_DEVICE_SHOW) {
+        add_presence(srv->deps.presence, result);
+    } else if (cmd->id == CTL_DEVICE_LIST) {
+        cJSON *device;
+        cJSON_ArrayForEach(device, cJSON_GetObjectItemCaseSensitive(result, cmd->list_key))
+            add_presence(srv->deps.presence, device);
+    }
+}
+
 /* Answer one request line. */
 static void handle_line(struct control_conn *conn, const char *line, size_t len)
 {
@@ -326,9 +380,10 @@ static void handle_line(struct control_conn *conn, const char *line, size_t len)
         int rc = registry_query(snap, cmd, args, &result, err, sizeof(err));
         registry_release(snap);
         cJSON_Delete(args);
-        if (rc == 0)
+        if (rc == 0) {
+            add_presence_to_result(srv, cmd, result);
             conn_send(conn, ctl_reply_ok(id, result));
-        else
+        } else
             send_error(conn, id, rc, err[0] ? err : NULL);
     } else {
         submit_job(conn, id, cmd, args);

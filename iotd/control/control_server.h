@@ -12,6 +12,7 @@
 #include "db/db.h"
 #include "loop/inbox.h"
 #include "registry/registry.h"
+#include "session/presence.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -35,6 +36,7 @@ struct control_deps {
     /* Builds the result of "status" (daemon-wide facts). */
     cJSON *(*status)(void *arg);
     void *status_arg;
+    presence_t *presence; /* online state added to device list/show */
 };
 
 /* Bind and listen. A stale socket file is replaced; a live one (another iotd) is an error. */

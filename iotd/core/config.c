@@ -45,6 +45,14 @@ static const struct config_key keys[] = {
     STR("devices", "tls_listen", tls_listen),
     STR("devices", "tls_cert", tls_cert),
     STR("devices", "tls_key", tls_key),
+    UINT("devices", "handshake_timeout_ms", handshake_timeout_ms, 600000),
+    UINT("devices", "ping_s", ping_s, 3600),
+    UINT("devices", "keepalive_timeout_s", keepalive_timeout_s, 36000),
+    STR("devices", "duplicate", duplicate),
+    UINT("devices", "max_frame", max_frame, 65536),
+    UINT("devices", "max_bad_frames", max_bad_frames, 100000),
+    UINT("devices", "output_limit", output_limit, 1u << 30),
+    UINT("devices", "auth_fail_limit", auth_fail_limit, 100000),
     STR("database", "url", db_url),
     STR("database", "password_file", db_password_file),
     UINT("database", "threads", db_threads, 64),
@@ -107,6 +115,13 @@ void config_defaults(struct iotd_config *cfg)
     cfg->log_target = strdup("stderr");
     cfg->listen = strdup("0.0.0.0:7800");
     cfg->db_url = strdup("local");
+    cfg->duplicate = strdup("replace");
+    cfg->handshake_timeout_ms = 10000;
+    cfg->ping_s = 30;
+    cfg->max_frame = 4096;
+    cfg->max_bad_frames = 8;
+    cfg->output_limit = 1024 * 1024;
+    cfg->auth_fail_limit = 5;
     cfg->db_threads = 2;
     cfg->db_queue = 4096;
     cfg->inbox_capacity = 65536;
@@ -157,6 +172,7 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
 {
     static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
     static const char *const targets[] = {"stderr", "syslog", NULL};
+    static const char *const duplicates[] = {"replace", "refuse", NULL};
     int rc;
 
     if (!cfg->state_dir || cfg->state_dir[0] != '/') {
@@ -164,8 +180,21 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
         return IOT_EINVAL;
     }
     if ((rc = check_one_of("[iotd] log_level", cfg->log_level, levels, err, errlen)) != 0 ||
-        (rc = check_one_of("[iotd] log_target", cfg->log_target, targets, err, errlen)) != 0)
+        (rc = check_one_of("[iotd] log_target", cfg->log_target, targets, err, errlen)) != 0 ||
+        (rc = check_one_of("[devices] duplicate", cfg->duplicate, duplicates, err, errlen)) != 0)
         return rc;
+    if (cfg->ping_s == 0 || cfg->max_frame < 256 || cfg->handshake_timeout_ms < 100) {
+        snprintf(err, errlen,
+                 "[devices] ping_s must be > 0, max_frame >= 256, "
+                 "handshake_timeout_ms >= 100");
+        return IOT_EINVAL;
+    }
+    if (cfg->keepalive_timeout_s == 0)
+        cfg->keepalive_timeout_s = cfg->ping_s * 5 / 2;
+    if (cfg->keepalive_timeout_s <= cfg->ping_s) {
+        snprintf(err, errlen, "[devices] keepalive_timeout_s must be longer than ping_s");
+        return IOT_EINVAL;
+    }
     if (!cfg->control_socket || !cfg->control_socket[0]) {
         char *path = NULL;
         if (asprintf(&path, "%s/control.sock", cfg->state_dir) < 0)

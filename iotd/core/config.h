@@ -23,6 +23,14 @@ struct iotd_config {
     char *listen;     /* host:port or empty (off); default 0.0.0.0:7800 */
     char *tls_listen; /* host:port or empty (off) */
     char *tls_cert, *tls_key;
+    unsigned handshake_timeout_ms; /* HELLO..WELCOME deadline, default 10000 */
+    unsigned ping_s;               /* keepalive period asked of devices, default 30 */
+    unsigned keepalive_timeout_s;  /* silence before a device is dropped, default 75 */
+    char *duplicate;               /* second connection of a device: replace|refuse */
+    unsigned max_frame;            /* frame limit in bytes, default 4096 */
+    unsigned max_bad_frames;       /* malformed frames before a disconnect, default 8 */
+    unsigned output_limit;         /* per-connection output bound in bytes, default 1 MiB */
+    unsigned auth_fail_limit;      /* failures per minute before an address/id is blocked */
     /* [database] */
     char *db_url; /* "local" or mariadb://... */
     char *db_password_file;

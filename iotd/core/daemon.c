@@ -54,6 +54,23 @@ static cJSON *daemon_status(void *arg)
     if (d->mariadb)
         cJSON_AddNumberToObject(db, "local_restarts", mariadb_local_restarts(d->mariadb));
 
+    cJSON *dev = cJSON_AddObjectToObject(st, "devices");
+    cJSON_AddNumberToObject(dev, "online", (double)presence_online(d->presence));
+    if (d->listener)
+        cJSON_AddNumberToObject(dev, "port", net_listener_port(d->listener));
+    if (d->tls_listener)
+        cJSON_AddNumberToObject(dev, "tls_port", net_listener_port(d->tls_listener));
+    uint64_t sessions = 0, failures = 0, limited = 0;
+    for (unsigned i = 0; d->sessions && i < d->io_count; i++) {
+        const struct session_counters *c = sessions_counters(d->sessions, i);
+        sessions += atomic_load(&c->sessions);
+        failures += atomic_load(&c->auth_failures);
+        limited += atomic_load(&c->rate_limited);
+    }
+    cJSON_AddNumberToObject(dev, "connections", (double)sessions);
+    cJSON_AddNumberToObject(dev, "auth_failures", (double)failures);
+    cJSON_AddNumberToObject(dev, "rate_limited", (double)limited);
+
     cJSON *reg = cJSON_AddObjectToObject(st, "registry");
     cJSON_AddNumberToObject(reg, "generation", (double)registry_generation(d->registry));
     cJSON_AddNumberToObject(reg, "tenants", (double)tenants);
@@ -119,6 +136,55 @@ static int open_database(struct iotd *d, char *err, size_t errlen)
     return db_pool_start(&d->db, &d->target, d->cfg.db_threads, d->cfg.db_queue);
 }
 
+/* Sessions on the io threads, then the listeners that feed them. */
+static int start_devices(struct iotd *d, char *err, size_t errlen)
+{
+    int rc;
+    struct ratelimit_options rlo = {0};
+    if ((rc = presence_new(&d->presence)) != 0 || (rc = ratelimit_new(&d->ratelimit, &rlo)) != 0 ||
+        (rc = conn_log_start(&d->conn_log, &d->loop, &d->inbox, d->db, 0)) != 0)
+        return rc;
+    struct session_deps deps = {d->registry,   d->presence, d->ratelimit, d->conn_log,
+                                d->secret_key, d->io,       d->io_count};
+    struct session_options opts = {
+        .handshake_timeout_ms = d->cfg.handshake_timeout_ms,
+        .ping_s = d->cfg.ping_s,
+        .keepalive_timeout_s = d->cfg.keepalive_timeout_s,
+        .replace_duplicate = strcmp(d->cfg.duplicate, "replace") == 0,
+        .max_bad_frames = d->cfg.max_bad_frames,
+        .max_frame = d->cfg.max_frame,
+        .auth_fail_limit = d->cfg.auth_fail_limit,
+    };
+    if ((rc = sessions_start(&d->sessions, &deps, &opts)) != 0) {
+        snprintf(err, errlen, "cannot start device sessions");
+        return rc;
+    }
+    net_loop_t *loops[256];
+    sessions_net_loops(d->sessions, loops);
+    if (d->cfg.listen && d->cfg.listen[0]) {
+        struct net_listener_options lo = {
+            .address = d->cfg.listen, .transport = CONN_TCP, .output_limit = d->cfg.output_limit};
+        if ((rc = net_listener_start(&d->listener, &d->loop, &lo, loops, d->io_count, err,
+                                     errlen)) != 0)
+            return rc;
+        log_info("devices: listening on %s (port %u)", d->cfg.listen,
+                 net_listener_port(d->listener));
+    }
+    if (d->cfg.tls_listen && d->cfg.tls_listen[0]) {
+        struct net_listener_options lo = {.address = d->cfg.tls_listen,
+                                          .transport = CONN_TLS,
+                                          .tls_cert = d->cfg.tls_cert,
+                                          .tls_key = d->cfg.tls_key,
+                                          .output_limit = d->cfg.output_limit};
+        if ((rc = net_listener_start(&d->tls_listener, &d->loop, &lo, loops, d->io_count, err,
+                                     errlen)) != 0)
+            return rc;
+        log_info("devices: TLS on %s (port %u)", d->cfg.tls_listen,
+                 net_listener_port(d->tls_listener));
+    }
+    return IOT_OK;
+}
+
 static void on_stop_signal(uv_signal_t *sig, int signum);
 static void on_reload_signal(uv_signal_t *sig, int signum);
 
@@ -157,10 +223,19 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
         d->io_count++;
     }
 
+    if ((rc = start_devices(d, err, errlen)) != 0)
+        return rc;
+
     struct control_options copts = {d->cfg.control_socket, d->cfg.control_mode,
                                     d->cfg.control_group};
-    struct control_deps deps = {&d->loop,      &d->inbox,     d->db, d->registry,
-                                d->secret_key, daemon_status, d};
+    struct control_deps deps = {.loop = &d->loop,
+                                .inbox = &d->inbox,
+                                .db = d->db,
+                                .registry = d->registry,
+                                .secret_key = d->secret_key,
+                                .status = daemon_status,
+                                .status_arg = d,
+                                .presence = d->presence};
     if ((rc = control_server_start(&d->control, &copts, &deps, err, errlen)) != 0)
         return rc;
 
@@ -199,6 +274,8 @@ static void on_reload_signal(uv_signal_t *sig, int signum)
     struct control_options copts = {d->cfg.control_socket, fresh.control_mode, fresh.control_group};
     if (control_server_reconfigure(d->control, &copts, err, sizeof(err)) != 0)
         log_error("reload: control socket: %s", err);
+    if (d->tls_listener && net_listener_reload_tls(d->tls_listener, err, sizeof(err)) != 0)
+        log_error("reload: TLS certificate: %s; keeping the old one", err);
     if (strcmp(fresh.db_url, d->cfg.db_url) != 0 || fresh.threads != d->cfg.threads ||
         strcmp(fresh.state_dir, d->cfg.state_dir) != 0)
         log_warn("reload: state_dir, threads and [database] url take effect after a restart");
@@ -225,8 +302,15 @@ static void on_stop_signal(uv_signal_t *sig, int signum)
     log_info("received %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     sd_notify(0, "STOPPING=1");
     control_server_stop(d->control);
+    if (d->listener)
+        net_listener_stop(d->listener);
+    if (d->tls_listener)
+        net_listener_stop(d->tls_listener);
+    sessions_stop(d->sessions);
+    d->sessions = NULL;
     for (unsigned i = 0; i < d->io_count; i++)
         io_thread_stop(&d->io[i]);
+    conn_log_stop(d->conn_log);
     /* Queued jobs finish; their completions land in the main inbox, drained when it closes. */
     db_pool_stop(d->db);
     d->db = NULL;
@@ -248,6 +332,8 @@ int iotd_run(struct iotd *d)
     }
     uv_run(&d->loop, UV_RUN_DEFAULT); /* close callbacks */
     free(d->io);
+    presence_free(d->presence);
+    ratelimit_free(d->ratelimit);
     registry_free(d->registry);
     db_target_free(&d->target);
     if (uv_loop_close(&d->loop) != 0)

@@ -3,9 +3,10 @@
  * dependency order and stops them in reverse.
  *
  *   start: state dir -> secret key -> database (local mariadbd or url) -> migrations ->
- *          registry snapshot -> db threads -> io threads -> control socket -> READY
- *   stop (SIGTERM/SIGINT): control socket -> io threads -> db threads (queued jobs finish)
- *          -> main inbox -> mariadbd
+ *          registry snapshot -> db threads -> io threads -> device sessions -> listeners ->
+ *          control socket -> READY
+ *   stop (SIGTERM/SIGINT): control socket -> listeners -> device sessions -> io threads ->
+ *          connection log -> db threads (queued jobs finish) -> main inbox -> mariadbd
  */
 #ifndef IOTD_DAEMON_H
 #define IOTD_DAEMON_H
@@ -16,7 +17,9 @@
 #include "db/db.h"
 #include "db/mariadb_local.h"
 #include "loop/io_thread.h"
+#include "net/conn.h"
 #include "registry/registry.h"
+#include "session/session.h"
 
 #include <stdbool.h>
 #include <uv.h>
@@ -33,6 +36,11 @@ struct iotd {
     db_pool_t *db;
     registry_t *registry;
     control_server_t *control;
+    presence_t *presence;
+    ratelimit_t *ratelimit;
+    conn_log_t *conn_log;
+    sessions_t *sessions;
+    net_listener_t *listener, *tls_listener;
     uint8_t secret_key[SECRETBOX_KEY_LEN];
     uv_signal_t sigterm, sigint, sighup;
     uint64_t started_ns;

@@ -15,7 +15,9 @@
 
 #include "iot_error.h"
 
+#include <errmsg.h>
 #include <errno.h>
+#include <mysqld_error.h>
 #include <pwd.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -387,25 +389,35 @@ int db_error_from_errno(unsigned mysql_errno)
 {
     switch (mysql_errno) {
     case 0:
-        return 0;
-    case 1040: /* ER_CON_COUNT_ERROR: too many connections */
-    case 1053: /* ER_SERVER_SHUTDOWN */
-    case 1927: /* ER_CONNECTION_KILLED */
-    case 2002: /* CR_CONNECTION_ERROR */
-    case 2003: /* CR_CONN_HOST_ERROR */
-    case 2006: /* CR_SERVER_GONE_ERROR */
-    case 2013: /* CR_SERVER_LOST */
-    case 2055: /* CR_SERVER_LOST_EXTENDED */
-    case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT */
-        return IOT_EDB;
-    case 1062: /* ER_DUP_ENTRY */
-    case 1586: /* ER_DUP_ENTRY_WITH_KEY_NAME */
+        return IOT_OK;
+    case ER_DUP_ENTRY:
+    case ER_DUP_KEY:
+    case ER_DUP_ENTRY_WITH_KEY_NAME:
         return IOT_EEXIST;
-    case 1451: /* ER_ROW_IS_REFERENCED_2 */
+    case ER_ROW_IS_REFERENCED:
+    case ER_ROW_IS_REFERENCED_2:
         return IOT_EINUSE;
-    case 1452: /* ER_NO_REFERENCED_ROW_2 */
+    case ER_NO_REFERENCED_ROW:
+    case ER_NO_REFERENCED_ROW_2:
         return IOT_ENOTFOUND;
+    case ER_CONSTRAINT_FAILED:
+    case ER_DATA_TOO_LONG:
+    case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD:
+    case WARN_DATA_TRUNCATED:
+        return IOT_EINVAL;
+    case ER_LOCK_DEADLOCK:
+    case ER_LOCK_WAIT_TIMEOUT:
+        return IOT_EBUSY;
+    case ER_CON_COUNT_ERROR:
+    case ER_SERVER_SHUTDOWN:
+    case ER_CONNECTION_KILLED:
+    case ER_QUERY_INTERRUPTED:
+    case 4031: /* ER_CLIENT_INTERACTION_TIMEOUT, newer than some headers */
+        return IOT_EDB;
     default:
+        /* Client-side errors (2000-2999) all leave the connection unusable. */
+        if (mysql_errno >= 2000 && mysql_errno < 3000)
+            return IOT_EDB;
         return IOT_EINTERNAL;
     }
 }

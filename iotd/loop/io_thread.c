@@ -82,6 +82,35 @@ static void on_stop(inbox_msg_t *msg, void *loop_data)
     uv_walk(&t->loop, close_any, NULL);
 }
 
+struct sync_call {
+    inbox_msg_t msg;
+    int (*fn)(io_thread_t *t, void *arg);
+    void *arg;
+    int result;
+    uv_sem_t done;
+};
+
+static void on_sync_call(inbox_msg_t *msg, void *loop_data)
+{
+    struct sync_call *call = container_of(msg, struct sync_call, msg);
+    call->result = call->fn(loop_data, call->arg);
+    uv_sem_post(&call->done);
+}
+
+int io_thread_call(io_thread_t *t, int (*fn)(io_thread_t *t, void *arg), void *arg)
+{
+    struct sync_call call = {.msg.handle = on_sync_call, .fn = fn, .arg = arg};
+    if (uv_sem_init(&call.done, 0) != 0)
+        return IOT_ENOMEM;
+    int rc = inbox_push_wait(&t->inbox, &call.msg);
+    if (rc == 0) {
+        uv_sem_wait(&call.done);
+        rc = call.result;
+    }
+    uv_sem_destroy(&call.done);
+    return rc;
+}
+
 static void io_thread_main(void *arg)
 {
     io_thread_t *t = arg;

@@ -32,6 +32,10 @@ typedef struct io_thread {
 
 /* Start the thread; returns once its loop and inbox are ready. inbox_capacity bounds the inbox. */
 int io_thread_start(io_thread_t *t, unsigned index, size_t inbox_capacity);
+/* Run fn(t, arg) on the io thread and wait for it to return (set-up and tear-down of per-thread
+ * state, such as handles that must be created on their own loop). Not from t's own thread.
+ * Returns fn's result, or IOT_EINVAL if the thread is stopping. */
+int io_thread_call(io_thread_t *t, int (*fn)(io_thread_t *t, void *arg), void *arg);
 /* Ask the thread to close its handles and exit, then join it. */
 void io_thread_stop(io_thread_t *t);
 

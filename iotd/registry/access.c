@@ -28,7 +28,7 @@
 #include <string.h>
 
 struct principal {
-    const struct reg_user *user;     /* exactly one of user and device */
+    const struct reg_user *user; /* exactly one of user and device */
     const struct reg_device *device;
     const struct reg_membership *groups; /* the principal's groups */
     size_t ngroups;
@@ -113,9 +113,8 @@ static const struct reg_rule *first_match(const registry_snapshot_t *s, uint32_t
     return best;
 }
 
-static const struct reg_rule *find_rule(const registry_snapshot_t *s,
-                                        const struct reg_device *d, const char *message,
-                                        const struct principal *p)
+static const struct reg_rule *find_rule(const registry_snapshot_t *s, const struct reg_device *d,
+                                        const char *message, const struct principal *p)
 {
     uint32_t tenant = d->tenant_id;
     const struct reg_rule *r =
@@ -136,9 +135,8 @@ static const struct reg_rule *find_rule(const registry_snapshot_t *s,
 
 /* Fill a decision and return rc. The reason is cut at its buffer's size in the (theoretical)
  * case of names that long: it is for people, and the rule id stays exact. */
-__attribute__((format(printf, 5, 6))) static int decide(struct access_decision *out, int rc,
-                                                        bool allow, long long rule_id,
-                                                        const char *fmt, ...)
+__attribute__((format(printf, 5, 6))) static int
+decide(struct access_decision *out, int rc, bool allow, long long rule_id, const char *fmt, ...)
 {
     va_list ap;
     out->allow = allow;
@@ -152,8 +150,7 @@ __attribute__((format(printf, 5, 6))) static int decide(struct access_decision *
 #define deny(out, rc, ...) decide(out, rc, false, 0, __VA_ARGS__)
 
 int registry_access_check(const registry_snapshot_t *snap, const char *principal,
-                          const char *device_id, const char *message,
-                          struct access_decision *out)
+                          const char *device_id, const char *message, struct access_decision *out)
 {
     struct principal p = {0};
     char name[65], tenant[65];
@@ -204,6 +201,6 @@ int registry_access_check(const registry_snapshot_t *snap, const char *principal
     char subject[100], target[100];
     reg_rule_subject(r, subject, sizeof(subject));
     reg_rule_target(r, target, sizeof(target));
-    return decide(out, IOT_OK, true, r->id, "rule %lld: %s -> %s message %s", (long long)r->id, subject,
-                  target, r->message ? r->message : "any");
+    return decide(out, IOT_OK, true, r->id, "rule %lld: %s -> %s message %s", (long long)r->id,
+                  subject, target, r->message ? r->message : "any");
 }

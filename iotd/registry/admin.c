@@ -31,21 +31,21 @@
 #include "ctl_proto.h"
 #include "iot_error.h"
 #include "registry_internal.h"
-#include "sql_stmt.h"
+#include "db/sql_stmt.h"
 
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
-#define NAME_BUF 65
-#define DISPLAY_MAX 255
-#define DESCRIPTION_MAX 1024
-#define TIMEOUT_MIN_MS 100
-#define TIMEOUT_MAX_MS 600000
+#define NAME_BUF           65
+#define DISPLAY_MAX        255
+#define DESCRIPTION_MAX    1024
+#define TIMEOUT_MIN_MS     100
+#define TIMEOUT_MAX_MS     600000
 #define TIMEOUT_DEFAULT_MS 5000
-#define CHANGES_DEFAULT 50
-#define CHANGES_MAX 1000
+#define CHANGES_DEFAULT    50
+#define CHANGES_MAX        1000
 
 struct admin_op {
     MYSQL *conn;
@@ -61,8 +61,8 @@ struct admin_op {
 
 typedef int (*admin_fn)(struct admin_op *op);
 
-__attribute__((format(printf, 3, 4))) static int fail(struct admin_op *op, int rc,
-                                                      const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct admin_op *op, int rc, const char *fmt,
+                                                      ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -76,8 +76,8 @@ static const char *arg(const struct admin_op *op, const char *key)
     return ctl_get_string(op->args, key);
 }
 
-__attribute__((format(printf, 2, 3))) static void set_target(struct admin_op *op,
-                                                             const char *fmt, ...)
+__attribute__((format(printf, 2, 3))) static void set_target(struct admin_op *op, const char *fmt,
+                                                             ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -334,9 +334,10 @@ static int type_add(struct admin_op *op)
         return rc;
     snprintf(op->tenant, sizeof(op->tenant), "%s", tenant);
     set_target(op, "type:%s", name);
-    rc = sql_exec(op->conn, "INSERT INTO device_types (tenant_id, name, description) VALUES (?, ?, ?)",
-                  SQL_PARAMS(sql_int(t.id), sql_str(name), sql_str(arg(op, "description"))),
-                  NULL, NULL, op->err, op->errlen);
+    rc = sql_exec(op->conn,
+                  "INSERT INTO device_types (tenant_id, name, description) VALUES (?, ?, ?)",
+                  SQL_PARAMS(sql_int(t.id), sql_str(name), sql_str(arg(op, "description"))), NULL,
+                  NULL, op->err, op->errlen);
     if (rc == IOT_EEXIST)
         return fail(op, rc, "device type %s already exists in tenant %s", name, tenant);
     if (rc == IOT_OK)
@@ -346,21 +347,20 @@ static int type_add(struct admin_op *op)
     return rc;
 }
 
-/* How many rules a removal takes with it (they cascade in the schema). */
-static int rules_naming(struct admin_op *op, const char *where, struct sql_param p,
-                        long long *out)
-{
-    char sql[256];
-    snprintf(sql, sizeof(sql), "SELECT COUNT(*) FROM access_rules WHERE %s", where);
-    /* where names the same parameter twice for subject and target columns */
-    return count(op, sql, SQL_PARAMS(p, p), out);
-}
+/* Removing a device, user, type or group takes the rules naming it along (CASCADE in the
+ * schema); these count them first so the result can say how many went. */
+#define RULES_OF_TYPE "SELECT COUNT(*) FROM access_rules WHERE target_type_id = ?"
+#define RULES_OF_DEVICE                                                                            \
+    "SELECT COUNT(*) FROM access_rules WHERE subject_device_id = ? OR target_device_id = ?"
+#define RULES_OF_GROUP                                                                             \
+    "SELECT COUNT(*) FROM access_rules WHERE subject_group_id = ? OR target_group_id = ?"
+#define RULES_OF_USER "SELECT COUNT(*) FROM access_rules WHERE subject_user_id = ?"
 
 static int type_remove(struct admin_op *op)
 {
     const char *name = arg(op, "name"), *tenant = arg(op, "tenant");
     struct ref t;
-    long long devices, rules;
+    long long devices = 0, rules = 0;
     int rc = find_type(op, tenant, name, &t);
     if (rc != IOT_OK)
         return rc;
@@ -373,7 +373,7 @@ static int type_remove(struct admin_op *op)
     if (devices > 0)
         return fail(op, IOT_EINUSE, "device type %s is used by %lld device%s; remove them first",
                     name, devices, devices == 1 ? "" : "s");
-    rc = rules_naming(op, "target_type_id = ? OR target_type_id = ?", sql_int(t.id), &rules);
+    rc = count(op, RULES_OF_TYPE, SQL_PARAMS(sql_int(t.id)), &rules);
     if (rc == IOT_OK)
         rc = sql_exec(op->conn, "DELETE FROM device_types WHERE id = ?", SQL_PARAMS(sql_int(t.id)),
                       NULL, NULL, op->err, op->errlen);
@@ -453,11 +453,10 @@ static int message_remove(struct admin_op *op)
     /* Rules naming the message stay: they name it, not reference it, and match nothing until
      * a catalogue has it again (the catalogue check denies first). */
     rc = sql_exec(op->conn, "DELETE FROM message_types WHERE type_id = ? AND name = ?",
-                  SQL_PARAMS(sql_int(t.id), sql_str(name)), &affected, NULL, op->err,
-                  op->errlen);
+                  SQL_PARAMS(sql_int(t.id), sql_str(name)), &affected, NULL, op->err, op->errlen);
     if (rc == IOT_OK && affected == 0)
-        return fail(op, IOT_ENOTFOUND, "message type %s is not in the catalogue of type %s",
-                    name, type);
+        return fail(op, IOT_ENOTFOUND, "message type %s is not in the catalogue of type %s", name,
+                    type);
     if (rc == IOT_OK)
         rc = result_str(op, "type", type);
     if (rc == IOT_OK)
@@ -513,8 +512,9 @@ static int device_add(struct admin_op *op)
         goto out;
     }
     if (kind == REG_AUTH_ATECC508A && !serial_hex) {
-        rc = fail(op, IOT_EINVAL, "an atecc508a device needs --serial (the chip's 9-byte serial "
-                                  "number, 18 hex digits)");
+        rc = fail(op, IOT_EINVAL,
+                  "an atecc508a device needs --serial (the chip's 9-byte serial "
+                  "number, 18 hex digits)");
         goto out;
     }
     if (kind == REG_AUTH_HMAC && serial_hex) {
@@ -579,14 +579,14 @@ static int device_target(struct admin_op *op, struct ref *d)
 static int device_remove(struct admin_op *op)
 {
     struct ref d;
-    long long rules;
+    long long rules = 0;
     int rc = device_target(op, &d);
     if (rc == IOT_OK)
-        rc = rules_naming(op, "subject_device_id = ? OR target_device_id = ?",
-                          sql_str(arg(op, "id")), &rules);
+        rc = count(op, RULES_OF_DEVICE, SQL_PARAMS(sql_str(arg(op, "id")), sql_str(arg(op, "id"))),
+                   &rules);
     if (rc == IOT_OK)
-        rc = sql_exec(op->conn, "DELETE FROM devices WHERE id = ?", SQL_PARAMS(sql_str(arg(op, "id"))),
-                      NULL, NULL, op->err, op->errlen);
+        rc = sql_exec(op->conn, "DELETE FROM devices WHERE id = ?",
+                      SQL_PARAMS(sql_str(arg(op, "id"))), NULL, NULL, op->err, op->errlen);
     if (rc == IOT_OK)
         rc = result_num(op, "rules_removed", (double)rules);
     return rc;
@@ -675,13 +675,12 @@ static int user_remove(struct admin_op *op)
 {
     char name[NAME_BUF], tenant[NAME_BUF];
     struct ref u;
-    long long rules;
+    long long rules = 0;
     int rc = parse_user(op, name, tenant);
     if (rc == IOT_OK)
         rc = find_user(op, tenant, name, &u);
     if (rc == IOT_OK)
-        rc = count(op, "SELECT COUNT(*) FROM access_rules WHERE subject_user_id = ?",
-                   SQL_PARAMS(sql_int(u.id)), &rules);
+        rc = count(op, RULES_OF_USER, SQL_PARAMS(sql_int(u.id)), &rules);
     if (rc == IOT_OK)
         rc = sql_exec(op->conn, "DELETE FROM users WHERE id = ?", SQL_PARAMS(sql_int(u.id)), NULL,
                       NULL, op->err, op->errlen);
@@ -741,16 +740,16 @@ static int group_remove(struct admin_op *op)
 {
     const char *name = arg(op, "name"), *tenant = arg(op, "tenant");
     struct ref g;
-    long long rules;
+    long long rules = 0;
     int rc = find_group(op, tenant, name, &g);
     if (rc != IOT_OK)
         return rc;
     snprintf(op->tenant, sizeof(op->tenant), "%s", tenant);
     set_target(op, "group:%s", name);
-    rc = rules_naming(op, "subject_group_id = ? OR target_group_id = ?", sql_int(g.id), &rules);
+    rc = count(op, RULES_OF_GROUP, SQL_PARAMS(sql_int(g.id), sql_int(g.id)), &rules);
     if (rc == IOT_OK)
-        rc = sql_exec(op->conn, "DELETE FROM tenant_groups WHERE id = ?",
-                      SQL_PARAMS(sql_int(g.id)), NULL, NULL, op->err, op->errlen);
+        rc = sql_exec(op->conn, "DELETE FROM tenant_groups WHERE id = ?", SQL_PARAMS(sql_int(g.id)),
+                      NULL, NULL, op->err, op->errlen);
     if (rc == IOT_OK)
         rc = result_str(op, "tenant", tenant);
     if (rc == IOT_OK)
@@ -771,8 +770,8 @@ static int resolve_member(struct admin_op *op, const struct ref *g, const char *
     if (strcmp(g->extra, "device") == 0) {
         rc = find_device(op, member, &m);
         if (rc == IOT_OK && m.tenant_id != g->tenant_id)
-            rc = fail(op, IOT_ECROSS, "device %s belongs to tenant %s, not to %s", member,
-                      m.tenant, g->tenant);
+            rc = fail(op, IOT_ECROSS, "device %s belongs to tenant %s, not to %s", member, m.tenant,
+                      g->tenant);
         return rc;
     }
     rc = find_user(op, g->tenant, member, &m);
@@ -852,8 +851,8 @@ static int split_endpoint(struct admin_op *op, const char *what, const char *tex
         if (!reg_split_address(rest, name, NAME_BUF, other, sizeof(other)))
             return fail(op, IOT_EINVAL, "%s '%s' is malformed", what, text);
         if (strcmp(other, tenant) != 0)
-            return fail(op, IOT_ECROSS, "%s %s is in tenant %s, the rule in tenant %s", what,
-                        rest, other, tenant);
+            return fail(op, IOT_ECROSS, "%s %s is in tenant %s, but the rule is in tenant %s", what,
+                        text, other, tenant);
     } else {
         snprintf(name, NAME_BUF, "%s", rest);
     }
@@ -990,24 +989,31 @@ static int access_grant(struct admin_op *op)
         t.kind == REG_TARGET_GROUP ? sql_int(t.ref.id) : sql_str(NULL),
     };
     struct sql_param params[] = {sql_int(te.id), sql_str(subject_kind), cols[0], cols[1],
-                                 cols[2], sql_str(target_kind), cols[3], cols[4], cols[5],
-                                 sql_str(message)};
+                                 cols[2],        sql_str(target_kind),  cols[3], cols[4],
+                                 cols[5],        sql_str(message)};
     rc = sql_query_int(op->conn,
                        "SELECT id FROM access_rules WHERE tenant_id = ? AND subject_kind = ? "
                        "AND subject_user_id <=> ? AND subject_device_id <=> ? "
                        "AND subject_group_id <=> ? AND target_kind = ? AND target_device_id <=> ? "
                        "AND target_type_id <=> ? AND target_group_id <=> ? AND message <=> ? "
                        "ORDER BY id LIMIT 1",
-                       params, sizeof(params) / sizeof(params[0]), &existing, op->err,
-                       op->errlen);
+                       params, sizeof(params) / sizeof(params[0]), &existing, op->err, op->errlen);
     if (rc == IOT_OK)
         return fail(op, IOT_EEXIST, "rule %lld already grants this", existing);
     if (rc != IOT_ENOTFOUND)
         return rc;
 
-    struct sql_param insert[] = {sql_int(te.id), sql_str(subject_kind), cols[0], cols[1],
-                                 cols[2], sql_str(target_kind), cols[3], cols[4], cols[5],
-                                 sql_str(message), sql_str(op->ctx->actor)};
+    struct sql_param insert[] = {sql_int(te.id),
+                                 sql_str(subject_kind),
+                                 cols[0],
+                                 cols[1],
+                                 cols[2],
+                                 sql_str(target_kind),
+                                 cols[3],
+                                 cols[4],
+                                 cols[5],
+                                 sql_str(message),
+                                 sql_str(op->ctx->actor)};
     rc = sql_exec(op->conn,
                   "INSERT INTO access_rules (tenant_id, subject_kind, subject_user_id, "
                   "subject_device_id, subject_group_id, target_kind, target_device_id, "
@@ -1084,7 +1090,8 @@ static int change_row(void *ctx, const struct sql_row *r)
                                  : cJSON_AddNullToObject(o, "tenant")) &&
               cJSON_AddStringToObject(o, "target", sql_row_str(r, 5));
     if (ok)
-        ok = parsed ? cJSON_AddItemToObject(o, "detail", parsed) : !!cJSON_AddNullToObject(o, "detail");
+        ok = parsed ? cJSON_AddItemToObject(o, "detail", parsed)
+                    : !!cJSON_AddNullToObject(o, "detail");
     else
         cJSON_Delete(parsed);
     return ok ? IOT_OK : IOT_ENOMEM;
@@ -1105,6 +1112,46 @@ static int changes_list(struct admin_op *op)
                        "FROM admin_audit WHERE ? IS NULL OR tenant = ? ORDER BY id DESC LIMIT ?",
                        SQL_PARAMS(sql_str(tenant), sql_str(tenant), sql_int(limit)), change_row,
                        list, op->err, op->errlen);
+    if (rc == IOT_ENOMEM)
+        return fail(op, rc, "out of memory");
+    return rc;
+}
+
+static int history_row(void *ctx, const struct sql_row *r)
+{
+    cJSON *list = ctx, *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(list, o)) {
+        cJSON_Delete(o);
+        return IOT_ENOMEM;
+    }
+    int64_t micros = sql_row_micros(r, 0);
+    char at[48], secs[32];
+    reg_format_time(micros / 1000000, secs, sizeof(secs));
+    snprintf(at, sizeof(at), "%.*s.%03lldZ", (int)strlen(secs) - 1, secs,
+             (long long)(micros % 1000000 / 1000));
+    bool ok = cJSON_AddStringToObject(o, "at", at) &&
+              cJSON_AddStringToObject(o, "event", sql_row_str(r, 1)) &&
+              cJSON_AddStringToObject(o, "address", sql_row_str(r, 2)) &&
+              cJSON_AddStringToObject(o, "transport", sql_row_str(r, 3)) &&
+              cJSON_AddStringToObject(o, "reason", sql_row_str(r, 4));
+    return ok ? IOT_OK : IOT_ENOMEM;
+}
+
+/* The connection history sessions record (sql/002): any id, registered or not, since an
+ * operator chasing failed logins needs the ids that are not. */
+static int device_history(struct admin_op *op)
+{
+    long long limit = ctl_get_int(op->args, "limit", CHANGES_DEFAULT);
+    if (limit < 1 || limit > CHANGES_MAX)
+        return fail(op, IOT_EINVAL, "--limit must be between 1 and %d", CHANGES_MAX);
+    cJSON *list = cJSON_AddArrayToObject(op->result, "history");
+    if (!list)
+        return fail(op, IOT_ENOMEM, "out of memory");
+    int rc = sql_query(op->conn,
+                       "SELECT UNIX_TIMESTAMP(at), event, address, transport, reason "
+                       "FROM device_connections WHERE device_id = ? ORDER BY id DESC LIMIT ?",
+                       SQL_PARAMS(sql_str(arg(op, "id")), sql_int(limit)), history_row, list,
+                       op->err, op->errlen);
     if (rc == IOT_ENOMEM)
         return fail(op, rc, "out of memory");
     return rc;
@@ -1160,6 +1207,7 @@ static const admin_fn handlers[CTL_COMMAND_COUNT] = {
     [CTL_ACCESS_GRANT] = access_grant,
     [CTL_ACCESS_REVOKE] = access_revoke,
     [CTL_CHANGES_LIST] = changes_list,
+    [CTL_DEVICE_HISTORY] = device_history,
 };
 
 bool admin_handles(const struct ctl_command *cmd)

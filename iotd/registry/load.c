@@ -11,7 +11,7 @@
 #include "registry_internal.h"
 
 #include "iot_error.h"
-#include "sql_stmt.h"
+#include "db/sql_stmt.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -162,8 +162,7 @@ static const struct {
      device_row},
     {"SELECT id, tenant_id, name, role, password_hash, UNIX_TIMESTAMP(created_at) FROM users",
      user_row},
-    {"SELECT id, tenant_id, name, kind, UNIX_TIMESTAMP(created_at) FROM tenant_groups",
-     group_row},
+    {"SELECT id, tenant_id, name, kind, UNIX_TIMESTAMP(created_at) FROM tenant_groups", group_row},
     {"SELECT group_id, device_id FROM group_devices", group_device_row},
     {"SELECT group_id, user_id FROM group_users", group_user_row},
     {"SELECT id, tenant_id, subject_kind, subject_user_id, subject_device_id, subject_group_id, "
@@ -188,8 +187,8 @@ int registry_load(MYSQL *conn, registry_snapshot_t **out, char *err, size_t errl
         goto out;
     in_tx = true;
     for (size_t i = 0; i < sizeof(load_steps) / sizeof(load_steps[0]); i++) {
-        rc = sql_query(conn, load_steps[i].sql, SQL_NO_PARAMS, load_steps[i].row, snap, err,
-                       errlen);
+        rc =
+            sql_query(conn, load_steps[i].sql, SQL_NO_PARAMS, load_steps[i].row, snap, err, errlen);
         if (rc == IOT_ENOMEM || rc == IOT_EINVAL)
             snprintf(err, errlen, "loading the registry: %s",
                      rc == IOT_ENOMEM ? "out of memory" : "unexpected value in the database");

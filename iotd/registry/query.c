@@ -7,7 +7,10 @@
  * prints them without knowing the command; lists come out sorted (tenant, then name or id).
  * Every key is always present; an absent value is JSON null. Timestamps are UTC ISO 8601
  * strings ("2024-05-01T12:00:00Z"). Device results never carry the secret, user results never
- * carry the password hash.
+ * carry the password hash. Lists hold counts or short text where a table cell is expected
+ * (user list: "groups" is "ops,oncall"); show commands hold arrays (user show: "groups").
+ * device list has no "online" column: presence is not registry state, the control server adds
+ * it from the presence map.
  */
 #include "registry_internal.h"
 
@@ -29,8 +32,7 @@ struct query {
 
 typedef int (*query_fn)(struct query *q);
 
-__attribute__((format(printf, 3, 4))) static int fail(struct query *q, int rc, const char *fmt,
-                                                      ...)
+__attribute__((format(printf, 3, 4))) static int fail(struct query *q, int rc, const char *fmt, ...)
 {
     va_list ap;
     va_start(ap, fmt);
@@ -122,8 +124,8 @@ static const struct reg_type *need_type(struct query *q, const char *key, int *r
     if (!tenant || !snapshot_tenant(q->snap, tenant))
         *rc = fail(q, IOT_ENOTFOUND, "unknown tenant %s", tenant ? tenant : "(none)");
     else if (!name || !(t = snapshot_type(q->snap, tenant, name)))
-        *rc = fail(q, IOT_ENOTFOUND, "unknown device type %s in tenant %s", name ? name : "",
-                   tenant);
+        *rc =
+            fail(q, IOT_ENOTFOUND, "unknown device type %s in tenant %s", name ? name : "", tenant);
     return t;
 }
 
@@ -294,8 +296,7 @@ static int q_device_show(struct query *q)
 
 /* ---- users ---- */
 
-static void user_fields(struct query *q, cJSON *o, const struct reg_user *u,
-                        bool groups_as_text)
+static void user_fields(struct query *q, cJSON *o, const struct reg_user *u, bool groups_as_text)
 {
     put_str(q, o, "user", u->address);
     put_str(q, o, "tenant", u->tenant->name);

@@ -50,8 +50,7 @@ struct access_decision {
     char reason[200];  /* "rule 12: group:ops -> type:thermo message any" or "no rule matches" */
 };
 int registry_access_check(const registry_snapshot_t *snap, const char *principal,
-                          const char *device_id, const char *message,
-                          struct access_decision *out);
+                          const char *device_id, const char *message, struct access_decision *out);
 
 /* Counts for status and stats. */
 void registry_counts(const registry_snapshot_t *snap, size_t *tenants, size_t *devices,
@@ -78,7 +77,7 @@ struct registry_device_info {
     const char *tenant;
     const char *type; /* must match HELLO's type= */
     bool enabled;
-    bool atecc508a; /* auth kind: false = hmac */
+    bool atecc508a;                      /* auth kind: false = hmac */
     uint8_t serial[REGISTRY_SERIAL_LEN]; /* ATECC508A serial, zeros for hmac devices */
 };
 int registry_device_lookup(const registry_snapshot_t *snap, const char *id,

@@ -132,12 +132,12 @@ struct reg_rule {
     int64_t id;
     uint32_t tenant_id;
     enum reg_subject_kind subject_kind;
-    uint32_t subject_id;            /* user or group id */
-    const char *subject_device_id;  /* device subject */
+    uint32_t subject_id;           /* user or group id */
+    const char *subject_device_id; /* device subject */
     enum reg_target_kind target_kind;
-    uint32_t target_id;             /* type or group id */
-    const char *target_device_id;   /* device target */
-    const char *message;            /* NULL: any message type */
+    uint32_t target_id;           /* type or group id */
+    const char *target_device_id; /* device target */
+    const char *message;          /* NULL: any message type */
     int64_t created;
     const char *created_by;
     /* resolved by snapshot_finish */
@@ -232,8 +232,8 @@ const struct reg_membership *snapshot_user_groups(const registry_snapshot_t *s,
 /* Rules of one target in evaluation order; for REG_TARGET_ANY pass the tenant's id as
  * target_id. */
 const struct reg_rule *const *snapshot_target_rules(const registry_snapshot_t *s,
-                                                    uint32_t tenant_id,
-                                                    enum reg_target_kind kind, uint32_t target_id,
+                                                    uint32_t tenant_id, enum reg_target_kind kind,
+                                                    uint32_t target_id,
                                                     const char *target_device_id, size_t *n);
 /* A rule's subject ("user:alice", "device:d1", "group:ops") and target ("type:thermo", "any")
  * as "access list" shows them and access reasons name them. */

@@ -100,22 +100,28 @@ void snapshot_destroy(registry_snapshot_t *s)
     free(s);
 }
 
-/* Each add copies the row, then re-points its strings into the arena. */
-#define ADD_ROW(s, arr, n, cap, row, copy)                                                        \
-    do {                                                                                       \
-        if ((s)->finished)                                                                     \
-            return IOT_EINVAL;                                                                 \
-        if (grow(&(s)->arr, &(s)->cap, (s)->n, sizeof(*(s)->arr)) != IOT_OK)                   \
-            return IOT_ENOMEM;                                                                 \
-        (copy) = &(s)->arr[(s)->n];                                                            \
-        *(copy) = *(row);                                                                      \
-    } while (0)
+/* The slot for one more row of an array under construction, holding a copy of row (the caller
+ * then re-points its strings into the arena and counts it). NULL when the snapshot is finished
+ * (immutable) or memory is short. */
+static void *add_slot(registry_snapshot_t *s, void *arrp, size_t n, size_t *cap, size_t elem,
+                      const void *row)
+{
+    if (s->finished || grow(arrp, cap, n, elem) != IOT_OK)
+        return NULL;
+    char *slot = *(char **)arrp + n * elem;
+    memcpy(slot, row, elem);
+    return slot;
+}
+
+#define SLOT_FAILED(s) ((s)->finished ? IOT_EINVAL : IOT_ENOMEM)
 
 int snapshot_add_tenant(registry_snapshot_t *s, const struct reg_tenant *row)
 {
     struct reg_tenant *t;
     bool ok = true;
-    ADD_ROW(s, tenants, ntenants, cap_tenants, row, t);
+    t = add_slot(s, &s->tenants, s->ntenants, &s->cap_tenants, sizeof(*t), row);
+    if (!t)
+        return SLOT_FAILED(s);
     t->name = arena_strdup(s, row->name, &ok);
     t->display_name = arena_strdup(s, row->display_name, &ok);
     t->ntypes = t->ndevices = t->nusers = t->ngroups = t->nrules = 0;
@@ -129,7 +135,9 @@ int snapshot_add_type(registry_snapshot_t *s, const struct reg_type *row)
 {
     struct reg_type *t;
     bool ok = true;
-    ADD_ROW(s, types, ntypes, cap_types, row, t);
+    t = add_slot(s, &s->types, s->ntypes, &s->cap_types, sizeof(*t), row);
+    if (!t)
+        return SLOT_FAILED(s);
     t->name = arena_strdup(s, row->name, &ok);
     t->description = arena_strdup(s, row->description, &ok);
     t->tenant = NULL;
@@ -145,7 +153,9 @@ int snapshot_add_message(registry_snapshot_t *s, const struct reg_message *row)
 {
     struct reg_message *m;
     bool ok = true;
-    ADD_ROW(s, messages, nmessages, cap_messages, row, m);
+    m = add_slot(s, &s->messages, s->nmessages, &s->cap_messages, sizeof(*m), row);
+    if (!m)
+        return SLOT_FAILED(s);
     m->name = arena_strdup(s, row->name, &ok);
     m->args = arena_strdup(s, row->args ? row->args : "", &ok);
     m->description = arena_strdup(s, row->description, &ok);
@@ -162,7 +172,9 @@ int snapshot_add_device(registry_snapshot_t *s, const struct reg_device *row)
     bool ok = true;
     if (row->sealed_len > REG_SEALED_LEN)
         return IOT_EINVAL;
-    ADD_ROW(s, devices, ndevices, cap_devices, row, d);
+    d = add_slot(s, &s->devices, s->ndevices, &s->cap_devices, sizeof(*d), row);
+    if (!d)
+        return SLOT_FAILED(s);
     d->id = arena_strdup(s, row->id, &ok);
     d->display_name = arena_strdup(s, row->display_name, &ok);
     d->last_address = arena_strdup(s, row->last_address, &ok);
@@ -178,7 +190,9 @@ int snapshot_add_user(registry_snapshot_t *s, const struct reg_user *row)
 {
     struct reg_user *u;
     bool ok = true;
-    ADD_ROW(s, users, nusers, cap_users, row, u);
+    u = add_slot(s, &s->users, s->nusers, &s->cap_users, sizeof(*u), row);
+    if (!u)
+        return SLOT_FAILED(s);
     u->name = arena_strdup(s, row->name, &ok);
     u->password_hash = arena_strdup(s, row->password_hash, &ok);
     u->tenant = NULL;
@@ -193,7 +207,9 @@ int snapshot_add_group(registry_snapshot_t *s, const struct reg_group *row)
 {
     struct reg_group *g;
     bool ok = true;
-    ADD_ROW(s, groups, ngroups, cap_groups, row, g);
+    g = add_slot(s, &s->groups, s->ngroups, &s->cap_groups, sizeof(*g), row);
+    if (!g)
+        return SLOT_FAILED(s);
     g->name = arena_strdup(s, row->name, &ok);
     g->tenant = NULL;
     g->nmembers = 0;
@@ -207,7 +223,9 @@ int snapshot_add_member(registry_snapshot_t *s, const struct reg_member_row *row
 {
     struct reg_member_row *m;
     bool ok = true;
-    ADD_ROW(s, member_rows, nmember_rows, cap_member_rows, row, m);
+    m = add_slot(s, &s->member_rows, s->nmember_rows, &s->cap_member_rows, sizeof(*m), row);
+    if (!m)
+        return SLOT_FAILED(s);
     m->device_id = arena_strdup(s, row->device_id, &ok);
     if (!ok)
         return IOT_ENOMEM;
@@ -219,7 +237,9 @@ int snapshot_add_rule(registry_snapshot_t *s, const struct reg_rule *row)
 {
     struct reg_rule *r;
     bool ok = true;
-    ADD_ROW(s, rules, nrules, cap_rules, row, r);
+    r = add_slot(s, &s->rules, s->nrules, &s->cap_rules, sizeof(*r), row);
+    if (!r)
+        return SLOT_FAILED(s);
     r->subject_device_id = arena_strdup(s, row->subject_device_id, &ok);
     r->target_device_id = arena_strdup(s, row->target_device_id, &ok);
     r->message = arena_strdup(s, row->message, &ok);
@@ -254,6 +274,20 @@ static size_t lower_bound(const void *base, size_t n, size_t size, const void *k
     return lo;
 }
 
+/* qsort and bsearch must not see a NULL base even for zero elements (C11 7.22.5): empty
+ * arrays of a snapshot are NULL, so go through these. */
+static void sort(void *base, size_t n, size_t size, int (*cmp)(const void *, const void *))
+{
+    if (n > 1)
+        qsort(base, n, size, cmp);
+}
+
+static void *search(const void *key, const void *base, size_t n, size_t size,
+                    int (*cmp)(const void *, const void *))
+{
+    return n ? bsearch(key, base, n, size, cmp) : NULL;
+}
+
 static int cmp_u32(uint32_t a, uint32_t b)
 {
     return (a > b) - (a < b);
@@ -286,7 +320,7 @@ static int by_message(const void *a, const void *b)
 /* Binary search by numeric id in an array sorted by its leading uint32_t id. */
 static void *find_by_id(void *base, size_t n, size_t size, uint32_t id)
 {
-    return bsearch(&id, base, n, size, by_u32_id);
+    return search(&id, base, n, size, by_u32_id);
 }
 
 /* Name indexes: elements are pointers to structs whose tenant and name are reached through the
@@ -296,19 +330,19 @@ struct name_key {
     const char *name;
 };
 
-#define NAME_CMP(fn, type)                                                                     \
-    static int fn##_sort(const void *a, const void *b)                                         \
-    {                                                                                          \
-        const type *x = *(const type *const *)a, *y = *(const type *const *)b;                 \
-        int c = strcmp(x->tenant->name, y->tenant->name);                                      \
-        return c ? c : strcmp(x->name, y->name);                                               \
-    }                                                                                          \
-    static int fn##_key(const void *k, const void *e)                                          \
-    {                                                                                          \
-        const struct name_key *key = k;                                                        \
-        const type *y = *(const type *const *)e;                                               \
-        int c = strcmp(key->tenant, y->tenant->name);                                          \
-        return c ? c : strcmp(key->name, y->name);                                             \
+#define NAME_CMP(fn, type)                                                                         \
+    static int fn##_sort(const void *a, const void *b)                                             \
+    {                                                                                              \
+        const type *x = *(const type *const *)a, *y = *(const type *const *)b;                     \
+        int c = strcmp(x->tenant->name, y->tenant->name);                                          \
+        return c ? c : strcmp(x->name, y->name);                                                   \
+    }                                                                                              \
+    static int fn##_key(const void *k, const void *e)                                              \
+    {                                                                                              \
+        const struct name_key *key = k;                                                            \
+        const type *y = *(const type *const *)e;                                                   \
+        int c = strcmp(key->tenant, y->tenant->name);                                              \
+        return c ? c : strcmp(key->name, y->name);                                                 \
     }
 NAME_CMP(type_name, struct reg_type)
 NAME_CMP(user_name, struct reg_user)
@@ -426,23 +460,23 @@ static int rule_by_target_key(const void *k, const void *e)
 
 /* ---- finish: sort, resolve, count, index ---- */
 
-#define FAIL(...)                                                                              \
-    do {                                                                                       \
-        snprintf(err, errlen, __VA_ARGS__);                                                    \
-        rc = IOT_EINVAL;                                                                       \
-        goto out;                                                                              \
+#define FAIL(...)                                                                                  \
+    do {                                                                                           \
+        snprintf(err, errlen, __VA_ARGS__);                                                        \
+        rc = IOT_EINVAL;                                                                           \
+        goto out;                                                                                  \
     } while (0)
 
 static int resolve_entities(registry_snapshot_t *s, char *err, size_t errlen)
 {
     int rc = IOT_OK;
-    qsort(s->tenants, s->ntenants, sizeof(*s->tenants), by_u32_id);
-    qsort(s->types, s->ntypes, sizeof(*s->types), by_u32_id);
-    qsort(s->users, s->nusers, sizeof(*s->users), by_u32_id);
-    qsort(s->groups, s->ngroups, sizeof(*s->groups), by_u32_id);
-    qsort(s->rules, s->nrules, sizeof(*s->rules), by_rule_id);
-    qsort(s->devices, s->ndevices, sizeof(*s->devices), by_device_id);
-    qsort(s->messages, s->nmessages, sizeof(*s->messages), by_message);
+    sort(s->tenants, s->ntenants, sizeof(*s->tenants), by_u32_id);
+    sort(s->types, s->ntypes, sizeof(*s->types), by_u32_id);
+    sort(s->users, s->nusers, sizeof(*s->users), by_u32_id);
+    sort(s->groups, s->ngroups, sizeof(*s->groups), by_u32_id);
+    sort(s->rules, s->nrules, sizeof(*s->rules), by_rule_id);
+    sort(s->devices, s->ndevices, sizeof(*s->devices), by_device_id);
+    sort(s->messages, s->nmessages, sizeof(*s->messages), by_message);
 
     for (size_t i = 0; i < s->ntypes; i++) {
         struct reg_type *t = &s->types[i];
@@ -512,7 +546,7 @@ out:
 static const struct reg_device *device_by_id(const registry_snapshot_t *s, const char *id)
 {
     struct reg_device key = {.id = id};
-    return id ? bsearch(&key, s->devices, s->ndevices, sizeof(*s->devices), by_device_id) : NULL;
+    return id ? search(&key, s->devices, s->ndevices, sizeof(*s->devices), by_device_id) : NULL;
 }
 
 static int resolve_members(registry_snapshot_t *s, char *err, size_t errlen)
@@ -546,8 +580,8 @@ static int resolve_members(registry_snapshot_t *s, char *err, size_t errlen)
         g->nmembers++;
     }
     memcpy(s->members_by_member, s->members_by_group, n * sizeof(*s->members_by_group));
-    qsort(s->members_by_group, n, sizeof(*s->members_by_group), members_by_group_sort);
-    qsort(s->members_by_member, n, sizeof(*s->members_by_member), members_by_member_sort);
+    sort(s->members_by_group, n, sizeof(*s->members_by_group), members_by_group_sort);
+    sort(s->members_by_member, n, sizeof(*s->members_by_member), members_by_member_sort);
     for (size_t i = 1; i < n; i++)
         if (members_by_group_sort(&s->members_by_group[i - 1], &s->members_by_group[i]) == 0)
             FAIL("group %s lists a member twice", s->members_by_group[i].group->name);
@@ -642,11 +676,11 @@ int snapshot_finish(registry_snapshot_t *s, char *err, size_t errlen)
         s->group_by_name[i] = &s->groups[i];
     for (size_t i = 0; i < s->nrules; i++)
         s->rule_by_target[i] = &s->rules[i];
-    qsort(s->tenant_by_name, s->ntenants, sizeof(*s->tenant_by_name), tenant_name_sort);
-    qsort(s->type_by_name, s->ntypes, sizeof(*s->type_by_name), type_name_sort);
-    qsort(s->user_by_name, s->nusers, sizeof(*s->user_by_name), user_name_sort);
-    qsort(s->group_by_name, s->ngroups, sizeof(*s->group_by_name), group_name_sort);
-    qsort(s->rule_by_target, s->nrules, sizeof(*s->rule_by_target), rule_by_target_sort);
+    sort(s->tenant_by_name, s->ntenants, sizeof(*s->tenant_by_name), tenant_name_sort);
+    sort(s->type_by_name, s->ntypes, sizeof(*s->type_by_name), type_name_sort);
+    sort(s->user_by_name, s->nusers, sizeof(*s->user_by_name), user_name_sort);
+    sort(s->group_by_name, s->ngroups, sizeof(*s->group_by_name), group_name_sort);
+    sort(s->rule_by_target, s->nrules, sizeof(*s->rule_by_target), rule_by_target_sort);
     s->finished = true;
     rc = IOT_OK;
 out:
@@ -666,31 +700,33 @@ const struct reg_tenant *snapshot_tenant(const registry_snapshot_t *s, const cha
     return NULL;
 }
 
-#define NAME_LOOKUP(index, count, keyfn)                                                       \
-    do {                                                                                       \
-        struct name_key key = {tenant, name};                                                  \
-        size_t i = lower_bound(s->index, s->count, sizeof(*s->index), &key, keyfn);            \
-        if (i < s->count && keyfn(&key, &s->index[i]) == 0)                                    \
-            return s->index[i];                                                                \
-        return NULL;                                                                           \
-    } while (0)
+/* Binary search of a (tenant, name) index of count pointers. */
+static const void *name_lookup(const void *index, size_t count, const char *tenant,
+                               const char *name, int (*keyfn)(const void *, const void *))
+{
+    struct name_key key = {tenant, name};
+    size_t i = lower_bound(index, count, sizeof(void *), &key, keyfn);
+    if (i < count && keyfn(&key, (const char *)index + i * sizeof(void *)) == 0)
+        return ((const void *const *)index)[i];
+    return NULL;
+}
 
 const struct reg_type *snapshot_type(const registry_snapshot_t *s, const char *tenant,
                                      const char *name)
 {
-    NAME_LOOKUP(type_by_name, ntypes, type_name_key);
+    return name_lookup(s->type_by_name, s->ntypes, tenant, name, type_name_key);
 }
 
 const struct reg_user *snapshot_user(const registry_snapshot_t *s, const char *tenant,
                                      const char *name)
 {
-    NAME_LOOKUP(user_by_name, nusers, user_name_key);
+    return name_lookup(s->user_by_name, s->nusers, tenant, name, user_name_key);
 }
 
 const struct reg_group *snapshot_group(const registry_snapshot_t *s, const char *tenant,
                                        const char *name)
 {
-    NAME_LOOKUP(group_by_name, ngroups, group_name_key);
+    return name_lookup(s->group_by_name, s->ngroups, tenant, name, group_name_key);
 }
 
 static int message_key(const void *k, const void *e)
@@ -702,8 +738,7 @@ const struct reg_message *snapshot_message(const struct reg_type *type, const ch
 {
     if (!type || !type->messages)
         return NULL;
-    return bsearch(name, type->messages, type->nmessages, sizeof(*type->messages),
-                   message_key);
+    return search(name, type->messages, type->nmessages, sizeof(*type->messages), message_key);
 }
 
 const struct reg_device *snapshot_device(const registry_snapshot_t *s, const char *id)
@@ -714,8 +749,7 @@ const struct reg_device *snapshot_device(const registry_snapshot_t *s, const cha
 /* The run of entries in arr (sorted by cmp) equal to key. */
 static const struct reg_membership *member_range(const struct reg_membership *arr, size_t count,
                                                  const void *key,
-                                                 int (*cmp)(const void *, const void *),
-                                                 size_t *n)
+                                                 int (*cmp)(const void *, const void *), size_t *n)
 {
     size_t first = lower_bound(arr, count, sizeof(*arr), key, cmp);
     size_t last = first;
@@ -746,8 +780,8 @@ const struct reg_membership *snapshot_user_groups(const registry_snapshot_t *s,
 }
 
 const struct reg_rule *const *snapshot_target_rules(const registry_snapshot_t *s,
-                                                    uint32_t tenant_id,
-                                                    enum reg_target_kind kind, uint32_t target_id,
+                                                    uint32_t tenant_id, enum reg_target_kind kind,
+                                                    uint32_t target_id,
                                                     const char *target_device_id, size_t *n)
 {
     struct rule_key key = {tenant_id, kind, target_id, target_device_id};

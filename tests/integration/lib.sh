@@ -40,7 +40,7 @@ fail() {
     exit 1
 }
 
-# Write the configuration; extra lines (whole sections) may be appended by the caller.
+# Write the configuration. T_DEVICES holds the [devices] lines (default: no listener).
 t_config() {
     cat >"$T_CONF" <<CONF
 [iotd]
@@ -48,7 +48,7 @@ state_dir = $T_STATE
 threads = 2
 log_level = debug
 [devices]
-listen =
+${T_DEVICES:-listen =}
 [database]
 url = local
 CONF

@@ -28,21 +28,21 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IOTP_ATECC_MSG_LEN 88
-#define IOTP_ATECC_KEY_LEN 32
+#define IOTP_ATECC_MSG_LEN       88
+#define IOTP_ATECC_KEY_LEN       32
 #define IOTP_ATECC_CHALLENGE_LEN 32
-#define IOTP_ATECC_RESPONSE_LEN 32
-#define IOTP_ATECC_SERIAL_LEN 9
-#define IOTP_ATECC_OTP_LEN 11 /* the OTP bytes the MAC can include: OTP[0:10] */
-#define IOTP_ATECC_OPCODE_MAC 0x08
-#define IOTP_ATECC_MAX_KEY_ID 15
+#define IOTP_ATECC_RESPONSE_LEN  32
+#define IOTP_ATECC_SERIAL_LEN    9
+#define IOTP_ATECC_OTP_LEN       11 /* the OTP bytes the MAC can include: OTP[0:10] */
+#define IOTP_ATECC_OPCODE_MAC    0x08
+#define IOTP_ATECC_MAX_KEY_ID    15
 
 #define IOTP_ATECC_MODE_BLOCK1_TEMPKEY 0x01
 #define IOTP_ATECC_MODE_BLOCK2_TEMPKEY 0x02
-#define IOTP_ATECC_MODE_SOURCE_FLAG 0x04
+#define IOTP_ATECC_MODE_SOURCE_FLAG    0x04
 #define IOTP_ATECC_MODE_INCLUDE_OTP_88 0x10
 #define IOTP_ATECC_MODE_INCLUDE_OTP_64 0x20
-#define IOTP_ATECC_MODE_INCLUDE_SN 0x40
+#define IOTP_ATECC_MODE_INCLUDE_SN     0x40
 
 struct iotp_atecc_mac_input {
     const uint8_t *key;       /* IOTP_ATECC_KEY_LEN bytes */

@@ -25,7 +25,7 @@
 
 #include "iotp_config_defaults.h"
 
-#define IOTP_US 0x1F
+#define IOTP_US  0x1F
 #define IOTP_EOT 0x04
 
 /* A parsed frame (or a frame to write). Strings are NUL-terminated. For a parsed frame they
@@ -109,8 +109,8 @@ int iotp_writer_end(struct iotp_writer *w);
 int iotp_frame_write(const struct iotp_frame *f, uint8_t *buf, size_t cap);
 
 /* Write `from to ERROR id code=<code>` and, when retry_s > 0, `retry=<retry_s>`. */
-int iotp_frame_write_error(uint8_t *buf, size_t cap, const char *from, const char *to,
-                           uint32_t id, const char *code, uint32_t retry_s);
+int iotp_frame_write_error(uint8_t *buf, size_t cap, const char *from, const char *to, uint32_t id,
+                           const char *code, uint32_t retry_s);
 
 /* System arguments: the value of the first ARG of the form key=value, or NULL. */
 const char *iotp_frame_arg(const struct iotp_frame *f, const char *key);

@@ -37,9 +37,9 @@
 #include "iotp_sha256.h"
 
 #define IOTP_NONCE_LEN 32
-#define IOTP_KEY_LEN 32
-#define IOTP_MAC_LEN 32
-#define IOTP_HS_DONE 1 /* returned when a handshake completed successfully */
+#define IOTP_KEY_LEN   32
+#define IOTP_MAC_LEN   32
+#define IOTP_HS_DONE   1 /* returned when a handshake completed successfully */
 
 enum iotp_alg {
     IOTP_ALG_HMAC_SHA256 = 1,
@@ -148,10 +148,11 @@ void iotp_server_hs_init(struct iotp_server_hs *hs, const struct iotp_random *ra
 /* Take the device's first frame. Returns 0 when it is a well-formed HELLO (hs->device_id,
  * device_type, fw_version and alg are then set: look the secret up and call
  * iotp_server_hs_challenge), IOTP_EPROTO if it is not a HELLO with ID 1 addressed to
- * IOTP_SERVER_ADDRESS, IOTP_EBAD_ARGS for a missing or bad proto, type, fw, cnonce or alg,
- * IOTP_EFIELD_TOO_LONG for a device id, type or fw over the limits, IOTP_ESTATE if not
- * waiting for HELLO. On error the caller answers ERROR code=bad_args (iotp_error_wire_code)
- * and closes. */
+ * IOTP_SERVER_ADDRESS, IOTP_EBAD_ARGS for a missing or bad proto, cnonce or alg, or a type or
+ * fw that is missing, empty or over IOTP_MAX_HELLO_VALUE_LEN, IOTP_EFIELD_TOO_LONG for a
+ * device id over IOTP_MAX_ADDRESS_LEN (only possible for a frame not made by the parser),
+ * IOTP_ESTATE if not waiting for HELLO. On error the caller answers ERROR code=bad_args
+ * (iotp_error_wire_code) and closes. */
 int iotp_server_hs_on_hello(struct iotp_server_hs *hs, const struct iotp_frame *f);
 
 /* Resume after the lookup: secret is the device's provisioned secret or NULL if the device is

@@ -12,7 +12,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#define IOTP_SHA256_LEN 32
+#define IOTP_SHA256_LEN   32
 #define IOTP_SHA256_BLOCK 64
 
 struct iotp_sha256 {

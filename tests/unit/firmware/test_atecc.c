@@ -72,8 +72,7 @@ static void test_matches_reference(void **state)
         random_bytes(sn, sizeof(sn));
         for (m = 0; m < sizeof(modes); m++) {
             for (k = 0; k < sizeof(key_ids) / sizeof(key_ids[0]); k++) {
-                struct iotp_atecc_mac_input in = {key,    challenge, modes[m], key_ids[k],
-                                                  otp,    sn};
+                struct iotp_atecc_mac_input in = {key, challenge, modes[m], key_ids[k], otp, sn};
                 reference_message(key, challenge, modes[m], key_ids[k], otp, sn, theirs);
                 assert_int_equal(iotp_atecc_mac_message(&in, ours), 0);
                 assert_memory_equal(ours, theirs, 88);

@@ -19,7 +19,7 @@
 
 #include "iotp/iotp.h"
 
-#define US "\x1f"
+#define US  "\x1f"
 #define EOT "\x04"
 
 /* Events of one parse, appended as text. */
@@ -127,10 +127,10 @@ static int parse_one(const void *data, size_t len, struct events *ev)
 
 /* ---- splits ---- */
 
-static const char stream[] = "dev1" US "iotd" US "HELLO" US "1" US "proto=1" US "type=lamp" US
-                             "fw=1.0" US "cnonce=00ff" EOT "alice@acme" US "dev1" US
-                             "read_temp" US "7" EOT "iotd" US "dev1" US "PING" US "4294967295" US
-                             "" US "x" US "" EOT "a" US "b" US "T" US "0" US "\xc3\xa9t\xc3\xa9" EOT;
+static const char stream[] =
+    "dev1" US "iotd" US "HELLO" US "1" US "proto=1" US "type=lamp" US "fw=1.0" US "cnonce=00ff" EOT
+    "alice@acme" US "dev1" US "read_temp" US "7" EOT "iotd" US "dev1" US "PING" US "4294967295" US
+    "" US "x" US "" EOT "a" US "b" US "T" US "0" US "\xc3\xa9t\xc3\xa9" EOT;
 
 static void test_split_every_boundary(void **state)
 {
@@ -141,11 +141,10 @@ static void test_split_every_boundary(void **state)
     parse_stream(stream, len, &whole, chunk_all, NULL);
     assert_int_equal(whole.frames, 4);
     assert_int_equal(whole.errors, 0);
-    assert_string_equal(whole.text,
-                        "F[dev1|iotd|HELLO|1|proto=1|type=lamp|fw=1.0|cnonce=00ff]"
-                        "F[alice@acme|dev1|read_temp|7]"
-                        "F[iotd|dev1|PING|4294967295||x|]"
-                        "F[a|b|T|0|\xc3\xa9t\xc3\xa9]");
+    assert_string_equal(whole.text, "F[dev1|iotd|HELLO|1|proto=1|type=lamp|fw=1.0|cnonce=00ff]"
+                                    "F[alice@acme|dev1|read_temp|7]"
+                                    "F[iotd|dev1|PING|4294967295||x|]"
+                                    "F[a|b|T|0|\xc3\xa9t\xc3\xa9]");
     for (i = 0; i <= len; i++) {
         parse_stream(stream, len, &split, chunk_split, &i);
         assert_string_equal(whole.text, split.text);
@@ -157,9 +156,9 @@ static void test_split_every_boundary(void **state)
 /* A stream with malformed frames between good ones splits the same way too. */
 static void test_split_with_errors(void **state)
 {
-    static const char bad[] = "a" US "b" US "T" US "01" US "junk" EOT "a" US "b" US "T" US
-                              "5" EOT "\x04"
-                              "a" US "" US "T" US "1" EOT "x" US "y" US "Z" US "9" US "ok" EOT;
+    static const char bad[] =
+        "a" US "b" US "T" US "01" US "junk" EOT "a" US "b" US "T" US "5" EOT "\x04"
+        "a" US "" US "T" US "1" EOT "x" US "y" US "Z" US "9" US "ok" EOT;
     static struct events whole, split, bytewise;
     size_t len = sizeof(bad) - 1, i;
 
@@ -249,8 +248,8 @@ static void test_malformed(void **state)
 }
 
 /* Build a frame into buf with n args of arg_len bytes each; returns its length. */
-static size_t build(char *buf, const char *from, const char *to, const char *type,
-                    const char *id, unsigned nargs, size_t arg_len)
+static size_t build(char *buf, const char *from, const char *to, const char *type, const char *id,
+                    unsigned nargs, size_t arg_len)
 {
     size_t len = (size_t)sprintf(buf, "%s" US "%s" US "%s" US "%s", from, to, type, id);
     unsigned i;
@@ -329,8 +328,7 @@ static void test_too_large_reported_early(void **state)
     memset(data, 'x', sizeof(data));
     memcpy(data, "a" US "b" US "T" US "1" US, 8);
     assert_int_equal(iotp_parser_init(&p, pbuf, sizeof(pbuf), 0, 0), 0);
-    assert_int_equal(iotp_parser_feed(&p, data, sizeof(data), &used, &f, &err_id),
-                     IOTP_ETOO_LARGE);
+    assert_int_equal(iotp_parser_feed(&p, data, sizeof(data), &used, &f, &err_id), IOTP_ETOO_LARGE);
     assert_int_equal(used, IOTP_MAX_FRAME + 1);
     assert_int_equal(err_id, 1);
     /* The tail is swallowed without another error, however long it is. */
@@ -349,8 +347,7 @@ static void test_too_many_args(void **state)
     struct bad_case c;
 
     (void)state;
-    assert_int_equal(parse_one(frame, build(frame, "a", "b", "T", "9", IOTP_MAX_ARGS, 2), &ev),
-                     1);
+    assert_int_equal(parse_one(frame, build(frame, "a", "b", "T", "9", IOTP_MAX_ARGS, 2), &ev), 1);
     assert_int_equal(ev.frames, 1);
     c.len = build(frame, "a", "b", "T", "9", IOTP_MAX_ARGS + 1, 2);
     c.bytes = frame;
@@ -381,13 +378,12 @@ static void test_custom_limits(void **state)
     assert_int_equal(iotp_parser_init(&p, small, sizeof(small), 64, 2), 0);
     assert_int_equal(iotp_parser_feed(&p, (const uint8_t *)ok, strlen(ok), &used, &f, &err_id), 1);
     assert_int_equal(f->nargs, 2);
-    assert_int_equal(
-        iotp_parser_feed(&p, (const uint8_t *)many, strlen(many), &used, &f, &err_id),
-        IOTP_ETOO_MANY_ARGS);
+    assert_int_equal(iotp_parser_feed(&p, (const uint8_t *)many, strlen(many), &used, &f, &err_id),
+                     IOTP_ETOO_MANY_ARGS);
     assert_int_equal(err_id, 1);
-    assert_int_equal(iotp_parser_feed(&p, (const uint8_t *)many + used, strlen(many) - used,
-                                      &used, &f, &err_id),
-                     0);
+    assert_int_equal(
+        iotp_parser_feed(&p, (const uint8_t *)many + used, strlen(many) - used, &used, &f, &err_id),
+        0);
     /* reset drops a partial frame. */
     assert_int_equal(iotp_parser_feed(&p, (const uint8_t *)"zzz", 3, &used, &f, NULL), 0);
     iotp_parser_reset(&p);
@@ -397,8 +393,8 @@ static void test_custom_limits(void **state)
 
 static void test_resync(void **state)
 {
-    static const char data[] = "garbage\x01more" EOT "a" US "b" US "T" US "1" EOT "\x02" EOT
-                               "c" US "d" US "U" US "2" US "arg" EOT;
+    static const char data[] = "garbage\x01more" EOT "a" US "b" US "T" US "1" EOT "\x02" EOT "c" US
+                               "d" US "U" US "2" US "arg" EOT;
     static struct events ev;
 
     (void)state;
@@ -428,8 +424,8 @@ static void test_writer_round_trip(void **state)
     f.args[2] = "k=v=w";
     f.args[3] = "\xe2\x82\xac";
     len = iotp_frame_write(&f, buf, sizeof(buf));
-    assert_int_equal(len, strlen("alice@acme" US "dev1" US "set_pixel" US "4294967295" US
-                                 "3" US US "k=v=w" US "\xe2\x82\xac" EOT));
+    assert_int_equal(len, strlen("alice@acme" US "dev1" US "set_pixel" US "4294967295" US "3" US US
+                                 "k=v=w" US "\xe2\x82\xac" EOT));
     assert_memory_equal(buf,
                         "alice@acme" US "dev1" US "set_pixel" US "4294967295" US "3" US US
                         "k=v=w" US "\xe2\x82\xac" EOT,
@@ -616,9 +612,9 @@ static void test_args_helpers(void **state)
     iotp_writer_kv(&w, "ping", "99");
     len = iotp_writer_end(&w);
     assert_true(len > 0);
-    assert_memory_equal(buf, "iotd" US "dev1" US "WELCOME" US "2" US "mac=01abff00" US "ping=30",
-                        strlen("iotd" US "dev1" US "WELCOME" US "2" US "mac=01abff00" US
-                               "ping=30"));
+    assert_memory_equal(
+        buf, "iotd" US "dev1" US "WELCOME" US "2" US "mac=01abff00" US "ping=30",
+        strlen("iotd" US "dev1" US "WELCOME" US "2" US "mac=01abff00" US "ping=30"));
     assert_int_equal(iotp_parser_init(&p, pbuf, sizeof(pbuf), 0, 0), 0);
     assert_int_equal(iotp_parser_feed(&p, buf, (size_t)len, &used, &f, NULL), 1);
     assert_string_equal(iotp_frame_arg(f, "mac"), "01abff00");

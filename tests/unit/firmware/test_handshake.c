@@ -21,7 +21,7 @@
 
 #include "iotp/iotp.h"
 
-#define US "\x1f"
+#define US  "\x1f"
 #define EOT "\x04"
 
 static const uint8_t device_key[32] = {
@@ -95,8 +95,7 @@ struct session {
     size_t hello_len, challenge_len, auth_len, reply_len;
 };
 
-static void session_init(struct session *s, const uint8_t *key, uint8_t dev_seed,
-                         uint8_t srv_seed)
+static void session_init(struct session *s, const uint8_t *key, uint8_t dev_seed, uint8_t srv_seed)
 {
     struct iotp_random srv_random;
 
@@ -124,8 +123,8 @@ static void run_to_challenge(struct session *s, const struct iotp_device_secret 
     assert_string_equal(s->srv.device_type, "lamp");
     assert_string_equal(s->srv.fw_version, "1.2.3");
     assert_int_equal(s->srv.alg, s->cfg.alg);
-    assert_int_equal(iotp_server_hs_challenge(&s->srv, secret, s->challenge,
-                                              sizeof(s->challenge), &s->challenge_len),
+    assert_int_equal(iotp_server_hs_challenge(&s->srv, secret, s->challenge, sizeof(s->challenge),
+                                              &s->challenge_len),
                      0);
 }
 
@@ -168,8 +167,8 @@ static struct iotp_device_secret hmac_secret(const uint8_t *key)
 }
 
 /* HMAC-SHA256(key, label | id | 0x00 | a | b) computed with OpenSSL, as hex. */
-static void openssl_mac_hex(const uint8_t *key, const char *label, const char *id,
-                            const uint8_t *a, const uint8_t *b, char *hex)
+static void openssl_mac_hex(const uint8_t *key, const char *label, const char *id, const uint8_t *a,
+                            const uint8_t *b, char *hex)
 {
     uint8_t msg[256], mac[32];
     size_t n = 0;
@@ -282,13 +281,13 @@ static void test_unknown_device_indistinguishable(void **state)
     run_to_auth(&a);
     run_to_auth(&b);
     f = deliver(&a.to_server, a.auth, a.auth_len);
-    assert_int_equal(iotp_server_hs_on_auth(&a.srv, f, 30, 17, a.reply, sizeof(a.reply),
-                                            &a.reply_len),
-                     IOTP_EAUTH);
+    assert_int_equal(
+        iotp_server_hs_on_auth(&a.srv, f, 30, 17, a.reply, sizeof(a.reply), &a.reply_len),
+        IOTP_EAUTH);
     f = deliver(&b.to_server, b.auth, b.auth_len);
-    assert_int_equal(iotp_server_hs_on_auth(&b.srv, f, 30, 17, b.reply, sizeof(b.reply),
-                                            &b.reply_len),
-                     IOTP_EAUTH);
+    assert_int_equal(
+        iotp_server_hs_on_auth(&b.srv, f, 30, 17, b.reply, sizeof(b.reply), &b.reply_len),
+        IOTP_EAUTH);
     assert_int_equal(a.reply_len, b.reply_len);
     assert_memory_equal(a.reply, b.reply, a.reply_len);
     f = deliver(&a.to_device, a.reply, a.reply_len);
@@ -501,9 +500,9 @@ static void test_bad_hello(void **state)
     assert_int_equal(hello_error("d" US "iotd" US "HELLO" US "1" US "proto=2" US "type=t" US
                                  "fw=1" US "cnonce=" NONCE64 EOT),
                      IOTP_EBAD_ARGS);
-    assert_int_equal(hello_error("d" US "iotd" US "HELLO" US "1" US "type=t" US "fw=1" US
-                                 "cnonce=" NONCE64 EOT),
-                     IOTP_EBAD_ARGS);
+    assert_int_equal(
+        hello_error("d" US "iotd" US "HELLO" US "1" US "type=t" US "fw=1" US "cnonce=" NONCE64 EOT),
+        IOTP_EBAD_ARGS);
     assert_int_equal(hello_error("d" US "iotd" US "HELLO" US "1" US "proto=1" US "fw=1" US
                                  "cnonce=" NONCE64 EOT),
                      IOTP_EBAD_ARGS);
@@ -573,10 +572,10 @@ static void test_device_errors(void **state)
     size_t out_len;
     const struct iotp_frame *f;
     static const char busy[] = "iotd" US "lamp-0042" US "ERROR" US "1" US "code=busy" EOT;
-    static const char wrong_alg[] = "iotd" US "lamp-0042" US "CHALLENGE" US "1" US
-                                    "snonce=" NONCE64 US "alg=atecc508a-mac" EOT;
-    static const char no_snonce[] = "iotd" US "lamp-0042" US "CHALLENGE" US "1" US
-                                    "alg=hmac-sha256" EOT;
+    static const char wrong_alg[] =
+        "iotd" US "lamp-0042" US "CHALLENGE" US "1" US "snonce=" NONCE64 US "alg=atecc508a-mac" EOT;
+    static const char no_snonce[] =
+        "iotd" US "lamp-0042" US "CHALLENGE" US "1" US "alg=hmac-sha256" EOT;
     static const char from_other[] = "mallory" US "lamp-0042" US "CHALLENGE" US "1" US
                                      "snonce=" NONCE64 US "alg=hmac-sha256" EOT;
     static const char no_ping[] = "iotd" US "lamp-0042" US "WELCOME" US "2" US "mac=" NONCE64 EOT;
@@ -622,12 +621,10 @@ static void test_device_errors(void **state)
                      IOTP_ERANDOM);
     s.dev_rand.fail = 0;
     s.cfg.key = NULL;
-    assert_int_equal(iotp_device_hs_start(&s.dev, &s.cfg, out, sizeof(out), &out_len),
-                     IOTP_EINVAL);
+    assert_int_equal(iotp_device_hs_start(&s.dev, &s.cfg, out, sizeof(out), &out_len), IOTP_EINVAL);
     s.cfg.key = device_key;
     s.cfg.alg = IOTP_ALG_ATECC508A_MAC;
-    assert_int_equal(iotp_device_hs_start(&s.dev, &s.cfg, out, sizeof(out), &out_len),
-                     IOTP_EINVAL);
+    assert_int_equal(iotp_device_hs_start(&s.dev, &s.cfg, out, sizeof(out), &out_len), IOTP_EINVAL);
     s.cfg.alg = IOTP_ALG_HMAC_SHA256;
     s.cfg.device_id = "bad\nid";
     assert_int_equal(iotp_device_hs_start(&s.dev, &s.cfg, out, sizeof(out), &out_len),
@@ -642,8 +639,50 @@ static void test_device_errors(void **state)
     assert_int_equal(iotp_server_hs_on_hello(&s.srv, f), 0);
     assert_int_equal(iotp_server_hs_on_hello(&s.srv, f), IOTP_ESTATE);
     s.srv_rand.fail = 1;
-    assert_int_equal(
-        iotp_server_hs_challenge(&s.srv, &secret, out, sizeof(out), &out_len), IOTP_ERANDOM);
+    assert_int_equal(iotp_server_hs_challenge(&s.srv, &secret, out, sizeof(out), &out_len),
+                     IOTP_ERANDOM);
+}
+
+/* The worked example of iot-protocol(7): if this fails, the man page is wrong. */
+static void test_worked_example(void **state)
+{
+    static const uint8_t sn9[9] = {0x01, 0x23, 0xa1, 0xb2, 0xc3, 0xd4, 0xe5, 0xf6, 0xee};
+    uint8_t key[32], cnonce[32], snonce[32], mac[32], challenge[32];
+    struct iotp_atecc_mac_input in;
+    char hex[65];
+    int i;
+
+    (void)state;
+    for (i = 0; i < 32; i++) {
+        key[i] = (uint8_t)i;
+        cnonce[i] = (uint8_t)(0xa0 + i);
+        snonce[i] = (uint8_t)(0x50 + i);
+    }
+    iotp_hs_device_mac(key, "lamp-0042", snonce, cnonce, mac);
+    iotp_hex_encode(mac, 32, hex);
+    assert_string_equal(hex, "b0a3a5582165a62a3c7002d77ca7ace089f2b2a6d1b081885cc399fa7f4bd137");
+    iotp_hs_server_mac(key, "lamp-0042", cnonce, snonce, mac);
+    iotp_hex_encode(mac, 32, hex);
+    assert_string_equal(hex, "d747ae1f024631ab1bb316e9768419a8be84603904a5b7b8ea35eabcfa166e02");
+
+    in.key = key;
+    in.challenge = challenge;
+    in.mode = 0x40;
+    in.key_id = 9;
+    in.otp = NULL;
+    in.serial = sn9;
+    iotp_hs_device_challenge("lamp-0042", snonce, cnonce, challenge);
+    iotp_hex_encode(challenge, 32, hex);
+    assert_string_equal(hex, "b6fecaaeb88f06266b2e59a7d4f739b4412913a5eeece4361469f7eb7a9d3099");
+    assert_int_equal(iotp_atecc_mac(&in, mac), 0);
+    iotp_hex_encode(mac, 32, hex);
+    assert_string_equal(hex, "050edc0a922daab2821b6f3e9470e2fea20d4e0c5f191bc2350ef1807e5758fd");
+    iotp_hs_server_challenge("lamp-0042", cnonce, snonce, challenge);
+    iotp_hex_encode(challenge, 32, hex);
+    assert_string_equal(hex, "a33cabd30428c21c3985abf652167fc4511d4032b92c88e7f481d12177d05d30");
+    assert_int_equal(iotp_atecc_mac(&in, mac), 0);
+    iotp_hex_encode(mac, 32, hex);
+    assert_string_equal(hex, "2774d04da90a914d462125502292e965f733a1feb68a3a95ee0d07275399f7fd");
 }
 
 static void test_alg_names(void **state)
@@ -674,6 +713,7 @@ int main(void)
         cmocka_unit_test(test_bad_hello),
         cmocka_unit_test(test_bad_auth_frames),
         cmocka_unit_test(test_device_errors),
+        cmocka_unit_test(test_worked_example),
         cmocka_unit_test(test_alg_names),
     };
     return cmocka_run_group_tests_name("firmware_handshake", tests, NULL, NULL);

@@ -108,21 +108,25 @@ static void test_rfc4231(void **state)
     memset(kaa131, 0xaa, sizeof(kaa131));
     memset(dd, 0xdd, sizeof(dd));
     memset(cd, 0xcd, sizeof(cd));
-    cases[0] = (struct hmac_case){k0b, 20, "Hi There", 8,
-                                  "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"};
-    cases[1] = (struct hmac_case){(const uint8_t *)"Jefe", 4, "what do ya want for nothing?", 28,
-                                  "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"};
-    cases[2] = (struct hmac_case){kaa20, 20, (const char *)dd, 50,
-                                  "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"};
-    cases[3] = (struct hmac_case){k25, 25, (const char *)cd, 50,
-                                  "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"};
-    cases[4] = (struct hmac_case){k0c, 20, "Test With Truncation", 20,
-                                  "a3b6167473100ee06e0c796c2955552b"};
-    cases[5] = (struct hmac_case){kaa131, 131,
-                                  "Test Using Larger Than Block-Size Key - Hash Key First", 54,
-                                  "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"};
-    cases[6] = (struct hmac_case){kaa131, 131, long_data, strlen(long_data),
-                                  "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"};
+    cases[0] = (struct hmac_case){
+        k0b, 20, "Hi There", 8, "b0344c61d8db38535ca8afceaf0bf12b881dc200c9833da726e9376c2e32cff7"};
+    cases[1] =
+        (struct hmac_case){(const uint8_t *)"Jefe", 4, "what do ya want for nothing?", 28,
+                           "5bdcc146bf60754e6a042426089575c75a003f089d2739839dec58b964ec3843"};
+    cases[2] =
+        (struct hmac_case){kaa20, 20, (const char *)dd, 50,
+                           "773ea91e36800e46854db8ebd09181a72959098b3ef8c122d9635514ced565fe"};
+    cases[3] =
+        (struct hmac_case){k25, 25, (const char *)cd, 50,
+                           "82558a389a443c0ea4cc819899f2083a85f0faa3e578f8077a2e3ff46729665b"};
+    cases[4] =
+        (struct hmac_case){k0c, 20, "Test With Truncation", 20, "a3b6167473100ee06e0c796c2955552b"};
+    cases[5] =
+        (struct hmac_case){kaa131, 131, "Test Using Larger Than Block-Size Key - Hash Key First",
+                           54, "60e431591ee0b67f0d8a26aacbf5b77f8e0bc6213728c5140546040f0ee37f54"};
+    cases[6] =
+        (struct hmac_case){kaa131, 131, long_data, strlen(long_data),
+                           "9b09ffa71b942fcb27635fbcd5b0e944bfdc63644f0713938a7f51535c3a35e2"};
     for (i = 0; i < 7; i++) {
         size_t want_len = strlen(cases[i].mac) / 2;
         iotp_hmac_sha256(cases[i].key, cases[i].key_len, cases[i].data, cases[i].data_len, mac);
@@ -199,8 +203,8 @@ static void test_ct_equal(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_fips_vectors),    cmocka_unit_test(test_padding_lengths),
-        cmocka_unit_test(test_rfc4231),         cmocka_unit_test(test_against_openssl),
+        cmocka_unit_test(test_fips_vectors), cmocka_unit_test(test_padding_lengths),
+        cmocka_unit_test(test_rfc4231),      cmocka_unit_test(test_against_openssl),
         cmocka_unit_test(test_ct_equal),
     };
     return cmocka_run_group_tests_name("firmware_sha256", tests, NULL, NULL);

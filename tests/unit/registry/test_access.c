@@ -26,6 +26,7 @@
 #include "registry_internal.h"
 
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 enum { ACME = 1, BETA = 2 };
@@ -36,14 +37,17 @@ enum { OPS = 100, FLOOR1 = 101, SENSORS = 102 };
 static void add_message(registry_snapshot_t *s, uint32_t id, uint32_t type, const char *name,
                         enum reg_direction dir)
 {
-    struct reg_message m = {.id = id, .type_id = type, .name = name, .direction = dir,
-                            .args = "", .timeout_ms = 5000};
+    struct reg_message m = {
+        .id = id, .type_id = type, .name = name, .direction = dir, .args = "", .timeout_ms = 5000};
     assert_int_equal(snapshot_add_message(s, &m), IOT_OK);
 }
 
 static void add_device(registry_snapshot_t *s, const char *id, uint32_t tenant, uint32_t type)
 {
-    struct reg_device d = {.id = id, .tenant_id = tenant, .type_id = type, .enabled = true,
+    struct reg_device d = {.id = id,
+                           .tenant_id = tenant,
+                           .type_id = type,
+                           .enabled = true,
                            .sealed_len = REG_SEALED_LEN};
     memset(d.sealed, 0xAB, sizeof(d.sealed));
     assert_int_equal(snapshot_add_device(s, &d), IOT_OK);
@@ -52,7 +56,10 @@ static void add_device(registry_snapshot_t *s, const char *id, uint32_t tenant, 
 static void add_user(registry_snapshot_t *s, uint32_t id, uint32_t tenant, const char *name,
                      enum reg_role role)
 {
-    struct reg_user u = {.id = id, .tenant_id = tenant, .name = name, .role = role,
+    struct reg_user u = {.id = id,
+                         .tenant_id = tenant,
+                         .name = name,
+                         .role = role,
                          .password_hash = "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA"};
     assert_int_equal(snapshot_add_user(s, &u), IOT_OK);
 }
@@ -82,8 +89,9 @@ static void add_rule(registry_snapshot_t *s, long long id, uint32_t tenant, char
                      const char *target_device, const char *message)
 {
     struct reg_rule r = {.id = id, .tenant_id = tenant, .message = message, .created_by = "test"};
-    r.subject_kind = sk == 'u' ? REG_SUBJECT_USER : sk == 'd' ? REG_SUBJECT_DEVICE
-                                                              : REG_SUBJECT_GROUP;
+    r.subject_kind = sk == 'u'   ? REG_SUBJECT_USER
+                     : sk == 'd' ? REG_SUBJECT_DEVICE
+                                 : REG_SUBJECT_GROUP;
     r.subject_id = subject_id;
     r.subject_device_id = subject_device;
     r.target_kind = tk == 'd'   ? REG_TARGET_DEVICE
@@ -170,9 +178,9 @@ static void expect(void **state, const char *principal, const char *device, cons
     struct access_decision d;
     assert_int_equal(registry_access_check(*state, principal, device, message, &d), IOT_OK);
     if (d.allow != allow || d.rule_id != rule || !strstr(d.reason, reason_part))
-        fail_msg("%s -> %s : %s: got %s rule %lld (%s), want %s rule %lld (%s)", principal,
-                 device, message, d.allow ? "allow" : "deny", d.rule_id, d.reason,
-                 allow ? "allow" : "deny", rule, reason_part);
+        fail_msg("%s -> %s : %s: got %s rule %lld (%s), want %s rule %lld (%s)", principal, device,
+                 message, d.allow ? "allow" : "deny", d.rule_id, d.reason, allow ? "allow" : "deny",
+                 rule, reason_part);
 }
 
 static void test_direct_user_rule(void **state)
@@ -285,8 +293,7 @@ static void test_unknown_names(void **state)
     assert_false(d.allow);
     assert_int_equal(registry_access_check(*state, "alice@acme", "t9", "read_temp", &d),
                      IOT_ENOTFOUND);
-    assert_int_equal(registry_access_check(*state, "ghost", "t1", "read_temp", &d),
-                     IOT_ENOTFOUND);
+    assert_int_equal(registry_access_check(*state, "ghost", "t1", "read_temp", &d), IOT_ENOTFOUND);
 }
 
 static void test_finish_refuses_cross_tenant_rows(void **state)

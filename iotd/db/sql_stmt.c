@@ -6,7 +6,8 @@
  * is known before the first fetch and each column gets one buffer of exactly that size: no
  * truncation handling, one allocation per column per statement.
  */
-#include "sql_stmt.h"
+#include "db/db.h"
+#include "db/sql_stmt.h"
 
 #include "iot_error.h"
 
@@ -18,46 +19,6 @@
 
 #define SQL_MAX_PARAMS 24
 
-int sql_error_code(unsigned errnum)
-{
-    switch (errnum) {
-    case 0:
-        return IOT_OK;
-    case ER_DUP_ENTRY:
-    case ER_DUP_KEY:
-        return IOT_EEXIST;
-    case ER_ROW_IS_REFERENCED:
-    case ER_ROW_IS_REFERENCED_2:
-        return IOT_EINUSE;
-    case ER_NO_REFERENCED_ROW:
-    case ER_NO_REFERENCED_ROW_2:
-        return IOT_ENOTFOUND;
-    case ER_CONSTRAINT_FAILED:
-    case ER_DATA_TOO_LONG:
-    case ER_TRUNCATED_WRONG_VALUE_FOR_FIELD:
-    case WARN_DATA_TRUNCATED:
-        return IOT_EINVAL;
-    case ER_LOCK_DEADLOCK:
-    case ER_LOCK_WAIT_TIMEOUT:
-        return IOT_EBUSY;
-    case CR_SERVER_GONE_ERROR:
-    case CR_SERVER_LOST:
-    case CR_CONNECTION_ERROR:
-    case CR_CONN_HOST_ERROR:
-    case CR_UNKNOWN_HOST:
-    case CR_COMMANDS_OUT_OF_SYNC:
-    case ER_CONNECTION_KILLED:
-    case ER_SERVER_SHUTDOWN:
-    case ER_QUERY_INTERRUPTED:
-        return IOT_EDB;
-    default:
-        /* Every other client-side error means the connection is unusable. */
-        if (errnum >= 2000 && errnum < 3000)
-            return IOT_EDB;
-        return IOT_EINTERNAL;
-    }
-}
-
 static int stmt_fail(MYSQL_STMT *stmt, MYSQL *conn, char *err, size_t errlen)
 {
     unsigned no = stmt ? mysql_stmt_errno(stmt) : mysql_errno(conn);
@@ -67,7 +28,7 @@ static int stmt_fail(MYSQL_STMT *stmt, MYSQL *conn, char *err, size_t errlen)
         msg = mysql_error(conn);
     }
     snprintf(err, errlen, "database: %s (%u)", msg && *msg ? msg : "unknown error", no);
-    int code = sql_error_code(no);
+    int code = db_error_from_errno(no);
     return code ? code : IOT_EINTERNAL;
 }
 
@@ -129,8 +90,7 @@ out:
 }
 
 int sql_exec(MYSQL *conn, const char *sql, const struct sql_param *params, size_t nparams,
-             unsigned long long *affected, unsigned long long *insert_id, char *err,
-             size_t errlen)
+             unsigned long long *affected, unsigned long long *insert_id, char *err, size_t errlen)
 {
     MYSQL_STMT *stmt = NULL;
     int rc = stmt_prepare(conn, sql, params, nparams, &stmt, err, errlen);

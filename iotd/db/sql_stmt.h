@@ -1,16 +1,16 @@
 /*
- * sql_stmt.h - one-call prepared statements for the registry's SQL (internal to iotd/registry).
+ * sql_stmt.h - one-call prepared statements for iotd's SQL (db threads only).
  *
  * libmariadb's mysql_stmt_* API needs a dozen lines of MYSQL_BIND set-up per statement; these
  * helpers take the parameters as a short array of tagged values and hand result rows to a
  * callback, so each administrative command is a few lines of SQL and no bind boilerplate.
- * Every statement is prepared, executed and closed within the call (the admin path is not hot;
- * registry_load runs a handful of statements per publish).
+ * Every statement is prepared, executed and closed within the call (admin changes, registry loads
+ * and batched writes are not per-message paths).
  *
- * Errors are mapped once, here, onto the project's vocabulary: duplicate key -> IOT_EEXIST,
- * a referenced parent row -> IOT_EINUSE, a missing parent -> IOT_ENOTFOUND, a failed CHECK ->
- * IOT_EINVAL, deadlock or lock wait timeout -> IOT_EBUSY, a lost connection -> IOT_EDB, anything
- * else -> IOT_EINTERNAL; err gets the server's message.
+ * Errors are mapped once (db_error_from_errno) onto the project's vocabulary: duplicate key ->
+ * IOT_EEXIST, a referenced parent row -> IOT_EINUSE, a missing parent -> IOT_ENOTFOUND, a failed
+ * CHECK -> IOT_EINVAL, deadlock or lock wait timeout -> IOT_EBUSY, a lost connection -> IOT_EDB,
+ * anything else -> IOT_EINTERNAL; err gets the server's message.
  */
 #ifndef IOTD_REGISTRY_SQL_STMT_H
 #define IOTD_REGISTRY_SQL_STMT_H
@@ -49,15 +49,16 @@ static inline struct sql_param sql_id_or_null(long long v)
 }
 
 /* SQL_PARAMS(sql_str(a), sql_int(b)) expands to the two arguments "params, nparams". */
-#define SQL_PARAMS(...) ((const struct sql_param[]){__VA_ARGS__}), \
-    (sizeof((const struct sql_param[]){__VA_ARGS__}) / sizeof(struct sql_param))
+#define SQL_PARAMS(...)                                                                            \
+    ((const struct sql_param[]){__VA_ARGS__}),                                                     \
+        (sizeof((const struct sql_param[]){__VA_ARGS__}) / sizeof(struct sql_param))
 #define SQL_NO_PARAMS NULL, 0
 
 /* One fetched row, valid only during the callback. Every column arrives as bytes (the client
  * library converts numbers to decimal text), so accessors parse what they need. */
 struct sql_row {
     unsigned ncols;
-    char **values;          /* NUL-terminated for convenience; binary columns use len */
+    char **values; /* NUL-terminated for convenience; binary columns use len */
     unsigned long *lengths;
     my_bool *nulls;
 };
@@ -79,8 +80,7 @@ typedef int (*sql_row_fn)(void *ctx, const struct sql_row *row);
 
 /* Prepare, bind, execute, close. affected/insert_id may be NULL. */
 int sql_exec(MYSQL *conn, const char *sql, const struct sql_param *params, size_t nparams,
-             unsigned long long *affected, unsigned long long *insert_id, char *err,
-             size_t errlen);
+             unsigned long long *affected, unsigned long long *insert_id, char *err, size_t errlen);
 /* As sql_exec for a SELECT; calls fn for each row. */
 int sql_query(MYSQL *conn, const char *sql, const struct sql_param *params, size_t nparams,
               sql_row_fn fn, void *ctx, char *err, size_t errlen);
@@ -93,8 +93,5 @@ int sql_query_int(MYSQL *conn, const char *sql, const struct sql_param *params, 
 int sql_begin(MYSQL *conn, bool read_only, char *err, size_t errlen);
 int sql_commit(MYSQL *conn, char *err, size_t errlen);
 void sql_rollback(MYSQL *conn);
-
-/* Map a client/server error number onto an IOT_E* code. */
-int sql_error_code(unsigned errnum);
 
 #endif

@@ -1,0 +1,577 @@
+/*
+ * sim_device.c - one simulated device (contract and state diagram in sim_device.h).
+ *
+ * Bytes flow socket -> (TLS) -> iotp_parser -> on_frame, and frames flow writer -> (TLS) ->
+ * socket. Writes first try uv_try_write and queue only what the kernel did not take, copied
+ * into a request freed by its callback: a device's frames are small and mostly go out at once,
+ * so 10,000 idle devices hold no write buffers.
+ *
+ * Every way a connection ends goes through drop(), which counts it, logs it and closes the
+ * socket; the close callback then decides between the next backoff (running) and STOPPED
+ * (stopping). Callbacks that can run after drop() (a read's remaining frames, a write's
+ * completion, a cancelled connect) check tcp_closing first.
+ */
+#include "sim_device.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "iotp_posix.h"
+#include "sim_fleet.h"
+#include "sim_handlers.h"
+
+/* Grace for a BYE to leave at stop before the socket is closed anyway. */
+#define STOP_GRACE_MS 2000
+
+struct write_req {
+    uv_write_t req;
+    uv_buf_t buf;
+    char data[];
+};
+
+static void on_timer(uv_timer_t *timer);
+
+const char *sim_device_state_name(enum sim_device_state state)
+{
+    static const char *const names[] = {
+        [SIM_DEVICE_IDLE] = "idle",
+        [SIM_DEVICE_QUEUED] = "queued",
+        [SIM_DEVICE_CONNECTING] = "connecting",
+        [SIM_DEVICE_TLS] = "tls",
+        [SIM_DEVICE_HANDSHAKE] = "handshake",
+        [SIM_DEVICE_AUTHENTICATED] = "authenticated",
+        [SIM_DEVICE_CLOSING] = "closing",
+        [SIM_DEVICE_BACKOFF] = "backoff",
+        [SIM_DEVICE_STOPPED] = "stopped",
+    };
+    return (unsigned)state < sizeof(names) / sizeof(names[0]) ? names[state] : "?";
+}
+
+static int is_connecting(enum sim_device_state s)
+{
+    return s == SIM_DEVICE_CONNECTING || s == SIM_DEVICE_TLS || s == SIM_DEVICE_HANDSHAKE;
+}
+
+/* Change state and keep the fleet's gauges in step with it. */
+static void set_state(struct sim_device *dev, enum sim_device_state next)
+{
+    struct sim_stats *st = &dev->fleet->stats;
+    enum sim_device_state prev = dev->state;
+
+    if (prev == next)
+        return;
+    dev->state = next;
+    if (is_connecting(prev) && !is_connecting(next))
+        st->connecting--;
+    else if (!is_connecting(prev) && is_connecting(next))
+        st->connecting++;
+    if (prev == SIM_DEVICE_AUTHENTICATED) {
+        st->authenticated--;
+        sim_fleet_authenticated_changed(dev->fleet);
+    } else if (next == SIM_DEVICE_AUTHENTICATED) {
+        st->authenticated++;
+        sim_fleet_authenticated_changed(dev->fleet);
+    }
+}
+
+int sim_device_init(struct sim_device *dev, struct sim_fleet *fleet,
+                    const struct sim_device_entry *entry)
+{
+    int r;
+
+    memset(dev, 0, sizeof(*dev));
+    dev->fleet = fleet;
+    dev->entry = entry;
+    sim_backoff_init(&dev->backoff, &fleet->cfg.backoff);
+    if (entry->alg == IOTP_ALG_ATECC508A_MAC)
+        iotp_atecc_soft_init(&dev->chip_soft, entry->key, 0, entry->serial, &dev->chip);
+    r = uv_timer_init(fleet->loop, &dev->timer);
+    if (r < 0)
+        return r;
+    dev->timer.data = dev;
+    dev->timer_open = 1;
+    return 0;
+}
+
+static void on_tcp_closed(uv_handle_t *handle);
+
+/* Close the socket once; on_tcp_closed continues. */
+static void close_tcp(struct sim_device *dev)
+{
+    if (!dev->tcp_open || dev->tcp_closing)
+        return;
+    dev->tcp_closing = 1;
+    uv_close((uv_handle_t *)&dev->tcp, on_tcp_closed);
+}
+
+/* End the current connection: count and log why, then close. auth says the server refused
+ * the device (or failed to prove the key), which counts as an auth failure rather than a
+ * connect failure. A no-op if the connection is already going away. */
+static void drop(struct sim_device *dev, int auth, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void drop(struct sim_device *dev, int auth, const char *fmt, ...)
+{
+    struct sim_stats *st = &dev->fleet->stats;
+    char reason[256];
+    va_list ap;
+
+    if (!dev->tcp_open || dev->tcp_closing)
+        return;
+    va_start(ap, fmt);
+    vsnprintf(reason, sizeof(reason), fmt, ap);
+    va_end(ap);
+    if (auth)
+        st->auth_failures++;
+    else if (is_connecting(dev->state))
+        st->connect_failures++;
+    else if (dev->state == SIM_DEVICE_AUTHENTICATED)
+        st->disconnects++;
+    sim_fleet_log(dev->fleet, dev->entry->id, "%s (%s)", reason, sim_device_state_name(dev->state));
+    uv_timer_stop(&dev->timer);
+    set_state(dev, SIM_DEVICE_CLOSING);
+    close_tcp(dev);
+}
+
+/* Wait out the backoff, then ask the pacer for a slot again. */
+static void schedule_retry(struct sim_device *dev)
+{
+    uint64_t delay = sim_backoff_next_ms(&dev->backoff, uv_now(dev->fleet->loop),
+                                         dev->retry_hint_s, sim_fleet_random(dev->fleet));
+
+    dev->retry_hint_s = 0;
+    set_state(dev, SIM_DEVICE_BACKOFF);
+    uv_timer_start(&dev->timer, on_timer, delay, 0);
+}
+
+static void finish_stop(struct sim_device *dev)
+{
+    set_state(dev, SIM_DEVICE_STOPPED);
+    if (dev->timer_open) {
+        dev->timer_open = 0;
+        uv_timer_stop(&dev->timer);
+        uv_close((uv_handle_t *)&dev->timer, NULL);
+    }
+}
+
+static void on_tcp_closed(uv_handle_t *handle)
+{
+    struct sim_device *dev = handle->data;
+
+    dev->tcp_open = 0;
+    dev->tcp_closing = 0;
+    sim_tls_close(&dev->tls);
+    if (dev->fleet->stopping)
+        finish_stop(dev);
+    else
+        schedule_retry(dev);
+}
+
+static void on_write(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct sim_device *dev = req->handle->data;
+
+    free(w);
+    if (status < 0)
+        drop(dev, 0, "write failed: %s", uv_strerror(status));
+}
+
+/* Put len bytes on the socket. Returns 0 or a UV_E* code (the caller drops the connection). */
+static int send_raw(struct sim_device *dev, const uint8_t *data, size_t len)
+{
+    uv_stream_t *stream = (uv_stream_t *)&dev->tcp;
+    uv_buf_t buf = uv_buf_init((char *)data, (unsigned)len);
+    struct write_req *w;
+    int n, r;
+
+    if (!dev->tcp_open || dev->tcp_closing)
+        return UV_ENOTCONN;
+    n = uv_try_write(stream, &buf, 1);
+    if (n == (int)len)
+        return 0;
+    if (n < 0 && n != UV_EAGAIN)
+        return n;
+    if (n < 0)
+        n = 0;
+    w = malloc(sizeof(*w) + len - (size_t)n);
+    if (!w)
+        return UV_ENOMEM;
+    memcpy(w->data, data + n, len - (size_t)n);
+    w->buf = uv_buf_init(w->data, (unsigned)(len - (size_t)n));
+    r = uv_write(&w->req, stream, &w->buf, 1, on_write);
+    if (r < 0)
+        free(w);
+    return r;
+}
+
+/* Move the ciphertext OpenSSL produced onto the socket. */
+static int flush_tls(struct sim_device *dev)
+{
+    uint8_t chunk[16384];
+    size_t n;
+    int r;
+
+    while ((n = sim_tls_take(&dev->tls, chunk, sizeof(chunk))) > 0) {
+        r = send_raw(dev, chunk, n);
+        if (r < 0)
+            return r;
+    }
+    return 0;
+}
+
+/* Send one frame (through TLS when configured); drops the connection on failure. */
+static void send_frame(struct sim_device *dev, const uint8_t *frame, size_t len)
+{
+    int r;
+
+    if (dev->fleet->cfg.tls) {
+        r = sim_tls_write(&dev->tls, frame, len) < 0 ? UV_EPROTO : flush_tls(dev);
+    } else {
+        r = send_raw(dev, frame, len);
+    }
+    if (r < 0)
+        drop(dev, 0, "send failed: %s", uv_strerror(r));
+}
+
+/* Send `device iotd TYPE id` (PING, PONG, BYE). */
+static void send_system(struct sim_device *dev, const char *type, uint32_t id)
+{
+    uint8_t out[IOTP_MAX_FRAME];
+    struct iotp_writer w;
+    int n;
+
+    iotp_writer_begin(&w, out, sizeof(out), dev->entry->id, IOTP_SERVER_ADDRESS, type, id);
+    n = iotp_writer_end(&w);
+    if (n < 0)
+        drop(dev, 0, "cannot write %s: %s", type, iotp_strerror(n));
+    else
+        send_frame(dev, out, (size_t)n);
+}
+
+static void start_handshake(struct sim_device *dev)
+{
+    const struct sim_device_entry *e = dev->entry;
+    struct iotp_device_config cfg;
+    uint8_t out[IOTP_MAX_FRAME];
+    size_t len;
+    int r;
+
+    memset(&cfg, 0, sizeof(cfg));
+    cfg.device_id = e->id;
+    cfg.device_type = e->type;
+    cfg.fw_version = dev->fleet->cfg.fw_version;
+    cfg.alg = e->alg;
+    cfg.key = e->key;
+    cfg.chip = e->alg == IOTP_ALG_ATECC508A_MAC ? &dev->chip : NULL;
+    iotp_posix_random(&cfg.random);
+    iotp_parser_init(&dev->parser, dev->rx, sizeof(dev->rx), 0, 0);
+    r = iotp_device_hs_start(&dev->hs, &cfg, out, sizeof(out), &len);
+    if (r < 0) {
+        drop(dev, 0, "cannot start handshake: %s", iotp_strerror(r));
+        return;
+    }
+    set_state(dev, SIM_DEVICE_HANDSHAKE);
+    send_frame(dev, out, len);
+}
+
+static void on_authenticated(struct sim_device *dev)
+{
+    uint32_t ping_s = dev->fleet->cfg.ping_s ? dev->fleet->cfg.ping_s : dev->hs.ping_s;
+
+    set_state(dev, SIM_DEVICE_AUTHENTICATED);
+    sim_backoff_authenticated(&dev->backoff, uv_now(dev->fleet->loop));
+    dev->ping_s = ping_s;
+    dev->ping_outstanding = 0;
+    uv_timer_stop(&dev->timer); /* the handshake deadline */
+    if (ping_s > 0)
+        uv_timer_start(&dev->timer, on_timer, (uint64_t)ping_s * 1000, (uint64_t)ping_s * 1000);
+}
+
+static void on_handshake_frame(struct sim_device *dev, const struct iotp_frame *f)
+{
+    uint8_t out[IOTP_MAX_FRAME];
+    uint32_t retry = 0;
+    size_t len;
+    int r;
+
+    r = iotp_device_hs_on_frame(&dev->hs, f, out, sizeof(out), &len);
+    if (r == IOTP_HS_DONE) {
+        on_authenticated(dev);
+    } else if (r == 0) {
+        if (len > 0)
+            send_frame(dev, out, len);
+    } else if (r == IOTP_EAUTH && strcmp(f->type, "ERROR") == 0) {
+        /* The server's retry= is how it spreads a fleet out; honour it as a floor. */
+        if (iotp_frame_arg_u32(f, "retry", &retry) == 0)
+            dev->retry_hint_s = retry;
+        drop(dev, 1, "refused by the server (code=auth retry=%u)", (unsigned)retry);
+    } else if (r == IOTP_EAUTH) {
+        drop(dev, 1, "the server failed to prove it knows the key: not the real server?");
+    } else {
+        drop(dev, 0, "handshake failed at %s: %s", f->type, iotp_strerror(r));
+    }
+}
+
+/* A frame while authenticated: keepalive both ways, requests, the server's BYE. */
+static void on_session_frame(struct sim_device *dev, const struct iotp_frame *f)
+{
+    uint8_t out[IOTP_MAX_FRAME];
+    int n;
+
+    if (strcmp(f->to, dev->entry->id) != 0)
+        return; /* not for us: nothing sensible to answer */
+    if (islower((unsigned char)f->type[0])) {
+        n = sim_handle_request(dev->entry->id, f, out, sizeof(out));
+        if (n < 0) {
+            sim_fleet_log(dev->fleet, dev->entry->id, "cannot answer %s %u: %s", f->type,
+                          (unsigned)f->id, iotp_strerror(n));
+            return;
+        }
+        send_frame(dev, out, (size_t)n);
+        dev->fleet->stats.requests_answered++;
+        return;
+    }
+    if (strcmp(f->from, IOTP_SERVER_ADDRESS) != 0)
+        return; /* OK/ERROR from a user: the simulator sends no requests of its own */
+    if (strcmp(f->type, "PING") == 0) {
+        send_system(dev, "PONG", f->id);
+    } else if (strcmp(f->type, "PONG") == 0) {
+        if (dev->ping_outstanding != 0 && f->id == dev->ping_outstanding) {
+            dev->ping_outstanding = 0;
+            dev->fleet->stats.pongs_received++;
+        }
+    } else if (strcmp(f->type, "BYE") == 0) {
+        drop(dev, 0, "the server said BYE");
+    } else if (strcmp(f->type, "ERROR") == 0) {
+        const char *code = iotp_frame_arg(f, "code");
+        sim_fleet_log(dev->fleet, dev->entry->id, "server error for id %u: code=%s",
+                      (unsigned)f->id, code ? code : "?");
+    }
+}
+
+/* Feed received plaintext to the parser and act on each complete frame. */
+static void on_bytes(struct sim_device *dev, const uint8_t *data, size_t len)
+{
+    const struct iotp_frame *f;
+    size_t off = 0, used;
+    int r;
+
+    while (off < len && !dev->tcp_closing) {
+        r = iotp_parser_feed(&dev->parser, data + off, len - off, &used, &f, NULL);
+        off += used;
+        if (r < 0) {
+            /* A device does not argue with its server: note it and go on (the parser has
+             * resynchronised at the next EOT). */
+            sim_fleet_log(dev->fleet, dev->entry->id, "malformed frame from the server: %s",
+                          iotp_strerror(r));
+        } else if (r == 1) {
+            if (dev->state == SIM_DEVICE_HANDSHAKE)
+                on_handshake_frame(dev, f);
+            else if (dev->state == SIM_DEVICE_AUTHENTICATED)
+                on_session_frame(dev, f);
+        }
+    }
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    struct sim_device *dev = handle->data;
+
+    (void)suggested;
+    /* One buffer for the whole fleet: on_read consumes it before the loop reads again. */
+    *buf = uv_buf_init((char *)dev->fleet->read_buf, sizeof(dev->fleet->read_buf));
+}
+
+/* Ciphertext arrived: advance the TLS handshake, then pass any plaintext on. The fleet's read
+ * buffer is free again once the ciphertext is inside OpenSSL, so it holds the plaintext. */
+static void on_tls_bytes(struct sim_device *dev, const uint8_t *data, size_t len)
+{
+    uint8_t *plain = dev->fleet->read_buf;
+    char why[256];
+    int r;
+
+    if (sim_tls_feed(&dev->tls, data, len) < 0) {
+        drop(dev, 0, "TLS: out of memory");
+        return;
+    }
+    if (dev->state == SIM_DEVICE_TLS) {
+        r = sim_tls_handshake(&dev->tls);
+        if (flush_tls(dev) < 0 || r < 0) {
+            drop(dev, 0, "TLS handshake failed: %s", sim_tls_error(why, sizeof(why)));
+            return;
+        }
+        if (r == 0)
+            return;
+        start_handshake(dev);
+    }
+    while (!dev->tcp_closing) {
+        r = sim_tls_read(&dev->tls, plain, sizeof(dev->fleet->read_buf));
+        if (r < 0) {
+            drop(dev, 0, "TLS session ended: %s", sim_tls_error(why, sizeof(why)));
+            return;
+        }
+        if (r == 0)
+            break;
+        on_bytes(dev, plain, (size_t)r);
+    }
+    if (!dev->tcp_closing && flush_tls(dev) < 0)
+        drop(dev, 0, "send failed");
+}
+
+static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
+{
+    struct sim_device *dev = stream->data;
+
+    if (nread == 0 || dev->tcp_closing)
+        return;
+    if (nread < 0) {
+        drop(dev, 0, "%s", nread == UV_EOF ? "closed by the server" : uv_strerror((int)nread));
+        return;
+    }
+    if (dev->fleet->cfg.tls)
+        on_tls_bytes(dev, (const uint8_t *)buf->base, (size_t)nread);
+    else
+        on_bytes(dev, (const uint8_t *)buf->base, (size_t)nread);
+}
+
+static void on_connect(uv_connect_t *req, int status)
+{
+    struct sim_device *dev = req->handle->data;
+    int r;
+
+    if (status == UV_ECANCELED || dev->tcp_closing)
+        return;
+    if (status < 0) {
+        drop(dev, 0, "connect failed: %s", uv_strerror(status));
+        return;
+    }
+    uv_tcp_nodelay(&dev->tcp, 1);
+    r = uv_read_start((uv_stream_t *)&dev->tcp, on_alloc, on_read);
+    if (r < 0) {
+        drop(dev, 0, "read failed: %s", uv_strerror(r));
+        return;
+    }
+    if (!dev->fleet->cfg.tls) {
+        start_handshake(dev);
+        return;
+    }
+    if (sim_tls_open(&dev->tls, dev->fleet->cfg.tls, dev->fleet->cfg.server_name) < 0) {
+        drop(dev, 0, "cannot start a TLS session");
+        return;
+    }
+    set_state(dev, SIM_DEVICE_TLS);
+    if (sim_tls_handshake(&dev->tls) < 0 || flush_tls(dev) < 0)
+        drop(dev, 0, "TLS handshake failed");
+}
+
+void sim_device_connect(struct sim_device *dev)
+{
+    struct sim_fleet *fleet = dev->fleet;
+    int r;
+
+    if (fleet->stopping || dev->tcp_open)
+        return;
+    if (dev->attempts++ > 0)
+        fleet->stats.reconnects++;
+    r = uv_tcp_init(fleet->loop, &dev->tcp);
+    if (r < 0) {
+        fleet->stats.connect_failures++;
+        sim_fleet_log(fleet, dev->entry->id, "socket: %s", uv_strerror(r));
+        schedule_retry(dev);
+        return;
+    }
+    dev->tcp.data = dev;
+    dev->tcp_open = 1;
+    dev->tcp_closing = 0;
+    set_state(dev, SIM_DEVICE_CONNECTING);
+    uv_timer_start(&dev->timer, on_timer, fleet->cfg.handshake_timeout_ms, 0);
+    r = uv_tcp_connect(&dev->connect_req, &dev->tcp, (const struct sockaddr *)&fleet->cfg.addr,
+                       on_connect);
+    if (r < 0)
+        drop(dev, 0, "connect failed: %s", uv_strerror(r));
+}
+
+static void on_ping_timer(struct sim_device *dev)
+{
+    if (dev->ping_outstanding != 0) {
+        drop(dev, 0, "no PONG for PING %u within %u s", (unsigned)dev->ping_outstanding,
+             (unsigned)dev->ping_s);
+        return;
+    }
+    if (++dev->ping_id == 0)
+        dev->ping_id = 1; /* 0 is not a request id */
+    dev->ping_outstanding = dev->ping_id;
+    dev->fleet->stats.pings_sent++;
+    send_system(dev, "PING", dev->ping_id);
+}
+
+static void on_timer(uv_timer_t *timer)
+{
+    struct sim_device *dev = timer->data;
+
+    switch (dev->state) {
+    case SIM_DEVICE_BACKOFF:
+        set_state(dev, SIM_DEVICE_QUEUED);
+        sim_fleet_enqueue(dev->fleet, dev);
+        break;
+    case SIM_DEVICE_CONNECTING:
+    case SIM_DEVICE_TLS:
+    case SIM_DEVICE_HANDSHAKE:
+        drop(dev, 0, "no WELCOME within %llu ms",
+             (unsigned long long)dev->fleet->cfg.handshake_timeout_ms);
+        break;
+    case SIM_DEVICE_AUTHENTICATED:
+        on_ping_timer(dev);
+        break;
+    case SIM_DEVICE_CLOSING:
+        close_tcp(dev); /* the BYE grace at stop ran out */
+        break;
+    default:
+        break;
+    }
+}
+
+static void on_shutdown(uv_shutdown_t *req, int status)
+{
+    (void)status;
+    close_tcp(req->handle->data);
+}
+
+void sim_device_stop(struct sim_device *dev)
+{
+    enum sim_device_state prev = dev->state;
+
+    if (prev == SIM_DEVICE_STOPPED)
+        return;
+    sim_fleet_dequeue(dev->fleet, dev);
+    if (!dev->tcp_open) {
+        finish_stop(dev);
+        return;
+    }
+    if (dev->tcp_closing) {
+        set_state(dev, SIM_DEVICE_CLOSING); /* on_tcp_closed finishes the stop */
+        return;
+    }
+    if (prev == SIM_DEVICE_AUTHENTICATED) {
+        send_system(dev, "BYE", 0);
+        if (dev->fleet->cfg.tls) {
+            sim_tls_shutdown(&dev->tls);
+            flush_tls(dev);
+        }
+    }
+    if (dev->tcp_closing) /* sending BYE failed and dropped the connection */
+        return;
+    uv_read_stop((uv_stream_t *)&dev->tcp);
+    set_state(dev, SIM_DEVICE_CLOSING);
+    /* uv_shutdown lets the queued BYE leave before the close; a socket still connecting
+     * has nothing to flush. */
+    if (prev == SIM_DEVICE_CONNECTING ||
+        uv_shutdown(&dev->shutdown_req, (uv_stream_t *)&dev->tcp, on_shutdown) < 0) {
+        close_tcp(dev);
+        return;
+    }
+    uv_timer_start(&dev->timer, on_timer, STOP_GRACE_MS, 0);
+}

@@ -1,0 +1,88 @@
+/*
+ * sim_device.h - one simulated device: its connection, handshake, keepalive and backoff.
+ *
+ * A state machine driven by libuv callbacks:
+ *
+ *   IDLE/BACKOFF --(pacer grants a slot)--> CONNECTING --TCP up--> [TLS] --> HANDSHAKE
+ *   HANDSHAKE --WELCOME verified--> AUTHENTICATED --(close, error, missed PONG)--> CLOSING
+ *   CLOSING --handle closed--> BACKOFF --(jittered delay)--> QUEUED --> CONNECTING ...
+ *   any state --sim_device_stop--> (BYE if authenticated) --> STOPPED
+ *
+ * The device uses the same library a microcontroller does: iotp_device_hs_* for the handshake
+ * (HMAC or the ATECC508A software chip) and an iotp_parser over a fixed per-device buffer.
+ * It keeps one timer, whose meaning follows the state: the handshake deadline while
+ * connecting, the PING period when authenticated, the backoff delay, the BYE grace at stop.
+ */
+#ifndef SIM_DEVICE_H
+#define SIM_DEVICE_H
+
+#include <stdint.h>
+
+#include <uv.h>
+
+#include "iotp/iotp.h"
+#include "sim_backoff.h"
+#include "sim_devices_file.h"
+#include "sim_tls.h"
+
+struct sim_fleet;
+
+enum sim_device_state {
+    SIM_DEVICE_IDLE = 0,
+    SIM_DEVICE_QUEUED,     /* waiting for the connect pacer */
+    SIM_DEVICE_CONNECTING, /* TCP connect */
+    SIM_DEVICE_TLS,        /* TLS handshake */
+    SIM_DEVICE_HANDSHAKE,  /* HELLO sent, waiting for CHALLENGE / WELCOME */
+    SIM_DEVICE_AUTHENTICATED,
+    SIM_DEVICE_CLOSING, /* the socket is being closed */
+    SIM_DEVICE_BACKOFF, /* waiting before the next attempt */
+    SIM_DEVICE_STOPPED,
+};
+
+struct sim_device {
+    struct sim_fleet *fleet;
+    const struct sim_device_entry *entry;
+    enum sim_device_state state;
+
+    /* The library's view of the device. */
+    struct iotp_device_hs hs;
+    struct iotp_atecc_soft chip_soft;
+    struct iotp_atecc_chip chip;
+    struct iotp_parser parser;
+    uint8_t rx[IOTP_MAX_FRAME];
+
+    /* The connection. */
+    uv_tcp_t tcp;
+    uv_connect_t connect_req;
+    uv_shutdown_t shutdown_req;
+    uv_timer_t timer;
+    struct sim_tls tls;
+    int tcp_open;    /* tcp is initialised and not yet closed */
+    int tcp_closing; /* uv_close was called on tcp */
+    int timer_open;
+
+    struct sim_backoff backoff;
+    uint32_t retry_hint_s; /* the server's retry= from the last refusal */
+    uint32_t ping_s;       /* keepalive period of this connection (0 = none) */
+    uint32_t ping_id;      /* last PING id sent (increasing, never 0) */
+    uint32_t ping_outstanding; /* id of a PING without PONG yet, 0 if none */
+    unsigned attempts;     /* connection attempts so far */
+
+    struct sim_device *next_queued; /* connect queue link (owned by the fleet) */
+    int queued;
+};
+
+/* Prepare dev for entry on fleet's loop (initialises its timer). Returns 0 or a UV_E* code. */
+int sim_device_init(struct sim_device *dev, struct sim_fleet *fleet,
+                    const struct sim_device_entry *entry);
+
+/* The pacer's go-ahead: open the TCP connection now. */
+void sim_device_connect(struct sim_device *dev);
+
+/* Stop for good: BYE if authenticated, close the socket and the timer. Idempotent. */
+void sim_device_stop(struct sim_device *dev);
+
+/* A name for the state, for logs and tests. */
+const char *sim_device_state_name(enum sim_device_state state);
+
+#endif

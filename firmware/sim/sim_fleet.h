@@ -1,0 +1,116 @@
+/*
+ * sim_fleet.h - all simulated devices of one iotsim process, on one libuv loop.
+ *
+ * The fleet owns what its devices share: the server address and TLS context, the counters the
+ * stats lines print, the connect pacer (a token bucket that lets at most --rate-connect
+ * connection attempts start per second, in request order, so 10,000 devices starting at once
+ * do not SYN-flood the server), one read buffer (the loop is single-threaded and every read is
+ * consumed before the next one starts) and a cheap PRNG for backoff jitter.
+ *
+ * Life cycle: sim_fleet_init, sim_fleet_start, run the loop; sim_fleet_stop asks every device
+ * to say BYE and close, after which the loop runs out of fleet handles; sim_fleet_free once
+ * uv_run has returned.
+ */
+#ifndef SIM_FLEET_H
+#define SIM_FLEET_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <sys/socket.h>
+
+#include <openssl/ssl.h>
+#include <uv.h>
+
+#include "sim_backoff.h"
+#include "sim_devices_file.h"
+
+struct sim_device;
+
+struct sim_fleet_config {
+    struct sockaddr_storage addr; /* the server */
+    const char *server_name;      /* TLS: SNI and the name (or IP) the certificate must carry */
+    SSL_CTX *tls;                 /* NULL: plain TCP */
+    const char *fw_version;       /* HELLO fw= */
+    uint32_t ping_s;              /* keepalive period; 0 = the one WELCOME asks for */
+    double connect_rate;          /* connection attempts per second (> 0) */
+    uint64_t handshake_timeout_ms; /* connect + TLS + HELLO..WELCOME must fit in this */
+    struct sim_backoff_params backoff;
+    int verbose; /* log every device event to stderr, not only the first few problems */
+};
+
+/* Counters; the first three are gauges, the rest only grow. */
+struct sim_stats {
+    uint64_t configured;
+    uint64_t connecting; /* TCP connect, TLS or iotp handshake under way */
+    uint64_t authenticated;
+    uint64_t auth_failures; /* refused by the server, or the server failed to prove the key */
+    uint64_t connect_failures;
+    uint64_t disconnects; /* authenticated connections that ended */
+    uint64_t reconnects;  /* attempts after a device's first one */
+    uint64_t pings_sent;
+    uint64_t pongs_received;
+    uint64_t requests_answered;
+};
+
+struct sim_fleet {
+    uv_loop_t *loop;
+    struct sim_fleet_config cfg;
+    struct sim_device *devices;
+    size_t count;
+    struct sim_stats stats;
+    uint64_t started_ms;            /* loop time at sim_fleet_start */
+    int64_t all_authenticated_ms;   /* ms from start until every device was authenticated at
+                                       once, -1 until that happened */
+    /* Called (if set) whenever the number of authenticated devices changes. */
+    void (*on_authenticated_change)(struct sim_fleet *fleet, void *arg);
+    void *arg;
+    int stopping;
+
+    /* Private: */
+    struct sim_device *queue_head, *queue_tail; /* devices waiting for a connect slot */
+    uv_timer_t pacer;
+    int pacer_open;
+    double tokens;
+    uint64_t tokens_ms;
+    uint64_t rng;
+    unsigned logged; /* problems logged so far without --verbose */
+    uint8_t read_buf[64 * 1024];
+};
+
+/* Set the fleet up over entries (count > 0; entries must outlive the fleet). Allocates the
+ * devices and initialises their handles on loop. Returns 0, UV_ENOMEM or another UV_E* code;
+ * on failure nothing is left to free. */
+int sim_fleet_init(struct sim_fleet *fleet, uv_loop_t *loop, const struct sim_fleet_config *cfg,
+                   const struct sim_device_entry *entries, size_t count);
+
+/* Queue every device for its first connection. */
+void sim_fleet_start(struct sim_fleet *fleet);
+
+/* Begin a graceful stop: authenticated devices send BYE, every connection and handle closes.
+ * Idempotent. The loop returns once all of it is done (plus whatever the caller still owns). */
+void sim_fleet_stop(struct sim_fleet *fleet);
+
+/* Free the devices. Call after uv_run returned following sim_fleet_stop. */
+void sim_fleet_free(struct sim_fleet *fleet);
+
+/* Print one stats line (JSON object when json) to out. final adds "final" and, if reached,
+ * all_authenticated_ms. */
+void sim_fleet_print_stats(const struct sim_fleet *fleet, FILE *out, int json, int final);
+
+/* ---- for sim_device.c ---- */
+
+/* Put dev at the end of the connect queue; the pacer calls sim_device_connect when its turn
+ * comes. */
+void sim_fleet_enqueue(struct sim_fleet *fleet, struct sim_device *dev);
+/* Take dev out of the connect queue if it is there. */
+void sim_fleet_dequeue(struct sim_fleet *fleet, struct sim_device *dev);
+/* A uniformly distributed 32-bit value for jitter (not for keys or nonces). */
+uint32_t sim_fleet_random(struct sim_fleet *fleet);
+/* Log a device problem: always with verbose, otherwise only the first few. */
+void sim_fleet_log(struct sim_fleet *fleet, const char *device_id, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* The number of authenticated devices changed (the fleet checks "all authenticated"). */
+void sim_fleet_authenticated_changed(struct sim_fleet *fleet);
+
+#endif

@@ -1,0 +1,567 @@
+/*
+ * conn.c - connections on an io thread: reading, coalesced writing, closing (see conn.h).
+ *
+ * Reading: every conn reads into its loop's one read buffer; the transport's on_read turns
+ * wire bytes into plaintext for the owner's on_data, which consumes them before the next read.
+ *
+ * Writing: conn_write only appends to the conn's buffer and puts the conn on the loop's dirty
+ * list. The loop flushes the dirty list twice per iteration, from a uv_check (after the poll:
+ * writes made while handling reads and inbox messages) and from a uv_prepare (before the poll:
+ * writes made by timers and close callbacks, which would otherwise wait for the next event).
+ * A flush tries uv_try_write, which on an idle socket takes everything in one syscall; what the
+ * kernel refuses moves whole into the "inflight" buffer for a single uv_write, and new writes
+ * start a fresh buffer, so the in-flight bytes never move. A conn has at most one uv_write in
+ * flight; its callback re-marks the conn dirty if more was queued meanwhile. Buffers are
+ * freed once drained, so an idle connection holds no output memory.
+ *
+ * Closing: conn_close stops reading, lets the transport queue its goodbye (TLS close_notify),
+ * and lingers until the output is flushed or linger_ms passes; then uv_close. on_close runs
+ * from the last handle's close callback, and the conn is freed right after it, never earlier.
+ */
+#include "net/conn_internal.h"
+
+#include "iot_error.h"
+
+#include <arpa/inet.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define OUTBUF_CHUNK 4096
+
+static void pending_add(conn_t *c, int64_t delta)
+{
+    stat_add(&c->nl->stats.pending_bytes, (uint64_t)delta);
+}
+
+/* Make room for n more bytes after the valid ones: slide to the front first, then grow by
+ * doubling in whole chunks, so appends stay amortised O(1) without over-allocating small
+ * buffers. */
+static int outbuf_room(struct outbuf *b, size_t n)
+{
+    if (b->off + b->len + n <= b->cap)
+        return 0;
+    if (b->off > 0) {
+        memmove(b->data, b->data + b->off, b->len);
+        b->off = 0;
+        if (b->len + n <= b->cap)
+            return 0;
+    }
+    size_t need = b->len + n;
+    size_t cap = b->cap ? b->cap * 2 : OUTBUF_CHUNK;
+    if (cap < need)
+        cap = (need + OUTBUF_CHUNK - 1) / OUTBUF_CHUNK * OUTBUF_CHUNK;
+    uint8_t *data = realloc(b->data, cap);
+    if (!data)
+        return IOT_ENOMEM;
+    b->data = data;
+    b->cap = cap;
+    return 0;
+}
+
+int conn_buf_append(conn_t *c, struct outbuf *b, const void *data, size_t len)
+{
+    if (outbuf_room(b, len) != 0)
+        return IOT_ENOMEM;
+    memcpy(b->data + b->off + b->len, data, len);
+    b->len += len;
+    pending_add(c, (int64_t)len);
+    return 0;
+}
+
+uint8_t *conn_buf_reserve(conn_t *c, struct outbuf *b, size_t n)
+{
+    (void)c;
+    if (outbuf_room(b, n) != 0)
+        return NULL;
+    return b->data + b->off + b->len;
+}
+
+void conn_buf_commit(conn_t *c, struct outbuf *b, size_t n)
+{
+    b->len += n;
+    pending_add(c, (int64_t)n);
+}
+
+void conn_buf_release(conn_t *c, struct outbuf *b)
+{
+    pending_add(c, -(int64_t)b->len);
+    free(b->data);
+    *b = (struct outbuf){0};
+}
+
+void conn_buf_consume(conn_t *c, struct outbuf *b, size_t n)
+{
+    if (n >= b->len) {
+        conn_buf_release(c, b);
+        return;
+    }
+    b->off += n;
+    b->len -= n;
+    pending_add(c, -(int64_t)n);
+}
+
+static void net_loop_maybe_free(net_loop_t *nl)
+{
+    if (nl->closing && nl->handles_open == 0 && nl->conns == NULL)
+        free(nl);
+}
+
+static void dirty_unlink(conn_t *c)
+{
+    if (!c->dirty)
+        return;
+    if (c->dirty_prev)
+        c->dirty_prev->dirty_next = c->dirty_next;
+    else
+        c->nl->dirty_head = c->dirty_next;
+    if (c->dirty_next)
+        c->dirty_next->dirty_prev = c->dirty_prev;
+    c->dirty_prev = c->dirty_next = NULL;
+    c->dirty = false;
+}
+
+void conn_mark_dirty(conn_t *c)
+{
+    if (c->dirty || c->state == CONN_CLOSED)
+        return;
+    c->dirty = true;
+    c->dirty_prev = NULL;
+    c->dirty_next = c->nl->dirty_head;
+    if (c->dirty_next)
+        c->dirty_next->dirty_prev = c;
+    c->nl->dirty_head = c;
+}
+
+/* The last handle of c is closed: tell the owner, then release everything. */
+static void conn_free(conn_t *c)
+{
+    net_loop_t *nl = c->nl;
+    dirty_unlink(c);
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        nl->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    if (c->cb && c->cb->on_close)
+        c->cb->on_close(c, c->reason ? c->reason : "closed");
+    c->type->release(c);
+    conn_buf_release(c, &c->staged);
+    conn_buf_release(c, &c->out);
+    conn_buf_release(c, &c->inflight);
+    stat_add(&nl->stats.closed, 1);
+    stat_add(&nl->stats.conns, (uint64_t)-1);
+    free(c);
+    net_loop_maybe_free(nl);
+}
+
+static void on_conn_handle_closed(uv_handle_t *handle)
+{
+    conn_t *c = handle->data;
+    if (--c->handles_open == 0)
+        conn_free(c);
+}
+
+/* Close the socket (and the timer) now; whatever is still queued is dropped. */
+static void conn_finish(conn_t *c)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    c->state = CONN_CLOSED;
+    dirty_unlink(c);
+    if (c->timer_ready)
+        uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+}
+
+void conn_abort(conn_t *c, const char *reason)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    if (!c->reason)
+        c->reason = reason;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    conn_finish(c);
+}
+
+static void on_write_done(uv_write_t *req, int status)
+{
+    conn_t *c = req->data;
+    c->write_in_flight = false;
+    if (status == 0) {
+        c->info.bytes_out += c->inflight.len;
+        stat_add(&c->nl->stats.bytes_out, c->inflight.len);
+    }
+    conn_buf_release(c, &c->inflight);
+    if (c->state == CONN_CLOSED)
+        return; /* UV_ECANCELED from uv_close: the close callback follows */
+    if (status < 0) {
+        conn_abort(c, "write failed");
+        return;
+    }
+    if (c->out.len > 0 || c->staged.len > 0)
+        conn_mark_dirty(c);
+    else if (c->state == CONN_CLOSING)
+        conn_finish(c);
+}
+
+/* Write what c has queued: a try_write, then one uv_write for the rest. Returns false if c was
+ * closed because of an error. */
+static bool conn_flush(conn_t *c)
+{
+    net_loop_t *nl = c->nl;
+    stat_add(&nl->stats.flushes, 1);
+    if (c->staged.len > 0 && c->type->prepare_flush && c->type->prepare_flush(c) < 0) {
+        conn_abort(c, "tls encryption failed");
+        return false;
+    }
+    if (c->write_in_flight || c->out.len == 0)
+        return true;
+
+    uv_buf_t buf = uv_buf_init((char *)c->out.data + c->out.off, (unsigned)c->out.len);
+    int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    stat_add(&nl->stats.try_writes, 1);
+    if (n == UV_EAGAIN) {
+        n = 0;
+    } else if (n < 0) {
+        conn_abort(c, "write failed");
+        return false;
+    }
+    c->info.bytes_out += (uint64_t)n;
+    stat_add(&nl->stats.bytes_out, (uint64_t)n);
+    conn_buf_consume(c, &c->out, (size_t)n);
+    if (c->out.len == 0)
+        return true;
+
+    /* The kernel is full: hand the whole buffer to libuv, which owns it until on_write_done.
+     * New writes go to a fresh out buffer meanwhile. */
+    c->inflight = c->out;
+    c->out = (struct outbuf){0};
+    buf = uv_buf_init((char *)c->inflight.data + c->inflight.off, (unsigned)c->inflight.len);
+    c->write_req.data = c;
+    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write_done);
+    stat_add(&nl->stats.async_writes, 1);
+    if (rc < 0) {
+        conn_abort(c, "write failed");
+        return false;
+    }
+    c->write_in_flight = true;
+    return true;
+}
+
+/* Flush each dirty conn once; a conn whose close was waiting for its output closes here. */
+static void net_loop_flush(net_loop_t *nl)
+{
+    conn_t *c;
+    while ((c = nl->dirty_head) != NULL) {
+        dirty_unlink(c);
+        if (!conn_flush(c))
+            continue;
+        if (c->state == CONN_CLOSING && conn_pending(c) == 0 && !c->write_in_flight)
+            conn_finish(c);
+    }
+}
+
+static void on_loop_check(uv_check_t *check)
+{
+    net_loop_flush(check->data);
+}
+
+static void on_loop_prepare(uv_prepare_t *prepare)
+{
+    net_loop_flush(prepare->data);
+}
+
+int conn_timer_start(conn_t *c, unsigned ms, uv_timer_cb cb)
+{
+    if (!c->timer_ready) {
+        if (uv_timer_init(c->nl->loop, &c->timer) != 0)
+            return IOT_EIO;
+        c->timer.data = c;
+        c->timer_ready = true;
+        c->handles_open++;
+    }
+    uv_timer_start(&c->timer, cb, ms, 0);
+    return 0;
+}
+
+void conn_timer_stop(conn_t *c)
+{
+    if (c->timer_ready)
+        uv_timer_stop(&c->timer);
+}
+
+static void on_linger_expired(uv_timer_t *timer)
+{
+    conn_t *c = timer->data;
+    stat_add(&c->nl->stats.linger_expired, 1);
+    conn_finish(c);
+}
+
+void conn_close(conn_t *c, const char *reason)
+{
+    if (c->state >= CONN_CLOSING)
+        return;
+    c->reason = reason;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    conn_timer_stop(c);
+    if (c->state == CONN_HANDSHAKE) {
+        conn_finish(c); /* nothing of the owner's is queued yet */
+        return;
+    }
+    if (c->type->shutdown)
+        c->type->shutdown(c);
+    c->state = CONN_CLOSING;
+    if (conn_pending(c) == 0) {
+        conn_finish(c);
+        return;
+    }
+    conn_mark_dirty(c);
+    if (conn_timer_start(c, c->linger_ms, on_linger_expired) != 0)
+        conn_finish(c);
+}
+
+void conn_close_now(conn_t *c, const char *reason)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    if (!c->reason)
+        c->reason = reason;
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    if (c->state == CONN_OPEN && c->type->shutdown)
+        c->type->shutdown(c);
+    if (c->state != CONN_CLOSED)
+        conn_flush(c);
+    conn_finish(c);
+}
+
+void conn_announce(conn_t *c)
+{
+    net_loop_t *nl = c->nl;
+    c->state = CONN_OPEN;
+    stat_add(&nl->stats.accepted, 1);
+    nl->on_accept(nl, c, nl->arg);
+    if (c->state == CONN_OPEN && !c->cb)
+        conn_close(c, "no owner for the connection");
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+{
+    conn_t *c = handle->data;
+    (void)suggested;
+    *buf = uv_buf_init((char *)c->nl->read_buffer, sizeof(c->nl->read_buffer));
+}
+
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
+{
+    conn_t *c = stream->data;
+    if (n > 0) {
+        c->info.bytes_in += (uint64_t)n;
+        stat_add(&c->nl->stats.bytes_in, (uint64_t)n);
+        if (c->state <= CONN_OPEN)
+            c->type->on_read(c, (const uint8_t *)buf->base, (size_t)n);
+        return;
+    }
+    if (n == 0)
+        return;
+    if (n == UV_EOF)
+        conn_close(c, c->state == CONN_HANDSHAKE ? "peer closed during the handshake"
+                                                 : "peer closed");
+    else
+        conn_abort(c, "read failed");
+}
+
+/* "1.2.3.4:5" / "[::1]:5" and whether the peer is this host. IPv4-mapped IPv6 peers (from a
+ * dual-stack listener) are shown and judged as IPv4. */
+static void conn_fill_peer(conn_t *c)
+{
+    struct sockaddr_storage ss;
+    int len = sizeof(ss);
+    char host[INET6_ADDRSTRLEN] = "?";
+    unsigned port = 0;
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) {
+        snprintf(c->info.peer, sizeof(c->info.peer), "unknown");
+        return;
+    }
+    if (ss.ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&ss;
+        port = ntohs(a6->sin6_port);
+        if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) {
+            struct in_addr a4;
+            memcpy(&a4, &a6->sin6_addr.s6_addr[12], 4);
+            inet_ntop(AF_INET, &a4, host, sizeof(host));
+            c->info.peer_is_loopback = a6->sin6_addr.s6_addr[12] == 127;
+            snprintf(c->info.peer, sizeof(c->info.peer), "%s:%u", host, port);
+            return;
+        }
+        inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof(host));
+        c->info.peer_is_loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
+        snprintf(c->info.peer, sizeof(c->info.peer), "[%s]:%u", host, port);
+    } else if (ss.ss_family == AF_INET) {
+        const struct sockaddr_in *a4 = (const struct sockaddr_in *)&ss;
+        port = ntohs(a4->sin_port);
+        inet_ntop(AF_INET, &a4->sin_addr, host, sizeof(host));
+        c->info.peer_is_loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
+        snprintf(c->info.peer, sizeof(c->info.peer), "%s:%u", host, port);
+    }
+}
+
+void net_loop_adopt(net_loop_t *nl, int fd, struct conn_params *p)
+{
+    conn_t *c = NULL;
+    if (nl->closing || !(c = calloc(1, sizeof(*c)))) {
+        close(fd);
+        goto out;
+    }
+    c->nl = nl;
+    c->type = p->transport == CONN_TLS ? &conn_type_tls : &conn_type_tcp;
+    c->info.transport = p->transport;
+    c->output_limit = p->output_limit ? p->output_limit : NET_DEFAULT_OUTPUT_LIMIT;
+    c->linger_ms = p->linger_ms ? p->linger_ms : NET_DEFAULT_LINGER;
+    c->state = CONN_HANDSHAKE;
+    uv_tcp_init(nl->loop, &c->tcp);
+    c->tcp.data = c;
+    c->handles_open = 1;
+    c->next = nl->conns;
+    if (c->next)
+        c->next->prev = c;
+    nl->conns = c;
+    stat_add(&nl->stats.conns, 1);
+
+    if (uv_tcp_open(&c->tcp, fd) != 0) {
+        close(fd);
+        conn_abort(c, "cannot adopt the socket");
+        goto out;
+    }
+    /* Frames are small and latency matters; keepalive is iotd's own PING, not the kernel's. */
+    uv_tcp_nodelay(&c->tcp, 1);
+    uv_tcp_keepalive(&c->tcp, 0, 0);
+    conn_fill_peer(c);
+    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        conn_abort(c, "cannot read the socket");
+        goto out;
+    }
+    if (c->type->start(c, p) < 0)
+        conn_abort(c, "cannot start the transport");
+out:
+    if (p->tls_ctx)
+        SSL_CTX_free(p->tls_ctx);
+    p->tls_ctx = NULL;
+}
+
+int net_loop_init(net_loop_t **out, io_thread_t *io, conn_accept_fn on_accept, void *arg)
+{
+    net_loop_t *nl = calloc(1, sizeof(*nl));
+    if (!nl)
+        return IOT_ENOMEM;
+    nl->io = io;
+    nl->loop = &io->loop;
+    nl->on_accept = on_accept;
+    nl->arg = arg;
+    uv_prepare_init(nl->loop, &nl->prepare);
+    uv_check_init(nl->loop, &nl->check);
+    nl->prepare.data = nl->check.data = nl;
+    uv_prepare_start(&nl->prepare, on_loop_prepare);
+    uv_check_start(&nl->check, on_loop_check);
+    /* Connections keep the loop alive, not the flush hooks. */
+    uv_unref((uv_handle_t *)&nl->prepare);
+    uv_unref((uv_handle_t *)&nl->check);
+    nl->handles_open = 2;
+    *out = nl;
+    return 0;
+}
+
+static void on_loop_handle_closed(uv_handle_t *handle)
+{
+    net_loop_t *nl = handle->data;
+    nl->handles_open--;
+    net_loop_maybe_free(nl);
+}
+
+void net_loop_close(net_loop_t *nl)
+{
+    if (nl->closing)
+        return;
+    nl->closing = true;
+    /* No lingering here: the io thread is about to stop, so every handle must be closing by
+     * the time this returns. Whatever the kernel takes at once is still sent. */
+    for (conn_t *c = nl->conns; c; c = c->next)
+        conn_close_now(c, "server shutting down");
+    uv_close((uv_handle_t *)&nl->prepare, on_loop_handle_closed);
+    uv_close((uv_handle_t *)&nl->check, on_loop_handle_closed);
+}
+
+void net_loop_stats(const net_loop_t *nl, size_t *conns, size_t *pending_bytes)
+{
+    if (conns)
+        *conns = (size_t)atomic_load_explicit(&nl->stats.conns, memory_order_relaxed);
+    if (pending_bytes)
+        *pending_bytes =
+            (size_t)atomic_load_explicit(&nl->stats.pending_bytes, memory_order_relaxed);
+}
+
+void net_loop_counters(const net_loop_t *nl, struct net_loop_counters *out)
+{
+#define LOAD(f) atomic_load_explicit(&nl->stats.f, memory_order_relaxed)
+    *out = (struct net_loop_counters){
+        .accepted = LOAD(accepted),
+        .closed = LOAD(closed),
+        .flushes = LOAD(flushes),
+        .try_writes = LOAD(try_writes),
+        .async_writes = LOAD(async_writes),
+        .bytes_in = LOAD(bytes_in),
+        .bytes_out = LOAD(bytes_out),
+        .busy_rejects = LOAD(busy_rejects),
+        .linger_expired = LOAD(linger_expired),
+        .tls_handshakes = LOAD(tls_handshakes),
+        .tls_failures = LOAD(tls_failures),
+        .tls_timeouts = LOAD(tls_timeouts),
+    };
+#undef LOAD
+}
+
+void conn_set_owner(conn_t *c, const struct conn_callbacks *cb, void *owner)
+{
+    c->cb = cb;
+    c->owner = owner;
+}
+
+void *conn_owner(const conn_t *c)
+{
+    return c->owner;
+}
+
+const struct conn_info *conn_info(const conn_t *c)
+{
+    return &c->info;
+}
+
+io_thread_t *conn_io_thread(const conn_t *c)
+{
+    return c->nl->io;
+}
+
+size_t conn_pending(const conn_t *c)
+{
+    return c->staged.len + c->out.len + c->inflight.len;
+}
+
+int conn_write(conn_t *c, const void *data, size_t len)
+{
+    if (c->state != CONN_OPEN)
+        return IOT_EINVAL;
+    if (len == 0)
+        return 0;
+    if (len > c->output_limit || conn_pending(c) > c->output_limit - len) {
+        stat_add(&c->nl->stats.busy_rejects, 1);
+        return IOT_EBUSY;
+    }
+    int rc = c->type->write(c, data, len);
+    if (rc == 0)
+        conn_mark_dirty(c);
+    return rc;
+}

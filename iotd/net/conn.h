@@ -1,0 +1,124 @@
+/*
+ * conn.h - one connection interface for TCP and TLS (later WebSocket), so session code never
+ * branches on the transport.
+ *
+ * A conn lives on one io thread. Received bytes (plaintext, after TLS) are handed to the
+ * owner's on_data; outgoing bytes are appended with conn_write to a per-connection buffer and
+ * flushed once per loop iteration (a uv_check on the io thread walks the connections written
+ * to in this pass), so a burst of frames to one peer costs one write syscall, not one each.
+ * The output buffer is bounded: past the bound conn_write fails with IOT_EBUSY and the owner
+ * decides (answer busy, or close).
+ *
+ * Closing is asynchronous: conn_close stops reading, tries to flush what is queued (bounded
+ * time), then closes the socket; on_close runs exactly once, after which the conn memory is
+ * released by the net module. The owner must not touch the conn after on_close returns.
+ */
+#ifndef IOTD_CONN_H
+#define IOTD_CONN_H
+
+#include "loop/io_thread.h"
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct conn conn_t;
+typedef struct net_loop net_loop_t;
+
+struct conn_callbacks {
+    /* Plaintext bytes received. May call conn_write/conn_close. */
+    void (*on_data)(conn_t *c, const uint8_t *data, size_t len);
+    /* The connection is closed (peer hung up, error, or conn_close finished). reason is a
+     * static sentence ("peer closed", "tls handshake failed: …"). */
+    void (*on_close)(conn_t *c, const char *reason);
+};
+
+enum conn_transport { CONN_TCP, CONN_TLS };
+
+/* Read-only facts about a connection (for presence, logs and stats). */
+struct conn_info {
+    enum conn_transport transport;
+    char peer[64];          /* "203.0.113.7:51234" or "[2001:db8::1]:51234" */
+    bool peer_is_loopback;  /* 127.0.0.0/8 or ::1 (native LOGIN without TLS is allowed from here) */
+    uint64_t bytes_in, bytes_out;
+};
+
+/* Called on the io thread for each new accepted connection (after the TLS handshake for TLS).
+ * The owner sets its callbacks and owner pointer with conn_set_owner; if it does not, the
+ * connection is closed. */
+typedef void (*conn_accept_fn)(net_loop_t *nl, conn_t *c, void *arg);
+
+/* Per-io-thread network state: the connections of this loop and the flush check. Call on the
+ * io thread itself (io_thread_call). */
+int net_loop_init(net_loop_t **out, io_thread_t *io, conn_accept_fn on_accept, void *arg);
+/* Close every connection of this loop (their on_close run); then free once all are closed.
+ * On the io thread, before io_thread_stop. */
+void net_loop_close(net_loop_t *nl);
+/* Number of open connections and bytes waiting in output buffers (stats). Any thread. */
+void net_loop_stats(const net_loop_t *nl, size_t *conns, size_t *pending_bytes);
+
+/* Cumulative counters of one loop, readable from any thread (iottop, tests). */
+struct net_loop_counters {
+    uint64_t accepted;           /* connections handed to on_accept */
+    uint64_t closed;             /* connections whose socket was closed and memory released */
+    uint64_t flushes;            /* dirty connections flushed (at most one per conn per pass) */
+    uint64_t try_writes;         /* uv_try_write calls */
+    uint64_t async_writes;       /* uv_write calls for what the kernel did not take at once */
+    uint64_t bytes_in, bytes_out; /* wire bytes (ciphertext for TLS) */
+    uint64_t busy_rejects;       /* conn_write refused with IOT_EBUSY */
+    uint64_t linger_expired;     /* closes that gave up on unflushed output */
+    uint64_t tls_handshakes;     /* TLS handshakes completed */
+    uint64_t tls_failures;       /* TLS handshakes failed (bad protocol, old version, garbage) */
+    uint64_t tls_timeouts;       /* TLS handshakes not finished in time */
+};
+void net_loop_counters(const net_loop_t *nl, struct net_loop_counters *out);
+
+void conn_set_owner(conn_t *c, const struct conn_callbacks *cb, void *owner);
+void *conn_owner(const conn_t *c);
+const struct conn_info *conn_info(const conn_t *c);
+/* Queue bytes for the next flush. IOT_EBUSY when the output bound would be exceeded (nothing
+ * queued), IOT_EINVAL once closing. */
+int conn_write(conn_t *c, const void *data, size_t len);
+/* Bytes queued and not yet written. */
+size_t conn_pending(const conn_t *c);
+/* Stop reading and close after a final flush (at most a short linger). Idempotent; the first
+ * reason is the one on_close receives. reason must outlive the connection (a literal). */
+void conn_close(conn_t *c, const char *reason);
+/* The io thread this connection lives on (to address it through the inbox). */
+io_thread_t *conn_io_thread(const conn_t *c);
+
+/* Listeners run on the main loop and hand accepted sockets to io threads round robin. */
+typedef struct net_listener net_listener_t;
+struct net_listener_options {
+    const char *address;        /* "host:port"; port 0 picks a free port */
+    enum conn_transport transport;
+    const char *tls_cert, *tls_key; /* PEM files, for CONN_TLS */
+    size_t output_limit;        /* per-connection output bound in bytes (0: 1 MiB) */
+    unsigned handshake_timeout_ms; /* CONN_TLS: drop a handshake not done by then (0: 10 s) */
+    unsigned linger_ms;         /* conn_close waits this long for queued output (0: 2 s) */
+};
+/* Bind and listen on loop (the main loop); accepted sockets go to nl[i % count]'s thread
+ * through its io thread inbox. Call on the main loop's thread. The loops must stay alive until
+ * net_listener_stop: stop listeners before net_loop_close (a socket already in an inbox is
+ * handled before a later net_loop_close, since an inbox runs its messages in order). On
+ * failure returns a negative IOT_E* code and a sentence in err. */
+int net_listener_start(net_listener_t **out, uv_loop_t *loop, const struct net_listener_options *o,
+                       net_loop_t **loops, unsigned count, char *err, size_t errlen);
+/* The bound port (useful with port 0). */
+unsigned net_listener_port(const net_listener_t *l);
+/* Reload the TLS certificate and key (SIGHUP): new connections use the new ones, open ones
+ * keep theirs. On failure the old ones stay in use and err says why. Main loop thread. */
+int net_listener_reload_tls(net_listener_t *l, char *err, size_t errlen);
+/* Stop accepting and close the listening socket; the listener is freed from the loop. */
+void net_listener_stop(net_listener_t *l);
+
+/* Accept counters of a listener (main loop thread). */
+struct net_listener_counters {
+    uint64_t accepted;      /* sockets accepted and handed to an io thread */
+    uint64_t dropped;       /* closed at once because the io thread's inbox was full */
+    uint64_t accept_errors; /* accept4 failures other than "nothing pending" */
+};
+void net_listener_counters(const net_listener_t *l, struct net_listener_counters *out);
+
+#endif

@@ -1,0 +1,150 @@
+/*
+ * conn_internal.h - what the files of iotd/net share and nobody else may rely on: the conn and
+ * net_loop structs, the transport type table, output buffers, and the hand-over of an accepted
+ * socket from a listener to an io thread.
+ *
+ * A transport (conn_tcp.c, conn_tls.c) is a table of functions; conn.c owns the socket, the
+ * buffers, flushing and closing, and calls the table at the few points where transports differ
+ * (start, bytes read, bytes written, graceful shutdown, free). Session code sees only conn.h.
+ */
+#ifndef IOTD_CONN_INTERNAL_H
+#define IOTD_CONN_INTERNAL_H
+
+#include "net/conn.h"
+
+#include <openssl/ssl.h>
+#include <stdatomic.h>
+
+#define NET_DEFAULT_OUTPUT_LIMIT      (1024 * 1024)
+#define NET_DEFAULT_HANDSHAKE_TIMEOUT 10000 /* ms */
+#define NET_DEFAULT_LINGER            2000  /* ms */
+#define NET_READ_BUFFER               65536 /* one socket read at most */
+#define NET_TLS_PLAINTEXT_BUFFER      16384 /* one TLS record of plaintext */
+
+/* A byte buffer owned by one conn: valid bytes are data[off, off + len). */
+struct outbuf {
+    uint8_t *data;
+    size_t off, len, cap;
+};
+
+enum conn_state {
+    CONN_HANDSHAKE, /* transport set-up (TLS handshake); the owner does not know the conn yet */
+    CONN_OPEN,      /* announced to on_accept; reading and writing */
+    CONN_CLOSING,   /* conn_close called: not reading, flushing what is queued (linger) */
+    CONN_CLOSED,    /* uv_close called; memory released once every handle's callback ran */
+};
+
+/* What a listener hands to an io thread with each accepted socket. Copied by value, so the
+ * listener may be stopped while sockets are still in inboxes. */
+struct conn_params {
+    enum conn_transport transport;
+    size_t output_limit;
+    unsigned handshake_timeout_ms;
+    unsigned linger_ms;
+    SSL_CTX *tls_ctx; /* CONN_TLS: one reference, owned by whoever holds the params */
+};
+
+struct conn_type {
+    enum conn_transport transport;
+    /* The socket is open and reading. TCP announces the conn at once; TLS starts its handshake.
+     * Takes over p->tls_ctx's reference. A negative code closes the conn. */
+    int (*start)(conn_t *c, struct conn_params *p);
+    /* Wire bytes arrived (c->state is HANDSHAKE or OPEN). */
+    void (*on_read)(conn_t *c, const uint8_t *data, size_t len);
+    /* Accept plaintext from conn_write (the bound is already checked). */
+    int (*write)(conn_t *c, const void *data, size_t len);
+    /* Turn staged plaintext into wire bytes in c->out before the flush (TLS encrypts); NULL
+     * when writes go straight to c->out. */
+    int (*prepare_flush)(conn_t *c);
+    /* Graceful end before the final flush (TLS queues close_notify); may be NULL. */
+    void (*shutdown)(conn_t *c);
+    /* Release transport state; the socket is already closed. */
+    void (*release)(conn_t *c);
+};
+
+extern const struct conn_type conn_type_tcp;
+extern const struct conn_type conn_type_tls;
+
+struct conn {
+    uv_tcp_t tcp; /* data = this conn */
+    uv_timer_t timer; /* TLS handshake deadline, then the close linger; created on first use */
+    net_loop_t *nl;
+    const struct conn_type *type;
+    SSL *ssl; /* CONN_TLS only */
+    const struct conn_callbacks *cb;
+    void *owner;
+    struct conn_info info;
+    /* staged: accepted by conn_write, not yet wire bytes (TLS plaintext); out: wire bytes for
+     * the next flush; inflight: the buffer of the one uv_write in progress. */
+    struct outbuf staged, out, inflight;
+    uv_write_t write_req;
+    size_t output_limit;
+    unsigned linger_ms;
+    enum conn_state state;
+    const char *reason;
+    int handles_open; /* libuv handles whose close callback is still due */
+    bool timer_ready, write_in_flight, dirty;
+    conn_t *prev, *next;             /* every conn of the loop */
+    conn_t *dirty_prev, *dirty_next; /* conns written to since the last flush */
+};
+
+/* Counters: single writer (the loop's thread), any reader; a relaxed load and store compile
+ * to plain moves, so counting costs nothing on the hot path. */
+struct net_loop_stats_atomic {
+    _Atomic uint64_t accepted, closed, flushes, try_writes, async_writes, bytes_in, bytes_out,
+        busy_rejects, linger_expired, tls_handshakes, tls_failures, tls_timeouts;
+    _Atomic uint64_t conns, pending_bytes;
+};
+
+struct net_loop {
+    io_thread_t *io;
+    uv_loop_t *loop;
+    conn_accept_fn on_accept;
+    void *arg;
+    uv_prepare_t prepare; /* flush before polling: writes made by timers and close callbacks */
+    uv_check_t check;     /* flush after polling: writes made by read callbacks and inbox */
+    int handles_open;
+    bool closing;
+    conn_t *conns;      /* all conns */
+    conn_t *dirty_head; /* conns to flush */
+    struct net_loop_stats_atomic stats;
+    uint8_t read_buffer[NET_READ_BUFFER]; /* shared: on_data consumes each read at once */
+    uint8_t tls_plaintext[NET_TLS_PLAINTEXT_BUFFER];
+};
+
+static inline void stat_add(_Atomic uint64_t *counter, uint64_t delta)
+{
+    atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + delta,
+                          memory_order_relaxed);
+}
+
+/* Buffers of c, with c's share of the loop's pending_bytes kept in step. */
+int conn_buf_append(conn_t *c, struct outbuf *b, const void *data, size_t len);
+/* Room for at least n more bytes at b->data + b->off + b->len (commit with conn_buf_commit). */
+uint8_t *conn_buf_reserve(conn_t *c, struct outbuf *b, size_t n);
+void conn_buf_commit(conn_t *c, struct outbuf *b, size_t n);
+void conn_buf_consume(conn_t *c, struct outbuf *b, size_t n);
+void conn_buf_release(conn_t *c, struct outbuf *b);
+
+/* Put c on the loop's flush list (idempotent). */
+void conn_mark_dirty(conn_t *c);
+/* The transport is ready: announce c to the loop's on_accept. */
+void conn_announce(conn_t *c);
+/* Close at once, without lingering for output: errors and failed handshakes. The first
+ * reason wins. */
+void conn_abort(conn_t *c, const char *reason);
+/* Best-effort write of what is queued (one try_write, no waiting), then close at once. */
+void conn_close_now(conn_t *c, const char *reason);
+/* One-shot timer on c (a later call replaces the earlier). Returns a negative code if the
+ * timer handle cannot be created. */
+int conn_timer_start(conn_t *c, unsigned ms, uv_timer_cb cb);
+void conn_timer_stop(conn_t *c);
+
+/* Build the server SSL_CTX from PEM files (TLS 1.2 minimum). On failure a sentence in err. */
+int tls_context_new(SSL_CTX **out, const char *cert, const char *key, char *err, size_t errlen);
+
+/* Io thread side of an accepted socket: create the conn on nl and start its transport. Takes
+ * fd and p->tls_ctx's reference in every case. */
+void net_loop_adopt(net_loop_t *nl, int fd, struct conn_params *p);
+
+#endif

@@ -1,0 +1,250 @@
+/*
+ * conn_tls.c - the TLS transport: OpenSSL over the same uv_tcp_t as plain TCP, through a pair
+ * of memory BIOs, so OpenSSL never touches the socket and libuv stays the only thing that
+ * reads and writes it.
+ *
+ * Wire bytes read from the socket are fed into the read BIO; the handshake, and afterwards
+ * SSL_read, take them from there. Whatever OpenSSL wants to send (handshake messages, records,
+ * alerts, close_notify) lands in the write BIO and is moved into the conn's output buffer,
+ * which conn.c flushes like any other. conn_write stages plaintext; the flush encrypts all of
+ * it with one SSL_write just before writing, so a burst of small frames becomes one record
+ * (about 22-29 bytes of overhead per record, and one cipher call) rather than one per frame.
+ *
+ * The owner hears of the connection only once the handshake completed; a handshake that fails
+ * is closed after a best-effort send of OpenSSL's alert, one that does not finish in time is
+ * dropped. Both are counted and logged at debug level only, since a scanner can cause many.
+ */
+#include "net/conn_internal.h"
+
+#include "core/log.h"
+#include "iot_error.h"
+
+#include <openssl/err.h>
+#include <stdio.h>
+
+/* Move what OpenSSL wrote into the output buffer. */
+static int tls_drain(conn_t *c)
+{
+    BIO *wbio = SSL_get_wbio(c->ssl);
+    size_t n;
+    while ((n = BIO_ctrl_pending(wbio)) > 0) {
+        uint8_t *dst = conn_buf_reserve(c, &c->out, n);
+        if (!dst)
+            return IOT_ENOMEM;
+        int got = BIO_read(wbio, dst, (int)n);
+        if (got <= 0)
+            break;
+        conn_buf_commit(c, &c->out, (size_t)got);
+    }
+    if (c->out.len > 0)
+        conn_mark_dirty(c);
+    return 0;
+}
+
+static void on_handshake_timeout(uv_timer_t *timer)
+{
+    conn_t *c = timer->data;
+    stat_add(&c->nl->stats.tls_timeouts, 1);
+    log_debug("tls handshake with %s timed out", c->info.peer);
+    conn_abort(c, "tls handshake timed out");
+}
+
+static void tls_handshake_failed(conn_t *c)
+{
+    char detail[160] = "no detail";
+    unsigned long e = ERR_peek_last_error();
+    if (e)
+        ERR_error_string_n(e, detail, sizeof(detail));
+    ERR_clear_error();
+    stat_add(&c->nl->stats.tls_failures, 1);
+    log_debug("tls handshake with %s failed: %s", c->info.peer, detail);
+    tls_drain(c); /* the alert, so the client learns why */
+    conn_close_now(c, "tls handshake failed");
+}
+
+static int tls_start(conn_t *c, struct conn_params *p)
+{
+    BIO *rbio = NULL, *wbio = NULL;
+    int rc = IOT_ENOMEM;
+    if (!p->tls_ctx)
+        return IOT_EINVAL;
+    if (!(c->ssl = SSL_new(p->tls_ctx)))
+        goto out;
+    rbio = BIO_new(BIO_s_mem());
+    wbio = BIO_new(BIO_s_mem());
+    if (!rbio || !wbio)
+        goto out;
+    /* An empty read BIO means "wait for more", not end of stream. */
+    BIO_set_mem_eof_return(rbio, -1);
+    SSL_set_bio(c->ssl, rbio, wbio);
+    rbio = wbio = NULL;
+    SSL_set_accept_state(c->ssl);
+    unsigned ms = p->handshake_timeout_ms ? p->handshake_timeout_ms : NET_DEFAULT_HANDSHAKE_TIMEOUT;
+    rc = conn_timer_start(c, ms, on_handshake_timeout);
+out:
+    BIO_free(rbio);
+    BIO_free(wbio);
+    if (rc < 0)
+        ERR_clear_error();
+    return rc;
+}
+
+/* Decrypt everything available and hand it to the owner, until OpenSSL needs more bytes or the
+ * owner closed the connection. */
+static void tls_read_plaintext(conn_t *c)
+{
+    uint8_t *buf = c->nl->tls_plaintext;
+    for (;;) {
+        size_t got;
+        if (SSL_read_ex(c->ssl, buf, sizeof(c->nl->tls_plaintext), &got)) {
+            if (c->cb && c->cb->on_data)
+                c->cb->on_data(c, buf, got);
+            if (c->state != CONN_OPEN)
+                return;
+            continue;
+        }
+        int e = SSL_get_error(c->ssl, 0);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            break;
+        ERR_clear_error();
+        if (e == SSL_ERROR_ZERO_RETURN)
+            conn_close(c, "peer closed");
+        else
+            conn_abort(c, "tls error");
+        return;
+    }
+    /* TLS 1.3 may answer reads with records of its own (key updates). */
+    if (tls_drain(c) < 0)
+        conn_abort(c, "out of memory");
+}
+
+static void tls_on_read(conn_t *c, const uint8_t *data, size_t len)
+{
+    ERR_clear_error();
+    if (BIO_write(SSL_get_rbio(c->ssl), data, (int)len) != (int)len) {
+        conn_abort(c, "out of memory");
+        return;
+    }
+    if (c->state == CONN_HANDSHAKE) {
+        int r = SSL_do_handshake(c->ssl);
+        if (r != 1) {
+            int e = SSL_get_error(c->ssl, r);
+            if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
+                tls_handshake_failed(c);
+                return;
+            }
+            if (tls_drain(c) < 0)
+                conn_abort(c, "out of memory");
+            return;
+        }
+        if (tls_drain(c) < 0) {
+            conn_abort(c, "out of memory");
+            return;
+        }
+        conn_timer_stop(c);
+        stat_add(&c->nl->stats.tls_handshakes, 1);
+        conn_announce(c);
+        if (c->state != CONN_OPEN)
+            return;
+        /* Application data may have come in the same read as the end of the handshake. */
+    }
+    tls_read_plaintext(c);
+}
+
+static int tls_write(conn_t *c, const void *data, size_t len)
+{
+    return conn_buf_append(c, &c->staged, data, len);
+}
+
+static int tls_prepare_flush(conn_t *c)
+{
+    size_t written;
+    if (c->staged.len == 0)
+        return 0;
+    ERR_clear_error();
+    /* A memory BIO never refuses, so this takes everything (split into records as needed). */
+    if (!SSL_write_ex(c->ssl, c->staged.data + c->staged.off, c->staged.len, &written)) {
+        ERR_clear_error();
+        return IOT_EIO;
+    }
+    conn_buf_release(c, &c->staged);
+    return tls_drain(c);
+}
+
+static void tls_shutdown(conn_t *c)
+{
+    if (c->state != CONN_OPEN)
+        return;
+    if (tls_prepare_flush(c) < 0)
+        return;
+    ERR_clear_error();
+    SSL_shutdown(c->ssl); /* queues close_notify; we do not wait for the peer's */
+    ERR_clear_error();
+    tls_drain(c);
+}
+
+static void tls_release(conn_t *c)
+{
+    SSL_free(c->ssl);
+    c->ssl = NULL;
+}
+
+const struct conn_type conn_type_tls = {
+    .transport = CONN_TLS,
+    .start = tls_start,
+    .on_read = tls_on_read,
+    .write = tls_write,
+    .prepare_flush = tls_prepare_flush,
+    .shutdown = tls_shutdown,
+    .release = tls_release,
+};
+
+static void tls_error_sentence(char *err, size_t errlen, const char *what, const char *path)
+{
+    char detail[200] = "no detail";
+    unsigned long e = ERR_peek_last_error();
+    if (e)
+        ERR_error_string_n(e, detail, sizeof(detail));
+    ERR_clear_error();
+    snprintf(err, errlen, "%s %s: %s", what, path ? path : "", detail);
+}
+
+int tls_context_new(SSL_CTX **out, const char *cert, const char *key, char *err, size_t errlen)
+{
+    int rc = IOT_EINVAL;
+    SSL_CTX *ctx = NULL;
+    *out = NULL;
+    if (!cert || !key) {
+        snprintf(err, errlen, "tls needs a certificate and a key file");
+        goto out;
+    }
+    if (!(ctx = SSL_CTX_new(TLS_server_method()))) {
+        tls_error_sentence(err, errlen, "cannot create a tls context", NULL);
+        rc = IOT_ENOMEM;
+        goto out;
+    }
+    SSL_CTX_set_min_proto_version(ctx, TLS1_2_VERSION);
+    /* Client-initiated renegotiation only costs the server CPU; compression leaks (CRIME). */
+    SSL_CTX_set_options(ctx, SSL_OP_NO_RENEGOTIATION | SSL_OP_CIPHER_SERVER_PREFERENCE |
+                                 SSL_OP_NO_COMPRESSION);
+    /* Idle devices are the common case: give OpenSSL's record buffers back between reads. */
+    SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
+        tls_error_sentence(err, errlen, "cannot load the certificate chain", cert);
+        goto out;
+    }
+    if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
+        tls_error_sentence(err, errlen, "cannot load the private key", key);
+        goto out;
+    }
+    if (SSL_CTX_check_private_key(ctx) != 1) {
+        tls_error_sentence(err, errlen, "the private key does not match the certificate", key);
+        goto out;
+    }
+    *out = ctx;
+    ctx = NULL;
+    rc = 0;
+out:
+    SSL_CTX_free(ctx);
+    return rc;
+}

@@ -1,0 +1,32 @@
+/*
+ * conn_log.h - connection events of devices (connect, disconnect, auth failure, with address,
+ * transport and reason) written to MariaDB in batches, off the io threads.
+ *
+ * io threads append records under a short mutex; a timer on the main loop hands whatever has
+ * accumulated to a db thread as one multi-row insert (and updates devices.last_seen /
+ * last_address). The queue is bounded: past it records are dropped and counted, because a
+ * storm of failed connections must not grow iotd's memory.
+ */
+#ifndef IOTD_CONN_LOG_H
+#define IOTD_CONN_LOG_H
+
+#include "db/db.h"
+
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct conn_log conn_log_t;
+
+enum conn_event { CONN_EVENT_CONNECT, CONN_EVENT_DISCONNECT, CONN_EVENT_AUTH_FAILURE };
+
+int conn_log_start(conn_log_t **out, uv_loop_t *main_loop, inbox_t *main_inbox, db_pool_t *db,
+                   size_t capacity);
+/* Thread-safe. Strings are copied (truncated to their columns). */
+void conn_log_record(conn_log_t *log, enum conn_event event, const char *device_id,
+                     const char *address, const char *transport, const char *reason, int64_t at_ms);
+/* Records written, dropped (queue full or database failure). */
+void conn_log_stats(conn_log_t *log, uint64_t *written, uint64_t *dropped, size_t *pending);
+/* Flush what is queued (one last batch, waited for) and free. Before the db pool stops. */
+void conn_log_stop(conn_log_t *log);
+
+#endif

@@ -1,0 +1,196 @@
+/*
+ * presence.c - the sharded presence map (see presence.h).
+ *
+ * Each shard is an open hash table of entries with chaining; entries are never removed while
+ * iotd runs (a device that was seen stays as "offline, last seen"), so the map is bounded by
+ * the number of distinct devices that authenticated, which the registry bounds.
+ */
+#include "session/presence.h"
+
+#include "iot_error.h"
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define PRESENCE_SHARDS 64
+
+struct node {
+    struct node *next;
+    struct presence_entry e;
+};
+
+struct shard {
+    pthread_mutex_t lock;
+    struct node **buckets;
+    size_t nbuckets, count;
+};
+
+struct presence {
+    struct shard shards[PRESENCE_SHARDS];
+    _Atomic uint64_t serial;
+    _Atomic size_t online;
+};
+
+static uint64_t hash_id(const char *s)
+{
+    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
+    while (*s)
+        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
+    return h;
+}
+
+int presence_new(presence_t **out)
+{
+    presence_t *p = calloc(1, sizeof(*p));
+    if (!p)
+        return IOT_ENOMEM;
+    for (int i = 0; i < PRESENCE_SHARDS; i++)
+        pthread_mutex_init(&p->shards[i].lock, NULL);
+    *out = p;
+    return IOT_OK;
+}
+
+void presence_free(presence_t *p)
+{
+    if (!p)
+        return;
+    for (int i = 0; i < PRESENCE_SHARDS; i++) {
+        struct shard *s = &p->shards[i];
+        for (size_t b = 0; b < s->nbuckets; b++) {
+            struct node *n = s->buckets[b];
+            while (n) {
+                struct node *next = n->next;
+                free(n);
+                n = next;
+            }
+        }
+        free(s->buckets);
+        pthread_mutex_destroy(&s->lock);
+    }
+    free(p);
+}
+
+/* Find the node of id in a locked shard. */
+static struct node *find(struct shard *s, const char *id, uint64_t h)
+{
+    if (!s->nbuckets)
+        return NULL;
+    for (struct node *n = s->buckets[(h / PRESENCE_SHARDS) % s->nbuckets]; n; n = n->next)
+        if (strcmp(n->e.device_id, id) == 0)
+            return n;
+    return NULL;
+}
+
+/* Grow a locked shard's table to keep chains short. Failure only costs speed. */
+static void grow(struct shard *s)
+{
+    size_t n = s->nbuckets ? s->nbuckets * 2 : 16;
+    struct node **b = calloc(n, sizeof(*b));
+    if (!b)
+        return;
+    for (size_t i = 0; i < s->nbuckets; i++) {
+        struct node *node = s->buckets[i];
+        while (node) {
+            struct node *next = node->next;
+            size_t slot = (hash_id(node->e.device_id) / PRESENCE_SHARDS) % n;
+            node->next = b[slot];
+            b[slot] = node;
+            node = next;
+        }
+    }
+    free(s->buckets);
+    s->buckets = b;
+    s->nbuckets = n;
+}
+
+int presence_claim(presence_t *p, const struct presence_entry *e, bool replace,
+                   struct presence_entry *previous)
+{
+    uint64_t h = hash_id(e->device_id);
+    struct shard *s = &p->shards[h % PRESENCE_SHARDS];
+    int rc = 0;
+
+    pthread_mutex_lock(&s->lock);
+    struct node *n = find(s, e->device_id, h);
+    if (n && n->e.online) {
+        if (!replace) {
+            rc = IOT_EEXIST;
+            goto out;
+        }
+        *previous = n->e;
+        n->e = *e;
+        n->e.online = true;
+        rc = 1;
+        goto out;
+    }
+    if (!n) {
+        if (s->count >= s->nbuckets)
+            grow(s);
+        n = calloc(1, sizeof(*n));
+        if (!n || !s->nbuckets) {
+            free(n);
+            rc = IOT_ENOMEM;
+            goto out;
+        }
+        size_t slot = (h / PRESENCE_SHARDS) % s->nbuckets;
+        n->next = s->buckets[slot];
+        s->buckets[slot] = n;
+        s->count++;
+    }
+    n->e = *e;
+    n->e.online = true;
+    atomic_fetch_add(&p->online, 1);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void presence_release(presence_t *p, const char *device_id, uint64_t serial, int64_t now_ms)
+{
+    uint64_t h = hash_id(device_id);
+    struct shard *s = &p->shards[h % PRESENCE_SHARDS];
+    pthread_mutex_lock(&s->lock);
+    struct node *n = find(s, device_id, h);
+    if (n && n->e.online && n->e.serial == serial) {
+        n->e.online = false;
+        n->e.session = NULL;
+        n->e.last_seen_ms = now_ms;
+        atomic_fetch_sub(&p->online, 1);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+void presence_touch(presence_t *p, const char *device_id, uint64_t serial, int64_t now_ms)
+{
+    uint64_t h = hash_id(device_id);
+    struct shard *s = &p->shards[h % PRESENCE_SHARDS];
+    pthread_mutex_lock(&s->lock);
+    struct node *n = find(s, device_id, h);
+    if (n && n->e.online && n->e.serial == serial)
+        n->e.last_seen_ms = now_ms;
+    pthread_mutex_unlock(&s->lock);
+}
+
+bool presence_lookup(presence_t *p, const char *device_id, struct presence_entry *out)
+{
+    uint64_t h = hash_id(device_id);
+    struct shard *s = &p->shards[h % PRESENCE_SHARDS];
+    pthread_mutex_lock(&s->lock);
+    struct node *n = find(s, device_id, h);
+    if (n)
+        *out = n->e;
+    pthread_mutex_unlock(&s->lock);
+    return n != NULL;
+}
+
+size_t presence_online(presence_t *p)
+{
+    return atomic_load(&p->online);
+}
+
+uint64_t presence_next_serial(presence_t *p)
+{
+    return atomic_fetch_add(&p->serial, 1) + 1;
+}

@@ -1,0 +1,52 @@
+/*
+ * presence.h - which devices are connected, where: device id -> (io thread, session, serial).
+ *
+ * Shared by every io thread and read by the control server, so it is a sharded hash map with
+ * one mutex per shard: a connect or disconnect locks one shard for a few hundred nanoseconds.
+ * An entry outlives its connection (online = false) so "last seen" is exact while iotd runs.
+ * The session pointer is only a token: it may be dereferenced only on its own io thread, and
+ * only after checking the serial (a reconnect on another thread gets a new serial).
+ */
+#ifndef IOTD_PRESENCE_H
+#define IOTD_PRESENCE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+typedef struct presence presence_t;
+
+struct presence_entry {
+    char device_id[65];
+    bool online;
+    unsigned io_index;    /* io thread owning the session */
+    void *session;        /* token, see above */
+    uint64_t serial;      /* unique per connection */
+    int64_t since_ms;     /* connected at (wall clock, ms) */
+    int64_t last_seen_ms; /* last frame received, or disconnect time */
+    char address[64];
+    char transport[8]; /* "tcp" or "tls" */
+};
+
+int presence_new(presence_t **out);
+void presence_free(presence_t *p);
+
+/* Record a new authenticated connection. If the device is already online: with replace, the
+ * old entry is copied to *previous (so the caller can ask its thread to close it), the new one
+ * takes its place and 1 is returned; without replace, IOT_EEXIST is returned and nothing
+ * changes. 0 when the device was offline. */
+int presence_claim(presence_t *p, const struct presence_entry *e, bool replace,
+                   struct presence_entry *previous);
+/* Mark offline, if serial still owns the entry (a replaced session must not undo its
+ * successor). */
+void presence_release(presence_t *p, const char *device_id, uint64_t serial, int64_t now_ms);
+/* Refresh last_seen of an online entry (cheap; called at most once per second per session). */
+void presence_touch(presence_t *p, const char *device_id, uint64_t serial, int64_t now_ms);
+/* Copy the entry of device_id into *out. false if never seen since start. */
+bool presence_lookup(presence_t *p, const char *device_id, struct presence_entry *out);
+/* Devices online now. */
+size_t presence_online(presence_t *p);
+/* A new connection serial (never 0). */
+uint64_t presence_next_serial(presence_t *p);
+
+#endif

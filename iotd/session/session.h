@@ -1,0 +1,67 @@
+/*
+ * session.h - device sessions: the server side of the wire protocol on the io threads.
+ *
+ * One session per accepted connection, owned by its io thread. A session runs the mutual
+ * handshake (firmware/ iotp_server_hs: the same code a device links), with the device's secret
+ * taken from the registry snapshot (no database round trip), then keeps the device: PING/PONG
+ * both ways, a silent device dropped, a second connection of the same device replacing the
+ * first (or refused), malformed frames answered with ERROR and repeated abuse disconnected.
+ * Presence (presence.h) says where each online device lives; connects, disconnects and
+ * failures are recorded (conn_log.h).
+ */
+#ifndef IOTD_SESSION_H
+#define IOTD_SESSION_H
+
+#include "loop/io_thread.h"
+#include "net/conn.h"
+#include "registry/registry.h"
+#include "session/conn_log.h"
+#include "session/presence.h"
+#include "session/ratelimit.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+
+struct session_options {
+    uint32_t handshake_timeout_ms; /* HELLO..AUTH must finish within this (default 10 s) */
+    uint32_t ping_s;               /* keepalive period asked of devices (default 30) */
+    uint32_t keepalive_timeout_s;  /* silent this long: dropped (default 2.5 x ping_s) */
+    bool replace_duplicate;        /* a second connection replaces the first (default) */
+    unsigned max_bad_frames;       /* malformed frames tolerated per connection (default 8) */
+    size_t max_frame;              /* frame limit in bytes (default 4096) */
+    unsigned auth_fail_limit;      /* failures per minute blocking a device id (default 5); an
+                                    * address, possibly a NATed fleet, gets ten times that */
+};
+
+/* Counters of one io thread's sessions (atomics: read by stats from other threads). */
+struct session_counters {
+    _Atomic uint64_t accepted, authenticated, auth_failures, rate_limited, handshake_timeouts,
+        keepalive_timeouts, replaced, bad_frames, abuse_closes;
+    _Atomic uint64_t frames_in, frames_out;
+    _Atomic size_t sessions, devices;
+};
+
+typedef struct sessions sessions_t;
+
+/* Everything sessions need, shared by all io threads. */
+struct session_deps {
+    registry_t *registry;
+    presence_t *presence;
+    ratelimit_t *ratelimit;
+    conn_log_t *conn_log;
+    const uint8_t *secret_key;
+    io_thread_t *io;   /* the io threads... */
+    unsigned io_count; /* ...and how many */
+};
+
+/* Create the session layer: one net loop per io thread (created on each thread). */
+int sessions_start(sessions_t **out, const struct session_deps *deps,
+                   const struct session_options *opts);
+/* The net loops, one per io thread, written into loops[io_count]; returns loops. */
+net_loop_t **sessions_net_loops(sessions_t *s, net_loop_t **loops);
+/* Counters of io thread i. */
+const struct session_counters *sessions_counters(const sessions_t *s, unsigned i);
+/* Close every session (on their threads) and free the layer. Before the io threads stop. */
+void sessions_stop(sessions_t *s);
+
+#endif

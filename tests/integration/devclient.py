@@ -1,0 +1,246 @@
+#!/usr/bin/env python3
+"""devclient.py - an independent implementation of the device side of the iotd wire protocol,
+written from iot-protocol(7) with Python's hmac/hashlib, for integration tests: it checks the
+C implementation against a second one and can misbehave on purpose (wrong keys, replays,
+silence, garbage), which a well-behaved simulator cannot.
+
+usage: devclient.py HOST:PORT [--tls CAFILE] SCENARIO ARGS...   (exit 0 = scenario held)
+"""
+import hashlib
+import hmac
+import os
+import socket
+import ssl
+import sys
+import time
+
+US, EOT = b"\x1f", b"\x04"
+
+
+def frame(frm, to, typ, fid, *args):
+    return US.join([frm.encode(), to.encode(), typ.encode(), str(fid).encode()] +
+                   [a.encode() for a in args]) + EOT
+
+
+class Conn:
+    def __init__(self, addr, cafile=None):
+        host, port = addr.rsplit(":", 1)
+        raw = socket.create_connection((host, int(port)), timeout=10)
+        if cafile:
+            ctx = ssl.create_default_context(cafile=cafile)
+            ctx.check_hostname = False
+            raw = ctx.wrap_socket(raw)
+        self.sock, self.buf = raw, b""
+
+    def send(self, data):
+        self.sock.sendall(data)
+
+    def recv_frame(self, timeout=10):
+        """Next frame as (from, to, type, id, args), or None when the server closed."""
+        self.sock.settimeout(timeout)
+        while EOT not in self.buf:
+            try:
+                chunk = self.sock.recv(65536)
+            except (ConnectionResetError, ssl.SSLError):
+                chunk = b""
+            if not chunk:
+                return None
+            self.buf += chunk
+        raw, self.buf = self.buf.split(EOT, 1)
+        f = raw.split(US)
+        return (f[0].decode(), f[1].decode(), f[2].decode(), int(f[3]), [a.decode() for a in f[4:]])
+
+    def closed_within(self, seconds):
+        """True if the server closes the connection within seconds (frames before are skipped)."""
+        deadline = time.time() + seconds
+        while time.time() < deadline:
+            try:
+                f = self.recv_frame(timeout=max(0.1, deadline - time.time()))
+            except socket.timeout:
+                return False
+            if f is None:
+                return True
+        return False
+
+
+def kv(args):
+    return dict(a.split("=", 1) for a in args if "=" in a)
+
+
+def device_mac(key, dev, snonce, cnonce):
+    return hmac.new(key, b"iotp1-device" + dev.encode() + b"\x00" + snonce + cnonce, hashlib.sha256).digest()
+
+
+def server_mac(key, dev, cnonce, snonce):
+    return hmac.new(key, b"iotp1-server" + dev.encode() + b"\x00" + cnonce + snonce, hashlib.sha256).digest()
+
+
+def handshake(c, dev, typ, key, cnonce=None):
+    """Run HELLO..WELCOME. Returns (result, details): result is 'ok' or the ERROR frame."""
+    cnonce = cnonce or os.urandom(32)
+    c.send(frame(dev, "iotd", "HELLO", 1, "proto=1", "type=" + typ, "fw=test-1", "cnonce=" + cnonce.hex()))
+    ch = c.recv_frame()
+    if ch is None:
+        return "closed", None
+    if ch[2] == "ERROR":
+        return "error", kv(ch[4])
+    assert ch[2] == "CHALLENGE" and ch[3] == 1, ch
+    snonce = bytes.fromhex(kv(ch[4])["snonce"])
+    auth = frame(dev, "iotd", "AUTH", 2, "mac=" + device_mac(key, dev, snonce, cnonce).hex())
+    c.send(auth)
+    w = c.recv_frame()
+    if w is None:
+        return "closed", None
+    if w[2] == "ERROR":
+        return "error", kv(w[4])
+    assert w[2] == "WELCOME" and w[3] == 2, w
+    expect = server_mac(key, dev, cnonce, snonce).hex()
+    if kv(w[4]).get("mac") != expect:
+        return "bad-server-mac", kv(w[4])
+    return "ok", {"auth": auth, "ping": int(kv(w[4])["ping"])}
+
+
+def fail(msg):
+    print("FAIL:", msg)
+    sys.exit(1)
+
+
+def expect_refused(c, dev, typ, key):
+    result, details = handshake(c, dev, typ, key)
+    if result != "error" or details.get("code") != "auth":
+        fail(f"{dev}: expected ERROR code=auth, got {result} {details}")
+    if int(details.get("retry", "0")) < 1:
+        fail(f"{dev}: refusal without a retry= hint: {details}")
+    if not c.closed_within(5):
+        fail(f"{dev}: socket not closed after the refusal")
+    return details
+
+
+def main():
+    addr, argv = sys.argv[1], sys.argv[2:]
+    cafile = None
+    if argv[0] == "--tls":
+        cafile, argv = argv[1], argv[2:]
+    scenario, args = argv[0], argv[1:]
+    conn = lambda: Conn(addr, cafile)
+
+    if scenario == "auth":  # ID TYPE KEYHEX: authenticates, server MAC checks out
+        dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
+        c = conn()
+        result, details = handshake(c, dev, typ, key)
+        if result != "ok":
+            fail(f"handshake: {result} {details}")
+        c.send(frame(dev, "iotd", "PING", 7))
+        f = c.recv_frame()
+        if not f or f[2] != "PONG" or f[3] != 7:
+            fail(f"PING not answered: {f}")
+        print("ok: authenticated, server proved the key, PING answered")
+    elif scenario == "refused":  # ID TYPE KEYHEX: must get ERROR code=auth retry=N and a close
+        d = expect_refused(conn(), args[0], args[1], bytes.fromhex(args[2]))
+        print("ok: refused", d)
+    elif scenario == "replay":  # ID TYPE KEYHEX: a recorded AUTH fails against a new challenge
+        dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
+        cnonce = os.urandom(32)
+        c = conn()
+        result, details = handshake(c, dev, typ, key, cnonce)
+        if result != "ok":
+            fail(f"first handshake: {result}")
+        recorded_auth = details["auth"]
+        c.sock.close()
+        c = conn()
+        c.send(frame(dev, "iotd", "HELLO", 1, "proto=1", "type=" + typ, "fw=test-1", "cnonce=" + cnonce.hex()))
+        ch = c.recv_frame()
+        if not ch or ch[2] != "CHALLENGE":
+            fail(f"no challenge: {ch}")
+        c.send(recorded_auth)
+        f = c.recv_frame()
+        if not f or f[2] != "ERROR" or kv(f[4]).get("code") != "auth":
+            fail(f"replayed AUTH accepted: {f}")
+        if not c.closed_within(5):
+            fail("not closed after the replay")
+        print("ok: replayed AUTH refused")
+    elif scenario == "silent":  # SECONDS: a peer that never says HELLO is dropped in time
+        c = conn()
+        start = time.time()
+        if not c.closed_within(float(args[0])):
+            fail("silent peer not dropped")
+        print(f"ok: silent peer dropped after {time.time() - start:.1f} s")
+    elif scenario == "stall":  # ID TYPE SECONDS: HELLO then nothing: dropped in time
+        c = conn()
+        c.send(frame(args[0], "iotd", "HELLO", 1, "proto=1", "type=" + args[1], "fw=t", "cnonce=" + os.urandom(32).hex()))
+        if not c.closed_within(float(args[2])):
+            fail("stalled handshake not dropped")
+        print("ok: stalled handshake dropped")
+    elif scenario == "keepalive":  # ID TYPE KEYHEX SECONDS: silent device gets PING then is dropped
+        dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
+        c = conn()
+        result, details = handshake(c, dev, typ, key)
+        if result != "ok":
+            fail(f"handshake: {result}")
+        got_ping, deadline = False, time.time() + float(args[3])
+        while time.time() < deadline:
+            try:
+                f = c.recv_frame(timeout=deadline - time.time())
+            except socket.timeout:
+                break
+            if f is None:
+                if not got_ping:
+                    fail("dropped without a PING first")
+                print("ok: server pinged, then dropped the silent device")
+                return
+            got_ping |= f[2] == "PING"
+        fail("silent device not dropped")
+    elif scenario == "duplicate":  # ID TYPE KEYHEX: a second connection replaces the first
+        dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
+        a = conn()
+        if handshake(a, dev, typ, key)[0] != "ok":
+            fail("first connection")
+        b = conn()
+        if handshake(b, dev, typ, key)[0] != "ok":
+            fail("second connection")
+        f = a.recv_frame()
+        if not f or f[2] != "BYE" or kv(f[4]).get("reason") != "replaced":
+            fail(f"first connection not told it was replaced: {f}")
+        if not a.closed_within(5):
+            fail("first connection not closed")
+        b.send(frame(dev, "iotd", "PING", 9))
+        f = b.recv_frame()
+        if not f or f[2] != "PONG":
+            fail("second connection not serving")
+        print("ok: replaced; hold the second connection open for", args[3] if len(args) > 3 else 0, "s")
+        time.sleep(float(args[3]) if len(args) > 3 else 0)
+    elif scenario == "garbage":  # ID TYPE KEYHEX: malformed frames get ERRORs, then a disconnect
+        dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
+        c = conn()
+        if handshake(c, dev, typ, key)[0] != "ok":
+            fail("handshake")
+        c.send(b"only\x1ftwo" + EOT)
+        f = c.recv_frame()
+        if not f or f[2] != "ERROR" or kv(f[4]).get("code") != "bad_frame":
+            fail(f"short frame: {f}")
+        c.send(frame(dev, "iotd", "PING", 1, "x" * 5000))
+        f = c.recv_frame()
+        if not f or f[2] != "ERROR" or kv(f[4]).get("code") != "too_large":
+            fail(f"oversized frame: {f}")
+        c.send(frame("someone-else", "iotd", "PING", 3))
+        f = c.recv_frame()
+        if not f or f[2] != "ERROR" or kv(f[4]).get("code") != "bad_frame":
+            fail(f"spoofed FROM: {f}")
+        c.send(frame(dev, "iotd", "PING", 4))
+        f = c.recv_frame()
+        if not f or f[2] != "PONG" or f[3] != 4:
+            fail(f"not serving after errors: {f}")
+        for i in range(20):
+            try:
+                c.send(b"\x01\x02garbage" + EOT)
+            except OSError:
+                break
+        if not c.closed_within(5):
+            fail("abusive connection not closed")
+        print("ok: errors answered, abuse disconnected")
+    else:
+        fail("unknown scenario " + scenario)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,121 @@
+#!/usr/bin/env bash
+# Devices connect (issue 3): plain and TLS handshakes checked by an independent client, each
+# failure refused alike with a retry hint, replayed AUTH, stalled handshakes, keepalive,
+# duplicate replacement, malformed frames, rate limiting, presence in iotctl, the connection
+# history, and 1,000 simulated devices (iotsim) online at once.
+. "$(dirname "$0")/lib.sh"
+: "${IOTSIM_BIN:?IOTSIM_BIN must point at iotsim}"
+client="python3 $(dirname "$0")/devclient.py"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$T_DIR/key.pem" -out "$T_DIR/cert.pem" 2>/dev/null || fail "cannot make a test certificate"
+T_DEVICES="listen = 127.0.0.1:0
+tls_listen = 127.0.0.1:0
+tls_cert = $T_DIR/cert.pem
+tls_key = $T_DIR/key.pem
+handshake_timeout_ms = 1500
+ping_s = 1
+keepalive_timeout_s = 3
+auth_fail_limit = 4"
+t_start
+expect 0 --json status
+port=$(json_get 'j["devices"]["port"]')
+tls_port=$(json_get 'j["devices"]["tls_port"]')
+addr=127.0.0.1:$port
+
+expect 0 tenant add acme
+expect 0 type add thermo --tenant acme
+expect 0 type add lamp --tenant acme
+key() { expect 0 --json device add "$@"; json_get 'j["secret"]'; }
+k1=$(key d1 --tenant acme --type thermo)
+k2=$(key d2 --tenant acme --type thermo)
+k3=$(key d3 --tenant acme --type thermo)
+kdis=$(key dis --tenant acme --type thermo --disabled)
+wrong=$(printf '%064d' 0)
+
+# Mutual authentication over TCP and TLS; the server proves it knows the key too.
+$client "$addr" auth d1 thermo "$k1" || fail "plain handshake"
+$client "127.0.0.1:$tls_port" --tls "$T_DIR/cert.pem" auth d2 thermo "$k2" || fail "TLS handshake"
+
+# Unknown device, wrong key, disabled device, wrong type: all the same refusal.
+$client "$addr" refused nosuch thermo "$k1" || fail "unknown device"
+$client "$addr" refused d3 thermo "$wrong" || fail "wrong key"
+$client "$addr" refused dis thermo "$kdis" || fail "disabled device"
+$client "$addr" refused d3 lamp "$k3" || fail "wrong type"
+$client "$addr" replay d3 thermo "$k3" || fail "replayed AUTH"
+
+# Handshakes that never finish are dropped after handshake_timeout_ms.
+$client "$addr" silent 4 || fail "silent peer"
+$client "$addr" stall d3 thermo 4 || fail "stalled handshake"
+# A silent authenticated device is pinged, then dropped after keepalive_timeout_s.
+$client "$addr" keepalive d3 thermo "$k3" 8 || fail "keepalive"
+# Malformed and oversized frames are answered; abuse is disconnected and logged.
+$client "$addr" garbage d3 thermo "$k3" || fail "garbage"
+grep -q "malformed frames, disconnecting" "$T_LOG" || fail "abuse not logged"
+
+# A second connection of d1 replaces the first; presence follows the new one.
+$client "$addr" duplicate d1 thermo "$k1" 3 &
+dup=$!
+sleep 1.5
+expect 0 --json device show d1
+[ "$(json_get 'j["online"]')" = "True" ] || fail "d1 not online: $OUT"
+[ "$(json_get 'j["transport"]')" = "tcp" ] || fail "transport: $OUT"
+json_get 'j["online_since"]' | grep -q T || fail "online_since: $OUT"
+wait $dup || fail "duplicate replacement"
+sleep 0.5
+expect 0 --json device show d1
+[ "$(json_get 'j["online"]')" = "False" ] || fail "d1 still online after disconnect: $OUT"
+
+# Rate limiting: after auth_fail_limit failures the right key is refused too, with a hint.
+k4=$(key d4 --tenant acme --type thermo)
+for _ in 1 2 3 4; do $client "$addr" refused d4 thermo "$wrong" >/dev/null || fail "refusal"; done
+$client "$addr" refused d4 thermo "$k4" || fail "rate limit did not hold"
+expect 0 --json status
+[ "$(json_get 'j["devices"]["rate_limited"] >= 1')" = "True" ] || fail "rate_limited not counted: $OUT"
+
+# The connection history reached MariaDB (written in batches).
+sleep 1
+ok=0
+for _ in $(seq 1 20); do
+    n=$(mariadb --socket="$T_STATE/mariadb/run/mysqld.sock" -N -e \
+        "SELECT COUNT(*) FROM iotd.device_connections WHERE event='auth_failure' AND reason='wrong mac'" 2>/dev/null || echo 0)
+    [ "${n:-0}" -ge 1 ] && { ok=1; break; }
+    sleep 0.5
+done
+[ $ok -eq 1 ] || fail "auth failures not recorded"
+mariadb --socket="$T_STATE/mariadb/run/mysqld.sock" -N -e \
+    "SELECT COUNT(*) FROM iotd.device_connections WHERE device_id='d1' AND event='connect'" | grep -qv '^0$' \
+    || fail "connects not recorded"
+
+expect 0 device history d3
+contains auth_failure
+contains "wrong mac"
+contains disconnect
+expect 0 --json device history nosuch --limit 5
+contains "unknown device"
+
+# 1,000 simulated devices connect and show online.
+: >"$T_DIR/fleet.jsonl"
+for i in $(seq 1 1000); do
+    "$IOTCTL_BIN" -s "$T_SOCK" --json device add "sim-$i" --tenant acme --type thermo >>"$T_DIR/fleet.jsonl" \
+        || fail "device add sim-$i"
+done
+"$IOTSIM_BIN" -c "$addr" -f "$T_DIR/fleet.jsonl" --stats-interval 0 --duration 120 >"$T_DIR/sim.log" 2>&1 &
+sim=$!
+online=0
+for _ in $(seq 1 120); do
+    ctl --json status
+    online=$(json_get 'j["devices"]["online"]')
+    [ "$online" -ge 1000 ] && break
+    sleep 0.5
+done
+[ "$online" -ge 1000 ] || fail "only $online of 1000 simulated devices online"
+expect 0 --json device list --tenant acme
+[ "$(json_get 'sum(1 for d in j["devices"] if d["id"].startswith("sim-") and d["online"])')" = "1000" ] \
+    || fail "device list does not show 1000 online"
+expect 0 device list --tenant acme
+contains "sim-999"
+kill -INT $sim
+wait $sim || true
+t_stop
+t_done
