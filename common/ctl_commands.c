@@ -23,6 +23,20 @@
 const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
     [CTL_STATUS] = {CTL_STATUS, "status", "status", 0, "show daemon status", {{0}}, {NULL}, NULL},
 
+    [CTL_STATS] =
+        {CTL_STATS,
+         "stats",
+         "stats",
+         CTL_STREAM,
+         "stream threads, queues, sessions and totals (what iottop shows)",
+         {{"interval_ms", "--interval", CTL_ARG_INT, false, "MS", "sample period (default 1000)"},
+          {"top", "--top", CTL_ARG_INT, false, "N", "sessions to include (default 50)"},
+          {"sort", "--sort", CTL_ARG_NAME, false, "KEY",
+           "frames_in|frames_out|bytes_out|output_bytes|since|last_activity|in_flight"},
+          {"count", "--count", CTL_ARG_INT, false, "N", "stop after N samples (default: never)"}},
+         {NULL},
+         NULL},
+
     [CTL_TENANT_ADD] = {CTL_TENANT_ADD,
                         "tenant add",
                         "tenant.add",

@@ -17,6 +17,7 @@
 
 enum ctl_command_id {
     CTL_STATUS,
+    CTL_STATS,
     CTL_TENANT_ADD,
     CTL_TENANT_LIST,
     CTL_TENANT_SHOW,

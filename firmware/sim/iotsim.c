@@ -94,8 +94,18 @@ static int parse_number(const char *s, const char *suffix, double *out)
 static int parse_options(int argc, char **argv, struct options *opt)
 {
     enum {
-        OPT_TLS = 256, OPT_CA, OPT_INSECURE, OPT_TYPE, OPT_PING, OPT_FW, OPT_RATE, OPT_DURATION,
-        OPT_EXIT, OPT_STATS, OPT_JSON, OPT_VERSION
+        OPT_TLS = 256,
+        OPT_CA,
+        OPT_INSECURE,
+        OPT_TYPE,
+        OPT_PING,
+        OPT_FW,
+        OPT_RATE,
+        OPT_DURATION,
+        OPT_EXIT,
+        OPT_STATS,
+        OPT_JSON,
+        OPT_VERSION
     };
     static const struct option longopts[] = {
         {"connect", required_argument, NULL, 'c'},
@@ -403,8 +413,7 @@ int main(int argc, char **argv)
         uv_timer_start(&sim.stats_timer, on_stats, ms ? ms : 1, ms ? ms : 1);
     }
     if (sim.opt.duration_s > 0)
-        uv_timer_start(&sim.duration_timer, on_duration, (uint64_t)(sim.opt.duration_s * 1000),
-                       0);
+        uv_timer_start(&sim.duration_timer, on_duration, (uint64_t)(sim.opt.duration_s * 1000), 0);
 
     sim_fleet_start(&sim.fleet);
     uv_run(&sim.loop, UV_RUN_DEFAULT);

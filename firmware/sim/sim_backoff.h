@@ -20,13 +20,16 @@ struct sim_backoff_params {
     uint64_t stable_ms; /* authenticated this long resets the backoff (30000) */
 };
 
-#define SIM_BACKOFF_DEFAULTS {500, 60000, 30000}
+#define SIM_BACKOFF_DEFAULTS                                                                       \
+    {                                                                                              \
+        500, 60000, 30000                                                                          \
+    }
 
 struct sim_backoff {
     struct sim_backoff_params params;
-    unsigned failures;          /* failures since the last reset */
-    uint64_t authenticated_ms;  /* when the current connection authenticated */
-    int authenticated;          /* the current connection is authenticated */
+    unsigned failures;         /* failures since the last reset */
+    uint64_t authenticated_ms; /* when the current connection authenticated */
+    int authenticated;         /* the current connection is authenticated */
 };
 
 void sim_backoff_init(struct sim_backoff *b, const struct sim_backoff_params *params);

@@ -138,8 +138,8 @@ static void drop(struct sim_device *dev, int auth, const char *fmt, ...)
 /* Wait out the backoff, then ask the pacer for a slot again. */
 static void schedule_retry(struct sim_device *dev)
 {
-    uint64_t delay = sim_backoff_next_ms(&dev->backoff, uv_now(dev->fleet->loop),
-                                         dev->retry_hint_s, sim_fleet_random(dev->fleet));
+    uint64_t delay = sim_backoff_next_ms(&dev->backoff, uv_now(dev->fleet->loop), dev->retry_hint_s,
+                                         sim_fleet_random(dev->fleet));
 
     dev->retry_hint_s = 0;
     set_state(dev, SIM_DEVICE_BACKOFF);

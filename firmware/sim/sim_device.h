@@ -62,11 +62,11 @@ struct sim_device {
     int timer_open;
 
     struct sim_backoff backoff;
-    uint32_t retry_hint_s; /* the server's retry= from the last refusal */
-    uint32_t ping_s;       /* keepalive period of this connection (0 = none) */
-    uint32_t ping_id;      /* last PING id sent (increasing, never 0) */
+    uint32_t retry_hint_s;     /* the server's retry= from the last refusal */
+    uint32_t ping_s;           /* keepalive period of this connection (0 = none) */
+    uint32_t ping_id;          /* last PING id sent (increasing, never 0) */
     uint32_t ping_outstanding; /* id of a PING without PONG yet, 0 if none */
-    unsigned attempts;     /* connection attempts so far */
+    unsigned attempts;         /* connection attempts so far */
 
     struct sim_device *next_queued; /* connect queue link (owned by the fleet) */
     int queued;

@@ -39,8 +39,7 @@ int sim_devices_parse(struct sim_device_list *list, const char *text, size_t len
                       const char *origin, char *err, size_t errlen);
 
 /* Read path ("-" = standard input) whole and parse it as above. Returns 0 or -1 with err. */
-int sim_devices_load_file(struct sim_device_list *list, const char *path, char *err,
-                          size_t errlen);
+int sim_devices_load_file(struct sim_device_list *list, const char *path, char *err, size_t errlen);
 
 /* Final checks over the whole list, then apply the command line: keep only the first limit
  * entries (0 = all); type_override, when not NULL, replaces every entry's type. Fails (-1 with

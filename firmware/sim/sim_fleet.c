@@ -79,6 +79,7 @@ void sim_fleet_stop(struct sim_fleet *fleet)
     if (fleet->stopping)
         return;
     fleet->stopping = 1;
+    fleet->at_stop = fleet->stats;
     for (size_t i = 0; i < fleet->count; i++)
         sim_device_stop(&fleet->devices[i]);
     if (fleet->pacer_open) {
@@ -197,18 +198,23 @@ void sim_fleet_authenticated_changed(struct sim_fleet *fleet)
 
 void sim_fleet_print_stats(const struct sim_fleet *fleet, FILE *out, int json, int final)
 {
-    const struct sim_stats *s = &fleet->stats;
+    struct sim_stats now = fleet->stats;
+    const struct sim_stats *s = &now;
     uint64_t elapsed = uv_now(fleet->loop) - fleet->started_ms;
     char when[32], reached[48] = "";
     struct timespec ts;
     struct tm tm;
 
+    if (final && fleet->stopping) {
+        now.connecting = fleet->at_stop.connecting;
+        now.authenticated = fleet->at_stop.authenticated;
+    }
     clock_gettime(CLOCK_REALTIME, &ts);
     gmtime_r(&ts.tv_sec, &tm);
     strftime(when, sizeof(when), "%Y-%m-%dT%H:%M:%SZ", &tm);
     if (final && fleet->all_authenticated_ms >= 0)
-        snprintf(reached, sizeof(reached), json ? ",\"all_authenticated_ms\":%lld"
-                                                : " all_authenticated_ms=%lld",
+        snprintf(reached, sizeof(reached),
+                 json ? ",\"all_authenticated_ms\":%lld" : " all_authenticated_ms=%lld",
                  (long long)fleet->all_authenticated_ms);
     if (json)
         fprintf(out,
@@ -221,8 +227,7 @@ void sim_fleet_print_stats(const struct sim_fleet *fleet, FILE *out, int json, i
                 (unsigned long long)s->auth_failures, (unsigned long long)s->connect_failures,
                 (unsigned long long)s->disconnects, (unsigned long long)s->reconnects,
                 (unsigned long long)s->pings_sent, (unsigned long long)s->pongs_received,
-                (unsigned long long)s->requests_answered, final ? ",\"final\":true" : "",
-                reached);
+                (unsigned long long)s->requests_answered, final ? ",\"final\":true" : "", reached);
     else
         fprintf(out,
                 "%s elapsed=%.1fs configured=%llu connecting=%llu authenticated=%llu "

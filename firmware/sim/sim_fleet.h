@@ -28,12 +28,12 @@
 struct sim_device;
 
 struct sim_fleet_config {
-    struct sockaddr_storage addr; /* the server */
-    const char *server_name;      /* TLS: SNI and the name (or IP) the certificate must carry */
-    SSL_CTX *tls;                 /* NULL: plain TCP */
-    const char *fw_version;       /* HELLO fw= */
-    uint32_t ping_s;              /* keepalive period; 0 = the one WELCOME asks for */
-    double connect_rate;          /* connection attempts per second (> 0) */
+    struct sockaddr_storage addr;  /* the server */
+    const char *server_name;       /* TLS: SNI and the name (or IP) the certificate must carry */
+    SSL_CTX *tls;                  /* NULL: plain TCP */
+    const char *fw_version;        /* HELLO fw= */
+    uint32_t ping_s;               /* keepalive period; 0 = the one WELCOME asks for */
+    double connect_rate;           /* connection attempts per second (> 0) */
     uint64_t handshake_timeout_ms; /* connect + TLS + HELLO..WELCOME must fit in this */
     struct sim_backoff_params backoff;
     int verbose; /* log every device event to stderr, not only the first few problems */
@@ -59,13 +59,15 @@ struct sim_fleet {
     struct sim_device *devices;
     size_t count;
     struct sim_stats stats;
-    uint64_t started_ms;            /* loop time at sim_fleet_start */
-    int64_t all_authenticated_ms;   /* ms from start until every device was authenticated at
-                                       once, -1 until that happened */
+    uint64_t started_ms;          /* loop time at sim_fleet_start */
+    int64_t all_authenticated_ms; /* ms from start until every device was authenticated at
+                                     once, -1 until that happened */
     /* Called (if set) whenever the number of authenticated devices changes. */
     void (*on_authenticated_change)(struct sim_fleet *fleet, void *arg);
     void *arg;
     int stopping;
+    struct sim_stats at_stop; /* the counters when sim_fleet_stop began: the final stats line
+                                 shows how many devices were up, not the zero after closing */
 
     /* Private: */
     struct sim_device *queue_head, *queue_tail; /* devices waiting for a connect slot */
@@ -95,7 +97,7 @@ void sim_fleet_stop(struct sim_fleet *fleet);
 void sim_fleet_free(struct sim_fleet *fleet);
 
 /* Print one stats line (JSON object when json) to out. final adds "final" and, if reached,
- * all_authenticated_ms. */
+ * all_authenticated_ms, and after a stop reports the gauges as they were when it began. */
 void sim_fleet_print_stats(const struct sim_fleet *fleet, FILE *out, int json, int final);
 
 /* ---- for sim_device.c ---- */

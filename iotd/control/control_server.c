@@ -47,8 +47,11 @@ struct control_server {
     struct control_conn *conns; /* list of open connections */
 };
 
+struct control_stream;
+
 struct control_conn {
     uv_pipe_t pipe;
+    struct control_stream *streams;
     control_server_t *srv;
     struct control_conn *prev, *next;
     char actor[64];
@@ -60,6 +63,25 @@ struct control_conn {
     uv_timer_t linger;
     uv_shutdown_t shutdown;
 };
+
+/* A stream: a timer asking the provider for a sample per interval. Referenced by its timer
+ * (until closed) and by a sample being built; freed when both are gone. */
+struct control_stream {
+    struct control_stream *next;
+    struct control_conn *conn;
+    uint32_t id;
+    uv_timer_t timer;
+    cJSON *args;
+    uint64_t event_seq;
+    long long count, sent;
+    unsigned refs;
+    bool collecting, ended;
+};
+
+#define STREAM_MIN_INTERVAL_MS 100
+#define STREAM_MAX_INTERVAL_MS 60000
+
+static void stream_end(struct control_stream *st, const char *reason);
 
 /* A request executed on a db thread. */
 struct control_job {
@@ -107,6 +129,8 @@ static void conn_close(struct control_conn *conn)
 {
     if (conn->closed)
         return;
+    while (conn->streams)
+        stream_end(conn->streams, NULL); /* the client is gone: nobody to tell */
     conn->closed = true;
     if (conn->finishing)
         uv_close((uv_handle_t *)&conn->linger, on_conn_closed);
@@ -336,6 +360,103 @@ static void add_presence_to_result(control_server_t *srv, const struct ctl_comma
     }
 }
 
+static void stream_unref(struct control_stream *st)
+{
+    if (--st->refs > 0)
+        return;
+    struct control_conn *conn = st->conn;
+    cJSON_Delete(st->args);
+    free(st);
+    conn_unref(conn);
+}
+
+static void on_stream_timer_closed(uv_handle_t *handle)
+{
+    stream_unref(handle->data);
+}
+
+/* Stop a stream, telling the client why (reason NULL: the client is gone). */
+static void stream_end(struct control_stream *st, const char *reason)
+{
+    if (st->ended)
+        return;
+    st->ended = true;
+    struct control_conn *conn = st->conn;
+    for (struct control_stream **p = &conn->streams; *p; p = &(*p)->next) {
+        if (*p == st) {
+            *p = st->next;
+            break;
+        }
+    }
+    if (reason) {
+        cJSON *end = cJSON_CreateObject();
+        cJSON_AddNumberToObject(end, "id", st->id);
+        cJSON_AddTrueToObject(end, "end");
+        cJSON_AddStringToObject(end, "reason", reason);
+        conn_send(conn, end);
+    }
+    uv_close((uv_handle_t *)&st->timer, on_stream_timer_closed);
+}
+
+static void on_stream_sample(cJSON *sample, void *arg)
+{
+    struct control_stream *st = arg;
+    st->collecting = false;
+    if (!st->ended && sample) {
+        cJSON *msg = cJSON_CreateObject();
+        cJSON_AddNumberToObject(msg, "id", st->id);
+        cJSON_AddItemToObject(msg, "item", sample);
+        sample = NULL;
+        conn_send(st->conn, msg);
+        if (st->count > 0 && ++st->sent >= st->count)
+            stream_end(st, "count reached");
+    }
+    cJSON_Delete(sample);
+    stream_unref(st);
+}
+
+static void on_stream_tick(uv_timer_t *timer)
+{
+    struct control_stream *st = timer->data;
+    control_server_t *srv = st->conn->srv;
+    if (st->collecting || st->ended)
+        return; /* the previous sample is still being built: skip, do not pile up */
+    st->collecting = true;
+    st->refs++;
+    srv->deps.stats(srv->deps.stats_arg, st->args, &st->event_seq, on_stream_sample, st);
+}
+
+static void stream_start(struct control_conn *conn, uint32_t id, cJSON *args)
+{
+    control_server_t *srv = conn->srv;
+    long long interval = ctl_get_int(args, "interval_ms", 1000);
+    long long count = ctl_get_int(args, "count", 0);
+    if (interval < STREAM_MIN_INTERVAL_MS || interval > STREAM_MAX_INTERVAL_MS || count < 0) {
+        cJSON_Delete(args);
+        send_error(conn, id, IOT_EINVAL, "interval_ms must be 100..60000 and count >= 0");
+        return;
+    }
+    struct control_stream *st = calloc(1, sizeof(*st));
+    if (!st) {
+        cJSON_Delete(args);
+        send_error(conn, id, IOT_ENOMEM, NULL);
+        return;
+    }
+    *st = (struct control_stream){.conn = conn, .id = id, .args = args, .count = count, .refs = 1};
+    conn->refs++;
+    st->next = conn->streams;
+    conn->streams = st;
+    uv_timer_init(srv->deps.loop, &st->timer);
+    st->timer.data = st;
+
+    cJSON *ack = ctl_reply_ok(id, NULL);
+    cJSON_DeleteItemFromObjectCaseSensitive(ack, "result");
+    cJSON_AddTrueToObject(ack, "stream");
+    conn_send(conn, ack);
+    /* The first sample at once (a monitor should not start blank), then one per interval. */
+    uv_timer_start(&st->timer, on_stream_tick, 0, (uint64_t)interval);
+}
+
 /* Answer one request line. */
 static void handle_line(struct control_conn *conn, const char *line, size_t len)
 {
@@ -370,7 +491,9 @@ static void handle_line(struct control_conn *conn, const char *line, size_t len)
         send_error(conn, id, IOT_EINVAL, args ? err : NULL);
         goto out;
     }
-    if (cmd->id == CTL_STATUS) {
+    if ((cmd->flags & CTL_STREAM) && srv->deps.stats) {
+        stream_start(conn, id, args);
+    } else if (cmd->id == CTL_STATUS) {
         cJSON_Delete(args);
         conn_send(conn, ctl_reply_ok(id, srv->deps.status(srv->deps.status_arg)));
     } else if (registry_answers(cmd)) {
@@ -592,6 +715,12 @@ unsigned control_server_clients(const control_server_t *srv)
 void control_server_stop(control_server_t *srv)
 {
     srv->stopping = true;
+    for (struct control_conn *c = srv->conns; c; c = c->next)
+        while (c->streams)
+            stream_end(c->streams, "shutdown");
+    /* A small reply such as a stream's "end" is written at once by uv_write when nothing is
+     * queued before it, so closing now still delivers it in practice; waiting for slow clients
+     * would hold up the daemon's stop. */
     while (srv->conns)
         conn_close(srv->conns);
     unlink(srv->path);

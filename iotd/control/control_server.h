@@ -4,7 +4,9 @@
  * Runs on the main loop. Each request is validated against the shared command table, then
  * answered from the registry snapshot (reads), by the daemon (status), or by a db job
  * (changes: committed, snapshot reloaded and published, then answered — so a change is visible
- * to the next request of any client). Garbage gets an error reply, never a crash.
+ * to the next request of any client). Stream commands (stats) answer {"stream": true} and then
+ * one {"item"} per interval until their count, the client's disconnect, or the daemon's stop
+ * ({"end": true, "reason": ...}). Garbage gets an error reply, never a crash.
  */
 #ifndef IOTD_CONTROL_SERVER_H
 #define IOTD_CONTROL_SERVER_H
@@ -37,6 +39,11 @@ struct control_deps {
     cJSON *(*status)(void *arg);
     void *status_arg;
     presence_t *presence; /* online state added to device list/show */
+    /* Builds one sample of the "stats" stream from its args; done(sample or NULL, cb_arg) runs
+     * exactly once on the main loop. *event_seq is the stream's position in the event log. */
+    int (*stats)(void *arg, const cJSON *args, uint64_t *event_seq,
+                 void (*done)(cJSON *sample, void *cb_arg), void *cb_arg);
+    void *stats_arg;
 };
 
 /* Bind and listen. A stale socket file is replaced; a live one (another iotd) is an error. */

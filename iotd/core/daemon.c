@@ -8,6 +8,8 @@
 #include "core/daemon.h"
 
 #include "core/log.h"
+#include "ctl_proto.h"
+#include "stats/stats.h"
 #include "iot_error.h"
 
 #include <errno.h>
@@ -15,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <systemd/sd-daemon.h>
 #include <unistd.h>
 
@@ -136,6 +139,42 @@ static int open_database(struct iotd *d, char *err, size_t errlen)
     return db_pool_start(&d->db, &d->target, d->cfg.db_threads, d->cfg.db_queue);
 }
 
+static unsigned control_clients(void *arg)
+{
+    struct iotd *d = arg;
+    return d->control ? control_server_clients(d->control) : 0;
+}
+
+/* The "stats" stream's provider: one sample per call (see stats.h). */
+static int daemon_stats(void *arg, const cJSON *args, uint64_t *event_seq,
+                        void (*done)(cJSON *sample, void *cb_arg), void *cb_arg)
+{
+    struct iotd *d = arg;
+    struct stats_sources src = {
+        .version = IOTD_VERSION,
+        .started_ns = d->started_ns,
+        .main_inbox = &d->inbox,
+        .main_tid = d->main_tid,
+        .main_busy_ns = &d->busy_ns,
+        .io = d->io,
+        .io_count = d->io_count,
+        .sessions = d->sessions,
+        .db = d->db,
+        .conn_log = d->conn_log,
+        .presence = d->presence,
+        .control_clients = control_clients,
+        .control_arg = d,
+    };
+    long long top = ctl_get_int(args, "top", 50);
+    struct stats_query q = {.top = top < 0 ? 0 : (size_t)top,
+                            .sort = ctl_get_string(args, "sort"),
+                            .event_seq = event_seq};
+    int rc = stats_collect(&src, &q, done, cb_arg);
+    if (rc != 0)
+        done(NULL, cb_arg);
+    return rc;
+}
+
 /* Sessions on the io threads, then the listeners that feed them. */
 static int start_devices(struct iotd *d, char *err, size_t errlen)
 {
@@ -194,6 +233,7 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
     char path[4200];
 
     d->started_ns = uv_hrtime();
+    d->main_tid = (int)syscall(SYS_gettid);
     if ((rc = uv_loop_init(&d->loop)) != 0) {
         snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
         return IOT_EIO;
@@ -235,7 +275,9 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
                                 .secret_key = d->secret_key,
                                 .status = daemon_status,
                                 .status_arg = d,
-                                .presence = d->presence};
+                                .presence = d->presence,
+                                .stats = daemon_stats,
+                                .stats_arg = d};
     if ((rc = control_server_start(&d->control, &copts, &deps, err, errlen)) != 0)
         return rc;
 

@@ -44,6 +44,7 @@ struct iotd {
     uint8_t secret_key[SECRETBOX_KEY_LEN];
     uv_signal_t sigterm, sigint, sighup;
     uint64_t started_ns;
+    int main_tid;
     int schema_version;
     bool stopping;
     /* main-loop counters for stats */

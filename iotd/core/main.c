@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 static void usage(FILE *out)
@@ -56,6 +57,7 @@ static int daemonize(const char *state_dir, int *ready_fd)
     }
     /* stderr goes to $state_dir/iotd.log unless logging to syslog. */
     char path[4200];
+    mkdir(state_dir, 0750); /* iotd_start would create it too late for the log */
     snprintf(path, sizeof(path), "%s/iotd.log", state_dir);
     int logfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
     if (logfd >= 0) {

@@ -12,6 +12,7 @@
 #include "loop/inbox.h"
 
 #include <mysql.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 
 /* Where the database is. Parsed from "[database] url" (see db_target_parse). */
@@ -71,6 +72,15 @@ int db_pool_submit(db_pool_t *pool, db_job_t *job);
 /* Counters for stats. */
 void db_pool_stats(db_pool_t *pool, size_t *depth, size_t *high_water, size_t *capacity,
                    uint64_t *done, uint64_t *failed, unsigned *connected);
+/* Per db thread, for stats: OS thread id and time spent running jobs. */
+struct db_thread_info {
+    _Atomic int tid;
+    _Atomic uint64_t busy_ns;
+};
+/* Number of threads; info of thread i (valid until db_pool_stop). */
+unsigned db_pool_threads(const db_pool_t *pool);
+const struct db_thread_info *db_pool_thread(const db_pool_t *pool, unsigned i);
+
 /* Run what is queued, then join the threads and free the pool. Completions of the drained
  * jobs are pushed to their inboxes; see db_pool_submit about keeping those loops alive. */
 void db_pool_stop(db_pool_t *pool);

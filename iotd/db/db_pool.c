@@ -17,8 +17,12 @@
 #include "iot_error.h"
 
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
 
 struct db_pool {
     pthread_mutex_t lock;
@@ -30,6 +34,8 @@ struct db_pool {
     atomic_uint connected;
     struct db_target target;
     unsigned nthreads, started;
+    atomic_uint next_index;
+    struct db_thread_info *info; /* per thread, for stats */
     pthread_t threads[];
 };
 
@@ -65,10 +71,23 @@ static int job_run(db_pool_t *pool, db_job_t *job, MYSQL **conn)
     return rc;
 }
 
+static uint64_t monotonic_ns(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+}
+
 static void *db_thread(void *arg)
 {
     db_pool_t *pool = arg;
     MYSQL *conn = NULL;
+    unsigned index = atomic_fetch_add(&pool->next_index, 1);
+    struct db_thread_info *info = &pool->info[index];
+    char name[16];
+    snprintf(name, sizeof(name), "db%u", index);
+    pthread_setname_np(pthread_self(), name);
+    atomic_store(&info->tid, (int)syscall(SYS_gettid));
     mysql_thread_init();
     pthread_mutex_lock(&pool->lock);
     for (;;) {
@@ -84,8 +103,10 @@ static void *db_thread(void *arg)
         job->next = NULL;
         pthread_mutex_unlock(&pool->lock);
 
+        uint64_t started = monotonic_ns();
         job->status = job_run(pool, job, &conn);
         int status = job->status;
+        atomic_fetch_add(&info->busy_ns, monotonic_ns() - started);
         /* After delivery the job belongs to someone else: read nothing from it. */
         job_deliver(job);
 
@@ -120,6 +141,12 @@ int db_pool_start(db_pool_t **out, const struct db_target *target, unsigned nthr
         goto out;
     pool->capacity = capacity;
     pool->nthreads = nthreads;
+    pool->info = calloc(nthreads, sizeof(*pool->info));
+    if (pool->info == NULL) {
+        free(pool);
+        pool = NULL;
+        goto out;
+    }
     atomic_init(&pool->connected, 0);
     if (db_target_copy(target, &pool->target) != 0) {
         free(pool);
@@ -192,5 +219,16 @@ void db_pool_stop(db_pool_t *pool)
     pthread_cond_destroy(&pool->work);
     pthread_mutex_destroy(&pool->lock);
     db_target_free(&pool->target);
+    free(pool->info);
     free(pool);
+}
+
+unsigned db_pool_threads(const db_pool_t *pool)
+{
+    return pool->nthreads;
+}
+
+const struct db_thread_info *db_pool_thread(const db_pool_t *pool, unsigned i)
+{
+    return &pool->info[i];
 }

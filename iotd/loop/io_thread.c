@@ -9,6 +9,7 @@
 
 #include "iot_error.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <sys/syscall.h>
@@ -66,12 +67,15 @@ void loop_busy_meter_stop(uv_prepare_t *prepare, uv_check_t *check)
     uv_close((uv_handle_t *)check, on_meter_closed);
 }
 
+/* Last-resort close of whatever is still open on a stopping loop. Only the thread's own busy
+ * meter is known here; other modules close their handles (with their callbacks) before. */
 static void close_any(uv_handle_t *handle, void *arg)
 {
+    io_thread_t *t = arg;
     if (uv_is_closing(handle))
         return;
-    uv_close(handle,
-             (handle->type == UV_PREPARE || handle->type == UV_CHECK) ? on_meter_closed : NULL);
+    bool meter = handle == (uv_handle_t *)&t->prepare || handle == (uv_handle_t *)&t->check;
+    uv_close(handle, meter ? on_meter_closed : NULL);
 }
 
 static void on_stop(inbox_msg_t *msg, void *loop_data)
@@ -79,7 +83,7 @@ static void on_stop(inbox_msg_t *msg, void *loop_data)
     io_thread_t *t = loop_data;
     (void)msg;
     inbox_close(&t->inbox, NULL);
-    uv_walk(&t->loop, close_any, NULL);
+    uv_walk(&t->loop, close_any, t);
 }
 
 struct sync_call {
@@ -148,7 +152,7 @@ int io_thread_start(io_thread_t *t, unsigned index, size_t inbox_capacity)
 fail_handles:
     /* The thread never ran: close the handles on this thread instead. */
     inbox_close(&t->inbox, NULL);
-    uv_walk(&t->loop, close_any, NULL);
+    uv_walk(&t->loop, close_any, t);
     uv_run(&t->loop, UV_RUN_DEFAULT);
 fail_loop:
     uv_loop_close(&t->loop);

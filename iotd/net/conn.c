@@ -369,8 +369,8 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
     if (n == 0)
         return;
     if (n == UV_EOF)
-        conn_close(c, c->state == CONN_HANDSHAKE ? "peer closed during the handshake"
-                                                 : "peer closed");
+        conn_close(c,
+                   c->state == CONN_HANDSHAKE ? "peer closed during the handshake" : "peer closed");
     else
         conn_abort(c, "read failed");
 }

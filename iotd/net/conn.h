@@ -4,8 +4,9 @@
  *
  * A conn lives on one io thread. Received bytes (plaintext, after TLS) are handed to the
  * owner's on_data; outgoing bytes are appended with conn_write to a per-connection buffer and
- * flushed once per loop iteration (a uv_check on the io thread walks the connections written
- * to in this pass), so a burst of frames to one peer costs one write syscall, not one each.
+ * flushed once per loop iteration (a uv_check and a uv_prepare on the io thread walk the
+ * connections written to since the last flush), so a burst of frames to one peer costs one
+ * write syscall, not one each. For TLS the burst is also encrypted as one record.
  * The output buffer is bounded: past the bound conn_write fails with IOT_EBUSY and the owner
  * decides (answer busy, or close).
  *
@@ -39,8 +40,8 @@ enum conn_transport { CONN_TCP, CONN_TLS };
 /* Read-only facts about a connection (for presence, logs and stats). */
 struct conn_info {
     enum conn_transport transport;
-    char peer[64];          /* "203.0.113.7:51234" or "[2001:db8::1]:51234" */
-    bool peer_is_loopback;  /* 127.0.0.0/8 or ::1 (native LOGIN without TLS is allowed from here) */
+    char peer[64];         /* "203.0.113.7:51234" or "[2001:db8::1]:51234" */
+    bool peer_is_loopback; /* 127.0.0.0/8 or ::1 (native LOGIN without TLS is allowed from here) */
     uint64_t bytes_in, bytes_out;
 };
 
@@ -60,17 +61,17 @@ void net_loop_stats(const net_loop_t *nl, size_t *conns, size_t *pending_bytes);
 
 /* Cumulative counters of one loop, readable from any thread (iottop, tests). */
 struct net_loop_counters {
-    uint64_t accepted;           /* connections handed to on_accept */
-    uint64_t closed;             /* connections whose socket was closed and memory released */
-    uint64_t flushes;            /* dirty connections flushed (at most one per conn per pass) */
-    uint64_t try_writes;         /* uv_try_write calls */
-    uint64_t async_writes;       /* uv_write calls for what the kernel did not take at once */
+    uint64_t accepted;            /* connections handed to on_accept */
+    uint64_t closed;              /* connections whose socket was closed and memory released */
+    uint64_t flushes;             /* dirty connections flushed (at most one per conn per pass) */
+    uint64_t try_writes;          /* uv_try_write calls */
+    uint64_t async_writes;        /* uv_write calls for what the kernel did not take at once */
     uint64_t bytes_in, bytes_out; /* wire bytes (ciphertext for TLS) */
-    uint64_t busy_rejects;       /* conn_write refused with IOT_EBUSY */
-    uint64_t linger_expired;     /* closes that gave up on unflushed output */
-    uint64_t tls_handshakes;     /* TLS handshakes completed */
-    uint64_t tls_failures;       /* TLS handshakes failed (bad protocol, old version, garbage) */
-    uint64_t tls_timeouts;       /* TLS handshakes not finished in time */
+    uint64_t busy_rejects;        /* conn_write refused with IOT_EBUSY */
+    uint64_t linger_expired;      /* closes that gave up on unflushed output */
+    uint64_t tls_handshakes;      /* TLS handshakes completed */
+    uint64_t tls_failures;        /* TLS handshakes failed (bad protocol, old version, garbage) */
+    uint64_t tls_timeouts;        /* TLS handshakes not finished in time */
 };
 void net_loop_counters(const net_loop_t *nl, struct net_loop_counters *out);
 
@@ -91,12 +92,12 @@ io_thread_t *conn_io_thread(const conn_t *c);
 /* Listeners run on the main loop and hand accepted sockets to io threads round robin. */
 typedef struct net_listener net_listener_t;
 struct net_listener_options {
-    const char *address;        /* "host:port"; port 0 picks a free port */
+    const char *address; /* "host:port"; port 0 picks a free port */
     enum conn_transport transport;
     const char *tls_cert, *tls_key; /* PEM files, for CONN_TLS */
-    size_t output_limit;        /* per-connection output bound in bytes (0: 1 MiB) */
-    unsigned handshake_timeout_ms; /* CONN_TLS: drop a handshake not done by then (0: 10 s) */
-    unsigned linger_ms;         /* conn_close waits this long for queued output (0: 2 s) */
+    size_t output_limit;            /* per-connection output bound in bytes (0: 1 MiB) */
+    unsigned handshake_timeout_ms;  /* CONN_TLS: drop a handshake not done by then (0: 10 s) */
+    unsigned linger_ms;             /* conn_close waits this long for queued output (0: 2 s) */
 };
 /* Bind and listen on loop (the main loop); accepted sockets go to nl[i % count]'s thread
  * through its io thread inbox. Call on the main loop's thread. The loops must stay alive until

@@ -66,7 +66,7 @@ extern const struct conn_type conn_type_tcp;
 extern const struct conn_type conn_type_tls;
 
 struct conn {
-    uv_tcp_t tcp; /* data = this conn */
+    uv_tcp_t tcp;     /* data = this conn */
     uv_timer_t timer; /* TLS handshake deadline, then the close linger; created on first use */
     net_loop_t *nl;
     const struct conn_type *type;

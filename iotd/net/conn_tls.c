@@ -22,7 +22,8 @@
 #include <openssl/err.h>
 #include <stdio.h>
 
-/* Move what OpenSSL wrote into the output buffer. */
+/* Move what OpenSSL wrote into the output buffer. The caller marks the conn dirty (not done
+ * here, since the flush itself drains after encrypting). */
 static int tls_drain(conn_t *c)
 {
     BIO *wbio = SSL_get_wbio(c->ssl);
@@ -36,9 +37,16 @@ static int tls_drain(conn_t *c)
             break;
         conn_buf_commit(c, &c->out, (size_t)got);
     }
+    return 0;
+}
+
+/* Drain outside a flush: what OpenSSL produced goes out in this loop pass. */
+static int tls_drain_and_mark(conn_t *c)
+{
+    int rc = tls_drain(c);
     if (c->out.len > 0)
         conn_mark_dirty(c);
-    return 0;
+    return rc;
 }
 
 static void on_handshake_timeout(uv_timer_t *timer)
@@ -114,7 +122,7 @@ static void tls_read_plaintext(conn_t *c)
         return;
     }
     /* TLS 1.3 may answer reads with records of its own (key updates). */
-    if (tls_drain(c) < 0)
+    if (tls_drain_and_mark(c) < 0)
         conn_abort(c, "out of memory");
 }
 
@@ -133,11 +141,11 @@ static void tls_on_read(conn_t *c, const uint8_t *data, size_t len)
                 tls_handshake_failed(c);
                 return;
             }
-            if (tls_drain(c) < 0)
+            if (tls_drain_and_mark(c) < 0)
                 conn_abort(c, "out of memory");
             return;
         }
-        if (tls_drain(c) < 0) {
+        if (tls_drain_and_mark(c) < 0) {
             conn_abort(c, "out of memory");
             return;
         }
@@ -180,7 +188,7 @@ static void tls_shutdown(conn_t *c)
     ERR_clear_error();
     SSL_shutdown(c->ssl); /* queues close_notify; we do not wait for the peer's */
     ERR_clear_error();
-    tls_drain(c);
+    tls_drain_and_mark(c);
 }
 
 static void tls_release(conn_t *c)

@@ -203,8 +203,7 @@ static int listen_socket(const char *address, int *out_fd, unsigned *port_out, c
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
     if (getsockname(fd, (struct sockaddr *)&ss, &len) != 0) {
-        snprintf(err, errlen, "cannot read the bound address of %s: %s", address,
-                 strerror(errno));
+        snprintf(err, errlen, "cannot read the bound address of %s: %s", address, strerror(errno));
         close(fd);
         goto out;
     }

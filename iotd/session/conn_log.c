@@ -21,7 +21,8 @@
 #define CONN_LOG_BATCH          500
 #define CONN_LOG_FLUSH_MS       200
 #define CONN_LOG_RETENTION_DAYS 30
-#define CONN_LOG_PRUNE_EVERY    100 /* batches */
+#define CONN_LOG_PRUNE_EVERY    100  /* batches */
+#define CONN_LOG_RECENT         1024 /* events kept in memory for live views */
 
 struct conn_record {
     int64_t at_ms;
@@ -50,6 +51,8 @@ struct conn_log {
     db_pool_t *db;
     bool in_flight;
     bool timer_closed;
+    struct conn_record recent[CONN_LOG_RECENT];
+    uint64_t recent_seq; /* events ever recorded; the k-th (from 0) sits at recent[k % N] */
 };
 
 static const char *const event_names[] = {"connect", "disconnect", "auth_failure"};
@@ -57,20 +60,43 @@ static const char *const event_names[] = {"connect", "disconnect", "auth_failure
 void conn_log_record(conn_log_t *log, enum conn_event event, const char *device_id,
                      const char *address, const char *transport, const char *reason, int64_t at_ms)
 {
+    struct conn_record r = {.at_ms = at_ms, .event = event};
+    snprintf(r.device_id, sizeof(r.device_id), "%s", device_id ? device_id : "");
+    snprintf(r.address, sizeof(r.address), "%s", address ? address : "");
+    snprintf(r.transport, sizeof(r.transport), "%s", transport ? transport : "tcp");
+    snprintf(r.reason, sizeof(r.reason), "%s", reason ? reason : "");
+
     pthread_mutex_lock(&log->lock);
     if (log->count == log->capacity) {
         log->dropped++;
     } else {
-        struct conn_record *r = &log->ring[(log->head + log->count) % log->capacity];
-        r->at_ms = at_ms;
-        r->event = event;
-        snprintf(r->device_id, sizeof(r->device_id), "%s", device_id ? device_id : "");
-        snprintf(r->address, sizeof(r->address), "%s", address ? address : "");
-        snprintf(r->transport, sizeof(r->transport), "%s", transport ? transport : "tcp");
-        snprintf(r->reason, sizeof(r->reason), "%s", reason ? reason : "");
+        log->ring[(log->head + log->count) % log->capacity] = r;
         log->count++;
     }
+    log->recent[log->recent_seq++ % CONN_LOG_RECENT] = r;
     pthread_mutex_unlock(&log->lock);
+}
+
+void conn_log_recent(conn_log_t *log, uint64_t *seq, conn_log_recent_fn fn, void *arg)
+{
+    pthread_mutex_lock(&log->lock);
+    uint64_t first = *seq;
+    if (log->recent_seq > CONN_LOG_RECENT && first < log->recent_seq - CONN_LOG_RECENT)
+        first = log->recent_seq - CONN_LOG_RECENT; /* older ones were overwritten */
+    for (uint64_t k = first; k < log->recent_seq; k++) {
+        const struct conn_record *r = &log->recent[k % CONN_LOG_RECENT];
+        fn(arg, r->at_ms, event_names[r->event], r->device_id, r->address, r->reason);
+    }
+    *seq = log->recent_seq;
+    pthread_mutex_unlock(&log->lock);
+}
+
+uint64_t conn_log_seq(conn_log_t *log)
+{
+    pthread_mutex_lock(&log->lock);
+    uint64_t seq = log->recent_seq;
+    pthread_mutex_unlock(&log->lock);
+    return seq;
 }
 
 /* Runs on a db thread: one transaction for the whole batch. */

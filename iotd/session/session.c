@@ -37,6 +37,9 @@ struct session {
     struct iotp_parser parser;
     uint8_t *parser_buf; /* only while a frame is partly received */
     char device_id[IOTP_MAX_ADDRESS_LEN + 1];
+    char tenant[65];
+    int64_t since_ms, last_activity_ms; /* wall clock, for iottop */
+    uint64_t frames_in, frames_out;
     char lookup_failure[64]; /* why the key lookup failed, for the log only */
     const char *close_reason;
     uint64_t last_rx_ms, last_touch_ms;
@@ -93,9 +96,10 @@ static registry_snapshot_t *env_snapshot(struct session_env *env)
 
 static void send_bytes(struct session *s, const uint8_t *buf, size_t len)
 {
-    if (conn_write(s->conn, buf, len) == 0)
+    if (conn_write(s->conn, buf, len) == 0) {
+        s->frames_out++;
         atomic_fetch_add_explicit(&s->env->counters.frames_out, 1, memory_order_relaxed);
-    else if (s->state != SESSION_CLOSING)
+    } else if (s->state != SESSION_CLOSING)
         s->close_reason = "output buffer full"; /* closed by the caller's next check */
 }
 
@@ -173,6 +177,7 @@ static bool lookup_secret(struct session *s, struct iotp_device_secret *secret)
     }
     secret->alg = hs->alg;
     memcpy(secret->serial, info.serial, sizeof(secret->serial));
+    snprintf(s->tenant, sizeof(s->tenant), "%s", info.tenant);
     return true;
 }
 
@@ -336,6 +341,7 @@ static void on_device_frame(struct session *s, const struct iotp_frame *f)
 
 static void on_frame(struct session *s, const struct iotp_frame *f)
 {
+    s->frames_in++;
     atomic_fetch_add_explicit(&s->env->counters.frames_in, 1, memory_order_relaxed);
     if (s->state == SESSION_ESTABLISHED)
         on_device_frame(s, f);
@@ -369,6 +375,7 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
     if (s->state == SESSION_CLOSING)
         return;
     s->last_rx_ms = uv_now(&s->env->io->loop);
+    s->last_activity_ms = wall_ms();
     if (!s->parser_buf) {
         s->parser_buf = malloc(o->max_frame);
         if (!s->parser_buf) {
@@ -503,6 +510,7 @@ static void on_accept(net_loop_t *nl, conn_t *c, void *arg)
     s->conn = c;
     s->serial = presence_next_serial(env->all->deps.presence);
     s->last_rx_ms = uv_now(&env->io->loop);
+    s->since_ms = s->last_activity_ms = wall_ms();
     iotp_server_hs_init(s->hs, &env->random);
     uv_timer_init(&env->io->loop, &s->timer);
     s->timer.data = s;
@@ -600,6 +608,11 @@ net_loop_t **sessions_net_loops(sessions_t *all, net_loop_t **loops)
     return loops;
 }
 
+net_loop_t *sessions_net_loop(sessions_t *all, unsigned i)
+{
+    return all->envs[i].net;
+}
+
 const struct session_counters *sessions_counters(const sessions_t *all, unsigned i)
 {
     return &all->envs[i].counters;
@@ -627,4 +640,153 @@ void sessions_stop(sessions_t *all)
             io_thread_call(all->envs[i].io, env_release, &all->envs[i]);
     free(all->envs);
     free(all);
+}
+
+/* ---- stats: the sessions table, gathered across threads through the inboxes ---- */
+
+#define ROW_CMP(field)                                                                             \
+    static int cmp_##field(const void *a, const void *b)                                           \
+    {                                                                                              \
+        const struct session_row *x = a, *y = b;                                                   \
+        return (x->field < y->field) - (x->field > y->field); /* descending */                     \
+    }
+ROW_CMP(frames_in)
+ROW_CMP(frames_out)
+ROW_CMP(bytes_out)
+ROW_CMP(output_bytes)
+ROW_CMP(since_ms)
+ROW_CMP(last_activity_ms)
+ROW_CMP(in_flight)
+#undef ROW_CMP
+
+session_row_cmp session_row_comparator(const char *name)
+{
+    static const struct {
+        const char *name;
+        session_row_cmp cmp;
+    } keys[] = {{"frames_in", cmp_frames_in}, {"frames_out", cmp_frames_out},
+                {"bytes_out", cmp_bytes_out}, {"output_bytes", cmp_output_bytes},
+                {"since", cmp_since_ms},      {"last_activity", cmp_last_activity_ms},
+                {"in_flight", cmp_in_flight}};
+    for (size_t i = 0; name && i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strcmp(keys[i].name, name) == 0)
+            return keys[i].cmp;
+    return NULL;
+}
+
+struct gather_part {
+    inbox_msg_t msg;
+    struct gather *g;
+    unsigned index;
+    struct session_row *rows;
+    size_t n, total;
+};
+
+struct gather {
+    inbox_msg_t done;
+    sessions_t *all;
+    session_row_cmp cmp;
+    size_t top;
+    atomic_uint pending;
+    inbox_t *reply_to;
+    sessions_collect_fn fn;
+    void *arg;
+    struct gather_part parts[];
+};
+
+static void session_to_row(struct session *s, struct session_row *r)
+{
+    const struct conn_info *ci = conn_info(s->conn);
+    memset(r, 0, sizeof(*r));
+    snprintf(r->principal, sizeof(r->principal), "%s", s->device_id);
+    snprintf(r->tenant, sizeof(r->tenant), "%s", s->hs ? "" : s->tenant);
+    r->kind = "device";
+    r->state = s->state == SESSION_ESTABLISHED ? "online" : "handshake";
+    snprintf(r->transport, sizeof(r->transport), "%s", ci->transport == CONN_TLS ? "tls" : "tcp");
+    snprintf(r->address, sizeof(r->address), "%s", ci->peer);
+    r->since_ms = s->since_ms;
+    r->last_activity_ms = s->last_activity_ms;
+    r->output_bytes = conn_pending(s->conn);
+    r->bytes_out = ci->bytes_out;
+    r->frames_in = s->frames_in;
+    r->frames_out = s->frames_out;
+}
+
+static void gather_free(struct gather *g)
+{
+    for (unsigned i = 0; i < g->all->deps.io_count; i++)
+        free(g->parts[i].rows);
+    free(g);
+}
+
+/* On the main loop once every thread answered: merge, sort, keep the top, report. */
+static void on_gather_done(inbox_msg_t *msg, void *loop_data)
+{
+    struct gather *g = container_of(msg, struct gather, done);
+    size_t n = 0, total = 0;
+    (void)loop_data;
+    for (unsigned i = 0; i < g->all->deps.io_count; i++)
+        n += g->parts[i].n, total += g->parts[i].total;
+    struct session_row *rows = n ? malloc(n * sizeof(*rows)) : NULL;
+    size_t k = 0;
+    for (unsigned i = 0; rows && i < g->all->deps.io_count; i++) {
+        memcpy(rows + k, g->parts[i].rows, g->parts[i].n * sizeof(*rows));
+        k += g->parts[i].n;
+    }
+    if (rows)
+        qsort(rows, k, sizeof(*rows), g->cmp);
+    g->fn(rows, k < g->top ? k : g->top, total, g->arg);
+    free(rows);
+    gather_free(g);
+}
+
+/* On each io thread: its own sessions, sorted, cut to the top. */
+static void on_gather_part(inbox_msg_t *msg, void *loop_data)
+{
+    struct gather_part *p = container_of(msg, struct gather_part, msg);
+    struct gather *g = p->g;
+    struct session_env *env = &g->all->envs[((io_thread_t *)loop_data)->index];
+    size_t live = atomic_load(&env->counters.sessions);
+
+    p->rows = live ? malloc(live * sizeof(*p->rows)) : NULL;
+    for (uint32_t i = 0; p->rows && i < env->nslots && p->n < live; i++)
+        if (env->slots[i] && env->slots[i]->state != SESSION_CLOSING)
+            session_to_row(env->slots[i], &p->rows[p->n++]);
+    p->total = p->n;
+    if (p->rows) {
+        qsort(p->rows, p->n, sizeof(*p->rows), g->cmp);
+        if (p->n > g->top)
+            p->n = g->top;
+    }
+    if (atomic_fetch_sub(&g->pending, 1) == 1 && inbox_push_wait(g->reply_to, &g->done) != 0)
+        gather_free(g); /* the main loop is stopping: nobody waits for the result */
+}
+
+int sessions_collect(sessions_t *all, inbox_t *reply_to, session_row_cmp cmp, size_t top,
+                     sessions_collect_fn fn, void *arg)
+{
+    unsigned n = all->deps.io_count;
+    struct gather *g = calloc(1, sizeof(*g) + n * sizeof(g->parts[0]));
+    if (!g)
+        return IOT_ENOMEM;
+    g->done.handle = on_gather_done;
+    g->all = all;
+    g->cmp = cmp;
+    g->top = top;
+    g->reply_to = reply_to;
+    g->fn = fn;
+    g->arg = arg;
+    atomic_init(&g->pending, n);
+    for (unsigned i = 0; i < n; i++) {
+        g->parts[i] = (struct gather_part){.msg.handle = on_gather_part, .g = g, .index = i};
+        if (inbox_push(&all->deps.io[i].inbox, &g->parts[i].msg) != 0) {
+            /* Threads already asked will still answer: count this one as answered, empty. */
+            if (atomic_fetch_sub(&g->pending, n - i) == n - i) {
+                gather_free(g);
+                return IOT_EBUSY;
+            }
+            return IOT_OK;
+        }
+    }
+    return IOT_OK;
 }

@@ -18,6 +18,7 @@
 #include "session/conn_log.h"
 #include "session/presence.h"
 #include "session/ratelimit.h"
+#include "iotp/iotp_config_defaults.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -59,8 +60,36 @@ int sessions_start(sessions_t **out, const struct session_deps *deps,
                    const struct session_options *opts);
 /* The net loops, one per io thread, written into loops[io_count]; returns loops. */
 net_loop_t **sessions_net_loops(sessions_t *s, net_loop_t **loops);
+/* The net loop of io thread i. */
+net_loop_t *sessions_net_loop(sessions_t *s, unsigned i);
 /* Counters of io thread i. */
 const struct session_counters *sessions_counters(const sessions_t *s, unsigned i);
+/* One row of the sessions table iottop shows. */
+struct session_row {
+    char principal[IOTP_MAX_ADDRESS_LEN + 1];
+    char tenant[65];
+    const char *kind;  /* "device" */
+    const char *state; /* "handshake" or "online" */
+    char transport[4];
+    char address[64];
+    int64_t since_ms, last_activity_ms;
+    uint32_t in_flight;
+    uint64_t output_bytes, bytes_out, frames_in, frames_out;
+};
+
+/* Sort keys of session rows ("frames_in" ...); NULL if name is not one. */
+typedef int (*session_row_cmp)(const void *a, const void *b);
+session_row_cmp session_row_comparator(const char *name);
+
+/* Receives the merged top rows (sorted, at most top) and the number of sessions in all. Runs on
+ * the loop of reply_to; rows are freed after it returns. */
+typedef void (*sessions_collect_fn)(const struct session_row *rows, size_t n, size_t total,
+                                    void *arg);
+/* Ask every io thread for its top sessions by cmp; fn(arg) runs once all have answered.
+ * IOT_ENOMEM, or IOT_EBUSY if an inbox is full (fn is then not called). */
+int sessions_collect(sessions_t *s, inbox_t *reply_to, session_row_cmp cmp, size_t top,
+                     sessions_collect_fn fn, void *arg);
+
 /* Close every session (on their threads) and free the layer. Before the io threads stop. */
 void sessions_stop(sessions_t *s);
 

@@ -92,7 +92,7 @@ static void test_unknown_command_suggestions(void **state)
     iotctl_unknown_command(buf, sizeof(buf), 0, devce, "devce");
     assert_contains(buf, "unknown command 'devce'");
     assert_contains(buf, "did you mean 'device'?");
-    assert_contains(buf, "commands: status tenant type");
+    assert_contains(buf, "commands: status stats tenant type");
 
     char *device[] = {"device", "ad"};
     iotctl_unknown_command(buf, sizeof(buf), 1, device, "ad");

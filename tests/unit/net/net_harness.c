@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <poll.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,8 @@ void harness_start(struct harness *h, const struct net_listener_options *o)
 {
     char err[256];
     memset(h, 0, sizeof(*h));
+    /* As in iotd: a peer that vanished is an error return, not a signal. */
+    signal(SIGPIPE, SIG_IGN);
     pthread_mutex_init(&h->lock, NULL);
     pthread_mutex_init(&h->call_lock, NULL);
     uv_sem_init(&h->call_done, 0);

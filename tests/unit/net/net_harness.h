@@ -60,7 +60,7 @@ struct harness {
     struct echo_conn *conns;
     _Atomic unsigned accepted[HARNESS_THREADS];
     _Atomic unsigned closed;
-    _Atomic int fill_rc;      /* 1 until a "!fill" ends */
+    _Atomic int fill_rc;       /* 1 until a "!fill" ends */
     _Atomic size_t fill_bytes; /* bytes queued by the last "!fill" */
 };
 
@@ -81,7 +81,7 @@ struct echo_conn *harness_find_closed(struct harness *h, const char *reason);
 
 /* Wait up to ms for cond to become true (polling); check cond again afterwards. */
 #define WAIT_FOR(cond, ms)                                                                         \
-    for (double wait_end_ = harness_now() + (ms) / 1000.0; !(cond) && harness_now() < wait_end_;) \
+    for (double wait_end_ = harness_now() + (ms) / 1000.0; !(cond) && harness_now() < wait_end_;)  \
     harness_sleep_ms(1)
 void harness_sleep_ms(unsigned ms);
 double harness_now(void);

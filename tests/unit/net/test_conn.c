@@ -52,8 +52,8 @@ static void test_echo_many_clients(void **state)
     }
     double t2 = harness_now();
     print_message("%d connections accepted in %.1f ms (%.0f/s); %d echo round trips in %.1f ms\n",
-                  MANY_CLIENTS, (t1 - t0) * 1e3, MANY_CLIENTS / (t1 - t0),
-                  MANY_CLIENTS * MESSAGES, (t2 - t1) * 1e3);
+                  MANY_CLIENTS, (t1 - t0) * 1e3, MANY_CLIENTS / (t1 - t0), MANY_CLIENTS * MESSAGES,
+                  (t2 - t1) * 1e3);
 
     pthread_mutex_lock(&h.lock);
     for (struct echo_conn *e = h.conns; e; e = e->next) {
@@ -146,16 +146,17 @@ static void check_pattern(const uint8_t *buf, size_t len)
 static void test_close_flushes_queued_output(void **state)
 {
     struct harness h;
-    struct net_listener_options o = {.transport = CONN_TCP};
+    /* More than the kernel's send buffer (up to 4 MiB) holds, so the close must linger. */
+    struct net_listener_options o = {.transport = CONN_TCP, .output_limit = 16 << 20};
     struct net_loop_counters c;
-    const size_t total = 800 * 1000;
+    const size_t total = 8 * 1000 * 1000;
     (void)state;
     harness_start(&h, &o);
-    /* A small receive window: the kernel cannot take it all, so the close must linger. */
+    /* A fixed small receive buffer turns off the receiver's autotuning. */
     int fd = client_connect(h.port, 4096);
     WAIT_FOR(harness_accepted(&h) == 1, 5000);
 
-    assert_int_equal(client_send(fd, "!bye 800000", 11), 0);
+    assert_int_equal(client_send(fd, "!bye 8000000", 12), 0);
     harness_sleep_ms(100);
     assert_int_equal(atomic_load(&h.closed), 0); /* still lingering */
     uint8_t *buf = malloc(total);
@@ -176,7 +177,8 @@ static void test_close_flushes_queued_output(void **state)
 static void test_linger_expires(void **state)
 {
     struct harness h;
-    struct net_listener_options o = {.transport = CONN_TCP, .linger_ms = 200};
+    struct net_listener_options o = {
+        .transport = CONN_TCP, .output_limit = 16 << 20, .linger_ms = 200};
     struct net_loop_counters c;
     (void)state;
     harness_start(&h, &o);
@@ -185,7 +187,7 @@ static void test_linger_expires(void **state)
 
     /* The client never reads: the close gives up after the linger. */
     double t0 = harness_now();
-    assert_int_equal(client_send(fd, "!bye 1000000", 12), 0);
+    assert_int_equal(client_send(fd, "!bye 8000000", 12), 0);
     WAIT_FOR(atomic_load(&h.closed) == 1, 3000);
     double waited = harness_now() - t0;
     assert_int_equal(atomic_load(&h.closed), 1);
@@ -193,10 +195,12 @@ static void test_linger_expires(void **state)
     assert_non_null(harness_find_closed(&h, "bye"));
     harness_counters(&h, &c);
     assert_int_equal(c.linger_expired, 1);
-    size_t conns, pending;
-    net_loop_stats(h.nl[0], &conns, &pending);
-    assert_int_equal(conns, 0);
-    assert_int_equal(pending, 0);
+    for (int i = 0; i < HARNESS_THREADS; i++) {
+        size_t conns, pending;
+        net_loop_stats(h.nl[i], &conns, &pending);
+        assert_int_equal(conns, 0);
+        assert_int_equal(pending, 0);
+    }
     close(fd);
     harness_stop(&h);
 }
