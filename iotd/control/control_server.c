@@ -1,8 +1,9 @@
 /*
  * control_server.c - the control socket (see control_server.h).
  *
- * Lifetimes: a connection is referenced by its open pipe and by each request still at the
- * database; the server is referenced by itself and by each such request. Whoever drops the last
+ * Lifetimes: a connection is referenced by its open pipe, by each request still at the database
+ * and by each stream; the server is referenced by its listener and by each connection. Whoever
+ * drops the last
  * reference frees, so a client that disconnects mid-request, or a daemon that stops while jobs
  * are queued, never leaves a completion pointing at freed memory.
  *
@@ -303,8 +304,7 @@ static void submit_job(struct control_conn *conn, uint32_t id, const struct ctl_
         send_error(conn, id, rc == IOT_EBUSY ? IOT_EBUSY : IOT_EDB, NULL);
         return;
     }
-    conn->refs++;
-    srv->refs++;
+    conn->refs++; /* and through it the server, which a connection references */
 }
 
 static void format_time_ms(int64_t ms, char *out, size_t outlen)

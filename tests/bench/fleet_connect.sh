@@ -1,0 +1,90 @@
+#!/usr/bin/env bash
+# fleet_connect.sh - how long N simulated devices (iotsim, built on the firmware library) take
+# to connect and authenticate to iotd, over TCP and over TLS, and iotd's resident memory per
+# connected device. Not part of the test suite: run it by hand on an idle machine.
+#
+#   tests/bench/fleet_connect.sh [BUILD_DIR] [N]        (defaults: build-release, 10000)
+#
+# It builds BUILD_DIR as Release if needed, starts iotd on a temporary state dir with its own
+# MariaDB, registers N devices, then for each transport: iotsim --exit-when-connected, iotd's
+# RSS before and after, and prints one line per transport.
+set -euo pipefail
+top=$(cd "$(dirname "$0")/../.." && pwd)
+build=${1:-$top/build-release}
+n=${2:-10000}
+[ -x "$build/iotd/core/iotd" ] || {
+    cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DIOTD_TESTS=OFF >/dev/null
+    cmake --build "$build" -j"$(nproc)" >/dev/null
+}
+dir=$(mktemp -d /tmp/iotd-bench.XXXXXX)
+iotd_pid=
+cleanup() {
+    [ -n "$iotd_pid" ] && kill "$iotd_pid" 2>/dev/null && wait "$iotd_pid" 2>/dev/null
+    rm -rf "$dir"
+}
+trap cleanup EXIT
+ulimit -n "$(ulimit -Hn)"
+
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+cat >"$dir/iotd.conf" <<CONF
+[iotd]
+state_dir = $dir/state
+log_level = warn
+[devices]
+listen = 127.0.0.1:0
+tls_listen = 127.0.0.1:0
+tls_cert = $dir/cert.pem
+tls_key = $dir/key.pem
+CONF
+"$build/iotd/core/iotd" -f -c "$dir/iotd.conf" 2>"$dir/iotd.log" &
+iotd_pid=$!
+ctl() { "$build/iotctl/iotctl" -s "$dir/state/control.sock" "$@"; }
+for _ in $(seq 1 300); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
+port=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["devices"]["port"])')
+tls_port=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["devices"]["tls_port"])')
+
+ctl tenant add bench >/dev/null
+ctl type add sensor --tenant bench >/dev/null
+start=$(date +%s.%N)
+for i in $(seq 1 "$n"); do
+    ctl --json device add "dev-$i" --tenant bench --type sensor
+done >"$dir/devices.jsonl"
+reg_s=$(python3 -c "import sys; print(int(float(sys.argv[1]) - float(sys.argv[2])))" "$(date +%s.%N)" "$start")
+
+rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$iotd_pid/status"; }
+run() { # transport port [iotsim options...]
+    local name=$1 p=$2
+    shift 2
+    local before after
+    before=$(rss_kb)
+    "$build/firmware/sim/iotsim" -c "127.0.0.1:$p" -f "$dir/devices.jsonl" --rate-connect 1000000 \
+        --exit-when-connected --duration 300 --stats-interval 0 --json "$@" >"$dir/sim-$name.json" &
+    local sim=$!
+    # iotsim exits once all are authenticated: read iotd's RSS while they are all connected.
+    local online=0
+    for _ in $(seq 1 3000); do
+        online=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["devices"]["online"])')
+        [ "$online" -ge "$n" ] && break
+        sleep 0.1
+    done
+    after=$(rss_kb)
+    wait $sim || true
+    local ms
+    ms=$(python3 -c 'import json,sys
+for line in open(sys.argv[1]):
+    j = json.loads(line)
+    if "all_authenticated_ms" in j: print(j["all_authenticated_ms"])' "$dir/sim-$name.json" | tail -1)
+    printf '%-4s %6d devices authenticated in %6s ms (%s/s); iotd RSS %d -> %d KiB: %.0f bytes per device\n' \
+        "$name" "$n" "$ms" "$(python3 -c "print(round($n*1000/max(1,$ms or 1)))")" "$before" "$after" \
+        "$(python3 -c "print(($after - $before) * 1024 / $n)")"
+    # Let iotd notice the disconnects before the next run.
+    for _ in $(seq 1 300); do
+        online=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["devices"]["online"])')
+        [ "$online" -eq 0 ] && break
+        sleep 0.1
+    done
+}
+echo "registered $n devices in ${reg_s} s (iotctl device add, one process each)"
+run tcp "$port"
+run tls "$tls_port" --tls --ca "$dir/cert.pem"
