@@ -74,32 +74,48 @@ CONF
     chmod 600 "$demo_dir/alice.pw"
     reg user add alice@demo --role operator --password-file "$demo_dir/alice.pw"
     reg group add sensors --tenant demo --kind device
-    if ! "${ctl[@]}" device show thermo-1 >/dev/null 2>&1; then
-        "${ctl[@]}" --json device add thermo-1 --tenant demo --type thermo --name "Living room" >"$demo_dir/thermo-1.json"
-        chmod 600 "$demo_dir/thermo-1.json"
-    fi
-    reg group member add sensors thermo-1 --tenant demo
+    # Ten simulated thermometers; their secrets stay in .demo/devices.jsonl (mode 0600).
+    umask 077
+    for i in $(seq 1 10); do
+        if ! "${ctl[@]}" device show "thermo-$i" >/dev/null 2>&1; then
+            "${ctl[@]}" --json device add "thermo-$i" --tenant demo --type thermo --name "Room $i" >>"$demo_dir/devices.jsonl"
+        fi
+        reg group member add sensors "thermo-$i" --tenant demo
+    done
+    umask 022
     if ! "${ctl[@]}" access list --tenant demo | grep -q "user:alice"; then
         "${ctl[@]}" access grant user:alice group:sensors --tenant demo --message read_temp >/dev/null
         "${ctl[@]}" access grant user:alice device:thermo-1 --tenant demo >/dev/null
     fi
+    if ! pgrep -f "iotsim -c 127.0.0.1:7800 -f $demo_dir/devices.jsonl" >/dev/null; then
+        nohup "$bin/firmware/sim/iotsim" -c 127.0.0.1:7800 -f "$demo_dir/devices.jsonl" \
+            --stats-interval 60 >>"$demo_dir/iotsim.log" 2>&1 &
+    fi
+    for _ in $(seq 1 50); do
+        "${ctl[@]}" device list --tenant demo | grep -c ' yes ' | grep -qx 10 && break
+        sleep 0.1
+    done
     cat <<TXT
 
-iotd is running (pid $(cat "$demo_dir/state/iotd.pid" 2>/dev/null || pgrep -f "iotd -c $demo_dir" | head -1)), its MariaDB under $demo_dir/state/mariadb.
+iotd is running (pid $(pgrep -f "iotd/core/iotd -c $demo_dir/iotd.conf" | head -1)) with its own MariaDB under $demo_dir/state/mariadb,
+and ten simulated devices (iotsim) are connected to it.
 Talk to it with iotctl (see man/iotctl.8):
 
   export IOTD_SOCKET=$sock PATH=$bin/iotctl:\$PATH
   iotctl status
-  iotctl device list
+  iotctl device list                      # ten simulated devices online (iotsim)
+  iotctl device history thermo-1
   iotctl type show thermo --tenant demo
   iotctl access check user:alice thermo-1 set_pixel --tenant demo
   iotctl changes list
+  iotctl stats --count 1 --json           # what iottop shows
 
-Log: $demo_dir/state/iotd.log    Stop: ./dev.sh stop
+Logs: $demo_dir/state/iotd.log, $demo_dir/iotsim.log    Stop: ./dev.sh stop
 TXT
 }
 
 stop() {
+    pkill -INT -f "iotsim -c 127.0.0.1:7800 -f $demo_dir/devices.jsonl" || true
     local pid
     pid=$(pgrep -f "iotd/core/iotd -c $demo_dir/iotd.conf" || true)
     if [ -z "$pid" ]; then
