@@ -145,6 +145,8 @@ run_ctest() {
 
 test_suite() {
     deps
+    # The Release build must compile too (-O2 enables warnings Debug does not); the demo uses it.
+    build "$top/build" Release
     # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
     build "$top/build-test" Debug -DIOTD_SANITIZE=address
     run_ctest "$top/build-test" -j2
