@@ -327,7 +327,7 @@ static void add_presence(presence_t *presence, cJSON *device)
 {
     const char *id = ctl_get_string(device, "id");
     struct presence_entry e;
-    char when[40];
+    char when[80]; /* sized for any int fields: gcc -O2 checks the worst case */
     bool seen = id && presence_lookup(presence, id, &e);
 
     cJSON_DeleteItemFromObjectCaseSensitive(device, "online");
