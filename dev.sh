@@ -92,7 +92,8 @@ CONF
             --stats-interval 60 >>"$demo_dir/iotsim.log" 2>&1 &
     fi
     for _ in $(seq 1 50); do
-        "${ctl[@]}" device list --tenant demo | grep -c ' yes ' | grep -qx 10 && break
+        "${ctl[@]}" --json status | python3 -c 'import json,sys
+sys.exit(json.load(sys.stdin)["devices"]["online"] < 10)' && break
         sleep 0.1
     done
     cat <<TXT
