@@ -26,6 +26,10 @@ static const struct error_info errors[IOT_ERROR_COUNT] = {
     [-IOT_EINTERNAL] = {"internal", "internal error", 1},
     [-IOT_ESCHEMA] = {"schema", "database schema is newer than this iotd", 1},
     [-IOT_ECROSS] = {"cross_tenant", "refers to another tenant", 7},
+    [-IOT_EOFFLINE] = {"offline", "device offline", 9},
+    [-IOT_ETIMEOUT] = {"timeout", "no answer within the timeout", 10},
+    [-IOT_EUNKNOWN_TYPE] = {"unknown_type", "message type not in the device's catalogue", 11},
+    [-IOT_EDEVICE] = {"error", "the device answered with an error", 12},
 };
 
 static const struct error_info *lookup(int code)

@@ -25,8 +25,13 @@ enum iot_error {
     IOT_EINTERNAL = -12,    /* "internal" */
     IOT_ESCHEMA = -13,      /* "schema": database schema newer than this build */
     IOT_ECROSS = -14,       /* "cross_tenant": refers to another tenant */
+    /* Outcomes of a relayed message (iotctl send), named as on the wire: */
+    IOT_EOFFLINE = -15,      /* "offline": the device is not connected */
+    IOT_ETIMEOUT = -16,      /* "timeout": no answer within the timeout */
+    IOT_EUNKNOWN_TYPE = -17, /* "unknown_type": not in the device type's catalogue */
+    IOT_EDEVICE = -18,       /* "error": the device answered ERROR */
 };
-#define IOT_ERROR_COUNT 15
+#define IOT_ERROR_COUNT 19
 
 /* Stable machine name ("not_found"); "internal" for unknown codes. */
 const char *iot_error_name(int code);
@@ -35,7 +40,8 @@ const char *iot_strerror(int code);
 /* Parse a machine name back to a code; IOT_EINTERNAL for unknown names. */
 int iot_error_from_name(const char *name);
 /* Exit status iotctl uses for the code: 0 ok, 1 other, 2 usage, 3 not found, 4 denied,
- * 5 exists, 6 unreachable, 7 in use or cross-tenant, 8 database unavailable or busy. */
+ * 5 exists, 6 unreachable, 7 in use or cross-tenant, 8 database unavailable or busy,
+ * 9 offline, 10 timeout, 11 unknown message type, 12 the device answered ERROR. */
 int iot_error_exit_status(int code);
 
 #endif

@@ -431,11 +431,9 @@ static int append_events(struct model_table *t, const cJSON *item, bool dedupe, 
         }
         (*added)++;
     }
-    size_t before_trim = t->row_count;
     trim_events(t);
     if (*added > t->row_count)
         *added = t->row_count;
-    (void)before_trim;
     return IOT_OK;
 }
 
@@ -446,11 +444,11 @@ static void set_value(struct model_value *v, const cJSON *obj, const char *key)
     v->present = get_number(obj, key, &v->value);
 }
 
-/* Sum of the numbers in an object, skipping the key "skip" (may be NULL). */
+/* Sum of the numbers in an object, skipping the key "skip" (may be NULL); false when obj is
+ * not an object (absent), true for {} (a daemon that counts nothing yet counts zero). */
 static bool sum_object(const cJSON *obj, const char *skip, double *sum)
 {
     const cJSON *child;
-    bool any = false;
     *sum = 0;
     if (!cJSON_IsObject(obj))
         return false;
@@ -458,12 +456,10 @@ static bool sum_object(const cJSON *obj, const char *skip, double *sum)
     {
         if (skip && child->string && strcmp(child->string, skip) == 0)
             continue;
-        if (cJSON_IsNumber(child) && isfinite(child->valuedouble)) {
+        if (cJSON_IsNumber(child) && isfinite(child->valuedouble))
             *sum += child->valuedouble;
-            any = true;
-        }
     }
-    return any || cJSON_IsObject(obj);
+    return true;
 }
 
 static bool errors_total(const cJSON *totals, double *out)
@@ -503,7 +499,7 @@ static void build_summary(struct model_summary *s, const cJSON *item, const cJSO
     const cJSON *totals = field(item, "totals"), *prev_totals = field(prev, "totals");
     const cJSON *conns = field(totals, "connections"), *c;
     double sum;
-    if (cJSON_IsObject(conns) && sum_object(conns, NULL, &sum)) {
+    if (sum_object(conns, NULL, &sum)) {
         size_t used = 0;
         s->connections.present = true;
         s->connections.value = sum;
@@ -519,10 +515,8 @@ static void build_summary(struct model_summary *s, const cJSON *item, const cJSO
     }
 
     double now, before;
-    bool has_now = sum_object(field(totals, "outcomes"), NULL, &now) &&
-                   cJSON_IsObject(field(totals, "outcomes"));
-    bool has_before = prev_totals && cJSON_IsObject(field(prev_totals, "outcomes")) &&
-                      sum_object(field(prev_totals, "outcomes"), NULL, &before);
+    bool has_now = sum_object(field(totals, "outcomes"), NULL, &now);
+    bool has_before = sum_object(field(prev_totals, "outcomes"), NULL, &before);
     summary_rate(&s->requests_per_s, has_now, now, has_before, before, dt);
 
     has_now = get_number(totals, "events_stored", &now);
@@ -530,7 +524,7 @@ static void build_summary(struct model_summary *s, const cJSON *item, const cJSO
     summary_rate(&s->events_per_s, has_now, now, has_before, before, dt);
 
     has_now = errors_total(totals, &now);
-    has_before = prev_totals && errors_total(prev_totals, &before);
+    has_before = errors_total(prev_totals, &before);
     summary_rate(&s->errors_per_s, has_now, now, has_before, before, dt);
 }
 
@@ -735,6 +729,11 @@ void model_set_filter(model_t *m, const char *text)
 const char *model_filter(const model_t *m)
 {
     return m->filter;
+}
+
+const cJSON *model_last_item(const model_t *m)
+{
+    return m->previous;
 }
 
 size_t model_new_events(const model_t *m)

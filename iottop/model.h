@@ -134,6 +134,9 @@ const char *model_sessions_server_sort(const model_t *model);
 void model_set_filter(model_t *model, const char *text);
 const char *model_filter(const model_t *model);
 
+/* The last item taken (for the raw totals in batch output), or NULL before the first. */
+const cJSON *model_last_item(const model_t *model);
+
 /* Events appended by the last model_update (they are the last rows of the events table). */
 size_t model_new_events(const model_t *model);
 

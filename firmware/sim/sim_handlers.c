@@ -4,11 +4,20 @@
  * The table is searched linearly: it holds a handful of types, and a device answers at most a
  * few requests a second. To add a type, write `static void handle_x(...)` and add
  * `{"x", handle_x}` to the table.
+ *
+ * Handlers are pure functions of (device, request): the simulator keeps no per-device sensor
+ * state, so what a "sensor" reads is derived from the device id and the request id, which
+ * keeps the answers reproducible in tests.
+ *
+ * Delayed answers (iotsim --slow) live in a doubly linked list, one malloc'ed entry per
+ * answer holding a uv_timer_t and a copy of the frame. An entry leaves the list when its timer
+ * fires or it is cancelled, and is freed only in the timer's close callback, as libuv requires.
  */
 #include "sim_handlers.h"
 
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 void sim_answer_addf(struct sim_answer *answer, const char *fmt, ...)
@@ -38,8 +47,66 @@ static void handle_ping(const char *device_id, const struct iotp_frame *request,
     answer->args[answer->nargs++] = "pong";
 }
 
+/* FNV-1a: spreads device ids over the base temperatures. */
+static uint32_t hash_text(const char *s)
+{
+    uint32_t h = 2166136261u;
+
+    for (; *s; s++)
+        h = (h ^ (uint8_t)*s) * 16777619u;
+    return h;
+}
+
+/* `read_temp` -> `OK id 21.5 C`. Each device has its own base between 18.0 and 25.9 degrees;
+ * the reading wanders +-0.5 around it as a triangle wave over the request id, so consecutive
+ * requests (the relay's ids grow) see a slow drift, and the same request always reads the
+ * same. Computed in tenths so the text is exact. */
+static void handle_read_temp(const char *device_id, const struct iotp_frame *request,
+                             struct sim_answer *answer)
+{
+    int base = 180 + (int)(hash_text(device_id) % 80);
+    int step = (int)(request->id % 20);
+    int wave = step < 10 ? step : 20 - step; /* 0..10..0 */
+    int tenths = base + wave - 5;
+
+    sim_answer_addf(answer, "%d.%d", tenths / 10, tenths % 10);
+    answer->args[answer->nargs++] = "C";
+}
+
+/* A coordinate of the 8x8 matrix: strict decimal 0..7 ("07", "+1", "1.0" are refused). */
+static int parse_coordinate(const char *s)
+{
+    return s[0] >= '0' && s[0] <= '7' && s[1] == '\0' ? s[0] - '0' : -1;
+}
+
+/* `set_pixel X Y COLOR` -> `OK id`: the demo's LED matrix. The colour is the device's business
+ * (a name or #rrggbb), so only its presence is checked. */
+static void handle_set_pixel(const char *device_id, const struct iotp_frame *request,
+                             struct sim_answer *answer)
+{
+    (void)device_id;
+    if (request->nargs != 3 || parse_coordinate(request->args[0]) < 0 ||
+        parse_coordinate(request->args[1]) < 0 || request->args[2][0] == '\0') {
+        answer->error_code = "bad_args";
+        answer->error_msg = "want X Y COLOR with X and Y in 0..7";
+    }
+}
+
+/* `echo TEXT...` -> `OK id TEXT...`: the benchmark's payload and a check that args survive
+ * the relay byte for byte. The args point into the request, which outlives the answer. */
+static void handle_echo(const char *device_id, const struct iotp_frame *request,
+                        struct sim_answer *answer)
+{
+    (void)device_id;
+    for (unsigned i = 0; i < request->nargs && i < SIM_ANSWER_MAX_ARGS; i++)
+        answer->args[answer->nargs++] = request->args[i];
+}
+
 static const struct sim_handler handlers[] = {
     {"ping", handle_ping},
+    {"read_temp", handle_read_temp},
+    {"set_pixel", handle_set_pixel},
+    {"echo", handle_echo},
 };
 
 const struct sim_handler *sim_handler_find(const char *type)
@@ -50,23 +117,173 @@ const struct sim_handler *sim_handler_find(const char *type)
     return NULL;
 }
 
+/* Frame answer to request into out. */
+static int write_answer(const char *device_id, const struct iotp_frame *request,
+                        const struct sim_answer *answer, uint8_t *out, size_t cap)
+{
+    struct iotp_writer w;
+
+    if (answer->error_code) {
+        iotp_writer_begin(&w, out, cap, device_id, request->from, "ERROR", request->id);
+        iotp_writer_kv(&w, "code", answer->error_code);
+        if (answer->error_msg)
+            iotp_writer_kv(&w, "msg", answer->error_msg);
+        return iotp_writer_end(&w);
+    }
+    iotp_writer_begin(&w, out, cap, device_id, request->from, "OK", request->id);
+    for (unsigned i = 0; i < answer->nargs; i++)
+        iotp_writer_arg(&w, answer->args[i]);
+    return iotp_writer_end(&w);
+}
+
+static int type_listed(const char *type, const char *const *list, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(list[i], type) == 0)
+            return 1;
+    return 0;
+}
+
+int sim_answer_request(const struct sim_answer_rules *rules, const char *device_id,
+                       const struct iotp_frame *request, uint8_t *out, size_t cap,
+                       enum sim_answer_when *when)
+{
+    const struct sim_handler *h;
+    struct sim_answer answer;
+
+    *when = SIM_ANSWER_NOW;
+    if (rules && type_listed(request->type, rules->mute, rules->nmute)) {
+        *when = SIM_ANSWER_NEVER;
+        return 0;
+    }
+    memset(&answer, 0, sizeof(answer));
+    if (rules && type_listed(request->type, rules->error, rules->nerror)) {
+        answer.error_code = "device";
+        answer.error_msg = "refused";
+    } else if ((h = sim_handler_find(request->type)) != NULL) {
+        h->fn(device_id, request, &answer);
+    } else {
+        answer.error_code = "unknown_type";
+    }
+    if (rules && rules->slow_ms > 0)
+        *when = SIM_ANSWER_LATER;
+    return write_answer(device_id, request, &answer, out, cap);
+}
+
 int sim_handle_request(const char *device_id, const struct iotp_frame *request, uint8_t *out,
                        size_t cap)
 {
-    const struct sim_handler *h = sim_handler_find(request->type);
-    struct sim_answer answer;
-    struct iotp_writer w;
+    enum sim_answer_when when;
 
-    memset(&answer, 0, sizeof(answer));
-    if (h)
-        h->fn(device_id, request, &answer);
+    return sim_answer_request(NULL, device_id, request, out, cap, &when);
+}
+
+/* ---- delayed answers ---- */
+
+struct sim_delayed_answer {
+    uv_timer_t timer; /* first: the close callback gets the entry from the handle */
+    struct sim_delayed_answers *queue;
+    struct sim_delayed_answer *prev, *next;
+    void *conn;
+    size_t len;
+    uint8_t frame[];
+};
+
+void sim_delayed_init(struct sim_delayed_answers *q, uv_loop_t *loop, sim_delayed_send_fn send,
+                      void *arg)
+{
+    memset(q, 0, sizeof(*q));
+    q->loop = loop;
+    q->send = send;
+    q->arg = arg;
+    q->limit = SIM_DELAYED_LIMIT;
+}
+
+static void on_entry_closed(uv_handle_t *handle)
+{
+    free(handle);
+}
+
+/* Take e out of the list and close its timer; it is freed in on_entry_closed. */
+static void retire(struct sim_delayed_answer *e)
+{
+    struct sim_delayed_answers *q = e->queue;
+
+    if (e->prev)
+        e->prev->next = e->next;
     else
-        answer.error_code = "unknown_type";
-    if (answer.error_code)
-        return iotp_frame_write_error(out, cap, device_id, request->from, request->id,
-                                      answer.error_code, 0);
-    iotp_writer_begin(&w, out, cap, device_id, request->from, "OK", request->id);
-    for (unsigned i = 0; i < answer.nargs; i++)
-        iotp_writer_arg(&w, answer.args[i]);
-    return iotp_writer_end(&w);
+        q->head = e->next;
+    if (e->next)
+        e->next->prev = e->prev;
+    q->pending--;
+    uv_timer_stop(&e->timer);
+    uv_close((uv_handle_t *)&e->timer, on_entry_closed);
+}
+
+static void on_entry_due(uv_timer_t *timer)
+{
+    struct sim_delayed_answer *e = (struct sim_delayed_answer *)timer;
+    struct sim_delayed_answers *q = e->queue;
+
+    /* Unlink first: send may end the connection, which cancels conn's entries. */
+    retire(e);
+    q->sent++;
+    q->send(e->conn, e->frame, e->len, q->arg);
+}
+
+int sim_delayed_push(struct sim_delayed_answers *q, void *conn, uint64_t delay_ms,
+                     const uint8_t *frame, size_t len)
+{
+    struct sim_delayed_answer *e;
+    int r;
+
+    if (q->closed || q->pending >= q->limit) {
+        q->dropped++;
+        return UV_EBUSY;
+    }
+    e = malloc(sizeof(*e) + len);
+    if (!e) {
+        q->dropped++;
+        return UV_ENOMEM;
+    }
+    r = uv_timer_init(q->loop, &e->timer);
+    if (r < 0) {
+        free(e);
+        q->dropped++;
+        return r;
+    }
+    e->queue = q;
+    e->conn = conn;
+    e->len = len;
+    memcpy(e->frame, frame, len);
+    e->prev = NULL;
+    e->next = q->head;
+    if (q->head)
+        q->head->prev = e;
+    q->head = e;
+    q->pending++;
+    uv_timer_start(&e->timer, on_entry_due, delay_ms, 0);
+    return 0;
+}
+
+void sim_delayed_cancel(struct sim_delayed_answers *q, void *conn)
+{
+    struct sim_delayed_answer *e = q->head, *next;
+
+    for (; e; e = next) {
+        next = e->next;
+        if (e->conn == conn) {
+            retire(e);
+            q->dropped++;
+        }
+    }
+}
+
+void sim_delayed_close(struct sim_delayed_answers *q)
+{
+    q->closed = 1;
+    while (q->head) {
+        retire(q->head);
+        q->dropped++;
+    }
 }

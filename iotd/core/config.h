@@ -31,6 +31,9 @@ struct iotd_config {
     unsigned max_bad_frames;       /* malformed frames before a disconnect, default 8 */
     unsigned output_limit;         /* per-connection output bound in bytes, default 1 MiB */
     unsigned auth_fail_limit;      /* failures per minute before an address/id is blocked */
+    unsigned max_in_flight;        /* relayed requests waiting at one device, default 16 */
+    unsigned max_timeout_ms;       /* bound of any request's timeout, default 60000 */
+    char *login_plain;             /* "yes": LOGIN over plain TCP from non-loopback peers */
     /* [database] */
     char *db_url; /* "local" or mariadb://... */
     char *db_password_file;

@@ -193,6 +193,9 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
         .max_bad_frames = d->cfg.max_bad_frames,
         .max_frame = d->cfg.max_frame,
         .auth_fail_limit = d->cfg.auth_fail_limit,
+        .max_in_flight = d->cfg.max_in_flight,
+        .max_timeout_ms = d->cfg.max_timeout_ms,
+        .login_plain = strcmp(d->cfg.login_plain, "yes") == 0,
     };
     if ((rc = sessions_start(&d->sessions, &deps, &opts)) != 0) {
         snprintf(err, errlen, "cannot start device sessions");

@@ -178,6 +178,7 @@ int registry_message_lookup(const registry_snapshot_t *snap, const char *device_
     out->name = m->name;
     out->event = m->direction == REG_DIR_EVENT;
     out->args = m->args;
+    out->spec = &m->spec;
     out->timeout_ms = m->timeout_ms;
     return IOT_OK;
 }

@@ -17,6 +17,8 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+struct argspec;
+
 typedef struct registry_snapshot registry_snapshot_t;
 typedef struct registry registry_t;
 
@@ -95,8 +97,9 @@ int registry_user_lookup(const registry_snapshot_t *snap, const char *address,
 /* A message type of a device's catalogue: the relay checks args (argspec.h) and the timeout. */
 struct registry_message_info {
     const char *name;
-    bool event;       /* direction event (pushed by the device), else command */
-    const char *args; /* argument spec, "" for none */
+    bool event;                 /* direction event (pushed by the device), else command */
+    const char *args;           /* argument spec, "" for none */
+    const struct argspec *spec; /* the same, parsed (registry/argspec.h) */
     unsigned timeout_ms;
 };
 int registry_message_lookup(const registry_snapshot_t *snap, const char *device_id,

@@ -14,6 +14,7 @@
 #define IOTD_REGISTRY_INTERNAL_H
 
 #include "registry.h"
+#include "argspec.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -75,7 +76,8 @@ struct reg_message {
     uint32_t type_id;
     const char *name;
     enum reg_direction direction;
-    const char *args; /* canonical argspec text, "" for none */
+    const char *args;    /* canonical argspec text, "" for none */
+    struct argspec spec; /* the same, parsed once here so the relay never parses per message */
     uint32_t timeout_ms;
     const char *description;
     const struct reg_type *type;

@@ -162,6 +162,9 @@ int snapshot_add_message(registry_snapshot_t *s, const struct reg_message *row)
     m->type = NULL;
     if (!ok || !m->name)
         return IOT_ENOMEM;
+    char err[128];
+    if (argspec_parse(m->args, &m->spec, err, sizeof(err)) != 0)
+        return IOT_EINVAL; /* admin_execute validated it before it was stored */
     s->nmessages++;
     return IOT_OK;
 }

@@ -16,6 +16,8 @@
 #include "iot_error.h"
 #include "iotp/iotp.h"
 #include "iotp_posix.h"
+#include "crypto/password.h"
+#include "relay/relay.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -23,6 +25,7 @@
 #include <time.h>
 
 enum session_state { SESSION_HANDSHAKE, SESSION_ESTABLISHED, SESSION_CLOSING };
+enum session_kind { SESSION_DEVICE, SESSION_USER };
 
 struct session_env;
 
@@ -35,8 +38,8 @@ struct session {
     uv_timer_t timer;          /* handshake deadline, then keepalive ticks */
     struct iotp_server_hs *hs; /* only during the handshake */
     struct iotp_parser parser;
-    uint8_t *parser_buf; /* only while a frame is partly received */
-    char device_id[IOTP_MAX_ADDRESS_LEN + 1];
+    uint8_t *parser_buf;                      /* only while a frame is partly received */
+    char principal[IOTP_MAX_ADDRESS_LEN + 1]; /* device id, or user@tenant after LOGIN */
     char tenant[65];
     int64_t since_ms, last_activity_ms; /* wall clock, for iottop */
     uint64_t frames_in, frames_out;
@@ -45,6 +48,11 @@ struct session {
     uint64_t last_rx_ms, last_touch_ms;
     uint32_t ping_seq;
     unsigned bad_frames;
+    enum session_kind kind; /* known after the first frame: HELLO or LOGIN */
+    bool authenticated;
+    unsigned refs;                  /* the timer until closed, plus a LOGIN being verified */
+    struct relay_request **pending; /* requests waiting at this device; NULL while idle */
+    uint32_t npending, pending_cap, next_relay_id;
 };
 
 struct session_env {
@@ -74,6 +82,8 @@ struct kick_msg {
 };
 
 static void on_kick(inbox_msg_t *msg, void *loop_data);
+static void on_keepalive_tick(uv_timer_t *timer);
+static void session_unref(struct session *s);
 
 static int64_t wall_ms(void)
 {
@@ -110,7 +120,7 @@ static void send_system(struct session *s, const char *type, uint32_t id, const 
     uint8_t buf[256];
     struct iotp_writer w;
     iotp_writer_begin(&w, buf, sizeof(buf), IOTP_SERVER_ADDRESS,
-                      s->device_id[0] ? s->device_id : "unknown", type, id);
+                      s->principal[0] ? s->principal : "unknown", type, id);
     if (key)
         iotp_writer_kv(&w, key, value);
     int len = iotp_writer_end(&w);
@@ -122,7 +132,7 @@ static void send_error(struct session *s, uint32_t id, const char *code, uint32_
 {
     uint8_t buf[256];
     int len = iotp_frame_write_error(buf, sizeof(buf), IOTP_SERVER_ADDRESS,
-                                     s->device_id[0] ? s->device_id : "unknown", id, code, retry_s);
+                                     s->principal[0] ? s->principal : "unknown", id, code, retry_s);
     if (len > 0)
         send_bytes(s, buf, (size_t)len);
 }
@@ -148,7 +158,7 @@ static void address_key(const char *peer, char *out, size_t outlen)
 static void record(struct session *s, enum conn_event ev, const char *reason)
 {
     const struct conn_info *ci = conn_info(s->conn);
-    conn_log_record(s->env->all->deps.conn_log, ev, s->device_id, ci->peer,
+    conn_log_record(s->env->all->deps.conn_log, ev, s->principal, ci->peer,
                     ci->transport == CONN_TLS ? "tls" : "tcp", reason, wall_ms());
 }
 
@@ -197,12 +207,12 @@ static void on_hello(struct session *s, const struct iotp_frame *f)
         session_close(s, "malformed HELLO");
         return;
     }
-    snprintf(s->device_id, sizeof(s->device_id), "%s", s->hs->device_id);
+    snprintf(s->principal, sizeof(s->principal), "%s", s->hs->device_id);
 
     /* Refuse blocked peers before any cryptography: a flood must stay cheap. */
     address_key(conn_info(s->conn)->peer, key, sizeof(key));
     bool blocked = ratelimit_blocked(env->all->deps.ratelimit, key, wall_ms(), &retry_s);
-    snprintf(key, sizeof(key), "d:%s", s->device_id);
+    snprintf(key, sizeof(key), "d:%s", s->principal);
     if (!blocked)
         blocked = ratelimit_blocked(env->all->deps.ratelimit, key, wall_ms(), &retry_s);
     if (blocked) {
@@ -222,6 +232,142 @@ static void on_hello(struct session *s, const struct iotp_frame *f)
         return;
     }
     send_bytes(s, out, out_len);
+}
+
+/* ---- native clients: LOGIN user@tenant, verified off the io thread ---- */
+
+struct login_work {
+    uv_work_t req;
+    struct session *s;
+    uint32_t id;
+    bool known;
+    char hash[PASSWORD_HASH_MAX];
+    char password[1025];
+    int result;
+};
+
+/* A valid Argon2id hash of nothing anyone knows: unknown users cost the same time as known
+ * ones, so timing does not reveal who exists. */
+static const char dummy_hash[] = "$argon2id$v=19$m=32768,t=3,p=1$c2FsdHNhbHRzYWx0c2FsdA$"
+                                 "M8LAVo3hVxEf2K6h2Lsd8yPNnqkQ9Kq2vG1w8pc9rT4";
+
+static void login_verify(uv_work_t *req)
+{
+    struct login_work *w = container_of(req, struct login_work, req);
+    w->result = password_verify(w->known ? w->hash : dummy_hash, w->password);
+    if (!w->known)
+        w->result = IOT_EDENIED;
+}
+
+static void login_done(uv_work_t *req, int status)
+{
+    struct login_work *w = container_of(req, struct login_work, req);
+    struct session *s = w->s;
+    struct session_env *env = s->env;
+    char key[160];
+
+    iotp_wipe(w->password, sizeof(w->password));
+    if (s->state == SESSION_CLOSING) {
+        /* The client left while its password was being checked. */
+    } else if (status == 0 && w->result == 0) {
+        snprintf(key, sizeof(key), "u:%s", s->principal);
+        ratelimit_reset(env->all->deps.ratelimit, key);
+        free(s->hs);
+        s->hs = NULL;
+        s->kind = SESSION_USER;
+        s->state = SESSION_ESTABLISHED;
+        s->authenticated = true;
+        uv_timer_stop(&s->timer);
+        char serial[24], ping[16];
+        snprintf(serial, sizeof(serial), "%llu", (unsigned long long)s->serial);
+        snprintf(ping, sizeof(ping), "%u", env->all->opts.ping_s);
+        uint8_t buf[256];
+        struct iotp_writer wr;
+        iotp_writer_begin(&wr, buf, sizeof(buf), IOTP_SERVER_ADDRESS, s->principal, "WELCOME",
+                          w->id);
+        iotp_writer_kv(&wr, "session", serial);
+        iotp_writer_kv(&wr, "ping", ping);
+        int len = iotp_writer_end(&wr);
+        if (len > 0)
+            send_bytes(s, buf, (size_t)len);
+        atomic_fetch_add(&env->counters.logins, 1);
+        atomic_fetch_add(&env->counters.users, 1);
+        uint64_t period = (uint64_t)env->all->opts.ping_s * 1000;
+        uv_timer_start(&s->timer, on_keepalive_tick, period, period);
+        log_debug("user %s logged in from %s", s->principal, conn_info(s->conn)->peer);
+    } else {
+        char addr_key[160];
+        int64_t now = wall_ms();
+        address_key(conn_info(s->conn)->peer, addr_key, sizeof(addr_key));
+        snprintf(key, sizeof(key), "u:%s", s->principal);
+        unsigned limit = env->all->opts.auth_fail_limit;
+        uint32_t r1 = ratelimit_fail(env->all->deps.ratelimit, addr_key, limit * 10, now);
+        uint32_t r2 = ratelimit_fail(env->all->deps.ratelimit, key, limit, now);
+        send_error(s, w->id, "auth", r1 > r2 ? r1 : r2);
+        atomic_fetch_add(&env->counters.auth_failures, 1);
+        log_info("user %s from %s: login failed", s->principal, conn_info(s->conn)->peer);
+        session_close(s, "login failed");
+    }
+    free(w);
+    session_unref(s);
+}
+
+static void on_login(struct session *s, const struct iotp_frame *f)
+{
+    struct session_env *env = s->env;
+    const struct conn_info *ci = conn_info(s->conn);
+    const char *password = iotp_frame_arg(f, "password");
+    const char *proto = iotp_frame_arg(f, "proto");
+    char key[160];
+    uint32_t retry_s = 0;
+
+    snprintf(s->principal, sizeof(s->principal), "%s", f->from);
+    if (!password || !proto || strcmp(proto, "1") != 0 || strcmp(f->to, IOTP_SERVER_ADDRESS) != 0 ||
+        !strchr(f->from, '@') || strlen(password) >= sizeof(((struct login_work *)0)->password)) {
+        send_error(s, f->id, "bad_args", 0);
+        session_close(s, "malformed LOGIN");
+        return;
+    }
+    /* A password travels only inside TLS or on this machine. */
+    if (ci->transport != CONN_TLS && !ci->peer_is_loopback && !env->all->opts.login_plain) {
+        send_error(s, f->id, "auth", 0);
+        log_warn("user %s from %s: LOGIN refused over plain TCP", s->principal, ci->peer);
+        session_close(s, "LOGIN without TLS");
+        return;
+    }
+    address_key(ci->peer, key, sizeof(key));
+    bool blocked = ratelimit_blocked(env->all->deps.ratelimit, key, wall_ms(), &retry_s);
+    snprintf(key, sizeof(key), "u:%s", s->principal);
+    if (!blocked)
+        blocked = ratelimit_blocked(env->all->deps.ratelimit, key, wall_ms(), &retry_s);
+    if (blocked) {
+        send_error(s, f->id, "auth", retry_s);
+        atomic_fetch_add(&env->counters.rate_limited, 1);
+        session_close(s, "rate limited");
+        return;
+    }
+    struct login_work *w = calloc(1, sizeof(*w));
+    if (!w) {
+        session_close(s, "out of memory");
+        return;
+    }
+    struct registry_user_info user;
+    registry_snapshot_t *snap = env_snapshot(env);
+    if (registry_user_lookup(snap, s->principal, &user) == 0) {
+        w->known = true;
+        snprintf(w->hash, sizeof(w->hash), "%s", user.password_hash);
+        snprintf(s->tenant, sizeof(s->tenant), "%s", user.tenant);
+    }
+    w->s = s;
+    w->id = f->id;
+    snprintf(w->password, sizeof(w->password), "%s", password);
+    s->refs++; /* the session outlives the verification even if the client leaves */
+    if (uv_queue_work(&env->io->loop, &w->req, login_verify, login_done) != 0) {
+        s->refs--;
+        iotp_wipe(w->password, sizeof(w->password));
+        free(w);
+        session_close(s, "cannot verify the password now");
+    }
 }
 
 static void established(struct session *s);
@@ -250,13 +396,13 @@ static void on_auth(struct session *s, const struct iotp_frame *f)
      * would send for any failure, so it reveals nothing about which check failed. */
     int64_t now = wall_ms();
     address_key(conn_info(s->conn)->peer, addr_key, sizeof(addr_key));
-    snprintf(dev_key, sizeof(dev_key), "d:%s", s->device_id);
+    snprintf(dev_key, sizeof(dev_key), "d:%s", s->principal);
     uint32_t r1 = ratelimit_fail(env->all->deps.ratelimit, addr_key, o->auth_fail_limit * 10, now);
     uint32_t r2 = ratelimit_fail(env->all->deps.ratelimit, dev_key, o->auth_fail_limit, now);
     send_error(s, f->id, "auth", r1 > r2 ? r1 : r2);
     atomic_fetch_add(&env->counters.auth_failures, 1);
     record(s, CONN_EVENT_AUTH_FAILURE, s->lookup_failure[0] ? s->lookup_failure : "wrong mac");
-    log_info("device %s from %s: authentication failed (%s)", s->device_id,
+    log_info("device %s from %s: authentication failed (%s)", s->principal,
              conn_info(s->conn)->peer, s->lookup_failure[0] ? s->lookup_failure : "wrong mac");
     session_close(s, "authentication failed");
 }
@@ -272,7 +418,7 @@ static void established(struct session *s)
     struct presence_entry e = {0}, previous;
     int64_t now = wall_ms();
 
-    snprintf(e.device_id, sizeof(e.device_id), "%.64s", s->device_id); /* registered ids fit */
+    snprintf(e.device_id, sizeof(e.device_id), "%.64s", s->principal); /* registered ids fit */
     e.io_index = env->index;
     e.session = (void *)(uintptr_t)s->slot;
     e.serial = s->serial;
@@ -301,41 +447,258 @@ static void established(struct session *s)
         atomic_fetch_add(&env->counters.replaced, 1);
     }
     char dev_key[160];
-    snprintf(dev_key, sizeof(dev_key), "d:%s", s->device_id);
+    snprintf(dev_key, sizeof(dev_key), "d:%s", s->principal);
     ratelimit_reset(all->deps.ratelimit, dev_key);
 
     free(s->hs);
     s->hs = NULL;
     s->state = SESSION_ESTABLISHED;
+    s->authenticated = true;
     s->last_touch_ms = (uint64_t)now;
     atomic_fetch_add(&env->counters.authenticated, 1);
     atomic_fetch_add(&env->counters.devices, 1);
     record(s, CONN_EVENT_CONNECT, rc == 1 ? "replaced an older connection" : "authenticated");
-    log_debug("device %s online from %s (%s)", s->device_id, ci->peer, e.transport);
+    log_debug("device %s online from %s (%s)", s->principal, ci->peer, e.transport);
     uint64_t period = (uint64_t)all->opts.ping_s * 1000;
     uv_timer_start(&s->timer, on_keepalive_tick, period, period);
 }
 
-/* A frame of an authenticated device. */
-static void on_device_frame(struct session *s, const struct iotp_frame *f)
+/* ---- relay: the sender's side ---- */
+
+static void send_relay_error(struct session *s, const char *from, uint32_t id,
+                             enum relay_outcome outcome, const char *why)
 {
-    if (strcmp(f->from, s->device_id) != 0) {
-        /* A device speaks only for itself. */
+    uint8_t buf[512];
+    struct iotp_writer w;
+    iotp_writer_begin(&w, buf, sizeof(buf), from, s->principal, "ERROR", id);
+    iotp_writer_kv(&w, "code", relay_outcome_name(outcome));
+    if (why && why[0])
+        iotp_writer_kv(&w, "msg", why);
+    int len = iotp_writer_end(&w);
+    if (len > 0)
+        send_bytes(s, buf, (size_t)len);
+    atomic_fetch_add(&s->env->counters.outcomes[outcome], 1);
+}
+
+/* Runs on the sender's thread: write the answer to the sender, if it is still connected. */
+static void on_relay_answer(inbox_msg_t *msg, void *loop_data)
+{
+    struct relay_answer *a = container_of(msg, struct relay_answer, msg);
+    sessions_t *all = a->origin.cookie;
+    struct session_env *env = &all->envs[((io_thread_t *)loop_data)->index];
+    struct session *s = a->origin.slot < env->nslots ? env->slots[a->origin.slot] : NULL;
+
+    if (s && s->serial == a->origin.serial && s->state == SESSION_ESTABLISHED) {
+        if (a->outcome == RELAY_OK || a->outcome == RELAY_ERROR) {
+            /* The device's own answer, unchanged but for the sender's id. */
+            uint8_t buf[IOTP_MAX_FRAME];
+            struct iotp_writer w;
+            iotp_writer_begin(&w, buf, sizeof(buf), a->device, s->principal,
+                              a->outcome == RELAY_OK ? "OK" : "ERROR", a->origin.id);
+            for (unsigned i = 0; i < a->nargs; i++)
+                iotp_writer_arg(&w, relay_arg(a->args, a->args_len, i, a->nargs));
+            int len = iotp_writer_end(&w);
+            if (len > 0)
+                send_bytes(s, buf, (size_t)len);
+            atomic_fetch_add(&env->counters.outcomes[a->outcome], 1);
+        } else {
+            send_relay_error(s, a->device, a->origin.id, a->outcome, a->why);
+        }
+    }
+    free(a);
+}
+
+/* A request from an authenticated user or device: check, then hand to the device's thread. */
+static void relay_from_session(struct session *s, const struct iotp_frame *f)
+{
+    struct session_env *env = s->env;
+    sessions_t *all = env->all;
+    char why[96];
+    uint32_t timeout_ms = 0;
+
+    enum relay_outcome outcome =
+        relay_check(env_snapshot(env), s->principal, NULL, f->to, f->type, f->nargs, f->args, 0,
+                    all->opts.max_timeout_ms, &timeout_ms, why, sizeof(why));
+    if (outcome != RELAY_OK) {
+        send_relay_error(s, f->to, f->id, outcome, why);
+        return;
+    }
+    struct relay_origin origin = {.inbox = &env->io->inbox,
+                                  .on_answer = on_relay_answer,
+                                  .slot = s->slot,
+                                  .serial = s->serial,
+                                  .cookie = all,
+                                  .id = f->id};
+    struct relay_request *req = relay_request_new(&origin, s->principal, f->to, f->type, f->nargs,
+                                                  f->args, timeout_ms, NULL);
+    outcome = req ? sessions_relay(all, req) : RELAY_INTERNAL;
+    if (outcome != RELAY_OK) {
+        free(req);
+        send_relay_error(s, f->to, f->id, outcome, NULL);
+    }
+}
+
+/* ---- relay: the device's side ---- */
+
+static void on_request_closed(uv_handle_t *handle)
+{
+    free(handle->data);
+}
+
+/* Take req out of s's pending table. */
+static void pending_remove(struct session *s, struct relay_request *req)
+{
+    for (uint32_t i = 0; i < s->npending; i++) {
+        if (s->pending[i] == req) {
+            s->pending[i] = s->pending[--s->npending];
+            break;
+        }
+    }
+    if (s->npending == 0) {
+        free(s->pending); /* idle devices keep no table */
+        s->pending = NULL;
+        s->pending_cap = 0;
+    }
+}
+
+/* Answer req's sender and free req (after its timer is closed). */
+static void finish_request(struct relay_request *req, enum relay_outcome outcome, const char *why,
+                           unsigned nargs, const char *const *args)
+{
+    struct relay_answer *a = relay_answer_new(&req->origin, outcome, req->device, why, nargs, args);
+    if (a) {
+        a->latency_ns = uv_hrtime() - req->started_ns;
+        relay_answer_send(a);
+    }
+    uv_timer_stop(&req->timer);
+    uv_close((uv_handle_t *)&req->timer, on_request_closed);
+}
+
+/* The session a request waits at (only while it is pending there). */
+static struct session *request_session(struct relay_request *req)
+{
+    sessions_t *all = req->target;
+    struct session_env *env = &all->envs[req->device_io];
+    struct session *s = req->device_slot < env->nslots ? env->slots[req->device_slot] : NULL;
+    return s && s->serial == req->device_serial ? s : NULL;
+}
+
+static void on_request_timeout(uv_timer_t *timer)
+{
+    struct relay_request *req = timer->data;
+    struct session *s = request_session(req);
+    if (s)
+        pending_remove(s, req); /* a late answer will find nothing and be counted */
+    finish_request(req, RELAY_TIMEOUT, NULL, 0, NULL);
+}
+
+static void fail_pending(struct session *s, enum relay_outcome outcome, const char *why)
+{
+    while (s->npending > 0) {
+        struct relay_request *req = s->pending[s->npending - 1];
+        pending_remove(s, req);
+        finish_request(req, outcome, why, 0, NULL);
+    }
+}
+
+/* Runs on the device's thread (the inbox handler of relay_request). */
+static void on_relay_request(inbox_msg_t *msg, void *loop_data)
+{
+    struct relay_request *req = container_of(msg, struct relay_request, msg);
+    io_thread_t *io = loop_data;
+    sessions_t *all = req->target;
+    struct session_env *env = &all->envs[io->index];
+    struct session *s = req->device_slot < env->nslots ? env->slots[req->device_slot] : NULL;
+
+    uv_timer_init(&io->loop, &req->timer);
+    req->timer.data = req;
+    if (!s || s->serial != req->device_serial || s->state != SESSION_ESTABLISHED) {
+        finish_request(req, RELAY_OFFLINE, "device disconnected", 0, NULL);
+        return;
+    }
+    if (s->npending >= all->opts.max_in_flight) {
+        finish_request(req, RELAY_BUSY, "too many requests in flight", 0, NULL);
+        return;
+    }
+    if (s->npending == s->pending_cap) {
+        uint32_t cap = s->pending_cap ? s->pending_cap * 2 : 4;
+        struct relay_request **grown = realloc(s->pending, cap * sizeof(*grown));
+        if (!grown) {
+            finish_request(req, RELAY_INTERNAL, "out of memory", 0, NULL);
+            return;
+        }
+        s->pending = grown;
+        s->pending_cap = cap;
+    }
+    /* iotd's own id toward the device: senders' ids may clash, these never do. */
+    do
+        req->relay_id = ++s->next_relay_id;
+    while (req->relay_id == 0);
+    s->pending[s->npending++] = req;
+
+    uint8_t buf[IOTP_MAX_FRAME];
+    struct iotp_writer w;
+    iotp_writer_begin(&w, buf, sizeof(buf), req->from, s->principal, req->type, req->relay_id);
+    for (unsigned i = 0; i < req->nargs; i++)
+        iotp_writer_arg(&w, relay_arg(req->args, req->args_len, i, req->nargs));
+    int len = iotp_writer_end(&w);
+    if (len <= 0 || conn_write(s->conn, buf, (size_t)len) != 0) {
+        pending_remove(s, req);
+        finish_request(req, len <= 0 ? RELAY_BAD_ARGS : RELAY_BUSY, NULL, 0, NULL);
+        return;
+    }
+    s->frames_out++;
+    uint64_t elapsed_ms = (uv_hrtime() - req->started_ns) / 1000000;
+    uint64_t left = req->timeout_ms > elapsed_ms ? req->timeout_ms - elapsed_ms : 1;
+    uv_timer_start(&req->timer, on_request_timeout, left, 0);
+}
+
+/* A device's OK or ERROR: the answer to one of its pending requests, by iotd's id. */
+static void on_device_answer(struct session *s, const struct iotp_frame *f)
+{
+    for (uint32_t i = 0; i < s->npending; i++) {
+        struct relay_request *req = s->pending[i];
+        if (req->relay_id != f->id)
+            continue;
+        pending_remove(s, req);
+        finish_request(req, strcmp(f->type, "OK") == 0 ? RELAY_OK : RELAY_ERROR, NULL, f->nargs,
+                       f->args);
+        return;
+    }
+    /* Too late (its request timed out) or never asked: counted, dropped. */
+    atomic_fetch_add(&s->env->counters.late_answers, 1);
+}
+
+enum relay_outcome sessions_relay(sessions_t *all, struct relay_request *req)
+{
+    req->msg.handle = on_relay_request;
+    req->target = all;
+    return relay_deliver(all->deps.presence, all->deps.io, all->deps.io_count, req);
+}
+
+/* A frame of an authenticated session (device or user). */
+static void on_established_frame(struct session *s, const struct iotp_frame *f)
+{
+    if (strcmp(f->from, s->principal) != 0) {
+        /* A session speaks only for itself. */
         send_error(s, f->id, "bad_frame", 0);
         s->bad_frames++;
         return;
     }
-    if (strcmp(f->type, "PING") == 0) {
+    if (f->type[0] >= 'a' && f->type[0] <= 'z') {
+        relay_from_session(s, f);
+    } else if (strcmp(f->type, "PING") == 0) {
         send_system(s, "PONG", f->id, NULL, NULL);
     } else if (strcmp(f->type, "PONG") == 0) {
         /* last_rx is all a PONG is for */
     } else if (strcmp(f->type, "BYE") == 0) {
-        session_close(s, "device said BYE");
-    } else if (strcmp(f->type, "OK") == 0 || strcmp(f->type, "ERROR") == 0) {
-        /* answers to requests relayed to the device: the relay consumes them */
+        session_close(s, "peer said BYE");
+    } else if (s->kind == SESSION_DEVICE &&
+               (strcmp(f->type, "OK") == 0 || strcmp(f->type, "ERROR") == 0)) {
+        on_device_answer(s, f);
     } else {
-        /* Types this server does not serve (yet) get the catalogue's answer. */
-        send_error(s, f->id, "unknown_type", 0);
+        send_error(s, f->id, "bad_frame", 0);
+        s->bad_frames++;
     }
 }
 
@@ -344,7 +707,11 @@ static void on_frame(struct session *s, const struct iotp_frame *f)
     s->frames_in++;
     atomic_fetch_add_explicit(&s->env->counters.frames_in, 1, memory_order_relaxed);
     if (s->state == SESSION_ESTABLISHED)
-        on_device_frame(s, f);
+        on_established_frame(s, f);
+    else if (s->refs > 1)
+        send_error(s, f->id, "busy", 0); /* a LOGIN is being verified: one thing at a time */
+    else if (s->hs->state == IOTP_SERVER_HS_WAIT_HELLO && strcmp(f->type, "LOGIN") == 0)
+        on_login(s, f);
     else if (s->hs->state == IOTP_SERVER_HS_WAIT_HELLO)
         on_hello(s, f);
     else
@@ -361,7 +728,7 @@ static void on_bad_frame(struct session *s, int rc, uint32_t id)
         session_close(s, "malformed frame during handshake");
     } else if (++s->bad_frames > env->all->opts.max_bad_frames) {
         atomic_fetch_add(&env->counters.abuse_closes, 1);
-        log_warn("device %s from %s: %u malformed frames, disconnecting", s->device_id,
+        log_warn("device %s from %s: %u malformed frames, disconnecting", s->principal,
                  conn_info(s->conn)->peer, s->bad_frames);
         session_close(s, "too many malformed frames");
     }
@@ -406,34 +773,47 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
     if (s->state == SESSION_ESTABLISHED) {
         int64_t now = wall_ms();
         if (now - (int64_t)s->last_touch_ms >= 1000) {
-            presence_touch(s->env->all->deps.presence, s->device_id, s->serial, now);
+            presence_touch(s->env->all->deps.presence, s->principal, s->serial, now);
             s->last_touch_ms = (uint64_t)now;
         }
     }
 }
 
-static void on_timer_closed(uv_handle_t *handle)
+static void session_unref(struct session *s)
 {
-    struct session *s = handle->data;
+    if (--s->refs > 0)
+        return;
     free(s->parser_buf);
     if (s->hs)
         iotp_wipe(s->hs, sizeof(*s->hs));
     free(s->hs);
+    free(s->pending);
     free(s);
 }
+
+static void on_timer_closed(uv_handle_t *handle)
+{
+    session_unref(handle->data);
+}
+
+static void fail_pending(struct session *s, enum relay_outcome outcome, const char *why);
 
 static void on_conn_close(conn_t *c, const char *reason)
 {
     struct session *s = conn_owner(c);
     struct session_env *env = s->env;
     const char *why = s->close_reason ? s->close_reason : reason;
-    bool was_established = !s->hs;
 
-    if (was_established) {
-        presence_release(env->all->deps.presence, s->device_id, s->serial, wall_ms());
+    if (s->authenticated && s->kind == SESSION_DEVICE) {
+        /* Requests waiting at this device fail at once rather than at their timeouts. */
+        fail_pending(s, RELAY_OFFLINE, "device disconnected");
+        presence_release(env->all->deps.presence, s->principal, s->serial, wall_ms());
         atomic_fetch_sub(&env->counters.devices, 1);
         record(s, CONN_EVENT_DISCONNECT, why);
-        log_debug("device %s offline: %s", s->device_id, why);
+        log_debug("device %s offline: %s", s->principal, why);
+    } else if (s->authenticated) {
+        atomic_fetch_sub(&env->counters.users, 1);
+        log_debug("user %s disconnected: %s", s->principal, why);
     }
     s->state = SESSION_CLOSING;
     env->slots[s->slot] = NULL;
@@ -449,7 +829,7 @@ static void on_handshake_timeout(uv_timer_t *timer)
 {
     struct session *s = timer->data;
     atomic_fetch_add(&s->env->counters.handshake_timeouts, 1);
-    if (s->device_id[0])
+    if (s->principal[0])
         record(s, CONN_EVENT_AUTH_FAILURE, "handshake timeout");
     session_close(s, "handshake timeout");
 }
@@ -508,6 +888,7 @@ static void on_accept(net_loop_t *nl, conn_t *c, void *arg)
     }
     s->env = env;
     s->conn = c;
+    s->refs = 1;
     s->serial = presence_next_serial(env->all->deps.presence);
     s->last_rx_ms = uv_now(&env->io->loop);
     s->since_ms = s->last_activity_ms = wall_ms();
@@ -583,6 +964,10 @@ int sessions_start(sessions_t **out, const struct session_deps *deps,
         all->opts.max_frame = IOTP_MAX_FRAME;
     if (!all->opts.auth_fail_limit)
         all->opts.auth_fail_limit = 5;
+    if (!all->opts.max_in_flight)
+        all->opts.max_in_flight = 16;
+    if (!all->opts.max_timeout_ms)
+        all->opts.max_timeout_ms = 60000;
     all->envs = calloc(deps->io_count, sizeof(*all->envs));
     if (!all->envs)
         goto fail;
@@ -698,7 +1083,7 @@ static void session_to_row(struct session *s, struct session_row *r)
 {
     const struct conn_info *ci = conn_info(s->conn);
     memset(r, 0, sizeof(*r));
-    snprintf(r->principal, sizeof(r->principal), "%s", s->device_id);
+    snprintf(r->principal, sizeof(r->principal), "%s", s->principal);
     snprintf(r->tenant, sizeof(r->tenant), "%s", s->hs ? "" : s->tenant);
     r->kind = "device";
     r->state = s->state == SESSION_ESTABLISHED ? "online" : "handshake";

@@ -18,6 +18,7 @@
 #include "session/conn_log.h"
 #include "session/presence.h"
 #include "session/ratelimit.h"
+#include "relay/relay.h"
 #include "iotp/iotp_config_defaults.h"
 
 #include <stdbool.h>
@@ -32,6 +33,9 @@ struct session_options {
     size_t max_frame;              /* frame limit in bytes (default 4096) */
     unsigned auth_fail_limit;      /* failures per minute blocking a device id (default 5); an
                                     * address, possibly a NATed fleet, gets ten times that */
+    unsigned max_in_flight;        /* requests waiting at one device (default 16) */
+    uint32_t max_timeout_ms;       /* bound of any request's timeout (default 60000) */
+    bool login_plain;              /* accept LOGIN over plain TCP from non-loopback peers */
 };
 
 /* Counters of one io thread's sessions (atomics: read by stats from other threads). */
@@ -39,7 +43,8 @@ struct session_counters {
     _Atomic uint64_t accepted, authenticated, auth_failures, rate_limited, handshake_timeouts,
         keepalive_timeouts, replaced, bad_frames, abuse_closes;
     _Atomic uint64_t frames_in, frames_out;
-    _Atomic size_t sessions, devices;
+    _Atomic size_t sessions, devices, users;
+    _Atomic uint64_t logins, outcomes[RELAY_OUTCOME_COUNT], late_answers;
 };
 
 typedef struct sessions sessions_t;
@@ -89,6 +94,11 @@ typedef void (*sessions_collect_fn)(const struct session_row *rows, size_t n, si
  * IOT_ENOMEM, or IOT_EBUSY if an inbox is full (fn is then not called). */
 int sessions_collect(sessions_t *s, inbox_t *reply_to, session_row_cmp cmp, size_t top,
                      sessions_collect_fn fn, void *arg);
+
+/* Hand a checked request (relay_check) to its device: the routing step plus the device side.
+ * RELAY_OK: the answer will reach req->origin. Otherwise the caller still owns req and answers
+ * the outcome itself (offline, busy). */
+enum relay_outcome sessions_relay(sessions_t *s, struct relay_request *req);
 
 /* Close every session (on their threads) and free the layer. Before the io threads stop. */
 void sessions_stop(sessions_t *s);

@@ -53,6 +53,10 @@ static void test_exit_statuses(void **state)
     assert_int_equal(iot_error_exit_status(IOT_EBUSY), 8);
     assert_int_equal(iot_error_exit_status(IOT_EINTERNAL), 1);
     assert_int_equal(iot_error_exit_status(IOT_EIO), 1);
+    assert_int_equal(iot_error_exit_status(IOT_EOFFLINE), 9);
+    assert_int_equal(iot_error_exit_status(IOT_ETIMEOUT), 10);
+    assert_int_equal(iot_error_exit_status(IOT_EUNKNOWN_TYPE), 11);
+    assert_int_equal(iot_error_exit_status(IOT_EDEVICE), 12);
     assert_int_equal(iot_error_exit_status(-100), 1);
 }
 

@@ -1,47 +1,76 @@
 /*
- * test_handlers.c - iotsim's message table: `ping` is answered `OK <id> pong` to the sender,
- * an unknown type `ERROR <id> code=unknown_type`, and the answers parse back as frames.
+ * test_handlers.c - iotsim's message table and its misbehaviour rules.
+ *
+ * Each request is built as a frame, answered by sim_answer_request and parsed back with the
+ * library's parser, so the tests see exactly the bytes a server would: `ping`, `read_temp`,
+ * `set_pixel` (and its bad_args), `echo`, unknown types, and the --mute / --error / --slow
+ * rules. The delayed-answer queue runs on a real libuv loop with short timers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
 
 #include "sim_handlers.h"
 
-/* Answer a request frame and parse the answer back. */
-static const struct iotp_frame *answer(const char *type, uint32_t id, struct iotp_parser *p,
-                                       uint8_t *pbuf)
+struct parsed {
+    struct iotp_parser parser;
+    uint8_t buf[IOTP_MAX_FRAME];
+};
+
+/* Parse one whole frame out of data (len bytes). */
+static const struct iotp_frame *parse(struct parsed *p, const uint8_t *data, size_t len)
 {
     const struct iotp_frame *f = NULL;
+    size_t used;
+
+    assert_int_equal(iotp_parser_init(&p->parser, p->buf, sizeof(p->buf), 0, 0), 0);
+    assert_int_equal(iotp_parser_feed(&p->parser, data, len, &used, &f, NULL), 1);
+    assert_int_equal(used, len);
+    return f;
+}
+
+/* Answer `alice@acme dev TYPE id args...` under rules and parse the answer back; *when gets
+ * what the rules said. nargs args follow. */
+static const struct iotp_frame *ask(struct parsed *p, const struct sim_answer_rules *rules,
+                                    const char *dev, const char *type, uint32_t id,
+                                    enum sim_answer_when *when, unsigned nargs, ...)
+{
     struct iotp_frame req;
     uint8_t out[IOTP_MAX_FRAME];
-    size_t used;
+    va_list ap;
     int n;
 
     memset(&req, 0, sizeof(req));
     req.from = "alice@acme";
-    req.to = "dev1";
+    req.to = dev;
     req.type = type;
     req.id = id;
-    n = sim_handle_request("dev1", &req, out, sizeof(out));
+    va_start(ap, nargs);
+    for (unsigned i = 0; i < nargs; i++)
+        req.args[req.nargs++] = va_arg(ap, const char *);
+    va_end(ap);
+    n = sim_answer_request(rules, dev, &req, out, sizeof(out), when);
+    if (*when == SIM_ANSWER_NEVER) {
+        assert_int_equal(n, 0);
+        return NULL;
+    }
     assert_true(n > 0);
-    assert_int_equal(iotp_parser_init(p, pbuf, IOTP_MAX_FRAME, 0, 0), 0);
-    assert_int_equal(iotp_parser_feed(p, out, (size_t)n, &used, &f, NULL), 1);
-    assert_int_equal(used, (size_t)n);
-    return f;
+    return parse(p, out, (size_t)n);
 }
 
 static void ping_is_answered(void **state)
 {
-    static uint8_t pbuf[IOTP_MAX_FRAME];
-    struct iotp_parser p;
-    const struct iotp_frame *f = answer("ping", 913, &p, pbuf);
+    static struct parsed p;
+    enum sim_answer_when when;
+    const struct iotp_frame *f = ask(&p, NULL, "dev1", "ping", 913, &when, 0);
 
     (void)state;
+    assert_int_equal(when, SIM_ANSWER_NOW);
     assert_string_equal(f->from, "dev1");
     assert_string_equal(f->to, "alice@acme");
     assert_string_equal(f->type, "OK");
@@ -53,9 +82,9 @@ static void ping_is_answered(void **state)
 
 static void unknown_type_is_an_error(void **state)
 {
-    static uint8_t pbuf[IOTP_MAX_FRAME];
-    struct iotp_parser p;
-    const struct iotp_frame *f = answer("frobnicate", 6, &p, pbuf);
+    static struct parsed p;
+    enum sim_answer_when when;
+    const struct iotp_frame *f = ask(&p, NULL, "dev1", "frobnicate", 6, &when, 0);
 
     (void)state;
     assert_string_equal(f->type, "ERROR");
@@ -63,6 +92,137 @@ static void unknown_type_is_an_error(void **state)
     assert_string_equal(f->to, "alice@acme");
     assert_string_equal(iotp_frame_arg(f, "code"), "unknown_type");
     assert_null(sim_handler_find("frobnicate"));
+}
+
+/* The value of a read_temp answer in tenths of a degree, checking its shape on the way. */
+static int read_tenths(const char *dev, uint32_t id)
+{
+    static struct parsed p;
+    enum sim_answer_when when;
+    const struct iotp_frame *f = ask(&p, NULL, dev, "read_temp", id, &when, 0);
+    const char *t, *dot;
+
+    assert_string_equal(f->type, "OK");
+    assert_int_equal(f->nargs, 2);
+    assert_string_equal(f->args[1], "C");
+    t = f->args[0];
+    dot = strchr(t, '.');
+    assert_non_null(dot);
+    assert_int_equal(strlen(dot), 2); /* one decimal: "21.5" */
+    return atoi(t) * 10 + (dot[1] - '0');
+}
+
+static void read_temp_is_per_device_and_drifts(void **state)
+{
+    int lo = 1000, hi = 0, prev = read_tenths("dev1", 1), differs = 0;
+
+    (void)state;
+    /* Deterministic: the same device and request read the same. */
+    assert_int_equal(read_tenths("dev1", 1), prev);
+    for (uint32_t id = 2; id < 200; id++) {
+        int t = read_tenths("dev1", id);
+        /* A drift, not a jump: at most a tenth between consecutive requests. */
+        assert_true(abs(t - prev) <= 1);
+        prev = t;
+        lo = t < lo ? t : lo;
+        hi = t > hi ? t : hi;
+    }
+    assert_true(hi > lo);
+    assert_true(hi - lo <= 10);
+    assert_true(lo >= 175 && hi <= 264); /* a room, not an oven */
+    /* Different devices read different bases (not all of a handful alike). */
+    for (int i = 0; i < 8; i++) {
+        char dev[16];
+        snprintf(dev, sizeof(dev), "dev%d", 2 + i);
+        differs += read_tenths(dev, 1) != read_tenths("dev1", 1);
+    }
+    assert_true(differs > 0);
+}
+
+static void set_pixel_validates_coordinates(void **state)
+{
+    static struct parsed p;
+    static const char *const bad[][3] = {
+        {"8", "0", "red"}, {"0", "-1", "red"},  {"a", "1", "red"}, {"07", "1", "red"},
+        {"", "1", "red"},  {"1", "1.0", "red"}, {"1", "1", ""},
+    };
+    enum sim_answer_when when;
+    const struct iotp_frame *f;
+
+    (void)state;
+    f = ask(&p, NULL, "dev1", "set_pixel", 3, &when, 3, "7", "0", "#ff0000");
+    assert_string_equal(f->type, "OK");
+    assert_int_equal(f->id, 3);
+    assert_int_equal(f->nargs, 0);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        f = ask(&p, NULL, "dev1", "set_pixel", 4, &when, 3, bad[i][0], bad[i][1], bad[i][2]);
+        assert_string_equal(f->type, "ERROR");
+        assert_string_equal(iotp_frame_arg(f, "code"), "bad_args");
+        assert_non_null(iotp_frame_arg(f, "msg"));
+    }
+    f = ask(&p, NULL, "dev1", "set_pixel", 5, &when, 2, "1", "1");
+    assert_string_equal(iotp_frame_arg(f, "code"), "bad_args");
+    f = ask(&p, NULL, "dev1", "set_pixel", 5, &when, 4, "1", "1", "red", "extra");
+    assert_string_equal(iotp_frame_arg(f, "code"), "bad_args");
+}
+
+static void echo_returns_its_args(void **state)
+{
+    static struct parsed p;
+    static const char payload[] =
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    enum sim_answer_when when;
+    const struct iotp_frame *f;
+
+    (void)state;
+    f = ask(&p, NULL, "dev1", "echo", 77, &when, 3, payload, "two words", "ünïcode");
+    assert_string_equal(f->type, "OK");
+    assert_int_equal(f->id, 77);
+    assert_int_equal(f->nargs, 3);
+    assert_string_equal(f->args[0], payload);
+    assert_string_equal(f->args[1], "two words");
+    assert_string_equal(f->args[2], "ünïcode");
+    f = ask(&p, NULL, "dev1", "echo", 78, &when, 0);
+    assert_string_equal(f->type, "OK");
+    assert_int_equal(f->nargs, 0);
+}
+
+static void rules_mute_error_slow(void **state)
+{
+    static struct parsed p;
+    static const char *const mute[] = {"read_temp"};
+    static const char *const error[] = {"set_pixel", "nosuch"};
+    struct sim_answer_rules rules = {
+        .mute = mute, .nmute = 1, .error = error, .nerror = 2, .slow_ms = 0};
+    enum sim_answer_when when;
+    const struct iotp_frame *f;
+
+    (void)state;
+    assert_null(ask(&p, &rules, "dev1", "read_temp", 1, &when, 0));
+    assert_int_equal(when, SIM_ANSWER_NEVER);
+    /* --error wins over the handler and over "unknown type". */
+    f = ask(&p, &rules, "dev1", "set_pixel", 2, &when, 3, "1", "1", "red");
+    assert_int_equal(when, SIM_ANSWER_NOW);
+    assert_string_equal(f->type, "ERROR");
+    assert_int_equal(f->id, 2);
+    assert_string_equal(iotp_frame_arg(f, "code"), "device");
+    assert_string_equal(iotp_frame_arg(f, "msg"), "refused");
+    f = ask(&p, &rules, "dev1", "nosuch", 3, &when, 0);
+    assert_string_equal(iotp_frame_arg(f, "code"), "device");
+    /* Untouched types answer as usual... */
+    f = ask(&p, &rules, "dev1", "ping", 4, &when, 0);
+    assert_int_equal(when, SIM_ANSWER_NOW);
+    assert_string_equal(f->type, "OK");
+    /* ...and every answer, errors too, is late under --slow; a muted type stays silent. */
+    rules.slow_ms = 50;
+    f = ask(&p, &rules, "dev1", "ping", 5, &when, 0);
+    assert_int_equal(when, SIM_ANSWER_LATER);
+    assert_string_equal(f->type, "OK");
+    f = ask(&p, &rules, "dev1", "frobnicate", 6, &when, 0);
+    assert_int_equal(when, SIM_ANSWER_LATER);
+    assert_string_equal(f->type, "ERROR");
+    assert_null(ask(&p, &rules, "dev1", "read_temp", 7, &when, 0));
+    assert_int_equal(when, SIM_ANSWER_NEVER);
 }
 
 static void answer_args(void **state)
@@ -76,9 +236,109 @@ static void answer_args(void **state)
     assert_int_equal(a.nargs, 2);
     assert_string_equal(a.args[0], "21.5");
     assert_string_equal(a.args[1], "C");
-    for (int i = 0; i < 20; i++)
+    for (int i = 0; i < 40; i++)
         sim_answer_addf(&a, "%d", i);
     assert_int_equal(a.nargs, SIM_ANSWER_MAX_ARGS);
+}
+
+/* ---- the delayed-answer queue ---- */
+
+struct sent {
+    int conn[8];
+    uint64_t at_ms[8];
+    char text[8][16];
+    int n;
+    uv_loop_t *loop;
+    struct sim_delayed_answers *q;
+    void *cancel_on_send; /* the first send ends this connection (as a write failure would) */
+};
+
+static void record_send(void *conn, const uint8_t *frame, size_t len, void *arg)
+{
+    struct sent *s = arg;
+
+    assert_true(s->n < 8);
+    s->conn[s->n] = *(int *)conn;
+    s->at_ms[s->n] = uv_now(s->loop);
+    memcpy(s->text[s->n], frame, len < 15 ? len : 15);
+    s->n++;
+    if (s->cancel_on_send) {
+        sim_delayed_cancel(s->q, s->cancel_on_send);
+        s->cancel_on_send = NULL;
+    }
+}
+
+static void delayed_answers_wait_and_cancel(void **state)
+{
+    static int c1 = 1, c2 = 2;
+    struct sim_delayed_answers q;
+    struct sent s;
+    uv_loop_t loop;
+    uint64_t t0;
+
+    (void)state;
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(uv_loop_init(&loop), 0);
+    s.loop = &loop;
+    s.q = &q;
+    sim_delayed_init(&q, &loop, record_send, &s);
+    uv_update_time(&loop);
+    t0 = uv_now(&loop);
+    assert_int_equal(sim_delayed_push(&q, &c1, 60, (const uint8_t *)"late", 4), 0);
+    assert_int_equal(sim_delayed_push(&q, &c1, 20, (const uint8_t *)"early", 5), 0);
+    assert_int_equal(sim_delayed_push(&q, &c2, 30, (const uint8_t *)"gone", 4), 0);
+    assert_int_equal(q.pending, 3);
+    /* conn 2 disconnected: its answer must never be sent. */
+    sim_delayed_cancel(&q, &c2);
+    assert_int_equal(q.pending, 2);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(s.n, 2);
+    assert_string_equal(s.text[0], "early");
+    assert_string_equal(s.text[1], "late");
+    assert_int_equal(s.conn[0], 1);
+    assert_true(s.at_ms[0] - t0 >= 20);
+    assert_true(s.at_ms[1] - t0 >= 60);
+    assert_int_equal(q.sent, 2);
+    assert_int_equal(q.dropped, 1);
+    assert_int_equal(q.pending, 0);
+
+    /* Sending may end a connection, whose other answers then go from inside the callback. */
+    s.n = 0;
+    s.cancel_on_send = &c2;
+    assert_int_equal(sim_delayed_push(&q, &c1, 5, (const uint8_t *)"first", 5), 0);
+    assert_int_equal(sim_delayed_push(&q, &c2, 40, (const uint8_t *)"never", 5), 0);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(s.n, 1);
+    assert_string_equal(s.text[0], "first");
+    assert_int_equal(q.pending, 0);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
+static void delayed_answers_close_and_limit(void **state)
+{
+    static int c1 = 1;
+    struct sim_delayed_answers q;
+    struct sent s;
+    uv_loop_t loop;
+
+    (void)state;
+    memset(&s, 0, sizeof(s));
+    assert_int_equal(uv_loop_init(&loop), 0);
+    s.loop = &loop;
+    sim_delayed_init(&q, &loop, record_send, &s);
+    q.limit = 2;
+    assert_int_equal(sim_delayed_push(&q, &c1, 10000, (const uint8_t *)"a", 1), 0);
+    assert_int_equal(sim_delayed_push(&q, &c1, 10000, (const uint8_t *)"b", 1), 0);
+    /* Full: refused and counted, not queued without bound. */
+    assert_int_equal(sim_delayed_push(&q, &c1, 10, (const uint8_t *)"c", 1), UV_EBUSY);
+    /* A stop drops what waits: the loop ends at once instead of after 10 s, and every entry
+     * is freed by its close callback (the leak checker of sanitizer builds watches). */
+    sim_delayed_close(&q);
+    assert_int_equal(sim_delayed_push(&q, &c1, 10, (const uint8_t *)"d", 1), UV_EBUSY);
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(s.n, 0);
+    assert_int_equal(q.dropped, 4);
+    assert_int_equal(uv_loop_close(&loop), 0);
 }
 
 int main(void)
@@ -86,7 +346,13 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(ping_is_answered),
         cmocka_unit_test(unknown_type_is_an_error),
+        cmocka_unit_test(read_temp_is_per_device_and_drifts),
+        cmocka_unit_test(set_pixel_validates_coordinates),
+        cmocka_unit_test(echo_returns_its_args),
+        cmocka_unit_test(rules_mute_error_slow),
         cmocka_unit_test(answer_args),
+        cmocka_unit_test(delayed_answers_wait_and_cancel),
+        cmocka_unit_test(delayed_answers_close_and_limit),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,163 @@
+/*
+ * relay.c - checks, messages and the routing step of the relay (see relay.h).
+ */
+#include "relay/relay.h"
+
+#include "iot_error.h"
+#include "registry/argspec.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static const char *const outcome_names[RELAY_OUTCOME_COUNT] = {
+    "ok", "denied", "unknown_type", "bad_args", "offline", "busy", "timeout", "error", "internal"};
+
+const char *relay_outcome_name(enum relay_outcome outcome)
+{
+    return (unsigned)outcome < RELAY_OUTCOME_COUNT ? outcome_names[outcome] : "internal";
+}
+
+int relay_outcome_code(enum relay_outcome outcome)
+{
+    static const int codes[RELAY_OUTCOME_COUNT] = {IOT_OK,       IOT_EDENIED,  IOT_EUNKNOWN_TYPE,
+                                                   IOT_EINVAL,   IOT_EOFFLINE, IOT_EBUSY,
+                                                   IOT_ETIMEOUT, IOT_EDEVICE,  IOT_EINTERNAL};
+    return (unsigned)outcome < RELAY_OUTCOME_COUNT ? codes[outcome] : IOT_EINTERNAL;
+}
+
+/* The tenant of a sender address: "name@tenant" for users, the device's for devices. */
+static const char *sender_tenant(const registry_snapshot_t *snap, const char *sender)
+{
+    struct registry_user_info user;
+    struct registry_device_info device;
+    if (strchr(sender, '@'))
+        return registry_user_lookup(snap, sender, &user) == 0 ? user.tenant : NULL;
+    return registry_device_lookup(snap, sender, &device) == 0 ? device.tenant : NULL;
+}
+
+enum relay_outcome relay_check(const registry_snapshot_t *snap, const char *sender,
+                               const char *operator_tenant, const char *device, const char *type,
+                               unsigned nargs, const char *const *args, uint32_t requested_ms,
+                               uint32_t max_ms, uint32_t *timeout_ms, char *why, size_t whylen)
+{
+    struct registry_device_info dev;
+    struct registry_message_info msg;
+    struct access_decision decision;
+    const char *tenant = sender ? sender_tenant(snap, sender) : operator_tenant;
+
+    why[0] = '\0';
+    /* Unknown device and a device of another tenant look the same to the sender. */
+    if (!tenant || registry_device_lookup(snap, device, &dev) != 0 ||
+        strcmp(dev.tenant, tenant) != 0) {
+        snprintf(why, whylen, "no such device");
+        return RELAY_DENIED;
+    }
+    if (registry_message_lookup(snap, device, type, &msg) != 0 || msg.event) {
+        snprintf(why, whylen, "%s is not a command of type %s", type, dev.type);
+        return RELAY_UNKNOWN_TYPE;
+    }
+    char err[128];
+    if (argspec_check_values(msg.spec, nargs, args, err, sizeof(err)) != 0) {
+        snprintf(why, whylen, "%s", err);
+        return RELAY_BAD_ARGS;
+    }
+    if (sender &&
+        (registry_access_check(snap, sender, device, type, &decision) != 0 || !decision.allow)) {
+        snprintf(why, whylen, "not allowed");
+        return RELAY_DENIED;
+    }
+    uint32_t t = msg.timeout_ms;
+    if (requested_ms && requested_ms < t)
+        t = requested_ms;
+    if (max_ms && t > max_ms)
+        t = max_ms;
+    *timeout_ms = t;
+    return RELAY_OK;
+}
+
+/* Pack args NUL-separated into out (sized by packed_len). */
+static size_t packed_len(unsigned nargs, const char *const *args)
+{
+    size_t len = 0;
+    for (unsigned i = 0; i < nargs; i++)
+        len += strlen(args[i]) + 1;
+    return len;
+}
+
+static void pack(char *out, unsigned nargs, const char *const *args)
+{
+    for (unsigned i = 0; i < nargs; i++) {
+        size_t n = strlen(args[i]) + 1;
+        memcpy(out, args[i], n);
+        out += n;
+    }
+}
+
+const char *relay_arg(const char *packed, size_t len, unsigned i, unsigned n)
+{
+    const char *p = packed;
+    for (unsigned k = 0; k < i && k < n && (size_t)(p - packed) < len; k++)
+        p += strlen(p) + 1;
+    return p;
+}
+
+struct relay_request *relay_request_new(const struct relay_origin *origin, const char *from,
+                                        const char *device, const char *type, unsigned nargs,
+                                        const char *const *args, uint32_t timeout_ms,
+                                        inbox_handler_fn on_request)
+{
+    size_t len = packed_len(nargs, args);
+    struct relay_request *req = calloc(1, sizeof(*req) + len);
+    if (!req)
+        return NULL;
+    req->msg.handle = on_request;
+    req->origin = *origin;
+    snprintf(req->from, sizeof(req->from), "%s", from);
+    snprintf(req->device, sizeof(req->device), "%s", device);
+    snprintf(req->type, sizeof(req->type), "%s", type);
+    req->timeout_ms = timeout_ms;
+    req->started_ns = uv_hrtime();
+    req->nargs = nargs;
+    req->args_len = len;
+    pack(req->args, nargs, args);
+    return req;
+}
+
+struct relay_answer *relay_answer_new(const struct relay_origin *origin, enum relay_outcome outcome,
+                                      const char *device, const char *why, unsigned nargs,
+                                      const char *const *args)
+{
+    size_t len = packed_len(nargs, args);
+    struct relay_answer *a = calloc(1, sizeof(*a) + len);
+    if (!a)
+        return NULL;
+    a->msg.handle = origin->on_answer;
+    a->origin = *origin;
+    a->outcome = outcome;
+    snprintf(a->device, sizeof(a->device), "%s", device);
+    snprintf(a->why, sizeof(a->why), "%s", why ? why : "");
+    a->nargs = nargs;
+    a->args_len = len;
+    pack(a->args, nargs, args);
+    return a;
+}
+
+enum relay_outcome relay_deliver(presence_t *presence, io_thread_t *io, unsigned io_count,
+                                 struct relay_request *req)
+{
+    struct presence_entry e;
+    if (!presence_lookup(presence, req->device, &e) || !e.online || e.io_index >= io_count)
+        return RELAY_OFFLINE;
+    req->device_io = e.io_index;
+    req->device_slot = (uint32_t)(uintptr_t)e.session;
+    req->device_serial = e.serial;
+    return inbox_push(&io[e.io_index].inbox, &req->msg) == 0 ? RELAY_OK : RELAY_BUSY;
+}
+
+void relay_answer_send(struct relay_answer *answer)
+{
+    answer->msg.handle = answer->origin.on_answer;
+    if (inbox_push_wait(answer->origin.inbox, &answer->msg) != 0)
+        free(answer);
+}

@@ -1,0 +1,123 @@
+/*
+ * relay.h - messages from a user or device to a device, and the answers back.
+ *
+ * The checks run on the sender's thread against the registry snapshot, in this order, with one
+ * outcome vocabulary everywhere (wire, JSON, iotctl exit codes, stats):
+ *   destination in the sender's tenant (else denied: the same answer as for a device of another
+ *   tenant, so tenants cannot probe each other) -> message type in the destination type's
+ *   catalogue (unknown_type) -> arguments match its spec (bad_args) -> access map (denied) ->
+ *   device online (offline, at once) -> in-flight limit of the device (busy) -> delivered ->
+ *   answer within the timeout (timeout) -> the device's own OK or ERROR relayed unchanged.
+ *
+ * A request is one allocation that travels from the sender's thread to the device's thread
+ * (relay_deliver, the routing step: presence says where the device is) and waits there in the
+ * device session's pending table under an id iotd chose, so ids of different senders never
+ * clash. The answer is a second allocation that travels back through the sender's inbox.
+ */
+#ifndef IOTD_RELAY_H
+#define IOTD_RELAY_H
+
+#include "loop/inbox.h"
+#include "loop/io_thread.h"
+#include "registry/registry.h"
+#include "session/presence.h"
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <uv.h>
+
+enum relay_outcome {
+    RELAY_OK,
+    RELAY_DENIED,
+    RELAY_UNKNOWN_TYPE,
+    RELAY_BAD_ARGS,
+    RELAY_OFFLINE,
+    RELAY_BUSY,
+    RELAY_TIMEOUT,
+    RELAY_ERROR,    /* the device answered ERROR (relayed unchanged) */
+    RELAY_INTERNAL, /* iotd could not relay (out of memory) */
+    RELAY_OUTCOME_COUNT
+};
+
+/* "ok", "denied", ..., "error", "internal": the wire's code= and the stats' names. */
+const char *relay_outcome_name(enum relay_outcome outcome);
+/* The IOT_E* code of an outcome (for the control socket and iotctl's exit status). */
+int relay_outcome_code(enum relay_outcome outcome);
+
+/* Where an answer must go: a loop's inbox, the handler that delivers it there, and the
+ * sender's identity on that loop (opaque to the relay). */
+struct relay_origin {
+    inbox_t *inbox;
+    inbox_handler_fn on_answer;
+    uint32_t slot;
+    uint64_t serial;
+    void *cookie;
+    uint32_t id; /* the sender's request id */
+};
+
+struct relay_request {
+    inbox_msg_t msg;
+    struct relay_origin origin;
+    char from[129]; /* sender address: user@tenant or device id */
+    char device[65];
+    char type[65];
+    uint32_t timeout_ms;
+    uint64_t started_ns;
+    void *target; /* the device side's context, set by whoever routes the request */
+    /* set by relay_deliver: where the device session is */
+    unsigned device_io;
+    uint32_t device_slot;
+    uint64_t device_serial;
+    /* device side */
+    uint32_t relay_id;
+    uv_timer_t timer;
+    /* args, NUL-separated, nargs of them */
+    unsigned nargs;
+    size_t args_len;
+    char args[];
+};
+
+struct relay_answer {
+    inbox_msg_t msg;
+    struct relay_origin origin;
+    enum relay_outcome outcome;
+    char device[65];
+    char why[96]; /* msg= for iotd's own errors */
+    uint64_t latency_ns;
+    unsigned nargs; /* the device's answer args (OK or ERROR), NUL-separated */
+    size_t args_len;
+    char args[];
+};
+
+/* The checks up to the access map (see above). sender is a user or device address; NULL means
+ * the operator acting within operator_tenant (iotctl send without --as: tenant-scoped, no
+ * access map). On RELAY_OK, *timeout_ms is the catalogue's timeout, shortened to requested_ms
+ * when that is smaller (0 = none), capped by max_ms. why gets a sentence for other outcomes. */
+enum relay_outcome relay_check(const registry_snapshot_t *snap, const char *sender,
+                               const char *operator_tenant, const char *device, const char *type,
+                               unsigned nargs, const char *const *args, uint32_t requested_ms,
+                               uint32_t max_ms, uint32_t *timeout_ms, char *why, size_t whylen);
+
+/* A request (one allocation) ready for relay_deliver; NULL if out of memory. */
+struct relay_request *relay_request_new(const struct relay_origin *origin, const char *from,
+                                        const char *device, const char *type, unsigned nargs,
+                                        const char *const *args, uint32_t timeout_ms,
+                                        inbox_handler_fn on_request);
+/* An answer to origin; args may be NULL. NULL if out of memory. */
+struct relay_answer *relay_answer_new(const struct relay_origin *origin, enum relay_outcome outcome,
+                                      const char *device, const char *why, unsigned nargs,
+                                      const char *const *args);
+/* The i-th NUL-separated arg of a packed list (i < n). */
+const char *relay_arg(const char *packed, size_t len, unsigned i, unsigned n);
+
+/* The routing step, "deliver to device X": find the device's session through presence and
+ * hand the request to its io thread. RELAY_OK: the request now belongs to the device's thread.
+ * RELAY_OFFLINE / RELAY_BUSY (inbox full): the caller still owns it. A remote node would be
+ * one more branch here, nowhere else. */
+enum relay_outcome relay_deliver(presence_t *presence, io_thread_t *io, unsigned io_count,
+                                 struct relay_request *req);
+
+/* Send an answer to its origin's loop. If that inbox refuses (stopping), the answer is freed. */
+void relay_answer_send(struct relay_answer *answer);
+
+#endif
