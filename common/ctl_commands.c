@@ -379,6 +379,24 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
          {NULL},
          NULL},
 
+    [CTL_SEND] = {CTL_SEND,
+                  "send",
+                  "send",
+                  0,
+                  "send MESSAGE to DEVICE and print the device's answer",
+                  {{"device", NULL, CTL_ARG_NAME, true, "DEVICE", "device id"},
+                   {"message", NULL, CTL_ARG_NAME, true, "MESSAGE", "message type"},
+                   {"args", NULL, CTL_ARG_REST, false, "ARG...",
+                    "positional args per the catalogue"},
+                   {"as", "--as", CTL_ARG_STRING, false, "USER@TENANT",
+                    "act as this user (its access rules)"},
+                   {"tenant", "--tenant", CTL_ARG_NAME, false,
+                    "TENANT", "as the operator: the device's tenant"},
+                   {"timeout_ms", "--timeout", CTL_ARG_INT, false, "MS",
+                    "shorter than the catalogue's timeout"}},
+                  {NULL},
+                  NULL},
+
     [CTL_CHANGES_LIST] = {CTL_CHANGES_LIST,
                           "changes list",
                           "changes.list",
@@ -474,6 +492,7 @@ bool ctl_value_valid(enum ctl_arg_kind kind, const char *value)
     }
     case CTL_ARG_STRING:
     case CTL_ARG_SECRET:
+    case CTL_ARG_REST:
         for (size_t i = 0; i < len; i++)
             if ((unsigned char)value[i] < 0x20 && value[i] != '\t')
                 return false;
@@ -507,7 +526,17 @@ int ctl_args_validate(const struct ctl_command *cmd, const cJSON *args, char *er
             return IOT_EINVAL;
         }
         bool ok;
-        if (p->kind == CTL_ARG_BOOL)
+        if (p->kind == CTL_ARG_REST) {
+            ok = cJSON_IsArray(item) && cJSON_GetArraySize(item) <= CTL_MAX_REST;
+            const cJSON *word;
+            cJSON_ArrayForEach(word, item)
+            {
+                /* Application args may be empty strings; control bytes never travel. */
+                ok = ok && cJSON_IsString(word) &&
+                     (word->valuestring[0] == '\0' ||
+                      ctl_value_valid(CTL_ARG_REST, word->valuestring));
+            }
+        } else if (p->kind == CTL_ARG_BOOL)
             ok = cJSON_IsBool(item);
         else if (p->kind == CTL_ARG_INT)
             ok = cJSON_IsNumber(item);

@@ -53,6 +53,7 @@ enum ctl_command_id {
     CTL_ACCESS_LIST,
     CTL_ACCESS_CHECK,
     CTL_CHANGES_LIST,
+    CTL_SEND,
     CTL_COMMAND_COUNT
 };
 
@@ -63,7 +64,10 @@ enum ctl_arg_kind {
     CTL_ARG_BOOL,   /* bare flag, sent as true */
     CTL_ARG_HEX,    /* even-length hex string */
     CTL_ARG_SECRET, /* read by iotctl from a file (--password-file) or a TTY prompt */
+    CTL_ARG_REST,   /* the remaining positional words, sent as an array of strings (may be
+                     * empty; each without control characters); only as the last positional */
 };
+#define CTL_MAX_REST 32
 
 struct ctl_param {
     const char *key;  /* key in the JSON args object */

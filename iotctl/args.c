@@ -36,6 +36,8 @@ const char *iotctl_kind_description(enum ctl_arg_kind kind)
     case CTL_ARG_STRING:
     case CTL_ARG_SECRET:
         return "non-empty text without control characters, at most 4096 bytes";
+    case CTL_ARG_REST:
+        return "words without control characters";
     }
     return "a value";
 }
@@ -139,8 +141,13 @@ static bool is_global_option(const char *arg, size_t len)
 }
 
 /* First pass: assign each argv word to a param (raw[i] for params[i]). */
+struct rest_words {
+    const char *words[CTL_MAX_REST];
+    size_t n;
+};
+
 static int collect(const struct ctl_command *cmd, int argc, char *const argv[], const char **raw,
-                   struct iotctl_parsed *out, char *err, size_t errlen)
+                   struct rest_words *rest, struct iotctl_parsed *out, char *err, size_t errlen)
 {
     size_t count = ctl_command_param_count(cmd);
     size_t next_positional = 0;
@@ -197,6 +204,17 @@ static int collect(const struct ctl_command *cmd, int argc, char *const argv[], 
         }
         while (next_positional < count && cmd->params[next_positional].flag)
             next_positional++;
+        if (next_positional < count && cmd->params[next_positional].kind == CTL_ARG_REST) {
+            /* The last positional takes every remaining word (options may still follow). */
+            if (rest->n == CTL_MAX_REST) {
+                snprintf(err, errlen, "%s: at most %d %s", cmd->words, CTL_MAX_REST,
+                         param_label(&cmd->params[next_positional]));
+                return IOT_EINVAL;
+            }
+            rest->words[rest->n++] = arg;
+            raw[next_positional] = "";
+            continue;
+        }
         if (next_positional == count) {
             snprintf(err, errlen, "%s: unexpected argument '%s'", cmd->words, arg);
             return IOT_EINVAL;
@@ -242,6 +260,28 @@ out:
         free(secret);
     }
     return rc;
+}
+
+/* Second pass for a CTL_ARG_REST param: the collected words as an array (empty words kept:
+ * an application arg may be ""). */
+static int add_rest(const struct ctl_command *cmd, const struct ctl_param *p,
+                    const struct rest_words *rest, cJSON *args, char *err, size_t errlen)
+{
+    cJSON *array = cJSON_CreateArray();
+    if (!array || !cJSON_AddItemToObject(args, p->key, array)) {
+        cJSON_Delete(array);
+        return IOT_ENOMEM;
+    }
+    for (size_t i = 0; i < rest->n; i++) {
+        if (rest->words[i][0] && !ctl_value_valid(CTL_ARG_REST, rest->words[i])) {
+            snprintf(err, errlen, "%s: invalid %s '%s': expected %s", cmd->words, param_label(p),
+                     rest->words[i], iotctl_kind_description(p->kind));
+            return IOT_EINVAL;
+        }
+        if (!cJSON_AddItemToArray(array, cJSON_CreateString(rest->words[i])))
+            return IOT_ENOMEM;
+    }
+    return IOT_OK;
 }
 
 /* Second pass for one param without a raw value: default, prompt, or complain if required. */
@@ -292,12 +332,13 @@ int iotctl_args_parse(const struct ctl_command *cmd, int argc, char *const argv[
                       size_t errlen)
 {
     const char *raw[CTL_MAX_PARAMS] = {0};
+    struct rest_words rest = {.n = 0};
     size_t count = ctl_command_param_count(cmd);
     cJSON *args = NULL;
 
     out->args = NULL;
     out->json = false;
-    int rc = collect(cmd, argc, argv, raw, out, err, errlen);
+    int rc = collect(cmd, argc, argv, raw, &rest, out, err, errlen);
     if (rc != IOT_OK)
         goto out;
     args = cJSON_CreateObject();
@@ -306,7 +347,9 @@ int iotctl_args_parse(const struct ctl_command *cmd, int argc, char *const argv[
         goto out;
     }
     for (size_t i = 0; i < count && rc == IOT_OK; i++) {
-        if (raw[i])
+        if (cmd->params[i].kind == CTL_ARG_REST)
+            rc = add_rest(cmd, &cmd->params[i], &rest, args, err, errlen);
+        else if (raw[i])
             rc = add_value(cmd, &cmd->params[i], raw[i], args, err, errlen);
         else
             rc = add_missing(cmd, &cmd->params[i], env, args, err, errlen);

@@ -75,8 +75,8 @@ void format_uptime(double seconds, char *buf, size_t len)
 {
     long long s = seconds > 0 ? (long long)seconds : 0;
     if (s >= 86400)
-        snprintf(buf, len, "%lldd %02lld:%02lld:%02lld", s / 86400, s % 86400 / 3600,
-                 s % 3600 / 60, s % 60);
+        snprintf(buf, len, "%lldd %02lld:%02lld:%02lld", s / 86400, s % 86400 / 3600, s % 3600 / 60,
+                 s % 60);
     else
         snprintf(buf, len, "%02lld:%02lld:%02lld", s / 3600, s % 3600 / 60, s % 60);
 }

@@ -37,12 +37,12 @@
 #define IOTTOP_VERSION "unknown"
 #endif
 
-#define EXIT_USAGE            2
-#define RECONNECT_MS          1000
-#define BATCH_TOP_SESSIONS    50
-#define SCREEN_TOP_SESSIONS   200 /* enough to scroll through on a tall terminal */
-#define CLOCK_TICK_MS         1000
-#define PAUSED_EVENTS_MAX     MODEL_EVENTS_MAX
+#define EXIT_USAGE          2
+#define RECONNECT_MS        1000
+#define BATCH_TOP_SESSIONS  50
+#define SCREEN_TOP_SESSIONS 200 /* enough to scroll through on a tall terminal */
+#define CLOCK_TICK_MS       1000
+#define PAUSED_EVENTS_MAX   MODEL_EVENTS_MAX
 
 /* Set by SIGINT/SIGTERM; the loop leaves and restores the terminal on its normal path. */
 static volatile sig_atomic_t stop_requested;
@@ -144,8 +144,7 @@ static int parse_options(int argc, char *argv[], struct options *o)
         bool count = IS("-n") || IS("--iterations");
 #undef IS
         if (!socket && !delay && !count) {
-            fprintf(stderr, "iottop: unknown option '%s'\nRun \"iottop --help\" for usage.\n",
-                    arg);
+            fprintf(stderr, "iottop: unknown option '%s'\nRun \"iottop --help\" for usage.\n", arg);
             return EXIT_USAGE;
         }
         const char *value = equals ? equals + 1 : (i + 1 < argc ? argv[++i] : NULL);
@@ -239,8 +238,7 @@ static void subscribe(struct session *s)
 static bool stream_outdated(struct session *s)
 {
     const char *sort = model_sessions_server_sort(s->model);
-    return s->screen.interval_ms != s->params.interval_ms ||
-           (sort && strcmp(sort, s->sort) != 0);
+    return s->screen.interval_ms != s->params.interval_ms || (sort && strcmp(sort, s->sort) != 0);
 }
 
 static void show_sample(struct session *s, cJSON *item)
@@ -273,8 +271,9 @@ static bool read_stream(struct session *s)
             snprintf(status, sizeof(status), "iotd unreachable at %s \u2014 retrying (%s)",
                      conn_path(s->conn), conn_reason(s->conn));
         else
-            snprintf(status, sizeof(status), "iotd at %s refused the stats stream: %s \u2014 retrying",
-                     conn_path(s->conn), conn_reason(s->conn));
+            snprintf(status, sizeof(status),
+                     "iotd at %s refused the stats stream: %s \u2014 retrying", conn_path(s->conn),
+                     conn_reason(s->conn));
         screen_set_status(&s->screen, status);
         s->next_attempt_ms = now_ms() + RECONNECT_MS;
     }

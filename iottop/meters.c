@@ -83,9 +83,8 @@ static enum theme_style rss_meter(const struct model_summary *s, char *buf, size
 }
 
 static const struct meter meters[] = {
-    {"Uptime", uptime_meter},     {"Connections", connections_meter},
-    {"Sessions", sessions_meter}, {"Req/s", requests_meter},
-    {"Events/s", events_meter},   {"Errors/s", errors_meter},
+    {"Uptime", uptime_meter},  {"Connections", connections_meter}, {"Sessions", sessions_meter},
+    {"Req/s", requests_meter}, {"Events/s", events_meter},         {"Errors/s", errors_meter},
     {"RSS", rss_meter},
 };
 

@@ -12,7 +12,7 @@
 
 /* Draw the meters from row top within width; returns the number of rows used (at most
  * max_rows). */
-int meters_draw(const struct model_summary *summary, const struct theme *theme, int top,
-                int width, int max_rows);
+int meters_draw(const struct model_summary *summary, const struct theme *theme, int top, int width,
+                int max_rows);
 
 #endif

@@ -489,7 +489,8 @@ static void build_summary(struct model_summary *s, const cJSON *item, const cJSO
     set_value(&s->rss_bytes, item, "rss_bytes");
     s->interval_ms.present = prev && dt > 0;
     s->interval_ms.value = dt;
-    snprintf(s->version, sizeof(s->version), "%s", get_text(item, "version") ? get_text(item, "version") : "");
+    snprintf(s->version, sizeof(s->version), "%s",
+             get_text(item, "version") ? get_text(item, "version") : "");
 
     const cJSON *sessions = field(item, "sessions");
     set_value(&s->sessions_total, sessions, "total");

@@ -86,8 +86,8 @@ static void draw_row(const struct panel *panel, const struct model_table *t,
     }
 }
 
-size_t panel_draw(const struct panel *panel, const struct model_table *t,
-                  const struct theme *theme, int top, int height, int width, size_t scroll)
+size_t panel_draw(const struct panel *panel, const struct model_table *t, const struct theme *theme,
+                  int top, int height, int width, size_t scroll)
 {
     if (height < 1 || width < 1)
         return 0;

@@ -24,8 +24,7 @@ struct panel {
     bool follows_tail;
 };
 
-extern const struct panel panel_threads, panel_queues, panel_sessions, panel_requests,
-    panel_events;
+extern const struct panel panel_threads, panel_queues, panel_sessions, panel_requests, panel_events;
 
 /* The panels in key order (1..5). */
 const struct panel *panel_by_index(int index);

@@ -8,8 +8,8 @@
 
 #define DEADLINE_WARN_MS 1000
 
-static enum theme_style request_cell_style(const struct model_table *t,
-                                           const struct model_row *row, size_t column)
+static enum theme_style request_cell_style(const struct model_table *t, const struct model_row *row,
+                                           size_t column)
 {
     const char *key = t->columns[column].key;
     const struct model_cell *cell = &row->cells[column];

@@ -122,7 +122,8 @@ static cJSON *json_rows(const struct model_table *t, size_t first)
             return NULL;
         }
         for (size_t c = 0; c < t->column_count; c++)
-            cJSON_AddItemToObject(obj, t->columns[c].key, json_cell(&t->columns[c], &row->cells[c]));
+            cJSON_AddItemToObject(obj, t->columns[c].key,
+                                  json_cell(&t->columns[c], &row->cells[c]));
     }
     return rows;
 }
@@ -174,9 +175,9 @@ cJSON *report_json(const model_t *model)
     cJSON_AddItemToObject(out, "queues", json_rows(model_table(model, MODEL_QUEUES), 0));
     cJSON *sessions = cJSON_AddObjectToObject(out, "sessions");
     cJSON_AddItemToObject(sessions, "total", json_value(s->sessions_total));
-    cJSON_AddItemToObject(sessions, "sort", s->sessions_sort[0]
-                                                ? cJSON_CreateString(s->sessions_sort)
-                                                : cJSON_CreateNull());
+    cJSON_AddItemToObject(sessions, "sort",
+                          s->sessions_sort[0] ? cJSON_CreateString(s->sessions_sort)
+                                              : cJSON_CreateNull());
     cJSON_AddItemToObject(sessions, "top", json_rows(model_table(model, MODEL_SESSIONS), 0));
     cJSON_AddItemToObject(out, "requests", json_rows(model_table(model, MODEL_REQUESTS), 0));
     cJSON_AddItemToObject(out, "events", json_new_events(model));

@@ -24,10 +24,10 @@
 #include <string.h>
 #include <time.h>
 
-#define KEY_ESCAPE    27
-#define KEY_CTRL_L    12
-#define METER_ROWS    3
-#define ESCAPE_DELAY  25 /* ms: Esc alone must feel instant, arrows still parse */
+#define KEY_ESCAPE   27
+#define KEY_CTRL_L   12
+#define METER_ROWS   3
+#define ESCAPE_DELAY 25 /* ms: Esc alone must feel instant, arrows still parse */
 
 /* The intervals +/- step through, in milliseconds (the daemon accepts 100..60000). */
 static const int intervals[] = {100, 200, 500, 1000, 2000, 3000, 5000, 10000, 30000, 60000};
@@ -268,9 +268,9 @@ static void draw_title(struct screen *s, int width)
     struct tm tm;
     if (localtime_r(&now, &tm))
         strftime(clock, sizeof(clock), "%H:%M:%S", &tm);
-    snprintf(left, sizeof(left), " iottop - iotd %s%s%.0f at %s", sum->version[0] ? sum->version : "",
-             sum->pid.present ? " pid " : "", sum->pid.present ? sum->pid.value : 0,
-             s->socket_path);
+    snprintf(left, sizeof(left), " iottop - iotd %s%s%.0f at %s",
+             sum->version[0] ? sum->version : "", sum->pid.present ? " pid " : "",
+             sum->pid.present ? sum->pid.value : 0, s->socket_path);
     if (!sum->pid.present)
         snprintf(left, sizeof(left), " iottop - iotd at %s", s->socket_path);
     snprintf(right, sizeof(right), "%severy %.1fs  %s ", s->paused ? "PAUSED  " : "",
@@ -338,8 +338,8 @@ static void draw_help(struct screen *s, int top, int height, int width)
 static void draw_footer(struct screen *s, int y, int width)
 {
     static const char *const keys[][2] = {
-        {"q", "Quit"},    {"h", "Help"},     {"Tab", "Panel"},     {"<>", "Sort"},
-        {"r", "Reverse"}, {"/", "Filter"},   {"Space", "Pause"},   {"+-", "Interval"},
+        {"q", "Quit"},    {"h", "Help"},   {"Tab", "Panel"},   {"<>", "Sort"},
+        {"r", "Reverse"}, {"/", "Filter"}, {"Space", "Pause"}, {"+-", "Interval"},
     };
     int x = 0;
     move(y, 0);

@@ -36,8 +36,7 @@ struct screen {
 
 /* Take over the terminal (initscr, keypad, no echo, colours unless NO_COLOR). IOT_EIO when
  * stdin/stdout is not a terminal curses can drive. */
-int screen_start(struct screen *screen, model_t *model, const char *socket_path,
-                 int interval_ms);
+int screen_start(struct screen *screen, model_t *model, const char *socket_path, int interval_ms);
 /* Give the terminal back exactly as it was (endwin). Safe to call twice. */
 void screen_stop(struct screen *screen);
 

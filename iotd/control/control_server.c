@@ -17,6 +17,7 @@
 #include "ctl_proto.h"
 #include "iot_error.h"
 #include "registry/admin.h"
+#include "relay/relay.h"
 
 #include <errno.h>
 #include <grp.h>
@@ -45,7 +46,8 @@ struct control_server {
     unsigned refs;
     unsigned clients;
     pthread_mutex_t admin_lock;
-    struct control_conn *conns; /* list of open connections */
+    struct control_conn *conns;             /* list of open connections */
+    uint64_t outcomes[RELAY_OUTCOME_COUNT]; /* of "send", main loop only */
 };
 
 struct control_stream;
@@ -111,7 +113,7 @@ static void on_listener_closed(uv_handle_t *handle)
     server_unref(handle->data);
 }
 
-static void conn_unref(struct control_conn *conn)
+static void client_unref(struct control_conn *conn)
 {
     if (--conn->refs > 0)
         return;
@@ -123,10 +125,10 @@ static void conn_unref(struct control_conn *conn)
 
 static void on_conn_closed(uv_handle_t *handle)
 {
-    conn_unref(handle->data);
+    client_unref(handle->data);
 }
 
-static void conn_close(struct control_conn *conn)
+static void client_close(struct control_conn *conn)
 {
     if (conn->closed)
         return;
@@ -151,7 +153,7 @@ static void conn_close(struct control_conn *conn)
 
 static void on_linger_timeout(uv_timer_t *timer)
 {
-    conn_close(timer->data);
+    client_close(timer->data);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -162,7 +164,7 @@ static void on_shutdown(uv_shutdown_t *req, int status)
 
 /* Close after the last reply has reached the client. Closing at once would reset the
  * connection while the client still has a request in flight, and it would never see why. */
-static void conn_finish(struct control_conn *conn)
+static void client_finish(struct control_conn *conn)
 {
     if (conn->closed || conn->finishing)
         return;
@@ -172,7 +174,7 @@ static void conn_finish(struct control_conn *conn)
     conn->linger.data = conn;
     uv_timer_start(&conn->linger, on_linger_timeout, CONTROL_LINGER_MS, 0);
     if (uv_shutdown(&conn->shutdown, (uv_stream_t *)&conn->pipe, on_shutdown) != 0)
-        conn_close(conn);
+        client_close(conn);
 }
 
 struct write_req {
@@ -189,7 +191,7 @@ static void on_written(uv_write_t *req, int status)
 }
 
 /* Queue one message (consumed) to the client. */
-static void conn_send(struct control_conn *conn, cJSON *msg)
+static void client_send(struct control_conn *conn, cJSON *msg)
 {
     char *line = msg ? ctl_serialize_line(msg) : NULL;
     cJSON_Delete(msg);
@@ -200,13 +202,13 @@ static void conn_send(struct control_conn *conn, cJSON *msg)
     if (uv_stream_get_write_queue_size((uv_stream_t *)&conn->pipe) > CONTROL_MAX_PENDING_OUTPUT) {
         log_warn("control: %s does not read its replies; disconnecting", conn->actor);
         free(line);
-        conn_close(conn);
+        client_close(conn);
         return;
     }
     struct write_req *w = malloc(sizeof(*w));
     if (!w) {
         free(line);
-        conn_close(conn);
+        client_close(conn);
         return;
     }
     w->data = line;
@@ -214,13 +216,13 @@ static void conn_send(struct control_conn *conn, cJSON *msg)
     if (uv_write(&w->req, (uv_stream_t *)&conn->pipe, &buf, 1, on_written) != 0) {
         free(line);
         free(w);
-        conn_close(conn);
+        client_close(conn);
     }
 }
 
 static void send_error(struct control_conn *conn, uint32_t id, int code, const char *message)
 {
-    conn_send(conn, ctl_reply_error(id, code, message));
+    client_send(conn, ctl_reply_error(id, code, message));
 }
 
 /* Runs on a db thread. */
@@ -264,7 +266,7 @@ static void control_job_done(inbox_msg_t *msg, void *loop_data)
 
     if (!conn->closed) {
         if (cj->job.status == 0) {
-            conn_send(conn, ctl_reply_ok(cj->id, cj->result));
+            client_send(conn, ctl_reply_ok(cj->id, cj->result));
             cj->result = NULL;
         } else {
             send_error(conn, cj->id, cj->job.status, cj->err[0] ? cj->err : NULL);
@@ -274,7 +276,7 @@ static void control_job_done(inbox_msg_t *msg, void *loop_data)
         log_info("control: %s by %s", cj->cmd->name, cj->actor);
     cJSON_Delete(cj->args);
     cJSON_Delete(cj->result);
-    conn_unref(conn);
+    client_unref(conn);
     free(cj);
 }
 
@@ -367,7 +369,7 @@ static void stream_unref(struct control_stream *st)
     struct control_conn *conn = st->conn;
     cJSON_Delete(st->args);
     free(st);
-    conn_unref(conn);
+    client_unref(conn);
 }
 
 static void on_stream_timer_closed(uv_handle_t *handle)
@@ -393,7 +395,7 @@ static void stream_end(struct control_stream *st, const char *reason)
         cJSON_AddNumberToObject(end, "id", st->id);
         cJSON_AddTrueToObject(end, "end");
         cJSON_AddStringToObject(end, "reason", reason);
-        conn_send(conn, end);
+        client_send(conn, end);
     }
     uv_close((uv_handle_t *)&st->timer, on_stream_timer_closed);
 }
@@ -407,7 +409,7 @@ static void on_stream_sample(cJSON *sample, void *arg)
         cJSON_AddNumberToObject(msg, "id", st->id);
         cJSON_AddItemToObject(msg, "item", sample);
         sample = NULL;
-        conn_send(st->conn, msg);
+        client_send(st->conn, msg);
         if (st->count > 0 && ++st->sent >= st->count)
             stream_end(st, "count reached");
     }
@@ -452,9 +454,96 @@ static void stream_start(struct control_conn *conn, uint32_t id, cJSON *args)
     cJSON *ack = ctl_reply_ok(id, NULL);
     cJSON_DeleteItemFromObjectCaseSensitive(ack, "result");
     cJSON_AddTrueToObject(ack, "stream");
-    conn_send(conn, ack);
+    client_send(conn, ack);
     /* The first sample at once (a monitor should not start blank), then one per interval. */
     uv_timer_start(&st->timer, on_stream_tick, 0, (uint64_t)interval);
+}
+
+/* ---- send: the control connection as a relay sender ---- */
+
+static void on_send_answer(inbox_msg_t *msg, void *loop_data)
+{
+    struct relay_answer *a = container_of(msg, struct relay_answer, msg);
+    struct control_conn *conn = a->origin.cookie;
+    (void)loop_data;
+    conn->srv->outcomes[a->outcome < RELAY_OUTCOME_COUNT ? a->outcome : RELAY_INTERNAL]++;
+
+    if (!conn->closed) {
+        if (a->outcome == RELAY_OK) {
+            cJSON *result = cJSON_CreateObject();
+            cJSON_AddStringToObject(result, "outcome", "ok");
+            cJSON_AddStringToObject(result, "device", a->device);
+            cJSON *args = cJSON_AddArrayToObject(result, "args");
+            for (unsigned i = 0; i < a->nargs; i++)
+                cJSON_AddItemToArray(
+                    args, cJSON_CreateString(relay_arg(a->args, a->args_len, i, a->nargs)));
+            cJSON_AddNumberToObject(result, "latency_ms", (double)a->latency_ns / 1e6);
+            client_send(conn, ctl_reply_ok(a->origin.id, result));
+        } else {
+            /* The device's own ERROR keeps its words (code=..., msg=...) as the message. */
+            char text[512] = "";
+            size_t used = 0;
+            for (unsigned i = 0; i < a->nargs && used < sizeof(text) - 1; i++)
+                used += (size_t)snprintf(text + used, sizeof(text) - used, "%s%s", i ? " " : "",
+                                         relay_arg(a->args, a->args_len, i, a->nargs));
+            if (a->outcome == RELAY_ERROR && !text[0])
+                snprintf(text, sizeof(text), "the device answered ERROR");
+            send_error(conn, a->origin.id, relay_outcome_code(a->outcome),
+                       a->outcome == RELAY_ERROR ? text : (a->why[0] ? a->why : NULL));
+        }
+    }
+    client_unref(conn);
+    free(a);
+}
+
+static void handle_send(struct control_conn *conn, uint32_t id, const cJSON *args)
+{
+    control_server_t *srv = conn->srv;
+    const char *as = ctl_get_string(args, "as");
+    const char *tenant = ctl_get_string(args, "tenant");
+    const char *device = ctl_get_string(args, "device");
+    const char *message = ctl_get_string(args, "message");
+    long long requested = ctl_get_int(args, "timeout_ms", 0);
+    const char *argv[CTL_MAX_REST];
+    unsigned argc = 0;
+    char why[128];
+    uint32_t timeout_ms = 0;
+
+    if ((!as) == (!tenant)) {
+        send_error(conn, id, IOT_EINVAL, "give either --as USER@TENANT or --tenant TENANT");
+        return;
+    }
+    if (requested < 0 || requested > UINT32_MAX) {
+        send_error(conn, id, IOT_EINVAL, "--timeout must be a positive number of milliseconds");
+        return;
+    }
+    const cJSON *word;
+    cJSON_ArrayForEach(word, cJSON_GetObjectItemCaseSensitive(args, "args")) argv[argc++] =
+        word->valuestring;
+
+    registry_snapshot_t *snap = registry_acquire(srv->deps.registry);
+    enum relay_outcome outcome =
+        relay_check(snap, as, tenant, device, message, argc, argv, (uint32_t)requested,
+                    srv->deps.max_timeout_ms, &timeout_ms, why, sizeof(why));
+    registry_release(snap);
+    if (outcome != RELAY_OK) {
+        srv->outcomes[outcome]++;
+        send_error(conn, id, relay_outcome_code(outcome), why);
+        return;
+    }
+    struct relay_origin origin = {
+        .inbox = srv->deps.inbox, .on_answer = on_send_answer, .cookie = conn, .id = id};
+    /* The operator is "iotd" to the device; a user is itself. */
+    struct relay_request *req =
+        relay_request_new(&origin, as ? as : "iotd", device, message, argc, argv, timeout_ms, NULL);
+    outcome = req ? sessions_relay(srv->deps.sessions, req) : RELAY_INTERNAL;
+    if (outcome != RELAY_OK) {
+        free(req);
+        srv->outcomes[outcome]++;
+        send_error(conn, id, relay_outcome_code(outcome), NULL);
+        return;
+    }
+    conn->refs++; /* until the answer comes back */
 }
 
 /* Answer one request line. */
@@ -493,9 +582,12 @@ static void handle_line(struct control_conn *conn, const char *line, size_t len)
     }
     if ((cmd->flags & CTL_STREAM) && srv->deps.stats) {
         stream_start(conn, id, args);
+    } else if (cmd->id == CTL_SEND && srv->deps.sessions) {
+        handle_send(conn, id, args);
+        cJSON_Delete(args);
     } else if (cmd->id == CTL_STATUS) {
         cJSON_Delete(args);
-        conn_send(conn, ctl_reply_ok(id, srv->deps.status(srv->deps.status_arg)));
+        client_send(conn, ctl_reply_ok(id, srv->deps.status(srv->deps.status_arg)));
     } else if (registry_answers(cmd)) {
         registry_snapshot_t *snap = registry_acquire(srv->deps.registry);
         cJSON *result = NULL;
@@ -505,7 +597,7 @@ static void handle_line(struct control_conn *conn, const char *line, size_t len)
         cJSON_Delete(args);
         if (rc == 0) {
             add_presence_to_result(srv, cmd, result);
-            conn_send(conn, ctl_reply_ok(id, result));
+            client_send(conn, ctl_reply_ok(id, result));
         } else
             send_error(conn, id, rc, err[0] ? err : NULL);
     } else {
@@ -537,7 +629,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     struct control_conn *conn = stream->data;
     (void)buf;
     if (nread < 0) {
-        conn_close(conn);
+        client_close(conn);
         return;
     }
     if (conn->finishing)
@@ -560,7 +652,7 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
         log_warn("control: %s sent a line over %u bytes; disconnecting", conn->actor,
                  (unsigned)CTL_MAX_LINE);
         conn->len = 0;
-        conn_finish(conn);
+        client_finish(conn);
     }
 }
 
@@ -605,7 +697,7 @@ static void on_connection(uv_stream_t *listener, int status)
     srv->conns = conn;
     srv->clients++;
     if (uv_accept(listener, (uv_stream_t *)&conn->pipe) != 0) {
-        conn_close(conn);
+        client_close(conn);
         return;
     }
     uv_os_fd_t fd;
@@ -618,7 +710,7 @@ static void on_connection(uv_stream_t *listener, int status)
                  conn->actor);
         send_error(conn, 0, IOT_EDENIED, "not allowed to administer this iotd");
         uv_read_start((uv_stream_t *)&conn->pipe, on_alloc, on_read);
-        conn_finish(conn);
+        client_finish(conn);
         return;
     }
     uv_read_start((uv_stream_t *)&conn->pipe, on_alloc, on_read);
@@ -707,6 +799,12 @@ int control_server_reconfigure(control_server_t *srv, const struct control_optio
     return apply_permissions(srv, opts, err, errlen);
 }
 
+void control_server_outcomes(const control_server_t *srv, uint64_t *counts, unsigned n)
+{
+    for (unsigned i = 0; i < n && i < RELAY_OUTCOME_COUNT; i++)
+        counts[i] = srv->outcomes[i];
+}
+
 unsigned control_server_clients(const control_server_t *srv)
 {
     return srv->clients;
@@ -722,7 +820,7 @@ void control_server_stop(control_server_t *srv)
      * queued before it, so closing now still delivers it in practice; waiting for slow clients
      * would hold up the daemon's stop. */
     while (srv->conns)
-        conn_close(srv->conns);
+        client_close(srv->conns);
     unlink(srv->path);
     uv_close((uv_handle_t *)&srv->listener, on_listener_closed);
 }

@@ -15,6 +15,7 @@
 #include "loop/inbox.h"
 #include "registry/registry.h"
 #include "session/presence.h"
+#include "session/session.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -44,6 +45,8 @@ struct control_deps {
     int (*stats)(void *arg, const cJSON *args, uint64_t *event_seq,
                  void (*done)(cJSON *sample, void *cb_arg), void *cb_arg);
     void *stats_arg;
+    sessions_t *sessions; /* for "send": the relay's device side */
+    uint32_t max_timeout_ms;
 };
 
 /* Bind and listen. A stale socket file is replaced; a live one (another iotd) is an error. */
@@ -52,6 +55,8 @@ int control_server_start(control_server_t **out, const struct control_options *o
 /* Apply a reloaded mode/group (SIGHUP). */
 int control_server_reconfigure(control_server_t *srv, const struct control_options *opts, char *err,
                                size_t errlen);
+/* Outcomes of the "send" requests answered so far, indexed by enum relay_outcome. */
+void control_server_outcomes(const control_server_t *srv, uint64_t *counts, unsigned n);
 /* Number of open client connections. */
 unsigned control_server_clients(const control_server_t *srv);
 /* Close the listener and every connection; requests still at the db complete silently.

@@ -74,6 +74,22 @@ static cJSON *daemon_status(void *arg)
     cJSON_AddNumberToObject(dev, "auth_failures", (double)failures);
     cJSON_AddNumberToObject(dev, "rate_limited", (double)limited);
 
+    cJSON *relay = cJSON_AddObjectToObject(st, "relay");
+    uint64_t outcomes[RELAY_OUTCOME_COUNT] = {0}, late = 0, users_online = 0;
+    control_server_outcomes(d->control, outcomes, RELAY_OUTCOME_COUNT);
+    for (unsigned i = 0; d->sessions && i < d->io_count; i++) {
+        const struct session_counters *c = sessions_counters(d->sessions, i);
+        for (unsigned k = 0; k < RELAY_OUTCOME_COUNT; k++)
+            outcomes[k] += atomic_load(&c->outcomes[k]);
+        late += atomic_load(&c->late_answers);
+        users_online += atomic_load(&c->users);
+    }
+    cJSON *oc = cJSON_AddObjectToObject(relay, "outcomes");
+    for (unsigned k = 0; k < RELAY_OUTCOME_COUNT; k++)
+        cJSON_AddNumberToObject(oc, relay_outcome_name(k), (double)outcomes[k]);
+    cJSON_AddNumberToObject(relay, "late_answers", (double)late);
+    cJSON_AddNumberToObject(relay, "users_online", (double)users_online);
+
     cJSON *reg = cJSON_AddObjectToObject(st, "registry");
     cJSON_AddNumberToObject(reg, "generation", (double)registry_generation(d->registry));
     cJSON_AddNumberToObject(reg, "tenants", (double)tenants);
@@ -280,7 +296,9 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
                                 .status_arg = d,
                                 .presence = d->presence,
                                 .stats = daemon_stats,
-                                .stats_arg = d};
+                                .stats_arg = d,
+                                .sessions = d->sessions,
+                                .max_timeout_ms = d->cfg.max_timeout_ms};
     if ((rc = control_server_start(&d->control, &copts, &deps, err, errlen)) != 0)
         return rc;
 

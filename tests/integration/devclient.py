@@ -116,6 +116,56 @@ def expect_refused(c, dev, typ, key):
     return details
 
 
+def login(c, user, password):
+    """LOGIN as user@tenant. Returns (result, details) like handshake."""
+    c.send(frame(user, "iotd", "LOGIN", 1, "proto=1", "password=" + password))
+    f = c.recv_frame()
+    if f is None:
+        return "closed", None
+    if f[2] == "ERROR":
+        return "error", kv(f[4])
+    assert f[2] == "WELCOME" and f[3] == 1, f
+    return "ok", kv(f[4])
+
+
+def check_answer(f, sender, device, fid, expect):
+    """An answer must come from the device, to the sender, with the sender's id."""
+    if f is None:
+        fail(f"no answer to request {fid}")
+    if f[0] != device or f[1] != sender or f[3] != fid:
+        fail(f"answer not addressed back correctly: {f}")
+    outcome = "ok" if f[2] == "OK" else kv(f[4]).get("code", "?")
+    if outcome != expect:
+        fail(f"request {fid}: expected {expect}, got {f}")
+    return f
+
+
+def serve(c, dev, mode_of):
+    """Act as a device: answer requests per mode_of(type) until the server closes."""
+    while True:
+        f = c.recv_frame(timeout=120)
+        if f is None:
+            return
+        frm, to, typ, fid, args = f
+        if typ == "PING":
+            c.send(frame(dev, "iotd", "PONG", fid))
+            continue
+        if not typ[0].islower():
+            continue
+        mode = mode_of(typ)
+        if mode == "echo":
+            c.send(frame(dev, frm, "OK", fid, *args))
+        elif mode == "fail":
+            c.send(frame(dev, frm, "ERROR", fid, "code=device", "msg=refused"))
+        elif mode == "late":
+            time.sleep(1.0)  # longer than the test's timeout: the answer must be dropped
+            c.send(frame(dev, frm, "OK", fid, "late"))
+        elif mode == "drop":
+            c.sock.close()  # disconnect mid-request
+            return
+        # "never": no answer at all
+
+
 def main():
     addr, argv = sys.argv[1], sys.argv[2:]
     cafile = None
@@ -238,6 +288,53 @@ def main():
         if not c.closed_within(5):
             fail("abusive connection not closed")
         print("ok: errors answered, abuse disconnected")
+    elif scenario == "serve":  # ID TYPE KEYHEX: a device answering echo/fail/late/drop/never
+        dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
+        c = conn()
+        if handshake(c, dev, typ, key)[0] != "ok":
+            fail("device handshake")
+        modes = {"echo": "echo", "read_temp": "echo", "set_pixel": "echo", "fail_op": "fail",
+                 "late_op": "late", "drop_op": "drop"}
+        print("serving", flush=True)
+        serve(c, dev, lambda t: modes.get(t, "never"))
+    elif scenario == "login-fail":  # USER PASSWORD: refused with code=auth and closed
+        c = conn()
+        result, details = login(c, args[0], args[1])
+        if result != "error" or details.get("code") != "auth":
+            fail(f"login of {args[0]} not refused: {result} {details}")
+        if not c.closed_within(5):
+            fail("not closed after a failed login")
+        print("ok: login refused", details)
+    elif scenario == "ask":  # USER PASSWORD DEVICE TYPE EXPECT [ARGS...]: one request
+        user, password, dev, typ, expect, rest = args[0], args[1], args[2], args[3], args[4], args[5:]
+        c = conn()
+        result, details = login(c, user, password)
+        if result != "ok":
+            fail(f"login: {result} {details}")
+        c.send(frame(user, dev, typ, 7, *rest))
+        f = check_answer(c.recv_frame(), user, dev, 7, expect)
+        print("ok:", f[2], f[4])
+    elif scenario == "same-id":  # U1 P1 U2 P2 DEVICE: two senders, same request id, own answers
+        a, b = conn(), conn()
+        for c, u, p in ((a, args[0], args[1]), (b, args[2], args[3])):
+            if login(c, u, p)[0] != "ok":
+                fail("login " + u)
+        dev = args[4]
+        a.send(frame(args[0], dev, "echo", 42, "from-a"))
+        b.send(frame(args[2], dev, "echo", 42, "from-b"))
+        fa = check_answer(a.recv_frame(), args[0], dev, 42, "ok")
+        fb = check_answer(b.recv_frame(), args[2], dev, 42, "ok")
+        if fa[4] != ["from-a"] or fb[4] != ["from-b"]:
+            fail(f"answers crossed: {fa} {fb}")
+        print("ok: same id, answers not crossed")
+    elif scenario == "device-ask":  # ID TYPE KEYHEX DEST MSG EXPECT [ARGS...]: device to device
+        dev, typ, key, dest, msg, expect, rest = args[0], args[1], bytes.fromhex(args[2]), args[3], args[4], args[5], args[6:]
+        c = conn()
+        if handshake(c, dev, typ, key)[0] != "ok":
+            fail("device handshake")
+        c.send(frame(dev, dest, msg, 9, *rest))
+        f = check_answer(c.recv_frame(), dev, dest, 9, expect)
+        print("ok:", f[2], f[4])
     else:
         fail("unknown scenario " + scenario)
 

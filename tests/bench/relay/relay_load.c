@@ -1,0 +1,588 @@
+/*
+ * relay_load.c - closed-loop load over the iotp wire protocol, and the echo devices behind it.
+ *
+ *   relay_load -c HOST:PORT --from alice@bench [--password PW] --devices dev1,dev2
+ *              [--conns N] [--inflight K] [--duration S] [--warmup S] [--payload BYTES]
+ *              [--label NAME]
+ *   relay_load --responder -c HOST:PORT --devices dev1,dev2 [--duration S]
+ *
+ * Load mode opens N connections; each (after LOGIN when --password is given, as iotd wants)
+ * keeps K `echo` requests in flight, spread round robin over the devices, and sends the next
+ * one as soon as an answer arrives. Latency is measured from the moment a request is queued to
+ * the moment its answer is parsed, and recorded for every round trip after the warm-up (see
+ * bench_stats.h); the result is one key=value line on stdout. A "%d" in --from is replaced by
+ * the connection number, for relays that route answers by address only (epoll_relay).
+ *
+ * Responder mode is the device side for epoll_relay: one connection per device, announced by
+ * a first frame `DEV relay HELLO 0` (the relay learns addresses from FROM), answering every
+ * lower-case request with `DEV FROM OK id args...`. For iotd the devices are iotsim, which
+ * also answers echo but authenticates first.
+ *
+ * Frames are parsed and written with the firmware library (iotp_parser, iotp_writer), as a
+ * device or an app would. One thread and one epoll set carry every connection; a pass of the
+ * loop reads what arrived, queues the answers or next requests, and writes each connection's
+ * output once: the same write coalescing the relays under test do.
+ *
+ * Exit status: 0 after a run with answers, 1 when nothing was answered, 2 for usage, 3 when a
+ * connection or the LOGIN failed.
+ */
+#define _GNU_SOURCE
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <netdb.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/socket.h>
+#include <unistd.h>
+
+#include "bench_stats.h"
+#include "iotp/iotp.h"
+
+/* Send times are kept in a ring indexed by request id: ids are consecutive per connection, so
+ * with fewer than RING requests in flight an answer always finds its own slot. */
+#define RING          4096
+#define MAX_DEVICES   1024
+#define MAX_CONNS     1024
+#define READ_CHUNK    (64 * 1024)
+#define DRAIN_SECONDS 1.0 /* how long to wait for the last answers before calling them lost */
+
+struct options {
+    const char *connect;
+    const char *from;
+    const char *password;
+    const char *label;
+    char *devices[MAX_DEVICES];
+    unsigned ndevices;
+    unsigned conns;
+    unsigned inflight;
+    double duration_s;
+    double warmup_s;
+    unsigned payload;
+    int responder;
+};
+
+struct conn {
+    int fd;
+    char from[IOTP_MAX_ADDRESS_LEN + 1]; /* our address; the device id in responder mode */
+    struct iotp_parser parser;
+    uint8_t rx[IOTP_MAX_FRAME];
+    uint8_t *out; /* bytes waiting for the socket */
+    size_t out_len, out_cap;
+    int logged_in;
+    uint32_t next_id;
+    unsigned inflight;
+    unsigned next_device;
+    uint64_t sent_ns[RING];
+    struct bench_latencies lat;
+};
+
+struct load {
+    struct options opt;
+    struct conn *conns;
+    unsigned nconns;
+    int epfd;
+    char payload[IOTP_MAX_FRAME];
+    uint64_t measure_from_ns; /* answers before this are warm-up */
+    int sending;              /* 0 once the window closed: answers are taken, nothing sent */
+    uint64_t errors;
+    unsigned logged_errors;
+    int failed;
+};
+
+static volatile sig_atomic_t stop_requested;
+
+static void on_signal(int signum)
+{
+    (void)signum;
+    stop_requested = 1;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out, "usage: relay_load -c HOST:PORT --from ADDR [--password PW] --devices D1,D2...\n"
+                 "                  [--conns N] [--inflight K] [--duration S] [--warmup S]\n"
+                 "                  [--payload BYTES] [--label NAME]\n"
+                 "       relay_load --responder -c HOST:PORT --devices D1,D2... [--duration S]\n");
+}
+
+/* Open a blocking TCP connection to spec (HOST:PORT), then make it non-blocking. Returns the
+ * fd or -1 with a message. */
+static int dial(const char *spec)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    struct addrinfo hints, *res = NULL;
+    int fd = -1, one = 1;
+
+    if (!colon || (size_t)(colon - spec) >= sizeof(host)) {
+        fprintf(stderr, "relay_load: -c wants HOST:PORT\n");
+        return -1;
+    }
+    memcpy(host, spec, (size_t)(colon - spec));
+    host[colon - spec] = '\0';
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if (getaddrinfo(host, colon + 1, &hints, &res) != 0) {
+        fprintf(stderr, "relay_load: cannot resolve %s\n", spec);
+        return -1;
+    }
+    fd = socket(res->ai_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
+    if (fd < 0 || connect(fd, res->ai_addr, res->ai_addrlen) != 0) {
+        fprintf(stderr, "relay_load: connect %s: %s\n", spec, strerror(errno));
+        if (fd >= 0)
+            close(fd);
+        fd = -1;
+    } else {
+        /* Requests are small and latency is the point: no Nagle delay. */
+        setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
+        fcntl(fd, F_SETFL, O_NONBLOCK);
+    }
+    freeaddrinfo(res);
+    return fd;
+}
+
+/* Room for one more frame at the end of c->out. Returns the place to write or NULL. */
+static uint8_t *out_reserve(struct conn *c)
+{
+    if (c->out_cap - c->out_len < IOTP_MAX_FRAME) {
+        size_t cap = c->out_cap ? c->out_cap * 2 : 64 * 1024;
+        uint8_t *p = realloc(c->out, cap);
+        if (!p)
+            return NULL;
+        c->out = p;
+        c->out_cap = cap;
+    }
+    return c->out + c->out_len;
+}
+
+/* Finish a frame begun in out_reserve's space. Returns 0 or -1 (frame could not be built). */
+static int out_commit(struct conn *c, struct iotp_writer *w)
+{
+    int n = iotp_writer_end(w);
+
+    if (n < 0) {
+        fprintf(stderr, "relay_load: cannot build a frame: %s\n", iotp_strerror(n));
+        return -1;
+    }
+    c->out_len += (size_t)n;
+    return 0;
+}
+
+/* Write what is queued; keep the rest for the next pass. Returns 0 or -1 (connection lost). */
+static int flush(struct load *ld, struct conn *c)
+{
+    struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+    size_t off = 0;
+    ssize_t n;
+
+    while (off < c->out_len) {
+        n = write(c->fd, c->out + off, c->out_len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            break;
+        if (n <= 0) {
+            fprintf(stderr, "relay_load: %s: write: %s\n", c->from, strerror(errno));
+            return -1;
+        }
+        off += (size_t)n;
+    }
+    memmove(c->out, c->out + off, c->out_len - off);
+    c->out_len -= off;
+    /* Ask for EPOLLOUT only while the kernel is full: the common case costs no epoll_ctl. */
+    if (c->out_len > 0) {
+        ev.events |= EPOLLOUT;
+        epoll_ctl(ld->epfd, EPOLL_CTL_MOD, c->fd, &ev);
+    }
+    return 0;
+}
+
+/* Queue the next echo request of c. */
+static int send_request(struct load *ld, struct conn *c)
+{
+    const char *device = ld->opt.devices[c->next_device++ % ld->opt.ndevices];
+    uint8_t *at = out_reserve(c);
+    struct iotp_writer w;
+    uint32_t id;
+
+    if (!at)
+        return -1;
+    if (++c->next_id == 0)
+        c->next_id = 1; /* 0 is not a request id */
+    id = c->next_id;
+    iotp_writer_begin(&w, at, IOTP_MAX_FRAME, c->from, device, "echo", id);
+    iotp_writer_arg(&w, ld->payload);
+    c->sent_ns[id % RING] = bench_now_ns();
+    c->inflight++;
+    return out_commit(c, &w);
+}
+
+/* An answer for c: time it, and keep the loop closed by sending the next request. */
+static int on_answer(struct load *ld, struct conn *c, const struct iotp_frame *f)
+{
+    uint64_t now = bench_now_ns();
+
+    if (c->inflight == 0)
+        return 0; /* an answer we no longer wait for */
+    c->inflight--;
+    if (strcmp(f->type, "OK") != 0) {
+        const char *code = iotp_frame_arg(f, "code");
+        ld->errors++;
+        if (ld->logged_errors++ < 5)
+            fprintf(stderr, "relay_load: %s: request %u: %s code=%s\n", c->from, (unsigned)f->id,
+                    f->type, code ? code : "?");
+    } else if (now >= ld->measure_from_ns) {
+        bench_latencies_add(&c->lat, c->sent_ns[f->id % RING], now);
+    } else {
+        c->lat.warmup++;
+    }
+    return ld->sending ? send_request(ld, c) : 0;
+}
+
+/* A frame on a load connection: WELCOME/ERROR to the LOGIN, PING from the server, answers. */
+static int on_load_frame(struct load *ld, struct conn *c, const struct iotp_frame *f)
+{
+    if (!c->logged_in) {
+        if (strcmp(f->type, "WELCOME") == 0 && f->id == 1) {
+            c->logged_in = 1;
+            for (unsigned i = 0; i < ld->opt.inflight; i++)
+                if (send_request(ld, c) < 0)
+                    return -1;
+            return 0;
+        }
+        fprintf(stderr, "relay_load: %s: LOGIN refused: %s code=%s\n", c->from, f->type,
+                iotp_frame_arg(f, "code") ? iotp_frame_arg(f, "code") : "?");
+        ld->failed = 1;
+        return -1;
+    }
+    if (strcmp(f->type, "PING") == 0) {
+        uint8_t *at = out_reserve(c);
+        struct iotp_writer w;
+        if (!at)
+            return -1;
+        iotp_writer_begin(&w, at, IOTP_MAX_FRAME, c->from, f->from, "PONG", f->id);
+        return out_commit(c, &w);
+    }
+    if (strcmp(f->type, "OK") == 0 || strcmp(f->type, "ERROR") == 0)
+        return on_answer(ld, c, f);
+    return 0; /* PONG, EVENT...: nothing to do for a load generator */
+}
+
+/* A frame on a responder connection: echo requests back to their sender. */
+static int on_responder_frame(struct conn *c, const struct iotp_frame *f)
+{
+    uint8_t *at;
+    struct iotp_writer w;
+
+    if (f->type[0] < 'a' || f->type[0] > 'z')
+        return 0;
+    at = out_reserve(c);
+    if (!at)
+        return -1;
+    iotp_writer_begin(&w, at, IOTP_MAX_FRAME, c->from, f->from, "OK", f->id);
+    for (unsigned i = 0; i < f->nargs; i++)
+        iotp_writer_arg(&w, f->args[i]);
+    return out_commit(c, &w);
+}
+
+/* Read what arrived on c and act on every complete frame. Returns 0 or -1 (connection lost). */
+static int on_readable(struct load *ld, struct conn *c)
+{
+    static uint8_t chunk[READ_CHUNK];
+    const struct iotp_frame *f;
+    size_t off, used;
+    ssize_t n;
+    int r;
+
+    for (;;) {
+        n = read(c->fd, chunk, sizeof(chunk));
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno == EAGAIN)
+            return 0;
+        if (n <= 0) {
+            fprintf(stderr, "relay_load: %s: connection %s\n", c->from,
+                    n == 0 ? "closed by the server" : strerror(errno));
+            return -1;
+        }
+        for (off = 0; off < (size_t)n; off += used) {
+            r = iotp_parser_feed(&c->parser, chunk + off, (size_t)n - off, &used, &f, NULL);
+            if (r < 0) {
+                fprintf(stderr, "relay_load: %s: malformed frame: %s\n", c->from, iotp_strerror(r));
+                continue;
+            }
+            if (r == 1 &&
+                (ld->opt.responder ? on_responder_frame(c, f) : on_load_frame(ld, c, f)) < 0)
+                return -1;
+        }
+        if ((size_t)n < sizeof(chunk))
+            return 0; /* the socket is drained; epoll is level-triggered anyway */
+    }
+}
+
+/* Split a comma-separated list into opt->devices (in place). */
+static int parse_devices(struct options *opt, char *list)
+{
+    for (char *save = NULL, *d = strtok_r(list, ",", &save); d; d = strtok_r(NULL, ",", &save)) {
+        if (opt->ndevices == MAX_DEVICES)
+            return -1;
+        opt->devices[opt->ndevices++] = d;
+    }
+    return opt->ndevices > 0 ? 0 : -1;
+}
+
+static int parse_options(int argc, char **argv, struct options *opt)
+{
+    enum {
+        OPT_FROM = 256,
+        OPT_PASSWORD,
+        OPT_DEVICES,
+        OPT_CONNS,
+        OPT_INFLIGHT,
+        OPT_DURATION,
+        OPT_WARMUP,
+        OPT_PAYLOAD,
+        OPT_LABEL,
+        OPT_RESPONDER
+    };
+    static const struct option longopts[] = {
+        {"connect", required_argument, NULL, 'c'},
+        {"from", required_argument, NULL, OPT_FROM},
+        {"password", required_argument, NULL, OPT_PASSWORD},
+        {"devices", required_argument, NULL, OPT_DEVICES},
+        {"conns", required_argument, NULL, OPT_CONNS},
+        {"inflight", required_argument, NULL, OPT_INFLIGHT},
+        {"duration", required_argument, NULL, OPT_DURATION},
+        {"warmup", required_argument, NULL, OPT_WARMUP},
+        {"payload", required_argument, NULL, OPT_PAYLOAD},
+        {"label", required_argument, NULL, OPT_LABEL},
+        {"responder", no_argument, NULL, OPT_RESPONDER},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
+    };
+    int c;
+
+    opt->conns = 1;
+    opt->inflight = 1;
+    opt->duration_s = 5;
+    opt->warmup_s = 0.5;
+    opt->payload = 64;
+    opt->label = "relay";
+    while ((c = getopt_long(argc, argv, "c:h", longopts, NULL)) != -1) {
+        switch (c) {
+        case 'c':
+            opt->connect = optarg;
+            break;
+        case OPT_FROM:
+            opt->from = optarg;
+            break;
+        case OPT_PASSWORD:
+            opt->password = optarg;
+            break;
+        case OPT_DEVICES:
+            if (parse_devices(opt, optarg) < 0) {
+                fprintf(stderr, "relay_load: --devices wants 1..%d names\n", MAX_DEVICES);
+                return -1;
+            }
+            break;
+        case OPT_CONNS:
+            opt->conns = (unsigned)atoi(optarg);
+            break;
+        case OPT_INFLIGHT:
+            opt->inflight = (unsigned)atoi(optarg);
+            break;
+        case OPT_DURATION:
+            opt->duration_s = atof(optarg);
+            break;
+        case OPT_WARMUP:
+            opt->warmup_s = atof(optarg);
+            break;
+        case OPT_PAYLOAD:
+            opt->payload = (unsigned)atoi(optarg);
+            break;
+        case OPT_LABEL:
+            opt->label = optarg;
+            break;
+        case OPT_RESPONDER:
+            opt->responder = 1;
+            break;
+        case 'h':
+            usage(stdout);
+            return 1;
+        default:
+            usage(stderr);
+            return -1;
+        }
+    }
+    if (!opt->connect || opt->ndevices == 0 || (!opt->responder && !opt->from)) {
+        usage(stderr);
+        return -1;
+    }
+    if (opt->conns < 1 || opt->conns > MAX_CONNS || opt->inflight < 1 ||
+        opt->inflight >= RING / 2 || opt->duration_s <= 0 || opt->duration_s > 3600 ||
+        opt->warmup_s < 0 || opt->payload < 1 || opt->payload > 1024) {
+        fprintf(stderr,
+                "relay_load: conns 1..%d, inflight 1..%d, duration 0..3600 s, "
+                "payload 1..1024 bytes\n",
+                MAX_CONNS, RING / 2 - 1);
+        return -1;
+    }
+    return 0;
+}
+
+/* Open every connection: load connections as --from (LOGIN first with --password),
+ * responder connections as each device, announced by a first frame. */
+static int open_conns(struct load *ld)
+{
+    const struct options *opt = &ld->opt;
+    unsigned n = opt->responder ? opt->ndevices : opt->conns;
+
+    ld->conns = calloc(n, sizeof(*ld->conns));
+    if (!ld->conns)
+        return -1;
+    for (unsigned i = 0; i < n; i++) {
+        struct conn *c = &ld->conns[i];
+        struct epoll_event ev = {.events = EPOLLIN, .data.ptr = c};
+        struct iotp_writer w;
+        uint8_t *at;
+
+        c->fd = dial(opt->connect);
+        if (c->fd < 0)
+            return -1;
+        ld->nconns++;
+        if (opt->responder)
+            snprintf(c->from, sizeof(c->from), "%s", opt->devices[i]);
+        else
+            snprintf(c->from, sizeof(c->from), opt->from, i); /* "%d" -> connection number */
+        iotp_parser_init(&c->parser, c->rx, sizeof(c->rx), 0, 0);
+        if (!opt->responder &&
+            bench_latencies_init(&c->lat, bench_samples_for(opt->duration_s) / n + 1) < 0)
+            return -1;
+        epoll_ctl(ld->epfd, EPOLL_CTL_ADD, c->fd, &ev);
+        at = out_reserve(c);
+        if (!at)
+            return -1;
+        if (opt->responder) {
+            iotp_writer_begin(&w, at, IOTP_MAX_FRAME, c->from, "relay", "HELLO", 0);
+            if (out_commit(c, &w) < 0)
+                return -1;
+        } else if (opt->password) {
+            iotp_writer_begin(&w, at, IOTP_MAX_FRAME, c->from, IOTP_SERVER_ADDRESS, "LOGIN", 1);
+            iotp_writer_kv(&w, "proto", "1");
+            iotp_writer_kv(&w, "password", opt->password);
+            if (out_commit(c, &w) < 0)
+                return -1;
+        } else {
+            c->logged_in = 1; /* a relay without LOGIN: start at once */
+            for (unsigned k = 0; k < opt->inflight; k++)
+                if (send_request(ld, c) < 0)
+                    return -1;
+        }
+        if (flush(ld, c) < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* One pass: wait up to timeout_ms, handle what is ready, write what was queued. */
+static int run_once(struct load *ld, int timeout_ms)
+{
+    struct epoll_event events[256];
+    int n = epoll_wait(ld->epfd, events, 256, timeout_ms);
+
+    if (n < 0 && errno != EINTR)
+        return -1;
+    for (int i = 0; i < n; i++) {
+        struct conn *c = events[i].data.ptr;
+        if ((events[i].events & (EPOLLIN | EPOLLHUP | EPOLLERR)) && on_readable(ld, c) < 0)
+            return -1;
+    }
+    for (unsigned i = 0; i < ld->nconns; i++)
+        if (ld->conns[i].out_len > 0 && flush(ld, &ld->conns[i]) < 0)
+            return -1;
+    return 0;
+}
+
+int main(int argc, char **argv)
+{
+    struct load ld;
+    struct bench_latencies *lat = NULL;
+    uint64_t start, end, lost = 0;
+    int rc = 2, r;
+
+    memset(&ld, 0, sizeof(ld));
+    ld.epfd = -1;
+    r = parse_options(argc, argv, &ld.opt);
+    if (r != 0) {
+        rc = r > 0 ? 0 : 2;
+        goto out;
+    }
+    signal(SIGPIPE, SIG_IGN);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    /* The payload: printable, so it is a valid ARG, and different per position. */
+    for (unsigned i = 0; i < ld.opt.payload; i++)
+        ld.payload[i] = (char)('a' + i % 26);
+    ld.sending = 1;
+    rc = 3;
+    ld.epfd = epoll_create1(EPOLL_CLOEXEC);
+    start = bench_now_ns();
+    ld.measure_from_ns = start + (uint64_t)(ld.opt.warmup_s * 1e9);
+    end = ld.measure_from_ns + (uint64_t)(ld.opt.duration_s * 1e9);
+    if (ld.epfd < 0 || open_conns(&ld) < 0)
+        goto out;
+    if (ld.opt.responder) {
+        fprintf(stderr, "relay_load: %u responders up\n", ld.nconns);
+        /* Bounded like everything in the bench: --duration, or a signal, ends it. */
+        while (!stop_requested && bench_now_ns() < end)
+            if (run_once(&ld, 100) < 0)
+                goto out;
+        rc = 0;
+        goto out;
+    }
+    while (!stop_requested && bench_now_ns() < end && !ld.failed)
+        if (run_once(&ld, 10) < 0)
+            goto out;
+    /* The window is closed: stop sending and give the last answers a moment before calling
+     * them lost (a relay that drops requests shows here). */
+    ld.sending = 0;
+    end = bench_now_ns();
+    for (uint64_t until = end + (uint64_t)(DRAIN_SECONDS * 1e9); bench_now_ns() < until;) {
+        unsigned pending = 0;
+        for (unsigned i = 0; i < ld.nconns; i++)
+            pending += ld.conns[i].inflight;
+        if (pending == 0 || run_once(&ld, 10) < 0)
+            break;
+    }
+    lat = calloc(ld.nconns, sizeof(*lat));
+    if (!lat)
+        goto out;
+    for (unsigned i = 0; i < ld.nconns; i++) {
+        lat[i] = ld.conns[i].lat;
+        lost += ld.conns[i].inflight;
+    }
+    if (ld.failed)
+        goto out;
+    rc = bench_report(ld.opt.label, ld.opt.inflight, lat, ld.nconns,
+                      (double)(end - ld.measure_from_ns) / 1e9, ld.errors, lost) == 0
+             ? 0
+             : 1;
+out:
+    for (unsigned i = 0; i < ld.nconns; i++) {
+        close(ld.conns[i].fd);
+        free(ld.conns[i].out);
+        bench_latencies_free(&ld.conns[i].lat);
+    }
+    free(ld.conns);
+    free(lat);
+    if (ld.epfd >= 0)
+        close(ld.epfd);
+    return rc;
+}

@@ -1,0 +1,122 @@
+#!/usr/bin/env bash
+# The relay (issue 4): every outcome through iotctl send, a native client (LOGIN) and device to
+# device; cross-tenant probes denied like unknown devices; timeouts with late answers dropped;
+# a device disconnecting mid-request; two senders using the same request id; revoking access
+# taking effect on the next message. The device side is devclient.py's "serve" mode, which
+# answers exactly as each test needs.
+. "$(dirname "$0")/lib.sh"
+client="python3 $(dirname "$0")/devclient.py"
+T_DEVICES="listen = 127.0.0.1:0
+max_in_flight = 2
+ping_s = 5"
+t_start
+expect 0 --json status
+addr=127.0.0.1:$(json_get 'j["devices"]["port"]')
+
+expect 0 tenant add acme
+expect 0 tenant add globex
+for t in acme globex; do expect 0 type add thermo --tenant $t; done
+expect 0 message add thermo echo --tenant acme --args "text:str"
+expect 0 message add thermo set_pixel --tenant acme --args "x:int y:int color:str"
+expect 0 message add thermo never_op --tenant acme --timeout 400
+expect 0 message add thermo late_op --tenant acme --timeout 300
+expect 0 message add thermo fail_op --tenant acme
+expect 0 message add thermo drop_op --tenant acme
+expect 0 message add thermo temperature --tenant acme --direction event --args "value:float"
+expect 0 message add thermo echo --tenant globex --args "text:str"
+key() { expect 0 --json device add "$@"; json_get 'j["secret"]'; }
+k1=$(key dev1 --tenant acme --type thermo)
+key dev2 --tenant acme --type thermo >/dev/null          # never connects: offline
+k3=$(key dev3 --tenant acme --type thermo)
+kg=$(key g1 --tenant globex --type thermo)
+printf 'alice-password\n' >"$T_DIR/pw"
+expect 0 user add alice@acme --password-file "$T_DIR/pw"
+expect 0 user add bob@acme --password-file "$T_DIR/pw"
+expect 0 user add carol@globex --password-file "$T_DIR/pw"
+expect 0 --json access grant user:alice device:dev1 --tenant acme
+alice_rule=$(json_get 'j["rule"]')
+expect 0 access grant user:alice device:dev2 --tenant acme
+expect 0 access grant user:bob device:dev1 --tenant acme --message echo
+expect 0 access grant device:dev3 device:dev1 --tenant acme --message echo
+expect 0 access grant user:carol type:thermo --tenant globex
+
+$client "$addr" serve dev1 thermo "$k1" >"$T_DIR/dev1.log" 2>&1 &
+dev1=$!
+for _ in $(seq 1 50); do grep -q serving "$T_DIR/dev1.log" 2>/dev/null && break; sleep 0.1; done
+
+# --- iotctl send: every outcome, with its exit status
+expect 0 send --as alice@acme dev1 echo "hello world"
+contains "hello world"
+expect 0 --json send --tenant acme dev1 set_pixel 1 2 red      # the operator, tenant-scoped
+[ "$(json_get 'j["args"]')" = "['1', '2', 'red']" ] || fail "operator send: $OUT"
+expect 4 send --as bob@acme dev1 set_pixel 1 2 red                # no rule for set_pixel
+expect 4 send --as carol@globex dev1 echo x                      # another tenant's device...
+cross=$OUT
+expect 4 send --as carol@globex nosuch echo x                     # ...looks like no device
+[ "${cross#*:}" = "${OUT#*:}" ] || fail "cross-tenant answer differs from unknown device: '$cross' vs '$OUT'"
+expect 4 send --tenant globex dev1 echo x                         # operator of another tenant
+expect 11 send --as alice@acme dev1 no_such_op
+expect 11 send --as alice@acme dev1 temperature 1.5               # an event, not a command
+expect 2 send --as alice@acme dev1 set_pixel one 2 red
+expect 2 send --as alice@acme dev1 echo                           # missing arg
+start=$(date +%s%N)
+expect 9 send --as alice@acme dev2 echo x                         # offline at once
+[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 1500 ] || fail "offline was not immediate"
+start=$(date +%s%N)
+expect 10 send --as alice@acme dev1 never_op                      # catalogue timeout 400 ms
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ $ms -ge 350 ] && [ $ms -lt 3000 ] || fail "timeout took $ms ms"
+start=$(date +%s%N)
+expect 10 send --as alice@acme --timeout 150 dev1 never_op        # a request may shorten it
+ms=$(( ($(date +%s%N) - start) / 1000000 ))
+[ $ms -lt 350 ] || fail "--timeout 150 took $ms ms"
+expect 12 send --as alice@acme dev1 fail_op                       # the device's own ERROR
+contains refused
+expect 10 send --as alice@acme dev1 late_op                       # answer after the timeout...
+sleep 1.2                                                         # ...arrives and is dropped
+expect 0 send --as alice@acme dev1 echo still-fine
+contains still-fine
+expect 2 send dev1 echo x                                         # neither --as nor --tenant
+
+# busy: max_in_flight = 2 at dev1, a third concurrent request is refused
+"$IOTCTL_BIN" -s "$T_SOCK" send --as alice@acme dev1 never_op >/dev/null 2>&1 &
+busy1=$!
+"$IOTCTL_BIN" -s "$T_SOCK" send --as alice@acme dev1 never_op >/dev/null 2>&1 &
+busy2=$!
+sleep 0.15
+expect 8 send --as alice@acme dev1 echo x
+contains busy
+wait $busy1 $busy2 || true
+
+# --- native clients
+$client "$addr" ask alice@acme alice-password dev1 echo ok hi || fail "native request"
+$client "$addr" ask alice@acme alice-password dev2 echo offline hi || fail "native offline"
+$client "$addr" ask bob@acme alice-password dev1 set_pixel denied 1 2 red || fail "native denied"
+$client "$addr" ask carol@globex alice-password dev1 echo denied x || fail "native cross-tenant"
+$client "$addr" ask alice@acme alice-password dev1 nope unknown_type || fail "native unknown"
+$client "$addr" ask alice@acme alice-password dev1 set_pixel bad_args a b c || fail "native bad args"
+$client "$addr" login-fail alice@acme wrong-password || fail "wrong password"
+$client "$addr" login-fail nobody@acme alice-password || fail "unknown user"
+$client "$addr" same-id alice@acme alice-password bob@acme alice-password dev1 || fail "same id"
+
+# --- device to device
+$client "$addr" device-ask dev3 thermo "$k3" dev1 echo ok hi || fail "device to device"
+$client "$addr" device-ask dev3 thermo "$k3" dev1 set_pixel denied 1 2 red || fail "d2d denied"
+$client "$addr" device-ask g1 thermo "$kg" dev1 echo denied hi || fail "d2d cross-tenant"
+
+# --- revoking access takes effect on the next message
+expect 0 access revoke "$alice_rule" --tenant acme
+expect 4 send --as alice@acme dev1 echo x
+
+# --- a device that disconnects mid-request fails it with offline at once
+expect 0 access grant user:alice device:dev1 --tenant acme
+start=$(date +%s%N)
+expect 9 send --as alice@acme dev1 drop_op
+[ $(( ($(date +%s%N) - start) / 1000000 )) -lt 1500 ] || fail "disconnect did not fail the request at once"
+wait $dev1 2>/dev/null || true
+
+expect 0 --json status
+[ "$(json_get 'j["relay"]["late_answers"] >= 1')" = "True" ] || fail "late answer not counted: $OUT"
+[ "$(json_get 'j["relay"]["outcomes"]["timeout"] >= 2')" = "True" ] || fail "timeouts not counted: $OUT"
+t_stop
+t_done
