@@ -54,6 +54,7 @@ enum ctl_command_id {
     CTL_ACCESS_CHECK,
     CTL_CHANGES_LIST,
     CTL_SEND,
+    CTL_AUDIT,
     CTL_COMMAND_COUNT
 };
 

@@ -418,13 +418,7 @@ int main(int argc, char **argv)
     cfg.handshake_timeout_ms = 15000;
     cfg.backoff = backoff;
     cfg.verbose = sim.opt.verbose;
-    /* The rules reach the devices through cfg.answers once sim_fleet/sim_device carry them
-     * (wire-answers.patch); until then say so rather than ignore the options. */
-    if (sim.opt.answers.slow_ms || sim.opt.answers.nmute || sim.opt.answers.nerror) {
-        fprintf(stderr, "iotsim: --slow, --mute and --error are not wired into this build\n");
-        rc = EXIT_USAGE;
-        goto out;
-    }
+    cfg.answers = &sim.opt.answers;
 
     r = uv_loop_init(&sim.loop);
     if (r < 0) {

@@ -131,6 +131,8 @@ static void drop(struct sim_device *dev, int auth, const char *fmt, ...)
         st->disconnects++;
     sim_fleet_log(dev->fleet, dev->entry->id, "%s (%s)", reason, sim_device_state_name(dev->state));
     uv_timer_stop(&dev->timer);
+    /* Answers still waiting belong to this connection's requests: never send them on the next. */
+    sim_delayed_cancel(&dev->fleet->delayed, dev);
     set_state(dev, SIM_DEVICE_CLOSING);
     close_tcp(dev);
 }
@@ -315,23 +317,51 @@ static void on_handshake_frame(struct sim_device *dev, const struct iotp_frame *
     }
 }
 
+void sim_device_send_answer(void *conn, const uint8_t *frame, size_t len, void *arg)
+{
+    struct sim_device *dev = conn;
+
+    (void)arg;
+    if (dev->state != SIM_DEVICE_AUTHENTICATED || dev->tcp_closing)
+        return;
+    send_frame(dev, frame, len);
+    dev->fleet->stats.requests_answered++;
+}
+
+/* A request: answered now, later (--slow) or never (--mute), per the fleet's rules. */
+static void on_request(struct sim_device *dev, const struct iotp_frame *f)
+{
+    struct sim_fleet *fleet = dev->fleet;
+    enum sim_answer_when when;
+    uint8_t out[IOTP_MAX_FRAME];
+    int n, r;
+
+    n = sim_answer_request(fleet->cfg.answers, dev->entry->id, f, out, sizeof(out), &when);
+    if (n < 0) {
+        sim_fleet_log(fleet, dev->entry->id, "cannot answer %s %u: %s", f->type, (unsigned)f->id,
+                      iotp_strerror(n));
+        return;
+    }
+    if (when == SIM_ANSWER_NEVER)
+        return;
+    if (when == SIM_ANSWER_LATER) {
+        r = sim_delayed_push(&fleet->delayed, dev, fleet->cfg.answers->slow_ms, out, (size_t)n);
+        if (r < 0)
+            sim_fleet_log(fleet, dev->entry->id, "cannot delay the answer to %s %u: %s", f->type,
+                          (unsigned)f->id, uv_strerror(r));
+        return;
+    }
+    send_frame(dev, out, (size_t)n);
+    fleet->stats.requests_answered++;
+}
+
 /* A frame while authenticated: keepalive both ways, requests, the server's BYE. */
 static void on_session_frame(struct sim_device *dev, const struct iotp_frame *f)
 {
-    uint8_t out[IOTP_MAX_FRAME];
-    int n;
-
     if (strcmp(f->to, dev->entry->id) != 0)
         return; /* not for us: nothing sensible to answer */
     if (islower((unsigned char)f->type[0])) {
-        n = sim_handle_request(dev->entry->id, f, out, sizeof(out));
-        if (n < 0) {
-            sim_fleet_log(dev->fleet, dev->entry->id, "cannot answer %s %u: %s", f->type,
-                          (unsigned)f->id, iotp_strerror(n));
-            return;
-        }
-        send_frame(dev, out, (size_t)n);
-        dev->fleet->stats.requests_answered++;
+        on_request(dev, f);
         return;
     }
     if (strcmp(f->from, IOTP_SERVER_ADDRESS) != 0)

@@ -82,6 +82,10 @@ void sim_device_connect(struct sim_device *dev);
 /* Stop for good: BYE if authenticated, close the socket and the timer. Idempotent. */
 void sim_device_stop(struct sim_device *dev);
 
+/* Send a delayed answer (a sim_delayed_send_fn; dev is the struct sim_device *). Dropped
+ * unless dev is authenticated. */
+void sim_device_send_answer(void *dev, const uint8_t *frame, size_t len, void *arg);
+
 /* A name for the state, for logs and tests. */
 const char *sim_device_state_name(enum sim_device_state state);
 

@@ -45,6 +45,7 @@ int sim_fleet_init(struct sim_fleet *fleet, uv_loop_t *loop, const struct sim_fl
         goto fail;
     fleet->pacer.data = fleet;
     fleet->pacer_open = 1;
+    sim_delayed_init(&fleet->delayed, loop, sim_device_send_answer, NULL);
     for (i = 0; i < count; i++) {
         r = sim_device_init(&fleet->devices[i], fleet, &entries[i]);
         if (r < 0)
@@ -82,6 +83,7 @@ void sim_fleet_stop(struct sim_fleet *fleet)
     fleet->at_stop = fleet->stats;
     for (size_t i = 0; i < fleet->count; i++)
         sim_device_stop(&fleet->devices[i]);
+    sim_delayed_close(&fleet->delayed);
     if (fleet->pacer_open) {
         fleet->pacer_open = 0;
         uv_close((uv_handle_t *)&fleet->pacer, NULL);

@@ -24,6 +24,7 @@
 
 #include "sim_backoff.h"
 #include "sim_devices_file.h"
+#include "sim_handlers.h"
 
 struct sim_device;
 
@@ -37,6 +38,7 @@ struct sim_fleet_config {
     uint64_t handshake_timeout_ms; /* connect + TLS + HELLO..WELCOME must fit in this */
     struct sim_backoff_params backoff;
     int verbose; /* log every device event to stderr, not only the first few problems */
+    const struct sim_answer_rules *answers; /* NULL: answer every request at once */
 };
 
 /* Counters; the first three are gauges, the rest only grow. */
@@ -75,6 +77,7 @@ struct sim_fleet {
     int pacer_open;
     double tokens;
     uint64_t tokens_ms;
+    struct sim_delayed_answers delayed; /* --slow answers waiting for their time */
     uint64_t rng;
     unsigned logged; /* problems logged so far without --verbose */
     uint8_t read_buf[64 * 1024];

@@ -525,21 +525,31 @@ static void handle_send(struct control_conn *conn, uint32_t id, const cJSON *arg
     enum relay_outcome outcome =
         relay_check(snap, as, tenant, device, message, argc, argv, (uint32_t)requested,
                     srv->deps.max_timeout_ms, &timeout_ms, why, sizeof(why));
+    /* The audit's tenant is the sender's: the operator's --tenant, or the user's own. */
+    char sender_tenant[65] = "";
+    struct registry_user_info user;
+    if (tenant)
+        snprintf(sender_tenant, sizeof(sender_tenant), "%s", tenant);
+    else if (registry_user_lookup(snap, as, &user) == 0)
+        snprintf(sender_tenant, sizeof(sender_tenant), "%s", user.tenant);
     registry_release(snap);
+    const char *sender = as ? as : "iotd";
     if (outcome != RELAY_OK) {
         srv->outcomes[outcome]++;
+        relay_audit_record(srv->deps.audit, sender_tenant, sender, device, message, outcome, 0);
         send_error(conn, id, relay_outcome_code(outcome), why);
         return;
     }
     struct relay_origin origin = {
         .inbox = srv->deps.inbox, .on_answer = on_send_answer, .cookie = conn, .id = id};
     /* The operator is "iotd" to the device; a user is itself. */
-    struct relay_request *req =
-        relay_request_new(&origin, as ? as : "iotd", device, message, argc, argv, timeout_ms, NULL);
+    struct relay_request *req = relay_request_new(&origin, sender, sender_tenant, device, message,
+                                                  argc, argv, timeout_ms, NULL);
     outcome = req ? sessions_relay(srv->deps.sessions, req) : RELAY_INTERNAL;
     if (outcome != RELAY_OK) {
         free(req);
         srv->outcomes[outcome]++;
+        relay_audit_record(srv->deps.audit, sender_tenant, sender, device, message, outcome, 0);
         send_error(conn, id, relay_outcome_code(outcome), NULL);
         return;
     }

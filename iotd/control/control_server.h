@@ -46,6 +46,7 @@ struct control_deps {
                  void (*done)(cJSON *sample, void *cb_arg), void *cb_arg);
     void *stats_arg;
     sessions_t *sessions; /* for "send": the relay's device side */
+    relay_audit_t *audit; /* records each "send" */
     uint32_t max_timeout_ms;
 };
 

@@ -56,6 +56,7 @@ static const struct config_key keys[] = {
     UINT("devices", "max_in_flight", max_in_flight, 65536),
     UINT("devices", "max_timeout_ms", max_timeout_ms, 3600000),
     STR("devices", "login_plain", login_plain),
+    STR("relay", "audit", relay_audit),
     STR("database", "url", db_url),
     STR("database", "password_file", db_password_file),
     UINT("database", "threads", db_threads, 64),
@@ -128,6 +129,7 @@ void config_defaults(struct iotd_config *cfg)
     cfg->max_in_flight = 16;
     cfg->max_timeout_ms = 60000;
     cfg->login_plain = strdup("no");
+    cfg->relay_audit = strdup("all");
     cfg->db_threads = 2;
     cfg->db_queue = 4096;
     cfg->inbox_capacity = 65536;
@@ -180,6 +182,7 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
     static const char *const targets[] = {"stderr", "syslog", NULL};
     static const char *const duplicates[] = {"replace", "refuse", NULL};
     static const char *const yes_no[] = {"yes", "no", NULL};
+    static const char *const audits[] = {"all", "denied", "none", NULL};
     int rc;
 
     if (!cfg->state_dir || cfg->state_dir[0] != '/') {
@@ -189,7 +192,8 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
     if ((rc = check_one_of("[iotd] log_level", cfg->log_level, levels, err, errlen)) != 0 ||
         (rc = check_one_of("[iotd] log_target", cfg->log_target, targets, err, errlen)) != 0 ||
         (rc = check_one_of("[devices] duplicate", cfg->duplicate, duplicates, err, errlen)) != 0 ||
-        (rc = check_one_of("[devices] login_plain", cfg->login_plain, yes_no, err, errlen)) != 0)
+        (rc = check_one_of("[devices] login_plain", cfg->login_plain, yes_no, err, errlen)) != 0 ||
+        (rc = check_one_of("[relay] audit", cfg->relay_audit, audits, err, errlen)) != 0)
         return rc;
     if (cfg->ping_s == 0 || cfg->max_frame < 256 || cfg->handshake_timeout_ms < 100) {
         snprintf(err, errlen,

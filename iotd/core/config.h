@@ -34,6 +34,8 @@ struct iotd_config {
     unsigned max_in_flight;        /* relayed requests waiting at one device, default 16 */
     unsigned max_timeout_ms;       /* bound of any request's timeout, default 60000 */
     char *login_plain;             /* "yes": LOGIN over plain TCP from non-loopback peers */
+    /* [relay] */
+    char *relay_audit; /* all|denied|none, default all */
     /* [database] */
     char *db_url; /* "local" or mariadb://... */
     char *db_password_file;

@@ -197,10 +197,17 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
     int rc;
     struct ratelimit_options rlo = {0};
     if ((rc = presence_new(&d->presence)) != 0 || (rc = ratelimit_new(&d->ratelimit, &rlo)) != 0 ||
-        (rc = conn_log_start(&d->conn_log, &d->loop, &d->inbox, d->db, 0)) != 0)
+        (rc = conn_log_start(&d->conn_log, &d->loop, &d->inbox, d->db, 0)) != 0 ||
+        (rc = relay_audit_start(&d->audit, d->cfg.relay_audit, &d->loop, &d->inbox, d->db)) != 0)
         return rc;
-    struct session_deps deps = {d->registry,   d->presence, d->ratelimit, d->conn_log,
-                                d->secret_key, d->io,       d->io_count};
+    struct session_deps deps = {.registry = d->registry,
+                                .presence = d->presence,
+                                .ratelimit = d->ratelimit,
+                                .conn_log = d->conn_log,
+                                .audit = d->audit,
+                                .secret_key = d->secret_key,
+                                .io = d->io,
+                                .io_count = d->io_count};
     struct session_options opts = {
         .handshake_timeout_ms = d->cfg.handshake_timeout_ms,
         .ping_s = d->cfg.ping_s,
@@ -298,6 +305,7 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
                                 .stats = daemon_stats,
                                 .stats_arg = d,
                                 .sessions = d->sessions,
+                                .audit = d->audit,
                                 .max_timeout_ms = d->cfg.max_timeout_ms};
     if ((rc = control_server_start(&d->control, &copts, &deps, err, errlen)) != 0)
         return rc;
@@ -374,6 +382,7 @@ static void on_stop_signal(uv_signal_t *sig, int signum)
     for (unsigned i = 0; i < d->io_count; i++)
         io_thread_stop(&d->io[i]);
     conn_log_stop(d->conn_log);
+    relay_audit_stop(d->audit);
     /* Queued jobs finish; their completions land in the main inbox, drained when it closes. */
     db_pool_stop(d->db);
     d->db = NULL;

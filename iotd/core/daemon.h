@@ -39,6 +39,7 @@ struct iotd {
     presence_t *presence;
     ratelimit_t *ratelimit;
     conn_log_t *conn_log;
+    relay_audit_t *audit;
     sessions_t *sessions;
     net_listener_t *listener, *tls_listener;
     uint8_t secret_key[SECRETBOX_KEY_LEN];

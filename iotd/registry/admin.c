@@ -37,6 +37,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define NAME_BUF           65
 #define DISPLAY_MAX        255
@@ -1157,6 +1158,86 @@ static int device_history(struct admin_op *op)
     return rc;
 }
 
+static int audit_row(void *ctx, const struct sql_row *r)
+{
+    cJSON *list = ctx, *o = cJSON_CreateObject();
+    if (!o || !cJSON_AddItemToArray(list, o)) {
+        cJSON_Delete(o);
+        return IOT_ENOMEM;
+    }
+    int64_t micros = sql_row_micros(r, 0);
+    char at[48], secs[32];
+    reg_format_time(micros / 1000000, secs, sizeof(secs));
+    snprintf(at, sizeof(at), "%.*s.%03lldZ", (int)strlen(secs) - 1, secs,
+             (long long)(micros % 1000000 / 1000));
+    bool ok = cJSON_AddStringToObject(o, "at", at) &&
+              cJSON_AddStringToObject(o, "tenant", sql_row_str(r, 1)) &&
+              cJSON_AddStringToObject(o, "sender", sql_row_str(r, 2)) &&
+              cJSON_AddStringToObject(o, "device", sql_row_str(r, 3)) &&
+              cJSON_AddStringToObject(o, "message", sql_row_str(r, 4)) &&
+              cJSON_AddStringToObject(o, "outcome", sql_row_str(r, 5));
+    if (ok && !sql_row_null(r, 6))
+        ok = cJSON_AddNumberToObject(o, "latency_ms", (double)sql_row_int(r, 6, 0) / 1000.0);
+    return ok ? IOT_OK : IOT_ENOMEM;
+}
+
+/* "--since": a UTC time (2026-05-01, 2026-05-01T12:00:00[Z], "2026-05-01 12:00:00") or an age
+ * (30s, 15m, 2h, 3d). Returns the cutoff in Unix seconds, or -1 if it is neither. */
+static long long parse_since(const char *text)
+{
+    char *end = NULL;
+    long long n = strtoll(text, &end, 10);
+    if (end && end != text && end[0] && !end[1] && n >= 0) {
+        static const struct {
+            char unit;
+            long long seconds;
+        } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
+        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+            if (end[0] == units[i].unit)
+                return (long long)time(NULL) - n * units[i].seconds;
+    }
+    static const char *const formats[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
+                                          "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"};
+    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
+        struct tm tm = {0};
+        const char *rest = strptime(text, formats[i], &tm);
+        if (rest && !*rest)
+            return (long long)timegm(&tm);
+    }
+    return -1;
+}
+
+/* The relay audit (sql/003), filtered, newest first. */
+static int relay_audit_list(struct admin_op *op)
+{
+    long long limit = ctl_get_int(op->args, "limit", CHANGES_DEFAULT);
+    const char *since_text = arg(op, "since");
+    long long since = since_text ? parse_since(since_text) : 0;
+    if (limit < 1 || limit > CHANGES_MAX)
+        return fail(op, IOT_EINVAL, "--limit must be between 1 and %d", CHANGES_MAX);
+    if (since < 0)
+        return fail(op, IOT_EINVAL,
+                    "--since: expected a UTC time such as 2026-05-01T12:00:00 "
+                    "or an age such as 15m, 2h, 3d");
+    cJSON *list = cJSON_AddArrayToObject(op->result, "audit");
+    if (!list)
+        return fail(op, IOT_ENOMEM, "out of memory");
+    int rc = sql_query(
+        op->conn,
+        "SELECT UNIX_TIMESTAMP(at), tenant, sender, device, message, outcome, latency_us "
+        "FROM relay_audit WHERE (? IS NULL OR device = ?) AND (? IS NULL OR sender = ?) "
+        "AND (? IS NULL OR outcome = ?) AND (? IS NULL OR tenant = ?) "
+        "AND at >= FROM_UNIXTIME(?) ORDER BY id DESC LIMIT ?",
+        SQL_PARAMS(sql_str(arg(op, "device")), sql_str(arg(op, "device")), sql_str(arg(op, "user")),
+                   sql_str(arg(op, "user")), sql_str(arg(op, "outcome")),
+                   sql_str(arg(op, "outcome")), sql_str(arg(op, "tenant")),
+                   sql_str(arg(op, "tenant")), sql_int(since), sql_int(limit)),
+        audit_row, list, op->err, op->errlen);
+    if (rc == IOT_ENOMEM)
+        return fail(op, rc, "out of memory");
+    return rc;
+}
+
 static int write_audit(struct admin_op *op, const struct ctl_command *cmd)
 {
     int rc = IOT_ENOMEM;
@@ -1208,6 +1289,7 @@ static const admin_fn handlers[CTL_COMMAND_COUNT] = {
     [CTL_ACCESS_REVOKE] = access_revoke,
     [CTL_CHANGES_LIST] = changes_list,
     [CTL_DEVICE_HISTORY] = device_history,
+    [CTL_AUDIT] = relay_audit_list,
 };
 
 bool admin_handles(const struct ctl_command *cmd)

@@ -103,9 +103,9 @@ const char *relay_arg(const char *packed, size_t len, unsigned i, unsigned n)
 }
 
 struct relay_request *relay_request_new(const struct relay_origin *origin, const char *from,
-                                        const char *device, const char *type, unsigned nargs,
-                                        const char *const *args, uint32_t timeout_ms,
-                                        inbox_handler_fn on_request)
+                                        const char *tenant, const char *device, const char *type,
+                                        unsigned nargs, const char *const *args,
+                                        uint32_t timeout_ms, inbox_handler_fn on_request)
 {
     size_t len = packed_len(nargs, args);
     struct relay_request *req = calloc(1, sizeof(*req) + len);
@@ -114,6 +114,7 @@ struct relay_request *relay_request_new(const struct relay_origin *origin, const
     req->msg.handle = on_request;
     req->origin = *origin;
     snprintf(req->from, sizeof(req->from), "%s", from);
+    snprintf(req->tenant, sizeof(req->tenant), "%s", tenant ? tenant : "");
     snprintf(req->device, sizeof(req->device), "%s", device);
     snprintf(req->type, sizeof(req->type), "%s", type);
     req->timeout_ms = timeout_ms;

@@ -58,7 +58,8 @@ struct relay_origin {
 struct relay_request {
     inbox_msg_t msg;
     struct relay_origin origin;
-    char from[129]; /* sender address: user@tenant or device id */
+    char from[129];  /* sender address: user@tenant or device id */
+    char tenant[65]; /* the sender's (and so the device's) tenant, for the audit */
     char device[65];
     char type[65];
     uint32_t timeout_ms;
@@ -100,9 +101,9 @@ enum relay_outcome relay_check(const registry_snapshot_t *snap, const char *send
 
 /* A request (one allocation) ready for relay_deliver; NULL if out of memory. */
 struct relay_request *relay_request_new(const struct relay_origin *origin, const char *from,
-                                        const char *device, const char *type, unsigned nargs,
-                                        const char *const *args, uint32_t timeout_ms,
-                                        inbox_handler_fn on_request);
+                                        const char *tenant, const char *device, const char *type,
+                                        unsigned nargs, const char *const *args,
+                                        uint32_t timeout_ms, inbox_handler_fn on_request);
 /* An answer to origin; args may be NULL. NULL if out of memory. */
 struct relay_answer *relay_answer_new(const struct relay_origin *origin, enum relay_outcome outcome,
                                       const char *device, const char *why, unsigned nargs,

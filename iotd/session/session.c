@@ -520,6 +520,7 @@ static void relay_from_session(struct session *s, const struct iotp_frame *f)
         relay_check(env_snapshot(env), s->principal, NULL, f->to, f->type, f->nargs, f->args, 0,
                     all->opts.max_timeout_ms, &timeout_ms, why, sizeof(why));
     if (outcome != RELAY_OK) {
+        relay_audit_record(all->deps.audit, s->tenant, s->principal, f->to, f->type, outcome, 0);
         send_relay_error(s, f->to, f->id, outcome, why);
         return;
     }
@@ -529,11 +530,12 @@ static void relay_from_session(struct session *s, const struct iotp_frame *f)
                                   .serial = s->serial,
                                   .cookie = all,
                                   .id = f->id};
-    struct relay_request *req = relay_request_new(&origin, s->principal, f->to, f->type, f->nargs,
-                                                  f->args, timeout_ms, NULL);
+    struct relay_request *req = relay_request_new(&origin, s->principal, s->tenant, f->to, f->type,
+                                                  f->nargs, f->args, timeout_ms, NULL);
     outcome = req ? sessions_relay(all, req) : RELAY_INTERNAL;
     if (outcome != RELAY_OK) {
         free(req);
+        relay_audit_record(all->deps.audit, s->tenant, s->principal, f->to, f->type, outcome, 0);
         send_relay_error(s, f->to, f->id, outcome, NULL);
     }
 }
@@ -565,9 +567,13 @@ static void pending_remove(struct session *s, struct relay_request *req)
 static void finish_request(struct relay_request *req, enum relay_outcome outcome, const char *why,
                            unsigned nargs, const char *const *args)
 {
+    uint64_t latency_ns = uv_hrtime() - req->started_ns;
+    sessions_t *all = req->target;
+    relay_audit_record(all->deps.audit, req->tenant, req->from, req->device, req->type, outcome,
+                       latency_ns);
     struct relay_answer *a = relay_answer_new(&req->origin, outcome, req->device, why, nargs, args);
     if (a) {
-        a->latency_ns = uv_hrtime() - req->started_ns;
+        a->latency_ns = latency_ns;
         relay_answer_send(a);
     }
     uv_timer_stop(&req->timer);

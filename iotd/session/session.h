@@ -18,6 +18,7 @@
 #include "session/conn_log.h"
 #include "session/presence.h"
 #include "session/ratelimit.h"
+#include "relay/audit.h"
 #include "relay/relay.h"
 #include "iotp/iotp_config_defaults.h"
 
@@ -55,6 +56,7 @@ struct session_deps {
     presence_t *presence;
     ratelimit_t *ratelimit;
     conn_log_t *conn_log;
+    relay_audit_t *audit;
     const uint8_t *secret_key;
     io_thread_t *io;   /* the io threads... */
     unsigned io_count; /* ...and how many */

@@ -26,7 +26,7 @@ trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
 
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
-    -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
+    -addext "subjectAltName=IP:127.0.0.1,DNS:localhost" -keyout "$dir/key.pem" -out "$dir/cert.pem" 2>/dev/null
 cat >"$dir/iotd.conf" <<CONF
 [iotd]
 state_dir = $dir/state

@@ -115,6 +115,28 @@ expect 9 send --as alice@acme dev1 drop_op
 [ $(( ($(date +%s%N) - start) / 1000000 )) -lt 1500 ] || fail "disconnect did not fail the request at once"
 wait $dev1 2>/dev/null || true
 
+# --- the audit of relayed messages (written in batches: give it a moment)
+sleep 0.5
+expect 0 --json audit --device dev1 --limit 500
+for outcome in ok denied unknown_type bad_args timeout busy error offline; do
+    [ "$(json_get "any(a['outcome'] == '$outcome' for a in j['audit'])")" = "True" ] \
+        || fail "no $outcome in the audit of dev1: $OUT"
+done
+# Each record carries the sender's tenant: cross-tenant probes land in the prober's tenant.
+[ "$(json_get "all(a['tenant'] == {'carol@globex': 'globex', 'g1': 'globex'}.get(a['sender'], a['tenant'] if a['sender'] == 'iotd' else 'acme') for a in j['audit'])")" = "True" ] \
+    || fail "audit tenant: $OUT"
+expect 0 --json audit --outcome denied --user bob@acme
+[ "$(json_get 'len(j["audit"]) >= 2 and all(a["sender"] == "bob@acme" for a in j["audit"])')" = "True" ] \
+    || fail "audit filter by sender and outcome: $OUT"
+expect 0 --json audit --device dev2
+[ "$(json_get 'j["audit"][0]["outcome"]')" = "offline" ] || fail "offline not audited: $OUT"
+expect 0 --json audit --since 1h --tenant acme --limit 5
+[ "$(json_get 'len(j["audit"])')" = "5" ] || fail "audit --since/--limit: $OUT"
+expect 0 audit --since 2099-01-01
+expect 2 audit --since yesterday
+expect 0 audit --outcome timeout
+contains never_op
+
 expect 0 --json status
 [ "$(json_get 'j["relay"]["late_answers"] >= 1')" = "True" ] || fail "late answer not counted: $OUT"
 [ "$(json_get 'j["relay"]["outcomes"]["timeout"] >= 2')" = "True" ] || fail "timeouts not counted: $OUT"

@@ -41,7 +41,7 @@ cleanup() {
     local p
     for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
     for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
-    [ -n "${KEEP:-}" ] && echo "work dir kept: $work" >&2 || rm -rf "$work"
+    if [ -n "${KEEP:-}" ]; then echo "work dir kept: $work" >&2; else rm -rf "$work"; fi
 }
 trap cleanup EXIT
 ulimit -n "$(ulimit -Hn)"
@@ -65,6 +65,7 @@ fi
 # The load generators are built here, with cc, on the firmware library's own source list.
 cflags=(-std=c11 -O2 -Wall -Wextra -Werror)
 mkdir -p "$work/bin"
+# shellcheck disable=SC2016 # ${CMAKE_CURRENT_LIST_DIR} is cmake's, matched literally
 mapfile -t iotp_sources < <(sed -n 's#.*\${CMAKE_CURRENT_LIST_DIR}/\(src/[a-z_0-9]*\.c\).*#'"$top"'/firmware/\1#p' \
     "$top/firmware/iotp.cmake")
 cc "${cflags[@]}" -I"$top/firmware/include" -o "$work/bin/relay_load" "$here/relay_load.c" \
@@ -99,9 +100,9 @@ device_list=$(seq -s, -f 'dev%g' 1 "$DEVICES")
 measure() {
     local system=$1 server=$2
     shift 2
-    local k run before after line
+    local k before after line
     for k in $INFLIGHTS; do
-        for run in $(seq 1 "$RUNS"); do
+        for _ in $(seq 1 "$RUNS"); do
             before=$(cpu_ticks "$server")
             if ! line=$(timeout $((${DURATION%.*} + 30)) "$@" --inflight "$k" --duration "$DURATION" \
                 2>>"$work/$system-load.log"); then
@@ -243,7 +244,7 @@ CONF
     done
     # Is the relay there? One short run tells LOGIN and echo apart from everything else.
     if ! "$work/bin/relay_load" -c "127.0.0.1:$port" --from alice@bench --password password123 \
-        --devices "$device_list" --duration 0.5 --warmup 0 >"$work/iotd-probe.txt" \
+        --devices "$device_list" --duration 1 --warmup 0 >"$work/iotd-probe.txt" \
         2>"$work/iotd-probe.log" || grep -q 'errors=[1-9]' "$work/iotd-probe.txt"; then
         echo "iotd: the relay did not answer: $(head -3 "$work/iotd-probe.log" | tr '\n' ' ')" >>"$notes"
     else
