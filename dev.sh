@@ -102,14 +102,17 @@ iotd is running (pid $(pgrep -f "iotd/core/iotd -c $demo_dir/iotd.conf" | head -
 and ten simulated devices (iotsim) are connected to it.
 Talk to it with iotctl (see man/iotctl.8):
 
-  export IOTD_SOCKET=$sock PATH=$bin/iotctl:\$PATH
+  export IOTD_SOCKET=$sock PATH=$bin/iotctl:$bin/iottop:\$PATH
+  iottop                                  # live view: threads, queues, sessions, events (q quits)
   iotctl status
   iotctl device list                      # ten simulated devices online (iotsim)
   iotctl device history thermo-1
   iotctl type show thermo --tenant demo
   iotctl access check user:alice thermo-1 set_pixel --tenant demo
+  iotctl send --as alice@demo thermo-1 read_temp
+  iotctl send --as alice@demo thermo-2 set_pixel 1 2 red   # denied: no rule for it
+  iotctl audit
   iotctl changes list
-  iotctl stats --count 1 --json           # what iottop shows
 
 Logs: $demo_dir/state/iotd.log, $demo_dir/iotsim.log    Stop: ./dev.sh stop
 TXT
