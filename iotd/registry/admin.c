@@ -1068,19 +1068,33 @@ static int access_revoke(struct admin_op *op)
 
 /* ---- the audit log ---- */
 
+/* A new object appended to list (NULL if out of memory), for the row callbacks below. */
+static cJSON *append_object(cJSON *list)
+{
+    cJSON *o = cJSON_CreateObject();
+    if (o && !cJSON_AddItemToArray(list, o)) {
+        cJSON_Delete(o);
+        return NULL;
+    }
+    return o;
+}
+
+/* "2024-05-01T12:00:00.123Z" (digits = 3) or ".123456Z" (digits = 6) from microseconds. */
+static void format_micros(int64_t micros, int digits, char *out, size_t outlen)
+{
+    char secs[32];
+    reg_format_time(micros / 1000000, secs, sizeof(secs));
+    long long fraction = digits == 6 ? micros % 1000000 : micros % 1000000 / 1000;
+    snprintf(out, outlen, "%.*s.%0*lldZ", (int)strlen(secs) - 1, secs, digits, fraction);
+}
+
 static int change_row(void *ctx, const struct sql_row *r)
 {
-    cJSON *list = ctx, *o = cJSON_CreateObject();
-    if (!o || !cJSON_AddItemToArray(list, o)) {
-        cJSON_Delete(o);
+    cJSON *o = append_object(ctx);
+    if (!o)
         return IOT_ENOMEM;
-    }
-    int64_t micros = sql_row_micros(r, 1);
-    char at[48], secs[32];
-    reg_format_time(micros / 1000000, secs, sizeof(secs));
-    /* "2024-05-01T12:00:00Z" -> "2024-05-01T12:00:00.123456Z" */
-    snprintf(at, sizeof(at), "%.*s.%06lldZ", (int)strlen(secs) - 1, secs,
-             (long long)(micros % 1000000));
+    char at[48];
+    format_micros(sql_row_micros(r, 1), 6, at, sizeof(at));
     const char *detail = sql_row_str(r, 6);
     cJSON *parsed = detail ? cJSON_Parse(detail) : NULL;
     bool ok = cJSON_AddNumberToObject(o, "id", (double)sql_row_int(r, 0, 0)) &&
@@ -1120,16 +1134,11 @@ static int changes_list(struct admin_op *op)
 
 static int history_row(void *ctx, const struct sql_row *r)
 {
-    cJSON *list = ctx, *o = cJSON_CreateObject();
-    if (!o || !cJSON_AddItemToArray(list, o)) {
-        cJSON_Delete(o);
+    cJSON *o = append_object(ctx);
+    if (!o)
         return IOT_ENOMEM;
-    }
-    int64_t micros = sql_row_micros(r, 0);
-    char at[48], secs[32];
-    reg_format_time(micros / 1000000, secs, sizeof(secs));
-    snprintf(at, sizeof(at), "%.*s.%03lldZ", (int)strlen(secs) - 1, secs,
-             (long long)(micros % 1000000 / 1000));
+    char at[48];
+    format_micros(sql_row_micros(r, 0), 3, at, sizeof(at));
     bool ok = cJSON_AddStringToObject(o, "at", at) &&
               cJSON_AddStringToObject(o, "event", sql_row_str(r, 1)) &&
               cJSON_AddStringToObject(o, "address", sql_row_str(r, 2)) &&
@@ -1160,16 +1169,11 @@ static int device_history(struct admin_op *op)
 
 static int audit_row(void *ctx, const struct sql_row *r)
 {
-    cJSON *list = ctx, *o = cJSON_CreateObject();
-    if (!o || !cJSON_AddItemToArray(list, o)) {
-        cJSON_Delete(o);
+    cJSON *o = append_object(ctx);
+    if (!o)
         return IOT_ENOMEM;
-    }
-    int64_t micros = sql_row_micros(r, 0);
-    char at[48], secs[32];
-    reg_format_time(micros / 1000000, secs, sizeof(secs));
-    snprintf(at, sizeof(at), "%.*s.%03lldZ", (int)strlen(secs) - 1, secs,
-             (long long)(micros % 1000000 / 1000));
+    char at[48];
+    format_micros(sql_row_micros(r, 0), 3, at, sizeof(at));
     bool ok = cJSON_AddStringToObject(o, "at", at) &&
               cJSON_AddStringToObject(o, "tenant", sql_row_str(r, 1)) &&
               cJSON_AddStringToObject(o, "sender", sql_row_str(r, 2)) &&

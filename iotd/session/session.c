@@ -1091,7 +1091,7 @@ static void session_to_row(struct session *s, struct session_row *r)
     memset(r, 0, sizeof(*r));
     snprintf(r->principal, sizeof(r->principal), "%s", s->principal);
     snprintf(r->tenant, sizeof(r->tenant), "%s", s->hs ? "" : s->tenant);
-    r->kind = "device";
+    r->kind = s->kind == SESSION_USER ? "user" : "device";
     r->state = s->state == SESSION_ESTABLISHED ? "online" : "handshake";
     snprintf(r->transport, sizeof(r->transport), "%s", ci->transport == CONN_TLS ? "tls" : "tcp");
     snprintf(r->address, sizeof(r->address), "%s", ci->peer);

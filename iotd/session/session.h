@@ -75,7 +75,7 @@ const struct session_counters *sessions_counters(const sessions_t *s, unsigned i
 struct session_row {
     char principal[IOTP_MAX_ADDRESS_LEN + 1];
     char tenant[65];
-    const char *kind;  /* "device" */
+    const char *kind;  /* "device" or "user" */
     const char *state; /* "handshake" or "online" */
     char transport[4];
     char address[64];
