@@ -161,6 +161,13 @@ static unsigned control_clients(void *arg)
     return d->control ? control_server_clients(d->control) : 0;
 }
 
+static void control_outcomes(void *arg, uint64_t *counts, unsigned n)
+{
+    struct iotd *d = arg;
+    if (d->control)
+        control_server_outcomes(d->control, counts, n);
+}
+
 /* The "stats" stream's provider: one sample per call (see stats.h). */
 static int daemon_stats(void *arg, const cJSON *args, uint64_t *event_seq,
                         void (*done)(cJSON *sample, void *cb_arg), void *cb_arg)
@@ -179,6 +186,7 @@ static int daemon_stats(void *arg, const cJSON *args, uint64_t *event_seq,
         .conn_log = d->conn_log,
         .presence = d->presence,
         .control_clients = control_clients,
+        .control_outcomes = control_outcomes,
         .control_arg = d,
     };
     long long top = ctl_get_int(args, "top", 50);

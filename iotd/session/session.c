@@ -1071,6 +1071,8 @@ struct gather_part {
     unsigned index;
     struct session_row *rows;
     size_t n, total;
+    struct request_row *requests;
+    size_t nrequests;
 };
 
 struct gather {
@@ -1101,12 +1103,21 @@ static void session_to_row(struct session *s, struct session_row *r)
     r->bytes_out = ci->bytes_out;
     r->frames_in = s->frames_in;
     r->frames_out = s->frames_out;
+    r->in_flight = s->npending;
+}
+
+static int cmp_request_age(const void *a, const void *b)
+{
+    const struct request_row *x = a, *y = b;
+    return (x->age_ms < y->age_ms) - (x->age_ms > y->age_ms); /* oldest first */
 }
 
 static void gather_free(struct gather *g)
 {
-    for (unsigned i = 0; i < g->all->deps.io_count; i++)
+    for (unsigned i = 0; i < g->all->deps.io_count; i++) {
         free(g->parts[i].rows);
+        free(g->parts[i].requests);
+    }
     free(g);
 }
 
@@ -1118,16 +1129,29 @@ static void on_gather_done(inbox_msg_t *msg, void *loop_data)
     (void)loop_data;
     for (unsigned i = 0; i < g->all->deps.io_count; i++)
         n += g->parts[i].n, total += g->parts[i].total;
+    size_t nreq = 0;
+    for (unsigned i = 0; i < g->all->deps.io_count; i++)
+        nreq += g->parts[i].nrequests;
     struct session_row *rows = n ? malloc(n * sizeof(*rows)) : NULL;
-    size_t k = 0;
-    for (unsigned i = 0; rows && i < g->all->deps.io_count; i++) {
-        memcpy(rows + k, g->parts[i].rows, g->parts[i].n * sizeof(*rows));
-        k += g->parts[i].n;
+    struct request_row *reqs = nreq ? malloc(nreq * sizeof(*reqs)) : NULL;
+    size_t k = 0, kr = 0;
+    for (unsigned i = 0; i < g->all->deps.io_count; i++) {
+        if (rows && g->parts[i].n) {
+            memcpy(rows + k, g->parts[i].rows, g->parts[i].n * sizeof(*rows));
+            k += g->parts[i].n;
+        }
+        if (reqs && g->parts[i].nrequests) {
+            memcpy(reqs + kr, g->parts[i].requests, g->parts[i].nrequests * sizeof(*reqs));
+            kr += g->parts[i].nrequests;
+        }
     }
     if (rows)
         qsort(rows, k, sizeof(*rows), g->cmp);
-    g->fn(rows, k < g->top ? k : g->top, total, g->arg);
+    if (reqs)
+        qsort(reqs, kr, sizeof(*reqs), cmp_request_age);
+    g->fn(rows, k < g->top ? k : g->top, total, reqs, kr < g->top ? kr : g->top, g->arg);
     free(rows);
+    free(reqs);
     gather_free(g);
 }
 
@@ -1148,6 +1172,30 @@ static void on_gather_part(inbox_msg_t *msg, void *loop_data)
         qsort(p->rows, p->n, sizeof(*p->rows), g->cmp);
         if (p->n > g->top)
             p->n = g->top;
+    }
+    /* The requests waiting at this thread's devices, oldest first, cut to the top. */
+    size_t waiting = 0;
+    for (uint32_t i = 0; i < env->nslots; i++)
+        if (env->slots[i])
+            waiting += env->slots[i]->npending;
+    p->requests = waiting ? malloc(waiting * sizeof(*p->requests)) : NULL;
+    uint64_t now = uv_hrtime();
+    for (uint32_t i = 0; p->requests && i < env->nslots; i++) {
+        struct session *s = env->slots[i];
+        for (uint32_t k = 0; s && k < s->npending; k++) {
+            const struct relay_request *req = s->pending[k];
+            struct request_row *r = &p->requests[p->nrequests++];
+            snprintf(r->origin, sizeof(r->origin), "%s", req->from);
+            snprintf(r->device, sizeof(r->device), "%s", req->device);
+            snprintf(r->type, sizeof(r->type), "%s", req->type);
+            r->age_ms = (now - req->started_ns) / 1000000;
+            r->deadline_ms = (int64_t)req->timeout_ms - (int64_t)r->age_ms;
+        }
+    }
+    if (p->requests) {
+        qsort(p->requests, p->nrequests, sizeof(*p->requests), cmp_request_age);
+        if (p->nrequests > g->top)
+            p->nrequests = g->top;
     }
     if (atomic_fetch_sub(&g->pending, 1) == 1 && inbox_push_wait(g->reply_to, &g->done) != 0)
         gather_free(g); /* the main loop is stopping: nobody waits for the result */

@@ -84,13 +84,24 @@ struct session_row {
     uint64_t output_bytes, bytes_out, frames_in, frames_out;
 };
 
+/* One request waiting at a device (iottop's Requests panel). */
+struct request_row {
+    char origin[129];
+    char device[65];
+    char type[65];
+    uint64_t age_ms;
+    int64_t deadline_ms; /* left until the timeout */
+};
+
 /* Sort keys of session rows ("frames_in" ...); NULL if name is not one. */
 typedef int (*session_row_cmp)(const void *a, const void *b);
 session_row_cmp session_row_comparator(const char *name);
 
-/* Receives the merged top rows (sorted, at most top) and the number of sessions in all. Runs on
- * the loop of reply_to; rows are freed after it returns. */
+/* Receives the merged top rows (sorted, at most top), the number of sessions in all, and the
+ * requests waiting at devices (oldest first, at most top). Runs on the loop of reply_to; the
+ * rows are freed after it returns. */
 typedef void (*sessions_collect_fn)(const struct session_row *rows, size_t n, size_t total,
+                                    const struct request_row *requests, size_t nrequests,
                                     void *arg);
 /* Ask every io thread for its top sessions by cmp; fn(arg) runs once all have answered.
  * IOT_ENOMEM, or IOT_EBUSY if an inbox is full (fn is then not called). */

@@ -113,7 +113,10 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
     thread_row(threads, "main", "main", src->main_tid, atomic_load(src->main_busy_ns));
     inbox_row(queues, "inbox:main", src->main_inbox);
 
-    uint64_t devices = 0, auth_failures = 0, rate_limited = 0;
+    uint64_t devices = 0, users = 0, auth_failures = 0, rate_limited = 0;
+    uint64_t outcomes[RELAY_OUTCOME_COUNT] = {0};
+    if (src->control_outcomes)
+        src->control_outcomes(src->control_arg, outcomes, RELAY_OUTCOME_COUNT);
     for (unsigned i = 0; i < src->io_count; i++) {
         io_thread_t *io = &src->io[i];
         const struct session_counters *c = sessions_counters(src->sessions, i);
@@ -130,6 +133,9 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
         snprintf(name, sizeof(name), "inbox:%s", io->name);
         inbox_row(queues, name, &io->inbox);
         devices += atomic_load(&c->devices);
+        users += atomic_load(&c->users);
+        for (unsigned k = 0; k < RELAY_OUTCOME_COUNT; k++)
+            outcomes[k] += atomic_load(&c->outcomes[k]);
         auth_failures += atomic_load(&c->auth_failures);
         rate_limited += atomic_load(&c->rate_limited);
     }
@@ -150,9 +156,16 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
     cJSON *totals = cJSON_AddObjectToObject(s, "totals");
     cJSON *conns = cJSON_AddObjectToObject(totals, "connections");
     cJSON_AddNumberToObject(conns, "device", (double)devices);
+    cJSON_AddNumberToObject(conns, "user", (double)users);
     cJSON_AddNumberToObject(conns, "control", src->control_clients(src->control_arg));
     cJSON_AddNumberToObject(totals, "auth_failures", (double)auth_failures);
     cJSON_AddNumberToObject(totals, "rate_limited", (double)rate_limited);
+    /* iottop's names: the relay's outcomes, with internal failures counted as "error". */
+    cJSON *oc = cJSON_AddObjectToObject(totals, "outcomes");
+    for (unsigned k = 0; k < RELAY_OUTCOME_COUNT; k++) {
+        const char *name = k == RELAY_INTERNAL ? "internal" : relay_outcome_name(k);
+        cJSON_AddNumberToObject(oc, name, (double)outcomes[k]);
+    }
 
     cJSON *events = cJSON_AddArrayToObject(s, "events");
     conn_log_recent(src->conn_log, q->event_seq, add_event, events);
@@ -166,7 +179,8 @@ struct pending_sample {
     void *arg;
 };
 
-static void on_sessions(const struct session_row *rows, size_t n, size_t total, void *arg)
+static void on_sessions(const struct session_row *rows, size_t n, size_t total,
+                        const struct request_row *requests, size_t nrequests, void *arg)
 {
     struct pending_sample *p = arg;
     cJSON *sessions = cJSON_AddObjectToObject(p->sample, "sessions");
@@ -191,7 +205,16 @@ static void on_sessions(const struct session_row *rows, size_t n, size_t total, 
         cJSON_AddNumberToObject(o, "frames_in", (double)r->frames_in);
         cJSON_AddNumberToObject(o, "frames_out", (double)r->frames_out);
     }
-    cJSON_AddArrayToObject(p->sample, "requests"); /* filled by the relay */
+    cJSON *reqs = cJSON_AddArrayToObject(p->sample, "requests");
+    for (size_t i = 0; i < nrequests; i++) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddItemToArray(reqs, o);
+        cJSON_AddStringToObject(o, "origin", requests[i].origin);
+        cJSON_AddStringToObject(o, "device", requests[i].device);
+        cJSON_AddStringToObject(o, "type", requests[i].type);
+        cJSON_AddNumberToObject(o, "age_ms", (double)requests[i].age_ms);
+        cJSON_AddNumberToObject(o, "deadline_ms", (double)requests[i].deadline_ms);
+    }
     p->fn(p->sample, p->arg);
     free(p);
 }
@@ -213,7 +236,7 @@ int stats_collect(const struct stats_sources *src, const struct stats_query *q, 
     *p = (struct pending_sample){sample, sort, fn, arg};
     if (sessions_collect(src->sessions, src->main_inbox, cmp, q->top, on_sessions, p) != 0) {
         /* The io threads cannot take the request now: answer without the sessions table. */
-        on_sessions(NULL, 0, 0, p);
+        on_sessions(NULL, 0, 0, NULL, 0, p);
     }
     return IOT_OK;
 }

@@ -32,6 +32,8 @@ struct stats_sources {
     conn_log_t *conn_log;
     presence_t *presence;
     unsigned (*control_clients)(void *arg);
+    /* Outcomes of the control socket's "send" requests (may be NULL). */
+    void (*control_outcomes)(void *arg, uint64_t *counts, unsigned n);
     void *control_arg;
 };
 

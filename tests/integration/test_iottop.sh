@@ -82,7 +82,7 @@ check 's["totals"]["auth_failures"] == st["devices"]["auth_failures"]'
 
 top -b -n 1
 [ "$RC" -eq 0 ] || fail "iottop -b -n 1 -> exit $RC: $OUT"
-contains "connections 21 (device 20, control 1)"
+contains "connections 21 (device 20, user 0, control 1)"
 contains "Threads"
 contains "Queues"
 contains "Sessions (top 20 of 20 by frames_in)"

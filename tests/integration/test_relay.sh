@@ -86,6 +86,14 @@ busy2=$!
 sleep 0.15
 expect 8 send --as alice@acme dev1 echo x
 contains busy
+# ...and the stats stream (iottop's Requests panel) shows the two waiting at dev1
+expect 0 --json stats --count 1 --top 10
+[ "$(json_get 'sorted((r["origin"], r["device"], r["type"]) for r in j["requests"])')" = \
+  "[('alice@acme', 'dev1', 'never_op'), ('alice@acme', 'dev1', 'never_op')]" ] || fail "stats requests: $OUT"
+[ "$(json_get '[s["in_flight"] for s in j["sessions"]["top"] if s["principal"] == "dev1"]')" = "[2]" ] \
+    || fail "stats in_flight: $OUT"
+[ "$(json_get 'j["totals"]["outcomes"]["ok"] >= 2 and j["totals"]["outcomes"]["denied"] >= 1')" = "True" ] \
+    || fail "stats outcomes: $OUT"
 wait $busy1 $busy2 || true
 
 # --- native clients
