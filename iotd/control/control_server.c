@@ -545,7 +545,7 @@ static void handle_send(struct control_conn *conn, uint32_t id, const cJSON *arg
     /* The operator is "iotd" to the device; a user is itself. */
     struct relay_request *req = relay_request_new(&origin, sender, sender_tenant, device, message,
                                                   argc, argv, timeout_ms, NULL);
-    outcome = req ? sessions_relay(srv->deps.sessions, req) : RELAY_INTERNAL;
+    outcome = req ? sessions_relay(srv->deps.sessions, -1, req) : RELAY_INTERNAL;
     if (outcome != RELAY_OK) {
         free(req);
         srv->outcomes[outcome]++;

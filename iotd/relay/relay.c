@@ -145,7 +145,7 @@ struct relay_answer *relay_answer_new(const struct relay_origin *origin, enum re
 }
 
 enum relay_outcome relay_deliver(presence_t *presence, io_thread_t *io, unsigned io_count,
-                                 struct relay_request *req)
+                                 int current, struct relay_request *req)
 {
     struct presence_entry e;
     if (!presence_lookup(presence, req->device, &e) || !e.online || e.io_index >= io_count)
@@ -153,12 +153,18 @@ enum relay_outcome relay_deliver(presence_t *presence, io_thread_t *io, unsigned
     req->device_io = e.io_index;
     req->device_slot = (uint32_t)(uintptr_t)e.session;
     req->device_serial = e.serial;
+    if (current >= 0 && (unsigned)current == e.io_index) {
+        req->msg.handle(&req->msg, &io[e.io_index]);
+        return RELAY_OK;
+    }
     return inbox_push(&io[e.io_index].inbox, &req->msg) == 0 ? RELAY_OK : RELAY_BUSY;
 }
 
-void relay_answer_send(struct relay_answer *answer)
+void relay_answer_send(struct relay_answer *answer, inbox_t *current_inbox)
 {
     answer->msg.handle = answer->origin.on_answer;
-    if (inbox_push_wait(answer->origin.inbox, &answer->msg) != 0)
+    if (answer->origin.inbox == current_inbox)
+        answer->msg.handle(&answer->msg, current_inbox->loop_data);
+    else if (inbox_push_wait(answer->origin.inbox, &answer->msg) != 0)
         free(answer);
 }

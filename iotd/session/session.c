@@ -532,7 +532,7 @@ static void relay_from_session(struct session *s, const struct iotp_frame *f)
                                   .id = f->id};
     struct relay_request *req = relay_request_new(&origin, s->principal, s->tenant, f->to, f->type,
                                                   f->nargs, f->args, timeout_ms, NULL);
-    outcome = req ? sessions_relay(all, req) : RELAY_INTERNAL;
+    outcome = req ? sessions_relay(all, (int)env->index, req) : RELAY_INTERNAL;
     if (outcome != RELAY_OK) {
         free(req);
         relay_audit_record(all->deps.audit, s->tenant, s->principal, f->to, f->type, outcome, 0);
@@ -574,7 +574,7 @@ static void finish_request(struct relay_request *req, enum relay_outcome outcome
     struct relay_answer *a = relay_answer_new(&req->origin, outcome, req->device, why, nargs, args);
     if (a) {
         a->latency_ns = latency_ns;
-        relay_answer_send(a);
+        relay_answer_send(a, &all->deps.io[req->device_io].inbox);
     }
     uv_timer_stop(&req->timer);
     uv_close((uv_handle_t *)&req->timer, on_request_closed);
@@ -675,11 +675,11 @@ static void on_device_answer(struct session *s, const struct iotp_frame *f)
     atomic_fetch_add(&s->env->counters.late_answers, 1);
 }
 
-enum relay_outcome sessions_relay(sessions_t *all, struct relay_request *req)
+enum relay_outcome sessions_relay(sessions_t *all, int current, struct relay_request *req)
 {
     req->msg.handle = on_relay_request;
     req->target = all;
-    return relay_deliver(all->deps.presence, all->deps.io, all->deps.io_count, req);
+    return relay_deliver(all->deps.presence, all->deps.io, all->deps.io_count, current, req);
 }
 
 /* A frame of an authenticated session (device or user). */

@@ -109,9 +109,10 @@ int sessions_collect(sessions_t *s, inbox_t *reply_to, session_row_cmp cmp, size
                      sessions_collect_fn fn, void *arg);
 
 /* Hand a checked request (relay_check) to its device: the routing step plus the device side.
- * RELAY_OK: the answer will reach req->origin. Otherwise the caller still owns req and answers
- * the outcome itself (offline, busy). */
-enum relay_outcome sessions_relay(sessions_t *s, struct relay_request *req);
+ * current is the calling io thread's index, or -1 off the io threads. RELAY_OK: the answer will
+ * reach req->origin (perhaps before this returns). Otherwise the caller still owns req and
+ * answers the outcome itself (offline, busy). */
+enum relay_outcome sessions_relay(sessions_t *s, int current, struct relay_request *req);
 
 /* Close every session (on their threads) and free the layer. Before the io threads stop. */
 void sessions_stop(sessions_t *s);
