@@ -21,6 +21,8 @@
 #
 # Knobs (environment): DURATION=5 RUNS=3 CONNS=1 DEVICES=4 INFLIGHTS="1 16"
 # SYSTEMS="epoll iotd mosquitto nats" IDLE_DEVICES=10000 KEEP=1 (keep the work dir).
+# IOTD_AUDIT=all|denied|none sets iotd's [relay] audit (default all: every message audited);
+# IOTD_STATS_MS=N runs a stats subscriber (what iottop does) every N ms during iotd's runs.
 # As root it installs the Debian packages it needs (mosquitto libmosquitto-dev nats-server
 # libnats-dev) when they are missing; a system whose tools are missing is skipped, not fatal.
 set -euo pipefail
@@ -205,6 +207,8 @@ state_dir = $state
 log_level = warn
 [devices]
 listen = 127.0.0.1:0
+[relay]
+audit = ${IOTD_AUDIT:-all}
 [database]
 url = local
 CONF
@@ -248,8 +252,14 @@ CONF
         2>"$work/iotd-probe.log" || grep -q 'errors=[1-9]' "$work/iotd-probe.txt"; then
         echo "iotd: the relay did not answer: $(head -3 "$work/iotd-probe.log" | tr '\n' ' ')" >>"$notes"
     else
+        local stats=
+        if [ -n "${IOTD_STATS_MS:-}" ]; then
+            ctl stats --interval "$IOTD_STATS_MS" >/dev/null 2>&1 &
+            stats=$!
+        fi
         measure iotd "$iotd" "$work/bin/relay_load" -c "127.0.0.1:$port" --from alice@bench \
             --password password123 --devices "$device_list" --conns "$CONNS" || true
+        [ -n "$stats" ] && kill "$stats" 2>/dev/null
     fi
     kill "$sim" 2>/dev/null || true
     wait "$sim" 2>/dev/null || true
