@@ -54,10 +54,10 @@ void relay_audit_record(relay_audit_t *a, const char *tenant, const char *sender
     struct audit_record r = {.at_ms = wall_ms(), .outcome = (uint8_t)outcome};
     uint64_t us = latency_ns / 1000;
     r.latency_us = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
-    snprintf(r.tenant, sizeof(r.tenant), "%s", tenant ? tenant : "");
-    snprintf(r.sender, sizeof(r.sender), "%s", sender ? sender : "");
-    snprintf(r.device, sizeof(r.device), "%s", device ? device : "");
-    snprintf(r.message, sizeof(r.message), "%s", message ? message : "");
+    relay_copy(r.tenant, sizeof(r.tenant), tenant);
+    relay_copy(r.sender, sizeof(r.sender), sender);
+    relay_copy(r.device, sizeof(r.device), device);
+    relay_copy(r.message, sizeof(r.message), message);
     batch_add(a->batch, &r);
 }
 

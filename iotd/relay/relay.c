@@ -94,6 +94,13 @@ static void pack(char *out, unsigned nargs, const char *const *args)
     }
 }
 
+void relay_copy(char *dst, size_t n, const char *src)
+{
+    size_t len = src ? strnlen(src, n - 1) : 0;
+    memcpy(dst, src ? src : "", len);
+    dst[len] = '\0';
+}
+
 const char *relay_arg(const char *packed, size_t len, unsigned i, unsigned n)
 {
     const char *p = packed;
@@ -113,10 +120,10 @@ struct relay_request *relay_request_new(const struct relay_origin *origin, const
         return NULL;
     req->msg.handle = on_request;
     req->origin = *origin;
-    snprintf(req->from, sizeof(req->from), "%s", from);
-    snprintf(req->tenant, sizeof(req->tenant), "%s", tenant ? tenant : "");
-    snprintf(req->device, sizeof(req->device), "%s", device);
-    snprintf(req->type, sizeof(req->type), "%s", type);
+    relay_copy(req->from, sizeof(req->from), from);
+    relay_copy(req->tenant, sizeof(req->tenant), tenant);
+    relay_copy(req->device, sizeof(req->device), device);
+    relay_copy(req->type, sizeof(req->type), type);
     req->timeout_ms = timeout_ms;
     req->started_ns = uv_hrtime();
     req->nargs = nargs;
@@ -136,8 +143,8 @@ struct relay_answer *relay_answer_new(const struct relay_origin *origin, enum re
     a->msg.handle = origin->on_answer;
     a->origin = *origin;
     a->outcome = outcome;
-    snprintf(a->device, sizeof(a->device), "%s", device);
-    snprintf(a->why, sizeof(a->why), "%s", why ? why : "");
+    relay_copy(a->device, sizeof(a->device), device);
+    relay_copy(a->why, sizeof(a->why), why);
     a->nargs = nargs;
     a->args_len = len;
     pack(a->args, nargs, args);

@@ -108,6 +108,10 @@ struct relay_request *relay_request_new(const struct relay_origin *origin, const
 struct relay_answer *relay_answer_new(const struct relay_origin *origin, enum relay_outcome outcome,
                                       const char *device, const char *why, unsigned nargs,
                                       const char *const *args);
+/* Copy src (NULL = "") into dst of size n, truncating; for the per-message path, where
+ * snprintf's format parsing showed up in profiles. */
+void relay_copy(char *dst, size_t n, const char *src);
+
 /* The i-th NUL-separated arg of a packed list (i < n). */
 const char *relay_arg(const char *packed, size_t len, unsigned i, unsigned n);
 
