@@ -259,6 +259,22 @@ def main():
             fail("second connection not serving")
         print("ok: replaced; hold the second connection open for", args[3] if len(args) > 3 else 0, "s")
         time.sleep(float(args[3]) if len(args) > 3 else 0)
+    elif scenario == "duplicate-refused":  # ID TYPE KEYHEX: with duplicate = refuse
+        dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
+        a = conn()
+        if handshake(a, dev, typ, key)[0] != "ok":
+            fail("first connection")
+        b = conn()
+        result, details = handshake(b, dev, typ, key)
+        if result != "error" or details.get("code") != "busy":
+            fail(f"second connection not refused with busy: {result} {details}")
+        if not b.closed_within(5):
+            fail("refused connection not closed")
+        a.send(frame(dev, "iotd", "PING", 5))
+        f = a.recv_frame()
+        if not f or f[2] != "PONG":
+            fail(f"first connection disturbed: {f}")
+        print("ok: the second connection was refused, the first kept")
     elif scenario == "garbage":  # ID TYPE KEYHEX: malformed frames get ERRORs, then a disconnect
         dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
         c = conn()

@@ -118,4 +118,13 @@ contains "sim-999"
 kill -INT $sim
 wait $sim || true
 t_stop
+
+# With duplicate = refuse, a second connection of a device is turned away, the first kept.
+sed -i 's/^auth_fail_limit = 4$/auth_fail_limit = 4\nduplicate = refuse/' "$T_CONF"
+grep -q "duplicate = refuse" "$T_CONF" || fail "config not changed"
+t_start
+expect 0 --json status
+addr=127.0.0.1:$(json_get 'j["devices"]["port"]')
+$client "$addr" duplicate-refused d1 thermo "$k1" || fail "duplicate refused"
+t_stop
 t_done
