@@ -22,6 +22,7 @@ expect 0 message add thermo never_op --tenant acme --timeout 400
 expect 0 message add thermo late_op --tenant acme --timeout 300
 expect 0 message add thermo fail_op --tenant acme
 expect 0 message add thermo drop_op --tenant acme
+expect 0 message add thermo hold_op --tenant acme --timeout 5000
 expect 0 message add thermo temperature --tenant acme --direction event --args "value:float"
 expect 0 message add thermo echo --tenant globex --args "text:str"
 key() { expect 0 --json device add "$@"; json_get 'j["secret"]'; }
@@ -69,7 +70,7 @@ ms=$(( ($(date +%s%N) - start) / 1000000 ))
 start=$(date +%s%N)
 expect 10 send --as alice@acme --timeout 150 dev1 never_op        # a request may shorten it
 ms=$(( ($(date +%s%N) - start) / 1000000 ))
-[ $ms -lt 350 ] || fail "--timeout 150 took $ms ms"
+[ $ms -lt 400 ] || fail "--timeout 150 took $ms ms, not shorter than the catalogue's 400"
 expect 12 send --as alice@acme dev1 fail_op                       # the device's own ERROR
 contains refused
 expect 10 send --as alice@acme dev1 late_op                       # answer after the timeout...
@@ -78,22 +79,29 @@ expect 0 send --as alice@acme dev1 echo still-fine
 contains still-fine
 expect 2 send dev1 echo x                                         # neither --as nor --tenant
 
-# busy: max_in_flight = 2 at dev1, a third concurrent request is refused
-"$IOTCTL_BIN" -s "$T_SOCK" send --as alice@acme dev1 never_op >/dev/null 2>&1 &
+# busy: max_in_flight = 2 at dev1, a third concurrent request is refused. The two held
+# requests (never answered, 5 s timeout) are known to wait at dev1 once the stats stream (what
+# iottop's Requests panel shows) lists them.
+"$IOTCTL_BIN" -s "$T_SOCK" send --as alice@acme dev1 hold_op >/dev/null 2>&1 &
 busy1=$!
-"$IOTCTL_BIN" -s "$T_SOCK" send --as alice@acme dev1 never_op >/dev/null 2>&1 &
+"$IOTCTL_BIN" -s "$T_SOCK" send --as alice@acme dev1 hold_op >/dev/null 2>&1 &
 busy2=$!
-sleep 0.15
-expect 8 send --as alice@acme dev1 echo x
-contains busy
-# ...and the stats stream (iottop's Requests panel) shows the two waiting at dev1
-expect 0 --json stats --count 1 --top 10
+waiting=0
+for _ in $(seq 1 50); do
+    ctl --json stats --count 1 --top 10
+    waiting=$(json_get 'len(j["requests"])')
+    [ "$waiting" -ge 2 ] && break
+    sleep 0.1
+done
+[ "$waiting" -eq 2 ] || fail "the two held requests are not waiting at dev1: $OUT"
 [ "$(json_get 'sorted((r["origin"], r["device"], r["type"]) for r in j["requests"])')" = \
-  "[('alice@acme', 'dev1', 'never_op'), ('alice@acme', 'dev1', 'never_op')]" ] || fail "stats requests: $OUT"
+  "[('alice@acme', 'dev1', 'hold_op'), ('alice@acme', 'dev1', 'hold_op')]" ] || fail "stats requests: $OUT"
 [ "$(json_get '[s["in_flight"] for s in j["sessions"]["top"] if s["principal"] == "dev1"]')" = "[2]" ] \
     || fail "stats in_flight: $OUT"
 [ "$(json_get 'j["totals"]["outcomes"]["ok"] >= 2 and j["totals"]["outcomes"]["denied"] >= 1')" = "True" ] \
     || fail "stats outcomes: $OUT"
+expect 8 send --as alice@acme dev1 echo x
+contains busy
 wait $busy1 $busy2 || true
 
 # --- native clients
