@@ -248,7 +248,7 @@ out:
 static int datadir_install(mariadb_local_t *m, char *err, size_t errlen)
 {
     char staging[LOCAL_PATH_MAX + 8], installer[PATH_MAX], logpath[LOCAL_PATH_MAX + 16];
-    char a_datadir[LOCAL_PATH_MAX + 32], a_user[300];
+    char a_datadir[LOCAL_PATH_MAX + 32], a_user[300], a_tmpdir[LOCAL_PATH_MAX + 32];
     struct stat st;
     if (stat(m->data, &st) == 0)
         return 0;
@@ -265,9 +265,12 @@ static int datadir_install(mariadb_local_t *m, char *err, size_t errlen)
     nftw(staging, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     snprintf(a_datadir, sizeof a_datadir, "--datadir=%s", staging);
     snprintf(a_user, sizeof a_user, "--user=%s", m->user);
+    /* The bootstrap server's temporary tables go to our own directory, not the shared /tmp:
+     * there, another process (or a tmp cleaner) removing them fails the install. */
+    snprintf(a_tmpdir, sizeof a_tmpdir, "--tmpdir=%s", m->run);
     char *argv[] = {
         installer,        "--no-defaults", a_datadir, "--auth-root-authentication-method=socket",
-        "--skip-test-db", a_user,          NULL};
+        "--skip-test-db", a_user,          a_tmpdir,  NULL};
     int rc = run_sync(argv, logpath, INSTALL_TIMEOUT_MS, err, errlen);
     if (rc != 0)
         return rc;

@@ -5,10 +5,12 @@
  * only what an established connection needs: the frame parser (and its buffer) exists only while a
  * frame is partly received, and the handshake state (nonces, key) only until WELCOME.
  *
- * Lifetime: a session is created by the net layer's accept callback and freed in the close
- * callback of its timer, which is closed from the connection's on_close, so the session always
- * outlives its connection and is freed on exactly one path. Other threads address a session
- * only by (io thread, slot, serial) through the inbox, never by pointer.
+ * Lifetime: a session is created by the net layer's accept callback and freed when its
+ * connection's on_close has run and no LOGIN verification still holds it (refs), so the session
+ * always outlives its connection and is freed on exactly one path. Deadlines (handshake,
+ * keepalive) have no timer per session: one tick per io thread walks its sessions, which at
+ * tens of thousands of sessions costs less than a timer handle each. Other threads address a
+ * session only by (io thread, slot, serial) through the inbox, never by pointer.
  */
 #include "session/session.h"
 
@@ -42,7 +44,7 @@ struct session {
     enum session_state state;
     uint32_t slot;
     uint64_t serial;
-    uv_timer_t timer;                         /* handshake deadline, then keepalive ticks */
+    uint64_t accepted_ms, last_ping_ms;       /* loop time: handshake deadline, keepalive */
     struct iotp_server_hs *hs;                /* only during the handshake */
     struct frame_input *input;                /* only while a frame is partly received */
     char principal[IOTP_MAX_ADDRESS_LEN + 1]; /* device id, or user@tenant after LOGIN */
@@ -56,7 +58,7 @@ struct session {
     unsigned bad_frames;
     enum session_kind kind; /* known after the first frame: HELLO or LOGIN */
     bool authenticated;
-    unsigned refs;                  /* the timer until closed, plus a LOGIN being verified */
+    unsigned refs;                  /* the connection until closed, plus a LOGIN being verified */
     struct relay_request **pending; /* requests waiting at this device; NULL while idle */
     uint32_t npending, pending_cap, next_relay_id;
 };
@@ -71,6 +73,7 @@ struct session_env {
     struct session **slots; /* live sessions by slot; NULL = free */
     uint32_t nslots, free_hint;
     struct session_counters counters;
+    uv_timer_t tick; /* deadlines of every session of this thread */
 };
 
 struct sessions {
@@ -88,7 +91,6 @@ struct kick_msg {
 };
 
 static void on_kick(inbox_msg_t *msg, void *loop_data);
-static void on_keepalive_tick(uv_timer_t *timer);
 static void session_unref(struct session *s);
 
 static int64_t wall_ms(void)
@@ -283,7 +285,6 @@ static void login_done(uv_work_t *req, int status)
         s->kind = SESSION_USER;
         s->state = SESSION_ESTABLISHED;
         s->authenticated = true;
-        uv_timer_stop(&s->timer);
         char serial[24], ping[16];
         snprintf(serial, sizeof(serial), "%llu", (unsigned long long)s->serial);
         snprintf(ping, sizeof(ping), "%u", env->all->opts.ping_s);
@@ -298,8 +299,7 @@ static void login_done(uv_work_t *req, int status)
             send_bytes(s, buf, (size_t)len);
         atomic_fetch_add(&env->counters.logins, 1);
         atomic_fetch_add(&env->counters.users, 1);
-        uint64_t period = (uint64_t)env->all->opts.ping_s * 1000;
-        uv_timer_start(&s->timer, on_keepalive_tick, period, period);
+        s->last_ping_ms = uv_now(&env->io->loop);
         log_debug("user %s logged in from %s", s->principal, conn_info(s->conn)->peer);
     } else {
         char addr_key[160];
@@ -413,8 +413,6 @@ static void on_auth(struct session *s, const struct iotp_frame *f)
     session_close(s, "authentication failed");
 }
 
-static void on_keepalive_tick(uv_timer_t *timer);
-
 /* WELCOME is due: claim presence (replacing or refusing a duplicate), then keep the device. */
 static void established(struct session *s)
 {
@@ -465,8 +463,7 @@ static void established(struct session *s)
     atomic_fetch_add(&env->counters.devices, 1);
     record(s, CONN_EVENT_CONNECT, rc == 1 ? "replaced an older connection" : "authenticated");
     log_debug("device %s online from %s (%s)", s->principal, ci->peer, e.transport);
-    uint64_t period = (uint64_t)all->opts.ping_s * 1000;
-    uv_timer_start(&s->timer, on_keepalive_tick, period, period);
+    s->last_ping_ms = uv_now(&env->io->loop);
 }
 
 /* ---- relay: the sender's side ---- */
@@ -803,11 +800,6 @@ static void session_unref(struct session *s)
     free(s);
 }
 
-static void on_timer_closed(uv_handle_t *handle)
-{
-    session_unref(handle->data);
-}
-
 static void fail_pending(struct session *s, enum relay_outcome outcome, const char *why);
 
 static void on_conn_close(conn_t *c, const char *reason)
@@ -832,32 +824,47 @@ static void on_conn_close(conn_t *c, const char *reason)
     if (s->slot < env->free_hint)
         env->free_hint = s->slot;
     atomic_fetch_sub(&env->counters.sessions, 1);
-    uv_close((uv_handle_t *)&s->timer, on_timer_closed);
+    session_unref(s);
 }
 
 static const struct conn_callbacks session_callbacks = {on_data, on_conn_close};
 
-static void on_handshake_timeout(uv_timer_t *timer)
+/* One session's deadlines at loop time now: an unfinished handshake, a silent peer (pinged
+ * after ping_s of silence, dropped after keepalive_timeout_s). */
+static void check_deadlines(struct session *s, uint64_t now)
 {
-    struct session *s = timer->data;
-    atomic_fetch_add(&s->env->counters.handshake_timeouts, 1);
-    if (s->principal[0])
-        record(s, CONN_EVENT_AUTH_FAILURE, "handshake timeout");
-    session_close(s, "handshake timeout");
-}
-
-static void on_keepalive_tick(uv_timer_t *timer)
-{
-    struct session *s = timer->data;
     const struct session_options *o = &s->env->all->opts;
-    uint64_t idle = uv_now(&s->env->io->loop) - s->last_rx_ms;
-
+    if (s->state == SESSION_HANDSHAKE) {
+        if (now - s->accepted_ms >= o->handshake_timeout_ms) {
+            atomic_fetch_add(&s->env->counters.handshake_timeouts, 1);
+            if (s->principal[0])
+                record(s, CONN_EVENT_AUTH_FAILURE, "handshake timeout");
+            session_close(s, "handshake timeout");
+        }
+        return;
+    }
+    if (s->state != SESSION_ESTABLISHED)
+        return;
+    uint64_t idle = now - s->last_rx_ms;
+    uint64_t period = (uint64_t)o->ping_s * 1000;
     if (idle >= (uint64_t)o->keepalive_timeout_s * 1000) {
         atomic_fetch_add(&s->env->counters.keepalive_timeouts, 1);
         session_close(s, "keepalive timeout");
-    } else if (idle >= (uint64_t)o->ping_s * 1000) {
+    } else if (idle >= period && now - s->last_ping_ms >= period) {
+        s->last_ping_ms = now;
         send_system(s, "PING", ++s->ping_seq ? s->ping_seq : ++s->ping_seq, NULL, NULL);
     }
+}
+
+/* The io thread's tick: every session's deadlines. Closing only starts here (on_close comes
+ * from a later callback), so the walk never meets a freed session. */
+static void on_tick(uv_timer_t *timer)
+{
+    struct session_env *env = timer->data;
+    uint64_t now = uv_now(&env->io->loop);
+    for (uint32_t i = 0; i < env->nslots; i++)
+        if (env->slots[i])
+            check_deadlines(env->slots[i], now);
 }
 
 /* A free slot index in env->slots, growing the table if needed. */
@@ -902,12 +909,9 @@ static void on_accept(net_loop_t *nl, conn_t *c, void *arg)
     s->conn = c;
     s->refs = 1;
     s->serial = presence_next_serial(env->all->deps.presence);
-    s->last_rx_ms = uv_now(&env->io->loop);
+    s->last_rx_ms = s->accepted_ms = uv_now(&env->io->loop);
     s->since_ms = s->last_activity_ms = wall_ms();
     iotp_server_hs_init(s->hs, &env->random);
-    uv_timer_init(&env->io->loop, &s->timer);
-    s->timer.data = s;
-    uv_timer_start(&s->timer, on_handshake_timeout, env->all->opts.handshake_timeout_ms, 0);
     conn_set_owner(c, &session_callbacks, s);
     atomic_fetch_add(&env->counters.accepted, 1);
     atomic_fetch_add(&env->counters.sessions, 1);
@@ -928,17 +932,27 @@ static void on_kick(inbox_msg_t *msg, void *loop_data)
     free(k);
 }
 
+/* Deadlines are checked this often: the granularity of handshake and keepalive timeouts. */
+#define SESSION_TICK_MS 250
+
 static int env_start(io_thread_t *io, void *arg)
 {
     struct session_env *env = arg;
     iotp_posix_random(&env->random);
-    return net_loop_init(&env->net, io, on_accept, env);
+    int rc = net_loop_init(&env->net, io, on_accept, env);
+    if (rc != 0)
+        return rc;
+    uv_timer_init(&io->loop, &env->tick);
+    env->tick.data = env;
+    uv_timer_start(&env->tick, on_tick, SESSION_TICK_MS, SESSION_TICK_MS);
+    return IOT_OK;
 }
 
 static int env_stop(io_thread_t *io, void *arg)
 {
     struct session_env *env = arg;
     (void)io;
+    uv_close((uv_handle_t *)&env->tick, NULL);
     net_loop_close(env->net);
     return 0;
 }

@@ -1,14 +1,14 @@
 /*
  * test_registry_db.c - admin_execute and registry_load against a real MariaDB.
  *
- * The group setup starts a throwaway mariadbd in a mkdtemp directory (mariadb-install-db, then
- * mariadbd on a Unix socket with networking off), creates a database and loads every
- * sql/NNN_*.sql file with the migration runner's rules (statements end with ';' at the end of
- * a line, '--' lines are comments). The tests then drive the registry only through
- * admin_execute (as the control server will), load snapshots with registry_load and ask them
- * questions: every mutating command, the refusals (duplicates, unknown names, cross-tenant
- * references, bad values, in-use rows), the audit log, the sealed device secret, and a killed
- * connection reported as IOT_EDB. Skipped, saying why, when mariadbd is not installed.
+ * The group setup starts a throwaway MariaDB in a mkdtemp directory the way iotd does
+ * (db/mariadb_local.h), connects (db_connect) and applies the compiled-in migrations of sql/
+ * (db_migrate), so the schema under test is exactly what iotd runs. The tests then drive the
+ * registry only through admin_execute (as the control server will), load snapshots with
+ * registry_load and ask them questions: every mutating command, the refusals (duplicates, unknown
+ * names, cross-tenant references, bad values, in-use rows), the audit log, the sealed device
+ * secret, and a killed connection reported as IOT_EDB. Skipped, saying why, when mariadbd is not
+ * installed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -16,20 +16,20 @@
 #include <cmocka.h>
 
 #include "admin.h"
+#include "db/db.h"
+#include "db/mariadb_local.h"
 #include "iot_error.h"
 #include "registry.h"
 #include "registry_internal.h"
 
-#include <dirent.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <ftw.h>
-#include <signal.h>
+#include <stdbool.h>
+#include <sys/stat.h>
+#include <uv.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/prctl.h>
-#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -37,101 +37,42 @@
 
 struct fixture {
     char dir[64];
-    char socket[128];
-    pid_t server;
+    uv_loop_t loop;
+    mariadb_local_t *mariadb;
+    struct db_target target;
     MYSQL *conn;
     uint8_t key[SECRETBOX_KEY_LEN];
     struct admin_ctx ctx;
     char dev1_secret[65];
 };
 
-static const char *find_program(const char *name, char *buf, size_t len)
+/* Is the MariaDB server installed? (Skip, saying so, when it is not.) */
+static bool have_mariadbd(void)
 {
-    static const char *const dirs[] = {"/usr/sbin",      "/usr/bin", "/usr/local/sbin",
-                                       "/usr/local/bin", "/sbin",    "/bin"};
-    for (size_t i = 0; i < sizeof(dirs) / sizeof(dirs[0]); i++) {
-        snprintf(buf, len, "%s/%s", dirs[i], name);
-        if (access(buf, X_OK) == 0)
-            return buf;
-    }
-    return NULL;
+    return access("/usr/sbin/mariadbd", X_OK) == 0 || access("/usr/bin/mariadbd", X_OK) == 0;
 }
 
-/* fork+exec argv with stdout/stderr to log; returns the pid (or -1). The child gets SIGTERM
- * if the test process dies first, so a crashed test leaves no mariadbd behind. */
-static pid_t spawn(char *const argv[], const char *log)
+static MYSQL *connect_to(struct fixture *f)
 {
-    pid_t pid = fork();
-    if (pid == 0) {
-        prctl(PR_SET_PDEATHSIG, SIGTERM);
-        int fd = open(log, O_WRONLY | O_CREAT | O_APPEND, 0600);
-        if (fd >= 0) {
-            dup2(fd, 1);
-            dup2(fd, 2);
-            close(fd);
-        }
-        execv(argv[0], argv);
-        _exit(127);
-    }
-    return pid;
+    MYSQL *conn = NULL;
+    char err[512];
+    return db_connect(&f->target, false, &conn, err, sizeof(err)) == 0 ? conn : NULL;
 }
 
 static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
 {
+    (void)sb;
+    (void)flag;
+    (void)ftw;
     return remove(path);
-}
-
-/* Apply one .sql file the way the migration runner does. */
-static void apply_sql_file(MYSQL *conn, const char *path)
-{
-    FILE *f = fopen(path, "r");
-    assert_non_null(f);
-    char line[4096], *stmt = NULL;
-    size_t used = 0;
-    while (fgets(line, sizeof(line), f)) {
-        const char *p = line + strspn(line, " \t");
-        if (strncmp(p, "--", 2) == 0)
-            continue;
-        size_t n = strlen(line);
-        stmt = realloc(stmt, used + n + 1);
-        memcpy(stmt + used, line, n + 1);
-        used += n;
-        while (n > 0 && (line[n - 1] == '\n' || line[n - 1] == ' ' || line[n - 1] == '\r'))
-            n--;
-        if (n > 0 && line[n - 1] == ';') {
-            if (mysql_query(conn, stmt) != 0)
-                fail_msg("%s: %s\n%s", path, mysql_error(conn), stmt);
-            used = 0;
-        }
-    }
-    free(stmt);
-    fclose(f);
-}
-
-static int filter_sql(const struct dirent *e)
-{
-    size_t n = strlen(e->d_name);
-    return n > 4 && strcmp(e->d_name + n - 4, ".sql") == 0;
-}
-
-static MYSQL *connect_to(struct fixture *f, const char *db)
-{
-    MYSQL *conn = mysql_init(NULL);
-    assert_non_null(conn);
-    if (!mysql_real_connect(conn, NULL, "root", NULL, db, 0, f->socket, 0)) {
-        mysql_close(conn);
-        return NULL;
-    }
-    mysql_set_character_set(conn, "utf8mb4");
-    return conn;
 }
 
 static int group_setup(void **state)
 {
-    char installer[256], server[256];
-    if (!find_program("mariadbd", server, sizeof(server)) ||
-        !find_program("mariadb-install-db", installer, sizeof(installer))) {
-        fprintf(stderr, "# skipping: mariadbd or mariadb-install-db is not installed\n");
+    char err[1024];
+    int version = 0;
+    if (!have_mariadbd()) {
+        fprintf(stderr, "# skipping: mariadbd is not installed\n");
         *state = NULL;
         return 0;
     }
@@ -139,58 +80,17 @@ static int group_setup(void **state)
     assert_non_null(f);
     snprintf(f->dir, sizeof(f->dir), "/tmp/iotd-regtest-XXXXXX");
     assert_non_null(mkdtemp(f->dir));
-    char datadir[128], log[128], sockarg[160], dataarg[160], pidarg[160], errarg[160];
-    snprintf(datadir, sizeof(datadir), "%s/data", f->dir);
-    snprintf(f->socket, sizeof(f->socket), "%s/db.sock", f->dir);
-    snprintf(log, sizeof(log), "%s/install.log", f->dir);
-    snprintf(dataarg, sizeof(dataarg), "--datadir=%s", datadir);
-    snprintf(sockarg, sizeof(sockarg), "--socket=%s", f->socket);
-    snprintf(pidarg, sizeof(pidarg), "--pid-file=%s/db.pid", f->dir);
-    snprintf(errarg, sizeof(errarg), "--log-error=%s/db.err", f->dir);
-    const char *user = geteuid() == 0 ? "--user=root" : "--skip-name-resolve";
-
+    assert_int_equal(uv_loop_init(&f->loop), 0);
     time_t t0 = time(NULL);
-    char *install[] = {
-        installer,        "--no-defaults", dataarg, "--auth-root-authentication-method=normal",
-        "--skip-test-db", (char *)user,    NULL};
-    pid_t pid = spawn(install, log);
-    int status = 0;
-    assert_true(pid > 0);
-    waitpid(pid, &status, 0);
-    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0)
-        fail_msg("mariadb-install-db failed; see %s", log);
-
-    char *run[] = {server,
-                   "--no-defaults",
-                   dataarg,
-                   sockarg,
-                   pidarg,
-                   errarg,
-                   "--skip-networking",
-                   (char *)user,
-                   "--innodb-buffer-pool-size=32M",
-                   NULL};
-    f->server = spawn(run, log);
-    assert_true(f->server > 0);
-    while (!(f->conn = connect_to(f, NULL))) {
-        if (time(NULL) - t0 > START_TIMEOUT_S || waitpid(f->server, &status, WNOHANG) != 0)
-            fail_msg("mariadbd did not start; see %s/db.err", f->dir);
-        usleep(100 * 1000);
-    }
-    assert_int_equal(mysql_query(f->conn, "CREATE DATABASE iotd"), 0);
-    assert_int_equal(mysql_select_db(f->conn, "iotd"), 0);
-
-    struct dirent **files;
-    int n = scandir(IOTD_SQL_DIR, &files, filter_sql, alphasort);
-    assert_true(n > 0);
-    for (int i = 0; i < n; i++) {
-        char path[512];
-        snprintf(path, sizeof(path), "%s/%s", IOTD_SQL_DIR, files[i]->d_name);
-        apply_sql_file(f->conn, path);
-        free(files[i]);
-    }
-    free(files);
-    fprintf(stderr, "# mariadbd ready with the schema in %lds\n", (long)(time(NULL) - t0));
+    if (mariadb_local_start(&f->mariadb, &f->loop, f->dir, START_TIMEOUT_S * 1000, err,
+                            sizeof(err)) != 0)
+        fail_msg("mariadb: %s", err);
+    assert_int_equal(db_target_for_socket(mariadb_local_socket(f->mariadb), "iotd", &f->target), 0);
+    if (db_connect(&f->target, true, &f->conn, err, sizeof(err)) != 0 ||
+        db_migrate(f->conn, &version, err, sizeof(err)) != 0)
+        fail_msg("schema: %s", err);
+    assert_int_equal(version, db_schema_latest());
+    fprintf(stderr, "# mariadbd ready with schema %d in %lds\n", version, (long)(time(NULL) - t0));
 
     for (size_t i = 0; i < sizeof(f->key); i++)
         f->key[i] = (uint8_t)(i * 7 + 1);
@@ -207,10 +107,11 @@ static int group_teardown(void **state)
         return 0;
     if (f->conn)
         mysql_close(f->conn);
-    if (f->server > 0) {
-        kill(f->server, SIGTERM);
-        waitpid(f->server, NULL, 0);
-    }
+    if (f->mariadb)
+        mariadb_local_stop(f->mariadb, 30000);
+    uv_run(&f->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&f->loop);
+    db_target_free(&f->target);
     nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
     free(f);
     return 0;
@@ -575,7 +476,7 @@ static void test_audit_log(void **state)
 static void test_lost_connection(void **state)
 {
     struct fixture *f = *state;
-    MYSQL *other = connect_to(f, "iotd");
+    MYSQL *other = connect_to(f);
     assert_non_null(other);
     char kill_sql[64];
     snprintf(kill_sql, sizeof(kill_sql), "KILL %lu", mysql_thread_id(f->conn));
