@@ -3,7 +3,8 @@
 #
 #   ./dev.sh demo   install what is missing, build, start iotd on its own MariaDB with a demo
 #                   tenant, device type, catalogue, user and access rules; print how to use it
-#   ./dev.sh test   install what is missing, build, run the whole test suite (fails if no test ran)
+#   ./dev.sh test   install what is missing, build, run the whole test suite under ASan+UBSan and
+#                   under TSan, then libFuzzer (fails if a run executed no test)
 #
 # Also: ./dev.sh stop (stop the demo), ./dev.sh deps (only install packages).
 set -euo pipefail
@@ -151,9 +152,12 @@ test_suite() {
     deps
     # The Release build must compile too (-O2 enables warnings Debug does not); the demo uses it.
     build "$top/build" Release
-    # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer.
+    # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, then under
+    # ThreadSanitizer (a report makes the process exit non-zero, so its test fails).
     build "$top/build-test" Debug -DIOTD_SANITIZE=address
     run_ctest "$top/build-test" -j2
+    build "$top/build-tsan" Debug -DIOTD_SANITIZE=thread
+    run_ctest "$top/build-tsan" -j2
     # The frame parser under libFuzzer (clang only), for a bounded time.
     cmake -S "$top" -B "$top/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang >/dev/null
     cmake --build "$top/build-fuzz" --target fuzz_frame -j"$(nproc)"
