@@ -20,7 +20,7 @@
 #define AUDIT_ROWS     64
 #define AUDIT_COLUMNS  7
 #define AUDIT_BATCH    2048
-#define AUDIT_CAPACITY 200000
+#define AUDIT_CAPACITY 65536 /* ~0.5 s of relay traffic: records are ~350 bytes */
 
 struct audit_record {
     int64_t at_ms;

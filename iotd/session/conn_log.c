@@ -133,7 +133,8 @@ int conn_log_start(conn_log_t **out, uv_loop_t *main_loop, inbox_t *main_inbox, 
         return IOT_ENOMEM;
     pthread_mutex_init(&log->lock, NULL);
     struct batch_options o = {.record_size = sizeof(struct conn_record),
-                              .capacity = capacity ? capacity : 100000,
+                              .capacity =
+                                  capacity ? capacity : 16384, /* a reconnect storm's worth */
                               .batch_max = CONN_LOG_BATCH,
                               .flush_ms = CONN_LOG_FLUSH_MS,
                               .write = write_records,
