@@ -71,14 +71,6 @@ void conn_log_recent(conn_log_t *log, uint64_t *seq, conn_log_recent_fn fn, void
     pthread_mutex_unlock(&log->lock);
 }
 
-uint64_t conn_log_seq(conn_log_t *log)
-{
-    pthread_mutex_lock(&log->lock);
-    uint64_t seq = log->recent_seq;
-    pthread_mutex_unlock(&log->lock);
-    return seq;
-}
-
 /* Runs on a db thread: one transaction for the whole batch. */
 static int write_records(MYSQL *conn, const void *records, size_t n, void *arg)
 {

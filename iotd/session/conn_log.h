@@ -27,12 +27,11 @@ void conn_log_record(conn_log_t *log, enum conn_event event, const char *device_
 /* Records written, dropped (queue full or database failure). */
 void conn_log_stats(conn_log_t *log, uint64_t *written, uint64_t *dropped, size_t *pending);
 /* The connection events after *seq (kept: the last 1024), oldest first, for live views;
- * *seq is advanced past what was reported. Start with *seq = 0 (or conn_log_seq for "from now").
+ * *seq is advanced past what was reported. Start with *seq = 0.
  * fn runs under the log's lock: it must only copy. */
 typedef void (*conn_log_recent_fn)(void *arg, int64_t at_ms, const char *event,
                                    const char *device_id, const char *address, const char *reason);
 void conn_log_recent(conn_log_t *log, uint64_t *seq, conn_log_recent_fn fn, void *arg);
-uint64_t conn_log_seq(conn_log_t *log);
 
 /* Flush what is queued (one last batch, waited for) and free. Before the db pool stops. */
 void conn_log_stop(conn_log_t *log);

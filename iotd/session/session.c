@@ -2,8 +2,8 @@
  * session.c - device sessions on the io threads (see session.h).
  *
  * Memory per idle device is what decides how many devices one iotd holds, so a session keeps
- * only what an established connection needs: the frame parser (and its buffer) exists only while a
- * frame is partly received, and the handshake state (nonces, key) only until WELCOME.
+ * only what an established connection needs: the frame parser (and its buffer) exists only while
+ * the session is active, and the handshake state (nonces, key) only until WELCOME.
  *
  * Lifetime: a session is created by the net layer's accept callback and freed when its
  * connection's on_close has run and no LOGIN verification still holds it (refs), so the session
@@ -29,8 +29,10 @@
 enum session_state { SESSION_HANDSHAKE, SESSION_ESTABLISHED, SESSION_CLOSING };
 enum session_kind { SESSION_DEVICE, SESSION_USER };
 
-/* The parser and its buffer, allocated together and only while a frame is partly received: the
- * parser alone (its frame has room for every argument pointer) is a third of an idle session. */
+/* The parser and its buffer, allocated together on the first read and given back by the tick
+ * once the session has been quiet a while between frames: the parser alone (its frame has room
+ * for every argument pointer) is a third of an idle session, and a busy one must not pay a
+ * malloc and free per read. */
 struct frame_input {
     struct iotp_parser parser;
     uint8_t buf[];
@@ -774,11 +776,7 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
         if (s->close_reason && s->state != SESSION_CLOSING)
             session_close(s, s->close_reason);
     }
-    /* Between frames the parser holds nothing: give it back. */
-    if (s->input && s->input->parser.len == 0 && !s->input->parser.skipping) {
-        free(s->input);
-        s->input = NULL;
-    }
+
     if (s->state == SESSION_ESTABLISHED) {
         int64_t now = wall_ms();
         if (now - (int64_t)s->last_touch_ms >= 1000) {
@@ -829,6 +827,9 @@ static void on_conn_close(conn_t *c, const char *reason)
 
 static const struct conn_callbacks session_callbacks = {on_data, on_conn_close};
 
+/* A session quiet this long between frames gives its parser back. */
+#define SESSION_INPUT_IDLE_MS 1000
+
 /* One session's deadlines at loop time now: an unfinished handshake, a silent peer (pinged
  * after ping_s of silence, dropped after keepalive_timeout_s). */
 static void check_deadlines(struct session *s, uint64_t now)
@@ -846,6 +847,11 @@ static void check_deadlines(struct session *s, uint64_t now)
     if (s->state != SESSION_ESTABLISHED)
         return;
     uint64_t idle = now - s->last_rx_ms;
+    if (s->input && idle >= SESSION_INPUT_IDLE_MS && s->input->parser.len == 0 &&
+        !s->input->parser.skipping) {
+        free(s->input); /* quiet between frames: idle devices keep no parser */
+        s->input = NULL;
+    }
     uint64_t period = (uint64_t)o->ping_s * 1000;
     if (idle >= (uint64_t)o->keepalive_timeout_s * 1000) {
         atomic_fetch_add(&s->env->counters.keepalive_timeouts, 1);

@@ -152,6 +152,11 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
     queue_row(queues, "db:jobs", depth, high, cap, done + failed + depth, done + failed, failed);
     conn_log_stats(src->conn_log, &written, &dropped, &pending);
     queue_row(queues, "conn_log", pending, 0, 0, written + dropped + pending, written, dropped);
+    if (src->audit) {
+        relay_audit_stats(src->audit, &written, &dropped, &pending);
+        queue_row(queues, "relay_audit", pending, 0, 0, written + dropped + pending, written,
+                  dropped);
+    }
 
     cJSON *totals = cJSON_AddObjectToObject(s, "totals");
     cJSON *conns = cJSON_AddObjectToObject(totals, "connections");

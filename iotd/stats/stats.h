@@ -30,6 +30,7 @@ struct stats_sources {
     sessions_t *sessions;
     db_pool_t *db;
     conn_log_t *conn_log;
+    relay_audit_t *audit;
     presence_t *presence;
     unsigned (*control_clients)(void *arg);
     /* Outcomes of the control socket's "send" requests (may be NULL). */

@@ -100,6 +100,8 @@ done
     || fail "stats in_flight: $OUT"
 [ "$(json_get 'j["totals"]["outcomes"]["ok"] >= 2 and j["totals"]["outcomes"]["denied"] >= 1')" = "True" ] \
     || fail "stats outcomes: $OUT"
+[ "$(json_get '[q["name"] for q in j["queues"] if q["name"] == "relay_audit" and q["dequeued"] >= 1]')" = "['relay_audit']" ] \
+    || fail "the relay audit queue is not in the stats: $OUT"
 expect 8 send --as alice@acme dev1 echo x
 contains busy
 wait $busy1 $busy2 || true
