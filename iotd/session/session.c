@@ -2,8 +2,8 @@
  * session.c - device sessions on the io threads (see session.h).
  *
  * Memory per idle device is what decides how many devices one iotd holds, so a session keeps
- * only what an established connection needs: the frame parser (and its buffer) exists only while
- * the session is active, and the handshake state (nonces, key) only until WELCOME.
+ * only what an established connection needs: the frame parser (and its buffer) is held only while a
+ * frame is partly received, and the handshake state (nonces, key) only until WELCOME.
  *
  * Lifetime: a session is created by the net layer's accept callback and freed when its
  * connection's on_close has run and no LOGIN verification still holds it (refs), so the session
@@ -29,10 +29,10 @@
 enum session_state { SESSION_HANDSHAKE, SESSION_ESTABLISHED, SESSION_CLOSING };
 enum session_kind { SESSION_DEVICE, SESSION_USER };
 
-/* The parser and its buffer, allocated together on the first read and given back by the tick
- * once the session has been quiet a while between frames: the parser alone (its frame has room
- * for every argument pointer) is a third of an idle session, and a busy one must not pay a
- * malloc and free per read. */
+/* The parser and its buffer, held by a session only while a frame is partly received: the
+ * parser alone (its frame has room for every argument pointer) is a third of an idle session.
+ * Between frames it goes back to its thread's one spare, which the next read on that thread
+ * takes, so a busy thread does not pay a malloc and free per read either. */
 struct frame_input {
     struct iotp_parser parser;
     uint8_t buf[];
@@ -75,7 +75,8 @@ struct session_env {
     struct session **slots; /* live sessions by slot; NULL = free */
     uint32_t nslots, free_hint;
     struct session_counters counters;
-    uv_timer_t tick; /* deadlines of every session of this thread */
+    uv_timer_t tick;                 /* deadlines of every session of this thread */
+    struct frame_input *spare_input; /* a parser between reads, see struct frame_input */
 };
 
 struct sessions {
@@ -755,7 +756,9 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
     s->last_rx_ms = uv_now(&s->env->io->loop);
     s->last_activity_ms = wall_ms();
     if (!s->input) {
-        s->input = malloc(sizeof(*s->input) + o->max_frame);
+        s->input =
+            s->env->spare_input ? s->env->spare_input : malloc(sizeof(*s->input) + o->max_frame);
+        s->env->spare_input = NULL;
         if (!s->input) {
             session_close(s, "out of memory");
             return;
@@ -777,6 +780,14 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
             session_close(s, s->close_reason);
     }
 
+    /* Between frames the parser holds nothing: back to the thread's spare (or malloc). */
+    if (s->input && s->input->parser.len == 0 && !s->input->parser.skipping) {
+        if (!s->env->spare_input)
+            s->env->spare_input = s->input;
+        else
+            free(s->input);
+        s->input = NULL;
+    }
     if (s->state == SESSION_ESTABLISHED) {
         int64_t now = wall_ms();
         if (now - (int64_t)s->last_touch_ms >= 1000) {
@@ -827,9 +838,6 @@ static void on_conn_close(conn_t *c, const char *reason)
 
 static const struct conn_callbacks session_callbacks = {on_data, on_conn_close};
 
-/* A session quiet this long between frames gives its parser back. */
-#define SESSION_INPUT_IDLE_MS 1000
-
 /* One session's deadlines at loop time now: an unfinished handshake, a silent peer (pinged
  * after ping_s of silence, dropped after keepalive_timeout_s). */
 static void check_deadlines(struct session *s, uint64_t now)
@@ -847,11 +855,6 @@ static void check_deadlines(struct session *s, uint64_t now)
     if (s->state != SESSION_ESTABLISHED)
         return;
     uint64_t idle = now - s->last_rx_ms;
-    if (s->input && idle >= SESSION_INPUT_IDLE_MS && s->input->parser.len == 0 &&
-        !s->input->parser.skipping) {
-        free(s->input); /* quiet between frames: idle devices keep no parser */
-        s->input = NULL;
-    }
     uint64_t period = (uint64_t)o->ping_s * 1000;
     if (idle >= (uint64_t)o->keepalive_timeout_s * 1000) {
         atomic_fetch_add(&s->env->counters.keepalive_timeouts, 1);
@@ -972,6 +975,8 @@ static int env_release(io_thread_t *io, void *arg)
     env->snap = NULL;
     free(env->slots);
     env->slots = NULL;
+    free(env->spare_input);
+    env->spare_input = NULL;
     return 0;
 }
 
