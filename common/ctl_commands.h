@@ -55,6 +55,14 @@ enum ctl_command_id {
     CTL_CHANGES_LIST,
     CTL_SEND,
     CTL_AUDIT,
+    CTL_WATCH,
+    CTL_EVENTS,
+    CTL_LEASE,
+    CTL_ALARM_RULE_ADD,
+    CTL_ALARM_RULE_LIST,
+    CTL_ALARM_RULE_REMOVE,
+    CTL_ALARM_LIST,
+    CTL_ALARM_ACK,
     CTL_COMMAND_COUNT
 };
 
@@ -83,7 +91,7 @@ struct ctl_param {
 #define CTL_MUTATES 0x1 /* changes the registry; audited */
 #define CTL_STREAM  0x2 /* answers with a stream */
 
-#define CTL_MAX_PARAMS 10
+#define CTL_MAX_PARAMS 14
 
 struct ctl_command {
     enum ctl_command_id id;

@@ -15,6 +15,7 @@ set(IOTP_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_device_hs.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_server_hs.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_transport.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_outbox.c
 )
 
 set(IOTP_INCLUDE_DIRS ${CMAKE_CURRENT_LIST_DIR}/include)

@@ -168,6 +168,10 @@ static int collect(const struct ctl_command *cmd, int argc, char *const argv[], 
                     out->json = true;
                     continue;
                 }
+                if (strcmp(arg, "--csv") == 0) {
+                    out->csv = true;
+                    continue;
+                }
                 if (is_global_option(arg, name_len))
                     snprintf(err, errlen,
                              "%.*s is a global option: give it before the command (\"iotctl "
@@ -338,6 +342,7 @@ int iotctl_args_parse(const struct ctl_command *cmd, int argc, char *const argv[
 
     out->args = NULL;
     out->json = false;
+    out->csv = false;
     int rc = collect(cmd, argc, argv, raw, &rest, out, err, errlen);
     if (rc != IOT_OK)
         goto out;

@@ -29,6 +29,7 @@ struct iotctl_args_env {
 struct iotctl_parsed {
     cJSON *args; /* owned by the caller after a successful parse */
     bool json;   /* "--json" appeared after the command words */
+    bool csv;    /* "--csv" appeared after the command words */
 };
 
 /*

@@ -40,6 +40,7 @@ struct options {
     const char *socket; /* -s; NULL: $IOTD_SOCKET, then CTL_DEFAULT_SOCKET */
     const char *tenant; /* -t; NULL: $IOTCTL_TENANT */
     bool json;
+    bool csv; /* list results as CSV (RFC 4180) for exports */
     int timeout_ms;
 };
 
@@ -238,7 +239,10 @@ static int run_command(const struct options *opts, const struct ctl_command *cmd
     cJSON *empty = NULL;
     if (!cJSON_IsObject(result))
         result = empty = cJSON_CreateObject();
-    status = iotctl_print_result(stdout, stderr, cmd, result, opts->json);
+    if (opts->csv && !opts->json)
+        status = iotctl_print_csv(stdout, cmd, result);
+    else
+        status = iotctl_print_result(stdout, stderr, cmd, result, opts->json);
     cJSON_Delete(empty);
 out:
     cJSON_Delete(reply);
@@ -293,6 +297,7 @@ int main(int argc, char *argv[])
     struct iotctl_parsed parsed = {0};
     int rc = iotctl_args_parse(cmd, rest, rest_argv, &env, &parsed, message, sizeof(message));
     opts.json = opts.json || parsed.json;
+    opts.csv = parsed.csv;
     if (rc == IOT_EINVAL) {
         join_words(hint, sizeof(hint), consumed, word);
         status = usage_error(&opts, message, hint);

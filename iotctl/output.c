@@ -52,6 +52,17 @@ static void text_append_sanitized(struct text *t, const char *s)
     }
 }
 
+static bool flat_object(const cJSON *v)
+{
+    const cJSON *e;
+    cJSON_ArrayForEach(e, v)
+    {
+        if (cJSON_IsArray(e) || cJSON_IsObject(e))
+            return false;
+    }
+    return true;
+}
+
 static void append_scalar(struct text *t, const cJSON *v)
 {
     char number[64];
@@ -70,6 +81,19 @@ static void append_scalar(struct text *t, const cJSON *v)
         if (v->valuestring[0])
             text_append_sanitized(t, v->valuestring);
         else
+            text_append(t, "-", 1);
+    } else if (cJSON_IsObject(v) && flat_object(v)) {
+        /* Event fields and the like: key=value pairs read better than JSON. */
+        const cJSON *e;
+        cJSON_ArrayForEach(e, v)
+        {
+            if (e != v->child)
+                text_append(t, " ", 1);
+            text_append_sanitized(t, e->string);
+            text_append(t, "=", 1);
+            append_scalar(t, e);
+        }
+        if (!v->child)
             text_append(t, "-", 1);
     } else {
         char *compact = cJSON_PrintUnformatted(v);
@@ -316,9 +340,47 @@ void iotctl_print_error(FILE *out, FILE *err, int code, const char *message,
     cJSON_Delete(built);
 }
 
+/* "TIME DEVICE EVENT NAME k=v ..." for an event or alarm item of a watch stream. */
+static bool print_watch_item(FILE *out, const cJSON *item)
+{
+    const char *kind = ctl_get_string(item, "kind");
+    const cJSON *fields = cJSON_GetObjectItemCaseSensitive(item, "fields");
+    if (!kind || !cJSON_IsObject(fields))
+        return false;
+    char *line = NULL, *values = format_value(fields);
+    const char *time = ctl_get_string(item, "time"), *device = ctl_get_string(item, "device"),
+               *name = ctl_get_string(item, "name");
+    struct text t = {0};
+    text_append(&t, "", 0);
+    text_append_sanitized(&t, time ? time : "-");
+    text_append(&t, " ", 1);
+    text_append_sanitized(&t, device ? device : "-");
+    text_append(&t, strcmp(kind, "alarm") == 0 ? " ALARM " : " EVENT ", 7);
+    text_append_sanitized(&t, name ? name : "-");
+    if (strcmp(kind, "event") == 0) {
+        char seq[32];
+        snprintf(seq, sizeof(seq), " seq=%lld", (long long)ctl_get_int(item, "seq", 0));
+        text_append(&t, seq, strlen(seq));
+    }
+    if (fields->child) {
+        text_append(&t, " ", 1);
+        text_append(&t, values ? values : "?", values ? strlen(values) : 1);
+    }
+    line = t.data;
+    fprintf(out, "%s\n", line ? line : "?");
+    free(line);
+    free(values);
+    return true;
+}
+
 void iotctl_print_stream_item(FILE *out, const cJSON *item, bool json)
 {
-    if (json) {
+    if (!json && cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(item, "dropped"))) {
+        fprintf(out, "-- %lld items dropped: this watcher did not keep up\n",
+                (long long)ctl_get_int(item, "dropped", 0));
+    } else if (!json && print_watch_item(out, item)) {
+        /* printed */
+    } else if (json) {
         char *text = cJSON_PrintUnformatted(item);
         if (text)
             fprintf(out, "%s\n", text);
@@ -339,4 +401,50 @@ void iotctl_print_stream_item(FILE *out, const cJSON *item, bool json)
         free(value);
     }
     fflush(out);
+}
+
+/* One CSV field: quoted when it holds a comma, a quote or a line break (quotes doubled). */
+static void csv_field(FILE *out, const char *s)
+{
+    if (!strpbrk(s, ",\"\r\n")) {
+        fputs(s, out);
+        return;
+    }
+    fputc('"', out);
+    for (; *s; s++) {
+        if (*s == '"')
+            fputc('"', out);
+        fputc(*s, out);
+    }
+    fputc('"', out);
+}
+
+int iotctl_print_csv(FILE *out, const struct ctl_command *cmd, const cJSON *result)
+{
+    const cJSON *rows =
+        cmd->list_key ? cJSON_GetObjectItemCaseSensitive(result, cmd->list_key) : NULL;
+    if (!cmd->columns[0] || !cJSON_IsArray(rows))
+        return iotctl_print_result(out, stderr, cmd, result, false);
+    for (size_t c = 0; cmd->columns[c]; c++) {
+        if (c)
+            fputc(',', out);
+        csv_field(out, cmd->columns[c]);
+    }
+    fputs("\r\n", out);
+    const cJSON *row;
+    cJSON_ArrayForEach(row, rows)
+    {
+        for (size_t c = 0; cmd->columns[c]; c++) {
+            const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, cmd->columns[c]);
+            if (c)
+                fputc(',', out);
+            if (!v || cJSON_IsNull(v))
+                continue; /* empty field: no value */
+            char *text = cJSON_IsString(v) ? sanitized_copy(v->valuestring) : format_value(v);
+            csv_field(out, text ? text : "");
+            free(text);
+        }
+        fputs("\r\n", out);
+    }
+    return 0;
 }

@@ -30,7 +30,15 @@ void iotctl_print_error(FILE *out, FILE *err, int code, const char *message,
                         const cJSON *error_object, bool json);
 
 /* Print one item of a stream: a compact JSON line, or one line of key=value pairs. */
+/* A stream item: one line. Events and alarm changes of "watch" read
+ * "TIME DEVICE EVENT|ALARM NAME key=value ..."; other items are key=value lines. With json, the
+ * item as one line of JSON. */
 void iotctl_print_stream_item(FILE *out, const cJSON *item, bool json);
+
+/* A list result as CSV (RFC 4180): a header of the command's columns, then one record per row;
+ * nested objects as "key=value key=value". Other results are printed as by
+ * iotctl_print_result. Returns the exit status. */
+int iotctl_print_csv(FILE *out, const struct ctl_command *cmd, const cJSON *result);
 
 /* A table: header of upper-cased column names, then one line per object in rows; columns are
  * padded to their widest cell, missing keys print "-", booleans yes/no. indent spaces first. */

@@ -4,12 +4,12 @@
  * main owns everything (one struct iotsim on its stack): it loads the device files, raises
  * RLIMIT_NOFILE so thousands of sockets fit, resolves the server once, then runs a single libuv
  * loop on which the fleet (sim_fleet.c) drives every device. A stop (SIGINT/SIGTERM,
- * --duration, --exit-when-connected reached) closes the fleet gracefully; the loop returns
- * once every handle is closed, and the final stats line is printed after it.
+ * --duration, --exit-when-connected or --exit-when-acked reached) closes the fleet gracefully;
+ * the loop returns once every handle is closed, and the final stats line is printed after it.
  *
- * Exit status: 0 on a normal stop, 1 when --exit-when-connected was not reached before
- * --duration, 2 for a usage or device-file error, 3 when the simulator cannot start (address,
- * TLS, libuv).
+ * Exit status: 0 on a normal stop, 1 when --exit-when-connected or --exit-when-acked was not
+ * reached before --duration, 2 for a usage or device-file error, 3 when the simulator cannot
+ * start (address, TLS, libuv, --ack-log).
  */
 #include <errno.h>
 #include <getopt.h>
@@ -20,10 +20,12 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 
 #include <uv.h>
 
 #include "sim_devices_file.h"
+#include "sim_events.h"
 #include "sim_fleet.h"
 #include "sim_handlers.h"
 #include "sim_tls.h"
@@ -53,6 +55,9 @@ struct options {
     int verbose;
     struct sim_answer_rules answers; /* --slow, --mute, --error; the lists point into argv */
     const char **mute_types, **error_types;
+    struct sim_event_config events; /* --events, --event, --field, --alarm, ... */
+    int exit_when_acked;
+    const char *ack_log_path;
 };
 
 struct iotsim {
@@ -72,7 +77,11 @@ static void usage(FILE *out)
             "              [-n N] [--type TYPE] [--ping S] [--fw VERSION] [--rate-connect N/s]\n"
             "              [--duration S] [--exit-when-connected] [--stats-interval S] [--json]\n"
             "              [--slow MS] [--mute TYPE]... [--error TYPE]... [-v]\n"
-            "Simulates devices that connect to iotd, authenticate and stay connected.\n"
+            "              [--events RATE] [--event NAME] [--field KEY=GEN]... [--event-count N]\n"
+            "              [--exit-when-acked] [--outbox N] [--state-dir DIR] [--ack-log FILE]\n"
+            "              [--alarm NAME:STATE[:SEVERITY]]... [--alarm-every N]\n"
+            "Simulates devices that connect to iotd, authenticate, stay connected, answer\n"
+            "requests and push events.\n"
             "DEVICES holds `iotctl --json device add` output (JSON lines, an array or\n"
             "{\"devices\": [...]}); \"-\" or no -f reads standard input. See iotsim(1).\n");
 }
@@ -111,7 +120,17 @@ static int parse_options(int argc, char **argv, struct options *opt)
         OPT_SLOW,
         OPT_MUTE,
         OPT_ERROR,
-        OPT_VERSION
+        OPT_VERSION,
+        OPT_EVENTS,
+        OPT_EVENT,
+        OPT_FIELD,
+        OPT_EVENT_COUNT,
+        OPT_EXIT_ACKED,
+        OPT_OUTBOX,
+        OPT_STATE_DIR,
+        OPT_ACK_LOG,
+        OPT_ALARM,
+        OPT_ALARM_EVERY
     };
     static const struct option longopts[] = {
         {"connect", required_argument, NULL, 'c'},
@@ -134,11 +153,25 @@ static int parse_options(int argc, char **argv, struct options *opt)
         {"verbose", no_argument, NULL, 'v'},
         {"help", no_argument, NULL, 'h'},
         {"version", no_argument, NULL, OPT_VERSION},
+        {"events", required_argument, NULL, OPT_EVENTS},
+        {"event", required_argument, NULL, OPT_EVENT},
+        {"field", required_argument, NULL, OPT_FIELD},
+        {"event-count", required_argument, NULL, OPT_EVENT_COUNT},
+        {"exit-when-acked", no_argument, NULL, OPT_EXIT_ACKED},
+        {"outbox", required_argument, NULL, OPT_OUTBOX},
+        {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+        {"ack-log", required_argument, NULL, OPT_ACK_LOG},
+        {"alarm", required_argument, NULL, OPT_ALARM},
+        {"alarm-every", required_argument, NULL, OPT_ALARM_EVERY},
         {NULL, 0, NULL, 0},
     };
+    struct sim_event_config *ev = &opt->events;
+    char err[512];
+    struct stat st;
     double v;
     int c;
 
+    sim_event_config_init(ev);
     opt->fw = "iotsim-" IOTSIM_VERSION;
     opt->rate = 2000;
     opt->stats_interval_s = 5;
@@ -231,6 +264,76 @@ static int parse_options(int argc, char **argv, struct options *opt)
             else
                 opt->error_types[opt->answers.nerror++] = optarg;
             break;
+        case OPT_EVENTS:
+            if (parse_number(optarg, "/s", &ev->rate) < 0 || ev->rate > 100000) {
+                fprintf(stderr, "iotsim: --events wants events per second, 0..100000\n");
+                return -1;
+            }
+            break;
+        case OPT_EVENT:
+            if (optarg[0] < 'a' || optarg[0] > 'z' || strlen(optarg) >= SIM_EVENT_NAME_LEN) {
+                fprintf(stderr, "iotsim: --event wants an event (lower-case) type\n");
+                return -1;
+            }
+            ev->name = optarg;
+            break;
+        case OPT_FIELD:
+            if (ev->nfields == SIM_EVENT_MAX_FIELDS) {
+                fprintf(stderr, "iotsim: at most %d --field options\n", SIM_EVENT_MAX_FIELDS);
+                return -1;
+            }
+            if (sim_field_parse(optarg, &ev->fields[ev->nfields], err, sizeof(err)) < 0) {
+                fprintf(stderr, "iotsim: %s\n", err);
+                return -1;
+            }
+            ev->nfields++;
+            break;
+        case OPT_EVENT_COUNT:
+            if (parse_number(optarg, NULL, &v) < 0 || v < 1 || v > 1e15 ||
+                v != (double)(uint64_t)v) {
+                fprintf(stderr, "iotsim: --event-count wants a positive whole number\n");
+                return -1;
+            }
+            ev->count = (uint64_t)v;
+            break;
+        case OPT_EXIT_ACKED:
+            opt->exit_when_acked = 1;
+            break;
+        case OPT_OUTBOX:
+            if (parse_number(optarg, NULL, &v) < 0 || v < 1 || v > 1000000 || v != (unsigned)v) {
+                fprintf(stderr, "iotsim: --outbox wants a whole number of events, 1..1000000\n");
+                return -1;
+            }
+            ev->outbox_entries = (unsigned)v;
+            break;
+        case OPT_STATE_DIR:
+            if (stat(optarg, &st) != 0 || !S_ISDIR(st.st_mode)) {
+                fprintf(stderr, "iotsim: --state-dir %s: not a directory\n", optarg);
+                return -1;
+            }
+            ev->state_dir = optarg;
+            break;
+        case OPT_ACK_LOG:
+            opt->ack_log_path = optarg;
+            break;
+        case OPT_ALARM:
+            if (ev->nalarms == SIM_EVENT_MAX_ALARMS) {
+                fprintf(stderr, "iotsim: at most %d --alarm options\n", SIM_EVENT_MAX_ALARMS);
+                return -1;
+            }
+            if (sim_alarm_parse(optarg, &ev->alarms[ev->nalarms], err, sizeof(err)) < 0) {
+                fprintf(stderr, "iotsim: %s\n", err);
+                return -1;
+            }
+            ev->nalarms++;
+            break;
+        case OPT_ALARM_EVERY:
+            if (parse_number(optarg, NULL, &v) < 0 || v < 1 || v > 1e9 || v != (unsigned)v) {
+                fprintf(stderr, "iotsim: --alarm-every wants a positive whole number\n");
+                return -1;
+            }
+            ev->alarm_every = (unsigned)v;
+            break;
         case 'v':
             opt->verbose = 1;
             break;
@@ -260,6 +363,15 @@ static int parse_options(int argc, char **argv, struct options *opt)
     }
     if ((opt->ca_file || opt->insecure) && !opt->tls) {
         fprintf(stderr, "iotsim: --ca and --insecure need --tls\n");
+        return -1;
+    }
+    if (opt->exit_when_acked && opt->exit_when_connected) {
+        fprintf(stderr, "iotsim: --exit-when-acked and --exit-when-connected exclude each other\n");
+        return -1;
+    }
+    /* --exit-when-acked needs an end: a count, or only the --alarm frames. */
+    if (opt->exit_when_acked && ev->count == 0 && (ev->rate > 0 || ev->nalarms == 0)) {
+        fprintf(stderr, "iotsim: --exit-when-acked needs --event-count (or only --alarm)\n");
         return -1;
     }
     if (opt->nfiles == 0)
@@ -361,7 +473,21 @@ static void on_duration(uv_timer_t *timer)
 
     if (sim->opt.exit_when_connected)
         fprintf(stderr, "iotsim: --duration expired before every device authenticated\n");
-    iotsim_stop(sim, sim->opt.exit_when_connected ? EXIT_NOT_CONNECTED : 0);
+    if (sim->opt.exit_when_acked)
+        fprintf(stderr,
+                "iotsim: --duration expired before every device's events were acknowledged "
+                "(%zu of %zu devices done)\n",
+                sim->fleet.events_settled, sim->fleet.count);
+    iotsim_stop(sim,
+                sim->opt.exit_when_connected || sim->opt.exit_when_acked ? EXIT_NOT_CONNECTED : 0);
+}
+
+static void on_events_settled(struct sim_fleet *fleet, void *arg)
+{
+    struct iotsim *sim = arg;
+
+    if (sim->opt.exit_when_acked && fleet->events_settled == fleet->count)
+        iotsim_stop(sim, 0);
 }
 
 static void on_authenticated_change(struct sim_fleet *fleet, void *arg)
@@ -419,6 +545,17 @@ int main(int argc, char **argv)
     cfg.backoff = backoff;
     cfg.verbose = sim.opt.verbose;
     cfg.answers = &sim.opt.answers;
+    cfg.events = &sim.opt.events;
+    if (sim.opt.ack_log_path) {
+        sim.opt.events.ack_log = fopen(sim.opt.ack_log_path, "a");
+        if (!sim.opt.events.ack_log) {
+            fprintf(stderr, "iotsim: --ack-log %s: %s\n", sim.opt.ack_log_path, strerror(errno));
+            goto out;
+        }
+    }
+    if (!sim.opt.events.state_dir && (sim.opt.events.rate > 0 || sim.opt.events.nalarms > 0))
+        fprintf(stderr, "iotsim: warning: without --state-dir, sequence numbers start at 1 again "
+                        "on every run, and iotd drops events whose numbers it has seen\n");
 
     r = uv_loop_init(&sim.loop);
     if (r < 0) {
@@ -433,6 +570,7 @@ int main(int argc, char **argv)
     }
     fleet_open = 1;
     sim.fleet.on_authenticated_change = on_authenticated_change;
+    sim.fleet.on_events_settled = on_events_settled;
     sim.fleet.arg = &sim;
 
     uv_signal_init(&sim.loop, &sim.sigint);
@@ -461,6 +599,8 @@ out:
         fprintf(stderr, "iotsim: warning: handles left open at exit\n");
     if (cfg.tls)
         sim_tls_ctx_free(cfg.tls);
+    if (sim.opt.events.ack_log)
+        fclose(sim.opt.events.ack_log);
     sim_devices_free(&list);
     free(sim.opt.files);
     free(sim.opt.mute_types);

@@ -9,9 +9,18 @@
  *   any state --sim_device_stop--> (BYE if authenticated) --> STOPPED
  *
  * The device uses the same library a microcontroller does: iotp_device_hs_* for the handshake
- * (HMAC or the ATECC508A software chip) and an iotp_parser over a fixed per-device buffer.
- * It keeps one timer, whose meaning follows the state: the handshake deadline while
- * connecting, the PING period when authenticated, the backoff delay, the BYE grace at stop.
+ * (HMAC or the ATECC508A software chip), an iotp_parser over a fixed per-device buffer and,
+ * for events, an iotp_outbox. Its main timer's meaning follows the state: the handshake
+ * deadline while connecting, the PING period when authenticated, the backoff delay, the BYE
+ * grace at stop. Two more timers belong to events and run regardless of the connection: the
+ * generation period (events made while disconnected wait in the outbox) and the end of a
+ * pause after `ERROR code=busy retry=<s>`.
+ *
+ * Events: generation starts at the device's first WELCOME (iotsim --events, or a start_events
+ * command later); the --alarm frames are queued at that moment too. On every WELCOME the
+ * outbox rewinds and everything not yet acknowledged is sent again, oldest first, then new
+ * events as they come. ACK removes one event (and writes the --ack-log line); a permanent
+ * ERROR drops it; busy pauses sending for retry= seconds (1 s without it).
  */
 #ifndef SIM_DEVICE_H
 #define SIM_DEVICE_H
@@ -23,6 +32,8 @@
 #include "iotp/iotp.h"
 #include "sim_backoff.h"
 #include "sim_devices_file.h"
+#include "sim_events.h"
+#include "sim_handlers.h"
 #include "sim_tls.h"
 
 struct sim_fleet;
@@ -70,6 +81,24 @@ struct sim_device {
 
     struct sim_device *next_queued; /* connect queue link (owned by the fleet) */
     int queued;
+
+    /* Events (when the fleet has an event configuration). */
+    struct sim_device_control control; /* what start_events / stop_events act on */
+    struct iotp_outbox outbox;
+    uint8_t *outbox_storage; /* allocated at the first event; NULL until then */
+    int outbox_failed;       /* the sequence file could not be read: events are refused */
+    uv_timer_t event_timer;  /* generation */
+    uv_timer_t resume_timer; /* end of a busy pause */
+    int event_timers_open;
+    int events_started;       /* the first WELCOME came: alarms queued, generation begun */
+    int events_on;            /* periodic generation switched on */
+    int events_settled;       /* all events made and acknowledged (counted by the fleet) */
+    int alarm_raised;         /* --alarm-every: the last scheduled alarm said raised */
+    double events_rate;       /* events per second while on */
+    double events_t0;         /* loop time (ms) from which generation is counted */
+    uint64_t events_ticks;    /* events due since events_t0 that were generated or refused */
+    uint32_t events_max_sent; /* highest seq sent so far (a lower one is a retransmission) */
+    struct sim_event_state gen;
 };
 
 /* Prepare dev for entry on fleet's loop (initialises its timer). Returns 0 or a UV_E* code. */
@@ -79,8 +108,15 @@ int sim_device_init(struct sim_device *dev, struct sim_fleet *fleet,
 /* The pacer's go-ahead: open the TCP connection now. */
 void sim_device_connect(struct sim_device *dev);
 
-/* Stop for good: BYE if authenticated, close the socket and the timer. Idempotent. */
+/* Stop for good: BYE if authenticated, close the socket and the timers. Idempotent. */
 void sim_device_stop(struct sim_device *dev);
+
+/* Close the handles of a device that was initialised but never started (a fleet whose set-up
+ * failed); the loop must run once more for the close callbacks. */
+void sim_device_close(struct sim_device *dev);
+
+/* Release what the device allocated (its outbox). Call after the loop closed its handles. */
+void sim_device_free(struct sim_device *dev);
 
 /* Send a delayed answer (a sim_delayed_send_fn; dev is the struct sim_device *). Dropped
  * unless dev is authenticated. */

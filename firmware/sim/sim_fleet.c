@@ -55,7 +55,7 @@ int sim_fleet_init(struct sim_fleet *fleet, uv_loop_t *loop, const struct sim_fl
 fail:
     /* Handles already initialised must be closed and the loop run before the memory goes. */
     while (i-- > 0)
-        uv_close((uv_handle_t *)&fleet->devices[i].timer, NULL);
+        sim_device_close(&fleet->devices[i]);
     if (fleet->pacer_open)
         uv_close((uv_handle_t *)&fleet->pacer, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
@@ -92,6 +92,8 @@ void sim_fleet_stop(struct sim_fleet *fleet)
 
 void sim_fleet_free(struct sim_fleet *fleet)
 {
+    for (size_t i = 0; i < fleet->count; i++)
+        sim_device_free(&fleet->devices[i]);
     free(fleet->devices);
     fleet->devices = NULL;
     fleet->count = 0;
@@ -198,6 +200,29 @@ void sim_fleet_authenticated_changed(struct sim_fleet *fleet)
         fleet->on_authenticated_change(fleet, fleet->arg);
 }
 
+void sim_fleet_events_settled(struct sim_fleet *fleet)
+{
+    fleet->events_settled++;
+    if (fleet->on_events_settled)
+        fleet->on_events_settled(fleet, fleet->arg);
+}
+
+/* The event counters, appended to a stats line once events are in use. */
+static void print_event_stats(const struct sim_stats *s, FILE *out, int json)
+{
+    fprintf(out,
+            json ? ",\"events_generated\":%llu,\"events_sent\":%llu,\"events_resent\":%llu,"
+                   "\"events_acked\":%llu,\"events_rejected\":%llu,\"events_busy\":%llu,"
+                   "\"events_refused\":%llu,\"events_pending\":%llu"
+                 : " events_generated=%llu events_sent=%llu events_resent=%llu events_acked=%llu"
+                   " events_rejected=%llu events_busy=%llu events_refused=%llu"
+                   " events_pending=%llu",
+            (unsigned long long)s->events_generated, (unsigned long long)s->events_sent,
+            (unsigned long long)s->events_resent, (unsigned long long)s->events_acked,
+            (unsigned long long)s->events_rejected, (unsigned long long)s->events_busy,
+            (unsigned long long)s->events_refused, (unsigned long long)s->events_pending);
+}
+
 void sim_fleet_print_stats(const struct sim_fleet *fleet, FILE *out, int json, int final)
 {
     struct sim_stats now = fleet->stats;
@@ -223,23 +248,30 @@ void sim_fleet_print_stats(const struct sim_fleet *fleet, FILE *out, int json, i
                 "{\"time\":\"%s\",\"elapsed_ms\":%llu,\"configured\":%llu,\"connecting\":%llu,"
                 "\"authenticated\":%llu,\"auth_failures\":%llu,\"connect_failures\":%llu,"
                 "\"disconnects\":%llu,\"reconnects\":%llu,\"pings_sent\":%llu,"
-                "\"pongs_received\":%llu,\"requests_answered\":%llu%s%s}\n",
+                "\"pongs_received\":%llu,\"requests_answered\":%llu",
                 when, (unsigned long long)elapsed, (unsigned long long)s->configured,
                 (unsigned long long)s->connecting, (unsigned long long)s->authenticated,
                 (unsigned long long)s->auth_failures, (unsigned long long)s->connect_failures,
                 (unsigned long long)s->disconnects, (unsigned long long)s->reconnects,
                 (unsigned long long)s->pings_sent, (unsigned long long)s->pongs_received,
-                (unsigned long long)s->requests_answered, final ? ",\"final\":true" : "", reached);
+                (unsigned long long)s->requests_answered);
     else
         fprintf(out,
                 "%s elapsed=%.1fs configured=%llu connecting=%llu authenticated=%llu "
                 "auth_failures=%llu connect_failures=%llu disconnects=%llu reconnects=%llu "
-                "pings_sent=%llu pongs_received=%llu requests_answered=%llu%s%s\n",
+                "pings_sent=%llu pongs_received=%llu requests_answered=%llu",
                 when, (double)elapsed / 1000.0, (unsigned long long)s->configured,
                 (unsigned long long)s->connecting, (unsigned long long)s->authenticated,
                 (unsigned long long)s->auth_failures, (unsigned long long)s->connect_failures,
                 (unsigned long long)s->disconnects, (unsigned long long)s->reconnects,
                 (unsigned long long)s->pings_sent, (unsigned long long)s->pongs_received,
-                (unsigned long long)s->requests_answered, final ? " final" : "", reached);
+                (unsigned long long)s->requests_answered);
+    if (fleet->cfg.events &&
+        (fleet->cfg.events->rate > 0 || fleet->cfg.events->nalarms > 0 || s->events_generated > 0))
+        print_event_stats(s, out, json);
+    if (json)
+        fprintf(out, "%s%s}\n", final ? ",\"final\":true" : "", reached);
+    else
+        fprintf(out, "%s%s\n", final ? " final" : "", reached);
     fflush(out);
 }

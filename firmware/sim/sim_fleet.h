@@ -24,6 +24,7 @@
 
 #include "sim_backoff.h"
 #include "sim_devices_file.h"
+#include "sim_events.h"
 #include "sim_handlers.h"
 
 struct sim_device;
@@ -39,6 +40,7 @@ struct sim_fleet_config {
     struct sim_backoff_params backoff;
     int verbose; /* log every device event to stderr, not only the first few problems */
     const struct sim_answer_rules *answers; /* NULL: answer every request at once */
+    const struct sim_event_config *events;  /* NULL: no events, start_events refused */
 };
 
 /* Counters; the first three are gauges, the rest only grow. */
@@ -53,6 +55,14 @@ struct sim_stats {
     uint64_t pings_sent;
     uint64_t pongs_received;
     uint64_t requests_answered;
+    uint64_t events_generated; /* events and alarms queued in the outboxes */
+    uint64_t events_sent;      /* EVENT/ALARM frames sent, retransmissions included */
+    uint64_t events_resent;    /* of those, retransmissions */
+    uint64_t events_acked;
+    uint64_t events_rejected; /* permanent ERROR: dropped */
+    uint64_t events_busy;     /* transient ERROR (busy): sending paused */
+    uint64_t events_refused;  /* not queued: outbox full, or no sequence number */
+    uint64_t events_pending;  /* gauge: queued and not yet acknowledged */
 };
 
 struct sim_fleet {
@@ -64,8 +74,11 @@ struct sim_fleet {
     uint64_t started_ms;          /* loop time at sim_fleet_start */
     int64_t all_authenticated_ms; /* ms from start until every device was authenticated at
                                      once, -1 until that happened */
+    size_t events_settled;        /* devices that made all their events and saw them acknowledged */
     /* Called (if set) whenever the number of authenticated devices changes. */
     void (*on_authenticated_change)(struct sim_fleet *fleet, void *arg);
+    /* Called (if set) whenever events_settled grows. */
+    void (*on_events_settled)(struct sim_fleet *fleet, void *arg);
     void *arg;
     int stopping;
     struct sim_stats at_stop; /* the counters when sim_fleet_stop began: the final stats line
@@ -117,5 +130,7 @@ void sim_fleet_log(struct sim_fleet *fleet, const char *device_id, const char *f
     __attribute__((format(printf, 3, 4)));
 /* The number of authenticated devices changed (the fleet checks "all authenticated"). */
 void sim_fleet_authenticated_changed(struct sim_fleet *fleet);
+/* One more device's events are all made and acknowledged. */
+void sim_fleet_events_settled(struct sim_fleet *fleet);
 
 #endif

@@ -7,7 +7,8 @@
  *
  * Handlers are pure functions of (device, request): the simulator keeps no per-device sensor
  * state, so what a "sensor" reads is derived from the device id and the request id, which
- * keeps the answers reproducible in tests.
+ * keeps the answers reproducible in tests. The exceptions act on the device through its
+ * sim_device_control hooks (start_events, stop_events) and only answer what the hook said.
  *
  * Delayed answers (iotsim --slow) live in a doubly linked list, one malloc'ed entry per
  * answer holding a uv_timer_t and a copy of the frame. An entry leaves the list when its timer
@@ -40,10 +41,11 @@ void sim_answer_addf(struct sim_answer *answer, const char *fmt, ...)
 
 /* `ping`: a user checking that the device is alive and answering. */
 static void handle_ping(const char *device_id, const struct iotp_frame *request,
-                        struct sim_answer *answer)
+                        const struct sim_device_control *control, struct sim_answer *answer)
 {
     (void)device_id;
     (void)request;
+    (void)control;
     answer->args[answer->nargs++] = "pong";
 }
 
@@ -62,9 +64,10 @@ static uint32_t hash_text(const char *s)
  * requests (the relay's ids grow) see a slow drift, and the same request always reads the
  * same. Computed in tenths so the text is exact. */
 static void handle_read_temp(const char *device_id, const struct iotp_frame *request,
-                             struct sim_answer *answer)
+                             const struct sim_device_control *control, struct sim_answer *answer)
 {
     int base = 180 + (int)(hash_text(device_id) % 80);
+    (void)control;
     int step = (int)(request->id % 20);
     int wave = step < 10 ? step : 20 - step; /* 0..10..0 */
     int tenths = base + wave - 5;
@@ -82,9 +85,10 @@ static int parse_coordinate(const char *s)
 /* `set_pixel X Y COLOR` -> `OK id`: the demo's LED matrix. The colour is the device's business
  * (a name or #rrggbb), so only its presence is checked. */
 static void handle_set_pixel(const char *device_id, const struct iotp_frame *request,
-                             struct sim_answer *answer)
+                             const struct sim_device_control *control, struct sim_answer *answer)
 {
     (void)device_id;
+    (void)control;
     if (request->nargs != 3 || parse_coordinate(request->args[0]) < 0 ||
         parse_coordinate(request->args[1]) < 0 || request->args[2][0] == '\0') {
         answer->error_code = "bad_args";
@@ -95,11 +99,55 @@ static void handle_set_pixel(const char *device_id, const struct iotp_frame *req
 /* `echo TEXT...` -> `OK id TEXT...`: the benchmark's payload and a check that args survive
  * the relay byte for byte. The args point into the request, which outlives the answer. */
 static void handle_echo(const char *device_id, const struct iotp_frame *request,
-                        struct sim_answer *answer)
+                        const struct sim_device_control *control, struct sim_answer *answer)
 {
     (void)device_id;
+    (void)control;
     for (unsigned i = 0; i < request->nargs && i < SIM_ANSWER_MAX_ARGS; i++)
         answer->args[answer->nargs++] = request->args[i];
+}
+
+/* Switch the device's periodic events through its control hook. */
+static void set_events(const struct sim_device_control *control, int on, uint32_t period_ms,
+                       struct sim_answer *answer)
+{
+    if (!control || !control->set_events) {
+        answer->error_code = "device";
+        answer->error_msg = "this device sends no events";
+        return;
+    }
+    if (control->set_events(control->ctx, on, period_ms) < 0) {
+        answer->error_code = "device";
+        answer->error_msg = "cannot switch events";
+    }
+}
+
+/* `start_events [PERIOD_MS]` -> `OK id`: one event every PERIOD_MS milliseconds (1..86400000),
+ * or at the device's configured rate without it. Idempotent; a new period replaces the old. */
+static void handle_start_events(const char *device_id, const struct iotp_frame *request,
+                                const struct sim_device_control *control, struct sim_answer *answer)
+{
+    uint32_t period_ms = 0;
+
+    (void)device_id;
+    if (request->nargs > 1 ||
+        (request->nargs == 1 &&
+         (iotp_parse_u32(request->args[0], strlen(request->args[0]), &period_ms) != 0 ||
+          period_ms == 0 || period_ms > 86400000))) {
+        answer->error_code = "bad_args";
+        answer->error_msg = "want an optional period in ms, 1..86400000";
+        return;
+    }
+    set_events(control, 1, period_ms, answer);
+}
+
+/* `stop_events` -> `OK id`: no more periodic events (those queued are still delivered). */
+static void handle_stop_events(const char *device_id, const struct iotp_frame *request,
+                               const struct sim_device_control *control, struct sim_answer *answer)
+{
+    (void)device_id;
+    (void)request;
+    set_events(control, 0, 0, answer);
 }
 
 static const struct sim_handler handlers[] = {
@@ -107,6 +155,8 @@ static const struct sim_handler handlers[] = {
     {"read_temp", handle_read_temp},
     {"set_pixel", handle_set_pixel},
     {"echo", handle_echo},
+    {"start_events", handle_start_events},
+    {"stop_events", handle_stop_events},
 };
 
 const struct sim_handler *sim_handler_find(const char *type)
@@ -144,7 +194,8 @@ static int type_listed(const char *type, const char *const *list, size_t n)
     return 0;
 }
 
-int sim_answer_request(const struct sim_answer_rules *rules, const char *device_id,
+int sim_answer_request(const struct sim_answer_rules *rules,
+                       const struct sim_device_control *control, const char *device_id,
                        const struct iotp_frame *request, uint8_t *out, size_t cap,
                        enum sim_answer_when *when)
 {
@@ -161,7 +212,7 @@ int sim_answer_request(const struct sim_answer_rules *rules, const char *device_
         answer.error_code = "device";
         answer.error_msg = "refused";
     } else if ((h = sim_handler_find(request->type)) != NULL) {
-        h->fn(device_id, request, &answer);
+        h->fn(device_id, request, control, &answer);
     } else {
         answer.error_code = "unknown_type";
     }
@@ -175,7 +226,7 @@ int sim_handle_request(const char *device_id, const struct iotp_frame *request, 
 {
     enum sim_answer_when when;
 
-    return sim_answer_request(NULL, device_id, request, out, cap, &when);
+    return sim_answer_request(NULL, NULL, device_id, request, out, cap, &when);
 }
 
 /* ---- delayed answers ---- */

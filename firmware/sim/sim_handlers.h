@@ -36,10 +36,21 @@ struct sim_answer {
     size_t text_used;
 };
 
-/* A handler: the request and the device it was sent to. Fills *answer; returns nothing because
- * every outcome, failures included, is an answer on the wire. */
+/* What a handler may ask of the device it runs on beyond an answer (start_events and
+ * stop_events switch the device's periodic events). NULL, or a NULL hook, stands for a device
+ * without that ability: the handler answers ERROR code=device. */
+struct sim_device_control {
+    void *ctx;
+    /* Switch periodic events on (period_ms > 0: one every period_ms; 0: the device's
+     * configured rate) or off. Idempotent. Returns 0 or a negative code. */
+    int (*set_events)(void *ctx, int on, uint32_t period_ms);
+};
+
+/* A handler: the request, the device it was sent to and that device's controls (may be NULL).
+ * Fills *answer; returns nothing because every outcome, failures included, is an answer on the
+ * wire. */
 typedef void (*sim_handler_fn)(const char *device_id, const struct iotp_frame *request,
-                               struct sim_answer *answer);
+                               const struct sim_device_control *control, struct sim_answer *answer);
 
 struct sim_handler {
     const char *type;
@@ -49,9 +60,10 @@ struct sim_handler {
 /* The handler for type, or NULL if the simulator does not know it. */
 const struct sim_handler *sim_handler_find(const char *type);
 
-/* Build the answer to request (an application frame addressed to device_id) into out (cap
- * bytes): `device_id request->from OK id args...` or `... ERROR id code=...` (unknown_type for
- * a type without handler). Returns the frame length (> 0) or a negative IOTP_E* code. */
+/* Build the answer to request (an application frame addressed to device_id, a device without
+ * controls) into out (cap bytes): `device_id request->from OK id args...` or `... ERROR id
+ * code=...` (unknown_type for a type without handler). Returns the frame length (> 0) or a negative
+ * IOTP_E* code. */
 int sim_handle_request(const char *device_id, const struct iotp_frame *request, uint8_t *out,
                        size_t cap);
 
@@ -76,10 +88,11 @@ enum sim_answer_when {
     SIM_ANSWER_NEVER, /* muted: out holds nothing, send nothing */
 };
 
-/* sim_handle_request under rules (NULL = none): the frame is built into out (cap bytes) unless
- * the type is muted, and *when says what to do with it. Returns the frame length (> 0), 0 for
- * SIM_ANSWER_NEVER, or a negative IOTP_E* code. */
-int sim_answer_request(const struct sim_answer_rules *rules, const char *device_id,
+/* sim_handle_request under rules (NULL = none) with the device's controls (NULL = none): the
+ * frame is built into out (cap bytes) unless the type is muted, and *when says what to do with
+ * it. Returns the frame length (> 0), 0 for SIM_ANSWER_NEVER, or a negative IOTP_E* code. */
+int sim_answer_request(const struct sim_answer_rules *rules,
+                       const struct sim_device_control *control, const char *device_id,
                        const struct iotp_frame *request, uint8_t *out, size_t cap,
                        enum sim_answer_when *when);
 

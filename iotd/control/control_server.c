@@ -16,6 +16,7 @@
 #include "ctl_commands.h"
 #include "ctl_proto.h"
 #include "iot_error.h"
+#include "control/control_events.h"
 #include "registry/admin.h"
 #include "relay/relay.h"
 
@@ -67,8 +68,9 @@ struct control_conn {
     uv_shutdown_t shutdown;
 };
 
-/* A stream: a timer asking the provider for a sample per interval. Referenced by its timer
- * (until closed) and by a sample being built; freed when both are gone. */
+/* A stream: a timer asking the provider for a sample per interval (stats), or a hub
+ * subscription whose timer renews the stream's lease (watch). Referenced by its timer (until
+ * closed) and by a sample being built; freed when both are gone. */
 struct control_stream {
     struct control_stream *next;
     struct control_conn *conn;
@@ -79,7 +81,18 @@ struct control_stream {
     long long count, sent;
     unsigned refs;
     bool collecting, ended;
+    /* watch */
+    bool watch;
+    uint64_t sub_id;  /* hub subscription, 0 = none */
+    uint64_t holder;  /* lease holder, 0 = no lease */
+    uint64_t dropped; /* items the client was too slow for, not yet reported */
+    char tenant[65], device[65], event[65];
 };
+
+/* A watcher that does not read is not sent more than this (items are dropped and counted). */
+#define WATCH_BACKLOG (1024u * 1024)
+/* A watch stream's lease is held for this long and renewed at a third of it. */
+#define WATCH_LEASE_MS 60000
 
 #define STREAM_MIN_INTERVAL_MS 100
 #define STREAM_MAX_INTERVAL_MS 60000
@@ -237,6 +250,13 @@ static int control_job_run(db_job_t *job, MYSQL *db)
     cj->err[0] = '\0';
     cJSON_Delete(cj->result);
     cj->result = NULL;
+    if (control_events_handles(cj->cmd)) {
+        registry_snapshot_t *snap = registry_acquire(srv->deps.registry);
+        rc = control_events_execute(db, snap, cj->cmd, cj->args, cj->actor, &cj->result, cj->err,
+                                    sizeof(cj->err));
+        registry_release(snap);
+        return rc;
+    }
     if (mutates)
         pthread_mutex_lock(&srv->admin_lock);
     rc = admin_execute(db, &ctx, cj->cmd, cj->args, &cj->result, cj->err, sizeof(cj->err));
@@ -257,6 +277,26 @@ static int control_job_run(db_job_t *job, MYSQL *db)
     return rc;
 }
 
+/* What an events or alarm command changes beyond its own reply: rules reloaded into the
+ * engine, an acknowledgement published on the streams. result may be NULL (already sent). */
+static void after_events_command(control_server_t *srv, const struct ctl_command *cmd,
+                                 const cJSON *args, const cJSON *result)
+{
+    hub_t *hub = srv->deps.hub;
+    if (!hub)
+        return;
+    if (cmd->id == CTL_ALARM_RULE_ADD || cmd->id == CTL_ALARM_RULE_REMOVE) {
+        hub_alarm_rules_changed(hub);
+    } else if (cmd->id == CTL_ALARM_ACK && result) {
+        registry_snapshot_t *snap = registry_acquire(srv->deps.registry);
+        struct event *item = control_ack_item(snap, ctl_get_string(args, "tenant"), result);
+        registry_release(snap);
+        if (item)
+            hub_publish(hub, item);
+        event_unref(item);
+    }
+}
+
 /* Runs on the main loop when the db thread is done. */
 static void control_job_done(inbox_msg_t *msg, void *loop_data)
 {
@@ -264,6 +304,8 @@ static void control_job_done(inbox_msg_t *msg, void *loop_data)
     struct control_conn *conn = cj->conn;
     (void)loop_data;
 
+    if (cj->job.status == 0 && !cj->srv->stopping)
+        after_events_command(cj->srv, cj->cmd, cj->args, cj->result);
     if (!conn->closed) {
         if (cj->job.status == 0) {
             client_send(conn, ctl_reply_ok(cj->id, cj->result));
@@ -274,6 +316,7 @@ static void control_job_done(inbox_msg_t *msg, void *loop_data)
     }
     if (cj->job.status == 0 && (cj->cmd->flags & CTL_MUTATES))
         log_info("control: %s by %s", cj->cmd->name, cj->actor);
+
     cJSON_Delete(cj->args);
     cJSON_Delete(cj->result);
     client_unref(conn);
@@ -383,6 +426,12 @@ static void stream_end(struct control_stream *st, const char *reason)
     if (st->ended)
         return;
     st->ended = true;
+    hub_t *hub = st->conn->srv->deps.hub;
+    if (st->sub_id)
+        hub_unsubscribe(hub, st->sub_id);
+    if (st->holder)
+        hub_release(hub, st->holder);
+    st->sub_id = st->holder = 0;
     struct control_conn *conn = st->conn;
     for (struct control_stream **p = &conn->streams; *p; p = &(*p)->next) {
         if (*p == st) {
@@ -457,6 +506,212 @@ static void stream_start(struct control_conn *conn, uint32_t id, cJSON *args)
     client_send(conn, ack);
     /* The first sample at once (a monitor should not start blank), then one per interval. */
     uv_timer_start(&st->timer, on_stream_tick, 0, (uint64_t)interval);
+}
+
+/* ---- watch: events and alarm changes as they happen ---- */
+
+static void send_item(struct control_stream *st, cJSON *item)
+{
+    cJSON *msg = cJSON_CreateObject();
+    if (!msg || !item) {
+        cJSON_Delete(msg);
+        cJSON_Delete(item);
+        return;
+    }
+    cJSON_AddNumberToObject(msg, "id", st->id);
+    cJSON_AddItemToObject(msg, "item", item);
+    client_send(st->conn, msg);
+}
+
+/* The hub's sink: one item for this watcher. A watcher that does not read its socket loses
+ * items (counted, then reported) instead of holding up the others or iotd's memory. */
+static void on_watch_item(void *arg, struct event *item)
+{
+    struct control_stream *st = arg;
+    if (st->ended || st->conn->closed)
+        return;
+    if (uv_stream_get_write_queue_size((uv_stream_t *)&st->conn->pipe) > WATCH_BACKLOG) {
+        st->dropped++;
+        return;
+    }
+    if (st->dropped) {
+        cJSON *notice = cJSON_CreateObject();
+        if (notice)
+            cJSON_AddNumberToObject(notice, "dropped", (double)st->dropped);
+        send_item(st, notice);
+        st->dropped = 0;
+    }
+    send_item(st, control_event_item(item));
+    if (st->count > 0 && ++st->sent >= st->count)
+        stream_end(st, "count reached");
+}
+
+static void on_lease_renew(uv_timer_t *timer)
+{
+    struct control_stream *st = timer->data;
+    char err[160];
+    if (st->ended || !st->holder)
+        return;
+    if (hub_lease(st->conn->srv->deps.hub, st->holder, st->tenant, st->device, st->event,
+                  WATCH_LEASE_MS, err, sizeof(err)) != 0)
+        log_warn("control: renewing the lease of %s on %s: %s", st->event, st->device, err);
+}
+
+/* The filter of a watch request; IOT_EINVAL / IOT_ENOTFOUND with a sentence in err. */
+static int watch_filter(control_server_t *srv, const cJSON *args, struct hub_filter *f, char *err,
+                        size_t errlen)
+{
+    static const struct {
+        const char *key;
+        size_t offset;
+    } names[] = {{"tenant", offsetof(struct hub_filter, tenant)},
+                 {"device", offsetof(struct hub_filter, device)},
+                 {"group", offsetof(struct hub_filter, group)},
+                 {"type", offsetof(struct hub_filter, type)},
+                 {"event", offsetof(struct hub_filter, event)}};
+    const char *as = ctl_get_string(args, "as");
+    int rc = IOT_OK;
+    memset(f, 0, sizeof(*f));
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *v = ctl_get_string(args, names[i].key);
+        if (v)
+            snprintf((char *)f + names[i].offset, 65, "%s", v);
+    }
+    f->alarms = ctl_get_bool(args, "alarms", 0) ? HUB_ALARMS_ONLY : HUB_EVENTS_AND_ALARMS;
+    registry_snapshot_t *snap = registry_acquire(srv->deps.registry);
+    if (as) {
+        struct registry_user_info u;
+        if (registry_user_lookup(snap, as, &u) != 0) {
+            snprintf(err, errlen, "no user %s", as);
+            rc = IOT_ENOTFOUND;
+        } else if (f->tenant[0] && strcmp(f->tenant, u.tenant) != 0) {
+            snprintf(err, errlen, "user %s is not of tenant %s", as, f->tenant);
+            rc = IOT_EINVAL;
+        } else {
+            snprintf(f->principal, sizeof(f->principal), "%s", u.address);
+            snprintf(f->tenant, sizeof(f->tenant), "%s", u.tenant);
+        }
+    }
+    struct registry_device_info d;
+    if (rc == IOT_OK && f->device[0]) {
+        if (registry_device_lookup(snap, f->device, &d) != 0 ||
+            (f->tenant[0] && strcmp(d.tenant, f->tenant) != 0)) {
+            snprintf(err, errlen, "no device %s%s%s", f->device, f->tenant[0] ? " in tenant " : "",
+                     f->tenant);
+            rc = IOT_ENOTFOUND;
+        } else if (!f->tenant[0]) {
+            snprintf(f->tenant, sizeof(f->tenant), "%s", d.tenant);
+        }
+    }
+    registry_release(snap);
+    return rc;
+}
+
+static void watch_start(struct control_conn *conn, uint32_t id, cJSON *args)
+{
+    control_server_t *srv = conn->srv;
+    struct hub_filter f;
+    char err[400] = "";
+    long long count = ctl_get_int(args, "count", 0);
+    bool lease = ctl_get_bool(args, "start", 0);
+    int rc = srv->deps.hub ? watch_filter(srv, args, &f, err, sizeof(err)) : IOT_EINVAL;
+    if (rc == IOT_OK && count < 0) {
+        rc = IOT_EINVAL;
+        snprintf(err, sizeof(err), "--count must be >= 0");
+    }
+    if (rc == IOT_OK && lease && (!f.device[0] || !f.event[0])) {
+        rc = IOT_EINVAL;
+        snprintf(err, sizeof(err), "--start needs --device and --event");
+    }
+    if (rc == IOT_OK && lease && f.principal[0]) {
+        struct access_decision d;
+        registry_snapshot_t *snap = registry_acquire(srv->deps.registry);
+        if (registry_access_check_read(snap, f.principal, f.device, f.event, &d) != 0 || !d.allow) {
+            rc = IOT_EDENIED;
+            snprintf(err, sizeof(err), "%.128s may not read %.64s of %.64s", f.principal, f.event,
+                     f.device);
+        }
+        registry_release(snap);
+    }
+    if (rc != IOT_OK) {
+        send_error(conn, id, rc, err[0] ? err : "events are not served by this daemon");
+        cJSON_Delete(args);
+        return;
+    }
+    struct control_stream *st = calloc(1, sizeof(*st));
+    if (!st) {
+        cJSON_Delete(args);
+        send_error(conn, id, IOT_ENOMEM, NULL);
+        return;
+    }
+    *st = (struct control_stream){
+        .conn = conn, .id = id, .args = args, .count = count, .refs = 1, .watch = true};
+    snprintf(st->tenant, sizeof(st->tenant), "%s", f.tenant);
+    snprintf(st->device, sizeof(st->device), "%s", f.device);
+    snprintf(st->event, sizeof(st->event), "%s", f.event);
+    uv_timer_init(srv->deps.loop, &st->timer);
+    st->timer.data = st;
+    conn->refs++;
+    st->next = conn->streams;
+    conn->streams = st;
+    if (lease) {
+        st->holder = hub_holder_id(srv->deps.hub);
+        rc = hub_lease(srv->deps.hub, st->holder, st->tenant, st->device, st->event, WATCH_LEASE_MS,
+                       err, sizeof(err));
+    }
+    if (rc == IOT_OK)
+        rc = hub_subscribe(srv->deps.hub, &f, on_watch_item, st, &st->sub_id);
+    if (rc != IOT_OK) {
+        send_error(conn, id, rc, err[0] ? err : NULL);
+        stream_end(st, NULL);
+        return;
+    }
+    cJSON *ack = ctl_reply_ok(id, NULL);
+    cJSON_DeleteItemFromObjectCaseSensitive(ack, "result");
+    cJSON_AddTrueToObject(ack, "stream");
+    client_send(conn, ack);
+    if (st->holder)
+        uv_timer_start(&st->timer, on_lease_renew, WATCH_LEASE_MS / 3, WATCH_LEASE_MS / 3);
+}
+
+/* "lease": held by the operator (not this connection, which a cron job closes at once) until
+ * its ttl; renewing is asking again, ttl 0 gives it up. */
+static void handle_lease(struct control_conn *conn, uint32_t id, const cJSON *args)
+{
+    control_server_t *srv = conn->srv;
+    long long ttl = ctl_get_int(args, "ttl_s", 600);
+    char err[256] = "";
+    const char *device = ctl_get_string(args, "device"), *event = ctl_get_string(args, "event");
+    if (!srv->deps.hub) {
+        send_error(conn, id, IOT_EINVAL, "events are not served by this daemon");
+        return;
+    }
+    if (ttl < 0 || ttl > 7 * 86400) {
+        send_error(conn, id, IOT_EINVAL, "--ttl must be 0..604800 seconds");
+        return;
+    }
+    /* One holder per operator and lease: FNV-1a of who and what, kept clear of session serials. */
+    uint64_t holder = 1469598103934665603ull;
+    const char *parts[] = {conn->actor, "\n", device, "\n", event};
+    for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
+        for (const char *p = parts[i]; *p; p++)
+            holder = (holder ^ (uint8_t)*p) * 1099511628211ull;
+    holder |= 1ull << 63;
+    int rc = IOT_OK;
+    if (ttl == 0)
+        hub_release(srv->deps.hub, holder);
+    else
+        rc = hub_lease(srv->deps.hub, holder, ctl_get_string(args, "tenant"), device, event,
+                       (uint32_t)ttl * 1000u, err, sizeof(err));
+    if (rc != IOT_OK) {
+        send_error(conn, id, rc, err[0] ? err : NULL);
+        return;
+    }
+    cJSON *result = cJSON_CreateObject();
+    cJSON_AddStringToObject(result, "device", device);
+    cJSON_AddStringToObject(result, "event", event);
+    cJSON_AddNumberToObject(result, "ttl_s", (double)ttl);
+    client_send(conn, ctl_reply_ok(id, result));
 }
 
 /* ---- send: the control connection as a relay sender ---- */
@@ -590,7 +845,12 @@ static void handle_line(struct control_conn *conn, const char *line, size_t len)
         send_error(conn, id, IOT_EINVAL, args ? err : NULL);
         goto out;
     }
-    if ((cmd->flags & CTL_STREAM) && srv->deps.stats) {
+    if (cmd->id == CTL_WATCH) {
+        watch_start(conn, id, args);
+    } else if (cmd->id == CTL_LEASE) {
+        handle_lease(conn, id, args);
+        cJSON_Delete(args);
+    } else if ((cmd->flags & CTL_STREAM) && srv->deps.stats) {
         stream_start(conn, id, args);
     } else if (cmd->id == CTL_SEND && srv->deps.sessions) {
         handle_send(conn, id, args);

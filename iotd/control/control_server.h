@@ -16,6 +16,7 @@
 #include "registry/registry.h"
 #include "session/presence.h"
 #include "session/session.h"
+#include "hub/hub.h"
 
 #include <cjson/cJSON.h>
 #include <stdint.h>
@@ -48,6 +49,7 @@ struct control_deps {
     sessions_t *sessions; /* for "send": the relay's device side */
     relay_audit_t *audit; /* records each "send" */
     uint32_t max_timeout_ms;
+    hub_t *hub; /* "watch" streams, leases, alarm changes; NULL: those commands fail */
 };
 
 /* Bind and listen. A stale socket file is replaced; a live one (another iotd) is an error. */

@@ -57,6 +57,12 @@ static const struct config_key keys[] = {
     UINT("devices", "max_timeout_ms", max_timeout_ms, 3600000),
     STR("devices", "login_plain", login_plain),
     STR("relay", "audit", relay_audit),
+    UINT("events", "retention_days", events_retention_days, 36500),
+    UINT("events", "spool_max_mb", events_spool_max_mb, 1u << 20),
+    UINT("events", "queue", events_queue, 1u << 24),
+    UINT("events", "batch_max", events_batch_max, 100000),
+    UINT("events", "flush_ms", events_flush_ms, 10000),
+    UINT("events", "lease_max_s", events_lease_max_s, 86400 * 7),
     STR("database", "url", db_url),
     STR("database", "password_file", db_password_file),
     UINT("database", "threads", db_threads, 64),
@@ -130,6 +136,12 @@ void config_defaults(struct iotd_config *cfg)
     cfg->max_timeout_ms = 60000;
     cfg->login_plain = strdup("no");
     cfg->relay_audit = strdup("all");
+    cfg->events_retention_days = 30;
+    cfg->events_spool_max_mb = 256;
+    cfg->events_queue = 65536;
+    cfg->events_batch_max = 1000;
+    cfg->events_flush_ms = 5;
+    cfg->events_lease_max_s = 3600;
     cfg->db_threads = 2;
     cfg->db_queue = 4096;
     cfg->inbox_capacity = 65536;

@@ -36,6 +36,13 @@ struct iotd_config {
     char *login_plain;             /* "yes": LOGIN over plain TCP from non-loopback peers */
     /* [relay] */
     char *relay_audit; /* all|denied|none, default all */
+    /* [events] */
+    unsigned events_retention_days; /* days of events kept (partitions dropped), 0 = forever */
+    unsigned events_spool_max_mb;   /* spool bound while MariaDB is away, default 256 */
+    unsigned events_queue;          /* events waiting in memory for the store, default 65536 */
+    unsigned events_batch_max;      /* events per transaction, default 1000 */
+    unsigned events_flush_ms;       /* longest a batch stays open, default 5 */
+    unsigned events_lease_max_s;    /* longest lease a client may hold, default 3600 */
     /* [database] */
     char *db_url; /* "local" or mariadb://... */
     char *db_password_file;

@@ -186,6 +186,9 @@ static int daemon_stats(void *arg, const cJSON *args, uint64_t *event_seq,
         .conn_log = d->conn_log,
         .audit = d->audit,
         .presence = d->presence,
+        .events = d->events,
+        .alarm_writer = d->alarm_writer,
+        .hub = d->hub,
         .control_clients = control_clients,
         .control_outcomes = control_outcomes,
         .control_arg = d,
@@ -200,12 +203,61 @@ static int daemon_stats(void *arg, const cJSON *args, uint64_t *event_seq,
     return rc;
 }
 
+static void on_events_stopped(void *arg);
+static void on_alarm_writer_released(void *arg);
+
+/* The store's completion: durable events go to the hub (ACKs, alarms, subscribers). */
+static void on_events_durable(struct event *const *events, size_t n, void *arg)
+{
+    struct iotd *d = arg;
+    hub_durable(events, n, d->hub);
+}
+
+/* The event side: the hub (alarm rules, subscribers, leases), the alarm writer and the durable
+ * store whose completions feed the hub. Before the sessions, which hand events to them. */
+static int start_events(struct iotd *d, char *err, size_t errlen)
+{
+    int rc;
+    char spool[4200];
+    struct alarm_writer_options awo = {.released = on_alarm_writer_released, .arg = d};
+    if ((rc = presence_new(&d->presence)) != 0 ||
+        (rc = alarm_writer_start(&d->alarm_writer, &d->loop, &d->inbox, d->db, &awo)) != 0)
+        return rc;
+    struct hub_deps hd = {.loop = &d->loop,
+                          .inbox = &d->inbox,
+                          .registry = d->registry,
+                          .presence = d->presence,
+                          .db = d->db,
+                          .alarm_writer = d->alarm_writer};
+    struct hub_options ho = {.lease_max_s = d->cfg.events_lease_max_s};
+    if ((rc = hub_start(&d->hub, &hd, &ho)) != 0) {
+        snprintf(err, errlen, "cannot start the event hub");
+        return rc;
+    }
+    snprintf(spool, sizeof(spool), "%s/events.spool", d->cfg.state_dir);
+    struct event_store_options so = {
+        .spool_path = spool,
+        .spool_max_bytes = (uint64_t)d->cfg.events_spool_max_mb * 1024 * 1024,
+        .queue_max = d->cfg.events_queue,
+        .batch_max = d->cfg.events_batch_max,
+        .flush_ms = d->cfg.events_flush_ms,
+        .retention_days = d->cfg.events_retention_days,
+        .stopped = on_events_stopped,
+    };
+    if ((rc = event_store_start(&d->events, &d->loop, &d->inbox, d->db, &so, on_events_durable, d,
+                                err, errlen)) != 0)
+        return rc;
+    hub_set_store(d->hub, d->events);
+    return IOT_OK;
+}
+
 /* Sessions on the io threads, then the listeners that feed them. */
 static int start_devices(struct iotd *d, char *err, size_t errlen)
 {
     int rc;
     struct ratelimit_options rlo = {0};
-    if ((rc = presence_new(&d->presence)) != 0 || (rc = ratelimit_new(&d->ratelimit, &rlo)) != 0 ||
+    if ((rc = start_events(d, err, errlen)) != 0 ||
+        (rc = ratelimit_new(&d->ratelimit, &rlo)) != 0 ||
         (rc = conn_log_start(&d->conn_log, &d->loop, &d->inbox, d->db, 0)) != 0 ||
         (rc = relay_audit_start(&d->audit, d->cfg.relay_audit, &d->loop, &d->inbox, d->db)) != 0)
         return rc;
@@ -216,7 +268,8 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
                                 .audit = d->audit,
                                 .secret_key = d->secret_key,
                                 .io = d->io,
-                                .io_count = d->io_count};
+                                .io_count = d->io_count,
+                                .events = hub_session_hooks(d->hub)};
     struct session_options opts = {
         .handshake_timeout_ms = d->cfg.handshake_timeout_ms,
         .ping_s = d->cfg.ping_s,
@@ -233,6 +286,7 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start device sessions");
         return rc;
     }
+    hub_set_sessions(d->hub, d->sessions);
     net_loop_t *loops[256];
     sessions_net_loops(d->sessions, loops);
     if (d->cfg.listen && d->cfg.listen[0]) {
@@ -315,7 +369,8 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
                                 .stats_arg = d,
                                 .sessions = d->sessions,
                                 .audit = d->audit,
-                                .max_timeout_ms = d->cfg.max_timeout_ms};
+                                .max_timeout_ms = d->cfg.max_timeout_ms,
+                                .hub = d->hub};
     if ((rc = control_server_start(&d->control, &copts, &deps, err, errlen)) != 0)
         return rc;
 
@@ -373,6 +428,8 @@ out:
     sd_notify(0, "READY=1");
 }
 
+static void finish_stop(struct iotd *d);
+
 static void on_stop_signal(uv_signal_t *sig, int signum)
 {
     struct iotd *d = sig->data;
@@ -386,10 +443,46 @@ static void on_stop_signal(uv_signal_t *sig, int signum)
         net_listener_stop(d->listener);
     if (d->tls_listener)
         net_listener_stop(d->tls_listener);
+    hub_set_sessions(d->hub, NULL);
     sessions_stop(d->sessions);
     d->sessions = NULL;
     for (unsigned i = 0; i < d->io_count; i++)
         io_thread_stop(&d->io[i]);
+    /* What devices sent is stored (or spooled) before the database goes: acknowledged or not,
+     * an event that reached iotd is not thrown away. The store may need several more db jobs
+     * for that: the rest of the stop waits for its "stopped" callback. */
+    hub_stop(d->hub);
+    if (d->events) {
+        event_store_stop(d->events);
+        d->events = NULL;
+    } else {
+        finish_stop(d);
+    }
+}
+
+/* The event store is gone (its "stopped" callback): stop the writers and the database. */
+static void on_events_stopped(void *arg)
+{
+    finish_stop(arg);
+}
+
+static void on_alarm_writer_released(void *arg);
+
+/* The event store is gone: stop the alarm writer, whose last transitions need the database. */
+static void finish_stop(struct iotd *d)
+{
+    if (d->alarm_writer) {
+        alarm_writer_stop(d->alarm_writer);
+        d->alarm_writer = NULL;
+    } else {
+        on_alarm_writer_released(d);
+    }
+}
+
+/* The alarm writer is gone: the batch writers and the database go last. */
+static void on_alarm_writer_released(void *arg)
+{
+    struct iotd *d = arg;
     conn_log_stop(d->conn_log);
     relay_audit_stop(d->audit);
     /* Queued jobs finish; their completions land in the main inbox, drained when it closes. */
@@ -412,6 +505,8 @@ int iotd_run(struct iotd *d)
         d->mariadb = NULL;
     }
     uv_run(&d->loop, UV_RUN_DEFAULT); /* close callbacks */
+    hub_free(d->hub);
+    d->hub = NULL;
     free(d->io);
     presence_free(d->presence);
     ratelimit_free(d->ratelimit);

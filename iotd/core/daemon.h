@@ -16,6 +16,9 @@
 #include "crypto/secretbox.h"
 #include "db/db.h"
 #include "db/mariadb_local.h"
+#include "alarm/alarm_writer.h"
+#include "events/store.h"
+#include "hub/hub.h"
 #include "loop/io_thread.h"
 #include "net/conn.h"
 #include "registry/registry.h"
@@ -41,6 +44,9 @@ struct iotd {
     conn_log_t *conn_log;
     relay_audit_t *audit;
     sessions_t *sessions;
+    event_store_t *events;
+    alarm_writer_t *alarm_writer;
+    hub_t *hub;
     net_listener_t *listener, *tls_listener;
     uint8_t secret_key[SECRETBOX_KEY_LEN];
     uv_signal_t sigterm, sigint, sighup;

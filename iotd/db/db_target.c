@@ -26,6 +26,9 @@
 
 #define DB_DEFAULT_NAME      "iotd"
 #define DB_CONNECT_TIMEOUT_S 10
+/* A hung server (SIGSTOPped, disk full, network black hole) fails a statement after this long
+ * instead of holding a db thread forever; the event store then spools. */
+#define DB_IO_TIMEOUT_S 30
 
 static bool db_name_valid(const char *name)
 {
@@ -352,6 +355,9 @@ int db_connect(const struct db_target *t, bool create_db, MYSQL **out, char *err
     /* UTC sessions: TIMESTAMP values read back the same whatever the host's time zone. */
     mysql_options(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     mysql_options(conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
+    unsigned io_timeout = DB_IO_TIMEOUT_S;
+    mysql_options(conn, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
+    mysql_options(conn, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
     mysql_options(conn, MYSQL_OPT_RECONNECT, &reconnect);
     mysql_options(conn, MYSQL_INIT_COMMAND, "SET time_zone = '+00:00'");
     const char *host = t->socket_path != NULL ? "localhost" : t->host;

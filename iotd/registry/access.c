@@ -149,8 +149,11 @@ decide(struct access_decision *out, int rc, bool allow, long long rule_id, const
 
 #define deny(out, rc, ...) decide(out, rc, false, 0, __VA_ARGS__)
 
-int registry_access_check(const registry_snapshot_t *snap, const char *principal,
-                          const char *device_id, const char *message, struct access_decision *out)
+/* The decision for a message of the given direction: a command the principal would send, or
+ * an event it would read. */
+static int access_check(const registry_snapshot_t *snap, const char *principal,
+                        const char *device_id, const char *message, enum reg_direction direction,
+                        struct access_decision *out)
 {
     struct principal p = {0};
     char name[65], tenant[65];
@@ -187,8 +190,11 @@ int registry_access_check(const registry_snapshot_t *snap, const char *principal
     if (!m)
         return deny(out, IOT_OK, "message type %s not in catalogue of type %s", message,
                     d->type->name);
-    if (m->direction != REG_DIR_COMMAND)
-        return deny(out, IOT_OK, "message type %s of type %s is an event: only devices send it",
+    if (m->direction != direction)
+        return deny(out, IOT_OK,
+                    direction == REG_DIR_COMMAND
+                        ? "message type %s of type %s is an event: only devices send it"
+                        : "message type %s of type %s is a command, not an event",
                     message, d->type->name);
 
     if (p.user && p.user->role == REG_ROLE_ADMIN) {
@@ -203,4 +209,17 @@ int registry_access_check(const registry_snapshot_t *snap, const char *principal
     reg_rule_target(r, target, sizeof(target));
     return decide(out, IOT_OK, true, r->id, "rule %lld: %s -> %s message %s", (long long)r->id,
                   subject, target, r->message ? r->message : "any");
+}
+
+int registry_access_check(const registry_snapshot_t *snap, const char *principal,
+                          const char *device_id, const char *message, struct access_decision *out)
+{
+    return access_check(snap, principal, device_id, message, REG_DIR_COMMAND, out);
+}
+
+int registry_access_check_read(const registry_snapshot_t *snap, const char *principal,
+                               const char *device_id, const char *event,
+                               struct access_decision *out)
+{
+    return access_check(snap, principal, device_id, event, REG_DIR_EVENT, out);
 }

@@ -29,6 +29,7 @@
 #include "argspec.h"
 #include "crypto/password.h"
 #include "ctl_proto.h"
+#include "ctl_time.h"
 #include "iot_error.h"
 #include "registry_internal.h"
 #include "db/sql_stmt.h"
@@ -299,6 +300,8 @@ static int tenant_remove(struct admin_op *op)
 
     /* Children first: the schema refuses (RESTRICT) to drop a tenant that still owns rows. */
     static const char *const purge[] = {
+        "DELETE FROM alarms WHERE tenant_id = ?", /* the alarm history goes with the tenant */
+        "DELETE FROM alarm_rules WHERE tenant_id = ?",
         "DELETE FROM access_rules WHERE tenant_id = ?",
         "DELETE FROM group_devices WHERE tenant_id = ?",
         "DELETE FROM group_users WHERE tenant_id = ?",
@@ -389,6 +392,33 @@ static int type_remove(struct admin_op *op)
     return rc;
 }
 
+/* An event's lease commands (--start/--stop): both or neither, only on events, and each a
+ * command of the same catalogue, so a lease never sends something the device cannot take. */
+static int check_lease_commands(struct admin_op *op, const struct ref *t, const char *direction,
+                                const char *start, const char *stop)
+{
+    const char *names[2] = {start, stop};
+    if (!start && !stop)
+        return IOT_OK;
+    if (strcmp(direction, "event") != 0)
+        return fail(op, IOT_EINVAL, "--start and --stop apply to event message types only");
+    if (!start || !stop)
+        return fail(op, IOT_EINVAL, "an event's lease needs both --start and --stop");
+    for (int i = 0; i < 2; i++) {
+        long long n = 0;
+        int rc = count(op,
+                       "SELECT COUNT(*) FROM message_types WHERE type_id = ? AND name = ? "
+                       "AND direction = 'command'",
+                       SQL_PARAMS(sql_int(t->id), sql_str(names[i])), &n);
+        if (rc != IOT_OK)
+            return rc;
+        if (n == 0)
+            return fail(op, IOT_ENOTFOUND,
+                        "%s is not a command in this type's catalogue (add it first)", names[i]);
+    }
+    return IOT_OK;
+}
+
 static int message_add(struct admin_op *op)
 {
     const char *type = arg(op, "type"), *name = arg(op, "name"), *tenant = arg(op, "tenant");
@@ -415,13 +445,17 @@ static int message_add(struct admin_op *op)
     rc = find_type(op, tenant, type, &t);
     if (rc != IOT_OK)
         return rc;
+    rc = check_lease_commands(op, &t, direction, arg(op, "start"), arg(op, "stop"));
+    if (rc != IOT_OK)
+        return rc;
     snprintf(op->tenant, sizeof(op->tenant), "%s", tenant);
     set_target(op, "message:%s/%s", type, name);
     rc = sql_exec(op->conn,
                   "INSERT INTO message_types (type_id, name, direction, args_spec, timeout_ms, "
-                  "description) VALUES (?, ?, ?, ?, ?, ?)",
+                  "start_message, stop_message, description) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                   SQL_PARAMS(sql_int(t.id), sql_str(name), sql_str(direction), sql_str(canonical),
-                             sql_int(timeout), sql_str(arg(op, "description"))),
+                             sql_int(timeout), sql_str(arg(op, "start")), sql_str(arg(op, "stop")),
+                             sql_str(arg(op, "description"))),
                   NULL, NULL, op->err, op->errlen);
     if (rc == IOT_EEXIST)
         return fail(op, rc, "message type %s already exists in the catalogue of type %s", name,
@@ -438,6 +472,10 @@ static int message_add(struct admin_op *op)
         rc = result_str(op, "args", canonical);
     if (rc == IOT_OK)
         rc = result_num(op, "timeout_ms", (double)timeout);
+    if (rc == IOT_OK && arg(op, "start"))
+        rc = result_str(op, "start", arg(op, "start"));
+    if (rc == IOT_OK && arg(op, "stop"))
+        rc = result_str(op, "stop", arg(op, "stop"));
     return rc;
 }
 
@@ -1185,38 +1223,12 @@ static int audit_row(void *ctx, const struct sql_row *r)
     return ok ? IOT_OK : IOT_ENOMEM;
 }
 
-/* "--since": a UTC time (2026-05-01, 2026-05-01T12:00:00[Z], "2026-05-01 12:00:00") or an age
- * (30s, 15m, 2h, 3d). Returns the cutoff in Unix seconds, or -1 if it is neither. */
-static long long parse_since(const char *text)
-{
-    char *end = NULL;
-    long long n = strtoll(text, &end, 10);
-    if (end && end != text && end[0] && !end[1] && n >= 0) {
-        static const struct {
-            char unit;
-            long long seconds;
-        } units[] = {{'s', 1}, {'m', 60}, {'h', 3600}, {'d', 86400}};
-        for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
-            if (end[0] == units[i].unit)
-                return (long long)time(NULL) - n * units[i].seconds;
-    }
-    static const char *const formats[] = {"%Y-%m-%dT%H:%M:%SZ", "%Y-%m-%dT%H:%M:%S",
-                                          "%Y-%m-%d %H:%M:%S", "%Y-%m-%d"};
-    for (size_t i = 0; i < sizeof(formats) / sizeof(formats[0]); i++) {
-        struct tm tm = {0};
-        const char *rest = strptime(text, formats[i], &tm);
-        if (rest && !*rest)
-            return (long long)timegm(&tm);
-    }
-    return -1;
-}
-
 /* The relay audit (sql/003), filtered, newest first. */
 static int relay_audit_list(struct admin_op *op)
 {
     long long limit = ctl_get_int(op->args, "limit", CHANGES_DEFAULT);
     const char *since_text = arg(op, "since");
-    long long since = since_text ? parse_since(since_text) : 0;
+    long long since = since_text ? ctl_parse_time(since_text) : 0;
     if (limit < 1 || limit > CHANGES_MAX)
         return fail(op, IOT_EINVAL, "--limit must be between 1 and %d", CHANGES_MAX);
     if (since < 0)

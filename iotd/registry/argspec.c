@@ -11,6 +11,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -193,6 +194,61 @@ int argspec_check_values(const struct argspec *spec, size_t argc, const char *co
         if (!value_ok(spec->args[i].kind, argv[i])) {
             snprintf(err, errlen, "argument %zu (%s) must be %s", i + 1, spec->args[i].name,
                      argspec_kind_name(spec->args[i].kind));
+            return IOT_EINVAL;
+        }
+    }
+    return IOT_OK;
+}
+
+/* The spec argument named by the key of "key=value" (klen bytes), or NULL. */
+static const struct argspec_arg *field_arg(const struct argspec *spec, const char *key, size_t klen,
+                                           unsigned *index)
+{
+    for (unsigned i = 0; i < spec->count; i++) {
+        if (strlen(spec->args[i].name) == klen && memcmp(spec->args[i].name, key, klen) == 0) {
+            *index = i;
+            return &spec->args[i];
+        }
+    }
+    return NULL;
+}
+
+int argspec_check_fields(const struct argspec *spec, size_t argc, const char *const *argv,
+                         const char *const *reserved, char *err, size_t errlen)
+{
+    uint32_t seen = 0; /* bit i: spec argument i was given (ARGSPEC_MAX_ARGS <= 32) */
+    for (size_t i = 0; i < argc; i++) {
+        const char *eq = strchr(argv[i], '=');
+        if (!eq || eq == argv[i]) {
+            snprintf(err, errlen, "field %zu is not key=value", i + 1);
+            return IOT_EINVAL;
+        }
+        size_t klen = (size_t)(eq - argv[i]);
+        bool is_reserved = false;
+        for (const char *const *r = reserved; r && *r; r++)
+            if (strlen(*r) == klen && memcmp(*r, argv[i], klen) == 0)
+                is_reserved = true;
+        if (is_reserved)
+            continue;
+        unsigned index = 0;
+        const struct argspec_arg *a = field_arg(spec, argv[i], klen, &index);
+        if (!a) {
+            snprintf(err, errlen, "unknown field %.*s", (int)(klen > 32 ? 32 : klen), argv[i]);
+            return IOT_EINVAL;
+        }
+        if (seen & (1u << index)) {
+            snprintf(err, errlen, "field %s given twice", a->name);
+            return IOT_EINVAL;
+        }
+        seen |= 1u << index;
+        if (!value_ok(a->kind, eq + 1)) {
+            snprintf(err, errlen, "field %s must be %s", a->name, argspec_kind_name(a->kind));
+            return IOT_EINVAL;
+        }
+    }
+    for (unsigned i = 0; i < spec->required; i++) {
+        if (!(seen & (1u << i))) {
+            snprintf(err, errlen, "field %s is missing", spec->args[i].name);
             return IOT_EINVAL;
         }
     }

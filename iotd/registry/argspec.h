@@ -51,6 +51,12 @@ int argspec_format(const struct argspec *spec, char *out, size_t outlen);
 /* Check positional values against the spec: count and kinds. IOT_EINVAL with a sentence. */
 int argspec_check_values(const struct argspec *spec, size_t argc, const char *const *argv,
                          char *err, size_t errlen);
+/* Check "key=value" fields (events) against the spec: every key declared, given once, of its
+ * kind, and every required one present; keys listed in reserved (NULL-terminated, may be NULL)
+ * are skipped. IOT_EINVAL with a sentence. */
+int argspec_check_fields(const struct argspec *spec, size_t argc, const char *const *argv,
+                         const char *const *reserved, char *err, size_t errlen);
+
 const char *argspec_kind_name(enum argspec_kind kind);
 
 #endif

@@ -50,6 +50,8 @@ static int message_row(void *ctx, const struct sql_row *r)
         .args = sql_row_str(r, 4),
         .timeout_ms = (uint32_t)sql_row_int(r, 5, 5000),
         .description = sql_row_str(r, 6),
+        .start_message = sql_row_str(r, 7),
+        .stop_message = sql_row_str(r, 8),
     };
     return snapshot_add_message(ctx, &m);
 }
@@ -154,8 +156,8 @@ static const struct {
     {"SELECT id, name, display_name, UNIX_TIMESTAMP(created_at) FROM tenants", tenant_row},
     {"SELECT id, tenant_id, name, description, UNIX_TIMESTAMP(created_at) FROM device_types",
      type_row},
-    {"SELECT id, type_id, name, direction, args_spec, timeout_ms, description "
-     "FROM message_types",
+    {"SELECT id, type_id, name, direction, args_spec, timeout_ms, description, start_message, "
+     "stop_message FROM message_types",
      message_row},
     {"SELECT id, tenant_id, type_id, display_name, auth, secret, atecc_serial, enabled, "
      "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(last_seen), last_address FROM devices",

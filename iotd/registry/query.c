@@ -173,6 +173,10 @@ static void message_fields(struct query *q, cJSON *o, const struct reg_message *
     put_str(q, o, "args", m->args);
     put_num(q, o, "timeout_ms", m->timeout_ms);
     put_str(q, o, "description", m->description);
+    if (m->direction == REG_DIR_EVENT) {
+        put_str(q, o, "start", m->start_message);
+        put_str(q, o, "stop", m->stop_message);
+    }
 }
 
 static void type_fields(struct query *q, cJSON *o, const struct reg_type *t)

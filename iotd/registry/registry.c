@@ -180,5 +180,32 @@ int registry_message_lookup(const registry_snapshot_t *snap, const char *device_
     out->args = m->args;
     out->spec = &m->spec;
     out->timeout_ms = m->timeout_ms;
+    out->start = m->start_message;
+    out->stop = m->stop_message;
     return IOT_OK;
+}
+
+bool registry_device_in_group(const registry_snapshot_t *snap, const char *device_id,
+                              const char *group)
+{
+    const struct reg_device *d = snapshot_device(snap, device_id);
+    size_t n = 0;
+    if (!d || !group)
+        return false;
+    const struct reg_membership *m = snapshot_device_groups(snap, d, &n);
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(m[i].group->name, group) == 0)
+            return true;
+    return false;
+}
+
+void registry_devices_foreach(const registry_snapshot_t *snap,
+                              void (*fn)(const char *id, const char *tenant, const char *type,
+                                         void *arg),
+                              void *arg)
+{
+    for (size_t i = 0; i < snap->ndevices; i++) {
+        const struct reg_device *d = &snap->devices[i];
+        fn(d->id, d->tenant->name, d->type->name, arg);
+    }
 }

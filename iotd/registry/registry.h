@@ -53,6 +53,11 @@ struct access_decision {
 };
 int registry_access_check(const registry_snapshot_t *snap, const char *principal,
                           const char *device_id, const char *message, struct access_decision *out);
+/* May principal read event (an event message type of the device's catalogue) of the device?
+ * The same map decides: a rule that lets it send that name to the device lets it read it. */
+int registry_access_check_read(const registry_snapshot_t *snap, const char *principal,
+                               const char *device_id, const char *event,
+                               struct access_decision *out);
 
 /* Counts for status and stats. */
 void registry_counts(const registry_snapshot_t *snap, size_t *tenants, size_t *devices,
@@ -101,8 +106,20 @@ struct registry_message_info {
     const char *args;           /* argument spec, "" for none */
     const struct argspec *spec; /* the same, parsed (registry/argspec.h) */
     unsigned timeout_ms;
+    const char *start; /* events with a lease: the commands that start and stop them, or NULL */
+    const char *stop;
 };
 int registry_message_lookup(const registry_snapshot_t *snap, const char *device_id,
                             const char *message, struct registry_message_info *out);
+
+/* True if the device is a member of the (device) group of its tenant. */
+bool registry_device_in_group(const registry_snapshot_t *snap, const char *device_id,
+                              const char *group);
+
+/* Call fn for every registered device: id, tenant and type name (valid while snap is held). */
+void registry_devices_foreach(const registry_snapshot_t *snap,
+                              void (*fn)(const char *id, const char *tenant, const char *type,
+                                         void *arg),
+                              void *arg);
 
 #endif

@@ -80,6 +80,8 @@ struct reg_message {
     struct argspec spec; /* the same, parsed once here so the relay never parses per message */
     uint32_t timeout_ms;
     const char *description;
+    const char *start_message; /* events: the command that starts it on the device, or NULL */
+    const char *stop_message;  /* ...and the one that stops it */
     const struct reg_type *type;
 };
 

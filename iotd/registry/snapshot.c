@@ -159,6 +159,8 @@ int snapshot_add_message(registry_snapshot_t *s, const struct reg_message *row)
     m->name = arena_strdup(s, row->name, &ok);
     m->args = arena_strdup(s, row->args ? row->args : "", &ok);
     m->description = arena_strdup(s, row->description, &ok);
+    m->start_message = arena_strdup(s, row->start_message, &ok);
+    m->stop_message = arena_strdup(s, row->stop_message, &ok);
     m->type = NULL;
     if (!ok || !m->name)
         return IOT_ENOMEM;

@@ -20,83 +20,17 @@
 #include "iotp_posix.h"
 #include "crypto/password.h"
 #include "relay/relay.h"
+#include "session/session_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
-enum session_state { SESSION_HANDSHAKE, SESSION_ESTABLISHED, SESSION_CLOSING };
-enum session_kind { SESSION_DEVICE, SESSION_USER };
-
-/* The parser and its buffer, held by a session only while a frame is partly received: the
- * parser alone (its frame has room for every argument pointer) is a third of an idle session.
- * Between frames it goes back to its thread's one spare, which the next read on that thread
- * takes, so a busy thread does not pay a malloc and free per read either. */
-struct frame_input {
-    struct iotp_parser parser;
-    uint8_t buf[];
-};
-
-struct session_env;
-
-struct session {
-    struct session_env *env;
-    conn_t *conn;
-    enum session_state state;
-    uint32_t slot;
-    uint64_t serial;
-    uint64_t accepted_ms, last_ping_ms;       /* loop time: handshake deadline, keepalive */
-    struct iotp_server_hs *hs;                /* only during the handshake */
-    struct frame_input *input;                /* only while a frame is partly received */
-    char principal[IOTP_MAX_ADDRESS_LEN + 1]; /* device id, or user@tenant after LOGIN */
-    char tenant[65];
-    int64_t since_ms, last_activity_ms; /* wall clock, for iottop */
-    uint64_t frames_in, frames_out;
-    char lookup_failure[64]; /* why the key lookup failed, for the log only */
-    const char *close_reason;
-    uint64_t last_rx_ms, last_touch_ms;
-    uint32_t ping_seq;
-    unsigned bad_frames;
-    enum session_kind kind; /* known after the first frame: HELLO or LOGIN */
-    bool authenticated;
-    unsigned refs;                  /* the connection until closed, plus a LOGIN being verified */
-    struct relay_request **pending; /* requests waiting at this device; NULL while idle */
-    uint32_t npending, pending_cap, next_relay_id;
-};
-
-struct session_env {
-    sessions_t *all;
-    unsigned index;
-    io_thread_t *io;
-    net_loop_t *net;
-    registry_snapshot_t *snap;
-    struct iotp_random random;
-    struct session **slots; /* live sessions by slot; NULL = free */
-    uint32_t nslots, free_hint;
-    struct session_counters counters;
-    uv_timer_t tick;                 /* deadlines of every session of this thread */
-    struct frame_input *spare_input; /* a parser between reads, see struct frame_input */
-};
-
-struct sessions {
-    struct session_deps deps;
-    struct session_options opts;
-    struct session_env *envs;
-};
-
-/* A request to close a replaced session on its own thread. */
-struct kick_msg {
-    inbox_msg_t msg;
-    sessions_t *all;
-    uint32_t slot;
-    uint64_t serial;
-};
-
 static void on_kick(inbox_msg_t *msg, void *loop_data);
 static void session_unref(struct session *s);
 
-static int64_t wall_ms(void)
+int64_t session_wall_ms(void)
 {
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
@@ -104,7 +38,7 @@ static int64_t wall_ms(void)
 }
 
 /* The snapshot of this thread, refreshed when a newer one was published. */
-static registry_snapshot_t *env_snapshot(struct session_env *env)
+registry_snapshot_t *session_snapshot(struct session_env *env)
 {
     registry_t *reg = env->all->deps.registry;
     if (!env->snap || registry_snapshot_generation(env->snap) != registry_generation(reg)) {
@@ -115,7 +49,7 @@ static registry_snapshot_t *env_snapshot(struct session_env *env)
     return env->snap;
 }
 
-static void send_bytes(struct session *s, const uint8_t *buf, size_t len)
+void session_send_bytes(struct session *s, const uint8_t *buf, size_t len)
 {
     if (conn_write(s->conn, buf, len) == 0) {
         s->frames_out++;
@@ -125,8 +59,8 @@ static void send_bytes(struct session *s, const uint8_t *buf, size_t len)
 }
 
 /* Send `iotd <device> TYPE id [k=v]`. */
-static void send_system(struct session *s, const char *type, uint32_t id, const char *key,
-                        const char *value)
+void session_send_system(struct session *s, const char *type, uint32_t id, const char *key,
+                         const char *value)
 {
     uint8_t buf[256];
     struct iotp_writer w;
@@ -136,19 +70,19 @@ static void send_system(struct session *s, const char *type, uint32_t id, const 
         iotp_writer_kv(&w, key, value);
     int len = iotp_writer_end(&w);
     if (len > 0)
-        send_bytes(s, buf, (size_t)len);
+        session_send_bytes(s, buf, (size_t)len);
 }
 
-static void send_error(struct session *s, uint32_t id, const char *code, uint32_t retry_s)
+void session_send_error(struct session *s, uint32_t id, const char *code, uint32_t retry_s)
 {
     uint8_t buf[256];
     int len = iotp_frame_write_error(buf, sizeof(buf), IOTP_SERVER_ADDRESS,
                                      s->principal[0] ? s->principal : "unknown", id, code, retry_s);
     if (len > 0)
-        send_bytes(s, buf, (size_t)len);
+        session_send_bytes(s, buf, (size_t)len);
 }
 
-static void session_close(struct session *s, const char *reason)
+void session_close(struct session *s, const char *reason)
 {
     if (s->state == SESSION_CLOSING)
         return;
@@ -170,14 +104,14 @@ static void record(struct session *s, enum conn_event ev, const char *reason)
 {
     const struct conn_info *ci = conn_info(s->conn);
     conn_log_record(s->env->all->deps.conn_log, ev, s->principal, ci->peer,
-                    ci->transport == CONN_TLS ? "tls" : "tcp", reason, wall_ms());
+                    ci->transport == CONN_TLS ? "tls" : "tcp", reason, session_wall_ms());
 }
 
 /* The provisioned secret of the HELLO's device, or NULL (reason in s->lookup_failure). */
 static bool lookup_secret(struct session *s, struct iotp_device_secret *secret)
 {
     struct iotp_server_hs *hs = s->hs;
-    registry_snapshot_t *snap = env_snapshot(s->env);
+    registry_snapshot_t *snap = session_snapshot(s->env);
     struct registry_device_info info;
     const char *why = NULL;
 
@@ -212,7 +146,7 @@ static void on_hello(struct session *s, const struct iotp_frame *f)
 
     int rc = iotp_server_hs_on_hello(s->hs, f);
     if (rc != 0) {
-        send_error(s, f->id, iotp_error_wire_code(rc), 0);
+        session_send_error(s, f->id, iotp_error_wire_code(rc), 0);
         atomic_fetch_add(&env->counters.auth_failures, 1);
         record(s, CONN_EVENT_AUTH_FAILURE, iotp_strerror(rc));
         session_close(s, "malformed HELLO");
@@ -222,12 +156,12 @@ static void on_hello(struct session *s, const struct iotp_frame *f)
 
     /* Refuse blocked peers before any cryptography: a flood must stay cheap. */
     address_key(conn_info(s->conn)->peer, key, sizeof(key));
-    bool blocked = ratelimit_blocked(env->all->deps.ratelimit, key, wall_ms(), &retry_s);
+    bool blocked = ratelimit_blocked(env->all->deps.ratelimit, key, session_wall_ms(), &retry_s);
     snprintf(key, sizeof(key), "d:%s", s->principal);
     if (!blocked)
-        blocked = ratelimit_blocked(env->all->deps.ratelimit, key, wall_ms(), &retry_s);
+        blocked = ratelimit_blocked(env->all->deps.ratelimit, key, session_wall_ms(), &retry_s);
     if (blocked) {
-        send_error(s, f->id, "auth", retry_s);
+        session_send_error(s, f->id, "auth", retry_s);
         atomic_fetch_add(&env->counters.rate_limited, 1);
         record(s, CONN_EVENT_AUTH_FAILURE, "rate limited");
         session_close(s, "rate limited");
@@ -242,7 +176,7 @@ static void on_hello(struct session *s, const struct iotp_frame *f)
         session_close(s, "cannot build CHALLENGE");
         return;
     }
-    send_bytes(s, out, out_len);
+    session_send_bytes(s, out, out_len);
 }
 
 /* ---- native clients: LOGIN user@tenant, verified off the io thread ---- */
@@ -299,20 +233,20 @@ static void login_done(uv_work_t *req, int status)
         iotp_writer_kv(&wr, "ping", ping);
         int len = iotp_writer_end(&wr);
         if (len > 0)
-            send_bytes(s, buf, (size_t)len);
+            session_send_bytes(s, buf, (size_t)len);
         atomic_fetch_add(&env->counters.logins, 1);
         atomic_fetch_add(&env->counters.users, 1);
         s->last_ping_ms = uv_now(&env->io->loop);
         log_debug("user %s logged in from %s", s->principal, conn_info(s->conn)->peer);
     } else {
         char addr_key[160];
-        int64_t now = wall_ms();
+        int64_t now = session_wall_ms();
         address_key(conn_info(s->conn)->peer, addr_key, sizeof(addr_key));
         snprintf(key, sizeof(key), "u:%s", s->principal);
         unsigned limit = env->all->opts.auth_fail_limit;
         uint32_t r1 = ratelimit_fail(env->all->deps.ratelimit, addr_key, limit * 10, now);
         uint32_t r2 = ratelimit_fail(env->all->deps.ratelimit, key, limit, now);
-        send_error(s, w->id, "auth", r1 > r2 ? r1 : r2);
+        session_send_error(s, w->id, "auth", r1 > r2 ? r1 : r2);
         atomic_fetch_add(&env->counters.auth_failures, 1);
         log_info("user %s from %s: login failed", s->principal, conn_info(s->conn)->peer);
         session_close(s, "login failed");
@@ -333,24 +267,24 @@ static void on_login(struct session *s, const struct iotp_frame *f)
     snprintf(s->principal, sizeof(s->principal), "%s", f->from);
     if (!password || !proto || strcmp(proto, "1") != 0 || strcmp(f->to, IOTP_SERVER_ADDRESS) != 0 ||
         !strchr(f->from, '@') || strlen(password) >= sizeof(((struct login_work *)0)->password)) {
-        send_error(s, f->id, "bad_args", 0);
+        session_send_error(s, f->id, "bad_args", 0);
         session_close(s, "malformed LOGIN");
         return;
     }
     /* A password travels only inside TLS or on this machine. */
     if (ci->transport != CONN_TLS && !ci->peer_is_loopback && !env->all->opts.login_plain) {
-        send_error(s, f->id, "auth", 0);
+        session_send_error(s, f->id, "auth", 0);
         log_warn("user %s from %s: LOGIN refused over plain TCP", s->principal, ci->peer);
         session_close(s, "LOGIN without TLS");
         return;
     }
     address_key(ci->peer, key, sizeof(key));
-    bool blocked = ratelimit_blocked(env->all->deps.ratelimit, key, wall_ms(), &retry_s);
+    bool blocked = ratelimit_blocked(env->all->deps.ratelimit, key, session_wall_ms(), &retry_s);
     snprintf(key, sizeof(key), "u:%s", s->principal);
     if (!blocked)
-        blocked = ratelimit_blocked(env->all->deps.ratelimit, key, wall_ms(), &retry_s);
+        blocked = ratelimit_blocked(env->all->deps.ratelimit, key, session_wall_ms(), &retry_s);
     if (blocked) {
-        send_error(s, f->id, "auth", retry_s);
+        session_send_error(s, f->id, "auth", retry_s);
         atomic_fetch_add(&env->counters.rate_limited, 1);
         session_close(s, "rate limited");
         return;
@@ -361,7 +295,7 @@ static void on_login(struct session *s, const struct iotp_frame *f)
         return;
     }
     struct registry_user_info user;
-    registry_snapshot_t *snap = env_snapshot(env);
+    registry_snapshot_t *snap = session_snapshot(env);
     if (registry_user_lookup(snap, s->principal, &user) == 0) {
         w->known = true;
         snprintf(w->hash, sizeof(w->hash), "%s", user.password_hash);
@@ -393,7 +327,7 @@ static void on_auth(struct session *s, const struct iotp_frame *f)
     if (rc == IOTP_HS_DONE) {
         established(s);
         if (s->state == SESSION_ESTABLISHED)
-            send_bytes(s, out, out_len);
+            session_send_bytes(s, out, out_len);
         return;
     }
     if (rc != IOTP_EAUTH) {
@@ -403,12 +337,12 @@ static void on_auth(struct session *s, const struct iotp_frame *f)
     /* Both keys count the failure; the refusal's retry hint is the longer of the two. The
      * ERROR is rebuilt here only to carry that hint: it is byte for byte what the library
      * would send for any failure, so it reveals nothing about which check failed. */
-    int64_t now = wall_ms();
+    int64_t now = session_wall_ms();
     address_key(conn_info(s->conn)->peer, addr_key, sizeof(addr_key));
     snprintf(dev_key, sizeof(dev_key), "d:%s", s->principal);
     uint32_t r1 = ratelimit_fail(env->all->deps.ratelimit, addr_key, o->auth_fail_limit * 10, now);
     uint32_t r2 = ratelimit_fail(env->all->deps.ratelimit, dev_key, o->auth_fail_limit, now);
-    send_error(s, f->id, "auth", r1 > r2 ? r1 : r2);
+    session_send_error(s, f->id, "auth", r1 > r2 ? r1 : r2);
     atomic_fetch_add(&env->counters.auth_failures, 1);
     record(s, CONN_EVENT_AUTH_FAILURE, s->lookup_failure[0] ? s->lookup_failure : "wrong mac");
     log_info("device %s from %s: authentication failed (%s)", s->principal,
@@ -423,7 +357,7 @@ static void established(struct session *s)
     sessions_t *all = env->all;
     const struct conn_info *ci = conn_info(s->conn);
     struct presence_entry e = {0}, previous;
-    int64_t now = wall_ms();
+    int64_t now = session_wall_ms();
 
     snprintf(e.device_id, sizeof(e.device_id), "%.64s", s->principal); /* registered ids fit */
     e.io_index = env->index;
@@ -436,7 +370,7 @@ static void established(struct session *s)
     int rc = presence_claim(all->deps.presence, &e, all->opts.replace_duplicate, &previous);
     if (rc < 0) {
         /* Refused: the key was right, so saying why costs nothing. */
-        send_error(s, 2, rc == IOT_EEXIST ? "busy" : "internal", 0);
+        session_send_error(s, 2, rc == IOT_EEXIST ? "busy" : "internal", 0);
         record(s, CONN_EVENT_AUTH_FAILURE, "already connected");
         session_close(s, rc == IOT_EEXIST ? "device already connected" : "presence full");
         return;
@@ -467,6 +401,7 @@ static void established(struct session *s)
     record(s, CONN_EVENT_CONNECT, rc == 1 ? "replaced an older connection" : "authenticated");
     log_debug("device %s online from %s (%s)", s->principal, ci->peer, e.transport);
     s->last_ping_ms = uv_now(&env->io->loop);
+    session_events_online(s);
 }
 
 /* ---- relay: the sender's side ---- */
@@ -482,7 +417,7 @@ static void send_relay_error(struct session *s, const char *from, uint32_t id,
         iotp_writer_kv(&w, "msg", why);
     int len = iotp_writer_end(&w);
     if (len > 0)
-        send_bytes(s, buf, (size_t)len);
+        session_send_bytes(s, buf, (size_t)len);
     atomic_fetch_add(&s->env->counters.outcomes[outcome], 1);
 }
 
@@ -505,7 +440,7 @@ static void on_relay_answer(inbox_msg_t *msg, void *loop_data)
                 iotp_writer_arg(&w, relay_arg(a->args, a->args_len, i, a->nargs));
             int len = iotp_writer_end(&w);
             if (len > 0)
-                send_bytes(s, buf, (size_t)len);
+                session_send_bytes(s, buf, (size_t)len);
             atomic_fetch_add(&env->counters.outcomes[a->outcome], 1);
         } else {
             send_relay_error(s, a->device, a->origin.id, a->outcome, a->why);
@@ -523,7 +458,7 @@ static void relay_from_session(struct session *s, const struct iotp_frame *f)
     uint32_t timeout_ms = 0;
 
     enum relay_outcome outcome =
-        relay_check(env_snapshot(env), s->principal, NULL, f->to, f->type, f->nargs, f->args, 0,
+        relay_check(session_snapshot(env), s->principal, NULL, f->to, f->type, f->nargs, f->args, 0,
                     all->opts.max_timeout_ms, &timeout_ms, why, sizeof(why));
     if (outcome != RELAY_OK) {
         relay_audit_record(all->deps.audit, s->tenant, s->principal, f->to, f->type, outcome, 0);
@@ -693,14 +628,14 @@ static void on_established_frame(struct session *s, const struct iotp_frame *f)
 {
     if (strcmp(f->from, s->principal) != 0) {
         /* A session speaks only for itself. */
-        send_error(s, f->id, "bad_frame", 0);
+        session_send_error(s, f->id, "bad_frame", 0);
         s->bad_frames++;
         return;
     }
     if (f->type[0] >= 'a' && f->type[0] <= 'z') {
         relay_from_session(s, f);
     } else if (strcmp(f->type, "PING") == 0) {
-        send_system(s, "PONG", f->id, NULL, NULL);
+        session_send_system(s, "PONG", f->id, NULL, NULL);
     } else if (strcmp(f->type, "PONG") == 0) {
         /* last_rx is all a PONG is for */
     } else if (strcmp(f->type, "BYE") == 0) {
@@ -708,8 +643,10 @@ static void on_established_frame(struct session *s, const struct iotp_frame *f)
     } else if (s->kind == SESSION_DEVICE &&
                (strcmp(f->type, "OK") == 0 || strcmp(f->type, "ERROR") == 0)) {
         on_device_answer(s, f);
+    } else if (session_event_frame(s, f)) {
+        /* EVENT, ALARM (devices); SUBSCRIBE, UNSUBSCRIBE, LEASE (users) */
     } else {
-        send_error(s, f->id, "bad_frame", 0);
+        session_send_error(s, f->id, "bad_frame", 0);
         s->bad_frames++;
     }
 }
@@ -721,7 +658,8 @@ static void on_frame(struct session *s, const struct iotp_frame *f)
     if (s->state == SESSION_ESTABLISHED)
         on_established_frame(s, f);
     else if (s->refs > 1)
-        send_error(s, f->id, "busy", 0); /* a LOGIN is being verified: one thing at a time */
+        session_send_error(s, f->id, "busy",
+                           0); /* a LOGIN is being verified: one thing at a time */
     else if (s->hs->state == IOTP_SERVER_HS_WAIT_HELLO && strcmp(f->type, "LOGIN") == 0)
         on_login(s, f);
     else if (s->hs->state == IOTP_SERVER_HS_WAIT_HELLO)
@@ -734,7 +672,7 @@ static void on_bad_frame(struct session *s, int rc, uint32_t id)
 {
     struct session_env *env = s->env;
     atomic_fetch_add(&env->counters.bad_frames, 1);
-    send_error(s, id, iotp_error_wire_code(rc), 0);
+    session_send_error(s, id, iotp_error_wire_code(rc), 0);
     if (s->state == SESSION_HANDSHAKE) {
         record(s, CONN_EVENT_AUTH_FAILURE, iotp_strerror(rc));
         session_close(s, "malformed frame during handshake");
@@ -754,7 +692,7 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
     if (s->state == SESSION_CLOSING)
         return;
     s->last_rx_ms = uv_now(&s->env->io->loop);
-    s->last_activity_ms = wall_ms();
+    s->last_activity_ms = session_wall_ms();
     if (!s->input) {
         s->input =
             s->env->spare_input ? s->env->spare_input : malloc(sizeof(*s->input) + o->max_frame);
@@ -789,7 +727,7 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
         s->input = NULL;
     }
     if (s->state == SESSION_ESTABLISHED) {
-        int64_t now = wall_ms();
+        int64_t now = session_wall_ms();
         if (now - (int64_t)s->last_touch_ms >= 1000) {
             presence_touch(s->env->all->deps.presence, s->principal, s->serial, now);
             s->last_touch_ms = (uint64_t)now;
@@ -820,7 +758,7 @@ static void on_conn_close(conn_t *c, const char *reason)
     if (s->authenticated && s->kind == SESSION_DEVICE) {
         /* Requests waiting at this device fail at once rather than at their timeouts. */
         fail_pending(s, RELAY_OFFLINE, "device disconnected");
-        presence_release(env->all->deps.presence, s->principal, s->serial, wall_ms());
+        presence_release(env->all->deps.presence, s->principal, s->serial, session_wall_ms());
         atomic_fetch_sub(&env->counters.devices, 1);
         record(s, CONN_EVENT_DISCONNECT, why);
         log_debug("device %s offline: %s", s->principal, why);
@@ -828,6 +766,9 @@ static void on_conn_close(conn_t *c, const char *reason)
         atomic_fetch_sub(&env->counters.users, 1);
         log_debug("user %s disconnected: %s", s->principal, why);
     }
+    /* After presence_release: the hub tells a real offline from a replaced connection by
+     * whether presence still (or again) names the device. */
+    session_events_closed(s);
     s->state = SESSION_CLOSING;
     env->slots[s->slot] = NULL;
     if (s->slot < env->free_hint)
@@ -861,7 +802,7 @@ static void check_deadlines(struct session *s, uint64_t now)
         session_close(s, "keepalive timeout");
     } else if (idle >= period && now - s->last_ping_ms >= period) {
         s->last_ping_ms = now;
-        send_system(s, "PING", ++s->ping_seq ? s->ping_seq : ++s->ping_seq, NULL, NULL);
+        session_send_system(s, "PING", ++s->ping_seq ? s->ping_seq : ++s->ping_seq, NULL, NULL);
     }
 }
 
@@ -919,11 +860,17 @@ static void on_accept(net_loop_t *nl, conn_t *c, void *arg)
     s->refs = 1;
     s->serial = presence_next_serial(env->all->deps.presence);
     s->last_rx_ms = s->accepted_ms = uv_now(&env->io->loop);
-    s->since_ms = s->last_activity_ms = wall_ms();
+    s->since_ms = s->last_activity_ms = session_wall_ms();
     iotp_server_hs_init(s->hs, &env->random);
     conn_set_owner(c, &session_callbacks, s);
     atomic_fetch_add(&env->counters.accepted, 1);
     atomic_fetch_add(&env->counters.sessions, 1);
+}
+
+struct session *session_at(struct session_env *env, uint32_t slot, uint64_t serial)
+{
+    struct session *s = slot < env->nslots ? env->slots[slot] : NULL;
+    return s && s->serial == serial ? s : NULL;
 }
 
 /* Runs on the replaced session's thread: close it if it is still the one presence named. */
@@ -935,7 +882,7 @@ static void on_kick(inbox_msg_t *msg, void *loop_data)
     struct session *s = k->slot < env->nslots ? env->slots[k->slot] : NULL;
 
     if (s && s->serial == k->serial && s->state == SESSION_ESTABLISHED) {
-        send_system(s, "BYE", 0, "reason", "replaced");
+        session_send_system(s, "BYE", 0, "reason", "replaced");
         session_close(s, "replaced by a new connection");
     }
     free(k);

@@ -46,9 +46,46 @@ struct session_counters {
     _Atomic uint64_t frames_in, frames_out;
     _Atomic size_t sessions, devices, users;
     _Atomic uint64_t logins, outcomes[RELAY_OUTCOME_COUNT], late_answers;
+    _Atomic uint64_t items_delivered, items_dropped; /* events and alarms to subscribers */
 };
 
 typedef struct sessions sessions_t;
+
+struct event;
+
+/* A user's SUBSCRIBE, UNSUBSCRIBE or LEASE frame, for the event side to decide on (main loop).
+ * It answers with sessions_reply to (io, slot, serial, id). */
+enum session_sub_op { SESSION_SUBSCRIBE, SESSION_UNSUBSCRIBE, SESSION_LEASE };
+struct session_sub_request {
+    enum session_sub_op op;
+    unsigned io;
+    uint32_t slot;
+    uint64_t serial;
+    uint32_t id;                              /* the frame's id, echoed in the answer */
+    char principal[IOTP_MAX_ADDRESS_LEN + 1]; /* user@tenant */
+    char tenant[65];
+    char device[65], group[65], type[65]; /* scope: at most one set; none = the whole tenant */
+    char event[65];                       /* only this event name ("" = any) */
+    int alarms;                           /* 0: events only, 1: events and alarms, 2: alarms only */
+    uint64_t sub;                         /* UNSUBSCRIBE: which subscription */
+    uint32_t ttl_s;                       /* LEASE: how long (0 = release) */
+};
+
+/* How sessions reach the event side (iotd/hub) without depending on it. Every hook runs on an
+ * io thread and must not block; NULL hooks (tests, a daemon without events) are skipped. */
+struct session_event_hooks {
+    void *arg;
+    /* A device's EVENT or ALARM, validated against the catalogue: take a reference for
+     * storage. 0, or IOT_EBUSY (the device gets ERROR code=busy retry=*retry_s). */
+    int (*event)(void *arg, struct event *ev, uint32_t *retry_s);
+    /* A device came online (online) or went offline. */
+    void (*presence)(void *arg, const char *tenant, const char *device, const char *type,
+                     bool online);
+    /* A user's subscription request (the hook copies what it needs). */
+    void (*request)(void *arg, const struct session_sub_request *r);
+    /* A user session ended: whatever it held (subscriptions, leases) ends too. */
+    void (*gone)(void *arg, unsigned io, uint32_t slot, uint64_t serial);
+};
 
 /* Everything sessions need, shared by all io threads. */
 struct session_deps {
@@ -60,6 +97,7 @@ struct session_deps {
     const uint8_t *secret_key;
     io_thread_t *io;   /* the io threads... */
     unsigned io_count; /* ...and how many */
+    struct session_event_hooks events;
 };
 
 /* Create the session layer: one net loop per io thread (created on each thread). */
@@ -113,6 +151,26 @@ int sessions_collect(sessions_t *s, inbox_t *reply_to, session_row_cmp cmp, size
  * reach req->origin (perhaps before this returns). Otherwise the caller still owns req and
  * answers the outcome itself (offline, busy). */
 enum relay_outcome sessions_relay(sessions_t *s, int current, struct relay_request *req);
+
+/* ---- the event side's way back to sessions (any thread; through the inboxes) ---- */
+
+/* Acknowledge durable events to their devices (ACK seq), each on its session's thread; a device
+ * that has gone since gets nothing (it retransmits, and the duplicate is acknowledged then). */
+void sessions_ack(sessions_t *s, struct event *const *events, size_t n);
+
+/* One subscriber: a user session, addressed by its slot and serial on an io thread. */
+struct session_target {
+    uint32_t slot;
+    uint64_t serial;
+};
+/* Write an event or alarm item (see iotd/hub) to n subscribers of io thread io. The item is
+ * referenced until written. A subscriber whose output is backed up skips it and is told
+ * "NOTICE dropped=N" once it drains. IOT_EBUSY if the inbox refused. */
+int sessions_deliver(sessions_t *s, unsigned io, struct event *item,
+                     const struct session_target *targets, size_t n);
+/* Answer a user's request: code NULL for OK (with key=value if key), else ERROR code= msg=. */
+void sessions_reply(sessions_t *s, unsigned io, uint32_t slot, uint64_t serial, uint32_t id,
+                    const char *code, const char *key, const char *value);
 
 /* Close every session (on their threads) and free the layer. Before the io threads stop. */
 void sessions_stop(sessions_t *s);

@@ -7,6 +7,9 @@
 #include "stats/stats.h"
 
 #include "iot_error.h"
+#include "alarm/alarm_writer.h"
+#include "events/store.h"
+#include "hub/hub.h"
 #include "net/conn.h"
 
 #include <stdio.h>
@@ -97,6 +100,39 @@ static void add_event(void *arg, int64_t at_ms, const char *event, const char *d
 }
 
 /* Everything but the sessions table, which arrives later from the io threads. */
+/* totals.events: what the store, the hub and the subscribers did. Items to user sessions are
+ * counted on the io threads; those to control streams by the hub. */
+static void add_event_totals(const struct stats_sources *src, cJSON *totals,
+                             uint64_t items_delivered, uint64_t items_dropped)
+{
+    cJSON *ev = cJSON_AddObjectToObject(totals, "events");
+    if (!ev)
+        return;
+    if (src->events) {
+        struct event_store_stats es;
+        event_store_stats(src->events, &es);
+        cJSON_AddStringToObject(ev, "state", es.state);
+        cJSON_AddNumberToObject(ev, "stored", (double)es.stored);
+        cJSON_AddNumberToObject(ev, "duplicates", (double)es.duplicates);
+        cJSON_AddNumberToObject(ev, "batches", (double)es.batches);
+        cJSON_AddNumberToObject(ev, "spooled", (double)es.spooled);
+        cJSON_AddNumberToObject(ev, "spool_bytes", (double)es.spool_bytes);
+        cJSON_AddNumberToObject(ev, "replayed", (double)es.replayed);
+        cJSON_AddNumberToObject(ev, "busy", (double)es.busy);
+    }
+    if (src->hub) {
+        struct hub_stats hs;
+        hub_stats(src->hub, &hs);
+        cJSON_AddNumberToObject(ev, "alarm_changes", (double)hs.alarms);
+        cJSON_AddNumberToObject(ev, "subscribers", (double)hs.subscribers);
+        cJSON_AddNumberToObject(ev, "leases", (double)hs.leases);
+        items_delivered += hs.delivered;
+        items_dropped += hs.dropped;
+    }
+    cJSON_AddNumberToObject(ev, "delivered", (double)items_delivered);
+    cJSON_AddNumberToObject(ev, "dropped", (double)items_dropped);
+}
+
 static cJSON *sample_base(const struct stats_sources *src, const struct stats_query *q)
 {
     cJSON *s = cJSON_CreateObject();
@@ -114,6 +150,7 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
     inbox_row(queues, "inbox:main", src->main_inbox);
 
     uint64_t devices = 0, users = 0, auth_failures = 0, rate_limited = 0;
+    uint64_t items_delivered = 0, items_dropped = 0;
     uint64_t outcomes[RELAY_OUTCOME_COUNT] = {0};
     if (src->control_outcomes)
         src->control_outcomes(src->control_arg, outcomes, RELAY_OUTCOME_COUNT);
@@ -137,6 +174,8 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
         for (unsigned k = 0; k < RELAY_OUTCOME_COUNT; k++)
             outcomes[k] += atomic_load(&c->outcomes[k]);
         auth_failures += atomic_load(&c->auth_failures);
+        items_delivered += atomic_load(&c->items_delivered);
+        items_dropped += atomic_load(&c->items_dropped);
         rate_limited += atomic_load(&c->rate_limited);
     }
     for (unsigned i = 0; i < db_pool_threads(src->db); i++) {
@@ -158,6 +197,21 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
                   dropped);
     }
 
+    if (src->events) {
+        struct event_store_stats es;
+        event_store_stats(src->events, &es);
+        queue_row(queues, "events", es.queued, es.high_water, es.capacity,
+                  es.stored + es.duplicates + es.spooled + es.queued + es.busy,
+                  es.stored + es.duplicates + es.spooled, es.busy);
+    }
+    if (src->alarm_writer) {
+        struct alarm_writer_stats as;
+        alarm_writer_stats(src->alarm_writer, &as);
+        queue_row(queues, "alarm_writer", as.queued + as.in_flight, 0, as.capacity,
+                  as.written + as.failed + as.dropped + as.queued + as.in_flight,
+                  as.written + as.failed, as.dropped);
+    }
+
     cJSON *totals = cJSON_AddObjectToObject(s, "totals");
     cJSON *conns = cJSON_AddObjectToObject(totals, "connections");
     cJSON_AddNumberToObject(conns, "device", (double)devices);
@@ -171,6 +225,8 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
         const char *name = k == RELAY_INTERNAL ? "internal" : relay_outcome_name(k);
         cJSON_AddNumberToObject(oc, name, (double)outcomes[k]);
     }
+
+    add_event_totals(src, totals, items_delivered, items_dropped);
 
     cJSON *events = cJSON_AddArrayToObject(s, "events");
     conn_log_recent(src->conn_log, q->event_seq, add_event, events);

@@ -32,6 +32,9 @@ struct stats_sources {
     conn_log_t *conn_log;
     relay_audit_t *audit;
     presence_t *presence;
+    struct event_store *events;        /* may be NULL */
+    struct alarm_writer *alarm_writer; /* may be NULL */
+    struct hub *hub;                   /* may be NULL */
     unsigned (*control_clients)(void *arg);
     /* Outcomes of the control socket's "send" requests (may be NULL). */
     void (*control_outcomes)(void *arg, uint64_t *counts, unsigned n);

@@ -153,6 +153,7 @@ def serve(c, dev, mode_of):
         if not typ[0].islower():
             continue
         mode = mode_of(typ)
+        print("got", typ, *args, flush=True)
         if mode == "echo":
             c.send(frame(dev, frm, "OK", fid, *args))
         elif mode == "fail":
@@ -310,7 +311,7 @@ def main():
         if handshake(c, dev, typ, key)[0] != "ok":
             fail("device handshake")
         modes = {"echo": "echo", "read_temp": "echo", "set_pixel": "echo", "fail_op": "fail",
-                 "late_op": "late", "drop_op": "drop"}
+                 "late_op": "late", "drop_op": "drop", "start_temp": "echo", "stop_temp": "echo"}
         print("serving", flush=True)
         serve(c, dev, lambda t: modes.get(t, "never"))
     elif scenario == "login-fail":  # USER PASSWORD: refused with code=auth and closed
@@ -351,6 +352,80 @@ def main():
         c.send(frame(dev, dest, msg, 9, *rest))
         f = check_answer(c.recv_frame(), dev, dest, 9, expect)
         print("ok:", f[2], f[4])
+    elif scenario == "event-script":  # ID TYPE KEYHEX < SCRIPT: events and their answers
+        # Script lines: "send TYPE ID ARGS..." | "expect TYPE ID [k=v...]" | "reconnect" |
+        # "sleep S" | "silent S" (no frame but PING within S seconds). Answers are matched in order.
+        dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
+        c = conn()
+        if handshake(c, dev, typ, key)[0] != "ok":
+            fail("device handshake")
+        for n, line in enumerate(sys.stdin, 1):
+            words = line.split()
+            if not words or words[0].startswith("#"):
+                continue
+            if words[0] == "send":
+                c.send(frame(dev, "iotd", words[1], int(words[2]), *words[3:]))
+            elif words[0] == "expect":
+                while True:
+                    f = c.recv_frame(timeout=15)
+                    if f is None or f[2] != "PING":
+                        break
+                    c.send(frame(dev, "iotd", "PONG", f[3]))
+                if f is None or f[2] != words[1] or f[3] != int(words[2]):
+                    fail(f"line {n}: expected {words[1:]}, got {f}")
+                got = kv(f[4])
+                for want in words[3:]:
+                    k, v = want.split("=", 1)
+                    if got.get(k) != v:
+                        fail(f"line {n}: expected {want}, got {f}")
+            elif words[0] == "reconnect":
+                c.sock.close()
+                c = conn()
+                if handshake(c, dev, typ, key)[0] != "ok":
+                    fail("device handshake after reconnect")
+            elif words[0] == "sleep":
+                time.sleep(float(words[1]))
+            else:
+                fail(f"line {n}: unknown step {words[0]}")
+        print("ok: event script held")
+    elif scenario == "subscribe":  # USER PASSWORD SECONDS COUNT [k=v...]: print what arrives
+        user, password, seconds, count, rest = args[0], args[1], float(args[2]), int(args[3]), args[4:]
+        c = conn()
+        if login(c, user, password)[0] != "ok":
+            fail("login")
+        c.send(frame(user, "iotd", "SUBSCRIBE", 3, *rest))
+        f = c.recv_frame()
+        if f is None or f[3] != 3:
+            fail(f"no answer to SUBSCRIBE: {f}")
+        if f[2] != "OK":
+            print("refused", kv(f[4]).get("code"), flush=True)
+            return
+        print("subscribed", kv(f[4]).get("sub"), flush=True)
+        got, deadline = 0, time.time() + seconds
+        while got < count and time.time() < deadline:
+            try:
+                f = c.recv_frame(timeout=max(0.1, deadline - time.time()))
+            except socket.timeout:
+                break
+            if f is None:
+                break
+            if f[2] == "PING":
+                c.send(frame(user, "iotd", "PONG", f[3]))
+                continue
+            print(f[2], f[0], f[3], *f[4], flush=True)
+            got += f[2] in ("EVENT", "ALARM")
+        print("received", got, flush=True)
+    elif scenario == "lease":  # USER PASSWORD HOLD_S k=v...: LEASE, print the answer, hold
+        user, password, hold, rest = args[0], args[1], float(args[2]), args[3:]
+        c = conn()
+        if login(c, user, password)[0] != "ok":
+            fail("login")
+        c.send(frame(user, "iotd", "LEASE", 4, *rest))
+        f = c.recv_frame()
+        if f is None or f[3] != 4:
+            fail(f"no answer to LEASE: {f}")
+        print(f[2], *f[4], flush=True)
+        time.sleep(hold)
     else:
         fail("unknown scenario " + scenario)
 

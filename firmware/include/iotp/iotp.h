@@ -1,6 +1,6 @@
 /*
  * iotp.h - the iotd wire protocol library in one include: frames, SHA-256/HMAC, hex, the
- * ATECC508A MAC, the handshake state machines and the platform interfaces.
+ * ATECC508A MAC, the handshake state machines, the event outbox and the platform interfaces.
  */
 #ifndef IOTP_H
 #define IOTP_H
@@ -13,5 +13,6 @@
 #include "iotp_platform.h"
 #include "iotp_atecc.h"
 #include "iotp_handshake.h"
+#include "iotp_outbox.h"
 
 #endif

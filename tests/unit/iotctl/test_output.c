@@ -93,8 +93,9 @@ static void test_empty_list_and_numbers(void **state)
            "\"timeout_ms\":5000,\"description\":\"Température\"}]}",
            false);
     /* Widths count characters, not bytes: "Température" is 11 wide. */
-    assert_string_equal(c.out_text, "NAME       DIRECTION  ARGS  TIMEOUT_MS  DESCRIPTION\n"
-                                    "read_temp  command    -     5000        Température\n");
+    assert_string_equal(c.out_text,
+                        "NAME       DIRECTION  ARGS  TIMEOUT_MS  START  STOP  DESCRIPTION\n"
+                        "read_temp  command    -     5000        -      -     Température\n");
     capture_free(&c);
 }
 
@@ -242,6 +243,54 @@ static void test_stream_items(void **state)
     cJSON_Delete(item);
 }
 
+/* watch: events and alarm changes as one readable line each; the dropped notice. */
+static void test_watch_items(void **state)
+{
+    cJSON *ev = cJSON_Parse("{\"time\":\"2026-11-24T10:00:00.000Z\",\"kind\":\"event\","
+                            "\"device\":\"dev1\",\"seq\":9,\"name\":\"temperature\","
+                            "\"fields\":{\"value\":\"23.0\",\"unit\":\"C\"}}");
+    cJSON *alarm = cJSON_Parse("{\"time\":\"2026-11-24T10:00:01.000Z\",\"kind\":\"alarm\","
+                               "\"device\":\"dev1\",\"seq\":0,\"name\":\"hot\","
+                               "\"fields\":{\"state\":\"raised\",\"msg\":\"\"}}");
+    cJSON *dropped = cJSON_Parse("{\"dropped\":12}");
+    struct capture c;
+    (void)state;
+    capture_open(&c);
+    iotctl_print_stream_item(c.out, ev, false);
+    iotctl_print_stream_item(c.out, alarm, false);
+    iotctl_print_stream_item(c.out, dropped, false);
+    capture_close(&c);
+    assert_string_equal(c.out_text,
+                        "2026-11-24T10:00:00.000Z dev1 EVENT temperature seq=9 value=23.0 unit=C\n"
+                        "2026-11-24T10:00:01.000Z dev1 ALARM hot state=raised msg=-\n"
+                        "-- 12 items dropped: this watcher did not keep up\n");
+    capture_free(&c);
+    cJSON_Delete(ev);
+    cJSON_Delete(alarm);
+    cJSON_Delete(dropped);
+}
+
+/* --csv: RFC 4180 quoting, nested fields as key=value, nulls empty. */
+static void test_csv(void **state)
+{
+    const struct ctl_command *cmd = &ctl_commands[CTL_EVENTS];
+    cJSON *result = cJSON_Parse(
+        "{\"events\":[{\"time\":\"t1\",\"tenant\":\"acme\",\"device\":\"d,1\",\"seq\":1,"
+        "\"kind\":\"event\",\"name\":\"n\\\"q\",\"fields\":{\"v\":\"1\",\"u\":\"C\"}},"
+        "{\"time\":null,\"tenant\":\"acme\",\"device\":\"d2\",\"seq\":2,\"kind\":\"alarm\","
+        "\"name\":\"x\",\"fields\":{}}]}");
+    struct capture c;
+    (void)state;
+    capture_open(&c);
+    assert_int_equal(iotctl_print_csv(c.out, cmd, result), 0);
+    capture_close(&c);
+    assert_string_equal(c.out_text, "time,tenant,device,seq,kind,name,fields\r\n"
+                                    "t1,acme,\"d,1\",1,event,\"n\"\"q\",v=1 u=C\r\n"
+                                    ",acme,d2,2,alarm,x,-\r\n");
+    capture_free(&c);
+    cJSON_Delete(result);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -254,6 +303,8 @@ int main(void)
         cmocka_unit_test(test_json_is_result_as_received),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_stream_items),
+        cmocka_unit_test(test_watch_items),
+        cmocka_unit_test(test_csv),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

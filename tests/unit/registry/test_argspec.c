@@ -102,13 +102,50 @@ static void test_check_values(void **state)
     assert_non_null(strstr(err, "(h) must be hex"));
 }
 
+/* Event fields: key=value, any order, each declared key once, required ones present. */
+static void test_check_fields(void **state)
+{
+    struct argspec spec;
+    char err[128];
+    (void)state;
+    assert_int_equal(argspec_parse("value:float unit:str?", &spec, err, sizeof(err)), 0);
+    const char *ok1[] = {"value=21.5", "unit=C"};
+    const char *ok2[] = {"unit=C", "value=-3"};
+    const char *ok3[] = {"value=1e3"};
+    assert_int_equal(argspec_check_fields(&spec, 2, ok1, NULL, err, sizeof(err)), 0);
+    assert_int_equal(argspec_check_fields(&spec, 2, ok2, NULL, err, sizeof(err)), 0);
+    assert_int_equal(argspec_check_fields(&spec, 1, ok3, NULL, err, sizeof(err)), 0);
+
+    const char *missing[] = {"unit=C"};
+    assert_int_equal(argspec_check_fields(&spec, 1, missing, NULL, err, sizeof(err)), IOT_EINVAL);
+    assert_string_equal(err, "field value is missing");
+    const char *twice[] = {"value=1", "value=2"};
+    assert_int_equal(argspec_check_fields(&spec, 2, twice, NULL, err, sizeof(err)), IOT_EINVAL);
+    assert_string_equal(err, "field value given twice");
+    const char *unknown[] = {"value=1", "colour=red"};
+    assert_int_equal(argspec_check_fields(&spec, 2, unknown, NULL, err, sizeof(err)), IOT_EINVAL);
+    assert_string_equal(err, "unknown field colour");
+    const char *kind[] = {"value=warm"};
+    assert_int_equal(argspec_check_fields(&spec, 1, kind, NULL, err, sizeof(err)), IOT_EINVAL);
+    assert_string_equal(err, "field value must be float");
+    const char *nokey[] = {"=1"};
+    assert_int_equal(argspec_check_fields(&spec, 1, nokey, NULL, err, sizeof(err)), IOT_EINVAL);
+    const char *noeq[] = {"value"};
+    assert_int_equal(argspec_check_fields(&spec, 1, noeq, NULL, err, sizeof(err)), IOT_EINVAL);
+
+    /* Reserved keys (an ALARM's state=, severity=) pass whatever the spec says. */
+    const char *const reserved[] = {"state", "severity", NULL};
+    const char *alarm[] = {"value=90", "state=raised", "severity=major"};
+    assert_int_equal(argspec_check_fields(&spec, 3, alarm, reserved, err, sizeof(err)), 0);
+    assert_int_equal(argspec_check_fields(&spec, 3, alarm, NULL, err, sizeof(err)), IOT_EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_good_specs),
-        cmocka_unit_test(test_bad_specs),
-        cmocka_unit_test(test_too_many_args),
-        cmocka_unit_test(test_check_values),
+        cmocka_unit_test(test_good_specs),    cmocka_unit_test(test_bad_specs),
+        cmocka_unit_test(test_too_many_args), cmocka_unit_test(test_check_values),
+        cmocka_unit_test(test_check_fields),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

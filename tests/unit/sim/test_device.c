@@ -12,12 +12,22 @@
  * `OK 5 pong`, the unknown type gets `ERROR 6 code=unknown_type`, dev-bad comes back no sooner
  * than 1 s after its refusal, dev-close reconnects after the server closed it, and a stop sends
  * BYE from every authenticated device.
+ *
+ * In its events mode the server records every EVENT and ALARM (seq, session, time) and answers
+ * per device: dev-a ACKs everything; dev-b answers its first event `ERROR code=busy retry=1`,
+ * then ACKs; dev-close ACKs only seqs 1 and 2 of its first session and hangs up after the fifth
+ * event, then ACKs everything on the next; dev-chip refuses its first event for good
+ * (unknown_type). The tests check the rate, that acknowledged events leave and the rest come
+ * again after a reconnect in order, that busy is honoured, the ACK log, sequence numbers that
+ * continue above the reserved mark after a restart (--state-dir), and start_events /
+ * stop_events.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cmocka.h>
@@ -29,12 +39,14 @@
 #include <signal.h>
 #include <stdatomic.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "iotp/iotp.h"
 #include "iotp_posix.h"
 #include "sim_device.h"
+#include "sim_events.h"
 #include "sim_fleet.h"
 
 #define MAX_CONNS 32
@@ -67,6 +79,29 @@ struct observed {
     int device_pings;                /* PINGs from the device the server answered */
     int byes;
     int closed_by_server;
+    /* Events mode: every EVENT/ALARM received, in order. */
+    struct received {
+        uint32_t seq;
+        char kind; /* 'E' or 'A' */
+        int session;
+        int acked; /* the server answered ACK */
+        uint64_t ms;
+    } events[128];
+    int nevents;
+    int busy_sent;         /* dev-b: its first event was answered busy */
+    int rejected_sent;     /* dev-chip: its first event was refused for good */
+    uint32_t busy_seq;     /* the seq answered busy */
+    uint64_t busy_ms;      /* when */
+    int commands_sent;     /* restart mode: start_events / stop_events sent */
+    int ok_start, ok_stop; /* their OKs */
+    uint64_t stop_ok_ms;
+};
+
+enum server_mode {
+    MODE_BASIC,   /* the script above */
+    MODE_EVENTS,  /* events answered per device as above */
+    MODE_COMMAND, /* dev-a: ACK everything; start_events 20 after WELCOME, stop_events after the
+                     third event */
 };
 
 struct conn {
@@ -79,6 +114,7 @@ struct conn {
 };
 
 struct fake_server {
+    enum server_mode mode;
     int listen_fd;
     uint16_t port;
     pthread_t thread;
@@ -147,6 +183,86 @@ static void send_session_script(struct conn *c)
     send_all(c->fd, out, len);
 }
 
+/* A user's request to the device (arg may be NULL). */
+static void send_request(struct conn *c, const char *type, uint32_t id, const char *arg)
+{
+    uint8_t out[256];
+    struct iotp_writer w;
+    int n;
+
+    iotp_writer_begin(&w, out, sizeof(out), "alice@acme", ids[c->dev], type, id);
+    if (arg)
+        iotp_writer_arg(&w, arg);
+    n = iotp_writer_end(&w);
+    CHECK(n > 0);
+    send_all(c->fd, out, (size_t)n);
+}
+
+/* `iotd <dev> ACK <seq>` or `iotd <dev> ERROR <seq> code=<code> [retry=<retry_s>]`. */
+static void answer_event(struct conn *c, uint32_t seq, const char *code, uint32_t retry_s)
+{
+    uint8_t out[256];
+    struct iotp_writer w;
+    int n;
+
+    if (code) {
+        n = iotp_frame_write_error(out, sizeof(out), "iotd", ids[c->dev], seq, code, retry_s);
+    } else {
+        iotp_writer_begin(&w, out, sizeof(out), "iotd", ids[c->dev], "ACK", seq);
+        n = iotp_writer_end(&w);
+    }
+    CHECK(n > 0);
+    send_all(c->fd, out, (size_t)n);
+}
+
+/* An EVENT or ALARM: record it and answer as the device's rule says. Returns -1 to hang up. */
+static int on_event(struct fake_server *s, struct conn *c, struct observed *o,
+                    const struct iotp_frame *f)
+{
+    struct received *r;
+    int first_session_events = 0;
+
+    CHECK(strcmp(f->to, "iotd") == 0 && f->nargs >= 1);
+    CHECK(o->nevents < (int)(sizeof(o->events) / sizeof(o->events[0])));
+    if (o->nevents >= (int)(sizeof(o->events) / sizeof(o->events[0])))
+        return -1;
+    r = &o->events[o->nevents++];
+    r->seq = f->id;
+    r->kind = f->type[0];
+    r->session = o->welcomes;
+    r->ms = now_ms();
+    for (int i = 0; i < o->nevents; i++)
+        first_session_events += o->events[i].session == 1;
+
+    if (s->mode == MODE_COMMAND) {
+        if (o->nevents == 3)
+            send_request(c, "stop_events", 42, NULL);
+    } else if (c->dev == DEV_B && !o->busy_sent) {
+        o->busy_sent = 1;
+        o->busy_seq = f->id;
+        o->busy_ms = r->ms;
+        answer_event(c, f->id, "busy", 1);
+        return 0;
+    } else if (c->dev == DEV_CHIP && !o->rejected_sent) {
+        o->rejected_sent = 1;
+        answer_event(c, f->id, "unknown_type", 0);
+        return 0;
+    } else if (c->dev == DEV_CLOSE && o->welcomes == 1) {
+        if (f->id <= 2) {
+            r->acked = 1;
+            answer_event(c, f->id, NULL, 0);
+        }
+        if (first_session_events == 5) {
+            o->closed_by_server = 1;
+            return -1;
+        }
+        return 0;
+    }
+    r->acked = 1;
+    answer_event(c, f->id, NULL, 0);
+    return 0;
+}
+
 /* One frame from a device. Returns -1 when the connection should close. */
 static int on_frame(struct fake_server *s, struct conn *c, const struct iotp_frame *f)
 {
@@ -191,7 +307,19 @@ static int on_frame(struct fake_server *s, struct conn *c, const struct iotp_fra
         c->authed = 1;
         o->welcomes++;
         send_session_script(c);
+        if (s->mode == MODE_COMMAND && c->dev == DEV_A && o->commands_sent == 0) {
+            send_request(c, "start_events", 41, "20");
+            o->commands_sent = 1;
+        }
         return 0;
+    }
+    if (strcmp(f->type, "EVENT") == 0 || strcmp(f->type, "ALARM") == 0)
+        return on_event(s, c, o, f);
+    if (strcmp(f->type, "OK") == 0 && f->id == 41 && strcmp(f->to, "alice@acme") == 0)
+        o->ok_start++;
+    if (strcmp(f->type, "OK") == 0 && f->id == 42 && strcmp(f->to, "alice@acme") == 0) {
+        o->ok_stop++;
+        o->stop_ok_ms = now_ms();
     }
     if (strcmp(f->type, "PONG") == 0 && f->id == 77 && strcmp(f->to, "iotd") == 0)
         o->pong_77++;
@@ -212,8 +340,8 @@ static int on_frame(struct fake_server *s, struct conn *c, const struct iotp_fra
         o->device_pings++;
     }
     /* dev-close: once its first session has shown everything works, the server hangs up. */
-    if (c->dev == DEV_CLOSE && o->closed_by_server == 0 && o->pong_77 && o->ok_pong &&
-        o->unknown_type) {
+    if (s->mode == MODE_BASIC && c->dev == DEV_CLOSE && o->closed_by_server == 0 && o->pong_77 &&
+        o->ok_pong && o->unknown_type) {
         o->closed_by_server = 1;
         return -1;
     }
@@ -300,11 +428,12 @@ static void *server_main(void *arg)
     return NULL;
 }
 
-static void server_start(struct fake_server *s)
+static void server_start(struct fake_server *s, enum server_mode mode)
 {
     struct sockaddr_in addr;
     socklen_t alen = sizeof(addr);
 
+    s->mode = mode;
     memset(s->seen, 0, sizeof(s->seen));
     for (int i = 0; i < MAX_CONNS; i++)
         s->conns[i].fd = -1;
@@ -339,6 +468,7 @@ struct watch {
     struct sim_fleet *fleet;
     uv_timer_t timer;
     uint64_t deadline_ms;
+    int (*goal)(struct watch *w); /* called under the server's lock */
     int done;
 };
 
@@ -363,7 +493,7 @@ static void on_watch(uv_timer_t *timer)
     int met;
 
     pthread_mutex_lock(&w->server->mu);
-    met = goals_met(w);
+    met = w->goal(w);
     pthread_mutex_unlock(&w->server->mu);
     if (met || now_ms() > w->deadline_ms) {
         w->done = met;
@@ -372,53 +502,78 @@ static void on_watch(uv_timer_t *timer)
     }
 }
 
+/* The devices, holding the keys the server knows (dev-bad's differs on the server's side). */
+static void make_entries(struct sim_device_entry *entries, const struct fake_server *server)
+{
+    memset(entries, 0, NDEV * sizeof(*entries));
+    for (int d = 0; d < NDEV; d++) {
+        strcpy(entries[d].id, ids[d]);
+        strcpy(entries[d].type, "thermo");
+        entries[d].alg = d == DEV_CHIP ? IOTP_ALG_ATECC508A_MAC : IOTP_ALG_HMAC_SHA256;
+        memcpy(entries[d].key, server->keys[d], IOTP_KEY_LEN);
+        memcpy(entries[d].serial, serial, sizeof(serial));
+    }
+}
+
+static void make_config(struct sim_fleet_config *cfg, const struct fake_server *server)
+{
+    struct sim_backoff_params backoff = SIM_BACKOFF_DEFAULTS;
+    struct sockaddr_in *sin;
+
+    memset(cfg, 0, sizeof(*cfg));
+    sin = (struct sockaddr_in *)&cfg->addr;
+    sin->sin_family = AF_INET;
+    sin->sin_port = htons(server->port);
+    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    cfg->server_name = "127.0.0.1";
+    cfg->fw_version = "test-1";
+    cfg->connect_rate = 1000;
+    cfg->handshake_timeout_ms = 5000;
+    cfg->backoff = backoff;
+    cfg->verbose = 1;
+}
+
+/* Run a fleet of the first n entries until goal() holds (checked every 50 ms under the server's
+ * lock) or timeout_ms passed, then stop it and run the loop empty. Returns whether the goal was
+ * met; the loop is closed and the fleet is left to inspect (sim_fleet_free it afterwards). */
+static int run_fleet(struct fake_server *server, struct sim_fleet *fleet,
+                     const struct sim_fleet_config *cfg, const struct sim_device_entry *entries,
+                     size_t n, int (*goal)(struct watch *w), uint64_t timeout_ms, uv_loop_t *loop)
+{
+    struct watch w;
+
+    assert_int_equal(uv_loop_init(loop), 0);
+    assert_int_equal(sim_fleet_init(fleet, loop, cfg, entries, n), 0);
+    memset(&w, 0, sizeof(w));
+    w.server = server;
+    w.fleet = fleet;
+    w.goal = goal;
+    w.deadline_ms = now_ms() + timeout_ms;
+    uv_timer_init(loop, &w.timer);
+    w.timer.data = &w;
+    uv_timer_start(&w.timer, on_watch, 50, 50);
+
+    sim_fleet_start(fleet);
+    uv_run(loop, UV_RUN_DEFAULT);
+    return w.done;
+}
+
 static void devices_against_fake_server(void **state)
 {
     static struct fake_server server;
     static struct sim_fleet fleet; /* big (its read buffer): keep it off the stack */
     struct sim_device_entry entries[NDEV];
     struct sim_fleet_config cfg;
-    struct sim_backoff_params backoff = SIM_BACKOFF_DEFAULTS;
-    struct sockaddr_in *sin;
-    struct watch w;
     uv_loop_t loop;
+    int done;
 
     (void)state;
     signal(SIGPIPE, SIG_IGN);
-    server_start(&server);
+    server_start(&server, MODE_BASIC);
 
-    memset(entries, 0, sizeof(entries));
-    for (int d = 0; d < NDEV; d++) {
-        strcpy(entries[d].id, ids[d]);
-        strcpy(entries[d].type, "thermo");
-        entries[d].alg = d == DEV_CHIP ? IOTP_ALG_ATECC508A_MAC : IOTP_ALG_HMAC_SHA256;
-        memcpy(entries[d].key, server.keys[d], IOTP_KEY_LEN);
-        memcpy(entries[d].serial, serial, sizeof(serial));
-    }
-    memset(&cfg, 0, sizeof(cfg));
-    sin = (struct sockaddr_in *)&cfg.addr;
-    sin->sin_family = AF_INET;
-    sin->sin_port = htons(server.port);
-    sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cfg.server_name = "127.0.0.1";
-    cfg.fw_version = "test-1";
-    cfg.connect_rate = 1000;
-    cfg.handshake_timeout_ms = 5000;
-    cfg.backoff = backoff;
-    cfg.verbose = 1;
-
-    assert_int_equal(uv_loop_init(&loop), 0);
-    assert_int_equal(sim_fleet_init(&fleet, &loop, &cfg, entries, NDEV), 0);
-    memset(&w, 0, sizeof(w));
-    w.server = &server;
-    w.fleet = &fleet;
-    w.deadline_ms = now_ms() + 20000;
-    uv_timer_init(&loop, &w.timer);
-    w.timer.data = &w;
-    uv_timer_start(&w.timer, on_watch, 50, 50);
-
-    sim_fleet_start(&fleet);
-    uv_run(&loop, UV_RUN_DEFAULT);
+    make_entries(entries, &server);
+    make_config(&cfg, &server);
+    done = run_fleet(&server, &fleet, &cfg, entries, NDEV, goals_met, 20000, &loop);
 
     /* The stop closed everything the fleet owns: the loop is empty. */
     assert_int_equal(uv_loop_close(&loop), 0);
@@ -441,7 +596,7 @@ static void devices_against_fake_server(void **state)
     server_stop(&server);
 
     assert_int_equal(atomic_load(&server_failed_line), 0);
-    assert_true(w.done);
+    assert_true(done);
     for (int d = 0; d < NDEV; d++) {
         const struct observed *o = &server.seen[d];
         if (d == DEV_BAD) {
@@ -472,10 +627,247 @@ static void devices_against_fake_server(void **state)
     sim_fleet_free(&fleet);
 }
 
+/* ---- events ---- */
+
+#define EVENT_COUNT 8 /* periodic events per device; each also sends one ALARM first */
+
+static char state_dir[64];
+
+/* Every device but dev-bad made its events and saw them acknowledged (or refused). */
+static int events_settled(struct watch *w)
+{
+    return w->fleet->events_settled == NDEV - 1;
+}
+
+/* dev-a's stop_events was answered half a second ago. */
+static int events_stopped(struct watch *w)
+{
+    const struct observed *o = &w->server->seen[DEV_A];
+
+    return o->ok_stop && now_ms() > o->stop_ok_ms + 500;
+}
+
+/* The seqs of dev's lines in the ACK log at path, in file order; returns how many. */
+static int ack_log_seqs(const char *path, const char *dev, uint32_t *out, int max)
+{
+    char line[512], name[160], kind[16], event[64];
+    unsigned seq;
+    int n = 0;
+    FILE *f = fopen(path, "r");
+
+    assert_non_null(f);
+    while (fgets(line, sizeof(line), f)) {
+        assert_int_equal(sscanf(line, "%159s %u %15s %63s", name, &seq, kind, event), 4);
+        assert_string_equal(event, "temperature");
+        assert_true(strcmp(kind, "EVENT") == 0 || strcmp(kind, "ALARM") == 0);
+        if (strcmp(kind, "EVENT") == 0) {
+            assert_non_null(strstr(line, " value="));
+            assert_non_null(strstr(line, " unit=C"));
+        } else {
+            assert_non_null(strstr(line, " state=raised"));
+        }
+        if (strcmp(name, dev) == 0 && n < max)
+            out[n++] = seq;
+    }
+    fclose(f);
+    return n;
+}
+
+static uint32_t seq_file(const char *dev)
+{
+    char path[256], err[256];
+    uint32_t hw = 0;
+
+    snprintf(path, sizeof(path), "%s/%s.seq", state_dir, dev);
+    assert_int_equal(access(path, R_OK), 0);
+    assert_int_equal(sim_seq_load(state_dir, dev, &hw, err, sizeof(err)), 0);
+    return hw;
+}
+
+static void events_config(struct sim_event_config *ev, FILE *ack_log)
+{
+    sim_event_config_init(ev);
+    ev->rate = 20;
+    ev->count = EVENT_COUNT;
+    ev->outbox_entries = 64;
+    ev->state_dir = state_dir;
+    ev->ack_log = ack_log;
+    ev->nalarms = 1;
+    strcpy(ev->alarms[0].name, "temperature");
+    strcpy(ev->alarms[0].state, "raised");
+}
+
+static void events_against_fake_server(void **state)
+{
+    static struct fake_server server;
+    static struct sim_fleet fleet;
+    static struct sim_event_config ev;
+    struct sim_device_entry entries[NDEV];
+    struct sim_fleet_config cfg;
+    char ack_path[128];
+    uint32_t logged[64];
+    FILE *ack_log;
+    uv_loop_t loop;
+    int done;
+
+    (void)state;
+    signal(SIGPIPE, SIG_IGN);
+    strcpy(state_dir, "/tmp/iotsim-test-XXXXXX");
+    assert_non_null(mkdtemp(state_dir));
+    snprintf(ack_path, sizeof(ack_path), "%s/ack.log", state_dir);
+    ack_log = fopen(ack_path, "a");
+    assert_non_null(ack_log);
+
+    server_start(&server, MODE_EVENTS);
+    make_entries(entries, &server);
+    make_config(&cfg, &server);
+    cfg.verbose = 0;
+    events_config(&ev, ack_log);
+    cfg.events = &ev;
+    done = run_fleet(&server, &fleet, &cfg, entries, NDEV, events_settled, 20000, &loop);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    server_stop(&server);
+    fclose(ack_log);
+    assert_int_equal(atomic_load(&server_failed_line), 0);
+    assert_true(done);
+
+    for (int d = 0; d < NDEV; d++) {
+        const struct observed *o = &server.seen[d];
+        int seen[EVENT_COUNT + 2] = {0}, acked[EVENT_COUNT + 2] = {0}, nlog;
+        if (d == DEV_BAD) {
+            assert_int_equal(o->nevents, 0);
+            continue;
+        }
+        /* Every seq 1..9 reached the server: the ALARM first, then the events. */
+        for (int i = 0; i < o->nevents; i++) {
+            assert_true(o->events[i].seq >= 1 && o->events[i].seq <= EVENT_COUNT + 1);
+            seen[o->events[i].seq]++;
+            acked[o->events[i].seq] += o->events[i].acked;
+            assert_int_equal(o->events[i].kind, o->events[i].seq == 1 ? 'A' : 'E');
+        }
+        for (int q = 1; q <= EVENT_COUNT + 1; q++) {
+            assert_true(seen[q] >= 1);
+            /* Acknowledged exactly once, but for dev-chip's refused first one. */
+            assert_int_equal(acked[q], d == DEV_CHIP && q == 1 ? 0 : 1);
+        }
+        /* The ACK log has one line per acknowledged event, in the order of the ACKs. */
+        nlog = ack_log_seqs(ack_path, ids[d], logged, 64);
+        assert_int_equal(nlog, d == DEV_CHIP ? EVENT_COUNT : EVENT_COUNT + 1);
+        for (int i = 0; i < nlog; i++)
+            assert_int_equal(acked[logged[i]], 1);
+        /* The reserved mark is on disk, covering every seq used. */
+        assert_int_equal(seq_file(ids[d]), IOTP_OUTBOX_RESERVE_BLOCK);
+    }
+
+    /* dev-a, acknowledged at once: nothing sent twice, events at 20/s (8 take about 350 ms). */
+    {
+        const struct observed *o = &server.seen[DEV_A];
+        uint64_t span = o->events[o->nevents - 1].ms - o->events[1].ms;
+        assert_int_equal(o->nevents, EVENT_COUNT + 1);
+        for (int i = 0; i < o->nevents; i++)
+            assert_int_equal(o->events[i].seq, (uint32_t)i + 1);
+        assert_true(span >= 250 && span <= 3000);
+    }
+    /* dev-close: 1 and 2 acknowledged, 3..5 not when the server hung up; the next session
+     * sends them again first, oldest first, then the rest in order. */
+    {
+        const struct observed *o = &server.seen[DEV_CLOSE];
+        uint32_t expect = 3;
+        assert_int_equal(o->closed_by_server, 1);
+        for (int i = 0; i < o->nevents; i++) {
+            if (o->events[i].session == 1) {
+                assert_int_equal(o->events[i].seq, (uint32_t)i + 1);
+                continue;
+            }
+            assert_int_equal(o->events[i].seq, expect);
+            expect++;
+        }
+        assert_int_equal(expect, EVENT_COUNT + 2);
+    }
+    /* dev-b: after busy retry=1 nothing new was sent for a second; then the refused event
+     * first and the rest in order. */
+    {
+        const struct observed *o = &server.seen[DEV_B];
+        int i = 0;
+        assert_int_equal(o->busy_sent, 1);
+        while (i < o->nevents && o->events[i].seq != o->busy_seq)
+            i++;
+        for (i++; i < o->nevents && o->events[i].seq != o->busy_seq; i++)
+            assert_true(o->events[i].ms < o->busy_ms + 200); /* only what was on its way */
+        assert_true(i < o->nevents);
+        assert_true(o->events[i].ms >= o->busy_ms + 950);
+        for (i++; i < o->nevents; i++)
+            assert_true(o->events[i].seq > o->events[i - 1].seq);
+    }
+    assert_int_equal(fleet.stats.events_generated, 4 * (EVENT_COUNT + 1));
+    assert_int_equal(fleet.stats.events_acked, 4 * (EVENT_COUNT + 1) - 1);
+    assert_int_equal(fleet.stats.events_rejected, 1);
+    assert_true(fleet.stats.events_busy >= 1);
+    assert_true(fleet.stats.events_resent >= 3);
+    assert_int_equal(fleet.stats.events_pending, 0);
+    assert_int_equal(fleet.stats.events_refused, 0);
+    sim_fleet_free(&fleet);
+}
+
+/* A second run over the same --state-dir (iotsim restarted): dev-a's numbers continue above
+ * the mark the first run reserved. Events are off until the server says start_events 20, and
+ * stop after stop_events. */
+static void events_restart_and_commands(void **state)
+{
+    static struct fake_server server;
+    static struct sim_fleet fleet;
+    static struct sim_event_config ev;
+    struct sim_device_entry entries[NDEV];
+    struct sim_fleet_config cfg;
+    const struct observed *o;
+    char path[256];
+    uv_loop_t loop;
+    int done;
+
+    (void)state;
+    assert_true(state_dir[0] != '\0'); /* runs after events_against_fake_server */
+    server_start(&server, MODE_COMMAND);
+    make_entries(entries, &server);
+    make_config(&cfg, &server);
+    events_config(&ev, NULL);
+    ev.rate = 0; /* until start_events */
+    ev.count = 0;
+    ev.nalarms = 0;
+    cfg.events = &ev;
+    done = run_fleet(&server, &fleet, &cfg, entries, 1, events_stopped, 20000, &loop);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    server_stop(&server);
+    assert_int_equal(atomic_load(&server_failed_line), 0);
+    assert_true(done);
+
+    o = &server.seen[DEV_A];
+    assert_int_equal(o->ok_start, 1);
+    assert_int_equal(o->ok_stop, 1);
+    assert_true(o->nevents >= 3);
+    for (int i = 0; i < o->nevents; i++) {
+        assert_int_equal(o->events[i].seq, IOTP_OUTBOX_RESERVE_BLOCK + 1 + (uint32_t)i);
+        assert_true(o->events[i].ms <= o->stop_ok_ms); /* nothing after stop_events */
+        assert_int_equal(o->events[i].kind, 'E');
+    }
+    assert_int_equal(seq_file(ids[DEV_A]), 2 * IOTP_OUTBOX_RESERVE_BLOCK);
+    sim_fleet_free(&fleet);
+
+    /* Clean up the state directory. */
+    for (int d = 0; d < NDEV; d++) {
+        snprintf(path, sizeof(path), "%s/%s.seq", state_dir, ids[d]);
+        unlink(path);
+    }
+    snprintf(path, sizeof(path), "%s/ack.log", state_dir);
+    unlink(path);
+    assert_int_equal(rmdir(state_dir), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(devices_against_fake_server),
+        cmocka_unit_test(events_against_fake_server),
+        cmocka_unit_test(events_restart_and_commands),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

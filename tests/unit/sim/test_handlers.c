@@ -3,8 +3,9 @@
  *
  * Each request is built as a frame, answered by sim_answer_request and parsed back with the
  * library's parser, so the tests see exactly the bytes a server would: `ping`, `read_temp`,
- * `set_pixel` (and its bad_args), `echo`, unknown types, and the --mute / --error / --slow
- * rules. The delayed-answer queue runs on a real libuv loop with short timers.
+ * `set_pixel` (and its bad_args), `echo`, `start_events` / `stop_events` (through a recording
+ * device control), unknown types, and the --mute / --error / --slow rules. The delayed-answer queue
+ * runs on a real libuv loop with short timers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -34,6 +35,9 @@ static const struct iotp_frame *parse(struct parsed *p, const uint8_t *data, siz
     return f;
 }
 
+/* The device controls ask() hands to the handlers (NULL: a device without any). */
+static const struct sim_device_control *ask_control;
+
 /* Answer `alice@acme dev TYPE id args...` under rules and parse the answer back; *when gets
  * what the rules said. nargs args follow. */
 static const struct iotp_frame *ask(struct parsed *p, const struct sim_answer_rules *rules,
@@ -54,7 +58,7 @@ static const struct iotp_frame *ask(struct parsed *p, const struct sim_answer_ru
     for (unsigned i = 0; i < nargs; i++)
         req.args[req.nargs++] = va_arg(ap, const char *);
     va_end(ap);
-    n = sim_answer_request(rules, dev, &req, out, sizeof(out), when);
+    n = sim_answer_request(rules, ask_control, dev, &req, out, sizeof(out), when);
     if (*when == SIM_ANSWER_NEVER) {
         assert_int_equal(n, 0);
         return NULL;
@@ -137,6 +141,72 @@ static void read_temp_is_per_device_and_drifts(void **state)
         differs += read_tenths(dev, 1) != read_tenths("dev1", 1);
     }
     assert_true(differs > 0);
+}
+
+/* What start_events / stop_events asked of the device. */
+struct recorded_control {
+    int calls;
+    int on;
+    uint32_t period_ms;
+    int fail;
+};
+
+static int record_set_events(void *ctx, int on, uint32_t period_ms)
+{
+    struct recorded_control *r = ctx;
+
+    r->calls++;
+    r->on = on;
+    r->period_ms = period_ms;
+    return r->fail ? -1 : 0;
+}
+
+static void start_and_stop_events(void **state)
+{
+    static struct parsed p;
+    struct recorded_control rec = {0, 0, 0, 0};
+    struct sim_device_control control = {&rec, record_set_events};
+    enum sim_answer_when when;
+    const struct iotp_frame *f;
+
+    (void)state;
+    ask_control = &control;
+    f = ask(&p, NULL, "dev1", "start_events", 41, &when, 1, "250");
+    assert_string_equal(f->type, "OK");
+    assert_int_equal(f->id, 41);
+    assert_int_equal(f->nargs, 0);
+    assert_int_equal(rec.calls, 1);
+    assert_int_equal(rec.on, 1);
+    assert_int_equal(rec.period_ms, 250);
+    /* Without a period: the device's own rate. */
+    f = ask(&p, NULL, "dev1", "start_events", 42, &when, 0);
+    assert_string_equal(f->type, "OK");
+    assert_int_equal(rec.period_ms, 0);
+    f = ask(&p, NULL, "dev1", "stop_events", 43, &when, 0);
+    assert_string_equal(f->type, "OK");
+    assert_int_equal(rec.on, 0);
+    assert_int_equal(rec.calls, 3);
+    /* Malformed periods never reach the device. */
+    static const char *const bad[] = {"0", "abc", "-5", "012", "86400001", ""};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        f = ask(&p, NULL, "dev1", "start_events", 44, &when, 1, bad[i]);
+        assert_string_equal(f->type, "ERROR");
+        assert_string_equal(iotp_frame_arg(f, "code"), "bad_args");
+    }
+    f = ask(&p, NULL, "dev1", "start_events", 45, &when, 2, "100", "200");
+    assert_string_equal(iotp_frame_arg(f, "code"), "bad_args");
+    assert_int_equal(rec.calls, 3);
+    /* A device that cannot switch, and one without events at all. */
+    rec.fail = 1;
+    f = ask(&p, NULL, "dev1", "stop_events", 46, &when, 0);
+    assert_string_equal(f->type, "ERROR");
+    assert_string_equal(iotp_frame_arg(f, "code"), "device");
+    ask_control = NULL;
+    f = ask(&p, NULL, "dev1", "start_events", 47, &when, 0);
+    assert_string_equal(f->type, "ERROR");
+    assert_string_equal(iotp_frame_arg(f, "code"), "device");
+    assert_non_null(sim_handler_find("start_events"));
+    assert_non_null(sim_handler_find("stop_events"));
 }
 
 static void set_pixel_validates_coordinates(void **state)
@@ -349,6 +419,7 @@ int main(void)
         cmocka_unit_test(read_temp_is_per_device_and_drifts),
         cmocka_unit_test(set_pixel_validates_coordinates),
         cmocka_unit_test(echo_returns_its_args),
+        cmocka_unit_test(start_and_stop_events),
         cmocka_unit_test(rules_mute_error_slow),
         cmocka_unit_test(answer_args),
         cmocka_unit_test(delayed_answers_wait_and_cancel),

@@ -1,0 +1,823 @@
+/*
+ * event_db.c - the event store's SQL, run on db threads: the dedup transaction that stores a
+ * batch (event_store_write), history queries (event_store_query) and the day partitions
+ * (event_partitions_maintain). See store.h for the contracts and sql/004_events.sql for the
+ * schema.
+ *
+ * DESIGN. A batch is written with multi-row prepared statements. Statements are prepared for
+ * 1, 2, 4, ... EVENT_DB_CHUNK_MAX rows and a batch of n rows is cut greedily into those sizes
+ * (n = 1000 with chunks up to 128: 7 x 128 + 64 + 32 + 8), so a handful of statements serve
+ * every batch size and each one is prepared once per connection. Prepared statements belong to
+ * a connection, and a connection belongs to its db thread, so the cache is per thread
+ * (pthread key, freed when the thread exits, after the pool has closed its connection); a
+ * statement whose connection was closed and reopened is detected (libmariadb detaches it,
+ * stmt->mysql becomes NULL) and prepared again.
+ *
+ * Ids: a multi-row INSERT is a "simple insert" for InnoDB; with innodb_autoinc_lock_mode 0 or
+ * 1 its rows get consecutive ids from LAST_INSERT_ID (stepping by auto_increment_increment).
+ * With mode 2 (interleaved) they may not, so ids are then reported as 0. Both variables are
+ * read once per connection.
+ */
+#include "events/store.h"
+
+#include "core/log.h"
+#include "db/sql_stmt.h"
+#include "iot_error.h"
+
+#include <errmsg.h>
+#include <mysqld_error.h>
+#include <pthread.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#define EVENT_DB_CHUNK_CLASSES 8 /* statements for 1, 2, 4, ..., 128 rows */
+#define EVENT_DB_CHUNK_MAX     (1u << (EVENT_DB_CHUNK_CLASSES - 1))
+#define INSERT_PARAMS          7
+#define DAY_MS                 86400000LL
+
+enum stmt_kind { STMT_SELECT_SEQ, STMT_INSERT_EVENTS, STMT_UPSERT_SEQ, STMT_KINDS };
+
+struct stmt_cache {
+    MYSQL *conn;
+    MYSQL_STMT *stmt[STMT_KINDS][EVENT_DB_CHUNK_CLASSES];
+    int ids_ok; /* -1 unknown, 0 ids not derivable, 1 consecutive */
+    unsigned long long increment;
+};
+
+static pthread_key_t cache_key;
+static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+
+static void cache_clear(struct stmt_cache *c)
+{
+    for (int k = 0; k < STMT_KINDS; k++)
+        for (int i = 0; i < EVENT_DB_CHUNK_CLASSES; i++) {
+            /* A statement whose connection is gone is only freed (no round trip). */
+            if (c->stmt[k][i])
+                mysql_stmt_close(c->stmt[k][i]);
+            c->stmt[k][i] = NULL;
+        }
+    c->conn = NULL;
+    c->ids_ok = -1;
+}
+
+static void cache_destroy(void *p)
+{
+    struct stmt_cache *c = p;
+    cache_clear(c);
+    free(c);
+}
+
+static void cache_key_create(void)
+{
+    pthread_key_create(&cache_key, cache_destroy);
+}
+
+static struct stmt_cache *cache_get(MYSQL *conn)
+{
+    pthread_once(&cache_once, cache_key_create);
+    struct stmt_cache *c = pthread_getspecific(cache_key);
+    if (!c) {
+        c = calloc(1, sizeof(*c));
+        if (!c || pthread_setspecific(cache_key, c) != 0) {
+            free(c);
+            return NULL;
+        }
+        c->ids_ok = -1;
+    }
+    if (c->conn != conn) {
+        cache_clear(c);
+        c->conn = conn;
+    }
+    return c;
+}
+
+void event_store_thread_release(void)
+{
+    pthread_once(&cache_once, cache_key_create);
+    struct stmt_cache *c = pthread_getspecific(cache_key);
+    if (c) {
+        pthread_setspecific(cache_key, NULL);
+        cache_destroy(c);
+    }
+}
+
+static int db_fail(MYSQL_STMT *stmt, MYSQL *conn, const char *what, char *err, size_t errlen)
+{
+    unsigned no = stmt ? mysql_stmt_errno(stmt) : mysql_errno(conn);
+    const char *msg = stmt ? mysql_stmt_error(stmt) : mysql_error(conn);
+    if (no == 0 && stmt) {
+        no = mysql_errno(conn);
+        msg = mysql_error(conn);
+    }
+    snprintf(err, errlen, "events: %s: %s (%u)", what, msg && *msg ? msg : "unknown error", no);
+    int code = db_error_from_errno(no);
+    return code ? code : IOT_EINTERNAL;
+}
+
+/* The SQL of kind for rows rows. */
+static char *stmt_sql(enum stmt_kind kind, unsigned rows)
+{
+    static const char *const head[] = {
+        "SELECT device_id, last_seq FROM event_seq WHERE device_id IN (",
+        "INSERT INTO events (received_at, tenant, device_id, seq, kind, name, fields) VALUES ",
+        "INSERT INTO event_seq (device_id, last_seq) VALUES ",
+    };
+    static const char *const row[] = {"?", "(?,?,?,?,?,?,?)", "(?,?)"};
+    static const char *const tail[] = {
+        ") ORDER BY device_id FOR UPDATE",
+        "",
+        " ON DUPLICATE KEY UPDATE last_seq = GREATEST(last_seq, VALUES(last_seq))",
+    };
+    size_t len = strlen(head[kind]) + rows * (strlen(row[kind]) + 1) + strlen(tail[kind]) + 1;
+    char *sql = malloc(len);
+    if (!sql)
+        return NULL;
+    char *p = sql;
+    p += sprintf(p, "%s", head[kind]);
+    for (unsigned i = 0; i < rows; i++)
+        p += sprintf(p, "%s%s", i ? "," : "", row[kind]);
+    sprintf(p, "%s", tail[kind]);
+    return sql;
+}
+
+/* The cached statement of kind for 2^cls rows, prepared if needed. */
+static int stmt_get(struct stmt_cache *c, enum stmt_kind kind, unsigned cls, MYSQL_STMT **out,
+                    char *err, size_t errlen)
+{
+    MYSQL_STMT *stmt = c->stmt[kind][cls];
+    if (stmt && stmt->mysql == c->conn) {
+        *out = stmt;
+        return IOT_OK;
+    }
+    if (stmt)
+        mysql_stmt_close(stmt); /* detached from a closed connection */
+    c->stmt[kind][cls] = NULL;
+    char *sql = stmt_sql(kind, 1u << cls);
+    if (!sql)
+        return IOT_ENOMEM;
+    int rc = IOT_OK;
+    stmt = mysql_stmt_init(c->conn);
+    if (!stmt) {
+        rc = db_fail(NULL, c->conn, "prepare", err, errlen);
+    } else if (mysql_stmt_prepare(stmt, sql, strlen(sql)) != 0) {
+        rc = db_fail(stmt, c->conn, "prepare", err, errlen);
+        mysql_stmt_close(stmt);
+        stmt = NULL;
+    }
+    free(sql);
+    c->stmt[kind][cls] = stmt;
+    *out = stmt;
+    return rc;
+}
+
+/* The largest class whose row count is <= n (n >= 1). */
+static unsigned chunk_class(size_t n)
+{
+    unsigned cls = 0;
+    while (cls + 1 < EVENT_DB_CHUNK_CLASSES && ((size_t)1 << (cls + 1)) <= n)
+        cls++;
+    return cls;
+}
+
+static void bind_str(MYSQL_BIND *b, const char *s, size_t len)
+{
+    b->buffer_type = MYSQL_TYPE_STRING;
+    b->buffer = (void *)s;
+    b->buffer_length = len;
+}
+
+static void bind_u32(MYSQL_BIND *b, const uint32_t *v)
+{
+    b->buffer_type = MYSQL_TYPE_LONG;
+    b->buffer = (void *)v;
+    b->is_unsigned = 1;
+}
+
+/* --- JSON of the fields -------------------------------------------------------------------- */
+
+struct strbuf {
+    char *p;
+    size_t len, cap;
+    bool failed;
+};
+
+static void sb_put(struct strbuf *b, const char *s, size_t n)
+{
+    if (b->failed)
+        return;
+    if (b->len + n + 1 > b->cap) {
+        size_t cap = b->cap ? b->cap : 1024;
+        while (cap < b->len + n + 1)
+            cap *= 2;
+        char *np = realloc(b->p, cap);
+        if (!np) {
+            b->failed = true;
+            return;
+        }
+        b->p = np;
+        b->cap = cap;
+    }
+    memcpy(b->p + b->len, s, n);
+    b->len += n;
+    b->p[b->len] = '\0';
+}
+
+/* Length of the valid UTF-8 sequence at s (at most n bytes), 0 if invalid. */
+static size_t utf8_len(const unsigned char *s, size_t n)
+{
+    size_t len;
+    uint32_t cp;
+    if (s[0] < 0x80)
+        return 1;
+    if ((s[0] & 0xe0) == 0xc0) {
+        len = 2;
+        cp = s[0] & 0x1f;
+    } else if ((s[0] & 0xf0) == 0xe0) {
+        len = 3;
+        cp = s[0] & 0x0f;
+    } else if ((s[0] & 0xf8) == 0xf0) {
+        len = 4;
+        cp = s[0] & 0x07;
+    } else {
+        return 0;
+    }
+    if (len > n)
+        return 0;
+    for (size_t i = 1; i < len; i++) {
+        if ((s[i] & 0xc0) != 0x80)
+            return 0;
+        cp = cp << 6 | (s[i] & 0x3f);
+    }
+    static const uint32_t min[] = {0, 0, 0x80, 0x800, 0x10000};
+    if (cp < min[len] || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return len;
+}
+
+/* A JSON string of s[0..n): escaped, invalid UTF-8 replaced by U+FFFD (the column is utf8mb4
+ * and must never refuse a batch). */
+static void sb_json_str(struct strbuf *b, const char *s, size_t n)
+{
+    const unsigned char *u = (const unsigned char *)s;
+    sb_put(b, "\"", 1);
+    for (size_t i = 0; i < n;) {
+        unsigned char c = u[i];
+        if (c == '"' || c == '\\') {
+            char esc[2] = {'\\', (char)c};
+            sb_put(b, esc, 2);
+            i++;
+        } else if (c < 0x20 || c == 0x7f) {
+            char esc[8];
+            snprintf(esc, sizeof esc, "\\u%04x", c);
+            sb_put(b, esc, 6);
+            i++;
+        } else {
+            size_t len = utf8_len(u + i, n - i);
+            if (len == 0) {
+                sb_put(b, "\xef\xbf\xbd", 3);
+                i++;
+            } else {
+                sb_put(b, s + i, len);
+                i += len;
+            }
+        }
+    }
+    sb_put(b, "\"", 1);
+}
+
+/* Append {"key":"value",...} for ev's fields. A field without '=' is a key with "". */
+static void sb_fields_json(struct strbuf *b, const struct event *ev)
+{
+    const char *f = ev->fields;
+    sb_put(b, "{", 1);
+    for (unsigned i = 0; i < ev->nfields; i++) {
+        size_t len = strlen(f);
+        const char *eq = memchr(f, '=', len);
+        size_t klen = eq ? (size_t)(eq - f) : len;
+        if (i)
+            sb_put(b, ",", 1);
+        sb_json_str(b, f, klen);
+        sb_put(b, ":", 1);
+        sb_json_str(b, eq ? eq + 1 : "", eq ? len - klen - 1 : 0);
+        f += len + 1;
+    }
+    sb_put(b, "}", 1);
+}
+
+/* --- the dedup transaction ------------------------------------------------------------------ */
+
+struct device_slot {
+    const char *device;
+    int64_t last; /* stored high-water, -1: no row */
+    int64_t next; /* after this batch */
+};
+
+static int cmp_slot(const void *a, const void *b)
+{
+    return strcmp(((const struct device_slot *)a)->device, ((const struct device_slot *)b)->device);
+}
+
+static struct device_slot *slot_find(struct device_slot *slots, size_t n, const char *device)
+{
+    struct device_slot key = {.device = device};
+    return bsearch(&key, slots, n, sizeof(*slots), cmp_slot);
+}
+
+/* Read whether ids can be derived on this connection. */
+static void load_id_mode(struct stmt_cache *c)
+{
+    MYSQL *conn = c->conn;
+    c->ids_ok = 0;
+    if (mysql_query(conn, "SELECT @@innodb_autoinc_lock_mode, @@auto_increment_increment") != 0)
+        return;
+    MYSQL_RES *res = mysql_store_result(conn);
+    if (!res)
+        return;
+    MYSQL_ROW row = mysql_fetch_row(res);
+    if (row && row[0] && row[1]) {
+        c->ids_ok = atoi(row[0]) <= 1;
+        c->increment = strtoull(row[1], NULL, 10);
+        if (c->increment == 0)
+            c->increment = 1;
+    }
+    mysql_free_result(res);
+}
+
+static int select_seq(struct stmt_cache *c, struct device_slot *slots, size_t nslots, char *err,
+                      size_t errlen)
+{
+    MYSQL_BIND bind[EVENT_DB_CHUNK_MAX];
+    for (size_t at = 0; at < nslots;) {
+        unsigned cls = chunk_class(nslots - at);
+        unsigned rows = 1u << cls;
+        MYSQL_STMT *stmt;
+        int rc = stmt_get(c, STMT_SELECT_SEQ, cls, &stmt, err, errlen);
+        if (rc != IOT_OK)
+            return rc;
+        memset(bind, 0, rows * sizeof(*bind));
+        for (unsigned i = 0; i < rows; i++)
+            bind_str(&bind[i], slots[at + i].device, strlen(slots[at + i].device));
+        if (mysql_stmt_bind_param(stmt, bind) != 0 || mysql_stmt_execute(stmt) != 0)
+            return db_fail(stmt, c->conn, "select event_seq", err, errlen);
+        char device[65];
+        unsigned long dlen = 0;
+        uint32_t last = 0;
+        MYSQL_BIND out[2];
+        memset(out, 0, sizeof out);
+        out[0].buffer_type = MYSQL_TYPE_STRING;
+        out[0].buffer = device;
+        out[0].buffer_length = sizeof(device) - 1;
+        out[0].length = &dlen;
+        bind_u32(&out[1], &last);
+        if (mysql_stmt_bind_result(stmt, out) != 0)
+            return db_fail(stmt, c->conn, "select event_seq", err, errlen);
+        int f;
+        while ((f = mysql_stmt_fetch(stmt)) == 0 || f == MYSQL_DATA_TRUNCATED) {
+            device[dlen < sizeof(device) ? dlen : sizeof(device) - 1] = '\0';
+            struct device_slot *s = slot_find(slots, nslots, device);
+            if (s)
+                s->last = s->next = last;
+        }
+        if (f == 1) {
+            rc = db_fail(stmt, c->conn, "select event_seq", err, errlen);
+            mysql_stmt_free_result(stmt);
+            return rc;
+        }
+        mysql_stmt_free_result(stmt);
+        at += rows;
+    }
+    return IOT_OK;
+}
+
+static void to_mysql_time(int64_t ms, MYSQL_TIME *t)
+{
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    memset(t, 0, sizeof(*t));
+    t->year = (unsigned)tm.tm_year + 1900;
+    t->month = (unsigned)tm.tm_mon + 1;
+    t->day = (unsigned)tm.tm_mday;
+    t->hour = (unsigned)tm.tm_hour;
+    t->minute = (unsigned)tm.tm_min;
+    t->second = (unsigned)tm.tm_sec;
+    t->second_part = (unsigned long)((ms - (int64_t)secs * 1000) * 1000);
+    t->time_type = MYSQL_TIMESTAMP_DATETIME;
+}
+
+static int insert_events(struct stmt_cache *c, struct event *const *events, const size_t *rows,
+                         size_t nrows, uint64_t *ids, char *err, size_t errlen)
+{
+    int rc = IOT_OK;
+    struct strbuf json = {0};
+    size_t *json_off = malloc((nrows + 1) * sizeof(*json_off));
+    MYSQL_TIME *times = malloc(EVENT_DB_CHUNK_MAX * sizeof(*times));
+    MYSQL_BIND *bind = calloc(EVENT_DB_CHUNK_MAX * INSERT_PARAMS, sizeof(*bind));
+    if (!json_off || !times || !bind) {
+        rc = IOT_ENOMEM;
+        goto out;
+    }
+    for (size_t i = 0; i < nrows; i++) {
+        json_off[i] = json.len;
+        sb_fields_json(&json, events[rows[i]]);
+    }
+    json_off[nrows] = json.len;
+    if (json.failed) {
+        rc = IOT_ENOMEM;
+        goto out;
+    }
+    for (size_t at = 0; at < nrows;) {
+        unsigned cls = chunk_class(nrows - at);
+        unsigned n = 1u << cls;
+        MYSQL_STMT *stmt;
+        if ((rc = stmt_get(c, STMT_INSERT_EVENTS, cls, &stmt, err, errlen)) != IOT_OK)
+            goto out;
+        memset(bind, 0, (size_t)n * INSERT_PARAMS * sizeof(*bind));
+        for (unsigned j = 0; j < n; j++) {
+            const struct event *ev = events[rows[at + j]];
+            MYSQL_BIND *b = &bind[j * INSERT_PARAMS];
+            const char *kind = event_kind_name(ev->kind);
+            to_mysql_time(ev->ts_ms, &times[j]);
+            b[0].buffer_type = MYSQL_TYPE_DATETIME;
+            b[0].buffer = &times[j];
+            bind_str(&b[1], ev->tenant, strlen(ev->tenant));
+            bind_str(&b[2], ev->device, strlen(ev->device));
+            bind_u32(&b[3], &ev->seq);
+            bind_str(&b[4], kind, strlen(kind));
+            bind_str(&b[5], ev->name, strlen(ev->name));
+            bind_str(&b[6], json.p + json_off[at + j], json_off[at + j + 1] - json_off[at + j]);
+        }
+        if (mysql_stmt_bind_param(stmt, bind) != 0 || mysql_stmt_execute(stmt) != 0) {
+            rc = db_fail(stmt, c->conn, "insert events", err, errlen);
+            goto out;
+        }
+        uint64_t first = mysql_stmt_insert_id(stmt);
+        for (unsigned j = 0; j < n; j++)
+            ids[at + j] = c->ids_ok == 1 && first ? first + j * c->increment : 0;
+        at += n;
+    }
+out:
+    free(json.p);
+    free(json_off);
+    free(times);
+    free(bind);
+    return rc;
+}
+
+static int upsert_seq(struct stmt_cache *c, struct device_slot *slots, size_t nslots, char *err,
+                      size_t errlen)
+{
+    MYSQL_BIND bind[EVENT_DB_CHUNK_MAX * 2];
+    uint32_t values[EVENT_DB_CHUNK_MAX];
+    size_t changed = 0;
+    /* Compact the devices whose high-water rises to the front (order kept: lock order). */
+    for (size_t i = 0; i < nslots; i++)
+        if (slots[i].next != slots[i].last)
+            slots[changed++] = slots[i];
+    for (size_t at = 0; at < changed;) {
+        unsigned cls = chunk_class(changed - at);
+        unsigned n = 1u << cls;
+        MYSQL_STMT *stmt;
+        int rc = stmt_get(c, STMT_UPSERT_SEQ, cls, &stmt, err, errlen);
+        if (rc != IOT_OK)
+            return rc;
+        memset(bind, 0, (size_t)n * 2 * sizeof(*bind));
+        for (unsigned j = 0; j < n; j++) {
+            values[j] = (uint32_t)slots[at + j].next;
+            bind_str(&bind[2 * j], slots[at + j].device, strlen(slots[at + j].device));
+            bind_u32(&bind[2 * j + 1], &values[j]);
+        }
+        if (mysql_stmt_bind_param(stmt, bind) != 0 || mysql_stmt_execute(stmt) != 0)
+            return db_fail(stmt, c->conn, "upsert event_seq", err, errlen);
+        at += n;
+    }
+    return IOT_OK;
+}
+
+int event_store_write(MYSQL *conn, struct event *const *events, size_t n, char *err, size_t errlen)
+{
+    int rc = IOT_ENOMEM;
+    bool in_tx = false;
+    struct device_slot *slots = NULL;
+    size_t *rows = NULL, nrows = 0, nslots = 0;
+    uint64_t *ids = NULL;
+    bool *dup = NULL;
+    if (n == 0)
+        return IOT_OK;
+    struct stmt_cache *c = cache_get(conn);
+    slots = malloc(n * sizeof(*slots));
+    rows = malloc(n * sizeof(*rows));
+    ids = calloc(n, sizeof(*ids));
+    dup = calloc(n, sizeof(*dup));
+    if (!c || !slots || !rows || !ids || !dup) {
+        snprintf(err, errlen, "events: out of memory");
+        goto out;
+    }
+    if (c->ids_ok < 0)
+        load_id_mode(c);
+    /* The batch's devices, sorted: the lookup table and the lock order. */
+    for (size_t i = 0; i < n; i++)
+        slots[i] = (struct device_slot){.device = events[i]->device, .last = -1, .next = -1};
+    qsort(slots, n, sizeof(*slots), cmp_slot);
+    for (size_t i = 0; i < n; i++)
+        if (nslots == 0 || strcmp(slots[nslots - 1].device, slots[i].device) != 0)
+            slots[nslots++] = slots[i];
+
+    if ((rc = sql_begin(conn, false, err, errlen)) != IOT_OK)
+        goto out;
+    in_tx = true;
+    if ((rc = select_seq(c, slots, nslots, err, errlen)) != IOT_OK)
+        goto out;
+    /* In batch order: per device, seq must exceed everything durable or earlier in the batch. */
+    for (size_t i = 0; i < n; i++) {
+        struct device_slot *s = slot_find(slots, nslots, events[i]->device);
+        if (s->next >= 0 && (int64_t)events[i]->seq <= s->next) {
+            dup[i] = true;
+        } else {
+            s->next = events[i]->seq;
+            rows[nrows++] = i;
+        }
+    }
+    if ((rc = insert_events(c, events, rows, nrows, ids, err, errlen)) != IOT_OK)
+        goto out;
+    if ((rc = upsert_seq(c, slots, nslots, err, errlen)) != IOT_OK)
+        goto out;
+    if ((rc = sql_commit(conn, err, errlen)) != IOT_OK)
+        goto out;
+    in_tx = false;
+    for (size_t i = 0; i < n; i++) {
+        events[i]->duplicate = dup[i];
+        events[i]->id = 0;
+    }
+    for (size_t i = 0; i < nrows; i++)
+        events[rows[i]]->id = ids[i];
+out:
+    if (in_tx)
+        sql_rollback(conn);
+    free(slots);
+    free(rows);
+    free(ids);
+    free(dup);
+    return rc;
+}
+
+/* --- history --------------------------------------------------------------------------------- */
+
+static void format_datetime(int64_t ms, char *out, size_t len)
+{
+    MYSQL_TIME t;
+    to_mysql_time(ms, &t);
+    snprintf(out, len, "%04u-%02u-%02u %02u:%02u:%02u.%03lu", t.year, t.month, t.day, t.hour,
+             t.minute, t.second, t.second_part / 1000);
+}
+
+static int query_row(void *ctx, const struct sql_row *r)
+{
+    cJSON *rows = ctx;
+    cJSON *o = cJSON_CreateObject();
+    if (!o)
+        return IOT_ENOMEM;
+    cJSON_AddItemToArray(rows, o);
+    int64_t ts = sql_row_int(r, 1, 0);
+    char when[96];
+    time_t secs = (time_t)(ts / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts % 1000));
+    const char *fields = sql_row_str(r, 6);
+    cJSON *fj = fields ? cJSON_Parse(fields) : NULL;
+    if (!fj)
+        fj = cJSON_CreateObject();
+    if (!cJSON_AddNumberToObject(o, "id", (double)sql_row_int(r, 0, 0)) ||
+        !cJSON_AddStringToObject(o, "time", when) ||
+        !cJSON_AddNumberToObject(o, "ts_ms", (double)ts) ||
+        !cJSON_AddStringToObject(o, "device", sql_row_str(r, 2) ? sql_row_str(r, 2) : "") ||
+        !cJSON_AddNumberToObject(o, "seq", (double)sql_row_int(r, 3, 0)) ||
+        !cJSON_AddStringToObject(o, "kind", sql_row_str(r, 4) ? sql_row_str(r, 4) : "") ||
+        !cJSON_AddStringToObject(o, "name", sql_row_str(r, 5) ? sql_row_str(r, 5) : "") || !fj) {
+        cJSON_Delete(fj);
+        return IOT_ENOMEM;
+    }
+    cJSON_AddItemToObject(o, "fields", fj);
+    return IOT_OK;
+}
+
+int event_store_query(MYSQL *conn, const struct event_query *q, cJSON **out, char *err,
+                      size_t errlen)
+{
+    char sql[640], since[96], until[96];
+    struct sql_param params[8];
+    size_t np = 0;
+    *out = NULL;
+    if (!q->tenant || !*q->tenant) {
+        snprintf(err, errlen, "a tenant is required");
+        return IOT_EINVAL;
+    }
+    if (q->limit > EVENT_QUERY_MAX_LIMIT) {
+        snprintf(err, errlen, "limit is at most %u", EVENT_QUERY_MAX_LIMIT);
+        return IOT_EINVAL;
+    }
+    /* Milliseconds since the epoch by DATETIME arithmetic: independent of the time zone. */
+    size_t len = (size_t)snprintf(
+        sql, sizeof sql, "%s",
+        "SELECT id, TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', received_at) DIV 1000, "
+        "device_id, seq, kind, name, fields FROM events WHERE tenant = ?");
+    params[np++] = sql_str(q->tenant);
+    if (q->device) {
+        len += (size_t)snprintf(sql + len, sizeof sql - len, " AND device_id = ?");
+        params[np++] = sql_str(q->device);
+    }
+    if (q->name) {
+        len += (size_t)snprintf(sql + len, sizeof sql - len, " AND name = ?");
+        params[np++] = sql_str(q->name);
+    }
+    if (q->kind != EVENT_QUERY_ANY) {
+        len += (size_t)snprintf(sql + len, sizeof sql - len, " AND kind = ?");
+        params[np++] = sql_str(q->kind == EVENT_QUERY_ALARM ? "alarm" : "event");
+    }
+    if (q->since_ms > 0) {
+        format_datetime(q->since_ms, since, sizeof since);
+        len += (size_t)snprintf(sql + len, sizeof sql - len,
+                                " AND received_at >= CAST(? AS DATETIME(3))");
+        params[np++] = sql_str(since);
+    }
+    if (q->until_ms > 0) {
+        format_datetime(q->until_ms, until, sizeof until);
+        len += (size_t)snprintf(sql + len, sizeof sql - len,
+                                " AND received_at < CAST(? AS DATETIME(3))");
+        params[np++] = sql_str(until);
+    }
+    snprintf(sql + len, sizeof sql - len, " ORDER BY received_at, id LIMIT ?");
+    params[np++] = sql_int(q->limit ? q->limit : EVENT_QUERY_DEFAULT_LIMIT);
+    cJSON *rows = cJSON_CreateArray();
+    if (!rows)
+        return IOT_ENOMEM;
+    int rc = sql_query(conn, sql, params, np, query_row, rows, err, errlen);
+    if (rc != IOT_OK) {
+        cJSON_Delete(rows);
+        return rc;
+    }
+    *out = rows;
+    return IOT_OK;
+}
+
+/* --- day partitions ---------------------------------------------------------------------- */
+
+#define MAX_PARTITIONS 1024 /* MariaDB allows 8192; a year of days fits well */
+
+struct partitions {
+    int64_t day[MAX_PARTITIONS]; /* days since the epoch, of the pYYYYMMDD partitions */
+    size_t n;
+    bool has_pmax;
+};
+
+static int64_t day_of_name(const char *name)
+{
+    struct tm tm = {0};
+    unsigned y, m, d;
+    char tail;
+    if (sscanf(name, "p%4u%2u%2u%c", &y, &m, &d, &tail) != 3 || strlen(name) != 9)
+        return -1;
+    tm.tm_year = (int)y - 1900;
+    tm.tm_mon = (int)m - 1;
+    tm.tm_mday = (int)d;
+    return (int64_t)timegm(&tm) / 86400;
+}
+
+static void day_format(int64_t day, const char *fmt, char *out, size_t len)
+{
+    time_t secs = (time_t)(day * 86400);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    strftime(out, len, fmt, &tm);
+}
+
+static int partition_row(void *ctx, const struct sql_row *r)
+{
+    struct partitions *p = ctx;
+    const char *name = sql_row_str(r, 0);
+    if (!name)
+        return IOT_OK;
+    if (strcmp(name, "pmax") == 0) {
+        p->has_pmax = true;
+        return IOT_OK;
+    }
+    int64_t day = day_of_name(name);
+    if (day >= 0 && p->n < MAX_PARTITIONS)
+        p->day[p->n++] = day;
+    return IOT_OK;
+}
+
+static int partitions_read(MYSQL *conn, struct partitions *p, char *err, size_t errlen)
+{
+    memset(p, 0, sizeof(*p));
+    return sql_query(conn,
+                     "SELECT PARTITION_NAME FROM information_schema.PARTITIONS "
+                     "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = 'events' "
+                     "AND PARTITION_NAME IS NOT NULL ORDER BY PARTITION_ORDINAL_POSITION",
+                     SQL_NO_PARAMS, partition_row, p, err, errlen);
+}
+
+/* One pass: create what is missing, drop what is expired. */
+static int partitions_pass(MYSQL *conn, int64_t now_ms, unsigned retention_days, unsigned ahead,
+                           unsigned *created, unsigned *dropped, char *err, size_t errlen)
+{
+    struct partitions *p = malloc(sizeof(*p));
+    char *sql = malloc(64 * 1024);
+    int rc = IOT_ENOMEM;
+    if (!p || !sql)
+        goto out;
+    if ((rc = partitions_read(conn, p, err, errlen)) != IOT_OK)
+        goto out;
+    int64_t today = now_ms / DAY_MS, newest = -1;
+    for (size_t i = 0; i < p->n; i++)
+        if (p->day[i] > newest)
+            newest = p->day[i];
+    /* Days after the newest one, from today on: a partition can only be added at the top. After
+     * a long downtime the days in between get no partition of their own; their rows (replayed
+     * from a spool) land in today's partition, whose range starts where the newest one ends. */
+    int64_t first = newest + 1 > today ? newest + 1 : today;
+    if (first <= today + (int64_t)ahead) {
+        size_t len =
+            (size_t)snprintf(sql, 64 * 1024, "ALTER TABLE events %s (",
+                             p->has_pmax ? "REORGANIZE PARTITION pmax INTO" : "ADD PARTITION");
+        unsigned count = 0;
+        for (int64_t d = first; d <= today + (int64_t)ahead; d++) {
+            char name[16], bound[32];
+            day_format(d, "p%Y%m%d", name, sizeof name);
+            day_format(d + 1, "%Y-%m-%d 00:00:00", bound, sizeof bound);
+            len += (size_t)snprintf(sql + len, 64 * 1024 - len,
+                                    "%sPARTITION %s VALUES LESS THAN ('%s')", count ? ", " : "",
+                                    name, bound);
+            count++;
+        }
+        if (p->has_pmax)
+            len += (size_t)snprintf(sql + len, 64 * 1024 - len,
+                                    ", PARTITION pmax VALUES LESS THAN (MAXVALUE)");
+        snprintf(sql + len, 64 * 1024 - len, ")");
+        if ((rc = sql_exec(conn, sql, SQL_NO_PARAMS, NULL, NULL, err, errlen)) != IOT_OK)
+            goto out;
+        *created += count;
+        log_info("events: created %u day partitions up to %lld days ahead", count,
+                 (long long)ahead);
+    }
+    if (retention_days > 0) {
+        int64_t cutoff = now_ms - (int64_t)retention_days * DAY_MS;
+        size_t len = (size_t)snprintf(sql, 64 * 1024, "ALTER TABLE events DROP PARTITION ");
+        unsigned count = 0;
+        for (size_t i = 0; i < p->n; i++) {
+            if ((p->day[i] + 1) * DAY_MS > cutoff)
+                continue;
+            char name[16];
+            day_format(p->day[i], "p%Y%m%d", name, sizeof name);
+            len += (size_t)snprintf(sql + len, 64 * 1024 - len, "%s%s", count ? ", " : "", name);
+            count++;
+        }
+        if (count) {
+            if ((rc = sql_exec(conn, sql, SQL_NO_PARAMS, NULL, NULL, err, errlen)) != IOT_OK)
+                goto out;
+            *dropped += count;
+            log_info("events: dropped %u day partitions older than %u days", count, retention_days);
+        }
+    }
+    rc = IOT_OK;
+out:
+    free(p);
+    free(sql);
+    return rc;
+}
+
+int event_partitions_maintain(MYSQL *conn, int64_t now_ms, unsigned retention_days, unsigned ahead,
+                              unsigned *created, unsigned *dropped, char *err, size_t errlen)
+{
+    long long locked = 0;
+    unsigned c = 0, d = 0;
+    int rc = sql_query_int(conn, "SELECT GET_LOCK('iotd_event_partitions', 30)", SQL_NO_PARAMS,
+                           &locked, err, errlen);
+    if (rc != IOT_OK)
+        return rc;
+    if (locked != 1) {
+        snprintf(err, errlen, "events: another process holds the partition lock");
+        return IOT_EBUSY;
+    }
+    /* Another process (without the lock: an older build, or an operator) may have changed the
+     * partitions between our read and our ALTER: "exists" or "does not exist" errors then just
+     * mean "read again". */
+    for (int attempt = 0; attempt < 3; attempt++) {
+        rc = partitions_pass(conn, now_ms, retention_days, ahead, &c, &d, err, errlen);
+        if (rc != IOT_EINTERNAL)
+            break;
+    }
+    long long ignored;
+    char err2[128];
+    sql_query_int(conn, "SELECT RELEASE_LOCK('iotd_event_partitions')", SQL_NO_PARAMS, &ignored,
+                  err2, sizeof err2);
+    if (created)
+        *created = c;
+    if (dropped)
+        *dropped = d;
+    return rc;
+}

@@ -1,0 +1,523 @@
+/*
+ * hub.c - durable batches, fan-out, subscriptions, and the requests of sessions (see hub.h).
+ *
+ * Subscribers are few compared to events (operators' streams, apps), so they are a plain array
+ * scanned per item; the costly part of fan-out, writing to sockets, happens on the io threads,
+ * one inbox message per thread per item. Everything here runs on the main loop.
+ */
+#include "hub/hub_internal.h"
+
+#include "core/log.h"
+#include "events/store.h"
+#include "iot_error.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#define HUB_TICK_MS 250
+
+uint64_t hub_now(hub_t *hub)
+{
+    return uv_now(hub->deps.loop);
+}
+
+void hub_unref(hub_t *hub)
+{
+    if (--hub->refs > 0)
+        return;
+    free(hub->subs);
+    free(hub->leases);
+    free(hub);
+}
+
+static void on_tick(uv_timer_t *timer)
+{
+    hub_t *hub = timer->data;
+    lease_tick(hub);
+    hub_alarms_tick(hub);
+}
+
+int hub_start(hub_t **out, const struct hub_deps *deps, const struct hub_options *opts)
+{
+    hub_t *hub = calloc(1, sizeof(*hub));
+    if (!hub)
+        return IOT_ENOMEM;
+    hub->deps = *deps;
+    hub->opts = *opts;
+    if (!hub->opts.lease_max_s)
+        hub->opts.lease_max_s = 3600;
+    hub->next_id = 1;
+    hub->refs = 1;
+    uv_timer_init(deps->loop, &hub->tick);
+    hub->tick.data = hub;
+    uv_timer_start(&hub->tick, on_tick, HUB_TICK_MS, HUB_TICK_MS);
+    /* On failure the caller still stops and frees the hub like any other. */
+    *out = hub;
+    return hub_alarms_start(hub);
+}
+
+void hub_set_store(hub_t *hub, struct event_store *store)
+{
+    hub->deps.store = store;
+}
+
+void hub_set_sessions(hub_t *hub, sessions_t *sessions)
+{
+    hub->deps.sessions = sessions;
+}
+
+uint64_t hub_holder_id(hub_t *hub)
+{
+    /* Sessions use their serials as holder ids; these stay clear of them. */
+    return (1ull << 62) | hub->next_id++;
+}
+
+/* ---- fan-out ---- */
+
+/* The message type whose access rule lets a user read the item. */
+static const char *access_name(const struct event *item)
+{
+    if (item->kind == EVENT_KIND_ALARM) {
+        const char *ev = event_field(item, "event");
+        if (ev && ev[0])
+            return ev;
+    }
+    return item->name;
+}
+
+static bool sub_matches(const struct hub_sub *sub, const registry_snapshot_t *snap,
+                        const struct event *item)
+{
+    const struct hub_filter *f = &sub->f;
+    bool alarm = item->kind == EVENT_KIND_ALARM;
+    if (f->tenant[0] && strcmp(f->tenant, item->tenant) != 0)
+        return false;
+    if ((alarm && f->alarms == HUB_EVENTS_ONLY) || (!alarm && f->alarms == HUB_ALARMS_ONLY))
+        return false;
+    if (f->device[0] && strcmp(f->device, item->device) != 0)
+        return false;
+    if (f->type[0] && strcmp(f->type, item->type) != 0)
+        return false;
+    if (f->event[0] && strcmp(f->event, access_name(item)) != 0)
+        return false;
+    if (f->group[0] && !registry_device_in_group(snap, item->device, f->group))
+        return false;
+    if (f->principal[0]) {
+        struct access_decision d;
+        if (registry_access_check_read(snap, f->principal, item->device, access_name(item), &d) !=
+                0 ||
+            !d.allow)
+            return false;
+    }
+    return true;
+}
+
+void hub_fanout(hub_t *hub, struct event *item)
+{
+    sessions_t *sessions = hub->deps.sessions;
+    struct remote_match {
+        unsigned io;
+        struct session_target target;
+    } *remote = NULL;
+    struct session_target *run = NULL;
+    size_t nremote = 0;
+    unsigned io_count = 0;
+    registry_snapshot_t *snap = registry_acquire(hub->deps.registry);
+
+    if (item->kind == EVENT_KIND_ALARM)
+        hub->stats.alarms++;
+    for (size_t i = 0; i < hub->nsubs; i++) {
+        const struct hub_sub *sub = &hub->subs[i];
+        if (!sub_matches(sub, snap, item))
+            continue;
+        if (!sub->remote) {
+            sub->sink(sub->arg, item);
+            hub->stats.delivered++;
+            continue;
+        }
+        if (!remote && !(remote = malloc(hub->nsubs * sizeof(*remote)))) {
+            log_warn("hub: out of memory delivering an item to subscribers");
+            goto out;
+        }
+        remote[nremote++] = (struct remote_match){sub->io, {sub->slot, sub->serial}};
+        if (sub->io + 1 > io_count)
+            io_count = sub->io + 1;
+    }
+    /* Remote subscribers get one message per io thread. */
+    if (nremote && sessions && (run = malloc(nremote * sizeof(*run)))) {
+        for (unsigned io = 0; io < io_count; io++) {
+            size_t n = 0;
+            for (size_t i = 0; i < nremote; i++)
+                if (remote[i].io == io)
+                    run[n++] = remote[i].target;
+            if (n == 0)
+                continue;
+            /* Counted as delivered (or dropped) on the io thread, unless it never gets there. */
+            if (sessions_deliver(sessions, io, item, run, n) != 0)
+                hub->stats.dropped += n;
+        }
+    }
+out:
+    registry_release(snap);
+    free(remote);
+    free(run);
+}
+
+void hub_publish(hub_t *hub, struct event *item)
+{
+    hub_fanout(hub, item);
+}
+
+/* ---- the store's completion ---- */
+
+void hub_durable(struct event *const *events, size_t n, void *arg)
+{
+    hub_t *hub = arg;
+    if (hub->stopping)
+        return; /* the sessions are gone: devices retransmit, and get a duplicate's ACK */
+    if (hub->deps.sessions)
+        sessions_ack(hub->deps.sessions, events, n);
+    for (size_t i = 0; i < n; i++) {
+        struct event *ev = events[i];
+        if (ev->duplicate) {
+            /* Stored (and streamed) when it first arrived; this was a retransmission. */
+            hub->stats.duplicates++;
+            continue;
+        }
+        hub->stats.events++;
+        if (ev->kind == EVENT_KIND_EVENT)
+            hub_fanout(hub, ev);
+        /* Device alarms reach streams as their lifecycle's transitions. */
+        hub_alarms_event(hub, ev);
+    }
+}
+
+/* ---- subscriptions ---- */
+
+static struct hub_sub *sub_add(hub_t *hub)
+{
+    if (hub->nsubs == hub->cap_subs) {
+        size_t cap = hub->cap_subs ? hub->cap_subs * 2 : 16;
+        struct hub_sub *grown = realloc(hub->subs, cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        hub->subs = grown;
+        hub->cap_subs = cap;
+    }
+    struct hub_sub *sub = &hub->subs[hub->nsubs++];
+    memset(sub, 0, sizeof(*sub));
+    sub->id = hub->next_id++;
+    return sub;
+}
+
+static void sub_remove_at(hub_t *hub, size_t i)
+{
+    hub->subs[i] = hub->subs[--hub->nsubs];
+}
+
+int hub_subscribe(hub_t *hub, const struct hub_filter *f, hub_sink_fn sink, void *arg, uint64_t *id)
+{
+    struct hub_sub *sub = sub_add(hub);
+    if (!sub)
+        return IOT_ENOMEM;
+    sub->f = *f;
+    sub->sink = sink;
+    sub->arg = arg;
+    *id = sub->id;
+    return IOT_OK;
+}
+
+void hub_unsubscribe(hub_t *hub, uint64_t id)
+{
+    for (size_t i = 0; i < hub->nsubs; i++) {
+        if (hub->subs[i].id == id) {
+            sub_remove_at(hub, i);
+            return;
+        }
+    }
+}
+
+/* ---- requests of user sessions (arrive through the inbox) ---- */
+
+struct request_msg {
+    inbox_msg_t msg;
+    hub_t *hub;
+    struct session_sub_request r;
+};
+
+static void reply(hub_t *hub, const struct session_sub_request *r, const char *code,
+                  const char *key, const char *value)
+{
+    if (hub->deps.sessions)
+        sessions_reply(hub->deps.sessions, r->io, r->slot, r->serial, r->id, code, key, value);
+}
+
+/* Does the scope name something of the user's tenant? A device of another tenant gets the same
+ * answer as one that does not exist ("denied"), as in the relay. */
+static const char *check_scope(const registry_snapshot_t *snap, const struct session_sub_request *r,
+                               const char **why)
+{
+    struct registry_device_info d;
+    if (r->device[0] &&
+        (registry_device_lookup(snap, r->device, &d) != 0 || strcmp(d.tenant, r->tenant) != 0)) {
+        *why = "no such device in your tenant";
+        return "denied";
+    }
+    if ((r->device[0] != 0) + (r->group[0] != 0) + (r->type[0] != 0) > 1) {
+        *why = "give one of device=, group=, type=";
+        return "bad_args";
+    }
+    return NULL;
+}
+
+static void on_subscribe(hub_t *hub, const registry_snapshot_t *snap,
+                         const struct session_sub_request *r)
+{
+    const char *why = NULL;
+    const char *code = check_scope(snap, r, &why);
+    if (code) {
+        reply(hub, r, code, NULL, why);
+        return;
+    }
+    struct hub_sub *sub = sub_add(hub);
+    if (!sub) {
+        reply(hub, r, "busy", NULL, "out of memory");
+        return;
+    }
+    snprintf(sub->f.tenant, sizeof(sub->f.tenant), "%s", r->tenant);
+    snprintf(sub->f.principal, sizeof(sub->f.principal), "%s", r->principal);
+    memcpy(sub->f.device, r->device, sizeof(sub->f.device));
+    memcpy(sub->f.group, r->group, sizeof(sub->f.group));
+    memcpy(sub->f.type, r->type, sizeof(sub->f.type));
+    memcpy(sub->f.event, r->event, sizeof(sub->f.event));
+    sub->f.alarms = r->alarms == 2 ? HUB_ALARMS_ONLY
+                    : r->alarms    ? HUB_EVENTS_AND_ALARMS
+                                   : HUB_EVENTS_ONLY;
+    sub->remote = true;
+    sub->io = r->io;
+    sub->slot = r->slot;
+    sub->serial = r->serial;
+    char id[24];
+    snprintf(id, sizeof(id), "%llu", (unsigned long long)sub->id);
+    reply(hub, r, NULL, "sub", id);
+}
+
+static void on_unsubscribe(hub_t *hub, const struct session_sub_request *r)
+{
+    for (size_t i = 0; i < hub->nsubs; i++) {
+        struct hub_sub *sub = &hub->subs[i];
+        if (sub->id == r->sub && sub->remote && sub->serial == r->serial) {
+            sub_remove_at(hub, i);
+            reply(hub, r, NULL, NULL, NULL);
+            return;
+        }
+    }
+    reply(hub, r, "bad_args", NULL, "no such subscription");
+}
+
+static void on_lease_request(hub_t *hub, const registry_snapshot_t *snap,
+                             const struct session_sub_request *r)
+{
+    const char *why = NULL;
+    const char *code = check_scope(snap, r, &why);
+    char err[160] = "";
+    if (!code && (!r->device[0] || !r->event[0])) {
+        code = "bad_args";
+        why = "a lease needs device= and event=";
+    }
+    if (!code) {
+        struct access_decision d;
+        if (registry_access_check_read(snap, r->principal, r->device, r->event, &d) != 0 ||
+            !d.allow) {
+            code = "denied";
+            why = "the access map does not let you read this event";
+        }
+    }
+    if (!code && r->ttl_s == 0) {
+        hub_release(hub, r->serial); /* ttl=0: give the lease up */
+        reply(hub, r, NULL, NULL, NULL);
+        return;
+    }
+    if (!code) {
+        uint32_t ttl_s = r->ttl_s < hub->opts.lease_max_s ? r->ttl_s : hub->opts.lease_max_s;
+        int rc = hub_lease(hub, r->serial, r->tenant, r->device, r->event, ttl_s * 1000u, err,
+                           sizeof(err));
+        if (rc == 0) {
+            char ttl[16];
+            snprintf(ttl, sizeof(ttl), "%u", ttl_s);
+            reply(hub, r, NULL, "ttl", ttl);
+            return;
+        }
+        code = rc == IOT_ENOTFOUND ? "unknown_type" : "bad_args";
+        why = err;
+    }
+    reply(hub, r, code, NULL, why);
+}
+
+static void on_request(inbox_msg_t *msg, void *loop_data)
+{
+    struct request_msg *m = container_of(msg, struct request_msg, msg);
+    hub_t *hub = m->hub;
+    (void)loop_data;
+    if (!hub->stopping) {
+        registry_snapshot_t *snap = registry_acquire(hub->deps.registry);
+        switch (m->r.op) {
+        case SESSION_SUBSCRIBE:
+            on_subscribe(hub, snap, &m->r);
+            break;
+        case SESSION_UNSUBSCRIBE:
+            on_unsubscribe(hub, &m->r);
+            break;
+        case SESSION_LEASE:
+            on_lease_request(hub, snap, &m->r);
+            break;
+        }
+        registry_release(snap);
+    }
+    free(m);
+}
+
+struct gone_msg {
+    inbox_msg_t msg;
+    hub_t *hub;
+    unsigned io;
+    uint32_t slot;
+    uint64_t serial;
+};
+
+static void on_gone(inbox_msg_t *msg, void *loop_data)
+{
+    struct gone_msg *g = container_of(msg, struct gone_msg, msg);
+    hub_t *hub = g->hub;
+    (void)loop_data;
+    for (size_t i = 0; i < hub->nsubs;) {
+        const struct hub_sub *sub = &hub->subs[i];
+        if (sub->remote && sub->serial == g->serial)
+            sub_remove_at(hub, i);
+        else
+            i++;
+    }
+    if (!hub->stopping)
+        hub_release(hub, g->serial);
+    free(g);
+}
+
+struct presence_msg {
+    inbox_msg_t msg;
+    hub_t *hub;
+    bool online;
+    char tenant[65], device[65], type[65];
+};
+
+static void on_presence(inbox_msg_t *msg, void *loop_data)
+{
+    struct presence_msg *p = container_of(msg, struct presence_msg, msg);
+    hub_t *hub = p->hub;
+    struct presence_entry e;
+    (void)loop_data;
+    /* A replaced connection's offline arrives after its successor's online: the device is
+     * still online then, and no silence rule should fire for it. */
+    bool stale = !p->online && presence_lookup(hub->deps.presence, p->device, &e) && e.online;
+    if (!hub->stopping && !stale) {
+        hub_alarms_presence(hub, p->tenant, p->device, p->type, p->online);
+        if (p->online)
+            lease_device_online(hub, p->device);
+    }
+    free(p);
+}
+
+/* ---- session hooks (io threads) ---- */
+
+static int hook_event(void *arg, struct event *ev, uint32_t *retry_s)
+{
+    hub_t *hub = arg;
+    int rc = hub->deps.store ? event_store_add(hub->deps.store, ev) : IOT_EBUSY;
+    if (rc != 0)
+        *retry_s = event_store_retry_s(hub->deps.store);
+    return rc;
+}
+
+static void hook_presence(void *arg, const char *tenant, const char *device, const char *type,
+                          bool online)
+{
+    hub_t *hub = arg;
+    struct presence_msg *p = calloc(1, sizeof(*p));
+    if (!p)
+        return; /* a silence rule notices the missing device later */
+    p->msg.handle = on_presence;
+    p->hub = hub;
+    p->online = online;
+    snprintf(p->tenant, sizeof(p->tenant), "%s", tenant);
+    snprintf(p->device, sizeof(p->device), "%s", device);
+    snprintf(p->type, sizeof(p->type), "%s", type);
+    /* Waits for space rather than lose an offline edge; never from... the io threads may
+     * block briefly here only if the main loop's inbox is full, which bounds the burst. */
+    if (inbox_push(hub->deps.inbox, &p->msg) != 0)
+        free(p);
+}
+
+static void hook_request(void *arg, const struct session_sub_request *r)
+{
+    hub_t *hub = arg;
+    struct request_msg *m = malloc(sizeof(*m));
+    if (!m)
+        return;
+    m->msg.handle = on_request;
+    m->hub = hub;
+    m->r = *r;
+    if (inbox_push(hub->deps.inbox, &m->msg) != 0) {
+        free(m);
+        if (hub->deps.sessions)
+            sessions_reply(hub->deps.sessions, r->io, r->slot, r->serial, r->id, "busy", NULL,
+                           "server busy, try again");
+    }
+}
+
+static void hook_gone(void *arg, unsigned io, uint32_t slot, uint64_t serial)
+{
+    hub_t *hub = arg;
+    struct gone_msg *g = malloc(sizeof(*g));
+    if (!g)
+        return;
+    *g = (struct gone_msg){
+        .msg.handle = on_gone, .hub = hub, .io = io, .slot = slot, .serial = serial};
+    if (inbox_push(hub->deps.inbox, &g->msg) != 0)
+        free(g);
+}
+
+struct session_event_hooks hub_session_hooks(hub_t *hub)
+{
+    return (struct session_event_hooks){.arg = hub,
+                                        .event = hook_event,
+                                        .presence = hook_presence,
+                                        .request = hook_request,
+                                        .gone = hook_gone};
+}
+
+void hub_stats(const hub_t *hub, struct hub_stats *out)
+{
+    *out = hub->stats;
+    out->subscribers = hub->nsubs;
+    out->leases = hub->nleases;
+    out->leases_started = 0;
+    for (size_t i = 0; i < hub->nleases; i++)
+        out->leases_started += hub->leases[i]->started;
+}
+
+void hub_stop(hub_t *hub)
+{
+    if (!hub || hub->stopping)
+        return;
+    hub->stopping = true;
+    hub_alarms_stop(hub);
+    lease_free_all(hub);
+    hub->nsubs = 0;
+    uv_close((uv_handle_t *)&hub->tick, NULL);
+}
+
+void hub_free(hub_t *hub)
+{
+    if (hub)
+        hub_unref(hub);
+}

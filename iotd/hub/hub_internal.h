@@ -1,0 +1,75 @@
+/*
+ * hub_internal.h - the hub's state, shared by its files: hub.c (durable batches, fan-out,
+ * subscriptions, requests from sessions), lease.c (leases), hub_alarms.c (alarm rules and
+ * transitions). Nothing outside iotd/hub includes it.
+ */
+#ifndef IOTD_HUB_INTERNAL_H
+#define IOTD_HUB_INTERNAL_H
+
+#include "hub/hub.h"
+
+struct hub_sub {
+    uint64_t id;
+    struct hub_filter f;
+    /* a main-loop sink... */
+    hub_sink_fn sink;
+    void *arg;
+    /* ...or a user session on an io thread */
+    bool remote;
+    unsigned io;
+    uint32_t slot;
+    uint64_t serial;
+};
+
+struct lease_holder {
+    uint64_t holder;
+    uint64_t expires_ms; /* loop time */
+};
+
+struct lease {
+    char tenant[65], device[65], event[65];
+    char start[65], stop[65];
+    struct lease_holder *holders;
+    size_t nholders, cap;
+    bool started;         /* the start command was answered OK */
+    bool sending;         /* a start or stop is on its way */
+    uint64_t last_try_ms; /* loop time of the last start attempt */
+};
+
+struct hub_alarm_state;
+
+struct hub {
+    struct hub_deps deps;
+    struct hub_options opts;
+    struct hub_sub *subs;
+    size_t nsubs, cap_subs;
+    uint64_t next_id;
+    struct lease **leases;
+    size_t nleases, cap_leases;
+    uv_timer_t tick; /* leases' expiry and alarm deadlines */
+    struct hub_stats stats;
+    struct hub_alarm_state *alarm_state; /* hub_alarms.c; NULL without a database */
+    bool stopping;
+    unsigned refs; /* the hub, plus commands on their way to devices */
+};
+
+/* Loop time in ms. */
+uint64_t hub_now(hub_t *hub);
+/* Send one item to every matching subscriber. */
+void hub_fanout(hub_t *hub, struct event *item);
+void hub_unref(hub_t *hub);
+
+/* lease.c */
+void lease_tick(hub_t *hub);
+void lease_device_online(hub_t *hub, const char *device);
+void lease_free_all(hub_t *hub);
+
+/* hub_alarms.c */
+int hub_alarms_start(hub_t *hub);
+void hub_alarms_event(hub_t *hub, struct event *ev);
+void hub_alarms_presence(hub_t *hub, const char *tenant, const char *device, const char *type,
+                         bool online);
+void hub_alarms_tick(hub_t *hub);
+void hub_alarms_stop(hub_t *hub);
+
+#endif

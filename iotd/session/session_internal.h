@@ -1,0 +1,105 @@
+/*
+ * session_internal.h - the session structures shared by the files of iotd/session (session.c:
+ * connections, handshake, keepalive and the relay; session_events.c: events, subscriptions and
+ * leases). Nothing outside iotd/session includes it.
+ */
+#ifndef IOTD_SESSION_INTERNAL_H
+#define IOTD_SESSION_INTERNAL_H
+
+#include "session/session.h"
+
+#include "iotp/iotp.h"
+
+enum session_state { SESSION_HANDSHAKE, SESSION_ESTABLISHED, SESSION_CLOSING };
+enum session_kind { SESSION_DEVICE, SESSION_USER };
+
+/* The parser and its buffer, held by a session only while a frame is partly received: the
+ * parser alone (its frame has room for every argument pointer) is a third of an idle session.
+ * Between frames it goes back to its thread's one spare, which the next read on that thread
+ * takes, so a busy thread does not pay a malloc and free per read either. */
+struct frame_input {
+    struct iotp_parser parser;
+    uint8_t buf[];
+};
+
+struct session_env;
+
+struct session {
+    struct session_env *env;
+    conn_t *conn;
+    enum session_state state;
+    uint32_t slot;
+    uint64_t serial;
+    uint64_t accepted_ms, last_ping_ms;       /* loop time: handshake deadline, keepalive */
+    struct iotp_server_hs *hs;                /* only during the handshake */
+    struct frame_input *input;                /* only while a frame is partly received */
+    char principal[IOTP_MAX_ADDRESS_LEN + 1]; /* device id, or user@tenant after LOGIN */
+    char tenant[65];
+    int64_t since_ms, last_activity_ms; /* wall clock, for iottop */
+    uint64_t frames_in, frames_out;
+    char lookup_failure[64]; /* why the key lookup failed, for the log only */
+    const char *close_reason;
+    uint64_t last_rx_ms, last_touch_ms;
+    uint32_t ping_seq;
+    unsigned bad_frames;
+    enum session_kind kind; /* known after the first frame: HELLO or LOGIN */
+    bool authenticated;
+    unsigned refs;                  /* the connection until closed, plus a LOGIN being verified */
+    struct relay_request **pending; /* requests waiting at this device; NULL while idle */
+    uint32_t npending, pending_cap, next_relay_id;
+    uint32_t dropped;  /* items not delivered to this subscriber since it last got one */
+    uint32_t busy_seq; /* devices: the first event answered busy, until it comes back (0: none) */
+};
+
+struct session_env {
+    sessions_t *all;
+    unsigned index;
+    io_thread_t *io;
+    net_loop_t *net;
+    registry_snapshot_t *snap;
+    struct iotp_random random;
+    struct session **slots; /* live sessions by slot; NULL = free */
+    uint32_t nslots, free_hint;
+    struct session_counters counters;
+    uv_timer_t tick;                 /* deadlines of every session of this thread */
+    struct frame_input *spare_input; /* a parser between reads, see struct frame_input */
+};
+
+struct sessions {
+    struct session_deps deps;
+    struct session_options opts;
+    struct session_env *envs;
+};
+
+/* A request to close a replaced session on its own thread. */
+struct kick_msg {
+    inbox_msg_t msg;
+    sessions_t *all;
+    uint32_t slot;
+    uint64_t serial;
+};
+
+/* Wall clock in ms since the epoch. */
+int64_t session_wall_ms(void);
+/* The snapshot of this thread, refreshed when a newer one was published. */
+registry_snapshot_t *session_snapshot(struct session_env *env);
+/* Queue bytes on the session's connection (a full output buffer closes it on the next check). */
+void session_send_bytes(struct session *s, const uint8_t *buf, size_t len);
+/* Send `iotd <principal> TYPE id [key=value]`. */
+void session_send_system(struct session *s, const char *type, uint32_t id, const char *key,
+                         const char *value);
+/* Send `iotd <principal> ERROR id code=CODE [retry=S]`. */
+void session_send_error(struct session *s, uint32_t id, const char *code, uint32_t retry_s);
+void session_close(struct session *s, const char *reason);
+/* The live session at (slot, serial) of env, or NULL. */
+struct session *session_at(struct session_env *env, uint32_t slot, uint64_t serial);
+
+/* session_events.c: a device's EVENT or ALARM, a user's SUBSCRIBE, UNSUBSCRIBE or LEASE.
+ * Returns false if the frame's type is none of those. */
+bool session_event_frame(struct session *s, const struct iotp_frame *f);
+/* A device or user session ends (presence, subscriptions and leases). */
+void session_events_closed(struct session *s);
+/* A device session was established. */
+void session_events_online(struct session *s);
+
+#endif
