@@ -64,13 +64,20 @@ CONF
     fi
     local ctl=("$bin/iotctl/iotctl" -s "$sock")
     # Registering is idempotent: "already exists" (exit 5) is fine on a second run.
-    reg() { "${ctl[@]}" "$@" >/dev/null || [ $? -eq 5 ]; }
+    reg() {
+        local out rc=0
+        out=$("${ctl[@]}" "$@" 2>&1 >/dev/null) || rc=$?
+        [ $rc -eq 0 ] || [ $rc -eq 5 ] || { echo "$out" >&2; return $rc; }
+    }
     reg tenant add demo --display-name "Demo tenant"
     reg type add thermo --tenant demo --description "temperature sensor with a LED matrix"
     reg message add thermo read_temp --tenant demo --direction command --timeout 2000 --description "read the temperature"
     reg message add thermo set_pixel --tenant demo --args "x:int y:int color:str" --description "light one LED"
     reg message add thermo echo --tenant demo --args "text:str" --description "answer with the same text"
-    reg message add thermo temperature --tenant demo --direction event --args "value:float unit:str"
+    reg message add thermo start_events --tenant demo --args "period_ms:uint?" --description "start periodic temperature events"
+    reg message add thermo stop_events --tenant demo --description "stop periodic temperature events"
+    reg message add thermo temperature --tenant demo --direction event --args "value:float unit:str" \
+        --start start_events --stop stop_events --description "periodic temperature"
     printf 'demo-password\n' >"$demo_dir/alice.pw"
     chmod 600 "$demo_dir/alice.pw"
     reg user add alice@demo --role operator --password-file "$demo_dir/alice.pw"
@@ -87,10 +94,18 @@ CONF
     if ! "${ctl[@]}" access list --tenant demo | grep -q "user:alice"; then
         "${ctl[@]}" access grant user:alice group:sensors --tenant demo --message read_temp >/dev/null
         "${ctl[@]}" access grant user:alice device:thermo-1 --tenant demo >/dev/null
+        "${ctl[@]}" access grant user:alice group:sensors --tenant demo --message temperature >/dev/null
     fi
+    # Alarm rules: too warm (with hysteresis, after 10 s), and a sensor gone quiet.
+    reg alarm rule add too-warm --tenant demo --event temperature --on group:sensors --field value \
+        --op '>' --threshold 24 --hysteresis 1 --for 10000 --severity major
+    reg alarm rule add quiet --tenant demo --event temperature --on group:sensors --silence 60
     if ! pgrep -f "iotsim -c 127.0.0.1:7800 -f $demo_dir/devices.jsonl" >/dev/null; then
+        # Each device reports its temperature every 5 s and keeps its sequence numbers in
+        # $demo_dir/seq across restarts (events are acknowledged once durable).
+        mkdir -p "$demo_dir/seq"
         nohup "$bin/firmware/sim/iotsim" -c 127.0.0.1:7800 -f "$demo_dir/devices.jsonl" \
-            --stats-interval 60 >>"$demo_dir/iotsim.log" 2>&1 &
+            --events 0.2 --state-dir "$demo_dir/seq" --stats-interval 60 >>"$demo_dir/iotsim.log" 2>&1 &
     fi
     for _ in $(seq 1 50); do
         "${ctl[@]}" --json status | python3 -c 'import json,sys
@@ -113,6 +128,11 @@ Talk to it with iotctl (see man/iotctl.8):
   iotctl send --as alice@demo thermo-1 read_temp
   iotctl send --as alice@demo thermo-2 set_pixel 1 2 red   # denied: no rule for it
   iotctl audit
+  iotctl watch --tenant demo              # events and alarm changes as they happen (Ctrl-C ends)
+  iotctl events --device thermo-1 --since 10m
+  iotctl events --tenant demo --since 1h --csv > temperatures.csv
+  iotctl alarm list --tenant demo
+  iotctl alarm rule list --tenant demo
   iotctl changes list
 
 Logs: $demo_dir/state/iotd.log, $demo_dir/iotsim.log    Stop: ./dev.sh stop

@@ -277,7 +277,7 @@ static void format_time_ms(int64_t ms, char *out, size_t outlen)
 
 cJSON *control_event_item(const struct event *item)
 {
-    char time[40];
+    char time[64];
     format_time_ms(item->ts_ms, time, sizeof(time));
     cJSON *o = cJSON_CreateObject();
     cJSON *fields = o ? cJSON_CreateObject() : NULL;

@@ -466,12 +466,10 @@ static void hook_request(void *arg, const struct session_sub_request *r)
     m->msg.handle = on_request;
     m->hub = hub;
     m->r = *r;
-    if (inbox_push(hub->deps.inbox, &m->msg) != 0) {
+    /* A full main inbox (or a stopping daemon) leaves the request unanswered: the client's
+     * own timeout covers it. The hub's fields are the main loop's, not to be read here. */
+    if (inbox_push(hub->deps.inbox, &m->msg) != 0)
         free(m);
-        if (hub->deps.sessions)
-            sessions_reply(hub->deps.sessions, r->io, r->slot, r->serial, r->id, "busy", NULL,
-                           "server busy, try again");
-    }
 }
 
 static void hook_gone(void *arg, unsigned io, uint32_t slot, uint64_t serial)

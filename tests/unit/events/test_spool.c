@@ -58,8 +58,9 @@ static struct event *make(uint32_t seq, const char *device)
 
 static void append_range(spool_t *s, uint32_t from, uint32_t to)
 {
-    struct event *evs[64];
+    struct event *evs[64] = {0};
     size_t n = 0;
+    assert_true(to >= from && to - from < 64);
     for (uint32_t i = from; i <= to; i++)
         evs[n++] = make(i, "dev1");
     assert_int_equal(spool_append(s, evs, n), IOT_OK);
