@@ -92,8 +92,11 @@ iotd_run() {
         tee -a "$results"
 }
 if want iotd; then
-    [ -x "$build/iotd/core/iotd" ] && [ -x "$build/iotctl/iotctl" ] ||
-        { echo "missing $build/iotd/core/iotd or iotctl: build them (Release)" >&2; exit 1; }
+    if [ ! -x "$build/iotd/core/iotd" ] || [ ! -x "$build/iotctl/iotctl" ]; then
+        echo "missing $build/iotd/core/iotd or iotctl: build them (Release)" >&2
+        exit 1
+    fi
+    # shellcheck disable=SC2016 # ${CMAKE_CURRENT_LIST_DIR} is cmake's, matched literally
     mapfile -t iotp_sources < <(sed -n 's#.*\${CMAKE_CURRENT_LIST_DIR}/\(src/[a-z_0-9]*\.c\).*#'"$top"'/firmware/\1#p' \
         "$top/firmware/iotp.cmake")
     cc -std=c11 -O2 -Wall -Wextra -Werror -I"$top/firmware/include" -I"$top/tests/bench/relay" \
