@@ -77,7 +77,7 @@ struct control_stream {
     uint32_t id;
     uv_timer_t timer;
     cJSON *args;
-    uint64_t event_seq;
+    struct stats_cursors cursors;
     long long count, sent;
     unsigned refs;
     bool collecting, ended;
@@ -86,13 +86,14 @@ struct control_stream {
     uint64_t sub_id;  /* hub subscription, 0 = none */
     uint64_t holder;  /* lease holder, 0 = no lease */
     uint64_t dropped; /* items the client was too slow for, not yet reported */
+    uint64_t ticks;
     char tenant[65], device[65], event[65];
 };
 
-/* A watcher that does not read is not sent more than this (items are dropped and counted). */
-#define WATCH_BACKLOG (1024u * 1024)
-/* A watch stream's lease is held for this long and renewed at a third of it. */
+/* A watch stream's lease is held for this long and renewed at a third of it; its timer ticks
+ * once a second. */
 #define WATCH_LEASE_MS 60000
+#define WATCH_TICK_MS  1000
 
 #define STREAM_MIN_INTERVAL_MS 100
 #define STREAM_MAX_INTERVAL_MS 60000
@@ -474,7 +475,7 @@ static void on_stream_tick(uv_timer_t *timer)
         return; /* the previous sample is still being built: skip, do not pile up */
     st->collecting = true;
     st->refs++;
-    srv->deps.stats(srv->deps.stats_arg, st->args, &st->event_seq, on_stream_sample, st);
+    srv->deps.stats(srv->deps.stats_arg, st->args, &st->cursors, on_stream_sample, st);
 }
 
 static void stream_start(struct control_conn *conn, uint32_t id, cJSON *args)
@@ -523,6 +524,26 @@ static void send_item(struct control_stream *st, cJSON *item)
     client_send(st->conn, msg);
 }
 
+/* Is the watcher's unread output past the bound? */
+static bool watch_backed_up(const struct control_stream *st)
+{
+    size_t backlog =
+        st->conn->srv->deps.watch_backlog ? st->conn->srv->deps.watch_backlog : 1024u * 1024;
+    return uv_stream_get_write_queue_size((const uv_stream_t *)&st->conn->pipe) > backlog;
+}
+
+/* Tell the watcher how many items it missed, once it reads again. */
+static void watch_report_dropped(struct control_stream *st)
+{
+    if (!st->dropped || watch_backed_up(st))
+        return;
+    cJSON *notice = cJSON_CreateObject();
+    if (notice)
+        cJSON_AddNumberToObject(notice, "dropped", (double)st->dropped);
+    send_item(st, notice);
+    st->dropped = 0;
+}
+
 /* The hub's sink: one item for this watcher. A watcher that does not read its socket loses
  * items (counted, then reported) instead of holding up the others or iotd's memory. */
 static void on_watch_item(void *arg, struct event *item)
@@ -530,27 +551,26 @@ static void on_watch_item(void *arg, struct event *item)
     struct control_stream *st = arg;
     if (st->ended || st->conn->closed)
         return;
-    if (uv_stream_get_write_queue_size((uv_stream_t *)&st->conn->pipe) > WATCH_BACKLOG) {
+    if (watch_backed_up(st)) {
         st->dropped++;
         return;
     }
-    if (st->dropped) {
-        cJSON *notice = cJSON_CreateObject();
-        if (notice)
-            cJSON_AddNumberToObject(notice, "dropped", (double)st->dropped);
-        send_item(st, notice);
-        st->dropped = 0;
-    }
+    watch_report_dropped(st);
     send_item(st, control_event_item(item));
     if (st->count > 0 && ++st->sent >= st->count)
         stream_end(st, "count reached");
 }
 
-static void on_lease_renew(uv_timer_t *timer)
+/* Once a second: report drops to a watcher that caught up with no new item to carry the
+ * notice, and renew the stream's lease every third of its term. */
+static void on_watch_tick(uv_timer_t *timer)
 {
     struct control_stream *st = timer->data;
     char err[160];
-    if (st->ended || !st->holder)
+    if (st->ended || st->conn->closed)
+        return;
+    watch_report_dropped(st);
+    if (!st->holder || ++st->ticks % (WATCH_LEASE_MS / 3 / WATCH_TICK_MS) != 0)
         return;
     if (hub_lease(st->conn->srv->deps.hub, st->holder, st->tenant, st->device, st->event,
                   WATCH_LEASE_MS, err, sizeof(err)) != 0)
@@ -670,8 +690,7 @@ static void watch_start(struct control_conn *conn, uint32_t id, cJSON *args)
     cJSON_DeleteItemFromObjectCaseSensitive(ack, "result");
     cJSON_AddTrueToObject(ack, "stream");
     client_send(conn, ack);
-    if (st->holder)
-        uv_timer_start(&st->timer, on_lease_renew, WATCH_LEASE_MS / 3, WATCH_LEASE_MS / 3);
+    uv_timer_start(&st->timer, on_watch_tick, WATCH_TICK_MS, WATCH_TICK_MS);
 }
 
 /* "lease": held by the operator (not this connection, which a cron job closes at once) until

@@ -25,6 +25,12 @@
 
 typedef struct control_server control_server_t;
 
+/* Where a stats stream is in the daemon's recent-event rings. */
+struct stats_cursors {
+    uint64_t connections; /* connection events (conn_log) */
+    uint64_t items;       /* device events and alarm changes (hub) */
+};
+
 struct control_options {
     const char *path;  /* socket path */
     unsigned mode;     /* file mode of the socket */
@@ -42,14 +48,16 @@ struct control_deps {
     void *status_arg;
     presence_t *presence; /* online state added to device list/show */
     /* Builds one sample of the "stats" stream from its args; done(sample or NULL, cb_arg) runs
-     * exactly once on the main loop. *event_seq is the stream's position in the event log. */
-    int (*stats)(void *arg, const cJSON *args, uint64_t *event_seq,
+     * exactly once on the main loop. *cursors is the stream's position in the recent
+     * connection events and device events, advanced by each sample. */
+    int (*stats)(void *arg, const cJSON *args, struct stats_cursors *cursors,
                  void (*done)(cJSON *sample, void *cb_arg), void *cb_arg);
     void *stats_arg;
     sessions_t *sessions; /* for "send": the relay's device side */
     relay_audit_t *audit; /* records each "send" */
     uint32_t max_timeout_ms;
-    hub_t *hub; /* "watch" streams, leases, alarm changes; NULL: those commands fail */
+    hub_t *hub;           /* "watch" streams, leases, alarm changes; NULL: those commands fail */
+    size_t watch_backlog; /* unread output past which a watcher's items drop (0: 1 MiB) */
 };
 
 /* Bind and listen. A stale socket file is replaced; a live one (another iotd) is an error. */

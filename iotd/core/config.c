@@ -63,6 +63,7 @@ static const struct config_key keys[] = {
     UINT("events", "batch_max", events_batch_max, 100000),
     UINT("events", "flush_ms", events_flush_ms, 10000),
     UINT("events", "lease_max_s", events_lease_max_s, 86400 * 7),
+    UINT("events", "subscriber_backlog_kb", events_backlog_kb, 1u << 20),
     STR("database", "url", db_url),
     STR("database", "password_file", db_password_file),
     UINT("database", "threads", db_threads, 64),
@@ -142,6 +143,7 @@ void config_defaults(struct iotd_config *cfg)
     cfg->events_batch_max = 1000;
     cfg->events_flush_ms = 5;
     cfg->events_lease_max_s = 3600;
+    cfg->events_backlog_kb = 1024;
     cfg->db_threads = 2;
     cfg->db_queue = 4096;
     cfg->inbox_capacity = 65536;

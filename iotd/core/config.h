@@ -43,6 +43,7 @@ struct iotd_config {
     unsigned events_batch_max;      /* events per transaction, default 1000 */
     unsigned events_flush_ms;       /* longest a batch stays open, default 5 */
     unsigned events_lease_max_s;    /* longest lease a client may hold, default 3600 */
+    unsigned events_backlog_kb;     /* output a subscriber may leave unread before items drop */
     /* [database] */
     char *db_url; /* "local" or mariadb://... */
     char *db_password_file;

@@ -169,7 +169,7 @@ static void control_outcomes(void *arg, uint64_t *counts, unsigned n)
 }
 
 /* The "stats" stream's provider: one sample per call (see stats.h). */
-static int daemon_stats(void *arg, const cJSON *args, uint64_t *event_seq,
+static int daemon_stats(void *arg, const cJSON *args, struct stats_cursors *cursors,
                         void (*done)(cJSON *sample, void *cb_arg), void *cb_arg)
 {
     struct iotd *d = arg;
@@ -196,7 +196,8 @@ static int daemon_stats(void *arg, const cJSON *args, uint64_t *event_seq,
     long long top = ctl_get_int(args, "top", 50);
     struct stats_query q = {.top = top < 0 ? 0 : (size_t)top,
                             .sort = ctl_get_string(args, "sort"),
-                            .event_seq = event_seq};
+                            .event_seq = &cursors->connections,
+                            .item_seq = &cursors->items};
     int rc = stats_collect(&src, &q, done, cb_arg);
     if (rc != 0)
         done(NULL, cb_arg);
@@ -281,6 +282,7 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
         .max_in_flight = d->cfg.max_in_flight,
         .max_timeout_ms = d->cfg.max_timeout_ms,
         .login_plain = strcmp(d->cfg.login_plain, "yes") == 0,
+        .subscriber_backlog = (size_t)d->cfg.events_backlog_kb * 1024,
     };
     if ((rc = sessions_start(&d->sessions, &deps, &opts)) != 0) {
         snprintf(err, errlen, "cannot start device sessions");
@@ -370,7 +372,8 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
                                 .sessions = d->sessions,
                                 .audit = d->audit,
                                 .max_timeout_ms = d->cfg.max_timeout_ms,
-                                .hub = d->hub};
+                                .hub = d->hub,
+                                .watch_backlog = (size_t)d->cfg.events_backlog_kb * 1024};
     if ((rc = control_server_start(&d->control, &copts, &deps, err, errlen)) != 0)
         return rc;
 

@@ -26,6 +26,8 @@ void hub_unref(hub_t *hub)
 {
     if (--hub->refs > 0)
         return;
+    for (size_t i = 0; i < HUB_RECENT; i++)
+        event_unref(hub->recent[i]);
     free(hub->subs);
     free(hub->leases);
     free(hub);
@@ -127,6 +129,9 @@ void hub_fanout(hub_t *hub, struct event *item)
 
     if (item->kind == EVENT_KIND_ALARM)
         hub->stats.alarms++;
+    struct event **slot = &hub->recent[hub->recent_seq++ % HUB_RECENT];
+    event_unref(*slot);
+    *slot = event_ref(item);
     for (size_t i = 0; i < hub->nsubs; i++) {
         const struct hub_sub *sub = &hub->subs[i];
         if (!sub_matches(sub, snap, item))
@@ -162,6 +167,17 @@ out:
     registry_release(snap);
     free(remote);
     free(run);
+}
+
+void hub_recent(hub_t *hub, uint64_t *seq, void (*fn)(void *arg, const struct event *item),
+                void *arg)
+{
+    uint64_t first = *seq;
+    if (hub->recent_seq > HUB_RECENT && first < hub->recent_seq - HUB_RECENT)
+        first = hub->recent_seq - HUB_RECENT; /* older ones were overwritten */
+    for (uint64_t k = first; k < hub->recent_seq; k++)
+        fn(arg, hub->recent[k % HUB_RECENT]);
+    *seq = hub->recent_seq;
 }
 
 void hub_publish(hub_t *hub, struct event *item)

@@ -96,6 +96,11 @@ void hub_publish(hub_t *hub, struct event *item);
 /* Reload alarm rules from the database after a change (asynchronous). */
 void hub_alarm_rules_changed(hub_t *hub);
 
+/* The recent items (events and alarm changes) after *seq, oldest first, for monitors such as
+ * iottop; *seq is advanced. Main loop. */
+void hub_recent(hub_t *hub, uint64_t *seq, void (*fn)(void *arg, const struct event *item),
+                void *arg);
+
 struct hub_stats {
     uint64_t events, alarms, duplicates; /* items through hub_durable / transitions */
     uint64_t delivered; /* items handed to main-loop subscribers (control streams) */

@@ -38,6 +38,8 @@ struct lease {
 
 struct hub_alarm_state;
 
+#define HUB_RECENT 128
+
 struct hub {
     struct hub_deps deps;
     struct hub_options opts;
@@ -48,7 +50,11 @@ struct hub {
     size_t nleases, cap_leases;
     uv_timer_t tick; /* leases' expiry and alarm deadlines */
     struct hub_stats stats;
-    struct hub_alarm_state *alarm_state; /* hub_alarms.c; NULL without a database */
+    struct hub_alarm_state *alarm_state;
+    struct event *recent[HUB_RECENT]; /* the last items fanned out (references) */
+    uint64_t recent_seq;
+        /* items ever fanned out; the k-th at recent[k % N] */ /* hub_alarms.c; NULL without a
+                                                                  database */
     bool stopping;
     unsigned refs; /* the hub, plus commands on their way to devices */
 };

@@ -952,6 +952,8 @@ int sessions_start(sessions_t **out, const struct session_deps *deps,
         all->opts.max_in_flight = 16;
     if (!all->opts.max_timeout_ms)
         all->opts.max_timeout_ms = 60000;
+    if (!all->opts.subscriber_backlog)
+        all->opts.subscriber_backlog = 1024 * 1024;
     all->envs = calloc(deps->io_count, sizeof(*all->envs));
     if (!all->envs)
         goto fail;

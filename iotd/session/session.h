@@ -37,6 +37,7 @@ struct session_options {
     unsigned max_in_flight;        /* requests waiting at one device (default 16) */
     uint32_t max_timeout_ms;       /* bound of any request's timeout (default 60000) */
     bool login_plain;              /* accept LOGIN over plain TCP from non-loopback peers */
+    size_t subscriber_backlog;     /* unread output past which items to a subscriber drop */
 };
 
 /* Counters of one io thread's sessions (atomics: read by stats from other threads). */

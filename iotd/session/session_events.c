@@ -9,8 +9,8 @@
  * travels as one inbox message per io thread, addressed by (slot, serial), so a session is
  * still touched only by its own thread and a session that has gone is simply skipped.
  *
- * A subscriber whose connection is backed up (more than SUBSCRIBER_BACKLOG bytes waiting) does
- * not get the item: it is counted, and the subscriber is told "NOTICE dropped=N" before the
+ * A subscriber whose connection is backed up (more than [events] subscriber_backlog_kb waiting)
+ * does not get the item: it is counted, and the subscriber is told "NOTICE dropped=N" before the
  * next item it does get. A slow reader thus loses items it could not have read in time, and
  * never holds up the device, the store, or the other subscribers.
  */
@@ -24,8 +24,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-
-#define SUBSCRIBER_BACKLOG (256u * 1024)
 
 /* Keys of an ALARM frame that are not the event's own fields. */
 static const char *const alarm_reserved[] = {"state", "severity", "msg", NULL};
@@ -312,7 +310,7 @@ static void on_deliver(inbox_msg_t *msg, void *loop_data)
         struct session *s = session_at(env, d->targets[i].slot, d->targets[i].serial);
         if (!s || s->state != SESSION_ESTABLISHED)
             continue;
-        if (conn_pending(s->conn) > SUBSCRIBER_BACKLOG) {
+        if (conn_pending(s->conn) > env->all->opts.subscriber_backlog) {
             s->dropped++;
             atomic_fetch_add_explicit(&env->counters.items_dropped, 1, memory_order_relaxed);
             continue;

@@ -99,6 +99,23 @@ static void add_event(void *arg, int64_t at_ms, const char *event, const char *d
     cJSON_AddStringToObject(e, "reason", reason);
 }
 
+/* A device event or alarm change in the sample's event tail: the kind, the device, and a
+ * detail line "NAME key=value ...". */
+static void add_item(void *arg, const struct event *item)
+{
+    char detail[512];
+    size_t len = (size_t)snprintf(detail, sizeof(detail), "%s", item->name);
+    for (unsigned i = 0; i < item->nfields && len < sizeof(detail); i++)
+        len += (size_t)snprintf(detail + len, sizeof(detail) - len, " %s", event_field_at(item, i));
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddItemToArray(arg, e);
+    cJSON_AddNumberToObject(e, "time_ms", (double)item->ts_ms);
+    cJSON_AddStringToObject(e, "kind", event_kind_name(item->kind));
+    cJSON_AddStringToObject(e, "principal", item->device);
+    cJSON_AddStringToObject(e, "tenant", item->tenant);
+    cJSON_AddStringToObject(e, "message", detail);
+}
+
 /* Everything but the sessions table, which arrives later from the io threads. */
 /* totals.events: what the store, the hub and the subscribers did. Items to user sessions are
  * counted on the io threads; those to control streams by the hub. */
@@ -119,6 +136,8 @@ static void add_event_totals(const struct stats_sources *src, cJSON *totals,
         cJSON_AddNumberToObject(ev, "spool_bytes", (double)es.spool_bytes);
         cJSON_AddNumberToObject(ev, "replayed", (double)es.replayed);
         cJSON_AddNumberToObject(ev, "busy", (double)es.busy);
+        /* iottop's events/s: every event made durable (stored or spooled). */
+        cJSON_AddNumberToObject(totals, "events_stored", (double)(es.stored + es.spooled));
     }
     if (src->hub) {
         struct hub_stats hs;
@@ -230,6 +249,8 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
 
     cJSON *events = cJSON_AddArrayToObject(s, "events");
     conn_log_recent(src->conn_log, q->event_seq, add_event, events);
+    if (src->hub && q->item_seq)
+        hub_recent(src->hub, q->item_seq, add_item, events);
     return s;
 }
 

@@ -45,6 +45,7 @@ struct stats_query {
     size_t top;          /* sessions in the sample */
     const char *sort;    /* session sort key */
     uint64_t *event_seq; /* the subscriber's position in the connection events */
+    uint64_t *item_seq;  /* ...and in the device events and alarm changes */
 };
 
 /* Receives the sample (owned by the callee) or NULL if it could not be built. Runs on the

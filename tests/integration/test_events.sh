@@ -5,11 +5,15 @@
 # device and --as filters; a native SUBSCRIBE held to the access map); alarm rules with
 # hysteresis, a minimum duration and silence (and offline); the alarm lifecycle (raised,
 # acknowledged by whom, cleared; no duplicate while open); device ALARM frames; leases started
-# once for two watchers and stopped when the last one leaves.
+# once for two watchers and stopped when the last one leaves; a watcher that stops reading
+# loses items (and is told how many) while the others get every one.
 . "$(dirname "$0")/lib.sh"
+: "${IOTSIM_BIN:?IOTSIM_BIN must point at iotsim}"
 client="python3 $(dirname "$0")/devclient.py"
 T_DEVICES="listen = 127.0.0.1:0
-ping_s = 5"
+ping_s = 5
+[events]
+subscriber_backlog_kb = 16"
 t_start
 expect 0 --json status
 addr=127.0.0.1:$(json_get 'j["devices"]["port"]')
@@ -263,6 +267,38 @@ sleep 0.5   # alice disconnected: her lease ended with her session
 $client "$addr" lease bob@acme pw-alice 0 device=dev2 event=temperature ttl=30 >"$T_DIR/lease.log"
 grep -q "^ERROR code=denied" "$T_DIR/lease.log" || fail "bob's LEASE: $(cat "$T_DIR/lease.log")"
 kill $dev2 2>/dev/null
+
+# --- a slow watcher: one stops reading (SIGSTOP) during a burst of 4 x 1500 events; another
+# gets all of them; the stopped one, once resumed, is told what it lost
+for d in burst1 burst2; do
+    "$IOTCTL_BIN" -s "$T_SOCK" --json device add $d --tenant acme --type thermo >>"$T_DIR/burst.jsonl" ||
+        fail "device add $d"
+done
+"$IOTCTL_BIN" -s "$T_SOCK" watch --event door --json >"$T_DIR/watch-fast.log" 2>&1 &
+w_fast=$!
+"$IOTCTL_BIN" -s "$T_SOCK" watch --event door --json >"$T_DIR/watch-slow.log" 2>&1 &
+w_slow=$!
+sleep 0.5
+kill -STOP $w_slow
+"$IOTSIM_BIN" -c "$addr" -f "$T_DIR/burst.jsonl" --event door --field open=true --events 2000 \
+    --event-count 3000 --outbox 512 --exit-when-acked --duration 60 --stats-interval 0 \
+    >"$T_DIR/sim-burst.log" 2>&1 || fail "burst: iotsim did not get every event acknowledged: $(tail -3 "$T_DIR/sim-burst.log")"
+for _ in $(seq 1 100); do
+    [ "$(grep -c '"name":"door"' "$T_DIR/watch-fast.log")" -ge 6000 ] && break
+    sleep 0.1
+done
+n=$(grep -c '"name":"door"' "$T_DIR/watch-fast.log")
+[ "$n" = 6000 ] || fail "the reading watcher got $n of 6000 door events"
+grep -q dropped "$T_DIR/watch-fast.log" && fail "the reading watcher was told it dropped items"
+kill -CONT $w_slow
+sleep 1
+grep -q '"dropped":' "$T_DIR/watch-slow.log" ||
+    fail "the stopped watcher was not told what it missed: $(grep -c door "$T_DIR/watch-slow.log") items, $(tail -c 300 "$T_DIR/watch-slow.log")"
+slow=$(grep -c '"name":"door"' "$T_DIR/watch-slow.log")
+[ "$slow" -lt 6000 ] || fail "the stopped watcher got everything: the backlog bound did not hold"
+echo "slow watcher: got $slow of 6000, the rest reported dropped"
+kill $w_fast $w_slow 2>/dev/null
+wait $w_fast $w_slow 2>/dev/null
 
 # --- the watchers end cleanly when the daemon stops
 t_stop
