@@ -132,9 +132,14 @@ void hub_fanout(hub_t *hub, struct event *item)
     struct event **slot = &hub->recent[hub->recent_seq++ % HUB_RECENT];
     event_unref(*slot);
     *slot = event_ref(item);
-    for (size_t i = 0; i < hub->nsubs; i++) {
+    /* A sink may end its own subscription (a watch that reached its count): removals during
+     * the walk only mark the entry (id 0), and the array is compacted afterwards, so no
+     * other subscriber is skipped. */
+    hub->fanning = true;
+    size_t nsubs = hub->nsubs;
+    for (size_t i = 0; i < nsubs; i++) {
         const struct hub_sub *sub = &hub->subs[i];
-        if (!sub_matches(sub, snap, item))
+        if (!sub->id || !sub_matches(sub, snap, item))
             continue;
         if (!sub->remote) {
             sub->sink(sub->arg, item);
@@ -164,6 +169,13 @@ void hub_fanout(hub_t *hub, struct event *item)
         }
     }
 out:
+    hub->fanning = false;
+    for (size_t i = 0; i < hub->nsubs;) {
+        if (hub->subs[i].id)
+            i++;
+        else
+            hub->subs[i] = hub->subs[--hub->nsubs];
+    }
     registry_release(snap);
     free(remote);
     free(run);
@@ -213,6 +225,8 @@ void hub_durable(struct event *const *events, size_t n, void *arg)
 
 static struct hub_sub *sub_add(hub_t *hub)
 {
+    if (hub->fanning)
+        return NULL; /* not from a sink: the walk holds pointers into the array */
     if (hub->nsubs == hub->cap_subs) {
         size_t cap = hub->cap_subs ? hub->cap_subs * 2 : 16;
         struct hub_sub *grown = realloc(hub->subs, cap * sizeof(*grown));
@@ -229,7 +243,10 @@ static struct hub_sub *sub_add(hub_t *hub)
 
 static void sub_remove_at(hub_t *hub, size_t i)
 {
-    hub->subs[i] = hub->subs[--hub->nsubs];
+    if (hub->fanning)
+        hub->subs[i].id = 0; /* compacted when the walk is done */
+    else
+        hub->subs[i] = hub->subs[--hub->nsubs];
 }
 
 int hub_subscribe(hub_t *hub, const struct hub_filter *f, hub_sink_fn sink, void *arg, uint64_t *id)

@@ -53,9 +53,10 @@ struct hub {
     struct hub_alarm_state *alarm_state;
     struct event *recent[HUB_RECENT]; /* the last items fanned out (references) */
     uint64_t recent_seq;
-        /* items ever fanned out; the k-th at recent[k % N] */ /* hub_alarms.c; NULL without a
-                                                                  database */
+    /* items ever fanned out; the k-th at recent[k % N] */ /* hub_alarms.c; NULL without a
+                                                              database */
     bool stopping;
+    bool fanning;  /* hub_fanout is walking subs: removals only mark */
     unsigned refs; /* the hub, plus commands on their way to devices */
 };
 
