@@ -11,12 +11,17 @@
  * A flush tries uv_try_write, which on an idle socket takes everything in one syscall; what the
  * kernel refuses moves whole into the "inflight" buffer for a single uv_write, and new writes
  * start a fresh buffer, so the in-flight bytes never move. A conn has at most one uv_write in
- * flight; its callback re-marks the conn dirty if more was queued meanwhile. Buffers are
- * freed once drained, so an idle connection holds no output memory.
+ * flight; its callback re-marks the conn dirty if more was queued meanwhile. Buffers, and the
+ * write request itself, are allocated only while there is output, so an idle connection holds
+ * no output memory.
  *
  * Closing: conn_close stops reading, lets the transport queue its goodbye (TLS close_notify),
  * and lingers until the output is flushed or linger_ms passes; then uv_close. on_close runs
  * from the last handle's close callback, and the conn is freed right after it, never earlier.
+ *
+ * Deadlines (the TLS handshake, the close linger) are entries on a sorted per-loop list served
+ * by one timer, not a timer handle per conn: at tens of thousands of idle devices a uv_timer_t
+ * each (152 bytes) would be a sixth of a connection's memory, for a deadline it rarely has.
  */
 #include "net/conn_internal.h"
 
@@ -152,7 +157,10 @@ static void conn_free(conn_t *c)
     c->type->release(c);
     conn_buf_release(c, &c->staged);
     conn_buf_release(c, &c->out);
-    conn_buf_release(c, &c->inflight);
+    if (c->inflight) { /* libuv cancels a pending write before the close callback: defensive */
+        conn_buf_release(c, &c->inflight->buf);
+        free(c->inflight);
+    }
     stat_add(&nl->stats.closed, 1);
     stat_add(&nl->stats.conns, (uint64_t)-1);
     free(c);
@@ -166,15 +174,14 @@ static void on_conn_handle_closed(uv_handle_t *handle)
         conn_free(c);
 }
 
-/* Close the socket (and the timer) now; whatever is still queued is dropped. */
+/* Close the socket now; whatever is still queued is dropped. */
 static void conn_finish(conn_t *c)
 {
     if (c->state == CONN_CLOSED)
         return;
     c->state = CONN_CLOSED;
     dirty_unlink(c);
-    if (c->timer_ready)
-        uv_close((uv_handle_t *)&c->timer, on_conn_handle_closed);
+    conn_deadline_clear(c);
     uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
 }
 
@@ -191,12 +198,14 @@ void conn_abort(conn_t *c, const char *reason)
 static void on_write_done(uv_write_t *req, int status)
 {
     conn_t *c = req->data;
-    c->write_in_flight = false;
+    struct conn_inflight *w = c->inflight;
+    c->inflight = NULL;
     if (status == 0) {
-        c->info.bytes_out += c->inflight.len;
-        stat_add(&c->nl->stats.bytes_out, c->inflight.len);
+        c->info.bytes_out += w->buf.len;
+        stat_add(&c->nl->stats.bytes_out, w->buf.len);
     }
-    conn_buf_release(c, &c->inflight);
+    conn_buf_release(c, &w->buf);
+    free(w);
     if (c->state == CONN_CLOSED)
         return; /* UV_ECANCELED from uv_close: the close callback follows */
     if (status < 0) {
@@ -219,7 +228,7 @@ static bool conn_flush(conn_t *c)
         conn_abort(c, "tls encryption failed");
         return false;
     }
-    if (c->write_in_flight || c->out.len == 0)
+    if (c->inflight || c->out.len == 0)
         return true;
 
     uv_buf_t buf = uv_buf_init((char *)c->out.data + c->out.off, (unsigned)c->out.len);
@@ -239,17 +248,24 @@ static bool conn_flush(conn_t *c)
 
     /* The kernel is full: hand the whole buffer to libuv, which owns it until on_write_done.
      * New writes go to a fresh out buffer meanwhile. */
-    c->inflight = c->out;
+    struct conn_inflight *w = malloc(sizeof(*w));
+    if (!w) {
+        conn_abort(c, "out of memory");
+        return false;
+    }
+    w->buf = c->out;
     c->out = (struct outbuf){0};
-    buf = uv_buf_init((char *)c->inflight.data + c->inflight.off, (unsigned)c->inflight.len);
-    c->write_req.data = c;
-    int rc = uv_write(&c->write_req, (uv_stream_t *)&c->tcp, &buf, 1, on_write_done);
+    w->req.data = c;
+    buf = uv_buf_init((char *)w->buf.data + w->buf.off, (unsigned)w->buf.len);
+    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write_done);
     stat_add(&nl->stats.async_writes, 1);
     if (rc < 0) {
+        conn_buf_release(c, &w->buf);
+        free(w);
         conn_abort(c, "write failed");
         return false;
     }
-    c->write_in_flight = true;
+    c->inflight = w;
     return true;
 }
 
@@ -261,7 +277,7 @@ static void net_loop_flush(net_loop_t *nl)
         dirty_unlink(c);
         if (!conn_flush(c))
             continue;
-        if (c->state == CONN_CLOSING && conn_pending(c) == 0 && !c->write_in_flight)
+        if (c->state == CONN_CLOSING && conn_pending(c) == 0 && !c->inflight)
             conn_finish(c);
     }
 }
@@ -276,28 +292,85 @@ static void on_loop_prepare(uv_prepare_t *prepare)
     net_loop_flush(prepare->data);
 }
 
-int conn_timer_start(conn_t *c, unsigned ms, uv_timer_cb cb)
+/* (Re)arm the loop's timer for the earliest deadline, or stop it when there is none. */
+static void deadline_arm(net_loop_t *nl);
+
+static void on_deadline_timer(uv_timer_t *timer)
 {
-    if (!c->timer_ready) {
-        if (uv_timer_init(c->nl->loop, &c->timer) != 0)
-            return IOT_EIO;
-        c->timer.data = c;
-        c->timer_ready = true;
-        c->handles_open++;
+    net_loop_t *nl = timer->data;
+    uint64_t now = uv_now(nl->loop);
+    conn_t *c;
+    /* Unlinked before its callback runs, so the callback may set a new deadline or close c;
+     * the unlinking re-arms the timer for the next one. */
+    while ((c = nl->deadline_head) != NULL && c->deadline <= now) {
+        conn_deadline_fn fn = c->on_deadline;
+        conn_deadline_clear(c);
+        fn(c);
     }
-    uv_timer_start(&c->timer, cb, ms, 0);
-    return 0;
+    deadline_arm(nl); /* a one-shot timer: re-armed even if nothing was unlinked */
 }
 
-void conn_timer_stop(conn_t *c)
+static void deadline_arm(net_loop_t *nl)
 {
-    if (c->timer_ready)
-        uv_timer_stop(&c->timer);
+    conn_t *head = nl->deadline_head;
+    if (!head) {
+        uv_timer_stop(&nl->deadline_timer);
+        return;
+    }
+    uint64_t now = uv_now(nl->loop);
+    uv_timer_start(&nl->deadline_timer, on_deadline_timer,
+                   head->deadline > now ? head->deadline - now : 0, 0);
 }
 
-static void on_linger_expired(uv_timer_t *timer)
+void conn_deadline_set(conn_t *c, unsigned ms, conn_deadline_fn fn)
 {
-    conn_t *c = timer->data;
+    net_loop_t *nl = c->nl;
+    conn_deadline_clear(c);
+    c->on_deadline = fn;
+    c->deadline = uv_now(nl->loop) + ms;
+    /* Walk from the tail: deadlines of one kind share a timeout, so the new one is usually
+     * the latest and this stops at once. */
+    conn_t *after = nl->deadline_tail;
+    while (after && after->deadline > c->deadline)
+        after = after->deadline_prev;
+    c->deadline_prev = after;
+    c->deadline_next = after ? after->deadline_next : nl->deadline_head;
+    if (c->deadline_next)
+        c->deadline_next->deadline_prev = c;
+    else
+        nl->deadline_tail = c;
+    if (after)
+        after->deadline_next = c;
+    else
+        nl->deadline_head = c;
+    if (nl->deadline_head == c)
+        deadline_arm(nl);
+}
+
+void conn_deadline_clear(conn_t *c)
+{
+    net_loop_t *nl = c->nl;
+    if (!c->on_deadline)
+        return;
+    bool was_head = nl->deadline_head == c;
+    if (c->deadline_prev)
+        c->deadline_prev->deadline_next = c->deadline_next;
+    else
+        nl->deadline_head = c->deadline_next;
+    if (c->deadline_next)
+        c->deadline_next->deadline_prev = c->deadline_prev;
+    else
+        nl->deadline_tail = c->deadline_prev;
+    c->deadline_prev = c->deadline_next = NULL;
+    c->on_deadline = NULL;
+    /* The timer always stands for the head, so that it keeps the loop alive exactly as long
+     * as some conn has a deadline (as a timer per conn did). */
+    if (was_head)
+        deadline_arm(nl);
+}
+
+static void on_linger_expired(conn_t *c)
+{
     stat_add(&c->nl->stats.linger_expired, 1);
     conn_finish(c);
 }
@@ -308,7 +381,7 @@ void conn_close(conn_t *c, const char *reason)
         return;
     c->reason = reason;
     uv_read_stop((uv_stream_t *)&c->tcp);
-    conn_timer_stop(c);
+    conn_deadline_clear(c);
     if (c->state == CONN_HANDSHAKE) {
         conn_finish(c); /* nothing of the owner's is queued yet */
         return;
@@ -321,8 +394,7 @@ void conn_close(conn_t *c, const char *reason)
         return;
     }
     conn_mark_dirty(c);
-    if (conn_timer_start(c, c->linger_ms, on_linger_expired) != 0)
-        conn_finish(c);
+    conn_deadline_set(c, c->linger_ms, on_linger_expired);
 }
 
 void conn_close_now(conn_t *c, const char *reason)
@@ -464,13 +536,15 @@ int net_loop_init(net_loop_t **out, io_thread_t *io, conn_accept_fn on_accept, v
     nl->arg = arg;
     uv_prepare_init(nl->loop, &nl->prepare);
     uv_check_init(nl->loop, &nl->check);
-    nl->prepare.data = nl->check.data = nl;
+    uv_timer_init(nl->loop, &nl->deadline_timer);
+    nl->prepare.data = nl->check.data = nl->deadline_timer.data = nl;
     uv_prepare_start(&nl->prepare, on_loop_prepare);
     uv_check_start(&nl->check, on_loop_check);
-    /* Connections keep the loop alive, not the flush hooks. */
+    /* Connections keep the loop alive, not the flush hooks. The deadline timer runs only while
+     * a conn has a deadline. */
     uv_unref((uv_handle_t *)&nl->prepare);
     uv_unref((uv_handle_t *)&nl->check);
-    nl->handles_open = 2;
+    nl->handles_open = 3;
     *out = nl;
     return 0;
 }
@@ -493,6 +567,7 @@ void net_loop_close(net_loop_t *nl)
         conn_close_now(c, "server shutting down");
     uv_close((uv_handle_t *)&nl->prepare, on_loop_handle_closed);
     uv_close((uv_handle_t *)&nl->check, on_loop_handle_closed);
+    uv_close((uv_handle_t *)&nl->deadline_timer, on_loop_handle_closed);
 }
 
 void net_loop_stats(const net_loop_t *nl, size_t *conns, size_t *pending_bytes)
@@ -547,7 +622,7 @@ io_thread_t *conn_io_thread(const conn_t *c)
 
 size_t conn_pending(const conn_t *c)
 {
-    return c->staged.len + c->out.len + c->inflight.len;
+    return c->staged.len + c->out.len + (c->inflight ? c->inflight->buf.len : 0);
 }
 
 int conn_write(conn_t *c, const void *data, size_t len)

@@ -65,9 +65,18 @@ struct conn_type {
 extern const struct conn_type conn_type_tcp;
 extern const struct conn_type conn_type_tls;
 
+/* The one uv_write of a conn, allocated only while it is in flight: an idle connection (the
+ * common case for a device fleet) carries neither the request nor its buffer. */
+struct conn_inflight {
+    uv_write_t req; /* data = the conn */
+    struct outbuf buf;
+};
+
+/* What a conn is waiting for with a deadline (see conn_deadline_set). */
+typedef void (*conn_deadline_fn)(conn_t *c);
+
 struct conn {
-    uv_tcp_t tcp;     /* data = this conn */
-    uv_timer_t timer; /* TLS handshake deadline, then the close linger; created on first use */
+    uv_tcp_t tcp; /* data = this conn */
     net_loop_t *nl;
     const struct conn_type *type;
     SSL *ssl; /* CONN_TLS only */
@@ -75,15 +84,20 @@ struct conn {
     void *owner;
     struct conn_info info;
     /* staged: accepted by conn_write, not yet wire bytes (TLS plaintext); out: wire bytes for
-     * the next flush; inflight: the buffer of the one uv_write in progress. */
-    struct outbuf staged, out, inflight;
-    uv_write_t write_req;
+     * the next flush; inflight: the one uv_write in progress, NULL when none. */
+    struct outbuf staged, out;
+    struct conn_inflight *inflight;
     size_t output_limit;
     unsigned linger_ms;
     enum conn_state state;
     const char *reason;
     int handles_open; /* libuv handles whose close callback is still due */
-    bool timer_ready, write_in_flight, dirty;
+    bool dirty;
+    /* TLS handshake deadline, then the close linger: on the loop's deadline list while
+     * on_deadline is set (loop time in ms). No timer handle per conn: see struct net_loop. */
+    conn_deadline_fn on_deadline;
+    uint64_t deadline;
+    conn_t *deadline_prev, *deadline_next;
     conn_t *prev, *next;             /* every conn of the loop */
     conn_t *dirty_prev, *dirty_next; /* conns written to since the last flush */
 };
@@ -103,6 +117,10 @@ struct net_loop {
     void *arg;
     uv_prepare_t prepare; /* flush before polling: writes made by timers and close callbacks */
     uv_check_t check;     /* flush after polling: writes made by read callbacks and inbox */
+    /* One timer for every conn deadline of this loop, armed for the earliest: the deadline
+     * list is kept sorted (inserted from the tail, where equal timeouts land in O(1)). */
+    uv_timer_t deadline_timer;
+    conn_t *deadline_head, *deadline_tail;
     int handles_open;
     bool closing;
     conn_t *conns;      /* all conns */
@@ -135,10 +153,10 @@ void conn_announce(conn_t *c);
 void conn_abort(conn_t *c, const char *reason);
 /* Best-effort write of what is queued (one try_write, no waiting), then close at once. */
 void conn_close_now(conn_t *c, const char *reason);
-/* One-shot timer on c (a later call replaces the earlier). Returns a negative code if the
- * timer handle cannot be created. */
-int conn_timer_start(conn_t *c, unsigned ms, uv_timer_cb cb);
-void conn_timer_stop(conn_t *c);
+/* Call fn(c) once, ms from now (loop time), unless cleared or c closes first. A later call
+ * replaces the earlier. fn runs from the loop's deadline timer and may close c. */
+void conn_deadline_set(conn_t *c, unsigned ms, conn_deadline_fn fn);
+void conn_deadline_clear(conn_t *c);
 
 /* Build the server SSL_CTX from PEM files (TLS 1.2 minimum). On failure a sentence in err. */
 int tls_context_new(SSL_CTX **out, const char *cert, const char *key, char *err, size_t errlen);

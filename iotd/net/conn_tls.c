@@ -49,9 +49,8 @@ static int tls_drain_and_mark(conn_t *c)
     return rc;
 }
 
-static void on_handshake_timeout(uv_timer_t *timer)
+static void on_handshake_timeout(conn_t *c)
 {
-    conn_t *c = timer->data;
     stat_add(&c->nl->stats.tls_timeouts, 1);
     log_debug("tls handshake with %s timed out", c->info.peer);
     conn_abort(c, "tls handshake timed out");
@@ -88,7 +87,8 @@ static int tls_start(conn_t *c, struct conn_params *p)
     rbio = wbio = NULL;
     SSL_set_accept_state(c->ssl);
     unsigned ms = p->handshake_timeout_ms ? p->handshake_timeout_ms : NET_DEFAULT_HANDSHAKE_TIMEOUT;
-    rc = conn_timer_start(c, ms, on_handshake_timeout);
+    conn_deadline_set(c, ms, on_handshake_timeout);
+    rc = 0;
 out:
     BIO_free(rbio);
     BIO_free(wbio);
@@ -149,7 +149,7 @@ static void tls_on_read(conn_t *c, const uint8_t *data, size_t len)
             conn_abort(c, "out of memory");
             return;
         }
-        conn_timer_stop(c);
+        conn_deadline_clear(c);
         stat_add(&c->nl->stats.tls_handshakes, 1);
         conn_announce(c);
         if (c->state != CONN_OPEN)

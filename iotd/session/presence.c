@@ -4,6 +4,11 @@
  * Each shard is an open hash table of entries with chaining; entries are never removed while
  * iotd runs (a device that was seen stays as "offline, last seen"), so the map is bounded by
  * the number of distinct devices that authenticated, which the registry bounds.
+ *
+ * Since entries are never removed, a shard takes its nodes from blocks of PRESENCE_BLOCK
+ * rather than one malloc each: no per-node malloc header, and during a connect storm the
+ * nodes do not end up scattered between the io threads' short-lived handshake allocations,
+ * which would keep those pages resident long after the handshakes are freed.
  */
 #include "session/presence.h"
 
@@ -15,16 +20,23 @@
 #include <string.h>
 
 #define PRESENCE_SHARDS 64
+#define PRESENCE_BLOCK  16 /* nodes per block: ~3 KB, so a shard's unused tail stays small */
 
 struct node {
     struct node *next;
     struct presence_entry e;
 };
 
+struct node_block {
+    struct node_block *next;
+    struct node nodes[PRESENCE_BLOCK];
+};
+
 struct shard {
     pthread_mutex_t lock;
     struct node **buckets;
     size_t nbuckets, count;
+    struct node_block *blocks; /* newest first; the newest has count % PRESENCE_BLOCK in use */
 };
 
 struct presence {
@@ -58,13 +70,10 @@ void presence_free(presence_t *p)
         return;
     for (int i = 0; i < PRESENCE_SHARDS; i++) {
         struct shard *s = &p->shards[i];
-        for (size_t b = 0; b < s->nbuckets; b++) {
-            struct node *n = s->buckets[b];
-            while (n) {
-                struct node *next = n->next;
-                free(n);
-                n = next;
-            }
+        while (s->blocks) {
+            struct node_block *next = s->blocks->next;
+            free(s->blocks);
+            s->blocks = next;
         }
         free(s->buckets);
         pthread_mutex_destroy(&s->lock);
@@ -81,6 +90,20 @@ static struct node *find(struct shard *s, const char *id, uint64_t h)
         if (strcmp(n->e.device_id, id) == 0)
             return n;
     return NULL;
+}
+
+/* A zeroed node of a locked shard (entries are never removed, so it is never given back). */
+static struct node *node_take(struct shard *s)
+{
+    size_t used = s->count % PRESENCE_BLOCK;
+    if (used == 0) {
+        struct node_block *b = calloc(1, sizeof(*b));
+        if (!b)
+            return NULL;
+        b->next = s->blocks;
+        s->blocks = b;
+    }
+    return &s->blocks->nodes[used];
 }
 
 /* Grow a locked shard's table to keep chains short. Failure only costs speed. */
@@ -128,9 +151,8 @@ int presence_claim(presence_t *p, const struct presence_entry *e, bool replace,
     if (!n) {
         if (s->count >= s->nbuckets)
             grow(s);
-        n = calloc(1, sizeof(*n));
-        if (!n || !s->nbuckets) {
-            free(n);
+        n = s->nbuckets ? node_take(s) : NULL;
+        if (!n) {
             rc = IOT_ENOMEM;
             goto out;
         }

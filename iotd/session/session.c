@@ -127,7 +127,7 @@ static bool lookup_secret(struct session *s, struct iotp_device_secret *secret)
                                     secret->key) != 0)
         why = "stored secret cannot be opened (secret.key changed?)";
     if (why) {
-        snprintf(s->lookup_failure, sizeof(s->lookup_failure), "%s", why);
+        s->lookup_failure = why;
         return false;
     }
     secret->alg = hs->alg;
@@ -344,9 +344,9 @@ static void on_auth(struct session *s, const struct iotp_frame *f)
     uint32_t r2 = ratelimit_fail(env->all->deps.ratelimit, dev_key, o->auth_fail_limit, now);
     session_send_error(s, f->id, "auth", r1 > r2 ? r1 : r2);
     atomic_fetch_add(&env->counters.auth_failures, 1);
-    record(s, CONN_EVENT_AUTH_FAILURE, s->lookup_failure[0] ? s->lookup_failure : "wrong mac");
+    record(s, CONN_EVENT_AUTH_FAILURE, s->lookup_failure ? s->lookup_failure : "wrong mac");
     log_info("device %s from %s: authentication failed (%s)", s->principal,
-             conn_info(s->conn)->peer, s->lookup_failure[0] ? s->lookup_failure : "wrong mac");
+             conn_info(s->conn)->peer, s->lookup_failure ? s->lookup_failure : "wrong mac");
     session_close(s, "authentication failed");
 }
 

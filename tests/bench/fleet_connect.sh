@@ -4,6 +4,9 @@
 # connected device. Not part of the test suite: run it by hand on an idle machine.
 #
 #   tests/bench/fleet_connect.sh [BUILD_DIR] [N]        (defaults: build-release, 10000)
+#   TRANSPORTS="tcp" tests/bench/fleet_connect.sh ...    (only some transports; default "tcp tls")
+#   TRIM_PROBE=1 ...   also print the RSS after malloc_trim(0) called through gdb: how much of the
+#                      growth is free heap memory left resident (fragmentation), not live objects
 #
 # It builds BUILD_DIR as Release if needed, starts iotd on a temporary state dir with its own
 # MariaDB, registers N devices, then for each transport: connects them all with iotsim, reads iotd's
@@ -70,6 +73,10 @@ run() { # transport port [iotsim options...]
         sleep 0.1
     done
     after=$(rss_kb)
+    if [ -n "${TRIM_PROBE:-}" ]; then
+        gdb -p "$iotd_pid" -batch -ex 'call (int) malloc_trim(0)' >/dev/null 2>&1 || true
+        echo "$name after malloc_trim(0): iotd RSS $(rss_kb) KiB"
+    fi
     kill -INT $sim
     wait $sim || true
     local ms
@@ -88,5 +95,10 @@ for line in open(sys.argv[1]):
     done
 }
 echo "registered $n devices in ${reg_s} s (iotctl device add, one process each)"
-run tcp "$port"
-run tls "$tls_port" --tls --ca "$dir/cert.pem"
+for t in ${TRANSPORTS:-tcp tls}; do
+    case $t in
+    tcp) run tcp "$port" ;;
+    tls) run tls "$tls_port" --tls --ca "$dir/cert.pem" ;;
+    *) echo "unknown transport $t" >&2 ;;
+    esac
+done
