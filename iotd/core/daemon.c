@@ -282,7 +282,11 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
         .max_in_flight = d->cfg.max_in_flight,
         .max_timeout_ms = d->cfg.max_timeout_ms,
         .login_plain = strcmp(d->cfg.login_plain, "yes") == 0,
-        .subscriber_backlog = (size_t)d->cfg.events_backlog_kb * 1024,
+        /* Below the output bound, or a subscriber's connection would be closed as overflowing
+         * rather than skip items. */
+        .subscriber_backlog = (size_t)d->cfg.events_backlog_kb * 1024 < d->cfg.output_limit / 2
+                                  ? (size_t)d->cfg.events_backlog_kb * 1024
+                                  : d->cfg.output_limit / 2,
     };
     if ((rc = sessions_start(&d->sessions, &deps, &opts)) != 0) {
         snprintf(err, errlen, "cannot start device sessions");
