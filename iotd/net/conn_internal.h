@@ -12,6 +12,8 @@
 
 #include "net/conn.h"
 
+#include "loop/pool.h"
+
 #include <openssl/ssl.h>
 #include <stdatomic.h>
 
@@ -125,6 +127,7 @@ struct net_loop {
     bool closing;
     conn_t *conns;      /* all conns */
     conn_t *dirty_head; /* conns to flush */
+    pool_t conn_pool;   /* where conns live: see conn.c */
     struct net_loop_stats_atomic stats;
     uint8_t read_buffer[NET_READ_BUFFER]; /* shared: on_data consumes each read at once */
     uint8_t tls_plaintext[NET_TLS_PLAINTEXT_BUFFER];

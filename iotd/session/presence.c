@@ -15,6 +15,7 @@
 #include "iot_error.h"
 
 #include <pthread.h>
+#include <stddef.h>
 #include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
@@ -128,8 +129,17 @@ static void grow(struct shard *s)
     s->nbuckets = n;
 }
 
+/* Overwrite an entry with e, except its device_id: the ids are equal, and sessions read the
+ * entry's id without the lock (see presence_claim), so it must never be written again. */
+static void entry_update(struct presence_entry *dst, const struct presence_entry *e)
+{
+    const size_t skip = offsetof(struct presence_entry, device_id) + sizeof(dst->device_id);
+    _Static_assert(offsetof(struct presence_entry, device_id) == 0, "device_id must come first");
+    memcpy((char *)dst + skip, (const char *)e + skip, sizeof(*dst) - skip);
+}
+
 int presence_claim(presence_t *p, const struct presence_entry *e, bool replace,
-                   struct presence_entry *previous)
+                   struct presence_entry *previous, const char **device_id)
 {
     uint64_t h = hash_id(e->device_id);
     struct shard *s = &p->shards[h % PRESENCE_SHARDS];
@@ -143,7 +153,7 @@ int presence_claim(presence_t *p, const struct presence_entry *e, bool replace,
             goto out;
         }
         *previous = n->e;
-        n->e = *e;
+        entry_update(&n->e, e);
         n->e.online = true;
         rc = 1;
         goto out;
@@ -160,11 +170,15 @@ int presence_claim(presence_t *p, const struct presence_entry *e, bool replace,
         n->next = s->buckets[slot];
         s->buckets[slot] = n;
         s->count++;
+        n->e = *e; /* nobody holds this node's device_id yet */
+    } else {
+        entry_update(&n->e, e);
     }
-    n->e = *e;
     n->e.online = true;
     atomic_fetch_add(&p->online, 1);
 out:
+    if (rc >= 0 && device_id)
+        *device_id = n->e.device_id;
     pthread_mutex_unlock(&s->lock);
     return rc;
 }

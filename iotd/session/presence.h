@@ -34,9 +34,11 @@ void presence_free(presence_t *p);
 /* Record a new authenticated connection. If the device is already online: with replace, the
  * old entry is copied to *previous (so the caller can ask its thread to close it), the new one
  * takes its place and 1 is returned; without replace, IOT_EEXIST is returned and nothing
- * changes. 0 when the device was offline. */
+ * changes. 0 when the device was offline. On success *device_id (if not NULL) is the entry's
+ * own copy of the id: it stays valid and unchanged until presence_free, so a session may keep
+ * it instead of a copy and read it without the lock. */
 int presence_claim(presence_t *p, const struct presence_entry *e, bool replace,
-                   struct presence_entry *previous);
+                   struct presence_entry *previous, const char **device_id);
 /* Mark offline, if serial still owns the entry (a replaced session must not undo its
  * successor). */
 void presence_release(presence_t *p, const char *device_id, uint64_t serial, int64_t now_ms);

@@ -11,6 +11,10 @@
  * keepalive) have no timer per session: one tick per io thread walks its sessions, which at
  * tens of thousands of sessions costs less than a timer handle each. Other threads address a
  * session only by (io thread, slot, serial) through the inbox, never by pointer.
+ *
+ * Sessions come from a pool of their io thread (loop/pool.h) rather than malloc: no header,
+ * and a connect storm leaves them packed together instead of spread over pages between the
+ * handshakes' short-lived allocations, which malloc could then not give back.
  */
 #include "session/session.h"
 
@@ -29,6 +33,27 @@
 
 static void on_kick(inbox_msg_t *msg, void *loop_data);
 static void session_unref(struct session *s);
+
+const char *session_tenant_intern(struct session_env *env, const char *name)
+{
+    char cut[65];
+    snprintf(cut, sizeof(cut), "%s", name);
+    for (uint32_t i = 0; i < env->ntenants; i++)
+        if (strcmp(env->tenants[i], cut) == 0)
+            return env->tenants[i];
+    if (env->ntenants == env->tenants_cap) {
+        uint32_t cap = env->tenants_cap ? env->tenants_cap * 2 : 8;
+        char **grown = realloc(env->tenants, cap * sizeof(*grown));
+        if (!grown)
+            return NULL;
+        env->tenants = grown;
+        env->tenants_cap = cap;
+    }
+    char *copy = strdup(cut);
+    if (copy)
+        env->tenants[env->ntenants++] = copy;
+    return copy;
+}
 
 int64_t session_wall_ms(void)
 {
@@ -132,7 +157,12 @@ static bool lookup_secret(struct session *s, struct iotp_device_secret *secret)
     }
     secret->alg = hs->alg;
     memcpy(secret->serial, info.serial, sizeof(secret->serial));
-    snprintf(s->tenant, sizeof(s->tenant), "%s", info.tenant);
+    const char *tenant = session_tenant_intern(s->env, info.tenant);
+    if (!tenant) {
+        s->lookup_failure = "out of memory";
+        return false;
+    }
+    s->tenant = tenant;
     return true;
 }
 
@@ -152,7 +182,7 @@ static void on_hello(struct session *s, const struct iotp_frame *f)
         session_close(s, "malformed HELLO");
         return;
     }
-    snprintf(s->principal, sizeof(s->principal), "%s", s->hs->device_id);
+    s->principal = s->hs->device_id; /* until presence has its own copy (established) */
 
     /* Refuse blocked peers before any cryptography: a flood must stay cheap. */
     address_key(conn_info(s->conn)->peer, key, sizeof(key));
@@ -264,7 +294,15 @@ static void on_login(struct session *s, const struct iotp_frame *f)
     char key[160];
     uint32_t retry_s = 0;
 
-    snprintf(s->principal, sizeof(s->principal), "%s", f->from);
+    char *principal = strndup(f->from, IOTP_MAX_ADDRESS_LEN);
+    if (!principal) {
+        session_close(s, "out of memory");
+        return;
+    }
+    if (s->principal_owned)
+        free((char *)s->principal);
+    s->principal = principal;
+    s->principal_owned = true;
     if (!password || !proto || strcmp(proto, "1") != 0 || strcmp(f->to, IOTP_SERVER_ADDRESS) != 0 ||
         !strchr(f->from, '@') || strlen(password) >= sizeof(((struct login_work *)0)->password)) {
         session_send_error(s, f->id, "bad_args", 0);
@@ -297,9 +335,15 @@ static void on_login(struct session *s, const struct iotp_frame *f)
     struct registry_user_info user;
     registry_snapshot_t *snap = session_snapshot(env);
     if (registry_user_lookup(snap, s->principal, &user) == 0) {
+        const char *tenant = session_tenant_intern(env, user.tenant);
+        if (!tenant) {
+            free(w);
+            session_close(s, "out of memory");
+            return;
+        }
         w->known = true;
         snprintf(w->hash, sizeof(w->hash), "%s", user.password_hash);
-        snprintf(s->tenant, sizeof(s->tenant), "%s", user.tenant);
+        s->tenant = tenant;
     }
     w->s = s;
     w->id = f->id;
@@ -367,7 +411,9 @@ static void established(struct session *s)
     snprintf(e.address, sizeof(e.address), "%s", ci->peer);
     snprintf(e.transport, sizeof(e.transport), "%s", ci->transport == CONN_TLS ? "tls" : "tcp");
 
-    int rc = presence_claim(all->deps.presence, &e, all->opts.replace_duplicate, &previous);
+    const char *device_id = NULL;
+    int rc =
+        presence_claim(all->deps.presence, &e, all->opts.replace_duplicate, &previous, &device_id);
     if (rc < 0) {
         /* Refused: the key was right, so saying why costs nothing. */
         session_send_error(s, 2, rc == IOT_EEXIST ? "busy" : "internal", 0);
@@ -391,6 +437,7 @@ static void established(struct session *s)
     snprintf(dev_key, sizeof(dev_key), "d:%s", s->principal);
     ratelimit_reset(all->deps.ratelimit, dev_key);
 
+    s->principal = device_id; /* presence's copy outlives the session; s->hs's goes now */
     free(s->hs);
     s->hs = NULL;
     s->state = SESSION_ESTABLISHED;
@@ -744,7 +791,9 @@ static void session_unref(struct session *s)
         iotp_wipe(s->hs, sizeof(*s->hs));
     free(s->hs);
     free(s->pending);
-    free(s);
+    if (s->principal_owned)
+        free((char *)s->principal);
+    pool_free(&s->env->session_pool, s);
 }
 
 static void fail_pending(struct session *s, enum relay_outcome outcome, const char *why);
@@ -844,19 +893,20 @@ static int slot_take(struct session_env *env, struct session *s)
 static void on_accept(net_loop_t *nl, conn_t *c, void *arg)
 {
     struct session_env *env = arg;
-    struct session *s = calloc(1, sizeof(*s));
+    struct session *s = pool_alloc(&env->session_pool);
     (void)nl;
     if (s)
         s->hs = calloc(1, sizeof(*s->hs));
     if (!s || !s->hs || slot_take(env, s) != 0) {
         if (s)
             free(s->hs);
-        free(s);
+        pool_free(&env->session_pool, s);
         conn_close(c, "out of memory");
         return;
     }
     s->env = env;
     s->conn = c;
+    s->principal = s->tenant = "";
     s->refs = 1;
     s->serial = presence_next_serial(env->all->deps.presence);
     s->last_rx_ms = s->accepted_ms = uv_now(&env->io->loop);
@@ -895,6 +945,7 @@ static int env_start(io_thread_t *io, void *arg)
 {
     struct session_env *env = arg;
     iotp_posix_random(&env->random);
+    pool_init(&env->session_pool, sizeof(struct session));
     int rc = net_loop_init(&env->net, io, on_accept, env);
     if (rc != 0)
         return rc;
@@ -924,6 +975,12 @@ static int env_release(io_thread_t *io, void *arg)
     env->slots = NULL;
     free(env->spare_input);
     env->spare_input = NULL;
+    for (uint32_t i = 0; i < env->ntenants; i++)
+        free(env->tenants[i]);
+    free(env->tenants);
+    env->tenants = NULL;
+    env->ntenants = env->tenants_cap = 0;
+    pool_destroy(&env->session_pool);
     return 0;
 }
 

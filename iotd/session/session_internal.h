@@ -9,6 +9,7 @@
 #include "session/session.h"
 
 #include "iotp/iotp.h"
+#include "loop/pool.h"
 
 enum session_state { SESSION_HANDSHAKE, SESSION_ESTABLISHED, SESSION_CLOSING };
 enum session_kind { SESSION_DEVICE, SESSION_USER };
@@ -49,8 +50,12 @@ struct session {
     enum session_state state;
     enum session_kind kind; /* known after the first frame: HELLO or LOGIN */
     bool authenticated;
-    char principal[IOTP_MAX_ADDRESS_LEN + 1]; /* device id, or user@tenant after LOGIN */
-    char tenant[65];
+    bool principal_owned; /* principal is this session's own allocation (a user's) */
+    /* Never NULL; "" until known. Not arrays: 194 bytes inline were half an idle session. A
+     * device's id is first the handshake's (s->hs->device_id), then its presence entry's,
+     * which is never freed while iotd runs; a user's is a small allocation of its own. */
+    const char *principal;
+    const char *tenant; /* interned in the env (see session_tenant_intern); "" until known */
 };
 
 struct session_env {
@@ -65,6 +70,9 @@ struct session_env {
     struct session_counters counters;
     uv_timer_t tick;                 /* deadlines of every session of this thread */
     struct frame_input *spare_input; /* a parser between reads, see struct frame_input */
+    char **tenants;                  /* interned tenant names, see session_tenant_intern */
+    pool_t session_pool;             /* where this thread's sessions live (see session.c) */
+    uint32_t ntenants, tenants_cap;
 };
 
 struct sessions {
@@ -81,6 +89,10 @@ struct kick_msg {
     uint64_t serial;
 };
 
+/* The thread's one copy of a tenant name (cut to 64 bytes, as tenant names are), which stays
+ * until the thread's sessions are gone: sessions point at it instead of holding a copy each.
+ * Tenants are few, so the table is a plain list. NULL when out of memory. */
+const char *session_tenant_intern(struct session_env *env, const char *name);
 /* Wall clock in ms since the epoch. */
 int64_t session_wall_ms(void);
 /* The snapshot of this thread, refreshed when a newer one was published. */

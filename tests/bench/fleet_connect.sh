@@ -7,6 +7,7 @@
 #   TRANSPORTS="tcp" tests/bench/fleet_connect.sh ...    (only some transports; default "tcp tls")
 #   TRIM_PROBE=1 ...   also print the RSS after malloc_trim(0) called through gdb: how much of the
 #                      growth is free heap memory left resident (fragmentation), not live objects
+#   MALLOC_STATS=1 ... also print glibc's malloc_stats() per arena (system vs in-use bytes)
 #
 # It builds BUILD_DIR as Release if needed, starts iotd on a temporary state dir with its own
 # MariaDB, registers N devices, then for each transport: connects them all with iotsim, reads iotd's
@@ -73,6 +74,13 @@ run() { # transport port [iotsim options...]
         sleep 0.1
     done
     after=$(rss_kb)
+    if [ -n "${MALLOC_STATS:-}" ]; then
+        # Per-arena heap use (the main arena is the main thread's, one more per io thread):
+        # which thread's allocations the growth is made of. malloc_stats writes to iotd's stderr.
+        gdb -p "$iotd_pid" -batch -ex 'call (void) malloc_stats()' >/dev/null 2>&1 || true
+        sleep 0.2
+        grep -E '^(Arena|system bytes|in use bytes|Total)' "$dir/iotd.log" | tail -40 || true
+    fi
     if [ -n "${TRIM_PROBE:-}" ]; then
         gdb -p "$iotd_pid" -batch -ex 'call (int) malloc_trim(0)' >/dev/null 2>&1 || true
         echo "$name after malloc_trim(0): iotd RSS $(rss_kb) KiB"
