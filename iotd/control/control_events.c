@@ -307,13 +307,14 @@ cJSON *control_event_item(const struct event *item)
 }
 
 struct event *control_ack_item(const registry_snapshot_t *snap, const char *tenant,
-                               const cJSON *row)
+                               const cJSON *row, const char *event)
 {
     const char *device = ctl_get_string(row, "device"), *name = ctl_get_string(row, "name");
     struct registry_device_info d;
     if (!device || !name)
         return NULL;
-    char state[64], severity[64], source[64], by[200], value[160], msg[300];
+    char state[64], severity[64], source[64], by[200], value[160], msg[300], watched[96];
+    snprintf(watched, sizeof(watched), "event=%s", event && event[0] ? event : name);
     snprintf(state, sizeof(state), "state=acknowledged");
     snprintf(severity, sizeof(severity), "severity=%s",
              ctl_get_string(row, "severity") ? ctl_get_string(row, "severity") : "");
@@ -325,11 +326,11 @@ struct event *control_ack_item(const registry_snapshot_t *snap, const char *tena
              ctl_get_string(row, "value") ? ctl_get_string(row, "value") : "");
     snprintf(msg, sizeof(msg), "msg=%s",
              ctl_get_string(row, "message") ? ctl_get_string(row, "message") : "");
-    const char *fields[] = {state, severity, source, by, value, msg};
+    const char *fields[] = {state, severity, source, watched, by, value, msg};
     struct timespec ts;
     clock_gettime(CLOCK_REALTIME, &ts);
     return event_new(EVENT_KIND_ALARM, tenant, device,
                      registry_device_lookup(snap, device, &d) == 0 ? d.type : "", name,
-                     (uint32_t)ctl_get_int(row, "id", 0),
-                     (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, 6, fields);
+                     0, /* alarm changes carry id 0 (iot-protocol(7)) */
+                     (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000, 7, fields);
 }

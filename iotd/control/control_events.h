@@ -30,9 +30,10 @@ int control_events_execute(MYSQL *conn, const registry_snapshot_t *snap,
  * "fields":{...}}. NULL if out of memory. */
 cJSON *control_event_item(const struct event *item);
 
-/* An acknowledged alarm (a row of alarm_list) as an alarm item for the streams; NULL if the
- * row lacks what is needed or memory is short. */
+/* An acknowledged alarm (a row of alarm_list) as an alarm item for the streams, event being
+ * the event its rule watches ("" for device alarms: their name is the event); NULL if the row
+ * lacks what is needed or memory is short. */
 struct event *control_ack_item(const registry_snapshot_t *snap, const char *tenant,
-                               const cJSON *row);
+                               const cJSON *row, const char *event);
 
 #endif

@@ -290,7 +290,10 @@ static void after_events_command(control_server_t *srv, const struct ctl_command
         hub_alarm_rules_changed(hub);
     } else if (cmd->id == CTL_ALARM_ACK && result) {
         registry_snapshot_t *snap = registry_acquire(srv->deps.registry);
-        struct event *item = control_ack_item(snap, ctl_get_string(args, "tenant"), result);
+        long long rule = ctl_get_int(result, "rule", 0);
+        struct event *item =
+            control_ack_item(snap, ctl_get_string(args, "tenant"), result,
+                             rule > 0 ? hub_alarm_rule_event(hub, (uint64_t)rule) : NULL);
         registry_release(snap);
         if (item)
             hub_publish(hub, item);

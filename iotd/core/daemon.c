@@ -473,8 +473,6 @@ static void on_events_stopped(void *arg)
     finish_stop(arg);
 }
 
-static void on_alarm_writer_released(void *arg);
-
 /* The event store is gone: stop the alarm writer, whose last transitions need the database. */
 static void finish_stop(struct iotd *d)
 {

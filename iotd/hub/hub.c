@@ -484,8 +484,8 @@ static void hook_presence(void *arg, const char *tenant, const char *device, con
     snprintf(p->tenant, sizeof(p->tenant), "%s", tenant);
     snprintf(p->device, sizeof(p->device), "%s", device);
     snprintf(p->type, sizeof(p->type), "%s", type);
-    /* Waits for space rather than lose an offline edge; never from... the io threads may
-     * block briefly here only if the main loop's inbox is full, which bounds the burst. */
+    /* An io thread must not wait for the main loop: with its inbox full the edge is lost, and
+     * a silence rule notices a device that went quiet anyway. */
     if (inbox_push(hub->deps.inbox, &p->msg) != 0)
         free(p);
 }

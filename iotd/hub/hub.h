@@ -93,6 +93,9 @@ uint64_t hub_holder_id(hub_t *hub);
 /* Publish an alarm transition made elsewhere (an operator's ack): fields as for alarm items. */
 void hub_publish(hub_t *hub, struct event *item);
 
+/* The event a rule watches ("" if the rule is unknown): for alarm items made elsewhere. */
+const char *hub_alarm_rule_event(const hub_t *hub, uint64_t rule_id);
+
 /* Reload alarm rules from the database after a change (asynchronous). */
 void hub_alarm_rules_changed(hub_t *hub);
 

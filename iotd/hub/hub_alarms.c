@@ -299,6 +299,11 @@ void hub_alarms_tick(hub_t *hub)
     alarm_engine_tick(a->engine, wall_ms());
 }
 
+const char *hub_alarm_rule_event(const hub_t *hub, uint64_t rule_id)
+{
+    return hub->alarm_state ? rule_event(hub->alarm_state, rule_id) : "";
+}
+
 void hub_alarm_rules_changed(hub_t *hub)
 {
     if (hub->alarm_state && !hub->stopping)
