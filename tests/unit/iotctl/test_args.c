@@ -167,6 +167,34 @@ static void test_trailing_json(void **state)
     cJSON_Delete(c.parsed.args);
 }
 
+/* The event and alarm commands: flags, integers, a trailing --csv, an operator as a number. */
+static void test_event_commands(void **state)
+{
+    struct parse_case c;
+    (void)state;
+    assert_int_equal(parse(&c, "watch --tenant acme --alarms --count 3 --json", NULL), IOT_OK);
+    assert_true(c.parsed.json);
+    assert_args(&c, "{\"tenant\":\"acme\",\"alarms\":true,\"count\":3}");
+    assert_int_equal(parse(&c, "events --device dev1 --since 2h --csv", NULL), IOT_OK);
+    assert_true(c.parsed.csv);
+    assert_false(c.parsed.json);
+    assert_args(&c, "{\"device\":\"dev1\",\"since\":\"2h\"}");
+    assert_int_equal(parse(&c,
+                           "alarm rule add hot --tenant acme --event temperature --on device:dev1 "
+                           "--field value --op >= --threshold 30.5 --hysteresis 2 --for 1000",
+                           NULL),
+                     IOT_OK);
+    assert_args(&c, "{\"name\":\"hot\",\"tenant\":\"acme\",\"event\":\"temperature\","
+                    "\"on\":\"device:dev1\",\"field\":\"value\",\"op\":\">=\","
+                    "\"threshold\":\"30.5\",\"hysteresis\":\"2\",\"for_ms\":1000}");
+    assert_int_equal(parse(&c, "alarm ack 12 --tenant acme", NULL), IOT_OK);
+    assert_args(&c, "{\"id\":12,\"tenant\":\"acme\"}");
+    assert_int_equal(parse(&c, "lease dev1 temperature --ttl 0", NULL), IOT_OK);
+    assert_args(&c, "{\"device\":\"dev1\",\"event\":\"temperature\",\"ttl_s\":0}");
+    assert_usage_error(&c, "alarm ack twelve --tenant acme", "id", NULL);
+    assert_usage_error(&c, "alarm rule add hot --tenant acme", "--event", NULL);
+}
+
 static void test_wants_help(void **state)
 {
     const struct ctl_command *cmd = &ctl_commands[CTL_DEVICE_ADD];
@@ -251,6 +279,7 @@ int main(void)
         cmocka_unit_test(test_end_of_options),
         cmocka_unit_test(test_tenant_default),
         cmocka_unit_test(test_trailing_json),
+        cmocka_unit_test(test_event_commands),
         cmocka_unit_test(test_wants_help),
         cmocka_unit_test(test_secret_from_file),
         cmocka_unit_test(test_secret_prompt),
