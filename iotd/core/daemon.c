@@ -229,7 +229,8 @@ static int start_events(struct iotd *d, char *err, size_t errlen)
                           .registry = d->registry,
                           .presence = d->presence,
                           .db = d->db,
-                          .alarm_writer = d->alarm_writer};
+                          .alarm_writer = d->alarm_writer,
+                          .audit = d->audit};
     struct hub_options ho = {.lease_max_s = d->cfg.events_lease_max_s};
     if ((rc = hub_start(&d->hub, &hd, &ho)) != 0) {
         snprintf(err, errlen, "cannot start the event hub");
@@ -257,10 +258,10 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
 {
     int rc;
     struct ratelimit_options rlo = {0};
-    if ((rc = start_events(d, err, errlen)) != 0 ||
-        (rc = ratelimit_new(&d->ratelimit, &rlo)) != 0 ||
+    if ((rc = ratelimit_new(&d->ratelimit, &rlo)) != 0 ||
         (rc = conn_log_start(&d->conn_log, &d->loop, &d->inbox, d->db, 0)) != 0 ||
-        (rc = relay_audit_start(&d->audit, d->cfg.relay_audit, &d->loop, &d->inbox, d->db)) != 0)
+        (rc = relay_audit_start(&d->audit, d->cfg.relay_audit, &d->loop, &d->inbox, d->db)) != 0 ||
+        (rc = start_events(d, err, errlen)) != 0)
         return rc;
     struct session_deps deps = {.registry = d->registry,
                                 .presence = d->presence,

@@ -27,6 +27,7 @@
 #include "events/event.h"
 #include "loop/inbox.h"
 #include "registry/registry.h"
+#include "relay/audit.h"
 #include "session/presence.h"
 #include "session/session.h"
 
@@ -47,6 +48,7 @@ struct hub_deps {
     struct event_store *store;
     db_pool_t *db;                     /* alarm rules are loaded through it; NULL: no alarms */
     struct alarm_writer *alarm_writer; /* stores alarm transitions; may be NULL */
+    relay_audit_t *audit;              /* the lease commands iotd sends are audited; may be NULL */
 };
 
 struct hub_options {

@@ -23,7 +23,7 @@
 
 struct lease_command {
     hub_t *hub;
-    char device[65], event[65];
+    char tenant[65], device[65], event[65], command[65];
     bool start;
 };
 
@@ -46,6 +46,9 @@ static void on_command_answer(inbox_msg_t *msg, void *loop_data)
     struct lease_command *cmd = a->origin.cookie;
     hub_t *hub = cmd->hub;
     (void)loop_data;
+    if (hub->deps.audit) /* like any relayed command: who (iotd), what, outcome, latency */
+        relay_audit_record(hub->deps.audit, cmd->tenant, IOTP_SERVER_ADDRESS, cmd->device,
+                           cmd->command, a->outcome, a->latency_ns);
     if (!hub->stopping) {
         struct lease *l = lease_find(hub, cmd->device, cmd->event, NULL);
         if (a->outcome != RELAY_OK)
@@ -87,8 +90,10 @@ static bool send_command(hub_t *hub, const struct lease *l, bool start)
         return false;
     cmd->hub = hub;
     cmd->start = start;
+    snprintf(cmd->tenant, sizeof(cmd->tenant), "%s", l->tenant);
     snprintf(cmd->device, sizeof(cmd->device), "%s", l->device);
     snprintf(cmd->event, sizeof(cmd->event), "%s", l->event);
+    snprintf(cmd->command, sizeof(cmd->command), "%s", name);
     struct relay_origin origin = {
         .inbox = hub->deps.inbox, .on_answer = on_command_answer, .cookie = cmd, .id = 1};
     struct relay_request *req = relay_request_new(&origin, IOTP_SERVER_ADDRESS, l->tenant,
