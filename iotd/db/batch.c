@@ -95,6 +95,11 @@ static struct batch_job *take(batch_t *b)
                b->ring + ((b->head + i) % b->o.capacity) * b->o.record_size, b->o.record_size);
     b->head = (b->head + n) % b->o.capacity;
     b->count -= n;
+    /* An empty ring starts over at its beginning: the pages it touches then follow the largest
+     * backlog, not the number of records ever written (a ring sized for bursts would otherwise
+     * become resident page by page, which looks like memory growing per device). */
+    if (b->count == 0)
+        b->head = 0;
     b->in_flight = true;
 out:
     pthread_mutex_unlock(&b->lock);

@@ -163,8 +163,7 @@ static void conn_free(conn_t *c)
         c->next->prev = c->prev;
     if (c->cb && c->cb->on_close)
         c->cb->on_close(c, c->reason ? c->reason : "closed");
-    c->type->release(c);
-    conn_buf_release(c, &c->staged);
+    c->type->release(c); /* and with it the TLS state */
     conn_buf_release(c, &c->out);
     if (c->inflight) { /* libuv cancels a pending write before the close callback: defensive */
         conn_buf_release(c, &c->inflight->buf);
@@ -221,7 +220,7 @@ static void on_write_done(uv_write_t *req, int status)
         conn_abort(c, "write failed");
         return;
     }
-    if (c->out.len > 0 || c->staged.len > 0)
+    if (c->out.len > 0 || conn_staged_len(c) > 0)
         conn_mark_dirty(c);
     else if (c->state == CONN_CLOSING)
         conn_finish(c);
@@ -233,7 +232,7 @@ static bool conn_flush(conn_t *c)
 {
     net_loop_t *nl = c->nl;
     stat_add(&nl->stats.flushes, 1);
-    if (c->staged.len > 0 && c->type->prepare_flush && c->type->prepare_flush(c) < 0) {
+    if (conn_staged_len(c) > 0 && c->type->prepare_flush && c->type->prepare_flush(c) < 0) {
         conn_abort(c, "tls encryption failed");
         return false;
     }
@@ -462,7 +461,9 @@ static void conn_fill_peer(conn_t *c)
 {
     struct sockaddr_storage ss;
     int len = sizeof(ss);
-    char host[INET6_ADDRSTRLEN] = "?";
+    /* Not INET6_ADDRSTRLEN (46): glibc prints an IPv6 address in 39 characters at most (the
+     * embedded-IPv4 forms always start with "::"), which is what lets peer be 48 bytes. */
+    char host[40] = "?";
     unsigned port = 0;
     if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) {
         snprintf(c->info.peer, sizeof(c->info.peer), "unknown");
@@ -632,7 +633,7 @@ io_thread_t *conn_io_thread(const conn_t *c)
 
 size_t conn_pending(const conn_t *c)
 {
-    return c->staged.len + c->out.len + (c->inflight ? c->inflight->buf.len : 0);
+    return conn_staged_len(c) + c->out.len + (c->inflight ? c->inflight->buf.len : 0);
 }
 
 int conn_write(conn_t *c, const void *data, size_t len)

@@ -40,7 +40,9 @@ enum conn_transport { CONN_TCP, CONN_TLS };
 /* Read-only facts about a connection (for presence, logs and stats). */
 struct conn_info {
     enum conn_transport transport;
-    char peer[64];         /* "203.0.113.7:51234" or "[2001:db8::1]:51234" */
+    /* "203.0.113.7:51234" or "[2001:db8::1]:51234": an IPv6 address is at most 39 characters
+     * as printed (the embedded-IPv4 forms are compressed), so 48 holds "[...]:65535". */
+    char peer[48];
     bool peer_is_loopback; /* 127.0.0.0/8 or ::1 (native LOGIN without TLS is allowed from here) */
     uint64_t bytes_in, bytes_out;
 };

@@ -74,6 +74,13 @@ struct conn_inflight {
     struct outbuf buf;
 };
 
+/* What only a TLS conn needs, apart so that the TCP conns of a device fleet do not carry it:
+ * allocated by the TLS transport's start, freed by its release. */
+struct conn_tls {
+    SSL *ssl;
+    struct outbuf staged; /* accepted by conn_write, not yet encrypted into c->out */
+};
+
 /* What a conn is waiting for with a deadline (see conn_deadline_set). */
 typedef void (*conn_deadline_fn)(conn_t *c);
 
@@ -81,13 +88,13 @@ struct conn {
     uv_tcp_t tcp; /* data = this conn */
     net_loop_t *nl;
     const struct conn_type *type;
-    SSL *ssl; /* CONN_TLS only */
+    struct conn_tls *tls; /* CONN_TLS only (NULL for TCP, and before the TLS start) */
     const struct conn_callbacks *cb;
     void *owner;
     struct conn_info info;
-    /* staged: accepted by conn_write, not yet wire bytes (TLS plaintext); out: wire bytes for
-     * the next flush; inflight: the one uv_write in progress, NULL when none. */
-    struct outbuf staged, out;
+    /* out: wire bytes for the next flush; inflight: the one uv_write in progress, NULL when
+     * none. (TLS plaintext not yet encrypted waits in c->tls->staged.) */
+    struct outbuf out;
     struct conn_inflight *inflight;
     size_t output_limit;
     unsigned linger_ms;
@@ -137,6 +144,12 @@ static inline void stat_add(_Atomic uint64_t *counter, uint64_t delta)
 {
     atomic_store_explicit(counter, atomic_load_explicit(counter, memory_order_relaxed) + delta,
                           memory_order_relaxed);
+}
+
+/* Bytes accepted by conn_write that are not wire bytes yet (TLS plaintext). */
+static inline size_t conn_staged_len(const conn_t *c)
+{
+    return c->tls ? c->tls->staged.len : 0;
 }
 
 /* Buffers of c, with c's share of the loop's pending_bytes kept in step. */

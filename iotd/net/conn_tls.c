@@ -21,12 +21,13 @@
 
 #include <openssl/err.h>
 #include <stdio.h>
+#include <stdlib.h>
 
 /* Move what OpenSSL wrote into the output buffer. The caller marks the conn dirty (not done
  * here, since the flush itself drains after encrypting). */
 static int tls_drain(conn_t *c)
 {
-    BIO *wbio = SSL_get_wbio(c->ssl);
+    BIO *wbio = SSL_get_wbio(c->tls->ssl);
     size_t n;
     while ((n = BIO_ctrl_pending(wbio)) > 0) {
         uint8_t *dst = conn_buf_reserve(c, &c->out, n);
@@ -75,7 +76,7 @@ static int tls_start(conn_t *c, struct conn_params *p)
     int rc = IOT_ENOMEM;
     if (!p->tls_ctx)
         return IOT_EINVAL;
-    if (!(c->ssl = SSL_new(p->tls_ctx)))
+    if (!(c->tls = calloc(1, sizeof(*c->tls))) || !(c->tls->ssl = SSL_new(p->tls_ctx)))
         goto out;
     rbio = BIO_new(BIO_s_mem());
     wbio = BIO_new(BIO_s_mem());
@@ -83,9 +84,9 @@ static int tls_start(conn_t *c, struct conn_params *p)
         goto out;
     /* An empty read BIO means "wait for more", not end of stream. */
     BIO_set_mem_eof_return(rbio, -1);
-    SSL_set_bio(c->ssl, rbio, wbio);
+    SSL_set_bio(c->tls->ssl, rbio, wbio);
     rbio = wbio = NULL;
-    SSL_set_accept_state(c->ssl);
+    SSL_set_accept_state(c->tls->ssl);
     unsigned ms = p->handshake_timeout_ms ? p->handshake_timeout_ms : NET_DEFAULT_HANDSHAKE_TIMEOUT;
     conn_deadline_set(c, ms, on_handshake_timeout);
     rc = 0;
@@ -104,14 +105,14 @@ static void tls_read_plaintext(conn_t *c)
     uint8_t *buf = c->nl->tls_plaintext;
     for (;;) {
         size_t got;
-        if (SSL_read_ex(c->ssl, buf, sizeof(c->nl->tls_plaintext), &got)) {
+        if (SSL_read_ex(c->tls->ssl, buf, sizeof(c->nl->tls_plaintext), &got)) {
             if (c->cb && c->cb->on_data)
                 c->cb->on_data(c, buf, got);
             if (c->state != CONN_OPEN)
                 return;
             continue;
         }
-        int e = SSL_get_error(c->ssl, 0);
+        int e = SSL_get_error(c->tls->ssl, 0);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             break;
         ERR_clear_error();
@@ -129,14 +130,14 @@ static void tls_read_plaintext(conn_t *c)
 static void tls_on_read(conn_t *c, const uint8_t *data, size_t len)
 {
     ERR_clear_error();
-    if (BIO_write(SSL_get_rbio(c->ssl), data, (int)len) != (int)len) {
+    if (BIO_write(SSL_get_rbio(c->tls->ssl), data, (int)len) != (int)len) {
         conn_abort(c, "out of memory");
         return;
     }
     if (c->state == CONN_HANDSHAKE) {
-        int r = SSL_do_handshake(c->ssl);
+        int r = SSL_do_handshake(c->tls->ssl);
         if (r != 1) {
-            int e = SSL_get_error(c->ssl, r);
+            int e = SSL_get_error(c->tls->ssl, r);
             if (e != SSL_ERROR_WANT_READ && e != SSL_ERROR_WANT_WRITE) {
                 tls_handshake_failed(c);
                 return;
@@ -161,21 +162,22 @@ static void tls_on_read(conn_t *c, const uint8_t *data, size_t len)
 
 static int tls_write(conn_t *c, const void *data, size_t len)
 {
-    return conn_buf_append(c, &c->staged, data, len);
+    return conn_buf_append(c, &c->tls->staged, data, len);
 }
 
 static int tls_prepare_flush(conn_t *c)
 {
+    struct conn_tls *t = c->tls;
     size_t written;
-    if (c->staged.len == 0)
+    if (t->staged.len == 0)
         return 0;
     ERR_clear_error();
     /* A memory BIO never refuses, so this takes everything (split into records as needed). */
-    if (!SSL_write_ex(c->ssl, c->staged.data + c->staged.off, c->staged.len, &written)) {
+    if (!SSL_write_ex(t->ssl, t->staged.data + t->staged.off, t->staged.len, &written)) {
         ERR_clear_error();
         return IOT_EIO;
     }
-    conn_buf_release(c, &c->staged);
+    conn_buf_release(c, &t->staged);
     return tls_drain(c);
 }
 
@@ -186,15 +188,19 @@ static void tls_shutdown(conn_t *c)
     if (tls_prepare_flush(c) < 0)
         return;
     ERR_clear_error();
-    SSL_shutdown(c->ssl); /* queues close_notify; we do not wait for the peer's */
+    SSL_shutdown(c->tls->ssl); /* queues close_notify; we do not wait for the peer's */
     ERR_clear_error();
     tls_drain_and_mark(c);
 }
 
 static void tls_release(conn_t *c)
 {
-    SSL_free(c->ssl);
-    c->ssl = NULL;
+    if (!c->tls)
+        return; /* the start failed before allocating it */
+    conn_buf_release(c, &c->tls->staged);
+    SSL_free(c->tls->ssl);
+    free(c->tls);
+    c->tls = NULL;
 }
 
 const struct conn_type conn_type_tls = {

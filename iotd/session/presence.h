@@ -16,16 +16,20 @@
 
 typedef struct presence presence_t;
 
+/* One per device ever seen, kept while iotd runs: fields are ordered so that nothing is lost to
+ * padding (transport fills the gap after device_id and online). */
 struct presence_entry {
     char device_id[65];
     bool online;
+    char transport[4];    /* "tcp" or "tls" */
     unsigned io_index;    /* io thread owning the session */
     void *session;        /* token, see above */
     uint64_t serial;      /* unique per connection */
     int64_t since_ms;     /* connected at (wall clock, ms) */
     int64_t last_seen_ms; /* last frame received, or disconnect time */
-    char address[64];
-    char transport[8]; /* "tcp" or "tls" */
+    /* "[ipv6]:port" at most: 39 characters of address (glibc prints the embedded-IPv4 forms
+     * compressed, well under that), brackets, colon, 5 digits, NUL. */
+    char address[48];
 };
 
 int presence_new(presence_t **out);

@@ -70,6 +70,7 @@ struct session_env {
     struct session_counters counters;
     uv_timer_t tick;                 /* deadlines of every session of this thread */
     struct frame_input *spare_input; /* a parser between reads, see struct frame_input */
+    unsigned accepts_since_trim;     /* see trim_after_storm in session.c */
     char **tenants;                  /* interned tenant names, see session_tenant_intern */
     pool_t session_pool;             /* where this thread's sessions live (see session.c) */
     uint32_t ntenants, tenants_cap;

@@ -8,6 +8,13 @@
 #   TRIM_PROBE=1 ...   also print the RSS after malloc_trim(0) called through gdb: how much of the
 #                      growth is free heap memory left resident (fragmentation), not live objects
 #   MALLOC_STATS=1 ... also print glibc's malloc_stats() per arena (system vs in-use bytes)
+#   IOTD_WRAPPER="heaptrack -o /tmp/ht" ...   run iotd under a wrapper (a profiler); the RSS is
+#                      still read from iotd's own process (with the profiler's overhead in it)
+#   SMAPS_OUT=DIR ...  also copy iotd's /proc/PID/smaps to DIR/<transport>-before and -after:
+#                      which mappings (main heap, io threads' arenas, pools) the growth is in
+#   KILL_CONNECTED=1 ... SIGKILL iotd while the first transport's devices are all connected and
+#                      stop there: iotd frees nothing, so heaptrack's "leaked" is exactly what was
+#                      live per call site at that moment (compare runs at N and 2N devices)
 #
 # It builds BUILD_DIR as Release if needed, starts iotd on a temporary state dir with its own
 # MariaDB, registers N devices, then for each transport: connects them all with iotsim, reads iotd's
@@ -22,8 +29,13 @@ n=${2:-10000}
 }
 dir=$(mktemp -d /tmp/iotd-bench.XXXXXX)
 iotd_pid=
+wrapper_pid=
 cleanup() {
-    [ -n "$iotd_pid" ] && kill "$iotd_pid" 2>/dev/null && wait "$iotd_pid" 2>/dev/null
+    if [ -n "$iotd_pid" ]; then
+        kill "$iotd_pid" 2>/dev/null || true
+        # With a wrapper, iotd is its child: wait for the wrapper, which writes its report last.
+        wait "${wrapper_pid:-$iotd_pid}" 2>/dev/null || true
+    fi
     rm -rf "$dir"
 }
 trap cleanup EXIT
@@ -41,8 +53,19 @@ tls_listen = 127.0.0.1:0
 tls_cert = $dir/cert.pem
 tls_key = $dir/key.pem
 CONF
-"$build/iotd/core/iotd" -f -c "$dir/iotd.conf" 2>"$dir/iotd.log" &
+# shellcheck disable=SC2086 # the wrapper is a command line, split on purpose
+${IOTD_WRAPPER:-} "$build/iotd/core/iotd" -f -c "$dir/iotd.conf" 2>"$dir/iotd.log" &
 iotd_pid=$!
+if [ -n "${IOTD_WRAPPER:-}" ]; then
+    # The wrapper may be a script that starts iotd as its child: measure and signal iotd itself.
+    for _ in $(seq 1 100); do
+        child=$(pgrep -n -f "^$build/iotd/core/iotd -f -c $dir/iotd.conf" || true)
+        [ -n "$child" ] && break
+        sleep 0.1
+    done
+    wrapper_pid=$iotd_pid
+    [ -n "$child" ] && iotd_pid=$child
+fi
 ctl() { "$build/iotctl/iotctl" -s "$dir/state/control.sock" "$@"; }
 for _ in $(seq 1 300); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
 port=$(ctl --json status | python3 -c 'import json,sys; print(json.load(sys.stdin)["devices"]["port"])')
@@ -62,6 +85,7 @@ run() { # transport port [iotsim options...]
     shift 2
     local before after
     before=$(rss_kb)
+    [ -n "${SMAPS_OUT:-}" ] && mkdir -p "$SMAPS_OUT" && cp "/proc/$iotd_pid/smaps" "$SMAPS_OUT/$name-before"
     # iotsim keeps its devices connected until SIGINT; its final stats line says when all of
     # them were authenticated at once. iotd's RSS is read while they are all connected.
     "$build/firmware/sim/iotsim" -c "127.0.0.1:$p" -f "$dir/devices.jsonl" --rate-connect 1000000 \
@@ -74,12 +98,20 @@ run() { # transport port [iotsim options...]
         sleep 0.1
     done
     after=$(rss_kb)
+    [ -n "${SMAPS_OUT:-}" ] && cp "/proc/$iotd_pid/smaps" "$SMAPS_OUT/$name-after"
     if [ -n "${MALLOC_STATS:-}" ]; then
         # Per-arena heap use (the main arena is the main thread's, one more per io thread):
         # which thread's allocations the growth is made of. malloc_stats writes to iotd's stderr.
         gdb -p "$iotd_pid" -batch -ex 'call (void) malloc_stats()' >/dev/null 2>&1 || true
         sleep 0.2
         grep -E '^(Arena|system bytes|in use bytes|Total)' "$dir/iotd.log" | tail -40 || true
+    fi
+    if [ -n "${KILL_CONNECTED:-}" ]; then
+        echo "$name: iotd RSS $before -> $after KiB with $n devices connected; killing iotd"
+        kill -KILL "$iotd_pid"
+        kill -INT $sim
+        wait $sim || true
+        exit 0
     fi
     if [ -n "${TRIM_PROBE:-}" ]; then
         gdb -p "$iotd_pid" -batch -ex 'call (int) malloc_trim(0)' >/dev/null 2>&1 || true
