@@ -163,7 +163,7 @@ static void conn_free(conn_t *c)
         c->next->prev = c->prev;
     if (c->cb && c->cb->on_close)
         c->cb->on_close(c, c->reason ? c->reason : "closed");
-    c->type->release(c); /* and with it the TLS state */
+    conn_type_of(c)->release(c); /* and with it the TLS state */
     conn_buf_release(c, &c->out);
     if (c->inflight) { /* libuv cancels a pending write before the close callback: defensive */
         conn_buf_release(c, &c->inflight->buf);
@@ -232,7 +232,8 @@ static bool conn_flush(conn_t *c)
 {
     net_loop_t *nl = c->nl;
     stat_add(&nl->stats.flushes, 1);
-    if (conn_staged_len(c) > 0 && c->type->prepare_flush && c->type->prepare_flush(c) < 0) {
+    if (conn_staged_len(c) > 0 && conn_type_of(c)->prepare_flush &&
+        conn_type_of(c)->prepare_flush(c) < 0) {
         conn_abort(c, "tls encryption failed");
         return false;
     }
@@ -394,8 +395,8 @@ void conn_close(conn_t *c, const char *reason)
         conn_finish(c); /* nothing of the owner's is queued yet */
         return;
     }
-    if (c->type->shutdown)
-        c->type->shutdown(c);
+    if (conn_type_of(c)->shutdown)
+        conn_type_of(c)->shutdown(c);
     c->state = CONN_CLOSING;
     if (conn_pending(c) == 0) {
         conn_finish(c);
@@ -412,8 +413,8 @@ void conn_close_now(conn_t *c, const char *reason)
     if (!c->reason)
         c->reason = reason;
     uv_read_stop((uv_stream_t *)&c->tcp);
-    if (c->state == CONN_OPEN && c->type->shutdown)
-        c->type->shutdown(c);
+    if (c->state == CONN_OPEN && conn_type_of(c)->shutdown)
+        conn_type_of(c)->shutdown(c);
     if (c->state != CONN_CLOSED)
         conn_flush(c);
     conn_finish(c);
@@ -443,7 +444,7 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
         c->info.bytes_in += (uint64_t)n;
         stat_add(&c->nl->stats.bytes_in, (uint64_t)n);
         if (c->state <= CONN_OPEN)
-            c->type->on_read(c, (const uint8_t *)buf->base, (size_t)n);
+            conn_type_of(c)->on_read(c, (const uint8_t *)buf->base, (size_t)n);
         return;
     }
     if (n == 0)
@@ -500,9 +501,8 @@ void net_loop_adopt(net_loop_t *nl, int fd, struct conn_params *p)
         goto out;
     }
     c->nl = nl;
-    c->type = p->transport == CONN_TLS ? &conn_type_tls : &conn_type_tcp;
     c->info.transport = p->transport;
-    c->output_limit = p->output_limit ? p->output_limit : NET_DEFAULT_OUTPUT_LIMIT;
+    c->output_limit = (uint32_t)(p->output_limit ? p->output_limit : NET_DEFAULT_OUTPUT_LIMIT);
     c->linger_ms = p->linger_ms ? p->linger_ms : NET_DEFAULT_LINGER;
     c->state = CONN_HANDSHAKE;
     uv_tcp_init(nl->loop, &c->tcp);
@@ -527,7 +527,7 @@ void net_loop_adopt(net_loop_t *nl, int fd, struct conn_params *p)
         conn_abort(c, "cannot read the socket");
         goto out;
     }
-    if (c->type->start(c, p) < 0)
+    if (conn_type_of(c)->start(c, p) < 0)
         conn_abort(c, "cannot start the transport");
 out:
     if (p->tls_ctx)
@@ -646,7 +646,7 @@ int conn_write(conn_t *c, const void *data, size_t len)
         stat_add(&c->nl->stats.busy_rejects, 1);
         return IOT_EBUSY;
     }
-    int rc = c->type->write(c, data, len);
+    int rc = conn_type_of(c)->write(c, data, len);
     if (rc == 0)
         conn_mark_dirty(c);
     return rc;

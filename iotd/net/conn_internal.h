@@ -67,6 +67,7 @@ struct conn_type {
 extern const struct conn_type conn_type_tcp;
 extern const struct conn_type conn_type_tls;
 
+
 /* The one uv_write of a conn, allocated only while it is in flight: an idle connection (the
  * common case for a device fleet) carries neither the request nor its buffer. */
 struct conn_inflight {
@@ -87,7 +88,6 @@ typedef void (*conn_deadline_fn)(conn_t *c);
 struct conn {
     uv_tcp_t tcp; /* data = this conn */
     net_loop_t *nl;
-    const struct conn_type *type;
     struct conn_tls *tls; /* CONN_TLS only (NULL for TCP, and before the TLS start) */
     const struct conn_callbacks *cb;
     void *owner;
@@ -96,11 +96,13 @@ struct conn {
      * none. (TLS plaintext not yet encrypted waits in c->tls->staged.) */
     struct outbuf out;
     struct conn_inflight *inflight;
-    size_t output_limit;
-    unsigned linger_ms;
-    enum conn_state state;
     const char *reason;
-    int handles_open; /* libuv handles whose close callback is still due */
+    /* Narrow on purpose: at tens of thousands of idle connections, 16 bytes here are a size
+     * class of the pool (the output bound is at most 1 GiB, see iotd.conf(5)). */
+    uint32_t output_limit;
+    uint32_t linger_ms;
+    uint8_t state;        /* enum conn_state */
+    uint8_t handles_open; /* libuv handles whose close callback is still due (0 or 1) */
     bool dirty;
     /* TLS handshake deadline, then the close linger: on the loop's deadline list while
      * on_deadline is set (loop time in ms). No timer handle per conn: see struct net_loop. */
@@ -110,6 +112,11 @@ struct conn {
     conn_t *prev, *next;             /* every conn of the loop */
     conn_t *dirty_prev, *dirty_next; /* conns written to since the last flush */
 };
+/* The type table of a connection, from its transport (not stored: one pointer less each). */
+static inline const struct conn_type *conn_type_of(const struct conn *c)
+{
+    return c->info.transport == CONN_TLS ? &conn_type_tls : &conn_type_tcp;
+}
 
 /* Counters: single writer (the loop's thread), any reader; a relaxed load and store compile
  * to plain moves, so counting costs nothing on the hot path. */

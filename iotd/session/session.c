@@ -616,7 +616,9 @@ static void on_relay_request(inbox_msg_t *msg, void *loop_data)
         return;
     }
     if (s->npending == s->pending_cap) {
-        uint32_t cap = s->pending_cap ? s->pending_cap * 2 : 4;
+        uint32_t cap = s->pending_cap ? s->pending_cap * 2u : 4u;
+        if (cap > UINT16_MAX)
+            cap = UINT16_MAX; /* npending < max_in_flight <= 65535 */
         struct relay_request **grown = realloc(s->pending, cap * sizeof(*grown));
         if (!grown) {
             finish_request(req, RELAY_INTERNAL, "out of memory", 0, NULL);
@@ -677,7 +679,7 @@ static void on_established_frame(struct session *s, const struct iotp_frame *f)
     if (strcmp(f->from, s->principal) != 0) {
         /* A session speaks only for itself. */
         session_send_error(s, f->id, "bad_frame", 0);
-        s->bad_frames++;
+        session_bad_frame(s);
         return;
     }
     if (f->type[0] >= 'a' && f->type[0] <= 'z') {
@@ -695,7 +697,7 @@ static void on_established_frame(struct session *s, const struct iotp_frame *f)
         /* EVENT, ALARM (devices); SUBSCRIBE, UNSUBSCRIBE, LEASE (users) */
     } else {
         session_send_error(s, f->id, "bad_frame", 0);
-        s->bad_frames++;
+        session_bad_frame(s);
     }
 }
 
@@ -724,7 +726,7 @@ static void on_bad_frame(struct session *s, int rc, uint32_t id)
     if (s->state == SESSION_HANDSHAKE) {
         record(s, CONN_EVENT_AUTH_FAILURE, iotp_strerror(rc));
         session_close(s, "malformed frame during handshake");
-    } else if (++s->bad_frames > env->all->opts.max_bad_frames) {
+    } else if (session_bad_frame(s) > env->all->opts.max_bad_frames) {
         atomic_fetch_add(&env->counters.abuse_closes, 1);
         log_warn("device %s from %s: %u malformed frames, disconnecting", s->principal,
                  conn_info(s->conn)->peer, s->bad_frames);

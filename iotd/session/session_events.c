@@ -74,7 +74,7 @@ static void on_device_event(struct session *s, const struct iotp_frame *f, enum 
 
     if (f->id == 0 || f->nargs < 1) {
         send_event_error(s, f->id, "bad_frame", "an event needs a sequence number and a name", 0);
-        s->bad_frames++;
+        session_bad_frame(s);
         return;
     }
     const char *name = f->args[0];

@@ -42,13 +42,17 @@ struct session {
     struct relay_request **pending; /* requests waiting at this device; NULL while idle */
     uint32_t slot;
     uint32_t ping_seq;
-    unsigned bad_frames;
-    unsigned refs; /* the connection until closed, plus a LOGIN being verified */
-    uint32_t npending, pending_cap, next_relay_id;
+    uint32_t next_relay_id;
     uint32_t dropped;  /* items not delivered to this subscriber since it last got one */
     uint32_t busy_seq; /* devices: the first event answered busy, until it comes back (0: none) */
-    enum session_state state;
-    enum session_kind kind; /* known after the first frame: HELLO or LOGIN */
+    /* Narrow on purpose (a pool size class is 16 bytes): the pending table is bounded by
+     * max_in_flight (at most 65536), bad frames by max_bad_frames (the session closes past it,
+     * counting saturates), references are two at most. */
+    uint16_t npending, pending_cap;
+    uint16_t bad_frames;
+    uint8_t refs;  /* the connection until closed, plus a LOGIN being verified */
+    uint8_t state; /* enum session_state */
+    uint8_t kind;  /* enum session_kind: known after the first frame, HELLO or LOGIN */
     bool authenticated;
     bool principal_owned; /* principal is this session's own allocation (a user's) */
     /* Never NULL; "" until known. Not arrays: 194 bytes inline were half an idle session. A
@@ -94,6 +98,14 @@ struct kick_msg {
  * until the thread's sessions are gone: sessions point at it instead of holding a copy each.
  * Tenants are few, so the table is a plain list. NULL when out of memory. */
 const char *session_tenant_intern(struct session_env *env, const char *name);
+/* Count one more malformed or refused frame (saturating: the field is 16 bits). */
+static inline unsigned session_bad_frame(struct session *s)
+{
+    if (s->bad_frames < UINT16_MAX)
+        s->bad_frames++;
+    return s->bad_frames;
+}
+
 /* Wall clock in ms since the epoch. */
 int64_t session_wall_ms(void);
 /* The snapshot of this thread, refreshed when a newer one was published. */

@@ -8,6 +8,7 @@
 #   TRIM_PROBE=1 ...   also print the RSS after malloc_trim(0) called through gdb: how much of the
 #                      growth is free heap memory left resident (fragmentation), not live objects
 #   MALLOC_STATS=1 ... also print glibc's malloc_stats() per arena (system vs in-use bytes)
+#   SETTLE_S=1 ...     seconds between "all authenticated" and reading the RSS (default 1)
 #   IOTD_WRAPPER="heaptrack -o /tmp/ht" ...   run iotd under a wrapper (a profiler); the RSS is
 #                      still read from iotd's own process (with the profiler's overhead in it)
 #   SMAPS_OUT=DIR ...  also copy iotd's /proc/PID/smaps to DIR/<transport>-before and -after:
@@ -97,6 +98,9 @@ run() { # transport port [iotsim options...]
         [ "$online" -ge "$n" ] && break
         sleep 0.1
     done
+    # Idle devices: let the storm settle (keepalives not yet due; iotd gives the heap its
+    # handshakes left behind back within a tick) before reading the RSS.
+    sleep "${SETTLE_S:-1}"
     after=$(rss_kb)
     [ -n "${SMAPS_OUT:-}" ] && cp "/proc/$iotd_pid/smaps" "$SMAPS_OUT/$name-after"
     if [ -n "${MALLOC_STATS:-}" ]; then
