@@ -9,6 +9,7 @@
 
 #include "core/log.h"
 #include "db/batch.h"
+#include "db/stmt_cache.h"
 #include "db/sql_stmt.h"
 #include "iot_error.h"
 
@@ -98,15 +99,34 @@ static int insert_rows(MYSQL *conn, const struct audit_record *r, size_t n, char
         b[6].buffer_type = MYSQL_TYPE_LONGLONG;
         b[6].buffer = &latency[i];
     }
-    MYSQL_STMT *stmt = mysql_stmt_init(conn);
-    if (!stmt)
-        return IOT_ENOMEM;
-    if (mysql_stmt_prepare(stmt, sql, (unsigned long)used) != 0 ||
-        mysql_stmt_bind_param(stmt, bind) != 0 || mysql_stmt_execute(stmt) != 0) {
-        rc = db_error_from_errno(mysql_stmt_errno(stmt));
-        snprintf(err, errlen, "%s", mysql_stmt_error(stmt));
+    /* Full chunks (nearly all of a busy batch) reuse this thread's prepared statement; the
+     * last, shorter one is prepared for the occasion. */
+    static const char full_chunk_key = 0;
+    bool cached = n == AUDIT_ROWS;
+    MYSQL_STMT *stmt = NULL;
+    if (cached) {
+        rc = stmt_cache_get(conn, &full_chunk_key, sql, used, &stmt, err, errlen);
+        if (rc != IOT_OK)
+            return rc;
+    } else {
+        stmt = mysql_stmt_init(conn);
+        if (!stmt)
+            return IOT_ENOMEM;
+        if (mysql_stmt_prepare(stmt, sql, (unsigned long)used) != 0)
+            goto fail;
     }
-    mysql_stmt_close(stmt);
+    if (mysql_stmt_bind_param(stmt, bind) != 0 || mysql_stmt_execute(stmt) != 0)
+        goto fail;
+    goto out;
+fail:
+    rc = db_error_from_errno(mysql_stmt_errno(stmt));
+    rc = rc ? rc : IOT_EINTERNAL;
+    snprintf(err, errlen, "%s", mysql_stmt_error(stmt));
+    if (cached)
+        stmt_cache_drop(conn, &full_chunk_key); /* prepared again next time */
+out:
+    if (!cached)
+        mysql_stmt_close(stmt);
     return rc;
 }
 
