@@ -14,6 +14,7 @@
 #include <cmocka.h>
 
 #include "db/db.h"
+#include "db/stmt_cache.h"
 #include "db/mariadb_local.h"
 #include "iot_error.h"
 
@@ -150,6 +151,39 @@ static void test_connect_creates_database(void **state)
     mysql_close(c);
     /* Again, now that it exists. */
     c = connect_db(f, "iotd", true);
+    mysql_close(c);
+}
+
+/* Statements cached per thread: the same one while the connection lives, a fresh one after
+ * the connection changed (a reconnect), none after a drop; bad SQL is an error, not a slot. */
+static void test_stmt_cache(void **state)
+{
+    struct fixture *f = *state;
+    static const char key_a = 0, key_b = 0;
+    const char *sql = "SELECT 1";
+    MYSQL_STMT *s1 = NULL, *s2 = NULL;
+    char err[256];
+    MYSQL *c = connect_db(f, "iotd", true);
+    assert_int_equal(stmt_cache_get(c, &key_a, sql, strlen(sql), &s1, err, sizeof err), 0);
+    assert_int_equal(stmt_cache_get(c, &key_a, sql, strlen(sql), &s2, err, sizeof err), 0);
+    assert_ptr_equal(s1, s2);
+    assert_int_equal(mysql_stmt_execute(s2), 0);
+    assert_int_equal(mysql_stmt_store_result(s2), 0);
+    mysql_stmt_free_result(s2);
+    assert_int_equal(stmt_cache_get(c, &key_b, sql, strlen(sql), &s2, err, sizeof err), 0);
+    assert_ptr_not_equal(s1, s2);
+    stmt_cache_drop(c, &key_a);
+    assert_int_equal(stmt_cache_get(c, &key_a, "SELEKT", 6, &s1, err, sizeof err), IOT_EINTERNAL);
+    assert_null(s1);
+    mysql_close(c);
+    /* A new connection: everything is prepared again on it. */
+    c = connect_db(f, "iotd", true);
+    assert_int_equal(stmt_cache_get(c, &key_a, sql, strlen(sql), &s1, err, sizeof err), 0);
+    assert_ptr_equal(s1->mysql, c);
+    assert_int_equal(mysql_stmt_execute(s1), 0);
+    mysql_stmt_free_result(s1);
+    stmt_cache_drop(c, &key_a);
+    stmt_cache_drop(c, &key_b);
     mysql_close(c);
 }
 
@@ -600,6 +634,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_connect_creates_database),
+        cmocka_unit_test(test_stmt_cache),
         cmocka_unit_test(test_migrate_fresh_and_idempotent),
         cmocka_unit_test(test_migrate_refuses_newer_schema),
         cmocka_unit_test(test_pool_runs_jobs_and_delivers),
