@@ -112,12 +112,14 @@ int main(int argc, char **argv)
     }
     if (optind != argc) {
         usage(stderr);
-        return 2;
+        status = 2;
+        goto out;
     }
     if ((d.config_path && config_load(&d.cfg, d.config_path, err, sizeof(err)) != 0) ||
         config_finish(&d.cfg, err, sizeof(err)) != 0) {
         fprintf(stderr, "iotd: %s\n", err);
-        return 2;
+        status = 2;
+        goto out;
     }
     if (level) {
         free(d.cfg.log_level);
@@ -125,13 +127,14 @@ int main(int argc, char **argv)
     }
     if (check_only) {
         printf("iotd: configuration OK\n");
-        return 0;
+        status = 0;
+        goto out;
     }
     log_configure(d.cfg.log_level, d.cfg.log_target);
     signal(SIGPIPE, SIG_IGN);
     if (!foreground && daemonize(d.cfg.state_dir, &ready_fd) != 0) {
         fprintf(stderr, "iotd: cannot detach: %m\n");
-        return 1;
+        goto out;
     }
     if (iotd_start(&d, err, sizeof(err)) != 0) {
         log_error("cannot start: %s", err);
