@@ -22,6 +22,7 @@
 # Knobs (environment): DURATION=5 RUNS=3 CONNS=1 DEVICES=4 INFLIGHTS="1 16"
 # SYSTEMS="epoll iotd mosquitto nats" IDLE_DEVICES=10000 KEEP=1 (keep the work dir).
 # IOTD_AUDIT=all|denied|none sets iotd's [relay] audit (default all: every message audited);
+# IOTD_THREADS=N sets iotd's io threads (default 0: one per core);
 # IOTD_STATS_MS=N runs a stats subscriber (what iottop does) every N ms during iotd's runs.
 # As root it installs the Debian packages it needs (mosquitto libmosquitto-dev nats-server
 # libnats-dev) when they are missing; a system whose tools are missing is skipped, not fatal.
@@ -205,6 +206,7 @@ bench_iotd() {
 [iotd]
 state_dir = $state
 log_level = warn
+threads = ${IOTD_THREADS:-0}
 [devices]
 listen = 127.0.0.1:0
 [relay]
