@@ -16,6 +16,8 @@
 #include <string.h>
 
 #define HUB_TICK_MS 250
+/* Subscriptions one app connection may hold at once. */
+#define HUB_MAX_SUBS_PER_SESSION 64
 
 uint64_t hub_now(hub_t *hub)
 {
@@ -309,8 +311,16 @@ static void on_subscribe(hub_t *hub, const registry_snapshot_t *snap,
 {
     const char *why = NULL;
     const char *code = check_scope(snap, r, &why);
+    size_t held = 0;
     if (code) {
         reply(hub, r, code, NULL, why);
+        return;
+    }
+    /* One client cannot grow the hub without bound. */
+    for (size_t i = 0; i < hub->nsubs; i++)
+        held += hub->subs[i].remote && hub->subs[i].serial == r->serial;
+    if (held >= HUB_MAX_SUBS_PER_SESSION) {
+        reply(hub, r, "busy", NULL, "too many subscriptions on this connection");
         return;
     }
     struct hub_sub *sub = sub_add(hub);

@@ -415,6 +415,23 @@ def main():
             print(f[2], f[0], f[3], *f[4], flush=True)
             got += f[2] in ("EVENT", "ALARM")
         print("received", got, flush=True)
+    elif scenario == "subscribe-many":  # USER PASSWORD N: N SUBSCRIBEs, count OK and busy
+        user, password, n = args[0], args[1], int(args[2])
+        c = conn()
+        if login(c, user, password)[0] != "ok":
+            fail("login")
+        for i in range(n):
+            c.send(frame(user, "iotd", "SUBSCRIBE", 100 + i))
+        ok = busy = 0
+        while ok + busy < n:
+            f = c.recv_frame()
+            if f is None:
+                fail("closed")
+            if f[2] == "OK":
+                ok += 1
+            elif f[2] == "ERROR" and kv(f[4]).get("code") == "busy":
+                busy += 1
+        print(f"ok={ok} busy={busy}")
     elif scenario == "lease":  # USER PASSWORD HOLD_S k=v...: LEASE, print the answer, hold
         user, password, hold, rest = args[0], args[1], float(args[2]), args[3:]
         c = conn()

@@ -118,6 +118,8 @@ grep -q "EVENT dev1 9 temperature value=23.0 unit=C" "$T_DIR/sub-alice.log" ||
     fail "alice's frames: $(cat "$T_DIR/sub-alice.log")"
 $client "$addr" subscribe alice@acme pw-alice 1 1 device=g1 >"$T_DIR/sub-x.log" 2>&1
 grep -q "refused denied" "$T_DIR/sub-x.log" || fail "cross-tenant subscribe: $(cat "$T_DIR/sub-x.log")"
+$client "$addr" subscribe-many alice@acme pw-alice 70 >"$T_DIR/sub-many.log" 2>&1
+grep -q "ok=64 busy=6" "$T_DIR/sub-many.log" || fail "subscriptions per connection: $(cat "$T_DIR/sub-many.log")"
 
 # --- alarm rules
 expect 0 alarm rule add hot --tenant acme --event temperature --on device:dev1 --field value \
