@@ -139,8 +139,9 @@ int hub_lease(hub_t *hub, uint64_t holder, const char *tenant, const char *devic
 
     if (registry_device_lookup(snap, device, &d) != 0 ||
         (tenant && tenant[0] && strcmp(d.tenant, tenant) != 0)) {
-        snprintf(err, errlen, "no device %s%s%s", device, tenant ? " in tenant " : "",
-                 tenant ? tenant : "");
+        bool scoped = tenant && tenant[0];
+        snprintf(err, errlen, "no device %s%s%s", device, scoped ? " in tenant " : "",
+                 scoped ? tenant : "");
         rc = IOT_ENOTFOUND;
         goto out;
     }
