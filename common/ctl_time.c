@@ -3,6 +3,7 @@
  */
 #include "ctl_time.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
 
@@ -30,4 +31,21 @@ long long ctl_parse_time(const char *text)
             return (long long)timegm(&tm);
     }
     return -1;
+}
+
+void ctl_format_time_ms(long long ms, char *out, size_t outlen)
+{
+    time_t secs = (time_t)(ms / 1000);
+    int frac = (int)(ms % 1000);
+    struct tm tm;
+    if (frac < 0) { /* before 1970: the fraction counts up from the earlier second */
+        frac += 1000;
+        secs--;
+    }
+    if (!gmtime_r(&secs, &tm)) {
+        snprintf(out, outlen, "invalid");
+        return;
+    }
+    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, frac);
 }

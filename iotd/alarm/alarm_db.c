@@ -11,6 +11,7 @@
 
 #include "ctl_commands.h"
 #include "db/sql_stmt.h"
+#include "ctl_time.h"
 #include "iot_error.h"
 
 #include <math.h>
@@ -42,23 +43,6 @@ static int tenant_id(MYSQL *conn, const char *tenant, long long *id, char *err, 
 }
 
 /* "2024-05-01T12:00:00.123Z" into out (at least 32 bytes). */
-static void format_ms(int64_t ms, char *out, size_t outlen)
-{
-    struct tm tm;
-    time_t secs = (time_t)(ms / 1000);
-    int frac = (int)(ms % 1000);
-    if (frac < 0) {
-        frac += 1000;
-        secs--;
-    }
-    if (!gmtime_r(&secs, &tm) || strftime(out, outlen, "%Y-%m-%dT%H:%M:%S", &tm) == 0) {
-        snprintf(out, outlen, "invalid");
-        return;
-    }
-    size_t len = strlen(out);
-    snprintf(out + len, outlen - len, ".%03dZ", frac);
-}
-
 /* ---- JSON helpers: every add checks for memory ---- */
 
 static bool add_str(cJSON *o, const char *key, const char *v)
@@ -77,7 +61,7 @@ static bool add_time(cJSON *o, const char *key, const struct sql_row *r, unsigne
     char buf[40];
     if (sql_row_null(r, col))
         return cJSON_AddNullToObject(o, key) != NULL;
-    format_ms(sql_row_micros(r, col) / 1000, buf, sizeof(buf));
+    ctl_format_time_ms(sql_row_micros(r, col) / 1000, buf, sizeof(buf));
     return cJSON_AddStringToObject(o, key, buf) != NULL;
 }
 
@@ -665,7 +649,7 @@ int alarm_ack(MYSQL *conn, const char *tenant, uint64_t id, const char *by, cJSO
         goto out;
     }
     if (s.acked_by[0]) {
-        format_ms(s.acked_at_ms, when, sizeof(when));
+        ctl_format_time_ms(s.acked_at_ms, when, sizeof(when));
         rc = fail(err, errlen, IOT_EEXIST, "alarm %llu was acknowledged by %s at %s",
                   (unsigned long long)id, s.acked_by, when);
         goto out;

@@ -266,19 +266,10 @@ int control_events_execute(MYSQL *conn, const registry_snapshot_t *snap,
     }
 }
 
-static void format_time_ms(int64_t ms, char *out, size_t outlen)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
-
 cJSON *control_event_item(const struct event *item)
 {
-    char time[64];
-    format_time_ms(item->ts_ms, time, sizeof(time));
+    char time[CTL_TIME_LEN];
+    ctl_format_time_ms(item->ts_ms, time, sizeof(time));
     cJSON *o = cJSON_CreateObject();
     cJSON *fields = o ? cJSON_CreateObject() : NULL;
     bool ok = fields && cJSON_AddStringToObject(o, "time", time) &&

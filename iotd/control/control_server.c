@@ -15,6 +15,7 @@
 #include "core/log.h"
 #include "ctl_commands.h"
 #include "ctl_proto.h"
+#include "ctl_time.h"
 #include "iot_error.h"
 #include "control/control_events.h"
 #include "registry/admin.h"
@@ -356,15 +357,6 @@ static void submit_job(struct control_conn *conn, uint32_t id, const struct ctl_
     conn->refs++; /* and through it the server, which a connection references */
 }
 
-static void format_time_ms(int64_t ms, char *out, size_t outlen)
-{
-    time_t secs = (time_t)(ms / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900, tm.tm_mon + 1,
-             tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ms % 1000));
-}
-
 static void replace_string(cJSON *obj, const char *key, const char *value)
 {
     cJSON_DeleteItemFromObjectCaseSensitive(obj, key);
@@ -376,7 +368,7 @@ static void add_presence(presence_t *presence, cJSON *device)
 {
     const char *id = ctl_get_string(device, "id");
     struct presence_entry e;
-    char when[80]; /* sized for any int fields: gcc -O2 checks the worst case */
+    char when[CTL_TIME_LEN];
     bool seen = id && presence_lookup(presence, id, &e);
 
     cJSON_DeleteItemFromObjectCaseSensitive(device, "online");
@@ -384,13 +376,13 @@ static void add_presence(presence_t *presence, cJSON *device)
     if (!seen)
         return;
     if (e.online) {
-        format_time_ms(e.since_ms, when, sizeof(when));
+        ctl_format_time_ms(e.since_ms, when, sizeof(when));
         replace_string(device, "online_since", when);
         replace_string(device, "address", e.address);
         replace_string(device, "transport", e.transport);
     }
     /* Fresher than the database's last_seen, which is written in batches. */
-    format_time_ms(e.last_seen_ms, when, sizeof(when));
+    ctl_format_time_ms(e.last_seen_ms, when, sizeof(when));
     replace_string(device, "last_seen", when);
     replace_string(device, "last_address", e.address);
 }
@@ -481,9 +473,37 @@ static void on_stream_tick(uv_timer_t *timer)
     srv->deps.stats(srv->deps.stats_arg, st->args, &st->cursors, on_stream_sample, st);
 }
 
+/* A stream of conn with its timer (not started), linked into the connection; it owns args.
+ * NULL (args freed, the client told) if out of memory. */
+static struct control_stream *stream_new(struct control_conn *conn, uint32_t id, cJSON *args,
+                                         long long count)
+{
+    struct control_stream *st = calloc(1, sizeof(*st));
+    if (!st) {
+        cJSON_Delete(args);
+        send_error(conn, id, IOT_ENOMEM, NULL);
+        return NULL;
+    }
+    *st = (struct control_stream){.conn = conn, .id = id, .args = args, .count = count, .refs = 1};
+    uv_timer_init(conn->srv->deps.loop, &st->timer);
+    st->timer.data = st;
+    conn->refs++;
+    st->next = conn->streams;
+    conn->streams = st;
+    return st;
+}
+
+/* Tell the client its stream is on: {"id": ..., "ok": true, "stream": true}. */
+static void stream_accepted(struct control_stream *st)
+{
+    cJSON *ack = ctl_reply_ok(st->id, NULL);
+    cJSON_DeleteItemFromObjectCaseSensitive(ack, "result");
+    cJSON_AddTrueToObject(ack, "stream");
+    client_send(st->conn, ack);
+}
+
 static void stream_start(struct control_conn *conn, uint32_t id, cJSON *args)
 {
-    control_server_t *srv = conn->srv;
     long long interval = ctl_get_int(args, "interval_ms", 1000);
     long long count = ctl_get_int(args, "count", 0);
     if (interval < STREAM_MIN_INTERVAL_MS || interval > STREAM_MAX_INTERVAL_MS || count < 0) {
@@ -491,23 +511,10 @@ static void stream_start(struct control_conn *conn, uint32_t id, cJSON *args)
         send_error(conn, id, IOT_EINVAL, "interval_ms must be 100..60000 and count >= 0");
         return;
     }
-    struct control_stream *st = calloc(1, sizeof(*st));
-    if (!st) {
-        cJSON_Delete(args);
-        send_error(conn, id, IOT_ENOMEM, NULL);
+    struct control_stream *st = stream_new(conn, id, args, count);
+    if (!st)
         return;
-    }
-    *st = (struct control_stream){.conn = conn, .id = id, .args = args, .count = count, .refs = 1};
-    conn->refs++;
-    st->next = conn->streams;
-    conn->streams = st;
-    uv_timer_init(srv->deps.loop, &st->timer);
-    st->timer.data = st;
-
-    cJSON *ack = ctl_reply_ok(id, NULL);
-    cJSON_DeleteItemFromObjectCaseSensitive(ack, "result");
-    cJSON_AddTrueToObject(ack, "stream");
-    client_send(conn, ack);
+    stream_accepted(st);
     /* The first sample at once (a monitor should not start blank), then one per interval. */
     uv_timer_start(&st->timer, on_stream_tick, 0, (uint64_t)interval);
 }
@@ -661,22 +668,13 @@ static void watch_start(struct control_conn *conn, uint32_t id, cJSON *args)
         cJSON_Delete(args);
         return;
     }
-    struct control_stream *st = calloc(1, sizeof(*st));
-    if (!st) {
-        cJSON_Delete(args);
-        send_error(conn, id, IOT_ENOMEM, NULL);
+    struct control_stream *st = stream_new(conn, id, args, count);
+    if (!st)
         return;
-    }
-    *st = (struct control_stream){
-        .conn = conn, .id = id, .args = args, .count = count, .refs = 1, .watch = true};
+    st->watch = true;
     snprintf(st->tenant, sizeof(st->tenant), "%s", f.tenant);
     snprintf(st->device, sizeof(st->device), "%s", f.device);
     snprintf(st->event, sizeof(st->event), "%s", f.event);
-    uv_timer_init(srv->deps.loop, &st->timer);
-    st->timer.data = st;
-    conn->refs++;
-    st->next = conn->streams;
-    conn->streams = st;
     if (lease) {
         st->holder = hub_holder_id(srv->deps.hub);
         rc = hub_lease(srv->deps.hub, st->holder, st->tenant, st->device, st->event, WATCH_LEASE_MS,
@@ -689,10 +687,7 @@ static void watch_start(struct control_conn *conn, uint32_t id, cJSON *args)
         stream_end(st, NULL);
         return;
     }
-    cJSON *ack = ctl_reply_ok(id, NULL);
-    cJSON_DeleteItemFromObjectCaseSensitive(ack, "result");
-    cJSON_AddTrueToObject(ack, "stream");
-    client_send(conn, ack);
+    stream_accepted(st);
     uv_timer_start(&st->timer, on_watch_tick, WATCH_TICK_MS, WATCH_TICK_MS);
 }
 

@@ -436,8 +436,6 @@ out:
     sd_notify(0, "READY=1");
 }
 
-static void finish_stop(struct iotd *d);
-
 static void on_stop_signal(uv_signal_t *sig, int signum)
 {
     struct iotd *d = sig->data;
@@ -464,19 +462,15 @@ static void on_stop_signal(uv_signal_t *sig, int signum)
         event_store_stop(d->events);
         d->events = NULL;
     } else {
-        finish_stop(d);
+        on_events_stopped(d);
     }
 }
 
-/* The event store is gone (its "stopped" callback): stop the writers and the database. */
+/* The event store is gone (its "stopped" callback, or there was none): stop the alarm
+ * writer, whose last transitions need the database. */
 static void on_events_stopped(void *arg)
 {
-    finish_stop(arg);
-}
-
-/* The event store is gone: stop the alarm writer, whose last transitions need the database. */
-static void finish_stop(struct iotd *d)
-{
+    struct iotd *d = arg;
     if (d->alarm_writer) {
         alarm_writer_stop(d->alarm_writer);
         d->alarm_writer = NULL;

@@ -10,7 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 
-#define STMT_CACHE_SLOTS 8
+#define STMT_CACHE_SLOTS 32 /* the event store uses 24, the audit 1 */
 
 struct stmt_cache {
     MYSQL *conn;
@@ -60,23 +60,27 @@ static struct stmt_cache *cache_of(MYSQL *conn)
     return c;
 }
 
-int stmt_cache_get(MYSQL *conn, const void *key, const char *sql, size_t len, MYSQL_STMT **out,
-                   char *err, size_t errlen)
+MYSQL_STMT *stmt_cache_find(MYSQL *conn, const void *key)
+{
+    struct stmt_cache *c = cache_of(conn);
+    for (int i = 0; c && i < STMT_CACHE_SLOTS; i++)
+        /* A statement whose connection was closed under it (same address reused) is stale. */
+        if (c->key[i] == key && c->stmt[i] && c->stmt[i]->mysql == conn)
+            return c->stmt[i];
+    return NULL;
+}
+
+int stmt_cache_prepare(MYSQL *conn, const void *key, const char *sql, size_t len, MYSQL_STMT **out,
+                       char *err, size_t errlen)
 {
     struct stmt_cache *c = cache_of(conn);
     int free_slot = -1;
     *out = NULL;
     if (!c)
         return IOT_ENOMEM;
-    for (int i = 0; i < STMT_CACHE_SLOTS; i++) {
-        /* A statement whose connection was closed under it (same address reused) is stale. */
-        if (c->key[i] == key && c->stmt[i] && c->stmt[i]->mysql == conn) {
-            *out = c->stmt[i];
-            return IOT_OK;
-        }
+    for (int i = 0; i < STMT_CACHE_SLOTS; i++)
         if (c->key[i] == key || (!c->key[i] && free_slot < 0))
             free_slot = i;
-    }
     if (free_slot < 0) {
         snprintf(err, errlen, "statement cache full");
         return IOT_EINTERNAL;
@@ -110,5 +114,15 @@ void stmt_cache_drop(MYSQL *conn, const void *key)
             c->stmt[i] = NULL;
             c->key[i] = NULL;
         }
+    }
+}
+
+void stmt_cache_release(void)
+{
+    pthread_once(&cache_once, cache_key_create);
+    struct stmt_cache *c = pthread_getspecific(cache_key);
+    if (c) {
+        pthread_setspecific(cache_key, NULL);
+        cache_destroy(c);
     }
 }

@@ -7,11 +7,8 @@
  * DESIGN. A batch is written with multi-row prepared statements. Statements are prepared for
  * 1, 2, 4, ... EVENT_DB_CHUNK_MAX rows and a batch of n rows is cut greedily into those sizes
  * (n = 1000 with chunks up to 128: 7 x 128 + 64 + 32 + 8), so a handful of statements serve
- * every batch size and each one is prepared once per connection. Prepared statements belong to
- * a connection, and a connection belongs to its db thread, so the cache is per thread
- * (pthread key, freed when the thread exits, after the pool has closed its connection); a
- * statement whose connection was closed and reopened is detected (libmariadb detaches it,
- * stmt->mysql becomes NULL) and prepared again.
+ * every batch size and each one is prepared once per connection (db/stmt_cache: per db
+ * thread, prepared again after a reconnect).
  *
  * Ids: a multi-row INSERT is a "simple insert" for InnoDB; with innodb_autoinc_lock_mode 0 or
  * 1 its rows get consecutive ids from LAST_INSERT_ID (stepping by auto_increment_increment).
@@ -22,11 +19,12 @@
 
 #include "core/log.h"
 #include "db/sql_stmt.h"
+#include "ctl_time.h"
+#include "db/stmt_cache.h"
 #include "iot_error.h"
 
 #include <errmsg.h>
 #include <mysqld_error.h>
-#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -39,68 +37,30 @@
 
 enum stmt_kind { STMT_SELECT_SEQ, STMT_INSERT_EVENTS, STMT_UPSERT_SEQ, STMT_KINDS };
 
-struct stmt_cache {
+/* What this db thread knows of its connection besides the statements (which live in
+ * db/stmt_cache): whether insert ids can be derived. Refreshed when the connection changes. */
+struct event_conn {
     MYSQL *conn;
-    MYSQL_STMT *stmt[STMT_KINDS][EVENT_DB_CHUNK_CLASSES];
     int ids_ok; /* -1 unknown, 0 ids not derivable, 1 consecutive */
     unsigned long long increment;
 };
 
-static pthread_key_t cache_key;
-static pthread_once_t cache_once = PTHREAD_ONCE_INIT;
+static __thread struct event_conn thread_conn;
 
-static void cache_clear(struct stmt_cache *c)
+static struct event_conn *conn_state(MYSQL *conn)
 {
-    for (int k = 0; k < STMT_KINDS; k++)
-        for (int i = 0; i < EVENT_DB_CHUNK_CLASSES; i++) {
-            /* A statement whose connection is gone is only freed (no round trip). */
-            if (c->stmt[k][i])
-                mysql_stmt_close(c->stmt[k][i]);
-            c->stmt[k][i] = NULL;
-        }
-    c->conn = NULL;
-    c->ids_ok = -1;
+    if (thread_conn.conn != conn)
+        thread_conn = (struct event_conn){.conn = conn, .ids_ok = -1};
+    return &thread_conn;
 }
 
-static void cache_destroy(void *p)
-{
-    struct stmt_cache *c = p;
-    cache_clear(c);
-    free(c);
-}
-
-static void cache_key_create(void)
-{
-    pthread_key_create(&cache_key, cache_destroy);
-}
-
-static struct stmt_cache *cache_get(MYSQL *conn)
-{
-    pthread_once(&cache_once, cache_key_create);
-    struct stmt_cache *c = pthread_getspecific(cache_key);
-    if (!c) {
-        c = calloc(1, sizeof(*c));
-        if (!c || pthread_setspecific(cache_key, c) != 0) {
-            free(c);
-            return NULL;
-        }
-        c->ids_ok = -1;
-    }
-    if (c->conn != conn) {
-        cache_clear(c);
-        c->conn = conn;
-    }
-    return c;
-}
+/* Statement keys: one per kind and size class, for db/stmt_cache. */
+static const char stmt_keys[STMT_KINDS][EVENT_DB_CHUNK_CLASSES];
 
 void event_store_thread_release(void)
 {
-    pthread_once(&cache_once, cache_key_create);
-    struct stmt_cache *c = pthread_getspecific(cache_key);
-    if (c) {
-        pthread_setspecific(cache_key, NULL);
-        cache_destroy(c);
-    }
+    stmt_cache_release();
+    thread_conn = (struct event_conn){.ids_ok = -1};
 }
 
 static int db_fail(MYSQL_STMT *stmt, MYSQL *conn, const char *what, char *err, size_t errlen)
@@ -143,32 +103,17 @@ static char *stmt_sql(enum stmt_kind kind, unsigned rows)
 }
 
 /* The cached statement of kind for 2^cls rows, prepared if needed. */
-static int stmt_get(struct stmt_cache *c, enum stmt_kind kind, unsigned cls, MYSQL_STMT **out,
+static int stmt_get(struct event_conn *c, enum stmt_kind kind, unsigned cls, MYSQL_STMT **out,
                     char *err, size_t errlen)
 {
-    MYSQL_STMT *stmt = c->stmt[kind][cls];
-    if (stmt && stmt->mysql == c->conn) {
-        *out = stmt;
+    const void *key = &stmt_keys[kind][cls];
+    if ((*out = stmt_cache_find(c->conn, key)))
         return IOT_OK;
-    }
-    if (stmt)
-        mysql_stmt_close(stmt); /* detached from a closed connection */
-    c->stmt[kind][cls] = NULL;
     char *sql = stmt_sql(kind, 1u << cls);
     if (!sql)
         return IOT_ENOMEM;
-    int rc = IOT_OK;
-    stmt = mysql_stmt_init(c->conn);
-    if (!stmt) {
-        rc = db_fail(NULL, c->conn, "prepare", err, errlen);
-    } else if (mysql_stmt_prepare(stmt, sql, strlen(sql)) != 0) {
-        rc = db_fail(stmt, c->conn, "prepare", err, errlen);
-        mysql_stmt_close(stmt);
-        stmt = NULL;
-    }
+    int rc = stmt_cache_prepare(c->conn, key, sql, strlen(sql), out, err, errlen);
     free(sql);
-    c->stmt[kind][cls] = stmt;
-    *out = stmt;
     return rc;
 }
 
@@ -326,7 +271,7 @@ static struct device_slot *slot_find(struct device_slot *slots, size_t n, const 
 }
 
 /* Read whether ids can be derived on this connection. */
-static void load_id_mode(struct stmt_cache *c)
+static void load_id_mode(struct event_conn *c)
 {
     MYSQL *conn = c->conn;
     c->ids_ok = 0;
@@ -345,7 +290,7 @@ static void load_id_mode(struct stmt_cache *c)
     mysql_free_result(res);
 }
 
-static int select_seq(struct stmt_cache *c, struct device_slot *slots, size_t nslots, char *err,
+static int select_seq(struct event_conn *c, struct device_slot *slots, size_t nslots, char *err,
                       size_t errlen)
 {
     MYSQL_BIND bind[EVENT_DB_CHUNK_MAX];
@@ -407,7 +352,7 @@ static void to_mysql_time(int64_t ms, MYSQL_TIME *t)
     t->time_type = MYSQL_TIMESTAMP_DATETIME;
 }
 
-static int insert_events(struct stmt_cache *c, struct event *const *events, const size_t *rows,
+static int insert_events(struct event_conn *c, struct event *const *events, const size_t *rows,
                          size_t nrows, uint64_t *ids, char *err, size_t errlen)
 {
     int rc = IOT_OK;
@@ -466,7 +411,7 @@ out:
     return rc;
 }
 
-static int upsert_seq(struct stmt_cache *c, struct device_slot *slots, size_t nslots, char *err,
+static int upsert_seq(struct event_conn *c, struct device_slot *slots, size_t nslots, char *err,
                       size_t errlen)
 {
     MYSQL_BIND bind[EVENT_DB_CHUNK_MAX * 2];
@@ -506,7 +451,7 @@ int event_store_write(MYSQL *conn, struct event *const *events, size_t n, char *
     bool *dup = NULL;
     if (n == 0)
         return IOT_OK;
-    struct stmt_cache *c = cache_get(conn);
+    struct event_conn *c = conn_state(conn);
     slots = malloc(n * sizeof(*slots));
     rows = malloc(n * sizeof(*rows));
     ids = calloc(n, sizeof(*ids));
@@ -581,12 +526,8 @@ static int query_row(void *ctx, const struct sql_row *r)
         return IOT_ENOMEM;
     cJSON_AddItemToArray(rows, o);
     int64_t ts = sql_row_int(r, 1, 0);
-    char when[96];
-    time_t secs = (time_t)(ts / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    snprintf(when, sizeof when, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
-             tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)(ts % 1000));
+    char when[CTL_TIME_LEN];
+    ctl_format_time_ms(ts, when, sizeof when);
     const char *fields = sql_row_str(r, 6);
     cJSON *fj = fields ? cJSON_Parse(fields) : NULL;
     if (!fj)

@@ -67,7 +67,6 @@ struct conn_type {
 extern const struct conn_type conn_type_tcp;
 extern const struct conn_type conn_type_tls;
 
-
 /* The one uv_write of a conn, allocated only while it is in flight: an idle connection (the
  * common case for a device fleet) carries neither the request nor its buffer. */
 struct conn_inflight {

@@ -62,23 +62,32 @@ void relay_audit_record(relay_audit_t *a, const char *tenant, const char *sender
     batch_add(a->batch, &r);
 }
 
+static const char insert_head[] = "INSERT INTO relay_audit (at, tenant, sender, device, "
+                                  "message, outcome, latency_us) VALUES ";
+static const char insert_row[] = "(FROM_UNIXTIME(? / 1000), ?, ?, ?, ?, ?, ?)";
+#define INSERT_SQL_MAX (sizeof(insert_head) + AUDIT_ROWS * sizeof(insert_row))
+
+/* The INSERT of n rows into sql (INSERT_SQL_MAX bytes); returns its length. */
+static size_t insert_sql(char *sql, size_t n)
+{
+    size_t used = (size_t)snprintf(sql, INSERT_SQL_MAX, "%s", insert_head);
+    for (size_t i = 0; i < n; i++)
+        used +=
+            (size_t)snprintf(sql + used, INSERT_SQL_MAX - used, "%s%s", i ? "," : "", insert_row);
+    return used;
+}
+
 /* One multi-row INSERT of n (<= AUDIT_ROWS) records. */
 static int insert_rows(MYSQL *conn, const struct audit_record *r, size_t n, char *err,
                        size_t errlen)
 {
-    static const char head[] = "INSERT INTO relay_audit (at, tenant, sender, device, message, "
-                               "outcome, latency_us) VALUES ";
-    static const char row[] = "(FROM_UNIXTIME(? / 1000), ?, ?, ?, ?, ?, ?)";
-    char sql[sizeof(head) + AUDIT_ROWS * sizeof(row)];
+    char sql[INSERT_SQL_MAX];
     MYSQL_BIND bind[AUDIT_ROWS * AUDIT_COLUMNS];
     unsigned long lengths[AUDIT_ROWS * AUDIT_COLUMNS];
     long long at[AUDIT_ROWS], latency[AUDIT_ROWS];
     const char *outcome[AUDIT_ROWS];
     int rc = IOT_OK;
 
-    size_t used = (size_t)snprintf(sql, sizeof(sql), "%s", head);
-    for (size_t i = 0; i < n; i++)
-        used += (size_t)snprintf(sql + used, sizeof(sql) - used, "%s%s", i ? "," : "", row);
     memset(bind, 0, sizeof(bind[0]) * n * AUDIT_COLUMNS);
     for (size_t i = 0; i < n; i++) {
         MYSQL_BIND *b = &bind[i * AUDIT_COLUMNS];
@@ -105,14 +114,15 @@ static int insert_rows(MYSQL *conn, const struct audit_record *r, size_t n, char
     bool cached = n == AUDIT_ROWS;
     MYSQL_STMT *stmt = NULL;
     if (cached) {
-        rc = stmt_cache_get(conn, &full_chunk_key, sql, used, &stmt, err, errlen);
-        if (rc != IOT_OK)
+        stmt = stmt_cache_find(conn, &full_chunk_key);
+        if (!stmt && (rc = stmt_cache_prepare(conn, &full_chunk_key, sql, insert_sql(sql, n), &stmt,
+                                              err, errlen)) != IOT_OK)
             return rc;
     } else {
         stmt = mysql_stmt_init(conn);
         if (!stmt)
             return IOT_ENOMEM;
-        if (mysql_stmt_prepare(stmt, sql, (unsigned long)used) != 0)
+        if (mysql_stmt_prepare(stmt, sql, (unsigned long)insert_sql(sql, n)) != 0)
             goto fail;
     }
     if (mysql_stmt_bind_param(stmt, bind) != 0 || mysql_stmt_execute(stmt) != 0)

@@ -52,11 +52,11 @@
 
 /* Send times in a ring indexed by sequence number: consecutive per device, so with fewer than
  * RING events in flight an ACK always finds its own slot. */
-#define RING             4096
-#define MAX_DEVICES      20000
-#define READ_CHUNK       (64 * 1024)
-#define DRAIN_SECONDS    2.0 /* how long to wait for the last ACKs before calling them lost */
-#define HANDSHAKE_SECONDS 60 /* how long every device may take to be authenticated */
+#define RING              4096
+#define MAX_DEVICES       20000
+#define READ_CHUNK        (64 * 1024)
+#define DRAIN_SECONDS     2.0 /* how long to wait for the last ACKs before calling them lost */
+#define HANDSHAKE_SECONDS 60  /* how long every device may take to be authenticated */
 
 struct options {
     const char *connect;
@@ -276,7 +276,8 @@ static int on_error(struct load *ld, struct dev *d, const struct iotp_frame *f)
     const char *code = iotp_frame_arg(f, "code");
     uint32_t retry = 1;
 
-    if (code && strcmp(code, "busy") == 0 && d->nbusy < sizeof(d->busy_seq) / sizeof(d->busy_seq[0])) {
+    if (code && strcmp(code, "busy") == 0 &&
+        d->nbusy < sizeof(d->busy_seq) / sizeof(d->busy_seq[0])) {
         /* Keep the event; send it again after retry= (the device's rule). */
         ld->busy++;
         iotp_frame_arg_u32(f, "retry", &retry);
@@ -432,7 +433,16 @@ static int load_devices(struct load *ld)
 
 static int parse_options(int argc, char **argv, struct options *opt)
 {
-    enum { OPT_DEVICES = 256, OPT_TYPE, OPT_WINDOW, OPT_DURATION, OPT_WARMUP, OPT_SEQ, OPT_EVENT, OPT_LABEL };
+    enum {
+        OPT_DEVICES = 256,
+        OPT_TYPE,
+        OPT_WINDOW,
+        OPT_DURATION,
+        OPT_WARMUP,
+        OPT_SEQ,
+        OPT_EVENT,
+        OPT_LABEL
+    };
     static const struct option longopts[] = {
         {"connect", required_argument, NULL, 'c'},
         {"devices", required_argument, NULL, OPT_DEVICES},
@@ -498,7 +508,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
     }
     if (opt->window < 1 || opt->window >= RING / 2 || opt->duration_s <= 0 ||
         opt->duration_s > 3600 || opt->warmup_s < 0 || opt->seq_start == 0) {
-        fprintf(stderr, "event_load: window 1..%d, duration 0..3600 s, seq-start > 0\n", RING / 2 - 1);
+        fprintf(stderr, "event_load: window 1..%d, duration 0..3600 s, seq-start > 0\n",
+                RING / 2 - 1);
         return -1;
     }
     return 0;
@@ -520,7 +531,8 @@ static int open_conns(struct load *ld)
             return -1;
         d->next_seq = ld->opt.seq_start;
         iotp_parser_init(&d->parser, d->rx, sizeof(d->rx), 0, 0);
-        if (bench_latencies_init(&d->lat, bench_samples_for(ld->opt.duration_s) / ld->ndevs + 1) < 0)
+        if (bench_latencies_init(&d->lat, bench_samples_for(ld->opt.duration_s) / ld->ndevs + 1) <
+            0)
             return -1;
         epoll_ctl(ld->epfd, EPOLL_CTL_ADD, d->fd, &ev);
         memset(&cfg, 0, sizeof(cfg));
@@ -617,8 +629,8 @@ int main(int argc, char **argv)
         if (run_once(&ld, 10) < 0)
             goto out;
     if (ld.authenticated < ld.ndevs) {
-        fprintf(stderr, "event_load: %u of %u devices authenticated within %d s\n", ld.authenticated,
-                ld.ndevs, HANDSHAKE_SECONDS);
+        fprintf(stderr, "event_load: %u of %u devices authenticated within %d s\n",
+                ld.authenticated, ld.ndevs, HANDSHAKE_SECONDS);
         goto out;
     }
     /* The window is closed: stop sending and give the last ACKs a moment. */

@@ -164,26 +164,29 @@ static void test_stmt_cache(void **state)
     MYSQL_STMT *s1 = NULL, *s2 = NULL;
     char err[256];
     MYSQL *c = connect_db(f, "iotd", true);
-    assert_int_equal(stmt_cache_get(c, &key_a, sql, strlen(sql), &s1, err, sizeof err), 0);
-    assert_int_equal(stmt_cache_get(c, &key_a, sql, strlen(sql), &s2, err, sizeof err), 0);
+    assert_int_equal(stmt_cache_prepare(c, &key_a, sql, strlen(sql), &s1, err, sizeof err), 0);
+    s2 = stmt_cache_find(c, &key_a);
     assert_ptr_equal(s1, s2);
     assert_int_equal(mysql_stmt_execute(s2), 0);
     assert_int_equal(mysql_stmt_store_result(s2), 0);
     mysql_stmt_free_result(s2);
-    assert_int_equal(stmt_cache_get(c, &key_b, sql, strlen(sql), &s2, err, sizeof err), 0);
+    assert_null(stmt_cache_find(c, &key_b));
+    assert_int_equal(stmt_cache_prepare(c, &key_b, sql, strlen(sql), &s2, err, sizeof err), 0);
     assert_ptr_not_equal(s1, s2);
     stmt_cache_drop(c, &key_a);
-    assert_int_equal(stmt_cache_get(c, &key_a, "SELEKT", 6, &s1, err, sizeof err), IOT_EINTERNAL);
+    assert_null(stmt_cache_find(c, &key_a));
+    assert_int_equal(stmt_cache_prepare(c, &key_a, "SELEKT", 6, &s1, err, sizeof err),
+                     IOT_EINTERNAL);
     assert_null(s1);
     mysql_close(c);
-    /* A new connection: everything is prepared again on it. */
+    /* A new connection: nothing cached holds for it; everything is prepared again on it. */
     c = connect_db(f, "iotd", true);
-    assert_int_equal(stmt_cache_get(c, &key_a, sql, strlen(sql), &s1, err, sizeof err), 0);
+    assert_null(stmt_cache_find(c, &key_b));
+    assert_int_equal(stmt_cache_prepare(c, &key_a, sql, strlen(sql), &s1, err, sizeof err), 0);
     assert_ptr_equal(s1->mysql, c);
     assert_int_equal(mysql_stmt_execute(s1), 0);
     mysql_stmt_free_result(s1);
-    stmt_cache_drop(c, &key_a);
-    stmt_cache_drop(c, &key_b);
+    stmt_cache_release();
     mysql_close(c);
 }
 
