@@ -57,6 +57,7 @@ static const struct config_key keys[] = {
     UINT("devices", "max_timeout_ms", max_timeout_ms, 3600000),
     STR("devices", "login_plain", login_plain),
     STR("relay", "audit", relay_audit),
+    UINT("relay", "audit_retention_days", relay_audit_retention_days, 36500),
     UINT("events", "retention_days", events_retention_days, 36500),
     UINT("events", "spool_max_mb", events_spool_max_mb, 1u << 20),
     UINT("events", "queue", events_queue, 1u << 24),
@@ -137,6 +138,7 @@ void config_defaults(struct iotd_config *cfg)
     cfg->max_timeout_ms = 60000;
     cfg->login_plain = strdup("no");
     cfg->relay_audit = strdup("all");
+    cfg->relay_audit_retention_days = 30;
     cfg->events_retention_days = 30;
     cfg->events_spool_max_mb = 256;
     cfg->events_queue = 65536;

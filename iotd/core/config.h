@@ -35,7 +35,8 @@ struct iotd_config {
     unsigned max_timeout_ms;       /* bound of any request's timeout, default 60000 */
     char *login_plain;             /* "yes": LOGIN over plain TCP from non-loopback peers */
     /* [relay] */
-    char *relay_audit; /* all|denied|none, default all */
+    char *relay_audit;                   /* all|denied|none, default all */
+    unsigned relay_audit_retention_days; /* days of audit kept (partitions dropped), 0 = forever */
     /* [events] */
     unsigned events_retention_days; /* days of events kept (partitions dropped), 0 = forever */
     unsigned events_spool_max_mb;   /* spool bound while MariaDB is away, default 256 */

@@ -260,7 +260,8 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
     struct ratelimit_options rlo = {0};
     if ((rc = ratelimit_new(&d->ratelimit, &rlo)) != 0 ||
         (rc = conn_log_start(&d->conn_log, &d->loop, &d->inbox, d->db, 0)) != 0 ||
-        (rc = relay_audit_start(&d->audit, d->cfg.relay_audit, &d->loop, &d->inbox, d->db)) != 0 ||
+        (rc = relay_audit_start(&d->audit, d->cfg.relay_audit, d->cfg.relay_audit_retention_days,
+                                &d->loop, &d->inbox, d->db)) != 0 ||
         (rc = start_events(d, err, errlen)) != 0)
         return rc;
     struct session_deps deps = {.registry = d->registry,

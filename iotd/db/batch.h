@@ -1,10 +1,11 @@
 /*
  * batch.h - records written to MariaDB in batches, off the threads that produce them.
  *
- * Producers (any thread) append fixed-size records to a bounded ring under a short mutex; a
- * timer on the main loop hands up to a batch of them to a db thread, one job in flight at a
- * time, where write() stores them (one transaction, as few round trips as it can). A full ring
- * drops and counts: a storm of history must not grow iotd's memory or hold up its senders.
+ * Producers (any thread) append fixed-size records to a bounded buffer under a short mutex; a
+ * timer on the main loop hands everything buffered to a db thread, one job in flight at a
+ * time, where write() stores it in chunks of batch_max records (one transaction each, as few
+ * round trips as it can). A full buffer drops and counts: a storm of history must not grow
+ * iotd's memory or hold up its senders.
  * Used for the connection history and the relay audit.
  */
 #ifndef IOTD_BATCH_H
@@ -20,12 +21,13 @@ typedef struct batch batch_t;
 
 struct batch_options {
     size_t record_size; /* bytes per record */
-    size_t capacity;    /* records the ring holds */
-    size_t batch_max;   /* records per db job */
+    size_t capacity;    /* records waiting at most (besides the batch at the database) */
+    size_t batch_max;   /* records per write() */
     unsigned flush_ms;  /* how often the main loop hands a batch over */
     /* Runs on a db thread: store n records; 0 or a negative IOT_E* (the batch is then dropped
-     * and counted: history is best effort). */
-    int (*write)(MYSQL *conn, const void *records, size_t n, void *arg);
+     * and counted: history is best effort). The records are the writer's until it returns (it
+     * may fill in fields for its binds); a retry after a lost connection gets them again. */
+    int (*write)(MYSQL *conn, void *records, size_t n, void *arg);
     /* Runs on the main loop once the writer is gone (after batch_stop and its last batch):
      * arg is no longer used, its owner may free it. May be NULL. */
     void (*release)(void *arg);
@@ -37,8 +39,8 @@ int batch_start(batch_t **out, uv_loop_t *main_loop, inbox_t *main_inbox, db_poo
 /* Thread-safe: copy one record in. */
 void batch_add(batch_t *b, const void *record);
 void batch_stats(batch_t *b, uint64_t *written, uint64_t *dropped, size_t *pending);
-/* Hand over one last batch (unless one is at the database) and free once it is back. Before
- * the db pool stops. */
+/* Hand over what is left (after the batch at the database, if one is) and free once the last
+ * batch is back. Before the db pool stops. */
 void batch_stop(batch_t *b);
 
 #endif

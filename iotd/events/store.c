@@ -13,6 +13,7 @@
 #include "events/store.h"
 
 #include "core/log.h"
+#include "db/partitions.h"
 #include "events/seq_cache.h"
 #include "events/spool.h"
 #include "iot_error.h"
@@ -496,8 +497,9 @@ static int maint_run(db_job_t *job, MYSQL *conn)
 {
     struct maint_job *m = container_of(job, struct maint_job, job);
     event_store_t *st = m->st;
-    return event_partitions_maintain(conn, wall_ms(), st->o.retention_days, st->o.partitions_ahead,
-                                     &m->created, &m->dropped, m->err, sizeof m->err);
+    return db_partitions_maintain(conn, "events", wall_ms(), st->o.retention_days,
+                                  st->o.partitions_ahead, &m->created, &m->dropped, m->err,
+                                  sizeof m->err);
 }
 
 static void on_maint_done(inbox_msg_t *msg, void *loop_data)
@@ -508,6 +510,12 @@ static void on_maint_done(inbox_msg_t *msg, void *loop_data)
     if (m->job.status != IOT_OK)
         log_warn("events: partition maintenance failed (%s): %s; retrying in an hour",
                  iot_error_name(m->job.status), m->err);
+    if (m->created)
+        log_info("events: created %u day partitions up to %u days ahead", m->created,
+                 st->o.partitions_ahead);
+    if (m->dropped)
+        log_info("events: dropped %u day partitions older than %u days", m->dropped,
+                 st->o.retention_days);
     free(m);
     st->maint_in_flight = false;
     maybe_finish(st);

@@ -122,13 +122,6 @@ struct event_query {
 int event_store_query(MYSQL *conn, const struct event_query *q, cJSON **rows, char *err,
                       size_t errlen);
 
-/* Runs on a db thread: create the day partitions of events from the day of now_ms to ahead
- * days later (splitting pmax), and drop the day partitions entirely older than retention_days
- * (0: none). Serialized across iotd processes by GET_LOCK; tolerant of another process having
- * done part of it. *created and *dropped (may be NULL) get the counts. */
-int event_partitions_maintain(MYSQL *conn, int64_t now_ms, unsigned retention_days, unsigned ahead,
-                              unsigned *created, unsigned *dropped, char *err, size_t errlen);
-
 /* Runs on a db thread: store events in one transaction with the dedup by (device, seq), as the
  * store's jobs do; sets each event's duplicate and id (0 when ids cannot be derived). Exposed
  * for tests and benchmarks. */

@@ -1,14 +1,14 @@
 /*
  * audit.c - the relay audit (see audit.h).
  *
- * A batch is stored with multi-row INSERTs of up to AUDIT_ROWS rows each, prepared once per
- * batch size: at tens of thousands of messages a second, one round trip per row would make the
- * audit, not the relay, the limit.
+ * A batch is stored with one bulk INSERT per chunk (insert_rows): at tens of thousands of
+ * messages a second, one round trip per row would make the audit, not the relay, the limit.
  */
 #include "relay/audit.h"
 
 #include "core/log.h"
 #include "db/batch.h"
+#include "db/partitions.h"
 #include "db/stmt_cache.h"
 #include "db/sql_stmt.h"
 #include "iot_error.h"
@@ -18,15 +18,20 @@
 #include <string.h>
 #include <time.h>
 
-#define AUDIT_ROWS     64
-#define AUDIT_COLUMNS  7
-#define AUDIT_BATCH    2048
-#define AUDIT_CAPACITY 65536 /* ~0.5 s of relay traffic: records are ~350 bytes */
+#define AUDIT_COLUMNS          7
+#define AUDIT_BATCH            2048
+#define AUDIT_CAPACITY         65536 /* ~0.5 s of relay traffic: records are ~400 bytes */
+#define AUDIT_BULK_ROWS        256
+#define AUDIT_MAINTENANCE_MS   (3600 * 1000)
+#define AUDIT_PARTITIONS_AHEAD 7
 
+/* A record is also a row of the bulk INSERT (see insert_rows): text fields end with NUL. */
 struct audit_record {
+    MYSQL_TIME at; /* from at_ms, filled on the db thread just before the insert */
     int64_t at_ms;
     uint32_t latency_us;
-    uint8_t outcome;
+    char nts; /* STMT_INDICATOR_NTS, for every text field */
+    char outcome[16];
     char tenant[65];
     char sender[129];
     char device[65];
@@ -35,7 +40,9 @@ struct audit_record {
 
 struct relay_audit {
     enum relay_audit_mode mode;
+    unsigned retention_days;
     batch_t *batch;
+    int64_t maintained_ms; /* db thread (one batch at a time): last partition maintenance */
 };
 
 static int64_t wall_ms(void)
@@ -52,105 +59,117 @@ void relay_audit_record(relay_audit_t *a, const char *tenant, const char *sender
     if (!a || a->mode == RELAY_AUDIT_NONE ||
         (a->mode == RELAY_AUDIT_DENIED && outcome != RELAY_DENIED))
         return;
-    struct audit_record r = {.at_ms = wall_ms(), .outcome = (uint8_t)outcome};
+    struct audit_record r = {.at_ms = wall_ms()};
     uint64_t us = latency_ns / 1000;
     r.latency_us = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
     relay_copy(r.tenant, sizeof(r.tenant), tenant);
     relay_copy(r.sender, sizeof(r.sender), sender);
     relay_copy(r.device, sizeof(r.device), device);
     relay_copy(r.message, sizeof(r.message), message);
+    relay_copy(r.outcome, sizeof(r.outcome), relay_outcome_name(outcome));
     batch_add(a->batch, &r);
 }
 
-static const char insert_head[] = "INSERT INTO relay_audit (at, tenant, sender, device, "
-                                  "message, outcome, latency_us) VALUES ";
-static const char insert_row[] = "(FROM_UNIXTIME(? / 1000), ?, ?, ?, ?, ?, ?)";
-#define INSERT_SQL_MAX (sizeof(insert_head) + AUDIT_ROWS * sizeof(insert_row))
+/* One INSERT, executed for a whole chunk of records in one round trip: MariaDB's bulk
+ * execution with row-wise binding reads the records where they lie in the batch buffer (each
+ * bind points into the first record and strides by the record size), so the db thread neither
+ * copies nor builds a statement per chunk, and the server parses nothing per row. */
+static const char insert_sql[] = "INSERT INTO relay_audit (at, tenant, sender, device, message, "
+                                 "outcome, latency_us) VALUES (?, ?, ?, ?, ?, ?, ?)";
 
-/* The INSERT of n rows into sql (INSERT_SQL_MAX bytes); returns its length. */
-static size_t insert_sql(char *sql, size_t n)
+static void bind_text(MYSQL_BIND *b, char *text, size_t size, char *nts)
 {
-    size_t used = (size_t)snprintf(sql, INSERT_SQL_MAX, "%s", insert_head);
-    for (size_t i = 0; i < n; i++)
-        used +=
-            (size_t)snprintf(sql + used, INSERT_SQL_MAX - used, "%s%s", i ? "," : "", insert_row);
-    return used;
+    b->buffer_type = MYSQL_TYPE_STRING;
+    b->buffer = text;
+    b->buffer_length = (unsigned long)size;
+    b->u.indicator = nts;
 }
 
-/* One multi-row INSERT of n (<= AUDIT_ROWS) records. */
-static int insert_rows(MYSQL *conn, const struct audit_record *r, size_t n, char *err,
-                       size_t errlen)
+/* Store n records (n >= 1) with the cached bulk INSERT. */
+static int insert_rows(MYSQL *conn, struct audit_record *r, size_t n, char *err, size_t errlen)
 {
-    char sql[INSERT_SQL_MAX];
-    MYSQL_BIND bind[AUDIT_ROWS * AUDIT_COLUMNS];
-    unsigned long lengths[AUDIT_ROWS * AUDIT_COLUMNS];
-    long long at[AUDIT_ROWS], latency[AUDIT_ROWS];
-    const char *outcome[AUDIT_ROWS];
+    static const char stmt_key = 0;
+    MYSQL_STMT *stmt = stmt_cache_find(conn, &stmt_key);
     int rc = IOT_OK;
+    if (!stmt && (rc = stmt_cache_prepare(conn, &stmt_key, insert_sql, sizeof(insert_sql) - 1,
+                                          &stmt, err, errlen)) != IOT_OK)
+        return rc;
 
-    memset(bind, 0, sizeof(bind[0]) * n * AUDIT_COLUMNS);
     for (size_t i = 0; i < n; i++) {
-        MYSQL_BIND *b = &bind[i * AUDIT_COLUMNS];
-        unsigned long *len = &lengths[i * AUDIT_COLUMNS];
-        const char *text[5] = {r[i].tenant, r[i].sender, r[i].device, r[i].message,
-                               outcome[i] = relay_outcome_name(r[i].outcome)};
-        at[i] = r[i].at_ms;
-        latency[i] = r[i].latency_us;
-        b[0].buffer_type = MYSQL_TYPE_LONGLONG;
-        b[0].buffer = &at[i];
-        for (int k = 0; k < 5; k++) {
-            len[k] = (unsigned long)strlen(text[k]);
-            b[1 + k].buffer_type = MYSQL_TYPE_STRING;
-            b[1 + k].buffer = (void *)text[k];
-            b[1 + k].buffer_length = len[k];
-            b[1 + k].length = &len[k];
-        }
-        b[6].buffer_type = MYSQL_TYPE_LONGLONG;
-        b[6].buffer = &latency[i];
+        time_t sec = (time_t)(r[i].at_ms / 1000);
+        struct tm tm;
+        gmtime_r(&sec, &tm);
+        r[i].at = (MYSQL_TIME){.year = (unsigned)tm.tm_year + 1900,
+                               .month = (unsigned)tm.tm_mon + 1,
+                               .day = (unsigned)tm.tm_mday,
+                               .hour = (unsigned)tm.tm_hour,
+                               .minute = (unsigned)tm.tm_min,
+                               .second = (unsigned)tm.tm_sec,
+                               .second_part = (unsigned long)(r[i].at_ms % 1000) * 1000,
+                               .time_type = MYSQL_TIMESTAMP_DATETIME};
+        r[i].nts = STMT_INDICATOR_NTS;
     }
-    /* Full chunks (nearly all of a busy batch) reuse this thread's prepared statement; the
-     * last, shorter one is prepared for the occasion. */
-    static const char full_chunk_key = 0;
-    bool cached = n == AUDIT_ROWS;
-    MYSQL_STMT *stmt = NULL;
-    if (cached) {
-        stmt = stmt_cache_find(conn, &full_chunk_key);
-        if (!stmt && (rc = stmt_cache_prepare(conn, &full_chunk_key, sql, insert_sql(sql, n), &stmt,
-                                              err, errlen)) != IOT_OK)
-            return rc;
-    } else {
-        stmt = mysql_stmt_init(conn);
-        if (!stmt)
-            return IOT_ENOMEM;
-        if (mysql_stmt_prepare(stmt, sql, (unsigned long)insert_sql(sql, n)) != 0)
-            goto fail;
+    MYSQL_BIND bind[AUDIT_COLUMNS];
+    memset(bind, 0, sizeof(bind));
+    bind[0].buffer_type = MYSQL_TYPE_DATETIME;
+    bind[0].buffer = &r[0].at;
+    bind_text(&bind[1], r[0].tenant, sizeof(r[0].tenant), &r[0].nts);
+    bind_text(&bind[2], r[0].sender, sizeof(r[0].sender), &r[0].nts);
+    bind_text(&bind[3], r[0].device, sizeof(r[0].device), &r[0].nts);
+    bind_text(&bind[4], r[0].message, sizeof(r[0].message), &r[0].nts);
+    bind_text(&bind[5], r[0].outcome, sizeof(r[0].outcome), &r[0].nts);
+    bind[6].buffer_type = MYSQL_TYPE_LONG;
+    bind[6].buffer = &r[0].latency_us;
+    bind[6].is_unsigned = 1;
+
+    unsigned int rows = (unsigned int)n;
+    size_t row_size = sizeof(*r);
+    if (mysql_stmt_attr_set(stmt, STMT_ATTR_ARRAY_SIZE, &rows) != 0 ||
+        mysql_stmt_attr_set(stmt, STMT_ATTR_ROW_SIZE, &row_size) != 0 ||
+        mysql_stmt_bind_param(stmt, bind) != 0 || mysql_stmt_execute(stmt) != 0) {
+        rc = db_error_from_errno(mysql_stmt_errno(stmt));
+        rc = rc ? rc : IOT_EINTERNAL;
+        snprintf(err, errlen, "%s", mysql_stmt_error(stmt));
+        stmt_cache_drop(conn, &stmt_key); /* prepared again next time */
     }
-    if (mysql_stmt_bind_param(stmt, bind) != 0 || mysql_stmt_execute(stmt) != 0)
-        goto fail;
-    goto out;
-fail:
-    rc = db_error_from_errno(mysql_stmt_errno(stmt));
-    rc = rc ? rc : IOT_EINTERNAL;
-    snprintf(err, errlen, "%s", mysql_stmt_error(stmt));
-    if (cached)
-        stmt_cache_drop(conn, &full_chunk_key); /* prepared again next time */
-out:
-    if (!cached)
-        mysql_stmt_close(stmt);
     return rc;
 }
 
-static int write_records(MYSQL *conn, const void *records, size_t n, void *arg)
+/* The day partitions (sql/007): created ahead and dropped past the retention by the writer
+ * itself, at its first batch and then hourly, so no other job touches the table. */
+static void maintain(MYSQL *conn, relay_audit_t *a)
 {
-    const struct audit_record *r = records;
+    int64_t now = wall_ms();
+    if (a->maintained_ms && now - a->maintained_ms < AUDIT_MAINTENANCE_MS)
+        return;
+    a->maintained_ms = now;
+    unsigned created = 0, dropped = 0;
     char err[256] = "";
-    (void)arg;
+    int rc = db_partitions_maintain(conn, "relay_audit", now, a->retention_days,
+                                    AUDIT_PARTITIONS_AHEAD, &created, &dropped, err, sizeof err);
+    if (rc != IOT_OK)
+        log_warn("relay audit: partition maintenance failed (%s): %s; retrying in an hour",
+                 iot_error_name(rc), err);
+    if (dropped)
+        log_info("relay audit: dropped %u day partitions older than %u days", dropped,
+                 a->retention_days);
+}
+
+/* On a db thread; batches come one at a time, so a is not shared meanwhile. One statement, so
+ * one implicit transaction: a batch is stored whole or not at all. */
+static int write_records(MYSQL *conn, void *records, size_t n, void *arg)
+{
+    relay_audit_t *a = arg;
+    struct audit_record *r = records;
+    char err[256] = "";
+    maintain(conn, a);
     int rc = sql_begin(conn, false, err, sizeof(err));
-    for (size_t i = 0; rc == 0 && i < n; i += AUDIT_ROWS)
-        rc = insert_rows(conn, r + i, n - i < AUDIT_ROWS ? n - i : AUDIT_ROWS, err, sizeof(err));
-    if (rc == 0)
+    for (size_t i = 0; rc == IOT_OK && i < n; i += AUDIT_BULK_ROWS)
+        rc = insert_rows(conn, r + i, n - i < AUDIT_BULK_ROWS ? n - i : AUDIT_BULK_ROWS, err,
+                         sizeof(err));
+    if (rc == IOT_OK)
         rc = sql_commit(conn, err, sizeof(err));
-    if (rc != 0) {
+    if (rc != IOT_OK) {
         sql_rollback(conn);
         if (rc != IOT_EDB)
             log_warn("relay audit: %s", err);
@@ -163,8 +182,8 @@ static void release_audit(void *arg)
     free(arg);
 }
 
-int relay_audit_start(relay_audit_t **out, const char *mode_name, uv_loop_t *main_loop,
-                      inbox_t *main_inbox, db_pool_t *db)
+int relay_audit_start(relay_audit_t **out, const char *mode_name, unsigned retention_days,
+                      uv_loop_t *main_loop, inbox_t *main_inbox, db_pool_t *db)
 {
     enum relay_audit_mode mode;
     if (strcmp(mode_name, "all") == 0)
@@ -179,6 +198,7 @@ int relay_audit_start(relay_audit_t **out, const char *mode_name, uv_loop_t *mai
     if (!a)
         return IOT_ENOMEM;
     a->mode = mode;
+    a->retention_days = retention_days;
     struct batch_options o = {.record_size = sizeof(struct audit_record),
                               .capacity = AUDIT_CAPACITY,
                               .batch_max = AUDIT_BATCH,

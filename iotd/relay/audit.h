@@ -1,7 +1,8 @@
 /*
  * audit.h - every relayed message (who, device, type, outcome, latency) written to MariaDB
  * asynchronously in batches by the db threads (db/batch.h). [relay] audit chooses what is
- * kept: all, denied (only the outcome denied), or none.
+ * kept: all, denied (only the outcome denied), or none. The table is partitioned by day
+ * (sql/007); the writer drops the days older than the retention.
  */
 #ifndef IOTD_RELAY_AUDIT_H
 #define IOTD_RELAY_AUDIT_H
@@ -15,15 +16,16 @@ typedef struct relay_audit relay_audit_t;
 
 enum relay_audit_mode { RELAY_AUDIT_ALL, RELAY_AUDIT_DENIED, RELAY_AUDIT_NONE };
 
-/* mode_name: "all", "denied" or "none" (IOT_EINVAL otherwise). */
-int relay_audit_start(relay_audit_t **out, const char *mode_name, uv_loop_t *main_loop,
-                      inbox_t *main_inbox, db_pool_t *db);
+/* mode_name: "all", "denied" or "none" (IOT_EINVAL otherwise); retention_days: days of audit
+ * kept, 0 forever. */
+int relay_audit_start(relay_audit_t **out, const char *mode_name, unsigned retention_days,
+                      uv_loop_t *main_loop, inbox_t *main_inbox, db_pool_t *db);
 /* Thread-safe and cheap (a copy into a ring); latency_ns 0 when there was no round trip. */
 void relay_audit_record(relay_audit_t *a, const char *tenant, const char *sender,
                         const char *device, const char *message, enum relay_outcome outcome,
                         uint64_t latency_ns);
 void relay_audit_stats(relay_audit_t *a, uint64_t *written, uint64_t *dropped, size_t *pending);
-/* Flush one last batch and free once it is back. Before the db pool stops. */
+/* Flush what is left and free once the last batch is back. Before the db pool stops. */
 void relay_audit_stop(relay_audit_t *a);
 
 #endif

@@ -72,7 +72,7 @@ void conn_log_recent(conn_log_t *log, uint64_t *seq, conn_log_recent_fn fn, void
 }
 
 /* Runs on a db thread: one transaction for the whole batch. */
-static int write_records(MYSQL *conn, const void *records, size_t n, void *arg)
+static int write_records(MYSQL *conn, void *records, size_t n, void *arg)
 {
     conn_log_t *log = arg;
     const struct conn_record *recs = records;

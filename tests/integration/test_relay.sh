@@ -150,6 +150,20 @@ expect 0 --json audit --device dev2
 [ "$(json_get 'j["audit"][0]["outcome"]')" = "offline" ] || fail "offline not audited: $OUT"
 expect 0 --json audit --since 1h --tenant acme --limit 5
 [ "$(json_get 'len(j["audit"])')" = "5" ] || fail "audit --since/--limit: $OUT"
+# Times are UTC with milliseconds, newest first, and this minute's (the column is a DATETIME
+# bound from iotd's clock: a time zone slip would show here).
+audit_at=$(json_get 'j["audit"][0]["at"]')
+audit_s=$(date -u -d "${audit_at%Z}" +%s 2>/dev/null || echo 0)
+[ $(( $(date -u +%s) - audit_s )) -lt 120 ] && [ $(( audit_s - $(date -u +%s) )) -lt 5 ] \
+    || fail "audit time $audit_at is not now (UTC)"
+[ "$(json_get 'j["audit"][0]["at"] >= j["audit"][4]["at"]')" = "True" ] || fail "audit order: $OUT"
+# The audit table is partitioned by day: the writer made today's partition and the days ahead.
+parts=$(mariadb --socket="$T_STATE/mariadb/run/mysqld.sock" -N -e \
+    "SELECT GROUP_CONCAT(PARTITION_NAME ORDER BY PARTITION_ORDINAL_POSITION) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA='iotd' AND TABLE_NAME='relay_audit'")
+case ",$parts," in
+*",p$(date -u +%Y%m%d),"*",pmax,"*) ;;
+*) fail "relay_audit partitions: $parts" ;;
+esac
 expect 0 audit --since 2099-01-01
 expect 2 audit --since yesterday
 expect 0 audit --outcome timeout

@@ -27,6 +27,8 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.control_mode, 0600);
     assert_int_equal(cfg.threads, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
     assert_int_equal(cfg.db_threads, 2);
+    assert_string_equal(cfg.relay_audit, "all");
+    assert_int_equal(cfg.relay_audit_retention_days, 30);
     config_free(&cfg);
 }
 
@@ -46,6 +48,9 @@ static void test_full_file(void **state)
                        "tls_listen = 127.0.0.1:9001\n"
                        "tls_cert = /c.pem\n"
                        "tls_key = /k.pem\n"
+                       "[relay]\n"
+                       "audit = denied\n"
+                       "audit_retention_days = 0\n"
                        "[database]\n"
                        "url = mariadb://iot@db:3306/iotd\n"
                        "password_file = /etc/iotd/db.pw\n"
@@ -62,6 +67,8 @@ static void test_full_file(void **state)
     assert_string_equal(cfg.db_url, "mariadb://iot@db:3306/iotd");
     assert_string_equal(cfg.db_password_file, "/etc/iotd/db.pw");
     assert_int_equal(cfg.db_threads, 4);
+    assert_string_equal(cfg.relay_audit, "denied");
+    assert_int_equal(cfg.relay_audit_retention_days, 0); /* forever */
     config_free(&cfg);
 }
 
@@ -91,6 +98,8 @@ static void test_errors(void **state)
     expect_error("[iotd]\nlog_level = loud\n", "log_level: unknown value 'loud'");
     expect_error("[devices]\ntls_listen = :7801\n", "tls_listen needs tls_cert and tls_key");
     expect_error("this is not ini\n", "<string>:1");
+    expect_error("[relay]\naudit_retention_days = 40000\n",
+                 "audit_retention_days: expected a number up to 36500");
 }
 
 static void test_missing_file(void **state)

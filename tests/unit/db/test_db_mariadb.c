@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <cmocka.h>
 
+#include "db/batch.h"
 #include "db/db.h"
 #include "db/stmt_cache.h"
 #include "db/mariadb_local.h"
@@ -633,6 +634,101 @@ static void test_start_failure_is_explained(void **state)
     nftw(dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* --- batch: records added while a batch is at the database -------------------------------- */
+
+struct batch_ctx {
+    atomic_int gate_open; /* write() waits for it */
+    atomic_int entered;   /* write() was called (and may wait at the gate) */
+    atomic_int writes;    /* write() calls */
+    int order[64];        /* records in the order write() saw them */
+    atomic_int nrecords;
+    int max_chunk;
+    int released;
+};
+
+static int batch_write(MYSQL *conn, void *records, size_t n, void *arg)
+{
+    struct batch_ctx *b = arg;
+    (void)conn;
+    atomic_store(&b->entered, 1);
+    while (!atomic_load(&b->gate_open))
+        usleep(1000);
+    if ((int)n > b->max_chunk)
+        b->max_chunk = (int)n;
+    const int *r = records;
+    for (size_t i = 0; i < n; i++)
+        b->order[atomic_fetch_add(&b->nrecords, 1)] = r[i];
+    atomic_fetch_add(&b->writes, 1);
+    return 0;
+}
+
+static void batch_released(void *arg)
+{
+    ((struct batch_ctx *)arg)->released = 1;
+}
+
+static void test_batch_double_buffer(void **state)
+{
+    struct fixture *f = *state;
+    struct batch_ctx b = {0};
+    struct db_target t;
+    inbox_t inbox;
+    int closed = 0;
+    db_pool_t *pool = NULL;
+    batch_t *batch = NULL;
+    assert_int_equal(inbox_init(&inbox, &f->loop, 64, &closed), 0);
+    assert_int_equal(db_target_for_socket(mariadb_local_socket(f->server), "iotd_mig", &t), 0);
+    assert_int_equal(db_pool_start(&pool, &t, 1, 16), 0);
+    db_target_free(&t);
+    struct batch_options o = {.record_size = sizeof(int),
+                              .capacity = 8,
+                              .batch_max = 3,
+                              .flush_ms = 10,
+                              .write = batch_write,
+                              .release = batch_released,
+                              .arg = &b};
+    assert_int_equal(batch_start(&batch, &f->loop, &inbox, pool, &o), 0);
+
+    int next = 0;
+    for (; next < 5; next++)
+        batch_add(batch, &next);
+    /* The first flush hands those 5 over; write() holds them at the gate. */
+    uint64_t written, dropped;
+    size_t pending;
+    for (int i = 0; i < 2000 && !atomic_load(&b.entered); i++)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    assert_int_equal(atomic_load(&b.entered), 1);
+    /* Meanwhile producers fill the other buffer, up to its capacity: the 9th is dropped. */
+    for (; next < 14; next++)
+        batch_add(batch, &next);
+    batch_stats(batch, &written, &dropped, &pending);
+    assert_int_equal(dropped, 1);
+    assert_int_equal(pending, 13);
+    atomic_store(&b.gate_open, 1);
+    for (int i = 0; i < 2000 && written < 13; i++) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+        batch_stats(batch, &written, &dropped, &pending);
+    }
+    assert_int_equal(written, 13);
+    assert_int_equal(pending, 0);
+    assert_int_equal(b.max_chunk, 3); /* batch_max records per write() */
+    for (int i = 0; i < 13; i++)
+        assert_int_equal(b.order[i], i); /* in order, the dropped one (13) missing */
+
+    /* Stopping writes what is left, then releases the owner. */
+    for (next = 100; next < 104; next++)
+        batch_add(batch, &next);
+    batch_stop(batch);
+    run_loop_until(f, &b.released, 1, 5000);
+    assert_int_equal(b.released, 1);
+    assert_int_equal(atomic_load(&b.nrecords), 17);
+    assert_int_equal(b.order[16], 103);
+
+    db_pool_stop(pool);
+    inbox_close(&inbox, inbox_closed);
+    run_loop_until(f, &closed, 1, 5000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -641,6 +737,7 @@ int main(void)
         cmocka_unit_test(test_migrate_fresh_and_idempotent),
         cmocka_unit_test(test_migrate_refuses_newer_schema),
         cmocka_unit_test(test_pool_runs_jobs_and_delivers),
+        cmocka_unit_test(test_batch_double_buffer),
         cmocka_unit_test(test_pool_retries_killed_connection),
         cmocka_unit_test(test_supervisor_restarts_after_sigkill),
         cmocka_unit_test(test_takeover_then_stop),

@@ -13,6 +13,7 @@
 
 #include "db/db.h"
 #include "db/mariadb_local.h"
+#include "db/partitions.h"
 #include "events/store.h"
 #include "iot_error.h"
 
@@ -566,16 +567,16 @@ static void test_partitions(void **state)
     assert_string_equal(names, "p20261124,p20261125,p20261126,pmax");
 
     int64_t now = utc_ms(2026, 12, 1, 12);
-    assert_int_equal(event_partitions_maintain(c, now, 0, 3, &created, &dropped, err, sizeof err),
-                     0);
+    assert_int_equal(
+        db_partitions_maintain(c, "events", now, 0, 3, &created, &dropped, err, sizeof err), 0);
     assert_int_equal(created, 4);
     assert_int_equal(dropped, 0);
     partitions(f, c, names, sizeof names);
     assert_string_equal(names, "p20261124,p20261125,p20261126,p20261201,p20261202,p20261203,"
                                "p20261204,pmax");
     /* Idempotent (a second iotd starting at the same time finds nothing to do). */
-    assert_int_equal(event_partitions_maintain(c, now, 0, 3, &created, &dropped, err, sizeof err),
-                     0);
+    assert_int_equal(
+        db_partitions_maintain(c, "events", now, 0, 3, &created, &dropped, err, sizeof err), 0);
     assert_int_equal(created, 0);
     struct event *ev = make("parts", "pdev", 1, utc_ms(2026, 12, 2, 8));
     struct event *late = make("parts", "pdev", 2, utc_ms(2027, 1, 14, 8));
@@ -585,8 +586,8 @@ static void test_partitions(void **state)
     event_unref(late);
     /* Six weeks later, after a long downtime, retention 30 days. */
     now = utc_ms(2027, 1, 15, 12);
-    assert_int_equal(event_partitions_maintain(c, now, 30, 2, &created, &dropped, err, sizeof err),
-                     0);
+    assert_int_equal(
+        db_partitions_maintain(c, "events", now, 30, 2, &created, &dropped, err, sizeof err), 0);
     assert_int_equal(created, 3);
     assert_int_equal(dropped, 7);
     partitions(f, c, names, sizeof names);
