@@ -23,12 +23,14 @@
 #include <sys/mman.h>
 #include <unistd.h>
 
-/* The batch at the database (one at a time, so it lives in the batch itself). */
+/* A buffer at the database. Each buffer has its job: it is at the database at most once. */
 struct batch_job {
     db_job_t job;
+    batch_t *batch;
     unsigned char *records;
     size_t count;
     size_t stored; /* records written so far: a retried run goes on from here */
+    bool busy;     /* submitted, completion not handled yet */
 };
 
 struct batch {
@@ -41,18 +43,18 @@ struct batch {
     unsigned fill;     /* the buffer producers append to */
     size_t count;      /* records in it */
     uint64_t written, dropped;
-    struct batch_job out; /* valid while in_flight */
+    bool stopped;             /* batch_stop ran: producers' records are dropped */
+    struct batch_job jobs[2]; /* jobs[i] carries buffer[i] */
     uv_timer_t timer;
     inbox_t *inbox;
     db_pool_t *db;
-    bool in_flight;
     bool timer_closed;
 };
 
 void batch_add(batch_t *b, const void *record)
 {
     pthread_mutex_lock(&b->lock);
-    if (b->count == b->o.capacity) {
+    if (b->count == b->o.capacity || b->stopped) {
         b->dropped++;
     } else {
         memcpy(b->buffer[b->fill] + b->count * b->o.record_size, record, b->o.record_size);
@@ -66,7 +68,7 @@ void batch_add(batch_t *b, const void *record)
 static int batch_job_run(db_job_t *job, MYSQL *conn)
 {
     struct batch_job *bj = container_of(job, struct batch_job, job);
-    batch_t *b = container_of(bj, batch_t, out);
+    batch_t *b = bj->batch;
     while (bj->stored < bj->count) {
         size_t n = bj->count - bj->stored;
         if (n > b->o.batch_max)
@@ -103,51 +105,63 @@ static void release_pages(batch_t *b, unsigned i)
 }
 
 static void batch_job_done(inbox_msg_t *msg, void *loop_data);
-static void finish(batch_t *b);
 
-/* Hand the filling buffer to a db thread and switch producers to the other one. Main loop. */
+/* Submit the filling buffer (under the lock, which is released). */
+static void submit_locked(batch_t *b)
+{
+    struct batch_job *bj = &b->jobs[b->fill];
+    bj->records = b->buffer[b->fill];
+    bj->count = b->count;
+    bj->stored = 0;
+    bj->busy = true;
+    b->fill ^= 1;
+    b->count = 0;
+    pthread_mutex_unlock(&b->lock);
+
+    bj->job = (db_job_t){.run = batch_job_run, .reply_to = b->inbox};
+    bj->job.done.handle = batch_job_done;
+    if (db_pool_submit(b->db, &bj->job) != 0) {
+        pthread_mutex_lock(&b->lock);
+        b->dropped += bj->count;
+        bj->busy = false;
+        pthread_mutex_unlock(&b->lock);
+    }
+}
+
+/* Hand the filling buffer to a db thread and switch producers to the other one, unless that
+ * one is still at the database. Main loop. */
 static void flush(batch_t *b)
 {
     pthread_mutex_lock(&b->lock);
-    if (b->in_flight) {
-        pthread_mutex_unlock(&b->lock);
-        return;
-    }
-    if (b->count == 0) {
+    if (b->jobs[b->fill ^ 1].busy || b->count == 0) {
         /* Idle for a whole flush period: a past burst's pages are not needed any more. */
-        release_pages(b, 0);
-        release_pages(b, 1);
+        if (b->count == 0 && !b->jobs[0].busy && !b->jobs[1].busy) {
+            release_pages(b, 0);
+            release_pages(b, 1);
+        }
         pthread_mutex_unlock(&b->lock);
         return;
     }
-    b->out = (struct batch_job){.records = b->buffer[b->fill], .count = b->count};
-    b->fill ^= 1;
-    b->count = 0;
-    b->in_flight = true;
-    pthread_mutex_unlock(&b->lock);
+    submit_locked(b);
+}
 
-    b->out.job = (db_job_t){.run = batch_job_run, .reply_to = b->inbox};
-    b->out.job.done.handle = batch_job_done;
-    if (db_pool_submit(b->db, &b->out.job) != 0) {
-        pthread_mutex_lock(&b->lock);
-        b->dropped += b->out.count;
-        b->in_flight = false;
-        pthread_mutex_unlock(&b->lock);
-    }
+static void free_when_idle(batch_t *b)
+{
+    if (b->timer_closed && !b->jobs[0].busy && !b->jobs[1].busy)
+        batch_free(b);
 }
 
 static void batch_job_done(inbox_msg_t *msg, void *loop_data)
 {
     struct batch_job *bj = container_of(msg, struct batch_job, job.done);
-    batch_t *b = container_of(bj, batch_t, out);
+    batch_t *b = bj->batch;
     (void)loop_data;
     pthread_mutex_lock(&b->lock);
     b->written += bj->stored;
     b->dropped += bj->count - bj->stored;
-    b->in_flight = false;
+    bj->busy = false;
     pthread_mutex_unlock(&b->lock);
-    if (b->timer_closed)
-        finish(b);
+    free_when_idle(b);
 }
 
 static void on_flush(uv_timer_t *timer)
@@ -171,6 +185,7 @@ int batch_start(batch_t **out, uv_loop_t *main_loop, inbox_t *main_inbox, db_poo
     }
     b->buffer[0] = b->map;
     b->buffer[1] = b->map + b->buffer_bytes;
+    b->jobs[0].batch = b->jobs[1].batch = b;
     pthread_mutex_init(&b->lock, NULL);
     b->inbox = main_inbox;
     b->db = db;
@@ -186,28 +201,29 @@ void batch_stats(batch_t *b, uint64_t *written, uint64_t *dropped, size_t *pendi
     pthread_mutex_lock(&b->lock);
     *written = b->written;
     *dropped = b->dropped;
-    *pending = b->count + (b->in_flight ? b->out.count : 0);
+    *pending = b->count;
+    for (int i = 0; i < 2; i++)
+        *pending += b->jobs[i].busy ? b->jobs[i].count : 0;
     pthread_mutex_unlock(&b->lock);
-}
-
-/* Stopping: once no batch is out, what producers added meanwhile goes too; then free. */
-static void finish(batch_t *b)
-{
-    if (!b->in_flight)
-        flush(b);
-    if (!b->in_flight)
-        batch_free(b);
 }
 
 static void on_timer_closed(uv_handle_t *handle)
 {
     batch_t *b = handle->data;
     b->timer_closed = true;
-    finish(b);
+    free_when_idle(b);
 }
 
+/* The last records go now, even with the other buffer still at the database: producers are
+ * done (stopped), so nothing needs a buffer to fill any more. Nothing is submitted after this
+ * (the pool stops next). */
 void batch_stop(batch_t *b)
 {
-    flush(b);
+    pthread_mutex_lock(&b->lock);
+    b->stopped = true;
+    if (b->count > 0)
+        submit_locked(b);
+    else
+        pthread_mutex_unlock(&b->lock);
     uv_close((uv_handle_t *)&b->timer, on_timer_closed);
 }

@@ -39,8 +39,8 @@ int batch_start(batch_t **out, uv_loop_t *main_loop, inbox_t *main_inbox, db_poo
 /* Thread-safe: copy one record in. */
 void batch_add(batch_t *b, const void *record);
 void batch_stats(batch_t *b, uint64_t *written, uint64_t *dropped, size_t *pending);
-/* Hand over what is left (after the batch at the database, if one is) and free once the last
- * batch is back. Before the db pool stops. */
+/* Hand over what is left at once (records added later are dropped and counted); free once
+ * every batch is back. Before the db pool stops: nothing is submitted after this. */
 void batch_stop(batch_t *b);
 
 #endif

@@ -94,6 +94,7 @@ struct event_store {
 };
 
 static void pump(event_store_t *st);
+static void on_flush(uv_timer_t *t);
 static void maybe_finish(event_store_t *st);
 
 static int64_t wall_ms(void)
@@ -124,7 +125,9 @@ int event_store_add(event_store_t *st, struct event *ev)
         st->queued_bytes += bytes;
         if (st->count > st->high_water)
             st->high_water = st->count;
-        kick = st->count == st->o.batch_max;
+        /* Wake the main loop when a batch opens (it arms the flush timer) and when it is full;
+         * the events in between cost no wake-up. */
+        kick = st->count == 1 || st->count == st->o.batch_max;
     }
     pthread_mutex_unlock(&st->lock);
     if (kick)
@@ -481,14 +484,44 @@ static void pump(event_store_t *st)
     }
 }
 
+/* The flush timer is one-shot, armed when a batch opens: an idle store does not wake the main
+ * loop every flush_ms. */
+static void arm_flush(event_store_t *st)
+{
+    if (!st->closing && !uv_is_active((uv_handle_t *)&st->flush_timer))
+        uv_timer_start(&st->flush_timer, on_flush, st->o.flush_ms, 0);
+}
+
+static bool waiting(event_store_t *st, bool *full)
+{
+    pthread_mutex_lock(&st->lock);
+    bool have = st->count > 0;
+    *full = st->count >= st->o.batch_max;
+    pthread_mutex_unlock(&st->lock);
+    return have;
+}
+
 static void on_flush(uv_timer_t *t)
 {
-    pump(t->data);
+    event_store_t *st = t->data;
+    bool full;
+    pump(st);
+    /* Still waiting with the slot free (pump could not take them): try again later. With an
+     * operation in flight, its completion pumps. */
+    if (!st->op && waiting(st, &full))
+        arm_flush(st);
 }
 
 static void on_kick(uv_async_t *a)
 {
-    pump(a->data);
+    event_store_t *st = a->data;
+    bool full;
+    if (!waiting(st, &full))
+        return;
+    if (full)
+        pump(st);
+    else
+        arm_flush(st);
 }
 
 /* --- partition maintenance --------------------------------------------------------------- */
@@ -639,7 +672,6 @@ int event_store_start(event_store_t **out, uv_loop_t *main_loop, inbox_t *main_i
     uv_async_init(main_loop, &st->kick, on_kick);
     st->flush_timer.data = st->retry_timer.data = st->maint_timer.data = st->kick.data = st;
     st->open_handles = 4;
-    uv_timer_start(&st->flush_timer, on_flush, st->o.flush_ms, st->o.flush_ms);
     if (!st->o.no_maintenance)
         uv_timer_start(&st->maint_timer, on_maint_timer, 0, MAINTENANCE_MS);
     pump(st);
