@@ -6,6 +6,10 @@
 #define CTL_TIME_H
 
 #include <stddef.h>
+#include <stdint.h>
+
+/* Now, in milliseconds since the epoch (the wall clock: what records and results carry). */
+int64_t ctl_wall_ms(void);
 
 /* A UTC time (2026-05-01, 2026-05-01T12:00:00[Z], "2026-05-01 12:00:00") or an age before now
  * (30s, 15m, 2h, 3d). Returns Unix seconds, or -1 if the text is neither. */

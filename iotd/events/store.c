@@ -16,6 +16,7 @@
 #include "db/partitions.h"
 #include "events/seq_cache.h"
 #include "events/spool.h"
+#include "ctl_time.h"
 #include "iot_error.h"
 
 #include <pthread.h>
@@ -96,13 +97,6 @@ struct event_store {
 static void pump(event_store_t *st);
 static void on_flush(uv_timer_t *t);
 static void maybe_finish(event_store_t *st);
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* --- producers --------------------------------------------------------------------------- */
 
@@ -530,7 +524,7 @@ static int maint_run(db_job_t *job, MYSQL *conn)
 {
     struct maint_job *m = container_of(job, struct maint_job, job);
     event_store_t *st = m->st;
-    return db_partitions_maintain(conn, "events", wall_ms(), st->o.retention_days,
+    return db_partitions_maintain(conn, "events", ctl_wall_ms(), st->o.retention_days,
                                   st->o.partitions_ahead, &m->created, &m->dropped, m->err,
                                   sizeof m->err);
 }

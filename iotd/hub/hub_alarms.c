@@ -15,6 +15,7 @@
 #include "alarm/alarm_writer.h"
 #include "alarm/engine.h"
 #include "core/log.h"
+#include "ctl_time.h"
 #include "iot_error.h"
 
 #include <stdio.h>
@@ -45,13 +46,6 @@ struct load_job {
     size_t nopen;
     char err[256];
 };
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 static const char *rule_event(const struct hub_alarm_state *a, uint64_t rule_id)
 {
@@ -120,7 +114,7 @@ static void track_one(const char *id, const char *tenant, const char *type, void
 {
     hub_t *hub = arg;
     struct hub_alarm_state *a = hub->alarm_state;
-    alarm_engine_track(a->engine, tenant, id, type, wall_ms());
+    alarm_engine_track(a->engine, tenant, id, type, ctl_wall_ms());
     if (a->ntracked == a->cap_tracked) {
         size_t cap = a->cap_tracked ? a->cap_tracked * 2 : 64;
         char **grown = realloc(a->tracked, cap * sizeof(*grown));
@@ -146,7 +140,7 @@ static void track_devices(hub_t *hub)
     struct registry_device_info d;
     for (size_t i = 0; i < a->ntracked; i++)
         if (registry_device_lookup(snap, a->tracked[i], &d) != 0)
-            alarm_engine_untrack(a->engine, a->tracked[i], wall_ms());
+            alarm_engine_untrack(a->engine, a->tracked[i], ctl_wall_ms());
     free_tracked(a);
     registry_devices_foreach(snap, track_one, hub);
     registry_release(snap);
@@ -178,7 +172,7 @@ static void load_done(inbox_msg_t *msg, void *loop_data)
     if (a && !hub->stopping) {
         a->loading = false;
         if (lj->job.status == 0) {
-            int64_t now = wall_ms();
+            int64_t now = ctl_wall_ms();
             if (alarm_engine_set_rules(a->engine, lj->rules, lj->nrules, now) == 0) {
                 free(a->rules);
                 a->rules = lj->rules;
@@ -279,9 +273,9 @@ void hub_alarms_presence(hub_t *hub, const char *tenant, const char *device, con
     if (!a || !a->loaded)
         return;
     if (online)
-        alarm_engine_device_online(a->engine, tenant, device, type, wall_ms());
+        alarm_engine_device_online(a->engine, tenant, device, type, ctl_wall_ms());
     else
-        alarm_engine_device_offline(a->engine, tenant, device, type, wall_ms());
+        alarm_engine_device_offline(a->engine, tenant, device, type, ctl_wall_ms());
 }
 
 void hub_alarms_tick(hub_t *hub)
@@ -296,7 +290,7 @@ void hub_alarms_tick(hub_t *hub)
     if (!a->loaded)
         return;
     track_devices(hub);
-    alarm_engine_tick(a->engine, wall_ms());
+    alarm_engine_tick(a->engine, ctl_wall_ms());
 }
 
 const char *hub_alarm_rule_event(const hub_t *hub, uint64_t rule_id)

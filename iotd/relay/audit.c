@@ -11,6 +11,7 @@
 #include "db/partitions.h"
 #include "db/stmt_cache.h"
 #include "db/sql_stmt.h"
+#include "ctl_time.h"
 #include "iot_error.h"
 
 #include <stdatomic.h>
@@ -48,13 +49,6 @@ struct relay_audit {
     _Atomic int64_t maintained_ms;
 };
 
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void relay_audit_record(relay_audit_t *a, const char *tenant, const char *sender,
                         const char *device, const char *message, enum relay_outcome outcome,
                         uint64_t latency_ns)
@@ -62,7 +56,7 @@ void relay_audit_record(relay_audit_t *a, const char *tenant, const char *sender
     if (!a || a->mode == RELAY_AUDIT_NONE ||
         (a->mode == RELAY_AUDIT_DENIED && outcome != RELAY_DENIED))
         return;
-    struct audit_record r = {.at_ms = wall_ms()};
+    struct audit_record r = {.at_ms = ctl_wall_ms()};
     uint64_t us = latency_ns / 1000;
     r.latency_us = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
     relay_copy(r.tenant, sizeof(r.tenant), tenant);
@@ -142,7 +136,7 @@ static int insert_rows(MYSQL *conn, struct audit_record *r, size_t n, char *err,
  * itself, at its first batch and then hourly, so no other job touches the table. */
 static void maintain(MYSQL *conn, relay_audit_t *a)
 {
-    int64_t now = wall_ms();
+    int64_t now = ctl_wall_ms();
     int64_t last = atomic_load(&a->maintained_ms);
     if ((last && now - last < AUDIT_MAINTENANCE_MS) ||
         !atomic_compare_exchange_strong(&a->maintained_ms, &last, now))

@@ -56,13 +56,6 @@ const char *session_tenant_intern(struct session_env *env, const char *name)
     return copy;
 }
 
-int64_t session_wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The snapshot of this thread, refreshed when a newer one was published. */
 registry_snapshot_t *session_snapshot(struct session_env *env)
 {
@@ -130,7 +123,7 @@ static void record(struct session *s, enum conn_event ev, const char *reason)
 {
     const struct conn_info *ci = conn_info(s->conn);
     conn_log_record(s->env->all->deps.conn_log, ev, s->principal, ci->peer,
-                    ci->transport == CONN_TLS ? "tls" : "tcp", reason, session_wall_ms());
+                    ci->transport == CONN_TLS ? "tls" : "tcp", reason, ctl_wall_ms());
 }
 
 /* The provisioned secret of the HELLO's device, or NULL (reason in s->lookup_failure). */
@@ -187,10 +180,10 @@ static void on_hello(struct session *s, const struct iotp_frame *f)
 
     /* Refuse blocked peers before any cryptography: a flood must stay cheap. */
     address_key(conn_info(s->conn)->peer, key, sizeof(key));
-    bool blocked = ratelimit_blocked(env->all->deps.ratelimit, key, session_wall_ms(), &retry_s);
+    bool blocked = ratelimit_blocked(env->all->deps.ratelimit, key, ctl_wall_ms(), &retry_s);
     snprintf(key, sizeof(key), "d:%s", s->principal);
     if (!blocked)
-        blocked = ratelimit_blocked(env->all->deps.ratelimit, key, session_wall_ms(), &retry_s);
+        blocked = ratelimit_blocked(env->all->deps.ratelimit, key, ctl_wall_ms(), &retry_s);
     if (blocked) {
         session_send_error(s, f->id, "auth", retry_s);
         atomic_fetch_add(&env->counters.rate_limited, 1);
@@ -271,7 +264,7 @@ static void login_done(uv_work_t *req, int status)
         log_debug("user %s logged in from %s", s->principal, conn_info(s->conn)->peer);
     } else {
         char addr_key[160];
-        int64_t now = session_wall_ms();
+        int64_t now = ctl_wall_ms();
         address_key(conn_info(s->conn)->peer, addr_key, sizeof(addr_key));
         snprintf(key, sizeof(key), "u:%s", s->principal);
         unsigned limit = env->all->opts.auth_fail_limit;
@@ -318,10 +311,10 @@ static void on_login(struct session *s, const struct iotp_frame *f)
         return;
     }
     address_key(ci->peer, key, sizeof(key));
-    bool blocked = ratelimit_blocked(env->all->deps.ratelimit, key, session_wall_ms(), &retry_s);
+    bool blocked = ratelimit_blocked(env->all->deps.ratelimit, key, ctl_wall_ms(), &retry_s);
     snprintf(key, sizeof(key), "u:%s", s->principal);
     if (!blocked)
-        blocked = ratelimit_blocked(env->all->deps.ratelimit, key, session_wall_ms(), &retry_s);
+        blocked = ratelimit_blocked(env->all->deps.ratelimit, key, ctl_wall_ms(), &retry_s);
     if (blocked) {
         session_send_error(s, f->id, "auth", retry_s);
         atomic_fetch_add(&env->counters.rate_limited, 1);
@@ -382,7 +375,7 @@ static void on_auth(struct session *s, const struct iotp_frame *f)
     /* Both keys count the failure; the refusal's retry hint is the longer of the two. The
      * ERROR is rebuilt here only to carry that hint: it is byte for byte what the library
      * would send for any failure, so it reveals nothing about which check failed. */
-    int64_t now = session_wall_ms();
+    int64_t now = ctl_wall_ms();
     address_key(conn_info(s->conn)->peer, addr_key, sizeof(addr_key));
     snprintf(dev_key, sizeof(dev_key), "d:%s", s->principal);
     uint32_t r1 = ratelimit_fail(env->all->deps.ratelimit, addr_key, o->auth_fail_limit * 10, now);
@@ -402,7 +395,7 @@ static void established(struct session *s)
     sessions_t *all = env->all;
     const struct conn_info *ci = conn_info(s->conn);
     struct presence_entry e = {0}, previous;
-    int64_t now = session_wall_ms();
+    int64_t now = ctl_wall_ms();
 
     snprintf(e.device_id, sizeof(e.device_id), "%.64s", s->principal); /* registered ids fit */
     e.io_index = env->index;
@@ -742,7 +735,7 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
     if (s->state == SESSION_CLOSING)
         return;
     s->last_rx_ms = uv_now(&s->env->io->loop);
-    s->last_activity_ms = session_wall_ms();
+    s->last_activity_ms = ctl_wall_ms();
     if (!s->input) {
         s->input =
             s->env->spare_input ? s->env->spare_input : malloc(sizeof(*s->input) + o->max_frame);
@@ -777,7 +770,7 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
         s->input = NULL;
     }
     if (s->state == SESSION_ESTABLISHED) {
-        int64_t now = session_wall_ms();
+        int64_t now = ctl_wall_ms();
         if (now - (int64_t)s->last_touch_ms >= 1000) {
             presence_touch(s->env->all->deps.presence, s->principal, s->serial, now);
             s->last_touch_ms = (uint64_t)now;
@@ -810,7 +803,7 @@ static void on_conn_close(conn_t *c, const char *reason)
     if (s->authenticated && s->kind == SESSION_DEVICE) {
         /* Requests waiting at this device fail at once rather than at their timeouts. */
         fail_pending(s, RELAY_OFFLINE, "device disconnected");
-        presence_release(env->all->deps.presence, s->principal, s->serial, session_wall_ms());
+        presence_release(env->all->deps.presence, s->principal, s->serial, ctl_wall_ms());
         atomic_fetch_sub(&env->counters.devices, 1);
         record(s, CONN_EVENT_DISCONNECT, why);
         log_debug("device %s offline: %s", s->principal, why);
@@ -933,7 +926,7 @@ static void on_accept(net_loop_t *nl, conn_t *c, void *arg)
     s->refs = 1;
     s->serial = presence_next_serial(env->all->deps.presence);
     s->last_rx_ms = s->accepted_ms = uv_now(&env->io->loop);
-    s->since_ms = s->last_activity_ms = session_wall_ms();
+    s->since_ms = s->last_activity_ms = ctl_wall_ms();
     iotp_server_hs_init(s->hs, &env->random);
     conn_set_owner(c, &session_callbacks, s);
     atomic_fetch_add(&env->counters.accepted, 1);

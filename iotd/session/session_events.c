@@ -116,8 +116,8 @@ static void on_device_event(struct session *s, const struct iotp_frame *f, enum 
     }
     if (f->id == s->busy_seq)
         s->busy_seq = 0;
-    struct event *ev = event_new(kind, s->tenant, s->principal, d.type, name, f->id,
-                                 session_wall_ms(), f->nargs - 1, f->args + 1);
+    struct event *ev = event_new(kind, s->tenant, s->principal, d.type, name, f->id, ctl_wall_ms(),
+                                 f->nargs - 1, f->args + 1);
     if (!ev) {
         send_event_error(s, f->id, "busy", "out of memory", 1);
         if (!s->busy_seq)

@@ -8,6 +8,7 @@
 
 #include "session/session.h"
 
+#include "ctl_time.h"
 #include "iotp/iotp.h"
 #include "loop/pool.h"
 
@@ -106,8 +107,6 @@ static inline unsigned session_bad_frame(struct session *s)
     return s->bad_frames;
 }
 
-/* Wall clock in ms since the epoch. */
-int64_t session_wall_ms(void);
 /* The snapshot of this thread, refreshed when a newer one was published. */
 registry_snapshot_t *session_snapshot(struct session_env *env);
 /* Queue bytes on the session's connection (a full output buffer closes it on the next check). */

@@ -6,6 +6,7 @@
  */
 #include "stats/stats.h"
 
+#include "ctl_time.h"
 #include "iot_error.h"
 #include "alarm/alarm_writer.h"
 #include "events/store.h"
@@ -17,13 +18,6 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
-
-static int64_t wall_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_REALTIME, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* Nanoseconds thread tid has run, 0 if unknown. */
 static uint64_t thread_cpu_ns(int tid)
@@ -157,7 +151,7 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
     cJSON *s = cJSON_CreateObject();
     if (!s)
         return NULL;
-    cJSON_AddNumberToObject(s, "time_ms", (double)wall_ms());
+    cJSON_AddNumberToObject(s, "time_ms", (double)ctl_wall_ms());
     cJSON_AddNumberToObject(s, "uptime_s", (double)((uv_hrtime() - src->started_ns) / 1000000000));
     cJSON_AddStringToObject(s, "version", src->version);
     cJSON_AddNumberToObject(s, "pid", getpid());
