@@ -17,6 +17,7 @@
 #include "iot_error.h"
 
 #include <pthread.h>
+#include <stdatomic.h>
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -44,6 +45,7 @@ struct batch {
     size_t count;      /* records in it */
     uint64_t written, dropped;
     bool stopped;             /* batch_stop ran: producers' records are dropped */
+    atomic_bool backlogged;   /* count reached capacity / 2 (see batch_backlogged) */
     struct batch_job jobs[2]; /* jobs[i] carries buffer[i] */
     uv_timer_t timer;
     inbox_t *inbox;
@@ -60,6 +62,8 @@ void batch_add(batch_t *b, const void *record)
         memcpy(b->buffer[b->fill] + b->count * b->o.record_size, record, b->o.record_size);
         if (++b->count > b->touched[b->fill])
             b->touched[b->fill] = b->count;
+        if (b->count == b->o.capacity / 2)
+            atomic_store_explicit(&b->backlogged, true, memory_order_relaxed);
     }
     pthread_mutex_unlock(&b->lock);
 }
@@ -116,6 +120,7 @@ static void submit_locked(batch_t *b)
     bj->busy = true;
     b->fill ^= 1;
     b->count = 0;
+    atomic_store_explicit(&b->backlogged, false, memory_order_relaxed);
     pthread_mutex_unlock(&b->lock);
 
     bj->job = (db_job_t){.run = batch_job_run, .reply_to = b->inbox};
@@ -194,6 +199,11 @@ int batch_start(batch_t **out, uv_loop_t *main_loop, inbox_t *main_inbox, db_poo
     uv_timer_start(&b->timer, on_flush, o->flush_ms, o->flush_ms);
     *out = b;
     return IOT_OK;
+}
+
+bool batch_backlogged(const batch_t *b)
+{
+    return atomic_load_explicit(&b->backlogged, memory_order_relaxed);
 }
 
 void batch_stats(batch_t *b, uint64_t *written, uint64_t *dropped, size_t *pending)

@@ -5,7 +5,8 @@
  * timer on the main loop hands everything buffered to a db thread, one job in flight at a
  * time, where write() stores it in chunks of batch_max records (one transaction each, as few
  * round trips as it can). A full buffer drops and counts: a storm of history must not grow
- * iotd's memory or hold up its senders.
+ * iotd's memory. Producers that can wait should, before it comes to that: batch_backlogged
+ * says when the database falls behind (the relay then stops reading from senders).
  * Used for the connection history and the relay audit.
  */
 #ifndef IOTD_BATCH_H
@@ -13,6 +14,7 @@
 
 #include "db/db.h"
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include <uv.h>
@@ -38,6 +40,9 @@ int batch_start(batch_t **out, uv_loop_t *main_loop, inbox_t *main_inbox, db_poo
                 const struct batch_options *o);
 /* Thread-safe: copy one record in. */
 void batch_add(batch_t *b, const void *record);
+/* Thread-safe, lock-free: true from the moment half the filling buffer's capacity waits
+ * (the database did not take the last batch in time) until the next batch is handed over. */
+bool batch_backlogged(const batch_t *b);
 void batch_stats(batch_t *b, uint64_t *written, uint64_t *dropped, size_t *pending);
 /* Hand over what is left at once (records added later are dropped and counted); free once
  * every batch is back. Before the db pool stops: nothing is submitted after this. */

@@ -420,6 +420,21 @@ void conn_close_now(conn_t *c, const char *reason)
     conn_finish(c);
 }
 
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
+
+void conn_pause(conn_t *c)
+{
+    if (c->state == CONN_OPEN)
+        uv_read_stop((uv_stream_t *)&c->tcp);
+}
+
+void conn_resume(conn_t *c)
+{
+    if (c->state == CONN_OPEN && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
+        conn_close(c, "cannot read the socket");
+}
+
 void conn_announce(conn_t *c)
 {
     net_loop_t *nl = c->nl;

@@ -83,6 +83,11 @@ const struct conn_info *conn_info(const conn_t *c);
 /* Queue bytes for the next flush. IOT_EBUSY when the output bound would be exceeded (nothing
  * queued), IOT_EINVAL once closing. */
 int conn_write(conn_t *c, const void *data, size_t len);
+/* Stop reading (backpressure: what the peer sends waits in the kernel, then in its own
+ * buffers) and start again. Writing goes on meanwhile. Only an open connection pauses; resuming
+ * one that is closing does nothing. */
+void conn_pause(conn_t *c);
+void conn_resume(conn_t *c);
 /* Bytes queued and not yet written. */
 size_t conn_pending(const conn_t *c);
 /* Stop reading and close after a final flush (at most a short linger). Idempotent; the first

@@ -213,6 +213,11 @@ int relay_audit_start(relay_audit_t **out, const char *mode_name, unsigned reten
     return IOT_OK;
 }
 
+bool relay_audit_backlogged(const relay_audit_t *a)
+{
+    return a && a->mode != RELAY_AUDIT_NONE && batch_backlogged(a->batch);
+}
+
 void relay_audit_stats(relay_audit_t *a, uint64_t *written, uint64_t *dropped, size_t *pending)
 {
     batch_stats(a->batch, written, dropped, pending);

@@ -10,6 +10,7 @@
 #include "db/db.h"
 #include "relay/relay.h"
 
+#include <stdbool.h>
 #include <stdint.h>
 
 typedef struct relay_audit relay_audit_t;
@@ -24,6 +25,10 @@ int relay_audit_start(relay_audit_t **out, const char *mode_name, unsigned reten
 void relay_audit_record(relay_audit_t *a, const char *tenant, const char *sender,
                         const char *device, const char *message, enum relay_outcome outcome,
                         uint64_t latency_ns);
+/* True while the database falls behind the audit (thread-safe, cheap): senders should be
+ * held back (not read from) until it catches up, so that no relayed message goes unaudited.
+ * Always false without an audit or in mode none. */
+bool relay_audit_backlogged(const relay_audit_t *a);
 void relay_audit_stats(relay_audit_t *a, uint64_t *written, uint64_t *dropped, size_t *pending);
 /* Flush what is left and free once the last batch is back. Before the db pool stops. */
 void relay_audit_stop(relay_audit_t *a);

@@ -56,6 +56,8 @@ struct session {
     uint8_t kind;  /* enum session_kind: known after the first frame, HELLO or LOGIN */
     bool authenticated;
     bool principal_owned; /* principal is this session's own allocation (a user's) */
+    bool relayed;         /* sent a request in the data being read (see on_data) */
+    bool held;            /* not read from until the audit catches up (see hold_sender) */
     /* Never NULL; "" until known. Not arrays: 194 bytes inline were half an idle session. A
      * device's id is first the handshake's (s->hs->device_id), then its presence entry's,
      * which is never freed while iotd runs; a user's is a small allocation of its own. */
@@ -74,6 +76,7 @@ struct session_env {
     uint32_t nslots, free_hint;
     struct session_counters counters;
     uv_timer_t tick;                 /* deadlines of every session of this thread */
+    uv_timer_t release_held;         /* runs while senders are held (see hold_sender) */
     struct frame_input *spare_input; /* a parser between reads, see struct frame_input */
     unsigned accepts_since_trim;     /* see trim_after_storm in session.c */
     char **tenants;                  /* interned tenant names, see session_tenant_intern */

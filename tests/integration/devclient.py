@@ -331,6 +331,27 @@ def main():
         c.send(frame(user, dev, typ, 7, *rest))
         f = check_answer(c.recv_frame(), user, dev, 7, expect)
         print("ok:", f[2], f[4])
+    elif scenario == "flood":  # USER PASSWORD DEVICE TYPE N EXPECT: N requests pipelined
+        # A thread writes all N at once (its writes block while iotd holds the sender back);
+        # this one reads the answers: each id once, each with the expected outcome.
+        import threading
+        user, password, dev, typ, n, expect = args[0], args[1], args[2], args[3], int(args[4]), args[5]
+        c = conn()
+        result, details = login(c, user, password)
+        if result != "ok":
+            fail(f"login: {result} {details}")
+        data = b"".join(frame(user, dev, typ, i) for i in range(1, n + 1))
+        writer = threading.Thread(target=c.send, args=(data,), daemon=True)
+        writer.start()
+        seen = set()
+        while len(seen) < n:
+            f = c.recv_frame(timeout=60)
+            if f is None or f[3] in seen:
+                fail(f"after {len(seen)} answers: {f}")
+            check_answer(f, user, dev, f[3], expect)
+            seen.add(f[3])
+        writer.join()
+        print(f"ok: {n} answers, {expect}")
     elif scenario == "same-id":  # U1 P1 U2 P2 DEVICE: two senders, same request id, own answers
         a, b = conn(), conn()
         for c, u, p in ((a, args[0], args[1]), (b, args[2], args[3])):

@@ -169,6 +169,27 @@ expect 2 audit --since yesterday
 expect 0 audit --outcome timeout
 contains never_op
 
+# Backpressure from the audit: with the table locked, the audit cannot write; once half its
+# buffer waits, iotd stops reading from the sender instead of dropping records. Every one of
+# the 80,000 requests (more than the buffer holds) is answered and audited once the table is free again.
+sql() { mariadb --socket="$T_STATE/mariadb/run/mysqld.sock" -N iotd -e "$1"; }
+offline_before=$(sql "SELECT COUNT(*) FROM relay_audit WHERE device='dev2' AND outcome='offline'")
+sql "LOCK TABLES relay_audit WRITE; SELECT SLEEP(3); UNLOCK TABLES" >/dev/null &
+locker=$!
+sleep 0.5
+$client "$addr" flood alice@acme alice-password dev2 never_op 80000 offline >"$T_DIR/flood.log" 2>&1 \
+    || fail "flood: $(tail -3 "$T_DIR/flood.log")"
+wait "$locker"
+expect 0 --json status
+[ "$(json_get 'j["relay"]["audit_holds"] >= 1')" = "True" ] || fail "sender not held: $OUT"
+for _ in $(seq 1 50); do
+    offline_after=$(sql "SELECT COUNT(*) FROM relay_audit WHERE device='dev2' AND outcome='offline'")
+    [ "$offline_after" -ge $((offline_before + 80000)) ] && break
+    sleep 0.2
+done
+[ "$offline_after" -eq $((offline_before + 80000)) ] \
+    || fail "audited $((offline_after - offline_before)) of 80000 while held"
+
 expect 0 --json status
 [ "$(json_get 'j["relay"]["late_answers"] >= 1')" = "True" ] || fail "late answer not counted: $OUT"
 [ "$(json_get 'j["relay"]["outcomes"]["timeout"] >= 2')" = "True" ] || fail "timeouts not counted: $OUT"

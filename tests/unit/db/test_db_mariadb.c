@@ -698,7 +698,15 @@ static void test_batch_double_buffer(void **state)
     for (int i = 0; i < 2000 && !atomic_load(&b.entered); i++)
         uv_run(&f->loop, UV_RUN_ONCE);
     assert_int_equal(atomic_load(&b.entered), 1);
-    /* Meanwhile producers fill the other buffer, up to its capacity: the 9th is dropped. */
+    /* Meanwhile producers fill the other buffer, up to its capacity: the 9th is dropped.
+     * From half the capacity on, the batch says it is backlogged (senders are held then). */
+    assert_false(batch_backlogged(batch));
+    for (; next < 8; next++)
+        batch_add(batch, &next);
+    assert_false(batch_backlogged(batch)); /* 3 waiting */
+    batch_add(batch, &next);
+    next++;
+    assert_true(batch_backlogged(batch)); /* 4 of 8 */
     for (; next < 14; next++)
         batch_add(batch, &next);
     batch_stats(batch, &written, &dropped, &pending);
@@ -711,7 +719,8 @@ static void test_batch_double_buffer(void **state)
     }
     assert_int_equal(written, 13);
     assert_int_equal(pending, 0);
-    assert_int_equal(b.max_chunk, 3); /* batch_max records per write() */
+    assert_false(batch_backlogged(batch)); /* handed over: the filling buffer is empty */
+    assert_int_equal(b.max_chunk, 3);      /* batch_max records per write() */
     for (int i = 0; i < 13; i++)
         assert_int_equal(b.order[i], i); /* in order, the dropped one (13) missing */
 
