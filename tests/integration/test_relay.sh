@@ -171,7 +171,8 @@ contains never_op
 
 # Backpressure from the audit: with the table locked, the audit cannot write; once half its
 # buffer waits, iotd stops reading from the sender instead of dropping records. Every one of
-# the 80,000 requests (more than the buffer holds) is answered and audited once the table is free again.
+# the 80,000 requests (more than the buffer holds) is answered, and audited once the table is
+# free again.
 sql() { mariadb --socket="$T_STATE/mariadb/run/mysqld.sock" -N iotd -e "$1"; }
 offline_before=$(sql "SELECT COUNT(*) FROM relay_audit WHERE device='dev2' AND outcome='offline'")
 sql "LOCK TABLES relay_audit WRITE; SELECT SLEEP(3); UNLOCK TABLES" >/dev/null &
