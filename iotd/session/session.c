@@ -491,6 +491,46 @@ static void on_relay_answer(inbox_msg_t *msg, void *loop_data)
 }
 
 /* A request from an authenticated user or device: check, then hand to the device's thread. */
+/* ---- backpressure from the audit ----
+ *
+ * With [relay] audit = all, a message must not be relayed without its audit record, and the
+ * records must not pile up without bound. When the database falls behind (the audit's buffer
+ * half full), a session that sends a request is not read from any more: its next requests
+ * wait in the kernel's socket buffer and then in the sender's, which slows the sender down to
+ * what the database takes, and loses nothing. Connections that sent no request (devices that
+ * only answer and push events) are still read. A timer on the thread lets the held sessions
+ * go once the audit has caught up. */
+#define HOLD_CHECK_MS 2
+
+static void on_release_held(uv_timer_t *timer)
+{
+    struct session_env *env = timer->data;
+    if (relay_audit_backlogged(env->all->deps.audit))
+        return;
+    uv_timer_stop(timer);
+    uint64_t now = uv_now(&env->io->loop);
+    for (uint32_t i = 0; i < env->nslots; i++) {
+        struct session *s = env->slots[i];
+        if (s && s->held) {
+            s->held = false;
+            s->last_rx_ms = now; /* held is not silent: the keepalive starts over */
+            conn_resume(s->conn);
+        }
+    }
+}
+
+static void hold_sender(struct session *s)
+{
+    struct session_env *env = s->env;
+    if (s->held || s->state != SESSION_ESTABLISHED)
+        return;
+    s->held = true;
+    conn_pause(s->conn);
+    atomic_fetch_add_explicit(&env->counters.audit_holds, 1, memory_order_relaxed);
+    if (!uv_is_active((uv_handle_t *)&env->release_held))
+        uv_timer_start(&env->release_held, on_release_held, HOLD_CHECK_MS, HOLD_CHECK_MS);
+}
+
 static void relay_from_session(struct session *s, const struct iotp_frame *f)
 {
     struct session_env *env = s->env;
@@ -498,7 +538,8 @@ static void relay_from_session(struct session *s, const struct iotp_frame *f)
     char why[96];
     uint32_t timeout_ms = 0;
 
-    s->relayed = true;
+    if (relay_audit_backlogged(all->deps.audit))
+        hold_sender(s); /* this request still goes; the next ones wait */
     enum relay_outcome outcome =
         relay_check(session_snapshot(env), s->principal, NULL, f->to, f->type, f->nargs, f->args, 0,
                     all->opts.max_timeout_ms, &timeout_ms, why, sizeof(why));
@@ -728,46 +769,6 @@ static void on_bad_frame(struct session *s, int rc, uint32_t id)
     }
 }
 
-/* ---- backpressure from the audit ----
- *
- * With [relay] audit = all, a message must not be relayed without its audit record, and the
- * records must not pile up without bound. When the database falls behind (the audit's buffer
- * half full), a session that just sent requests is not read from any more: its next requests
- * wait in the kernel's socket buffer and then in the sender's, which slows the sender down to
- * what the database takes, and loses nothing. Connections that sent no request (devices that
- * only answer and push events) are still read. A timer on the thread lets the held sessions
- * go once the audit has caught up. */
-#define HOLD_CHECK_MS 2
-
-static void on_release_held(uv_timer_t *timer)
-{
-    struct session_env *env = timer->data;
-    if (relay_audit_backlogged(env->all->deps.audit))
-        return;
-    uv_timer_stop(timer);
-    uint64_t now = uv_now(&env->io->loop);
-    for (uint32_t i = 0; i < env->nslots; i++) {
-        struct session *s = env->slots[i];
-        if (s && s->held) {
-            s->held = false;
-            s->last_rx_ms = now; /* held is not silent: the keepalive starts over */
-            conn_resume(s->conn);
-        }
-    }
-}
-
-static void hold_sender(struct session *s)
-{
-    struct session_env *env = s->env;
-    if (s->held || s->state != SESSION_ESTABLISHED)
-        return;
-    s->held = true;
-    conn_pause(s->conn);
-    atomic_fetch_add_explicit(&env->counters.audit_holds, 1, memory_order_relaxed);
-    if (!uv_is_active((uv_handle_t *)&env->release_held))
-        uv_timer_start(&env->release_held, on_release_held, HOLD_CHECK_MS, HOLD_CHECK_MS);
-}
-
 static void on_data(conn_t *c, const uint8_t *data, size_t len)
 {
     struct session *s = conn_owner(c);
@@ -809,11 +810,6 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
         else
             free(s->input);
         s->input = NULL;
-    }
-    if (s->relayed) {
-        s->relayed = false;
-        if (relay_audit_backlogged(s->env->all->deps.audit))
-            hold_sender(s);
     }
     if (s->state == SESSION_ESTABLISHED) {
         int64_t now = ctl_wall_ms();

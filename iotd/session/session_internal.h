@@ -56,7 +56,6 @@ struct session {
     uint8_t kind;  /* enum session_kind: known after the first frame, HELLO or LOGIN */
     bool authenticated;
     bool principal_owned; /* principal is this session's own allocation (a user's) */
-    bool relayed;         /* sent a request in the data being read (see on_data) */
     bool held;            /* not read from until the audit catches up (see hold_sender) */
     /* Never NULL; "" until known. Not arrays: 194 bytes inline were half an idle session. A
      * device's id is first the handshake's (s->hs->device_id), then its presence entry's,
