@@ -490,7 +490,6 @@ static void on_relay_answer(inbox_msg_t *msg, void *loop_data)
     free(a);
 }
 
-/* A request from an authenticated user or device: check, then hand to the device's thread. */
 /* ---- backpressure from the audit ----
  *
  * With [relay] audit = all, a message must not be relayed without its audit record, and the
@@ -531,6 +530,7 @@ static void hold_sender(struct session *s)
         uv_timer_start(&env->release_held, on_release_held, HOLD_CHECK_MS, HOLD_CHECK_MS);
 }
 
+/* A request from an authenticated user or device: check, then hand to the device's thread. */
 static void relay_from_session(struct session *s, const struct iotp_frame *f)
 {
     struct session_env *env = s->env;
