@@ -94,6 +94,11 @@ struct sim_fleet {
     uint64_t rng;
     unsigned logged; /* problems logged so far without --verbose */
     uint8_t read_buf[64 * 1024];
+    /* Answers to one read, sent as one write (see send_raw): the device whose read is being
+     * handled (NULL outside a read) and what it has said so far. */
+    struct sim_device *out_dev;
+    size_t out_len;
+    uint8_t out_buf[64 * 1024];
 };
 
 /* Set the fleet up over entries (count > 0; entries must outlive the fleet). Allocates the
