@@ -75,7 +75,8 @@ static cJSON *daemon_status(void *arg)
     cJSON_AddNumberToObject(dev, "rate_limited", (double)limited);
 
     cJSON *relay = cJSON_AddObjectToObject(st, "relay");
-    uint64_t outcomes[RELAY_OUTCOME_COUNT] = {0}, late = 0, users_online = 0, holds = 0;
+    uint64_t outcomes[RELAY_OUTCOME_COUNT] = {0}, late = 0, users_online = 0, holds = 0,
+             output_holds = 0;
     control_server_outcomes(d->control, outcomes, RELAY_OUTCOME_COUNT);
     for (unsigned i = 0; d->sessions && i < d->io_count; i++) {
         const struct session_counters *c = sessions_counters(d->sessions, i);
@@ -83,6 +84,7 @@ static cJSON *daemon_status(void *arg)
             outcomes[k] += atomic_load(&c->outcomes[k]);
         late += atomic_load(&c->late_answers);
         holds += atomic_load(&c->audit_holds);
+        output_holds += atomic_load(&c->output_holds);
         users_online += atomic_load(&c->users);
     }
     cJSON *oc = cJSON_AddObjectToObject(relay, "outcomes");
@@ -90,6 +92,7 @@ static cJSON *daemon_status(void *arg)
         cJSON_AddNumberToObject(oc, relay_outcome_name(k), (double)outcomes[k]);
     cJSON_AddNumberToObject(relay, "late_answers", (double)late);
     cJSON_AddNumberToObject(relay, "audit_holds", (double)holds);
+    cJSON_AddNumberToObject(relay, "output_holds", (double)output_holds);
     cJSON_AddNumberToObject(relay, "users_online", (double)users_online);
 
     cJSON *reg = cJSON_AddObjectToObject(st, "registry");

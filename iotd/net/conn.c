@@ -651,6 +651,11 @@ size_t conn_pending(const conn_t *c)
     return conn_staged_len(c) + c->out.len + (c->inflight ? c->inflight->buf.len : 0);
 }
 
+size_t conn_output_limit(const conn_t *c)
+{
+    return c->output_limit;
+}
+
 int conn_write(conn_t *c, const void *data, size_t len)
 {
     if (c->state != CONN_OPEN)

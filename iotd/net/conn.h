@@ -88,8 +88,9 @@ int conn_write(conn_t *c, const void *data, size_t len);
  * one that is closing does nothing. */
 void conn_pause(conn_t *c);
 void conn_resume(conn_t *c);
-/* Bytes queued and not yet written. */
+/* Bytes queued and not yet written, and the most that may be (the output bound). */
 size_t conn_pending(const conn_t *c);
+size_t conn_output_limit(const conn_t *c);
 /* Stop reading and close after a final flush (at most a short linger). Idempotent; the first
  * reason is the one on_close receives. reason must outlive the connection (a literal). */
 void conn_close(conn_t *c, const char *reason);

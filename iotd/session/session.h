@@ -47,7 +47,8 @@ struct session_counters {
     _Atomic uint64_t frames_in, frames_out;
     _Atomic size_t sessions, devices, users;
     _Atomic uint64_t logins, outcomes[RELAY_OUTCOME_COUNT], late_answers;
-    _Atomic uint64_t audit_holds; /* senders not read from while the audit caught up */
+    _Atomic uint64_t audit_holds;  /* senders not read from while the audit caught up */
+    _Atomic uint64_t output_holds; /* senders not read from while they read their answers */
     _Atomic uint64_t items_delivered, items_dropped; /* events and alarms to subscribers */
 };
 

@@ -56,12 +56,22 @@ struct session {
     uint8_t kind;  /* enum session_kind: known after the first frame, HELLO or LOGIN */
     bool authenticated;
     bool principal_owned; /* principal is this session's own allocation (a user's) */
-    bool held;            /* not read from until the audit catches up (see hold_sender) */
+    bool held;            /* not read from for now (see hold_sender) */
     /* Never NULL; "" until known. Not arrays: 194 bytes inline were half an idle session. A
      * device's id is first the handshake's (s->hs->device_id), then its presence entry's,
      * which is never freed while iotd runs; a user's is a small allocation of its own. */
     const char *principal;
     const char *tenant; /* interned in the env (see session_tenant_intern); "" until known */
+};
+
+/* A held session (see hold_sender in session.c) and the rest of the read it was held in. */
+struct held_sender {
+    uint32_t slot;
+    uint64_t serial;  /* the session's: a newer one in the same slot is another */
+    uint8_t *backlog; /* bytes received and not yet parsed (malloc'ed), or NULL */
+    size_t backlog_len;
+    size_t pending;       /* its unread output, lowest seen while held for it */
+    uint64_t progress_ms; /* loop time at which that output last went down */
 };
 
 struct session_env {
@@ -74,8 +84,10 @@ struct session_env {
     struct session **slots; /* live sessions by slot; NULL = free */
     uint32_t nslots, free_hint;
     struct session_counters counters;
-    uv_timer_t tick;                 /* deadlines of every session of this thread */
-    uv_timer_t release_held;         /* runs while senders are held (see hold_sender) */
+    uv_timer_t tick;          /* deadlines of every session of this thread */
+    uv_timer_t release_held;  /* runs while senders are held (see hold_sender) */
+    struct held_sender *held; /* the held sessions (some may be gone) */
+    uint32_t nheld, held_cap;
     struct frame_input *spare_input; /* a parser between reads, see struct frame_input */
     unsigned accepts_since_trim;     /* see trim_after_storm in session.c */
     char **tenants;                  /* interned tenant names, see session_tenant_intern */

@@ -23,9 +23,15 @@ def frame(frm, to, typ, fid, *args):
 
 
 class Conn:
-    def __init__(self, addr, cafile=None):
+    def __init__(self, addr, cafile=None, rcvbuf=None):
         host, port = addr.rsplit(":", 1)
-        raw = socket.create_connection((host, int(port)), timeout=10)
+        if rcvbuf:  # set before connecting, or the window is already open
+            raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
+            raw.settimeout(10)
+            raw.connect((host, int(port)))
+        else:
+            raw = socket.create_connection((host, int(port)), timeout=10)
         if cafile:
             ctx = ssl.create_default_context(cafile=cafile)
             ctx.check_hostname = False
@@ -331,11 +337,13 @@ def main():
         c.send(frame(user, dev, typ, 7, *rest))
         f = check_answer(c.recv_frame(), user, dev, 7, expect)
         print("ok:", f[2], f[4])
-    elif scenario == "flood":  # USER PASSWORD DEVICE TYPE N EXPECT: N requests pipelined
+    elif scenario == "flood":  # USER PASSWORD DEVICE TYPE N EXPECT [PAUSE_S]: N requests pipelined
         # A thread writes all N at once (its writes block while iotd holds the sender back);
-        # this one reads the answers: each id once, each with the expected outcome.
+        # this one reads the answers: each id once, each with the expected outcome. With
+        # PAUSE_S, it reads nothing for that long first, so that the answers pile up in iotd.
         import threading
         user, password, dev, typ, n, expect = args[0], args[1], args[2], args[3], int(args[4]), args[5]
+        pause = float(args[6]) if len(args) > 6 else 0
         c = conn()
         result, details = login(c, user, password)
         if result != "ok":
@@ -343,6 +351,7 @@ def main():
         data = b"".join(frame(user, dev, typ, i) for i in range(1, n + 1))
         writer = threading.Thread(target=c.send, args=(data,), daemon=True)
         writer.start()
+        time.sleep(pause)
         seen = set()
         while len(seen) < n:
             f = c.recv_frame(timeout=60)
@@ -352,6 +361,18 @@ def main():
             seen.add(f[3])
         writer.join()
         print(f"ok: {n} answers, {expect}")
+    elif scenario == "no-read":  # USER PASSWORD DEVICE TYPE N SECONDS: ask, never read the answers
+        # (through a small receive buffer, so that they pile up in iotd, not in the kernel)
+        import threading
+        user, password, dev, typ, n, seconds = args[0], args[1], args[2], args[3], int(args[4]), float(args[5])
+        c = Conn(addr, cafile, rcvbuf=4096)
+        result, details = login(c, user, password)
+        if result != "ok":
+            fail(f"login: {result} {details}")
+        data = b"".join(frame(user, dev, typ, i) for i in range(1, n + 1))
+        threading.Thread(target=c.send, args=(data,), daemon=True).start()
+        time.sleep(seconds)
+        print("ok: done")
     elif scenario == "same-id":  # U1 P1 U2 P2 DEVICE: two senders, same request id, own answers
         a, b = conn(), conn()
         for c, u, p in ((a, args[0], args[1]), (b, args[2], args[3])):

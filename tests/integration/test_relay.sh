@@ -8,7 +8,8 @@
 client="python3 $(dirname "$0")/devclient.py"
 T_DEVICES="listen = 127.0.0.1:0
 max_in_flight = 2
-ping_s = 5"
+ping_s = 5
+output_limit = 65536"
 t_start
 expect 0 --json status
 addr=127.0.0.1:$(json_get 'j["devices"]["port"]')
@@ -183,6 +184,7 @@ $client "$addr" flood alice@acme alice-password dev2 never_op 80000 offline >"$T
 wait "$locker"
 expect 0 --json status
 [ "$(json_get 'j["relay"]["audit_holds"] >= 1')" = "True" ] || fail "sender not held: $OUT"
+output_holds=$(json_get 'j["relay"]["output_holds"]')
 for _ in $(seq 1 50); do
     offline_after=$(sql "SELECT COUNT(*) FROM relay_audit WHERE device='dev2' AND outcome='offline'")
     [ "$offline_after" -ge $((offline_before + 80000)) ] && break
@@ -190,6 +192,27 @@ for _ in $(seq 1 50); do
 done
 [ "$offline_after" -eq $((offline_before + 80000)) ] \
     || fail "audited $((offline_after - offline_before)) of 80000 while held"
+
+# Backpressure from a sender that does not read its answers: once half its output bound
+# (64 KiB here) waits, iotd stops reading its requests until it has read most of them, instead
+# of disconnecting it for a full output buffer. The client reads nothing for 2 s.
+$client "$addr" flood alice@acme alice-password dev2 never_op 20000 offline 2 \
+    >"$T_DIR/flood2.log" 2>&1 || fail "flood without reading: $(tail -3 "$T_DIR/flood2.log")"
+expect 0 --json status
+[ "$(json_get "j['relay']['output_holds'] > $output_holds")" = "True" ] || fail "sender not held: $OUT"
+# One that reads nothing at all is closed after the keepalive timeout (12 s here), like a
+# silent peer: it holds no memory for ever. 150,000 answers are more than the kernel's socket
+# buffers take (4 MiB), so that it is still held when its time is up.
+$client "$addr" no-read alice@acme alice-password dev2 never_op 150000 40 >/dev/null 2>&1 &
+reader=$!
+stalled="alice@acme disconnected: not reading its answers"
+for _ in $(seq 1 300); do
+    grep -q "$stalled" "$T_LOG" && break
+    sleep 0.1
+done
+kill "$reader" 2>/dev/null || true
+wait "$reader" 2>/dev/null || true
+grep -q "$stalled" "$T_LOG" || fail "a sender that reads nothing stays connected"
 
 expect 0 --json status
 [ "$(json_get 'j["relay"]["late_answers"] >= 1')" = "True" ] || fail "late answer not counted: $OUT"
