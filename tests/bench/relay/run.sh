@@ -6,27 +6,39 @@
 # Not part of the test suite: run it by hand on an idle machine. Every system gets the same
 # load, driven by a generator written for it in this folder: closed loop, 64-byte payload,
 # plain TCP on loopback, CONNS connections with 1 and then 16 requests in flight, DURATION
-# seconds after a 0.5 s warm-up, RUNS times; the table shows medians.
+# seconds after a 0.5 s warm-up, RUNS times; the table shows medians. Every system is started
+# first and the runs take turns (round 1: each system at each level, then round 2...), so that
+# what the machine does meanwhile falls on all of them alike; before each run the script waits
+# (up to 5 s) for iotd's MariaDBs to finish what the last run left them, so that no system
+# pays for another's background work.
 #
 #   epoll      epoll_relay.c: one thread forwarding frames by TO address, no checks (the limit);
 #              devices are relay_load --responder
 #   iotd       iotd (Release, BUILD_DIR) with its local MariaDB; a user LOGINs and sends `echo`
 #              to iotsim devices through the full relay (tenant, catalogue, args, access map)
+#   iotd_none  a second iotd, with [relay] audit = none: the audit's cost within the same run
 #   mosquitto  mosquitto -p PORT; MQTT v5 request/response with libmosquitto (mqtt_load.c)
 #   nats       nats-server -p PORT; request-reply with nats.c (nats_load.c)
 #
 # Server CPU per round trip comes from the server process's utime+stime (/proc/PID/stat)
-# over each run. With IDLE_DEVICES > 0 it also connects that many idle iotsim devices to iotd
-# and reports its RSS growth per device.
+# over each run; for iotd, its MariaDB's is shown beside it (the audit's cost). With
+# IDLE_DEVICES > 0 it also connects that many idle iotsim devices to iotd and reports its RSS
+# growth per device.
 #
 # Knobs (environment): DURATION=5 RUNS=3 CONNS=1 DEVICES=4 INFLIGHTS="1 16"
-# SYSTEMS="epoll iotd mosquitto nats" IDLE_DEVICES=10000 KEEP=1 (keep the work dir).
+# SYSTEMS="epoll iotd iotd_none mosquitto nats" IDLE_DEVICES=10000 KEEP=1 (keep the work dir).
 # IOTD_AUDIT=all|denied|none sets iotd's [relay] audit (default all: every message audited);
 # IOTD_THREADS=N sets iotd's io threads (default 0: one per core);
 # IOTD_STATS_MS=N runs a stats subscriber (what iottop does) every N ms during iotd's runs.
+# PIN_CPU=N runs everything (servers, MariaDB, load generators) on CPU N alone: each system's
+# own cost, without the wake-ups from one CPU to another (on a virtual machine they can cost
+# more than the work they carry).
 # As root it installs the Debian packages it needs (mosquitto libmosquitto-dev nats-server
 # libnats-dev) when they are missing; a system whose tools are missing is skipped, not fatal.
 set -euo pipefail
+if [ -n "${PIN_CPU:-}" ] && [ -z "${PINNED:-}" ]; then
+    PINNED=1 exec taskset -c "$PIN_CPU" "$0" "$@"
+fi
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../../.." && pwd)
 build=$(cd "${1:-$top/build-release}" 2>/dev/null && pwd || echo "${1:-$top/build-release}")
@@ -35,7 +47,7 @@ RUNS=${RUNS:-3}
 CONNS=${CONNS:-1}
 DEVICES=${DEVICES:-4}
 INFLIGHTS=${INFLIGHTS:-"1 16"}
-SYSTEMS=${SYSTEMS:-"epoll iotd mosquitto nats"}
+SYSTEMS=${SYSTEMS:-"epoll iotd iotd_none mosquitto nats"}
 IDLE_DEVICES=${IDLE_DEVICES:-10000}
 
 work=$(mktemp -d /tmp/iotd-relay-bench.XXXXXX)
@@ -98,91 +110,134 @@ wait_port() { # port: up to 10 s for a listener
 }
 device_list=$(seq -s, -f 'dev%g' 1 "$DEVICES")
 
-# measure SYSTEM SERVER_PID LOAD_COMMAND...: every in-flight level, RUNS times, one result
-# line each with the server's CPU ticks over the run appended.
-measure() {
-    local system=$1 server=$2
-    shift 2
-    local k before after line
-    for k in $INFLIGHTS; do
-        for _ in $(seq 1 "$RUNS"); do
-            before=$(cpu_ticks "$server")
-            if ! line=$(timeout $((${DURATION%.*} + 30)) "$@" --inflight "$k" --duration "$DURATION" \
-                2>>"$work/$system-load.log"); then
-                log "$system: load run failed (see $work/$system-load.log)"
-                echo "$system: a load run failed: $(tail -2 "$work/$system-load.log" | tr '\n' ' ')" >>"$notes"
-                return 1
-            fi
-            after=$(cpu_ticks "$server")
-            line=${line/system=* inflight=/system=$system inflight=}
-            echo "$line cpu_ticks=$((after - before))" >>"$results"
-            log "$line cpu_ticks=$((after - before))"
-        done
+# server[SYSTEM] is a system's server process (server[SYSTEM.db] its MariaDB, for iotd); up
+# lists the systems that started.
+declare -A server=()
+up=()
+
+# The CPU ticks of SYSTEM's MariaDB (0 when it has none; all of them without SYSTEM).
+db_ticks() {
+    local name sum=0
+    for name in "${!server[@]}"; do
+        if [[ $name != *.db ]] || { [ -n "${1:-}" ] && [ "$name" != "$1.db" ]; }; then
+            continue
+        fi
+        [ -e "/proc/${server[$name]}/stat" ] && sum=$((sum + $(cpu_ticks "${server[$name]}")))
+    done
+    echo "$sum"
+}
+
+# Wait (up to 5 s) until the MariaDBs use under 5% of a core: what one writes after a run with
+# the audit on must not run into the next system's run.
+settle() {
+    local before after
+    for _ in $(seq 1 25); do
+        before=$(db_ticks)
+        sleep 0.2
+        after=$(db_ticks)
+        [ $((after - before)) -le 1 ] && return 0
     done
 }
 
-bench_epoll() {
-    "$work/bin/epoll_relay" --duration 3600 >"$work/epoll.port" 2>"$work/epoll.log" &
-    local relay=$!
-    pids+=("$relay")
-    for _ in $(seq 1 50); do grep -q port= "$work/epoll.port" && break; sleep 0.1; done
-    local port
-    port=$(sed -n 's/port=//p' "$work/epoll.port")
-    "$work/bin/relay_load" --responder -c "127.0.0.1:$port" --devices "$device_list" \
-        --duration 3600 2>>"$work/epoll-responder.log" &
-    local responder=$!
-    pids+=("$responder")
-    sleep 0.3
-    measure epoll "$relay" "$work/bin/relay_load" -c "127.0.0.1:$port" --from 'bench%d@bench' \
-        --devices "$device_list" --conns "$CONNS" || true
-    kill "$responder" "$relay" 2>/dev/null || true
-    wait "$responder" "$relay" 2>/dev/null || true
+# measure SYSTEM INFLIGHT: one run; a result line with the server's CPU ticks over the run
+# appended (and MariaDB's, for iotd). Returns 1 when the load generator failed.
+measure() {
+    local system=$1 k=$2 before after db_before db_after line
+    before=$(cpu_ticks "${server[$system]}")
+    db_before=$(db_ticks "$system")
+    "load_$system"
+    if ! line=$(timeout $((${DURATION%.*} + 30)) "${load_cmd[@]}" --inflight "$k" \
+        --duration "$DURATION" 2>>"$work/$system-load.log"); then
+        log "$system: load run failed (see $work/$system-load.log)"
+        echo "$system: a load run failed: $(tail -2 "$work/$system-load.log" | tr '\n' ' ')" >>"$notes"
+        return 1
+    fi
+    after=$(cpu_ticks "${server[$system]}")
+    db_after=$(db_ticks "$system")
+    line=${line/system=* inflight=/system=$system inflight=}
+    line="$line cpu_ticks=$((after - before))"
+    [ -n "${server[$system.db]:-}" ] && line="$line db_ticks=$((db_after - db_before))"
+    echo "$line" >>"$results"
+    log "$line"
 }
 
-bench_mosquitto() {
+# start_SYSTEM starts a server and its responders (the devices) and returns 0 once they are
+# up; load_SYSTEM then sets load_cmd to the command that runs one load against it (options
+# such as --inflight follow). helpers[SYSTEM] lists the processes stop_system ends besides
+# the server.
+declare -A helpers=()
+
+stop_system() {
+    local p
+    # shellcheck disable=SC2086 # helpers is a list of pids
+    for p in ${helpers[$1]:-} ${server[$1]:-}; do kill "$p" 2>/dev/null || true; done
+    # shellcheck disable=SC2086
+    for p in ${helpers[$1]:-} ${server[$1]:-}; do wait "$p" 2>/dev/null || true; done
+}
+
+start_epoll() {
+    "$work/bin/epoll_relay" --duration 3600 >"$work/epoll.port" 2>"$work/epoll.log" &
+    server[epoll]=$!
+    pids+=("$!")
+    for _ in $(seq 1 50); do grep -q port= "$work/epoll.port" && break; sleep 0.1; done
+    epoll_port=$(sed -n 's/port=//p' "$work/epoll.port")
+    if [ -z "$epoll_port" ]; then
+        echo "epoll: did not start (see $work/epoll.log)" >>"$notes"
+        return 1
+    fi
+    "$work/bin/relay_load" --responder -c "127.0.0.1:$epoll_port" --devices "$device_list" \
+        --duration 3600 2>>"$work/epoll-responder.log" &
+    helpers[epoll]=$!
+    pids+=("$!")
+    sleep 0.3
+}
+load_epoll() {
+    load_cmd=("$work/bin/relay_load" -c "127.0.0.1:$epoll_port" --from 'bench%d@bench'
+        --devices "$device_list" --conns "$CONNS")
+}
+
+start_mosquitto() {
     if [ "$have_mqtt" != 1 ]; then
         echo "mosquitto: skipped (mosquitto or libmosquitto-dev missing)" >>"$notes"
-        return
+        return 1
     fi
-    local port
-    port=$(free_port)
+    mqtt_port=$(free_port)
     # A config file binds the listener to loopback explicitly, whatever the build's default.
-    printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$port" >"$work/mosquitto.conf"
+    printf 'listener %s 127.0.0.1\nallow_anonymous true\n' "$mqtt_port" >"$work/mosquitto.conf"
     mosquitto -c "$work/mosquitto.conf" >"$work/mosquitto.log" 2>&1 &
-    local broker=$!
-    pids+=("$broker")
-    wait_port "$port" || { echo "mosquitto: did not start" >>"$notes"; return; }
-    "$work/bin/mqtt_load" --responder -c "127.0.0.1:$port" --devices "$device_list" \
+    server[mosquitto]=$!
+    pids+=("$!")
+    wait_port "$mqtt_port" || { echo "mosquitto: did not start" >>"$notes"; return 1; }
+    "$work/bin/mqtt_load" --responder -c "127.0.0.1:$mqtt_port" --devices "$device_list" \
         --duration 3600 2>>"$work/mosquitto-responder.log" &
-    local responder=$!
-    pids+=("$responder")
+    helpers[mosquitto]=$!
+    pids+=("$!")
     sleep 0.5
-    measure mosquitto "$broker" "$work/bin/mqtt_load" -c "127.0.0.1:$port" \
-        --devices "$device_list" --conns "$CONNS" || true
-    kill "$responder" "$broker" 2>/dev/null || true
-    wait "$responder" "$broker" 2>/dev/null || true
+}
+load_mosquitto() {
+    load_cmd=("$work/bin/mqtt_load" -c "127.0.0.1:$mqtt_port" --devices "$device_list"
+        --conns "$CONNS")
 }
 
-bench_nats() {
+start_nats() {
     if [ "$have_nats" != 1 ]; then
         echo "nats: skipped (nats-server or libnats-dev missing)" >>"$notes"
-        return
+        return 1
     fi
-    local port
-    port=$(free_port)
-    nats-server -a 127.0.0.1 -p "$port" >"$work/nats.log" 2>&1 &
-    local server=$!
-    pids+=("$server")
-    wait_port "$port" || { echo "nats: did not start" >>"$notes"; return; }
-    "$work/bin/nats_load" --responder -c "127.0.0.1:$port" --devices "$device_list" \
+    nats_port=$(free_port)
+    nats-server -a 127.0.0.1 -p "$nats_port" >"$work/nats.log" 2>&1 &
+    server[nats]=$!
+    pids+=("$!")
+    wait_port "$nats_port" || { echo "nats: did not start" >>"$notes"; return 1; }
+    "$work/bin/nats_load" --responder -c "127.0.0.1:$nats_port" --devices "$device_list" \
         --duration 3600 2>>"$work/nats-responder.log" &
-    local responder=$!
-    pids+=("$responder")
+    helpers[nats]=$!
+    pids+=("$!")
     sleep 0.5
-    measure nats "$server" "$work/bin/nats_load" -c "127.0.0.1:$port" --devices "$device_list" \
-        --conns "$CONNS" || true
-    kill "$responder" "$server" 2>/dev/null || true
-    wait "$responder" "$server" 2>/dev/null || true
+}
+load_nats() {
+    load_cmd=("$work/bin/nats_load" -c "127.0.0.1:$nats_port" --devices "$device_list"
+        --conns "$CONNS")
 }
 
 json_get() { python3 -c 'import json,sys
@@ -190,19 +245,28 @@ v = json.load(sys.stdin)
 for k in sys.argv[1:]: v = v[k]
 print(v)' "$@"; }
 
-bench_iotd() {
-    local iotd_bin=$build/iotd/core/iotd ctl_bin=$build/iotctl/iotctl sim_bin=$build/firmware/sim/iotsim
+iotd_bin=$build/iotd/core/iotd ctl_bin=$build/iotctl/iotctl sim_bin=$build/firmware/sim/iotsim
+declare -A port=()
+# ctl NAME ARGS...: iotctl on the iotd instance NAME (iotd or iotd_none)
+ctl() {
+    local name=$1
+    shift
+    "$ctl_bin" -s "$work/$name-state/control.sock" "$@"
+}
+
+# start_iotd_instance NAME AUDIT: an iotd with its MariaDB, registrations and iotsim devices.
+start_iotd_instance() {
+    local name=$1 audit=$2 state=$work/$1-state
     if [ ! -x "$iotd_bin" ] || [ ! -x "$ctl_bin" ] || [ ! -x "$sim_bin" ]; then
         log "building iotd, iotctl and iotsim (Release) in $build"
         { [ -f "$build/CMakeCache.txt" ] ||
             cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Release -DIOTD_TESTS=OFF; } >"$work/build.log" 2>&1 &&
             cmake --build "$build" -j"$(nproc)" --target iotd iotctl iotsim >>"$work/build.log" 2>&1 || {
-            echo "iotd: skipped, the build failed (see $work/build.log)" >>"$notes"
-            return
+            echo "$name: skipped, the build failed (see $work/build.log)" >>"$notes"
+            return 1
         }
     fi
-    local state=$work/iotd-state
-    cat >"$work/iotd.conf" <<CONF
+    cat >"$work/$name.conf" <<CONF
 [iotd]
 state_dir = $state
 log_level = warn
@@ -210,93 +274,107 @@ threads = ${IOTD_THREADS:-0}
 [devices]
 listen = 127.0.0.1:0
 [relay]
-audit = ${IOTD_AUDIT:-all}
+audit = $audit
 [database]
 url = local
 CONF
-    "$iotd_bin" -f -c "$work/iotd.conf" >"$work/iotd.log" 2>&1 &
-    local iotd=$!
-    pids+=("$iotd")
-    ctl() { "$ctl_bin" -s "$state/control.sock" "$@"; }
-    for _ in $(seq 1 600); do ctl status >/dev/null 2>&1 && break; sleep 0.1; done
-    if ! ctl status >/dev/null 2>&1; then
-        echo "iotd: did not start (see $work/iotd.log)" >>"$notes"
-        return
+    "$iotd_bin" -f -c "$work/$name.conf" >"$work/$name.log" 2>&1 &
+    server[$name]=$!
+    pids+=("$!")
+    for _ in $(seq 1 600); do ctl "$name" status >/dev/null 2>&1 && break; sleep 0.1; done
+    if ! ctl "$name" status >/dev/null 2>&1; then
+        echo "$name: did not start (see $work/$name.log)" >>"$notes"
+        return 1
     fi
-    local port
-    port=$(ctl --json status | json_get devices port)
+    # Its own MariaDB, a child of iotd (its CPU is the audit's cost).
+    server[$name.db]=$(pgrep -P "${server[$name]}" -x mariadbd | head -1 || true)
+    port[$name]=$(ctl "$name" --json status | json_get devices port)
     {
-        ctl tenant add bench
-        ctl type add thermo --tenant bench
-        ctl message add thermo echo --tenant bench --args "text:str"
+        ctl "$name" tenant add bench
+        ctl "$name" type add thermo --tenant bench
+        ctl "$name" message add thermo echo --tenant bench --args "text:str"
         printf 'password123\n' >"$work/pw"
-        ctl user add alice@bench --role operator --password-file "$work/pw"
-        ctl access grant user:alice type:thermo --tenant bench
-    } >"$work/iotd-setup.log" 2>&1 || {
-        echo "iotd: registration failed: $(tail -1 "$work/iotd-setup.log")" >>"$notes"
-        return
+        ctl "$name" user add alice@bench --role operator --password-file "$work/pw"
+        ctl "$name" access grant user:alice type:thermo --tenant bench
+    } >"$work/$name-setup.log" 2>&1 || {
+        echo "$name: registration failed: $(tail -1 "$work/$name-setup.log")" >>"$notes"
+        return 1
     }
     local i
     for i in $(seq 1 "$DEVICES"); do
-        ctl --json device add "dev$i" --tenant bench --type thermo
-    done >"$work/devices.jsonl" 2>>"$work/iotd-setup.log"
-    "$sim_bin" -c "127.0.0.1:$port" -f "$work/devices.jsonl" --duration 3600 --stats-interval 0 \
-        >"$work/iotsim.log" 2>&1 &
-    local sim=$!
-    pids+=("$sim")
+        ctl "$name" --json device add "dev$i" --tenant bench --type thermo
+    done >"$work/$name-devices.jsonl" 2>>"$work/$name-setup.log"
+    "$sim_bin" -c "127.0.0.1:${port[$name]}" -f "$work/$name-devices.jsonl" --duration 3600 \
+        --stats-interval 0 >"$work/$name-iotsim.log" 2>&1 &
+    helpers[$name]=$!
+    pids+=("$!")
     for _ in $(seq 1 300); do
-        [ "$(ctl --json status | json_get devices online)" -ge "$DEVICES" ] && break
+        [ "$(ctl "$name" --json status | json_get devices online)" -ge "$DEVICES" ] && break
         sleep 0.1
     done
     # Is the relay there? One short run tells LOGIN and echo apart from everything else.
-    if ! "$work/bin/relay_load" -c "127.0.0.1:$port" --from alice@bench --password password123 \
-        --devices "$device_list" --duration 1 --warmup 0 >"$work/iotd-probe.txt" \
-        2>"$work/iotd-probe.log" || grep -q 'errors=[1-9]' "$work/iotd-probe.txt"; then
-        echo "iotd: the relay did not answer: $(head -3 "$work/iotd-probe.log" | tr '\n' ' ')" >>"$notes"
-    else
-        local stats=
-        if [ -n "${IOTD_STATS_MS:-}" ]; then
-            ctl stats --interval "$IOTD_STATS_MS" >/dev/null 2>&1 &
-            stats=$!
-        fi
-        measure iotd "$iotd" "$work/bin/relay_load" -c "127.0.0.1:$port" --from alice@bench \
-            --password password123 --devices "$device_list" --conns "$CONNS" || true
-        [ -n "$stats" ] && kill "$stats" 2>/dev/null
-        # The audit's own account: records written and dropped, and how often a sender was held
-        # back (not read from) while MariaDB caught up. Held time is part of the figures above.
-        sleep 1
-        ctl --json stats --count 1 | python3 -c '
+    "load_$name"
+    if ! "${load_cmd[@]}" --duration 1 --warmup 0 >"$work/$name-probe.txt" \
+        2>"$work/$name-probe.log" || grep -q 'errors=[1-9]' "$work/$name-probe.txt"; then
+        echo "$name: the relay did not answer: $(head -3 "$work/$name-probe.log" | tr '\n' ' ')" \
+            >>"$notes"
+        return 1
+    fi
+    if [ -n "${IOTD_STATS_MS:-}" ]; then
+        ctl "$name" stats --interval "$IOTD_STATS_MS" >/dev/null 2>&1 &
+        helpers[$name]+=" $!"
+        pids+=("$!")
+    fi
+}
+start_iotd() { start_iotd_instance iotd "${IOTD_AUDIT:-all}"; }
+start_iotd_none() { start_iotd_instance iotd_none none; }
+load_iotd() {
+    load_cmd=("$work/bin/relay_load" -c "127.0.0.1:${port[iotd]}" --from alice@bench
+        --password password123 --devices "$device_list" --conns "$CONNS")
+}
+load_iotd_none() {
+    load_cmd=("$work/bin/relay_load" -c "127.0.0.1:${port[iotd_none]}" --from alice@bench
+        --password password123 --devices "$device_list" --conns "$CONNS")
+}
+
+# After the runs: the audit's own account (records written and dropped, and how often a sender
+# was held back, not read from, while MariaDB caught up: held time is part of the figures),
+# then the idle devices' memory.
+finish_iotd() {
+    sleep 1
+    ctl iotd --json stats --count 1 | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 q = next(q for q in d["queues"] if q["name"] == "relay_audit")
 print("iotd: audit %s: %d records written, %d dropped" % (sys.argv[1], q["dequeued"], q["drops"]))' \
-            "${IOTD_AUDIT:-all}" >>"$notes" 2>/dev/null || true
-        echo "iotd: senders held back for the audit $(ctl --json status | json_get relay audit_holds) times" \
-            >>"$notes" 2>/dev/null || true
-    fi
-    kill "$sim" 2>/dev/null || true
-    wait "$sim" 2>/dev/null || true
-    [ "$IDLE_DEVICES" -gt 0 ] && idle_memory "$iotd" "$port"
-    kill "$iotd" 2>/dev/null || true
-    wait "$iotd" 2>/dev/null || true
+        "${IOTD_AUDIT:-all}" >>"$notes" 2>/dev/null || true
+    echo "iotd: senders held back for the audit $(ctl iotd --json status | json_get relay audit_holds) times" \
+        >>"$notes" 2>/dev/null || true
+    # shellcheck disable=SC2086 # helpers is a list of pids
+    kill ${helpers[iotd]} 2>/dev/null || true
+    # shellcheck disable=SC2086
+    wait ${helpers[iotd]} 2>/dev/null || true
+    helpers[iotd]=
+    [ "$IDLE_DEVICES" -gt 0 ] && idle_memory "${server[iotd]}" "${port[iotd]}"
+    stop_system iotd
 }
 
 # iotd's RSS growth per idle authenticated device, IDLE_DEVICES of them.
 idle_memory() {
-    local iotd=$1 port=$2 i online=0
+    local iotd=$1 dev_port=$2 i online=0
     log "registering $IDLE_DEVICES idle devices"
     for i in $(seq 1 "$IDLE_DEVICES"); do
-        ctl --json device add "idle$i" --tenant bench --type thermo
+        ctl iotd --json device add "idle$i" --tenant bench --type thermo
     done >"$work/idle.jsonl" 2>>"$work/iotd-setup.log"
     sleep 1
     local before after
     before=$(awk '/VmRSS/ {print $2}' "/proc/$iotd/status")
-    "$sim_bin" -c "127.0.0.1:$port" -f "$work/idle.jsonl" --rate-connect 5000 --duration 600 \
+    "$sim_bin" -c "127.0.0.1:$dev_port" -f "$work/idle.jsonl" --rate-connect 5000 --duration 600 \
         --stats-interval 0 >"$work/idle-sim.log" 2>&1 &
     local sim=$!
     pids+=("$sim")
     for _ in $(seq 1 1200); do
-        online=$(ctl --json status | json_get devices online)
+        online=$(ctl iotd --json status | json_get devices online)
         [ "$online" -ge "$IDLE_DEVICES" ] && break
         sleep 0.1
     done
@@ -308,13 +386,37 @@ idle_memory() {
 }
 
 for s in $SYSTEMS; do
-    log "system $s"
-    "bench_$s"
+    log "starting $s"
+    if declare -F "start_$s" >/dev/null && "start_$s"; then
+        up+=("$s")
+    else
+        stop_system "$s"
+        unset "server[$s]" "server[$s.db]"
+    fi
 done
+declare -A failed=()
+for r in $(seq 1 "$RUNS"); do
+    log "round $r of $RUNS"
+    for k in $INFLIGHTS; do
+        # Each round starts with the next system, so that none always follows the same one.
+        n=${#up[@]}
+        [ "$n" -gt 0 ] || break 2
+        for s in "${up[@]:$((r % n))}" "${up[@]:0:$((r % n))}"; do
+            [ -z "${failed[$s]:-}" ] || continue
+            settle
+            measure "$s" "$k" || failed[$s]=1
+        done
+    done
+done
+for s in "${up[@]}"; do
+    [ "$s" = iotd ] || stop_system "$s"
+done
+[ -n "${server[iotd]:-}" ] && finish_iotd
 
-echo "relay benchmark: $(nproc) cores, $(uname -r), CONNS=$CONNS DEVICES=$DEVICES" \
+echo "relay benchmark: $(getconf _NPROCESSORS_ONLN) cores${PIN_CPU:+ (everything on CPU $PIN_CPU)}," \
+    "$(uname -r), CONNS=$CONNS DEVICES=$DEVICES" \
     "DURATION=${DURATION}s RUNS=$RUNS, 64-byte payload, loopback; medians"
-python3 - "$results" "$(getconf CLK_TCK)" <<'PY'
+python3 - "$results" "$(getconf CLK_TCK)" "${IOTD_AUDIT:-all}" <<'PY'
 import statistics, sys
 rows, idle = {}, []
 for line in open(sys.argv[1]):
@@ -330,16 +432,19 @@ for key, runs in rows.items():
     # The server's CPU time covers the warm-up too: divide by every round trip it carried.
     cpu = statistics.median(float(r["cpu_ticks"]) * 1e6 / tck / max(1.0, float(r["rt_all"]))
                             for r in runs)
+    db = (statistics.median(float(r["db_ticks"]) * 1e6 / tck / max(1.0, float(r["rt_all"]))
+                            for r in runs) if all("db_ticks" in r for r in runs) else None)
     med[key] = dict(rt_s=m("rt_s"), p50=m("p50_us"), p99=m("p99_us"), p999=m("p999_us"),
-                    cpu=cpu, errors=sum(int(r["errors"]) for r in runs),
+                    cpu=cpu, db=db, errors=sum(int(r["errors"]) for r in runs),
                     lost=sum(int(r["lost"]) for r in runs), n=len(runs))
 print(f"{'system':<10} {'inflight':>8} {'rt/s':>9} {'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9}"
-      f" {'cpu us/rt':>9} {'errors':>6} {'lost':>5} {'runs':>4}")
-order = ["epoll", "iotd", "mosquitto", "nats"]
+      f" {'cpu us/rt':>9} {'db us/rt':>8} {'errors':>6} {'lost':>5} {'runs':>4}")
+order = ["epoll", "iotd", "iotd_none", "mosquitto", "nats"]
 for (s, k) in sorted(med, key=lambda x: (x[1], order.index(x[0]) if x[0] in order else 9)):
     r = med[(s, k)]
     print(f"{s:<10} {k:>8} {r['rt_s']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['p999']:>9.1f}"
-          f" {r['cpu']:>9.2f} {r['errors']:>6} {r['lost']:>5} {r['n']:>4}")
+          f" {r['cpu']:>9.2f} {'-' if r['db'] is None else format(r['db'], '.2f'):>8}"
+          f" {r['errors']:>6} {r['lost']:>5} {r['n']:>4}")
 for k in sorted({k for _, k in med}):
     i = med.get(("iotd", k))
     for base in ("epoll", "mosquitto"):
@@ -347,6 +452,12 @@ for k in sorted({k for _, k in med}):
         if i and b:
             print(f"iotd/{base} at {k:>2} in flight: throughput {i['rt_s'] / b['rt_s']:.2f}x,"
                   f" p50 {i['p50'] / b['p50']:.2f}x, p99 {i['p99'] / b['p99']:.2f}x")
+for k in sorted({k for _, k in med}):
+    a, n = med.get(("iotd", k)), med.get(("iotd_none", k))
+    if a and n:
+        print(f"the audit at {k:>2} in flight: iotd (audit {sys.argv[3]}) at"
+              f" {a['rt_s'] / n['rt_s']:.2f}x the throughput of iotd_none (audit none),"
+              f" p50 {a['p50'] / n['p50']:.2f}x, p99 {a['p99'] / n['p99']:.2f}x")
 for r in idle:
     n = max(1, int(r["devices"]))
     per = (int(r["rss_after_kib"]) - int(r["rss_before_kib"])) * 1024 / n
