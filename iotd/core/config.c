@@ -45,6 +45,7 @@ static const struct config_key keys[] = {
     STR("devices", "tls_listen", tls_listen),
     STR("devices", "tls_cert", tls_cert),
     STR("devices", "tls_key", tls_key),
+    STR("devices", "placement", placement),
     UINT("devices", "handshake_timeout_ms", handshake_timeout_ms, 600000),
     UINT("devices", "ping_s", ping_s, 3600),
     UINT("devices", "keepalive_timeout_s", keepalive_timeout_s, 36000),
@@ -138,6 +139,7 @@ void config_defaults(struct iotd_config *cfg)
     cfg->max_timeout_ms = 60000;
     cfg->login_plain = strdup("no");
     cfg->relay_audit = strdup("all");
+    cfg->placement = strdup("tenant");
     cfg->relay_audit_retention_days = 30;
     cfg->events_retention_days = 30;
     cfg->events_spool_max_mb = 256;
@@ -199,6 +201,7 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
     static const char *const duplicates[] = {"replace", "refuse", NULL};
     static const char *const yes_no[] = {"yes", "no", NULL};
     static const char *const audits[] = {"all", "denied", "none", NULL};
+    static const char *const placements[] = {"tenant", "spread", NULL};
     int rc;
 
     if (!cfg->state_dir || cfg->state_dir[0] != '/') {
@@ -209,7 +212,8 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
         (rc = check_one_of("[iotd] log_target", cfg->log_target, targets, err, errlen)) != 0 ||
         (rc = check_one_of("[devices] duplicate", cfg->duplicate, duplicates, err, errlen)) != 0 ||
         (rc = check_one_of("[devices] login_plain", cfg->login_plain, yes_no, err, errlen)) != 0 ||
-        (rc = check_one_of("[relay] audit", cfg->relay_audit, audits, err, errlen)) != 0)
+        (rc = check_one_of("[relay] audit", cfg->relay_audit, audits, err, errlen)) != 0 ||
+        (rc = check_one_of("[devices] placement", cfg->placement, placements, err, errlen)) != 0)
         return rc;
     if (cfg->ping_s == 0 || cfg->max_frame < 256 || cfg->handshake_timeout_ms < 100) {
         snprintf(err, errlen,

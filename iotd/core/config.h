@@ -34,6 +34,7 @@ struct iotd_config {
     unsigned max_in_flight;        /* relayed requests waiting at one device, default 16 */
     unsigned max_timeout_ms;       /* bound of any request's timeout, default 60000 */
     char *login_plain;             /* "yes": LOGIN over plain TCP from non-loopback peers */
+    char *placement;               /* tenant|spread: io thread of a plain TCP connection */
     /* [relay] */
     char *relay_audit;                   /* all|denied|none, default all */
     unsigned relay_audit_retention_days; /* days of audit kept (partitions dropped), 0 = forever */

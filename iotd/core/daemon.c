@@ -303,8 +303,12 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
     net_loop_t *loops[256];
     sessions_net_loops(d->sessions, loops);
     if (d->cfg.listen && d->cfg.listen[0]) {
-        struct net_listener_options lo = {
-            .address = d->cfg.listen, .transport = CONN_TCP, .output_limit = d->cfg.output_limit};
+        bool by_tenant = strcmp(d->cfg.placement, "tenant") == 0;
+        struct net_listener_options lo = {.address = d->cfg.listen,
+                                          .transport = CONN_TCP,
+                                          .output_limit = d->cfg.output_limit,
+                                          .place = by_tenant ? sessions_place : NULL,
+                                          .place_arg = d->sessions};
         if ((rc = net_listener_start(&d->listener, &d->loop, &lo, loops, d->io_count, err,
                                      errlen)) != 0)
             return rc;

@@ -97,8 +97,16 @@ void conn_close(conn_t *c, const char *reason);
 /* The io thread this connection lives on (to address it through the inbox). */
 io_thread_t *conn_io_thread(const conn_t *c);
 
-/* Listeners run on the main loop and hand accepted sockets to io threads round robin. */
+/* Listeners run on the main loop and hand accepted sockets to io threads (round robin, or by
+ * a place function, see net_listener_options). */
 typedef struct net_listener net_listener_t;
+/* Which io thread a new plain TCP connection belongs on, from the first bytes it sent (peeked:
+ * they stay in the socket for the io thread to read): an index below the listener's count,
+ * -1 for the next in turn, or NET_PLACE_MORE when these bytes do not decide yet. Runs on the
+ * main loop. */
+#define NET_PLACE_MORE (-2)
+typedef int (*net_place_fn)(const uint8_t *data, size_t len, void *arg);
+
 struct net_listener_options {
     const char *address; /* "host:port"; port 0 picks a free port */
     enum conn_transport transport;
@@ -106,7 +114,12 @@ struct net_listener_options {
     size_t output_limit;            /* per-connection output bound in bytes (0: 1 MiB) */
     unsigned handshake_timeout_ms;  /* CONN_TLS: drop a handshake not done by then (0: 10 s) */
     unsigned linger_ms;             /* conn_close waits this long for queued output (0: 2 s) */
+    /* CONN_TCP: place each connection by its first bytes (NULL: every connection in turn). A
+     * connection that says nothing decisive within NET_PLACE_WAIT_MS goes in turn. */
+    net_place_fn place;
+    void *place_arg;
 };
+#define NET_PLACE_WAIT_MS 500
 /* Bind and listen on loop (the main loop); accepted sockets go to nl[i % count]'s thread
  * through its io thread inbox. Call on the main loop's thread. The loops must stay alive until
  * net_listener_stop: stop listeners before net_loop_close (a socket already in an inbox is

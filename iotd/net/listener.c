@@ -13,6 +13,14 @@
  * pending connection cannot even be refused, and a level-triggered poll would spin, so
  * accepting pauses briefly and a warning is logged at most once a second.
  *
+ * Placement (plain TCP with a place function): before a socket leaves, the listener waits
+ * for its first bytes and peeks at them (MSG_PEEK: they stay in the socket), and the place
+ * function picks the io thread, so that, say, a tenant's sessions share one and relays between
+ * them need no hop between threads. A first frame split over several segments is peeked at
+ * again every PLACE_SWEEP_MS (a level-triggered poll would spin on bytes left unread); a
+ * socket still undecided after NET_PLACE_WAIT_MS, or beyond PLACE_MAX_PENDING waiting, goes
+ * round robin. The io thread's own handshake timeout still applies.
+ *
  * TLS: the SSL_CTX is built once here and shared by every io thread (OpenSSL counts its
  * references). A reload builds a new one for new connections; connections in progress keep the
  * old one alive through their own reference until they close.
@@ -30,10 +38,24 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#define ACCEPT_BATCH    64
-#define LISTEN_BACKLOG  1024
-#define ACCEPT_PAUSE_MS 100
-#define LOG_EVERY_MS    1000
+#define ACCEPT_BATCH      64
+#define LISTEN_BACKLOG    1024
+#define ACCEPT_PAUSE_MS   100
+#define LOG_EVERY_MS      1000
+#define PLACE_PEEK        1024 /* bytes peeked at: a HELLO or LOGIN fits */
+#define PLACE_SWEEP_MS    20
+#define PLACE_MAX_PENDING 1024
+
+/* A socket waiting for the first bytes that place it (see above). */
+struct pending {
+    uv_poll_t poll;
+    net_listener_t *l;
+    struct pending *prev, *next;
+    uint64_t since_ms;
+    int fd;
+    int target;   /* the io thread chosen, -1 for the next in turn */
+    bool polling; /* false: peeked at again by the sweep only */
+};
 
 struct net_listener {
     uv_loop_t *loop;
@@ -48,6 +70,12 @@ struct net_listener {
     char *tls_cert, *tls_key;
     uint64_t last_log_ms;
     struct net_listener_counters counters;
+    net_place_fn place;
+    void *place_arg;
+    uv_timer_t sweep;        /* runs while sockets wait to be placed */
+    struct pending *pending; /* waiting to be placed */
+    unsigned npending;       /* in the list, plus those closing their poll */
+    bool stopping;
 };
 
 struct accept_msg {
@@ -65,10 +93,11 @@ static void on_accept_msg(inbox_msg_t *msg, void *loop_data)
     free(a);
 }
 
-/* Hand fd to the next io thread; on failure close it and count a drop. */
-static void listener_dispatch(net_listener_t *l, int fd)
+/* Hand fd to io thread target (-1: the next in turn); on failure close it and count a drop. */
+static void listener_dispatch(net_listener_t *l, int fd, int target)
 {
-    net_loop_t *nl = l->loops[l->next++ % l->count];
+    net_loop_t *nl = target >= 0 && (unsigned)target < l->count ? l->loops[target]
+                                                                : l->loops[l->next++ % l->count];
     struct accept_msg *a = malloc(sizeof(*a));
     if (!a)
         goto drop;
@@ -88,6 +117,104 @@ drop:
 }
 
 static void on_listen_readable(uv_poll_t *poll, int status, int events);
+static void listener_unref(net_listener_t *l);
+
+/* ---- placement ---- */
+
+static void on_pending_closed(uv_handle_t *handle)
+{
+    struct pending *p = handle->data;
+    net_listener_t *l = p->l;
+    if (l->stopping)
+        close(p->fd);
+    else
+        listener_dispatch(l, p->fd, p->target);
+    free(p);
+    l->npending--;
+    listener_unref(l);
+}
+
+/* Send p to target: out of the list, then out of this loop once its poll is closed. */
+static void pending_decide(struct pending *p, int target)
+{
+    net_listener_t *l = p->l;
+    if (p->prev)
+        p->prev->next = p->next;
+    else
+        l->pending = p->next;
+    if (p->next)
+        p->next->prev = p->prev;
+    p->target = target;
+    l->handles_open++; /* the listener is freed only after this poll is closed */
+    uv_close((uv_handle_t *)&p->poll, on_pending_closed);
+}
+
+/* Peek at what p sent and place it if that decides; last: decide now, in turn if need be. */
+static void pending_peek(struct pending *p, bool last)
+{
+    uint8_t buf[PLACE_PEEK];
+    ssize_t n = recv(p->fd, buf, sizeof(buf), MSG_PEEK | MSG_DONTWAIT);
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR) && !last)
+        return;
+    if (n <= 0) { /* closed, failed or silent to the end: the io thread sees to it */
+        pending_decide(p, -1);
+        return;
+    }
+    int target = p->l->place(buf, (size_t)n, p->l->place_arg);
+    if (target != NET_PLACE_MORE) {
+        pending_decide(p, target);
+    } else if (last || n == (ssize_t)sizeof(buf)) {
+        pending_decide(p, -1);
+    } else if (p->polling) {
+        uv_poll_stop(&p->poll); /* the rest of the frame: the sweep peeks again */
+        p->polling = false;
+    }
+}
+
+static void on_pending_readable(uv_poll_t *poll, int status, int events)
+{
+    (void)events;
+    pending_peek(poll->data, status < 0);
+}
+
+static void on_sweep(uv_timer_t *timer)
+{
+    net_listener_t *l = timer->data;
+    uint64_t now = uv_now(l->loop);
+    for (struct pending *p = l->pending, *next; p; p = next) {
+        next = p->next;
+        bool last = now - p->since_ms >= NET_PLACE_WAIT_MS;
+        if (last || !p->polling)
+            pending_peek(p, last);
+    }
+    if (!l->pending)
+        uv_timer_stop(timer);
+}
+
+/* Wait for fd's first bytes before placing it; in turn at once if that cannot be. */
+static void pending_start(net_listener_t *l, int fd)
+{
+    struct pending *p = NULL;
+    if (l->npending >= PLACE_MAX_PENDING || !(p = calloc(1, sizeof(*p))) ||
+        uv_poll_init(l->loop, &p->poll, fd) != 0) {
+        free(p);
+        listener_dispatch(l, fd, -1);
+        return;
+    }
+    p->poll.data = p;
+    p->l = l;
+    p->fd = fd;
+    p->since_ms = uv_now(l->loop);
+    p->polling = true;
+    p->next = l->pending;
+    if (p->next)
+        p->next->prev = p;
+    l->pending = p;
+    l->npending++;
+    uv_poll_start(&p->poll, UV_READABLE, on_pending_readable);
+    if (!uv_is_active((uv_handle_t *)&l->sweep))
+        uv_timer_start(&l->sweep, on_sweep, PLACE_SWEEP_MS, PLACE_SWEEP_MS);
+}
 
 static void on_pause_done(uv_timer_t *timer)
 {
@@ -116,7 +243,10 @@ static void on_listen_readable(uv_poll_t *poll, int status, int events)
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            listener_dispatch(l, fd);
+            if (l->place)
+                pending_start(l, fd);
+            else
+                listener_dispatch(l, fd, -1);
             continue;
         }
         int err = errno;
@@ -228,11 +358,16 @@ static void listener_free(net_listener_t *l)
     free(l);
 }
 
-static void on_listener_handle_closed(uv_handle_t *handle)
+/* One handle of the listener's (its own, or a pending socket's poll) is closed. */
+static void listener_unref(net_listener_t *l)
 {
-    net_listener_t *l = handle->data;
     if (--l->handles_open == 0)
         listener_free(l);
+}
+
+static void on_listener_handle_closed(uv_handle_t *handle)
+{
+    listener_unref(handle->data);
 }
 
 int net_listener_start(net_listener_t **out, uv_loop_t *loop, const struct net_listener_options *o,
@@ -256,6 +391,10 @@ int net_listener_start(net_listener_t **out, uv_loop_t *loop, const struct net_l
                                      .output_limit = o->output_limit,
                                      .handshake_timeout_ms = o->handshake_timeout_ms,
                                      .linger_ms = o->linger_ms};
+    if (o->transport == CONN_TCP) {
+        l->place = o->place;
+        l->place_arg = o->place_arg;
+    }
     if (!(l->loops = malloc(count * sizeof(*l->loops))))
         goto fail;
     memcpy(l->loops, loops, count * sizeof(*l->loops));
@@ -271,14 +410,15 @@ int net_listener_start(net_listener_t **out, uv_loop_t *loop, const struct net_l
     }
     if ((rc = listen_socket(o->address, &l->fd, &l->port, err, errlen)) < 0)
         goto fail;
-    if (uv_poll_init(loop, &l->poll, l->fd) != 0 || uv_timer_init(loop, &l->pause) != 0) {
+    if (uv_poll_init(loop, &l->poll, l->fd) != 0 || uv_timer_init(loop, &l->pause) != 0 ||
+        uv_timer_init(loop, &l->sweep) != 0) {
         /* uv_poll_init cannot fail for a valid socket, and uv_timer_init cannot fail. */
         snprintf(err, errlen, "cannot watch the listening socket");
         rc = IOT_EIO;
         goto fail;
     }
-    l->poll.data = l->pause.data = l;
-    l->handles_open = 2;
+    l->poll.data = l->pause.data = l->sweep.data = l;
+    l->handles_open = 3;
     uv_poll_start(&l->poll, UV_READABLE, on_listen_readable);
     *out = l;
     return 0;
@@ -312,9 +452,13 @@ void net_listener_stop(net_listener_t *l)
 {
     if (!l)
         return;
+    l->stopping = true; /* sockets still waiting to be placed are closed */
+    while (l->pending)
+        pending_decide(l->pending, -1);
     uv_poll_stop(&l->poll);
     uv_close((uv_handle_t *)&l->poll, on_listener_handle_closed);
     uv_close((uv_handle_t *)&l->pause, on_listener_handle_closed);
+    uv_close((uv_handle_t *)&l->sweep, on_listener_handle_closed);
 }
 
 void net_listener_counters(const net_listener_t *l, struct net_listener_counters *out)

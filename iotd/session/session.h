@@ -103,6 +103,12 @@ struct session_deps {
     struct session_event_hooks events;
 };
 
+/* net_place_fn for the device listener ([devices] placement = tenant): a connection goes to
+ * its tenant's io thread, known from its first frame (HELLO from a device id, LOGIN from
+ * user@tenant), so that relays within a tenant need no hop between threads. Other first
+ * frames, and unknown devices, go in turn. arg: the sessions_t. Main loop. */
+int sessions_place(const uint8_t *data, size_t len, void *arg);
+
 /* Create the session layer: one net loop per io thread (created on each thread). */
 int sessions_start(sessions_t **out, const struct session_deps *deps,
                    const struct session_options *opts);

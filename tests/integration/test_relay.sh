@@ -46,6 +46,22 @@ $client "$addr" serve dev1 thermo "$k1" >"$T_DIR/dev1.log" 2>&1 &
 dev1=$!
 for _ in $(seq 1 50); do grep -q serving "$T_DIR/dev1.log" 2>/dev/null && break; sleep 0.1; done
 
+# Placement ([devices] placement = tenant, the default): a tenant's sessions share one of the
+# two io threads, so that relays within it need no hop. Accepted in turn, dev1 and alice's
+# session would be on different threads.
+$client "$addr" no-read alice@acme alice-password dev1 echo 0 10 >/dev/null 2>&1 &
+idle_user=$!
+for _ in $(seq 1 50); do
+    expect 0 --json status
+    [ "$(json_get 'j["relay"]["users_online"]')" = 1 ] && break
+    sleep 0.1
+done
+expect 0 --json stats --count 1
+[ "$(json_get 'sorted(t["sessions"] for t in j["threads"] if t["role"] == "io")')" = "[0, 2]" ] \
+    || fail "a tenant's sessions on two io threads: $OUT"
+kill "$idle_user" 2>/dev/null || true
+wait "$idle_user" 2>/dev/null || true
+
 # --- iotctl send: every outcome, with its exit status
 expect 0 send --as alice@acme dev1 echo "hello world"
 contains "hello world"
