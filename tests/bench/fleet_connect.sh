@@ -9,6 +9,8 @@
 #                      growth is free heap memory left resident (fragmentation), not live objects
 #   MALLOC_STATS=1 ... also print glibc's malloc_stats() per arena (system vs in-use bytes)
 #   SETTLE_S=1 ...     seconds between "all authenticated" and reading the RSS (default 1)
+#   IOTD_PLACEMENT=spread ...  iotd's [devices] placement (default tenant: the fleet, one
+#                      tenant, is on one io thread)
 #   IOTD_WRAPPER="heaptrack -o /tmp/ht" ...   run iotd under a wrapper (a profiler); the RSS is
 #                      still read from iotd's own process (with the profiler's overhead in it)
 #   SMAPS_OUT=DIR ...  also copy iotd's /proc/PID/smaps to DIR/<transport>-before and -after:
@@ -50,6 +52,7 @@ state_dir = $dir/state
 log_level = warn
 [devices]
 listen = 127.0.0.1:0
+placement = ${IOTD_PLACEMENT:-tenant}
 tls_listen = 127.0.0.1:0
 tls_cert = $dir/cert.pem
 tls_key = $dir/key.pem
