@@ -211,15 +211,18 @@ done
 
 # Backpressure from a sender that does not read its answers: once half its output bound
 # (64 KiB here) waits, iotd stops reading its requests until it has read most of them, instead
-# of disconnecting it for a full output buffer. The client reads nothing for 2 s.
-$client "$addr" flood alice@acme alice-password dev2 never_op 20000 offline 2 \
+# of disconnecting it for a full output buffer. The client reads nothing for 2 s. Its answers
+# (about 60 bytes each) must be more than the kernel's socket buffers take, whose bound on the
+# sending side is tcp_wmem's third field.
+burst=$(($(awk '{print $3}' /proc/sys/net/ipv4/tcp_wmem) / 40 + 20000))
+$client "$addr" flood alice@acme alice-password dev2 never_op "$burst" offline 2 \
     >"$T_DIR/flood2.log" 2>&1 || fail "flood without reading: $(tail -3 "$T_DIR/flood2.log")"
 expect 0 --json status
 [ "$(json_get "j['relay']['output_holds'] > $output_holds")" = "True" ] || fail "sender not held: $OUT"
 # One that reads nothing at all is closed after the keepalive timeout (12 s here), like a
-# silent peer: it holds no memory for ever. 150,000 answers are more than the kernel's socket
-# buffers take (4 MiB), so that it is still held when its time is up.
-$client "$addr" no-read alice@acme alice-password dev2 never_op 150000 40 >/dev/null 2>&1 &
+# silent peer: it holds no memory for ever (still held when its time is up: its answers are
+# more than the socket buffers take).
+$client "$addr" no-read alice@acme alice-password dev2 never_op "$burst" 40 >/dev/null 2>&1 &
 reader=$!
 stalled="alice@acme disconnected: not reading its answers"
 for _ in $(seq 1 300); do
