@@ -6,11 +6,13 @@
 # Not part of the test suite: run it by hand on an idle machine. Every system gets the same
 # load, driven by a generator written for it in this folder: closed loop, 64-byte payload,
 # plain TCP on loopback, CONNS connections with 1 and then 16 requests in flight, DURATION
-# seconds after a 0.5 s warm-up, RUNS times; the table shows medians. Every system is started
-# first and the runs take turns (round 1: each system at each level, then round 2...), so that
-# what the machine does meanwhile falls on all of them alike; before each run the script waits
-# (up to 5 s) for iotd's MariaDBs to finish what the last run left them, so that no system
-# pays for another's background work.
+# seconds after a 0.5 s warm-up, RUNS times; the table shows medians. The runs take turns
+# (round 1: each system at each level, then round 2...), so that what the machine does
+# meanwhile falls on all of them alike, and every round starts every system afresh: on a
+# virtual machine a set of processes keeps, for as long as it lives, the arrangement over the
+# CPUs it settled into, fast or slow, and medians must span several. Before each run the
+# script waits (up to 5 s) for iotd's MariaDBs to finish what the last run left them, so that
+# no system pays for another's background work.
 #
 #   epoll      epoll_relay.c: one thread forwarding frames by TO address, no checks (the limit);
 #              devices are relay_load --responder
@@ -256,7 +258,7 @@ ctl() {
 
 # start_iotd_instance NAME AUDIT: an iotd with its MariaDB, registrations and iotsim devices.
 start_iotd_instance() {
-    local name=$1 audit=$2 state=$work/$1-state
+    local name=$1 audit=$2 state=$work/$1-state i
     if [ ! -x "$iotd_bin" ] || [ ! -x "$ctl_bin" ] || [ ! -x "$sim_bin" ]; then
         log "building iotd, iotctl and iotsim (Release) in $build"
         { [ -f "$build/CMakeCache.txt" ] ||
@@ -289,21 +291,21 @@ CONF
     # Its own MariaDB, a child of iotd (its CPU is the audit's cost).
     server[$name.db]=$(pgrep -P "${server[$name]}" -x mariadbd | head -1 || true)
     port[$name]=$(ctl "$name" --json status | json_get devices port)
-    {
+    # The registrations are in its MariaDB: a restart (next round) finds them there.
+    [ -s "$work/$name-devices.jsonl" ] || {
         ctl "$name" tenant add bench
         ctl "$name" type add thermo --tenant bench
         ctl "$name" message add thermo echo --tenant bench --args "text:str"
         printf 'password123\n' >"$work/pw"
         ctl "$name" user add alice@bench --role operator --password-file "$work/pw"
         ctl "$name" access grant user:alice type:thermo --tenant bench
+        for i in $(seq 1 "$DEVICES"); do
+            ctl "$name" --json device add "dev$i" --tenant bench --type thermo >>"$work/$name-devices.jsonl"
+        done
     } >"$work/$name-setup.log" 2>&1 || {
         echo "$name: registration failed: $(tail -1 "$work/$name-setup.log")" >>"$notes"
         return 1
     }
-    local i
-    for i in $(seq 1 "$DEVICES"); do
-        ctl "$name" --json device add "dev$i" --tenant bench --type thermo
-    done >"$work/$name-devices.jsonl" 2>>"$work/$name-setup.log"
     "$sim_bin" -c "127.0.0.1:${port[$name]}" -f "$work/$name-devices.jsonl" --duration 3600 \
         --stats-interval 0 >"$work/$name-iotsim.log" 2>&1 &
     helpers[$name]=$!
@@ -337,19 +339,27 @@ load_iotd_none() {
         --password password123 --devices "$device_list" --conns "$CONNS")
 }
 
-# After the runs: the audit's own account (records written and dropped, and how often a sender
-# was held back, not read from, while MariaDB caught up: held time is part of the figures),
-# then the idle devices' memory.
-finish_iotd() {
+# The audit's own account of the iotd instance about to stop: records written and dropped, and
+# how often a sender was held back (not read from) while MariaDB caught up; held time is part
+# of the figures. One line in $work/audit.txt per instance, summed at the end.
+audit_account() {
     sleep 1
-    ctl iotd --json stats --count 1 | python3 -c '
+    {
+        ctl iotd --json stats --count 1 | python3 -c '
 import json, sys
 d = json.load(sys.stdin)
 q = next(q for q in d["queues"] if q["name"] == "relay_audit")
-print("iotd: audit %s: %d records written, %d dropped" % (sys.argv[1], q["dequeued"], q["drops"]))' \
-        "${IOTD_AUDIT:-all}" >>"$notes" 2>/dev/null || true
-    echo "iotd: senders held back for the audit $(ctl iotd --json status | json_get relay audit_holds) times" \
-        >>"$notes" 2>/dev/null || true
+print(q["dequeued"], q["drops"], end=" ")'
+        ctl iotd --json status | json_get relay audit_holds
+    } >>"$work/audit.txt" 2>/dev/null || true
+}
+
+# After the runs: the audit's account, then the idle devices' memory.
+finish_iotd() {
+    audit_account
+    awk -v mode="${IOTD_AUDIT:-all}" 'NF == 3 { w += $1; d += $2; h += $3 }
+        END { printf "iotd: audit %s: %d records written, %d dropped;", mode, w, d
+              printf " senders held back for the audit %d times\n", h }' "$work/audit.txt" >>"$notes"
     # shellcheck disable=SC2086 # helpers is a list of pids
     kill ${helpers[iotd]} 2>/dev/null || true
     # shellcheck disable=SC2086
@@ -397,6 +407,15 @@ done
 declare -A failed=()
 for r in $(seq 1 "$RUNS"); do
     log "round $r of $RUNS"
+    if [ "$r" -gt 1 ]; then # every system afresh (see the top)
+        for s in "${up[@]}"; do
+            [ -z "${failed[$s]:-}" ] || continue
+            [ "$s" != iotd ] || audit_account
+            stop_system "$s"
+            helpers[$s]=
+            "start_$s" || { failed[$s]=1; echo "$s: did not start again in round $r" >>"$notes"; }
+        done
+    fi
     for k in $INFLIGHTS; do
         # Each round starts with the next system, so that none always follows the same one.
         n=${#up[@]}
