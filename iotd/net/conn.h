@@ -120,11 +120,11 @@ struct net_listener_options {
     void *place_arg;
 };
 #define NET_PLACE_WAIT_MS 500
-/* Bind and listen on loop (the main loop); accepted sockets go to nl[i % count]'s thread
- * through its io thread inbox. Call on the main loop's thread. The loops must stay alive until
- * net_listener_stop: stop listeners before net_loop_close (a socket already in an inbox is
- * handled before a later net_loop_close, since an inbox runs its messages in order). On
- * failure returns a negative IOT_E* code and a sentence in err. */
+/* Bind and listen on loop (the main loop); accepted sockets go to nl[i % count]'s thread (or
+ * the one o->place picks) through its io thread inbox. Call on the main loop's thread. The
+ * loops must stay alive until net_listener_stop: stop listeners before net_loop_close (a
+ * socket already in an inbox is handled before a later net_loop_close, since an inbox runs
+ * its messages in order). On failure returns a negative IOT_E* code and a sentence in err. */
 int net_listener_start(net_listener_t **out, uv_loop_t *loop, const struct net_listener_options *o,
                        net_loop_t **loops, unsigned count, char *err, size_t errlen);
 /* The bound port (useful with port 0). */

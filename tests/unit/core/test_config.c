@@ -29,6 +29,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.db_threads, 2);
     assert_string_equal(cfg.relay_audit, "all");
     assert_int_equal(cfg.relay_audit_retention_days, 30);
+    assert_string_equal(cfg.placement, "tenant");
     config_free(&cfg);
 }
 
@@ -48,6 +49,7 @@ static void test_full_file(void **state)
                        "tls_listen = 127.0.0.1:9001\n"
                        "tls_cert = /c.pem\n"
                        "tls_key = /k.pem\n"
+                       "placement = spread\n"
                        "[relay]\n"
                        "audit = denied\n"
                        "audit_retention_days = 0\n"
@@ -64,6 +66,7 @@ static void test_full_file(void **state)
     assert_string_equal(cfg.log_level, "debug");
     assert_string_equal(cfg.listen, "127.0.0.1:9000");
     assert_string_equal(cfg.tls_key, "/k.pem");
+    assert_string_equal(cfg.placement, "spread");
     assert_string_equal(cfg.db_url, "mariadb://iot@db:3306/iotd");
     assert_string_equal(cfg.db_password_file, "/etc/iotd/db.pw");
     assert_int_equal(cfg.db_threads, 4);
@@ -97,6 +100,7 @@ static void test_errors(void **state)
     expect_error("[iotd]\nstate_dir = relative/dir\n", "state_dir must be an absolute path");
     expect_error("[iotd]\nlog_level = loud\n", "log_level: unknown value 'loud'");
     expect_error("[devices]\ntls_listen = :7801\n", "tls_listen needs tls_cert and tls_key");
+    expect_error("[devices]\nplacement = random\n", "placement: unknown value 'random'");
     expect_error("this is not ini\n", "<string>:1");
     expect_error("[relay]\naudit_retention_days = 40000\n",
                  "audit_retention_days: expected a number up to 36500");

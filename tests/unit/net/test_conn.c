@@ -258,6 +258,73 @@ static void test_net_loop_close_with_open_connections(void **state)
     harness_stop(&h);
 }
 
+/* A place function for the test: up to the first '\n', "A..." goes to thread 0, "B..." to 1,
+ * anything else in turn. */
+static int place_by_letter(const uint8_t *data, size_t len, void *arg)
+{
+    (void)arg;
+    if (!memchr(data, '\n', len))
+        return NET_PLACE_MORE;
+    return data[0] == 'A' ? 0 : data[0] == 'B' ? 1 : -1;
+}
+
+static void expect_echo(int fd, const char *text)
+{
+    char back[64];
+    size_t n = strlen(text);
+    assert_int_equal(client_read_exact(fd, back, n), 0);
+    assert_memory_equal(back, text, n);
+}
+
+static void test_listener_placement(void **state)
+{
+    struct harness h;
+    struct net_listener_options o = {.transport = CONN_TCP, .place = place_by_letter};
+    (void)state;
+    harness_start(&h, &o);
+
+    /* Placed by the first bytes, which still reach the owner (peeked, not read). */
+    int b = client_connect(h.port, 0), a = client_connect(h.port, 0);
+    assert_int_equal(client_send(b, "B one\n", 6), 0);
+    assert_int_equal(client_send(a, "A two\n", 6), 0);
+    expect_echo(b, "B one\n");
+    expect_echo(a, "A two\n");
+    assert_int_equal(atomic_load(&h.accepted[0]), 1);
+    assert_int_equal(atomic_load(&h.accepted[1]), 1);
+
+    /* A first line in two segments: peeked at again until it is whole. */
+    int split = client_connect(h.port, 0);
+    assert_int_equal(client_send(split, "B sp", 4), 0);
+    harness_sleep_ms(60);
+    assert_int_equal(harness_accepted(&h), 2); /* not placed yet */
+    assert_int_equal(client_send(split, "lit\n", 4), 0);
+    expect_echo(split, "B split\n");
+    assert_int_equal(atomic_load(&h.accepted[1]), 2);
+
+    /* Silent: in turn once NET_PLACE_WAIT_MS has passed. */
+    double t0 = harness_now();
+    int silent = client_connect(h.port, 0);
+    WAIT_FOR(harness_accepted(&h) == 4, 3000);
+    assert_int_equal(harness_accepted(&h), 4);
+    assert_true(harness_now() - t0 >= (NET_PLACE_WAIT_MS - 100) / 1000.0);
+    assert_int_equal(client_send(silent, "late\n", 5), 0);
+    expect_echo(silent, "late\n");
+
+    /* One that hangs up before saying anything is handed over too, and closed there. */
+    int gone = client_connect(h.port, 0);
+    close(gone);
+    WAIT_FOR(harness_accepted(&h) == 5 && atomic_load(&h.closed) == 1, 3000);
+    assert_int_equal(harness_accepted(&h), 5);
+    assert_int_equal(atomic_load(&h.closed), 1);
+
+    close(a);
+    close(b);
+    close(split);
+    close(silent);
+    WAIT_FOR(atomic_load(&h.closed) == 5, 3000);
+    harness_stop(&h);
+}
+
 static void test_listener_addresses(void **state)
 {
     uv_loop_t loop;
@@ -300,6 +367,7 @@ int main(void)
         cmocka_unit_test(test_linger_expires),
         cmocka_unit_test(test_close_paths),
         cmocka_unit_test(test_net_loop_close_with_open_connections),
+        cmocka_unit_test(test_listener_placement),
         cmocka_unit_test(test_listener_addresses),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
