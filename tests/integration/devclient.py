@@ -362,8 +362,8 @@ def main():
         writer.join()
         print(f"ok: {n} answers, {expect}")
     elif scenario == "no-read":  # USER PASSWORD DEVICE TYPE N SECONDS: ask, never read the answers
-        # (with N = 0: a logged-in session that stays SECONDS)
-        # (through a small receive buffer, so that they pile up in iotd, not in the kernel)
+        # The answers come through a small receive buffer, so that they pile up in iotd, not in
+        # the kernel. With N = 0: a logged-in session that stays SECONDS.
         import threading
         user, password, dev, typ, n, seconds = args[0], args[1], args[2], args[3], int(args[4]), float(args[5])
         c = Conn(addr, cafile, rcvbuf=4096)
