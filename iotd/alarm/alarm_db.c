@@ -13,6 +13,7 @@
 #include "db/sql_stmt.h"
 #include "ctl_time.h"
 #include "iot_error.h"
+#include "iot_grow.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -408,14 +409,10 @@ struct rule_array {
 static int rule_load_row(void *ctx, const struct sql_row *row)
 {
     struct rule_array *a = ctx;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 16;
-        struct alarm_rule *p = realloc(a->rules, cap * sizeof(*p));
-        if (!p)
-            return IOT_ENOMEM;
-        a->rules = p;
-        a->cap = cap;
-    }
+    struct alarm_rule *rules = iot_grow(a->rules, a->n, &a->cap, 16, sizeof(*rules));
+    if (!rules)
+        return IOT_ENOMEM;
+    a->rules = rules;
     rule_from_row(row, &a->rules[a->n++]);
     return IOT_OK;
 }
@@ -750,14 +747,10 @@ struct open_array {
 static int open_row(void *ctx, const struct sql_row *row)
 {
     struct open_array *a = ctx;
-    if (a->n == a->cap) {
-        size_t cap = a->cap ? a->cap * 2 : 64;
-        struct alarm_open *p = realloc(a->open, cap * sizeof(*p));
-        if (!p)
-            return IOT_ENOMEM;
-        a->open = p;
-        a->cap = cap;
-    }
+    struct alarm_open *open = iot_grow(a->open, a->n, &a->cap, 64, sizeof(*open));
+    if (!open)
+        return IOT_ENOMEM;
+    a->open = open;
     struct alarm_open *o = &a->open[a->n++];
     memset(o, 0, sizeof(*o));
     o->source = ALARM_SOURCE_RULE;

@@ -10,6 +10,7 @@
 #include "core/log.h"
 #include "events/store.h"
 #include "iot_error.h"
+#include "iot_grow.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -229,14 +230,10 @@ static struct hub_sub *sub_add(hub_t *hub)
 {
     if (hub->fanning)
         return NULL; /* not from a sink: the walk holds pointers into the array */
-    if (hub->nsubs == hub->cap_subs) {
-        size_t cap = hub->cap_subs ? hub->cap_subs * 2 : 16;
-        struct hub_sub *grown = realloc(hub->subs, cap * sizeof(*grown));
-        if (!grown)
-            return NULL;
-        hub->subs = grown;
-        hub->cap_subs = cap;
-    }
+    struct hub_sub *subs = iot_grow(hub->subs, hub->nsubs, &hub->cap_subs, 16, sizeof(*subs));
+    if (!subs)
+        return NULL;
+    hub->subs = subs;
     struct hub_sub *sub = &hub->subs[hub->nsubs++];
     memset(sub, 0, sizeof(*sub));
     sub->id = hub->next_id++;

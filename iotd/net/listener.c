@@ -53,8 +53,7 @@ struct pending {
     struct pending *prev, *next;
     uint64_t since_ms;
     int fd;
-    int target;   /* the io thread chosen, -1 for the next in turn */
-    bool polling; /* false: peeked at again by the sweep only */
+    int target; /* the io thread chosen, -1 for the next in turn */
 };
 
 struct net_listener {
@@ -165,9 +164,8 @@ static void pending_peek(struct pending *p, bool last)
         pending_decide(p, target);
     } else if (last || n == (ssize_t)sizeof(buf)) {
         pending_decide(p, -1);
-    } else if (p->polling) {
+    } else {
         uv_poll_stop(&p->poll); /* the rest of the frame: the sweep peeks again */
-        p->polling = false;
     }
 }
 
@@ -184,7 +182,7 @@ static void on_sweep(uv_timer_t *timer)
     for (struct pending *p = l->pending, *next; p; p = next) {
         next = p->next;
         bool last = now - p->since_ms >= NET_PLACE_WAIT_MS;
-        if (last || !p->polling)
+        if (last || !uv_is_active((uv_handle_t *)&p->poll))
             pending_peek(p, last);
     }
     if (!l->pending)
@@ -205,7 +203,6 @@ static void pending_start(net_listener_t *l, int fd)
     p->l = l;
     p->fd = fd;
     p->since_ms = uv_now(l->loop);
-    p->polling = true;
     p->next = l->pending;
     if (p->next)
         p->next->prev = p;

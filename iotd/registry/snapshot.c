@@ -11,6 +11,7 @@
 #include "registry_internal.h"
 
 #include "iot_error.h"
+#include "iot_grow.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -48,21 +49,6 @@ static const char *arena_strdup(registry_snapshot_t *s, const char *str, bool *o
     memcpy(out, str, len);
     c->used += len;
     return out;
-}
-
-/* Make room for one more element of size elem in *arr. */
-static int grow(void *arrp, size_t *cap, size_t n, size_t elem)
-{
-    void **arr = arrp;
-    if (n < *cap)
-        return IOT_OK;
-    size_t ncap = *cap ? *cap * 2 : 16;
-    void *p = realloc(*arr, ncap * elem);
-    if (!p)
-        return IOT_ENOMEM;
-    *arr = p;
-    *cap = ncap;
-    return IOT_OK;
 }
 
 registry_snapshot_t *snapshot_builder_new(void)
@@ -106,9 +92,12 @@ void snapshot_destroy(registry_snapshot_t *s)
 static void *add_slot(registry_snapshot_t *s, void *arrp, size_t n, size_t *cap, size_t elem,
                       const void *row)
 {
-    if (s->finished || grow(arrp, cap, n, elem) != IOT_OK)
+    void **arr = arrp;
+    char *grown = s->finished ? NULL : iot_grow(*arr, n, cap, 16, elem);
+    if (!grown)
         return NULL;
-    char *slot = *(char **)arrp + n * elem;
+    *arr = grown;
+    char *slot = grown + n * elem;
     memcpy(slot, row, elem);
     return slot;
 }

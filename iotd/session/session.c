@@ -20,6 +20,7 @@
 
 #include "core/log.h"
 #include "iot_error.h"
+#include "iot_grow.h"
 #include "iotp/iotp.h"
 #include "iotp_posix.h"
 #include "crypto/password.h"
@@ -514,14 +515,10 @@ static bool output_above(const struct session *s, size_t divisor)
 
 static int held_push(struct session_env *env, struct held_sender h)
 {
-    if (env->nheld == env->held_cap) {
-        uint32_t cap = env->held_cap ? env->held_cap * 2 : 16;
-        struct held_sender *grown = realloc(env->held, cap * sizeof(*grown));
-        if (!grown)
-            return IOT_ENOMEM;
-        env->held = grown;
-        env->held_cap = cap;
-    }
+    struct held_sender *held = iot_grow(env->held, env->nheld, &env->held_cap, 16, sizeof(*held));
+    if (!held)
+        return IOT_ENOMEM;
+    env->held = held;
     env->held[env->nheld++] = h;
     return IOT_OK;
 }
@@ -535,12 +532,12 @@ static void on_release_held(uv_timer_t *timer)
         return;
     /* Take the list: a released session's backlog may hold it again (and push it anew). */
     struct held_sender *list = env->held;
-    uint32_t n = env->nheld;
+    size_t n = env->nheld;
     env->held = NULL;
     env->nheld = env->held_cap = 0;
     uint64_t now = uv_now(&env->io->loop);
     uint64_t stall_ms = (uint64_t)env->all->opts.keepalive_timeout_s * 1000;
-    for (uint32_t i = 0; i < n; i++) {
+    for (size_t i = 0; i < n; i++) {
         struct held_sender *h = &list[i];
         struct session *s = session_at(env, h->slot, h->serial);
         if (s && s->held && output_above(s, 4)) {
@@ -597,7 +594,7 @@ static void hold_sender(struct session *s, _Atomic uint64_t *counter)
 static bool stash_backlog(struct session *s, const uint8_t *data, size_t len)
 {
     struct session_env *env = s->env;
-    for (uint32_t i = env->nheld; i-- > 0;) {
+    for (size_t i = env->nheld; i-- > 0;) {
         struct held_sender *h = &env->held[i];
         if (h->slot != s->slot || h->serial != s->serial)
             continue;
@@ -1109,7 +1106,7 @@ static int env_stop(io_thread_t *io, void *arg)
     (void)io;
     uv_close((uv_handle_t *)&env->tick, NULL);
     uv_close((uv_handle_t *)&env->release_held, NULL);
-    for (uint32_t i = 0; i < env->nheld; i++)
+    for (size_t i = 0; i < env->nheld; i++)
         free(env->held[i].backlog);
     free(env->held);
     env->held = NULL;

@@ -87,7 +87,7 @@ struct session_env {
     uv_timer_t tick;          /* deadlines of every session of this thread */
     uv_timer_t release_held;  /* runs while senders are held (see hold_sender) */
     struct held_sender *held; /* the held sessions (some may be gone) */
-    uint32_t nheld, held_cap;
+    size_t nheld, held_cap;
     struct frame_input *spare_input; /* a parser between reads, see struct frame_input */
     unsigned accepts_since_trim;     /* see trim_after_storm in session.c */
     char **tenants;                  /* interned tenant names, see session_tenant_intern */
