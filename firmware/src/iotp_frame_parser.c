@@ -8,9 +8,20 @@
  * more than max_frame bytes (checked before every store), and a complete frame needs no
  * second pass. Errors are reported at the byte that proves them; the parser then swallows
  * input up to the next EOT (resynchronization) without storing it.
+ *
+ * Most bytes of a frame are ordinary bytes in a field whose only rules are "no control byte"
+ * and a length bound, so the state machine has a fast path for them (take_run): it measures
+ * the run of ordinary bytes that the byte-at-a-time path would accept as they are, a word at a
+ * time (iotp_scan.h), and stores the whole run with one memcpy. The run stops before the first
+ * byte that could do anything else (a separator, a control byte, the byte over the frame or
+ * field limit), and that byte goes through step() as before, so errors, *consumed and
+ * resynchronization come out exactly as if every byte had been stepped. The ID field keeps
+ * the per-byte path: its bytes are checked and accumulated one by one.
  */
 #include "iotp/iotp_error.h"
 #include "iotp/iotp_frame.h"
+
+#include "iotp_scan.h"
 
 #include <string.h>
 
@@ -91,7 +102,7 @@ static int check_field_byte(struct iotp_parser *p, uint8_t c)
 {
     size_t field_len = p->len - p->field_start; /* before c */
 
-    if (c < 0x20 || c == 0x7F)
+    if (iotp_scan_is_control(c))
         return IOTP_ECONTROL;
     switch (p->field) {
     case 0:
@@ -147,6 +158,33 @@ static int step(struct iotp_parser *p, uint8_t c)
     return 0;
 }
 
+/* Store the run of ordinary bytes at the start of data[0..n) that step() would store one by
+ * one without any other effect, and return its length (possibly 0). The run is bounded by the
+ * room left under max_frame and, in FROM, TO and TYPE, by the room left in the field, so the
+ * byte after it, if any, is one step() must see: a separator, a control byte or the first
+ * byte over a limit. Not for the ID field, whose bytes step() must check one by one. */
+static size_t take_run(struct iotp_parser *p, const uint8_t *data, size_t n)
+{
+    size_t room = p->max_frame - p->len; /* step() keeps len <= max_frame */
+    size_t run;
+
+    if (p->field < ID_FIELD) {
+        size_t max_len = p->field == 2 ? IOTP_MAX_TYPE_LEN : IOTP_MAX_ADDRESS_LEN;
+        /* step() keeps the field within max_len, so this does not wrap. */
+        size_t field_room = max_len - (p->len - p->field_start);
+        if (room > field_room)
+            room = field_room;
+    }
+    if (n > room)
+        n = room;
+    run = iotp_scan_plain(data, n);
+    if (run > 0) {
+        memcpy(p->buf + p->len, data, run);
+        p->len += run;
+    }
+    return run;
+}
+
 int iotp_parser_feed(struct iotp_parser *p, const uint8_t *data, size_t len, size_t *consumed,
                      const struct iotp_frame **out, uint32_t *error_id)
 {
@@ -154,13 +192,23 @@ int iotp_parser_feed(struct iotp_parser *p, const uint8_t *data, size_t len, siz
     int r;
 
     for (i = 0; i < len; i++) {
-        uint8_t c = data[i];
+        uint8_t c;
 
         if (p->skipping) {
-            if (c == IOTP_EOT)
-                p->skipping = 0;
+            const uint8_t *eot = memchr(data + i, IOTP_EOT, len - i);
+            if (!eot)
+                break;
+            /* The EOT ends the bad frame; parsing resumes with the byte after it. */
+            p->skipping = 0;
+            i = (size_t)(eot - data);
             continue;
         }
+        if (p->field != ID_FIELD) {
+            i += take_run(p, data + i, len - i);
+            if (i == len)
+                break;
+        }
+        c = data[i];
         r = step(p, c);
         if (r == 0)
             continue;

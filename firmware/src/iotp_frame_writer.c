@@ -10,18 +10,14 @@
 #include "iotp/iotp_frame.h"
 #include "iotp/iotp_hex.h"
 
+#include "iotp_scan.h"
+
 #include <string.h>
 
+/* Whether s[0..len) holds a control byte; scanned a word at a time (iotp_scan.h). */
 static int has_control(const char *s, size_t len)
 {
-    size_t i;
-
-    for (i = 0; i < len; i++) {
-        uint8_t c = (uint8_t)s[i];
-        if (c < 0x20 || c == 0x7F)
-            return 1;
-    }
-    return 0;
+    return iotp_scan_plain((const uint8_t *)s, len) != len;
 }
 
 static int fail(struct iotp_writer *w, int err)
@@ -75,18 +71,17 @@ static size_t format_u32(uint32_t v, char *out)
     return n;
 }
 
-static int check_header_field(const char *s, size_t max_len)
+/* Check a FROM, TO or TYPE field; on success *len is its length. */
+static int check_header_field(const char *s, size_t max_len, size_t *len)
 {
-    size_t len;
-
     if (!s)
         return IOTP_EINVAL;
-    len = strlen(s);
-    if (len == 0)
+    *len = strlen(s);
+    if (*len == 0)
         return IOTP_EEMPTY_FIELD;
-    if (len > max_len)
+    if (*len > max_len)
         return IOTP_EFIELD_TOO_LONG;
-    if (has_control(s, len))
+    if (has_control(s, *len))
         return IOTP_ECONTROL;
     return 0;
 }
@@ -95,6 +90,7 @@ int iotp_writer_begin(struct iotp_writer *w, uint8_t *buf, size_t cap, const cha
                       const char *to, const char *type, uint32_t id)
 {
     char digits[10];
+    size_t from_len, to_len, type_len;
     int err;
 
     memset(w, 0, sizeof(*w));
@@ -103,15 +99,15 @@ int iotp_writer_begin(struct iotp_writer *w, uint8_t *buf, size_t cap, const cha
     w->buf = buf;
     w->cap = cap;
     w->limit = cap < IOTP_MAX_FRAME ? cap : IOTP_MAX_FRAME;
-    if ((err = check_header_field(from, IOTP_MAX_ADDRESS_LEN)) ||
-        (err = check_header_field(to, IOTP_MAX_ADDRESS_LEN)) ||
-        (err = check_header_field(type, IOTP_MAX_TYPE_LEN)))
+    if ((err = check_header_field(from, IOTP_MAX_ADDRESS_LEN, &from_len)) ||
+        (err = check_header_field(to, IOTP_MAX_ADDRESS_LEN, &to_len)) ||
+        (err = check_header_field(type, IOTP_MAX_TYPE_LEN, &type_len)))
         return fail(w, err);
-    put(w, from, strlen(from));
+    put(w, from, from_len);
     put_byte(w, IOTP_US);
-    put(w, to, strlen(to));
+    put(w, to, to_len);
     put_byte(w, IOTP_US);
-    put(w, type, strlen(type));
+    put(w, type, type_len);
     put_byte(w, IOTP_US);
     put(w, digits, format_u32(id, digits));
     return w->error;

@@ -654,9 +654,8 @@ static void watch_start(struct control_conn *conn, uint32_t id, cJSON *args)
         snprintf(err, sizeof(err), "--start needs --device and --event");
     }
     if (rc == IOT_OK && lease && f.principal[0]) {
-        struct access_decision d;
         registry_snapshot_t *snap = registry_acquire(srv->deps.registry);
-        if (registry_access_check_read(snap, f.principal, f.device, f.event, &d) != 0 || !d.allow) {
+        if (!registry_access_allows_read(snap, f.principal, f.device, f.event)) {
             rc = IOT_EDENIED;
             snprintf(err, sizeof(err), "%.128s may not read %.64s of %.64s", f.principal, f.event,
                      f.device);

@@ -108,14 +108,8 @@ static bool sub_matches(const struct hub_sub *sub, const registry_snapshot_t *sn
         return false;
     if (f->group[0] && !registry_device_in_group(snap, item->device, f->group))
         return false;
-    if (f->principal[0]) {
-        struct access_decision d;
-        if (registry_access_check_read(snap, f->principal, item->device, access_name(item), &d) !=
-                0 ||
-            !d.allow)
-            return false;
-    }
-    return true;
+    return !f->principal[0] ||
+           registry_access_allows_read(snap, f->principal, item->device, access_name(item));
 }
 
 void hub_fanout(hub_t *hub, struct event *item)
@@ -367,9 +361,7 @@ static void on_lease_request(hub_t *hub, const registry_snapshot_t *snap,
         why = "a lease needs device= and event=";
     }
     if (!code) {
-        struct access_decision d;
-        if (registry_access_check_read(snap, r->principal, r->device, r->event, &d) != 0 ||
-            !d.allow) {
+        if (!registry_access_allows_read(snap, r->principal, r->device, r->event)) {
             code = "denied";
             why = "the access map does not let you read this event";
         }

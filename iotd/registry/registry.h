@@ -53,11 +53,14 @@ struct access_decision {
 };
 int registry_access_check(const registry_snapshot_t *snap, const char *principal,
                           const char *device_id, const char *message, struct access_decision *out);
+/* The same decision, without the reason in words: the per-message check of the relay. False
+ * also for an unknown principal or device. */
+bool registry_access_allows(const registry_snapshot_t *snap, const char *principal,
+                            const char *device_id, const char *message);
 /* May principal read event (an event message type of the device's catalogue) of the device?
  * The same map decides: a rule that lets it send that name to the device lets it read it. */
-int registry_access_check_read(const registry_snapshot_t *snap, const char *principal,
-                               const char *device_id, const char *event,
-                               struct access_decision *out);
+bool registry_access_allows_read(const registry_snapshot_t *snap, const char *principal,
+                                 const char *device_id, const char *event);
 
 /* Counts for status and stats. */
 void registry_counts(const registry_snapshot_t *snap, size_t *tenants, size_t *devices,

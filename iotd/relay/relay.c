@@ -43,7 +43,6 @@ enum relay_outcome relay_check(const registry_snapshot_t *snap, const char *send
 {
     struct registry_device_info dev;
     struct registry_message_info msg;
-    struct access_decision decision;
     const char *tenant = sender ? sender_tenant(snap, sender) : operator_tenant;
 
     why[0] = '\0';
@@ -62,8 +61,7 @@ enum relay_outcome relay_check(const registry_snapshot_t *snap, const char *send
         snprintf(why, whylen, "%s", err);
         return RELAY_BAD_ARGS;
     }
-    if (sender &&
-        (registry_access_check(snap, sender, device, type, &decision) != 0 || !decision.allow)) {
+    if (sender && !registry_access_allows(snap, sender, device, type)) {
         snprintf(why, whylen, "not allowed");
         return RELAY_DENIED;
     }

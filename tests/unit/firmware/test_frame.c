@@ -1,7 +1,10 @@
 /*
  * test_frame.c - the iotp frame parser and writer: every split of a stream of frames, every
  * malformed case with its exact error, resynchronization, limits, round trips (fixed and
- * random), writer refusals, argument helpers and hex.
+ * random), writer refusals, argument helpers and hex. The parser's fast path for runs of
+ * ordinary bytes and the word-at-a-time scan behind it and the writer are checked against
+ * byte-at-a-time references: exhaustively over byte values and positions, and on random
+ * streams with random limits and splits.
  *
  * Parsing a stream is recorded as a list of events ("F" + the frame re-serialized, or "E" +
  * the error code and the error id) so that any two ways of feeding the same bytes can be
@@ -18,6 +21,9 @@
 #include <cmocka.h>
 
 #include "iotp/iotp.h"
+
+/* The library's private scan helper (static inline), tested here on its own as well. */
+#include "iotp_scan.h"
 
 #define US  "\x1f"
 #define EOT "\x04"
@@ -682,6 +688,483 @@ static void test_errors(void **state)
     assert_string_equal(iotp_error_wire_code(IOTP_ERANDOM), "internal");
 }
 
+/* ---- the word-at-a-time scan and the parser's fast path ---- */
+
+/* The control-byte rule spelled out independently of the library. */
+static int ref_is_control(unsigned c)
+{
+    return c <= 0x1F || c == 0x7F;
+}
+
+/* Every byte value at every position of a word, next to every kind of neighbour, and every
+ * pair of values in adjacent positions: the mask flags exactly the control bytes (so neither a
+ * missed control byte nor a false alarm), and the scan stops exactly at the first one. */
+static void test_scan_exhaustive(void **state)
+{
+    static const uint8_t fillers[] = {0x20, 'a', 0x7E, 0x80, 0xA0, 0xFF, 0x00, 0x1F, 0x7F};
+    enum { W = sizeof(size_t) };
+    uint8_t bytes[W], flags[W], buf[4 * W + 1];
+    size_t word, want, f, pos, pos2, off, len;
+    unsigned b, b2;
+
+    (void)state;
+    for (f = 0; f < sizeof(fillers); f++) {
+        for (pos = 0; pos < W; pos++) {
+            for (b = 0; b < 256; b++) {
+                for (pos2 = 0; pos2 < W; pos2++) {
+                    bytes[pos2] = fillers[f];
+                    flags[pos2] = ref_is_control(fillers[f]) ? 0x80 : 0;
+                }
+                bytes[pos] = (uint8_t)b;
+                flags[pos] = ref_is_control(b) ? 0x80 : 0;
+                memcpy(&word, bytes, W);
+                memcpy(&want, flags, W);
+                assert_true(iotp_scan_control_mask(word) == want);
+            }
+        }
+    }
+    for (pos = 0; pos + 1 < W; pos++) {
+        for (b = 0; b < 256; b++) {
+            for (b2 = 0; b2 < 256; b2++) {
+                memset(bytes, 'x', W);
+                memset(flags, 0, W);
+                bytes[pos] = (uint8_t)b;
+                bytes[pos + 1] = (uint8_t)b2;
+                flags[pos] = ref_is_control(b) ? 0x80 : 0;
+                flags[pos + 1] = ref_is_control(b2) ? 0x80 : 0;
+                memcpy(&word, bytes, W);
+                memcpy(&want, flags, W);
+                assert_true(iotp_scan_control_mask(word) == want);
+            }
+        }
+    }
+    /* The scan, at every alignment and length, with one byte value placed at every position
+     * (inside the range, or just past its end where it must not be looked at). */
+    for (off = 0; off < W; off++) {
+        for (len = 0; len + off < sizeof(buf) - 1; len++) {
+            for (pos = 0; pos <= len; pos++) {
+                for (b = 0; b < 256; b++) {
+                    memset(buf, 0xC3, sizeof(buf));
+                    buf[off + pos] = (uint8_t)b;
+                    want = pos < len && ref_is_control(b) ? pos : len;
+                    assert_int_equal(iotp_scan_plain(buf + off, len), want);
+                    assert_int_equal(iotp_scan_is_control((uint8_t)b), ref_is_control(b));
+                }
+            }
+        }
+    }
+}
+
+/* The writer refuses a control byte anywhere in a field, and only a control byte. */
+static void test_writer_control_every_position(void **state)
+{
+    enum { W = sizeof(size_t) };
+    char field[3 * W + 2];
+    uint8_t buf[512];
+    struct iotp_writer w;
+    size_t len, pos, off;
+    unsigned b;
+
+    (void)state;
+    for (len = 1; len <= 3 * W + 1; len++) {
+        for (pos = 0; pos < len; pos++) {
+            for (b = 1; b < 256; b++) { /* a NUL would end the C string */
+                int want = ref_is_control(b) ? IOTP_ECONTROL : 0;
+                memset(field, 0xE2, sizeof(field));
+                field[pos] = (char)b;
+                field[len] = '\0';
+                for (off = 0; off < 2; off++) {
+                    assert_int_equal(
+                        iotp_writer_begin(&w, buf, sizeof(buf), field + off, "b", "T", 1),
+                        len - off == 0 ? IOTP_EEMPTY_FIELD
+                        : pos < off    ? 0
+                                       : want);
+                    iotp_writer_begin(&w, buf, sizeof(buf), "a", "b", "T", 1);
+                    assert_int_equal(iotp_writer_arg_bytes(&w, field + off, len - off),
+                                     pos < off ? 0 : want);
+                }
+                iotp_writer_begin(&w, buf, sizeof(buf), "a", "b", "T", 1);
+                assert_int_equal(iotp_writer_kv(&w, "k", field), want);
+            }
+        }
+    }
+}
+
+/* The byte-at-a-time parser as it was before the fast path, kept as the reference the
+ * library's parser must agree with on every call: result, *consumed, frame, error id. */
+struct ref_parser {
+    uint8_t buf[IOTP_MAX_FRAME];
+    size_t max_frame;
+    unsigned max_args;
+    size_t len, field_start;
+    unsigned field;
+    uint32_t id;
+    int id_known, skipping;
+    struct iotp_frame frame;
+};
+
+static void ref_start_frame(struct ref_parser *p)
+{
+    p->len = 0;
+    p->field_start = 0;
+    p->field = 0;
+    p->id = 0;
+    p->id_known = 0;
+}
+
+static int ref_close_field(struct ref_parser *p)
+{
+    const char *start = (const char *)p->buf + p->field_start;
+    size_t field_len = p->len - 1 - p->field_start;
+
+    if (p->field <= 3 && field_len == 0)
+        return IOTP_EEMPTY_FIELD;
+    if (p->field == 0)
+        p->frame.from = start;
+    else if (p->field == 1)
+        p->frame.to = start;
+    else if (p->field == 2)
+        p->frame.type = start;
+    else if (p->field == 3) {
+        p->frame.id = p->id;
+        p->id_known = 1;
+    } else
+        p->frame.args[p->field - 4] = start;
+    p->field++;
+    p->field_start = p->len;
+    return 0;
+}
+
+static int ref_check_field_byte(struct ref_parser *p, uint8_t c)
+{
+    size_t field_len = p->len - p->field_start;
+
+    if (ref_is_control(c))
+        return IOTP_ECONTROL;
+    if (p->field <= 1)
+        return field_len + 1 > IOTP_MAX_ADDRESS_LEN ? IOTP_EFIELD_TOO_LONG : 0;
+    if (p->field == 2)
+        return field_len + 1 > IOTP_MAX_TYPE_LEN ? IOTP_EFIELD_TOO_LONG : 0;
+    if (p->field == 3) {
+        if (c < '0' || c > '9')
+            return IOTP_EBAD_ID;
+        if (field_len == 1 && p->id == 0)
+            return IOTP_EBAD_ID;
+        if (p->id > (UINT32_MAX - (uint32_t)(c - '0')) / 10)
+            return IOTP_EBAD_ID;
+        p->id = p->id * 10 + (uint32_t)(c - '0');
+    }
+    return 0;
+}
+
+static int ref_step(struct ref_parser *p, uint8_t c)
+{
+    int err;
+
+    if (p->len + 1 > p->max_frame)
+        return IOTP_ETOO_LARGE;
+    if (c == IOTP_EOT || c == IOTP_US) {
+        p->buf[p->len++] = '\0';
+        if (c == IOTP_EOT && p->field < 3)
+            return IOTP_ETOO_FEW_FIELDS;
+        err = ref_close_field(p);
+        if (err)
+            return err;
+        if (c == IOTP_EOT) {
+            p->frame.nargs = p->field - 4;
+            return 1;
+        }
+        return p->field >= 4 && p->field - 4 >= p->max_args ? IOTP_ETOO_MANY_ARGS : 0;
+    }
+    err = ref_check_field_byte(p, c);
+    if (err)
+        return err;
+    p->buf[p->len++] = c;
+    return 0;
+}
+
+static int ref_feed(struct ref_parser *p, const uint8_t *data, size_t len, size_t *consumed,
+                    const struct iotp_frame **out, uint32_t *error_id)
+{
+    size_t i;
+    int r;
+
+    for (i = 0; i < len; i++) {
+        if (p->skipping) {
+            if (data[i] == IOTP_EOT)
+                p->skipping = 0;
+            continue;
+        }
+        r = ref_step(p, data[i]);
+        if (r == 0)
+            continue;
+        *consumed = i + 1;
+        if (r == 1) {
+            *out = &p->frame;
+            ref_start_frame(p);
+            return 1;
+        }
+        *error_id = p->id_known ? p->id : 0;
+        p->skipping = data[i] != IOTP_EOT;
+        ref_start_frame(p);
+        return r;
+    }
+    *consumed = len;
+    return 0;
+}
+
+/* xorshift32: the same sequence on every libc. */
+static uint32_t rng_state;
+
+static uint32_t rng(void)
+{
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 17;
+    rng_state ^= rng_state << 5;
+    return rng_state;
+}
+
+/* One byte of a class picked by weight: plain ASCII, UTF-8-like high bytes, digits, the
+ * bytes right at the edges of the control rule, separators and other control bytes. */
+static uint8_t random_byte(void)
+{
+    static const uint8_t edges[] = {0x00, 0x1E, 0x1F, 0x20, 0x21, 0x7E, 0x7F, 0x80, 0x9F, 0xFF};
+    uint32_t k = rng() % 100;
+
+    if (k < 40)
+        return (uint8_t)(0x20 + rng() % 0x5F); /* 0x20..0x7E */
+    if (k < 60)
+        return (uint8_t)(0x80 + rng() % 0x80);
+    if (k < 75)
+        return (uint8_t)('0' + rng() % 10);
+    if (k < 88)
+        return IOTP_US;
+    if (k < 93)
+        return IOTP_EOT;
+    if (k < 97)
+        return edges[rng() % sizeof(edges)];
+    return (uint8_t)(rng() % 0x20);
+}
+
+/* A stream of frame-shaped input: fields with lengths around the field and frame limits too,
+ * an ID that is usually valid, each field ending in US or EOT; one field in six holds one
+ * byte of any class, so every error comes up as well as valid frames. */
+static size_t random_stream(uint8_t *out, size_t cap)
+{
+    size_t len = 0;
+    unsigned field = 0;
+
+    while (len < cap) {
+        uint32_t shape = rng() % 10;
+        size_t field_len, i, start = len;
+
+        if (shape < 6)
+            field_len = 1 + rng() % 12;
+        else if (shape < 7)
+            field_len = rng() % 2;
+        else if (shape < 8)
+            field_len = IOTP_MAX_TYPE_LEN - 2 + rng() % 5;
+        else if (shape < 9)
+            field_len = IOTP_MAX_ADDRESS_LEN - 2 + rng() % 5;
+        else
+            field_len = rng() % 700;
+        if (field == 3 && rng() % 8) {
+            char id[16];
+            uint32_t k = rng() % 16;
+            if (k == 0)
+                strcpy(id, rng() % 2 ? "0" : "4294967295");
+            else if (k == 1)
+                strcpy(id, rng() % 2 ? "007" : "4294967296");
+            else
+                snprintf(id, sizeof(id), "%lu", (unsigned long)(rng() >> (rng() % 32)));
+            field_len = strlen(id);
+            if (field_len > cap - len)
+                field_len = cap - len;
+            memcpy(out + len, id, field_len);
+            len += field_len;
+        } else {
+            for (i = 0; i < field_len && len < cap; i++) {
+                uint32_t k = rng() % 100;
+                if (k < 60)
+                    out[len++] = (uint8_t)(0x20 + rng() % 0x5F);
+                else if (k < 85)
+                    out[len++] = (uint8_t)(0x80 + rng() % 0x80);
+                else
+                    out[len++] = (uint8_t)('0' + rng() % 10);
+            }
+        }
+        if (len > start && rng() % 6 == 0)
+            out[start + rng() % (len - start)] = random_byte();
+        if (len < cap) {
+            int end = field >= 3 ? rng() % 4 == 0 : rng() % 30 == 0;
+            out[len++] = end ? IOTP_EOT : IOTP_US;
+            field = end ? 0 : field + 1;
+        }
+    }
+    return len;
+}
+
+static void assert_same_string(const char *a, const char *b)
+{
+    assert_non_null(a);
+    assert_non_null(b);
+    assert_string_equal(a, b);
+}
+
+/* What the differential runs saw, to check that the random input reaches every outcome. */
+static struct {
+    unsigned long frames, errors[16];
+} diff_seen;
+
+/* Feed data to the parser and the reference in the same chunks, comparing every call. */
+static void differential_feed(struct iotp_parser *p, struct ref_parser *ref, const uint8_t *data,
+                              size_t len, int chunking)
+{
+    size_t off = 0;
+
+    while (off < len) {
+        const struct iotp_frame *f = NULL, *g = NULL;
+        uint32_t err_id = 777, ref_err_id = 777;
+        size_t used = 999999, ref_used = 888888, n = len - off;
+        unsigned i;
+        int r, ref_r;
+
+        if (chunking == 1)
+            n = 1;
+        else if (chunking == 2 && n > 1)
+            n = 1 + rng() % (rng() % 4 ? 24 : n);
+        r = iotp_parser_feed(p, data + off, n, &used, &f, &err_id);
+        ref_r = ref_feed(ref, data + off, n, &ref_used, &g, &ref_err_id);
+        assert_int_equal(r, ref_r);
+        assert_int_equal(used, ref_used);
+        if (r == 1) {
+            assert_same_string(f->from, g->from);
+            assert_same_string(f->to, g->to);
+            assert_same_string(f->type, g->type);
+            assert_int_equal(f->id, g->id);
+            assert_int_equal(f->nargs, g->nargs);
+            for (i = 0; i < f->nargs; i++)
+                assert_same_string(f->args[i], g->args[i]);
+            diff_seen.frames++;
+        } else if (r < 0) {
+            assert_int_equal(err_id, ref_err_id);
+            assert_true(r > -16);
+            diff_seen.errors[-r]++;
+        }
+        off += used;
+    }
+}
+
+static void differential_run(const uint8_t *data, size_t len, size_t max_frame, unsigned max_args,
+                             int chunking)
+{
+    static struct ref_parser ref;
+    struct iotp_parser p;
+
+    assert_int_equal(iotp_parser_init(&p, pbuf, sizeof(pbuf), max_frame, max_args), 0);
+    ref.max_frame = max_frame ? max_frame : IOTP_MAX_FRAME;
+    ref.max_args = max_args ? max_args : IOTP_MAX_ARGS;
+    ref.skipping = 0;
+    ref_start_frame(&ref);
+    differential_feed(&p, &ref, data, len, chunking);
+}
+
+/* Random streams, random limits, random splits: the parser with its fast path gives the same
+ * results, consumed counts and frames as the byte-at-a-time reference, call for call. */
+static void test_parser_matches_reference(void **state)
+{
+    static const size_t frame_limits[] = {0, 8, 9, 15, 16, 17, 40, 64, 70, 100, 140, 333, 1000};
+    static uint8_t data[6000];
+    int round, e;
+
+    (void)state;
+    rng_state = 0x9E3779B9u;
+    memset(&diff_seen, 0, sizeof(diff_seen));
+    for (round = 0; round < 3000; round++) {
+        size_t len = random_stream(data, 1 + rng() % (round % 10 ? 600 : sizeof(data)));
+        size_t max_frame =
+            rng() % 2 ? 0 : frame_limits[rng() % (sizeof(frame_limits) / sizeof(frame_limits[0]))];
+        unsigned max_args = rng() % 2 ? 0 : rng() % 4 ? rng() % 3 + 1 : rng() % IOTP_MAX_ARGS + 1;
+        int chunking = (int)(rng() % 3);
+
+        differential_run(data, len, max_frame, max_args, chunking);
+    }
+    /* The input is not all noise: it makes frames, and every frame error. */
+    assert_true(diff_seen.frames > 1000);
+    for (e = -IOTP_EEMPTY_FIELD; e <= -IOTP_ETOO_FEW_FIELDS; e++)
+        assert_true(diff_seen.errors[e] > 100);
+}
+
+/* Every byte value at every position of an ordinary run, in each kind of field, fed whole (and
+ * one value in eight in random pieces), and runs that end exactly at, before and after the field
+ * and frame limits. */
+static void test_parser_fast_path_edges(void **state)
+{
+    enum { W = sizeof(size_t) };
+    static uint8_t frame[IOTP_MAX_FRAME + 64];
+    static const char *const heads[] = {"",
+                                        "a" US,
+                                        "a" US "b" US,
+                                        "a" US "b" US "T" US,
+                                        "a" US "b" US "T" US "1" US,
+                                        "a" US "b" US "T" US "1" US "x" US};
+    /* Runs shorter than a word, of about one word and of about two. */
+    static const size_t runs[] = {1, 2, 3, W - 1, W, W + 1, 2 * W - 1, 2 * W, 2 * W + 1};
+    size_t h, r, pos, run, head_len, len, limit;
+    unsigned b;
+
+    (void)state;
+    for (h = 0; h < sizeof(heads) / sizeof(heads[0]); h++) {
+        head_len = strlen(heads[h]);
+        for (r = 0; r < sizeof(runs) / sizeof(runs[0]); r++) {
+            run = runs[r];
+            for (pos = 0; pos < run; pos++) {
+                for (b = 0; b < 256; b++) {
+                    memcpy(frame, heads[h], head_len);
+                    memset(frame + head_len, h == 3 ? '7' : 0xCE, run);
+                    frame[head_len + pos] = (uint8_t)b;
+                    len = head_len + run;
+                    memcpy(frame + len, US "q" US "r" US "S" US "2" EOT, 10);
+                    len += 10;
+                    differential_run(frame, len, 0, 0, 0);
+                    if (b % 8 == pos % 8)
+                        differential_run(frame, len, 0, 0, 2);
+                }
+            }
+        }
+    }
+    /* Long runs around the field limits (FROM, TO, TYPE) and the frame limit (an ARG). */
+    for (h = 0; h < 5; h++) {
+        size_t field_max = h == 2 ? IOTP_MAX_TYPE_LEN : IOTP_MAX_ADDRESS_LEN;
+        head_len = strlen(heads[h]);
+        for (run = field_max - 2 * W; run <= field_max + 2 * W; run++) {
+            memcpy(frame, heads[h], head_len);
+            memset(frame + head_len, h == 3 ? '1' : 'z', run);
+            len = head_len + run;
+            memcpy(frame + len, US "x" US "y" US "Z" US "3" US "w" EOT, 12);
+            len += 12;
+            for (limit = 0; limit < 5; limit++) {
+                size_t max_frame = limit == 0 ? 0 : len - 2 + limit;
+                if (max_frame > IOTP_MAX_FRAME || (max_frame && max_frame < 8))
+                    continue;
+                differential_run(frame, len, max_frame, 0, 0);
+                differential_run(frame, len, max_frame, 0, 1);
+                differential_run(frame, len, max_frame, 0, 2);
+            }
+        }
+    }
+    for (run = IOTP_MAX_FRAME - 16 - 2 * W; run <= IOTP_MAX_FRAME - 8 + 2 * W; run++) {
+        memcpy(frame, "a" US "b" US "T" US "1" US, 8);
+        memset(frame + 8, 0xAA, run);
+        frame[8 + run] = IOTP_EOT;
+        memcpy(frame + 9 + run, "c" US "d" US "E" US "4" EOT, 8);
+        differential_run(frame, 17 + run, 0, 0, 0);
+        differential_run(frame, 17 + run, 0, 0, 2);
+        for (limit = run + 7; limit <= run + 10 && limit <= sizeof(pbuf); limit++)
+            differential_run(frame, 17 + run, limit, 0, limit % 3);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -700,6 +1183,10 @@ int main(void)
         cmocka_unit_test(test_args_helpers),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_scan_exhaustive),
+        cmocka_unit_test(test_writer_control_every_position),
+        cmocka_unit_test(test_parser_matches_reference),
+        cmocka_unit_test(test_parser_fast_path_edges),
     };
     return cmocka_run_group_tests_name("firmware_frame", tests, NULL, NULL);
 }

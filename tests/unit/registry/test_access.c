@@ -181,6 +181,9 @@ static void expect(void **state, const char *principal, const char *device, cons
         fail_msg("%s -> %s : %s: got %s rule %lld (%s), want %s rule %lld (%s)", principal, device,
                  message, d.allow ? "allow" : "deny", d.rule_id, d.reason, allow ? "allow" : "deny",
                  rule, reason_part);
+    /* The relay's check, which skips the reason, decides the same. */
+    if (registry_access_allows(*state, principal, device, message) != allow)
+        fail_msg("%s -> %s : %s: registry_access_allows disagrees", principal, device, message);
 }
 
 static void test_direct_user_rule(void **state)
@@ -294,6 +297,9 @@ static void test_unknown_names(void **state)
     assert_int_equal(registry_access_check(*state, "alice@acme", "t9", "read_temp", &d),
                      IOT_ENOTFOUND);
     assert_int_equal(registry_access_check(*state, "ghost", "t1", "read_temp", &d), IOT_ENOTFOUND);
+    assert_false(registry_access_allows(*state, "nobody@acme", "t1", "read_temp"));
+    assert_false(registry_access_allows(*state, "ghost", "t1", "read_temp"));
+    assert_false(registry_access_allows_read(*state, "alice@acme", "t9", "temp_changed"));
 }
 
 static void test_finish_refuses_cross_tenant_rows(void **state)
