@@ -302,8 +302,8 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
     hub_set_sessions(d->hub, d->sessions);
     net_loop_t *loops[256];
     sessions_net_loops(d->sessions, loops);
+    bool by_tenant = strcmp(d->cfg.placement, "tenant") == 0;
     if (d->cfg.listen && d->cfg.listen[0]) {
-        bool by_tenant = strcmp(d->cfg.placement, "tenant") == 0;
         struct net_listener_options lo = {.address = d->cfg.listen,
                                           .transport = CONN_TCP,
                                           .output_limit = d->cfg.output_limit,
@@ -320,7 +320,9 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
                                           .transport = CONN_TLS,
                                           .tls_cert = d->cfg.tls_cert,
                                           .tls_key = d->cfg.tls_key,
-                                          .output_limit = d->cfg.output_limit};
+                                          .output_limit = d->cfg.output_limit,
+                                          .place = by_tenant ? sessions_place : NULL,
+                                          .place_arg = d->sessions};
         if ((rc = net_listener_start(&d->tls_listener, &d->loop, &lo, loops, d->io_count, err,
                                      errlen)) != 0)
             return rc;

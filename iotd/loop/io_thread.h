@@ -28,6 +28,10 @@ typedef struct io_thread {
     uv_check_t check;     /* marks the start of busy time (poll returned) */
     uint64_t busy_since;
     inbox_msg_t stop_msg;
+    /* The thread's net_loop_t while it lives: set and cleared on this thread by net/conn.c,
+     * read only here, so a connection handed over from another thread (a TLS connection
+     * placed after its handshake) finds out whether the loop is still there. */
+    void *net;
 } io_thread_t;
 
 /* Start the thread; returns once its loop and inbox are ready. inbox_capacity bounds the inbox. */

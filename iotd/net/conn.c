@@ -119,6 +119,8 @@ void conn_buf_consume(conn_t *c, struct outbuf *b, size_t n)
 static void net_loop_maybe_free(net_loop_t *nl)
 {
     if (nl->closing && nl->handles_open == 0 && nl->conns == NULL) {
+        if (nl->io->net == nl)
+            nl->io->net = NULL; /* a conn moved here from now on is closed (tls_adopt_moved) */
         pool_destroy(&nl->conn_pool);
         free(nl);
     }
@@ -163,13 +165,16 @@ static void conn_free(conn_t *c)
         c->next->prev = c->prev;
     if (c->cb && c->cb->on_close)
         c->cb->on_close(c, c->reason ? c->reason : "closed");
+    /* A conn moved to another thread lives on there: its socket is not closed, only this end. */
+    bool moved = c->tls && c->tls->moved;
     conn_type_of(c)->release(c); /* and with it the TLS state */
     conn_buf_release(c, &c->out);
     if (c->inflight) { /* libuv cancels a pending write before the close callback: defensive */
         conn_buf_release(c, &c->inflight->buf);
         free(c->inflight);
     }
-    stat_add(&nl->stats.closed, 1);
+    if (!moved)
+        stat_add(&nl->stats.closed, 1);
     stat_add(&nl->stats.conns, (uint64_t)-1);
     pool_free(&nl->conn_pool, c);
     net_loop_maybe_free(nl);
@@ -464,6 +469,8 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
+    if (n == UV_EOF && c->tls && c->tls->placing)
+        tls_place_here(c); /* what it said before hanging up still reaches an owner */
     if (n == UV_EOF)
         conn_close(c,
                    c->state == CONN_HANDSHAKE ? "peer closed during the handshake" : "peer closed");
@@ -508,12 +515,12 @@ static void conn_fill_peer(conn_t *c)
     }
 }
 
-void net_loop_adopt(net_loop_t *nl, int fd, struct conn_params *p)
+conn_t *net_loop_adopt_open(net_loop_t *nl, int fd, const struct conn_params *p)
 {
     conn_t *c = NULL;
     if (nl->closing || !(c = pool_alloc(&nl->conn_pool))) {
         close(fd);
-        goto out;
+        return NULL;
     }
     c->nl = nl;
     c->info.transport = p->transport;
@@ -532,7 +539,7 @@ void net_loop_adopt(net_loop_t *nl, int fd, struct conn_params *p)
     if (uv_tcp_open(&c->tcp, fd) != 0) {
         close(fd);
         conn_abort(c, "cannot adopt the socket");
-        goto out;
+        return NULL;
     }
     /* Frames are small and latency matters; keepalive is iotd's own PING, not the kernel's. */
     uv_tcp_nodelay(&c->tcp, 1);
@@ -540,14 +547,22 @@ void net_loop_adopt(net_loop_t *nl, int fd, struct conn_params *p)
     conn_fill_peer(c);
     if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
         conn_abort(c, "cannot read the socket");
-        goto out;
+        return NULL;
     }
-    if (conn_type_of(c)->start(c, p) < 0)
+    return c;
+}
+
+void net_loop_adopt(net_loop_t *nl, int fd, struct conn_params *p)
+{
+    conn_t *c = net_loop_adopt_open(nl, fd, p);
+    if (c && conn_type_of(c)->start(c, p) < 0)
         conn_abort(c, "cannot start the transport");
-out:
     if (p->tls_ctx)
         SSL_CTX_free(p->tls_ctx);
     p->tls_ctx = NULL;
+    if (p->placer)
+        net_place_table_unref(p->placer);
+    p->placer = NULL;
 }
 
 int net_loop_init(net_loop_t **out, io_thread_t *io, conn_accept_fn on_accept, void *arg)
@@ -556,6 +571,7 @@ int net_loop_init(net_loop_t **out, io_thread_t *io, conn_accept_fn on_accept, v
     if (!nl)
         return IOT_ENOMEM;
     nl->io = io;
+    io->net = nl;
     nl->loop = &io->loop;
     nl->on_accept = on_accept;
     nl->arg = arg;
@@ -621,6 +637,7 @@ void net_loop_counters(const net_loop_t *nl, struct net_loop_counters *out)
         .tls_handshakes = LOAD(tls_handshakes),
         .tls_failures = LOAD(tls_failures),
         .tls_timeouts = LOAD(tls_timeouts),
+        .tls_moves = LOAD(tls_moves),
     };
 #undef LOAD
 }

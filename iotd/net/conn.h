@@ -74,6 +74,7 @@ struct net_loop_counters {
     uint64_t tls_handshakes;      /* TLS handshakes completed */
     uint64_t tls_failures;        /* TLS handshakes failed (bad protocol, old version, garbage) */
     uint64_t tls_timeouts;        /* TLS handshakes not finished in time */
+    uint64_t tls_moves; /* TLS connections handed to their io thread after the handshake */
 };
 void net_loop_counters(const net_loop_t *nl, struct net_loop_counters *out);
 
@@ -100,10 +101,11 @@ io_thread_t *conn_io_thread(const conn_t *c);
 /* Listeners run on the main loop and hand accepted sockets to io threads (round robin, or by
  * a place function, see net_listener_options). */
 typedef struct net_listener net_listener_t;
-/* Which io thread a new plain TCP connection belongs on, from the first bytes it sent (peeked:
- * they stay in the socket for the io thread to read): an index below the listener's count,
- * -1 for the next in turn, or NET_PLACE_MORE when these bytes do not decide yet. Runs on the
- * main loop. */
+/* Which io thread a new connection belongs on, from the first bytes it sent: an index below
+ * the listener's count, -1 for the next in turn, or NET_PLACE_MORE when these bytes do not
+ * decide yet. Plain TCP: the bytes are peeked at on the main loop (they stay in the socket for
+ * the io thread to read). TLS: the plaintext, read on the io thread that did the handshake,
+ * which then hands the connection over; so it runs on any thread and must be thread-safe. */
 #define NET_PLACE_MORE (-2)
 typedef int (*net_place_fn)(const uint8_t *data, size_t len, void *arg);
 
@@ -114,8 +116,9 @@ struct net_listener_options {
     size_t output_limit;            /* per-connection output bound in bytes (0: 1 MiB) */
     unsigned handshake_timeout_ms;  /* CONN_TLS: drop a handshake not done by then (0: 10 s) */
     unsigned linger_ms;             /* conn_close waits this long for queued output (0: 2 s) */
-    /* CONN_TCP: place each connection by its first bytes (NULL: every connection in turn). A
-     * connection that says nothing decisive within NET_PLACE_WAIT_MS goes in turn. */
+    /* Place each connection by its first bytes (NULL: every connection in turn). A connection
+     * that says nothing decisive within NET_PLACE_WAIT_MS goes in turn (TCP) or stays where
+     * its handshake was done (TLS). */
     net_place_fn place;
     void *place_arg;
 };

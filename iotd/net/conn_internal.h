@@ -36,6 +36,19 @@ enum conn_state {
     CONN_CLOSED,    /* uv_close called; memory released once every handle's callback ran */
 };
 
+/* Where a TLS connection may go once its handshake is done and its first bytes are read: the
+ * listener's place function and the io threads its answers index. Shared and immutable, held
+ * by the listener and by every connection still to be placed (counted references), so it
+ * outlives a stopped listener. io threads outlive every connection. */
+struct net_place_table {
+    _Atomic unsigned refs;
+    net_place_fn place;
+    void *arg;
+    unsigned count;
+    io_thread_t *io[];
+};
+void net_place_table_unref(struct net_place_table *t);
+
 /* What a listener hands to an io thread with each accepted socket. Copied by value, so the
  * listener may be stopped while sockets are still in inboxes. */
 struct conn_params {
@@ -43,7 +56,8 @@ struct conn_params {
     size_t output_limit;
     unsigned handshake_timeout_ms;
     unsigned linger_ms;
-    SSL_CTX *tls_ctx; /* CONN_TLS: one reference, owned by whoever holds the params */
+    SSL_CTX *tls_ctx;               /* CONN_TLS: one reference, owned by whoever holds the params */
+    struct net_place_table *placer; /* CONN_TLS: one reference, or NULL (not placed) */
 };
 
 struct conn_type {
@@ -79,6 +93,13 @@ struct conn_inflight {
 struct conn_tls {
     SSL *ssl;
     struct outbuf staged; /* accepted by conn_write, not yet encrypted into c->out */
+    /* Placement after the handshake (conn_tls.c): the table until the connection is placed,
+     * and the plaintext read meanwhile, which the owner receives first. */
+    struct net_place_table *placer;
+    uint8_t *first;
+    size_t first_len;
+    bool placing; /* handshake done, waiting for the bytes that place it */
+    bool moved;   /* handed to another io thread: this conn goes without an owner */
 };
 
 /* What a conn is waiting for with a deadline (see conn_deadline_set). */
@@ -121,7 +142,7 @@ static inline const struct conn_type *conn_type_of(const struct conn *c)
  * to plain moves, so counting costs nothing on the hot path. */
 struct net_loop_stats_atomic {
     _Atomic uint64_t accepted, closed, flushes, try_writes, async_writes, bytes_in, bytes_out,
-        busy_rejects, linger_expired, tls_handshakes, tls_failures, tls_timeouts;
+        busy_rejects, linger_expired, tls_handshakes, tls_failures, tls_timeouts, tls_moves;
     _Atomic uint64_t conns, pending_bytes;
 };
 
@@ -184,7 +205,15 @@ void conn_deadline_clear(conn_t *c);
 int tls_context_new(SSL_CTX **out, const char *cert, const char *key, char *err, size_t errlen);
 
 /* Io thread side of an accepted socket: create the conn on nl and start its transport. Takes
- * fd and p->tls_ctx's reference in every case. */
+ * fd and p's references in every case. */
 void net_loop_adopt(net_loop_t *nl, int fd, struct conn_params *p);
+/* A conn on nl for a socket that is already set up elsewhere (a TLS connection moved after its
+ * handshake): open and reading, not started, not announced. NULL (fd closed) on failure. */
+conn_t *net_loop_adopt_open(net_loop_t *nl, int fd, const struct conn_params *p);
+/* The TLS transport's side of a move (conn_tls.c): a TLS conn handed over by another thread. */
+void tls_adopt_moved(inbox_msg_t *msg, void *loop_data);
+/* A TLS conn waiting to be placed stays on its thread now: announced, and handed what it read
+ * (conn.c calls it when the peer hangs up meanwhile, so that those bytes reach an owner). */
+void tls_place_here(conn_t *c);
 
 #endif

@@ -13,15 +13,30 @@
  * The owner hears of the connection only once the handshake completed; a handshake that fails
  * is closed after a best-effort send of OpenSSL's alert, one that does not finish in time is
  * dropped. Both are counted and logged at debug level only, since a scanner can cause many.
+ *
+ * Placement: the listener cannot peek at what a TLS client says, so a listener with a place
+ * function hands TLS sockets out in turn (which spreads the handshakes' CPU over the io
+ * threads) and the connection places itself afterwards: it reads the first plaintext (up to
+ * PLACE_FIRST bytes, for at most NET_PLACE_WAIT_MS), asks the place function, and if another
+ * thread should own it, moves there whole: a duplicate of the socket, the SSL object (its
+ * memory BIOs hold whatever was read but not yet decrypted), the wire bytes not yet written
+ * (TLS 1.3 session tickets) and the plaintext read so far, in one inbox message. The conn
+ * left behind closes without an owner; its socket lives on through the duplicate. Nothing is
+ * moved while a write is in flight (libuv owns that buffer): such a connection stays.
  */
 #include "net/conn_internal.h"
 
 #include "core/log.h"
 #include "iot_error.h"
 
+#include <fcntl.h>
 #include <openssl/err.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#define PLACE_FIRST 1024 /* plaintext read before placing: a HELLO or LOGIN fits */
 
 /* Move what OpenSSL wrote into the output buffer. The caller marks the conn dirty (not done
  * here, since the flush itself drains after encrypting). */
@@ -87,6 +102,8 @@ static int tls_start(conn_t *c, struct conn_params *p)
     SSL_set_bio(c->tls->ssl, rbio, wbio);
     rbio = wbio = NULL;
     SSL_set_accept_state(c->tls->ssl);
+    c->tls->placer = p->placer; /* the params' reference, now the conn's */
+    p->placer = NULL;
     unsigned ms = p->handshake_timeout_ms ? p->handshake_timeout_ms : NET_DEFAULT_HANDSHAKE_TIMEOUT;
     conn_deadline_set(c, ms, on_handshake_timeout);
     rc = 0;
@@ -127,11 +144,168 @@ static void tls_read_plaintext(conn_t *c)
         conn_abort(c, "out of memory");
 }
 
+/* The connection stays on this thread: announce it and give the owner what was read. Also
+ * the deadline of a connection that did not say enough in time, and the last step of a move
+ * on the thread that receives it. */
+void tls_place_here(conn_t *c)
+{
+    struct conn_tls *t = c->tls;
+    conn_deadline_clear(c);
+    t->placing = false;
+    if (t->placer)
+        net_place_table_unref(t->placer);
+    t->placer = NULL;
+    conn_announce(c);
+    if (c->state == CONN_OPEN && t->first_len > 0 && c->cb && c->cb->on_data)
+        c->cb->on_data(c, t->first, t->first_len);
+    free(t->first);
+    t->first = NULL;
+    t->first_len = 0;
+    if (c->state == CONN_OPEN)
+        tls_read_plaintext(c); /* what OpenSSL still holds */
+}
+
+struct tls_move_msg {
+    inbox_msg_t msg;
+    int fd;
+    SSL *ssl;
+    struct outbuf out; /* wire bytes not yet written */
+    uint8_t *first;
+    size_t first_len;
+    struct conn_params params;
+    uint64_t bytes_in, bytes_out;
+};
+
+/* Hand c to io thread to (see the top of this file). 0 when it is on its way: c is then closed
+ * here without an owner; otherwise nothing changed. */
+static int tls_move(conn_t *c, io_thread_t *to)
+{
+    struct conn_tls *t = c->tls;
+    uv_os_fd_t fd;
+    if (c->inflight || t->staged.len > 0 || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return -1;
+    struct tls_move_msg *m = calloc(1, sizeof(*m));
+    int dup_fd = m ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (dup_fd < 0) {
+        free(m);
+        return -1;
+    }
+    *m = (struct tls_move_msg){.msg.handle = tls_adopt_moved,
+                               .fd = dup_fd,
+                               .ssl = t->ssl,
+                               .out = c->out,
+                               .first = t->first,
+                               .first_len = t->first_len,
+                               .params = {.transport = CONN_TLS,
+                                          .output_limit = c->output_limit,
+                                          .linger_ms = c->linger_ms},
+                               .bytes_in = c->info.bytes_in,
+                               .bytes_out = c->info.bytes_out};
+    if (inbox_push(&to->inbox, &m->msg) != 0) {
+        close(dup_fd);
+        free(m);
+        return -1;
+    }
+    /* Everything in m belongs to the other thread now, and from now on only it reads the
+     * socket (this loop runs no other callback of c before the stop). */
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    stat_add(&c->nl->stats.pending_bytes, (uint64_t) - (int64_t)c->out.len);
+    c->out = (struct outbuf){0};
+    t->ssl = NULL;
+    t->first = NULL;
+    t->first_len = 0;
+    t->moved = true;
+    stat_add(&c->nl->stats.tls_moves, 1);
+    conn_abort(c, "moved to another io thread");
+    return 0;
+}
+
+/* Read the first plaintext and place the connection once it decides (see the top). */
+static void tls_place(conn_t *c)
+{
+    struct conn_tls *t = c->tls;
+    if (!t->first && !(t->first = malloc(PLACE_FIRST))) {
+        tls_place_here(c);
+        return;
+    }
+    while (t->first_len < PLACE_FIRST) {
+        size_t got;
+        if (SSL_read_ex(t->ssl, t->first + t->first_len, PLACE_FIRST - t->first_len, &got)) {
+            t->first_len += got;
+            continue;
+        }
+        int e = SSL_get_error(t->ssl, 0);
+        if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
+            break;
+        ERR_clear_error();
+        /* A clean close_notify: what came before it still reaches an owner. */
+        if (e == SSL_ERROR_ZERO_RETURN) {
+            tls_place_here(c);
+            conn_close(c, "peer closed");
+        } else {
+            conn_abort(c, "tls error");
+        }
+        return;
+    }
+    if (tls_drain_and_mark(c) < 0) {
+        conn_abort(c, "out of memory");
+        return;
+    }
+    int target = t->first_len > 0 ? t->placer->place(t->first, t->first_len, t->placer->arg)
+                                  : NET_PLACE_MORE;
+    if (target == NET_PLACE_MORE && t->first_len < PLACE_FIRST) {
+        if (!c->on_deadline)
+            conn_deadline_set(c, NET_PLACE_WAIT_MS, tls_place_here);
+        return;
+    }
+    if (target >= 0 && (unsigned)target < t->placer->count && t->placer->io[target] != c->nl->io &&
+        tls_move(c, t->placer->io[target]) == 0)
+        return;
+    tls_place_here(c);
+}
+
+void tls_adopt_moved(inbox_msg_t *msg, void *loop_data)
+{
+    struct tls_move_msg *m = container_of(msg, struct tls_move_msg, msg);
+    io_thread_t *io = loop_data;
+    net_loop_t *nl = io->net; /* NULL once this thread's loop is gone */
+    conn_t *c = NULL;
+    if (!nl)
+        close(m->fd);
+    else if ((c = net_loop_adopt_open(nl, m->fd, &m->params)) != NULL &&
+             !(c->tls = calloc(1, sizeof(*c->tls)))) {
+        conn_abort(c, "out of memory");
+        c = NULL;
+    }
+    if (!c) {
+        SSL_free(m->ssl);
+        free(m->out.data);
+        free(m->first);
+        free(m);
+        return;
+    }
+    c->tls->ssl = m->ssl;
+    c->info.bytes_in = m->bytes_in;
+    c->info.bytes_out = m->bytes_out;
+    c->out = m->out;
+    stat_add(&nl->stats.pending_bytes, c->out.len);
+    if (c->out.len > 0)
+        conn_mark_dirty(c);
+    c->tls->first = m->first;
+    c->tls->first_len = m->first_len;
+    free(m);
+    tls_place_here(c);
+}
+
 static void tls_on_read(conn_t *c, const uint8_t *data, size_t len)
 {
     ERR_clear_error();
     if (BIO_write(SSL_get_rbio(c->tls->ssl), data, (int)len) != (int)len) {
         conn_abort(c, "out of memory");
+        return;
+    }
+    if (c->tls->placing) {
+        tls_place(c);
         return;
     }
     if (c->state == CONN_HANDSHAKE) {
@@ -152,6 +326,11 @@ static void tls_on_read(conn_t *c, const uint8_t *data, size_t len)
         }
         conn_deadline_clear(c);
         stat_add(&c->nl->stats.tls_handshakes, 1);
+        if (c->tls->placer) {
+            c->tls->placing = true;
+            tls_place(c);
+            return;
+        }
         conn_announce(c);
         if (c->state != CONN_OPEN)
             return;
@@ -199,6 +378,9 @@ static void tls_release(conn_t *c)
         return; /* the start failed before allocating it */
     conn_buf_release(c, &c->tls->staged);
     SSL_free(c->tls->ssl);
+    free(c->tls->first);
+    if (c->tls->placer)
+        net_place_table_unref(c->tls->placer);
     free(c->tls);
     c->tls = NULL;
 }

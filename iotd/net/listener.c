@@ -21,6 +21,10 @@
  * socket still undecided after NET_PLACE_WAIT_MS, or beyond PLACE_MAX_PENDING waiting, goes
  * round robin. The io thread's own handshake timeout still applies.
  *
+ * A TLS connection cannot be peeked at: it goes in turn, with a reference to a placement table
+ * (the place function and the io threads), and places itself once its handshake is done
+ * (conn_tls.c).
+ *
  * TLS: the SSL_CTX is built once here and shared by every io thread (OpenSSL counts its
  * references). A reload builds a new one for new connections; connections in progress keep the
  * old one alive through their own reference until they close.
@@ -103,8 +107,12 @@ static void listener_dispatch(net_listener_t *l, int fd, int target)
     *a = (struct accept_msg){.msg.handle = on_accept_msg, .nl = nl, .fd = fd, .params = l->params};
     if (a->params.tls_ctx && !SSL_CTX_up_ref(a->params.tls_ctx))
         goto drop;
+    if (a->params.placer)
+        atomic_fetch_add(&a->params.placer->refs, 1);
     if (inbox_push(&nl->io->inbox, &a->msg) != 0) {
         SSL_CTX_free(a->params.tls_ctx);
+        if (a->params.placer)
+            net_place_table_unref(a->params.placer);
         goto drop;
     }
     l->counters.accepted++;
@@ -344,11 +352,36 @@ out:
     return rc;
 }
 
+void net_place_table_unref(struct net_place_table *t)
+{
+    if (atomic_fetch_sub(&t->refs, 1) == 1)
+        free(t);
+}
+
+/* The placement table of a TLS listener (see the top): the io threads of loops, read here
+ * while every loop is alive. */
+static struct net_place_table *place_table_new(const struct net_listener_options *o,
+                                               net_loop_t **loops, unsigned count)
+{
+    struct net_place_table *t = malloc(sizeof(*t) + count * sizeof(t->io[0]));
+    if (!t)
+        return NULL;
+    atomic_init(&t->refs, 1);
+    t->place = o->place;
+    t->arg = o->place_arg;
+    t->count = count;
+    for (unsigned i = 0; i < count; i++)
+        t->io[i] = loops[i]->io;
+    return t;
+}
+
 static void listener_free(net_listener_t *l)
 {
     if (l->fd >= 0)
         close(l->fd);
     SSL_CTX_free(l->params.tls_ctx);
+    if (l->params.placer)
+        net_place_table_unref(l->params.placer);
     free(l->tls_cert);
     free(l->tls_key);
     free(l->loops);
@@ -398,6 +431,10 @@ int net_listener_start(net_listener_t **out, uv_loop_t *loop, const struct net_l
     if (o->transport == CONN_TLS) {
         if ((rc = tls_context_new(&l->params.tls_ctx, o->tls_cert, o->tls_key, err, errlen)) < 0)
             goto fail;
+        if (o->place && !(l->params.placer = place_table_new(o, loops, count))) {
+            rc = IOT_ENOMEM;
+            goto fail;
+        }
         l->tls_cert = strdup(o->tls_cert);
         l->tls_key = strdup(o->tls_key);
         if (!l->tls_cert || !l->tls_key) {

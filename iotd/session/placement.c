@@ -5,8 +5,10 @@
  * the 2-core test machine, with everything on one CPU, a round trip through two io threads
  * took 26 us of CPU against 8 through one. Tenants are what relays stay within (the access
  * map never crosses them), so every session of a tenant goes to the thread its name hashes
- * to. The listener peeks at a new plain TCP connection's first bytes and asks here; the first
- * frame is HELLO from a device id (its tenant is in the registry) or LOGIN from user@tenant.
+ * to. The listener peeks at a new plain TCP connection's first bytes and asks here (on the main
+ * loop); a TLS connection asks with its first plaintext once its handshake is done (on an io
+ * thread: the registry snapshot is safe from any thread). The first frame is HELLO from a
+ * device id (its tenant is in the registry) or LOGIN from user@tenant.
  * Anything else, or a device the registry does not know, goes in turn: the session that
  * refuses it can live anywhere. A tenant whose load outgrows one io thread can be spread over
  * all of them with [devices] placement = spread.

@@ -37,6 +37,38 @@ wrong=$(printf '%064d' 0)
 $client "$addr" auth d1 thermo "$k1" || fail "plain handshake"
 $client "127.0.0.1:$tls_port" --tls "$T_DIR/cert.pem" auth d2 thermo "$k2" || fail "TLS handshake"
 
+# Placement over TLS ([devices] placement = tenant): the handshakes go to the io threads in
+# turn, then each connection moves, socket and TLS state, to its tenant's thread. Two TLS
+# devices of acme end up on one thread, and a message relayed to the one that moved is still
+# delivered and answered over its moved TLS session.
+expect 0 message add thermo echo --tenant acme --args "text:str"
+tls_devs=()
+for d in "d1 $k1" "d3 $k3"; do
+    set -- $d
+    $client "127.0.0.1:$tls_port" --tls "$T_DIR/cert.pem" serve "$1" thermo "$2" >"$T_DIR/tls-$1.log" 2>&1 &
+    tls_devs+=($!)
+done
+for _ in $(seq 1 50); do
+    expect 0 --json status
+    [ "$(json_get 'j["devices"]["online"]')" = 2 ] && break
+    sleep 0.1
+done
+[ "$(json_get 'j["devices"]["online"]')" = 2 ] || fail "two TLS devices online: $OUT"
+expect 0 --json stats --count 1
+[ "$(json_get 'sorted(t["sessions"] for t in j["threads"] if t["role"] == "io")')" = "[0, 2]" ] \
+    || fail "a tenant's TLS sessions on two io threads: $OUT"
+for d in d1 d3; do
+    expect 0 send --tenant acme "$d" echo "over tls to $d"
+    contains "over tls to $d"
+done
+kill "${tls_devs[@]}" 2>/dev/null || true
+wait "${tls_devs[@]}" 2>/dev/null || true
+for _ in $(seq 1 50); do
+    expect 0 --json status
+    [ "$(json_get 'j["devices"]["online"]')" = 0 ] && break
+    sleep 0.1
+done
+
 # Unknown device, wrong key, disabled device, wrong type: all the same refusal.
 $client "$addr" refused nosuch thermo "$k1" || fail "unknown device"
 $client "$addr" refused d3 thermo "$wrong" || fail "wrong key"

@@ -1,8 +1,9 @@
 /* Unit tests of iotd/net's TLS transport with real sockets on 127.0.0.1 and a throwaway
  * self-signed certificate made here with OpenSSL: verified echo (small and multi-record
  * messages), coalescing into one write, close_notify on close, a TLS 1.1 client refused,
- * garbage and silent clients dropped, and certificate reload. The clients are plain blocking
- * OpenSSL clients on the test thread. */
+ * garbage and silent clients dropped, certificate reload, and placement after the handshake
+ * (a connection moving to another io thread with its TLS state). The clients are plain
+ * blocking OpenSSL clients on the test thread. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -341,6 +342,121 @@ static void test_tls_reload(void **state)
     harness_stop(&f->h);
 }
 
+/* Up to the first '\n', "A..." belongs on thread 0, "B..." on 1, anything else in turn. */
+static int place_by_letter(const uint8_t *data, size_t len, void *arg)
+{
+    (void)arg;
+    if (!memchr(data, '\n', len))
+        return NET_PLACE_MORE;
+    return data[0] == 'A' ? 0 : data[0] == 'B' ? 1 : -1;
+}
+
+static void expect_tls_echo(struct tls_client *t, const char *text)
+{
+    char back[64];
+    size_t n = strlen(text);
+    tls_write_all(t, text, n);
+    tls_read_exact(t, back, n);
+    assert_memory_equal(back, text, n);
+}
+
+static unsigned conns_on(struct harness *h, unsigned thread)
+{
+    return atomic_load(&h->accepted[thread]);
+}
+
+static void test_tls_placement(void **state)
+{
+    struct tls_fixture *f = *state;
+    struct net_listener_options o = {
+        .transport = CONN_TLS, .tls_cert = f->cert, .tls_key = f->key, .place = place_by_letter};
+    struct tls_client t[5];
+    harness_start(&f->h, &o);
+
+    /* The handshakes go in turn: t0 and t2 on thread 0, t1 and t3 on thread 1. Nobody owns them
+     * until their first line says where they belong. */
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(tls_connect(&t[i], f->h.port, f->x509, 0), 1);
+    double silent_since = harness_now(); /* t3 says nothing until it is placed */
+    harness_sleep_ms(50);
+    assert_int_equal(harness_accepted(&f->h), 0);
+
+    /* t0 moves to thread 1 and t1 to thread 0, socket and TLS state; t2 stays. What they sent
+     * first reaches the new owner first, the TLS 1.3 session tickets written before the move
+     * reach the client intact (or its reads would fail), and everything after it flows. */
+    tls_write_all(&t[0], "B one\n", 6);
+    tls_write_all(&t[1], "A two\n", 6);
+    tls_write_all(&t[2], "A three\n", 8);
+    char back[16];
+    tls_read_exact(&t[0], back, 6);
+    assert_memory_equal(back, "B one\n", 6);
+    tls_read_exact(&t[1], back, 6);
+    assert_memory_equal(back, "A two\n", 6);
+    tls_read_exact(&t[2], back, 8);
+    assert_memory_equal(back, "A three\n", 8);
+    assert_int_equal(conns_on(&f->h, 0), 2);
+    assert_int_equal(conns_on(&f->h, 1), 1);
+    expect_tls_echo(&t[0], "after the move");
+    expect_tls_echo(&t[1], "after the move too");
+    size_t big = 100 * 1000; /* several records each way on the new thread */
+    uint8_t *out = malloc(big), *in = malloc(big);
+    for (size_t i = 0; i < big; i++)
+        out[i] = (uint8_t)(i * 13);
+    tls_write_all(&t[0], out, big);
+    tls_read_exact(&t[0], in, big);
+    assert_memory_equal(in, out, big);
+    free(out);
+    free(in);
+
+    /* A first line in two records is read on until it is whole. */
+    assert_int_equal(tls_connect(&t[4], f->h.port, f->x509, 0), 1); /* thread 0 */
+    tls_write_all(&t[4], "B sp", 4);
+    harness_sleep_ms(60);
+    assert_int_equal(harness_accepted(&f->h), 3);
+    tls_write_all(&t[4], "lit\n", 4);
+    tls_read_exact(&t[4], back, 8);
+    assert_memory_equal(back, "B split\n", 8);
+    assert_int_equal(conns_on(&f->h, 1), 2);
+
+    /* Silent: stays where its handshake was (thread 1) once NET_PLACE_WAIT_MS has passed. */
+    WAIT_FOR(harness_accepted(&f->h) == 5, 3000);
+    assert_int_equal(harness_accepted(&f->h), 5);
+    assert_true(harness_now() - silent_since >= (NET_PLACE_WAIT_MS - 100) / 1000.0);
+    assert_int_equal(conns_on(&f->h, 1), 3);
+    expect_tls_echo(&t[3], "late\n");
+
+    /* Moves are neither closes nor extra handshakes. */
+    struct net_loop_counters c;
+    harness_counters(&f->h, &c);
+    assert_int_equal(c.closed, 0);
+    assert_int_equal(c.accepted, 5);
+    assert_int_equal(c.tls_handshakes, 5);
+    assert_int_equal(c.tls_moves, 3); /* t0, t1 and t4 */
+
+    /* One that says part of a line and ends its side (close_notify): its bytes still reach an
+     * owner, whose echo still comes back, and which sees the close. (The client reads before it
+     * closes: closing a socket with unread bytes, here the session tickets, would send a
+     * reset, which throws away what the server has not read yet.) */
+    struct tls_client gone;
+    assert_int_equal(tls_connect(&gone, f->h.port, f->x509, 0), 1);
+    tls_write_all(&gone, "B bye", 5);
+    SSL_shutdown(gone.ssl);
+    tls_read_exact(&gone, back, 5);
+    assert_memory_equal(back, "B bye", 5);
+    tls_client_free(&gone);
+    WAIT_FOR(harness_accepted(&f->h) == 6 && atomic_load(&f->h.closed) == 1, 3000);
+    assert_int_equal(atomic_load(&f->h.closed), 1);
+    assert_non_null(harness_find_closed(&f->h, "peer closed"));
+
+    for (int i = 0; i < 5; i++) {
+        SSL_shutdown(t[i].ssl);
+        tls_client_free(&t[i]);
+    }
+    WAIT_FOR(atomic_load(&f->h.closed) == 6, 5000);
+    assert_int_equal(atomic_load(&f->h.closed), 6);
+    harness_stop(&f->h);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -349,6 +465,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tls11_refused, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_garbage_and_silence_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_reload, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls_placement, setup, teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
