@@ -56,8 +56,10 @@ struct conn_params {
     size_t output_limit;
     unsigned handshake_timeout_ms;
     unsigned linger_ms;
-    SSL_CTX *tls_ctx;               /* CONN_TLS: one reference, owned by whoever holds the params */
-    struct net_place_table *placer; /* CONN_TLS: one reference, or NULL (not placed) */
+    SSL_CTX *tls_ctx; /* CONN_TLS: one reference, owned by whoever holds the params */
+    /* One reference, or NULL (not placed). Only TLS sockets reach an io thread with it: the
+     * listener places TCP ones itself. */
+    struct net_place_table *placer;
 };
 
 struct conn_type {

@@ -69,12 +69,12 @@ struct net_listener {
     int handles_open;
     net_loop_t **loops;
     unsigned count, next;
-    struct conn_params params; /* params.tls_ctx: the listener's own reference */
+    /* params.tls_ctx and params.placer (the place function, if any): the listener's own
+     * references. */
+    struct conn_params params;
     char *tls_cert, *tls_key;
     uint64_t last_log_ms;
     struct net_listener_counters counters;
-    net_place_fn place;
-    void *place_arg;
     uv_timer_t sweep;        /* runs while sockets wait to be placed */
     struct pending *pending; /* waiting to be placed */
     unsigned npending;       /* in the list, plus those closing their poll */
@@ -107,7 +107,10 @@ static void listener_dispatch(net_listener_t *l, int fd, int target)
     *a = (struct accept_msg){.msg.handle = on_accept_msg, .nl = nl, .fd = fd, .params = l->params};
     if (a->params.tls_ctx && !SSL_CTX_up_ref(a->params.tls_ctx))
         goto drop;
-    if (a->params.placer)
+    /* A TCP socket is placed by now; a TLS one places itself after its handshake. */
+    if (a->params.transport != CONN_TLS)
+        a->params.placer = NULL;
+    else if (a->params.placer)
         atomic_fetch_add(&a->params.placer->refs, 1);
     if (inbox_push(&nl->io->inbox, &a->msg) != 0) {
         SSL_CTX_free(a->params.tls_ctx);
@@ -167,7 +170,8 @@ static void pending_peek(struct pending *p, bool last)
         pending_decide(p, -1);
         return;
     }
-    int target = p->l->place(buf, (size_t)n, p->l->place_arg);
+    const struct net_place_table *placer = p->l->params.placer;
+    int target = placer->place(buf, (size_t)n, placer->arg);
     if (target != NET_PLACE_MORE) {
         pending_decide(p, target);
     } else if (last || n == (ssize_t)sizeof(buf)) {
@@ -248,7 +252,7 @@ static void on_listen_readable(uv_poll_t *poll, int status, int events)
     for (int i = 0; i < ACCEPT_BATCH; i++) {
         int fd = accept4(l->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC);
         if (fd >= 0) {
-            if (l->place)
+            if (l->params.placer && l->params.transport == CONN_TCP)
                 pending_start(l, fd);
             else
                 listener_dispatch(l, fd, -1);
@@ -358,8 +362,8 @@ void net_place_table_unref(struct net_place_table *t)
         free(t);
 }
 
-/* The placement table of a TLS listener (see the top): the io threads of loops, read here
- * while every loop is alive. */
+/* The listener's placement table (see the top): the io threads of loops, read here while every
+ * loop is alive. */
 static struct net_place_table *place_table_new(const struct net_listener_options *o,
                                                net_loop_t **loops, unsigned count)
 {
@@ -421,20 +425,14 @@ int net_listener_start(net_listener_t **out, uv_loop_t *loop, const struct net_l
                                      .output_limit = o->output_limit,
                                      .handshake_timeout_ms = o->handshake_timeout_ms,
                                      .linger_ms = o->linger_ms};
-    if (o->transport == CONN_TCP) {
-        l->place = o->place;
-        l->place_arg = o->place_arg;
-    }
+    if (o->place && !(l->params.placer = place_table_new(o, loops, count)))
+        goto fail;
     if (!(l->loops = malloc(count * sizeof(*l->loops))))
         goto fail;
     memcpy(l->loops, loops, count * sizeof(*l->loops));
     if (o->transport == CONN_TLS) {
         if ((rc = tls_context_new(&l->params.tls_ctx, o->tls_cert, o->tls_key, err, errlen)) < 0)
             goto fail;
-        if (o->place && !(l->params.placer = place_table_new(o, loops, count))) {
-            rc = IOT_ENOMEM;
-            goto fail;
-        }
         l->tls_cert = strdup(o->tls_cert);
         l->tls_key = strdup(o->tls_key);
         if (!l->tls_cert || !l->tls_key) {

@@ -103,10 +103,11 @@ struct session_deps {
     struct session_event_hooks events;
 };
 
-/* net_place_fn for the device listener ([devices] placement = tenant): a connection goes to
+/* net_place_fn for the device listeners ([devices] placement = tenant): a connection goes to
  * its tenant's io thread, known from its first frame (HELLO from a device id, LOGIN from
  * user@tenant), so that relays within a tenant need no hop between threads. Other first
- * frames, and unknown devices, go in turn. arg: the sessions_t. Main loop. */
+ * frames, and unknown devices, go in turn. arg: the sessions_t. Any thread (the main loop for
+ * TCP, an io thread for TLS). */
 int sessions_place(const uint8_t *data, size_t len, void *arg);
 
 /* Create the session layer: one net loop per io thread (created on each thread). */
