@@ -10,6 +10,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <time.h>
 
 uint64_t bench_now_ns(void)
@@ -65,6 +66,18 @@ static double quantile_us(const uint32_t *sorted, size_t n, double q)
     return sorted[rank - 1] / 1000.0;
 }
 
+/* The load generator's own CPU time so far (user and system), in microseconds: what driving
+ * one system costs compared with another. */
+static double own_cpu_us(void)
+{
+    struct rusage ru;
+
+    if (getrusage(RUSAGE_SELF, &ru) != 0)
+        return 0;
+    return (double)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1e6 +
+           (double)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec);
+}
+
 int bench_report(const char *system, unsigned inflight, const struct bench_latencies *lat, size_t n,
                  double seconds, uint64_t errors, uint64_t lost)
 {
@@ -88,12 +101,12 @@ int bench_report(const char *system, unsigned inflight, const struct bench_laten
     }
     qsort(all, timed, sizeof(*all), compare_u32);
     printf("system=%s inflight=%u rt=%llu seconds=%.3f rt_s=%.0f p50_us=%.1f p99_us=%.1f "
-           "p999_us=%.1f errors=%llu lost=%llu rt_all=%llu\n",
+           "p999_us=%.1f errors=%llu lost=%llu rt_all=%llu load_cpu_us=%.0f\n",
            system, inflight, (unsigned long long)total, seconds,
            seconds > 0 ? (double)total / seconds : 0, quantile_us(all, timed, 0.50),
            quantile_us(all, timed, 0.99), quantile_us(all, timed, 0.999),
            (unsigned long long)errors, (unsigned long long)lost,
-           (unsigned long long)(total + warmup));
+           (unsigned long long)(total + warmup), own_cpu_us());
     fflush(stdout);
     free(all);
     return total > 0 ? 0 : -1;

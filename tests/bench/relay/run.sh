@@ -144,9 +144,11 @@ settle() {
 # measure SYSTEM INFLIGHT: one run; a result line with the server's CPU ticks over the run
 # appended (and MariaDB's, for iotd). Returns 1 when the load generator failed.
 measure() {
-    local system=$1 k=$2 before after db_before db_after line
+    local system=$1 k=$2 before after db_before db_after dev dev_before line
     before=$(cpu_ticks "${server[$system]}")
     db_before=$(db_ticks "$system")
+    dev=${helpers[$system]%% *}
+    dev_before=$(cpu_ticks "$dev")
     "load_$system"
     if ! line=$(timeout $((${DURATION%.*} + 30)) "${load_cmd[@]}" --inflight "$k" \
         --duration "$DURATION" 2>>"$work/$system-load.log"); then
@@ -157,7 +159,7 @@ measure() {
     after=$(cpu_ticks "${server[$system]}")
     db_after=$(db_ticks "$system")
     line=${line/system=* inflight=/system=$system inflight=}
-    line="$line cpu_ticks=$((after - before))"
+    line="$line cpu_ticks=$((after - before)) dev_ticks=$(($(cpu_ticks "$dev") - dev_before))"
     [ -n "${server[$system.db]:-}" ] && line="$line db_ticks=$((db_after - db_before))"
     echo "$line" >>"$results"
     log "$line"
@@ -453,16 +455,23 @@ for key, runs in rows.items():
                             for r in runs)
     db = (statistics.median(float(r["db_ticks"]) * 1e6 / tck / max(1.0, float(r["rt_all"]))
                             for r in runs) if all("db_ticks" in r for r in runs) else None)
+    per_rt = lambda f, scale: statistics.median(float(r.get(f, 0)) * scale
+                                                / max(1.0, float(r["rt_all"])) for r in runs)
+    dev = per_rt("dev_ticks", 1e6 / tck)
+    load = per_rt("load_cpu_us", 1.0)
     med[key] = dict(rt_s=m("rt_s"), p50=m("p50_us"), p99=m("p99_us"), p999=m("p999_us"),
-                    cpu=cpu, db=db, errors=sum(int(r["errors"]) for r in runs),
+                    cpu=cpu, db=db, dev=dev, load=load,
+                    errors=sum(int(r["errors"]) for r in runs),
                     lost=sum(int(r["lost"]) for r in runs), n=len(runs))
 print(f"{'system':<10} {'inflight':>8} {'rt/s':>9} {'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9}"
-      f" {'cpu us/rt':>9} {'db us/rt':>8} {'errors':>6} {'lost':>5} {'runs':>4}")
+      f" {'cpu us/rt':>9} {'db us/rt':>8} {'dev us/rt':>9} {'load us/rt':>10} {'errors':>6}"
+      f" {'lost':>5} {'runs':>4}")
 order = ["epoll", "iotd", "iotd_none", "mosquitto", "nats"]
 for (s, k) in sorted(med, key=lambda x: (x[1], order.index(x[0]) if x[0] in order else 9)):
     r = med[(s, k)]
     print(f"{s:<10} {k:>8} {r['rt_s']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['p999']:>9.1f}"
           f" {r['cpu']:>9.2f} {'-' if r['db'] is None else format(r['db'], '.2f'):>8}"
+          f" {r['dev']:>9.2f} {r['load']:>10.2f}"
           f" {r['errors']:>6} {r['lost']:>5} {r['n']:>4}")
 for k in sorted({k for _, k in med}):
     i = med.get(("iotd", k))
