@@ -27,6 +27,7 @@
 #include "admin.h"
 
 #include "argspec.h"
+#include "audit_query.h"
 #include "crypto/password.h"
 #include "ctl_proto.h"
 #include "ctl_time.h"
@@ -1205,25 +1206,7 @@ static int device_history(struct admin_op *op)
     return rc;
 }
 
-static int audit_row(void *ctx, const struct sql_row *r)
-{
-    cJSON *o = append_object(ctx);
-    if (!o)
-        return IOT_ENOMEM;
-    char at[48];
-    format_micros(sql_row_micros(r, 0), 3, at, sizeof(at));
-    bool ok = cJSON_AddStringToObject(o, "at", at) &&
-              cJSON_AddStringToObject(o, "tenant", sql_row_str(r, 1)) &&
-              cJSON_AddStringToObject(o, "sender", sql_row_str(r, 2)) &&
-              cJSON_AddStringToObject(o, "device", sql_row_str(r, 3)) &&
-              cJSON_AddStringToObject(o, "message", sql_row_str(r, 4)) &&
-              cJSON_AddStringToObject(o, "outcome", sql_row_str(r, 5));
-    if (ok && !sql_row_null(r, 6))
-        ok = cJSON_AddNumberToObject(o, "latency_ms", (double)sql_row_int(r, 6, 0) / 1000.0);
-    return ok ? IOT_OK : IOT_ENOMEM;
-}
-
-/* The relay audit (sql/003), filtered, newest first. */
+/* The relay audit (sql/008, audit_query.c), filtered, newest first. */
 static int relay_audit_list(struct admin_op *op)
 {
     long long limit = ctl_get_int(op->args, "limit", CHANGES_DEFAULT);
@@ -1238,17 +1221,13 @@ static int relay_audit_list(struct admin_op *op)
     cJSON *list = cJSON_AddArrayToObject(op->result, "audit");
     if (!list)
         return fail(op, IOT_ENOMEM, "out of memory");
-    int rc = sql_query(
-        op->conn,
-        "SELECT UNIX_TIMESTAMP(at), tenant, sender, device, message, outcome, latency_us "
-        "FROM relay_audit WHERE (? IS NULL OR device = ?) AND (? IS NULL OR sender = ?) "
-        "AND (? IS NULL OR outcome = ?) AND (? IS NULL OR tenant = ?) "
-        "AND at >= FROM_UNIXTIME(?) ORDER BY id DESC LIMIT ?",
-        SQL_PARAMS(sql_str(arg(op, "device")), sql_str(arg(op, "device")), sql_str(arg(op, "user")),
-                   sql_str(arg(op, "user")), sql_str(arg(op, "outcome")),
-                   sql_str(arg(op, "outcome")), sql_str(arg(op, "tenant")),
-                   sql_str(arg(op, "tenant")), sql_int(since), sql_int(limit)),
-        audit_row, list, op->err, op->errlen);
+    struct audit_filter f = {.tenant = arg(op, "tenant"),
+                             .device = arg(op, "device"),
+                             .sender = arg(op, "user"),
+                             .outcome = arg(op, "outcome"),
+                             .since_s = since,
+                             .limit = (unsigned)limit};
+    int rc = audit_query(op->conn, &f, list, op->err, op->errlen);
     if (rc == IOT_ENOMEM)
         return fail(op, rc, "out of memory");
     return rc;

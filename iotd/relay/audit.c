@@ -21,19 +21,19 @@
 #include <time.h>
 
 #define AUDIT_COLUMNS          7
-#define AUDIT_BATCH            2048
-#define AUDIT_CAPACITY         65536 /* ~0.5 s of relay traffic: records are ~400 bytes */
-#define AUDIT_BULK_ROWS        256
+#define AUDIT_BATCH            2048  /* records per chunk: one transaction, a few blocks */
+#define AUDIT_CAPACITY         65536 /* ~0.5 s of relay traffic: records are ~340 bytes */
+#define AUDIT_BULK_ROWS        256   /* blocks per bulk INSERT */
+#define AUDIT_OUTCOMES_TEXT    96    /* "ok,denied,...": every outcome name, comma-separated */
 #define AUDIT_MAINTENANCE_MS   (3600 * 1000)
 #define AUDIT_PARTITIONS_AHEAD 7
 
-/* A record is also a row of the bulk INSERT (see insert_rows): text fields end with NUL. */
+/* One audited message, as the io thread hands it over (a fixed size: db/batch copies records
+ * into its buffer). The db thread turns a chunk of them into blocks (insert_chunk). */
 struct audit_record {
-    MYSQL_TIME at; /* from at_ms, filled on the db thread just before the insert */
     int64_t at_ms;
     uint32_t latency_us;
-    char nts; /* STMT_INDICATOR_NTS, for every text field */
-    char outcome[16];
+    uint8_t outcome; /* enum relay_outcome */
     char tenant[65];
     char sender[129];
     char device[65];
@@ -63,27 +63,149 @@ void relay_audit_record(relay_audit_t *a, const char *tenant, const char *sender
     relay_copy(r.sender, sizeof(r.sender), sender);
     relay_copy(r.device, sizeof(r.device), device);
     relay_copy(r.message, sizeof(r.message), message);
-    relay_copy(r.outcome, sizeof(r.outcome), relay_outcome_name(outcome));
+    r.outcome = (uint8_t)outcome;
     batch_add(a->batch, &r);
 }
 
-/* One INSERT, executed for up to AUDIT_BULK_ROWS records in one round trip: MariaDB's bulk
- * execution with row-wise binding reads the records where they lie in the batch buffer (each
- * bind points into the first record and strides by the record size), so the db thread neither
- * copies nor builds a statement per chunk, and the server parses nothing per row. */
-static const char insert_sql[] = "INSERT INTO relay_audit (at, tenant, sender, device, message, "
-                                 "outcome, latency_us) VALUES (?, ?, ?, ?, ?, ?, ?)";
+/* ---- blocks (sql/008) ----
+ *
+ * A chunk of records becomes one row per (tenant, sender, device) it holds: the records are
+ * sorted by that key (arrival order within it), and each run is written as a block whose body
+ * lists its messages oldest first. MariaDB's per-row cost, not the bytes, was the audit's
+ * price; a relay's traffic is a few senders to a few devices per 100 ms, so a chunk of 2,048
+ * records is typically a handful of rows. */
 
-static void bind_text(MYSQL_BIND *b, char *text, size_t size, char *nts)
+enum { BLOCK_TENANT, BLOCK_SENDER, BLOCK_DEVICE, BLOCK_OUTCOMES, BLOCK_BODY, BLOCK_TEXTS };
+
+/* The columns of up to AUDIT_BULK_ROWS blocks, bound column-wise (one array per column:
+ * strings as pointers and lengths, which row-wise binding cannot carry for a variable body). */
+struct block_columns {
+    MYSQL_TIME at[AUDIT_BULK_ROWS];
+    MYSQL_TIME *at_ptr[AUDIT_BULK_ROWS]; /* column-wise, a DATETIME goes by pointer */
+    uint32_t records[AUDIT_BULK_ROWS];
+    char *text[BLOCK_TEXTS][AUDIT_BULK_ROWS];
+    unsigned long len[BLOCK_TEXTS][AUDIT_BULK_ROWS];
+    char outcomes[AUDIT_BULK_ROWS][AUDIT_OUTCOMES_TEXT];
+};
+
+/* The bodies of one chunk: a buffer sized for the worst case up front (every record's
+ * element at its longest), so that pointers into it stay valid while the chunk is bound. */
+struct body_buffer {
+    char *p;
+    size_t len, cap;
+};
+
+static const char insert_sql[] = "INSERT INTO relay_audit_block (at, tenant, sender, device, "
+                                 "outcomes, records, body) VALUES (?, ?, ?, ?, ?, ?, ?)";
+
+static int compare_key(const struct audit_record *a, const struct audit_record *b)
 {
-    b->buffer_type = MYSQL_TYPE_STRING;
-    b->buffer = text;
-    b->buffer_length = (unsigned long)size;
-    b->u.indicator = nts;
+    int c = strcmp(a->device, b->device);
+    if (c == 0)
+        c = strcmp(a->sender, b->sender);
+    if (c == 0)
+        c = strcmp(a->tenant, b->tenant);
+    return c;
 }
 
-/* Store n records (n >= 1) with the cached bulk INSERT. */
-static int insert_rows(MYSQL *conn, struct audit_record *r, size_t n, char *err, size_t errlen)
+/* A record of the chunk and its place in it: the sort keeps arrival order within a key. */
+struct sort_item {
+    const struct audit_record *r;
+    uint32_t index;
+};
+
+static int compare_items(const void *x, const void *y)
+{
+    const struct sort_item *a = x, *b = y;
+    int c = compare_key(a->r, b->r);
+    if (c != 0)
+        return c;
+    return a->index < b->index ? -1 : a->index > b->index;
+}
+
+/* A JSON string of text (quoted, escaped) appended to b, which has room. */
+static void body_put_string(struct body_buffer *b, const char *text)
+{
+    static const char hex[] = "0123456789abcdef";
+    b->p[b->len++] = '"';
+    for (const unsigned char *c = (const unsigned char *)text; *c; c++) {
+        if (*c == '"' || *c == '\\') {
+            b->p[b->len++] = '\\';
+            b->p[b->len++] = (char)*c;
+        } else if (*c < 0x20) {
+            b->len += (size_t)sprintf(b->p + b->len, "\\u00%c%c", hex[*c >> 4], hex[*c & 15]);
+        } else {
+            b->p[b->len++] = (char)*c;
+        }
+    }
+    b->p[b->len++] = '"';
+}
+
+/* The longest element one record can add to a body: [ms,"message","outcome",latency], with
+ * every byte of the message escaped as \u00XX. */
+#define BODY_ELEMENT_MAX (2 + 20 + 1 + (6 * 64 + 2) + 1 + (16 + 2) + 1 + 10 + 1)
+
+static void to_mysql_time(int64_t at_ms, MYSQL_TIME *out)
+{
+    time_t sec = (time_t)(at_ms / 1000);
+    struct tm tm;
+    gmtime_r(&sec, &tm);
+    *out = (MYSQL_TIME){.year = (unsigned)tm.tm_year + 1900,
+                        .month = (unsigned)tm.tm_mon + 1,
+                        .day = (unsigned)tm.tm_mday,
+                        .hour = (unsigned)tm.tm_hour,
+                        .minute = (unsigned)tm.tm_min,
+                        .second = (unsigned)tm.tm_sec,
+                        .second_part = (unsigned long)(at_ms % 1000) * 1000,
+                        .time_type = MYSQL_TIMESTAMP_DATETIME};
+}
+
+/* Fill row k of cols with the block of items[0..n) (one key, arrival order). */
+static void fill_block(struct block_columns *cols, size_t k, const struct sort_item *items,
+                       size_t n, struct body_buffer *body)
+{
+    const struct audit_record *first = items[0].r;
+    int64_t newest = first->at_ms;
+    unsigned seen = 0; /* bit per outcome name already in the outcomes list */
+    char *outcomes = cols->outcomes[k];
+    size_t olen = 0;
+    for (size_t i = 1; i < n; i++)
+        if (items[i].r->at_ms > newest)
+            newest = items[i].r->at_ms;
+
+    char *start = body->p + body->len;
+    body->p[body->len++] = '[';
+    for (size_t i = 0; i < n; i++) {
+        const struct audit_record *r = items[i].r;
+        body->len += (size_t)sprintf(body->p + body->len, "%s[%lld,", i ? "," : "",
+                                     (long long)(newest - r->at_ms));
+        const char *outcome = relay_outcome_name((enum relay_outcome)r->outcome);
+        body_put_string(body, r->message);
+        body->len +=
+            (size_t)sprintf(body->p + body->len, ",\"%s\",%u]", outcome, (unsigned)r->latency_us);
+        unsigned bit = 1u << (r->outcome % 32);
+        if (!(seen & bit) && olen + strlen(outcome) + 2 <= AUDIT_OUTCOMES_TEXT) {
+            seen |= bit;
+            olen += (size_t)sprintf(outcomes + olen, "%s%s", olen ? "," : "", outcome);
+        }
+    }
+    body->p[body->len++] = ']';
+
+    to_mysql_time(newest, &cols->at[k]);
+    cols->at_ptr[k] = &cols->at[k];
+    cols->records[k] = (uint32_t)n;
+    char *texts[BLOCK_TEXTS] = {(char *)first->tenant, (char *)first->sender, (char *)first->device,
+                                outcomes, start};
+    for (int t = 0; t < BLOCK_TEXTS; t++) {
+        cols->text[t][k] = texts[t];
+        cols->len[t][k] = t == BLOCK_BODY ? (unsigned long)(body->p + body->len - start)
+                                          : (unsigned long)strlen(texts[t]);
+    }
+}
+
+/* Store rows 0..n of cols (n >= 1) with the cached bulk INSERT, in one round trip. */
+static int insert_blocks(MYSQL *conn, struct block_columns *cols, unsigned n, char *err,
+                         size_t errlen)
 {
     static const char stmt_key = 0;
     MYSQL_STMT *stmt = stmt_cache_find(conn, &stmt_key);
@@ -92,37 +214,22 @@ static int insert_rows(MYSQL *conn, struct audit_record *r, size_t n, char *err,
                                           &stmt, err, errlen)) != IOT_OK)
         return rc;
 
-    for (size_t i = 0; i < n; i++) {
-        time_t sec = (time_t)(r[i].at_ms / 1000);
-        struct tm tm;
-        gmtime_r(&sec, &tm);
-        r[i].at = (MYSQL_TIME){.year = (unsigned)tm.tm_year + 1900,
-                               .month = (unsigned)tm.tm_mon + 1,
-                               .day = (unsigned)tm.tm_mday,
-                               .hour = (unsigned)tm.tm_hour,
-                               .minute = (unsigned)tm.tm_min,
-                               .second = (unsigned)tm.tm_sec,
-                               .second_part = (unsigned long)(r[i].at_ms % 1000) * 1000,
-                               .time_type = MYSQL_TIMESTAMP_DATETIME};
-        r[i].nts = STMT_INDICATOR_NTS;
-    }
+    static const int column_of[BLOCK_TEXTS] = {1, 2, 3, 4, 6}; /* the text's ? in insert_sql */
     MYSQL_BIND bind[AUDIT_COLUMNS];
     memset(bind, 0, sizeof(bind));
     bind[0].buffer_type = MYSQL_TYPE_DATETIME;
-    bind[0].buffer = &r[0].at;
-    bind_text(&bind[1], r[0].tenant, sizeof(r[0].tenant), &r[0].nts);
-    bind_text(&bind[2], r[0].sender, sizeof(r[0].sender), &r[0].nts);
-    bind_text(&bind[3], r[0].device, sizeof(r[0].device), &r[0].nts);
-    bind_text(&bind[4], r[0].message, sizeof(r[0].message), &r[0].nts);
-    bind_text(&bind[5], r[0].outcome, sizeof(r[0].outcome), &r[0].nts);
-    bind[6].buffer_type = MYSQL_TYPE_LONG;
-    bind[6].buffer = &r[0].latency_us;
-    bind[6].is_unsigned = 1;
+    bind[0].buffer = cols->at_ptr;
+    for (int t = 0; t < BLOCK_TEXTS; t++) {
+        MYSQL_BIND *b = &bind[column_of[t]];
+        b->buffer_type = MYSQL_TYPE_STRING;
+        b->buffer = cols->text[t];
+        b->length = cols->len[t];
+    }
+    bind[5].buffer_type = MYSQL_TYPE_LONG;
+    bind[5].buffer = cols->records;
+    bind[5].is_unsigned = 1;
 
-    unsigned int rows = (unsigned int)n;
-    size_t row_size = sizeof(*r);
-    if (mysql_stmt_attr_set(stmt, STMT_ATTR_ARRAY_SIZE, &rows) != 0 ||
-        mysql_stmt_attr_set(stmt, STMT_ATTR_ROW_SIZE, &row_size) != 0 ||
+    if (mysql_stmt_attr_set(stmt, STMT_ATTR_ARRAY_SIZE, &n) != 0 ||
         mysql_stmt_bind_param(stmt, bind) != 0 || mysql_stmt_execute(stmt) != 0) {
         rc = db_error_from_errno(mysql_stmt_errno(stmt));
         rc = rc ? rc : IOT_EINTERNAL;
@@ -132,7 +239,45 @@ static int insert_rows(MYSQL *conn, struct audit_record *r, size_t n, char *err,
     return rc;
 }
 
-/* The day partitions (sql/007): created ahead and dropped past the retention by the writer
+/* The chunk r[0..n) as blocks, in bulk INSERTs of up to AUDIT_BULK_ROWS blocks. */
+static int insert_chunk(MYSQL *conn, const struct audit_record *r, size_t n, char *err,
+                        size_t errlen)
+{
+    struct sort_item *items = malloc(n * sizeof(*items));
+    struct block_columns *cols = malloc(sizeof(*cols));
+    struct body_buffer body = {.cap = n * BODY_ELEMENT_MAX + 2 * n};
+    body.p = malloc(body.cap);
+    int rc = IOT_OK;
+    if (!items || !cols || !body.p) {
+        snprintf(err, errlen, "out of memory writing the relay audit");
+        rc = IOT_ENOMEM;
+        goto done;
+    }
+    for (size_t i = 0; i < n; i++)
+        items[i] = (struct sort_item){.r = &r[i], .index = (uint32_t)i};
+    qsort(items, n, sizeof(*items), compare_items);
+
+    unsigned rows = 0;
+    for (size_t i = 0; i < n && rc == IOT_OK;) {
+        size_t j = i + 1;
+        while (j < n && compare_key(items[i].r, items[j].r) == 0)
+            j++;
+        fill_block(cols, rows++, items + i, j - i, &body);
+        i = j;
+        if (rows == AUDIT_BULK_ROWS || i == n) {
+            rc = insert_blocks(conn, cols, rows, err, errlen);
+            rows = 0;
+            body.len = 0; /* the rows just written no longer point into it */
+        }
+    }
+done:
+    free(body.p);
+    free(cols);
+    free(items);
+    return rc;
+}
+
+/* The day partitions (sql/007, sql/008): created ahead and dropped past the retention by the writer
  * itself, at its first batch and then hourly, so no other job touches the table. */
 static void maintain(MYSQL *conn, relay_audit_t *a)
 {
@@ -143,7 +288,7 @@ static void maintain(MYSQL *conn, relay_audit_t *a)
         return;
     unsigned created = 0, dropped = 0;
     char err[256] = "";
-    int rc = db_partitions_maintain(conn, "relay_audit", now, a->retention_days,
+    int rc = db_partitions_maintain(conn, "relay_audit_block", now, a->retention_days,
                                     AUDIT_PARTITIONS_AHEAD, &created, &dropped, err, sizeof err);
     if (rc != IOT_OK)
         log_warn("relay audit: partition maintenance failed (%s): %s; retrying in an hour",
@@ -162,9 +307,8 @@ static int write_records(MYSQL *conn, void *records, size_t n, void *arg)
     char err[256] = "";
     maintain(conn, a);
     int rc = sql_begin(conn, false, err, sizeof(err));
-    for (size_t i = 0; rc == IOT_OK && i < n; i += AUDIT_BULK_ROWS)
-        rc = insert_rows(conn, r + i, n - i < AUDIT_BULK_ROWS ? n - i : AUDIT_BULK_ROWS, err,
-                         sizeof(err));
+    if (rc == IOT_OK)
+        rc = insert_chunk(conn, r, n, err, sizeof(err));
     if (rc == IOT_OK)
         rc = sql_commit(conn, err, sizeof(err));
     if (rc != IOT_OK) {

@@ -1,8 +1,10 @@
 /*
  * audit.h - every relayed message (who, device, type, outcome, latency) written to MariaDB
  * asynchronously in batches by the db threads (db/batch.h). [relay] audit chooses what is
- * kept: all, denied (only the outcome denied), or none. The table is partitioned by day
- * (sql/007); the writer drops the days older than the retention.
+ * kept: all, denied (only the outcome denied), or none. A chunk of records is stored as one
+ * block per sender and device (sql/008: a row whose body lists the messages), since MariaDB's
+ * cost is per row; the view relay_audit shows a row per message. The blocks are partitioned
+ * by day; the writer drops the days older than the retention.
  */
 #ifndef IOTD_RELAY_AUDIT_H
 #define IOTD_RELAY_AUDIT_H

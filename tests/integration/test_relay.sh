@@ -174,12 +174,12 @@ audit_s=$(date -u -d "${audit_at%Z}" +%s 2>/dev/null || echo 0)
 [ $(( $(date -u +%s) - audit_s )) -lt 120 ] && [ $(( audit_s - $(date -u +%s) )) -lt 5 ] \
     || fail "audit time $audit_at is not now (UTC)"
 [ "$(json_get 'j["audit"][0]["at"] >= j["audit"][4]["at"]')" = "True" ] || fail "audit order: $OUT"
-# The audit table is partitioned by day: the writer made today's partition and the days ahead.
+# The audit blocks are partitioned by day: the writer made today's partition and the days ahead.
 parts=$(mariadb --socket="$T_STATE/mariadb/run/mysqld.sock" -N -e \
-    "SELECT GROUP_CONCAT(PARTITION_NAME ORDER BY PARTITION_ORDINAL_POSITION) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA='iotd' AND TABLE_NAME='relay_audit'")
+    "SELECT GROUP_CONCAT(PARTITION_NAME ORDER BY PARTITION_ORDINAL_POSITION) FROM information_schema.PARTITIONS WHERE TABLE_SCHEMA='iotd' AND TABLE_NAME='relay_audit_block'")
 case ",$parts," in
 *",p$(date -u +%Y%m%d),"*",pmax,"*) ;;
-*) fail "relay_audit partitions: $parts" ;;
+*) fail "relay_audit_block partitions: $parts" ;;
 esac
 expect 0 audit --since 2099-01-01
 expect 2 audit --since yesterday
@@ -192,7 +192,7 @@ contains never_op
 # free again.
 sql() { mariadb --socket="$T_STATE/mariadb/run/mysqld.sock" -N iotd -e "$1"; }
 offline_before=$(sql "SELECT COUNT(*) FROM relay_audit WHERE device='dev2' AND outcome='offline'")
-sql "LOCK TABLES relay_audit WRITE; SELECT SLEEP(3); UNLOCK TABLES" >/dev/null &
+sql "LOCK TABLES relay_audit_block WRITE; SELECT SLEEP(3); UNLOCK TABLES" >/dev/null &
 locker=$!
 sleep 0.5
 $client "$addr" flood alice@acme alice-password dev2 never_op 80000 offline >"$T_DIR/flood.log" 2>&1 \
@@ -208,6 +208,37 @@ for _ in $(seq 1 50); do
 done
 [ "$offline_after" -eq $((offline_before + 80000)) ] \
     || fail "audited $((offline_after - offline_before)) of 80000 while held"
+# ...stored in blocks (sql/008): one row per sender, device and chunk of up to 2,048, not one
+# row per message.
+blocks=$(sql "SELECT COUNT(*) FROM relay_audit_block WHERE device='dev2' AND sender='alice@acme' AND FIND_IN_SET('offline', outcomes)")
+[ "$blocks" -ge 40 ] && [ "$blocks" -le 400 ] || fail "80000 messages in $blocks audit blocks"
+
+# iotctl audit reads the blocks newest first, a page of 32 at a time, and keeps the newest
+# --limit messages: its answer must be exactly the view's, in the view's order, also when the
+# blocks' time spans overlap and the answer spans several pages. 120 blocks of 3 messages
+# (at 7 ms steps, each spanning 30 ms), outcomes alternating.
+base=$(date -u -d '-10 min' '+%Y-%m-%d %H:%M:%S')
+values=""
+for i in $(seq 1 120); do
+    o=ok
+    [ $((i % 3)) -eq 0 ] && o=denied
+    values+="${values:+,}(TIMESTAMPADD(MICROSECOND, $((i * 7000)), '$base'), 'acme', 'pager@acme', 'paged', '$o', 3, '[[30,\"m${i}a\",\"ok\",1],[15,\"m${i}b\",\"$o\",2],[0,\"m${i}c\",\"ok\",3]]')"
+done
+sql "INSERT INTO relay_audit_block (at, tenant, sender, device, outcomes, records, body) VALUES $values"
+audit_matches() { # FILTER-ARGS... -- SQL-CONDITION LIMIT: iotctl's messages equal the view's
+    local cond=${*: -2:1} limit=${*: -1} want got
+    expect 0 --json audit "${@:1:$#-3}" --limit "$limit"
+    got=$(json_get '" ".join(a["message"] + "@" + a["at"] for a in j["audit"])')
+    want=$(sql "SELECT GROUP_CONCAT(CONCAT(message, '@', DATE_FORMAT(at, '%Y-%m-%dT%H:%i:%s.%fZ'))
+        ORDER BY at DESC, block DESC, seq DESC SEPARATOR ' ') FROM
+        (SELECT * FROM relay_audit WHERE $cond ORDER BY at DESC, block DESC, seq DESC LIMIT $limit) t" |
+        sed 's/\([0-9]\{3\}\)000Z/\1Z/g')
+    [ -n "$got" ] && [ "$got" = "$want" ] || fail "audit $*: got [${got:0:400}...], want [${want:0:400}...]"
+}
+audit_matches --device paged -- "device='paged'" 300
+audit_matches --device paged -- "device='paged'" 7
+audit_matches --user pager@acme --outcome denied -- "sender='pager@acme' AND outcome='denied'" 25
+audit_matches --tenant acme --user pager@acme -- "tenant='acme' AND sender='pager@acme'" 1000
 
 # Backpressure from a sender that does not read its answers: once half its output bound
 # (64 KiB here) waits, iotd stops reading its requests until it has read most of them, instead
