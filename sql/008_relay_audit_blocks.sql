@@ -6,10 +6,11 @@
 -- 146k without the audit). A block costs about one row's work for hundreds of messages.
 --
 -- Nothing about a message is lost or merged: body is [[ms_before, message, outcome,
--- latency_us], ...], oldest first, where ms_before counts back from the block's at (the time
--- of its newest message) to the message's own time. The view relay_audit below expands the
--- blocks into one row per message, with the columns relay_audit had, so that SQL written for
--- the old table still works (the old id is gone: block and seq name a message now).
+-- latency_us], ...] in the order they were relayed, where ms_before counts back from the
+-- block's at (the time of its newest message) to the message's own time. The view relay_audit
+-- below expands the blocks into one row per message, with the columns relay_audit had, so
+-- that SQL written for the old table still works (the old id is gone: block and seq name a
+-- message now).
 --
 -- Partitioned by day on at like events (004) and the old table (007): retention is a DROP
 -- PARTITION (iotd's maintenance, db/partitions.c). The indexes serve `iotctl audit`: newest

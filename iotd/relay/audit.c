@@ -69,11 +69,12 @@ void relay_audit_record(relay_audit_t *a, const char *tenant, const char *sender
 
 /* ---- blocks (sql/008) ----
  *
- * A chunk of records becomes one row per (tenant, sender, device) it holds: the records are
- * sorted by that key (arrival order within it), and each run is written as a block whose body
- * lists its messages oldest first. MariaDB's per-row cost, not the bytes, was the audit's
- * price; a relay's traffic is a few senders to a few devices per 100 ms, so a chunk of 2,048
- * records is typically a handful of rows. */
+ * A chunk of records becomes one row per (tenant, sender, device) it holds: one pass groups
+ * the records by that key (a hash table; arrival order within a group), and each group is
+ * written as a block whose body lists its messages in arrival order. MariaDB's per-row cost,
+ * not the bytes, was the audit's price; a relay's traffic is a few senders to a few devices
+ * per 100 ms, so a chunk of 2,048 records is typically a handful of rows. This runs on a db
+ * thread of iotd's, beside the io threads: it stays linear and free of printf. */
 
 enum { BLOCK_TENANT, BLOCK_SENDER, BLOCK_DEVICE, BLOCK_OUTCOMES, BLOCK_BODY, BLOCK_TEXTS };
 
@@ -92,35 +93,51 @@ struct block_columns {
  * element at its longest), so that pointers into it stay valid while the chunk is bound. */
 struct body_buffer {
     char *p;
-    size_t len, cap;
+    size_t len;
+};
+
+/* The records of one key: a list through next[] in arrival order. */
+struct group {
+    uint32_t first, last, count;
 };
 
 static const char insert_sql[] = "INSERT INTO relay_audit_block (at, tenant, sender, device, "
                                  "outcomes, records, body) VALUES (?, ?, ?, ?, ?, ?, ?)";
 
-static int compare_key(const struct audit_record *a, const struct audit_record *b)
+static bool same_key(const struct audit_record *a, const struct audit_record *b)
 {
-    int c = strcmp(a->device, b->device);
-    if (c == 0)
-        c = strcmp(a->sender, b->sender);
-    if (c == 0)
-        c = strcmp(a->tenant, b->tenant);
-    return c;
+    return strcmp(a->device, b->device) == 0 && strcmp(a->sender, b->sender) == 0 &&
+           strcmp(a->tenant, b->tenant) == 0;
 }
 
-/* A record of the chunk and its place in it: the sort keeps arrival order within a key. */
-struct sort_item {
-    const struct audit_record *r;
-    uint32_t index;
-};
-
-static int compare_items(const void *x, const void *y)
+static uint32_t hash_key(const struct audit_record *r)
 {
-    const struct sort_item *a = x, *b = y;
-    int c = compare_key(a->r, b->r);
-    if (c != 0)
-        return c;
-    return a->index < b->index ? -1 : a->index > b->index;
+    uint32_t h = 2166136261u; /* FNV-1a over the three names, each with its NUL */
+    const char *names[] = {r->tenant, r->sender, r->device};
+    for (int i = 0; i < 3; i++) {
+        const unsigned char *c = (const unsigned char *)names[i];
+        do
+            h = (h ^ *c) * 16777619u;
+        while (*c++);
+    }
+    return h;
+}
+
+static void body_put(struct body_buffer *b, const char *text, size_t n)
+{
+    memcpy(b->p + b->len, text, n);
+    b->len += n;
+}
+
+static void body_put_uint(struct body_buffer *b, uint64_t v)
+{
+    char digits[20];
+    size_t n = 0;
+    do
+        digits[n++] = (char)('0' + v % 10);
+    while ((v /= 10) != 0);
+    while (n > 0)
+        b->p[b->len++] = digits[--n];
 }
 
 /* A JSON string of text (quoted, escaped) appended to b, which has room. */
@@ -133,7 +150,9 @@ static void body_put_string(struct body_buffer *b, const char *text)
             b->p[b->len++] = '\\';
             b->p[b->len++] = (char)*c;
         } else if (*c < 0x20) {
-            b->len += (size_t)sprintf(b->p + b->len, "\\u00%c%c", hex[*c >> 4], hex[*c & 15]);
+            body_put(b, "\\u00", 4);
+            b->p[b->len++] = hex[*c >> 4];
+            b->p[b->len++] = hex[*c & 15];
         } else {
             b->p[b->len++] = (char)*c;
         }
@@ -141,7 +160,7 @@ static void body_put_string(struct body_buffer *b, const char *text)
     b->p[b->len++] = '"';
 }
 
-/* The longest element one record can add to a body: [ms,"message","outcome",latency], with
+/* The longest element one record can add to a body: ,[ms,"message","outcome",latency], with
  * every byte of the message escaped as \u00XX. */
 #define BODY_ELEMENT_MAX (2 + 20 + 1 + (6 * 64 + 2) + 1 + (16 + 2) + 1 + 10 + 1)
 
@@ -160,46 +179,56 @@ static void to_mysql_time(int64_t at_ms, MYSQL_TIME *out)
                         .time_type = MYSQL_TIMESTAMP_DATETIME};
 }
 
-/* Fill row k of cols with the block of items[0..n) (one key, arrival order). */
-static void fill_block(struct block_columns *cols, size_t k, const struct sort_item *items,
-                       size_t n, struct body_buffer *body)
+/* Fill row k of cols with the block of group g (its records r[...] through next[]). */
+static void fill_block(struct block_columns *cols, size_t k, const struct audit_record *r,
+                       const uint32_t *next, const struct group *g, struct body_buffer *body)
 {
-    const struct audit_record *first = items[0].r;
+    const struct audit_record *first = &r[g->first];
     int64_t newest = first->at_ms;
-    unsigned seen = 0; /* bit per outcome name already in the outcomes list */
+    unsigned seen = 0; /* bit per outcome already in the outcomes list */
     char *outcomes = cols->outcomes[k];
     size_t olen = 0;
-    for (size_t i = 1; i < n; i++)
-        if (items[i].r->at_ms > newest)
-            newest = items[i].r->at_ms;
+    uint32_t i = g->first;
+    for (uint32_t left = g->count; left > 0; left--, i = next[i])
+        if (r[i].at_ms > newest)
+            newest = r[i].at_ms;
 
     char *start = body->p + body->len;
     body->p[body->len++] = '[';
-    for (size_t i = 0; i < n; i++) {
-        const struct audit_record *r = items[i].r;
-        body->len += (size_t)sprintf(body->p + body->len, "%s[%lld,", i ? "," : "",
-                                     (long long)(newest - r->at_ms));
-        const char *outcome = relay_outcome_name((enum relay_outcome)r->outcome);
-        body_put_string(body, r->message);
-        body->len +=
-            (size_t)sprintf(body->p + body->len, ",\"%s\",%u]", outcome, (unsigned)r->latency_us);
-        unsigned bit = 1u << (r->outcome % 32);
-        if (!(seen & bit) && olen + strlen(outcome) + 2 <= AUDIT_OUTCOMES_TEXT) {
+    i = g->first;
+    for (uint32_t left = g->count; left > 0; left--, i = next[i]) {
+        const char *outcome = relay_outcome_name((enum relay_outcome)r[i].outcome);
+        size_t outcome_len = strlen(outcome);
+        body_put(body, left == g->count ? "[" : ",[", left == g->count ? 1 : 2);
+        body_put_uint(body, (uint64_t)(newest - r[i].at_ms));
+        body->p[body->len++] = ',';
+        body_put_string(body, r[i].message);
+        body_put(body, ",\"", 2);
+        body_put(body, outcome, outcome_len);
+        body_put(body, "\",", 2);
+        body_put_uint(body, r[i].latency_us);
+        body->p[body->len++] = ']';
+        unsigned bit = 1u << (r[i].outcome % 32);
+        if (!(seen & bit) && olen + outcome_len + 2 <= AUDIT_OUTCOMES_TEXT) {
             seen |= bit;
-            olen += (size_t)sprintf(outcomes + olen, "%s%s", olen ? "," : "", outcome);
+            if (olen)
+                outcomes[olen++] = ',';
+            memcpy(outcomes + olen, outcome, outcome_len);
+            olen += outcome_len;
         }
     }
     body->p[body->len++] = ']';
 
     to_mysql_time(newest, &cols->at[k]);
     cols->at_ptr[k] = &cols->at[k];
-    cols->records[k] = (uint32_t)n;
+    cols->records[k] = g->count;
     char *texts[BLOCK_TEXTS] = {(char *)first->tenant, (char *)first->sender, (char *)first->device,
                                 outcomes, start};
     for (int t = 0; t < BLOCK_TEXTS; t++) {
         cols->text[t][k] = texts[t];
-        cols->len[t][k] = t == BLOCK_BODY ? (unsigned long)(body->p + body->len - start)
-                                          : (unsigned long)strlen(texts[t]);
+        cols->len[t][k] = t == BLOCK_BODY       ? (unsigned long)(body->p + body->len - start)
+                          : t == BLOCK_OUTCOMES ? (unsigned long)olen
+                                                : (unsigned long)strlen(texts[t]);
     }
 }
 
@@ -243,28 +272,40 @@ static int insert_blocks(MYSQL *conn, struct block_columns *cols, unsigned n, ch
 static int insert_chunk(MYSQL *conn, const struct audit_record *r, size_t n, char *err,
                         size_t errlen)
 {
-    struct sort_item *items = malloc(n * sizeof(*items));
+    size_t slots = 16;
+    while (slots < 2 * n)
+        slots *= 2;
+    uint32_t *next = malloc(n * sizeof(*next));
+    uint32_t *table = calloc(slots, sizeof(*table)); /* group index + 1; 0: free */
+    struct group *groups = malloc(n * sizeof(*groups));
     struct block_columns *cols = malloc(sizeof(*cols));
-    struct body_buffer body = {.cap = n * BODY_ELEMENT_MAX + 2 * n};
-    body.p = malloc(body.cap);
+    struct body_buffer body = {.p = malloc(n * BODY_ELEMENT_MAX + 2)};
+    uint32_t ngroups = 0;
     int rc = IOT_OK;
-    if (!items || !cols || !body.p) {
+    if (!next || !table || !groups || !cols || !body.p) {
         snprintf(err, errlen, "out of memory writing the relay audit");
         rc = IOT_ENOMEM;
         goto done;
     }
-    for (size_t i = 0; i < n; i++)
-        items[i] = (struct sort_item){.r = &r[i], .index = (uint32_t)i};
-    qsort(items, n, sizeof(*items), compare_items);
+    for (uint32_t i = 0; i < n; i++) {
+        size_t s = hash_key(&r[i]) & (slots - 1);
+        while (table[s] && !same_key(&r[groups[table[s] - 1].first], &r[i]))
+            s = (s + 1) & (slots - 1);
+        if (!table[s]) {
+            groups[ngroups] = (struct group){.first = i, .last = i, .count = 1};
+            table[s] = ++ngroups;
+        } else {
+            struct group *g = &groups[table[s] - 1];
+            next[g->last] = i;
+            g->last = i;
+            g->count++;
+        }
+    }
 
     unsigned rows = 0;
-    for (size_t i = 0; i < n && rc == IOT_OK;) {
-        size_t j = i + 1;
-        while (j < n && compare_key(items[i].r, items[j].r) == 0)
-            j++;
-        fill_block(cols, rows++, items + i, j - i, &body);
-        i = j;
-        if (rows == AUDIT_BULK_ROWS || i == n) {
+    for (uint32_t g = 0; g < ngroups && rc == IOT_OK; g++) {
+        fill_block(cols, rows++, r, next, &groups[g], &body);
+        if (rows == AUDIT_BULK_ROWS || g + 1 == ngroups) {
             rc = insert_blocks(conn, cols, rows, err, errlen);
             rows = 0;
             body.len = 0; /* the rows just written no longer point into it */
@@ -273,7 +314,9 @@ static int insert_chunk(MYSQL *conn, const struct audit_record *r, size_t n, cha
 done:
     free(body.p);
     free(cols);
-    free(items);
+    free(groups);
+    free(table);
+    free(next);
     return rc;
 }
 
