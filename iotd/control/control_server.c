@@ -807,7 +807,7 @@ static void handle_send(struct control_conn *conn, uint32_t id, const cJSON *arg
     const char *sender = as ? as : "iotd";
     if (outcome != RELAY_OK) {
         srv->outcomes[outcome]++;
-        relay_audit_record(srv->deps.audit, sender_tenant, sender, device, message, outcome, 0);
+        relay_audit_record(srv->deps.audit, sender_tenant, sender, device, message, outcome, 0, 0);
         send_error(conn, id, relay_outcome_code(outcome), why);
         return;
     }
@@ -815,12 +815,12 @@ static void handle_send(struct control_conn *conn, uint32_t id, const cJSON *arg
         .inbox = srv->deps.inbox, .on_answer = on_send_answer, .cookie = conn, .id = id};
     /* The operator is "iotd" to the device; a user is itself. */
     struct relay_request *req = relay_request_new(&origin, sender, sender_tenant, device, message,
-                                                  argc, argv, timeout_ms, NULL);
+                                                  argc, argv, timeout_ms, NULL, uv_hrtime());
     outcome = req ? sessions_relay(srv->deps.sessions, -1, req) : RELAY_INTERNAL;
     if (outcome != RELAY_OK) {
         free(req);
         srv->outcomes[outcome]++;
-        relay_audit_record(srv->deps.audit, sender_tenant, sender, device, message, outcome, 0);
+        relay_audit_record(srv->deps.audit, sender_tenant, sender, device, message, outcome, 0, 0);
         send_error(conn, id, relay_outcome_code(outcome), NULL);
         return;
     }

@@ -46,9 +46,6 @@ static void on_command_answer(inbox_msg_t *msg, void *loop_data)
     struct lease_command *cmd = a->origin.cookie;
     hub_t *hub = cmd->hub;
     (void)loop_data;
-    if (hub->deps.audit) /* like any relayed command: who (iotd), what, outcome, latency */
-        relay_audit_record(hub->deps.audit, cmd->tenant, IOTP_SERVER_ADDRESS, cmd->device,
-                           cmd->command, a->outcome, a->latency_ns);
     if (!hub->stopping) {
         struct lease *l = lease_find(hub, cmd->device, cmd->event, NULL);
         if (a->outcome != RELAY_OK)
@@ -96,10 +93,15 @@ static bool send_command(hub_t *hub, const struct lease *l, bool start)
     snprintf(cmd->command, sizeof(cmd->command), "%s", name);
     struct relay_origin origin = {
         .inbox = hub->deps.inbox, .on_answer = on_command_answer, .cookie = cmd, .id = 1};
-    struct relay_request *req = relay_request_new(&origin, IOTP_SERVER_ADDRESS, l->tenant,
-                                                  l->device, name, 0, NULL, timeout_ms, NULL);
+    struct relay_request *req =
+        relay_request_new(&origin, IOTP_SERVER_ADDRESS, l->tenant, l->device, name, 0, NULL,
+                          timeout_ms, NULL, uv_hrtime());
     outcome = req ? sessions_relay(sessions, -1, req) : RELAY_INTERNAL;
     if (outcome != RELAY_OK) {
+        /* Audited like any relayed command (who: iotd); one that reached the device is audited
+         * where its outcome is known, on the device's thread. */
+        relay_audit_record(hub->deps.audit, l->tenant, IOTP_SERVER_ADDRESS, l->device, name,
+                           outcome, 0, 0);
         free(req);
         free(cmd);
         return false;

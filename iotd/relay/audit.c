@@ -51,12 +51,12 @@ struct relay_audit {
 
 void relay_audit_record(relay_audit_t *a, const char *tenant, const char *sender,
                         const char *device, const char *message, enum relay_outcome outcome,
-                        uint64_t latency_ns)
+                        uint64_t latency_ns, int64_t at_ms)
 {
     if (!a || a->mode == RELAY_AUDIT_NONE ||
         (a->mode == RELAY_AUDIT_DENIED && outcome != RELAY_DENIED))
         return;
-    struct audit_record r = {.at_ms = ctl_wall_ms()};
+    struct audit_record r = {.at_ms = at_ms ? at_ms : ctl_wall_ms()};
     uint64_t us = latency_ns / 1000;
     r.latency_us = us > UINT32_MAX ? UINT32_MAX : (uint32_t)us;
     relay_copy(r.tenant, sizeof(r.tenant), tenant);

@@ -23,10 +23,11 @@ enum relay_audit_mode { RELAY_AUDIT_ALL, RELAY_AUDIT_DENIED, RELAY_AUDIT_NONE };
  * kept, 0 forever. */
 int relay_audit_start(relay_audit_t **out, const char *mode_name, unsigned retention_days,
                       uv_loop_t *main_loop, inbox_t *main_inbox, db_pool_t *db);
-/* Thread-safe and cheap (a copy into a ring); latency_ns 0 when there was no round trip. */
+/* Thread-safe and cheap (a copy into a ring); latency_ns 0 when there was no round trip; at_ms
+ * the wall clock time of the outcome (ctl_wall_ms()), 0 for now. */
 void relay_audit_record(relay_audit_t *a, const char *tenant, const char *sender,
                         const char *device, const char *message, enum relay_outcome outcome,
-                        uint64_t latency_ns);
+                        uint64_t latency_ns, int64_t at_ms);
 /* True while the database falls behind the audit (thread-safe, cheap): senders should be
  * held back (not read from) until it catches up, so that no relayed message goes unaudited.
  * Always false without an audit or in mode none. */

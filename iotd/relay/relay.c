@@ -110,7 +110,8 @@ const char *relay_arg(const char *packed, size_t len, unsigned i, unsigned n)
 struct relay_request *relay_request_new(const struct relay_origin *origin, const char *from,
                                         const char *tenant, const char *device, const char *type,
                                         unsigned nargs, const char *const *args,
-                                        uint32_t timeout_ms, inbox_handler_fn on_request)
+                                        uint32_t timeout_ms, inbox_handler_fn on_request,
+                                        uint64_t started_ns)
 {
     size_t len = packed_len(nargs, args);
     struct relay_request *req = calloc(1, sizeof(*req) + len);
@@ -123,7 +124,7 @@ struct relay_request *relay_request_new(const struct relay_origin *origin, const
     relay_copy(req->device, sizeof(req->device), device);
     relay_copy(req->type, sizeof(req->type), type);
     req->timeout_ms = timeout_ms;
-    req->started_ns = uv_hrtime();
+    req->started_ns = started_ns;
     req->nargs = nargs;
     req->args_len = len;
     pack(req->args, nargs, args);

@@ -69,9 +69,11 @@ struct relay_request {
     unsigned device_io;
     uint32_t device_slot;
     uint64_t device_serial;
-    /* device side */
+    /* device side: iotd's id toward the device, and the request's place in its io thread's
+     * list of deadlines (session.c: one timer per thread, not one per request) */
     uint32_t relay_id;
-    uv_timer_t timer;
+    uint64_t deadline_ms; /* loop time */
+    struct relay_request *deadline_prev, *deadline_next;
     /* args, NUL-separated, nargs of them */
     unsigned nargs;
     size_t args_len;
@@ -99,11 +101,13 @@ enum relay_outcome relay_check(const registry_snapshot_t *snap, const char *send
                                unsigned nargs, const char *const *args, uint32_t requested_ms,
                                uint32_t max_ms, uint32_t *timeout_ms, char *why, size_t whylen);
 
-/* A request (one allocation) ready for relay_deliver; NULL if out of memory. */
+/* A request (one allocation) ready for relay_deliver; NULL if out of memory. started_ns: when
+ * it arrived (uv_hrtime(), or the time of the read that carried it), for its latency. */
 struct relay_request *relay_request_new(const struct relay_origin *origin, const char *from,
                                         const char *tenant, const char *device, const char *type,
                                         unsigned nargs, const char *const *args,
-                                        uint32_t timeout_ms, inbox_handler_fn on_request);
+                                        uint32_t timeout_ms, inbox_handler_fn on_request,
+                                        uint64_t started_ns);
 /* An answer to origin; args may be NULL. NULL if out of memory. */
 struct relay_answer *relay_answer_new(const struct relay_origin *origin, enum relay_outcome outcome,
                                       const char *device, const char *why, unsigned nargs,

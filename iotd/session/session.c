@@ -626,7 +626,8 @@ static void relay_from_session(struct session *s, const struct iotp_frame *f)
         relay_check(session_snapshot(env), s->principal, NULL, f->to, f->type, f->nargs, f->args, 0,
                     all->opts.max_timeout_ms, &timeout_ms, why, sizeof(why));
     if (outcome != RELAY_OK) {
-        relay_audit_record(all->deps.audit, s->tenant, s->principal, f->to, f->type, outcome, 0);
+        relay_audit_record(all->deps.audit, s->tenant, s->principal, f->to, f->type, outcome, 0,
+                           env->read_wall_ms);
         send_relay_error(s, f->to, f->id, outcome, why);
         return;
     }
@@ -636,21 +637,72 @@ static void relay_from_session(struct session *s, const struct iotp_frame *f)
                                   .serial = s->serial,
                                   .cookie = all,
                                   .id = f->id};
-    struct relay_request *req = relay_request_new(&origin, s->principal, s->tenant, f->to, f->type,
-                                                  f->nargs, f->args, timeout_ms, NULL);
+    struct relay_request *req =
+        relay_request_new(&origin, s->principal, s->tenant, f->to, f->type, f->nargs, f->args,
+                          timeout_ms, NULL, env->read_ns);
     outcome = req ? sessions_relay(all, (int)env->index, req) : RELAY_INTERNAL;
     if (outcome != RELAY_OK) {
         free(req);
-        relay_audit_record(all->deps.audit, s->tenant, s->principal, f->to, f->type, outcome, 0);
+        relay_audit_record(all->deps.audit, s->tenant, s->principal, f->to, f->type, outcome, 0,
+                           env->read_wall_ms);
         send_relay_error(s, f->to, f->id, outcome, NULL);
     }
 }
 
 /* ---- relay: the device's side ---- */
 
-static void on_request_closed(uv_handle_t *handle)
+static void on_request_timer(uv_timer_t *timer);
+
+/* (Re)arm the thread's request timer if the head of the deadlines comes before it fires. */
+static void deadlines_arm(struct session_env *env)
 {
-    free(handle->data);
+    struct relay_request *head = env->deadline_head;
+    bool active = uv_is_active((uv_handle_t *)&env->request_timer);
+    if (!head || (active && env->request_timer_ms <= head->deadline_ms))
+        return;
+    uint64_t now = uv_now(&env->io->loop);
+    env->request_timer_ms = head->deadline_ms;
+    uv_timer_start(&env->request_timer, on_request_timer,
+                   head->deadline_ms > now ? head->deadline_ms - now : 0, 0);
+}
+
+/* Put req in the thread's deadlines, timeout_ms from now. Walk from the tail: requests of one
+ * kind share a timeout, so the new one is usually the latest and this stops at once. */
+static void deadlines_add(struct session_env *env, struct relay_request *req, uint64_t timeout_ms)
+{
+    req->deadline_ms = uv_now(&env->io->loop) + timeout_ms;
+    struct relay_request *after = env->deadline_tail;
+    while (after && after->deadline_ms > req->deadline_ms)
+        after = after->deadline_prev;
+    req->deadline_prev = after;
+    req->deadline_next = after ? after->deadline_next : env->deadline_head;
+    if (req->deadline_next)
+        req->deadline_next->deadline_prev = req;
+    else
+        env->deadline_tail = req;
+    if (after)
+        after->deadline_next = req;
+    else
+        env->deadline_head = req;
+    deadlines_arm(env);
+}
+
+static bool deadlines_linked(const struct session_env *env, const struct relay_request *req)
+{
+    return req->deadline_prev || env->deadline_head == req;
+}
+
+static void deadlines_remove(struct session_env *env, struct relay_request *req)
+{
+    if (req->deadline_prev)
+        req->deadline_prev->deadline_next = req->deadline_next;
+    else
+        env->deadline_head = req->deadline_next;
+    if (req->deadline_next)
+        req->deadline_next->deadline_prev = req->deadline_prev;
+    else
+        env->deadline_tail = req->deadline_prev;
+    req->deadline_prev = req->deadline_next = NULL;
 }
 
 /* Take req out of s's pending table. */
@@ -669,21 +721,25 @@ static void pending_remove(struct session *s, struct relay_request *req)
     }
 }
 
-/* Answer req's sender and free req (after its timer is closed). */
-static void finish_request(struct relay_request *req, enum relay_outcome outcome, const char *why,
-                           unsigned nargs, const char *const *args)
+/* Answer req's sender and free req. env: the device's thread, whose read_ns and read_wall_ms
+ * are the time of the outcome when at_read (an answer read just now), else the clocks are read. */
+static void finish_request(struct session_env *env, struct relay_request *req,
+                           enum relay_outcome outcome, const char *why, unsigned nargs,
+                           const char *const *args, bool at_read)
 {
-    uint64_t latency_ns = uv_hrtime() - req->started_ns;
+    uint64_t now_ns = at_read ? env->read_ns : uv_hrtime();
+    uint64_t latency_ns = now_ns > req->started_ns ? now_ns - req->started_ns : 0;
     sessions_t *all = req->target;
     relay_audit_record(all->deps.audit, req->tenant, req->from, req->device, req->type, outcome,
-                       latency_ns);
+                       latency_ns, at_read ? env->read_wall_ms : 0);
     struct relay_answer *a = relay_answer_new(&req->origin, outcome, req->device, why, nargs, args);
     if (a) {
         a->latency_ns = latency_ns;
         relay_answer_send(a, &all->deps.io[req->device_io].inbox);
     }
-    uv_timer_stop(&req->timer);
-    uv_close((uv_handle_t *)&req->timer, on_request_closed);
+    if (deadlines_linked(env, req))
+        deadlines_remove(env, req);
+    free(req);
 }
 
 /* The session a request waits at (only while it is pending there). */
@@ -695,13 +751,19 @@ static struct session *request_session(struct relay_request *req)
     return s && s->serial == req->device_serial ? s : NULL;
 }
 
-static void on_request_timeout(uv_timer_t *timer)
+/* The thread's request timer: every request past its deadline times out. */
+static void on_request_timer(uv_timer_t *timer)
 {
-    struct relay_request *req = timer->data;
-    struct session *s = request_session(req);
-    if (s)
-        pending_remove(s, req); /* a late answer will find nothing and be counted */
-    finish_request(req, RELAY_TIMEOUT, NULL, 0, NULL);
+    struct session_env *env = timer->data;
+    uint64_t now = uv_now(&env->io->loop);
+    struct relay_request *req;
+    while ((req = env->deadline_head) != NULL && req->deadline_ms <= now) {
+        struct session *s = request_session(req);
+        if (s)
+            pending_remove(s, req); /* a late answer will find nothing and be counted */
+        finish_request(env, req, RELAY_TIMEOUT, NULL, 0, NULL, false);
+    }
+    deadlines_arm(env); /* a one-shot timer: armed again for the new head, if any */
 }
 
 static void fail_pending(struct session *s, enum relay_outcome outcome, const char *why)
@@ -709,7 +771,7 @@ static void fail_pending(struct session *s, enum relay_outcome outcome, const ch
     while (s->npending > 0) {
         struct relay_request *req = s->pending[s->npending - 1];
         pending_remove(s, req);
-        finish_request(req, outcome, why, 0, NULL);
+        finish_request(s->env, req, outcome, why, 0, NULL, false);
     }
 }
 
@@ -722,14 +784,13 @@ static void on_relay_request(inbox_msg_t *msg, void *loop_data)
     struct session_env *env = &all->envs[io->index];
     struct session *s = req->device_slot < env->nslots ? env->slots[req->device_slot] : NULL;
 
-    uv_timer_init(&io->loop, &req->timer);
-    req->timer.data = req;
+    req->deadline_prev = req->deadline_next = NULL;
     if (!s || s->serial != req->device_serial || s->state != SESSION_ESTABLISHED) {
-        finish_request(req, RELAY_OFFLINE, "device disconnected", 0, NULL);
+        finish_request(env, req, RELAY_OFFLINE, "device disconnected", 0, NULL, false);
         return;
     }
     if (s->npending >= all->opts.max_in_flight) {
-        finish_request(req, RELAY_BUSY, "too many requests in flight", 0, NULL);
+        finish_request(env, req, RELAY_BUSY, "too many requests in flight", 0, NULL, false);
         return;
     }
     if (s->npending == s->pending_cap) {
@@ -738,7 +799,7 @@ static void on_relay_request(inbox_msg_t *msg, void *loop_data)
             cap = UINT16_MAX; /* npending < max_in_flight <= 65535 */
         struct relay_request **grown = realloc(s->pending, cap * sizeof(*grown));
         if (!grown) {
-            finish_request(req, RELAY_INTERNAL, "out of memory", 0, NULL);
+            finish_request(env, req, RELAY_INTERNAL, "out of memory", 0, NULL, false);
             return;
         }
         s->pending = grown;
@@ -758,13 +819,15 @@ static void on_relay_request(inbox_msg_t *msg, void *loop_data)
     int len = iotp_writer_end(&w);
     if (len <= 0 || conn_write(s->conn, buf, (size_t)len) != 0) {
         pending_remove(s, req);
-        finish_request(req, len <= 0 ? RELAY_BAD_ARGS : RELAY_BUSY, NULL, 0, NULL);
+        finish_request(env, req, len <= 0 ? RELAY_BAD_ARGS : RELAY_BUSY, NULL, 0, NULL, false);
         return;
     }
     s->frames_out++;
-    uint64_t elapsed_ms = (uv_hrtime() - req->started_ns) / 1000000;
-    uint64_t left = req->timeout_ms > elapsed_ms ? req->timeout_ms - elapsed_ms : 1;
-    uv_timer_start(&req->timer, on_request_timeout, left, 0);
+    /* The time spent on the way here (another thread's inbox) counts against the timeout; the
+     * loop's time (updated once per pass) is as old as or older than started_ns's clock read. */
+    uint64_t now_ms = uv_now(&io->loop), started_ms = req->started_ns / 1000000;
+    uint64_t elapsed_ms = now_ms > started_ms ? now_ms - started_ms : 0;
+    deadlines_add(env, req, req->timeout_ms > elapsed_ms ? req->timeout_ms - elapsed_ms : 1);
 }
 
 /* A device's OK or ERROR: the answer to one of its pending requests, by iotd's id. */
@@ -775,8 +838,8 @@ static void on_device_answer(struct session *s, const struct iotp_frame *f)
         if (req->relay_id != f->id)
             continue;
         pending_remove(s, req);
-        finish_request(req, strcmp(f->type, "OK") == 0 ? RELAY_OK : RELAY_ERROR, NULL, f->nargs,
-                       f->args);
+        finish_request(s->env, req, strcmp(f->type, "OK") == 0 ? RELAY_OK : RELAY_ERROR, NULL,
+                       f->nargs, f->args, true);
         return;
     }
     /* Too late (its request timed out) or never asked: counted, dropped. */
@@ -859,7 +922,8 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
     if (s->state == SESSION_CLOSING || (s->held && stash_backlog(s, data, len)))
         return;
     s->last_rx_ms = uv_now(&s->env->io->loop);
-    s->last_activity_ms = ctl_wall_ms();
+    s->env->read_ns = uv_hrtime();
+    s->last_activity_ms = s->env->read_wall_ms = ctl_wall_ms();
     if (!s->input) {
         s->input =
             s->env->spare_input ? s->env->spare_input : malloc(sizeof(*s->input) + o->max_frame);
@@ -1097,6 +1161,8 @@ static int env_start(io_thread_t *io, void *arg)
     uv_timer_start(&env->tick, on_tick, SESSION_TICK_MS, SESSION_TICK_MS);
     uv_timer_init(&io->loop, &env->release_held);
     env->release_held.data = env;
+    uv_timer_init(&io->loop, &env->request_timer);
+    env->request_timer.data = env;
     return IOT_OK;
 }
 
@@ -1106,6 +1172,7 @@ static int env_stop(io_thread_t *io, void *arg)
     (void)io;
     uv_close((uv_handle_t *)&env->tick, NULL);
     uv_close((uv_handle_t *)&env->release_held, NULL);
+    uv_close((uv_handle_t *)&env->request_timer, NULL);
     for (size_t i = 0; i < env->nheld; i++)
         free(env->held[i].backlog);
     free(env->held);

@@ -84,7 +84,17 @@ struct session_env {
     struct session **slots; /* live sessions by slot; NULL = free */
     uint32_t nslots, free_hint;
     struct session_counters counters;
-    uv_timer_t tick;          /* deadlines of every session of this thread */
+    uv_timer_t tick; /* deadlines of every session of this thread */
+    /* The requests waiting at this thread's devices, by deadline (oldest first: timeouts are
+     * mostly alike, so a new one goes at the tail), and one timer for them, armed for the
+     * head or earlier (it is not moved when an answer takes the head away). */
+    struct relay_request *deadline_head, *deadline_tail;
+    uv_timer_t request_timer;
+    uint64_t request_timer_ms; /* when request_timer fires, while it is active */
+    /* The clocks of the read being handled (on_data reads them once per read): the times the
+     * relay gives the requests and answers of that read, instead of a clock call per frame. */
+    uint64_t read_ns;         /* uv_hrtime() */
+    int64_t read_wall_ms;     /* ctl_wall_ms() */
     uv_timer_t release_held;  /* runs while senders are held (see hold_sender) */
     struct held_sender *held; /* the held sessions (some may be gone) */
     size_t nheld, held_cap;
