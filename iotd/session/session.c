@@ -463,31 +463,43 @@ static void send_relay_error(struct session *s, const char *from, uint32_t id,
     atomic_fetch_add(&s->env->counters.outcomes[outcome], 1);
 }
 
-/* Runs on the sender's thread: write the answer to the sender, if it is still connected. */
+/* On the sender's thread (env): write an answer to the sender of origin, if it is still
+ * connected. args: the device's answer args, for OK and ERROR. */
+static void answer_sender(struct session_env *env, const struct relay_origin *origin,
+                          enum relay_outcome outcome, const char *device, const char *why,
+                          unsigned nargs, const char *const *args)
+{
+    struct session *s = origin->slot < env->nslots ? env->slots[origin->slot] : NULL;
+    if (!s || s->serial != origin->serial || s->state != SESSION_ESTABLISHED)
+        return;
+    if (outcome == RELAY_OK || outcome == RELAY_ERROR) {
+        /* The device's own answer, unchanged but for the sender's id. */
+        uint8_t buf[IOTP_MAX_FRAME];
+        struct iotp_writer w;
+        iotp_writer_begin(&w, buf, sizeof(buf), device, s->principal,
+                          outcome == RELAY_OK ? "OK" : "ERROR", origin->id);
+        for (unsigned i = 0; i < nargs; i++)
+            iotp_writer_arg(&w, args[i]);
+        int len = iotp_writer_end(&w);
+        if (len > 0)
+            session_send_bytes(s, buf, (size_t)len);
+        atomic_fetch_add(&env->counters.outcomes[outcome], 1);
+    } else {
+        send_relay_error(s, device, origin->id, outcome, why);
+    }
+}
+
+/* Runs on the sender's thread: an answer that came through its inbox. */
 static void on_relay_answer(inbox_msg_t *msg, void *loop_data)
 {
     struct relay_answer *a = container_of(msg, struct relay_answer, msg);
     sessions_t *all = a->origin.cookie;
     struct session_env *env = &all->envs[((io_thread_t *)loop_data)->index];
-    struct session *s = a->origin.slot < env->nslots ? env->slots[a->origin.slot] : NULL;
-
-    if (s && s->serial == a->origin.serial && s->state == SESSION_ESTABLISHED) {
-        if (a->outcome == RELAY_OK || a->outcome == RELAY_ERROR) {
-            /* The device's own answer, unchanged but for the sender's id. */
-            uint8_t buf[IOTP_MAX_FRAME];
-            struct iotp_writer w;
-            iotp_writer_begin(&w, buf, sizeof(buf), a->device, s->principal,
-                              a->outcome == RELAY_OK ? "OK" : "ERROR", a->origin.id);
-            for (unsigned i = 0; i < a->nargs; i++)
-                iotp_writer_arg(&w, relay_arg(a->args, a->args_len, i, a->nargs));
-            int len = iotp_writer_end(&w);
-            if (len > 0)
-                session_send_bytes(s, buf, (size_t)len);
-            atomic_fetch_add(&env->counters.outcomes[a->outcome], 1);
-        } else {
-            send_relay_error(s, a->device, a->origin.id, a->outcome, a->why);
-        }
-    }
+    const char *args[IOTP_MAX_ARGS];
+    unsigned nargs = a->nargs < IOTP_MAX_ARGS ? a->nargs : IOTP_MAX_ARGS;
+    for (unsigned i = 0; i < nargs; i++)
+        args[i] = relay_arg(a->args, a->args_len, i, a->nargs);
+    answer_sender(env, &a->origin, a->outcome, a->device, a->why, nargs, args);
     free(a);
 }
 
@@ -732,10 +744,17 @@ static void finish_request(struct session_env *env, struct relay_request *req,
     sessions_t *all = req->target;
     relay_audit_record(all->deps.audit, req->tenant, req->from, req->device, req->type, outcome,
                        latency_ns, at_read ? env->read_wall_ms : 0);
-    struct relay_answer *a = relay_answer_new(&req->origin, outcome, req->device, why, nargs, args);
-    if (a) {
-        a->latency_ns = latency_ns;
-        relay_answer_send(a, &all->deps.io[req->device_io].inbox);
+    if (req->origin.on_answer == on_relay_answer && req->origin.inbox == &env->io->inbox) {
+        /* A session of this thread asked (placement by tenant makes that the rule): answered
+         * in place, with no answer allocated. */
+        answer_sender(env, &req->origin, outcome, req->device, why, nargs, args);
+    } else {
+        struct relay_answer *a =
+            relay_answer_new(&req->origin, outcome, req->device, why, nargs, args);
+        if (a) {
+            a->latency_ns = latency_ns;
+            relay_answer_send(a, &all->deps.io[req->device_io].inbox);
+        }
     }
     if (deadlines_linked(env, req))
         deadlines_remove(env, req);
