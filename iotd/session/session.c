@@ -726,11 +726,9 @@ static void pending_remove(struct session *s, struct relay_request *req)
             break;
         }
     }
-    if (s->npending == 0) {
-        free(s->pending); /* idle devices keep no table */
-        s->pending = NULL;
-        s->pending_cap = 0;
-    }
+    /* An emptied table stays until the thread's tick finds it still empty (check_deadlines):
+     * a device answering one request at a time would otherwise free and grow it again for
+     * every request. */
 }
 
 /* Answer req's sender and free req. env: the device's thread, whose read_ns and read_wall_ms
@@ -1046,6 +1044,11 @@ static void check_deadlines(struct session *s, uint64_t now)
             session_close(s, "handshake timeout");
         }
         return;
+    }
+    if (s->npending == 0 && s->pending) {
+        free(s->pending); /* idle devices keep no table */
+        s->pending = NULL;
+        s->pending_cap = 0;
     }
     if (s->state != SESSION_ESTABLISHED || s->held)
         return;
