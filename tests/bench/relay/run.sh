@@ -12,7 +12,10 @@
 # virtual machine a set of processes keeps, for as long as it lives, the arrangement over the
 # CPUs it settled into, fast or slow, and medians must span several. Before each run the
 # script waits (up to 5 s) for iotd's MariaDBs to finish what the last run left them, so that
-# no system pays for another's background work.
+# no system pays for another's background work. Besides the ratios of the medians, the
+# summary gives ratios paired by round (iotd's figure over the other system's in the same
+# round, then the median over rounds): a round in which the machine was slow for everyone
+# (seen here: every system at a third of its rate, p99 in milliseconds) then cancels out.
 #
 #   epoll      epoll_relay.c: one thread forwarding frames by TO address, no checks (the limit);
 #              devices are relay_load --responder
@@ -159,7 +162,7 @@ measure() {
     after=$(cpu_ticks "${server[$system]}")
     db_after=$(db_ticks "$system")
     line=${line/system=* inflight=/system=$system inflight=}
-    line="$line cpu_ticks=$((after - before)) dev_ticks=$(($(cpu_ticks "$dev") - dev_before))"
+    line="$line round=$round cpu_ticks=$((after - before)) dev_ticks=$(($(cpu_ticks "$dev") - dev_before))"
     [ -n "${server[$system.db]:-}" ] && line="$line db_ticks=$((db_after - db_before))"
     echo "$line" >>"$results"
     log "$line"
@@ -408,6 +411,7 @@ for s in $SYSTEMS; do
 done
 declare -A failed=()
 for r in $(seq 1 "$RUNS"); do
+    round=$r
     log "round $r of $RUNS"
     if [ "$r" -gt 1 ]; then # every system afresh (see the top)
         for s in "${up[@]}"; do
@@ -473,19 +477,35 @@ for (s, k) in sorted(med, key=lambda x: (x[1], order.index(x[0]) if x[0] in orde
           f" {r['cpu']:>9.2f} {'-' if r['db'] is None else format(r['db'], '.2f'):>8}"
           f" {r['dev']:>9.2f} {r['load']:>10.2f}"
           f" {r['errors']:>6} {r['lost']:>5} {r['n']:>4}")
+# Paired: the ratio of two systems within each round (they ran minutes apart at most, so a
+# round in which the machine was slow for everyone cancels out), then the median over rounds.
+def paired(a, b, k, f):
+    by_round = {r["round"]: float(r[f]) for r in rows.get((b, k), []) if "round" in r}
+    ratios = [float(r[f]) / by_round[r["round"]] for r in rows.get((a, k), [])
+              if r.get("round") in by_round and by_round[r["round"]] > 0]
+    return statistics.median(ratios) if ratios else None
 for k in sorted({k for _, k in med}):
     i = med.get(("iotd", k))
     for base in ("epoll", "mosquitto"):
         b = med.get((base, k))
         if i and b:
             print(f"iotd/{base} at {k:>2} in flight: throughput {i['rt_s'] / b['rt_s']:.2f}x,"
-                  f" p50 {i['p50'] / b['p50']:.2f}x, p99 {i['p99'] / b['p99']:.2f}x")
+                  f" p50 {i['p50'] / b['p50']:.2f}x, p99 {i['p99'] / b['p99']:.2f}x"
+                  f" (paired by round: throughput {paired('iotd', base, k, 'rt_s'):.2f}x,"
+                  f" p50 {paired('iotd', base, k, 'p50_us'):.2f}x,"
+                  f" p99 {paired('iotd', base, k, 'p99_us'):.2f}x)")
 for k in sorted({k for _, k in med}):
     a, n = med.get(("iotd", k)), med.get(("iotd_none", k))
     if a and n:
         print(f"the audit at {k:>2} in flight: iotd (audit {sys.argv[3]}) at"
               f" {a['rt_s'] / n['rt_s']:.2f}x the throughput of iotd_none (audit none),"
-              f" p50 {a['p50'] / n['p50']:.2f}x, p99 {a['p99'] / n['p99']:.2f}x")
+              f" p50 {a['p50'] / n['p50']:.2f}x, p99 {a['p99'] / n['p99']:.2f}x"
+              f" (paired by round: {paired('iotd', 'iotd_none', k, 'rt_s'):.2f}x)")
+    if n and med.get(("epoll", k)):
+        print(f"iotd_none/epoll at {k:>2} in flight: paired by round: throughput"
+              f" {paired('iotd_none', 'epoll', k, 'rt_s'):.2f}x,"
+              f" p50 {paired('iotd_none', 'epoll', k, 'p50_us'):.2f}x,"
+              f" p99 {paired('iotd_none', 'epoll', k, 'p99_us'):.2f}x")
 for r in idle:
     n = max(1, int(r["devices"]))
     per = (int(r["rss_after_kib"]) - int(r["rss_before_kib"])) * 1024 / n
