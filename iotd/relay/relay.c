@@ -36,10 +36,12 @@ static const char *sender_tenant(const registry_snapshot_t *snap, const char *se
     return registry_device_lookup(snap, sender, &device) == 0 ? device.tenant : NULL;
 }
 
-enum relay_outcome relay_check(const registry_snapshot_t *snap, const char *sender,
-                               const char *operator_tenant, const char *device, const char *type,
-                               unsigned nargs, const char *const *args, uint32_t requested_ms,
-                               uint32_t max_ms, uint32_t *timeout_ms, char *why, size_t whylen)
+/* relay_check, and on RELAY_OK the message type's argument spec in *spec. */
+static enum relay_outcome check(const registry_snapshot_t *snap, const char *sender,
+                                const char *operator_tenant, const char *device, const char *type,
+                                unsigned nargs, const char *const *args, uint32_t requested_ms,
+                                uint32_t max_ms, uint32_t *timeout_ms, const struct argspec **spec,
+                                char *why, size_t whylen)
 {
     struct registry_device_info dev;
     struct registry_message_info msg;
@@ -71,7 +73,70 @@ enum relay_outcome relay_check(const registry_snapshot_t *snap, const char *send
     if (max_ms && t > max_ms)
         t = max_ms;
     *timeout_ms = t;
+    *spec = msg.spec;
     return RELAY_OK;
+}
+
+enum relay_outcome relay_check(const registry_snapshot_t *snap, const char *sender,
+                               const char *operator_tenant, const char *device, const char *type,
+                               unsigned nargs, const char *const *args, uint32_t requested_ms,
+                               uint32_t max_ms, uint32_t *timeout_ms, char *why, size_t whylen)
+{
+    const struct argspec *spec;
+    return check(snap, sender, operator_tenant, device, type, nargs, args, requested_ms, max_ms,
+                 timeout_ms, &spec, why, whylen);
+}
+
+static uint32_t hash_names(const char *a, const char *b, const char *c)
+{
+    uint32_t h = 2166136261u; /* FNV-1a over the three names, each with its NUL */
+    const char *names[] = {a, b, c};
+    for (int i = 0; i < 3; i++) {
+        const unsigned char *p = (const unsigned char *)names[i];
+        do
+            h = (h ^ *p) * 16777619u;
+        while (*p++);
+    }
+    return h;
+}
+
+enum relay_outcome relay_check_cached(struct relay_check_cache *cache,
+                                      const registry_snapshot_t *snap, const char *sender,
+                                      const char *device, const char *type, unsigned nargs,
+                                      const char *const *args, uint32_t max_ms,
+                                      uint32_t *timeout_ms, char *why, size_t whylen)
+{
+    uint64_t generation = registry_snapshot_generation(snap);
+    struct relay_check_slot *slot =
+        &cache->slots[hash_names(sender, device, type) % RELAY_CHECK_SLOTS];
+    if (generation != 0 && slot->generation == generation && strcmp(slot->device, device) == 0 &&
+        strcmp(slot->type, type) == 0 && strcmp(slot->sender, sender) == 0) {
+        /* Decided in this snapshot: only the arguments are new. */
+        char err[128];
+        cache->hits++;
+        if (argspec_check_values(slot->spec, nargs, args, err, sizeof(err)) != 0) {
+            snprintf(why, whylen, "%s", err);
+            return RELAY_BAD_ARGS;
+        }
+        *timeout_ms = slot->timeout_ms;
+        why[0] = '\0';
+        return RELAY_OK;
+    }
+    cache->misses++;
+    const struct argspec *spec = NULL;
+    enum relay_outcome outcome = check(snap, sender, NULL, device, type, nargs, args, 0, max_ms,
+                                       timeout_ms, &spec, why, whylen);
+    /* Names too long to keep are checked in full every time. */
+    if (outcome == RELAY_OK && generation != 0 && strlen(sender) < sizeof(slot->sender) &&
+        strlen(device) < sizeof(slot->device) && strlen(type) < sizeof(slot->type)) {
+        slot->generation = generation;
+        slot->spec = spec;
+        slot->timeout_ms = *timeout_ms;
+        strcpy(slot->sender, sender);
+        strcpy(slot->device, device);
+        strcpy(slot->type, type);
+    }
+    return outcome;
 }
 
 /* Pack args NUL-separated into out (sized by packed_len). */

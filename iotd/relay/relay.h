@@ -101,6 +101,35 @@ enum relay_outcome relay_check(const registry_snapshot_t *snap, const char *send
                                unsigned nargs, const char *const *args, uint32_t requested_ms,
                                uint32_t max_ms, uint32_t *timeout_ms, char *why, size_t whylen);
 
+/* One thread's memory of the senders, devices and message types relay_check let through,
+ * for the snapshot generation it decided them in: a sender that repeats a request is
+ * checked with a hash, three string compares and its arguments' check, instead of the
+ * registry's binary searches and the access rules. Only RELAY_OK is kept (a refusal takes the
+ * full check and explains itself); a new snapshot (any change in iotctl: a revoked rule, a
+ * removed device) makes every entry stale at once, so the next message is checked afresh.
+ * Zeroed memory is an empty cache. Not thread-safe: one per io thread. */
+#define RELAY_CHECK_SLOTS 64
+
+struct relay_check_slot {
+    uint64_t generation;        /* of the snapshot that decided; 0: empty */
+    const struct argspec *spec; /* the message type's, in that snapshot */
+    uint32_t timeout_ms;
+    char sender[129], device[65], type[65];
+};
+
+struct relay_check_cache {
+    struct relay_check_slot slots[RELAY_CHECK_SLOTS];
+    uint64_t hits, misses;
+};
+
+/* relay_check for a sender (not the operator) with no requested timeout, through cache. snap
+ * must be the caller's current snapshot, held for as long as the cache is used with it. */
+enum relay_outcome relay_check_cached(struct relay_check_cache *cache,
+                                      const registry_snapshot_t *snap, const char *sender,
+                                      const char *device, const char *type, unsigned nargs,
+                                      const char *const *args, uint32_t max_ms,
+                                      uint32_t *timeout_ms, char *why, size_t whylen);
+
 /* A request (one allocation) ready for relay_deliver; NULL if out of memory. started_ns: when
  * it arrived (uv_hrtime(), or the time of the read that carried it), for its latency. */
 struct relay_request *relay_request_new(const struct relay_origin *origin, const char *from,

@@ -634,9 +634,9 @@ static void relay_from_session(struct session *s, const struct iotp_frame *f)
         hold_sender(s, &env->counters.audit_holds);
     else if (output_above(s, 2))
         hold_sender(s, &env->counters.output_holds);
-    enum relay_outcome outcome =
-        relay_check(session_snapshot(env), s->principal, NULL, f->to, f->type, f->nargs, f->args, 0,
-                    all->opts.max_timeout_ms, &timeout_ms, why, sizeof(why));
+    enum relay_outcome outcome = relay_check_cached(
+        &env->check_cache, session_snapshot(env), s->principal, f->to, f->type, f->nargs, f->args,
+        all->opts.max_timeout_ms, &timeout_ms, why, sizeof(why));
     if (outcome != RELAY_OK) {
         relay_audit_record(all->deps.audit, s->tenant, s->principal, f->to, f->type, outcome, 0,
                            env->read_wall_ms);

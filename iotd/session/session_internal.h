@@ -93,10 +93,11 @@ struct session_env {
     uint64_t request_timer_ms; /* when request_timer fires, while it is active */
     /* The clocks of the read being handled (on_data reads them once per read): the times the
      * relay gives the requests and answers of that read, instead of a clock call per frame. */
-    uint64_t read_ns;         /* uv_hrtime() */
-    int64_t read_wall_ms;     /* ctl_wall_ms() */
-    uv_timer_t release_held;  /* runs while senders are held (see hold_sender) */
-    struct held_sender *held; /* the held sessions (some may be gone) */
+    uint64_t read_ns;                     /* uv_hrtime() */
+    int64_t read_wall_ms;                 /* ctl_wall_ms() */
+    struct relay_check_cache check_cache; /* the relay's decisions in this snapshot */
+    uv_timer_t release_held;              /* runs while senders are held (see hold_sender) */
+    struct held_sender *held;             /* the held sessions (some may be gone) */
     size_t nheld, held_cap;
     struct frame_input *spare_input; /* a parser between reads, see struct frame_input */
     unsigned accepts_since_trim;     /* see trim_after_storm in session.c */

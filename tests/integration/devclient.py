@@ -337,6 +337,28 @@ def main():
         c.send(frame(user, dev, typ, 7, *rest))
         f = check_answer(c.recv_frame(), user, dev, 7, expect)
         print("ok:", f[2], f[4])
+    elif scenario == "ask-seq":  # USER PASSWORD GOFILE STEP...: requests on one connection
+        # A STEP is DEVICE,TYPE,EXPECT[,ARG...] (one request and its outcome) or "wait": print
+        # "waiting" and wait (up to 20 s) until GOFILE exists, so that the test can change the
+        # registry between two requests of one session.
+        user, password, gofile, steps = args[0], args[1], args[2], args[3:]
+        c = conn()
+        result, details = login(c, user, password)
+        if result != "ok":
+            fail(f"login: {result} {details}")
+        for fid, step in enumerate(steps, start=20):
+            if step == "wait":
+                print("waiting", flush=True)
+                deadline = time.time() + 20
+                while not os.path.exists(gofile):
+                    if time.time() > deadline:
+                        fail("no go")
+                    time.sleep(0.05)
+                continue
+            dev, typ, expect, *rest = step.split(",")
+            c.send(frame(user, dev, typ, fid, *rest))
+            check_answer(c.recv_frame(), user, dev, fid, expect)
+        print("ok: sequence")
     elif scenario == "flood":  # USER PASSWORD DEVICE TYPE N EXPECT [PAUSE_S]: N requests pipelined
         # A thread writes all N at once (its writes block while iotd holds the sender back);
         # this one reads the answers: each id once, each with the expected outcome. With

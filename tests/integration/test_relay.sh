@@ -139,8 +139,18 @@ $client "$addr" device-ask dev3 thermo "$k3" dev1 echo ok hi || fail "device to 
 $client "$addr" device-ask dev3 thermo "$k3" dev1 set_pixel denied 1 2 red || fail "d2d denied"
 $client "$addr" device-ask g1 thermo "$kg" dev1 echo denied hi || fail "d2d cross-tenant"
 
-# --- revoking access takes effect on the next message
+# --- revoking access takes effect on the next message, also for a session whose earlier
+# requests the io thread remembers as allowed (relay_check_cached): the revoke publishes a new
+# snapshot. A remembered decision still checks the arguments of every request.
+$client "$addr" ask-seq alice@acme alice-password "$T_DIR/go" dev1,echo,ok,x dev1,echo,ok,y \
+    dev1,set_pixel,ok,1,2,red dev1,set_pixel,bad_args,one,2,red wait dev1,echo,denied,z \
+    >"$T_DIR/seq.log" 2>&1 &
+seq_client=$!
+for _ in $(seq 1 100); do grep -q waiting "$T_DIR/seq.log" && break; sleep 0.1; done
+grep -q waiting "$T_DIR/seq.log" || fail "ask-seq: $(cat "$T_DIR/seq.log")"
 expect 0 access revoke "$alice_rule" --tenant acme
+touch "$T_DIR/go"
+wait "$seq_client" || fail "ask-seq after the revoke: $(cat "$T_DIR/seq.log")"
 expect 4 send --as alice@acme dev1 echo x
 
 # --- a device that disconnects mid-request fails it with offline at once
