@@ -148,6 +148,9 @@ $client "$addr" ask-seq alice@acme alice-password "$T_DIR/go" dev1,echo,ok,x dev
 seq_client=$!
 for _ in $(seq 1 100); do grep -q waiting "$T_DIR/seq.log" && break; sleep 0.1; done
 grep -q waiting "$T_DIR/seq.log" || fail "ask-seq: $(cat "$T_DIR/seq.log")"
+# What the thread remembers for alice is hers alone: bob (echo only) is still refused set_pixel.
+$client "$addr" ask bob@acme alice-password dev1 set_pixel denied 1 2 red >/dev/null \
+    || fail "bob's set_pixel was let through on alice's decision"
 expect 0 access revoke "$alice_rule" --tenant acme
 touch "$T_DIR/go"
 wait "$seq_client" || fail "ask-seq after the revoke: $(cat "$T_DIR/seq.log")"
