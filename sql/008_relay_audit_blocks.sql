@@ -34,7 +34,9 @@ CREATE TABLE relay_audit_block (
 PARTITION BY RANGE COLUMNS (at) (PARTITION pmax VALUES LESS THAN (MAXVALUE));
 
 -- The rows already audited become blocks of one, in their order; they land in pmax, and the
--- first maintenance moves them into today's partition (as 007 did).
+-- first maintenance moves them into today's partition (as 007 did). This runs at the first
+-- start of the new iotd: about 120,000 rows a second on the 2-core test machine (200,000 in
+-- 1.7 s), so a large audit table makes that start take minutes.
 INSERT INTO relay_audit_block (at, tenant, sender, device, outcomes, records, body)
     SELECT at, tenant, sender, device, outcome, 1,
            CONCAT('[[0,', JSON_QUOTE(message), ',"', outcome, '",',
