@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "admin.h"
+#include "audit_query.h"
 #include "db/db.h"
 #include "db/mariadb_local.h"
 #include "iot_error.h"
@@ -34,6 +35,9 @@
 #include <unistd.h>
 
 #define START_TIMEOUT_S 90
+
+extern const struct db_migration db_migrations[];
+extern const size_t db_migrations_count;
 
 struct fixture {
     char dir[64];
@@ -489,6 +493,77 @@ static void test_lost_connection(void **state)
     registry_release(snap);
 }
 
+/* sql/008 on a database that already has a relay audit (schema 7, one row per message): each
+ * row becomes a block of one, the view shows them as they were (a NULL latency stays NULL, a
+ * quote in a message name survives the JSON), and iotctl's reader returns them newest first. */
+static void test_audit_upgrade(void **state)
+{
+    struct fixture *f = *state;
+    struct db_target t;
+    MYSQL *c = NULL;
+    char err[512];
+    int version = 0;
+    assert_int_equal(db_target_for_socket(mariadb_local_socket(f->mariadb), "iotd_upgrade", &t), 0);
+    if (db_connect(&t, true, &c, err, sizeof(err)) != 0)
+        fail_msg("connect: %s", err);
+    size_t before_blocks = 0;
+    while (before_blocks < db_migrations_count && db_migrations[before_blocks].version < 8)
+        before_blocks++;
+    assert_int_equal(db_migrate_list(c, db_migrations, before_blocks, &version, err, sizeof(err)),
+                     0);
+    assert_int_equal(version, 7);
+    assert_int_equal(
+        mysql_query(c, "INSERT INTO relay_audit (at, tenant, sender, device, message, outcome, "
+                       "latency_us) VALUES ('2026-11-30 10:00:00.250', 'acme', 'alice@acme', "
+                       "'dev1', 'echo', 'ok', 1234), ('2026-11-30 10:00:01.500', 'acme', "
+                       "'bob@acme', 'dev2', 'say\"hi', 'denied', NULL)"),
+        0);
+    if (db_migrate_list(c, db_migrations, db_migrations_count, &version, err, sizeof(err)) != 0)
+        fail_msg("upgrade: %s", err);
+    assert_int_equal(version, db_schema_latest());
+
+    assert_int_equal(mysql_query(c, "SELECT COUNT(*), SUM(records) FROM relay_audit_block"), 0);
+    MYSQL_RES *res = mysql_store_result(c);
+    MYSQL_ROW row = mysql_fetch_row(res);
+    assert_string_equal(row[0], "2");
+    assert_string_equal(row[1], "2");
+    mysql_free_result(res);
+    assert_int_equal(mysql_query(c, "SELECT at, sender, device, message, outcome, latency_us "
+                                    "FROM relay_audit ORDER BY at"),
+                     0);
+    res = mysql_store_result(c);
+    row = mysql_fetch_row(res);
+    assert_string_equal(row[0], "2026-11-30 10:00:00.250");
+    assert_string_equal(row[3], "echo");
+    assert_string_equal(row[5], "1234");
+    row = mysql_fetch_row(res);
+    assert_string_equal(row[1], "bob@acme");
+    assert_string_equal(row[3], "say\"hi");
+    assert_string_equal(row[4], "denied");
+    assert_null(row[5]);
+    mysql_free_result(res);
+
+    cJSON *list = cJSON_CreateArray();
+    struct audit_filter all = {.limit = 10};
+    assert_int_equal(audit_query(c, &all, list, err, sizeof(err)), IOT_OK);
+    assert_int_equal(cJSON_GetArraySize(list), 2);
+    cJSON *newest = cJSON_GetArrayItem(list, 0);
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(newest, "at")),
+                        "2026-11-30T10:00:01.500Z");
+    assert_string_equal(cJSON_GetStringValue(cJSON_GetObjectItem(newest, "message")), "say\"hi");
+    assert_null(cJSON_GetObjectItem(newest, "latency_ms"));
+    cJSON *oldest = cJSON_GetArrayItem(list, 1);
+    assert_true(cJSON_GetNumberValue(cJSON_GetObjectItem(oldest, "latency_ms")) == 1.234);
+    cJSON_Delete(list);
+    list = cJSON_CreateArray();
+    struct audit_filter denied = {.outcome = "denied", .device = "dev2", .limit = 10};
+    assert_int_equal(audit_query(c, &denied, list, err, sizeof(err)), IOT_OK);
+    assert_int_equal(cJSON_GetArraySize(list), 1);
+    cJSON_Delete(list);
+    mysql_close(c);
+    db_target_free(&t);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -498,6 +573,7 @@ int main(void)
         cmocka_unit_test_setup(test_access_rules, test_setup),
         cmocka_unit_test_setup(test_removals_cascade, test_setup),
         cmocka_unit_test_setup(test_audit_log, test_setup),
+        cmocka_unit_test_setup(test_audit_upgrade, test_setup),
         cmocka_unit_test_setup(test_lost_connection, test_setup),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
