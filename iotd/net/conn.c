@@ -313,10 +313,10 @@ static void on_deadline_timer(uv_timer_t *timer)
 {
     net_loop_t *nl = timer->data;
     uint64_t now = uv_now(nl->loop);
-    conn_t *c;
     /* Unlinked before its callback runs, so the callback may set a new deadline or close c;
      * the unlinking re-arms the timer for the next one. */
-    while ((c = nl->deadline_head) != NULL && c->deadline <= now) {
+    while (nl->deadlines.head && nl->deadlines.head->at <= now) {
+        conn_t *c = container_of(nl->deadlines.head, conn_t, deadline);
         conn_deadline_fn fn = c->on_deadline;
         conn_deadline_clear(c);
         fn(c);
@@ -326,14 +326,13 @@ static void on_deadline_timer(uv_timer_t *timer)
 
 static void deadline_arm(net_loop_t *nl)
 {
-    conn_t *head = nl->deadline_head;
+    const struct deadline_node *head = nl->deadlines.head;
     if (!head) {
         uv_timer_stop(&nl->deadline_timer);
         return;
     }
     uint64_t now = uv_now(nl->loop);
-    uv_timer_start(&nl->deadline_timer, on_deadline_timer,
-                   head->deadline > now ? head->deadline - now : 0, 0);
+    uv_timer_start(&nl->deadline_timer, on_deadline_timer, head->at > now ? head->at - now : 0, 0);
 }
 
 void conn_deadline_set(conn_t *c, unsigned ms, conn_deadline_fn fn)
@@ -341,23 +340,8 @@ void conn_deadline_set(conn_t *c, unsigned ms, conn_deadline_fn fn)
     net_loop_t *nl = c->nl;
     conn_deadline_clear(c);
     c->on_deadline = fn;
-    c->deadline = uv_now(nl->loop) + ms;
-    /* Walk from the tail: deadlines of one kind share a timeout, so the new one is usually
-     * the latest and this stops at once. */
-    conn_t *after = nl->deadline_tail;
-    while (after && after->deadline > c->deadline)
-        after = after->deadline_prev;
-    c->deadline_prev = after;
-    c->deadline_next = after ? after->deadline_next : nl->deadline_head;
-    if (c->deadline_next)
-        c->deadline_next->deadline_prev = c;
-    else
-        nl->deadline_tail = c;
-    if (after)
-        after->deadline_next = c;
-    else
-        nl->deadline_head = c;
-    if (nl->deadline_head == c)
+    deadline_list_insert(&nl->deadlines, &c->deadline, uv_now(nl->loop) + ms);
+    if (nl->deadlines.head == &c->deadline)
         deadline_arm(nl);
 }
 
@@ -366,16 +350,8 @@ void conn_deadline_clear(conn_t *c)
     net_loop_t *nl = c->nl;
     if (!c->on_deadline)
         return;
-    bool was_head = nl->deadline_head == c;
-    if (c->deadline_prev)
-        c->deadline_prev->deadline_next = c->deadline_next;
-    else
-        nl->deadline_head = c->deadline_next;
-    if (c->deadline_next)
-        c->deadline_next->deadline_prev = c->deadline_prev;
-    else
-        nl->deadline_tail = c->deadline_prev;
-    c->deadline_prev = c->deadline_next = NULL;
+    bool was_head = nl->deadlines.head == &c->deadline;
+    deadline_list_remove(&nl->deadlines, &c->deadline);
     c->on_deadline = NULL;
     /* The timer always stands for the head, so that it keeps the loop alive exactly as long
      * as some conn has a deadline (as a timer per conn did). */

@@ -12,6 +12,8 @@
 
 #include "net/conn.h"
 
+#include "loop/deadlines.h"
+#include "loop/inbox.h"
 #include "loop/pool.h"
 
 #include <openssl/ssl.h>
@@ -129,8 +131,7 @@ struct conn {
     /* TLS handshake deadline, then the close linger: on the loop's deadline list while
      * on_deadline is set (loop time in ms). No timer handle per conn: see struct net_loop. */
     conn_deadline_fn on_deadline;
-    uint64_t deadline;
-    conn_t *deadline_prev, *deadline_next;
+    struct deadline_node deadline;
     conn_t *prev, *next;             /* every conn of the loop */
     conn_t *dirty_prev, *dirty_next; /* conns written to since the last flush */
 };
@@ -158,7 +159,7 @@ struct net_loop {
     /* One timer for every conn deadline of this loop, armed for the earliest: the deadline
      * list is kept sorted (inserted from the tail, where equal timeouts land in O(1)). */
     uv_timer_t deadline_timer;
-    conn_t *deadline_head, *deadline_tail;
+    struct deadline_list deadlines;
     int handles_open;
     bool closing;
     conn_t *conns;      /* all conns */

@@ -17,6 +17,7 @@
 #ifndef IOTD_RELAY_H
 #define IOTD_RELAY_H
 
+#include "loop/deadlines.h"
 #include "loop/inbox.h"
 #include "loop/io_thread.h"
 #include "registry/registry.h"
@@ -72,8 +73,7 @@ struct relay_request {
     /* device side: iotd's id toward the device, and the request's place in its io thread's
      * list of deadlines (session.c: one timer per thread, not one per request) */
     uint32_t relay_id;
-    uint64_t deadline_ms; /* loop time */
-    struct relay_request *deadline_prev, *deadline_next;
+    struct deadline_node deadline;
     /* args, NUL-separated, nargs of them */
     unsigned nargs;
     size_t args_len;

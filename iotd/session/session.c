@@ -668,53 +668,13 @@ static void on_request_timer(uv_timer_t *timer);
 /* (Re)arm the thread's request timer if the head of the deadlines comes before it fires. */
 static void deadlines_arm(struct session_env *env)
 {
-    struct relay_request *head = env->deadline_head;
+    const struct deadline_node *head = env->deadlines.head;
     bool active = uv_is_active((uv_handle_t *)&env->request_timer);
-    if (!head || (active && env->request_timer_ms <= head->deadline_ms))
+    if (!head || (active && env->request_timer_ms <= head->at))
         return;
     uint64_t now = uv_now(&env->io->loop);
-    env->request_timer_ms = head->deadline_ms;
-    uv_timer_start(&env->request_timer, on_request_timer,
-                   head->deadline_ms > now ? head->deadline_ms - now : 0, 0);
-}
-
-/* Put req in the thread's deadlines, timeout_ms from now. Walk from the tail: requests of one
- * kind share a timeout, so the new one is usually the latest and this stops at once. */
-static void deadlines_add(struct session_env *env, struct relay_request *req, uint64_t timeout_ms)
-{
-    req->deadline_ms = uv_now(&env->io->loop) + timeout_ms;
-    struct relay_request *after = env->deadline_tail;
-    while (after && after->deadline_ms > req->deadline_ms)
-        after = after->deadline_prev;
-    req->deadline_prev = after;
-    req->deadline_next = after ? after->deadline_next : env->deadline_head;
-    if (req->deadline_next)
-        req->deadline_next->deadline_prev = req;
-    else
-        env->deadline_tail = req;
-    if (after)
-        after->deadline_next = req;
-    else
-        env->deadline_head = req;
-    deadlines_arm(env);
-}
-
-static bool deadlines_linked(const struct session_env *env, const struct relay_request *req)
-{
-    return req->deadline_prev || env->deadline_head == req;
-}
-
-static void deadlines_remove(struct session_env *env, struct relay_request *req)
-{
-    if (req->deadline_prev)
-        req->deadline_prev->deadline_next = req->deadline_next;
-    else
-        env->deadline_head = req->deadline_next;
-    if (req->deadline_next)
-        req->deadline_next->deadline_prev = req->deadline_prev;
-    else
-        env->deadline_tail = req->deadline_prev;
-    req->deadline_prev = req->deadline_next = NULL;
+    env->request_timer_ms = head->at;
+    uv_timer_start(&env->request_timer, on_request_timer, head->at > now ? head->at - now : 0, 0);
 }
 
 /* Take req out of s's pending table. */
@@ -754,8 +714,8 @@ static void finish_request(struct session_env *env, struct relay_request *req,
             relay_answer_send(a, &all->deps.io[req->device_io].inbox);
         }
     }
-    if (deadlines_linked(env, req))
-        deadlines_remove(env, req);
+    if (deadline_list_contains(&env->deadlines, &req->deadline))
+        deadline_list_remove(&env->deadlines, &req->deadline);
     free(req);
 }
 
@@ -773,8 +733,9 @@ static void on_request_timer(uv_timer_t *timer)
 {
     struct session_env *env = timer->data;
     uint64_t now = uv_now(&env->io->loop);
-    struct relay_request *req;
-    while ((req = env->deadline_head) != NULL && req->deadline_ms <= now) {
+    while (env->deadlines.head && env->deadlines.head->at <= now) {
+        struct relay_request *req =
+            container_of(env->deadlines.head, struct relay_request, deadline);
         struct session *s = request_session(req);
         if (s)
             pending_remove(s, req); /* a late answer will find nothing and be counted */
@@ -801,7 +762,7 @@ static void on_relay_request(inbox_msg_t *msg, void *loop_data)
     struct session_env *env = &all->envs[io->index];
     struct session *s = req->device_slot < env->nslots ? env->slots[req->device_slot] : NULL;
 
-    req->deadline_prev = req->deadline_next = NULL;
+    req->deadline.prev = req->deadline.next = NULL;
     if (!s || s->serial != req->device_serial || s->state != SESSION_ESTABLISHED) {
         finish_request(env, req, RELAY_OFFLINE, "device disconnected", 0, NULL, false);
         return;
@@ -844,7 +805,10 @@ static void on_relay_request(inbox_msg_t *msg, void *loop_data)
      * loop's time (updated once per pass) is as old as or older than started_ns's clock read. */
     uint64_t now_ms = uv_now(&io->loop), started_ms = req->started_ns / 1000000;
     uint64_t elapsed_ms = now_ms > started_ms ? now_ms - started_ms : 0;
-    deadlines_add(env, req, req->timeout_ms > elapsed_ms ? req->timeout_ms - elapsed_ms : 1);
+    deadline_list_insert(&env->deadlines, &req->deadline,
+                         now_ms +
+                             (req->timeout_ms > elapsed_ms ? req->timeout_ms - elapsed_ms : 1));
+    deadlines_arm(env);
 }
 
 /* A device's OK or ERROR: the answer to one of its pending requests, by iotd's id. */

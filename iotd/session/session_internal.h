@@ -88,7 +88,7 @@ struct session_env {
     /* The requests waiting at this thread's devices, by deadline (oldest first: timeouts are
      * mostly alike, so a new one goes at the tail), and one timer for them, armed for the
      * head or earlier (it is not moved when an answer takes the head away). */
-    struct relay_request *deadline_head, *deadline_tail;
+    struct deadline_list deadlines;
     uv_timer_t request_timer;
     uint64_t request_timer_ms; /* when request_timer fires, while it is active */
     /* The clocks of the read being handled (on_data reads them once per read): the times the
