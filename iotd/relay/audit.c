@@ -110,19 +110,6 @@ static bool same_key(const struct audit_record *a, const struct audit_record *b)
            strcmp(a->tenant, b->tenant) == 0;
 }
 
-static uint32_t hash_key(const struct audit_record *r)
-{
-    uint32_t h = 2166136261u; /* FNV-1a over the three names, each with its NUL */
-    const char *names[] = {r->tenant, r->sender, r->device};
-    for (int i = 0; i < 3; i++) {
-        const unsigned char *c = (const unsigned char *)names[i];
-        do
-            h = (h ^ *c) * 16777619u;
-        while (*c++);
-    }
-    return h;
-}
-
 static void body_put(struct body_buffer *b, const char *text, size_t n)
 {
     memcpy(b->p + b->len, text, n);
@@ -288,7 +275,7 @@ static int insert_chunk(MYSQL *conn, const struct audit_record *r, size_t n, cha
         goto done;
     }
     for (uint32_t i = 0; i < n; i++) {
-        size_t s = hash_key(&r[i]) & (slots - 1);
+        size_t s = relay_hash_names(r[i].tenant, r[i].sender, r[i].device) & (slots - 1);
         while (table[s] && !same_key(&r[groups[table[s] - 1].first], &r[i]))
             s = (s + 1) & (slots - 1);
         if (!table[s]) {

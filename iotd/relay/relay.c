@@ -87,7 +87,7 @@ enum relay_outcome relay_check(const registry_snapshot_t *snap, const char *send
                  timeout_ms, &spec, why, whylen);
 }
 
-static uint32_t hash_names(const char *a, const char *b, const char *c)
+uint32_t relay_hash_names(const char *a, const char *b, const char *c)
 {
     uint32_t h = 2166136261u; /* FNV-1a over the three names, each with its NUL */
     const char *names[] = {a, b, c};
@@ -108,7 +108,7 @@ enum relay_outcome relay_check_cached(struct relay_check_cache *cache,
 {
     uint64_t generation = registry_snapshot_generation(snap);
     struct relay_check_slot *slot =
-        &cache->slots[hash_names(sender, device, type) % RELAY_CHECK_SLOTS];
+        &cache->slots[relay_hash_names(sender, device, type) % RELAY_CHECK_SLOTS];
     if (generation != 0 && slot->generation == generation && strcmp(slot->device, device) == 0 &&
         strcmp(slot->type, type) == 0 && strcmp(slot->sender, sender) == 0) {
         /* Decided in this snapshot: only the arguments are new. */

@@ -130,6 +130,10 @@ enum relay_outcome relay_check_cached(struct relay_check_cache *cache,
                                       const char *const *args, uint32_t max_ms,
                                       uint32_t *timeout_ms, char *why, size_t whylen);
 
+/* FNV-1a over three NUL-terminated names (each with its NUL): the key of the decision cache
+ * below and of the audit's grouping by sender and device. */
+uint32_t relay_hash_names(const char *a, const char *b, const char *c);
+
 /* A request (one allocation) ready for relay_deliver; NULL if out of memory. started_ns: when
  * it arrived (uv_hrtime(), or the time of the read that carried it), for its latency. */
 struct relay_request *relay_request_new(const struct relay_origin *origin, const char *from,
