@@ -16,6 +16,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #define SQL_MAX_PARAMS 24
 
@@ -247,6 +248,22 @@ int64_t sql_row_micros(const struct sql_row *r, unsigned col)
             micros += (*p - '0') * scale;
     }
     return micros;
+}
+
+void sql_time_from_ms(int64_t ms, MYSQL_TIME *t)
+{
+    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
+    struct tm tm;
+    gmtime_r(&secs, &tm);
+    memset(t, 0, sizeof(*t));
+    t->year = (unsigned)tm.tm_year + 1900;
+    t->month = (unsigned)tm.tm_mon + 1;
+    t->day = (unsigned)tm.tm_mday;
+    t->hour = (unsigned)tm.tm_hour;
+    t->minute = (unsigned)tm.tm_min;
+    t->second = (unsigned)tm.tm_sec;
+    t->second_part = (unsigned long)((ms - (int64_t)secs * 1000) * 1000);
+    t->time_type = MYSQL_TIMESTAMP_DATETIME;
 }
 
 const uint8_t *sql_row_blob(const struct sql_row *r, unsigned col, size_t *len)

@@ -75,6 +75,10 @@ long long sql_row_int(const struct sql_row *r, unsigned col, long long def);
 int64_t sql_row_micros(const struct sql_row *r, unsigned col);
 const uint8_t *sql_row_blob(const struct sql_row *r, unsigned col, size_t *len);
 
+/* Milliseconds since the epoch as a DATETIME in UTC (for binding; the sessions' time zone is
+ * UTC), the fraction kept to the millisecond. */
+void sql_time_from_ms(int64_t ms, MYSQL_TIME *t);
+
 /* Called once per row; a non-zero return stops the fetch and becomes the query's result. */
 typedef int (*sql_row_fn)(void *ctx, const struct sql_row *row);
 

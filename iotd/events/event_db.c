@@ -28,7 +28,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define EVENT_DB_CHUNK_CLASSES 8 /* statements for 1, 2, 4, ..., 128 rows */
 #define EVENT_DB_CHUNK_MAX     (1u << (EVENT_DB_CHUNK_CLASSES - 1))
@@ -336,22 +335,6 @@ static int select_seq(struct event_conn *c, struct device_slot *slots, size_t ns
     return IOT_OK;
 }
 
-static void to_mysql_time(int64_t ms, MYSQL_TIME *t)
-{
-    time_t secs = (time_t)(ms >= 0 ? ms / 1000 : (ms - 999) / 1000);
-    struct tm tm;
-    gmtime_r(&secs, &tm);
-    memset(t, 0, sizeof(*t));
-    t->year = (unsigned)tm.tm_year + 1900;
-    t->month = (unsigned)tm.tm_mon + 1;
-    t->day = (unsigned)tm.tm_mday;
-    t->hour = (unsigned)tm.tm_hour;
-    t->minute = (unsigned)tm.tm_min;
-    t->second = (unsigned)tm.tm_sec;
-    t->second_part = (unsigned long)((ms - (int64_t)secs * 1000) * 1000);
-    t->time_type = MYSQL_TIMESTAMP_DATETIME;
-}
-
 static int insert_events(struct event_conn *c, struct event *const *events, const size_t *rows,
                          size_t nrows, uint64_t *ids, char *err, size_t errlen)
 {
@@ -384,7 +367,7 @@ static int insert_events(struct event_conn *c, struct event *const *events, cons
             const struct event *ev = events[rows[at + j]];
             MYSQL_BIND *b = &bind[j * INSERT_PARAMS];
             const char *kind = event_kind_name(ev->kind);
-            to_mysql_time(ev->ts_ms, &times[j]);
+            sql_time_from_ms(ev->ts_ms, &times[j]);
             b[0].buffer_type = MYSQL_TYPE_DATETIME;
             b[0].buffer = &times[j];
             bind_str(&b[1], ev->tenant, strlen(ev->tenant));
@@ -513,7 +496,7 @@ out:
 static void format_datetime(int64_t ms, char *out, size_t len)
 {
     MYSQL_TIME t;
-    to_mysql_time(ms, &t);
+    sql_time_from_ms(ms, &t);
     snprintf(out, len, "%04u-%02u-%02u %02u:%02u:%02u.%03lu", t.year, t.month, t.day, t.hour,
              t.minute, t.second, t.second_part / 1000);
 }

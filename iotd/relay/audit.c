@@ -18,7 +18,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #define AUDIT_COLUMNS          7
 #define AUDIT_BATCH            2048  /* records per chunk: one transaction, a few blocks */
@@ -151,21 +150,6 @@ static void body_put_string(struct body_buffer *b, const char *text)
  * every byte of the message escaped as \u00XX. */
 #define BODY_ELEMENT_MAX (2 + 20 + 1 + (6 * 64 + 2) + 1 + (16 + 2) + 1 + 10 + 1)
 
-static void to_mysql_time(int64_t at_ms, MYSQL_TIME *out)
-{
-    time_t sec = (time_t)(at_ms / 1000);
-    struct tm tm;
-    gmtime_r(&sec, &tm);
-    *out = (MYSQL_TIME){.year = (unsigned)tm.tm_year + 1900,
-                        .month = (unsigned)tm.tm_mon + 1,
-                        .day = (unsigned)tm.tm_mday,
-                        .hour = (unsigned)tm.tm_hour,
-                        .minute = (unsigned)tm.tm_min,
-                        .second = (unsigned)tm.tm_sec,
-                        .second_part = (unsigned long)(at_ms % 1000) * 1000,
-                        .time_type = MYSQL_TIMESTAMP_DATETIME};
-}
-
 /* Fill row k of cols with the block of group g (its records r[...] through next[]). */
 static void fill_block(struct block_columns *cols, size_t k, const struct audit_record *r,
                        const uint32_t *next, const struct group *g, struct body_buffer *body)
@@ -206,7 +190,7 @@ static void fill_block(struct block_columns *cols, size_t k, const struct audit_
     }
     body->p[body->len++] = ']';
 
-    to_mysql_time(newest, &cols->at[k]);
+    sql_time_from_ms(newest, &cols->at[k]);
     cols->at_ptr[k] = &cols->at[k];
     cols->records[k] = g->count;
     char *texts[BLOCK_TEXTS] = {(char *)first->tenant, (char *)first->sender, (char *)first->device,

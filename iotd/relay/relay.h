@@ -119,7 +119,6 @@ struct relay_check_slot {
 
 struct relay_check_cache {
     struct relay_check_slot slots[RELAY_CHECK_SLOTS];
-    uint64_t hits, misses;
 };
 
 /* relay_check for a sender (not the operator) with no requested timeout, through cache. snap
@@ -131,7 +130,7 @@ enum relay_outcome relay_check_cached(struct relay_check_cache *cache,
                                       uint32_t *timeout_ms, char *why, size_t whylen);
 
 /* FNV-1a over three NUL-terminated names (each with its NUL): the key of the decision cache
- * below and of the audit's grouping by sender and device. */
+ * above and of the audit's grouping by sender and device. */
 uint32_t relay_hash_names(const char *a, const char *b, const char *c);
 
 /* A request (one allocation) ready for relay_deliver; NULL if out of memory. started_ns: when

@@ -669,11 +669,10 @@ static void on_request_timer(uv_timer_t *timer);
 static void deadlines_arm(struct session_env *env)
 {
     const struct deadline_node *head = env->deadlines.head;
-    bool active = uv_is_active((uv_handle_t *)&env->request_timer);
-    if (!head || (active && env->request_timer_ms <= head->at))
-        return;
     uint64_t now = uv_now(&env->io->loop);
-    env->request_timer_ms = head->at;
+    if (!head || (uv_is_active((uv_handle_t *)&env->request_timer) &&
+                  now + uv_timer_get_due_in(&env->request_timer) <= head->at))
+        return;
     uv_timer_start(&env->request_timer, on_request_timer, head->at > now ? head->at - now : 0, 0);
 }
 

@@ -90,7 +90,6 @@ struct session_env {
      * head or earlier (it is not moved when an answer takes the head away). */
     struct deadline_list deadlines;
     uv_timer_t request_timer;
-    uint64_t request_timer_ms; /* when request_timer fires, while it is active */
     /* The clocks of the read being handled (on_data reads them once per read): the times the
      * relay gives the requests and answers of that read, instead of a clock call per frame. */
     uint64_t read_ns;                     /* uv_hrtime() */
