@@ -20,9 +20,13 @@
 #include <string.h>
 
 #define AUDIT_COLUMNS          7
-#define AUDIT_BATCH            2048  /* records per chunk: one transaction, a few blocks */
+/* Records per chunk: one transaction, a few blocks. MariaDB's price is per transaction more than
+ * per row: at 140k audited messages a second, chunks of 2,048 (7 commits per 100 ms flush) cost
+ * 10-15% of the relay's throughput with 16 in flight, chunks of 16,384 (one commit) 2-3%. */
+#define AUDIT_BATCH            16384
 #define AUDIT_CAPACITY         65536 /* ~0.5 s of relay traffic: records are ~340 bytes */
 #define AUDIT_BULK_ROWS        256   /* blocks per bulk INSERT */
+#define AUDIT_BULK_BYTES       (1024 * 1024) /* bodies per bulk INSERT: under max_allowed_packet */
 #define AUDIT_OUTCOMES_TEXT    96    /* "ok,denied,...": every outcome name, comma-separated */
 #define AUDIT_MAINTENANCE_MS   (3600 * 1000)
 #define AUDIT_PARTITIONS_AHEAD 7
@@ -72,7 +76,7 @@ void relay_audit_record(relay_audit_t *a, const char *tenant, const char *sender
  * the records by that key (a hash table; arrival order within a group), and each group is
  * written as a block whose body lists its messages in arrival order. MariaDB's per-row cost,
  * not the bytes, was the audit's price; a relay's traffic is a few senders to a few devices
- * per 100 ms, so a chunk of 2,048 records is typically a handful of rows. This runs on a db
+ * per 100 ms, so a chunk of 16,384 records is typically a handful of rows. This runs on a db
  * thread of iotd's, beside the io threads: it stays linear and free of printf. */
 
 enum { BLOCK_TENANT, BLOCK_SENDER, BLOCK_DEVICE, BLOCK_OUTCOMES, BLOCK_BODY, BLOCK_TEXTS };
@@ -239,7 +243,9 @@ static int insert_blocks(MYSQL *conn, struct block_columns *cols, unsigned n, ch
     return rc;
 }
 
-/* The chunk r[0..n) as blocks, in bulk INSERTs of up to AUDIT_BULK_ROWS blocks. */
+/* The chunk r[0..n) as blocks, in bulk INSERTs of up to AUDIT_BULK_ROWS blocks; one goes as soon
+ * as its bodies reach AUDIT_BULK_BYTES, so that a packet stays well under the server's
+ * max_allowed_packet (16 MB by default, sometimes set lower). */
 static int insert_chunk(MYSQL *conn, const struct audit_record *r, size_t n, char *err,
                         size_t errlen)
 {
@@ -276,7 +282,7 @@ static int insert_chunk(MYSQL *conn, const struct audit_record *r, size_t n, cha
     unsigned rows = 0;
     for (uint32_t g = 0; g < ngroups && rc == IOT_OK; g++) {
         fill_block(cols, rows++, r, next, &groups[g], &body);
-        if (rows == AUDIT_BULK_ROWS || g + 1 == ngroups) {
+        if (rows == AUDIT_BULK_ROWS || body.len >= AUDIT_BULK_BYTES || g + 1 == ngroups) {
             rc = insert_blocks(conn, cols, rows, err, errlen);
             rows = 0;
             body.len = 0; /* the rows just written no longer point into it */
