@@ -183,7 +183,7 @@ static int daemon_stats(void *arg, const cJSON *args, struct stats_cursors *curs
         .started_ns = d->started_ns,
         .main_inbox = &d->inbox,
         .main_tid = d->main_tid,
-        .main_busy_ns = &d->busy_ns,
+        .main_busy_ns = &d->meter.busy_ns,
         .io = d->io,
         .io_count = d->io_count,
         .sessions = d->sessions,
@@ -348,8 +348,7 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
     }
     if ((rc = inbox_init(&d->inbox, &d->loop, d->cfg.inbox_capacity, d)) != 0)
         return rc;
-    loop_busy_meter_start(&d->loop, &d->prepare, &d->check, &d->busy_ns, &d->iterations,
-                          &d->busy_since);
+    loop_meter_start(&d->loop, &d->meter);
     if ((rc = make_state_dir(d->cfg.state_dir, err, errlen)) != 0)
         return rc;
     snprintf(path, sizeof(path), "%s/secret.key", d->cfg.state_dir);
@@ -504,7 +503,7 @@ static void on_alarm_writer_released(void *arg)
     uv_close((uv_handle_t *)&d->sigterm, NULL);
     uv_close((uv_handle_t *)&d->sigint, NULL);
     uv_close((uv_handle_t *)&d->sighup, NULL);
-    loop_busy_meter_stop(&d->prepare, &d->check);
+    loop_meter_stop(&d->meter);
     /* The local mariadbd keeps the loop alive; stop it from iotd_run once we are out of it. */
     uv_stop(&d->loop);
 }

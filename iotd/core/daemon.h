@@ -54,11 +54,7 @@ struct iotd {
     int main_tid;
     int schema_version;
     bool stopping;
-    /* main-loop counters for stats */
-    uv_prepare_t prepare;
-    uv_check_t check;
-    _Atomic uint64_t busy_ns, iterations;
-    uint64_t busy_since;
+    struct loop_meter meter; /* the main loop's busy time, for stats */
 };
 
 /* Start everything; returns after READY (the caller then runs iotd_run). */

@@ -7,6 +7,7 @@
  */
 #include "loop/io_thread.h"
 
+#include "ctl_time.h"
 #include "iot_error.h"
 
 #include <stdbool.h>
@@ -15,67 +16,64 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-struct busy_meter {
-    _Atomic uint64_t *busy_ns;
-    _Atomic uint64_t *iterations;
-    uint64_t *busy_since;
-};
-
+/* After the poll: the pass has begun, if nothing read its clock yet. */
 static void on_check(uv_check_t *check)
 {
-    struct busy_meter *m = check->data;
-    *m->busy_since = uv_hrtime();
+    struct loop_meter *m = check->data;
+    if (!m->pass_ns)
+        m->pass_ns = uv_hrtime();
 }
 
 static void on_prepare(uv_prepare_t *prepare)
 {
-    struct busy_meter *m = prepare->data;
+    struct loop_meter *m = prepare->data;
     uint64_t now = uv_hrtime();
-    if (*m->busy_since)
-        atomic_fetch_add_explicit(m->busy_ns, now - *m->busy_since, memory_order_relaxed);
-    atomic_fetch_add_explicit(m->iterations, 1, memory_order_relaxed);
-    *m->busy_since = 0;
+    if (m->pass_ns)
+        atomic_fetch_add_explicit(&m->busy_ns, now - m->pass_ns, memory_order_relaxed);
+    atomic_fetch_add_explicit(&m->iterations, 1, memory_order_relaxed);
+    m->pass_ns = 0;
+    m->pass_wall_ms = 0;
 }
 
-static void on_meter_closed(uv_handle_t *handle)
+void loop_meter_start(uv_loop_t *loop, struct loop_meter *m)
 {
-    /* The meter is shared by the prepare and check handles; the check frees it. */
-    if (handle->type == UV_CHECK)
-        free(handle->data);
+    uv_prepare_init(loop, &m->prepare);
+    uv_check_init(loop, &m->check);
+    m->prepare.data = m->check.data = m;
+    uv_prepare_start(&m->prepare, on_prepare);
+    uv_check_start(&m->check, on_check);
+    uv_unref((uv_handle_t *)&m->prepare);
+    uv_unref((uv_handle_t *)&m->check);
 }
 
-void loop_busy_meter_start(uv_loop_t *loop, uv_prepare_t *prepare, uv_check_t *check,
-                           _Atomic uint64_t *busy_ns, _Atomic uint64_t *iterations,
-                           uint64_t *busy_since)
+void loop_meter_stop(struct loop_meter *m)
 {
-    struct busy_meter *m = malloc(sizeof(*m));
-    if (!m)
-        return; /* stats only: run without the meter rather than fail */
-    *m = (struct busy_meter){busy_ns, iterations, busy_since};
-    uv_prepare_init(loop, prepare);
-    uv_check_init(loop, check);
-    prepare->data = check->data = m;
-    uv_prepare_start(prepare, on_prepare);
-    uv_check_start(check, on_check);
-    uv_unref((uv_handle_t *)prepare);
-    uv_unref((uv_handle_t *)check);
+    uv_close((uv_handle_t *)&m->prepare, NULL);
+    uv_close((uv_handle_t *)&m->check, NULL);
 }
 
-void loop_busy_meter_stop(uv_prepare_t *prepare, uv_check_t *check)
+uint64_t loop_pass_ns(struct loop_meter *m)
 {
-    uv_close((uv_handle_t *)prepare, on_meter_closed);
-    uv_close((uv_handle_t *)check, on_meter_closed);
+    if (!m->pass_ns)
+        m->pass_ns = uv_hrtime();
+    return m->pass_ns;
 }
 
-/* Last-resort close of whatever is still open on a stopping loop. Only the thread's own busy
- * meter is known here; other modules close their handles (with their callbacks) before. */
+int64_t loop_pass_wall_ms(struct loop_meter *m)
+{
+    if (!m->pass_wall_ms)
+        m->pass_wall_ms = ctl_wall_ms();
+    return m->pass_wall_ms;
+}
+
+/* Last-resort close of whatever is still open on a stopping loop: the thread's own meter
+ * (embedded, nothing to free); other modules close their handles (with their callbacks)
+ * before. */
 static void close_any(uv_handle_t *handle, void *arg)
 {
-    io_thread_t *t = arg;
-    if (uv_is_closing(handle))
-        return;
-    bool meter = handle == (uv_handle_t *)&t->prepare || handle == (uv_handle_t *)&t->check;
-    uv_close(handle, meter ? on_meter_closed : NULL);
+    (void)arg;
+    if (!uv_is_closing(handle))
+        uv_close(handle, NULL);
 }
 
 static void on_stop(inbox_msg_t *msg, void *loop_data)
@@ -133,8 +131,7 @@ int io_thread_start(io_thread_t *t, unsigned index, size_t inbox_capacity)
         return IOT_ENOMEM;
     if ((rc = inbox_init(&t->inbox, &t->loop, inbox_capacity, t)) != 0)
         goto fail_loop;
-    loop_busy_meter_start(&t->loop, &t->prepare, &t->check, &t->busy_ns, &t->iterations,
-                          &t->busy_since);
+    loop_meter_start(&t->loop, &t->meter);
     t->stop_msg.handle = on_stop;
     if (uv_sem_init(&t->started, 0) != 0) {
         rc = IOT_ENOMEM;

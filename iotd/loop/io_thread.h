@@ -13,6 +13,17 @@
 #include <stdint.h>
 #include <uv.h>
 
+/* A loop's busy time and the clocks of its current pass (loop_meter_start). Embedded by the
+ * loop's owner; touched only on the loop's thread but for the two counters. */
+struct loop_meter {
+    _Atomic uint64_t busy_ns; /* time spent on passes (poll returned .. next poll), summed */
+    _Atomic uint64_t iterations;
+    uint64_t pass_ns;     /* the pass's uv_hrtime() (loop_pass_ns); 0 while polling */
+    int64_t pass_wall_ms; /* the pass's ctl_wall_ms() (loop_pass_wall_ms); 0 until read */
+    uv_prepare_t prepare; /* ends the pass: about to poll */
+    uv_check_t check;     /* starts the pass's busy time after the poll, if nothing read it */
+};
+
 typedef struct io_thread {
     unsigned index;
     char name[16]; /* "io0" */
@@ -22,11 +33,7 @@ typedef struct io_thread {
     uv_sem_t started;
     int start_status;
     _Atomic int os_tid;       /* gettid(), for iottop */
-    _Atomic uint64_t busy_ns; /* time spent outside the poll, summed */
-    _Atomic uint64_t iterations;
-    uv_prepare_t prepare; /* marks the end of busy time (about to poll) */
-    uv_check_t check;     /* marks the start of busy time (poll returned) */
-    uint64_t busy_since;
+    struct loop_meter meter;
     inbox_msg_t stop_msg;
     /* The thread's net_loop_t while it lives: set and cleared on this thread by net/conn.c,
      * read only here, so a connection handed over from another thread (a TLS connection
@@ -43,11 +50,16 @@ int io_thread_call(io_thread_t *t, int (*fn)(io_thread_t *t, void *arg), void *a
 /* Ask the thread to close its handles and exit, then join it. */
 void io_thread_stop(io_thread_t *t);
 
-/* Helpers for any loop (main loop included): mark busy time around polls. */
-void loop_busy_meter_start(uv_loop_t *loop, uv_prepare_t *prepare, uv_check_t *check,
-                           _Atomic uint64_t *busy_ns, _Atomic uint64_t *iterations,
-                           uint64_t *busy_since);
-/* Close the two meter handles (frees the meter in their close callbacks). */
-void loop_busy_meter_stop(uv_prepare_t *prepare, uv_check_t *check);
+/* For any loop (main loop included): count passes and their busy time, from the pass's first
+ * clock read (at the latest, the check after the poll) to the next poll. */
+void loop_meter_start(uv_loop_t *loop, struct loop_meter *m);
+/* Close the meter's two handles (before the loop's last run). */
+void loop_meter_stop(struct loop_meter *m);
+/* The clocks of the loop's current pass: read at the first call after the poll returned, then
+ * shared by everything the pass handles (a busy pass handles many reads, and on a virtual
+ * machine a clock read costs as much as parsing a frame). They may be behind by the pass's
+ * length, tens of microseconds. Only on the loop's own thread. */
+uint64_t loop_pass_ns(struct loop_meter *m);     /* uv_hrtime() */
+int64_t loop_pass_wall_ms(struct loop_meter *m); /* ctl_wall_ms() */
 
 #endif

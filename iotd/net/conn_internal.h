@@ -149,6 +149,15 @@ struct net_loop_stats_atomic {
     _Atomic uint64_t conns, pending_bytes;
 };
 
+/* Emptied output buffers a loop keeps for its next writers (conn.c): a few, and small ones
+ * only, so what idle connections do not hold, the loop does not hold either. */
+#define NET_SPARES    8
+#define NET_SPARE_MAX (16 * 1024)
+struct outbuf_spare {
+    uint8_t *data;
+    size_t cap;
+};
+
 struct net_loop {
     io_thread_t *io;
     uv_loop_t *loop;
@@ -165,6 +174,8 @@ struct net_loop {
     conn_t *conns;      /* all conns */
     conn_t *dirty_head; /* conns to flush */
     pool_t conn_pool;   /* where conns live: see conn.c */
+    struct outbuf_spare spares[NET_SPARES];
+    unsigned nspares;
     struct net_loop_stats_atomic stats;
     uint8_t read_buffer[NET_READ_BUFFER]; /* shared: on_data consumes each read at once */
     uint8_t tls_plaintext[NET_TLS_PLAINTEXT_BUFFER];

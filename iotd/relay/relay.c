@@ -213,20 +213,21 @@ struct relay_answer *relay_answer_new(const struct relay_origin *origin, enum re
     return a;
 }
 
-enum relay_outcome relay_deliver(presence_t *presence, io_thread_t *io, unsigned io_count,
-                                 int current, struct relay_request *req)
+enum relay_outcome relay_deliver(presence_t *presence, struct presence_route_cache *routes,
+                                 io_thread_t *io, unsigned io_count, int current,
+                                 struct relay_request *req)
 {
-    struct presence_entry e;
-    if (!presence_lookup(presence, req->device, &e) || !e.online || e.io_index >= io_count)
+    struct presence_route r;
+    if (!presence_route(presence, routes, req->device, &r) || r.io_index >= io_count)
         return RELAY_OFFLINE;
-    req->device_io = e.io_index;
-    req->device_slot = (uint32_t)(uintptr_t)e.session;
-    req->device_serial = e.serial;
-    if (current >= 0 && (unsigned)current == e.io_index) {
-        req->msg.handle(&req->msg, &io[e.io_index]);
+    req->device_io = r.io_index;
+    req->device_slot = (uint32_t)(uintptr_t)r.session;
+    req->device_serial = r.serial;
+    if (current >= 0 && (unsigned)current == r.io_index) {
+        req->msg.handle(&req->msg, &io[r.io_index]);
         return RELAY_OK;
     }
-    return inbox_push(&io[e.io_index].inbox, &req->msg) == 0 ? RELAY_OK : RELAY_BUSY;
+    return inbox_push(&io[r.io_index].inbox, &req->msg) == 0 ? RELAY_OK : RELAY_BUSY;
 }
 
 void relay_answer_send(struct relay_answer *answer, inbox_t *current_inbox)

@@ -154,10 +154,12 @@ const char *relay_arg(const char *packed, size_t len, unsigned i, unsigned n);
 /* The routing step, "deliver to device X": find the device's session through presence and
  * hand the request to its io thread. When that is the caller's own thread (current, or -1 for
  * none), the handler runs at once: a cross-thread wake-up costs more than the whole relay.
+ * routes: the calling io thread's remembered routes (presence_route), NULL for none.
  * RELAY_OK: the request now belongs to the device's thread. RELAY_OFFLINE / RELAY_BUSY (inbox
  * full): the caller still owns it. A remote node would be one more branch here, nowhere else. */
-enum relay_outcome relay_deliver(presence_t *presence, io_thread_t *io, unsigned io_count,
-                                 int current, struct relay_request *req);
+enum relay_outcome relay_deliver(presence_t *presence, struct presence_route_cache *routes,
+                                 io_thread_t *io, unsigned io_count, int current,
+                                 struct relay_request *req);
 
 /* Send an answer to its origin's loop: by a direct call when that is the calling thread's
  * (current_inbox), else through the inbox. If the inbox refuses (stopping), it is freed. */

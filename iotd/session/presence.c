@@ -52,6 +52,10 @@ struct presence {
     struct shard shards[PRESENCE_SHARDS];
     _Atomic uint64_t serial;
     _Atomic size_t online;
+    /* Claims and releases so far, counted under the shard lock after the entry changed: a
+     * route read at count c is current while the count is still c (presence_route). Starts at
+     * 1 so that an empty cache slot (0) never matches. */
+    _Atomic uint64_t changes;
 };
 
 static uint64_t hash_id(const char *s)
@@ -69,6 +73,7 @@ int presence_new(presence_t **out)
         return IOT_ENOMEM;
     for (int i = 0; i < PRESENCE_SHARDS; i++)
         pthread_mutex_init(&p->shards[i].lock, NULL);
+    atomic_init(&p->changes, 1);
     *out = p;
     return IOT_OK;
 }
@@ -190,6 +195,8 @@ int presence_claim(presence_t *p, const struct presence_entry *e, bool replace,
 out:
     if (rc >= 0 && device_id)
         *device_id = n->e.device_id;
+    if (rc >= 0)
+        atomic_fetch_add(&p->changes, 1);
     pthread_mutex_unlock(&s->lock);
     return rc;
 }
@@ -205,6 +212,7 @@ void presence_release(presence_t *p, const char *device_id, uint64_t serial, int
         n->e.session = NULL;
         n->e.last_seen_ms = now_ms;
         atomic_fetch_sub(&p->online, 1);
+        atomic_fetch_add(&p->changes, 1);
     }
     pthread_mutex_unlock(&s->lock);
 }
@@ -230,6 +238,36 @@ bool presence_lookup(presence_t *p, const char *device_id, struct presence_entry
         *out = n->e;
     pthread_mutex_unlock(&s->lock);
     return n != NULL;
+}
+
+bool presence_route(presence_t *p, struct presence_route_cache *cache, const char *device_id,
+                    struct presence_route *out)
+{
+    uint64_t h = hash_id(device_id);
+    /* Read before the lookup: a change after this read makes what the lookup finds stale. */
+    uint64_t changes = atomic_load_explicit(&p->changes, memory_order_acquire);
+    struct presence_route_slot *slot = cache ? &cache->slots[h % PRESENCE_ROUTE_SLOTS] : NULL;
+    if (slot && slot->changes == changes && strcmp(slot->device_id, device_id) == 0) {
+        *out = slot->route;
+        return true;
+    }
+    struct shard *s = &p->shards[h % PRESENCE_SHARDS];
+    bool online = false;
+    pthread_mutex_lock(&s->lock);
+    struct node *n = find(s, device_id, h);
+    if (n && n->e.online) {
+        online = true;
+        *out = (struct presence_route){
+            .io_index = n->e.io_index, .session = n->e.session, .serial = n->e.serial};
+    }
+    pthread_mutex_unlock(&s->lock);
+    /* device_id fits: it was found, and entries hold ids of at most 64 bytes. */
+    if (online && slot) {
+        slot->changes = changes;
+        slot->route = *out;
+        strcpy(slot->device_id, device_id);
+    }
+    return online;
 }
 
 size_t presence_online(presence_t *p)

@@ -50,6 +50,32 @@ void presence_release(presence_t *p, const char *device_id, uint64_t serial, int
 void presence_touch(presence_t *p, const char *device_id, uint64_t serial, int64_t now_ms);
 /* Copy the entry of device_id into *out. false if never seen since start. */
 bool presence_lookup(presence_t *p, const char *device_id, struct presence_entry *out);
+/* Where an online device's session is: what the relay needs of an entry. */
+struct presence_route {
+    unsigned io_index;
+    void *session; /* token, see above */
+    uint64_t serial;
+};
+
+/* One io thread's memory of the routes it looked up, so that a relayed message takes no shard
+ * lock (a mutex shared with every thread, and the entry's copy) when nothing connected or
+ * disconnected since: any claim or release makes every remembered route stale. Owned by one
+ * thread, never shared; zeroed to start. */
+#define PRESENCE_ROUTE_SLOTS 64
+struct presence_route_slot {
+    uint64_t changes; /* the map's change count it was read at; 0: empty */
+    struct presence_route route;
+    char device_id[65];
+};
+struct presence_route_cache {
+    struct presence_route_slot slots[PRESENCE_ROUTE_SLOTS];
+};
+
+/* The route to device_id if it is online (false otherwise), remembered in cache (which may be
+ * NULL: then looked up every time). Like presence_lookup, it may be outdated by the time it is
+ * used; the serial tells (the session at io_index checks it). */
+bool presence_route(presence_t *p, struct presence_route_cache *cache, const char *device_id,
+                    struct presence_route *out);
 /* Devices online now. */
 size_t presence_online(presence_t *p);
 /* A new connection serial (never 0). */

@@ -830,7 +830,9 @@ enum relay_outcome sessions_relay(sessions_t *all, int current, struct relay_req
 {
     req->msg.handle = on_relay_request;
     req->target = all;
-    return relay_deliver(all->deps.presence, all->deps.io, all->deps.io_count, current, req);
+    struct presence_route_cache *routes = current >= 0 ? &all->envs[current].routes : NULL;
+    return relay_deliver(all->deps.presence, routes, all->deps.io, all->deps.io_count, current,
+                         req);
 }
 
 /* A frame of an authenticated session (device or user). */
@@ -902,8 +904,8 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
     if (s->state == SESSION_CLOSING || (s->held && stash_backlog(s, data, len)))
         return;
     s->last_rx_ms = uv_now(&s->env->io->loop);
-    s->env->read_ns = uv_hrtime();
-    s->last_activity_ms = s->env->read_wall_ms = ctl_wall_ms();
+    s->env->read_ns = loop_pass_ns(&s->env->io->meter);
+    s->last_activity_ms = s->env->read_wall_ms = loop_pass_wall_ms(&s->env->io->meter);
     if (!s->input) {
         s->input =
             s->env->spare_input ? s->env->spare_input : malloc(sizeof(*s->input) + o->max_frame);
@@ -940,7 +942,7 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
         s->input = NULL;
     }
     if (s->state == SESSION_ESTABLISHED) {
-        int64_t now = s->last_activity_ms; /* this read's time: one clock call per read */
+        int64_t now = s->last_activity_ms; /* this pass's time: one clock call per pass */
         if (now - (int64_t)s->last_touch_ms >= 1000) {
             presence_touch(s->env->all->deps.presence, s->principal, s->serial, now);
             s->last_touch_ms = (uint64_t)now;

@@ -90,11 +90,13 @@ struct session_env {
      * head or earlier (it is not moved when an answer takes the head away). */
     struct deadline_list deadlines;
     uv_timer_t request_timer;
-    /* The clocks of the read being handled (on_data reads them once per read): the times the
-     * relay gives the requests and answers of that read, instead of a clock call per frame. */
+    /* The clocks of the read being handled (on_data takes the pass's, loop_pass_ns): the
+     * times the relay gives the requests and answers of that read, instead of a clock call
+     * per frame. */
     uint64_t read_ns;                     /* uv_hrtime() */
     int64_t read_wall_ms;                 /* ctl_wall_ms() */
     struct relay_check_cache check_cache; /* the relay's decisions in this snapshot */
+    struct presence_route_cache routes;   /* where recently relayed-to devices are */
     uv_timer_t release_held;              /* runs while senders are held (see hold_sender) */
     struct held_sender *held;             /* the held sessions (some may be gone) */
     size_t nheld, held_cap;

@@ -171,7 +171,7 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
         io_thread_t *io = &src->io[i];
         const struct session_counters *c = sessions_counters(src->sessions, i);
         cJSON *t = thread_row(threads, io->name, "io", atomic_load(&io->os_tid),
-                              atomic_load(&io->busy_ns));
+                              atomic_load(&io->meter.busy_ns));
         cJSON_AddNumberToObject(t, "sessions", (double)atomic_load(&c->sessions));
         cJSON_AddNumberToObject(t, "frames_in", (double)atomic_load(&c->frames_in));
         cJSON_AddNumberToObject(t, "frames_out", (double)atomic_load(&c->frames_out));

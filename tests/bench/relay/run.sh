@@ -35,6 +35,10 @@
 # IOTD_AUDIT=all|denied|none sets iotd's [relay] audit (default all: every message audited);
 # IOTD_THREADS=N sets iotd's io threads (default 0: one per core);
 # IOTD_STATS_MS=N runs a stats subscriber (what iottop does) every N ms during iotd's runs.
+# BASE_BUILD=DIR adds the system iotd_base: iotd as built in DIR (say, a worktree of the last
+# commit, built Release), audited like iotd, driven by this build's iotsim and iotctl. Two
+# builds measured in the same rounds: on this machine the speed of a whole run moves by more
+# than most changes to iotd do. The summary then gives iotd/iotd_base paired by round.
 # PIN_CPU=N runs everything (servers, MariaDB, load generators) on CPU N alone: each system's
 # own cost, without the wake-ups from one CPU to another (on a virtual machine they can cost
 # more than the work they carry).
@@ -53,6 +57,7 @@ CONNS=${CONNS:-1}
 DEVICES=${DEVICES:-4}
 INFLIGHTS=${INFLIGHTS:-"1 16"}
 SYSTEMS=${SYSTEMS:-"epoll iotd iotd_none mosquitto nats"}
+[ -z "${BASE_BUILD:-}" ] || [[ " $SYSTEMS " == *" iotd_base "* ]] || SYSTEMS="$SYSTEMS iotd_base"
 IDLE_DEVICES=${IDLE_DEVICES:-10000}
 
 work=$(mktemp -d /tmp/iotd-relay-bench.XXXXXX)
@@ -261,9 +266,10 @@ ctl() {
     "$ctl_bin" -s "$work/$name-state/control.sock" "$@"
 }
 
-# start_iotd_instance NAME AUDIT: an iotd with its MariaDB, registrations and iotsim devices.
+# start_iotd_instance NAME AUDIT [IOTD]: an iotd (default: this build's) with its MariaDB,
+# registrations and iotsim devices.
 start_iotd_instance() {
-    local name=$1 audit=$2 state=$work/$1-state i
+    local name=$1 audit=$2 state=$work/$1-state i bin=${3:-$iotd_bin}
     if [ ! -x "$iotd_bin" ] || [ ! -x "$ctl_bin" ] || [ ! -x "$sim_bin" ]; then
         log "building iotd, iotctl and iotsim (Release) in $build"
         { [ -f "$build/CMakeCache.txt" ] ||
@@ -285,7 +291,11 @@ audit = $audit
 [database]
 url = local
 CONF
-    "$iotd_bin" -f -c "$work/$name.conf" >"$work/$name.log" 2>&1 &
+    if [ ! -x "$bin" ]; then
+        echo "$name: skipped, no $bin" >>"$notes"
+        return 1
+    fi
+    "$bin" -f -c "$work/$name.conf" >"$work/$name.log" 2>&1 &
     server[$name]=$!
     pids+=("$!")
     for _ in $(seq 1 600); do ctl "$name" status >/dev/null 2>&1 && break; sleep 0.1; done
@@ -335,12 +345,19 @@ CONF
 }
 start_iotd() { start_iotd_instance iotd "${IOTD_AUDIT:-all}"; }
 start_iotd_none() { start_iotd_instance iotd_none none; }
+start_iotd_base() {
+    start_iotd_instance iotd_base "${IOTD_AUDIT:-all}" "${BASE_BUILD:?BASE_BUILD=DIR}/iotd/core/iotd"
+}
 load_iotd() {
     load_cmd=("$work/bin/relay_load" -c "127.0.0.1:${port[iotd]}" --from alice@bench
         --password password123 --devices "$device_list" --conns "$CONNS")
 }
 load_iotd_none() {
     load_cmd=("$work/bin/relay_load" -c "127.0.0.1:${port[iotd_none]}" --from alice@bench
+        --password password123 --devices "$device_list" --conns "$CONNS")
+}
+load_iotd_base() {
+    load_cmd=("$work/bin/relay_load" -c "127.0.0.1:${port[iotd_base]}" --from alice@bench
         --password password123 --devices "$device_list" --conns "$CONNS")
 }
 
@@ -470,7 +487,7 @@ for key, runs in rows.items():
 print(f"{'system':<10} {'inflight':>8} {'rt/s':>9} {'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9}"
       f" {'cpu us/rt':>9} {'db us/rt':>8} {'dev us/rt':>9} {'load us/rt':>10} {'errors':>6}"
       f" {'lost':>5} {'runs':>4}")
-order = ["epoll", "iotd", "iotd_none", "mosquitto", "nats"]
+order = ["epoll", "iotd", "iotd_base", "iotd_none", "mosquitto", "nats"]
 for (s, k) in sorted(med, key=lambda x: (x[1], order.index(x[0]) if x[0] in order else 9)):
     r = med[(s, k)]
     print(f"{s:<10} {k:>8} {r['rt_s']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['p999']:>9.1f}"
@@ -501,6 +518,11 @@ for k in sorted({k for _, k in med}):
               f" {a['rt_s'] / n['rt_s']:.2f}x the throughput of iotd_none (audit none),"
               f" p50 {a['p50'] / n['p50']:.2f}x, p99 {a['p99'] / n['p99']:.2f}x"
               f" (paired by round: {paired('iotd', 'iotd_none', k, 'rt_s'):.2f}x)")
+    if med.get(("iotd", k)) and med.get(("iotd_base", k)):
+        print(f"iotd/iotd_base at {k:>2} in flight: paired by round: throughput"
+              f" {paired('iotd', 'iotd_base', k, 'rt_s'):.2f}x,"
+              f" p50 {paired('iotd', 'iotd_base', k, 'p50_us'):.2f}x,"
+              f" p99 {paired('iotd', 'iotd_base', k, 'p99_us'):.2f}x")
     if n and med.get(("epoll", k)):
         print(f"iotd_none/epoll at {k:>2} in flight: paired by round: throughput"
               f" {paired('iotd_none', 'epoll', k, 'rt_s'):.2f}x,"

@@ -1,0 +1,133 @@
+/* Unit tests of the presence map (iotd/session/presence.c): claims, releases, and the io
+ * threads' remembered routes, which must never outlive a connect or disconnect. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "iot_error.h"
+#include "session/presence.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static struct presence_entry entry(const char *id, unsigned io, uintptr_t session, uint64_t serial)
+{
+    struct presence_entry e = {.io_index = io, .session = (void *)session, .serial = serial};
+    snprintf(e.device_id, sizeof(e.device_id), "%s", id);
+    memcpy(e.transport, "tcp", 4);
+    return e;
+}
+
+static void claim(presence_t *p, const char *id, unsigned io, uintptr_t session, uint64_t serial)
+{
+    struct presence_entry e = entry(id, io, session, serial), previous;
+    assert_true(presence_claim(p, &e, true, &previous, NULL) >= 0);
+}
+
+static void test_route_follows_claims_and_releases(void **state)
+{
+    (void)state;
+    presence_t *p = NULL;
+    assert_int_equal(presence_new(&p), IOT_OK);
+    struct presence_route_cache *cache = calloc(1, sizeof(*cache));
+    assert_non_null(cache);
+    struct presence_route r;
+
+    assert_false(presence_route(p, cache, "dev1", &r)); /* never seen */
+    claim(p, "dev1", 1, 7, 100);
+    for (int i = 0; i < 3; i++) { /* looked up, then remembered */
+        assert_true(presence_route(p, cache, "dev1", &r));
+        assert_int_equal(r.io_index, 1);
+        assert_ptr_equal(r.session, (void *)7);
+        assert_int_equal(r.serial, 100);
+    }
+
+    /* A disconnect: the remembered route must not be used. */
+    presence_release(p, "dev1", 100, 0);
+    assert_false(presence_route(p, cache, "dev1", &r));
+
+    /* A reconnect elsewhere, looked up again by the same cache. */
+    claim(p, "dev1", 0, 9, 101);
+    assert_true(presence_route(p, cache, "dev1", &r));
+    assert_int_equal(r.io_index, 0);
+    assert_int_equal(r.serial, 101);
+
+    /* A replacing connection (no release in between) is a change too. */
+    claim(p, "dev1", 1, 11, 102);
+    assert_true(presence_route(p, cache, "dev1", &r));
+    assert_int_equal(r.io_index, 1);
+    assert_ptr_equal(r.session, (void *)11);
+    assert_int_equal(r.serial, 102);
+
+    /* A stale release (the replaced session's) changes nothing. */
+    presence_release(p, "dev1", 101, 0);
+    assert_true(presence_route(p, cache, "dev1", &r));
+    assert_int_equal(r.serial, 102);
+
+    free(cache);
+    presence_free(p);
+}
+
+/* Devices whose names share a slot evict each other and are never confused. */
+static void test_route_slots_are_keyed_by_name(void **state)
+{
+    (void)state;
+    presence_t *p = NULL;
+    assert_int_equal(presence_new(&p), IOT_OK);
+    struct presence_route_cache *cache = calloc(1, sizeof(*cache));
+    assert_non_null(cache);
+    enum { N = 3 * PRESENCE_ROUTE_SLOTS };
+    char name[32];
+    for (unsigned i = 0; i < N; i++) {
+        snprintf(name, sizeof(name), "dev%u", i);
+        claim(p, name, i % 2, 1000 + i, 1 + i);
+    }
+    for (int pass = 0; pass < 2; pass++) {
+        for (unsigned i = 0; i < N; i++) {
+            struct presence_route r;
+            snprintf(name, sizeof(name), "dev%u", i);
+            assert_true(presence_route(p, cache, name, &r));
+            assert_int_equal(r.serial, 1 + i);
+            assert_ptr_equal(r.session, (void *)(uintptr_t)(1000 + i));
+        }
+    }
+    /* Without a cache, the same answers. */
+    struct presence_route r;
+    assert_true(presence_route(p, NULL, "dev5", &r));
+    assert_int_equal(r.serial, 6);
+    assert_false(presence_route(p, NULL, "nobody", &r));
+    free(cache);
+    presence_free(p);
+}
+
+/* A device refused as a duplicate (no replace) changes nothing: its route stays remembered. */
+static void test_refused_claim_keeps_route(void **state)
+{
+    (void)state;
+    presence_t *p = NULL;
+    assert_int_equal(presence_new(&p), IOT_OK);
+    struct presence_route_cache *cache = calloc(1, sizeof(*cache));
+    assert_non_null(cache);
+    claim(p, "dev1", 1, 7, 100);
+    struct presence_route r;
+    assert_true(presence_route(p, cache, "dev1", &r));
+    struct presence_entry e = entry("dev1", 0, 8, 200), previous;
+    assert_int_equal(presence_claim(p, &e, false, &previous, NULL), IOT_EEXIST);
+    assert_true(presence_route(p, cache, "dev1", &r));
+    assert_int_equal(r.serial, 100);
+    free(cache);
+    presence_free(p);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_route_follows_claims_and_releases),
+        cmocka_unit_test(test_route_slots_are_keyed_by_name),
+        cmocka_unit_test(test_refused_claim_keeps_route),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
