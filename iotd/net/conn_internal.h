@@ -172,7 +172,7 @@ struct net_loop {
     int handles_open;
     bool closing;
     conn_t *conns;      /* all conns */
-    conn_t *dirty_head; /* conns to flush */
+    conn_t *dirty_head, *dirty_tail; /* conns to flush, in the order they were written to */
     pool_t conn_pool;   /* where conns live: see conn.c */
     struct outbuf_spare spares[NET_SPARES];
     unsigned nspares;
