@@ -32,7 +32,7 @@ typedef struct io_thread {
     inbox_t inbox;
     uv_sem_t started;
     int start_status;
-    _Atomic int os_tid;       /* gettid(), for iottop */
+    _Atomic int os_tid; /* gettid(), for iottop */
     struct loop_meter meter;
     inbox_msg_t stop_msg;
     /* The thread's net_loop_t while it lives: set and cleared on this thread by net/conn.c,

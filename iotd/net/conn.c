@@ -94,7 +94,6 @@ int conn_buf_append(conn_t *c, struct outbuf *b, const void *data, size_t len)
 
 uint8_t *conn_buf_reserve(conn_t *c, struct outbuf *b, size_t n)
 {
-    (void)c;
     if (outbuf_room(c->nl, b, n) != 0)
         return NULL;
     return b->data + b->off + b->len;

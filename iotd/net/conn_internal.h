@@ -171,9 +171,9 @@ struct net_loop {
     struct deadline_list deadlines;
     int handles_open;
     bool closing;
-    conn_t *conns;      /* all conns */
+    conn_t *conns;                   /* all conns */
     conn_t *dirty_head, *dirty_tail; /* conns to flush, in the order they were written to */
-    pool_t conn_pool;   /* where conns live: see conn.c */
+    pool_t conn_pool;                /* where conns live: see conn.c */
     struct outbuf_spare spares[NET_SPARES];
     unsigned nspares;
     struct net_loop_stats_atomic stats;

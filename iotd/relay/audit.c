@@ -19,15 +19,15 @@
 #include <stdlib.h>
 #include <string.h>
 
-#define AUDIT_COLUMNS          7
 /* Records per chunk: one transaction, a few blocks. MariaDB's price is per transaction more than
  * per row: at 140k audited messages a second, chunks of 2,048 (7 commits per 100 ms flush) cost
  * 10-15% of the relay's throughput with 16 in flight, chunks of 16,384 (one commit) 2-3%. */
 #define AUDIT_BATCH            16384
-#define AUDIT_CAPACITY         65536 /* ~0.5 s of relay traffic: records are ~340 bytes */
-#define AUDIT_BULK_ROWS        256   /* blocks per bulk INSERT */
+#define AUDIT_COLUMNS          7
+#define AUDIT_CAPACITY         65536         /* ~0.5 s of relay traffic: records are ~340 bytes */
+#define AUDIT_BULK_ROWS        256           /* blocks per bulk INSERT */
 #define AUDIT_BULK_BYTES       (1024 * 1024) /* bodies per bulk INSERT: under max_allowed_packet */
-#define AUDIT_OUTCOMES_TEXT    96    /* "ok,denied,...": every outcome name, comma-separated */
+#define AUDIT_OUTCOMES_TEXT    96 /* "ok,denied,...": every outcome name, comma-separated */
 #define AUDIT_MAINTENANCE_MS   (3600 * 1000)
 #define AUDIT_PARTITIONS_AHEAD 7
 

@@ -348,18 +348,14 @@ start_iotd_none() { start_iotd_instance iotd_none none; }
 start_iotd_base() {
     start_iotd_instance iotd_base "${IOTD_AUDIT:-all}" "${BASE_BUILD:?BASE_BUILD=DIR}/iotd/core/iotd"
 }
-load_iotd() {
-    load_cmd=("$work/bin/relay_load" -c "127.0.0.1:${port[iotd]}" --from alice@bench
+# load_iotd_instance NAME: the load against the iotd instance NAME, as alice.
+load_iotd_instance() {
+    load_cmd=("$work/bin/relay_load" -c "127.0.0.1:${port[$1]}" --from alice@bench
         --password password123 --devices "$device_list" --conns "$CONNS")
 }
-load_iotd_none() {
-    load_cmd=("$work/bin/relay_load" -c "127.0.0.1:${port[iotd_none]}" --from alice@bench
-        --password password123 --devices "$device_list" --conns "$CONNS")
-}
-load_iotd_base() {
-    load_cmd=("$work/bin/relay_load" -c "127.0.0.1:${port[iotd_base]}" --from alice@bench
-        --password password123 --devices "$device_list" --conns "$CONNS")
-}
+load_iotd() { load_iotd_instance iotd; }
+load_iotd_none() { load_iotd_instance iotd_none; }
+load_iotd_base() { load_iotd_instance iotd_base; }
 
 # The audit's own account of the iotd instance about to stop: records written and dropped, and
 # how often a sender was held back (not read from) while MariaDB caught up; held time is part
