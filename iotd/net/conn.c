@@ -300,6 +300,15 @@ static bool conn_flush(conn_t *c)
     return true;
 }
 
+void conn_flush_now(conn_t *c)
+{
+    if (!c->dirty)
+        return;
+    dirty_unlink(c);
+    if (conn_flush(c) && c->state == CONN_CLOSING && conn_pending(c) == 0 && !c->inflight)
+        conn_finish(c);
+}
+
 /* Flush each dirty conn once, in the order they were first written to in the pass; a conn
  * whose close was waiting for its output closes here. The order matters: a relayed request
  * goes out before the answers written after it, so its device starts on it first. Flushing
@@ -308,14 +317,8 @@ static bool conn_flush(conn_t *c)
  * requests later, so the answers came back in more, smaller pieces. */
 static void net_loop_flush(net_loop_t *nl)
 {
-    conn_t *c;
-    while ((c = nl->dirty_head) != NULL) {
-        dirty_unlink(c);
-        if (!conn_flush(c))
-            continue;
-        if (c->state == CONN_CLOSING && conn_pending(c) == 0 && !c->inflight)
-            conn_finish(c);
-    }
+    while (nl->dirty_head != NULL)
+        conn_flush_now(nl->dirty_head);
 }
 
 static void on_loop_check(uv_check_t *check)

@@ -84,6 +84,8 @@ const struct conn_info *conn_info(const conn_t *c);
 /* Queue bytes for the next flush. IOT_EBUSY when the output bound would be exceeded (nothing
  * queued), IOT_EINVAL once closing. */
 int conn_write(conn_t *c, const void *data, size_t len);
+/* Write what c has queued now instead of at the end of the loop pass. */
+void conn_flush_now(conn_t *c);
 /* Stop reading (backpressure: what the peer sends waits in the kernel, then in its own
  * buffers) and start again. Writing goes on meanwhile. Only an open connection pauses; resuming
  * one that is closing does nothing. */

@@ -74,6 +74,8 @@ struct held_sender {
     uint64_t progress_ms; /* loop time at which that output last went down */
 };
 
+#define SESSION_DISPATCH_MAX 8
+
 struct session_env {
     sessions_t *all;
     unsigned index;
@@ -97,6 +99,12 @@ struct session_env {
     int64_t read_wall_ms;                 /* ctl_wall_ms() */
     struct relay_check_cache check_cache; /* the relay's decisions in this snapshot */
     struct presence_route_cache routes;   /* where recently relayed-to devices are */
+    /* The devices' conns written to by the read being handled (on_data), flushed when it is
+     * done rather than at the end of the pass (see dispatch_flush). Noted only while in_read:
+     * requests written at other times (from the inbox, timers) wait for the pass's flush. */
+    conn_t *dispatched[SESSION_DISPATCH_MAX];
+    unsigned ndispatched;
+    bool in_read;
     uv_timer_t release_held;              /* runs while senders are held (see hold_sender) */
     struct held_sender *held;             /* the held sessions (some may be gone) */
     size_t nheld, held_cap;

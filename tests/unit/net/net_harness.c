@@ -88,6 +88,14 @@ static void echo_on_data(conn_t *c, const uint8_t *data, size_t len)
     if (sscanf(cmd, "!burst %lu", &arg) == 1) {
         for (unsigned long i = 0; i < arg; i++)
             conn_write(c, "x", 1);
+    } else if (sscanf(cmd, "!now %lu", &arg) == 1) {
+        /* arg one-byte writes, each written at once (conn_flush_now), then a second call
+         * with nothing queued, which must write nothing */
+        for (unsigned long i = 0; i < arg; i++) {
+            conn_write(c, "y", 1);
+            conn_flush_now(c);
+            conn_flush_now(c);
+        }
     } else if (sscanf(cmd, "!fill %lu", &arg) == 1) {
         uint8_t *chunk = calloc(1, arg);
         int rc;

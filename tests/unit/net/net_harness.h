@@ -4,6 +4,7 @@
  *
  * The echo owner answers every chunk with the same bytes, except chunks starting with '!':
  *   "!burst N"  N one-byte conn_write calls in one on_data (write coalescing)
+ *   "!now N"    N one-byte conn_write calls, each followed by conn_flush_now
  *   "!fill N"   N-byte writes until conn_write fails (output bound), result in the harness
  *   "!bye N"    N pattern bytes (byte i is i % 251), then conn_close("bye")
  *   "!close"    conn_close("closed by owner") with nothing queued

@@ -110,6 +110,33 @@ static void test_write_coalescing(void **state)
     harness_stop(&h);
 }
 
+/* conn_flush_now writes what is queued at once, once per call that has something to write,
+ * and takes the conn off the pass's flush. */
+static void test_flush_now(void **state)
+{
+    struct harness h;
+    struct net_listener_options o = {.transport = CONN_TCP};
+    struct net_loop_counters before, after;
+    char buf[3];
+    (void)state;
+    harness_start(&h, &o);
+    int fd = client_connect(h.port, 0);
+    WAIT_FOR(harness_accepted(&h) == 1, 5000);
+
+    harness_counters(&h, &before);
+    assert_int_equal(client_send(fd, "!now 3", 6), 0);
+    assert_int_equal(client_read_exact(fd, buf, sizeof(buf)), 0);
+    assert_memory_equal(buf, "yyy", 3);
+    WAIT_FOR((harness_counters(&h, &after), after.bytes_out - before.bytes_out == 3), 2000);
+    harness_sleep_ms(50);
+    harness_counters(&h, &after);
+    assert_int_equal(after.flushes - before.flushes, 3);
+    assert_int_equal(after.try_writes - before.try_writes, 3);
+
+    close(fd);
+    harness_stop(&h);
+}
+
 static void test_output_bound(void **state)
 {
     struct harness h;
@@ -362,6 +389,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_echo_many_clients),
         cmocka_unit_test(test_write_coalescing),
+        cmocka_unit_test(test_flush_now),
         cmocka_unit_test(test_output_bound),
         cmocka_unit_test(test_close_flushes_queued_output),
         cmocka_unit_test(test_linger_expires),
