@@ -7,7 +7,9 @@
  * Writing: conn_write only appends to the conn's buffer and puts the conn on the loop's dirty
  * list. The loop flushes the dirty list twice per iteration, from a uv_check (after the poll:
  * writes made while handling reads and inbox messages) and from a uv_prepare (before the poll:
- * writes made by timers and close callbacks, which would otherwise wait for the next event).
+ * writes made by timers and close callbacks, which would otherwise wait for the next event);
+ * an owner may flush one conn sooner with conn_flush_now (the relay does, for the requests of
+ * a read).
  * A flush tries uv_try_write, which on an idle socket takes everything in one syscall; what the
  * kernel refuses moves whole into the "inflight" buffer for a single uv_write, and new writes
  * start a fresh buffer, so the in-flight bytes never move. A conn has at most one uv_write in
