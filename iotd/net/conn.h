@@ -6,7 +6,8 @@
  * owner's on_data; outgoing bytes are appended with conn_write to a per-connection buffer and
  * flushed once per loop iteration (a uv_check and a uv_prepare on the io thread walk the
  * connections written to since the last flush), so a burst of frames to one peer costs one
- * write syscall, not one each. For TLS the burst is also encrypted as one record.
+ * write syscall, not one each (conn_flush_now writes one conn sooner). For TLS the burst is
+ * also encrypted as one record.
  * The output buffer is bounded: past the bound conn_write fails with IOT_EBUSY and the owner
  * decides (answer busy, or close).
  *
