@@ -689,7 +689,6 @@ static void dispatch_flush(struct session_env *env)
     env->ndispatched = 0;
 }
 
-
 static void on_request_timer(uv_timer_t *timer);
 
 /* (Re)arm the thread's request timer if the head of the deadlines comes before it fires. */

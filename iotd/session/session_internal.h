@@ -105,8 +105,8 @@ struct session_env {
     conn_t *dispatched[SESSION_DISPATCH_MAX];
     unsigned ndispatched;
     bool in_read;
-    uv_timer_t release_held;              /* runs while senders are held (see hold_sender) */
-    struct held_sender *held;             /* the held sessions (some may be gone) */
+    uv_timer_t release_held;  /* runs while senders are held (see hold_sender) */
+    struct held_sender *held; /* the held sessions (some may be gone) */
     size_t nheld, held_cap;
     struct frame_input *spare_input; /* a parser between reads, see struct frame_input */
     unsigned accepts_since_trim;     /* see trim_after_storm in session.c */
