@@ -639,7 +639,7 @@ static void relay_from_session(struct session *s, const struct iotp_frame *f)
         all->opts.max_timeout_ms, &timeout_ms, why, sizeof(why));
     if (outcome != RELAY_OK) {
         relay_audit_record(all->deps.audit, s->tenant, s->principal, f->to, f->type, outcome, 0,
-                           env->read_wall_ms);
+                           loop_pass_wall_ms(&env->io->meter));
         send_relay_error(s, f->to, f->id, outcome, why);
         return;
     }
@@ -651,12 +651,12 @@ static void relay_from_session(struct session *s, const struct iotp_frame *f)
                                   .id = f->id};
     struct relay_request *req =
         relay_request_new(&origin, s->principal, s->tenant, f->to, f->type, f->nargs, f->args,
-                          timeout_ms, NULL, env->read_ns);
+                          timeout_ms, NULL, loop_pass_ns(&env->io->meter));
     outcome = req ? sessions_relay(all, (int)env->index, req) : RELAY_INTERNAL;
     if (outcome != RELAY_OK) {
         free(req);
         relay_audit_record(all->deps.audit, s->tenant, s->principal, f->to, f->type, outcome, 0,
-                           env->read_wall_ms);
+                           loop_pass_wall_ms(&env->io->meter));
         send_relay_error(s, f->to, f->id, outcome, NULL);
     }
 }
@@ -716,17 +716,17 @@ static void pending_remove(struct session *s, struct relay_request *req)
      * every request. */
 }
 
-/* Answer req's sender and free req. env: the device's thread, whose read_ns and read_wall_ms
- * are the time of the outcome when at_read (an answer read just now), else the clocks are read. */
+/* Answer req's sender and free req. env: the device's thread, whose loop pass gives the time
+ * of the outcome. */
 static void finish_request(struct session_env *env, struct relay_request *req,
                            enum relay_outcome outcome, const char *why, unsigned nargs,
-                           const char *const *args, bool at_read)
+                           const char *const *args)
 {
-    uint64_t now_ns = at_read ? env->read_ns : uv_hrtime();
+    uint64_t now_ns = loop_pass_ns(&env->io->meter);
     uint64_t latency_ns = now_ns > req->started_ns ? now_ns - req->started_ns : 0;
     sessions_t *all = req->target;
     relay_audit_record(all->deps.audit, req->tenant, req->from, req->device, req->type, outcome,
-                       latency_ns, at_read ? env->read_wall_ms : 0);
+                       latency_ns, loop_pass_wall_ms(&env->io->meter));
     if (req->origin.on_answer == on_relay_answer && req->origin.inbox == &env->io->inbox) {
         /* A session of this thread asked (placement by tenant makes that the rule): answered
          * in place, with no answer allocated. */
@@ -764,7 +764,7 @@ static void on_request_timer(uv_timer_t *timer)
         struct session *s = request_session(req);
         if (s)
             pending_remove(s, req); /* a late answer will find nothing and be counted */
-        finish_request(env, req, RELAY_TIMEOUT, NULL, 0, NULL, false);
+        finish_request(env, req, RELAY_TIMEOUT, NULL, 0, NULL);
     }
     deadlines_arm(env); /* a one-shot timer: armed again for the new head, if any */
 }
@@ -774,7 +774,7 @@ static void fail_pending(struct session *s, enum relay_outcome outcome, const ch
     while (s->npending > 0) {
         struct relay_request *req = s->pending[s->npending - 1];
         pending_remove(s, req);
-        finish_request(s->env, req, outcome, why, 0, NULL, false);
+        finish_request(s->env, req, outcome, why, 0, NULL);
     }
 }
 
@@ -789,11 +789,11 @@ static void on_relay_request(inbox_msg_t *msg, void *loop_data)
 
     req->deadline.prev = req->deadline.next = NULL;
     if (!s || s->serial != req->device_serial || s->state != SESSION_ESTABLISHED) {
-        finish_request(env, req, RELAY_OFFLINE, "device disconnected", 0, NULL, false);
+        finish_request(env, req, RELAY_OFFLINE, "device disconnected", 0, NULL);
         return;
     }
     if (s->npending >= all->opts.max_in_flight) {
-        finish_request(env, req, RELAY_BUSY, "too many requests in flight", 0, NULL, false);
+        finish_request(env, req, RELAY_BUSY, "too many requests in flight", 0, NULL);
         return;
     }
     if (s->npending == s->pending_cap) {
@@ -802,7 +802,7 @@ static void on_relay_request(inbox_msg_t *msg, void *loop_data)
             cap = UINT16_MAX; /* npending < max_in_flight <= 65535 */
         struct relay_request **grown = realloc(s->pending, cap * sizeof(*grown));
         if (!grown) {
-            finish_request(env, req, RELAY_INTERNAL, "out of memory", 0, NULL, false);
+            finish_request(env, req, RELAY_INTERNAL, "out of memory", 0, NULL);
             return;
         }
         s->pending = grown;
@@ -822,7 +822,7 @@ static void on_relay_request(inbox_msg_t *msg, void *loop_data)
     int len = iotp_writer_end(&w);
     if (len <= 0 || conn_write(s->conn, buf, (size_t)len) != 0) {
         pending_remove(s, req);
-        finish_request(env, req, len <= 0 ? RELAY_BAD_ARGS : RELAY_BUSY, NULL, 0, NULL, false);
+        finish_request(env, req, len <= 0 ? RELAY_BAD_ARGS : RELAY_BUSY, NULL, 0, NULL);
         return;
     }
     s->frames_out++;
@@ -846,7 +846,7 @@ static void on_device_answer(struct session *s, const struct iotp_frame *f)
             continue;
         pending_remove(s, req);
         finish_request(s->env, req, strcmp(f->type, "OK") == 0 ? RELAY_OK : RELAY_ERROR, NULL,
-                       f->nargs, f->args, true);
+                       f->nargs, f->args);
         return;
     }
     /* Too late (its request timed out) or never asked: counted, dropped. */
@@ -931,8 +931,7 @@ static void on_data(conn_t *c, const uint8_t *data, size_t len)
     if (s->state == SESSION_CLOSING || (s->held && stash_backlog(s, data, len)))
         return;
     s->last_rx_ms = uv_now(&s->env->io->loop);
-    s->env->read_ns = loop_pass_ns(&s->env->io->meter);
-    s->last_activity_ms = s->env->read_wall_ms = loop_pass_wall_ms(&s->env->io->meter);
+    s->last_activity_ms = loop_pass_wall_ms(&s->env->io->meter);
     if (!s->input) {
         s->input =
             s->env->spare_input ? s->env->spare_input : malloc(sizeof(*s->input) + o->max_frame);

@@ -92,11 +92,6 @@ struct session_env {
      * head or earlier (it is not moved when an answer takes the head away). */
     struct deadline_list deadlines;
     uv_timer_t request_timer;
-    /* The clocks of the read being handled (on_data takes the pass's, loop_pass_ns): the
-     * times the relay gives the requests and answers of that read, instead of a clock call
-     * per frame. */
-    uint64_t read_ns;                     /* uv_hrtime() */
-    int64_t read_wall_ms;                 /* ctl_wall_ms() */
     struct relay_check_cache check_cache; /* the relay's decisions in this snapshot */
     struct presence_route_cache routes;   /* where recently relayed-to devices are */
     /* The devices' conns written to by the read being handled (on_data), flushed when it is

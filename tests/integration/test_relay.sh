@@ -198,6 +198,13 @@ expect 0 audit --since 2099-01-01
 expect 2 audit --since yesterday
 expect 0 audit --outcome timeout
 contains never_op
+# A timeout's latency is at least its timeout (150 ms was the shortest asked for above) and
+# an answer's is under a second: both are measured with the io thread's pass clock.
+expect 0 --json audit --device dev1 --limit 500
+[ "$(json_get "all(a['latency_ms'] >= 150 for a in j['audit'] if a['outcome'] == 'timeout')")" = "True" ] \
+    || fail "a timeout audited as shorter than its timeout: $OUT"
+[ "$(json_get "any(a['outcome'] == 'ok' for a in j['audit']) and all(0 <= a['latency_ms'] < 1000 for a in j['audit'] if a['outcome'] == 'ok')")" = "True" ] \
+    || fail "answers' audited latencies: $OUT"
 
 # Backpressure from the audit: with the table locked, the audit cannot write; once half its
 # buffer waits, iotd stops reading from the sender instead of dropping records. Every one of
