@@ -94,11 +94,13 @@ struct session_env {
     uv_timer_t request_timer;
     struct relay_check_cache check_cache; /* the relay's decisions in this snapshot */
     struct presence_route_cache routes;   /* where recently relayed-to devices are */
-    /* The devices' conns written to by the read being handled (on_data), flushed when it is
-     * done rather than at the end of the pass (see dispatch_flush). Noted only while in_read:
-     * requests written at other times (from the inbox, timers) wait for the pass's flush. */
+    /* The devices' conns written to by reads of this pass (on_data), the first nflushed of
+     * them already flushed at the end of their read rather than at the end of the pass (see
+     * dispatch_flush). Noted only while in_read: requests written at other times (from the
+     * inbox, timers) wait for the pass's flush. dispatch_pass: the meter's iteration count. */
     conn_t *dispatched[SESSION_DISPATCH_MAX];
-    unsigned ndispatched;
+    unsigned ndispatched, nflushed;
+    uint64_t dispatch_pass;
     bool in_read;
     uv_timer_t release_held;  /* runs while senders are held (see hold_sender) */
     struct held_sender *held; /* the held sessions (some may be gone) */
