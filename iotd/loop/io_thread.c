@@ -16,21 +16,30 @@
 #include <sys/syscall.h>
 #include <unistd.h>
 
-/* After the poll: the pass has begun, if nothing read its clock yet. */
+/* After the poll's callbacks: their stretch of the pass ends here. The clocks are read again by
+ * whatever comes next (closing callbacks, then the next iteration's timers), because libuv runs
+ * the timers before the prepare: a timer that used the poll's clocks would see a time older
+ * than the loop time that made it fire, by as long as the poll's callbacks took. The busy time
+ * goes on counting from here to the prepare. */
 static void on_check(uv_check_t *check)
 {
     struct loop_meter *m = check->data;
-    if (!m->pass_ns)
-        m->pass_ns = uv_hrtime();
+    uint64_t now = uv_hrtime();
+    if (m->pass_ns)
+        atomic_fetch_add_explicit(&m->busy_ns, now - m->pass_ns, memory_order_relaxed);
+    m->after_poll_ns = now;
+    m->pass_ns = 0;
+    m->pass_wall_ms = 0;
 }
 
 static void on_prepare(uv_prepare_t *prepare)
 {
     struct loop_meter *m = prepare->data;
     uint64_t now = uv_hrtime();
-    if (m->pass_ns)
-        atomic_fetch_add_explicit(&m->busy_ns, now - m->pass_ns, memory_order_relaxed);
+    if (m->after_poll_ns)
+        atomic_fetch_add_explicit(&m->busy_ns, now - m->after_poll_ns, memory_order_relaxed);
     atomic_fetch_add_explicit(&m->iterations, 1, memory_order_relaxed);
+    m->after_poll_ns = 0;
     m->pass_ns = 0;
     m->pass_wall_ms = 0;
 }

@@ -18,10 +18,11 @@
 struct loop_meter {
     _Atomic uint64_t busy_ns; /* time spent on passes (poll returned .. next poll), summed */
     _Atomic uint64_t iterations;
-    uint64_t pass_ns;     /* the pass's uv_hrtime() (loop_pass_ns); 0 while polling */
-    int64_t pass_wall_ms; /* the pass's ctl_wall_ms() (loop_pass_wall_ms); 0 until read */
-    uv_prepare_t prepare; /* ends the pass: about to poll */
-    uv_check_t check;     /* starts the pass's busy time after the poll, if nothing read it */
+    uint64_t pass_ns;       /* the pass's uv_hrtime() (loop_pass_ns); 0 until read */
+    int64_t pass_wall_ms;   /* the pass's ctl_wall_ms() (loop_pass_wall_ms); 0 until read */
+    uint64_t after_poll_ns; /* when the poll's callbacks ended (the check); 0 after the prepare */
+    uv_prepare_t prepare;   /* ends the pass: about to poll */
+    uv_check_t check;       /* ends the poll's callbacks: the clocks are read again after it */
 };
 
 typedef struct io_thread {
@@ -56,9 +57,11 @@ void loop_meter_start(uv_loop_t *loop, struct loop_meter *m);
 /* Close the meter's two handles (before the loop's last run). */
 void loop_meter_stop(struct loop_meter *m);
 /* The clocks of the loop's current pass: read at the first call after the poll returned, then
- * shared by everything the pass handles (a busy pass handles many reads, and on a virtual
- * machine a clock read costs as much as parsing a frame). They may be behind by the pass's
- * length, tens of microseconds. Only on the loop's own thread. */
+ * shared by everything the poll's callbacks handle (a busy pass handles many reads, and on a
+ * virtual machine a clock read costs as much as parsing a frame). They may be behind by the
+ * length of those callbacks, tens of microseconds. Timers and closing callbacks (after the
+ * check) read them afresh: a timer never sees a time older than the one that made it fire.
+ * Only on the loop's own thread. */
 uint64_t loop_pass_ns(struct loop_meter *m);     /* uv_hrtime() */
 int64_t loop_pass_wall_ms(struct loop_meter *m); /* ctl_wall_ms() */
 

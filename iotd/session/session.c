@@ -835,13 +835,13 @@ static void on_relay_request(inbox_msg_t *msg, void *loop_data)
     }
     s->frames_out++;
     dispatch_note(env, s->conn);
-    /* The time spent on the way here (another thread's inbox) counts against the timeout; the
-     * loop's time (updated once per pass) is as old as or older than started_ns's clock read. */
-    uint64_t now_ms = uv_now(&io->loop), started_ms = req->started_ns / 1000000;
-    uint64_t elapsed_ms = now_ms > started_ms ? now_ms - started_ms : 0;
+    /* The deadline counts from started_ns (the time on the way here, through another thread's
+     * inbox, counts against the timeout), rounded up to the loop's milliseconds. The loop time
+     * is the same monotonic clock, truncated and possibly coarser, so never ahead: when the
+     * timer fires, at least timeout_ms have passed since started_ns by any clock read then. A
+     * deadline already past fires at the next timer. */
     deadline_list_insert(&env->deadlines, &req->deadline,
-                         now_ms +
-                             (req->timeout_ms > elapsed_ms ? req->timeout_ms - elapsed_ms : 1));
+                         (req->started_ns + 999999) / 1000000 + req->timeout_ms);
     deadlines_arm(env);
 }
 
