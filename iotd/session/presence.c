@@ -251,23 +251,18 @@ bool presence_route(presence_t *p, struct presence_route_cache *cache, const cha
         *out = slot->route;
         return true;
     }
-    struct shard *s = &p->shards[h % PRESENCE_SHARDS];
-    bool online = false;
-    pthread_mutex_lock(&s->lock);
-    struct node *n = find(s, device_id, h);
-    if (n && n->e.online) {
-        online = true;
-        *out = (struct presence_route){
-            .io_index = n->e.io_index, .session = n->e.session, .serial = n->e.serial};
-    }
-    pthread_mutex_unlock(&s->lock);
-    /* device_id fits: it was found, and entries hold ids of at most 64 bytes. */
-    if (online && slot) {
+    /* Not remembered, or stale since a claim or release: the entry, under its shard lock. */
+    struct presence_entry e;
+    if (!presence_lookup(p, device_id, &e) || !e.online)
+        return false;
+    *out =
+        (struct presence_route){.io_index = e.io_index, .session = e.session, .serial = e.serial};
+    if (slot) {
         slot->changes = changes;
         slot->route = *out;
-        strcpy(slot->device_id, device_id);
+        memcpy(slot->device_id, e.device_id, sizeof(slot->device_id)); /* both char[65] */
     }
-    return online;
+    return true;
 }
 
 size_t presence_online(presence_t *p)
