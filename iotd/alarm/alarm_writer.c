@@ -11,7 +11,7 @@
 #include "alarm/alarm_writer.h"
 
 #include "alarm/alarm_db.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "iot_error.h"
 
 #include <stdbool.h>

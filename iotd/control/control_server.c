@@ -12,7 +12,7 @@
  */
 #include "control/control_server.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "ctl_commands.h"
 #include "ctl_proto.h"
 #include "ctl_time.h"

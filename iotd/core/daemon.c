@@ -7,7 +7,7 @@
  */
 #include "core/daemon.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "ctl_proto.h"
 #include "stats/stats.h"
 #include "iot_error.h"

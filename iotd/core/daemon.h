@@ -12,7 +12,7 @@
 #define IOTD_DAEMON_H
 
 #include "control/control_server.h"
-#include "core/config.h"
+#include "base/config.h"
 #include "crypto/secretbox.h"
 #include "db/db.h"
 #include "db/mariadb_local.h"

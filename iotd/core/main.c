@@ -4,9 +4,9 @@
  * Without -f iotd detaches, and the parent exits only once the child reports READY (or its
  * start-up error) through a pipe, so `iotd -c FILE && iotctl status` works in scripts.
  */
-#include "core/config.h"
+#include "base/config.h"
 #include "core/daemon.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "iot_error.h"
 
 #include <fcntl.h>

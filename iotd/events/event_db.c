@@ -17,7 +17,7 @@
  */
 #include "events/store.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "db/sql_stmt.h"
 #include "ctl_time.h"
 #include "db/stmt_cache.h"

@@ -3,7 +3,7 @@
  */
 #include "events/spool.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "iot_error.h"
 
 #include <errno.h>

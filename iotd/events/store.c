@@ -12,7 +12,7 @@
  */
 #include "events/store.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "db/partitions.h"
 #include "events/seq_cache.h"
 #include "events/spool.h"

@@ -7,7 +7,7 @@
  */
 #include "hub/hub_internal.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "events/store.h"
 #include "iot_error.h"
 #include "iot_grow.h"

@@ -14,7 +14,7 @@
 #include "alarm/alarm_db.h"
 #include "alarm/alarm_writer.h"
 #include "alarm/engine.h"
-#include "core/log.h"
+#include "base/log.h"
 #include "ctl_time.h"
 #include "iot_error.h"
 

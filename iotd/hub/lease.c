@@ -11,7 +11,7 @@
  */
 #include "hub/hub_internal.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "iot_error.h"
 #include "relay/relay.h"
 

@@ -26,7 +26,7 @@
  */
 #include "net/conn_internal.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "iot_error.h"
 
 #include <fcntl.h>

@@ -31,7 +31,7 @@
  */
 #include "net/conn_internal.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "iot_error.h"
 
 #include <errno.h>

@@ -6,7 +6,7 @@
  */
 #include "relay/audit.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "db/batch.h"
 #include "db/partitions.h"
 #include "db/stmt_cache.h"

@@ -8,7 +8,7 @@
  */
 #include "session/conn_log.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "db/batch.h"
 #include "db/sql_stmt.h"
 #include "iot_error.h"

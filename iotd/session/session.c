@@ -18,7 +18,7 @@
  */
 #include "session/session.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "iot_error.h"
 #include "iot_grow.h"
 #include "iotp/iotp.h"

@@ -16,7 +16,7 @@
  */
 #include "session/session_internal.h"
 
-#include "core/log.h"
+#include "base/log.h"
 #include "events/event.h"
 #include "iot_error.h"
 #include "registry/argspec.h"

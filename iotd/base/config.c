@@ -4,7 +4,7 @@
  * Every key is described once in a table (section, name, kind, offset), so parsing, unknown-key
  * errors and iotd.conf(5) stay in step; libinih does the lexing and calls on_key per line.
  */
-#include "core/config.h"
+#include "base/config.h"
 
 #include "iot_error.h"
 

@@ -5,7 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
-#include "core/config.h"
+#include "base/config.h"
 #include "iot_error.h"
 
 #include <stdio.h>
