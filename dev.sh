@@ -3,10 +3,12 @@
 #
 #   ./dev.sh demo   install what is missing, build, start iotd on its own MariaDB with a demo
 #                   tenant, device type, catalogue, user and access rules; print how to use it
-#   ./dev.sh test   install what is missing, build, run the whole test suite under ASan+UBSan and
-#                   under TSan, then libFuzzer (fails if a run executed no test)
+#   ./dev.sh test   install what is missing, build, check clang-format, run the whole test suite
+#                   under ASan+UBSan and under TSan, then libFuzzer (fails if a run executed no test)
 #
-# Also: ./dev.sh stop (stop the demo), ./dev.sh deps (only install packages).
+# Also: ./dev.sh unit (the inner loop: a Debug build and the unit tests only),
+# ./dev.sh format (check clang-format on every C file), ./dev.sh stop (stop the demo),
+# ./dev.sh deps (only install packages).
 set -euo pipefail
 cd "$(dirname "$0")"
 top=$PWD
@@ -168,8 +170,29 @@ run_ctest() {
     return "$rc"
 }
 
+# Every C file of the tree is clang-format clean (.clang-format at the root); lists the ones
+# that are not and fails.
+format_check() {
+    local bad
+    bad=$(git ls-files '*.c' '*.h' | xargs clang-format --dry-run 2>&1 | grep -oE '^[^:]+\.(c|h)' | sort -u || true)
+    if [ -n "$bad" ]; then
+        echo "dev.sh: not clang-format clean (run clang-format -i on them):" >&2
+        echo "$bad" >&2
+        return 1
+    fi
+}
+
+# The inner loop: a Debug build (no sanitizer, so it links fast) and the unit tests (a few of
+# them start a private MariaDB of their own; none needs iotd).
+unit() {
+    deps
+    build "$top/build-unit" Debug
+    run_ctest "$top/build-unit" -L unit -j"$(nproc)"
+}
+
 test_suite() {
     deps
+    format_check
     # The Release build must compile too (-O2 enables warnings Debug does not); the demo uses it.
     build "$top/build" Release
     # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, then under
@@ -187,10 +210,12 @@ test_suite() {
 case "${1:-}" in
 demo) demo ;;
 test) test_suite ;;
+unit) unit ;;
+format) format_check ;;
 stop) stop ;;
 deps) deps ;;
 *)
-    echo "usage: $0 demo|test|stop|deps" >&2
+    echo "usage: $0 demo|test|unit|format|stop|deps" >&2
     exit 2
     ;;
 esac
