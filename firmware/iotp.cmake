@@ -8,6 +8,7 @@ set(IOTP_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_error.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_frame_parser.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_frame_writer.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_types.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_hex.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_sha256.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_atecc.c

@@ -173,14 +173,11 @@ static int write_answer(const char *device_id, const struct iotp_frame *request,
 {
     struct iotp_writer w;
 
-    if (answer->error_code) {
-        iotp_writer_begin(&w, out, cap, device_id, request->from, "ERROR", request->id);
-        iotp_writer_kv(&w, "code", answer->error_code);
-        if (answer->error_msg)
-            iotp_writer_kv(&w, "msg", answer->error_msg);
-        return iotp_writer_end(&w);
-    }
-    iotp_writer_begin(&w, out, cap, device_id, request->from, "OK", request->id);
+    if (answer->error_code)
+        return iotp_frame_write_error(out, cap, device_id, request->from, request->id,
+                                      answer->error_code, 0, answer->error_msg);
+    iotp_writer_begin(&w, out, cap, device_id, request->from, iotp_type_name(IOTP_TYPE_OK),
+                      request->id);
     for (unsigned i = 0; i < answer->nargs; i++)
         iotp_writer_arg(&w, answer->args[i]);
     return iotp_writer_end(&w);

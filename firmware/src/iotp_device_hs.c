@@ -36,7 +36,8 @@ int iotp_device_hs_start(struct iotp_device_hs *hs, const struct iotp_device_con
     if (hs->cfg.random.fill(hs->cfg.random.ctx, hs->cnonce, sizeof(hs->cnonce)) != 0)
         return IOTP_ERANDOM;
 
-    iotp_writer_begin(&w, out, cap, cfg->device_id, IOTP_SERVER_ADDRESS, "HELLO", 1);
+    iotp_writer_begin(&w, out, cap, cfg->device_id, IOTP_SERVER_ADDRESS,
+                      iotp_type_name(IOTP_TYPE_HELLO), 1);
     iotp_writer_kv_u32(&w, "proto", IOTP_PROTO_VERSION);
     iotp_writer_kv(&w, "type", cfg->device_type);
     iotp_writer_kv(&w, "fw", cfg->fw_version);
@@ -68,7 +69,7 @@ static int answer_challenge(struct iotp_device_hs *hs, const struct iotp_frame *
     struct iotp_writer w;
     int r;
 
-    if (strcmp(f->type, "CHALLENGE") != 0 || f->id != 1)
+    if (iotp_frame_type(f) != IOTP_TYPE_CHALLENGE || f->id != 1)
         return IOTP_EPROTO;
     if (iotp_frame_arg_hex(f, "snonce", hs->snonce, sizeof(hs->snonce)) != 0)
         return IOTP_EBAD_ARGS;
@@ -85,7 +86,8 @@ static int answer_challenge(struct iotp_device_hs *hs, const struct iotp_frame *
         if (r)
             return r;
     }
-    iotp_writer_begin(&w, out, cap, hs->cfg.device_id, IOTP_SERVER_ADDRESS, "AUTH", 2);
+    iotp_writer_begin(&w, out, cap, hs->cfg.device_id, IOTP_SERVER_ADDRESS,
+                      iotp_type_name(IOTP_TYPE_AUTH), 2);
     iotp_writer_kv_hex(&w, "mac", mac, sizeof(mac));
     if (alg == IOTP_ALG_ATECC508A_MAC)
         iotp_writer_kv_u32(&w, "slot", hs->cfg.chip->key_id);
@@ -104,7 +106,7 @@ static int check_welcome(struct iotp_device_hs *hs, const struct iotp_frame *f)
     uint32_t ping;
     int r;
 
-    if (strcmp(f->type, "WELCOME") != 0 || f->id != 2)
+    if (iotp_frame_type(f) != IOTP_TYPE_WELCOME || f->id != 2)
         return IOTP_EPROTO;
     if (iotp_frame_arg_hex(f, "mac", got, sizeof(got)) != 0 ||
         iotp_frame_arg_u32(f, "ping", &ping) != 0)
@@ -141,7 +143,7 @@ int iotp_device_hs_on_frame(struct iotp_device_hs *hs, const struct iotp_frame *
         r = IOTP_EPROTO;
         goto out;
     }
-    if (strcmp(f->type, "ERROR") == 0) {
+    if (iotp_frame_type(f) == IOTP_TYPE_ERROR) {
         code = iotp_frame_arg(f, "code");
         r = code && strcmp(code, "auth") == 0 ? IOTP_EAUTH : IOTP_EPEER;
         goto out;

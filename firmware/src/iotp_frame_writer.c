@@ -231,15 +231,24 @@ int iotp_frame_write(const struct iotp_frame *f, uint8_t *buf, size_t cap)
 }
 
 int iotp_frame_write_error(uint8_t *buf, size_t cap, const char *from, const char *to, uint32_t id,
-                           const char *code, uint32_t retry_s)
+                           const char *code, uint32_t retry_s, const char *msg)
 {
     struct iotp_writer w;
 
-    iotp_writer_begin(&w, buf, cap, from, to, "ERROR", id);
+    iotp_writer_begin(&w, buf, cap, from, to, iotp_type_name(IOTP_TYPE_ERROR), id);
     iotp_writer_kv(&w, "code", code);
     if (retry_s > 0)
         iotp_writer_kv_u32(&w, "retry", retry_s);
+    if (msg && msg[0])
+        iotp_writer_kv(&w, "msg", msg);
     return iotp_writer_end(&w);
+}
+
+enum iotp_type iotp_frame_type(const struct iotp_frame *f)
+{
+    if (!f || !f->type)
+        return IOTP_TYPE_UNKNOWN;
+    return iotp_type_lookup(f->type, strlen(f->type));
 }
 
 const char *iotp_frame_arg(const struct iotp_frame *f, const char *key)

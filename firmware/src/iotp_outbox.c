@@ -145,7 +145,7 @@ int iotp_outbox_push(struct iotp_outbox *ob, enum iotp_event_kind kind, const ch
                      const char *name, unsigned nfields, const struct iotp_event_field *fields,
                      uint32_t *seq)
 {
-    const char *type = kind == IOTP_ALARM ? "ALARM" : "EVENT";
+    const char *type = iotp_type_name(kind == IOTP_ALARM ? IOTP_TYPE_ALARM : IOTP_TYPE_EVENT);
     struct entry e;
     size_t at;
     uint32_t next;

@@ -51,7 +51,8 @@ int iotp_server_hs_on_hello(struct iotp_server_hs *hs, const struct iotp_frame *
     hs->state = IOTP_SERVER_HS_FAILED;
     if (!f || !f->from || !f->to || !f->type)
         return IOTP_EINVAL;
-    if (strcmp(f->type, "HELLO") != 0 || f->id != 1 || strcmp(f->to, IOTP_SERVER_ADDRESS) != 0)
+    if (iotp_frame_type(f) != IOTP_TYPE_HELLO || f->id != 1 ||
+        strcmp(f->to, IOTP_SERVER_ADDRESS) != 0)
         return IOTP_EPROTO;
     id_len = strlen(f->from);
     if (id_len == 0 || id_len > IOTP_MAX_ADDRESS_LEN)
@@ -90,7 +91,8 @@ int iotp_server_hs_challenge(struct iotp_server_hs *hs, const struct iotp_device
     else
         memset(&hs->secret, 0, sizeof(hs->secret));
 
-    iotp_writer_begin(&w, out, cap, IOTP_SERVER_ADDRESS, hs->device_id, "CHALLENGE", 1);
+    iotp_writer_begin(&w, out, cap, IOTP_SERVER_ADDRESS, hs->device_id,
+                      iotp_type_name(IOTP_TYPE_CHALLENGE), 1);
     iotp_writer_kv_hex(&w, "snonce", hs->snonce, sizeof(hs->snonce));
     iotp_writer_kv(&w, "alg", iotp_alg_name(hs->alg));
     r = iotp_writer_end(&w);
@@ -146,8 +148,9 @@ int iotp_server_hs_on_auth(struct iotp_server_hs *hs, const struct iotp_frame *f
     /* Every check only clears ok; the comparison below runs whatever they found, so the
      * work done does not tell a prober which check failed. */
     ok = hs->known;
-    if (!f || !f->from || !f->to || !f->type || strcmp(f->type, "AUTH") != 0 || f->id != 2 ||
-        strcmp(f->from, hs->device_id) != 0 || strcmp(f->to, IOTP_SERVER_ADDRESS) != 0)
+    if (!f || !f->from || !f->to || !f->type || iotp_frame_type(f) != IOTP_TYPE_AUTH ||
+        f->id != 2 || strcmp(f->from, hs->device_id) != 0 ||
+        strcmp(f->to, IOTP_SERVER_ADDRESS) != 0)
         ok = 0;
     if (!f || iotp_frame_arg_hex(f, "mac", got, sizeof(got)) != 0) {
         memset(got, 0, sizeof(got));
@@ -167,13 +170,14 @@ int iotp_server_hs_on_auth(struct iotp_server_hs *hs, const struct iotp_frame *f
             r = IOTP_EINVAL;
             goto out;
         }
-        iotp_writer_begin(&w, out, cap, IOTP_SERVER_ADDRESS, hs->device_id, "WELCOME", 2);
+        iotp_writer_begin(&w, out, cap, IOTP_SERVER_ADDRESS, hs->device_id,
+                          iotp_type_name(IOTP_TYPE_WELCOME), 2);
         iotp_writer_kv_hex(&w, "mac", expected, sizeof(expected));
         iotp_writer_kv_u32(&w, "ping", ping_s);
         r = iotp_writer_end(&w);
     } else {
-        r = iotp_frame_write_error(out, cap, IOTP_SERVER_ADDRESS, hs->device_id, 2, "auth",
-                                   retry_s);
+        r = iotp_frame_write_error(out, cap, IOTP_SERVER_ADDRESS, hs->device_id, 2, "auth", retry_s,
+                                   NULL);
     }
     if (r < 0)
         goto out;

@@ -96,8 +96,9 @@ void session_send_system(struct session *s, const char *type, uint32_t id, const
 void session_send_error(struct session *s, uint32_t id, const char *code, uint32_t retry_s)
 {
     uint8_t buf[256];
-    int len = iotp_frame_write_error(buf, sizeof(buf), IOTP_SERVER_ADDRESS,
-                                     s->principal[0] ? s->principal : "unknown", id, code, retry_s);
+    int len =
+        iotp_frame_write_error(buf, sizeof(buf), IOTP_SERVER_ADDRESS,
+                               s->principal[0] ? s->principal : "unknown", id, code, retry_s, NULL);
     if (len > 0)
         session_send_bytes(s, buf, (size_t)len);
 }
@@ -452,12 +453,8 @@ static void send_relay_error(struct session *s, const char *from, uint32_t id,
                              enum relay_outcome outcome, const char *why)
 {
     uint8_t buf[512];
-    struct iotp_writer w;
-    iotp_writer_begin(&w, buf, sizeof(buf), from, s->principal, "ERROR", id);
-    iotp_writer_kv(&w, "code", relay_outcome_name(outcome));
-    if (why && why[0])
-        iotp_writer_kv(&w, "msg", why);
-    int len = iotp_writer_end(&w);
+    int len = iotp_frame_write_error(buf, sizeof(buf), from, s->principal, id,
+                                     relay_outcome_name(outcome), 0, why);
     if (len > 0)
         session_send_bytes(s, buf, (size_t)len);
     atomic_fetch_add(&s->env->counters.outcomes[outcome], 1);

@@ -50,14 +50,8 @@ static void send_event_error(struct session *s, uint32_t seq, const char *code, 
                              uint32_t retry_s)
 {
     uint8_t buf[512];
-    struct iotp_writer w;
-    iotp_writer_begin(&w, buf, sizeof(buf), IOTP_SERVER_ADDRESS, s->principal, "ERROR", seq);
-    iotp_writer_kv(&w, "code", code);
-    if (retry_s)
-        iotp_writer_kv_u32(&w, "retry", retry_s);
-    if (why && why[0])
-        iotp_writer_kv(&w, "msg", why);
-    int len = iotp_writer_end(&w);
+    int len = iotp_frame_write_error(buf, sizeof(buf), IOTP_SERVER_ADDRESS, s->principal, seq, code,
+                                     retry_s, why);
     if (len > 0)
         session_send_bytes(s, buf, (size_t)len);
 }

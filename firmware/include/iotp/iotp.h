@@ -8,6 +8,7 @@
 #include "iotp_config_defaults.h"
 #include "iotp_error.h"
 #include "iotp_frame.h"
+#include "iotp_types.h"
 #include "iotp_sha256.h"
 #include "iotp_hex.h"
 #include "iotp_platform.h"

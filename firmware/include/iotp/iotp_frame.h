@@ -24,6 +24,7 @@
 #include <stdint.h>
 
 #include "iotp_config_defaults.h"
+#include "iotp_types.h"
 
 #define IOTP_US  0x1F
 #define IOTP_EOT 0x04
@@ -108,9 +109,14 @@ int iotp_writer_end(struct iotp_writer *w);
 /* Serialize a whole frame struct. Returns the length (> 0) or a negative code as above. */
 int iotp_frame_write(const struct iotp_frame *f, uint8_t *buf, size_t cap);
 
-/* Write `from to ERROR id code=<code>` and, when retry_s > 0, `retry=<retry_s>`. */
+/* Write `from to ERROR id code=<code>`, then `retry=<retry_s>` when retry_s > 0 and
+ * `msg=<msg>` when msg is neither NULL nor empty: the one way an ERROR frame is built. */
 int iotp_frame_write_error(uint8_t *buf, size_t cap, const char *from, const char *to, uint32_t id,
-                           const char *code, uint32_t retry_s);
+                           const char *code, uint32_t retry_s, const char *msg);
+
+/* The type of f (IOTP_TYPE_UNKNOWN when f or its type is NULL): what handler tables are
+ * indexed with, for parsed frames and frames built by hand alike. */
+enum iotp_type iotp_frame_type(const struct iotp_frame *f);
 
 /* System arguments: the value of the first ARG of the form key=value, or NULL. */
 const char *iotp_frame_arg(const struct iotp_frame *f, const char *key);

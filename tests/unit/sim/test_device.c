@@ -206,7 +206,7 @@ static void answer_event(struct conn *c, uint32_t seq, const char *code, uint32_
     int n;
 
     if (code) {
-        n = iotp_frame_write_error(out, sizeof(out), "iotd", ids[c->dev], seq, code, retry_s);
+        n = iotp_frame_write_error(out, sizeof(out), "iotd", ids[c->dev], seq, code, retry_s, NULL);
     } else {
         iotp_writer_begin(&w, out, sizeof(out), "iotd", ids[c->dev], "ACK", seq);
         n = iotp_writer_end(&w);
