@@ -1,6 +1,10 @@
 /*
  * model.c - stats samples -> tables, rates, sort and filter (see model.h).
  *
+ * The sample is read by the fields of common/stats_schema.h (the table iotd writes it from),
+ * never by keys of its own: get_number and get_text take a field, not a string. The columns'
+ * keys are iottop's own names for its output (batch JSON, sort keys), not the sample's.
+ *
  * The model keeps a private copy of the previous item. Rates are computed row by row against
  * it: a thread is matched by name, a queue by name, a session by (principal, address,
  * since_ms) so that a replaced session is a new row rather than a counter that jumped. When the
@@ -16,6 +20,7 @@
 #include "model.h"
 
 #include "iot_error.h"
+#include "stats_schema.h"
 
 #include <math.h>
 #include <stdint.h>
@@ -177,25 +182,31 @@ static const cJSON *field(const cJSON *obj, const char *key)
     return cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, key) : NULL;
 }
 
-static bool get_number(const cJSON *obj, const char *key, double *out)
+/* A section of the sample (or of another section) by the schema's key. */
+static const cJSON *section(const cJSON *obj, enum stats_section s)
 {
-    const cJSON *v = field(obj, key);
+    return field(obj, stats_section_key(s));
+}
+
+static bool get_number(const cJSON *obj, enum stats_field f, double *out)
+{
+    const cJSON *v = field(obj, stats_key(f));
     if (!cJSON_IsNumber(v) || !isfinite(v->valuedouble))
         return false;
     *out = v->valuedouble;
     return true;
 }
 
-static const char *get_text(const cJSON *obj, const char *key)
+static const char *get_text(const cJSON *obj, enum stats_field f)
 {
-    const cJSON *v = field(obj, key);
+    const cJSON *v = field(obj, stats_key(f));
     return cJSON_IsString(v) ? v->valuestring : NULL;
 }
 
-static void copy_number(struct model_row *row, int col, const cJSON *obj, const char *key)
+static void copy_number(struct model_row *row, int col, const cJSON *obj, enum stats_field f)
 {
     double v;
-    if (get_number(obj, key, &v))
+    if (get_number(obj, f, &v))
         set_number(row, col, v);
 }
 
@@ -205,8 +216,8 @@ static bool same_text(const char *a, const char *b)
 }
 
 /* The element of array whose key fields all equal those of like (missing == missing). */
-static const cJSON *find_match(const cJSON *array, const cJSON *like, const char *const *text_keys,
-                               const char *number_key)
+static const cJSON *find_match(const cJSON *array, const cJSON *like,
+                               const enum stats_field *text_keys, enum stats_field number_key)
 {
     const cJSON *candidate;
     if (!cJSON_IsArray(array))
@@ -214,9 +225,9 @@ static const cJSON *find_match(const cJSON *array, const cJSON *like, const char
     cJSON_ArrayForEach(candidate, array)
     {
         bool same = true;
-        for (size_t k = 0; same && text_keys[k]; k++)
+        for (size_t k = 0; same && text_keys[k] != STATS_FIELD_COUNT; k++)
             same = same_text(get_text(candidate, text_keys[k]), get_text(like, text_keys[k]));
-        if (same && number_key) {
+        if (same && number_key != STATS_FIELD_COUNT) {
             double a = 0, b = 0;
             bool has_a = get_number(candidate, number_key, &a);
             bool has_b = get_number(like, number_key, &b);
@@ -233,10 +244,10 @@ static const cJSON *find_match(const cJSON *array, const cJSON *like, const char
  * Absent when either side lacks it, no time passed, or the counter went down (a restart).
  */
 static void set_rate(struct model_row *row, int col, const cJSON *cur, const cJSON *prev,
-                     const char *key, double dt_ms, double scale)
+                     enum stats_field f, double dt_ms, double scale)
 {
     double now, before;
-    if (!prev || dt_ms <= 0 || !get_number(cur, key, &now) || !get_number(prev, key, &before))
+    if (!prev || dt_ms <= 0 || !get_number(cur, f, &now) || !get_number(prev, f, &before))
         return;
     if (now < before)
         return;
@@ -247,9 +258,9 @@ static void set_rate(struct model_row *row, int col, const cJSON *cur, const cJS
 
 static int build_threads(struct model_table *t, const cJSON *item, const cJSON *prev, double dt)
 {
-    static const char *const keys[] = {"name", NULL};
-    const cJSON *threads = field(item, "threads"), *th;
-    const cJSON *prev_threads = field(prev, "threads");
+    static const enum stats_field keys[] = {STATS_THREAD_NAME, STATS_FIELD_COUNT};
+    const cJSON *threads = section(item, STATS_SECTION_THREADS), *th;
+    const cJSON *prev_threads = section(prev, STATS_SECTION_THREADS);
     if (!cJSON_IsArray(threads))
         return IOT_OK;
     cJSON_ArrayForEach(th, threads)
@@ -257,27 +268,27 @@ static int build_threads(struct model_table *t, const cJSON *item, const cJSON *
         struct model_row *row = table_add_row(t);
         if (!row)
             return IOT_ENOMEM;
-        const cJSON *before = find_match(prev_threads, th, keys, "tid");
-        set_text(row, T_NAME, get_text(th, "name"));
-        set_text(row, T_ROLE, get_text(th, "role"));
-        copy_number(row, T_TID, th, "tid");
+        const cJSON *before = find_match(prev_threads, th, keys, STATS_THREAD_TID);
+        set_text(row, T_NAME, get_text(th, STATS_THREAD_NAME));
+        set_text(row, T_ROLE, get_text(th, STATS_THREAD_ROLE));
+        copy_number(row, T_TID, th, STATS_THREAD_TID);
         /* ns of CPU per ms of wall time: x 1e-9 s/ns x 100 % = 1e-7 */
-        set_rate(row, T_CPU, th, before, "cpu_ns", dt, 1e-7);
-        set_rate(row, T_BUSY, th, before, "busy_ns", dt, 1e-7);
-        copy_number(row, T_SESSIONS, th, "sessions");
-        set_rate(row, T_FIN, th, before, "frames_in", dt, 1);
-        set_rate(row, T_FOUT, th, before, "frames_out", dt, 1);
-        set_rate(row, T_BIN, th, before, "bytes_in", dt, 1);
-        set_rate(row, T_BOUT, th, before, "bytes_out", dt, 1);
+        set_rate(row, T_CPU, th, before, STATS_THREAD_CPU_NS, dt, 1e-7);
+        set_rate(row, T_BUSY, th, before, STATS_THREAD_BUSY_NS, dt, 1e-7);
+        copy_number(row, T_SESSIONS, th, STATS_THREAD_SESSIONS);
+        set_rate(row, T_FIN, th, before, STATS_THREAD_FRAMES_IN, dt, 1);
+        set_rate(row, T_FOUT, th, before, STATS_THREAD_FRAMES_OUT, dt, 1);
+        set_rate(row, T_BIN, th, before, STATS_THREAD_BYTES_IN, dt, 1);
+        set_rate(row, T_BOUT, th, before, STATS_THREAD_BYTES_OUT, dt, 1);
     }
     return IOT_OK;
 }
 
 static int build_queues(struct model_table *t, const cJSON *item, const cJSON *prev, double dt)
 {
-    static const char *const keys[] = {"name", NULL};
-    const cJSON *queues = field(item, "queues"), *q;
-    const cJSON *prev_queues = field(prev, "queues");
+    static const enum stats_field keys[] = {STATS_QUEUE_NAME, STATS_FIELD_COUNT};
+    const cJSON *queues = section(item, STATS_SECTION_QUEUES), *q;
+    const cJSON *prev_queues = section(prev, STATS_SECTION_QUEUES);
     if (!cJSON_IsArray(queues))
         return IOT_OK;
     cJSON_ArrayForEach(q, queues)
@@ -285,30 +296,34 @@ static int build_queues(struct model_table *t, const cJSON *item, const cJSON *p
         struct model_row *row = table_add_row(t);
         if (!row)
             return IOT_ENOMEM;
-        const cJSON *before = find_match(prev_queues, q, keys, NULL);
+        const cJSON *before = find_match(prev_queues, q, keys, STATS_FIELD_COUNT);
         double depth, cap;
-        set_text(row, Q_NAME, get_text(q, "name"));
-        copy_number(row, Q_DEPTH, q, "depth");
-        copy_number(row, Q_HIGH, q, "high_water");
-        copy_number(row, Q_CAP, q, "capacity");
+        set_text(row, Q_NAME, get_text(q, STATS_QUEUE_NAME));
+        copy_number(row, Q_DEPTH, q, STATS_QUEUE_DEPTH);
+        copy_number(row, Q_HIGH, q, STATS_QUEUE_HIGH_WATER);
+        copy_number(row, Q_CAP, q, STATS_QUEUE_CAPACITY);
         /* capacity 0 means unbounded (or unknown): a fill level would be a division by zero */
-        if (get_number(q, "depth", &depth) && get_number(q, "capacity", &cap) && cap > 0)
+        if (get_number(q, STATS_QUEUE_DEPTH, &depth) && get_number(q, STATS_QUEUE_CAPACITY, &cap) &&
+            cap > 0)
             set_number(row, Q_FILL, depth * 100.0 / cap);
-        set_rate(row, Q_ENQ, q, before, "enqueued", dt, 1);
-        set_rate(row, Q_DEQ, q, before, "dequeued", dt, 1);
-        copy_number(row, Q_DROPS, q, "drops");
-        set_rate(row, Q_DROP_RATE, q, before, "drops", dt, 1);
+        set_rate(row, Q_ENQ, q, before, STATS_QUEUE_ENQUEUED, dt, 1);
+        set_rate(row, Q_DEQ, q, before, STATS_QUEUE_DEQUEUED, dt, 1);
+        copy_number(row, Q_DROPS, q, STATS_QUEUE_DROPS);
+        set_rate(row, Q_DROP_RATE, q, before, STATS_QUEUE_DROPS, dt, 1);
     }
     return IOT_OK;
 }
 
 static int build_sessions(struct model_table *t, const cJSON *item, const cJSON *prev, double dt)
 {
-    static const char *const keys[] = {"principal", "address", NULL};
-    const cJSON *top = field(field(item, "sessions"), "top"), *s;
-    const cJSON *prev_top = field(field(prev, "sessions"), "top");
+    static const enum stats_field keys[] = {STATS_SESSION_PRINCIPAL, STATS_SESSION_ADDRESS,
+                                            STATS_FIELD_COUNT};
+    const cJSON *top = section(section(item, STATS_SECTION_SESSIONS), STATS_SECTION_SESSION_ROWS),
+                *s;
+    const cJSON *prev_top =
+        section(section(prev, STATS_SECTION_SESSIONS), STATS_SECTION_SESSION_ROWS);
     double now = 0;
-    bool has_now = get_number(item, "time_ms", &now);
+    bool has_now = get_number(item, STATS_TIME_MS, &now);
     if (!cJSON_IsArray(top))
         return IOT_OK;
     cJSON_ArrayForEach(s, top)
@@ -316,33 +331,33 @@ static int build_sessions(struct model_table *t, const cJSON *item, const cJSON 
         struct model_row *row = table_add_row(t);
         if (!row)
             return IOT_ENOMEM;
-        const cJSON *before = find_match(prev_top, s, keys, "since_ms");
+        const cJSON *before = find_match(prev_top, s, keys, STATS_SESSION_SINCE_MS);
         double at;
-        set_text(row, S_PRINCIPAL, get_text(s, "principal"));
-        set_text(row, S_TENANT, get_text(s, "tenant"));
-        set_text(row, S_KIND, get_text(s, "kind"));
-        set_text(row, S_TRANSPORT, get_text(s, "transport"));
-        set_text(row, S_ADDRESS, get_text(s, "address"));
-        set_text(row, S_STATE, get_text(s, "state"));
+        set_text(row, S_PRINCIPAL, get_text(s, STATS_SESSION_PRINCIPAL));
+        set_text(row, S_TENANT, get_text(s, STATS_SESSION_TENANT));
+        set_text(row, S_KIND, get_text(s, STATS_SESSION_KIND));
+        set_text(row, S_TRANSPORT, get_text(s, STATS_SESSION_TRANSPORT));
+        set_text(row, S_ADDRESS, get_text(s, STATS_SESSION_ADDRESS));
+        set_text(row, S_STATE, get_text(s, STATS_SESSION_STATE));
         /* Durations against the sample's own clock, so a skewed local clock does not matter. */
-        if (has_now && get_number(s, "since_ms", &at))
+        if (has_now && get_number(s, STATS_SESSION_SINCE_MS, &at))
             set_number(row, S_CONNECTED, now > at ? now - at : 0);
-        if (has_now && get_number(s, "last_activity_ms", &at))
+        if (has_now && get_number(s, STATS_SESSION_LAST_ACTIVITY_MS, &at))
             set_number(row, S_IDLE, now > at ? now - at : 0);
-        copy_number(row, S_INFLIGHT, s, "in_flight");
-        copy_number(row, S_OUTBUF, s, "output_bytes");
-        copy_number(row, S_BYTES_OUT, s, "bytes_out");
-        copy_number(row, S_FIN, s, "frames_in");
-        copy_number(row, S_FOUT, s, "frames_out");
-        set_rate(row, S_FIN_RATE, s, before, "frames_in", dt, 1);
-        set_rate(row, S_FOUT_RATE, s, before, "frames_out", dt, 1);
+        copy_number(row, S_INFLIGHT, s, STATS_SESSION_IN_FLIGHT);
+        copy_number(row, S_OUTBUF, s, STATS_SESSION_OUTPUT_BYTES);
+        copy_number(row, S_BYTES_OUT, s, STATS_SESSION_BYTES_OUT);
+        copy_number(row, S_FIN, s, STATS_SESSION_FRAMES_IN);
+        copy_number(row, S_FOUT, s, STATS_SESSION_FRAMES_OUT);
+        set_rate(row, S_FIN_RATE, s, before, STATS_SESSION_FRAMES_IN, dt, 1);
+        set_rate(row, S_FOUT_RATE, s, before, STATS_SESSION_FRAMES_OUT, dt, 1);
     }
     return IOT_OK;
 }
 
 static int build_requests(struct model_table *t, const cJSON *item)
 {
-    const cJSON *requests = field(item, "requests"), *r;
+    const cJSON *requests = section(item, STATS_SECTION_REQUESTS), *r;
     if (!cJSON_IsArray(requests))
         return IOT_OK;
     cJSON_ArrayForEach(r, requests)
@@ -350,11 +365,11 @@ static int build_requests(struct model_table *t, const cJSON *item)
         struct model_row *row = table_add_row(t);
         if (!row)
             return IOT_ENOMEM;
-        set_text(row, R_ORIGIN, get_text(r, "origin"));
-        set_text(row, R_DEVICE, get_text(r, "device"));
-        set_text(row, R_TYPE, get_text(r, "type"));
-        copy_number(row, R_AGE, r, "age_ms");
-        copy_number(row, R_DEADLINE, r, "deadline_ms");
+        set_text(row, R_ORIGIN, get_text(r, STATS_REQUEST_ORIGIN));
+        set_text(row, R_DEVICE, get_text(r, STATS_REQUEST_DEVICE));
+        set_text(row, R_TYPE, get_text(r, STATS_REQUEST_TYPE));
+        copy_number(row, R_AGE, r, STATS_REQUEST_AGE_MS);
+        copy_number(row, R_DEADLINE, r, STATS_REQUEST_DEADLINE_MS);
     }
     return IOT_OK;
 }
@@ -397,7 +412,7 @@ static void trim_events(struct model_table *t)
 /* Append the item's events; with dedupe, skip those the tail already holds. */
 static int append_events(struct model_table *t, const cJSON *item, bool dedupe, size_t *added)
 {
-    const cJSON *events = field(item, "events"), *e;
+    const cJSON *events = section(item, STATS_SECTION_EVENTS), *e;
     size_t known = t->row_count;
     *added = 0;
     if (!cJSON_IsArray(events))
@@ -407,16 +422,18 @@ static int append_events(struct model_table *t, const cJSON *item, bool dedupe, 
         struct model_row *row = table_add_row(t);
         if (!row)
             return IOT_ENOMEM;
-        const char *detail = get_text(e, "reason");
+        /* The detail is a connection event's reason or a device event's message. "type" is no
+         * field of the schema: iotd never sends it, but iottop has always shown it if present. */
+        const char *detail = get_text(e, STATS_EVENT_REASON);
         if (!detail)
-            detail = get_text(e, "message");
+            detail = get_text(e, STATS_EVENT_MESSAGE);
         if (!detail)
-            detail = get_text(e, "type");
-        copy_number(row, E_TIME, e, "time_ms");
-        set_text(row, E_KIND, get_text(e, "kind"));
-        set_text(row, E_PRINCIPAL, get_text(e, "principal"));
-        set_text(row, E_TENANT, get_text(e, "tenant"));
-        set_text(row, E_ADDRESS, get_text(e, "address"));
+            detail = cJSON_IsString(field(e, "type")) ? field(e, "type")->valuestring : NULL;
+        copy_number(row, E_TIME, e, STATS_EVENT_TIME_MS);
+        set_text(row, E_KIND, get_text(e, STATS_EVENT_KIND));
+        set_text(row, E_PRINCIPAL, get_text(e, STATS_EVENT_PRINCIPAL));
+        set_text(row, E_TENANT, get_text(e, STATS_EVENT_TENANT));
+        set_text(row, E_ADDRESS, get_text(e, STATS_EVENT_ADDRESS));
         set_text(row, E_DETAIL, detail);
         /* Only rows that were there before this item count as known: two identical events in
          * one item (a device reconnecting twice within a millisecond) are both real. */
@@ -439,9 +456,9 @@ static int append_events(struct model_table *t, const cJSON *item, bool dedupe, 
 
 /* ---- summary ----------------------------------------------------------------------------- */
 
-static void set_value(struct model_value *v, const cJSON *obj, const char *key)
+static void set_value(struct model_value *v, const cJSON *obj, enum stats_field f)
 {
-    v->present = get_number(obj, key, &v->value);
+    v->present = get_number(obj, f, &v->value);
 }
 
 /* Sum of the numbers in an object, skipping the key "skip" (may be NULL); false when obj is
@@ -465,8 +482,8 @@ static bool sum_object(const cJSON *obj, const char *skip, double *sum)
 static bool errors_total(const cJSON *totals, double *out)
 {
     double auth = 0, outcomes = 0;
-    bool has_auth = get_number(totals, "auth_failures", &auth);
-    bool has_outcomes = sum_object(field(totals, "outcomes"), "ok", &outcomes);
+    bool has_auth = get_number(totals, STATS_AUTH_FAILURES, &auth);
+    bool has_outcomes = sum_object(field(totals, stats_key(STATS_OUTCOMES)), "ok", &outcomes);
     *out = auth + outcomes;
     return has_auth || has_outcomes;
 }
@@ -483,22 +500,24 @@ static void build_summary(struct model_summary *s, const cJSON *item, const cJSO
     unsigned samples = s->samples;
     memset(s, 0, sizeof(*s));
     s->samples = samples + 1;
-    set_value(&s->time_ms, item, "time_ms");
-    set_value(&s->uptime_s, item, "uptime_s");
-    set_value(&s->pid, item, "pid");
-    set_value(&s->rss_bytes, item, "rss_bytes");
+    set_value(&s->time_ms, item, STATS_TIME_MS);
+    set_value(&s->uptime_s, item, STATS_UPTIME_S);
+    set_value(&s->pid, item, STATS_PID);
+    set_value(&s->rss_bytes, item, STATS_RSS_BYTES);
     s->interval_ms.present = prev && dt > 0;
     s->interval_ms.value = dt;
     snprintf(s->version, sizeof(s->version), "%s",
-             get_text(item, "version") ? get_text(item, "version") : "");
+             get_text(item, STATS_VERSION) ? get_text(item, STATS_VERSION) : "");
 
-    const cJSON *sessions = field(item, "sessions");
-    set_value(&s->sessions_total, sessions, "total");
+    const cJSON *sessions = section(item, STATS_SECTION_SESSIONS);
+    set_value(&s->sessions_total, sessions, STATS_SESSIONS_TOTAL);
     snprintf(s->sessions_sort, sizeof(s->sessions_sort), "%s",
-             get_text(sessions, "sort") ? get_text(sessions, "sort") : "");
+             get_text(sessions, STATS_SESSIONS_SORT) ? get_text(sessions, STATS_SESSIONS_SORT)
+                                                     : "");
 
-    const cJSON *totals = field(item, "totals"), *prev_totals = field(prev, "totals");
-    const cJSON *conns = field(totals, "connections"), *c;
+    const cJSON *totals = section(item, STATS_SECTION_TOTALS);
+    const cJSON *prev_totals = section(prev, STATS_SECTION_TOTALS);
+    const cJSON *conns = section(totals, STATS_SECTION_CONNECTIONS), *c;
     double sum;
     if (sum_object(conns, NULL, &sum)) {
         size_t used = 0;
@@ -516,12 +535,12 @@ static void build_summary(struct model_summary *s, const cJSON *item, const cJSO
     }
 
     double now, before;
-    bool has_now = sum_object(field(totals, "outcomes"), NULL, &now);
-    bool has_before = sum_object(field(prev_totals, "outcomes"), NULL, &before);
+    bool has_now = sum_object(field(totals, stats_key(STATS_OUTCOMES)), NULL, &now);
+    bool has_before = sum_object(field(prev_totals, stats_key(STATS_OUTCOMES)), NULL, &before);
     summary_rate(&s->requests_per_s, has_now, now, has_before, before, dt);
 
-    has_now = get_number(totals, "events_stored", &now);
-    has_before = get_number(prev_totals, "events_stored", &before);
+    has_now = get_number(totals, STATS_EVENTS_STORED, &now);
+    has_before = get_number(prev_totals, STATS_EVENTS_STORED, &before);
     summary_rate(&s->events_per_s, has_now, now, has_before, before, dt);
 
     has_now = errors_total(totals, &now);
@@ -632,13 +651,13 @@ int model_update(model_t *m, const cJSON *item)
     const cJSON *prev = m->previous;
     double now = 0, before = 0, dt = 0;
     double pid = 0, prev_pid = 0, up = 0, prev_up = 0;
-    if (prev && get_number(item, "pid", &pid) && get_number(prev, "pid", &prev_pid) &&
+    if (prev && get_number(item, STATS_PID, &pid) && get_number(prev, STATS_PID, &prev_pid) &&
         pid != prev_pid)
         prev = NULL; /* another daemon process: nothing to compare with */
-    if (prev && get_number(item, "uptime_s", &up) && get_number(prev, "uptime_s", &prev_up) &&
-        up < prev_up)
+    if (prev && get_number(item, STATS_UPTIME_S, &up) &&
+        get_number(prev, STATS_UPTIME_S, &prev_up) && up < prev_up)
         prev = NULL; /* restarted in place (same pid after exec, or a pid reused) */
-    if (prev && get_number(item, "time_ms", &now) && get_number(prev, "time_ms", &before))
+    if (prev && get_number(item, STATS_TIME_MS, &now) && get_number(prev, STATS_TIME_MS, &before))
         dt = now - before;
     if (dt <= 0)
         prev = NULL;

@@ -8,6 +8,7 @@
 #include "report.h"
 
 #include "format.h"
+#include "stats_schema.h"
 
 #include <math.h>
 #include <string.h>
@@ -182,7 +183,10 @@ cJSON *report_json(const model_t *model)
     cJSON_AddItemToObject(out, "requests", json_rows(model_table(model, MODEL_REQUESTS), 0));
     cJSON_AddItemToObject(out, "events", json_new_events(model));
 
-    const cJSON *totals = cJSON_GetObjectItemCaseSensitive(model_last_item(model), "totals");
+    /* The daemon's totals as it sent them (the report's own keys are iottop's, not the
+     * sample's). */
+    const cJSON *totals = cJSON_GetObjectItemCaseSensitive(model_last_item(model),
+                                                           stats_section_key(STATS_SECTION_TOTALS));
     cJSON_AddItemToObject(out, "totals",
                           totals ? cJSON_Duplicate(totals, true) : cJSON_CreateNull());
     return out;

@@ -3,6 +3,10 @@
  * a restart), sorting by every column both ways, filtering, missing fields, the events tail.
  *
  * Samples are written as JSON text the way iotd sends them, so a test reads like the wire.
+ * Two tests tie that text and the model to common/stats_schema.h, the table iotd writes its
+ * samples from: the text holds only the schema's keys (renaming a key in the schema fails
+ * here, as it would break every iottop already installed), and a sample built from the schema
+ * alone fills every cell and summary value (iottop reads nothing iotd does not write).
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -13,6 +17,7 @@
 
 #include "iot_error.h"
 #include "model.h"
+#include "stats_schema.h"
 
 #include <math.h>
 #include <stdio.h>
@@ -433,6 +438,117 @@ static void test_events_tail(void **state)
     model_free(m);
 }
 
+/* ---- the schema: what iotd writes is what the model reads -------------------------------- */
+
+/* The object holding a section's fields in sample: the section itself, or the one row of a
+ * section of rows. Created on first use. */
+static cJSON *schema_container(cJSON *sample, cJSON **made, enum stats_section s)
+{
+    if (s == STATS_SECTION_SAMPLE)
+        return sample;
+    if (made[s])
+        return made[s];
+    const struct stats_section_info *info = stats_section_info(s);
+    cJSON *parent = schema_container(sample, made, info->parent);
+    if (info->shape == STATS_ROWS) {
+        cJSON *rows = cJSON_AddArrayToObject(parent, info->key);
+        made[s] = cJSON_CreateObject();
+        cJSON_AddItemToArray(rows, made[s]);
+    } else {
+        made[s] = cJSON_AddObjectToObject(parent, info->key);
+    }
+    assert_non_null(made[s]);
+    return made[s];
+}
+
+/* A sample with one row per section and every field of the schema, at time t (ms), with
+ * counters scaled by k: written from the table alone, with no key of its own. */
+static cJSON *schema_sample(double t, double k)
+{
+    cJSON *sample = cJSON_CreateObject();
+    cJSON *made[STATS_SECTION_COUNT] = {NULL};
+    for (int f = 0; f < STATS_FIELD_COUNT; f++) {
+        const struct stats_field_info *info = stats_field_info(f);
+        cJSON *obj = schema_container(sample, made, info->section);
+        if (info->value == STATS_TEXT) {
+            cJSON_AddStringToObject(obj, info->key, info->key);
+        } else if (info->value == STATS_MAP) {
+            cJSON *map = cJSON_AddObjectToObject(obj, info->key);
+            cJSON_AddNumberToObject(map, "ok", 100 * k);
+            cJSON_AddNumberToObject(map, "timeout", k);
+        } else if (info->unit == STATS_UNIT_EPOCH_MS) {
+            /* the same session in both samples (matched by since_ms), connected before t */
+            cJSON_AddNumberToObject(obj, info->key, 5000);
+        } else if (info->kind == STATS_COUNTER) {
+            cJSON_AddNumberToObject(obj, info->key, 1000 * k);
+        } else {
+            cJSON_AddNumberToObject(obj, info->key, info->kind == STATS_LABEL ? 42 : 7 * k);
+        }
+    }
+    cJSON_ReplaceItemInObject(sample, stats_key(STATS_TIME_MS), cJSON_CreateNumber(t));
+    return sample;
+}
+
+static void test_schema_sample_fills_every_cell(void **state)
+{
+    (void)state;
+    model_t *m = model_new();
+    update(m, schema_sample(10000, 1));
+    update(m, schema_sample(11000, 2));
+    for (int p = 0; p < MODEL_PANEL_COUNT; p++) {
+        const struct model_table *t = model_table(m, p);
+        assert_true(t->view_count > 0);
+        const struct model_row *row = model_view_row(t, t->view_count - 1);
+        for (size_t c = 0; c < t->column_count; c++)
+            if (!row->cells[c].present)
+                fail_msg("%s: column %s is empty: the model reads a key iotd does not write",
+                         model_panel_name(p), t->columns[c].key);
+    }
+    const struct model_summary *s = model_summary(m);
+    const struct model_value *values[] = {
+        &s->time_ms,        &s->uptime_s,       &s->pid,          &s->rss_bytes,    &s->connections,
+        &s->sessions_total, &s->requests_per_s, &s->events_per_s, &s->errors_per_s, &s->interval_ms,
+    };
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++)
+        assert_true(values[i]->present);
+    assert_string_equal(s->version, stats_key(STATS_VERSION));
+    assert_string_equal(s->sessions_sort, stats_key(STATS_SESSIONS_SORT));
+    assert_true(s->connections_detail[0] != '\0');
+    model_free(m);
+}
+
+/* Every key of obj is a field or a section of the schema's section s. */
+static void assert_schema_keys(const cJSON *obj, enum stats_section s)
+{
+    const cJSON *child, *row;
+    cJSON_ArrayForEach(child, obj)
+    {
+        int sub = STATS_SECTION_COUNT;
+        for (int i = 1; i < STATS_SECTION_COUNT; i++)
+            if (stats_section_info(i)->parent == s &&
+                strcmp(stats_section_key(i), child->string) == 0)
+                sub = i;
+        if (sub == STATS_SECTION_COUNT && stats_field_lookup(s, child->string) == STATS_FIELD_COUNT)
+            fail_msg("the wire sample's \"%s\" is not in the schema", child->string);
+        if (sub == STATS_SECTION_COUNT)
+            continue;
+        if (stats_section_info(sub)->shape == STATS_OBJECT)
+            assert_schema_keys(child, sub);
+        else
+            cJSON_ArrayForEach(row, child) assert_schema_keys(row, sub);
+    }
+}
+
+static void test_wire_sample_uses_the_schema_keys(void **state)
+{
+    (void)state;
+    cJSON *item = sample(10000, 1, 1, 1,
+                         ", \"events\": [{\"time_ms\": 9, \"kind\": \"connect\", \"principal\":"
+                         " \"dev1\", \"address\": \"127.0.0.1:5000\", \"reason\": \"ok\"}]");
+    assert_schema_keys(item, STATS_SECTION_SAMPLE);
+    cJSON_Delete(item);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -444,6 +560,8 @@ int main(void)
         cmocka_unit_test(test_filter),
         cmocka_unit_test(test_missing_fields),
         cmocka_unit_test(test_events_tail),
+        cmocka_unit_test(test_schema_sample_fills_every_cell),
+        cmocka_unit_test(test_wire_sample_uses_the_schema_keys),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
