@@ -19,7 +19,6 @@
  */
 #include "sim_device.h"
 
-#include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -310,16 +309,17 @@ static void send_frame(struct sim_device *dev, const uint8_t *frame, size_t len)
 }
 
 /* Send `device iotd TYPE id` (PING, PONG, BYE). */
-static void send_system(struct sim_device *dev, const char *type, uint32_t id)
+static void send_system(struct sim_device *dev, enum iotp_type type, uint32_t id)
 {
     uint8_t out[IOTP_MAX_FRAME];
     struct iotp_writer w;
     int n;
 
-    iotp_writer_begin(&w, out, sizeof(out), dev->entry->id, IOTP_SERVER_ADDRESS, type, id);
+    iotp_writer_begin(&w, out, sizeof(out), dev->entry->id, IOTP_SERVER_ADDRESS,
+                      iotp_type_name(type), id);
     n = iotp_writer_end(&w);
     if (n < 0)
-        drop(dev, 0, "cannot write %s: %s", type, iotp_strerror(n));
+        drop(dev, 0, "cannot write %s: %s", iotp_type_name(type), iotp_strerror(n));
     else
         send_frame(dev, out, (size_t)n);
 }
@@ -377,7 +377,7 @@ static void on_handshake_frame(struct sim_device *dev, const struct iotp_frame *
     } else if (r == 0) {
         if (len > 0)
             send_frame(dev, out, len);
-    } else if (r == IOTP_EAUTH && strcmp(f->type, "ERROR") == 0) {
+    } else if (r == IOTP_EAUTH && iotp_frame_type(f) == IOTP_TYPE_ERROR) {
         /* The server's retry= is how it spreads a fleet out; honour it as a floor. */
         if (iotp_frame_arg_u32(f, "retry", &retry) == 0)
             dev->retry_hint_s = retry;
@@ -481,7 +481,7 @@ static int push_event(struct sim_device *dev, enum iotp_event_kind kind, const c
         dev->gen = saved;
         dev->fleet->stats.events_refused++;
         sim_fleet_log(dev->fleet, dev->entry->id, "%s %s not queued: %s",
-                      kind == IOTP_ALARM ? "ALARM" : "EVENT", name,
+                      iotp_type_name(kind == IOTP_ALARM ? IOTP_TYPE_ALARM : IOTP_TYPE_EVENT), name,
                       r == IOTP_ENOSPC   ? "the outbox is full"
                       : r == IOTP_ESTATE ? "no sequence number available"
                                          : iotp_strerror(r));
@@ -647,7 +647,8 @@ static void on_event_ack(struct sim_device *dev, uint32_t seq)
 
     if (!dev->outbox_storage || iotp_outbox_get(&dev->outbox, seq, &frame, &len) < 0) {
         if (dev->fleet->cfg.verbose)
-            sim_fleet_log(dev->fleet, dev->entry->id, "ACK %u for no pending event", (unsigned)seq);
+            sim_fleet_log(dev->fleet, dev->entry->id, "%s %u for no pending event",
+                          iotp_type_name(IOTP_TYPE_ACK), (unsigned)seq);
         return;
     }
     if (log)
@@ -726,35 +727,65 @@ static void on_request(struct sim_device *dev, const struct iotp_frame *f)
     fleet->stats.requests_answered++;
 }
 
-/* A frame while authenticated: keepalive both ways, requests, the server's BYE. */
+/* ---- the session's frames, one handler per type ---- */
+
+static void on_ping(struct sim_device *dev, const struct iotp_frame *f)
+{
+    send_system(dev, IOTP_TYPE_PONG, f->id);
+}
+
+static void on_pong(struct sim_device *dev, const struct iotp_frame *f)
+{
+    if (dev->ping_outstanding != 0 && f->id == dev->ping_outstanding) {
+        dev->ping_outstanding = 0;
+        dev->fleet->stats.pongs_received++;
+    }
+}
+
+static void on_bye(struct sim_device *dev, const struct iotp_frame *f)
+{
+    drop(dev, 0, "the server said %s", f->type);
+}
+
+static void on_ack(struct sim_device *dev, const struct iotp_frame *f)
+{
+    on_event_ack(dev, f->id);
+}
+
+/* An ERROR about an event is the events' business; any other is only logged. */
+static void on_error(struct sim_device *dev, const struct iotp_frame *f)
+{
+    if (on_event_error(dev, f) == 0)
+        return;
+    const char *code = iotp_frame_arg(f, "code");
+    sim_fleet_log(dev->fleet, dev->entry->id, "server error for id %u: code=%s", (unsigned)f->id,
+                  code ? code : "?");
+}
+
+typedef void (*session_handler_fn)(struct sim_device *dev, const struct iotp_frame *f);
+
+/* What the server may send an authenticated device; other types are ignored. */
+static const session_handler_fn session_handlers[IOTP_TYPE_COUNT] = {
+    [IOTP_TYPE_PING] = on_ping, [IOTP_TYPE_PONG] = on_pong,   [IOTP_TYPE_BYE] = on_bye,
+    [IOTP_TYPE_ACK] = on_ack,   [IOTP_TYPE_ERROR] = on_error,
+};
+
+/* A frame while authenticated: requests (application types) from anyone, system frames from
+ * the server. */
 static void on_session_frame(struct sim_device *dev, const struct iotp_frame *f)
 {
+    enum iotp_type type = iotp_frame_type(f);
+
     if (strcmp(f->to, dev->entry->id) != 0)
         return; /* not for us: nothing sensible to answer */
-    if (islower((unsigned char)f->type[0])) {
+    if (type == IOTP_TYPE_APP) {
         on_request(dev, f);
         return;
     }
     if (strcmp(f->from, IOTP_SERVER_ADDRESS) != 0)
         return; /* OK/ERROR from a user: the simulator sends no requests of its own */
-    if (strcmp(f->type, "PING") == 0) {
-        send_system(dev, "PONG", f->id);
-    } else if (strcmp(f->type, "PONG") == 0) {
-        if (dev->ping_outstanding != 0 && f->id == dev->ping_outstanding) {
-            dev->ping_outstanding = 0;
-            dev->fleet->stats.pongs_received++;
-        }
-    } else if (strcmp(f->type, "BYE") == 0) {
-        drop(dev, 0, "the server said BYE");
-    } else if (strcmp(f->type, "ACK") == 0) {
-        on_event_ack(dev, f->id);
-    } else if (strcmp(f->type, "ERROR") == 0 && on_event_error(dev, f) == 0) {
-        /* it was about an event */
-    } else if (strcmp(f->type, "ERROR") == 0) {
-        const char *code = iotp_frame_arg(f, "code");
-        sim_fleet_log(dev->fleet, dev->entry->id, "server error for id %u: code=%s",
-                      (unsigned)f->id, code ? code : "?");
-    }
+    if (session_handlers[type])
+        session_handlers[type](dev, f);
 }
 
 /* Feed received plaintext to the parser and act on each complete frame. */
@@ -911,7 +942,8 @@ void sim_device_connect(struct sim_device *dev)
 static void on_ping_timer(struct sim_device *dev)
 {
     if (dev->ping_outstanding != 0) {
-        drop(dev, 0, "no PONG for PING %u within %u s", (unsigned)dev->ping_outstanding,
+        drop(dev, 0, "no %s for %s %u within %u s", iotp_type_name(IOTP_TYPE_PONG),
+             iotp_type_name(IOTP_TYPE_PING), (unsigned)dev->ping_outstanding,
              (unsigned)dev->ping_s);
         return;
     }
@@ -919,7 +951,7 @@ static void on_ping_timer(struct sim_device *dev)
         dev->ping_id = 1; /* 0 is not a request id */
     dev->ping_outstanding = dev->ping_id;
     dev->fleet->stats.pings_sent++;
-    send_system(dev, "PING", dev->ping_id);
+    send_system(dev, IOTP_TYPE_PING, dev->ping_id);
 }
 
 static void on_timer(uv_timer_t *timer)
@@ -970,7 +1002,7 @@ void sim_device_stop(struct sim_device *dev)
         return;
     }
     if (prev == SIM_DEVICE_AUTHENTICATED) {
-        send_system(dev, "BYE", 0);
+        send_system(dev, IOTP_TYPE_BYE, 0);
         if (dev->fleet->cfg.tls) {
             sim_tls_shutdown(&dev->tls);
             flush_tls(dev);
