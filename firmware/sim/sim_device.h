@@ -21,6 +21,10 @@
  * outbox rewinds and everything not yet acknowledged is sent again, oldest first, then new
  * events as they come. ACK removes one event (and writes the --ack-log line); a permanent
  * ERROR drops it; busy pauses sending for retry= seconds (1 s without it).
+ *
+ * Three files implement it: sim_device.c (the connection, timers, backoff and stop),
+ * sim_device_frames.c (the handshake and the session's frames) and sim_device_events.c (the
+ * events); sim_device_internal.h is how they call each other.
  */
 #ifndef SIM_DEVICE_H
 #define SIM_DEVICE_H
