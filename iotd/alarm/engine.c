@@ -17,6 +17,7 @@
 #include "alarm/engine.h"
 
 #include "iot_error.h"
+#include "iot_strmap.h"
 
 #include <math.h>
 #include <stdarg.h>
@@ -42,8 +43,7 @@ struct watch {
 };
 
 struct device {
-    struct device *hnext;
-    uint64_t hash;
+    struct iot_strmap_node node; /* keyed by id */
     bool tracked;
     char id[ALARM_NAME_MAX + 1];
     char tenant[ALARM_NAME_MAX + 1];
@@ -55,8 +55,7 @@ struct alarm_engine {
     struct alarm_engine_hooks hooks;
     struct alarm_rule *rules; /* active rules (enabled, valid), sorted by id */
     size_t nrules;
-    struct device **buckets;
-    size_t nbuckets, ndevices;
+    iot_strmap_t devices;
     int64_t next_deadline;
     struct alarm_engine_stats stats;
 };
@@ -162,16 +161,6 @@ static void copy_str(char *dst, size_t size, const char *src)
 static bool name_ok(const char *s)
 {
     return s && *s && strlen(s) <= ALARM_NAME_MAX;
-}
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
 }
 
 static void arm(alarm_engine_t *e, int64_t due)
@@ -306,33 +295,20 @@ static struct watch *watch_find_device_alarm(struct device *dev, const char *nam
 
 /* ---- devices ---- */
 
-static struct device *device_find(const alarm_engine_t *e, const char *id)
+static struct device *device_of(struct iot_strmap_node *node)
 {
-    if (!e->nbuckets)
-        return NULL;
-    uint64_t h = hash_str(id);
-    for (struct device *d = e->buckets[h & (e->nbuckets - 1)]; d; d = d->hnext)
-        if (d->hash == h && strcmp(d->id, id) == 0)
-            return d;
-    return NULL;
+    return node ? (struct device *)((char *)node - offsetof(struct device, node)) : NULL;
 }
 
-static int device_grow(alarm_engine_t *e)
+static struct device *device_find(const alarm_engine_t *e, const char *id)
 {
-    size_t n = e->nbuckets ? e->nbuckets * 2 : 64;
-    struct device **b = calloc(n, sizeof(*b));
-    if (!b)
-        return IOT_ENOMEM;
-    for (size_t i = 0; i < e->nbuckets; i++)
-        for (struct device *d = e->buckets[i], *next; d; d = next) {
-            next = d->hnext;
-            d->hnext = b[d->hash & (n - 1)];
-            b[d->hash & (n - 1)] = d;
-        }
-    free(e->buckets);
-    e->buckets = b;
-    e->nbuckets = n;
-    return IOT_OK;
+    return device_of(iot_strmap_find(&e->devices, id));
+}
+
+/* The next device of a walk over all of them (see iot_strmap_walk). */
+static struct device *device_walk(const alarm_engine_t *e, struct iot_strmap_walk *w)
+{
+    return device_of(iot_strmap_walk(&e->devices, w));
 }
 
 /* The device's record, created (untracked) if needed; NULL when out of memory. */
@@ -341,10 +317,6 @@ static struct device *device_get(alarm_engine_t *e, const char *tenant, const ch
     struct device *d = device_find(e, id);
     if (d)
         return d;
-    if (e->ndevices >= e->nbuckets && device_grow(e) != IOT_OK) {
-        e->stats.no_memory++;
-        return NULL;
-    }
     d = calloc(1, sizeof(*d));
     if (!d) {
         e->stats.no_memory++;
@@ -352,22 +324,19 @@ static struct device *device_get(alarm_engine_t *e, const char *tenant, const ch
     }
     copy_str(d->id, sizeof(d->id), id);
     copy_str(d->tenant, sizeof(d->tenant), tenant);
-    d->hash = hash_str(id);
-    d->hnext = e->buckets[d->hash & (e->nbuckets - 1)];
-    e->buckets[d->hash & (e->nbuckets - 1)] = d;
-    e->ndevices++;
+    if (iot_strmap_insert(&e->devices, &d->node, d->id) != IOT_OK) {
+        free(d);
+        e->stats.no_memory++;
+        return NULL;
+    }
     return d;
 }
 
 static void device_remove(alarm_engine_t *e, struct device *d)
 {
-    struct device **p = &e->buckets[d->hash & (e->nbuckets - 1)];
-    while (*p != d)
-        p = &(*p)->hnext;
-    *p = d->hnext;
+    iot_strmap_remove(&e->devices, &d->node);
     while (d->watches)
         watch_free(e, d->watches);
-    e->ndevices--;
     free(d);
 }
 
@@ -561,10 +530,10 @@ void alarm_engine_free(alarm_engine_t *e)
 {
     if (!e)
         return;
-    for (size_t i = 0; i < e->nbuckets; i++)
-        while (e->buckets[i])
-            device_remove(e, e->buckets[i]);
-    free(e->buckets);
+    struct iot_strmap_walk w = {0};
+    for (struct device *d; (d = device_walk(e, &w));)
+        device_remove(e, d);
+    iot_strmap_free(&e->devices);
     free(e->rules);
     free(e);
 }
@@ -574,6 +543,7 @@ int alarm_engine_set_rules(alarm_engine_t *e, const struct alarm_rule *rules, si
 {
     struct alarm_rule *all = NULL, *active = NULL;
     size_t nactive = 0, skipped = 0;
+    struct iot_strmap_walk walk = {0};
     int rc = IOT_OK;
     if (n) {
         all = malloc(n * sizeof(*all));
@@ -592,21 +562,20 @@ int alarm_engine_set_rules(alarm_engine_t *e, const struct alarm_rule *rules, si
         }
     }
     /* Re-point the watches of remaining rules into the new array; drop the others. */
-    for (size_t b = 0; b < e->nbuckets; b++)
-        for (struct device *d = e->buckets[b]; d; d = d->hnext)
-            for (struct watch *w = d->watches, *next; w; w = next) {
-                next = w->next;
-                if (!w->rule)
-                    continue;
-                const struct alarm_rule *r = rule_by_id(active, nactive, w->rule_id);
-                if (r && alarm_rule_is_silence(r) == (w->kind == WATCH_SILENCE)) {
-                    w->rule = r;
-                    continue;
-                }
-                /* w->rule still points into the old array (freed below): names for emit */
-                const struct alarm_rule *old = rule_by_id(all, n, w->rule_id);
-                watch_drop(e, w, now_ms, old && !old->enabled ? "rule disabled" : "rule removed");
+    for (struct device *d; (d = device_walk(e, &walk));)
+        for (struct watch *w = d->watches, *next; w; w = next) {
+            next = w->next;
+            if (!w->rule)
+                continue;
+            const struct alarm_rule *r = rule_by_id(active, nactive, w->rule_id);
+            if (r && alarm_rule_is_silence(r) == (w->kind == WATCH_SILENCE)) {
+                w->rule = r;
+                continue;
             }
+            /* w->rule still points into the old array (freed below): names for emit */
+            const struct alarm_rule *old = rule_by_id(all, n, w->rule_id);
+            watch_drop(e, w, now_ms, old && !old->enabled ? "rule disabled" : "rule removed");
+        }
     free(e->rules);
     e->rules = active;
     e->nrules = nactive;
@@ -614,9 +583,9 @@ int alarm_engine_set_rules(alarm_engine_t *e, const struct alarm_rule *rules, si
     e->stats.rules = nactive;
     e->stats.rules_skipped = skipped;
     /* Silence clocks of new silence rules (and scope changes of group rules). */
-    for (size_t b = 0; b < e->nbuckets; b++)
-        for (struct device *d = e->buckets[b]; d; d = d->hnext)
-            device_rescope(e, d, now_ms);
+    walk = (struct iot_strmap_walk){0};
+    for (struct device *d; (d = device_walk(e, &walk));)
+        device_rescope(e, d, now_ms);
 out:
     free(all);
     free(active);
@@ -699,23 +668,23 @@ int64_t alarm_engine_tick(alarm_engine_t *e, int64_t now_ms)
     if (now_ms < e->next_deadline)
         return e->next_deadline;
     int64_t next = INT64_MAX;
-    for (size_t b = 0; b < e->nbuckets; b++)
-        for (struct device *d = e->buckets[b]; d; d = d->hnext)
-            for (struct watch *w = d->watches; w; w = w->next) {
-                if (w->kind == WATCH_THRESHOLD && w->pending) {
-                    int64_t due = w->since_ms + w->rule->for_ms;
-                    if (due <= now_ms)
-                        raise_threshold(e, w, due);
-                    else if (due < next)
-                        next = due;
-                } else if (w->kind == WATCH_SILENCE && !w->open) {
-                    int64_t due = silence_due(w);
-                    if (due <= now_ms)
-                        raise_silence(e, w, due, false);
-                    else if (due < next)
-                        next = due;
-                }
+    struct iot_strmap_walk walk = {0};
+    for (struct device *d; (d = device_walk(e, &walk));)
+        for (struct watch *w = d->watches; w; w = w->next) {
+            if (w->kind == WATCH_THRESHOLD && w->pending) {
+                int64_t due = w->since_ms + w->rule->for_ms;
+                if (due <= now_ms)
+                    raise_threshold(e, w, due);
+                else if (due < next)
+                    next = due;
+            } else if (w->kind == WATCH_SILENCE && !w->open) {
+                int64_t due = silence_due(w);
+                if (due <= now_ms)
+                    raise_silence(e, w, due, false);
+                else if (due < next)
+                    next = due;
             }
+        }
     e->next_deadline = next;
     return next;
 }
@@ -841,5 +810,5 @@ int alarm_engine_restore(alarm_engine_t *e, const struct alarm_open *open, size_
 void alarm_engine_stats(const alarm_engine_t *e, struct alarm_engine_stats *out)
 {
     *out = e->stats;
-    out->devices = e->ndevices;
+    out->devices = e->devices.count;
 }
