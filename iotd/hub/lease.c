@@ -14,7 +14,6 @@
 #include "base/log.h"
 #include "iot_error.h"
 #include "iot_grow.h"
-#include "relay/relay.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -97,7 +96,7 @@ static bool send_command(hub_t *hub, const struct lease *l, bool start)
     struct relay_request *req =
         relay_request_new(&origin, IOTP_SERVER_ADDRESS, l->tenant, l->device, name, 0, NULL,
                           timeout_ms, NULL, uv_hrtime());
-    outcome = req ? sessions_relay(sessions, -1, req) : RELAY_INTERNAL;
+    outcome = req ? hub->deps.port.relay(sessions, -1, req) : RELAY_INTERNAL;
     if (outcome != RELAY_OK) {
         /* Audited like any relayed command (who: iotd); one that reached the device is audited
          * where its outcome is known, on the device's thread. */
