@@ -14,6 +14,7 @@
 #include "base/log.h"
 #include "iot_error.h"
 #include "iot_grow.h"
+#include "relay/relay.h"
 
 #include <stdio.h>
 #include <stdlib.h>
