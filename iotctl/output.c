@@ -11,6 +11,7 @@
 
 #include "ctl_proto.h"
 #include "iot_error.h"
+#include "iot_grow.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -28,16 +29,10 @@ struct text {
 
 static void text_append(struct text *t, const char *s, size_t n)
 {
-    if (t->len + n + 1 > t->cap) {
-        size_t cap = t->cap ? t->cap * 2 : 64;
-        while (cap < t->len + n + 1)
-            cap *= 2;
-        char *data = realloc(t->data, cap);
-        if (!data)
-            return; /* the cell is shown truncated rather than aborting the whole output */
-        t->data = data;
-        t->cap = cap;
-    }
+    char *data = iot_reserve(t->data, t->len + n + 1, &t->cap, 64, 1);
+    if (!data)
+        return; /* the cell is shown truncated rather than aborting the whole output */
+    t->data = data;
     memcpy(t->data + t->len, s, n);
     t->len += n;
     t->data[t->len] = '\0';

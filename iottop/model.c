@@ -20,6 +20,7 @@
 #include "model.h"
 
 #include "iot_error.h"
+#include "iot_grow.h"
 #include "stats_schema.h"
 
 #include <math.h>
@@ -143,18 +144,17 @@ static void table_clear(struct model_table *t)
 /* A new zeroed row at the end, or NULL when the table cannot grow. */
 static struct model_row *table_add_row(struct model_table *t)
 {
-    if (t->row_count == t->row_cap) {
-        size_t cap = t->row_cap ? t->row_cap * 2 : 16;
-        struct model_row *rows = realloc(t->rows, cap * sizeof(*rows));
-        if (!rows)
-            return NULL;
-        t->rows = rows;
-        size_t *view = realloc(t->view, cap * sizeof(*view));
-        if (!view)
-            return NULL;
-        t->view = view;
-        t->row_cap = cap;
-    }
+    /* rows and view grow together: row_cap is the room of both. */
+    size_t rows_cap = t->row_cap, view_cap = t->row_cap;
+    struct model_row *rows = iot_grow(t->rows, t->row_count, &rows_cap, 16, sizeof(*rows));
+    if (!rows)
+        return NULL;
+    t->rows = rows;
+    size_t *view = iot_grow(t->view, t->row_count, &view_cap, 16, sizeof(*view));
+    if (!view)
+        return NULL;
+    t->view = view;
+    t->row_cap = rows_cap;
     struct model_row *row = &t->rows[t->row_count++];
     memset(row, 0, sizeof(*row));
     return row;

@@ -1,5 +1,8 @@
 /*
- * engine.c - evaluation of alarm rules (see engine.h for the semantics).
+ * engine.c - evaluation of alarm rules: the engine's state per device and the transitions
+ * events, time and device alarms make it go through (see engine.h for the semantics). What one
+ * rule says on its own (validity, condition, clear condition) is rule.c; the words of alarms
+ * are alarm_names.c.
  *
  * State lives per device: a hash table of devices (id -> tenant, type, tracked), each with a
  * short list of watches, one per (rule, device) or (device alarm name, device) that has
@@ -16,9 +19,10 @@
  */
 #include "alarm/engine.h"
 
+#include "alarm/rule.h"
 #include "iot_error.h"
+#include "iot_strmap.h"
 
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,8 +46,7 @@ struct watch {
 };
 
 struct device {
-    struct device *hnext;
-    uint64_t hash;
+    struct iot_strmap_node node; /* keyed by id */
     bool tracked;
     char id[ALARM_NAME_MAX + 1];
     char tenant[ALARM_NAME_MAX + 1];
@@ -55,123 +58,16 @@ struct alarm_engine {
     struct alarm_engine_hooks hooks;
     struct alarm_rule *rules; /* active rules (enabled, valid), sorted by id */
     size_t nrules;
-    struct device **buckets;
-    size_t nbuckets, ndevices;
+    iot_strmap_t devices;
     int64_t next_deadline;
     struct alarm_engine_stats stats;
 };
-
-/* ---- names ---- */
-
-static const char *const severity_names[] = {"info", "warning", "minor", "major", "critical"};
-static const char *const scope_names[] = {"device", "group", "type", "tenant"};
-static const char *const op_names[] = {"", ">", ">=", "<", "<=", "==", "!="};
-static const char *const source_names[] = {"rule", "device"};
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-
-static bool parse_name(const char *const *names, size_t n, const char *name, int *out)
-{
-    if (!name || !*name)
-        return false;
-    for (size_t i = 0; i < n; i++)
-        if (strcmp(names[i], name) == 0) {
-            *out = (int)i;
-            return true;
-        }
-    return false;
-}
-
-const char *alarm_severity_name(enum alarm_severity s)
-{
-    return (unsigned)s < COUNT(severity_names) ? severity_names[s] : "warning";
-}
-
-const char *alarm_scope_name(enum alarm_scope s)
-{
-    return (unsigned)s < COUNT(scope_names) ? scope_names[s] : "tenant";
-}
-
-const char *alarm_op_name(enum alarm_op op)
-{
-    return (unsigned)op < COUNT(op_names) ? op_names[op] : "";
-}
-
-const char *alarm_source_name(enum alarm_source s)
-{
-    return (unsigned)s < COUNT(source_names) ? source_names[s] : "rule";
-}
-
-bool alarm_severity_parse(const char *name, enum alarm_severity *out)
-{
-    int v;
-    if (!parse_name(severity_names, COUNT(severity_names), name, &v))
-        return false;
-    *out = (enum alarm_severity)v;
-    return true;
-}
-
-bool alarm_scope_parse(const char *name, enum alarm_scope *out)
-{
-    int v;
-    if (!parse_name(scope_names, COUNT(scope_names), name, &v))
-        return false;
-    *out = (enum alarm_scope)v;
-    return true;
-}
-
-bool alarm_op_parse(const char *name, enum alarm_op *out)
-{
-    int v;
-    if (!parse_name(op_names + 1, COUNT(op_names) - 1, name, &v))
-        return false;
-    *out = (enum alarm_op)(v + 1);
-    return true;
-}
-
-bool alarm_source_parse(const char *name, enum alarm_source *out)
-{
-    int v;
-    if (!parse_name(source_names, COUNT(source_names), name, &v))
-        return false;
-    *out = (enum alarm_source)v;
-    return true;
-}
-
-bool alarm_parse_number(const char *text, double *out)
-{
-    char *end;
-    if (!text || !*text)
-        return false;
-    double v = strtod(text, &end);
-    while (*end == ' ')
-        end++;
-    if (end == text || *end != '\0' || !isfinite(v))
-        return false;
-    *out = v;
-    return true;
-}
 
 /* ---- small helpers ---- */
 
 static void copy_str(char *dst, size_t size, const char *src)
 {
     snprintf(dst, size, "%s", src ? src : "");
-}
-
-static bool name_ok(const char *s)
-{
-    return s && *s && strlen(s) <= ALARM_NAME_MAX;
-}
-
-static uint64_t hash_str(const char *s)
-{
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    for (; *s; s++) {
-        h ^= (unsigned char)*s;
-        h *= 1099511628211ULL;
-    }
-    return h;
 }
 
 static void arm(alarm_engine_t *e, int64_t due)
@@ -306,33 +202,20 @@ static struct watch *watch_find_device_alarm(struct device *dev, const char *nam
 
 /* ---- devices ---- */
 
-static struct device *device_find(const alarm_engine_t *e, const char *id)
+static struct device *device_of(struct iot_strmap_node *node)
 {
-    if (!e->nbuckets)
-        return NULL;
-    uint64_t h = hash_str(id);
-    for (struct device *d = e->buckets[h & (e->nbuckets - 1)]; d; d = d->hnext)
-        if (d->hash == h && strcmp(d->id, id) == 0)
-            return d;
-    return NULL;
+    return node ? (struct device *)((char *)node - offsetof(struct device, node)) : NULL;
 }
 
-static int device_grow(alarm_engine_t *e)
+static struct device *device_find(const alarm_engine_t *e, const char *id)
 {
-    size_t n = e->nbuckets ? e->nbuckets * 2 : 64;
-    struct device **b = calloc(n, sizeof(*b));
-    if (!b)
-        return IOT_ENOMEM;
-    for (size_t i = 0; i < e->nbuckets; i++)
-        for (struct device *d = e->buckets[i], *next; d; d = next) {
-            next = d->hnext;
-            d->hnext = b[d->hash & (n - 1)];
-            b[d->hash & (n - 1)] = d;
-        }
-    free(e->buckets);
-    e->buckets = b;
-    e->nbuckets = n;
-    return IOT_OK;
+    return device_of(iot_strmap_find(&e->devices, id));
+}
+
+/* The next device of a walk over all of them (see iot_strmap_walk). */
+static struct device *device_walk(const alarm_engine_t *e, struct iot_strmap_walk *w)
+{
+    return device_of(iot_strmap_walk(&e->devices, w));
 }
 
 /* The device's record, created (untracked) if needed; NULL when out of memory. */
@@ -341,10 +224,6 @@ static struct device *device_get(alarm_engine_t *e, const char *tenant, const ch
     struct device *d = device_find(e, id);
     if (d)
         return d;
-    if (e->ndevices >= e->nbuckets && device_grow(e) != IOT_OK) {
-        e->stats.no_memory++;
-        return NULL;
-    }
     d = calloc(1, sizeof(*d));
     if (!d) {
         e->stats.no_memory++;
@@ -352,22 +231,19 @@ static struct device *device_get(alarm_engine_t *e, const char *tenant, const ch
     }
     copy_str(d->id, sizeof(d->id), id);
     copy_str(d->tenant, sizeof(d->tenant), tenant);
-    d->hash = hash_str(id);
-    d->hnext = e->buckets[d->hash & (e->nbuckets - 1)];
-    e->buckets[d->hash & (e->nbuckets - 1)] = d;
-    e->ndevices++;
+    if (iot_strmap_insert(&e->devices, &d->node, d->id) != IOT_OK) {
+        free(d);
+        e->stats.no_memory++;
+        return NULL;
+    }
     return d;
 }
 
 static void device_remove(alarm_engine_t *e, struct device *d)
 {
-    struct device **p = &e->buckets[d->hash & (e->nbuckets - 1)];
-    while (*p != d)
-        p = &(*p)->hnext;
-    *p = d->hnext;
+    iot_strmap_remove(&e->devices, &d->node);
     while (d->watches)
         watch_free(e, d->watches);
-    e->ndevices--;
     free(d);
 }
 
@@ -388,83 +264,6 @@ static bool rule_in_scope(const alarm_engine_t *e, const struct alarm_rule *r,
     case ALARM_SCOPE_GROUP:
         return e->hooks.in_scope && e->hooks.in_scope(r, d->tenant, d->id, d->type, e->hooks.arg);
     }
-    return false;
-}
-
-static bool rule_valid(const struct alarm_rule *r)
-{
-    if (!r->id || !name_ok(r->tenant) || !name_ok(r->name) || !name_ok(r->event) ||
-        (unsigned)r->severity >= ALARM_SEVERITY_COUNT || (unsigned)r->scope > ALARM_SCOPE_TENANT)
-        return false;
-    if (r->scope != ALARM_SCOPE_TENANT && !r->target[0])
-        return false;
-    if (alarm_rule_is_silence(r))
-        return true;
-    return name_ok(r->field) && r->op > ALARM_OP_NONE && r->op <= ALARM_OP_NE &&
-           isfinite(r->threshold) && isfinite(r->hysteresis) && r->hysteresis >= 0;
-}
-
-static int rule_cmp(const void *a, const void *b)
-{
-    const struct alarm_rule *x = a, *y = b;
-    return x->id < y->id ? -1 : x->id > y->id;
-}
-
-static const struct alarm_rule *rule_by_id(const struct alarm_rule *rules, size_t n, uint64_t id)
-{
-    struct alarm_rule key = {.id = id};
-    return n ? bsearch(&key, rules, n, sizeof(*rules), rule_cmp) : NULL;
-}
-
-static bool condition(enum alarm_op op, double v, double t)
-{
-    switch (op) {
-    case ALARM_OP_GT:
-        return v > t;
-    case ALARM_OP_GE:
-        return v >= t;
-    case ALARM_OP_LT:
-        return v < t;
-    case ALARM_OP_LE:
-        return v <= t;
-    case ALARM_OP_EQ:
-        return v == t;
-    case ALARM_OP_NE:
-        return v != t;
-    case ALARM_OP_NONE:
-        break;
-    }
-    return false;
-}
-
-/* The clear condition of an open threshold alarm: the negated condition, with the threshold
- * moved away by the hysteresis (see engine.h). *bound and *clear_op describe it for messages. */
-static bool clears(const struct alarm_rule *r, double v, double *bound, const char **clear_op)
-{
-    double lo = r->threshold - r->hysteresis, hi = r->threshold + r->hysteresis;
-    switch (r->op) {
-    case ALARM_OP_GT:
-        *bound = lo, *clear_op = "<=";
-        return v <= lo;
-    case ALARM_OP_GE:
-        *bound = lo, *clear_op = "<";
-        return v < lo;
-    case ALARM_OP_LT:
-        *bound = hi, *clear_op = ">=";
-        return v >= hi;
-    case ALARM_OP_LE:
-        *bound = hi, *clear_op = ">";
-        return v > hi;
-    case ALARM_OP_EQ:
-        *bound = r->threshold, *clear_op = "!=";
-        return v != r->threshold;
-    case ALARM_OP_NE:
-        *bound = r->threshold, *clear_op = "==";
-        return v == r->threshold;
-    case ALARM_OP_NONE:
-        break;
-    }
-    *bound = r->threshold, *clear_op = "";
     return false;
 }
 
@@ -561,10 +360,10 @@ void alarm_engine_free(alarm_engine_t *e)
 {
     if (!e)
         return;
-    for (size_t i = 0; i < e->nbuckets; i++)
-        while (e->buckets[i])
-            device_remove(e, e->buckets[i]);
-    free(e->buckets);
+    struct iot_strmap_walk w = {0};
+    for (struct device *d; (d = device_walk(e, &w));)
+        device_remove(e, d);
+    iot_strmap_free(&e->devices);
     free(e->rules);
     free(e);
 }
@@ -574,6 +373,7 @@ int alarm_engine_set_rules(alarm_engine_t *e, const struct alarm_rule *rules, si
 {
     struct alarm_rule *all = NULL, *active = NULL;
     size_t nactive = 0, skipped = 0;
+    struct iot_strmap_walk walk = {0};
     int rc = IOT_OK;
     if (n) {
         all = malloc(n * sizeof(*all));
@@ -583,30 +383,29 @@ int alarm_engine_set_rules(alarm_engine_t *e, const struct alarm_rule *rules, si
             goto out;
         }
         memcpy(all, rules, n * sizeof(*all));
-        qsort(all, n, sizeof(*all), rule_cmp);
+        qsort(all, n, sizeof(*all), alarm_rule_cmp);
         for (size_t i = 0; i < n; i++) {
-            if (!rule_valid(&all[i]))
+            if (!alarm_rule_valid(&all[i]))
                 skipped++;
             else if (all[i].enabled && (i == 0 || all[i].id != all[i - 1].id))
                 active[nactive++] = all[i];
         }
     }
     /* Re-point the watches of remaining rules into the new array; drop the others. */
-    for (size_t b = 0; b < e->nbuckets; b++)
-        for (struct device *d = e->buckets[b]; d; d = d->hnext)
-            for (struct watch *w = d->watches, *next; w; w = next) {
-                next = w->next;
-                if (!w->rule)
-                    continue;
-                const struct alarm_rule *r = rule_by_id(active, nactive, w->rule_id);
-                if (r && alarm_rule_is_silence(r) == (w->kind == WATCH_SILENCE)) {
-                    w->rule = r;
-                    continue;
-                }
-                /* w->rule still points into the old array (freed below): names for emit */
-                const struct alarm_rule *old = rule_by_id(all, n, w->rule_id);
-                watch_drop(e, w, now_ms, old && !old->enabled ? "rule disabled" : "rule removed");
+    for (struct device *d; (d = device_walk(e, &walk));)
+        for (struct watch *w = d->watches, *next; w; w = next) {
+            next = w->next;
+            if (!w->rule)
+                continue;
+            const struct alarm_rule *r = alarm_rule_by_id(active, nactive, w->rule_id);
+            if (r && alarm_rule_is_silence(r) == (w->kind == WATCH_SILENCE)) {
+                w->rule = r;
+                continue;
             }
+            /* w->rule still points into the old array (freed below): names for emit */
+            const struct alarm_rule *old = alarm_rule_by_id(all, n, w->rule_id);
+            watch_drop(e, w, now_ms, old && !old->enabled ? "rule disabled" : "rule removed");
+        }
     free(e->rules);
     e->rules = active;
     e->nrules = nactive;
@@ -614,9 +413,9 @@ int alarm_engine_set_rules(alarm_engine_t *e, const struct alarm_rule *rules, si
     e->stats.rules = nactive;
     e->stats.rules_skipped = skipped;
     /* Silence clocks of new silence rules (and scope changes of group rules). */
-    for (size_t b = 0; b < e->nbuckets; b++)
-        for (struct device *d = e->buckets[b]; d; d = d->hnext)
-            device_rescope(e, d, now_ms);
+    walk = (struct iot_strmap_walk){0};
+    for (struct device *d; (d = device_walk(e, &walk));)
+        device_rescope(e, d, now_ms);
 out:
     free(all);
     free(active);
@@ -627,7 +426,7 @@ void alarm_engine_event(alarm_engine_t *e, const char *tenant, const char *devic
                         const char *event_name, alarm_field_fn field, const void *ctx,
                         int64_t now_ms)
 {
-    if (!name_ok(tenant) || !name_ok(device) || !type || !name_ok(event_name))
+    if (!alarm_name_ok(tenant) || !alarm_name_ok(device) || !type || !alarm_name_ok(event_name))
         return;
     struct device *d = device_track(e, tenant, device, type, now_ms, false);
     if (!d)
@@ -659,7 +458,7 @@ void alarm_engine_event(alarm_engine_t *e, const char *tenant, const char *devic
             continue;
         }
         struct watch *w = watch_find_rule(d, r->id);
-        if (condition(r->op, v, r->threshold)) {
+        if (alarm_condition(r->op, v, r->threshold)) {
             if (w && w->open)
                 continue; /* re-raise while open: nothing */
             if (!w && !(w = watch_new(e, d, WATCH_THRESHOLD, r, NULL)))
@@ -684,7 +483,7 @@ void alarm_engine_event(alarm_engine_t *e, const char *tenant, const char *devic
         }
         double bound;
         const char *clear_op;
-        if (w->open && clears(r, v, &bound, &clear_op)) {
+        if (w->open && alarm_clears(r, v, &bound, &clear_op)) {
             char value[ALARM_VALUE_MAX + 1];
             copy_str(value, sizeof(value), text);
             emit(e, w, ALARM_CLEAR, now_ms, value, "%s %s %s %.15g", r->field, value, clear_op,
@@ -699,23 +498,23 @@ int64_t alarm_engine_tick(alarm_engine_t *e, int64_t now_ms)
     if (now_ms < e->next_deadline)
         return e->next_deadline;
     int64_t next = INT64_MAX;
-    for (size_t b = 0; b < e->nbuckets; b++)
-        for (struct device *d = e->buckets[b]; d; d = d->hnext)
-            for (struct watch *w = d->watches; w; w = w->next) {
-                if (w->kind == WATCH_THRESHOLD && w->pending) {
-                    int64_t due = w->since_ms + w->rule->for_ms;
-                    if (due <= now_ms)
-                        raise_threshold(e, w, due);
-                    else if (due < next)
-                        next = due;
-                } else if (w->kind == WATCH_SILENCE && !w->open) {
-                    int64_t due = silence_due(w);
-                    if (due <= now_ms)
-                        raise_silence(e, w, due, false);
-                    else if (due < next)
-                        next = due;
-                }
+    struct iot_strmap_walk walk = {0};
+    for (struct device *d; (d = device_walk(e, &walk));)
+        for (struct watch *w = d->watches; w; w = w->next) {
+            if (w->kind == WATCH_THRESHOLD && w->pending) {
+                int64_t due = w->since_ms + w->rule->for_ms;
+                if (due <= now_ms)
+                    raise_threshold(e, w, due);
+                else if (due < next)
+                    next = due;
+            } else if (w->kind == WATCH_SILENCE && !w->open) {
+                int64_t due = silence_due(w);
+                if (due <= now_ms)
+                    raise_silence(e, w, due, false);
+                else if (due < next)
+                    next = due;
             }
+        }
     e->next_deadline = next;
     return next;
 }
@@ -728,7 +527,7 @@ int64_t alarm_engine_next_deadline(const alarm_engine_t *e)
 int alarm_engine_track(alarm_engine_t *e, const char *tenant, const char *device, const char *type,
                        int64_t now_ms)
 {
-    if (!name_ok(tenant) || !name_ok(device) || !type || strlen(type) > ALARM_NAME_MAX)
+    if (!alarm_name_ok(tenant) || !alarm_name_ok(device) || !type || strlen(type) > ALARM_NAME_MAX)
         return IOT_EINVAL;
     return device_track(e, tenant, device, type, now_ms, true) ? IOT_OK : IOT_ENOMEM;
 }
@@ -746,7 +545,7 @@ void alarm_engine_untrack(alarm_engine_t *e, const char *device, int64_t now_ms)
 void alarm_engine_device_offline(alarm_engine_t *e, const char *tenant, const char *device,
                                  const char *type, int64_t now_ms)
 {
-    if (!name_ok(tenant) || !name_ok(device) || !type || strlen(type) > ALARM_NAME_MAX)
+    if (!alarm_name_ok(tenant) || !alarm_name_ok(device) || !type || strlen(type) > ALARM_NAME_MAX)
         return;
     struct device *d = device_track(e, tenant, device, type, now_ms, false);
     if (!d)
@@ -759,7 +558,7 @@ void alarm_engine_device_offline(alarm_engine_t *e, const char *tenant, const ch
 void alarm_engine_device_online(alarm_engine_t *e, const char *tenant, const char *device,
                                 const char *type, int64_t now_ms)
 {
-    if (!name_ok(tenant) || !name_ok(device) || !type || strlen(type) > ALARM_NAME_MAX)
+    if (!alarm_name_ok(tenant) || !alarm_name_ok(device) || !type || strlen(type) > ALARM_NAME_MAX)
         return;
     (void)device_track(e, tenant, device, type, now_ms, false);
 }
@@ -768,7 +567,7 @@ int alarm_engine_device_alarm(alarm_engine_t *e, const char *tenant, const char 
                               const char *name, const char *severity, bool clear, const char *value,
                               const char *message, int64_t now_ms)
 {
-    if (!name_ok(tenant) || !name_ok(device) || !name_ok(name))
+    if (!alarm_name_ok(tenant) || !alarm_name_ok(device) || !alarm_name_ok(name))
         return IOT_EINVAL;
     struct device *d = clear ? device_find(e, device) : device_get(e, tenant, device);
     if (!d)
@@ -801,11 +600,11 @@ int alarm_engine_restore(alarm_engine_t *e, const struct alarm_open *open, size_
     int rc = IOT_OK;
     for (size_t i = 0; i < n; i++) {
         const struct alarm_open *o = &open[i];
-        if (!name_ok(o->tenant) || !name_ok(o->device) || !name_ok(o->name))
+        if (!alarm_name_ok(o->tenant) || !alarm_name_ok(o->device) || !alarm_name_ok(o->name))
             continue;
         const struct alarm_rule *r = NULL;
         if (o->source == ALARM_SOURCE_RULE) {
-            r = rule_by_id(e->rules, e->nrules, o->rule_id);
+            r = alarm_rule_by_id(e->rules, e->nrules, o->rule_id);
             if (!r || strcmp(r->tenant, o->tenant) != 0) {
                 emit_orphan_clear(e, o, now_ms);
                 continue;
@@ -841,5 +640,5 @@ int alarm_engine_restore(alarm_engine_t *e, const struct alarm_open *open, size_
 void alarm_engine_stats(const alarm_engine_t *e, struct alarm_engine_stats *out)
 {
     *out = e->stats;
-    out->devices = e->ndevices;
+    out->devices = e->devices.count;
 }

@@ -235,7 +235,8 @@ static int start_events(struct iotd *d, char *err, size_t errlen)
                           .presence = d->presence,
                           .db = d->db,
                           .alarm_writer = d->alarm_writer,
-                          .audit = d->audit};
+                          .audit = d->audit,
+                          .port = {sessions_ack, sessions_deliver, sessions_reply, sessions_relay}};
     struct hub_options ho = {.lease_max_s = d->cfg.events_lease_max_s};
     if ((rc = hub_start(&d->hub, &hd, &ho)) != 0) {
         snprintf(err, errlen, "cannot start the event hub");

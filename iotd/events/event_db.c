@@ -22,6 +22,7 @@
 #include "ctl_time.h"
 #include "db/stmt_cache.h"
 #include "iot_error.h"
+#include "iot_grow.h"
 
 #include <errmsg.h>
 #include <mysqld_error.h>
@@ -151,18 +152,12 @@ static void sb_put(struct strbuf *b, const char *s, size_t n)
 {
     if (b->failed)
         return;
-    if (b->len + n + 1 > b->cap) {
-        size_t cap = b->cap ? b->cap : 1024;
-        while (cap < b->len + n + 1)
-            cap *= 2;
-        char *np = realloc(b->p, cap);
-        if (!np) {
-            b->failed = true;
-            return;
-        }
-        b->p = np;
-        b->cap = cap;
+    char *p = iot_reserve(b->p, b->len + n + 1, &b->cap, 1024, 1);
+    if (!p) {
+        b->failed = true;
+        return;
     }
+    b->p = p;
     memcpy(b->p + b->len, s, n);
     b->len += n;
     b->p[b->len] = '\0';

@@ -1,109 +1,78 @@
 /*
- * seq_cache.c - open-addressing hash map device -> seq (see seq_cache.h). Linear probing,
- * FNV-1a, grown at 3/4 load; entries are never removed (one per device ever seen).
+ * seq_cache.c - the last sequence number stored per device (see seq_cache.h): an iot_strmap of
+ * entries that each carry their device's name; entries are never removed (one per device ever
+ * seen), so each is one allocation for the life of the cache.
  */
 #include "events/seq_cache.h"
 
 #include "iot_error.h"
+#include "iot_strmap.h"
 
 #include <stdlib.h>
 #include <string.h>
 
 struct seq_entry {
-    char *device; /* NULL: free slot */
+    struct iot_strmap_node node;
     uint32_t seq;
+    char device[];
 };
 
 struct seq_cache {
-    struct seq_entry *slots;
-    size_t cap, count; /* cap is a power of two */
+    iot_strmap_t map;
 };
 
-static uint64_t hash(const char *s)
+static struct seq_entry *entry_of(struct iot_strmap_node *node)
 {
-    uint64_t h = 1469598103934665603ull;
-    for (; *s; s++)
-        h = (h ^ (unsigned char)*s) * 1099511628211ull;
-    return h;
+    return node ? (struct seq_entry *)((char *)node - offsetof(struct seq_entry, node)) : NULL;
 }
 
 seq_cache_t *seq_cache_new(void)
 {
-    seq_cache_t *c = calloc(1, sizeof(*c));
-    if (!c)
-        return NULL;
-    c->cap = 256;
-    c->slots = calloc(c->cap, sizeof(*c->slots));
-    if (!c->slots) {
-        free(c);
-        return NULL;
-    }
-    return c;
+    return calloc(1, sizeof(seq_cache_t));
 }
 
 void seq_cache_free(seq_cache_t *c)
 {
     if (!c)
         return;
-    for (size_t i = 0; i < c->cap; i++)
-        free(c->slots[i].device);
-    free(c->slots);
+    struct iot_strmap_walk w = {0};
+    for (struct iot_strmap_node *n; (n = iot_strmap_walk(&c->map, &w));)
+        free(entry_of(n));
+    iot_strmap_free(&c->map);
     free(c);
-}
-
-static struct seq_entry *find(struct seq_entry *slots, size_t cap, const char *device)
-{
-    size_t i = hash(device) & (cap - 1);
-    while (slots[i].device && strcmp(slots[i].device, device) != 0)
-        i = (i + 1) & (cap - 1);
-    return &slots[i];
 }
 
 bool seq_cache_get(const seq_cache_t *c, const char *device, uint32_t *seq)
 {
-    const struct seq_entry *e = find(c->slots, c->cap, device);
-    if (!e->device)
+    const struct seq_entry *e = entry_of(iot_strmap_find(&c->map, device));
+    if (!e)
         return false;
     *seq = e->seq;
     return true;
 }
 
-static int grow(seq_cache_t *c)
-{
-    size_t cap = c->cap * 2;
-    struct seq_entry *slots = calloc(cap, sizeof(*slots));
-    if (!slots)
-        return IOT_ENOMEM;
-    for (size_t i = 0; i < c->cap; i++)
-        if (c->slots[i].device)
-            *find(slots, cap, c->slots[i].device) = c->slots[i];
-    free(c->slots);
-    c->slots = slots;
-    c->cap = cap;
-    return IOT_OK;
-}
-
 int seq_cache_raise(seq_cache_t *c, const char *device, uint32_t seq)
 {
-    struct seq_entry *e = find(c->slots, c->cap, device);
-    if (e->device) {
+    uint64_t hash = iot_strmap_hash(device);
+    struct seq_entry *e = entry_of(iot_strmap_find_hashed(&c->map, device, hash));
+    if (e) {
         if (seq > e->seq)
             e->seq = seq;
         return IOT_OK;
     }
-    if ((c->count + 1) * 4 > c->cap * 3) {
-        if (grow(c) != IOT_OK)
-            return IOT_ENOMEM;
-        e = find(c->slots, c->cap, device);
-    }
-    if (!(e->device = strdup(device)))
+    size_t len = strlen(device);
+    if (!(e = malloc(sizeof(*e) + len + 1)))
         return IOT_ENOMEM;
+    memcpy(e->device, device, len + 1);
     e->seq = seq;
-    c->count++;
+    if (iot_strmap_insert_hashed(&c->map, &e->node, e->device, hash) != IOT_OK) {
+        free(e);
+        return IOT_ENOMEM;
+    }
     return IOT_OK;
 }
 
 size_t seq_cache_count(const seq_cache_t *c)
 {
-    return c->count;
+    return c->map.count;
 }

@@ -5,6 +5,7 @@
 
 #include "base/log.h"
 #include "iot_error.h"
+#include "iot_grow.h"
 
 #include <errno.h>
 #include <fcntl.h>
@@ -200,13 +201,10 @@ static int record_at(int fd, uint64_t off, unsigned char **buf, size_t *cap, siz
     uint32_t len = get32(h + 4);
     if (get32(h) != SPOOL_MAGIC || len == 0 || len > SPOOL_MAX_RECORD)
         return 0;
-    if (*cap < len) {
-        unsigned char *nb = realloc(*buf, len);
-        if (!nb)
-            return -1;
-        *buf = nb;
-        *cap = len;
-    }
+    unsigned char *grown = iot_reserve(*buf, len, cap, 4096, 1);
+    if (!grown)
+        return -1;
+    *buf = grown;
     r = read_at(fd, *buf, len, off + SPOOL_HEADER);
     if (r <= 0)
         return r;

@@ -161,7 +161,7 @@ void hub_fanout(hub_t *hub, struct event *item)
             if (n == 0)
                 continue;
             /* Counted as delivered (or dropped) on the io thread, unless it never gets there. */
-            if (sessions_deliver(sessions, io, item, run, n) != 0)
+            if (hub->deps.port.deliver(sessions, io, item, run, n) != 0)
                 hub->stats.dropped += n;
         }
     }
@@ -202,7 +202,7 @@ void hub_durable(struct event *const *events, size_t n, void *arg)
     if (hub->stopping)
         return; /* the sessions are gone: devices retransmit, and get a duplicate's ACK */
     if (hub->deps.sessions)
-        sessions_ack(hub->deps.sessions, events, n);
+        hub->deps.port.ack(hub->deps.sessions, events, n);
     for (size_t i = 0; i < n; i++) {
         struct event *ev = events[i];
         if (ev->duplicate) {
@@ -276,7 +276,8 @@ static void reply(hub_t *hub, const struct session_sub_request *r, const char *c
                   const char *key, const char *value)
 {
     if (hub->deps.sessions)
-        sessions_reply(hub->deps.sessions, r->io, r->slot, r->serial, r->id, code, key, value);
+        hub->deps.port.reply(hub->deps.sessions, r->io, r->slot, r->serial, r->id, code, key,
+                             value);
 }
 
 /* Does the scope name something of the user's tenant? A device of another tenant gets the same

@@ -28,6 +28,7 @@
 #include "loop/inbox.h"
 #include "registry/registry.h"
 #include "relay/audit.h"
+#include "relay/relay.h"
 #include "session/presence.h"
 #include "session/session.h"
 
@@ -39,12 +40,28 @@ typedef struct hub hub_t;
 struct event_store;
 struct alarm_writer;
 
+/* What the hub asks of the session layer: ACKs, deliveries and answers to user sessions, and
+ * relaying the start and stop commands of leases to devices. Function pointers, so that a test
+ * of the hub can stand in for sessions and the relay (tests/unit/hub); iotd/core/daemon.c
+ * fills them with sessions_ack, sessions_deliver, sessions_reply and sessions_relay, whose
+ * contracts they keep (session/session.h). Called only while hub_deps.sessions is set, which
+ * they get as their first argument. */
+struct hub_sessions_port {
+    void (*ack)(sessions_t *s, struct event *const *events, size_t n);
+    int (*deliver)(sessions_t *s, unsigned io, struct event *item,
+                   const struct session_target *targets, size_t n);
+    void (*reply)(sessions_t *s, unsigned io, uint32_t slot, uint64_t serial, uint32_t id,
+                  const char *code, const char *key, const char *value);
+    enum relay_outcome (*relay)(sessions_t *s, int current, struct relay_request *req);
+};
+
 struct hub_deps {
     uv_loop_t *loop; /* the main loop */
     inbox_t *inbox;  /* its inbox: the session hooks push here */
     registry_t *registry;
     presence_t *presence;
-    sessions_t *sessions; /* may be set after hub_start (sessions need the hooks first) */
+    sessions_t *sessions;          /* may be set after hub_start (sessions need the hooks first) */
+    struct hub_sessions_port port; /* how the hub reaches sessions (and the relay) */
     struct event_store *store;
     db_pool_t *db;                     /* alarm rules are loaded through it; NULL: no alarms */
     struct alarm_writer *alarm_writer; /* stores alarm transitions; may be NULL */

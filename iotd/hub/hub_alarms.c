@@ -17,6 +17,7 @@
 #include "base/log.h"
 #include "ctl_time.h"
 #include "iot_error.h"
+#include "iot_grow.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -115,14 +116,10 @@ static void track_one(const char *id, const char *tenant, const char *type, void
     hub_t *hub = arg;
     struct hub_alarm_state *a = hub->alarm_state;
     alarm_engine_track(a->engine, tenant, id, type, ctl_wall_ms());
-    if (a->ntracked == a->cap_tracked) {
-        size_t cap = a->cap_tracked ? a->cap_tracked * 2 : 64;
-        char **grown = realloc(a->tracked, cap * sizeof(*grown));
-        if (!grown)
-            return; /* only untracking on removal is lost: its alarms stay open */
-        a->tracked = grown;
-        a->cap_tracked = cap;
-    }
+    char **grown = iot_grow(a->tracked, a->ntracked, &a->cap_tracked, 64, sizeof(*grown));
+    if (!grown)
+        return; /* only untracking on removal is lost: its alarms stay open */
+    a->tracked = grown;
     if ((a->tracked[a->ntracked] = strdup(id)))
         a->ntracked++;
 }

@@ -13,6 +13,7 @@
 
 #include "base/log.h"
 #include "iot_error.h"
+#include "iot_grow.h"
 #include "relay/relay.h"
 
 #include <stdio.h>
@@ -96,7 +97,7 @@ static bool send_command(hub_t *hub, const struct lease *l, bool start)
     struct relay_request *req =
         relay_request_new(&origin, IOTP_SERVER_ADDRESS, l->tenant, l->device, name, 0, NULL,
                           timeout_ms, NULL, uv_hrtime());
-    outcome = req ? sessions_relay(sessions, -1, req) : RELAY_INTERNAL;
+    outcome = req ? hub->deps.port.relay(sessions, -1, req) : RELAY_INTERNAL;
     if (outcome != RELAY_OK) {
         /* Audited like any relayed command (who: iotd); one that reached the device is audited
          * where its outcome is known, on the device's thread. */
@@ -161,16 +162,13 @@ int hub_lease(hub_t *hub, uint64_t holder, const char *tenant, const char *devic
     }
     l = lease_find(hub, device, event, NULL);
     if (!l) {
-        if (hub->nleases == hub->cap_leases) {
-            size_t cap = hub->cap_leases ? hub->cap_leases * 2 : 16;
-            struct lease **grown = realloc(hub->leases, cap * sizeof(*grown));
-            if (!grown) {
-                rc = IOT_ENOMEM;
-                goto out;
-            }
-            hub->leases = grown;
-            hub->cap_leases = cap;
+        struct lease **grown =
+            iot_grow(hub->leases, hub->nleases, &hub->cap_leases, 16, sizeof(*grown));
+        if (!grown) {
+            rc = IOT_ENOMEM;
+            goto out;
         }
+        hub->leases = grown;
         if (!(l = calloc(1, sizeof(*l)))) {
             rc = IOT_ENOMEM;
             goto out;
@@ -189,16 +187,12 @@ int hub_lease(hub_t *hub, uint64_t holder, const char *tenant, const char *devic
             goto out;
         }
     }
-    if (l->nholders == l->cap) {
-        size_t cap = l->cap ? l->cap * 2 : 4;
-        struct lease_holder *grown = realloc(l->holders, cap * sizeof(*grown));
-        if (!grown) {
-            rc = IOT_ENOMEM;
-            goto out;
-        }
-        l->holders = grown;
-        l->cap = cap;
+    struct lease_holder *holders = iot_grow(l->holders, l->nholders, &l->cap, 4, sizeof(*holders));
+    if (!holders) {
+        rc = IOT_ENOMEM;
+        goto out;
     }
+    l->holders = holders;
     l->holders[l->nholders++] = (struct lease_holder){holder, expires};
     if (l->nholders == 1)
         log_info("lease: %s on %s started (first holder)", event, device);

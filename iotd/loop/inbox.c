@@ -1,11 +1,11 @@
 /*
  * inbox.c - bounded multi-producer queue drained on its loop (see inbox.h).
  *
- * Producers append under a mutex and send the async only when the queue goes from empty to
- * non-empty: libuv coalesces sends anyway, but skipping the syscall-backed send for every
- * message of a burst is what keeps cross-thread delivery cheap. The consumer swaps the whole
- * list out under the lock and runs the handlers without it, so a handler may push to any inbox
- * (even its own) without deadlock.
+ * Messages wait in a fifo (fifo.h) under a mutex. Producers send the async only when it goes
+ * from empty to non-empty: libuv coalesces sends anyway, but skipping the syscall-backed send
+ * for every message of a burst is what keeps cross-thread delivery cheap. The consumer takes
+ * the whole list out under the lock and runs the handlers without it, so a handler may push to
+ * any inbox (even its own) without deadlock.
  */
 #include "loop/inbox.h"
 
@@ -16,25 +16,23 @@ static void inbox_drain(uv_async_t *async)
     inbox_t *inbox = container_of(async, inbox_t, async);
 
     pthread_mutex_lock(&inbox->lock);
-    inbox_msg_t *msg = inbox->head;
-    size_t n = inbox->depth;
-    inbox->head = inbox->tail = NULL;
-    inbox->depth = 0;
-    inbox->dequeued += n;
+    struct fifo_link *link = fifo_take_all(&inbox->queue);
     pthread_cond_broadcast(&inbox->space);
     pthread_mutex_unlock(&inbox->lock);
 
-    while (msg) {
-        inbox_msg_t *next = msg->next;
-        msg->next = NULL;
+    while (link) {
+        struct fifo_link *next = link->next;
+        inbox_msg_t *msg = container_of(link, inbox_msg_t, link);
+        link->next = NULL;
         msg->handle(msg, inbox->loop_data);
-        msg = next;
+        link = next;
     }
 }
 
 int inbox_init(inbox_t *inbox, uv_loop_t *loop, size_t capacity, void *loop_data)
 {
-    *inbox = (inbox_t){.capacity = capacity, .loop_data = loop_data};
+    *inbox = (inbox_t){.loop_data = loop_data};
+    fifo_init(&inbox->queue, capacity);
     if (pthread_mutex_init(&inbox->lock, NULL) != 0)
         return IOT_ENOMEM;
     if (pthread_cond_init(&inbox->space, NULL) != 0) {
@@ -49,38 +47,16 @@ int inbox_init(inbox_t *inbox, uv_loop_t *loop, size_t capacity, void *loop_data
     return IOT_OK;
 }
 
-/* Append msg; the caller holds the lock and has checked for space. Returns whether the loop
- * must be woken (the queue was empty). */
-static int append_locked(inbox_t *inbox, inbox_msg_t *msg)
-{
-    msg->next = NULL;
-    int was_empty = inbox->head == NULL;
-    if (inbox->tail)
-        inbox->tail->next = msg;
-    else
-        inbox->head = msg;
-    inbox->tail = msg;
-    inbox->depth++;
-    inbox->enqueued++;
-    if (inbox->depth > inbox->high_water)
-        inbox->high_water = inbox->depth;
-    return was_empty;
-}
-
 int inbox_push(inbox_t *inbox, inbox_msg_t *msg)
 {
     int rc = IOT_OK, wake = 0;
     pthread_mutex_lock(&inbox->lock);
-    if (inbox->closing) {
+    if (inbox->closing)
         rc = IOT_EINVAL;
-    } else if (inbox->depth >= inbox->capacity) {
-        inbox->rejected++;
+    else if ((wake = fifo_push(&inbox->queue, &msg->link)) < 0)
         rc = IOT_EBUSY;
-    } else {
-        wake = append_locked(inbox, msg);
-    }
     pthread_mutex_unlock(&inbox->lock);
-    if (wake)
+    if (wake > 0)
         uv_async_send(&inbox->async);
     return rc;
 }
@@ -89,14 +65,14 @@ int inbox_push_wait(inbox_t *inbox, inbox_msg_t *msg)
 {
     int rc = IOT_OK, wake = 0;
     pthread_mutex_lock(&inbox->lock);
-    while (!inbox->closing && inbox->depth >= inbox->capacity)
+    while (!inbox->closing && fifo_full(&inbox->queue))
         pthread_cond_wait(&inbox->space, &inbox->lock);
     if (inbox->closing)
         rc = IOT_EINVAL;
     else
-        wake = append_locked(inbox, msg);
+        wake = fifo_push(&inbox->queue, &msg->link); /* there is room: never -1 */
     pthread_mutex_unlock(&inbox->lock);
-    if (wake)
+    if (wake > 0)
         uv_async_send(&inbox->async);
     return rc;
 }
@@ -105,12 +81,12 @@ void inbox_stats(inbox_t *inbox, size_t *depth, size_t *high_water, size_t *capa
                  uint64_t *enqueued, uint64_t *dequeued, uint64_t *rejected)
 {
     pthread_mutex_lock(&inbox->lock);
-    *depth = inbox->depth;
-    *high_water = inbox->high_water;
-    *capacity = inbox->capacity;
-    *enqueued = inbox->enqueued;
-    *dequeued = inbox->dequeued;
-    *rejected = inbox->rejected;
+    *depth = inbox->queue.depth;
+    *high_water = inbox->queue.high_water;
+    *capacity = inbox->queue.capacity;
+    *enqueued = inbox->queue.enqueued;
+    *dequeued = inbox->queue.dequeued;
+    *rejected = inbox->queue.rejected;
     pthread_mutex_unlock(&inbox->lock);
 }
 

@@ -9,6 +9,8 @@
 #ifndef IOTD_INBOX_H
 #define IOTD_INBOX_H
 
+#include "loop/fifo.h"
+
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stddef.h>
@@ -20,7 +22,7 @@ typedef struct inbox_msg inbox_msg_t;
 typedef void (*inbox_handler_fn)(inbox_msg_t *msg, void *loop_data);
 
 struct inbox_msg {
-    inbox_msg_t *next;
+    struct fifo_link link; /* the inbox's */
     inbox_handler_fn handle;
 };
 
@@ -30,12 +32,8 @@ typedef struct inbox {
     uv_async_t async;
     pthread_mutex_t lock;
     pthread_cond_t space; /* signalled when a full inbox drains, for inbox_push_wait */
-    inbox_msg_t *head, *tail;
-    size_t depth, capacity;
-    void *loop_data; /* passed to every handler */
-    /* counters for stats, written under lock */
-    size_t high_water;
-    uint64_t enqueued, dequeued, rejected;
+    fifo_t queue;         /* messages and their counters, under lock */
+    void *loop_data;      /* passed to every handler */
     int closing;
 } inbox_t;
 
