@@ -201,6 +201,9 @@ struct reg_member_row {
 
 /* Builder. Strings are copied; NULL is kept as NULL for optional fields. */
 registry_snapshot_t *snapshot_builder_new(void);
+/* Copy str into the snapshot's arena (freed with the snapshot); NULL stays NULL. *ok is cleared
+ * on allocation failure. */
+const char *snapshot_strdup(registry_snapshot_t *s, const char *str, bool *ok);
 int snapshot_add_tenant(registry_snapshot_t *s, const struct reg_tenant *row);
 int snapshot_add_type(registry_snapshot_t *s, const struct reg_type *row);
 int snapshot_add_message(registry_snapshot_t *s, const struct reg_message *row);
