@@ -7,8 +7,8 @@
  * reference frees, so a client that disconnects mid-request, or a daemon that stops while jobs
  * are queued, never leaves a completion pointing at freed memory.
  *
- * Changes are serialized by admin_lock on the db threads: execute, commit, reload and publish
- * happen under it, so two concurrent changes can never publish their snapshots out of order.
+ * Changes run through admin_apply (registry/admin.h), which commits, reloads and publishes the
+ * registry under its own lock, so two concurrent changes never publish out of order.
  */
 #include "control/control_server.h"
 
@@ -23,7 +23,6 @@
 
 #include <errno.h>
 #include <grp.h>
-#include <pthread.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -47,7 +46,6 @@ struct control_server {
     bool stopping;
     unsigned refs;
     unsigned clients;
-    pthread_mutex_t admin_lock;
     struct control_conn *conns;             /* list of open connections */
     uint64_t outcomes[RELAY_OUTCOME_COUNT]; /* of "send", main loop only */
 };
@@ -118,7 +116,6 @@ static void server_unref(control_server_t *srv)
 {
     if (--srv->refs > 0)
         return;
-    pthread_mutex_destroy(&srv->admin_lock);
     free(srv->path);
     free(srv);
 }
@@ -246,7 +243,6 @@ static int control_job_run(db_job_t *job, MYSQL *db)
     struct control_job *cj = container_of(job, struct control_job, job);
     control_server_t *srv = cj->srv;
     struct admin_ctx ctx = {.secret_key = srv->deps.secret_key, .actor = cj->actor};
-    bool mutates = cj->cmd->flags & CTL_MUTATES;
     int rc;
 
     cj->err[0] = '\0';
@@ -259,24 +255,8 @@ static int control_job_run(db_job_t *job, MYSQL *db)
         registry_release(snap);
         return rc;
     }
-    if (mutates)
-        pthread_mutex_lock(&srv->admin_lock);
-    rc = admin_execute(db, &ctx, cj->cmd, cj->args, &cj->result, cj->err, sizeof(cj->err));
-    if (rc == 0 && mutates) {
-        registry_snapshot_t *snap = NULL;
-        char err[256];
-        int lrc = registry_load(db, &snap, err, sizeof(err));
-        if (lrc == 0) {
-            registry_publish(srv->deps.registry, snap);
-        } else {
-            /* The change is committed; the next successful load will show it. */
-            log_error("control: %s committed but reloading the registry failed: %s", cj->cmd->name,
-                      err);
-        }
-    }
-    if (mutates)
-        pthread_mutex_unlock(&srv->admin_lock);
-    return rc;
+    return admin_apply(srv->deps.registry, db, &ctx, cj->cmd, cj->args, &cj->result, cj->err,
+                       sizeof(cj->err));
 }
 
 /* What an events or alarm command changes beyond its own reply: rules reloaded into the
@@ -1048,7 +1028,6 @@ int control_server_start(control_server_t **out, const struct control_options *o
     }
     srv->deps = *deps;
     srv->refs = 1;
-    pthread_mutex_init(&srv->admin_lock, NULL);
     uv_pipe_init(deps->loop, &srv->listener, 0);
     srv->listener.data = srv;
 

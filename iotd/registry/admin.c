@@ -27,8 +27,10 @@
  */
 #include "admin_internal.h"
 
+#include "base/log.h"
 #include "ctl_proto.h"
 #include "iot_error.h"
+#include "registry_internal.h"
 #include "db/sql_stmt.h"
 
 #include <stdio.h>
@@ -123,4 +125,26 @@ out:
     }
     *result = op.result;
     return IOT_OK;
+}
+
+int admin_apply(registry_t *reg, MYSQL *conn, const struct admin_ctx *ctx,
+                const struct ctl_command *cmd, const cJSON *args, cJSON **result, char *err,
+                size_t errlen)
+{
+    bool mutates = cmd && (cmd->flags & CTL_MUTATES);
+    if (mutates)
+        registry_change_lock(reg);
+    int rc = admin_execute(conn, ctx, cmd, args, result, err, errlen);
+    if (rc == IOT_OK && mutates) {
+        registry_snapshot_t *snap = NULL;
+        char why[256];
+        if (registry_load(conn, &snap, why, sizeof(why)) == IOT_OK)
+            registry_publish(reg, snap);
+        else /* The change is committed; the next successful load will show it. */
+            log_error("registry: %s committed but reloading the registry failed: %s", cmd->name,
+                      why);
+    }
+    if (mutates)
+        registry_change_unlock(reg);
+    return rc;
 }

@@ -199,6 +199,11 @@ struct reg_member_row {
     const char *device_id; /* device groups (copied into the arena) */
 };
 
+/* Held by admin_apply from a change's execution until its snapshot is published, so two
+ * changes on different db threads can never publish their snapshots out of order. */
+void registry_change_lock(registry_t *reg);
+void registry_change_unlock(registry_t *reg);
+
 /* Builder. Strings are copied; NULL is kept as NULL for optional fields. */
 registry_snapshot_t *snapshot_builder_new(void);
 /* Copy str into the snapshot's arena (freed with the snapshot); NULL stays NULL. *ok is cleared
