@@ -9,7 +9,9 @@
  * change and its audit record exist together or not at all. Handlers are short: lookups and
  * statements go through sql_stmt.h, and every refusal is a sentence in err with the project's
  * error code (unknown names IOT_ENOTFOUND, duplicates IOT_EEXIST, rows still referenced
- * IOT_EINUSE, references into another tenant IOT_ECROSS, bad values IOT_EINVAL).
+ * IOT_EINUSE, references into another tenant IOT_ECROSS, bad values IOT_EINVAL). admin_apply
+ * adds what follows a committed change: the registry reloaded and published under the
+ * registry's change lock.
  *
  * Choices an operator may want to know:
  *  - message type names are lower case ([a-z][a-z0-9_.-]*): on the wire, upper case is the

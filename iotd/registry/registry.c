@@ -1,7 +1,7 @@
 /*
- * registry.c - the holder of the current registry snapshot: publish, acquire, release, and the
- * small accessors other modules use on a snapshot (device secret, device/user/message lookups,
- * counts).
+ * registry.c - the holder of the current registry snapshot: publish, acquire, release, the lock
+ * that keeps changes in order (admin_apply), and the small accessors other modules use on a
+ * snapshot (device secret, device/user/message lookups, counts).
  *
  * Why acquire takes a mutex. Readers need "load the current pointer, then add a reference" to
  * be atomic with respect to a publisher that swaps the pointer and drops the old snapshot's
