@@ -17,21 +17,6 @@
 #include <string.h>
 #include <time.h>
 
-bool control_events_handles(const struct ctl_command *cmd)
-{
-    switch (cmd->id) {
-    case CTL_EVENTS:
-    case CTL_ALARM_RULE_ADD:
-    case CTL_ALARM_RULE_LIST:
-    case CTL_ALARM_RULE_REMOVE:
-    case CTL_ALARM_LIST:
-    case CTL_ALARM_ACK:
-        return true;
-    default:
-        return false;
-    }
-}
-
 static int fail(char *err, size_t errlen, int rc, const char *msg)
 {
     snprintf(err, errlen, "%s", msg);
@@ -81,8 +66,9 @@ static int list_result(cJSON **result, const char *key, cJSON *rows)
 }
 
 static int events_history(MYSQL *conn, const registry_snapshot_t *snap, const cJSON *args,
-                          cJSON **result, char *err, size_t errlen)
+                          const char *actor, cJSON **result, char *err, size_t errlen)
 {
+    (void)actor;
     struct event_query q = {.tenant = request_tenant(snap, args),
                             .device = ctl_get_string(args, "device"),
                             .name = ctl_get_string(args, "name")};
@@ -150,9 +136,10 @@ static bool scope_arg(const char *on, struct alarm_rule *r)
     return false;
 }
 
-static int rule_add(MYSQL *conn, const cJSON *args, const char *actor, cJSON **result, char *err,
-                    size_t errlen)
+static int rule_add(MYSQL *conn, const registry_snapshot_t *snap, const cJSON *args,
+                    const char *actor, cJSON **result, char *err, size_t errlen)
 {
+    (void)snap;
     struct alarm_rule r = {.enabled = true, .severity = ALARM_SEVERITY_WARNING};
     const char *tenant = ctl_get_string(args, "tenant");
     const char *op = ctl_get_string(args, "op");
@@ -197,9 +184,10 @@ static int rule_add(MYSQL *conn, const cJSON *args, const char *actor, cJSON **r
     return IOT_OK;
 }
 
-static int rule_remove(MYSQL *conn, const cJSON *args, const char *actor, cJSON **result, char *err,
-                       size_t errlen)
+static int rule_remove(MYSQL *conn, const registry_snapshot_t *snap, const cJSON *args,
+                       const char *actor, cJSON **result, char *err, size_t errlen)
 {
+    (void)snap;
     uint64_t id = 0;
     const char *name = ctl_get_string(args, "name");
     int rc =
@@ -213,8 +201,10 @@ static int rule_remove(MYSQL *conn, const cJSON *args, const char *actor, cJSON 
     return IOT_OK;
 }
 
-static int alarms_list(MYSQL *conn, const cJSON *args, cJSON **result, char *err, size_t errlen)
+static int alarms_list(MYSQL *conn, const registry_snapshot_t *snap, const cJSON *args,
+                       const char *actor, cJSON **result, char *err, size_t errlen)
 {
+    (void)snap, (void)actor;
     struct alarm_filter f = {.state = ALARM_FILTER_OPEN, .device = ctl_get_string(args, "device")};
     const char *state = ctl_get_string(args, "state");
     long long limit = ctl_get_int(args, "limit", ALARM_LIST_DEFAULT);
@@ -234,36 +224,83 @@ static int alarms_list(MYSQL *conn, const cJSON *args, cJSON **result, char *err
     return list_result(result, "alarms", rows);
 }
 
+static int rules_list(MYSQL *conn, const registry_snapshot_t *snap, const cJSON *args,
+                      const char *actor, cJSON **result, char *err, size_t errlen)
+{
+    cJSON *rows = NULL;
+    (void)snap, (void)actor;
+    int rc = alarm_rules_list(conn, ctl_get_string(args, "tenant"), &rows, err, errlen);
+    return rc != 0 ? rc : list_result(result, "rules", rows);
+}
+
+static int alarm_acknowledge(MYSQL *conn, const registry_snapshot_t *snap, const cJSON *args,
+                             const char *actor, cJSON **result, char *err, size_t errlen)
+{
+    long long id = ctl_get_int(args, "id", 0);
+    const char *by = ctl_get_string(args, "as") ? ctl_get_string(args, "as") : actor;
+    (void)snap;
+    if (id <= 0)
+        return fail(err, errlen, IOT_EINVAL, "the alarm id is a positive number");
+    return alarm_ack(conn, ctl_get_string(args, "tenant"), (uint64_t)id, by, result, err, errlen);
+}
+
+/* ---- what a command changes beyond its reply (on the main loop) ---- */
+
+static void rules_changed(hub_t *hub, registry_t *registry, const cJSON *args, const cJSON *result)
+{
+    (void)registry, (void)args, (void)result;
+    hub_alarm_rules_changed(hub);
+}
+
+static void ack_published(hub_t *hub, registry_t *registry, const cJSON *args, const cJSON *result)
+{
+    if (!result)
+        return;
+    registry_snapshot_t *snap = registry_acquire(registry);
+    long long rule = ctl_get_int(result, "rule", 0);
+    struct event *item =
+        control_ack_item(snap, ctl_get_string(args, "tenant"), result,
+                         rule > 0 ? hub_alarm_rule_event(hub, (uint64_t)rule) : NULL);
+    registry_release(snap);
+    if (item)
+        hub_publish(hub, item);
+    event_unref(item);
+}
+
+/* The commands of this module, indexed by command id. */
+static const struct {
+    int (*run)(MYSQL *conn, const registry_snapshot_t *snap, const cJSON *args, const char *actor,
+               cJSON **result, char *err, size_t errlen);
+    void (*after)(hub_t *hub, registry_t *registry, const cJSON *args, const cJSON *result);
+} handlers[CTL_COMMAND_COUNT] = {
+    [CTL_EVENTS] = {events_history, NULL},
+    [CTL_ALARM_RULE_ADD] = {rule_add, rules_changed},
+    [CTL_ALARM_RULE_LIST] = {rules_list, NULL},
+    [CTL_ALARM_RULE_REMOVE] = {rule_remove, rules_changed},
+    [CTL_ALARM_LIST] = {alarms_list, NULL},
+    [CTL_ALARM_ACK] = {alarm_acknowledge, ack_published},
+};
+
+bool control_events_handles(const struct ctl_command *cmd)
+{
+    return cmd && (unsigned)cmd->id < CTL_COMMAND_COUNT && handlers[cmd->id].run != NULL;
+}
+
 int control_events_execute(MYSQL *conn, const registry_snapshot_t *snap,
                            const struct ctl_command *cmd, const cJSON *args, const char *actor,
                            cJSON **result, char *err, size_t errlen)
 {
-    cJSON *rows = NULL;
-    int rc;
     *result = NULL;
-    switch (cmd->id) {
-    case CTL_EVENTS:
-        return events_history(conn, snap, args, result, err, errlen);
-    case CTL_ALARM_RULE_ADD:
-        return rule_add(conn, args, actor, result, err, errlen);
-    case CTL_ALARM_RULE_REMOVE:
-        return rule_remove(conn, args, actor, result, err, errlen);
-    case CTL_ALARM_RULE_LIST:
-        rc = alarm_rules_list(conn, ctl_get_string(args, "tenant"), &rows, err, errlen);
-        return rc != 0 ? rc : list_result(result, "rules", rows);
-    case CTL_ALARM_LIST:
-        return alarms_list(conn, args, result, err, errlen);
-    case CTL_ALARM_ACK: {
-        long long id = ctl_get_int(args, "id", 0);
-        const char *by = ctl_get_string(args, "as") ? ctl_get_string(args, "as") : actor;
-        if (id <= 0)
-            return fail(err, errlen, IOT_EINVAL, "the alarm id is a positive number");
-        return alarm_ack(conn, ctl_get_string(args, "tenant"), (uint64_t)id, by, result, err,
-                         errlen);
-    }
-    default:
+    if (!control_events_handles(cmd))
         return fail(err, errlen, IOT_EINVAL, "not an events command");
-    }
+    return handlers[cmd->id].run(conn, snap, args, actor, result, err, errlen);
+}
+
+void control_events_after(hub_t *hub, registry_t *registry, const struct ctl_command *cmd,
+                          const cJSON *args, const cJSON *result)
+{
+    if (control_events_handles(cmd) && handlers[cmd->id].after)
+        handlers[cmd->id].after(hub, registry, args, result);
 }
 
 cJSON *control_event_item(const struct event *item)

@@ -2,10 +2,11 @@
  * control_server.h - the server side of the control socket (protocol: common/ctl_proto.h).
  *
  * Runs on the main loop. Each request is validated against the shared command table, then
- * answered from the registry snapshot (reads), by the daemon (status), or by a db job
- * (changes: committed, snapshot reloaded and published, then answered — so a change is visible
- * to the next request of any client). Stream commands (stats) answer {"stream": true} and then
- * one {"item"} per interval until their count, the client's disconnect, or the daemon's stop
+ * answered where the executor table (control_dispatch.h) says: from the registry snapshot
+ * (reads), by the daemon (status), or by a db job (changes: committed, snapshot reloaded and
+ * published, then answered — so a change is visible to the next request of any client). Stream
+ * commands (stats) answer {"stream": true} and then one {"item"} per interval until their count,
+ * the client's disconnect, or the daemon's stop
  * ({"end": true, "reason": ...}). Garbage gets an error reply, never a crash.
  */
 #ifndef IOTD_CONTROL_SERVER_H

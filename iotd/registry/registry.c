@@ -1,7 +1,7 @@
 /*
- * registry.c - the holder of the current registry snapshot: publish, acquire, release, and the
- * small accessors other modules use on a snapshot (device secret, device/user/message lookups,
- * counts).
+ * registry.c - the holder of the current registry snapshot: publish, acquire, release, the lock
+ * that keeps changes in order (admin_apply), and the small accessors other modules use on a
+ * snapshot (device secret, device/user/message lookups, counts).
  *
  * Why acquire takes a mutex. Readers need "load the current pointer, then add a reference" to
  * be atomic with respect to a publisher that swaps the pointer and drops the old snapshot's
@@ -32,6 +32,7 @@ struct registry {
     pthread_mutex_t lock; /* guards current: see the top of the file */
     registry_snapshot_t *current;
     _Atomic uint64_t generation;
+    pthread_mutex_t change_lock; /* serializes changes: see registry_change_lock */
 };
 
 int registry_new(registry_t **out)
@@ -46,6 +47,11 @@ int registry_new(registry_t **out)
     if (rc != IOT_OK)
         goto out;
     if (pthread_mutex_init(&reg->lock, NULL) != 0) {
+        rc = IOT_EINTERNAL;
+        goto out;
+    }
+    if (pthread_mutex_init(&reg->change_lock, NULL) != 0) {
+        pthread_mutex_destroy(&reg->lock);
         rc = IOT_EINTERNAL;
         goto out;
     }
@@ -65,7 +71,18 @@ void registry_free(registry_t *reg)
         return;
     registry_release(reg->current);
     pthread_mutex_destroy(&reg->lock);
+    pthread_mutex_destroy(&reg->change_lock);
     free(reg);
+}
+
+void registry_change_lock(registry_t *reg)
+{
+    pthread_mutex_lock(&reg->change_lock);
+}
+
+void registry_change_unlock(registry_t *reg)
+{
+    pthread_mutex_unlock(&reg->change_lock);
 }
 
 void registry_publish(registry_t *reg, registry_snapshot_t *snap)

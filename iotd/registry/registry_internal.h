@@ -199,8 +199,16 @@ struct reg_member_row {
     const char *device_id; /* device groups (copied into the arena) */
 };
 
+/* Held by admin_apply from a change's execution until its snapshot is published, so two
+ * changes on different db threads can never publish their snapshots out of order. */
+void registry_change_lock(registry_t *reg);
+void registry_change_unlock(registry_t *reg);
+
 /* Builder. Strings are copied; NULL is kept as NULL for optional fields. */
 registry_snapshot_t *snapshot_builder_new(void);
+/* Copy str into the snapshot's arena (freed with the snapshot); NULL stays NULL. *ok is cleared
+ * on allocation failure. */
+const char *snapshot_strdup(registry_snapshot_t *s, const char *str, bool *ok);
 int snapshot_add_tenant(registry_snapshot_t *s, const struct reg_tenant *row);
 int snapshot_add_type(registry_snapshot_t *s, const struct reg_type *row);
 int snapshot_add_message(registry_snapshot_t *s, const struct reg_message *row);

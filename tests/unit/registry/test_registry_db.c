@@ -1,5 +1,5 @@
 /*
- * test_registry_db.c - admin_execute and registry_load against a real MariaDB.
+ * test_registry_db.c - admin_execute, admin_apply and registry_load against a real MariaDB.
  *
  * The group setup starts a throwaway MariaDB in a mkdtemp directory the way iotd does
  * (db/mariadb_local.h), connects (db_connect) and applies the compiled-in migrations of sql/
@@ -476,6 +476,43 @@ static void test_audit_log(void **state)
     cJSON_Delete(r);
 }
 
+/* admin_apply: a committed change is published as a new snapshot; a refused change and a read
+ * of the logs publish nothing. */
+static void test_apply_publishes(void **state)
+{
+    struct fixture *f = *state;
+    registry_t *reg = NULL;
+    cJSON *args = cJSON_Parse("{\"name\":\"delta\"}"), *result = NULL;
+    cJSON *list_args = cJSON_Parse("{\"limit\":1}");
+    char err[300] = "";
+    assert_int_equal(registry_new(&reg), IOT_OK);
+    assert_int_equal(registry_generation(reg), 0);
+
+    assert_int_equal(admin_apply(reg, f->conn, &f->ctx, ctl_command_by_name("tenant.add"), args,
+                                 &result, err, sizeof(err)),
+                     IOT_OK);
+    cJSON_Delete(result);
+    assert_int_equal(registry_generation(reg), 1);
+    registry_snapshot_t *snap = registry_acquire(reg);
+    assert_non_null(snapshot_tenant(snap, "delta"));
+    registry_release(snap);
+
+    assert_int_equal(admin_apply(reg, f->conn, &f->ctx, ctl_command_by_name("tenant.add"), args,
+                                 &result, err, sizeof(err)),
+                     IOT_EEXIST);
+    assert_null(result);
+    assert_int_equal(admin_apply(reg, f->conn, &f->ctx, ctl_command_by_name("changes.list"),
+                                 list_args, &result, err, sizeof(err)),
+                     IOT_OK);
+    assert_non_null(result);
+    cJSON_Delete(result);
+    assert_int_equal(registry_generation(reg), 1);
+
+    cJSON_Delete(args);
+    cJSON_Delete(list_args);
+    registry_free(reg);
+}
+
 /* A connection killed under admin_execute is reported as IOT_EDB, after rollback. */
 static void test_lost_connection(void **state)
 {
@@ -573,6 +610,7 @@ int main(void)
         cmocka_unit_test_setup(test_access_rules, test_setup),
         cmocka_unit_test_setup(test_removals_cascade, test_setup),
         cmocka_unit_test_setup(test_audit_log, test_setup),
+        cmocka_unit_test_setup(test_apply_publishes, test_setup),
         cmocka_unit_test_setup(test_audit_upgrade, test_setup),
         cmocka_unit_test_setup(test_lost_connection, test_setup),
     };
