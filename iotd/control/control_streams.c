@@ -11,6 +11,7 @@
 #include "control/control_events.h"
 #include "ctl_proto.h"
 #include "iot_error.h"
+#include "iot_hash.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -365,11 +366,10 @@ void control_lease(struct control_conn *conn, uint32_t id, const struct ctl_comm
         return;
     }
     /* One holder per operator and lease: FNV-1a of who and what, kept clear of session serials. */
-    uint64_t holder = 1469598103934665603ull;
+    uint64_t holder = IOT_FNV64_SEED;
     const char *parts[] = {conn->actor, "\n", device, "\n", event};
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
-        for (const char *p = parts[i]; *p; p++)
-            holder = (holder ^ (uint8_t)*p) * 1099511628211ull;
+        holder = iot_fnv64_str(holder, parts[i]);
     holder |= 1ull << 63;
     int rc = IOT_OK;
     if (ttl == 0)

@@ -9,6 +9,7 @@
 #ifndef IOTD_DB_H
 #define IOTD_DB_H
 
+#include "loop/fifo.h"
 #include "loop/inbox.h"
 
 #include <mysql.h>
@@ -56,7 +57,7 @@ struct db_job {
     int (*run)(db_job_t *job, MYSQL *conn);
     void (*destroy)(db_job_t *job); /* only used when reply_to is NULL */
     int status;                     /* run()'s result, set before done is pushed */
-    db_job_t *next;                 /* queue link, owned by the pool */
+    struct fifo_link link;          /* queue link, owned by the pool */
 };
 
 typedef struct db_pool db_pool_t;

@@ -17,6 +17,7 @@
 #include "iot_error.h"
 
 #include <stdatomic.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,8 +28,7 @@
 struct db_pool {
     pthread_mutex_t lock;
     pthread_cond_t work; /* signalled when a job is queued or the pool stops */
-    db_job_t *head, *tail;
-    size_t depth, capacity, high_water;
+    fifo_t queue;        /* the jobs waiting for a thread, linked through db_job.link */
     uint64_t done, failed;
     bool stopping;
     atomic_uint connected;
@@ -91,16 +91,12 @@ static void *db_thread(void *arg)
     mysql_thread_init();
     pthread_mutex_lock(&pool->lock);
     for (;;) {
-        while (pool->head == NULL && !pool->stopping)
+        while (pool->queue.depth == 0 && !pool->stopping)
             pthread_cond_wait(&pool->work, &pool->lock);
-        db_job_t *job = pool->head;
-        if (job == NULL)
+        struct fifo_link *link = fifo_pop(&pool->queue);
+        if (link == NULL)
             break; /* stopping and drained */
-        pool->head = job->next;
-        if (pool->head == NULL)
-            pool->tail = NULL;
-        pool->depth--;
-        job->next = NULL;
+        db_job_t *job = (db_job_t *)((char *)link - offsetof(db_job_t, link));
         pthread_mutex_unlock(&pool->lock);
 
         uint64_t started = monotonic_ns();
@@ -139,7 +135,7 @@ int db_pool_start(db_pool_t **out, const struct db_target *target, unsigned nthr
     pool = calloc(1, sizeof *pool + nthreads * sizeof(pthread_t));
     if (pool == NULL)
         goto out;
-    pool->capacity = capacity;
+    fifo_init(&pool->queue, capacity);
     pool->nthreads = nthreads;
     pool->info = calloc(nthreads, sizeof(*pool->info));
     if (pool->info == NULL) {
@@ -173,22 +169,13 @@ out:
 int db_pool_submit(db_pool_t *pool, db_job_t *job)
 {
     int rc = 0;
-    job->next = NULL;
     pthread_mutex_lock(&pool->lock);
-    if (pool->stopping) {
+    if (pool->stopping)
         rc = IOT_EINVAL;
-    } else if (pool->depth >= pool->capacity) {
+    else if (fifo_push(&pool->queue, &job->link) < 0)
         rc = IOT_EBUSY;
-    } else {
-        if (pool->tail != NULL)
-            pool->tail->next = job;
-        else
-            pool->head = job;
-        pool->tail = job;
-        if (++pool->depth > pool->high_water)
-            pool->high_water = pool->depth;
+    else
         pthread_cond_signal(&pool->work);
-    }
     pthread_mutex_unlock(&pool->lock);
     return rc;
 }
@@ -197,9 +184,9 @@ void db_pool_stats(db_pool_t *pool, size_t *depth, size_t *high_water, size_t *c
                    uint64_t *done, uint64_t *failed, unsigned *connected)
 {
     pthread_mutex_lock(&pool->lock);
-    *depth = pool->depth;
-    *high_water = pool->high_water;
-    *capacity = pool->capacity;
+    *depth = pool->queue.depth;
+    *high_water = pool->queue.high_water;
+    *capacity = pool->queue.capacity;
     *done = pool->done;
     *failed = pool->failed;
     pthread_mutex_unlock(&pool->lock);
