@@ -132,10 +132,22 @@ int web_ask_send(struct web_ask *a)
 
 /* ---- start and stop ---- */
 
+static int loop_barrier(io_thread_t *io, void *arg)
+{
+    (void)io;
+    (void)arg;
+    return 0;
+}
+
+/* Stop every started loop. The second call returns only after the io loop has been through
+ * the closing phase of the pass that ran loop_stop, so the tick's handle is closed by then and
+ * web_free may release it even on start-up failure, while the io threads keep running. */
 static void close_loops(web_t *w)
 {
     for (unsigned i = 0; i < w->loops_started; i++)
         io_thread_call(w->loops[i].io, loop_stop, &w->loops[i]);
+    for (unsigned i = 0; i < w->loops_started; i++)
+        io_thread_call(w->loops[i].io, loop_barrier, NULL);
     w->loops_started = 0;
 }
 

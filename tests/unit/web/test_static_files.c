@@ -102,6 +102,8 @@ static void serve(const char *path, bool directory, const char *inm, const char 
     a->head[head_len] = '\0';
     a->body = (struct web_buf){0};
     web_buf_append(&a->body, out.data + head_len, out.len - 1 - head_len);
+    web_buf_append(&a->body, "", 1); /* NUL-terminated for strstr, not counted */
+    a->body.len--;
     web_buf_free(&out);
 }
 
