@@ -70,6 +70,7 @@ static const struct config_key keys[] = {
     STR("web", "root", web_root),
     STR("web", "metrics", web_metrics),
     STR("web", "metrics_allow", web_metrics_allow),
+    STR("web", "allowed_origins", web_allowed_origins),
     STR("database", "url", db_url),
     STR("database", "password_file", db_password_file),
     UINT("database", "threads", db_threads, 64),

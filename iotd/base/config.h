@@ -47,10 +47,11 @@ struct iotd_config {
     unsigned events_lease_max_s;    /* longest lease a client may hold, default 3600 */
     unsigned events_backlog_kb;     /* output a subscriber may leave unread before items drop */
     /* [web] */
-    char *web_listen;        /* host:port or empty (off, the default) */
-    char *web_root;          /* static files, default the installed share/iotd/web */
-    char *web_metrics;       /* on|off: serve /metrics, default on */
-    char *web_metrics_allow; /* addresses/networks allowed /metrics; NULL or empty: any */
+    char *web_listen;          /* host:port or empty (off, the default) */
+    char *web_root;            /* static files, default the installed share/iotd/web */
+    char *web_metrics;         /* on|off: serve /metrics, default on */
+    char *web_metrics_allow;   /* addresses/networks allowed /metrics; NULL or empty: any */
+    char *web_allowed_origins; /* Origins allowed on /ws; NULL or empty: the own origin */
     /* [database] */
     char *db_url; /* "local" or mariadb://... */
     char *db_password_file;

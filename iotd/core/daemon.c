@@ -258,6 +258,7 @@ static int start_web(struct iotd *d, char *err, size_t errlen)
                             .root = d->cfg.web_root,
                             .metrics = strcmp(d->cfg.web_metrics, "on") == 0,
                             .metrics_allow = d->cfg.web_metrics_allow,
+                            .allowed_origins = d->cfg.web_allowed_origins,
                             .server = "iotd/" IOTD_VERSION};
     int rc = web_start(&d->web, &deps, &o, err, errlen);
     if (rc == 0)

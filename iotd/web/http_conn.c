@@ -19,6 +19,8 @@
 #include "web/response.h"
 #include "web/static_files.h"
 #include "web/web_path.h"
+#include "web/ws.h"
+#include "web/ws_handshake.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +42,7 @@ struct http_conn {
     bool head_only;  /* ...and whether it was a HEAD */
     bool held;       /* not reading: output above half its bound */
     bool closing;
+    ws_t *ws; /* upgraded to a WebSocket: every byte read goes to it */
 };
 
 static void http_conn_on_data(conn_t *c, const uint8_t *data, size_t len);
@@ -75,6 +78,7 @@ static void http_conn_on_close(conn_t *c, const char *reason)
 {
     struct http_conn *h = conn_owner(c);
     log_debug("web: %s closed: %s", conn_info(c)->peer, reason);
+    ws_free(h->ws);
     if (h->prev)
         h->prev->next = h->next;
     else
@@ -200,6 +204,38 @@ static void route_metrics(const struct route_request *rr)
     route_ask(rr, WEB_ASK_METRICS);
 }
 
+/* GET /ws: the WebSocket opening handshake, then frames (ws.h). */
+static void route_ws(const struct route_request *rr)
+{
+    struct http_conn *h = rr->h;
+    const web_t *w = h->loop->web;
+    char accept[WS_ACCEPT_LEN + 1];
+    struct ws_handshake hs = {.allowed_origins = w->opts.allowed_origins, .scheme = "http"};
+    int status = ws_handshake_check(&hs, rr->req, accept);
+    if (status == 426) {
+        send_text(h, 426, "WebSocket version 13 only\n", rr->req->keep_alive, rr->head_only,
+                  "Sec-WebSocket-Version: 13\r\n");
+        return;
+    }
+    if (status != 101) {
+        send_text(h, status, status == 403 ? "origin not allowed\n" : "not a WebSocket upgrade\n",
+                  rr->req->keep_alive, rr->head_only, NULL);
+        return;
+    }
+    if (ws_start(&h->ws, h->conn) != 0) {
+        send_text(h, 503, "busy\n", false, false, "Retry-After: 1\r\n");
+        return;
+    }
+    struct web_buf b = {0};
+    web_buf_printf(&b,
+                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nServer: %s\r\n\r\n",
+                   accept, w->opts.server);
+    http_conn_send(h, &b, true);
+    web_buf_free(&b);
+    h->deadline = DEADLINE_NONE;
+}
+
 struct route {
     const char *path; /* exact, without the query */
     void (*handle)(const struct route_request *rr);
@@ -209,6 +245,7 @@ struct route {
 static const struct route routes[] = {
     {"/healthz", route_healthz},
     {"/metrics", route_metrics},
+    {"/ws", route_ws},
 };
 
 struct method {
@@ -255,7 +292,7 @@ static void http_conn_consume(struct http_conn *h, size_t n)
  * connection closes. */
 static void http_conn_process(struct http_conn *h)
 {
-    while (!h->closing && !h->ask && h->in_len > 0) {
+    while (!h->closing && !h->ask && !h->ws && h->in_len > 0) {
         if (conn_pending(h->conn) > conn_output_limit(h->conn) / 2) {
             h->held = true; /* the tick resumes once the peer has read */
             conn_pause(h->conn);
@@ -275,6 +312,13 @@ static void http_conn_process(struct http_conn *h)
         }
         http_conn_dispatch(h, &req);
         http_conn_consume(h, (size_t)rc);
+        if (h->ws) {
+            /* Frames that came right behind the upgrade request. */
+            if (h->in_len > 0 && !h->closing)
+                ws_feed(h->ws, h->in, h->in_len);
+            h->in_len = 0;
+            return;
+        }
         if (!h->ask)
             set_deadline(h, h->in_len > 0 ? DEADLINE_HEAD : DEADLINE_IDLE);
     }
@@ -285,6 +329,10 @@ static void http_conn_on_data(conn_t *c, const uint8_t *data, size_t len)
     struct http_conn *h = conn_owner(c);
     if (h->closing)
         return;
+    if (h->ws) {
+        ws_feed(h->ws, data, len);
+        return;
+    }
     if (len > WEB_INPUT_MAX - h->in_len) {
         conn_close(c, "too much input before reading the answers");
         h->closing = true;

@@ -11,6 +11,7 @@ struct status_reason {
 };
 
 static const struct status_reason reasons[] = {
+    {101, "Switching Protocols"},
     {200, "OK"},
     {301, "Moved Permanently"},
     {304, "Not Modified"},
@@ -21,6 +22,7 @@ static const struct status_reason reasons[] = {
     {408, "Request Timeout"},
     {413, "Content Too Large"},
     {414, "URI Too Long"},
+    {426, "Upgrade Required"},
     {431, "Request Header Fields Too Large"},
     {500, "Internal Server Error"},
     {503, "Service Unavailable"},

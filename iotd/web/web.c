@@ -163,13 +163,15 @@ static int copy_options(web_t *w, const struct web_options *o, char *err, size_t
     w->root = strdup(real);
     w->server = strdup(o->server ? o->server : "iotd");
     w->listen = strdup(o->listen ? o->listen : "");
-    if (!w->root || !w->server || !w->listen) {
+    w->allowed_origins = strdup(o->allowed_origins ? o->allowed_origins : "");
+    if (!w->root || !w->server || !w->listen || !w->allowed_origins) {
         snprintf(err, errlen, "out of memory");
         return IOT_ENOMEM;
     }
     w->opts.root = w->root;
     w->opts.server = w->server;
     w->opts.listen = w->listen;
+    w->opts.allowed_origins = w->allowed_origins;
     w->opts.metrics_allow = NULL; /* parsed below, not kept as text */
     if (!w->opts.head_timeout_ms)
         w->opts.head_timeout_ms = WEB_DEFAULT_HEAD_TIMEOUT;
@@ -267,5 +269,6 @@ void web_free(web_t *w)
     free(w->root);
     free(w->server);
     free(w->listen);
+    free(w->allowed_origins);
     free(w);
 }

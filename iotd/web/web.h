@@ -47,14 +47,15 @@ struct web_deps {
 };
 
 struct web_options {
-    const char *listen;        /* "host:port" (port 0: any free port) */
-    const char *root;          /* directory of the static files */
-    bool metrics;              /* serve /metrics */
-    const char *metrics_allow; /* addresses and networks that may read /metrics; NULL: any */
-    const char *server;        /* the Server header's value, "iotd/0.1.0" */
-    unsigned head_timeout_ms;  /* a request head must arrive within this; 0: 10 s */
-    unsigned idle_timeout_ms;  /* an idle keep-alive connection is closed after this; 0: 60 s */
-    size_t output_limit;       /* per-connection output bound; 0: 16 MiB */
+    const char *listen;          /* "host:port" (port 0: any free port) */
+    const char *root;            /* directory of the static files */
+    bool metrics;                /* serve /metrics */
+    const char *metrics_allow;   /* addresses and networks that may read /metrics; NULL: any */
+    const char *allowed_origins; /* Origins a WebSocket may come from; NULL: the own origin */
+    const char *server;          /* the Server header's value, "iotd/0.1.0" */
+    unsigned head_timeout_ms;    /* a request head must arrive within this; 0: 10 s */
+    unsigned idle_timeout_ms;    /* an idle keep-alive connection is closed after this; 0: 60 s */
+    size_t output_limit;         /* per-connection output bound; 0: 16 MiB */
 };
 
 /* Start on the main loop's thread, after the io threads: a net loop on each, then the

@@ -59,7 +59,7 @@ struct web_ask {
 struct web {
     struct web_deps deps;
     struct web_options opts; /* strings point into the copies below */
-    char *root, *server, *listen;
+    char *root, *server, *listen, *allowed_origins;
     web_allowlist_t *metrics_allow; /* NULL: anyone may read /metrics */
     net_listener_t *listener;
     struct web_loop *loops; /* io_count of them */

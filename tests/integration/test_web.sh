@@ -4,7 +4,7 @@
 # pipelining, refusals (traversal plain and encoded, a symbolic link out of the root, hidden
 # files, 404, 405, an oversized head 431, garbage bytes answered 400 and closed), /metrics read
 # by a real Prometheus parser (python3-prometheus-client) and its allowlist (403 from another
-# address), /healthz 200, then 503 while the private MariaDB is killed, then 200 again once
+# address), the /ws WebSocket (ws_check.py: handshake, Origin, framing), /healthz 200, then 503 while the private MariaDB is killed, then 200 again once
 # iotd has restarted it; and a clean stop.
 . "$(dirname "$0")/lib.sh"
 HERE=$(cd "$(dirname "$0")" && pwd)
@@ -173,6 +173,10 @@ get --interface 127.0.0.2 "$U/metrics"
 check "/metrics from an address not allowed -> 403 (got $CODE)" test "$CODE" = 403
 get --interface 127.0.0.2 "$U/healthz"
 check "/healthz is for everyone (got $CODE)" test "$CODE" = 200
+
+# --- /ws -----------------------------------------------------------------------------------------
+T_CHECKS=$((T_CHECKS + 1))
+python3 "$HERE/ws_check.py" "$port" || fail "the WebSocket checks failed"
 
 # --- /healthz -----------------------------------------------------------------------------------
 get "$U/healthz"

@@ -62,6 +62,7 @@ static void test_full_file(void **state)
                        "root = /srv/console\n"
                        "metrics = off\n"
                        "metrics_allow = 127.0.0.1, ::1\n"
+                       "allowed_origins = https://console.example.com\n"
                        "[database]\n"
                        "url = mariadb://iot@db:3306/iotd\n"
                        "password_file = /etc/iotd/db.pw\n"
@@ -85,6 +86,7 @@ static void test_full_file(void **state)
     assert_string_equal(cfg.web_root, "/srv/console");
     assert_string_equal(cfg.web_metrics, "off");
     assert_string_equal(cfg.web_metrics_allow, "127.0.0.1, ::1");
+    assert_string_equal(cfg.web_allowed_origins, "https://console.example.com");
     config_free(&cfg);
 }
 
