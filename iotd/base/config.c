@@ -71,6 +71,8 @@ static const struct config_key keys[] = {
     STR("web", "metrics", web_metrics),
     STR("web", "metrics_allow", web_metrics_allow),
     STR("web", "allowed_origins", web_allowed_origins),
+    UINT("web", "head_timeout_ms", web_head_timeout_ms, 600000),
+    UINT("web", "idle_timeout_s", web_idle_timeout_s, 86400),
     STR("database", "url", db_url),
     STR("database", "password_file", db_password_file),
     UINT("database", "threads", db_threads, 64),
@@ -135,6 +137,8 @@ void config_defaults(struct iotd_config *cfg)
     cfg->db_url = strdup("local");
     cfg->web_root = strdup(IOTD_WEB_ROOT);
     cfg->web_metrics = strdup("on");
+    cfg->web_head_timeout_ms = 10000;
+    cfg->web_idle_timeout_s = 60;
     cfg->duplicate = strdup("replace");
     cfg->handshake_timeout_ms = 10000;
     cfg->ping_s = 30;
@@ -228,6 +232,10 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
         snprintf(err, errlen,
                  "[devices] ping_s must be > 0, max_frame >= 256, "
                  "handshake_timeout_ms >= 100");
+        return IOT_EINVAL;
+    }
+    if (cfg->web_head_timeout_ms < 100 || cfg->web_idle_timeout_s == 0) {
+        snprintf(err, errlen, "[web] head_timeout_ms must be >= 100, idle_timeout_s > 0");
         return IOT_EINVAL;
     }
     if (cfg->keepalive_timeout_s == 0)

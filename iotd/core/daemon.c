@@ -259,6 +259,8 @@ static int start_web(struct iotd *d, char *err, size_t errlen)
                             .metrics = strcmp(d->cfg.web_metrics, "on") == 0,
                             .metrics_allow = d->cfg.web_metrics_allow,
                             .allowed_origins = d->cfg.web_allowed_origins,
+                            .head_timeout_ms = d->cfg.web_head_timeout_ms,
+                            .idle_timeout_ms = d->cfg.web_idle_timeout_s * 1000,
                             .server = "iotd/" IOTD_VERSION};
     int rc = web_start(&d->web, &deps, &o, err, errlen);
     if (rc == 0)

@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The HTTP server (issue 18, first step), with curl against a real iotd: the console's page with
 # its security headers on every answer (also errors), ETag and 304, gzip, HEAD, keep-alive and
-# pipelining, refusals (traversal plain and encoded, a symbolic link out of the root, hidden
+# pipelining, the head and idle timeouts, refusals (traversal plain and encoded, a symbolic link out of the root, hidden
 # files, 404, 405, an oversized head 431, garbage bytes answered 400 and closed), /metrics read
 # by a real Prometheus parser (python3-prometheus-client) and its allowlist (403 from another
 # address), the /ws WebSocket (ws_check.py: handshake, Origin, framing), /healthz 200, then 503 while the private MariaDB is killed, then 200 again once
@@ -25,7 +25,9 @@ T_DEVICES="listen =
 [web]
 listen = 127.0.0.1:0
 root = $WWW
-metrics_allow = 127.0.0.1, ::1"
+metrics_allow = 127.0.0.1, ::1
+head_timeout_ms = 1000
+idle_timeout_s = 2"
 t_start
 expect 0 --json status
 port=$(json_get 'j["web"]["port"]')
@@ -140,6 +142,24 @@ raw 'POST / HTTP/1.1\r\nHost: a\r\nContent-Length: 4\r\nTransfer-Encoding: chunk
 check "Content-Length with Transfer-Encoding -> 400" grep -q "^HTTP/1.1 400" <<<"$RAW"
 get "$U/healthz"
 check "still serving after the refusals" test "$CODE" = 200
+
+# Timeouts (head_timeout_ms = 1000, idle_timeout_s = 2): a head that stops half-way is answered
+# 408 and closed; an idle keep-alive connection is closed without a word.
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET / HTTP/1.1\r\nHost: a\r\nX-Slow: ' >&3
+t0=$SECONDS
+RAW=$(timeout 10 cat <&3 | tr -d '\r')
+exec 3<&-
+check "a slow head -> 408 (got: $(head -1 <<<"$RAW"))" grep -q "^HTTP/1.1 408" <<<"$RAW"
+check "...within a few seconds ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -le 4
+exec 3<>"/dev/tcp/127.0.0.1/$port"
+printf 'GET /healthz HTTP/1.1\r\nHost: a\r\n\r\n' >&3
+t0=$SECONDS
+RAW=$(timeout 10 cat <&3 | tr -d '\r')
+exec 3<&-
+check "keep-alive: answered, then closed when idle (got: $(head -1 <<<"$RAW"))" \
+    test "$(grep -c '^HTTP/1.1 200' <<<"$RAW")" = 1
+check "...after about idle_timeout_s ($((SECONDS - t0)) s)" test $((SECONDS - t0)) -ge 1 -a $((SECONDS - t0)) -le 5
 
 # --- /metrics -----------------------------------------------------------------------------------
 get "$U/metrics"
