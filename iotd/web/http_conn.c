@@ -7,15 +7,15 @@
  * waits on the main loop (an ask) the connection stops reading, and so it does while its
  * output is more than half its bound (a slow reader), resuming on the loop's tick. Timeouts,
  * checked by the same tick: a request head must be complete within head_timeout_ms of its
- * first byte (408, close), an idle keep-alive connection is closed after idle_timeout_ms.
- * A malformed or oversized head is answered with its status and the connection is closed,
- * since what follows it cannot be framed.
+ * first byte, or of the accept for the first request (408, close); an idle keep-alive
+ * connection is closed after idle_timeout_ms. A malformed or oversized head is answered with
+ * its status and the connection is closed, since what follows it cannot be framed. After a
+ * successful GET /ws the connection is a WebSocket (ws.h): every byte goes there.
  */
 #include "web/web_internal.h"
 
 #include "base/log.h"
 #include "iot_error.h"
-#include "web/metrics.h"
 #include "web/response.h"
 #include "web/static_files.h"
 #include "web/web_path.h"
@@ -70,7 +70,7 @@ void http_conn_accept(struct web_loop *wl, conn_t *c)
     if (h->next)
         h->next->prev = h;
     wl->conns = h;
-    set_deadline(h, DEADLINE_IDLE);
+    set_deadline(h, DEADLINE_HEAD); /* a connection that says nothing is not kept idle */
     conn_set_owner(c, &http_callbacks, h);
 }
 
