@@ -1,164 +1,94 @@
 /*
- * metrics.c - stats sample to Prometheus text (see metrics.h).
- *
- * Three tables say where each family's values are in the sample: single numbers, objects
- * whose every member is one labelled value (connections by kind, relay outcomes by name), and
- * arrays of rows with label columns (threads, queues). A family's samples are written
- * together, as the format requires, so the row tables are walked once per column.
+ * metrics.c - stats sample to Prometheus text (see metrics.h), one family per field of the
+ * schema in table order: find the field's container in the sample (its section's path of
+ * keys), then write one sample line per row (or map entry) under the family's HELP and TYPE.
  */
 #include "web/metrics.h"
 
 #include "iot_error.h"
+#include "stats_schema.h"
 
 #include <math.h>
+#include <stdio.h>
 #include <string.h>
 
-enum metric_kind { METRIC_COUNTER, METRIC_GAUGE };
-
-struct scalar_metric {
-    const char *path[4]; /* keys from the sample's top, NULL-terminated */
-    const char *name, *help;
-    enum metric_kind kind;
+/* The family name's prefix for each section (see metrics.h); NULL: not exported. */
+static const char *const section_prefix[STATS_SECTION_COUNT] = {
+    [STATS_SECTION_SAMPLE] = "",
+    [STATS_SECTION_THREADS] = "thread_",
+    [STATS_SECTION_QUEUES] = "queue_",
+    [STATS_SECTION_TOTALS] = "",
+    [STATS_SECTION_CONNECTIONS] = "connections_",
+    [STATS_SECTION_EVENT_TOTALS] = "event_",
+    [STATS_SECTION_SESSIONS] = "sessions_",
 };
 
-struct keyed_metric {
-    const char *path[4]; /* an object of numbers: one sample per member */
-    const char *name, *help, *label;
-    enum metric_kind kind;
-};
-
-struct row_metric {
-    const char *array; /* a top-level array of objects */
-    const char *field; /* the number in each row */
-    const char *name, *help;
-    enum metric_kind kind;
+/* How a unit is spelled in a name and scaled to it. */
+struct unit_rule {
+    enum stats_unit unit;
+    const char *suffix;   /* the key's own suffix for it */
+    const char *spelling; /* what replaces it */
     double scale;
 };
 
-/* Label columns of each row array: sample key -> label name. */
-struct row_labels {
-    const char *array;
-    const char *keys[3], *labels[3];
+static const struct unit_rule unit_rules[] = {
+    {STATS_UNIT_NANOSECONDS, "_ns", "_seconds", 1e-9},
+    {STATS_UNIT_MILLISECONDS, "_ms", "_seconds", 1e-3},
+    {STATS_UNIT_SECONDS, "_s", "_seconds", 1},
 };
 
-static const struct scalar_metric scalars[] = {
-    {{"uptime_s"}, "iotd_uptime_seconds", "Seconds since iotd started.", METRIC_GAUGE},
-    {{"rss_bytes"},
-     "iotd_resident_memory_bytes",
-     "Resident memory of the iotd process.",
-     METRIC_GAUGE},
-    {{"sessions", "total"}, "iotd_sessions", "Sessions open on the io threads.", METRIC_GAUGE},
-    {{"totals", "auth_failures"},
-     "iotd_auth_failures_total",
-     "Failed device handshakes and user logins.",
-     METRIC_COUNTER},
-    {{"totals", "rate_limited"},
-     "iotd_rate_limited_total",
-     "Connections refused by the authentication rate limit.",
-     METRIC_COUNTER},
-    {{"totals", "events", "stored"},
-     "iotd_events_stored_total",
-     "Events inserted into MariaDB (replayed ones included).",
-     METRIC_COUNTER},
-    {{"totals", "events", "duplicates"},
-     "iotd_events_duplicates_total",
-     "Retransmitted events acknowledged without being stored again.",
-     METRIC_COUNTER},
-    {{"totals", "events", "batches"},
-     "iotd_events_batches_total",
-     "Event transactions committed (group commits).",
-     METRIC_COUNTER},
-    {{"totals", "events", "spooled"},
-     "iotd_events_spooled_total",
-     "Events written to the on-disk spool while MariaDB was unreachable.",
-     METRIC_COUNTER},
-    {{"totals", "events", "replayed"},
-     "iotd_events_replayed_total",
-     "Spooled events stored by replay.",
-     METRIC_COUNTER},
-    {{"totals", "events", "busy"},
-     "iotd_events_busy_total",
-     "Events refused because the store queue or the spool was full.",
-     METRIC_COUNTER},
-    {{"totals", "events", "spool_bytes"},
-     "iotd_events_spool_bytes",
-     "Size of the event spool file.",
-     METRIC_GAUGE},
-    {{"totals", "events", "alarm_changes"},
-     "iotd_alarm_changes_total",
-     "Alarm state changes (raised, acknowledged, cleared).",
-     METRIC_COUNTER},
-    {{"totals", "events", "subscribers"},
-     "iotd_event_subscribers",
-     "Subscriptions to the event stream.",
-     METRIC_GAUGE},
-    {{"totals", "events", "leases"},
-     "iotd_event_leases",
-     "Event leases held by clients.",
-     METRIC_GAUGE},
-    {{"totals", "events", "delivered"},
-     "iotd_event_items_delivered_total",
-     "Events and alarm changes delivered to subscribers.",
-     METRIC_COUNTER},
-    {{"totals", "events", "dropped"},
-     "iotd_event_items_dropped_total",
-     "Events and alarm changes dropped for slow subscribers.",
-     METRIC_COUNTER},
-};
-
-static const struct keyed_metric keyed[] = {
-    {{"totals", "connections"},
-     "iotd_connections",
-     "Open connections by kind.",
-     "kind",
-     METRIC_GAUGE},
-    {{"totals", "outcomes"},
-     "iotd_relay_outcomes_total",
-     "Relayed requests by outcome (ok, denied, offline, timeout, busy, ...).",
-     "outcome",
-     METRIC_COUNTER},
-};
-
-static const struct row_labels row_labels[] = {
-    {"threads", {"name", "role"}, {"thread", "role"}},
-    {"queues", {"name"}, {"queue"}},
-};
-
-static const struct row_metric rows[] = {
-    {"threads", "cpu_ns", "iotd_thread_cpu_seconds_total", "CPU time of each thread.",
-     METRIC_COUNTER, 1e-9},
-    {"threads", "busy_ns", "iotd_thread_busy_seconds_total",
-     "Time each loop spent handling events (not waiting).", METRIC_COUNTER, 1e-9},
-    {"threads", "sessions", "iotd_thread_sessions", "Sessions on each io thread.", METRIC_GAUGE, 1},
-    {"threads", "frames_in", "iotd_thread_frames_in_total", "Frames received by each io thread.",
-     METRIC_COUNTER, 1},
-    {"threads", "frames_out", "iotd_thread_frames_out_total", "Frames sent by each io thread.",
-     METRIC_COUNTER, 1},
-    {"threads", "bytes_in", "iotd_thread_bytes_in_total",
-     "Bytes received by each io thread's device connections.", METRIC_COUNTER, 1},
-    {"threads", "bytes_out", "iotd_thread_bytes_out_total",
-     "Bytes sent by each io thread's device connections.", METRIC_COUNTER, 1},
-    {"queues", "depth", "iotd_queue_depth", "Items waiting in each queue.", METRIC_GAUGE, 1},
-    {"queues", "high_water", "iotd_queue_high_water", "Most items each queue has held.",
-     METRIC_GAUGE, 1},
-    {"queues", "capacity", "iotd_queue_capacity", "Bound of each queue (0: unbounded).",
-     METRIC_GAUGE, 1},
-    {"queues", "enqueued", "iotd_queue_enqueued_total", "Items put in each queue.", METRIC_COUNTER,
-     1},
-    {"queues", "dequeued", "iotd_queue_dequeued_total", "Items taken from each queue.",
-     METRIC_COUNTER, 1},
-    {"queues", "drops", "iotd_queue_drops_total", "Items each queue refused or dropped.",
-     METRIC_COUNTER, 1},
-};
-
-/* The event store's states, one 0/1 gauge each (the usual way to export an enum). */
-static const char *const store_states[] = {"db", "spool", "replay"};
-
-static void put_family(struct web_buf *b, const char *name, const char *help, enum metric_kind kind)
+/* The field's family name (without the _total of counters) and the scale of its values. */
+static void family_name(const struct stats_field_info *f, char *name, size_t len, double *scale)
 {
-    /* Format 0.0.4 declares a family under its samples' own name (counters keep _total). */
-    web_buf_printf(b, "# HELP %s %s\n# TYPE %s %s\n", name, help, name,
-                   kind == METRIC_COUNTER ? "counter" : "gauge");
+    const char *key = f->key;
+    size_t key_len = strlen(key);
+    const char *spelling = "";
+    *scale = 1;
+    for (size_t i = 0; i < sizeof(unit_rules) / sizeof(unit_rules[0]); i++) {
+        size_t n = strlen(unit_rules[i].suffix);
+        if (f->unit == unit_rules[i].unit && key_len > n &&
+            strcmp(key + key_len - n, unit_rules[i].suffix) == 0) {
+            key_len -= n;
+            spelling = unit_rules[i].spelling;
+            *scale = unit_rules[i].scale;
+        }
+    }
+    const char *prefix = section_prefix[f->section];
+    if (strcmp(key, "total") == 0) /* sessions.total: the count itself, not a counter's _total */
+        snprintf(name, len, "iotd_%.*s", (int)(strlen(prefix) - 1), prefix);
+    else
+        snprintf(name, len, "iotd_%s%.*s%s%s", prefix, (int)key_len, key, spelling,
+                 f->kind == STATS_COUNTER ? "_total" : "");
+}
+
+/* The JSON container of a section within the sample (an object, or the array of its rows). */
+static const cJSON *container(const cJSON *sample, enum stats_section section)
+{
+    const struct stats_section_info *s = stats_section_info(section);
+    if (section == STATS_SECTION_SAMPLE || !s)
+        return sample;
+    return cJSON_GetObjectItemCaseSensitive(container(sample, s->parent), s->key);
+}
+
+static void put_escaped(struct web_buf *b, const char *text, bool quotes)
+{
+    for (const char *p = text; *p; p++) {
+        if (*p == '\\')
+            web_buf_puts(b, "\\\\");
+        else if (*p == '\n')
+            web_buf_puts(b, "\\n");
+        else if (*p == '"' && quotes)
+            web_buf_puts(b, "\\\"");
+        else
+            web_buf_append(b, p, 1);
+    }
+}
+
+static void put_family(struct web_buf *b, const char *name, const struct stats_field_info *f)
+{
+    web_buf_printf(b, "# HELP %s ", name);
+    put_escaped(b, f->help, false);
+    web_buf_printf(b, "\n# TYPE %s %s\n", name, f->kind == STATS_COUNTER ? "counter" : "gauge");
 }
 
 static void put_value(struct web_buf *b, double v)
@@ -173,125 +103,109 @@ static void put_value(struct web_buf *b, double v)
         web_buf_printf(b, " %.17g\n", v);
 }
 
-/* name="value" with \, " and newline escaped. */
-static void put_label(struct web_buf *b, const char *name, const char *value, bool first)
+static void put_label(struct web_buf *b, const char *name, const char *value, bool *first)
 {
-    web_buf_printf(b, "%s%s=\"", first ? "" : ",", name);
-    for (const char *p = value; *p; p++) {
-        if (*p == '\\')
-            web_buf_puts(b, "\\\\");
-        else if (*p == '"')
-            web_buf_puts(b, "\\\"");
-        else if (*p == '\n')
-            web_buf_puts(b, "\\n");
-        else
-            web_buf_append(b, p, 1);
-    }
+    web_buf_printf(b, "%s%s=\"", *first ? "{" : ",", name);
+    put_escaped(b, value, true);
     web_buf_puts(b, "\"");
+    *first = false;
 }
 
-static const cJSON *lookup(const cJSON *sample, const char *const *path)
+/* A row's labels: the text fields of its section. */
+static void put_row_labels(struct web_buf *b, enum stats_section section, const cJSON *row,
+                           bool *first)
 {
-    const cJSON *at = sample;
-    for (size_t i = 0; path[i] && at; i++)
-        at = cJSON_GetObjectItemCaseSensitive(at, path[i]);
-    return at;
-}
-
-static void put_scalars(const cJSON *sample, struct web_buf *b)
-{
-    for (size_t i = 0; i < sizeof(scalars) / sizeof(scalars[0]); i++) {
-        const cJSON *v = lookup(sample, scalars[i].path);
-        if (!cJSON_IsNumber(v))
+    for (int k = 0; k < STATS_FIELD_COUNT; k++) {
+        const struct stats_field_info *l = stats_field_info((enum stats_field)k);
+        if (l->section != section || l->value != STATS_TEXT)
             continue;
-        put_family(b, scalars[i].name, scalars[i].help, scalars[i].kind);
-        web_buf_puts(b, scalars[i].name);
-        put_value(b, v->valuedouble);
+        const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(row, l->key));
+        if (text)
+            put_label(b, l->key, text, first);
     }
 }
 
-static void put_keyed(const cJSON *sample, struct web_buf *b)
+/* One sample line of the family name (declared before its first line): the row's labels
+ * when rows, the map's label when map_key, then the value. */
+static void put_line(struct web_buf *b, const struct stats_field_info *f, const char *name,
+                     const cJSON *row, bool rows, const char *map_key, double value, bool *declared)
 {
-    for (size_t i = 0; i < sizeof(keyed) / sizeof(keyed[0]); i++) {
-        const cJSON *obj = lookup(sample, keyed[i].path), *m;
-        bool declared = false;
-        cJSON_ArrayForEach(m, obj)
-        {
-            if (!cJSON_IsNumber(m) || !m->string)
-                continue;
-            if (!declared)
-                put_family(b, keyed[i].name, keyed[i].help, keyed[i].kind);
-            declared = true;
-            web_buf_printf(b, "%s{", keyed[i].name);
-            put_label(b, keyed[i].label, m->string, true);
-            web_buf_puts(b, "}");
-            put_value(b, m->valuedouble);
-        }
+    if (!*declared)
+        put_family(b, name, f);
+    *declared = true;
+    bool first = true;
+    web_buf_puts(b, name);
+    if (rows)
+        put_row_labels(b, f->section, row, &first);
+    if (map_key)
+        put_label(b, f->map_label, map_key, &first);
+    if (!first)
+        web_buf_puts(b, "}");
+    put_value(b, value);
+}
+
+/* The lines of one number or map field of one row or object. */
+static void put_field_in(struct web_buf *b, const struct stats_field_info *f, const char *name,
+                         double scale, const cJSON *row, bool rows, bool *declared)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, f->key);
+    const cJSON *entry;
+    if (f->value != STATS_MAP) {
+        if (cJSON_IsNumber(v))
+            put_line(b, f, name, row, rows, NULL, v->valuedouble * scale, declared);
+        return;
+    }
+    cJSON_ArrayForEach(entry, v)
+    {
+        if (cJSON_IsNumber(entry) && entry->string)
+            put_line(b, f, name, row, rows, entry->string, entry->valuedouble * scale, declared);
     }
 }
 
-static const struct row_labels *labels_of(const char *array)
+/* A text field of an object: an info gauge with the text as its label. */
+static void put_info(struct web_buf *b, const struct stats_field_info *f, const cJSON *object)
 {
-    for (size_t i = 0; i < sizeof(row_labels) / sizeof(row_labels[0]); i++)
-        if (strcmp(row_labels[i].array, array) == 0)
-            return &row_labels[i];
-    return NULL;
-}
-
-static void put_rows(const cJSON *sample, struct web_buf *b)
-{
-    for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-        const struct row_metric *r = &rows[i];
-        const struct row_labels *l = labels_of(r->array);
-        const cJSON *row;
-        bool declared = false;
-        cJSON_ArrayForEach(row, cJSON_GetObjectItemCaseSensitive(sample, r->array))
-        {
-            const cJSON *v = cJSON_GetObjectItemCaseSensitive(row, r->field);
-            if (!cJSON_IsNumber(v))
-                continue;
-            if (!declared)
-                put_family(b, r->name, r->help, r->kind);
-            declared = true;
-            web_buf_printf(b, "%s{", r->name);
-            for (size_t k = 0; l && k < 3 && l->keys[k]; k++) {
-                const char *text = cJSON_GetStringValue(cJSON_GetObjectItem(row, l->keys[k]));
-                put_label(b, l->labels[k], text ? text : "", k == 0);
-            }
-            web_buf_puts(b, "}");
-            put_value(b, v->valuedouble * r->scale);
-        }
-    }
-}
-
-static void put_info(const cJSON *sample, struct web_buf *b)
-{
-    const char *version = cJSON_GetStringValue(cJSON_GetObjectItem(sample, "version"));
-    if (version) {
-        put_family(b, "iotd_build_info", "The running iotd's version (always 1).", METRIC_GAUGE);
-        web_buf_puts(b, "iotd_build_info{");
-        put_label(b, "version", version, true);
-        web_buf_puts(b, "} 1\n");
-    }
-    const char *const path[] = {"totals", "events", "state", NULL};
-    const char *state = cJSON_GetStringValue(lookup(sample, path));
-    if (state) {
-        put_family(b, "iotd_event_store_state",
-                   "Where the event store writes: db, spool (MariaDB unreachable) or replay.",
-                   METRIC_GAUGE);
-        for (size_t i = 0; i < sizeof(store_states) / sizeof(store_states[0]); i++) {
-            web_buf_puts(b, "iotd_event_store_state{");
-            put_label(b, "state", store_states[i], true);
-            web_buf_printf(b, "} %d\n", strcmp(state, store_states[i]) == 0);
-        }
-    }
+    const char *text = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(object, f->key));
+    char name[128];
+    if (!text)
+        return;
+    snprintf(name, sizeof(name), "iotd_%s%s_info", section_prefix[f->section], f->key);
+    struct stats_field_info as_gauge = *f;
+    as_gauge.kind = STATS_GAUGE;
+    put_family(b, name, &as_gauge);
+    bool first = true;
+    web_buf_puts(b, name);
+    put_label(b, f->key, text, &first);
+    web_buf_puts(b, "} 1\n");
 }
 
 int metrics_format(const cJSON *sample, struct web_buf *out)
 {
-    put_info(sample, out);
-    put_scalars(sample, out);
-    put_keyed(sample, out);
-    put_rows(sample, out);
+    for (int i = 0; i < STATS_FIELD_COUNT; i++) {
+        const struct stats_field_info *f = stats_field_info((enum stats_field)i);
+        const struct stats_section_info *s = stats_section_info(f->section);
+        if (!s->metrics || !section_prefix[f->section] || f->unit == STATS_UNIT_EPOCH_MS)
+            continue; /* records, and wall-clock times, are not series */
+        const cJSON *at = container(sample, f->section);
+        bool rows = s->shape == STATS_ROWS;
+        if (f->kind == STATS_LABEL) {
+            if (!rows && f->value == STATS_TEXT)
+                put_info(out, f, at);
+            continue; /* a row's labels go with its numbers */
+        }
+        char name[128];
+        double scale;
+        bool declared = false;
+        family_name(f, name, sizeof(name), &scale);
+        if (!rows) {
+            put_field_in(out, f, name, scale, at, false, &declared);
+            continue;
+        }
+        const cJSON *row;
+        cJSON_ArrayForEach(row, at)
+        {
+            put_field_in(out, f, name, scale, row, true, &declared);
+        }
+    }
     return web_buf_failed(out) ? IOT_ENOMEM : 0;
 }

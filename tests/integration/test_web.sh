@@ -176,17 +176,20 @@ declared_help = {l.split()[2] for l in text.splitlines() if l.startswith("# HELP
 declared_type = {l.split()[2] for l in text.splitlines() if l.startswith("# TYPE ")}
 names = {s.name for f in families.values() for s in f.samples}
 assert names <= declared_help and names <= declared_type, names - declared_help
-for want, kind in [("iotd_uptime_seconds", "gauge"), ("iotd_connections", "gauge"),
-                   ("iotd_relay_outcomes", "counter"), ("iotd_queue_depth", "gauge"),
+for want, kind in [("iotd_uptime_seconds", "gauge"), ("iotd_connections_device", "gauge"),
+                   ("iotd_outcomes", "counter"), ("iotd_queue_depth", "gauge"),
                    ("iotd_thread_cpu_seconds", "counter"), ("iotd_events_stored", "counter"),
-                   ("iotd_event_store_state", "gauge"), ("iotd_build_info", "gauge")]:
+                   ("iotd_event_state_info", "gauge"), ("iotd_version_info", "gauge"),
+                   ("iotd_sessions", "gauge")]:
     assert want in families, want
     assert families[want].type == kind, (want, families[want].type)
     assert families[want].documentation, want
-kinds = {s.labels["kind"] for s in families["iotd_connections"].samples}
-assert {"device", "user", "control"} <= kinds, kinds
-threads = {s.labels["thread"] for s in families["iotd_thread_cpu_seconds"].samples}
+outcomes = {s.labels["outcome"] for s in families["iotd_outcomes"].samples}
+assert {"ok", "denied", "timeout"} <= outcomes, outcomes
+threads = {s.labels["name"] for s in families["iotd_thread_cpu_seconds"].samples}
 assert {"main", "io0", "io1"} <= threads, threads
+state = [s for s in families["iotd_event_state_info"].samples]
+assert len(state) == 1 and state[0].labels["state"] == "db", state
 print(f"metrics: {len(families)} families, {sum(len(f.samples) for f in families.values())} samples")
 PYEOF
 get --interface 127.0.0.2 "$U/metrics"

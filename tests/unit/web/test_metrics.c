@@ -1,6 +1,6 @@
-/* Unit tests of the Prometheus text written from a stats sample (every family has # HELP and
- * # TYPE before its samples, counters end in _total, labels escaped, missing values left out),
- * and of the /metrics address allowlist. */
+/* Unit tests of the Prometheus text written from a stats sample (names, units and labels from
+ * the schema; every family has # HELP and # TYPE before its samples, once, counters end in
+ * _total; labels escaped; missing values left out), and of the /metrics address allowlist. */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -9,6 +9,8 @@
 
 #include "web/allowlist.h"
 #include "web/metrics.h"
+
+#include "stats_schema.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,22 +45,76 @@ static void test_values(void **state)
     (void)state;
     char *text = format(sample_json);
     assert_non_null(strstr(text, "\niotd_uptime_seconds 42\n"));
-    assert_non_null(strstr(text, "\niotd_resident_memory_bytes 1048576\n"));
+    assert_non_null(strstr(text, "\niotd_rss_bytes 1048576\n"));
     assert_non_null(strstr(text, "\niotd_auth_failures_total 4\n"));
-    assert_non_null(strstr(text, "\niotd_connections{kind=\"device\"} 2\n"));
-    assert_non_null(strstr(text, "\niotd_relay_outcomes_total{outcome=\"denied\"} 1\n"));
+    assert_non_null(strstr(text, "\niotd_connections_device 2\n"));
+    assert_non_null(strstr(text, "\niotd_outcomes_total{outcome=\"denied\"} 1\n"));
+    /* Nanoseconds become seconds; a row's text fields are its labels. */
+    assert_null(strstr(text, "cpu_ns"));
     assert_non_null(
-        strstr(text, "\niotd_thread_cpu_seconds_total{thread=\"main\",role=\"main\"} 1.5\n"));
-    assert_non_null(strstr(text, "\niotd_thread_frames_in_total{thread=\"io0\",role=\"io\"} 10\n"));
+        strstr(text, "\niotd_thread_cpu_seconds_total{name=\"main\",role=\"main\"} 1.5\n"));
+    assert_non_null(strstr(text, "\niotd_thread_frames_in_total{name=\"io0\",role=\"io\"} 10\n"));
     /* The main thread has no sessions column: no sample for it. */
-    assert_null(strstr(text, "iotd_thread_sessions{thread=\"main\""));
+    assert_null(strstr(text, "iotd_thread_sessions{name=\"main\""));
     /* Label values are escaped. */
-    assert_non_null(strstr(text, "iotd_queue_high_water{queue=\"inbox:\\\"main\\\"\"} 5\n"));
-    assert_non_null(strstr(text, "iotd_event_store_state{state=\"spool\"} 1\n"));
-    assert_non_null(strstr(text, "iotd_event_store_state{state=\"db\"} 0\n"));
-    assert_non_null(strstr(text, "iotd_build_info{version=\"0.1.0\"} 1\n"));
-    /* Absent from the sample: absent from the text, HELP and TYPE included. */
-    assert_null(strstr(text, "iotd_events_duplicates_total"));
+    assert_non_null(strstr(text, "iotd_queue_high_water{name=\"inbox:\\\"main\\\"\"} 5\n"));
+    assert_non_null(strstr(text, "\niotd_event_state_info{state=\"spool\"} 1\n"));
+    assert_non_null(strstr(text, "\niotd_version_info{version=\"0.1.0\"} 1\n"));
+    assert_non_null(strstr(text, "\niotd_sessions 3\n"));
+    /* Wall-clock times and ids are not series; absent values are absent, HELP and TYPE too. */
+    assert_null(strstr(text, "time_ms"));
+    assert_null(strstr(text, "pid"));
+    assert_null(strstr(text, "tid"));
+    assert_null(strstr(text, "iotd_event_duplicates_total"));
+    free(text);
+}
+
+/* Every field the schema has, in a sample written from the schema alone: each exported
+ * family is declared once, whatever fields are added later. */
+static void test_every_field(void **state)
+{
+    (void)state;
+    cJSON *sample = cJSON_CreateObject();
+    cJSON *at[STATS_SECTION_COUNT] = {[STATS_SECTION_SAMPLE] = sample};
+    for (int s = 1; s < STATS_SECTION_COUNT; s++) {
+        const struct stats_section_info *si = stats_section_info((enum stats_section)s);
+        cJSON *c = si->shape == STATS_ROWS ? cJSON_CreateArray() : cJSON_CreateObject();
+        cJSON_AddItemToObject(at[si->parent], si->key, c);
+        if (si->shape == STATS_ROWS) {
+            cJSON *row = cJSON_CreateObject();
+            cJSON_AddItemToArray(c, row);
+            c = row;
+        }
+        at[s] = c;
+    }
+    for (int f = 0; f < STATS_FIELD_COUNT; f++) {
+        const struct stats_field_info *fi = stats_field_info((enum stats_field)f);
+        cJSON *c = at[fi->section];
+        if (fi->value == STATS_TEXT)
+            cJSON_AddStringToObject(c, fi->key, "x");
+        else if (fi->value == STATS_MAP)
+            cJSON_AddNumberToObject(cJSON_AddObjectToObject(c, fi->key), "a", 1);
+        else
+            cJSON_AddNumberToObject(c, fi->key, 1);
+    }
+    struct web_buf b = {0};
+    assert_int_equal(metrics_format(sample, &b), 0);
+    cJSON_Delete(sample);
+    web_buf_append(&b, "", 1);
+    char *text = (char *)b.data, *save = NULL;
+    char seen[64][128];
+    size_t nseen = 0;
+    for (char *line = strtok_r(text, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        char name[128];
+        if (sscanf(line, "# TYPE %127s", name) != 1)
+            continue;
+        for (size_t k = 0; k < nseen; k++)
+            if (strcmp(seen[k], name) == 0)
+                fail_msg("family %s declared twice", name);
+        assert_true(nseen < 64);
+        snprintf(seen[nseen++], sizeof(seen[0]), "%s", name);
+    }
+    assert_true(nseen > 30);
     free(text);
 }
 
@@ -136,9 +192,8 @@ static void test_allowlist(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_values),
-        cmocka_unit_test(test_structure),
-        cmocka_unit_test(test_empty_sample),
+        cmocka_unit_test(test_values),      cmocka_unit_test(test_structure),
+        cmocka_unit_test(test_every_field), cmocka_unit_test(test_empty_sample),
         cmocka_unit_test(test_allowlist),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
