@@ -16,7 +16,7 @@ top=$PWD
 packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
           libuv1-dev libssl-dev openssl libmariadb-dev mariadb-server-core mariadb-client-core
           libcjson-dev libcmocka-dev libargon2-dev libinih-dev libsystemd-dev scdoc
-          libncurses-dev tmux procps python3 util-linux)
+          libncurses-dev tmux procps python3 util-linux zlib1g-dev libwslay-dev curl python3-prometheus-client)
 
 deps() {
     local missing=()
@@ -55,6 +55,9 @@ demo() {
 state_dir = $demo_dir/state
 [devices]
 listen = 127.0.0.1:7800
+[web]
+listen = 127.0.0.1:8080
+root = $top/web
 [database]
 url = local
 CONF
@@ -136,6 +139,8 @@ Talk to it with iotctl (see man/iotctl.8):
   iotctl alarm list --tenant demo
   iotctl alarm rule list --tenant demo
   iotctl changes list
+  curl http://127.0.0.1:8080/healthz      # HTTP: the console (placeholder), /healthz, /metrics
+  curl http://127.0.0.1:8080/metrics
 
 Logs: $demo_dir/state/iotd.log, $demo_dir/iotsim.log    Stop: ./dev.sh stop
 TXT
@@ -201,9 +206,9 @@ test_suite() {
     run_ctest "$top/build-test" -j2
     build "$top/build-tsan" Debug -DIOTD_SANITIZE=thread
     run_ctest "$top/build-tsan" -j2
-    # The frame parser under libFuzzer (clang only), for a bounded time.
+    # The frame and HTTP request parsers under libFuzzer (clang only), for a bounded time.
     cmake -S "$top" -B "$top/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang >/dev/null
-    cmake --build "$top/build-fuzz" --target fuzz_frame -j"$(nproc)"
+    cmake --build "$top/build-fuzz" --target fuzz_frame fuzz_http -j"$(nproc)"
     run_ctest "$top/build-fuzz" -L fuzz
 }
 

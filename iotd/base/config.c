@@ -66,6 +66,13 @@ static const struct config_key keys[] = {
     UINT("events", "flush_ms", events_flush_ms, 10000),
     UINT("events", "lease_max_s", events_lease_max_s, 86400 * 7),
     UINT("events", "subscriber_backlog_kb", events_backlog_kb, 1u << 20),
+    STR("web", "listen", web_listen),
+    STR("web", "root", web_root),
+    STR("web", "metrics", web_metrics),
+    STR("web", "metrics_allow", web_metrics_allow),
+    STR("web", "allowed_origins", web_allowed_origins),
+    UINT("web", "head_timeout_ms", web_head_timeout_ms, 600000),
+    UINT("web", "idle_timeout_s", web_idle_timeout_s, 86400),
     STR("database", "url", db_url),
     STR("database", "password_file", db_password_file),
     UINT("database", "threads", db_threads, 64),
@@ -128,6 +135,10 @@ void config_defaults(struct iotd_config *cfg)
     cfg->log_target = strdup("stderr");
     cfg->listen = strdup("0.0.0.0:7800");
     cfg->db_url = strdup("local");
+    cfg->web_root = strdup(IOTD_WEB_ROOT);
+    cfg->web_metrics = strdup("on");
+    cfg->web_head_timeout_ms = 10000;
+    cfg->web_idle_timeout_s = 60;
     cfg->duplicate = strdup("replace");
     cfg->handshake_timeout_ms = 10000;
     cfg->ping_s = 30;
@@ -202,6 +213,7 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
     static const char *const yes_no[] = {"yes", "no", NULL};
     static const char *const audits[] = {"all", "denied", "none", NULL};
     static const char *const placements[] = {"tenant", "spread", NULL};
+    static const char *const on_off[] = {"on", "off", NULL};
     int rc;
 
     if (!cfg->state_dir || cfg->state_dir[0] != '/') {
@@ -213,12 +225,17 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
         (rc = check_one_of("[devices] duplicate", cfg->duplicate, duplicates, err, errlen)) != 0 ||
         (rc = check_one_of("[devices] login_plain", cfg->login_plain, yes_no, err, errlen)) != 0 ||
         (rc = check_one_of("[relay] audit", cfg->relay_audit, audits, err, errlen)) != 0 ||
-        (rc = check_one_of("[devices] placement", cfg->placement, placements, err, errlen)) != 0)
+        (rc = check_one_of("[devices] placement", cfg->placement, placements, err, errlen)) != 0 ||
+        (rc = check_one_of("[web] metrics", cfg->web_metrics, on_off, err, errlen)) != 0)
         return rc;
     if (cfg->ping_s == 0 || cfg->max_frame < 256 || cfg->handshake_timeout_ms < 100) {
         snprintf(err, errlen,
                  "[devices] ping_s must be > 0, max_frame >= 256, "
                  "handshake_timeout_ms >= 100");
+        return IOT_EINVAL;
+    }
+    if (cfg->web_head_timeout_ms < 100 || cfg->web_idle_timeout_s == 0) {
+        snprintf(err, errlen, "[web] head_timeout_ms must be >= 100, idle_timeout_s > 0");
         return IOT_EINVAL;
     }
     if (cfg->keepalive_timeout_s == 0)

@@ -63,6 +63,8 @@ static cJSON *daemon_status(void *arg)
         cJSON_AddNumberToObject(dev, "port", net_listener_port(d->listener));
     if (d->tls_listener)
         cJSON_AddNumberToObject(dev, "tls_port", net_listener_port(d->tls_listener));
+    if (d->web)
+        cJSON_AddNumberToObject(cJSON_AddObjectToObject(st, "web"), "port", web_port(d->web));
     uint64_t sessions = 0, failures = 0, limited = 0;
     for (unsigned i = 0; d->sessions && i < d->io_count; i++) {
         const struct session_counters *c = sessions_counters(d->sessions, i);
@@ -173,12 +175,10 @@ static void control_outcomes(void *arg, uint64_t *counts, unsigned n)
         control_server_outcomes(d->control, counts, n);
 }
 
-/* The "stats" stream's provider: one sample per call (see stats.h). */
-static int daemon_stats(void *arg, const cJSON *args, struct stats_cursors *cursors,
-                        void (*done)(cJSON *sample, void *cb_arg), void *cb_arg)
+/* Where a stats sample reads from: the same for the control socket and /metrics. */
+static struct stats_sources stats_sources_of(struct iotd *d)
 {
-    struct iotd *d = arg;
-    struct stats_sources src = {
+    return (struct stats_sources){
         .version = IOTD_VERSION,
         .started_ns = d->started_ns,
         .main_inbox = &d->inbox,
@@ -198,6 +198,14 @@ static int daemon_stats(void *arg, const cJSON *args, struct stats_cursors *curs
         .control_outcomes = control_outcomes,
         .control_arg = d,
     };
+}
+
+/* The "stats" stream's provider: one sample per call (see stats.h). */
+static int daemon_stats(void *arg, const cJSON *args, struct stats_cursors *cursors,
+                        void (*done)(cJSON *sample, void *cb_arg), void *cb_arg)
+{
+    struct iotd *d = arg;
+    struct stats_sources src = stats_sources_of(d);
     long long top = ctl_get_int(args, "top", 50);
     struct stats_query q = {.top = top < 0 ? 0 : (size_t)top,
                             .sort = ctl_get_string(args, "sort"),
@@ -206,6 +214,58 @@ static int daemon_stats(void *arg, const cJSON *args, struct stats_cursors *curs
     int rc = stats_collect(&src, &q, done, cb_arg);
     if (rc != 0)
         done(NULL, cb_arg);
+    return rc;
+}
+
+/* /metrics: the same sample without the sessions table and the recent-events tail. */
+static int web_sample(void *arg, void (*done)(cJSON *sample, void *done_arg), void *done_arg)
+{
+    struct iotd *d = arg;
+    struct stats_sources src = stats_sources_of(d);
+    uint64_t no_events = UINT64_MAX; /* past every connection event: none in the sample */
+    struct stats_query q = {.top = 0, .event_seq = &no_events};
+    int rc = stats_collect(&src, &q, done, done_arg);
+    if (rc != 0)
+        done(NULL, done_arg);
+    return rc;
+}
+
+/* The HTTP server, when [web] listen is set: after the sessions (whose net loops are the io
+ * threads' first) and the device listeners it reports on. */
+static int start_web(struct iotd *d, char *err, size_t errlen)
+{
+    if (!d->cfg.web_listen || !d->cfg.web_listen[0])
+        return IOT_OK;
+    net_listener_t *listeners[2];
+    unsigned nlisteners = 0;
+    if (d->listener)
+        listeners[nlisteners++] = d->listener;
+    if (d->tls_listener)
+        listeners[nlisteners++] = d->tls_listener;
+    struct web_deps deps = {.main_loop = &d->loop,
+                            .main_inbox = &d->inbox,
+                            .io = d->io,
+                            .io_count = d->io_count,
+                            .db = d->db,
+                            .events = d->events,
+                            .spool_max_bytes = (uint64_t)d->cfg.events_spool_max_mb * 1024 * 1024,
+                            .mariadb = d->mariadb,
+                            .listeners = listeners,
+                            .listener_count = nlisteners,
+                            .sample = web_sample,
+                            .sample_arg = d};
+    struct web_options o = {.listen = d->cfg.web_listen,
+                            .root = d->cfg.web_root,
+                            .metrics = strcmp(d->cfg.web_metrics, "on") == 0,
+                            .metrics_allow = d->cfg.web_metrics_allow,
+                            .allowed_origins = d->cfg.web_allowed_origins,
+                            .head_timeout_ms = d->cfg.web_head_timeout_ms,
+                            .idle_timeout_ms = d->cfg.web_idle_timeout_s * 1000,
+                            .server = "iotd/" IOTD_VERSION};
+    int rc = web_start(&d->web, &deps, &o, err, errlen);
+    if (rc == 0)
+        log_info("web: listening on %s (port %u), files from %s", d->cfg.web_listen,
+                 web_port(d->web), d->cfg.web_root);
     return rc;
 }
 
@@ -371,7 +431,7 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
         d->io_count++;
     }
 
-    if ((rc = start_devices(d, err, errlen)) != 0)
+    if ((rc = start_devices(d, err, errlen)) != 0 || (rc = start_web(d, err, errlen)) != 0)
         return rc;
 
     struct control_options copts = {d->cfg.control_socket, d->cfg.control_mode,
@@ -461,6 +521,7 @@ static void on_stop_signal(uv_signal_t *sig, int signum)
         net_listener_stop(d->listener);
     if (d->tls_listener)
         net_listener_stop(d->tls_listener);
+    web_stop(d->web);
     hub_set_sessions(d->hub, NULL);
     sessions_stop(d->sessions);
     d->sessions = NULL;
@@ -519,6 +580,8 @@ int iotd_run(struct iotd *d)
     uv_run(&d->loop, UV_RUN_DEFAULT); /* close callbacks */
     hub_free(d->hub);
     d->hub = NULL;
+    web_free(d->web);
+    d->web = NULL;
     free(d->io);
     presence_free(d->presence);
     ratelimit_free(d->ratelimit);

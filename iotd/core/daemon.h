@@ -4,8 +4,8 @@
  *
  *   start: state dir -> secret key -> database (local mariadbd or url) -> migrations ->
  *          registry snapshot -> db threads -> io threads -> device sessions -> listeners ->
- *          control socket -> READY
- *   stop (SIGTERM/SIGINT): control socket -> listeners -> device sessions -> io threads ->
+ *          web -> control socket -> READY
+ *   stop (SIGTERM/SIGINT): control socket -> listeners -> web -> device sessions -> io threads ->
  *          connection log -> db threads (queued jobs finish) -> main inbox -> mariadbd
  */
 #ifndef IOTD_DAEMON_H
@@ -23,6 +23,7 @@
 #include "net/conn.h"
 #include "registry/registry.h"
 #include "session/session.h"
+#include "web/web.h"
 
 #include <stdbool.h>
 #include <uv.h>
@@ -48,6 +49,7 @@ struct iotd {
     alarm_writer_t *alarm_writer;
     hub_t *hub;
     net_listener_t *listener, *tls_listener;
+    web_t *web; /* NULL unless [web] listen is set */
     uint8_t secret_key[SECRETBOX_KEY_LEN];
     uv_signal_t sigterm, sigint, sighup;
     uint64_t started_ns;

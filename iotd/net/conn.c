@@ -574,7 +574,10 @@ int net_loop_init(net_loop_t **out, io_thread_t *io, conn_accept_fn on_accept, v
     if (!nl)
         return IOT_ENOMEM;
     nl->io = io;
-    io->net = nl;
+    /* A thread may carry several net loops (device sessions, web); the first one made is the
+     * thread's, the one a TLS connection placed here after its handshake joins. */
+    if (!io->net)
+        io->net = nl;
     nl->loop = &io->loop;
     nl->on_accept = on_accept;
     nl->arg = arg;

@@ -54,7 +54,8 @@ struct conn_info {
 typedef void (*conn_accept_fn)(net_loop_t *nl, conn_t *c, void *arg);
 
 /* Per-io-thread network state: the connections of this loop and the flush check. Call on the
- * io thread itself (io_thread_call). */
+ * io thread itself (io_thread_call). A thread may have several (one per kind of listener); the
+ * first made on a thread receives the TLS connections placed on it (net_listener_options). */
 int net_loop_init(net_loop_t **out, io_thread_t *io, conn_accept_fn on_accept, void *arg);
 /* Close every connection of this loop (their on_close run); then free once all are closed.
  * On the io thread, before io_thread_stop. */

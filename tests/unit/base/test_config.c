@@ -30,6 +30,12 @@ static void test_defaults(void **state)
     assert_string_equal(cfg.relay_audit, "all");
     assert_int_equal(cfg.relay_audit_retention_days, 30);
     assert_string_equal(cfg.placement, "tenant");
+    assert_null(cfg.web_listen); /* no HTTP unless asked */
+    assert_non_null(strstr(cfg.web_root, "/iotd/web"));
+    assert_string_equal(cfg.web_metrics, "on");
+    assert_null(cfg.web_metrics_allow);
+    assert_int_equal(cfg.web_head_timeout_ms, 10000);
+    assert_int_equal(cfg.web_idle_timeout_s, 60);
     config_free(&cfg);
 }
 
@@ -53,6 +59,14 @@ static void test_full_file(void **state)
                        "[relay]\n"
                        "audit = denied\n"
                        "audit_retention_days = 0\n"
+                       "[web]\n"
+                       "listen = 127.0.0.1:8080\n"
+                       "root = /srv/console\n"
+                       "metrics = off\n"
+                       "metrics_allow = 127.0.0.1, ::1\n"
+                       "allowed_origins = https://console.example.com\n"
+                       "head_timeout_ms = 500\n"
+                       "idle_timeout_s = 5\n"
                        "[database]\n"
                        "url = mariadb://iot@db:3306/iotd\n"
                        "password_file = /etc/iotd/db.pw\n"
@@ -72,6 +86,13 @@ static void test_full_file(void **state)
     assert_int_equal(cfg.db_threads, 4);
     assert_string_equal(cfg.relay_audit, "denied");
     assert_int_equal(cfg.relay_audit_retention_days, 0); /* forever */
+    assert_string_equal(cfg.web_listen, "127.0.0.1:8080");
+    assert_string_equal(cfg.web_root, "/srv/console");
+    assert_string_equal(cfg.web_metrics, "off");
+    assert_string_equal(cfg.web_metrics_allow, "127.0.0.1, ::1");
+    assert_string_equal(cfg.web_allowed_origins, "https://console.example.com");
+    assert_int_equal(cfg.web_head_timeout_ms, 500);
+    assert_int_equal(cfg.web_idle_timeout_s, 5);
     config_free(&cfg);
 }
 
@@ -102,6 +123,9 @@ static void test_errors(void **state)
     expect_error("[devices]\ntls_listen = :7801\n", "tls_listen needs tls_cert and tls_key");
     expect_error("[devices]\nplacement = random\n", "placement: unknown value 'random'");
     expect_error("this is not ini\n", "<string>:1");
+    expect_error("[web]\nmetrics = maybe\n", "[web] metrics: unknown value 'maybe'");
+    expect_error("[web]\nport = 80\n", "unknown key 'port' in section [web]");
+    expect_error("[web]\nhead_timeout_ms = 10\n", "head_timeout_ms must be >= 100");
     expect_error("[relay]\naudit_retention_days = 40000\n",
                  "audit_retention_days: expected a number up to 36500");
 }

@@ -1,0 +1,414 @@
+/*
+ * http_conn.c - one HTTP/1.1 connection on its io thread: buffer what arrives, parse one
+ * request head at a time (http_parser.h), dispatch it by method and path from two tables,
+ * write the answer, and go on with the next pipelined request or wait (keep-alive).
+ *
+ * Requests are handled strictly one after the other, so answers leave in order: while one
+ * waits on the main loop (an ask) the connection stops reading, and so it does while its
+ * output is more than half its bound (a slow reader), resuming on the loop's tick. Timeouts,
+ * checked by the same tick: a request head must be complete within head_timeout_ms of its
+ * first byte, or of the accept for the first request (408, close); an idle keep-alive
+ * connection is closed after idle_timeout_ms. A malformed or oversized head is answered with
+ * its status and the connection is closed, since what follows it cannot be framed. After a
+ * successful GET /ws the connection is a WebSocket (ws.h): every byte goes there.
+ */
+#include "web/web_internal.h"
+
+#include "base/log.h"
+#include "iot_error.h"
+#include "web/response.h"
+#include "web/static_files.h"
+#include "web/web_path.h"
+#include "web/ws.h"
+#include "web/ws_handshake.h"
+
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+enum http_deadline { DEADLINE_NONE, DEADLINE_HEAD, DEADLINE_IDLE, DEADLINE_ASK };
+
+struct http_conn {
+    struct web_loop *loop;
+    conn_t *conn;
+    struct http_parser parser;
+    uint8_t *in; /* received, not yet consumed: in[0, in_len) */
+    size_t in_len, in_cap;
+    struct http_conn *prev, *next; /* the loop's connections */
+    uint64_t deadline_ms;
+    enum http_deadline deadline;
+    uint64_t ask;    /* sequence number of the request waiting on the main loop, or 0 */
+    bool keep_alive; /* of the request being answered */
+    bool head_only;  /* ...and whether it was a HEAD */
+    bool held;       /* not reading: output above half its bound */
+    bool closing;
+    ws_t *ws; /* upgraded to a WebSocket: every byte read goes to it */
+};
+
+static void http_conn_on_data(conn_t *c, const uint8_t *data, size_t len);
+static void http_conn_on_close(conn_t *c, const char *reason);
+static const struct conn_callbacks http_callbacks = {http_conn_on_data, http_conn_on_close};
+
+static void http_conn_process(struct http_conn *h);
+
+static void set_deadline(struct http_conn *h, enum http_deadline kind)
+{
+    const struct web_options *o = &h->loop->web->opts;
+    h->deadline = kind;
+    h->deadline_ms = uv_now(&h->loop->io->loop) +
+                     (kind == DEADLINE_IDLE ? o->idle_timeout_ms : o->head_timeout_ms);
+}
+
+void http_conn_accept(struct web_loop *wl, conn_t *c)
+{
+    struct http_conn *h = calloc(1, sizeof(*h));
+    if (!h)
+        return; /* no owner: the net module closes it */
+    h->loop = wl;
+    h->conn = c;
+    h->next = wl->conns;
+    if (h->next)
+        h->next->prev = h;
+    wl->conns = h;
+    set_deadline(h, DEADLINE_HEAD); /* a connection that says nothing is not kept idle */
+    conn_set_owner(c, &http_callbacks, h);
+}
+
+static void http_conn_on_close(conn_t *c, const char *reason)
+{
+    struct http_conn *h = conn_owner(c);
+    log_debug("web: %s closed: %s", conn_info(c)->peer, reason);
+    ws_free(h->ws);
+    if (h->prev)
+        h->prev->next = h->next;
+    else
+        h->loop->conns = h->next;
+    if (h->next)
+        h->next->prev = h->prev;
+    free(h->in);
+    free(h);
+}
+
+/* Send a built response; close after it when the request (or an error) says so. */
+static void http_conn_send(struct http_conn *h, struct web_buf *b, bool keep_alive)
+{
+    if (web_buf_failed(b)) {
+        conn_close(h->conn, "out of memory building a response");
+        h->closing = true;
+        return;
+    }
+    int rc = conn_write(h->conn, b->data, b->len);
+    if (rc != 0) {
+        conn_close(h->conn, rc == IOT_EBUSY ? "output bound reached" : "cannot write");
+        h->closing = true;
+        return;
+    }
+    if (!keep_alive) {
+        conn_close(h->conn, "request said Connection: close");
+        h->closing = true;
+    }
+}
+
+static struct http_response response_for(struct http_conn *h, int status, bool keep_alive)
+{
+    return (struct http_response){.status = status,
+                                  .keep_alive = keep_alive,
+                                  .server = h->loop->web->opts.server,
+                                  .now = time(NULL)};
+}
+
+/* A short text answer. extra: more header lines or NULL. */
+static void send_text(struct http_conn *h, int status, const char *text, bool keep_alive,
+                      bool head_only, const char *extra)
+{
+    struct web_buf b = {0};
+    struct http_response r = response_for(h, status, keep_alive);
+    r.extra = extra;
+    http_response_text(&b, &r, text, head_only);
+    http_conn_send(h, &b, keep_alive);
+    web_buf_free(&b);
+}
+
+/* ---- routes ---- */
+
+struct route_request {
+    struct http_conn *h;
+    const struct http_request *req;
+    bool head_only;
+};
+
+static void route_static(const struct route_request *rr)
+{
+    struct http_conn *h = rr->h;
+    char path[1024];
+    bool directory;
+    int rc = web_path_from_target(rr->req->target.ptr, rr->req->target.len, path, sizeof(path),
+                                  &directory);
+    if (rc < 0) {
+        send_text(h, -rc, rc == -404 ? "not found\n" : "bad path\n", rr->req->keep_alive,
+                  rr->head_only, NULL);
+        return;
+    }
+    struct static_request s = {.root = h->loop->web->root,
+                               .path = path,
+                               .directory = directory,
+                               .if_none_match = http_request_header(rr->req, "if-none-match"),
+                               .accept_encoding = http_request_header(rr->req, "accept-encoding"),
+                               .head_only = rr->head_only};
+    struct web_buf b = {0};
+    struct http_response r = response_for(h, 200, rr->req->keep_alive);
+    static_serve(&s, &r, &b);
+    http_conn_send(h, &b, rr->req->keep_alive);
+    web_buf_free(&b);
+}
+
+/* Hand the request to the main loop; the connection waits for the answer. */
+static void route_ask(const struct route_request *rr, enum web_ask_kind kind)
+{
+    struct http_conn *h = rr->h;
+    struct web_ask *a = calloc(1, sizeof(*a));
+    if (a) {
+        uint64_t seq = ++h->loop->next_ask;
+        *a = (struct web_ask){
+            .kind = kind, .web = h->loop->web, .loop = h->loop, .client = h, .seq = seq};
+        if (web_ask_send(a) == 0) {
+            h->ask = seq;
+            h->keep_alive = rr->req->keep_alive;
+            h->head_only = rr->head_only;
+            set_deadline(h, DEADLINE_ASK);
+            conn_pause(h->conn);
+            return;
+        }
+        free(a);
+    }
+    send_text(h, 503, "busy\n", rr->req->keep_alive, rr->head_only, "Retry-After: 1\r\n");
+}
+
+static void route_healthz(const struct route_request *rr)
+{
+    route_ask(rr, WEB_ASK_HEALTH);
+}
+
+static void route_metrics(const struct route_request *rr)
+{
+    const web_t *w = rr->h->loop->web;
+    if (!w->opts.metrics) {
+        send_text(rr->h, 404, "not found\n", rr->req->keep_alive, rr->head_only, NULL);
+        return;
+    }
+    if (w->metrics_allow &&
+        !web_allowlist_permits(w->metrics_allow, conn_info(rr->h->conn)->peer)) {
+        send_text(rr->h, 403, "forbidden\n", rr->req->keep_alive, rr->head_only, NULL);
+        return;
+    }
+    route_ask(rr, WEB_ASK_METRICS);
+}
+
+/* GET /ws: the WebSocket opening handshake, then frames (ws.h). */
+static void route_ws(const struct route_request *rr)
+{
+    struct http_conn *h = rr->h;
+    const web_t *w = h->loop->web;
+    char accept[WS_ACCEPT_LEN + 1];
+    struct ws_handshake hs = {.allowed_origins = w->opts.allowed_origins, .scheme = "http"};
+    int status = ws_handshake_check(&hs, rr->req, accept);
+    if (status == 426) {
+        send_text(h, 426, "WebSocket version 13 only\n", rr->req->keep_alive, rr->head_only,
+                  "Sec-WebSocket-Version: 13\r\n");
+        return;
+    }
+    if (status != 101) {
+        send_text(h, status, status == 403 ? "origin not allowed\n" : "not a WebSocket upgrade\n",
+                  rr->req->keep_alive, rr->head_only, NULL);
+        return;
+    }
+    if (ws_start(&h->ws, h->conn) != 0) {
+        send_text(h, 503, "busy\n", false, false, "Retry-After: 1\r\n");
+        return;
+    }
+    struct web_buf b = {0};
+    web_buf_printf(&b,
+                   "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
+                   "Connection: Upgrade\r\nSec-WebSocket-Accept: %s\r\nServer: %s\r\n\r\n",
+                   accept, w->opts.server);
+    http_conn_send(h, &b, true);
+    web_buf_free(&b);
+    h->deadline = DEADLINE_NONE;
+}
+
+struct route {
+    const char *path; /* exact, without the query */
+    void (*handle)(const struct route_request *rr);
+};
+
+/* Anything else is a static file. */
+static const struct route routes[] = {
+    {"/healthz", route_healthz},
+    {"/metrics", route_metrics},
+    {"/ws", route_ws},
+};
+
+struct method {
+    const char *name;
+    bool head_only;
+};
+
+static const struct method methods[] = {{"GET", false}, {"HEAD", true}};
+
+static void http_conn_dispatch(struct http_conn *h, const struct http_request *req)
+{
+    const struct method *m = NULL;
+    for (size_t i = 0; i < sizeof(methods) / sizeof(methods[0]); i++)
+        if (req->method.len == strlen(methods[i].name) &&
+            memcmp(req->method.ptr, methods[i].name, req->method.len) == 0)
+            m = &methods[i];
+    if (!m) {
+        send_text(h, 405, "method not allowed\n", req->keep_alive, false, "Allow: GET, HEAD\r\n");
+        return;
+    }
+    struct route_request rr = {h, req, m->head_only};
+    const char *q = memchr(req->target.ptr, '?', req->target.len);
+    size_t path_len = q ? (size_t)(q - req->target.ptr) : req->target.len;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
+        if (path_len == strlen(routes[i].path) &&
+            memcmp(req->target.ptr, routes[i].path, path_len) == 0) {
+            routes[i].handle(&rr);
+            return;
+        }
+    }
+    route_static(&rr);
+}
+
+/* ---- input ---- */
+
+static void http_conn_consume(struct http_conn *h, size_t n)
+{
+    memmove(h->in, h->in + n, h->in_len - n);
+    h->in_len -= n;
+    http_parser_reset(&h->parser);
+}
+
+/* Handle every complete request in the buffer, one at a time, until one waits or the
+ * connection closes. */
+static void http_conn_process(struct http_conn *h)
+{
+    while (!h->closing && !h->ask && !h->ws && h->in_len > 0) {
+        if (conn_pending(h->conn) > conn_output_limit(h->conn) / 2) {
+            h->held = true; /* the tick resumes once the peer has read */
+            conn_pause(h->conn);
+            return;
+        }
+        struct http_request req;
+        int rc = http_parse_request(&h->parser, h->in, h->in_len, &req);
+        if (rc == HTTP_PARSE_MORE) {
+            if (h->deadline != DEADLINE_HEAD)
+                set_deadline(h, DEADLINE_HEAD);
+            return;
+        }
+        if (rc < 0) {
+            log_debug("web: %s: bad request head (%d)", conn_info(h->conn)->peer, -rc);
+            send_text(h, -rc, "bad request\n", false, false, NULL);
+            return;
+        }
+        http_conn_dispatch(h, &req);
+        http_conn_consume(h, (size_t)rc);
+        if (h->ws) {
+            /* Frames that came right behind the upgrade request. */
+            if (h->in_len > 0 && !h->closing)
+                ws_feed(h->ws, h->in, h->in_len);
+            h->in_len = 0;
+            return;
+        }
+        if (!h->ask)
+            set_deadline(h, h->in_len > 0 ? DEADLINE_HEAD : DEADLINE_IDLE);
+    }
+}
+
+static void http_conn_on_data(conn_t *c, const uint8_t *data, size_t len)
+{
+    struct http_conn *h = conn_owner(c);
+    if (h->closing)
+        return;
+    if (h->ws) {
+        ws_feed(h->ws, data, len);
+        return;
+    }
+    if (len > WEB_INPUT_MAX - h->in_len) {
+        conn_close(c, "too much input before reading the answers");
+        h->closing = true;
+        return;
+    }
+    if (h->in_len + len > h->in_cap) {
+        size_t cap = h->in_cap ? h->in_cap : 4096;
+        while (cap < h->in_len + len)
+            cap *= 2;
+        uint8_t *in = realloc(h->in, cap);
+        if (!in) {
+            conn_close(c, "out of memory");
+            h->closing = true;
+            return;
+        }
+        h->in = in;
+        h->in_cap = cap;
+    }
+    memcpy(h->in + h->in_len, data, len);
+    h->in_len += len;
+    http_conn_process(h);
+}
+
+void http_conn_answer(struct web_ask *a)
+{
+    struct http_conn *h = a->loop->conns;
+    while (h && (h != a->client || h->ask != a->seq))
+        h = h->next;
+    if (!h || h->closing)
+        return; /* closed, or gave up waiting */
+    h->ask = 0;
+    struct web_buf b = {0};
+    struct http_response r = response_for(h, a->status, h->keep_alive);
+    r.content_type = a->content_type;
+    r.content_length = a->body.len;
+    r.extra = "Cache-Control: no-store\r\n";
+    http_response_head(&b, &r);
+    if (!h->head_only)
+        web_buf_append(&b, a->body.data, a->body.len);
+    http_conn_send(h, &b, h->keep_alive);
+    web_buf_free(&b);
+    if (h->closing)
+        return;
+    set_deadline(h, h->in_len > 0 ? DEADLINE_HEAD : DEADLINE_IDLE);
+    conn_resume(h->conn);
+    http_conn_process(h);
+}
+
+void http_conn_tick(struct web_loop *wl, uint64_t now_ms)
+{
+    for (struct http_conn *h = wl->conns, *next; h; h = next) {
+        next = h->next;
+        if (h->closing)
+            continue;
+        bool due = h->deadline != DEADLINE_NONE && now_ms >= h->deadline_ms;
+        if (h->held) {
+            if (conn_pending(h->conn) <= conn_output_limit(h->conn) / 2) {
+                h->held = false;
+                conn_resume(h->conn);
+                http_conn_process(h);
+            } else if (due) {
+                conn_close(h->conn, "peer does not read its answers");
+                h->closing = true;
+            }
+            continue;
+        }
+        if (!due)
+            continue;
+        if (h->deadline == DEADLINE_HEAD) {
+            send_text(h, 408, "request head not received in time\n", false, false, NULL);
+        } else if (h->deadline == DEADLINE_ASK) {
+            h->ask = 0;
+            send_text(h, 503, "no answer in time\n", false, h->head_only, NULL);
+        } else {
+            conn_close(h->conn, "idle");
+            h->closing = true;
+        }
+    }
+}

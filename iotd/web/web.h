@@ -1,0 +1,74 @@
+/*
+ * web.h - iotd's HTTP/1.1 server ([web] in iotd.conf(5), endpoints in iotd(8)): the console's
+ * static files, /healthz and /metrics, on the io threads through the conn interface (no
+ * second socket layer and no other web server process).
+ *
+ * A listener on the main loop hands each accepted socket to an io thread, where the web
+ * module keeps its own net loop (the sessions keep theirs): connections are HTTP from the first
+ * byte. Static files are answered on the io thread; /healthz and /metrics need what only the
+ * main loop may touch (the stats sample, the database probe), so the request travels there
+ * through the main inbox and its answer comes back through the io thread's inbox, while the
+ * connection waits (reading paused). Responses leave in request order.
+ */
+#ifndef IOTD_WEB_H
+#define IOTD_WEB_H
+
+#include "db/db.h"
+#include "db/mariadb_local.h"
+#include "events/store.h"
+#include "loop/io_thread.h"
+#include "net/conn.h"
+
+#include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+typedef struct web web_t;
+
+/* What the web module reads of the rest of iotd. All of it outlives web_stop; the pointers
+ * that may be NULL say so. */
+struct web_deps {
+    uv_loop_t *main_loop;
+    inbox_t *main_inbox;
+    io_thread_t *io;
+    unsigned io_count;
+    db_pool_t *db;              /* probed by /healthz */
+    event_store_t *events;      /* the spool's state, for /healthz; may be NULL */
+    uint64_t spool_max_bytes;   /* the spool's bound: /healthz warns at 90 % */
+    mariadb_local_t *mariadb;   /* the supervised local server, or NULL */
+    net_listener_t **listeners; /* the device listeners, for /healthz (count may be 0) */
+    unsigned listener_count;
+    /* Main loop: build one stats sample (stats_collect) and hand it to done exactly once
+     * (NULL if it could not be built); done owns the sample. */
+    int (*sample)(void *arg, void (*done)(cJSON *sample, void *done_arg), void *done_arg);
+    void *sample_arg;
+};
+
+struct web_options {
+    const char *listen;          /* "host:port" (port 0: any free port) */
+    const char *root;            /* directory of the static files */
+    bool metrics;                /* serve /metrics */
+    const char *metrics_allow;   /* addresses and networks that may read /metrics; NULL: any */
+    const char *allowed_origins; /* Origins a WebSocket may come from; NULL: the own origin */
+    const char *server;          /* the Server header's value, "iotd/0.1.0" */
+    unsigned head_timeout_ms;    /* a request head must arrive within this; 0: 10 s */
+    unsigned idle_timeout_ms;    /* an idle keep-alive connection is closed after this; 0: 60 s */
+    size_t output_limit;         /* per-connection output bound; 0: 16 MiB */
+};
+
+/* Start on the main loop's thread, after the io threads: a net loop on each, then the
+ * listener. A negative IOT_E* code and a sentence in err on failure (nothing left running). */
+int web_start(web_t **out, const struct web_deps *deps, const struct web_options *o, char *err,
+              size_t errlen);
+/* The bound port. */
+unsigned web_port(const web_t *w);
+/* Stop listening and close every HTTP connection (their io threads must still run): on the
+ * main loop's thread, before the io threads stop. Requests waiting on the main loop are
+ * answered into the void. */
+void web_stop(web_t *w);
+/* Free what is left, once the main loop has run its last callbacks (NULL is fine). */
+void web_free(web_t *w);
+
+#endif
