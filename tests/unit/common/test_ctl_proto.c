@@ -10,6 +10,7 @@
 
 #include "ctl_proto.h"
 #include "iot_error.h"
+#include "iot_text.h"
 
 #include <stdlib.h>
 #include <string.h>
@@ -94,6 +95,50 @@ static void test_accessors_tolerate_types(void **state)
     cJSON_Delete(obj);
 }
 
+/* Every reply the daemon writes is valid UTF-8 JSON, whatever bytes a device put in it, and no
+ * control character reaches a terminal raw. */
+static void test_json_print_is_valid(void **state)
+{
+    cJSON *obj = cJSON_CreateObject();
+    cJSON_AddStringToObject(obj, "name", "bad\xff\xc0\xaf");
+    cJSON_AddStringToObject(obj, "csi",
+                            "\xc2\x9b"
+                            "2J\x7f\x1b");
+    cJSON *fields = cJSON_AddObjectToObject(obj, "fields");
+    cJSON_AddStringToObject(fields, "k\xed\xa0\x80", "ok");
+    cJSON *arr = cJSON_AddArrayToObject(obj, "list");
+    cJSON_AddItemToArray(arr, cJSON_CreateString("\xe2\x82"));
+
+    for (int formatted = 0; formatted < 2; formatted++) {
+        char *text = ctl_json_print(obj, formatted);
+        assert_non_null(text);
+        assert_true(iot_text_utf8_valid(text, strlen(text)));
+        for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+            assert_true(*p >= 0x20 || (formatted && (*p == '\n' || *p == '\t')));
+        assert_null(strstr(text, "\x7f"));
+        assert_null(strstr(text, "\xc2\x9b"));
+        assert_non_null(strstr(text, "\\u009b2J\\u007f\\u001b"));
+        assert_non_null(strstr(text, "bad\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"));
+        cJSON *back = cJSON_Parse(text);
+        assert_non_null(back);
+        assert_string_equal(ctl_get_string(back, "csi"), "\xc2\x9b"
+                                                         "2J\x7f\x1b");
+        cJSON_Delete(back);
+        free(text);
+    }
+    /* The item printed is not changed. */
+    assert_string_equal(ctl_get_string(obj, "name"), "bad\xff\xc0\xaf");
+    char *line = ctl_serialize_line(obj);
+    assert_true(iot_text_utf8_valid(line, strlen(line)));
+    free(line);
+
+    assert_int_equal(ctl_json_repair(obj), IOT_OK);
+    assert_string_equal(ctl_get_string(obj, "name"), "bad\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    assert_non_null(
+        cJSON_GetObjectItemCaseSensitive(fields, "k\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd"));
+    cJSON_Delete(obj);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -102,6 +147,7 @@ int main(void)
         cmocka_unit_test(test_reply_error),
         cmocka_unit_test(test_serialize_line),
         cmocka_unit_test(test_accessors_tolerate_types),
+        cmocka_unit_test(test_json_print_is_valid),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
