@@ -71,6 +71,11 @@ static bool tree_valid(const cJSON *item)
     return true;
 }
 
+bool ctl_json_valid(const cJSON *item)
+{
+    return !item || tree_valid(item);
+}
+
 /* Replace *text (allocated by cJSON) with its repaired copy when it is not valid UTF-8. */
 static int repair_string(char **text)
 {
@@ -157,6 +162,32 @@ char *ctl_json_print(const cJSON *item, bool formatted)
 out:
     cJSON_Delete(copy);
     return text;
+}
+
+int ctl_request_check(const char *line, size_t len, char *err, size_t errlen)
+{
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char c = (unsigned char)line[i];
+        if (c < 0x20 && c != '\t' && c != '\r') {
+            snprintf(err, errlen, "request holds a control byte (0x%02x) at offset %zu", c, i);
+            return IOT_EINVAL;
+        }
+        if (in_string && c == '\\' && i + 1 < len) {
+            if (line[i + 1] == 'u' && i + 5 < len && memcmp(line + i + 2, "0000", 4) == 0) {
+                snprintf(err, errlen, "request holds a NUL character (\\u0000) at offset %zu", i);
+                return IOT_EINVAL;
+            }
+            i++; /* the escaped character cannot end the string */
+        } else if (c == '"') {
+            in_string = !in_string;
+        }
+    }
+    if (!iot_text_utf8_valid(line, len)) {
+        snprintf(err, errlen, "request is not valid UTF-8");
+        return IOT_EINVAL;
+    }
+    return IOT_OK;
 }
 
 char *ctl_serialize_line(const cJSON *msg)

@@ -43,11 +43,21 @@ char *ctl_serialize_line(const cJSON *msg);
  */
 char *ctl_json_print(const cJSON *item, bool formatted);
 
+/* True when every key and string of item (and of everything inside it) is valid UTF-8. */
+bool ctl_json_valid(const cJSON *item);
+
 /* Make every key and string of item (and of everything inside it) valid UTF-8, in place, as
  * ctl_json_print prints them. Returns IOT_OK or IOT_ENOMEM (then some strings may be left as
  * they were). */
 int ctl_json_repair(cJSON *item);
 
+/*
+ * Check a request line before it is parsed: it must be valid UTF-8 with no control bytes
+ * (JSON allows none raw) and no "\u0000" escape, since a decoded NUL would silently cut the
+ * string it is in (cJSON's strings end at the first NUL). Returns IOT_OK or IOT_EINVAL with a
+ * sentence in err that never quotes the offending bytes.
+ */
+int ctl_request_check(const char *line, size_t len, char *err, size_t errlen);
 /* Accessors that tolerate wrong types: return def/NULL when absent or of another type. */
 const char *ctl_get_string(const cJSON *obj, const char *key);
 long long ctl_get_int(const cJSON *obj, const char *key, long long def);

@@ -139,6 +139,26 @@ static void test_json_print_is_valid(void **state)
     cJSON_Delete(obj);
 }
 
+static void test_request_check(void **state)
+{
+    char err[128];
+    const char ok[] =
+        "{\"id\":1,\"cmd\":\"tenant.add\",\"args\":{\"name\":\"caf\xc3\xa9 \\\\u0000\"}}";
+    assert_int_equal(ctl_request_check(ok, strlen(ok), err, sizeof(err)), IOT_OK);
+
+    const char nul[] = "{\"cmd\":\"tenant.add\",\"args\":{\"name\":\"a\\u0000b\"}}";
+    assert_int_equal(ctl_request_check(nul, strlen(nul), err, sizeof(err)), IOT_EINVAL);
+    assert_non_null(strstr(err, "NUL"));
+
+    const char raw_nul[] = "{\"cmd\":\"a\0b\"}";
+    assert_int_equal(ctl_request_check(raw_nul, sizeof(raw_nul) - 1, err, sizeof(err)), IOT_EINVAL);
+
+    const char bad_utf8[] = "{\"cmd\":\"\xff\xfe\"}";
+    assert_int_equal(ctl_request_check(bad_utf8, strlen(bad_utf8), err, sizeof(err)), IOT_EINVAL);
+    assert_true(iot_text_utf8_valid(err, strlen(err))); /* the message never quotes the bytes */
+    assert_null(strchr(err, '\xff'));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -148,6 +168,7 @@ int main(void)
         cmocka_unit_test(test_serialize_line),
         cmocka_unit_test(test_accessors_tolerate_types),
         cmocka_unit_test(test_json_print_is_valid),
+        cmocka_unit_test(test_request_check),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
