@@ -693,13 +693,12 @@ int ctl_args_validate(const struct ctl_command *cmd, const cJSON *args, char *er
     {
         const struct ctl_param *p = find_param(cmd, item->string);
         if (!p) {
-            /* The key is the client's text: quoted escaped, so a reply never carries bytes
-             * that are not UTF-8 or that drive a terminal. */
-            char key[IOT_TEXT_ESCAPED_MAX(64)];
+            /* The key is the client's text: quoted escaped, and cut (between characters) short
+             * enough that the sentence is never cut by err's size inside a character. */
+            char key[64];
             size_t len = strlen(item->string);
-            iot_text_escape(key, sizeof(key), item->string, len < 64 ? len : 64);
-            snprintf(err, errlen, "%s: unknown argument '%s%s'", cmd->name, key,
-                     len > 64 ? "..." : "");
+            bool cut = iot_text_escape(key, sizeof(key), item->string, len) >= sizeof(key);
+            snprintf(err, errlen, "%s: unknown argument '%s%s'", cmd->name, key, cut ? "..." : "");
             return IOT_EINVAL;
         }
         bool ok;

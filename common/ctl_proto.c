@@ -166,20 +166,23 @@ out:
 
 int ctl_request_check(const char *line, size_t len, char *err, size_t errlen)
 {
-    bool in_string = false;
+    /* Two passes, so that no byte escapes the first: the second skips escaped characters. */
     for (size_t i = 0; i < len; i++) {
         unsigned char c = (unsigned char)line[i];
         if (c < 0x20 && c != '\t' && c != '\r') {
             snprintf(err, errlen, "request holds a control byte (0x%02x) at offset %zu", c, i);
             return IOT_EINVAL;
         }
-        if (in_string && c == '\\' && i + 1 < len) {
+    }
+    bool in_string = false;
+    for (size_t i = 0; i < len; i++) {
+        if (in_string && line[i] == '\\' && i + 1 < len) {
             if (line[i + 1] == 'u' && i + 5 < len && memcmp(line + i + 2, "0000", 4) == 0) {
                 snprintf(err, errlen, "request holds a NUL character (\\u0000) at offset %zu", i);
                 return IOT_EINVAL;
             }
             i++; /* the escaped character cannot end the string */
-        } else if (c == '"') {
+        } else if (line[i] == '"') {
             in_string = !in_string;
         }
     }

@@ -256,6 +256,20 @@ static void test_hostile_values(void **state)
     assert_non_null(strstr(err, "\\xff\\u009b\\x1b[2J"));
     cJSON_Delete(args);
 
+    /* Found by fuzz_ctl_request: a long key of multibyte characters, cut by err's size in the
+     * middle of one. */
+    char long_key[600] = "{\"", *p = long_key + 2;
+    for (int i = 0; i < 150; i++, p += 2)
+        memcpy(p, "\xc3\xa9", 2);
+    strcpy(p, "\":1}");
+    args = cJSON_Parse(long_key);
+    assert_non_null(args);
+    assert_int_equal(ctl_args_validate(&ctl_commands[CTL_TENANT_SHOW], args, err, sizeof(err)),
+                     IOT_EINVAL);
+    assert_true(iot_text_utf8_valid(err, strlen(err)));
+    assert_non_null(strstr(err, "...'"));
+    cJSON_Delete(args);
+
     assert_false(ctl_value_valid(CTL_ARG_INT, "9223372036854775808"));
     assert_false(ctl_value_valid(CTL_ARG_INT, "-9223372036854775809"));
     assert_false(ctl_value_valid(CTL_ARG_INT, "9223372036854775807"));

@@ -153,6 +153,11 @@ static void test_request_check(void **state)
     const char raw_nul[] = "{\"cmd\":\"a\0b\"}";
     assert_int_equal(ctl_request_check(raw_nul, sizeof(raw_nul) - 1, err, sizeof(err)), IOT_EINVAL);
 
+    /* Found by fuzz_ctl_request: a control byte right after a backslash in a string. */
+    const char escaped_control[] = "{\"cmd\":\"\\\x01\"}";
+    assert_int_equal(ctl_request_check(escaped_control, strlen(escaped_control), err, sizeof(err)),
+                     IOT_EINVAL);
+
     const char bad_utf8[] = "{\"cmd\":\"\xff\xfe\"}";
     assert_int_equal(ctl_request_check(bad_utf8, strlen(bad_utf8), err, sizeof(err)), IOT_EINVAL);
     assert_true(iot_text_utf8_valid(err, strlen(err))); /* the message never quotes the bytes */
