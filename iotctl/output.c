@@ -187,10 +187,14 @@ void iotctl_print_table(FILE *out, const char *const columns[], const cJSON *row
 
     /* Row 0 is the header. */
     for (size_t c = 0; c < ncols; c++) {
-        cells[c] = sanitized_copy(columns[c]); /* a nested table's keys come from the daemon */
-        for (char *p = cells[c]; p && *p; p++)
+        /* Upper-cased first, then escaped (a nested table's keys come from the daemon), so
+         * that an escape keeps its lower-case \x / \u. */
+        char *upper = strdup(columns[c]);
+        for (char *p = upper; p && *p; p++)
             if (*p >= 'a' && *p <= 'z')
                 *p = (char)(*p - 'a' + 'A');
+        cells[c] = upper ? sanitized_copy(upper) : NULL;
+        free(upper);
     }
     size_t r = 1;
     const cJSON *row;

@@ -209,6 +209,16 @@ static void test_network_text_escaped(void **state)
     }
     cJSON_Delete(result);
 
+    /* A nested table whose keys came from the daemon: headers upper-cased, escapes kept. */
+    capture_open(&c);
+    cJSON *nested = cJSON_Parse("{\"rows\":[{\"k\\u001bey\":1}]}");
+    assert_non_null(nested);
+    iotctl_print_object(c.out, nested, 0);
+    capture_close(&c);
+    assert_string_equal(c.out_text, "rows:\n  K\\x1bEY\n  1\n");
+    cJSON_Delete(nested);
+    capture_free(&c);
+
     /* An error message the daemon sent. */
     capture_open(&c);
     iotctl_print_error(c.out, c.note, IOT_EINVAL, "bad \xff\xc2\x9b", NULL, true);
