@@ -206,9 +206,11 @@ test_suite() {
     run_ctest "$top/build-test" -j2
     build "$top/build-tsan" Debug -DIOTD_SANITIZE=thread
     run_ctest "$top/build-tsan" -j2
-    # The frame and HTTP request parsers under libFuzzer (clang only), for a bounded time.
+    # Every parser under libFuzzer (clang only), each for a bounded time (tests/fuzz; for a
+    # number of executions: tests/fuzz/run.sh).
     cmake -S "$top" -B "$top/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang >/dev/null
-    cmake --build "$top/build-fuzz" --target fuzz_frame fuzz_http -j"$(nproc)"
+    cmake --build "$top/build-fuzz" -j"$(nproc)" \
+        --target fuzz_frame fuzz_http fuzz_handshake fuzz_ctl_request fuzz_config fuzz_argspec
     run_ctest "$top/build-fuzz" -L fuzz
 }
 

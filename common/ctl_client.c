@@ -155,6 +155,11 @@ int ctl_client_send(ctl_client_t *client, const char *cmd, cJSON *args, uint32_t
         rc = IOT_ENOMEM;
         goto out;
     }
+    /* Sent as given or not at all: the serializer would repair bad bytes into U+FFFD. */
+    if (!ctl_json_valid(request)) {
+        rc = IOT_EINVAL;
+        goto out;
+    }
     line = ctl_serialize_line(request);
     if (!line) {
         rc = IOT_ENOMEM;
@@ -183,7 +188,9 @@ static int take_line(ctl_client_t *client, cJSON **out, int *rc)
         return 0;
     size_t line_len = (size_t)(newline - client->buf);
     *newline = '\0';
-    cJSON *msg = cJSON_ParseWithLength(client->buf, line_len);
+    /* JSON has no raw NUL; one would cut a string in two without the parser noticing. */
+    cJSON *msg =
+        memchr(client->buf, '\0', line_len) ? NULL : cJSON_ParseWithLength(client->buf, line_len);
     memmove(client->buf, newline + 1, client->len - line_len - 1);
     client->len -= line_len + 1;
     if (!msg || !cJSON_IsObject(msg)) {

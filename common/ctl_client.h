@@ -19,12 +19,14 @@ typedef struct ctl_client ctl_client_t;
  * refuses us, IOT_ENOMEM; on success *out owns the connection. */
 int ctl_client_connect(ctl_client_t **out, const char *path);
 
-/* Send one request (args ownership taken) and return its id in *id. */
+/* Send one request (args ownership taken) and return its id in *id. IOT_EINVAL, and nothing
+ * sent, when a key or string of args is not valid UTF-8. */
 int ctl_client_send(ctl_client_t *client, const char *cmd, cJSON *args, uint32_t *id);
 
 /* Read the next message from the daemon; timeout_ms < 0 waits forever. *out owns the parsed
  * object. Returns IOT_EUNREACHABLE when the daemon closed the connection, IOT_EBUSY on timeout,
- * IOT_EPROTO on a line that is not JSON. Interrupted by a signal: IOT_EIO with errno EINTR. */
+ * IOT_EPROTO on a line that is not JSON (or holds a raw NUL). Interrupted by a signal: IOT_EIO with
+ * errno EINTR. */
 int ctl_client_read(ctl_client_t *client, int timeout_ms, cJSON **out);
 
 /* Send a request and wait for its reply (skipping unrelated ids). On an "ok": false reply,

@@ -10,9 +10,13 @@
 #include "ctl_commands.h"
 
 #include "iot_error.h"
+#include "iot_text.h"
 
 #include <ctype.h>
+#include <errno.h>
+#include <stdint.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #define TENANT_OPT(req)                                                                            \
@@ -596,6 +600,35 @@ size_t ctl_command_param_count(const struct ctl_command *cmd)
     return n;
 }
 
+/* Text a principal may store or send: valid UTF-8 (iot_text.h) without control characters
+ * (C0 but tab, DEL, C1), so that it can be shown anywhere and carried in any JSON. */
+static bool text_valid(const char *value, size_t len)
+{
+    uint32_t cp;
+    for (size_t i = 0; i < len;) {
+        size_t n = iot_text_utf8_decode(value + i, len - i, &cp);
+        if (n == 0 || (cp < 0x20 && cp != '\t') || (cp >= 0x7f && cp <= 0x9f))
+            return false;
+        i += n;
+    }
+    return true;
+}
+
+/*
+ * Integers travel as JSON numbers, which carry integers exactly only up to 2^53: beyond that a
+ * value would arrive changed (and beyond int64 wrapped on the way into C), so the control
+ * protocol's integers are -2^53..2^53 and anything else is refused, never altered.
+ */
+#define CTL_INT_MAX 9007199254740992.0 /* 2^53 */
+
+static bool exact_integer(const cJSON *item)
+{
+    if (!cJSON_IsNumber(item))
+        return false;
+    double d = item->valuedouble;
+    return d >= -CTL_INT_MAX && d <= CTL_INT_MAX && d == (double)(long long)d;
+}
+
 bool ctl_value_valid(enum ctl_arg_kind kind, const char *value)
 {
     if (!value || !*value)
@@ -619,21 +652,22 @@ bool ctl_value_valid(enum ctl_arg_kind kind, const char *value)
                 return false;
         return true;
     case CTL_ARG_INT: {
+        /* Digits only, within -2^53..2^53 (see exact_integer): a number beyond is refused,
+         * never wrapped, saturated or rounded on the way to the daemon. */
         size_t i = (value[0] == '-') ? 1 : 0;
-        if (i == len || len > 19)
+        if (i == len)
             return false;
         for (; i < len; i++)
             if (!isdigit((unsigned char)value[i]))
                 return false;
-        return true;
+        errno = 0;
+        long long n = strtoll(value, NULL, 10);
+        return errno != ERANGE && n >= -(long long)CTL_INT_MAX && n <= (long long)CTL_INT_MAX;
     }
     case CTL_ARG_STRING:
     case CTL_ARG_SECRET:
     case CTL_ARG_REST:
-        for (size_t i = 0; i < len; i++)
-            if ((unsigned char)value[i] < 0x20 && value[i] != '\t')
-                return false;
-        return len <= 4096;
+        return len <= 4096 && text_valid(value, len);
     case CTL_ARG_BOOL:
         return true;
     }
@@ -659,7 +693,12 @@ int ctl_args_validate(const struct ctl_command *cmd, const cJSON *args, char *er
     {
         const struct ctl_param *p = find_param(cmd, item->string);
         if (!p) {
-            snprintf(err, errlen, "%s: unknown argument '%s'", cmd->name, item->string);
+            /* The key is the client's text: quoted escaped, and cut (between characters) short
+             * enough that the sentence is never cut by err's size inside a character. */
+            char key[64];
+            size_t len = strlen(item->string);
+            bool cut = iot_text_escape(key, sizeof(key), item->string, len) >= sizeof(key);
+            snprintf(err, errlen, "%s: unknown argument '%s%s'", cmd->name, key, cut ? "..." : "");
             return IOT_EINVAL;
         }
         bool ok;
@@ -676,7 +715,7 @@ int ctl_args_validate(const struct ctl_command *cmd, const cJSON *args, char *er
         } else if (p->kind == CTL_ARG_BOOL)
             ok = cJSON_IsBool(item);
         else if (p->kind == CTL_ARG_INT)
-            ok = cJSON_IsNumber(item);
+            ok = exact_integer(item);
         else
             ok = cJSON_IsString(item) && ctl_value_valid(p->kind, item->valuestring);
         if (!ok) {

@@ -67,9 +67,9 @@ enum ctl_command_id {
 };
 
 enum ctl_arg_kind {
-    CTL_ARG_STRING, /* any non-empty string */
+    CTL_ARG_STRING, /* non-empty UTF-8 without control characters (C0 but tab, DEL, C1) */
     CTL_ARG_NAME,   /* identifier: [A-Za-z0-9_.-]{1,64}, first char alphanumeric */
-    CTL_ARG_INT,    /* decimal integer, sent as a JSON number */
+    CTL_ARG_INT,    /* decimal integer in -2^53..2^53 (exact as a JSON number), sent as one */
     CTL_ARG_BOOL,   /* bare flag, sent as true */
     CTL_ARG_HEX,    /* even-length hex string */
     CTL_ARG_SECRET, /* read by iotctl from a file (--password-file) or a TTY prompt */

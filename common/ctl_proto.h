@@ -19,6 +19,8 @@
 #define CTL_PROTO_H
 
 #include <cjson/cJSON.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 #define CTL_MAX_LINE (1024 * 1024)
@@ -29,8 +31,33 @@ cJSON *ctl_request_new(uint32_t id, const char *cmd, cJSON *args);
 cJSON *ctl_reply_ok(uint32_t id, cJSON *result);
 /* Build a failure reply with the code's name and a message (NULL: iot_strerror(code)). */
 cJSON *ctl_reply_error(uint32_t id, int code, const char *message);
-/* Serialize compactly and append '\n'. Returns a malloc'ed string or NULL. */
+/* Serialize compactly (as ctl_json_print) and append '\n'. Returns a malloc'ed string or NULL. */
 char *ctl_serialize_line(const cJSON *msg);
+
+/*
+ * Print item as JSON that is always valid: every key and string that is not valid UTF-8 is
+ * printed repaired (each bad byte as U+FFFD, see iot_text_utf8_repair), and DEL and the C1
+ * controls are written as \u escapes like the C0 ones, so the text is also safe on a terminal.
+ * formatted: indented like cJSON_Print, else compact. Returns a malloc'ed string or NULL (out of
+ * memory). The item is not changed.
+ */
+char *ctl_json_print(const cJSON *item, bool formatted);
+
+/* True when every key and string of item (and of everything inside it) is valid UTF-8. */
+bool ctl_json_valid(const cJSON *item);
+
+/* Make every key and string of item (and of everything inside it) valid UTF-8, in place, as
+ * ctl_json_print prints them. Returns IOT_OK or IOT_ENOMEM (then some strings may be left as
+ * they were). */
+int ctl_json_repair(cJSON *item);
+
+/*
+ * Check a request line before it is parsed: it must be valid UTF-8 with no control bytes
+ * (JSON allows none raw) and no "\u0000" escape, since a decoded NUL would silently cut the
+ * string it is in (cJSON's strings end at the first NUL). Returns IOT_OK or IOT_EINVAL with a
+ * sentence in err that never quotes the offending bytes.
+ */
+int ctl_request_check(const char *line, size_t len, char *err, size_t errlen);
 /* Accessors that tolerate wrong types: return def/NULL when absent or of another type. */
 const char *ctl_get_string(const cJSON *obj, const char *key);
 long long ctl_get_int(const cJSON *obj, const char *key, long long def);

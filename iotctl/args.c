@@ -28,16 +28,16 @@ const char *iotctl_kind_description(enum ctl_arg_kind kind)
         return "a name of at most 64 letters, digits, '_', '.' or '-', starting with a letter or "
                "digit";
     case CTL_ARG_INT:
-        return "a decimal integer";
+        return "a decimal integer from -9007199254740992 to 9007199254740992 (2^53)";
     case CTL_ARG_HEX:
         return "an even number of hexadecimal digits";
     case CTL_ARG_BOOL:
         return "no value";
     case CTL_ARG_STRING:
     case CTL_ARG_SECRET:
-        return "non-empty text without control characters, at most 4096 bytes";
+        return "non-empty UTF-8 text without control characters, at most 4096 bytes";
     case CTL_ARG_REST:
-        return "words without control characters";
+        return "UTF-8 words without control characters";
     }
     return "a value";
 }
@@ -98,12 +98,21 @@ int iotctl_read_secret_file(const char *path, char **out, char *err, size_t errl
         rc = IOT_ENOMEM;
         goto out;
     }
-    if (!fgets(buf, SECRET_MAX + 2, file)) {
+    /* fread, not fgets: the length must be known to find a NUL, which would otherwise cut the
+     * secret silently at the NUL. */
+    size_t got = fread(buf, 1, SECRET_MAX + 1, file);
+    if (got == 0) {
         snprintf(err, errlen, "%s is empty", path);
         rc = IOT_EINVAL;
         goto out;
     }
-    size_t len = strcspn(buf, "\n");
+    const char *newline = memchr(buf, '\n', got);
+    size_t len = newline ? (size_t)(newline - buf) : got;
+    if (memchr(buf, '\0', len)) {
+        snprintf(err, errlen, "the first line of %s holds a NUL byte", path);
+        rc = IOT_EINVAL;
+        goto out;
+    }
     if (len > SECRET_MAX) {
         snprintf(err, errlen, "the first line of %s is longer than %d bytes", path, SECRET_MAX);
         rc = IOT_EINVAL;

@@ -3,15 +3,19 @@
  *
  * Every JSON value shown to a human goes through format_value, which decides once how each type
  * looks (booleans yes/no, integers without a decimal point, absent or empty as "-", arrays of
- * scalars joined with ",") and replaces control characters so a name stored by someone else
- * cannot drive the operator's terminal. Tables are built in two passes: format every cell, then
- * measure the widest cell of each column (in UTF-8 characters, not bytes) and print.
+ * scalars joined with ",") and escapes control characters (C0, DEL, C1) and invalid UTF-8 with
+ * iot_text_escape, so a name stored by someone else or an event field a device sent cannot
+ * drive the operator's terminal; keys and error messages are escaped the same way. JSON output
+ * goes through ctl_json_print, so it is valid UTF-8 JSON whatever bytes the daemon relayed. Tables
+ * are built in two passes: format every cell, then measure the widest cell of each column (in UTF-8
+ * characters, not bytes) and print.
  */
 #include "output.h"
 
 #include "ctl_proto.h"
 #include "iot_error.h"
 #include "iot_grow.h"
+#include "iot_text.h"
 
 #include <math.h>
 #include <stdlib.h>
@@ -38,12 +42,21 @@ static void text_append(struct text *t, const char *s, size_t n)
     t->data[t->len] = '\0';
 }
 
-/* Append s with control characters (C0 and DEL) replaced by '?'. */
+/* Append s with control characters and invalid UTF-8 escaped (iot_text_escape). */
 static void text_append_sanitized(struct text *t, const char *s)
 {
-    for (const char *p = s; *p; p++) {
-        unsigned char c = (unsigned char)*p;
-        text_append(t, (c < 0x20 || c == 0x7f) ? "?" : p, 1);
+    char buf[256];
+    size_t len = strlen(s);
+    /* Piece by piece through a fixed buffer: a cut between pieces can split a UTF-8 sequence,
+     * so each piece ends on a character boundary (at most 3 bytes held back). */
+    while (len > 0) {
+        size_t n = len < 63 ? len : 63;
+        while (n < len && n > 60 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+        size_t out = iot_text_escape(buf, sizeof(buf), s, n);
+        text_append(t, buf, out);
+        s += n;
+        len -= n;
     }
 }
 
@@ -91,7 +104,7 @@ static void append_scalar(struct text *t, const cJSON *v)
         if (!v->child)
             text_append(t, "-", 1);
     } else {
-        char *compact = cJSON_PrintUnformatted(v);
+        char *compact = ctl_json_print(v, false);
         text_append_sanitized(t, compact ? compact : "?");
         free(compact);
     }
@@ -169,10 +182,14 @@ void iotctl_print_table(FILE *out, const char *const columns[], const cJSON *row
 
     /* Row 0 is the header. */
     for (size_t c = 0; c < ncols; c++) {
-        cells[c] = strdup(columns[c]);
-        for (char *p = cells[c]; p && *p; p++)
+        /* Upper-cased first, then escaped (a nested table's keys come from the daemon), so
+         * that an escape keeps its lower-case \x / \u. */
+        char *upper = strdup(columns[c]);
+        for (char *p = upper; p && *p; p++)
             if (*p >= 'a' && *p <= 'z')
                 *p = (char)(*p - 'a' + 'A');
+        cells[c] = upper ? sanitized_copy(upper) : NULL;
+        free(upper);
     }
     size_t r = 1;
     const cJSON *row;
@@ -278,7 +295,7 @@ int iotctl_print_result(FILE *out, FILE *note, const struct ctl_command *cmd, co
     int status = (decision && strcmp(decision, "allow") != 0) ? 4 : 0;
 
     if (json) {
-        char *text = cJSON_Print(result);
+        char *text = ctl_json_print(result, true);
         fprintf(out, "%s\n", text ? text : "{}");
         free(text);
         return status;
@@ -318,7 +335,9 @@ void iotctl_print_error(FILE *out, FILE *err, int code, const char *message,
 {
     if (!message || !*message)
         message = iot_strerror(code);
-    fprintf(err, "iotctl: %s (%s)\n", message, iot_error_name(code));
+    char *shown = iot_text_escape_dup(message);
+    fprintf(err, "iotctl: %s (%s)\n", shown ? shown : "?", iot_error_name(code));
+    free(shown);
     if (!json)
         return;
     cJSON *built = NULL;
@@ -328,7 +347,7 @@ void iotctl_print_error(FILE *out, FILE *err, int code, const char *message,
         cJSON_AddStringToObject(built, "message", message);
         error_object = built;
     }
-    char *text = cJSON_Print(error_object);
+    char *text = ctl_json_print(error_object, true);
     if (text)
         fprintf(out, "%s\n", text);
     free(text);
@@ -376,7 +395,7 @@ void iotctl_print_stream_item(FILE *out, const cJSON *item, bool json)
     } else if (!json && print_watch_item(out, item)) {
         /* printed */
     } else if (json) {
-        char *text = cJSON_PrintUnformatted(item);
+        char *text = ctl_json_print(item, false);
         if (text)
             fprintf(out, "%s\n", text);
         free(text);
@@ -384,9 +403,10 @@ void iotctl_print_stream_item(FILE *out, const cJSON *item, bool json)
         const cJSON *field;
         cJSON_ArrayForEach(field, item)
         {
-            char *value = format_value(field);
-            fprintf(out, "%s%s=%s", field == item->child ? "" : " ", field->string,
+            char *key = sanitized_copy(field->string), *value = format_value(field);
+            fprintf(out, "%s%s=%s", field == item->child ? "" : " ", key ? key : "?",
                     value ? value : "?");
+            free(key);
             free(value);
         }
         fputc('\n', out);

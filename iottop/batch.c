@@ -8,6 +8,7 @@
 #include "batch.h"
 
 #include "conn.h"
+#include "ctl_proto.h"
 #include "iot_error.h"
 #include "model.h"
 #include "report.h"
@@ -25,7 +26,7 @@ static int print_snapshot(const model_t *model, bool json)
         return fflush(stdout) == 0 ? IOT_OK : IOT_EIO;
     }
     cJSON *obj = report_json(model);
-    char *line = obj ? cJSON_PrintUnformatted(obj) : NULL;
+    char *line = obj ? ctl_json_print(obj, false) : NULL; /* valid UTF-8 JSON, always */
     cJSON_Delete(obj);
     if (!line)
         return IOT_ENOMEM;

@@ -7,6 +7,8 @@
  */
 #include "format.h"
 
+#include "iot_text.h"
+
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
@@ -101,7 +103,11 @@ void format_cell(const struct model_column *column, const struct model_cell *cel
     }
     switch (column->format) {
     case MODEL_FMT_TEXT:
-        snprintf(buf, len, "%s", cell->text ? cell->text : "-");
+        /* Session names and peers come from the network: escaped, never drawn raw. */
+        if (cell->text)
+            iot_text_escape(buf, len, cell->text, strlen(cell->text));
+        else
+            snprintf(buf, len, "-");
         break;
     case MODEL_FMT_COUNT:
         snprintf(buf, len, "%.0f", cell->number);

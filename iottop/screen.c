@@ -15,6 +15,7 @@
 #include "screen.h"
 
 #include "iot_error.h"
+#include "iot_text.h"
 #include "meters.h"
 #include "panel.h"
 
@@ -248,8 +249,11 @@ enum screen_action screen_key(struct screen *s, int key)
 }
 
 /* A full-width bar with text on the left and right_text on the right. */
-static void draw_bar(int y, int width, attr_t attr, const char *text, const char *right_text)
+static void draw_bar(int y, int width, attr_t attr, const char *raw_text, const char *right_text)
 {
+    /* The title quotes the daemon's version, the status line its error messages. */
+    char text[IOT_TEXT_ESCAPED_MAX(384)];
+    iot_text_escape(text, sizeof(text), raw_text, strnlen(raw_text, 384));
     move(y, 0);
     attron(attr);
     hline(' ', width);

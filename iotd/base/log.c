@@ -1,5 +1,14 @@
-/* log.c - leveled logging (see log.h). */
+/*
+ * log.c - leveled logging (see log.h).
+ *
+ * Messages quote text from the network (a peer's FROM, a device's name, a database error):
+ * log_msg escapes the whole formatted message (iot_text_escape: C0, C1, DEL and invalid UTF-8 as
+ * visible escapes), so no caller can forget and no peer can split a line or drive the terminal
+ * of whoever reads the log.
+ */
 #include "base/log.h"
+
+#include "iot_text.h"
 
 #include <stdarg.h>
 #include <stdatomic.h>
@@ -36,11 +45,16 @@ void log_msg(enum log_level level, const char *fmt, ...)
 {
     if (!log_enabled(level))
         return;
-    char text[2048];
+    char raw[2048], text[IOT_TEXT_ESCAPED_MAX(sizeof(raw))];
     va_list ap;
     va_start(ap, fmt);
-    vsnprintf(text, sizeof(text), fmt, ap);
+    int len = vsnprintf(raw, sizeof(raw), fmt, ap);
     va_end(ap);
+    if (len < 0)
+        len = 0;
+    if ((size_t)len >= sizeof(raw))
+        len = sizeof(raw) - 1;
+    iot_text_escape(text, sizeof(text), raw, (size_t)len);
     if (atomic_load(&use_syslog)) {
         syslog(syslog_priorities[level], "%s", text);
         return;

@@ -3,7 +3,8 @@
  *
  * The log is process-wide state (like syslog itself): threads log without being handed a
  * logger. It is configured once at start and on SIGHUP; writes are whole lines, so lines of
- * different threads never interleave.
+ * different threads never interleave. A message is one line whatever it quotes: control
+ * characters, C1 controls and invalid UTF-8 in it are written as \xNN / \u00NN escapes.
  */
 #ifndef IOTD_LOG_H
 #define IOTD_LOG_H

@@ -364,12 +364,19 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
     net_loop_t *loops[256];
     sessions_net_loops(d->sessions, loops);
     bool by_tenant = strcmp(d->cfg.placement, "tenant") == 0;
+    /* What every device listener shares; each adds only its address and transport, so that a
+     * setting cannot reach one listener and be forgotten for the other (the TLS listener once
+     * ran on the 10 s default handshake timeout whatever handshake_timeout_ms said). */
+    const struct net_listener_options common = {
+        .output_limit = d->cfg.output_limit,
+        .handshake_timeout_ms = d->cfg.handshake_timeout_ms,
+        .place = by_tenant ? sessions_place : NULL,
+        .place_arg = d->sessions,
+    };
     if (d->cfg.listen && d->cfg.listen[0]) {
-        struct net_listener_options lo = {.address = d->cfg.listen,
-                                          .transport = CONN_TCP,
-                                          .output_limit = d->cfg.output_limit,
-                                          .place = by_tenant ? sessions_place : NULL,
-                                          .place_arg = d->sessions};
+        struct net_listener_options lo = common;
+        lo.address = d->cfg.listen;
+        lo.transport = CONN_TCP;
         if ((rc = net_listener_start(&d->listener, &d->loop, &lo, loops, d->io_count, err,
                                      errlen)) != 0)
             return rc;
@@ -377,13 +384,11 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
                  net_listener_port(d->listener));
     }
     if (d->cfg.tls_listen && d->cfg.tls_listen[0]) {
-        struct net_listener_options lo = {.address = d->cfg.tls_listen,
-                                          .transport = CONN_TLS,
-                                          .tls_cert = d->cfg.tls_cert,
-                                          .tls_key = d->cfg.tls_key,
-                                          .output_limit = d->cfg.output_limit,
-                                          .place = by_tenant ? sessions_place : NULL,
-                                          .place_arg = d->sessions};
+        struct net_listener_options lo = common;
+        lo.address = d->cfg.tls_listen;
+        lo.transport = CONN_TLS;
+        lo.tls_cert = d->cfg.tls_cert;
+        lo.tls_key = d->cfg.tls_key;
         if ((rc = net_listener_start(&d->tls_listener, &d->loop, &lo, loops, d->io_count, err,
                                      errlen)) != 0)
             return rc;

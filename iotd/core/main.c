@@ -3,10 +3,15 @@
  *
  * Without -f iotd detaches, and the parent exits only once the child reports READY (or its
  * start-up error) through a pipe, so `iotd -c FILE && iotctl status` works in scripts.
+ *
+ * The state directory is locked before anything else touches it (state_lock.h): before
+ * detaching, so a second iotd on the same state_dir fails in the foreground of whoever started
+ * it, and before the local MariaDB is started, so it never stops the first one's.
  */
 #include "base/config.h"
 #include "core/daemon.h"
 #include "base/log.h"
+#include "base/state_lock.h"
 #include "iot_error.h"
 
 #include <fcntl.h>
@@ -82,7 +87,7 @@ int main(int argc, char **argv)
     struct iotd d = {0};
     char err[1024];
     const char *level = NULL;
-    int foreground = 0, check_only = 0, opt, ready_fd = -1, status = 1;
+    int foreground = 0, check_only = 0, opt, ready_fd = -1, status = 1, lock_fd = -1;
 
     config_defaults(&d.cfg);
     while ((opt = getopt(argc, argv, "c:fl:tVh")) != -1) {
@@ -132,10 +137,17 @@ int main(int argc, char **argv)
     }
     log_configure(d.cfg.log_level, d.cfg.log_target);
     signal(SIGPIPE, SIG_IGN);
+    /* Held until the process exits: the descriptor is never closed. */
+    if (state_lock_take(d.cfg.state_dir, &lock_fd, err, sizeof(err)) != 0) {
+        fprintf(stderr, "iotd: %s\n", err);
+        goto out;
+    }
     if (!foreground && daemonize(d.cfg.state_dir, &ready_fd) != 0) {
         fprintf(stderr, "iotd: cannot detach: %m\n");
         goto out;
     }
+    if (!foreground)
+        state_lock_write_pid(lock_fd); /* the child's pid, which stays */
     if (iotd_start(&d, err, sizeof(err)) != 0) {
         log_error("cannot start: %s", err);
         char verdict[1100];

@@ -286,18 +286,50 @@ static void serve_garbage_then_item(struct fake_server *server, int fd)
     read_line(fd, rest, sizeof(rest));
 }
 
-static void test_read_garbage_line(void **state)
+/* Against serve: the first line is refused as malformed, the item after it (id 3) is read.
+ * Returns the connected client for more checks. */
+static ctl_client_t *refused_then_item(struct fake_server *server, serve_fn serve)
 {
-    struct fake_server server;
-    server_start(&server, serve_garbage_then_item);
+    server_start(server, serve);
     ctl_client_t *client = NULL;
-    assert_int_equal(ctl_client_connect(&client, server.path), IOT_OK);
+    assert_int_equal(ctl_client_connect(&client, server->path), IOT_OK);
     cJSON *msg = NULL;
     assert_int_equal(ctl_client_read(client, 2000, &msg), IOT_EPROTO);
     assert_null(msg);
     assert_int_equal(ctl_client_read(client, 2000, &msg), IOT_OK);
     assert_int_equal(ctl_get_int(msg, "id", 0), 3);
     cJSON_Delete(msg);
+    return client;
+}
+
+static void test_read_garbage_line(void **state)
+{
+    struct fake_server server;
+    ctl_client_close(refused_then_item(&server, serve_garbage_then_item));
+    server_stop(&server);
+}
+
+/* A reply whose string holds a raw NUL, then a good item: the first is refused as malformed,
+ * not read as a string cut at the NUL. */
+static void serve_nul_then_item(struct fake_server *server, int fd)
+{
+    (void)server;
+    static const char bad[] = "{\"id\":2,\"item\":{\"name\":\"ab\0cd\"}}\n";
+    ssize_t ignored = write(fd, bad, sizeof(bad) - 1);
+    (void)ignored;
+    write_text(fd, "{\"id\":3,\"item\":{}}\n");
+    char rest[16];
+    read_line(fd, rest, sizeof(rest));
+}
+
+static void test_read_nul_refused(void **state)
+{
+    struct fake_server server;
+    ctl_client_t *client = refused_then_item(&server, serve_nul_then_item);
+    /* A request that is not valid UTF-8 is not sent at all (nor silently repaired). */
+    cJSON *args = cJSON_CreateObject();
+    cJSON_AddStringToObject(args, "name", "bad\xff");
+    assert_int_equal(ctl_client_send(client, "tenant.show", args, NULL), IOT_EINVAL);
     ctl_client_close(client);
     server_stop(&server);
 }
@@ -426,6 +458,7 @@ int main(void)
         cmocka_unit_test(test_call_closed_connection),
         cmocka_unit_test(test_call_timeout),
         cmocka_unit_test(test_read_garbage_line),
+        cmocka_unit_test(test_read_nul_refused),
         cmocka_unit_test(test_read_line_too_long),
         cmocka_unit_test(test_read_interrupted),
         cmocka_unit_test(test_connect_errors),

@@ -16,6 +16,7 @@
 
 #include "ctl_commands.h"
 #include "iot_error.h"
+#include "iot_text.h"
 
 #include <stdio.h>
 #include <string.h>
@@ -212,13 +213,80 @@ static void test_value_valid(void **state)
     assert_true(ctl_value_valid(CTL_ARG_BOOL, "true"));
 }
 
+/* Issue 17: numbers beyond int64 are refused, not wrapped; text that is not UTF-8 or holds C1
+ * controls is refused; an error never quotes bytes that are not UTF-8 or that drive a
+ * terminal. */
+static void test_hostile_values(void **state)
+{
+    static const char *const ints[] = {"9223372036854775808",  "1e19", "-9.3e18", "1.5",
+                                       "18446744073709551616", "1e300"};
+    char json[128], err[256];
+    for (size_t i = 0; i < sizeof(ints) / sizeof(ints[0]); i++) {
+        snprintf(json, sizeof(json), "{\"rule\":%s,\"tenant\":\"acme\"}", ints[i]);
+        assert_int_equal(validate_json(CTL_ACCESS_REVOKE, json), IOT_EINVAL);
+    }
+    assert_int_equal(
+        validate_json(CTL_ACCESS_REVOKE, "{\"rule\":-9007199254740992,\"tenant\":\"a\"}"), IOT_OK);
+    assert_int_equal(
+        validate_json(CTL_ACCESS_REVOKE, "{\"rule\":9007199254740992,\"tenant\":\"a\"}"), IOT_OK);
+
+    assert_int_equal(
+        validate_json(CTL_TENANT_ADD, "{\"name\":\"acme\",\"display_name\":\"a\\u009bb\"}"),
+        IOT_EINVAL);
+    assert_int_equal(
+        validate_json(CTL_TENANT_ADD, "{\"name\":\"acme\",\"display_name\":\"a\xff\"}"),
+        IOT_EINVAL);
+    assert_int_equal(
+        validate_json(CTL_TENANT_ADD, "{\"name\":\"acme\",\"display_name\":\"a\x7f\"}"),
+        IOT_EINVAL);
+    assert_int_equal(
+        validate_json(CTL_TENANT_ADD, "{\"name\":\"acme\",\"display_name\":\"Caf\xc3\xa9\"}"),
+        IOT_OK);
+    assert_int_equal(
+        validate_json(CTL_SEND, "{\"device\":\"d\",\"message\":\"m\",\"args\":[\"\xc0\xaf\"]}"),
+        IOT_EINVAL);
+
+    cJSON *args = cJSON_Parse("{\"name\":\"acme\",\"\xff\xc2\x9b\x1b[2J\":1}");
+    assert_non_null(args);
+    assert_int_equal(ctl_args_validate(&ctl_commands[CTL_TENANT_SHOW], args, err, sizeof(err)),
+                     IOT_EINVAL);
+    assert_true(iot_text_utf8_valid(err, strlen(err)));
+    assert_null(strchr(err, 0x1b));
+    assert_null(strstr(err, "\xc2\x9b"));
+    assert_non_null(strstr(err, "\\xff\\u009b\\x1b[2J"));
+    cJSON_Delete(args);
+
+    /* Found by fuzz_ctl_request: a long key of multibyte characters, cut by err's size in the
+     * middle of one. */
+    char long_key[600] = "{\"", *p = long_key + 2;
+    for (int i = 0; i < 150; i++, p += 2)
+        memcpy(p, "\xc3\xa9", 2);
+    strcpy(p, "\":1}");
+    args = cJSON_Parse(long_key);
+    assert_non_null(args);
+    assert_int_equal(ctl_args_validate(&ctl_commands[CTL_TENANT_SHOW], args, err, sizeof(err)),
+                     IOT_EINVAL);
+    assert_true(iot_text_utf8_valid(err, strlen(err)));
+    assert_non_null(strstr(err, "...'"));
+    cJSON_Delete(args);
+
+    assert_false(ctl_value_valid(CTL_ARG_INT, "9223372036854775808"));
+    assert_false(ctl_value_valid(CTL_ARG_INT, "-9223372036854775809"));
+    assert_false(ctl_value_valid(CTL_ARG_INT, "9223372036854775807"));
+    assert_false(ctl_value_valid(CTL_ARG_INT, "9007199254740993"));
+    assert_true(ctl_value_valid(CTL_ARG_INT, "9007199254740992"));
+    assert_true(ctl_value_valid(CTL_ARG_INT, "-9007199254740992"));
+    assert_false(ctl_value_valid(CTL_ARG_STRING, "nel\xc2\x85"));
+    assert_false(ctl_value_valid(CTL_ARG_REST, "\xed\xa0\x80"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_ids_and_names),      cmocka_unit_test(test_words_unique),
         cmocka_unit_test(test_params_well_formed), cmocka_unit_test(test_list_commands),
         cmocka_unit_test(test_command_match),      cmocka_unit_test(test_args_validate),
-        cmocka_unit_test(test_value_valid),
+        cmocka_unit_test(test_value_valid),        cmocka_unit_test(test_hostile_values),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

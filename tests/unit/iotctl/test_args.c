@@ -241,6 +241,43 @@ static void test_secret_from_file(void **state)
 
     assert_usage_error(&c, "user passwd bob@acme --password-file /nonexistent/pw", "cannot read",
                        NULL);
+    /* A NUL is refused, not a cut (the secret would have been "ab"); so is text that is not
+     * UTF-8 or holds a C1 control. */
+    snprintf(path, sizeof(path), "/tmp/iotctl-secret-XXXXXX");
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, "ab\0cd\n", 6), 6);
+    close(fd);
+    snprintf(line, sizeof(line), "user passwd bob@acme --password-file %s", path);
+    assert_usage_error(&c, line, "NUL", NULL);
+    unlink(path);
+    const char *bad[] = {"caf\xe9\n",
+                         "a\xc2\x9b"
+                         "b\n",
+                         "x\x7f\n"};
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        temp_file(path, sizeof(path), bad[i]);
+        snprintf(line, sizeof(line), "user passwd bob@acme --password-file %s", path);
+        assert_usage_error(&c, line, "UTF-8", NULL);
+        unlink(path);
+    }
+}
+
+/* Issue 17: numbers beyond int64 are refused, not wrapped or saturated; so are those beyond
+ * 2^53, which a JSON number would carry rounded. */
+static void test_int64_bounds(void **state)
+{
+    struct parse_case c;
+    assert_int_equal(parse(&c, "changes list --limit 9007199254740992", NULL), IOT_OK);
+    assert_args(&c, "{\"limit\":9007199254740992}");
+    assert_int_equal(parse(&c, "changes list --limit -9007199254740992", NULL), IOT_OK);
+    cJSON_Delete(c.parsed.args);
+    assert_usage_error(&c, "changes list --limit 9007199254740993", "--limit", NULL);
+    assert_usage_error(&c, "changes list --limit 9223372036854775807", "--limit", NULL);
+    assert_usage_error(&c, "changes list --limit 9223372036854775808", "--limit", NULL);
+    assert_usage_error(&c, "changes list --limit 9999999999999999999", "--limit", NULL);
+    assert_usage_error(&c, "changes list --limit 18446744073709551617", "--limit", NULL);
+    assert_usage_error(&c, "changes list --limit -9223372036854775809", "integer", NULL);
 }
 
 static int fake_prompt(void *ctx, const struct ctl_param *param, char **out, char *err,
@@ -282,6 +319,7 @@ int main(void)
         cmocka_unit_test(test_event_commands),
         cmocka_unit_test(test_wants_help),
         cmocka_unit_test(test_secret_from_file),
+        cmocka_unit_test(test_int64_bounds),
         cmocka_unit_test(test_secret_prompt),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

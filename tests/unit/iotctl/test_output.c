@@ -132,8 +132,101 @@ static void test_control_characters_neutralised(void **state)
     struct capture c;
     render(&c, CTL_TENANT_SHOW, "{\"name\":\"acme\",\"display_name\":\"evil\\u001b[2Jname\"}",
            false);
-    assert_string_equal(c.out_text, "name: acme\ndisplay_name: evil?[2Jname\n");
+    assert_string_equal(c.out_text, "name: acme\ndisplay_name: evil\\x1b[2Jname\n");
     capture_free(&c);
+}
+
+/* Issue 17: C1 controls (UTF-8-encoded CSI), DEL and invalid UTF-8 from a device reach neither
+ * the table, the watch line, the CSV nor the key=value lines raw; JSON stays valid UTF-8. */
+static bool shows_raw(const char *text)
+{
+    for (const unsigned char *p = (const unsigned char *)text; *p; p++)
+        if ((*p < 0x20 && *p != '\n' && *p != '\r' && *p != '\t') || *p == 0x7f || *p == 0xff ||
+            (p[0] == 0xc2 && p[1] >= 0x80 && p[1] <= 0x9f))
+            return true;
+    return false;
+}
+
+static void test_network_text_escaped(void **state)
+{
+    struct capture c;
+    cJSON *item = cJSON_CreateObject();
+    cJSON_AddStringToObject(item, "kind", "event");
+    cJSON_AddStringToObject(item, "time", "2026-01-01T00:00:00Z");
+    cJSON_AddStringToObject(item, "device",
+                            "dev\xc2\x9b"
+                            "1");
+    cJSON_AddStringToObject(item, "name", "note");
+    cJSON_AddNumberToObject(item, "seq", 3);
+    cJSON *fields = cJSON_AddObjectToObject(item, "fields");
+    cJSON_AddStringToObject(fields, "text",
+                            "csi\xc2\x9b"
+                            "2J\x7f\xff\xc0\xaf");
+    cJSON_AddStringToObject(fields, "k\xc2\x85", "v");
+
+    capture_open(&c);
+    iotctl_print_stream_item(c.out, item, false);
+    capture_close(&c);
+    assert_string_equal(c.out_text, "2026-01-01T00:00:00Z dev\\u009b1 EVENT note seq=3 "
+                                    "text=csi\\u009b2J\\x7f\\xff\\xc0\\xaf k\\u0085=v\n");
+    capture_free(&c);
+
+    capture_open(&c);
+    iotctl_print_stream_item(c.out, item, true);
+    capture_close(&c);
+    assert_false(shows_raw(c.out_text));
+    cJSON *back = cJSON_Parse(c.out_text);
+    assert_non_null(back);
+    cJSON_Delete(back);
+    capture_free(&c);
+
+    /* A stream item of another shape: key=value pairs, keys escaped too. */
+    cJSON *other = cJSON_CreateObject();
+    cJSON_AddStringToObject(other, "w\x1bho", "x\xc2\x9by");
+    capture_open(&c);
+    iotctl_print_stream_item(c.out, other, false);
+    capture_close(&c);
+    assert_string_equal(c.out_text, "w\\x1bho=x\\u009by\n");
+    capture_free(&c);
+    cJSON_Delete(other);
+
+    /* A list as a table, as CSV and as JSON. */
+    cJSON *result = cJSON_CreateObject(), *events = cJSON_AddArrayToObject(result, "events");
+    cJSON_AddItemToArray(events, cJSON_Duplicate(item, true));
+    const struct ctl_command *cmd = &ctl_commands[CTL_EVENTS];
+    for (int mode = 0; mode < 3; mode++) {
+        capture_open(&c);
+        if (mode == 0)
+            iotctl_print_result(c.out, c.note, cmd, result, false);
+        else if (mode == 1)
+            iotctl_print_csv(c.out, cmd, result);
+        else
+            iotctl_print_result(c.out, c.note, cmd, result, true);
+        capture_close(&c);
+        assert_false(shows_raw(c.out_text));
+        assert_non_null(strstr(c.out_text, mode == 2 ? "csi\\u009b2J\\u007f" : "csi\\u009b2J"));
+        capture_free(&c);
+    }
+    cJSON_Delete(result);
+
+    /* A nested table whose keys came from the daemon: headers upper-cased, escapes kept. */
+    capture_open(&c);
+    cJSON *nested = cJSON_Parse("{\"rows\":[{\"k\\u001bey\":1}]}");
+    assert_non_null(nested);
+    iotctl_print_object(c.out, nested, 0);
+    capture_close(&c);
+    assert_string_equal(c.out_text, "rows:\n  K\\x1bEY\n  1\n");
+    cJSON_Delete(nested);
+    capture_free(&c);
+
+    /* An error message the daemon sent. */
+    capture_open(&c);
+    iotctl_print_error(c.out, c.note, IOT_EINVAL, "bad \xff\xc2\x9b", NULL, true);
+    capture_close(&c);
+    assert_false(shows_raw(c.note_text));
+    assert_false(shows_raw(c.out_text));
+    capture_free(&c);
+    cJSON_Delete(item);
 }
 
 static void test_secret_shown_last_with_note(void **state)
@@ -298,6 +391,7 @@ int main(void)
         cmocka_unit_test(test_empty_list_and_numbers),
         cmocka_unit_test(test_object_lines),
         cmocka_unit_test(test_control_characters_neutralised),
+        cmocka_unit_test(test_network_text_escaped),
         cmocka_unit_test(test_secret_shown_last_with_note),
         cmocka_unit_test(test_access_check_decision),
         cmocka_unit_test(test_json_is_result_as_received),

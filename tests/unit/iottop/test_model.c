@@ -15,6 +15,7 @@
 
 #include <cmocka.h>
 
+#include "format.h"
 #include "iot_error.h"
 #include "model.h"
 #include "stats_schema.h"
@@ -549,10 +550,27 @@ static void test_wire_sample_uses_the_schema_keys(void **state)
     cJSON_Delete(item);
 }
 
+/* A session's peer name is network text: its cell shows control characters and invalid UTF-8
+ * as escapes, on the screen and in batch reports alike (issue 17). */
+static void test_text_cell_escaped(void **state)
+{
+    struct model_column col = {.key = "peer", .title = "PEER", .format = MODEL_FMT_TEXT};
+    char text[] = "ev\xc2\x9b"
+                  "31mil\x1b\xff";
+    struct model_cell cell = {.present = true, .text = text};
+    char buf[64];
+    format_cell(&col, &cell, 0, buf, sizeof(buf));
+    assert_string_equal(buf, "ev\\u009b31mil\\x1b\\xff");
+    cell.text = NULL;
+    format_cell(&col, &cell, 0, buf, sizeof(buf));
+    assert_string_equal(buf, "-");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_rows_from_one_sample),
+        cmocka_unit_test(test_text_cell_escaped),
         cmocka_unit_test(test_rates_from_two_samples),
         cmocka_unit_test(test_counter_reset_gives_no_negative_rate),
         cmocka_unit_test(test_sort_every_column_both_ways),
@@ -562,6 +580,7 @@ int main(void)
         cmocka_unit_test(test_events_tail),
         cmocka_unit_test(test_schema_sample_fills_every_cell),
         cmocka_unit_test(test_wire_sample_uses_the_schema_keys),
+        cmocka_unit_test(test_text_cell_escaped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
