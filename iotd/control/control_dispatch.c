@@ -12,6 +12,7 @@
 #include "ctl_proto.h"
 #include "ctl_time.h"
 #include "iot_error.h"
+#include "iot_text.h"
 #include "registry/admin.h"
 
 #include <stdbool.h>
@@ -26,11 +27,19 @@ int control_route(const char *line, size_t len, const struct control_executor *t
     const char *why = NULL;
     uint32_t id = 0;
     int rc = IOT_EPROTO;
-    cJSON *req = cJSON_ParseWithLength(line, len);
+    cJSON *req = NULL;
     cJSON *args = NULL;
 
     memset(out, 0, sizeof(*out));
     *reply = NULL;
+    /* Before parsing: cJSON would cut a string at an escaped NUL, and validation could not
+     * tell afterwards. */
+    if (ctl_request_check(line, len, err, sizeof(err)) != 0) {
+        rc = IOT_EINVAL;
+        why = err;
+        goto out;
+    }
+    req = cJSON_ParseWithLength(line, len);
     if (!cJSON_IsObject(req)) {
         why = "request is not a JSON object";
         goto out;
@@ -45,7 +54,9 @@ int control_route(const char *line, size_t len, const struct control_executor *t
     const char *name = ctl_get_string(req, "cmd");
     const struct ctl_command *cmd = ctl_command_by_name(name);
     if (!cmd) {
-        snprintf(err, sizeof(err), "unknown command '%s'", name ? name : "");
+        char shown[64];
+        iot_text_escape(shown, sizeof(shown), name ? name : "", name ? strlen(name) : 0);
+        snprintf(err, sizeof(err), "unknown command '%s'", shown);
         why = err;
         goto out;
     }

@@ -140,6 +140,23 @@ static void test_unknown_command(void **state)
                      IOT_EPROTO);
 }
 
+/* What the server echoes of a request is escaped, and a request that a parser would cut (an
+ * escaped NUL) or that is not UTF-8 is refused before it is parsed. */
+static void test_hostile_requests(void **state)
+{
+    struct control_route r;
+    (void)state;
+    assert_int_equal(route("{\"id\":9,\"cmd\":\"x\\u001b[31m\"}", &r, 9, iot_error_name(IOT_EPROTO),
+                           "unknown command 'x\\x1b[31m'"),
+                     IOT_EPROTO);
+    assert_int_equal(route("{\"id\":1,\"cmd\":\"tenant.add\",\"args\":{\"name\":\"a\\u0000b\"}}",
+                           &r, 0, iot_error_name(IOT_EINVAL), NULL),
+                     IOT_EINVAL);
+    assert_int_equal(route("{\"id\":1,\"cmd\":\"tenant.add\",\"args\":{\"name\":\"a\xff\"}}", &r, 0,
+                           iot_error_name(IOT_EINVAL), NULL),
+                     IOT_EINVAL);
+}
+
 static void test_malformed_requests(void **state)
 {
     struct control_route r;
@@ -243,6 +260,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_command_has_one_executor),
         cmocka_unit_test(test_unknown_command),
+        cmocka_unit_test(test_hostile_requests),
         cmocka_unit_test(test_malformed_requests),
         cmocka_unit_test(test_bad_args),
         cmocka_unit_test(test_command_without_executor),
