@@ -183,6 +183,7 @@ class Lease:
         self.ttl: int | None = None
         self.renew = renew
         self.released = False
+        self._lock = threading.Lock()  # a renewal is never written after the release
         self.renewals = 0
         self.error: IotdError | None = None  #: the last refusal of a renewal
         self._next = 0.0
@@ -391,7 +392,7 @@ class Client:
 
     def release(self, ls: Lease, timeout: float | None = None) -> None:
         """Release a lease (LEASE ttl=0)."""
-        with self._lock:
+        with ls._lock, self._lock:  # the order _renew_async takes them in
             if ls.released:
                 return
             ls.released = True
@@ -566,6 +567,18 @@ class Client:
                     ls._granted(f)
             self._request_async(SERVER, "LEASE", ls._args(), done)
 
+    def _renew_async(self, ls: Lease) -> None:
+        def done(f, err):
+            if err is not None:
+                ls.error = err
+                log.warning("renewing the lease of %s/%s refused: %s", ls.device, ls.event, err)
+            elif not ls.released:
+                ls._granted(f)
+                ls.renewals += 1
+        with ls._lock:
+            if not ls.released:
+                self._request_async(SERVER, "LEASE", ls._args(), done)
+
     def _keepalive(self) -> None:
         while not self._stop.wait(min(1.0, self.ping_s / 4)):
             if not self._connected:
@@ -578,6 +591,11 @@ class Client:
                 log.info("no frame from the server for %.0f s: reconnecting", now - self._last_rx)
                 t.shutdown()
                 continue
+            with self._lock:
+                due = [ls for ls in self._leases if ls.renew and not ls.released and now >= ls._next]
+            for ls in due:
+                ls._next = now + max(0.5, (ls.ttl or ls.requested or 1) / 3)
+                self._renew_async(ls)
             if now - max(self._last_tx, self._last_rx) >= self.ping_s:
                 try:
                     self._write(frames.encode(self.user, SERVER, "PING", self._alloc_id()))
