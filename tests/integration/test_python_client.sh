@@ -1,18 +1,20 @@
 #!/usr/bin/env bash
 # The Python client library (clients/python, issue 18) against a real iotd with iotsim devices:
-# the frame codec's unit tests, then clients/python/tests/test_live.py (login refused and
-# accepted, every outcome of a request, requests from threads, busy, subscriptions held to the
+# the unit tests (frame codec; the client against a scripted fake server), then
+# clients/python/tests/test_live.py (login refused and accepted, every outcome of a request, requests from threads, busy, subscriptions held to the
 # access map, leases started, renewed and released), then a restart of iotd under a connected
 # client, which must reconnect and resume its subscription and its lease.
 . "$(dirname "$0")/lib.sh"
 : "${IOTSIM_BIN:?IOTSIM_BIN must point at iotsim}"
 PY_DIR=$(cd "$(dirname "$0")/../../clients/python" && pwd)
 
-# --- the codec needs no server
-python3 -m unittest discover -s "$PY_DIR/tests" -p 'test_codec.py' >"$T_DIR/codec.log" 2>&1 ||
-    fail "codec unit tests: $(cat "$T_DIR/codec.log")"
-T_CHECKS=$((T_CHECKS + 1))
-tail -1 "$T_DIR/codec.log"
+# --- the codec, and the client's mechanics against a scripted fake server, need no iotd
+for unit in test_codec.py test_client_fake.py; do
+    python3 -m unittest discover -s "$PY_DIR/tests" -p "$unit" >"$T_DIR/unit.log" 2>&1 ||
+        fail "$unit: $(cat "$T_DIR/unit.log")"
+    T_CHECKS=$((T_CHECKS + 1))
+    echo "$unit: $(grep '^Ran' "$T_DIR/unit.log") $(tail -1 "$T_DIR/unit.log")"
+done
 
 # A fixed port, so that the client finds the restarted daemon where it was.
 port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])')
