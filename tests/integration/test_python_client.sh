@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # The Python client library (clients/python, issue 18) against a real iotd with iotsim devices:
 # the unit tests (frame codec; the client against a scripted fake server), then
-# clients/python/tests/test_live.py (login refused and accepted, every outcome of a request, requests from threads, busy, subscriptions held to the
-# access map, leases started, renewed and released), then a restart of iotd under a connected
-# client, which must reconnect and resume its subscription and its lease.
+# clients/python/tests/test_live.py (login refused and accepted, every outcome of a request,
+# requests from threads, busy, subscriptions held to the access map, leases started, renewed
+# and released), then a restart of iotd under a connected client, which must reconnect and
+# resume its subscription and its lease.
 . "$(dirname "$0")/lib.sh"
 : "${IOTSIM_BIN:?IOTSIM_BIN must point at iotsim}"
 PY_DIR=$(cd "$(dirname "$0")/../../clients/python" && pwd)
