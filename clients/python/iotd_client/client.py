@@ -111,6 +111,7 @@ class Subscription:
         self.sub_id: str | None = None
         self.closed = False
         self.error: IotdError | None = None  #: a refusal when re-subscribing after a reconnect
+        self._established = False
         self._q: "queue.Queue" = queue.Queue()
 
     def _args(self) -> list[str]:
@@ -359,6 +360,7 @@ class Client:
                 self._subs.remove(sub)
             raise
         sub.sub_id = f.kv().get("sub")
+        sub._established = True  # from now on re-established after a reconnect
         return sub
 
     def unsubscribe(self, sub: Subscription, timeout: float | None = None) -> None:
@@ -548,18 +550,26 @@ class Client:
 
     def _restore(self) -> None:
         """After a reconnect: SUBSCRIBE and LEASE again (answers handled as they come)."""
-        with self._lock:
-            subs, leases = list(self._subs), list(self._leases)
+        with self._lock:  # a subscribe() still waiting for its first answer is not repeated
+            subs = [s for s in self._subs if s._established]
+            leases = list(self._leases)
         for s in subs:
+            s.sub_id = None
             def done(f, err, s=s):
+                if isinstance(err, ConnectionLost):
+                    return  # the next reconnect tries again
                 if err is not None:
                     s.error = err
                     log.warning("re-subscribing %s refused: %s", s.params, err)
                 else:
                     s.sub_id, s.error = f.kv().get("sub"), None
+                    if s.closed and s.sub_id:  # closed while this answer was on its way
+                        self._request_async(SERVER, "UNSUBSCRIBE", [f"sub={s.sub_id}"], None)
             self._request_async(SERVER, "SUBSCRIBE", s._args(), done)
         for ls in leases:
             def done(f, err, ls=ls):
+                if isinstance(err, ConnectionLost):
+                    return
                 if err is not None:
                     ls.error = err
                     log.warning("re-leasing %s/%s refused: %s", ls.device, ls.event, err)
@@ -569,6 +579,8 @@ class Client:
 
     def _renew_async(self, ls: Lease) -> None:
         def done(f, err):
+            if isinstance(err, ConnectionLost):
+                return
             if err is not None:
                 ls.error = err
                 log.warning("renewing the lease of %s/%s refused: %s", ls.device, ls.event, err)
@@ -620,6 +632,8 @@ class Client:
         self._last_tx = time.monotonic()
 
     def _request_async(self, to: str, typ: str, args, callback) -> None:
+        """Send a request without waiting; callback(frame, error) runs on the reader thread
+        when the answer comes (or with ConnectionLost when the connection drops first)."""
         fid = self._alloc_id()
         data = frames.encode(self.user, to, typ, fid, *args)
         p = _Pending(to, callback)
@@ -657,9 +671,8 @@ class Client:
         if not p.done.wait(max(0.0, deadline - time.monotonic())):
             with self._lock:
                 self._pending.pop(fid, None)  # a late answer is dropped
-            if p.done.is_set() and p.error is None:
-                return p.frame
-            raise RequestTimeout(msg=f"no answer within {timeout:g} s (client)", device=to)
+            if not p.done.is_set():  # (else the answer came just now)
+                raise RequestTimeout(msg=f"no answer within {timeout:g} s (client)", device=to)
         if p.error is not None:
             raise p.error
         return p.frame
