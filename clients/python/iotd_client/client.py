@@ -9,6 +9,7 @@ has been idle for WELCOME's ``ping=`` seconds and drops a connection silent for 
 from __future__ import annotations
 
 import logging
+import queue
 import random
 import socket
 import ssl
@@ -105,7 +106,6 @@ class Subscription:
     """
 
     def __init__(self, client: "Client", params: dict):
-        import queue
         self._client = client
         self.params = dict(params)
         self.sub_id: str | None = None
@@ -142,7 +142,6 @@ class Subscription:
 
     def get(self, timeout: float | None = None):
         """The next item, or None after ``timeout`` seconds (or when the subscription ended)."""
-        import queue
         try:
             item = self._q.get(timeout=timeout)
         except queue.Empty:
@@ -592,7 +591,7 @@ class Client:
                 self._request_async(SERVER, "LEASE", ls._args(), done)
 
     def _keepalive(self) -> None:
-        while not self._stop.wait(min(1.0, self.ping_s / 4)):
+        while not self._stop.wait(min(1.0, self.ping_s / 4) if not self._leases else 0.25):
             if not self._connected:
                 continue
             now = time.monotonic()
