@@ -508,6 +508,9 @@ class Client:
                     hint = None
                     failures += 1
                     continue
+                if self._closed:  # close() ran while we were logging in
+                    self._on_lost()
+                    break
                 self.reconnects += 1
                 self._restore()
                 break
