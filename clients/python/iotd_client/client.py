@@ -18,7 +18,7 @@ import time
 from dataclasses import dataclass, field
 
 from . import frames
-from .errors import (AuthError, ConnectionLost, IotdError, RequestTimeout, error_for)
+from .errors import ConnectionLost, IotdError, RequestTimeout, error_for
 from .transport import PlainTransport, TLSTransport
 
 log = logging.getLogger("iotd_client")
