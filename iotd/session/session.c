@@ -24,7 +24,6 @@
 #include "iotp/iotp.h"
 #include "iotp_posix.h"
 #include "crypto/password.h"
-#include "relay/relay.h"
 #include "session/session_internal.h"
 
 #include <stdio.h>
@@ -110,6 +109,9 @@ void session_close(struct session *s, const char *reason)
     if (!s->close_reason)
         s->close_reason = reason;
     s->state = SESSION_CLOSING;
+    if (s->authenticated && s->kind == SESSION_DEVICE)
+        /* Requests waiting at this device fail at once rather than at their timeouts. */
+        relay_device_closed(s->env->relay, s->slot, s->serial);
     conn_close(s->conn, reason);
 }
 
@@ -649,7 +651,7 @@ static void relay_from_session(struct session *s, const struct iotp_frame *f)
     struct relay_request *req =
         relay_request_new(&origin, s->principal, s->tenant, f->to, f->type, f->nargs, f->args,
                           timeout_ms, NULL, loop_pass_ns(&env->io->meter));
-    outcome = req ? sessions_relay(all, (int)env->index, req) : RELAY_INTERNAL;
+    outcome = req ? relay_deliver(all->relay, &env->routes, (int)env->index, req) : RELAY_INTERNAL;
     if (outcome != RELAY_OK) {
         free(req);
         relay_audit_record(all->deps.audit, s->tenant, s->principal, f->to, f->type, outcome, 0,
@@ -694,177 +696,41 @@ static void dispatch_flush(struct session_env *env)
     env->nflushed = env->ndispatched;
 }
 
-static void on_request_timer(uv_timer_t *timer);
-
-/* (Re)arm the thread's request timer if the head of the deadlines comes before it fires. */
-static void deadlines_arm(struct session_env *env)
+/* The relay's port (relay_port.write): queue a request on a device session's connection. */
+static int port_write(void *arg, uint32_t slot, uint64_t serial, const uint8_t *frame, size_t len)
 {
-    const struct deadline_node *head = env->deadlines.head;
-    uint64_t now = uv_now(&env->io->loop);
-    if (!head || (uv_is_active((uv_handle_t *)&env->request_timer) &&
-                  now + uv_timer_get_due_in(&env->request_timer) <= head->at))
-        return;
-    uv_timer_start(&env->request_timer, on_request_timer, head->at > now ? head->at - now : 0, 0);
-}
-
-/* Take req out of s's pending table. */
-static void pending_remove(struct session *s, struct relay_request *req)
-{
-    for (uint32_t i = 0; i < s->npending; i++) {
-        if (s->pending[i] == req) {
-            s->pending[i] = s->pending[--s->npending];
-            break;
-        }
-    }
-    /* An emptied table stays until the thread's tick finds it still empty (check_deadlines):
-     * a device answering one request at a time would otherwise free and grow it again for
-     * every request. */
-}
-
-/* Answer req's sender and free req. env: the device's thread, whose loop pass gives the time
- * of the outcome. */
-static void finish_request(struct session_env *env, struct relay_request *req,
-                           enum relay_outcome outcome, const char *why, unsigned nargs,
-                           const char *const *args)
-{
-    uint64_t now_ns = loop_pass_ns(&env->io->meter);
-    uint64_t latency_ns = now_ns > req->started_ns ? now_ns - req->started_ns : 0;
-    sessions_t *all = req->target;
-    relay_audit_record(all->deps.audit, req->tenant, req->from, req->device, req->type, outcome,
-                       latency_ns, loop_pass_wall_ms(&env->io->meter));
-    if (req->origin.on_answer == on_relay_answer && req->origin.inbox == &env->io->inbox) {
-        /* A session of this thread asked (placement by tenant makes that the rule): answered
-         * in place, with no answer allocated. */
-        answer_sender(env, &req->origin, outcome, req->device, why, nargs, args);
-    } else {
-        struct relay_answer *a =
-            relay_answer_new(&req->origin, outcome, req->device, why, nargs, args);
-        if (a) {
-            a->latency_ns = latency_ns;
-            relay_answer_send(a, &all->deps.io[req->device_io].inbox);
-        }
-    }
-    if (deadline_list_contains(&env->deadlines, &req->deadline))
-        deadline_list_remove(&env->deadlines, &req->deadline);
-    free(req);
-}
-
-/* The session a request waits at (only while it is pending there). */
-static struct session *request_session(struct relay_request *req)
-{
-    sessions_t *all = req->target;
-    struct session_env *env = &all->envs[req->device_io];
-    struct session *s = req->device_slot < env->nslots ? env->slots[req->device_slot] : NULL;
-    return s && s->serial == req->device_serial ? s : NULL;
-}
-
-/* The thread's request timer: every request past its deadline times out. */
-static void on_request_timer(uv_timer_t *timer)
-{
-    struct session_env *env = timer->data;
-    uint64_t now = uv_now(&env->io->loop);
-    while (env->deadlines.head && env->deadlines.head->at <= now) {
-        struct relay_request *req =
-            container_of(env->deadlines.head, struct relay_request, deadline);
-        struct session *s = request_session(req);
-        if (s)
-            pending_remove(s, req); /* a late answer will find nothing and be counted */
-        finish_request(env, req, RELAY_TIMEOUT, NULL, 0, NULL);
-    }
-    deadlines_arm(env); /* a one-shot timer: armed again for the new head, if any */
-}
-
-static void fail_pending(struct session *s, enum relay_outcome outcome, const char *why)
-{
-    while (s->npending > 0) {
-        struct relay_request *req = s->pending[s->npending - 1];
-        pending_remove(s, req);
-        finish_request(s->env, req, outcome, why, 0, NULL);
-    }
-}
-
-/* Runs on the device's thread (the inbox handler of relay_request). */
-static void on_relay_request(inbox_msg_t *msg, void *loop_data)
-{
-    struct relay_request *req = container_of(msg, struct relay_request, msg);
-    io_thread_t *io = loop_data;
-    sessions_t *all = req->target;
-    struct session_env *env = &all->envs[io->index];
-    struct session *s = req->device_slot < env->nslots ? env->slots[req->device_slot] : NULL;
-
-    req->deadline.prev = req->deadline.next = NULL;
-    if (!s || s->serial != req->device_serial || s->state != SESSION_ESTABLISHED) {
-        finish_request(env, req, RELAY_OFFLINE, "device disconnected", 0, NULL);
-        return;
-    }
-    if (s->npending >= all->opts.max_in_flight) {
-        finish_request(env, req, RELAY_BUSY, "too many requests in flight", 0, NULL);
-        return;
-    }
-    if (s->npending == s->pending_cap) {
-        uint32_t cap = s->pending_cap ? s->pending_cap * 2u : 4u;
-        if (cap > UINT16_MAX)
-            cap = UINT16_MAX; /* npending < max_in_flight <= 65535 */
-        struct relay_request **grown = realloc(s->pending, cap * sizeof(*grown));
-        if (!grown) {
-            finish_request(env, req, RELAY_INTERNAL, "out of memory", 0, NULL);
-            return;
-        }
-        s->pending = grown;
-        s->pending_cap = cap;
-    }
-    /* iotd's own id toward the device: senders' ids may clash, these never do. */
-    do
-        req->relay_id = ++s->next_relay_id;
-    while (req->relay_id == 0);
-    s->pending[s->npending++] = req;
-
-    uint8_t buf[IOTP_MAX_FRAME];
-    struct iotp_writer w;
-    iotp_writer_begin(&w, buf, sizeof(buf), req->from, s->principal, req->type, req->relay_id);
-    for (unsigned i = 0; i < req->nargs; i++)
-        iotp_writer_arg(&w, relay_arg(req->args, req->args_len, i, req->nargs));
-    int len = iotp_writer_end(&w);
-    if (len <= 0 || conn_write(s->conn, buf, (size_t)len) != 0) {
-        pending_remove(s, req);
-        finish_request(env, req, len <= 0 ? RELAY_BAD_ARGS : RELAY_BUSY, NULL, 0, NULL);
-        return;
-    }
+    struct session_env *env = arg;
+    struct session *s = session_at(env, slot, serial);
+    if (!s || s->state != SESSION_ESTABLISHED)
+        return IOT_ENOTFOUND;
+    if (conn_write(s->conn, frame, len) != 0)
+        return IOT_EBUSY;
     s->frames_out++;
     dispatch_note(env, s->conn);
-    /* The deadline counts from started_ns (the time on the way here, through another thread's
-     * inbox, counts against the timeout), rounded up to the loop's milliseconds. The loop time
-     * is the same monotonic clock, truncated and possibly coarser, so never ahead: when the
-     * timer fires, at least timeout_ms have passed since started_ns by any clock read then. A
-     * deadline already past fires at the next timer. */
-    deadline_list_insert(&env->deadlines, &req->deadline,
-                         (req->started_ns + 999999) / 1000000 + req->timeout_ms);
-    deadlines_arm(env);
+    return IOT_OK;
+}
+
+/* The relay's port (relay_port.answer): the answer to a sender of this thread, in place. */
+static void port_answer(void *arg, const struct relay_origin *origin, enum relay_outcome outcome,
+                        const char *device, const char *why, unsigned nargs,
+                        const char *const *args)
+{
+    answer_sender(arg, origin, outcome, device, why, nargs, args);
 }
 
 /* A device's OK or ERROR: the answer to one of its pending requests, by iotd's id. */
 static void on_device_answer(struct session *s, const struct iotp_frame *f)
 {
-    for (uint32_t i = 0; i < s->npending; i++) {
-        struct relay_request *req = s->pending[i];
-        if (req->relay_id != f->id)
-            continue;
-        pending_remove(s, req);
-        finish_request(s->env, req, strcmp(f->type, "OK") == 0 ? RELAY_OK : RELAY_ERROR, NULL,
-                       f->nargs, f->args);
-        return;
-    }
-    /* Too late (its request timed out) or never asked: counted, dropped. */
-    atomic_fetch_add(&s->env->counters.late_answers, 1);
+    enum relay_outcome outcome = strcmp(f->type, "OK") == 0 ? RELAY_OK : RELAY_ERROR;
+    if (!relay_device_answer(s->env->relay, s->slot, s->serial, f->id, outcome, f->nargs, f->args))
+        /* Too late (its request timed out) or never asked: counted, dropped. */
+        atomic_fetch_add(&s->env->counters.late_answers, 1);
 }
 
 enum relay_outcome sessions_relay(sessions_t *all, int current, struct relay_request *req)
 {
-    req->msg.handle = on_relay_request;
-    req->target = all;
     struct presence_route_cache *routes = current >= 0 ? &all->envs[current].routes : NULL;
-    return relay_deliver(all->deps.presence, routes, all->deps.io, all->deps.io_count, current,
-                         req);
+    return relay_deliver(all->relay, routes, current, req);
 }
 
 /* A frame of an authenticated session (device or user). */
@@ -993,13 +859,10 @@ static void session_unref(struct session *s)
     if (s->hs)
         iotp_wipe(s->hs, sizeof(*s->hs));
     free(s->hs);
-    free(s->pending);
     if (s->principal_owned)
         free((char *)s->principal);
     pool_free(&s->env->session_pool, s);
 }
-
-static void fail_pending(struct session *s, enum relay_outcome outcome, const char *why);
 
 static void on_conn_close(conn_t *c, const char *reason)
 {
@@ -1009,7 +872,7 @@ static void on_conn_close(conn_t *c, const char *reason)
 
     if (s->authenticated && s->kind == SESSION_DEVICE) {
         /* Requests waiting at this device fail at once rather than at their timeouts. */
-        fail_pending(s, RELAY_OFFLINE, "device disconnected");
+        relay_device_closed(env->relay, s->slot, s->serial);
         presence_release(env->all->deps.presence, s->principal, s->serial, ctl_wall_ms());
         atomic_fetch_sub(&env->counters.devices, 1);
         record(s, CONN_EVENT_DISCONNECT, why);
@@ -1044,11 +907,6 @@ static void check_deadlines(struct session *s, uint64_t now)
             session_close(s, "handshake timeout");
         }
         return;
-    }
-    if (s->npending == 0 && s->pending) {
-        free(s->pending); /* idle devices keep no table */
-        s->pending = NULL;
-        s->pending_cap = 0;
     }
     if (s->state != SESSION_ESTABLISHED || s->held)
         return;
@@ -1091,6 +949,7 @@ static void on_tick(uv_timer_t *timer)
     for (uint32_t i = 0; i < env->nslots; i++)
         if (env->slots[i])
             check_deadlines(env->slots[i], now);
+    relay_trim(env->relay); /* idle devices keep no table of requests */
     trim_after_storm(env);
 }
 
@@ -1183,9 +1042,10 @@ static int env_start(io_thread_t *io, void *arg)
     uv_timer_start(&env->tick, on_tick, SESSION_TICK_MS, SESSION_TICK_MS);
     uv_timer_init(&io->loop, &env->release_held);
     env->release_held.data = env;
-    uv_timer_init(&io->loop, &env->request_timer);
-    env->request_timer.data = env;
-    return IOT_OK;
+    struct relay_port port = {
+        .arg = env, .write = port_write, .on_answer = on_relay_answer, .answer = port_answer};
+    env->relay = relay_thread(env->all->relay, env->index);
+    return relay_thread_start(env->relay, &port);
 }
 
 static int env_stop(io_thread_t *io, void *arg)
@@ -1194,7 +1054,7 @@ static int env_stop(io_thread_t *io, void *arg)
     (void)io;
     uv_close((uv_handle_t *)&env->tick, NULL);
     uv_close((uv_handle_t *)&env->release_held, NULL);
-    uv_close((uv_handle_t *)&env->request_timer, NULL);
+    relay_thread_stop(env->relay);
     for (size_t i = 0; i < env->nheld; i++)
         free(env->held[i].backlog);
     free(env->held);
@@ -1251,8 +1111,13 @@ int sessions_start(sessions_t **out, const struct session_deps *deps,
         all->opts.max_timeout_ms = 60000;
     if (!all->opts.subscriber_backlog)
         all->opts.subscriber_backlog = 1024 * 1024;
+    struct relay_options relay_opts = {.presence = deps->presence,
+                                       .audit = deps->audit,
+                                       .io = deps->io,
+                                       .io_count = deps->io_count,
+                                       .max_in_flight = all->opts.max_in_flight};
     all->envs = calloc(deps->io_count, sizeof(*all->envs));
-    if (!all->envs)
+    if (!all->envs || (rc = relay_start(&all->relay, &relay_opts)) != 0)
         goto fail;
     for (unsigned i = 0; i < deps->io_count; i++) {
         struct session_env *env = &all->envs[i];
@@ -1307,6 +1172,7 @@ void sessions_stop(sessions_t *all)
         if (all->envs[i].io)
             io_thread_call(all->envs[i].io, env_release, &all->envs[i]);
     free(all->envs);
+    relay_stop(all->relay);
     free(all);
 }
 
@@ -1380,7 +1246,7 @@ static void session_to_row(struct session *s, struct session_row *r)
     r->bytes_out = ci->bytes_out;
     r->frames_in = s->frames_in;
     r->frames_out = s->frames_out;
-    r->in_flight = s->npending;
+    r->in_flight = relay_in_flight(s->env->relay, s->slot, s->serial);
 }
 
 static int cmp_request_age(const void *a, const void *b)
@@ -1451,24 +1317,10 @@ static void on_gather_part(inbox_msg_t *msg, void *loop_data)
             p->n = g->top;
     }
     /* The requests waiting at this thread's devices, oldest first, cut to the top. */
-    size_t waiting = 0;
-    for (uint32_t i = 0; i < env->nslots; i++)
-        if (env->slots[i])
-            waiting += env->slots[i]->npending;
+    size_t waiting = relay_waiting(env->relay);
     p->requests = waiting ? malloc(waiting * sizeof(*p->requests)) : NULL;
-    uint64_t now = uv_hrtime();
-    for (uint32_t i = 0; p->requests && i < env->nslots; i++) {
-        struct session *s = env->slots[i];
-        for (uint32_t k = 0; s && k < s->npending; k++) {
-            const struct relay_request *req = s->pending[k];
-            struct request_row *r = &p->requests[p->nrequests++];
-            snprintf(r->origin, sizeof(r->origin), "%s", req->from);
-            snprintf(r->device, sizeof(r->device), "%s", req->device);
-            snprintf(r->type, sizeof(r->type), "%s", req->type);
-            r->age_ms = (now - req->started_ns) / 1000000;
-            r->deadline_ms = (int64_t)req->timeout_ms - (int64_t)r->age_ms;
-        }
-    }
+    if (p->requests)
+        p->nrequests = relay_request_rows(env->relay, p->requests, waiting, uv_hrtime());
     if (p->requests) {
         qsort(p->requests, p->nrequests, sizeof(*p->requests), cmp_request_age);
         if (p->nrequests > g->top)

@@ -40,16 +40,13 @@ struct session {
     struct frame_input *input;  /* only while a frame is partly received */
     const char *lookup_failure; /* why the key lookup failed (a literal), for the log only */
     const char *close_reason;
-    struct relay_request **pending; /* requests waiting at this device; NULL while idle */
     uint32_t slot;
     uint32_t ping_seq;
-    uint32_t next_relay_id;
     uint32_t dropped;  /* items not delivered to this subscriber since it last got one */
     uint32_t busy_seq; /* devices: the first event answered busy, until it comes back (0: none) */
-    /* Narrow on purpose (a pool size class is 16 bytes): the pending table is bounded by
-     * max_in_flight (at most 65536), bad frames by max_bad_frames (the session closes past it,
-     * counting saturates), references are two at most. */
-    uint16_t npending, pending_cap;
+    /* Narrow on purpose (a pool size class is 16 bytes): bad frames are bounded by
+     * max_bad_frames (the session closes past it, counting saturates), references are two at
+     * most. */
     uint16_t bad_frames;
     uint8_t refs;  /* the connection until closed, plus a LOGIN being verified */
     uint8_t state; /* enum session_state */
@@ -86,12 +83,8 @@ struct session_env {
     struct session **slots; /* live sessions by slot; NULL = free */
     uint32_t nslots, free_hint;
     struct session_counters counters;
-    uv_timer_t tick; /* deadlines of every session of this thread */
-    /* The requests waiting at this thread's devices, by deadline (oldest first: timeouts are
-     * mostly alike, so a new one goes at the tail), and one timer for them, armed for the
-     * head or earlier (it is not moved when an answer takes the head away). */
-    struct deadline_list deadlines;
-    uv_timer_t request_timer;
+    uv_timer_t tick;                      /* deadlines of every session of this thread */
+    relay_thread_t *relay;                /* the relay's device side on this thread */
     struct relay_check_cache check_cache; /* the relay's decisions in this snapshot */
     struct presence_route_cache routes;   /* where recently relayed-to devices are */
     /* The devices' conns written to by reads of this pass (on_data), the first nflushed of
@@ -114,6 +107,7 @@ struct session_env {
 
 struct sessions {
     struct session_deps deps;
+    relay_t *relay; /* pending requests, deadlines and answers: the device side */
     struct session_options opts;
     struct session_env *envs;
 };
