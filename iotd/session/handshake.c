@@ -198,7 +198,7 @@ static void on_kick(inbox_msg_t *msg, void *loop_data)
     struct session *s = k->slot < env->nslots ? env->slots[k->slot] : NULL;
 
     if (s && s->serial == k->serial && s->state == SESSION_ESTABLISHED) {
-        session_send_system(s, "BYE", 0, "reason", "replaced");
+        session_send_system(s, IOTP_TYPE_BYE, 0, "reason", "replaced");
         session_close(s, "replaced by a new connection");
     }
     free(k);

@@ -61,8 +61,8 @@ static void login_done(uv_work_t *req, int status)
         snprintf(ping, sizeof(ping), "%u", env->all->opts.ping_s);
         uint8_t buf[256];
         struct iotp_writer wr;
-        iotp_writer_begin(&wr, buf, sizeof(buf), IOTP_SERVER_ADDRESS, s->principal, "WELCOME",
-                          w->id);
+        iotp_writer_begin(&wr, buf, sizeof(buf), IOTP_SERVER_ADDRESS, s->principal,
+                          iotp_type_name(IOTP_TYPE_WELCOME), w->id);
         iotp_writer_kv(&wr, "session", serial);
         iotp_writer_kv(&wr, "ping", ping);
         int len = iotp_writer_end(&wr);

@@ -70,7 +70,7 @@ static void port_answer(void *arg, const struct relay_origin *origin, enum relay
 /* A device's OK or ERROR: the answer to one of its pending requests, by iotd's id. */
 void session_on_device_answer(struct session *s, const struct iotp_frame *f)
 {
-    enum relay_outcome outcome = strcmp(f->type, "OK") == 0 ? RELAY_OK : RELAY_ERROR;
+    enum relay_outcome outcome = iotp_frame_type(f) == IOTP_TYPE_OK ? RELAY_OK : RELAY_ERROR;
     if (!relay_device_answer(s->env->relay, s->slot, s->serial, f->id, outcome, f->nargs, f->args))
         /* Too late (its request timed out) or never asked: counted, dropped. */
         atomic_fetch_add(&s->env->counters.late_answers, 1);

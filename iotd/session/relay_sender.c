@@ -36,7 +36,8 @@ void session_answer_sender(struct session_env *env, const struct relay_origin *o
         uint8_t buf[IOTP_MAX_FRAME];
         struct iotp_writer w;
         iotp_writer_begin(&w, buf, sizeof(buf), device, s->principal,
-                          outcome == RELAY_OK ? "OK" : "ERROR", origin->id);
+                          iotp_type_name(outcome == RELAY_OK ? IOTP_TYPE_OK : IOTP_TYPE_ERROR),
+                          origin->id);
         for (unsigned i = 0; i < nargs; i++)
             iotp_writer_arg(&w, args[i]);
         int len = iotp_writer_end(&w);

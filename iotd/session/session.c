@@ -75,13 +75,13 @@ void session_send_bytes(struct session *s, const uint8_t *buf, size_t len)
 }
 
 /* Send `iotd <device> TYPE id [k=v]`. */
-void session_send_system(struct session *s, const char *type, uint32_t id, const char *key,
+void session_send_system(struct session *s, enum iotp_type type, uint32_t id, const char *key,
                          const char *value)
 {
     uint8_t buf[256];
     struct iotp_writer w;
     iotp_writer_begin(&w, buf, sizeof(buf), IOTP_SERVER_ADDRESS,
-                      s->principal[0] ? s->principal : "unknown", type, id);
+                      s->principal[0] ? s->principal : "unknown", iotp_type_name(type), id);
     if (key)
         iotp_writer_kv(&w, key, value);
     int len = iotp_writer_end(&w);
@@ -127,49 +127,88 @@ void session_record(struct session *s, enum conn_event ev, const char *reason)
                     ci->transport == CONN_TLS ? "tls" : "tcp", reason, ctl_wall_ms());
 }
 
-/* A frame of an authenticated session (device or user). */
-static void on_established_frame(struct session *s, const struct iotp_frame *f)
+/* ---- frames, by type: one table per session state (handshake, device, client) ----
+ *
+ * A frame goes to the handler of its type (iotp_frame_type: the firmware's table of types) in
+ * the table of its session's state; a type with no handler there is out of place, refused
+ * with ERROR code=bad_frame. Adding a system type: its row in firmware/ (iotp_types.h, .c),
+ * its handler here (or beside its job), a row in each table that takes it, iot-protocol(7). */
+
+typedef void (*frame_handler)(struct session *s, const struct iotp_frame *f);
+
+static void on_ping(struct session *s, const struct iotp_frame *f)
 {
-    if (strcmp(f->from, s->principal) != 0) {
-        /* A session speaks only for itself. */
+    session_send_system(s, IOTP_TYPE_PONG, f->id, NULL, NULL);
+}
+
+static void on_pong(struct session *s, const struct iotp_frame *f)
+{
+    (void)s, (void)f; /* last_rx is all a PONG is for */
+}
+
+static void on_bye(struct session *s, const struct iotp_frame *f)
+{
+    (void)f;
+    session_close(s, "peer said BYE");
+}
+
+/* Before WELCOME, waiting for the first frame: a device's HELLO or a client's LOGIN. Any other
+ * type goes to the firmware's handshake too, which refuses it (out of place). After HELLO,
+ * every frame goes to the handshake as AUTH, which refuses anything else. */
+static const frame_handler hello_frames[IOTP_TYPE_COUNT] = {
+    [IOTP_TYPE_HELLO] = session_on_hello,
+    [IOTP_TYPE_LOGIN] = session_on_login,
+};
+
+/* An authenticated device. */
+static const frame_handler device_frames[IOTP_TYPE_COUNT] = {
+    [IOTP_TYPE_APP] = session_relay_request,   /* a request to another device */
+    [IOTP_TYPE_OK] = session_on_device_answer, /* answers to the requests relayed to it */
+    [IOTP_TYPE_ERROR] = session_on_device_answer,
+    [IOTP_TYPE_PING] = on_ping,
+    [IOTP_TYPE_PONG] = on_pong,
+    [IOTP_TYPE_BYE] = on_bye,
+    [IOTP_TYPE_EVENT] = session_on_event,
+    [IOTP_TYPE_ALARM] = session_on_alarm,
+};
+
+/* A logged-in client (LOGIN). */
+static const frame_handler client_frames[IOTP_TYPE_COUNT] = {
+    [IOTP_TYPE_APP] = session_relay_request,
+    [IOTP_TYPE_PING] = on_ping,
+    [IOTP_TYPE_PONG] = on_pong,
+    [IOTP_TYPE_BYE] = on_bye,
+    [IOTP_TYPE_SUBSCRIBE] = session_on_subscribe,
+    [IOTP_TYPE_UNSUBSCRIBE] = session_on_unsubscribe,
+    [IOTP_TYPE_LEASE] = session_on_lease,
+};
+
+static void on_frame(struct session *s, const struct iotp_frame *f)
+{
+    enum iotp_type type = iotp_frame_type(f);
+    frame_handler handler;
+
+    s->frames_in++;
+    atomic_fetch_add_explicit(&s->env->counters.frames_in, 1, memory_order_relaxed);
+    if (s->state != SESSION_ESTABLISHED) {
+        if (s->refs > 1) /* a LOGIN is being verified: one thing at a time */
+            session_send_error(s, f->id, "busy", 0);
+        else if (s->hs->state != IOTP_SERVER_HS_WAIT_HELLO)
+            session_on_auth(s, f);
+        else if ((handler = hello_frames[type]) != NULL)
+            handler(s, f);
+        else
+            session_on_hello(s, f);
+        return;
+    }
+    handler = s->kind == SESSION_DEVICE ? device_frames[type] : client_frames[type];
+    if (strcmp(f->from, s->principal) != 0 || !handler) {
+        /* A session speaks only for itself, and only in the frames of its state. */
         session_send_error(s, f->id, "bad_frame", 0);
         session_bad_frame(s);
         return;
     }
-    if (f->type[0] >= 'a' && f->type[0] <= 'z') {
-        session_relay_request(s, f);
-    } else if (strcmp(f->type, "PING") == 0) {
-        session_send_system(s, "PONG", f->id, NULL, NULL);
-    } else if (strcmp(f->type, "PONG") == 0) {
-        /* last_rx is all a PONG is for */
-    } else if (strcmp(f->type, "BYE") == 0) {
-        session_close(s, "peer said BYE");
-    } else if (s->kind == SESSION_DEVICE &&
-               (strcmp(f->type, "OK") == 0 || strcmp(f->type, "ERROR") == 0)) {
-        session_on_device_answer(s, f);
-    } else if (session_event_frame(s, f)) {
-        /* EVENT, ALARM (devices); SUBSCRIBE, UNSUBSCRIBE, LEASE (users) */
-    } else {
-        session_send_error(s, f->id, "bad_frame", 0);
-        session_bad_frame(s);
-    }
-}
-
-static void on_frame(struct session *s, const struct iotp_frame *f)
-{
-    s->frames_in++;
-    atomic_fetch_add_explicit(&s->env->counters.frames_in, 1, memory_order_relaxed);
-    if (s->state == SESSION_ESTABLISHED)
-        on_established_frame(s, f);
-    else if (s->refs > 1)
-        session_send_error(s, f->id, "busy",
-                           0); /* a LOGIN is being verified: one thing at a time */
-    else if (s->hs->state == IOTP_SERVER_HS_WAIT_HELLO && strcmp(f->type, "LOGIN") == 0)
-        session_on_login(s, f);
-    else if (s->hs->state == IOTP_SERVER_HS_WAIT_HELLO)
-        session_on_hello(s, f);
-    else
-        session_on_auth(s, f);
+    handler(s, f);
 }
 
 static void on_bad_frame(struct session *s, int rc, uint32_t id)

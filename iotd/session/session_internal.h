@@ -137,7 +137,7 @@ registry_snapshot_t *session_snapshot(struct session_env *env);
 /* Queue bytes on the session's connection (a full output buffer closes it on the next check). */
 void session_send_bytes(struct session *s, const uint8_t *buf, size_t len);
 /* Send `iotd <principal> TYPE id [key=value]`. */
-void session_send_system(struct session *s, const char *type, uint32_t id, const char *key,
+void session_send_system(struct session *s, enum iotp_type type, uint32_t id, const char *key,
                          const char *value);
 /* Send `iotd <principal> ERROR id code=CODE [retry=S]`. */
 void session_send_error(struct session *s, uint32_t id, const char *code, uint32_t retry_s);
@@ -191,9 +191,12 @@ bool session_stash_backlog(struct session *s, const uint8_t *data, size_t len);
 int session_slot_take(struct session_env *env, struct session *s);
 void session_on_tick(uv_timer_t *timer);
 
-/* session_events.c: a device's EVENT or ALARM, a user's SUBSCRIBE, UNSUBSCRIBE or LEASE.
- * Returns false if the frame's type is none of those. */
-bool session_event_frame(struct session *s, const struct iotp_frame *f);
+/* session_events.c: a device's EVENT or ALARM; a client's SUBSCRIBE, UNSUBSCRIBE or LEASE. */
+void session_on_event(struct session *s, const struct iotp_frame *f);
+void session_on_alarm(struct session *s, const struct iotp_frame *f);
+void session_on_subscribe(struct session *s, const struct iotp_frame *f);
+void session_on_unsubscribe(struct session *s, const struct iotp_frame *f);
+void session_on_lease(struct session *s, const struct iotp_frame *f);
 /* A device or user session ends (presence, subscriptions and leases). */
 void session_events_closed(struct session *s);
 /* A device session was established. */

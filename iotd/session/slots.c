@@ -36,7 +36,8 @@ static void check_deadlines(struct session *s, uint64_t now)
         session_close(s, "keepalive timeout");
     } else if (idle >= period && now - s->last_ping_ms >= period) {
         s->last_ping_ms = now;
-        session_send_system(s, "PING", ++s->ping_seq ? s->ping_seq : ++s->ping_seq, NULL, NULL);
+        session_send_system(s, IOTP_TYPE_PING, ++s->ping_seq ? s->ping_seq : ++s->ping_seq, NULL,
+                            NULL);
     }
 }
 
