@@ -24,6 +24,7 @@
 
 #include "base/log.h"
 #include "iot_error.h"
+#include "iot_grow.h"
 #include "iotp/iotp.h"
 #include "iotp_posix.h"
 #include "session/session_internal.h"
@@ -39,14 +40,10 @@ const char *session_tenant_intern(struct session_env *env, const char *name)
     for (uint32_t i = 0; i < env->ntenants; i++)
         if (strcmp(env->tenants[i], cut) == 0)
             return env->tenants[i];
-    if (env->ntenants == env->tenants_cap) {
-        uint32_t cap = env->tenants_cap ? env->tenants_cap * 2 : 8;
-        char **grown = realloc(env->tenants, cap * sizeof(*grown));
-        if (!grown)
-            return NULL;
-        env->tenants = grown;
-        env->tenants_cap = cap;
-    }
+    char **grown = iot_grow(env->tenants, env->ntenants, &env->tenants_cap, 8, sizeof(*grown));
+    if (!grown)
+        return NULL;
+    env->tenants = grown;
     char *copy = strdup(cut);
     if (copy)
         env->tenants[env->ntenants++] = copy;

@@ -102,7 +102,8 @@ struct session_env {
     unsigned accepts_since_trim;     /* see trim_after_storm in slots.c */
     char **tenants;                  /* interned tenant names, see session_tenant_intern */
     pool_t session_pool;             /* where this thread's sessions live (see session.c) */
-    uint32_t ntenants, tenants_cap;
+    uint32_t ntenants;
+    size_t tenants_cap;
 };
 
 struct sessions {

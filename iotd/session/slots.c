@@ -7,6 +7,7 @@
  * tens of thousands of sessions costs less than a timer handle each.
  */
 #include "iot_error.h"
+#include "iot_grow.h"
 #include "session/session_internal.h"
 
 #include <malloc.h>
@@ -84,8 +85,8 @@ int session_slot_take(struct session_env *env, struct session *s)
             return 0;
         }
     }
-    uint32_t n = env->nslots ? env->nslots * 2 : 1024;
-    struct session **grown = realloc(env->slots, n * sizeof(*grown));
+    size_t n = env->nslots; /* every slot is taken: the table doubles */
+    struct session **grown = iot_grow(env->slots, env->nslots, &n, 1024, sizeof(*grown));
     if (!grown)
         return IOT_ENOMEM;
     memset(grown + env->nslots, 0, (n - env->nslots) * sizeof(*grown));
@@ -93,7 +94,7 @@ int session_slot_take(struct session_env *env, struct session *s)
     s->slot = env->nslots;
     env->slots[s->slot] = s;
     env->free_hint = s->slot + 1;
-    env->nslots = n;
+    env->nslots = (uint32_t)n;
     return 0;
 }
 
