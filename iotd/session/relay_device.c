@@ -9,8 +9,6 @@
 
 #include <string.h>
 
-/* ---- relay: the device's side ---- */
-
 /* A request was just written to c during a read (session_on_data): remember c for
  * session_dispatch_flush. A conn goes early once per pass at most (later reads' requests to it wait
  * for the pass's flush), so fan-in from many senders still costs a device two writes per pass, not

@@ -9,8 +9,6 @@
 
 #include <stdlib.h>
 
-/* ---- relay: the sender's side ---- */
-
 static void send_relay_error(struct session *s, const char *from, uint32_t id,
                              enum relay_outcome outcome, const char *why)
 {

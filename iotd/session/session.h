@@ -6,8 +6,10 @@
  * taken from the registry snapshot (no database round trip), then keeps the device: PING/PONG
  * both ways, a silent device dropped, a second connection of the same device replacing the
  * first (or refused), malformed frames answered with ERROR and repeated abuse disconnected.
- * Presence (presence.h) says where each online device lives; connects, disconnects and
- * failures are recorded (conn_log.h).
+ * Presence (relay/presence.h) says where each online device lives; connects, disconnects and
+ * failures are recorded (conn_log.h). Sessions are the relay's senders (relay_check, then
+ * relay_deliver) and its devices: each io thread gives the relay a port (relay/pending.h) to
+ * write requests to its device sessions, and tells it of their answers and closes.
  */
 #ifndef IOTD_SESSION_H
 #define IOTD_SESSION_H
