@@ -19,6 +19,7 @@
 #ifndef IOTD_RELAY_H
 #define IOTD_RELAY_H
 
+#include "loop/deadlines.h"
 #include "loop/inbox.h"
 #include "registry/registry.h"
 
@@ -55,9 +56,32 @@ struct relay_origin {
     uint32_t id; /* the sender's request id */
 };
 
-/* A request on its way to a device and waiting there (opaque: relay_internal.h). The caller of
- * relay_request_new owns it until relay_deliver takes it, and frees it (free()) otherwise. */
-struct relay_request;
+/* A request on its way to a device and waiting there: one allocation (relay_request_new). The
+ * caller owns it until relay_deliver takes it, and frees it (free()) otherwise. Its fields up to
+ * started_ns and its args are the request; the rest is the relay's. */
+struct relay_request {
+    inbox_msg_t msg;
+    struct relay_origin origin;
+    char from[129];  /* sender address: user@tenant or device id */
+    char tenant[65]; /* the sender's (and so the device's) tenant, for the audit */
+    char device[65];
+    char type[65];
+    uint32_t timeout_ms;
+    uint64_t started_ns;
+    /* The relay's own, set by relay_deliver: the relay, and where the device is (presence's
+     * route); then, on the device's thread, iotd's id toward the device and the request's place
+     * in its thread's list of deadlines (one timer per thread, not one per request). */
+    struct relay *relay;
+    unsigned device_io;
+    uint32_t device_slot;
+    uint64_t device_serial;
+    uint32_t relay_id;
+    struct deadline_node deadline;
+    /* args, NUL-separated, nargs of them */
+    unsigned nargs;
+    size_t args_len;
+    char args[];
+};
 
 struct relay_answer {
     inbox_msg_t msg;
