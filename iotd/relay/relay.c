@@ -1,10 +1,11 @@
 /*
- * relay.c - checks, messages and the routing step of the relay (see relay.h).
+ * relay.c - the relay's checks, its cache of them, and its two messages (see relay.h).
  */
 #include "relay/relay.h"
 
 #include "iot_error.h"
 #include "registry/argspec.h"
+#include "relay/relay_internal.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -211,30 +212,4 @@ struct relay_answer *relay_answer_new(const struct relay_origin *origin, enum re
     a->args_len = len;
     pack(a->args, nargs, args);
     return a;
-}
-
-enum relay_outcome relay_deliver(presence_t *presence, struct presence_route_cache *routes,
-                                 io_thread_t *io, unsigned io_count, int current,
-                                 struct relay_request *req)
-{
-    struct presence_route r;
-    if (!presence_route(presence, routes, req->device, &r) || r.io_index >= io_count)
-        return RELAY_OFFLINE;
-    req->device_io = r.io_index;
-    req->device_slot = (uint32_t)(uintptr_t)r.session;
-    req->device_serial = r.serial;
-    if (current >= 0 && (unsigned)current == r.io_index) {
-        req->msg.handle(&req->msg, &io[r.io_index]);
-        return RELAY_OK;
-    }
-    return inbox_push(&io[r.io_index].inbox, &req->msg) == 0 ? RELAY_OK : RELAY_BUSY;
-}
-
-void relay_answer_send(struct relay_answer *answer, inbox_t *current_inbox)
-{
-    answer->msg.handle = answer->origin.on_answer;
-    if (answer->origin.inbox == current_inbox)
-        answer->msg.handle(&answer->msg, current_inbox->loop_data);
-    else if (inbox_push_wait(answer->origin.inbox, &answer->msg) != 0)
-        free(answer);
 }

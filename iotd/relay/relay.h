@@ -10,18 +10,18 @@
  *   answer within the timeout (timeout) -> the device's own OK or ERROR relayed unchanged.
  *
  * A request is one allocation that travels from the sender's thread to the device's thread
- * (relay_deliver, the routing step: presence says where the device is) and waits there in the
- * device session's pending table under an id iotd chose, so ids of different senders never
- * clash. The answer is a second allocation that travels back through the sender's inbox.
+ * (relay_deliver in pending.h, the routing step: presence says where the device is) and waits
+ * there in the device's pending table under an id iotd chose, so ids of different senders
+ * never clash. The answer is a second allocation that travels back through the sender's inbox.
+ *
+ * This file: the outcomes, the checks (and each thread's cache of them), and the two messages.
  */
 #ifndef IOTD_RELAY_H
 #define IOTD_RELAY_H
 
 #include "loop/deadlines.h"
 #include "loop/inbox.h"
-#include "loop/io_thread.h"
 #include "registry/registry.h"
-#include "session/presence.h"
 
 #include <stdbool.h>
 #include <stdint.h>
@@ -56,6 +56,9 @@ struct relay_origin {
     uint32_t id; /* the sender's request id */
 };
 
+/* A request on its way to a device and waiting there: one allocation (relay_request_new). The
+ * caller owns it until relay_deliver takes it, and frees it (free()) otherwise. Its fields up to
+ * started_ns and its args are the request; the rest is the relay's. */
 struct relay_request {
     inbox_msg_t msg;
     struct relay_origin origin;
@@ -65,13 +68,13 @@ struct relay_request {
     char type[65];
     uint32_t timeout_ms;
     uint64_t started_ns;
-    void *target; /* the device side's context, set by whoever routes the request */
-    /* set by relay_deliver: where the device session is */
+    /* The relay's own, set by relay_deliver: the relay, and where the device is (presence's
+     * route); then, on the device's thread, iotd's id toward the device and the request's place
+     * in its thread's list of deadlines (one timer per thread, not one per request). */
+    struct relay *relay;
     unsigned device_io;
     uint32_t device_slot;
     uint64_t device_serial;
-    /* device side: iotd's id toward the device, and the request's place in its io thread's
-     * list of deadlines (session.c: one timer per thread, not one per request) */
     uint32_t relay_id;
     struct deadline_node deadline;
     /* args, NUL-separated, nargs of them */
@@ -134,7 +137,8 @@ enum relay_outcome relay_check_cached(struct relay_check_cache *cache,
 uint32_t relay_hash_names(const char *a, const char *b, const char *c);
 
 /* A request (one allocation) ready for relay_deliver; NULL if out of memory. started_ns: when
- * it arrived (uv_hrtime(), or the time of the read that carried it), for its latency. */
+ * it arrived (uv_hrtime(), or the time of the read that carried it), for its latency.
+ * on_request is ignored (NULL): relay_deliver sets the device side's own handler. */
 struct relay_request *relay_request_new(const struct relay_origin *origin, const char *from,
                                         const char *tenant, const char *device, const char *type,
                                         unsigned nargs, const char *const *args,
@@ -150,19 +154,5 @@ void relay_copy(char *dst, size_t n, const char *src);
 
 /* The i-th NUL-separated arg of a packed list (i < n). */
 const char *relay_arg(const char *packed, size_t len, unsigned i, unsigned n);
-
-/* The routing step, "deliver to device X": find the device's session through presence and
- * hand the request to its io thread. When that is the caller's own thread (current, or -1 for
- * none), the handler runs at once: a cross-thread wake-up costs more than the whole relay.
- * routes: the calling io thread's remembered routes (presence_route), NULL for none.
- * RELAY_OK: the request now belongs to the device's thread. RELAY_OFFLINE / RELAY_BUSY (inbox
- * full): the caller still owns it. A remote node would be one more branch here, nowhere else. */
-enum relay_outcome relay_deliver(presence_t *presence, struct presence_route_cache *routes,
-                                 io_thread_t *io, unsigned io_count, int current,
-                                 struct relay_request *req);
-
-/* Send an answer to its origin's loop: by a direct call when that is the calling thread's
- * (current_inbox), else through the inbox. If the inbox refuses (stopping), it is freed. */
-void relay_answer_send(struct relay_answer *answer, inbox_t *current_inbox);
 
 #endif

@@ -7,66 +7,57 @@
  * map never crosses them), so every session of a tenant goes to the thread its name hashes
  * to. The listener peeks at a new plain TCP connection's first bytes and asks here (on the main
  * loop); a TLS connection asks with its first plaintext once its handshake is done (on an io
- * thread: the registry snapshot is safe from any thread). The first frame is HELLO from a
- * device id (its tenant is in the registry) or LOGIN from user@tenant.
+ * thread: the registry snapshot is safe from any thread). The first frame, read with the
+ * firmware's parser, is HELLO from a device id (its tenant is in the registry) or LOGIN from
+ * user@tenant.
  * Anything else, or a device the registry does not know, goes in turn: the session that
  * refuses it can live anywhere. A tenant whose load outgrows one io thread can be spread over
  * all of them with [devices] placement = spread.
  */
 #include "session/session.h"
 
+#include "iot_hash.h"
 #include "iotp/iotp.h"
 #include "session/session_internal.h"
 
 #include <string.h>
 
-/* FNV-1a: cheap and well spread over short names. */
-static uint32_t hash_name(const char *s, size_t len)
+/* The io thread of a tenant: its name's hash among the n threads. */
+static int tenant_thread(const char *tenant, unsigned n)
 {
-    uint32_t h = 2166136261u;
-    for (size_t i = 0; i < len; i++) {
-        h ^= (uint8_t)s[i];
-        h *= 16777619u;
-    }
-    return h;
+    return (int)(iot_fnv32_str(IOT_FNV32_SEED, tenant) % n);
 }
 
 int sessions_place(const uint8_t *data, size_t len, void *arg)
 {
     sessions_t *all = arg;
-    const uint8_t *eot = memchr(data, IOTP_EOT, len);
-    if (!eot)
-        return NET_PLACE_MORE;
-    /* FROM US TO US TYPE US ...: the first field and the third. */
-    size_t frame_len = (size_t)(eot - data);
-    const uint8_t *from_end = memchr(data, IOTP_US, frame_len);
-    const uint8_t *to_end =
-        from_end ? memchr(from_end + 1, IOTP_US, (size_t)(eot - from_end - 1)) : NULL;
-    if (!to_end)
-        return -1;
-    const uint8_t *type = to_end + 1;
-    const uint8_t *type_end = memchr(type, IOTP_US, (size_t)(eot - type));
-    size_t type_len = (size_t)((type_end ? type_end : eot) - type);
-    const char *from = (const char *)data;
-    size_t from_len = (size_t)(from_end - data);
     unsigned n = all->deps.io_count;
+    /* The firmware's parser reads the first frame (into a buffer of its own: data is only
+     * peeked at, the session parses it again). */
+    uint8_t buf[IOTP_MAX_FRAME];
+    struct iotp_parser parser;
+    const struct iotp_frame *f = NULL;
+    size_t used = 0;
+    size_t max_frame = all->opts.max_frame < sizeof(buf) ? all->opts.max_frame : sizeof(buf);
 
-    if (type_len == 5 && memcmp(type, "LOGIN", 5) == 0) {
-        const char *at = memrchr(from, '@', from_len);
-        if (!at || n == 0)
-            return -1;
-        return (int)(hash_name(at + 1, from_len - (size_t)(at + 1 - from)) % n);
-    }
-    if (type_len != 5 || memcmp(type, "HELLO", 5) != 0 || from_len > IOTP_MAX_ADDRESS_LEN || n == 0)
+    if (n == 0 || iotp_parser_init(&parser, buf, sizeof(buf), max_frame, 0) != 0)
         return -1;
-    char id[IOTP_MAX_ADDRESS_LEN + 1];
-    memcpy(id, from, from_len);
-    id[from_len] = '\0';
+    int rc = iotp_parser_feed(&parser, data, len, &used, &f, NULL);
+    if (rc == 0)
+        return NET_PLACE_MORE;
+    if (rc < 0)
+        return -1;
+    if (iotp_frame_type(f) == IOTP_TYPE_LOGIN) {
+        const char *at = strrchr(f->from, '@');
+        return at ? tenant_thread(at + 1, n) : -1;
+    }
+    if (iotp_frame_type(f) != IOTP_TYPE_HELLO)
+        return -1;
     int target = -1;
     struct registry_device_info info;
     registry_snapshot_t *snap = registry_acquire(all->deps.registry);
-    if (snap && registry_device_lookup(snap, id, &info) == 0)
-        target = (int)(hash_name(info.tenant, strlen(info.tenant)) % n);
+    if (snap && registry_device_lookup(snap, f->from, &info) == 0)
+        target = tenant_thread(info.tenant, n);
     if (snap)
         registry_release(snap);
     return target;

@@ -6,8 +6,10 @@
  * taken from the registry snapshot (no database round trip), then keeps the device: PING/PONG
  * both ways, a silent device dropped, a second connection of the same device replacing the
  * first (or refused), malformed frames answered with ERROR and repeated abuse disconnected.
- * Presence (presence.h) says where each online device lives; connects, disconnects and
- * failures are recorded (conn_log.h).
+ * Presence (relay/presence.h) says where each online device lives; connects, disconnects and
+ * failures are recorded (conn_log.h). Sessions are the relay's senders (relay_check, then
+ * relay_deliver) and its devices: each io thread gives the relay a port (relay/pending.h) to
+ * write requests to its device sessions, and tells it of their answers and closes.
  */
 #ifndef IOTD_SESSION_H
 #define IOTD_SESSION_H
@@ -16,9 +18,10 @@
 #include "net/conn.h"
 #include "registry/registry.h"
 #include "session/conn_log.h"
-#include "session/presence.h"
 #include "session/ratelimit.h"
 #include "relay/audit.h"
+#include "relay/pending.h"
+#include "relay/presence.h"
 #include "relay/relay.h"
 #include "iotp/iotp_config_defaults.h"
 
@@ -132,15 +135,6 @@ struct session_row {
     uint64_t output_bytes, bytes_out, frames_in, frames_out;
 };
 
-/* One request waiting at a device (iottop's Requests panel). */
-struct request_row {
-    char origin[129];
-    char device[65];
-    char type[65];
-    uint64_t age_ms;
-    int64_t deadline_ms; /* left until the timeout */
-};
-
 /* Sort keys of session rows ("frames_in" ...); NULL if name is not one. */
 typedef int (*session_row_cmp)(const void *a, const void *b);
 session_row_cmp session_row_comparator(const char *name);
@@ -156,10 +150,11 @@ typedef void (*sessions_collect_fn)(const struct session_row *rows, size_t n, si
 int sessions_collect(sessions_t *s, inbox_t *reply_to, session_row_cmp cmp, size_t top,
                      sessions_collect_fn fn, void *arg);
 
-/* Hand a checked request (relay_check) to its device: the routing step plus the device side.
- * current is the calling io thread's index, or -1 off the io threads. RELAY_OK: the answer will
- * reach req->origin (perhaps before this returns). Otherwise the caller still owns req and
- * answers the outcome itself (offline, busy). */
+/* Hand a checked request (relay_check) to its device: relay_deliver with the relay these
+ * sessions serve (and the calling io thread's remembered routes). current is the calling io
+ * thread's index, or -1 off the io threads. RELAY_OK: the answer will reach req's origin
+ * (perhaps before this returns). Otherwise the caller still owns req and answers the outcome
+ * itself (offline, busy). */
 enum relay_outcome sessions_relay(sessions_t *s, int current, struct relay_request *req);
 
 /* ---- the event side's way back to sessions (any thread; through the inboxes) ---- */

@@ -170,26 +170,29 @@ static void on_user_request(struct session *s, const struct iotp_frame *f, enum 
     h->request(h->arg, &r);
 }
 
-bool session_event_frame(struct session *s, const struct iotp_frame *f)
+void session_on_event(struct session *s, const struct iotp_frame *f)
 {
-    if (s->kind == SESSION_DEVICE) {
-        if (strcmp(f->type, "EVENT") == 0)
-            on_device_event(s, f, EVENT_KIND_EVENT);
-        else if (strcmp(f->type, "ALARM") == 0)
-            on_device_event(s, f, EVENT_KIND_ALARM);
-        else
-            return false;
-        return true;
-    }
-    if (strcmp(f->type, "SUBSCRIBE") == 0)
-        on_user_request(s, f, SESSION_SUBSCRIBE);
-    else if (strcmp(f->type, "UNSUBSCRIBE") == 0)
-        on_user_request(s, f, SESSION_UNSUBSCRIBE);
-    else if (strcmp(f->type, "LEASE") == 0)
-        on_user_request(s, f, SESSION_LEASE);
-    else
-        return false;
-    return true;
+    on_device_event(s, f, EVENT_KIND_EVENT);
+}
+
+void session_on_alarm(struct session *s, const struct iotp_frame *f)
+{
+    on_device_event(s, f, EVENT_KIND_ALARM);
+}
+
+void session_on_subscribe(struct session *s, const struct iotp_frame *f)
+{
+    on_user_request(s, f, SESSION_SUBSCRIBE);
+}
+
+void session_on_unsubscribe(struct session *s, const struct iotp_frame *f)
+{
+    on_user_request(s, f, SESSION_UNSUBSCRIBE);
+}
+
+void session_on_lease(struct session *s, const struct iotp_frame *f)
+{
+    on_user_request(s, f, SESSION_LEASE);
 }
 
 void session_events_online(struct session *s)
@@ -231,7 +234,7 @@ static void on_acks(inbox_msg_t *msg, void *loop_data)
         struct event *ev = a->events[i];
         struct session *s = session_at(env, ev->slot, ev->serial);
         if (s && s->state == SESSION_ESTABLISHED)
-            session_send_system(s, "ACK", ev->seq, NULL, NULL);
+            session_send_system(s, IOTP_TYPE_ACK, ev->seq, NULL, NULL);
         event_unref(ev);
     }
     free(a);
@@ -283,11 +286,13 @@ static void write_item(struct session *s, const struct event *item)
     if (s->dropped) {
         char count[16];
         snprintf(count, sizeof(count), "%u", s->dropped);
-        session_send_system(s, "NOTICE", 0, "dropped", count);
+        session_send_system(s, IOTP_TYPE_NOTICE, 0, "dropped", count);
         s->dropped = 0;
     }
-    iotp_writer_begin(&w, buf, sizeof(buf), item->device, s->principal,
-                      item->kind == EVENT_KIND_ALARM ? "ALARM" : "EVENT", item->seq);
+    iotp_writer_begin(
+        &w, buf, sizeof(buf), item->device, s->principal,
+        iotp_type_name(item->kind == EVENT_KIND_ALARM ? IOTP_TYPE_ALARM : IOTP_TYPE_EVENT),
+        item->seq);
     iotp_writer_arg(&w, item->name);
     for (unsigned i = 0; i < item->nfields; i++)
         iotp_writer_arg(&w, event_field_at(item, i));
@@ -356,7 +361,7 @@ static void on_reply(inbox_msg_t *msg, void *loop_data)
         if (r->code[0])
             send_event_error(s, r->id, r->code, r->value, 0);
         else
-            session_send_system(s, "OK", r->id, r->key[0] ? r->key : NULL, r->value);
+            session_send_system(s, IOTP_TYPE_OK, r->id, r->key[0] ? r->key : NULL, r->value);
     }
     free(r);
 }

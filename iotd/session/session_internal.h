@@ -1,7 +1,7 @@
 /*
- * session_internal.h - the session structures shared by the files of iotd/session (session.c:
- * connections, handshake, keepalive and the relay; session_events.c: events, subscriptions and
- * leases). Nothing outside iotd/session includes it.
+ * session_internal.h - the session structures shared by the files of iotd/session, and the
+ * functions one file gives the others (each file says its one job at its top). Nothing outside
+ * iotd/session includes it but the session's own unit tests.
  */
 #ifndef IOTD_SESSION_INTERNAL_H
 #define IOTD_SESSION_INTERNAL_H
@@ -40,23 +40,20 @@ struct session {
     struct frame_input *input;  /* only while a frame is partly received */
     const char *lookup_failure; /* why the key lookup failed (a literal), for the log only */
     const char *close_reason;
-    struct relay_request **pending; /* requests waiting at this device; NULL while idle */
     uint32_t slot;
     uint32_t ping_seq;
-    uint32_t next_relay_id;
     uint32_t dropped;  /* items not delivered to this subscriber since it last got one */
     uint32_t busy_seq; /* devices: the first event answered busy, until it comes back (0: none) */
-    /* Narrow on purpose (a pool size class is 16 bytes): the pending table is bounded by
-     * max_in_flight (at most 65536), bad frames by max_bad_frames (the session closes past it,
-     * counting saturates), references are two at most. */
-    uint16_t npending, pending_cap;
+    /* Narrow on purpose (a pool size class is 16 bytes): bad frames are bounded by
+     * max_bad_frames (the session closes past it, counting saturates), references are two at
+     * most. */
     uint16_t bad_frames;
     uint8_t refs;  /* the connection until closed, plus a LOGIN being verified */
     uint8_t state; /* enum session_state */
     uint8_t kind;  /* enum session_kind: known after the first frame, HELLO or LOGIN */
     bool authenticated;
     bool principal_owned; /* principal is this session's own allocation (a user's) */
-    bool held;            /* not read from for now (see hold_sender) */
+    bool held;            /* not read from for now (see holds.c) */
     /* Never NULL; "" until known. Not arrays: 194 bytes inline were half an idle session. A
      * device's id is first the handshake's (s->hs->device_id), then its presence entry's,
      * which is never freed while iotd runs; a user's is a small allocation of its own. */
@@ -64,7 +61,7 @@ struct session {
     const char *tenant; /* interned in the env (see session_tenant_intern); "" until known */
 };
 
-/* A held session (see hold_sender in session.c) and the rest of the read it was held in. */
+/* A held session (see holds.c) and the rest of the read it was held in. */
 struct held_sender {
     uint32_t slot;
     uint64_t serial;  /* the session's: a newer one in the same slot is another */
@@ -86,34 +83,32 @@ struct session_env {
     struct session **slots; /* live sessions by slot; NULL = free */
     uint32_t nslots, free_hint;
     struct session_counters counters;
-    uv_timer_t tick; /* deadlines of every session of this thread */
-    /* The requests waiting at this thread's devices, by deadline (oldest first: timeouts are
-     * mostly alike, so a new one goes at the tail), and one timer for them, armed for the
-     * head or earlier (it is not moved when an answer takes the head away). */
-    struct deadline_list deadlines;
-    uv_timer_t request_timer;
+    uv_timer_t tick;                      /* deadlines of every session of this thread */
+    relay_thread_t *relay;                /* the relay's device side on this thread */
     struct relay_check_cache check_cache; /* the relay's decisions in this snapshot */
     struct presence_route_cache routes;   /* where recently relayed-to devices are */
-    /* The devices' conns written to by reads of this pass (on_data), the first nflushed of
+    /* The devices' conns written to by reads of this pass (session_on_data), the first nflushed of
      * them already flushed at the end of their read rather than at the end of the pass (see
-     * dispatch_flush). Noted only while in_read: requests written at other times (from the
+     * session_dispatch_flush). Noted only while in_read: requests written at other times (from the
      * inbox, timers) wait for the pass's flush. dispatch_pass: the meter's iteration count. */
     conn_t *dispatched[SESSION_DISPATCH_MAX];
     unsigned ndispatched, nflushed;
     uint64_t dispatch_pass;
     bool in_read;
-    uv_timer_t release_held;  /* runs while senders are held (see hold_sender) */
+    uv_timer_t release_held;  /* runs while senders are held (see holds.c) */
     struct held_sender *held; /* the held sessions (some may be gone) */
     size_t nheld, held_cap;
     struct frame_input *spare_input; /* a parser between reads, see struct frame_input */
-    unsigned accepts_since_trim;     /* see trim_after_storm in session.c */
+    unsigned accepts_since_trim;     /* see trim_after_storm in slots.c */
     char **tenants;                  /* interned tenant names, see session_tenant_intern */
     pool_t session_pool;             /* where this thread's sessions live (see session.c) */
-    uint32_t ntenants, tenants_cap;
+    uint32_t ntenants;
+    size_t tenants_cap;
 };
 
 struct sessions {
     struct session_deps deps;
+    relay_t *relay; /* pending requests, deadlines and answers: the device side */
     struct session_options opts;
     struct session_env *envs;
 };
@@ -143,7 +138,7 @@ registry_snapshot_t *session_snapshot(struct session_env *env);
 /* Queue bytes on the session's connection (a full output buffer closes it on the next check). */
 void session_send_bytes(struct session *s, const uint8_t *buf, size_t len);
 /* Send `iotd <principal> TYPE id [key=value]`. */
-void session_send_system(struct session *s, const char *type, uint32_t id, const char *key,
+void session_send_system(struct session *s, enum iotp_type type, uint32_t id, const char *key,
                          const char *value);
 /* Send `iotd <principal> ERROR id code=CODE [retry=S]`. */
 void session_send_error(struct session *s, uint32_t id, const char *code, uint32_t retry_s);
@@ -151,9 +146,58 @@ void session_close(struct session *s, const char *reason);
 /* The live session at (slot, serial) of env, or NULL. */
 struct session *session_at(struct session_env *env, uint32_t slot, uint64_t serial);
 
-/* session_events.c: a device's EVENT or ALARM, a user's SUBSCRIBE, UNSUBSCRIBE or LEASE.
- * Returns false if the frame's type is none of those. */
-bool session_event_frame(struct session *s, const struct iotp_frame *f);
+/* A session's life (session.c). */
+/* "203.0.113.7:51234" -> "a:203.0.113.7": the rate-limit key of a peer address. */
+void session_address_key(const char *peer, char *out, size_t outlen);
+/* Record a connect, disconnect or failure of s in the connection log. */
+void session_record(struct session *s, enum conn_event ev, const char *reason);
+/* The net layer's on_data of a session's conn (also fed a held session's backlog). */
+void session_on_data(conn_t *c, const uint8_t *data, size_t len);
+/* Drop a reference (the connection's, or a LOGIN verification's); the last frees s. */
+void session_unref(struct session *s);
+
+/* handshake.c: a device's HELLO and AUTH (during the handshake). */
+void session_on_hello(struct session *s, const struct iotp_frame *f);
+void session_on_auth(struct session *s, const struct iotp_frame *f);
+/* login.c: a client's LOGIN (during the handshake, instead of HELLO). */
+void session_on_login(struct session *s, const struct iotp_frame *f);
+
+/* relay_sender.c: a request (an application type) from an established session. */
+void session_relay_request(struct session *s, const struct iotp_frame *f);
+/* The inbox handler of a session's relay_origin: an answer for one of this thread's senders. */
+void session_on_relay_answer(inbox_msg_t *msg, void *loop_data);
+/* Write an answer to the sender of origin on this thread (env), if it is still connected. */
+void session_answer_sender(struct session_env *env, const struct relay_origin *origin,
+                           enum relay_outcome outcome, const char *device, const char *why,
+                           unsigned nargs, const char *const *args);
+
+/* relay_device.c: this thread's relay_port, given to the relay (on the io thread). */
+int session_relay_start(struct session_env *env);
+/* A device's OK or ERROR: the answer to one of its pending requests. */
+void session_on_device_answer(struct session *s, const struct iotp_frame *f);
+/* The read is handled: the requests it wrote to devices leave now. */
+void session_dispatch_flush(struct session_env *env);
+
+/* holds.c: backpressure on senders. */
+void session_holds_start(struct session_env *env);
+void session_holds_stop(struct session_env *env);
+/* s's unread output is above its bound / divisor. */
+bool session_output_above(const struct session *s, size_t divisor);
+/* Stop reading s for now (counter: why); released by the thread's hold timer. */
+void session_hold_sender(struct session *s, _Atomic uint64_t *counter);
+/* Keep data[0..len) of held s for its release; false (parse it now) without memory. */
+bool session_stash_backlog(struct session *s, const uint8_t *data, size_t len);
+
+/* slots.c: the thread's table of sessions and its tick. */
+int session_slot_take(struct session_env *env, struct session *s);
+void session_on_tick(uv_timer_t *timer);
+
+/* session_events.c: a device's EVENT or ALARM; a client's SUBSCRIBE, UNSUBSCRIBE or LEASE. */
+void session_on_event(struct session *s, const struct iotp_frame *f);
+void session_on_alarm(struct session *s, const struct iotp_frame *f);
+void session_on_subscribe(struct session *s, const struct iotp_frame *f);
+void session_on_unsubscribe(struct session *s, const struct iotp_frame *f);
+void session_on_lease(struct session *s, const struct iotp_frame *f);
 /* A device or user session ends (presence, subscriptions and leases). */
 void session_events_closed(struct session *s);
 /* A device session was established. */

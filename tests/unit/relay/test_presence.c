@@ -1,4 +1,4 @@
-/* Unit tests of the presence map (iotd/session/presence.c): claims, releases, and the io
+/* Unit tests of the presence map (iotd/relay/presence.c): claims, releases, and the io
  * threads' remembered routes, which must never outlive a connect or disconnect. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -7,7 +7,7 @@
 #include <cmocka.h>
 
 #include "iot_error.h"
-#include "session/presence.h"
+#include "relay/presence.h"
 
 #include <stdio.h>
 #include <stdlib.h>

@@ -14,7 +14,7 @@
  * resident only as nodes are written to them, so a shard's unused tail costs address space,
  * not memory.
  */
-#include "session/presence.h"
+#include "relay/presence.h"
 
 #include "iot_error.h"
 
