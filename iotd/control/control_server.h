@@ -15,7 +15,7 @@
 #include "db/db.h"
 #include "loop/inbox.h"
 #include "registry/registry.h"
-#include "session/presence.h"
+#include "relay/presence.h"
 #include "session/session.h"
 #include "hub/hub.h"
 

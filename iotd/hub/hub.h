@@ -29,7 +29,7 @@
 #include "registry/registry.h"
 #include "relay/audit.h"
 #include "relay/relay.h"
-#include "session/presence.h"
+#include "relay/presence.h"
 #include "session/session.h"
 
 #include <stdbool.h>

@@ -17,6 +17,7 @@
 #include "relay/presence.h"
 
 #include "iot_error.h"
+#include "iot_hash.h"
 
 #include <pthread.h>
 #include <stddef.h>
@@ -60,10 +61,7 @@ struct presence {
 
 static uint64_t hash_id(const char *s)
 {
-    uint64_t h = 1469598103934665603ULL; /* FNV-1a */
-    while (*s)
-        h = (h ^ (unsigned char)*s++) * 1099511628211ULL;
-    return h;
+    return iot_fnv64_str(IOT_FNV64_SEED, s);
 }
 
 int presence_new(presence_t **out)

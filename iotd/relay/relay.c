@@ -4,6 +4,7 @@
 #include "relay/relay.h"
 
 #include "iot_error.h"
+#include "iot_hash.h"
 #include "registry/argspec.h"
 #include "relay/relay_internal.h"
 
@@ -90,15 +91,11 @@ enum relay_outcome relay_check(const registry_snapshot_t *snap, const char *send
 
 uint32_t relay_hash_names(const char *a, const char *b, const char *c)
 {
-    uint32_t h = 2166136261u; /* FNV-1a over the three names, each with its NUL */
-    const char *names[] = {a, b, c};
-    for (int i = 0; i < 3; i++) {
-        const unsigned char *p = (const unsigned char *)names[i];
-        do
-            h = (h ^ *p) * 16777619u;
-        while (*p++);
-    }
-    return h;
+    /* Each name with its NUL, so that ("ab", "c") and ("a", "bc") differ. */
+    uint32_t h = IOT_FNV32_SEED;
+    h = iot_fnv32(h, a, strlen(a) + 1);
+    h = iot_fnv32(h, b, strlen(b) + 1);
+    return iot_fnv32(h, c, strlen(c) + 1);
 }
 
 enum relay_outcome relay_check_cached(struct relay_check_cache *cache,

@@ -13,7 +13,7 @@
 #include "db/db.h"
 #include "loop/io_thread.h"
 #include "session/conn_log.h"
-#include "session/presence.h"
+#include "relay/presence.h"
 #include "session/session.h"
 
 #include <cjson/cJSON.h>
