@@ -10,15 +10,20 @@
 
 #include "iot_text.h"
 
+#include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 #include <syslog.h>
 #include <time.h>
+#include <unistd.h>
 
 static _Atomic int current_level = LOG_LEVEL_INFO;
 static _Atomic int use_syslog = 0;
+
+static char log_file[4096]; /* "" unless the log is a file of ours (log_set_file) */
 
 static const char *const level_names[] = {"error", "warn", "info", "debug"};
 static const int syslog_priorities[] = {LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG};
@@ -34,6 +39,25 @@ void log_configure(const char *level, const char *target)
     } else if (target && strcmp(target, "stderr") == 0) {
         atomic_store(&use_syslog, 0);
     }
+}
+
+void log_set_file(const char *path)
+{
+    snprintf(log_file, sizeof(log_file), "%s", path ? path : "");
+}
+
+int log_reopen(void)
+{
+    if (!log_file[0])
+        return 0;
+    int fd = open(log_file, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0640);
+    if (fd < 0)
+        return -errno;
+    /* dup2 swaps fd 2 atomically: a concurrent fprintf(stderr) writes to the old file or the
+     * new one, never to a closed descriptor. */
+    int rc = dup2(fd, STDERR_FILENO) < 0 ? -errno : 0;
+    close(fd);
+    return rc;
 }
 
 int log_enabled(enum log_level level)

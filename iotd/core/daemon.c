@@ -479,11 +479,16 @@ static void on_reload_signal(uv_signal_t *sig, int signum)
     struct iotd *d = sig->data;
     struct iotd_config fresh;
     char err[512];
+    int rc;
     (void)signum;
 
     sd_notify(0, "RELOADING=1");
+    /* First, so that the rest of the reload is logged in the new file after a rotation. */
+    rc = log_reopen();
+    if (rc != 0)
+        log_error("reload: reopening the log file: %s; logging on to the old one", strerror(-rc));
     config_defaults(&fresh);
-    int rc = d->config_path ? config_load(&fresh, d->config_path, err, sizeof(err)) : 0;
+    rc = d->config_path ? config_load(&fresh, d->config_path, err, sizeof(err)) : 0;
     if (rc == 0)
         rc = config_finish(&fresh, err, sizeof(err));
     if (rc != 0) {

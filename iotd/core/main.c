@@ -68,6 +68,7 @@ static int daemonize(const char *state_dir, int *ready_fd)
     if (logfd >= 0) {
         dup2(logfd, 2);
         close(logfd);
+        log_set_file(path); /* SIGHUP reopens it (log rotation) */
     }
     *ready_fd = fds[1];
     return 0;
