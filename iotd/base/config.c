@@ -1,63 +1,94 @@
 /*
  * config.c - the INI configuration (see config.h).
  *
- * Every key is described once in a table (section, name, kind, offset), so parsing, unknown-key
- * errors and iotd.conf(5) stay in step; libinih does the lexing and calls on_key per line.
+ * Every key is described once in a table (section, name, kind, offset, range or allowed
+ * values), so parsing, unknown-key errors and iotd.conf(5) stay in step; libinih does the
+ * lexing and calls on_key per line. Everything a single line can get wrong (a number out of
+ * range, a value not among the allowed ones, a port that is not 0..65535) is refused while that
+ * line is read, so the error names the file and line. config_finish checks what spans keys.
  */
 #include "base/config.h"
 
 #include "iot_error.h"
+#include "iot_text.h"
 
+#include <errno.h>
 #include <ini.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
-enum key_kind { KEY_STRING, KEY_UINT, KEY_MODE };
+/* STRING: any text. UINT, MODE: a decimal (octal) number in min..max. ENUM: one of allowed.
+ * ADDRESS: host:port ([v6]:port), the port 0..65535, or empty (off). */
+enum key_kind { KEY_STRING, KEY_UINT, KEY_MODE, KEY_ENUM, KEY_ADDRESS };
 
 struct config_key {
     const char *section, *name;
     enum key_kind kind;
     size_t offset;
-    unsigned max; /* for KEY_UINT */
+    unsigned min, max;          /* for KEY_UINT and KEY_MODE */
+    const char *const *allowed; /* for KEY_ENUM, NULL-terminated */
 };
 
+static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
+static const char *const targets[] = {"stderr", "syslog", NULL};
+static const char *const duplicates[] = {"replace", "refuse", NULL};
+static const char *const yes_no[] = {"yes", "no", NULL};
+static const char *const audits[] = {"all", "denied", "none", NULL};
+static const char *const placements[] = {"tenant", "spread", NULL};
+static const char *const on_off[] = {"on", "off", NULL};
+
+#define FIELD(field) offsetof(struct iotd_config, field)
 #define STR(sec, key, field)                                                                       \
     {                                                                                              \
-        sec, key, KEY_STRING, offsetof(struct iotd_config, field), 0                               \
+        sec, key, KEY_STRING, FIELD(field), 0, 0, NULL                                             \
+    }
+#define ADDR(sec, key, field)                                                                      \
+    {                                                                                              \
+        sec, key, KEY_ADDRESS, FIELD(field), 0, 0, NULL                                            \
+    }
+#define ENUM(sec, key, field, list)                                                                \
+    {                                                                                              \
+        sec, key, KEY_ENUM, FIELD(field), 0, 0, list                                               \
     }
 #define UINT(sec, key, field, max)                                                                 \
     {                                                                                              \
-        sec, key, KEY_UINT, offsetof(struct iotd_config, field), max                               \
+        sec, key, KEY_UINT, FIELD(field), 0, max, NULL                                             \
+    }
+#define UINT_MIN(sec, key, field, min, max)                                                        \
+    {                                                                                              \
+        sec, key, KEY_UINT, FIELD(field), min, max, NULL                                           \
     }
 
 static const struct config_key keys[] = {
     STR("iotd", "state_dir", state_dir),
     STR("iotd", "control_socket", control_socket),
     STR("iotd", "control_group", control_group),
-    {"iotd", "control_mode", KEY_MODE, offsetof(struct iotd_config, control_mode), 0777},
+    {"iotd", "control_mode", KEY_MODE, FIELD(control_mode), 0, 0777, NULL},
     UINT("iotd", "threads", threads, 256),
-    STR("iotd", "log_level", log_level),
-    STR("iotd", "log_target", log_target),
+    ENUM("iotd", "log_level", log_level, levels),
+    ENUM("iotd", "log_target", log_target, targets),
     UINT("iotd", "inbox_capacity", inbox_capacity, 1u << 24),
-    STR("devices", "listen", listen),
-    STR("devices", "tls_listen", tls_listen),
+    ADDR("devices", "listen", listen),
+    ADDR("devices", "tls_listen", tls_listen),
     STR("devices", "tls_cert", tls_cert),
     STR("devices", "tls_key", tls_key),
-    STR("devices", "placement", placement),
-    UINT("devices", "handshake_timeout_ms", handshake_timeout_ms, 600000),
-    UINT("devices", "ping_s", ping_s, 3600),
+    ENUM("devices", "placement", placement, placements),
+    UINT_MIN("devices", "handshake_timeout_ms", handshake_timeout_ms, 100, 600000),
+    UINT_MIN("devices", "ping_s", ping_s, 1, 3600),
     UINT("devices", "keepalive_timeout_s", keepalive_timeout_s, 36000),
-    STR("devices", "duplicate", duplicate),
-    UINT("devices", "max_frame", max_frame, 65536),
+    ENUM("devices", "duplicate", duplicate, duplicates),
+    UINT_MIN("devices", "max_frame", max_frame, 256, 65536),
     UINT("devices", "max_bad_frames", max_bad_frames, 65535),
     UINT("devices", "output_limit", output_limit, 1u << 30),
     UINT("devices", "auth_fail_limit", auth_fail_limit, 100000),
     UINT("devices", "max_in_flight", max_in_flight, 65535),
     UINT("devices", "max_timeout_ms", max_timeout_ms, 3600000),
-    STR("devices", "login_plain", login_plain),
-    STR("relay", "audit", relay_audit),
+    ENUM("devices", "login_plain", login_plain, yes_no),
+    ENUM("relay", "audit", relay_audit, audits),
     UINT("relay", "audit_retention_days", relay_audit_retention_days, 36500),
     UINT("events", "retention_days", events_retention_days, 36500),
     UINT("events", "spool_max_mb", events_spool_max_mb, 1u << 20),
@@ -66,13 +97,13 @@ static const struct config_key keys[] = {
     UINT("events", "flush_ms", events_flush_ms, 10000),
     UINT("events", "lease_max_s", events_lease_max_s, 86400 * 7),
     UINT("events", "subscriber_backlog_kb", events_backlog_kb, 1u << 20),
-    STR("web", "listen", web_listen),
+    ADDR("web", "listen", web_listen),
     STR("web", "root", web_root),
-    STR("web", "metrics", web_metrics),
+    ENUM("web", "metrics", web_metrics, on_off),
     STR("web", "metrics_allow", web_metrics_allow),
     STR("web", "allowed_origins", web_allowed_origins),
-    UINT("web", "head_timeout_ms", web_head_timeout_ms, 600000),
-    UINT("web", "idle_timeout_s", web_idle_timeout_s, 86400),
+    UINT_MIN("web", "head_timeout_ms", web_head_timeout_ms, 100, 600000),
+    UINT_MIN("web", "idle_timeout_s", web_idle_timeout_s, 1, 86400),
     STR("database", "url", db_url),
     STR("database", "password_file", db_password_file),
     UINT("database", "threads", db_threads, 64),
@@ -96,35 +127,109 @@ static int set_string(char **field, const char *value)
     return 1;
 }
 
+/* Whether value is "host:port", "[v6]:port", ":port" or "*:port" with a port of 0..65535 (what
+ * the listeners accept), or empty (off). */
+static bool address_valid(const char *value)
+{
+    if (!value[0])
+        return true;
+    const char *colon = strrchr(value, ':');
+    if (!colon)
+        return false;
+    size_t host_len = (size_t)(colon - value);
+    if (value[0] == '[' ? host_len < 3 || value[host_len - 1] != ']'
+                        : memchr(value, ':', host_len) != NULL)
+        return false; /* an IPv6 address must be in brackets */
+    const char *port = colon + 1;
+    size_t digits = strspn(port, "0123456789");
+    return digits >= 1 && digits <= 5 && port[digits] == '\0' && strtoul(port, NULL, 10) <= 65535;
+}
+
+/* Set key k of cfg from its text. IOT_OK, or IOT_EINVAL / IOT_ENOMEM with a sentence in err
+ * that names the key and quotes the value (escaped: a config file may hold anything). */
+static int set_key(struct iotd_config *cfg, const struct config_key *k, const char *value,
+                   char *err, size_t errlen)
+{
+    void *field = (char *)cfg + k->offset;
+    char shown[200];
+    iot_text_escape(shown, sizeof(shown), value, strlen(value));
+    switch (k->kind) {
+    case KEY_ENUM:
+        for (size_t i = 0; k->allowed[i]; i++)
+            if (strcmp(value, k->allowed[i]) == 0)
+                goto string;
+        {
+            char list[200] = "";
+            for (size_t i = 0, n = 0; k->allowed[i] && n < sizeof(list); i++)
+                n += (size_t)snprintf(list + n, sizeof(list) - n, "%s%s", i ? "|" : "",
+                                      k->allowed[i]);
+            snprintf(err, errlen, "[%s] %s: expected %s, got '%s'", k->section, k->name, list,
+                     shown);
+        }
+        return IOT_EINVAL;
+    case KEY_ADDRESS:
+        if (!address_valid(value)) {
+            snprintf(err, errlen,
+                     "[%s] %s: expected host:port with a port of 0..65535 ([v6]:port, *:port, or "
+                     "empty for off), got '%s'",
+                     k->section, k->name, shown);
+            return IOT_EINVAL;
+        }
+        goto string;
+    case KEY_STRING:
+    string:
+        if (set_string(field, value))
+            return IOT_OK;
+        snprintf(err, errlen, "out of memory");
+        return IOT_ENOMEM;
+    case KEY_UINT:
+    case KEY_MODE: {
+        int base = k->kind == KEY_MODE ? 8 : 10;
+        char *end = NULL;
+        errno = 0;
+        unsigned long v = strtoul(value, &end, base);
+        /* strtoul takes a sign and leading blanks; a setting is digits only. */
+        bool digits =
+            value[0] && strspn(value, base == 8 ? "01234567" : "0123456789") == strlen(value);
+        if (!digits || *end || errno || v < k->min || v > k->max) {
+            snprintf(err, errlen, "[%s] %s: expected %s from %u to %u, got '%s'", k->section,
+                     k->name, k->kind == KEY_MODE ? "an octal mode" : "a number", k->min, k->max,
+                     shown);
+            return IOT_EINVAL;
+        }
+        *(unsigned *)field = (unsigned)v;
+        return IOT_OK;
+    }
+    }
+    return IOT_EINVAL;
+}
+
+static const struct config_key *find_key(const char *section, const char *name)
+{
+    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
+        if (strcmp(keys[i].section, section) == 0 && strcmp(keys[i].name, name) == 0)
+            return &keys[i];
+    return NULL;
+}
+
+int config_set(struct iotd_config *cfg, const char *section, const char *name, const char *value,
+               char *err, size_t errlen)
+{
+    const struct config_key *k = find_key(section, name);
+    if (!k) {
+        snprintf(err, errlen, "unknown key '%s' in section [%s]", name, section);
+        return IOT_EINVAL;
+    }
+    return set_key(cfg, k, value, err, errlen);
+}
+
 /* libinih callback: returns 1 to continue, 0 to stop with the sentence left in st->err. */
 static int on_key(void *user, const char *section, const char *name, const char *value)
 {
     struct parse_state *st = user;
     if (st->err[0])
         return 0; /* libinih goes on after an error; keep the sentence of the first one */
-    for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
-        const struct config_key *k = &keys[i];
-        if (strcmp(k->section, section) != 0 || strcmp(k->name, name) != 0)
-            continue;
-        void *field = (char *)st->cfg + k->offset;
-        if (k->kind == KEY_STRING) {
-            if (set_string(field, value))
-                return 1;
-            snprintf(st->err, st->errlen, "out of memory");
-            return 0;
-        }
-        char *end = NULL;
-        unsigned long v = strtoul(value, &end, k->kind == KEY_MODE ? 8 : 10);
-        if (!*value || *end || v > k->max) {
-            snprintf(st->err, st->errlen, "[%s] %s: expected %s up to %u, got '%s'", section, name,
-                     k->kind == KEY_MODE ? "an octal mode" : "a number", k->max, value);
-            return 0;
-        }
-        *(unsigned *)field = (unsigned)v;
-        return 1;
-    }
-    snprintf(st->err, st->errlen, "unknown key '%s' in section [%s]", name, section);
-    return 0;
+    return config_set(st->cfg, section, name, value, st->err, st->errlen) == IOT_OK;
 }
 
 void config_defaults(struct iotd_config *cfg)
@@ -181,11 +286,57 @@ static int finish_parse(struct parse_state *st, int rc)
     return IOT_EINVAL;
 }
 
+/* The largest configuration file read: far beyond any real one, small enough to read whole. */
+#define CONFIG_MAX_BYTES (1u << 20)
+
 int config_load(struct iotd_config *cfg, const char *path, char *err, size_t errlen)
 {
     struct parse_state st = {cfg, err, errlen, path};
+    struct stat sb;
+    char *text = NULL;
+    int rc = IOT_EINVAL;
+    FILE *f = fopen(path, "r");
+
     err[0] = '\0';
-    return finish_parse(&st, ini_parse(path, on_key, &st));
+    if (!f) {
+        snprintf(err, errlen, "%s: cannot open: %s", path, strerror(errno));
+        goto out;
+    }
+    /* libinih would read a directory as an empty file and a NUL as the end of its line. */
+    if (fstat(fileno(f), &sb) != 0 || !S_ISREG(sb.st_mode)) {
+        snprintf(err, errlen, "%s: not a regular file", path);
+        goto out;
+    }
+    if (sb.st_size > CONFIG_MAX_BYTES) {
+        snprintf(err, errlen, "%s: larger than %u bytes", path, CONFIG_MAX_BYTES);
+        goto out;
+    }
+    text = malloc((size_t)sb.st_size + 1);
+    if (!text) {
+        snprintf(err, errlen, "%s: out of memory", path);
+        rc = IOT_ENOMEM;
+        goto out;
+    }
+    size_t len = fread(text, 1, (size_t)sb.st_size, f);
+    if (ferror(f)) {
+        snprintf(err, errlen, "%s: cannot read: %s", path, strerror(errno));
+        goto out;
+    }
+    text[len] = '\0';
+    const char *nul = memchr(text, '\0', len);
+    if (nul) {
+        int line = 1;
+        for (const char *p = text; p < nul; p++)
+            line += *p == '\n';
+        snprintf(err, errlen, "%s:%d: a NUL byte", path, line);
+        goto out;
+    }
+    rc = finish_parse(&st, ini_parse_string(text, on_key, &st));
+out:
+    free(text);
+    if (f)
+        fclose(f);
+    return rc;
 }
 
 int config_load_string(struct iotd_config *cfg, const char *text, char *err, size_t errlen)
@@ -195,47 +346,11 @@ int config_load_string(struct iotd_config *cfg, const char *text, char *err, siz
     return finish_parse(&st, ini_parse_string(text, on_key, &st));
 }
 
-static int check_one_of(const char *what, const char *value, const char *const *allowed, char *err,
-                        size_t errlen)
-{
-    for (size_t i = 0; allowed[i]; i++)
-        if (strcmp(value, allowed[i]) == 0)
-            return IOT_OK;
-    snprintf(err, errlen, "%s: unknown value '%s'", what, value);
-    return IOT_EINVAL;
-}
-
 int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
 {
-    static const char *const levels[] = {"error", "warn", "info", "debug", NULL};
-    static const char *const targets[] = {"stderr", "syslog", NULL};
-    static const char *const duplicates[] = {"replace", "refuse", NULL};
-    static const char *const yes_no[] = {"yes", "no", NULL};
-    static const char *const audits[] = {"all", "denied", "none", NULL};
-    static const char *const placements[] = {"tenant", "spread", NULL};
-    static const char *const on_off[] = {"on", "off", NULL};
-    int rc;
-
+    /* Values and ranges were checked line by line (set_key); what is left spans keys. */
     if (!cfg->state_dir || cfg->state_dir[0] != '/') {
         snprintf(err, errlen, "[iotd] state_dir must be an absolute path");
-        return IOT_EINVAL;
-    }
-    if ((rc = check_one_of("[iotd] log_level", cfg->log_level, levels, err, errlen)) != 0 ||
-        (rc = check_one_of("[iotd] log_target", cfg->log_target, targets, err, errlen)) != 0 ||
-        (rc = check_one_of("[devices] duplicate", cfg->duplicate, duplicates, err, errlen)) != 0 ||
-        (rc = check_one_of("[devices] login_plain", cfg->login_plain, yes_no, err, errlen)) != 0 ||
-        (rc = check_one_of("[relay] audit", cfg->relay_audit, audits, err, errlen)) != 0 ||
-        (rc = check_one_of("[devices] placement", cfg->placement, placements, err, errlen)) != 0 ||
-        (rc = check_one_of("[web] metrics", cfg->web_metrics, on_off, err, errlen)) != 0)
-        return rc;
-    if (cfg->ping_s == 0 || cfg->max_frame < 256 || cfg->handshake_timeout_ms < 100) {
-        snprintf(err, errlen,
-                 "[devices] ping_s must be > 0, max_frame >= 256, "
-                 "handshake_timeout_ms >= 100");
-        return IOT_EINVAL;
-    }
-    if (cfg->web_head_timeout_ms < 100 || cfg->web_idle_timeout_s == 0) {
-        snprintf(err, errlen, "[web] head_timeout_ms must be >= 100, idle_timeout_s > 0");
         return IOT_EINVAL;
     }
     if (cfg->keepalive_timeout_s == 0)

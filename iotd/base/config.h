@@ -68,6 +68,10 @@ int config_load(struct iotd_config *cfg, const char *path, char *err, size_t err
 /* Parse an in-memory INI text (for tests and -c -). */
 int config_load_string(struct iotd_config *cfg, const char *text, char *err, size_t errlen);
 /* Fill the derived defaults (control_socket from state_dir) and check values. */
+/* Set one key as a line of the file would (the same checks); for command-line overrides such
+ * as iotd -l. IOT_OK, or IOT_EINVAL / IOT_ENOMEM with a sentence in err. */
+int config_set(struct iotd_config *cfg, const char *section, const char *name, const char *value,
+               char *err, size_t errlen);
 int config_finish(struct iotd_config *cfg, char *err, size_t errlen);
 void config_free(struct iotd_config *cfg);
 

@@ -9,6 +9,7 @@
  * it, and before the local MariaDB is started, so it never stops the first one's.
  */
 #include "base/config.h"
+#include "core/check.h"
 #include "core/daemon.h"
 #include "base/log.h"
 #include "base/state_lock.h"
@@ -127,11 +128,17 @@ int main(int argc, char **argv)
         status = 2;
         goto out;
     }
-    if (level) {
-        free(d.cfg.log_level);
-        d.cfg.log_level = strdup(level);
+    if (level && config_set(&d.cfg, "iotd", "log_level", level, err, sizeof(err)) != 0) {
+        fprintf(stderr, "iotd: -l: %s\n", err);
+        status = 2;
+        goto out;
     }
     if (check_only) {
+        if (iotd_check_config(&d.cfg, err, sizeof(err)) != 0) {
+            fprintf(stderr, "iotd: %s\n", err);
+            status = 2;
+            goto out;
+        }
         printf("iotd: configuration OK\n");
         status = 0;
         goto out;

@@ -139,6 +139,10 @@ unsigned net_listener_port(const net_listener_t *l);
 /* Reload the TLS certificate and key (SIGHUP): new connections use the new ones, open ones
  * keep theirs. On failure the old ones stay in use and err says why. Main loop thread. */
 int net_listener_reload_tls(net_listener_t *l, char *err, size_t errlen);
+/* Whether cert (a PEM chain) and key (its PEM private key) would start a TLS listener: both
+ * readable regular files, parsed, and the key the certificate's. 0, or IOT_EINVAL with a
+ * sentence naming the file and what is wrong with it (iotd -t). */
+int net_tls_check(const char *cert, const char *key, char *err, size_t errlen);
 /* Stop accepting and close the listening socket; the listener is freed from the loop. */
 void net_listener_stop(net_listener_t *l);
 

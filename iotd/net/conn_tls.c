@@ -29,11 +29,15 @@
 #include "base/log.h"
 #include "iot_error.h"
 
+#include <errno.h>
 #include <fcntl.h>
 #include <openssl/err.h>
+#include <openssl/x509.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #define PLACE_FIRST 1024 /* plaintext read before placing: a HELLO or LOGIN fits */
@@ -395,14 +399,38 @@ const struct conn_type conn_type_tls = {
     .release = tls_release,
 };
 
+/* "<what> <path>: <OpenSSL's reason in words>": an operator reads which file and what is wrong
+ * with it ("no start line", "key values mismatch"), not an error number. */
 static void tls_error_sentence(char *err, size_t errlen, const char *what, const char *path)
 {
-    char detail[200] = "no detail";
-    unsigned long e = ERR_peek_last_error();
+    const char *reason = NULL;
+    /* The first error is the cause ("no start line"); later ones wrap it ("PEM lib"). */
+    unsigned long e = ERR_peek_error();
     if (e)
-        ERR_error_string_n(e, detail, sizeof(detail));
+        reason = ERR_reason_error_string(e);
     ERR_clear_error();
-    snprintf(err, errlen, "%s %s: %s", what, path ? path : "", detail);
+    snprintf(err, errlen, "%s%s%s: %s", what, path ? " " : "", path ? path : "",
+             reason ? reason : "no detail from OpenSSL");
+}
+
+/* A file iotd must read: say so before OpenSSL does, in words (missing, a directory, no
+ * permission). */
+static int tls_file_readable(const char *what, const char *path, char *err, size_t errlen)
+{
+    struct stat st;
+    if (stat(path, &st) != 0) {
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+        return IOT_EINVAL;
+    }
+    if (!S_ISREG(st.st_mode)) {
+        snprintf(err, errlen, "%s %s: not a regular file", what, path);
+        return IOT_EINVAL;
+    }
+    if (access(path, R_OK) != 0) {
+        snprintf(err, errlen, "%s %s: %s", what, path, strerror(errno));
+        return IOT_EINVAL;
+    }
+    return IOT_OK;
 }
 
 int tls_context_new(SSL_CTX **out, const char *cert, const char *key, char *err, size_t errlen)
@@ -414,6 +442,9 @@ int tls_context_new(SSL_CTX **out, const char *cert, const char *key, char *err,
         snprintf(err, errlen, "tls needs a certificate and a key file");
         goto out;
     }
+    if (tls_file_readable("certificate", cert, err, errlen) != 0 ||
+        tls_file_readable("private key", key, err, errlen) != 0)
+        goto out;
     if (!(ctx = SSL_CTX_new(TLS_server_method()))) {
         tls_error_sentence(err, errlen, "cannot create a tls context", NULL);
         rc = IOT_ENOMEM;
@@ -430,7 +461,13 @@ int tls_context_new(SSL_CTX **out, const char *cert, const char *key, char *err,
         goto out;
     }
     if (SSL_CTX_use_PrivateKey_file(ctx, key, SSL_FILETYPE_PEM) != 1) {
-        tls_error_sentence(err, errlen, "cannot load the private key", key);
+        /* OpenSSL already compares the key with the certificate here. */
+        bool mismatch = ERR_GET_REASON(ERR_peek_error()) == X509_R_KEY_VALUES_MISMATCH ||
+                        ERR_GET_REASON(ERR_peek_last_error()) == X509_R_KEY_VALUES_MISMATCH;
+        tls_error_sentence(err, errlen,
+                           mismatch ? "the private key does not match the certificate"
+                                    : "cannot load the private key",
+                           key);
         goto out;
     }
     if (SSL_CTX_check_private_key(ctx) != 1) {
@@ -441,6 +478,14 @@ int tls_context_new(SSL_CTX **out, const char *cert, const char *key, char *err,
     ctx = NULL;
     rc = 0;
 out:
+    SSL_CTX_free(ctx);
+    return rc;
+}
+
+int net_tls_check(const char *cert, const char *key, char *err, size_t errlen)
+{
+    SSL_CTX *ctx = NULL;
+    int rc = tls_context_new(&ctx, cert, key, err, errlen);
     SSL_CTX_free(ctx);
     return rc;
 }

@@ -116,18 +116,100 @@ static void test_errors(void **state)
     expect_error("[iotd]\nthread = 2\n", "<string>:2: unknown key 'thread' in section [iotd]");
     expect_error("[nosuch]\nx = 1\n", "unknown key 'x' in section [nosuch]");
     expect_error("[iotd]\nthreads = many\n", "threads: expected a number");
-    expect_error("[iotd]\nthreads = 100000\n", "threads: expected a number up to 256");
+    expect_error("[iotd]\nthreads = 100000\n",
+                 "<string>:2: [iotd] threads: expected a number from 0 to 256");
+    expect_error("[iotd]\nthreads = -1\n", "threads: expected a number");
+    expect_error("[iotd]\nthreads = +2\n", "threads: expected a number");
+    expect_error("[iotd]\nthreads = 99999999999999999999\n", "threads: expected a number");
     expect_error("[iotd]\ncontrol_mode = 999\n", "control_mode: expected an octal mode");
     expect_error("[iotd]\nstate_dir = relative/dir\n", "state_dir must be an absolute path");
-    expect_error("[iotd]\nlog_level = loud\n", "log_level: unknown value 'loud'");
+    expect_error("[iotd]\nlog_level = loud\n",
+                 "<string>:2: [iotd] log_level: expected error|warn|info|debug, got 'loud'");
     expect_error("[devices]\ntls_listen = :7801\n", "tls_listen needs tls_cert and tls_key");
-    expect_error("[devices]\nplacement = random\n", "placement: unknown value 'random'");
+    expect_error("[devices]\nplacement = random\n",
+                 "<string>:2: [devices] placement: expected tenant|spread, got 'random'");
+    /* Ports: numeric, 0..65535 (getaddrinfo would wrap 99999 to another port). */
+    expect_error("[devices]\nlisten = 127.0.0.1:99999\n",
+                 "<string>:2: [devices] listen: expected host:port");
+    expect_error("[devices]\nlisten = 127.0.0.1:http\n", "[devices] listen: expected host:port");
+    expect_error("[devices]\nlisten = 127.0.0.1\n", "[devices] listen: expected host:port");
+    expect_error("[devices]\nlisten = 127.0.0.1:\n", "[devices] listen: expected host:port");
+    expect_error("[devices]\nlisten = ::1:7800\n", "[devices] listen: expected host:port");
+    expect_error("[web]\n\nlisten = localhost:-80\n",
+                 "<string>:3: [web] listen: expected host:port");
+    /* What a value quotes is escaped. */
+    expect_error("[iotd]\nlog_level = \x1b[31m\n", "got '\\x1b[31m'");
     expect_error("this is not ini\n", "<string>:1");
-    expect_error("[web]\nmetrics = maybe\n", "[web] metrics: unknown value 'maybe'");
+    expect_error("[web]\nmetrics = maybe\n", "[web] metrics: expected on|off, got 'maybe'");
     expect_error("[web]\nport = 80\n", "unknown key 'port' in section [web]");
-    expect_error("[web]\nhead_timeout_ms = 10\n", "head_timeout_ms must be >= 100");
+    expect_error("[web]\nhead_timeout_ms = 10\n",
+                 "<string>:2: [web] head_timeout_ms: expected a number from 100 to 600000");
+    expect_error("[devices]\nping_s = 0\n",
+                 "<string>:2: [devices] ping_s: expected a number from 1");
     expect_error("[relay]\naudit_retention_days = 40000\n",
-                 "audit_retention_days: expected a number up to 36500");
+                 "audit_retention_days: expected a number from 0 to 36500");
+}
+
+static void test_good_addresses(void **state)
+{
+    (void)state;
+    const char *good[] = {"0.0.0.0:7800", "[::1]:7800", ":0", "*:65535", "localhost:1", ""};
+    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
+        struct iotd_config cfg;
+        char err[256] = "", text[128];
+        config_defaults(&cfg);
+        snprintf(text, sizeof(text), "[devices]\nlisten = %s\n", good[i]);
+        if (config_load_string(&cfg, text, err, sizeof(err)) != 0)
+            fail_msg("'%s' refused: %s", good[i], err);
+        assert_string_equal(cfg.listen, good[i]);
+        config_free(&cfg);
+    }
+}
+
+/* A file that libinih would read wrongly: a directory (read as empty) and a NUL byte (read as
+ * the end of its line). Both refused, the NUL with its line. */
+static void test_file_refused(void **state)
+{
+    struct iotd_config cfg;
+    char err[256], dir[] = "/tmp/iotd-config-XXXXXX", path[300];
+    (void)state;
+    assert_non_null(mkdtemp(dir));
+    config_defaults(&cfg);
+    assert_int_equal(config_load(&cfg, dir, err, sizeof(err)), IOT_EINVAL);
+    assert_non_null(strstr(err, "not a regular file"));
+    snprintf(path, sizeof(path), "%s/iotd.conf", dir);
+    FILE *f = fopen(path, "w");
+    assert_non_null(f);
+    fwrite("[iotd]\nthreads = 2\nlog_level = info\0debug\n", 1, 42, f);
+    fclose(f);
+    assert_int_equal(config_load(&cfg, path, err, sizeof(err)), IOT_EINVAL);
+    if (!strstr(err, "iotd.conf:3: a NUL byte"))
+        fail_msg("NUL: %s", err);
+    f = fopen(path, "w");
+    assert_non_null(f);
+    fputs("[iotd]\nthreads = 3\n", f);
+    fclose(f);
+    assert_int_equal(config_load(&cfg, path, err, sizeof(err)), IOT_OK);
+    assert_int_equal(cfg.threads, 3);
+    config_free(&cfg);
+    unlink(path);
+    rmdir(dir);
+}
+
+/* iotd -l goes through the same checks as the file. */
+static void test_config_set(void **state)
+{
+    struct iotd_config cfg;
+    char err[256];
+    (void)state;
+    config_defaults(&cfg);
+    assert_int_equal(config_set(&cfg, "iotd", "log_level", "debug", err, sizeof(err)), IOT_OK);
+    assert_string_equal(cfg.log_level, "debug");
+    assert_int_equal(config_set(&cfg, "iotd", "log_level", "loud", err, sizeof(err)), IOT_EINVAL);
+    assert_non_null(strstr(err, "expected error|warn|info|debug"));
+    assert_string_equal(cfg.log_level, "debug");
+    assert_int_equal(config_set(&cfg, "iotd", "nosuch", "1", err, sizeof(err)), IOT_EINVAL);
+    config_free(&cfg);
 }
 
 static void test_missing_file(void **state)
@@ -144,9 +226,9 @@ static void test_missing_file(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_defaults),
-        cmocka_unit_test(test_full_file),
-        cmocka_unit_test(test_errors),
+        cmocka_unit_test(test_defaults),     cmocka_unit_test(test_full_file),
+        cmocka_unit_test(test_errors),       cmocka_unit_test(test_good_addresses),
+        cmocka_unit_test(test_file_refused), cmocka_unit_test(test_config_set),
         cmocka_unit_test(test_missing_file),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1,0 +1,62 @@
+#!/usr/bin/env bash
+# iotd -t (issue 19): everything start-up would trip over is found without starting, each error
+# naming the file and line (what one line gets wrong) or the key (what the check finds), in
+# words; a valid configuration passes. Needs no database: nothing is started.
+. "$(dirname "$0")/lib.sh"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=a \
+    -keyout "$T_DIR/a.key" -out "$T_DIR/a.crt" >/dev/null 2>&1 || fail "openssl a"
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=b \
+    -keyout "$T_DIR/b.key" -out "$T_DIR/b.crt" >/dev/null 2>&1 || fail "openssl b"
+echo "not a certificate" >"$T_DIR/junk.pem"
+
+# check WANT_STATUS WANT_TEXT [iotd args...] -- CONFIG LINES: runs iotd -t on a file holding
+# [iotd] state_dir and the given lines.
+check() {
+    local want=$1 text=$2
+    shift 2
+    local args=()
+    while [ "$1" != "--" ]; do args+=("$1"); shift; done
+    shift
+    printf '[iotd]\nstate_dir = %s\n' "$T_STATE" >"$T_DIR/t.conf"
+    printf '%s\n' "$@" >>"$T_DIR/t.conf"
+    local rc=0
+    OUT=$("$IOTD_BIN" -t -c "$T_DIR/t.conf" "${args[@]}" 2>&1) || rc=$?
+    T_CHECKS=$((T_CHECKS + 1))
+    [ "$rc" -eq "$want" ] || fail "iotd -t ($*) exited $rc, want $want: $OUT"
+    case "$OUT" in *"$text"*) ;; *) fail "iotd -t ($*) says '$OUT', want '$text'" ;; esac
+}
+
+check 0 "configuration OK" -- "[devices]" "listen = 127.0.0.1:7800"
+check 2 "t.conf:4: [devices] listen: expected host:port" -- "[devices]" "listen = 127.0.0.1:99999"
+check 2 "t.conf:4: [devices] listen: expected host:port" -- "[devices]" "listen = 7800"
+check 2 "t.conf:3: [iotd] log_level: expected error|warn|info|debug, got 'loud'" -- "log_level = loud"
+check 2 "t.conf:4: [devices] ping_s: expected a number from 1 to 3600" -- "[devices]" "ping_s = 0"
+check 2 "[devices] listen: host 'no-such-host.invalid' does not resolve" -- \
+    "[devices]" "listen = no-such-host.invalid:7800"
+check 0 "configuration OK" -- "[devices]" "listen =" "tls_listen = 127.0.0.1:7801" \
+    "tls_cert = $T_DIR/a.crt" "tls_key = $T_DIR/a.key"
+check 2 "does not match the certificate" -- "[devices]" "tls_listen = 127.0.0.1:7801" \
+    "tls_cert = $T_DIR/a.crt" "tls_key = $T_DIR/b.key"
+check 2 "certificate $T_DIR/missing.crt: No such file or directory" -- "[devices]" \
+    "tls_listen = 127.0.0.1:7801" "tls_cert = $T_DIR/missing.crt" "tls_key = $T_DIR/a.key"
+check 2 "cannot load the certificate chain $T_DIR/junk.pem: no start line" -- "[devices]" \
+    "tls_listen = 127.0.0.1:7801" "tls_cert = $T_DIR/junk.pem" "tls_key = $T_DIR/a.key"
+check 2 "certificate $T_DIR: not a regular file" -- "[devices]" \
+    "tls_listen = 127.0.0.1:7801" "tls_cert = $T_DIR" "tls_key = $T_DIR/a.key"
+check 2 "[database] url:" -- "[database]" "url = postgres://x@y/z"
+check 2 "[web] root $T_DIR/nosuch: No such file or directory" -- "[web]" \
+    "listen = 127.0.0.1:8080" "root = $T_DIR/nosuch"
+check 2 "-l: [iotd] log_level: expected error|warn|info|debug, got 'loud'" -l loud -- ""
+check 0 "configuration OK" -l debug -- ""
+
+# The file itself: a directory, a NUL byte.
+rc=0
+OUT=$("$IOTD_BIN" -t -c "$T_DIR" 2>&1) || rc=$?
+T_CHECKS=$((T_CHECKS + 1))
+[ $rc -eq 2 ] && [[ "$OUT" == *"not a regular file"* ]] || fail "a directory as the file: $rc $OUT"
+printf '[iotd]\nthreads = 2\x00\n' >"$T_DIR/nul.conf"
+rc=0
+OUT=$("$IOTD_BIN" -t -c "$T_DIR/nul.conf" 2>&1) || rc=$?
+T_CHECKS=$((T_CHECKS + 1))
+[ $rc -eq 2 ] && [[ "$OUT" == *"nul.conf:2: a NUL byte"* ]] || fail "a NUL byte: $rc $OUT"
+t_done
