@@ -390,7 +390,7 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
 void config_free(struct iotd_config *cfg)
 {
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
-        if (keys[i].kind == KEY_STRING)
+        if (keys[i].kind == KEY_STRING || keys[i].kind == KEY_ENUM || keys[i].kind == KEY_ADDRESS)
             free(*(char **)((char *)cfg + keys[i].offset));
     *cfg = (struct iotd_config){0};
 }

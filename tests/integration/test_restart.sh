@@ -15,7 +15,8 @@ expect 0 --json access grant user:alice device:dev1 --tenant acme
 if "$IOTD_BIN" -f -c "$T_CONF" >>"$T_DIR/second.log" 2>&1; then
     fail "a second iotd on the same control socket started"
 fi
-grep -q "already" "$T_DIR/second.log" || fail "second iotd: $(cat "$T_DIR/second.log")"
+# (refused by the state_dir lock, before it reaches the control socket)
+grep -q "is in use by another iotd" "$T_DIR/second.log" || fail "second iotd: $(cat "$T_DIR/second.log")"
 expect 0 status
 
 # SIGHUP with a changed log level is applied; an invalid file is refused and logged.
