@@ -54,6 +54,10 @@ w_bob=$!
 $client "$addr" subscribe alice@acme pw-alice 20 3 >"$T_DIR/sub-alice.log" 2>&1 &
 s_alice=$!
 sleep 1
+# Her subscription must stand before the events are sent: LOGIN's Argon2 check alone takes
+# seconds under ThreadSanitizer.
+for _ in $(seq 1 300); do grep -q '^subscribed' "$T_DIR/sub-alice.log" && break; sleep 0.1; done
+grep -q '^subscribed' "$T_DIR/sub-alice.log" || fail "alice's subscription: $(cat "$T_DIR/sub-alice.log")"
 
 # --- the protocol: ACK once stored, errors for what the catalogue refuses, duplicates
 $client "$addr" event-script dev1 thermo "$k1" <<'SCRIPT' || fail "event script of dev1"
