@@ -328,12 +328,21 @@ static void spool_work(uv_work_t *w)
     free(keep);
 }
 
+/* A batch the database took: the cache learns each device's mark from it. A stored event's
+ * seq WAS above the device's mark and is the mark now (a device's stored seqs rise within a
+ * batch, so the last one wins): set, even lower than the cache's value, which may be that of a
+ * removed device of the same name (its mark went with it, sql/009). A duplicate only says
+ * the mark is at least its seq. */
 static void count_batch(event_store_t *st, struct store_op *op, bool replay)
 {
     size_t dups = 0;
     for (size_t i = 0; i < op->n; i++) {
-        dups += op->events[i]->duplicate;
-        seq_cache_raise(st->cache, op->events[i]->device, op->events[i]->seq);
+        const struct event *ev = op->events[i];
+        dups += ev->duplicate;
+        if (ev->duplicate)
+            seq_cache_raise(st->cache, ev->device, ev->seq);
+        else
+            seq_cache_set(st->cache, ev->device, ev->seq);
     }
     pthread_mutex_lock(&st->lock);
     st->stored += op->n - dups;
