@@ -57,8 +57,9 @@ struct iotd_config {
     /* [database] */
     char *db_url; /* "local" or mariadb://... */
     char *db_password_file;
-    unsigned db_threads; /* default 2 */
-    unsigned db_queue;   /* db job queue bound, default 4096 */
+    unsigned db_threads;    /* default 2 */
+    unsigned db_queue;      /* db job queue bound, default 4096 */
+    unsigned db_timeout_ms; /* deadline of database work (connect, event batches), default 5000 */
 };
 
 /* Set every default (state_dir /var/lib/iotd, listen 0.0.0.0:7800, url local...). */

@@ -157,6 +157,7 @@ static int open_database(struct iotd *d, char *err, size_t errlen)
     }
     if (rc != 0)
         return rc;
+    d->target.timeout_ms = d->cfg.db_timeout_ms;
     if ((rc = prepare_database(d, err, errlen)) != 0)
         return rc;
     return db_pool_start(&d->db, &d->target, d->cfg.db_threads, d->cfg.db_queue);
@@ -310,6 +311,7 @@ static int start_events(struct iotd *d, char *err, size_t errlen)
         .batch_max = d->cfg.events_batch_max,
         .flush_ms = d->cfg.events_flush_ms,
         .retention_days = d->cfg.events_retention_days,
+        .deadline_ms = d->cfg.db_timeout_ms,
         .stopped = on_events_stopped,
     };
     if ((rc = event_store_start(&d->events, &d->loop, &d->inbox, d->db, &so, on_events_durable, d,

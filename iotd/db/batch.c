@@ -11,6 +11,10 @@
  * nothing to do, the pages a burst touched are given back (madvise). A storm of 10,000
  * connects thus does not leave megabytes resident that look like memory per device, while
  * steady traffic keeps its pages instead of faulting them in again every flush.
+ *
+ * A held batch (retry_ms, see batch.h) keeps its job busy, so flush() hands nothing else over
+ * until it went through: batches reach the database in order, and the filling buffer's count
+ * is what makes batch_backlogged rise and the producers wait.
  */
 #include "db/batch.h"
 
@@ -30,8 +34,10 @@ struct batch_job {
     batch_t *batch;
     unsigned char *records;
     size_t count;
-    size_t stored; /* records written so far: a retried run goes on from here */
-    bool busy;     /* submitted, completion not handled yet */
+    size_t stored;  /* records written so far: a retried run goes on from here */
+    size_t counted; /* of those, already added to the batch's written */
+    bool busy;      /* submitted or held, completion not handled yet */
+    bool held;      /* failed, waiting for the retry timer to be submitted again */
 };
 
 struct batch {
@@ -48,9 +54,15 @@ struct batch {
     atomic_bool backlogged;   /* count reached capacity / 2 (see batch_backlogged) */
     struct batch_job jobs[2]; /* jobs[i] carries buffer[i] */
     uv_timer_t timer;
+    uv_timer_t retry_timer;
+    unsigned retry_delay_ms; /* the next retry's delay: retry_ms doubling up to 8 times it */
+    bool holding;            /* a batch is held: BATCH_HELD was noted, BATCH_RESUMED is due */
+    uint64_t dropped_noted;  /* dropped as of the last BATCH_DROPPED note */
+    uint64_t drop_noted_ms;  /* when that note was (uv_now) */
+    uv_loop_t *loop;
     inbox_t *inbox;
     db_pool_t *db;
-    bool timer_closed;
+    int open_timers;
 };
 
 void batch_add(batch_t *b, const void *record)
@@ -109,6 +121,18 @@ static void release_pages(batch_t *b, unsigned i)
 }
 
 static void batch_job_done(inbox_msg_t *msg, void *loop_data);
+static void job_finished(batch_t *b, struct batch_job *bj, int status);
+
+/* Hand a busy job to the db pool; a refusal (queue full, pool stopping) completes it as a
+ * failure at once. Main loop. */
+static void job_submit(batch_t *b, struct batch_job *bj)
+{
+    bj->held = false;
+    bj->job = (db_job_t){.run = batch_job_run, .reply_to = b->inbox};
+    bj->job.done.handle = batch_job_done;
+    if (db_pool_submit(b->db, &bj->job) != 0)
+        job_finished(b, bj, IOT_EBUSY);
+}
 
 /* Submit the filling buffer (under the lock, which is released). */
 static void submit_locked(batch_t *b)
@@ -116,27 +140,38 @@ static void submit_locked(batch_t *b)
     struct batch_job *bj = &b->jobs[b->fill];
     bj->records = b->buffer[b->fill];
     bj->count = b->count;
-    bj->stored = 0;
+    bj->stored = bj->counted = 0;
     bj->busy = true;
     b->fill ^= 1;
     b->count = 0;
     atomic_store_explicit(&b->backlogged, false, memory_order_relaxed);
     pthread_mutex_unlock(&b->lock);
+    job_submit(b, bj);
+}
 
-    bj->job = (db_job_t){.run = batch_job_run, .reply_to = b->inbox};
-    bj->job.done.handle = batch_job_done;
-    if (db_pool_submit(b->db, &bj->job) != 0) {
-        pthread_mutex_lock(&b->lock);
-        b->dropped += bj->count;
-        bj->busy = false;
-        pthread_mutex_unlock(&b->lock);
-    }
+#define DROP_NOTE_MS 10000
+
+/* Tell the owner about records dropped since the last note, at most once per DROP_NOTE_MS
+ * unless now. Main loop. */
+static void note_drops(batch_t *b, bool now)
+{
+    pthread_mutex_lock(&b->lock);
+    uint64_t dropped = b->dropped;
+    pthread_mutex_unlock(&b->lock);
+    uint64_t t = uv_now(b->loop);
+    if (dropped == b->dropped_noted || !b->o.note ||
+        (!now && b->drop_noted_ms && t - b->drop_noted_ms < DROP_NOTE_MS))
+        return;
+    b->o.note(BATCH_DROPPED, IOT_OK, dropped - b->dropped_noted, b->o.arg);
+    b->dropped_noted = dropped;
+    b->drop_noted_ms = t;
 }
 
 /* Hand the filling buffer to a db thread and switch producers to the other one, unless that
  * one is still at the database. Main loop. */
 static void flush(batch_t *b)
 {
+    note_drops(b, false);
     pthread_mutex_lock(&b->lock);
     if (b->jobs[b->fill ^ 1].busy || b->count == 0) {
         /* Idle for a whole flush period: a past burst's pages are not needed any more. */
@@ -152,21 +187,61 @@ static void flush(batch_t *b)
 
 static void free_when_idle(batch_t *b)
 {
-    if (b->timer_closed && !b->jobs[0].busy && !b->jobs[1].busy)
+    if (b->open_timers == 0 && !b->jobs[0].busy && !b->jobs[1].busy) {
+        note_drops(b, true);
         batch_free(b);
+    }
+}
+
+static void on_retry(uv_timer_t *timer)
+{
+    batch_t *b = timer->data;
+    for (int i = 0; i < 2; i++)
+        if (b->jobs[i].held)
+            job_submit(b, &b->jobs[i]);
+}
+
+/* A job came back (or was refused) with status. Main loop. */
+static void job_finished(batch_t *b, struct batch_job *bj, int status)
+{
+    pthread_mutex_lock(&b->lock);
+    b->written += bj->stored - bj->counted;
+    bj->counted = bj->stored;
+    bool stopped = b->stopped;
+    bool hold =
+        status != IOT_OK && b->o.retry_ms && !stopped && (status == IOT_EDB || status == IOT_EBUSY);
+    if (!hold) {
+        b->dropped += bj->count - bj->stored;
+        bj->busy = false;
+    }
+    pthread_mutex_unlock(&b->lock);
+    if (hold) {
+        /* The database is away: keep the records, try again later (batch.h). */
+        bj->held = true;
+        if (!b->holding && b->o.note)
+            b->o.note(BATCH_HELD, status, bj->count - bj->stored, b->o.arg);
+        b->holding = true;
+        unsigned delay = b->retry_delay_ms ? b->retry_delay_ms : b->o.retry_ms;
+        b->retry_delay_ms = delay * 2 > b->o.retry_ms * 8 ? b->o.retry_ms * 8 : delay * 2;
+        uv_timer_start(&b->retry_timer, on_retry, delay, 0);
+        return;
+    }
+    if (status == IOT_OK && b->holding) {
+        b->holding = false;
+        b->retry_delay_ms = 0;
+        if (b->o.note)
+            b->o.note(BATCH_RESUMED, IOT_OK, bj->count, b->o.arg);
+    }
+    if (status != IOT_OK)
+        note_drops(b, stopped);
+    free_when_idle(b);
 }
 
 static void batch_job_done(inbox_msg_t *msg, void *loop_data)
 {
     struct batch_job *bj = container_of(msg, struct batch_job, job.done);
-    batch_t *b = bj->batch;
     (void)loop_data;
-    pthread_mutex_lock(&b->lock);
-    b->written += bj->stored;
-    b->dropped += bj->count - bj->stored;
-    bj->busy = false;
-    pthread_mutex_unlock(&b->lock);
-    free_when_idle(b);
+    job_finished(bj->batch, bj, bj->job.status);
 }
 
 static void on_flush(uv_timer_t *timer)
@@ -192,10 +267,13 @@ int batch_start(batch_t **out, uv_loop_t *main_loop, inbox_t *main_inbox, db_poo
     b->buffer[1] = b->map + b->buffer_bytes;
     b->jobs[0].batch = b->jobs[1].batch = b;
     pthread_mutex_init(&b->lock, NULL);
+    b->loop = main_loop;
     b->inbox = main_inbox;
     b->db = db;
     uv_timer_init(main_loop, &b->timer);
-    b->timer.data = b;
+    uv_timer_init(main_loop, &b->retry_timer);
+    b->timer.data = b->retry_timer.data = b;
+    b->open_timers = 2;
     uv_timer_start(&b->timer, on_flush, o->flush_ms, o->flush_ms);
     *out = b;
     return IOT_OK;
@@ -220,7 +298,7 @@ void batch_stats(batch_t *b, uint64_t *written, uint64_t *dropped, size_t *pendi
 static void on_timer_closed(uv_handle_t *handle)
 {
     batch_t *b = handle->data;
-    b->timer_closed = true;
+    b->open_timers--;
     free_when_idle(b);
 }
 
@@ -231,9 +309,17 @@ void batch_stop(batch_t *b)
 {
     pthread_mutex_lock(&b->lock);
     b->stopped = true;
+    pthread_mutex_unlock(&b->lock);
+    /* A held batch goes first, once more (a failure now drops it: nobody retries). */
+    uv_timer_stop(&b->retry_timer);
+    uv_close((uv_handle_t *)&b->timer, on_timer_closed);
+    uv_close((uv_handle_t *)&b->retry_timer, on_timer_closed);
+    for (int i = 0; i < 2; i++)
+        if (b->jobs[i].held)
+            job_submit(b, &b->jobs[i]);
+    pthread_mutex_lock(&b->lock);
     if (b->count > 0)
         submit_locked(b);
     else
         pthread_mutex_unlock(&b->lock);
-    uv_close((uv_handle_t *)&b->timer, on_timer_closed);
 }

@@ -7,6 +7,13 @@
  * round trips as it can). A full buffer drops and counts: a storm of history must not grow
  * iotd's memory. Producers that can wait should, before it comes to that: batch_backlogged
  * says when the database falls behind (the relay then stops reading from senders).
+ *
+ * With retry_ms, a batch the database could not take (unreachable, lost, hung: IOT_EDB, or
+ * the db queue full) is not dropped: it is held and written again every retry_ms (doubling
+ * up to 8 times that) until it goes through, resuming after the chunks already committed.
+ * Meanwhile producers fill the other buffer, batch_backlogged rises at half of it, and the
+ * producers that can wait, wait: an outage costs nothing as long as they do. A chunk whose
+ * commit was sent but not answered may be written twice (at-least-once).
  * Used for the connection history and the relay audit.
  */
 #ifndef IOTD_BATCH_H
@@ -21,6 +28,8 @@
 
 typedef struct batch batch_t;
 
+enum batch_note { BATCH_HELD, BATCH_RESUMED, BATCH_DROPPED };
+
 struct batch_options {
     size_t record_size; /* bytes per record */
     size_t capacity;    /* records waiting at most (besides the batch at the database) */
@@ -34,6 +43,12 @@ struct batch_options {
      * arg is no longer used, its owner may free it. May be NULL. */
     void (*release)(void *arg);
     void *arg;
+    unsigned retry_ms; /* 0: a failed batch is dropped and counted; else held and retried */
+    /* Main loop, may be NULL: what an operator should read in the log (the owner logs it):
+     * BATCH_HELD when a batch failed and is held (status: write()'s error, n records held),
+     * BATCH_RESUMED when a held batch went through (n: records written by it), BATCH_DROPPED
+     * when records were dropped (n since the last note; at most one note per 10 s). */
+    void (*note)(enum batch_note what, int status, uint64_t n, void *arg);
 };
 
 int batch_start(batch_t **out, uv_loop_t *main_loop, inbox_t *main_inbox, db_pool_t *db,
@@ -45,7 +60,8 @@ void batch_add(batch_t *b, const void *record);
 bool batch_backlogged(const batch_t *b);
 void batch_stats(batch_t *b, uint64_t *written, uint64_t *dropped, size_t *pending);
 /* Hand over what is left at once (records added later are dropped and counted); free once
- * every batch is back. Before the db pool stops: nothing is submitted after this. */
+ * every batch is back. A held batch is tried once more now; if that fails too, it is dropped
+ * (and noted). Before the db pool stops: nothing is submitted after this. */
 void batch_stop(batch_t *b);
 
 #endif

@@ -27,7 +27,10 @@
 #define DB_DEFAULT_NAME      "iotd"
 #define DB_CONNECT_TIMEOUT_S 10
 /* A hung server (SIGSTOPped, disk full, network black hole) fails a statement after this long
- * instead of holding a db thread forever; the event store then spools. */
+ * instead of holding a db thread forever. It is not the event store's deadline ([database]
+ * timeout_ms, seconds at most): the store stops waiting long before and spools. A statement
+ * may legitimately run this long (a migration's ALTER TABLE, a history query over months):
+ * the client would give up on a statement the server still runs. */
 #define DB_IO_TIMEOUT_S 30
 
 static bool db_name_valid(const char *name)
@@ -73,6 +76,7 @@ int db_target_copy(const struct db_target *from, struct db_target *to)
 {
     memset(to, 0, sizeof *to);
     to->port = from->port;
+    to->timeout_ms = from->timeout_ms;
     if (dup_or_null(from->socket_path, &to->socket_path) || dup_or_null(from->host, &to->host) ||
         dup_or_null(from->user, &to->user) || dup_or_null(from->password, &to->password) ||
         dup_or_null(from->database, &to->database)) {
@@ -350,7 +354,9 @@ int db_connect(const struct db_target *t, bool create_db, MYSQL **out, char *err
         rc = IOT_ENOMEM;
         goto out;
     }
-    unsigned timeout = DB_CONNECT_TIMEOUT_S;
+    /* A hung server accepts a connection on its socket and never greets it: give up after the
+     * deadline, so that a reconnect never holds a db thread longer than the work would. */
+    unsigned timeout = t->timeout_ms ? (t->timeout_ms + 999) / 1000 : DB_CONNECT_TIMEOUT_S;
     bool reconnect = false;
     /* UTC sessions: TIMESTAMP values read back the same whatever the host's time zone. */
     mysql_options(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");

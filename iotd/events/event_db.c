@@ -421,20 +421,40 @@ static int upsert_seq(struct event_conn *c, struct device_slot *slots, size_t ns
 
 int event_store_write(MYSQL *conn, struct event *const *events, size_t n, char *err, size_t errlen)
 {
+    if (n == 0)
+        return IOT_OK;
+    bool *dup = calloc(n, sizeof(*dup));
+    uint64_t *ids = calloc(n, sizeof(*ids));
+    int rc = IOT_ENOMEM;
+    if (!dup || !ids)
+        snprintf(err, errlen, "events: out of memory");
+    else
+        rc = event_store_write_out(conn, events, n, dup, ids, err, errlen);
+    for (size_t i = 0; rc == IOT_OK && i < n; i++) {
+        events[i]->duplicate = dup[i];
+        events[i]->id = ids[i];
+    }
+    free(dup);
+    free(ids);
+    return rc;
+}
+
+int event_store_write_out(MYSQL *conn, struct event *const *events, size_t n, bool *dup,
+                          uint64_t *out_ids, char *err, size_t errlen)
+{
     int rc = IOT_ENOMEM;
     bool in_tx = false;
     struct device_slot *slots = NULL;
     size_t *rows = NULL, nrows = 0, nslots = 0;
     uint64_t *ids = NULL;
-    bool *dup = NULL;
     if (n == 0)
         return IOT_OK;
+    memset(dup, 0, n * sizeof(*dup));
     struct event_conn *c = conn_state(conn);
     slots = malloc(n * sizeof(*slots));
     rows = malloc(n * sizeof(*rows));
     ids = calloc(n, sizeof(*ids));
-    dup = calloc(n, sizeof(*dup));
-    if (!c || !slots || !rows || !ids || !dup) {
+    if (!c || !slots || !rows || !ids) {
         snprintf(err, errlen, "events: out of memory");
         goto out;
     }
@@ -470,19 +490,15 @@ int event_store_write(MYSQL *conn, struct event *const *events, size_t n, char *
     if ((rc = sql_commit(conn, err, errlen)) != IOT_OK)
         goto out;
     in_tx = false;
-    for (size_t i = 0; i < n; i++) {
-        events[i]->duplicate = dup[i];
-        events[i]->id = 0;
-    }
+    memset(out_ids, 0, n * sizeof(*out_ids));
     for (size_t i = 0; i < nrows; i++)
-        events[rows[i]]->id = ids[i];
+        out_ids[rows[i]] = ids[i];
 out:
     if (in_tx)
         sql_rollback(conn);
     free(slots);
     free(rows);
     free(ids);
-    free(dup);
     return rc;
 }
 

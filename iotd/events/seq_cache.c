@@ -1,7 +1,8 @@
 /*
  * seq_cache.c - the last sequence number stored per device (see seq_cache.h): an iot_strmap of
  * entries that each carry their device's name; entries are never removed (one per device ever
- * seen), so each is one allocation for the life of the cache.
+ * seen), so each is one allocation for the life of the cache. An entry goes down only when
+ * the database says so (seq_cache_set): a device removed and added again restarts at 1.
  */
 #include "events/seq_cache.h"
 
@@ -51,12 +52,12 @@ bool seq_cache_get(const seq_cache_t *c, const char *device, uint32_t *seq)
     return true;
 }
 
-int seq_cache_raise(seq_cache_t *c, const char *device, uint32_t seq)
+static int seq_cache_put(seq_cache_t *c, const char *device, uint32_t seq, bool lower)
 {
     uint64_t hash = iot_strmap_hash(device);
     struct seq_entry *e = entry_of(iot_strmap_find_hashed(&c->map, device, hash));
     if (e) {
-        if (seq > e->seq)
+        if (seq > e->seq || lower)
             e->seq = seq;
         return IOT_OK;
     }
@@ -70,6 +71,16 @@ int seq_cache_raise(seq_cache_t *c, const char *device, uint32_t seq)
         return IOT_ENOMEM;
     }
     return IOT_OK;
+}
+
+int seq_cache_raise(seq_cache_t *c, const char *device, uint32_t seq)
+{
+    return seq_cache_put(c, device, seq, false);
+}
+
+int seq_cache_set(seq_cache_t *c, const char *device, uint32_t seq)
+{
+    return seq_cache_put(c, device, seq, true);
 }
 
 size_t seq_cache_count(const seq_cache_t *c)

@@ -8,6 +8,7 @@
 #include "iot_grow.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <libgen.h>
 #include <stdio.h>
@@ -21,9 +22,11 @@
 #define SPOOL_MAX_RECORD (1u << 24) /* far above any frame: a larger length is corruption */
 
 struct spool {
-    int fd;        /* the records */
-    int offset_fd; /* <path>.offset */
+    pthread_mutex_t lock; /* see spool.h: one operation at a time, but a late replay too */
+    int fd;               /* the records */
+    int offset_fd;        /* <path>.offset */
     uint64_t size, offset, pending;
+    uint64_t epoch; /* times the file was emptied */
     char *path;
 };
 
@@ -260,6 +263,8 @@ int spool_open(spool_t **out, const char *path, char *err, size_t errlen)
     size_t cap = 0, plen = 0;
     spool_t *s = calloc(1, sizeof(*s));
     *out = NULL;
+    if (s)
+        pthread_mutex_init(&s->lock, NULL);
     if (!s || !(s->path = strdup(path))) {
         snprintf(err, errlen, "out of memory opening the event spool");
         rc = IOT_ENOMEM;
@@ -329,25 +334,46 @@ void spool_close(spool_t *s)
     if (s->offset_fd >= 0)
         close(s->offset_fd);
     free(s->path);
+    pthread_mutex_destroy(&s->lock);
     free(s);
+}
+
+/* The getters read under the lock: a replay the store gave up waiting for (its deadline)
+ * may still be consuming on a db thread. */
+static uint64_t locked_get(const spool_t *s, const uint64_t *field)
+{
+    pthread_mutex_lock((pthread_mutex_t *)&s->lock);
+    uint64_t v = *field;
+    pthread_mutex_unlock((pthread_mutex_t *)&s->lock);
+    return v;
 }
 
 uint64_t spool_size(const spool_t *s)
 {
-    return s->size;
+    return locked_get(s, &s->size);
 }
 
 uint64_t spool_offset(const spool_t *s)
 {
-    return s->offset;
+    return locked_get(s, &s->offset);
 }
 
 uint64_t spool_pending(const spool_t *s)
 {
-    return s->pending;
+    return locked_get(s, &s->pending);
 }
 
+static int append_locked(spool_t *s, struct event *const *events, size_t n);
+
 int spool_append(spool_t *s, struct event *const *events, size_t n)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = append_locked(s, events, n);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int append_locked(spool_t *s, struct event *const *events, size_t n)
 {
     size_t total = 0;
     for (size_t i = 0; i < n; i++)
@@ -377,8 +403,28 @@ int spool_append(spool_t *s, struct event *const *events, size_t n)
     return rc;
 }
 
+static int read_locked(spool_t *s, size_t max, struct event ***out, size_t *n, uint64_t *end,
+                       size_t *records);
+
 int spool_read(spool_t *s, size_t max, struct event ***out, size_t *n, uint64_t *end,
                size_t *records)
+{
+    uint64_t epoch;
+    return spool_read_epoch(s, max, out, n, end, records, &epoch);
+}
+
+int spool_read_epoch(spool_t *s, size_t max, struct event ***out, size_t *n, uint64_t *end,
+                     size_t *records, uint64_t *epoch)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = read_locked(s, max, out, n, end, records);
+    *epoch = s->epoch;
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int read_locked(spool_t *s, size_t max, struct event ***out, size_t *n, uint64_t *end,
+                       size_t *records)
 {
     size_t nrec = 0;
     unsigned char *buf = NULL;
@@ -422,7 +468,29 @@ out:
     return IOT_OK;
 }
 
+static int consume_locked(spool_t *s, uint64_t end, size_t records);
+
 int spool_consume(spool_t *s, uint64_t end, size_t records)
+{
+    pthread_mutex_lock(&s->lock);
+    int rc = consume_locked(s, end, records);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+int spool_consume_epoch(spool_t *s, uint64_t epoch, uint64_t end, size_t records)
+{
+    int rc = IOT_OK;
+    pthread_mutex_lock(&s->lock);
+    /* Stale: the file was emptied since the read (its offsets mean other records now), or a
+     * later replay got further. What was read is stored; nothing to record. */
+    if (epoch == s->epoch && end > s->offset)
+        rc = consume_locked(s, end, records);
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+static int consume_locked(spool_t *s, uint64_t end, size_t records)
 {
     if (end >= s->size) {
         /* Drained: empty the file first; a crash before the offset is reset leaves an offset
@@ -433,6 +501,7 @@ int spool_consume(spool_t *s, uint64_t end, size_t records)
         }
         s->size = 0;
         s->pending = 0;
+        s->epoch++;
         return IOT_OK;
     }
     if (offset_store(s, end) != 0) {

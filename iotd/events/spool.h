@@ -14,8 +14,11 @@
  * replayed batch; when everything is replayed the spool is truncated to zero. A crash between
  * a replayed commit and the offset update re-plays rows the database's dedup then drops.
  *
- * A spool is not thread-safe: its owner (event_store) lets one operation at a time use it,
- * from whatever thread that operation runs on.
+ * Its owner (event_store) lets one operation at a time use it, from whatever thread that
+ * operation runs on; the calls are serialized by a mutex all the same, because a replay the
+ * store stopped waiting for (the database missed its deadline) may still finish on its db
+ * thread while appends go on: spool_read_epoch and spool_consume_epoch make such a late
+ * consume harmless.
  */
 #ifndef IOTD_EVENTS_SPOOL_H
 #define IOTD_EVENTS_SPOOL_H
@@ -55,6 +58,15 @@ int spool_read(spool_t *s, size_t max, struct event ***out, size_t *n, uint64_t 
  * it skipped) is replayed: persist the offset (fdatasync), or, when end is the end of the
  * file, truncate the spool to zero. IOT_EIO. */
 int spool_consume(spool_t *s, uint64_t end, size_t records);
+
+/* spool_read, and *epoch gets the number of times the file was emptied so far. */
+int spool_read_epoch(spool_t *s, size_t max, struct event ***out, size_t *n, uint64_t *end,
+                     size_t *records, uint64_t *epoch);
+/* spool_consume of what spool_read_epoch returned, unless it is stale: the file was emptied
+ * since (epoch differs: its offsets mean other records now) or the offset is already past
+ * end. A stale consume records nothing and returns IOT_OK (the records were stored; a
+ * replay of them again only meets the dedup). */
+int spool_consume_epoch(spool_t *s, uint64_t epoch, uint64_t end, size_t records);
 
 /* CRC-32 (IEEE, as zlib's crc32). */
 uint32_t spool_crc32(uint32_t crc, const void *data, size_t len);

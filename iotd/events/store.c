@@ -35,6 +35,7 @@
 #define RETRY_MAX_MS        5000
 #define MAINTENANCE_MS      (3600 * 1000)
 #define STOP_SPOOL_ATTEMPTS 3
+#define DEFAULT_DEADLINE_MS 5000
 
 enum op_kind { OP_WRITE, OP_SPOOL, OP_REPLAY };
 
@@ -47,8 +48,12 @@ struct store_op {
     size_t n;
     int status;
     char err[256];
+    /* db jobs: what the write found, applied to the events on the main loop (on_db_done) */
+    bool *dup;
+    uint64_t *ids;
+    bool late; /* missed its deadline: spooled meanwhile, its completion only frees it */
     /* replay */
-    uint64_t end;
+    uint64_t end, epoch;
     size_t records;
     bool drained;
 };
@@ -90,7 +95,13 @@ struct event_store {
     unsigned held_attempts;
     /* maint_due: partition maintenance waits for the operation in flight (see pump) */
     bool replay_due, replay_turn, maint_due, maint_in_flight, closing;
-    uv_timer_t flush_timer, retry_timer, maint_timer;
+    /* Deadlines: db jobs that missed theirs and have not come back (late), one of them a
+     * replay (no other replay starts until it is back: it still uses the spool); stalled
+     * from the first miss until a db job succeeds again (one log line each way). */
+    unsigned late_ops;
+    bool late_replay, stalled;
+    uint64_t stalled_at;
+    uv_timer_t flush_timer, retry_timer, maint_timer, deadline_timer;
     uv_async_t kick;
     int open_handles;
 };
@@ -177,6 +188,8 @@ static void op_free(struct store_op *op)
     for (size_t i = 0; i < op->n; i++)
         event_unref(op->events[i]);
     free(op->events);
+    free(op->dup);
+    free(op->ids);
     free(op);
 }
 
@@ -240,25 +253,38 @@ static void on_db_done(inbox_msg_t *msg, void *loop_data);
 static void spool_work(uv_work_t *w);
 static void on_spool_done(uv_work_t *w, int status);
 
+/* On a db thread. The events are only read here (they may be spooled and acknowledged on
+ * the main loop meanwhile, if this misses its deadline); what the write finds goes to
+ * op->dup and op->ids. */
 static int db_run(db_job_t *job, MYSQL *conn)
 {
     struct store_op *op = container_of(job, struct store_op, job);
     event_store_t *st = op->st;
     if (op->kind == OP_REPLAY && !op->events) {
-        /* The spool is this operation's alone until it completes. The pool may run us twice
-         * (reconnect): the events are read once. */
-        int rc =
-            spool_read(st->spool, st->o.batch_max, &op->events, &op->n, &op->end, &op->records);
+        /* The spool is this operation's alone until it completes (or misses its deadline:
+         * then the epoch keeps a late consume from recording the wrong thing). The pool may
+         * run us twice (reconnect): the events are read once. */
+        int rc = spool_read_epoch(st->spool, st->o.batch_max, &op->events, &op->n, &op->end,
+                                  &op->records, &op->epoch);
         if (rc != IOT_OK) {
             snprintf(op->err, sizeof op->err, "events: spool read failed");
             return rc;
         }
     }
+    if (!op->dup) {
+        op->dup = calloc(op->n ? op->n : 1, sizeof(*op->dup));
+        op->ids = calloc(op->n ? op->n : 1, sizeof(*op->ids));
+        if (!op->dup || !op->ids) {
+            snprintf(op->err, sizeof op->err, "events: out of memory");
+            return IOT_ENOMEM;
+        }
+    }
     op->err[0] = '\0';
-    int rc = event_store_write(conn, op->events, op->n, op->err, sizeof op->err);
+    int rc =
+        event_store_write_out(conn, op->events, op->n, op->dup, op->ids, op->err, sizeof op->err);
     if (rc == IOT_OK && op->kind == OP_REPLAY) {
         op->drained = op->end >= spool_size(st->spool);
-        if (spool_consume(st->spool, op->end, op->records) != IOT_OK) {
+        if (spool_consume_epoch(st->spool, op->epoch, op->end, op->records) != IOT_OK) {
             snprintf(op->err, sizeof op->err, "events: spool offset update failed");
             return IOT_EIO; /* stored; replaying it again only meets the dedup */
         }
@@ -266,11 +292,14 @@ static int db_run(db_job_t *job, MYSQL *conn)
     return rc;
 }
 
+static void on_deadline(uv_timer_t *t);
+
 static void submit_db(event_store_t *st, struct store_op *op)
 {
     op->job = (db_job_t){.run = db_run, .reply_to = st->inbox};
     op->job.done.handle = on_db_done;
     st->op = op;
+    uv_timer_start(&st->deadline_timer, on_deadline, st->o.deadline_ms, 0);
     if (db_pool_submit(st->db, &op->job) != 0) {
         /* The pool is full or stopping: for a write, that is "database unavailable". */
         op->job.status = IOT_EBUSY;
@@ -328,12 +357,21 @@ static void spool_work(uv_work_t *w)
     free(keep);
 }
 
+/* A batch the database took: the cache learns each device's mark from it. A stored event's
+ * seq WAS above the device's mark and is the mark now (a device's stored seqs rise within a
+ * batch, so the last one wins): set, even lower than the cache's value, which may be that of a
+ * removed device of the same name (its mark went with it, sql/009). A duplicate only says
+ * the mark is at least its seq. */
 static void count_batch(event_store_t *st, struct store_op *op, bool replay)
 {
     size_t dups = 0;
     for (size_t i = 0; i < op->n; i++) {
-        dups += op->events[i]->duplicate;
-        seq_cache_raise(st->cache, op->events[i]->device, op->events[i]->seq);
+        const struct event *ev = op->events[i];
+        dups += ev->duplicate;
+        if (ev->duplicate)
+            seq_cache_raise(st->cache, ev->device, ev->seq);
+        else
+            seq_cache_set(st->cache, ev->device, ev->seq);
     }
     pthread_mutex_lock(&st->lock);
     st->stored += op->n - dups;
@@ -393,13 +431,110 @@ static void on_retry(uv_timer_t *t)
     pump(st);
 }
 
+/* The db job in flight missed its deadline: the database is hung or far too slow. Stop
+ * waiting for it: a write's batch goes to the spool now (acknowledged from there; should the
+ * late write commit after all, the replay finds its events stored and drops them as
+ * duplicates), a replay is left to finish alone, and new batches go to the spool. */
+static void on_deadline(uv_timer_t *t)
+{
+    event_store_t *st = t->data;
+    struct store_op *op = st->op, *copy = NULL;
+    if (!op || (op->kind != OP_WRITE && op->kind != OP_REPLAY))
+        return;
+    if (op->kind == OP_WRITE) {
+        copy = op_new(st, OP_SPOOL);
+        if (copy && !(copy->events = malloc((op->n ? op->n : 1) * sizeof(*copy->events)))) {
+            free(copy);
+            copy = NULL;
+        }
+        if (!copy) { /* out of memory: keep waiting, try again in a second */
+            uv_timer_start(&st->deadline_timer, on_deadline, 1000, 0);
+            return;
+        }
+        for (size_t i = 0; i < op->n; i++)
+            copy->events[i] = event_ref(op->events[i]);
+        copy->n = op->n;
+    }
+    op->late = true;
+    st->late_ops++;
+    st->late_replay |= op->kind == OP_REPLAY;
+    st->op = NULL;
+    pthread_mutex_lock(&st->lock);
+    st->db_errors++;
+    pthread_mutex_unlock(&st->lock);
+    if (!st->stalled) {
+        st->stalled = true;
+        st->stalled_at = uv_now(st->loop) - st->o.deadline_ms;
+        log_warn("events: the database has not answered %s of %zu events within %u ms "
+                 "([database] timeout_ms): hung or overloaded; events go to the spool until it "
+                 "answers again",
+                 op->kind == OP_WRITE ? "a batch" : "the replay", op->n, st->o.deadline_ms);
+    }
+    set_state(st, "spool");
+    schedule_retry(st);
+    if (copy)
+        submit_spool(st, copy); /* keeps the slot: order */
+    else
+        pump(st);
+}
+
+/* A db job succeeded: if the database had missed a deadline, it is back. */
+static void db_answered(event_store_t *st)
+{
+    if (!st->stalled)
+        return;
+    st->stalled = false;
+    log_info("events: the database answers again (stalled for %llu ms)",
+             (unsigned long long)(uv_now(st->loop) - st->stalled_at));
+}
+
+/* A db job that missed its deadline came back at last. Main loop. */
+static void on_late_done(event_store_t *st, struct store_op *op, int status)
+{
+    st->late_ops--;
+    if (op->kind == OP_REPLAY) {
+        /* Next replay: now if this one went through, else after the retry's backoff (not
+         * at once: a replay in the slot holds new batches up until its deadline). */
+        st->late_replay = false;
+        st->replay_due = status == IOT_OK;
+        if (status != IOT_OK)
+            schedule_retry(st);
+        /* It may have replayed the spool to its end (and emptied it). */
+        bool drained = status == IOT_OK && spool_size(st->spool) == 0;
+        set_state(st, drained ? "db" : st->state);
+        if (drained)
+            log_info("events: spool replayed, storing in the database again");
+    }
+    if (status == IOT_OK) {
+        log_info("events: a late %s of %zu events was stored after all%s",
+                 op->kind == OP_WRITE ? "batch" : "replay", op->n,
+                 op->kind == OP_WRITE ? " (its copy in the spool is a duplicate at replay)" : "");
+        db_answered(st);
+    }
+    op_free(op);
+    pump(st);
+    maybe_finish(st);
+}
+
 static void on_db_done(inbox_msg_t *msg, void *loop_data)
 {
     struct store_op *op = container_of(msg, struct store_op, job.done);
     event_store_t *st = op->st;
     int status = op->job.status;
     (void)loop_data;
+    if (op->late) {
+        on_late_done(st, op, status);
+        return;
+    }
+    uv_timer_stop(&st->deadline_timer);
     st->op = NULL;
+    if (status == IOT_OK) {
+        for (size_t i = 0; i < op->n; i++) {
+            op->events[i]->duplicate = op->dup[i];
+            op->events[i]->id = op->ids[i];
+        }
+        db_answered(st);
+    }
     if (status != IOT_OK) {
         pthread_mutex_lock(&st->lock);
         st->db_errors++;
@@ -465,7 +600,7 @@ static void pump(event_store_t *st)
     bool have = st->count > 0, stopping = st->stopping;
     pthread_mutex_unlock(&st->lock);
     if (st->spool_active) {
-        if (st->replay_due && !stopping && (!have || st->replay_turn)) {
+        if (st->replay_due && !stopping && !st->late_replay && (!have || st->replay_turn)) {
             struct store_op *op = op_new(st, OP_REPLAY);
             if (!op)
                 return;
@@ -625,9 +760,10 @@ static void maybe_finish(event_store_t *st)
     pthread_mutex_lock(&st->lock);
     bool idle = st->stopping && st->count == 0;
     pthread_mutex_unlock(&st->lock);
-    if (!idle || st->op || st->held || st->maint_in_flight || st->closing)
+    if (!idle || st->op || st->held || st->maint_in_flight || st->late_ops || st->closing)
         return;
     st->closing = true;
+    uv_close((uv_handle_t *)&st->deadline_timer, on_handle_closed);
     uv_close((uv_handle_t *)&st->flush_timer, on_handle_closed);
     uv_close((uv_handle_t *)&st->retry_timer, on_handle_closed);
     uv_close((uv_handle_t *)&st->maint_timer, on_handle_closed);
@@ -660,6 +796,8 @@ int event_store_start(event_store_t **out, uv_loop_t *main_loop, inbox_t *main_i
         st->o.flush_ms = DEFAULT_FLUSH_MS;
     if (!st->o.partitions_ahead)
         st->o.partitions_ahead = DEFAULT_AHEAD;
+    if (!st->o.deadline_ms)
+        st->o.deadline_ms = DEFAULT_DEADLINE_MS;
     if (st->o.batch_max > st->o.queue_max)
         st->o.batch_max = st->o.queue_max;
     st->spool_path = strdup(o->spool_path);
@@ -689,9 +827,11 @@ int event_store_start(event_store_t **out, uv_loop_t *main_loop, inbox_t *main_i
     uv_timer_init(main_loop, &st->flush_timer);
     uv_timer_init(main_loop, &st->retry_timer);
     uv_timer_init(main_loop, &st->maint_timer);
+    uv_timer_init(main_loop, &st->deadline_timer);
     uv_async_init(main_loop, &st->kick, on_kick);
     st->flush_timer.data = st->retry_timer.data = st->maint_timer.data = st->kick.data = st;
-    st->open_handles = 4;
+    st->deadline_timer.data = st;
+    st->open_handles = 5;
     if (!st->o.no_maintenance)
         uv_timer_start(&st->maint_timer, on_maint_timer, 0, MAINTENANCE_MS);
     pump(st);

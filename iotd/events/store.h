@@ -17,6 +17,12 @@
  *  - while the spool holds events not yet replayed, every new batch goes to the spool too
  *    (order), and a retry timer (1 s, backing off to 5 s) submits replay jobs that store the
  *    spool's records in order through the same dedup transaction, then truncate it.
+ *  - every db job has a deadline (deadline_ms): a write the database has not answered by then
+ *    (hung: SIGSTOPped, a full disk, a network black hole) is not waited for; its batch goes
+ *    to the spool as if the write had failed, and a replay past it is left to finish alone
+ *    (no other replay starts before it is back). Should the late write commit after all,
+ *    the spooled copy meets the dedup at replay: stored once. The log says when the database
+ *    misses a deadline and when it answers again.
  * Then, on the main loop, done() gets the durable batch (stored, duplicate, or spooled) and the
  * store drops its references. Events replayed from the spool were handed to done() once, when
  * they were spooled (that is when they were acknowledged and streamed); replay does not call
@@ -54,6 +60,7 @@ struct event_store_options {
     unsigned retention_days;   /* days of events kept; 0 = forever */
     unsigned partitions_ahead; /* day partitions created ahead of today; 0: 7 */
     bool no_maintenance;       /* tests: do not run partition maintenance */
+    unsigned deadline_ms;      /* longest wait for a db job before spooling; 0: 5000 */
     /* Main loop, may be NULL: the store has stopped and is freed (after event_store_stop);
      * gets the done callback's arg. Until then keep the main loop running and the db pool
      * up: the store may still submit jobs (the queue is drained a batch at a time). */
@@ -126,6 +133,11 @@ int event_store_query(MYSQL *conn, const struct event_query *q, cJSON **rows, ch
  * store's jobs do; sets each event's duplicate and id (0 when ids cannot be derived). Exposed
  * for tests and benchmarks. */
 int event_store_write(MYSQL *conn, struct event *const *events, size_t n, char *err, size_t errlen);
+/* The same, leaving the events untouched: dup[i] and ids[i] (arrays of n) get what
+ * event_store_write would set, for a caller that applies them on another thread (the store,
+ * whose batch may be spooled meanwhile when the database misses its deadline). */
+int event_store_write_out(MYSQL *conn, struct event *const *events, size_t n, bool *dup,
+                          uint64_t *ids, char *err, size_t errlen);
 
 /* Close the prepared statements this thread cached for its connection (they are otherwise
  * freed when the thread exits). For threads that close their own connection (tests). */

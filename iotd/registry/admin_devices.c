@@ -138,6 +138,12 @@ static int device_remove(struct admin_op *op)
     if (rc == IOT_OK)
         rc = sql_exec(op->conn, "DELETE FROM devices WHERE id = ?",
                       SQL_PARAMS(sql_str(admin_arg(op, "id"))), NULL, NULL, op->err, op->errlen);
+    /* Its events stay (history is by name), but not its sequence high-water mark: a device
+     * added again under this name starts counting at 1 and must not be taken for the old one
+     * retransmitting (sql/009). Same transaction: the removal and the mark go together. */
+    if (rc == IOT_OK)
+        rc = sql_exec(op->conn, "DELETE FROM event_seq WHERE device_id = ?",
+                      SQL_PARAMS(sql_str(admin_arg(op, "id"))), NULL, NULL, op->err, op->errlen);
     if (rc == IOT_OK)
         rc = admin_result_num(op, "rules_removed", (double)rules);
     return rc;

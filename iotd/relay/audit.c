@@ -30,6 +30,9 @@
 #define AUDIT_OUTCOMES_TEXT    96 /* "ok,denied,...": every outcome name, comma-separated */
 #define AUDIT_MAINTENANCE_MS   (3600 * 1000)
 #define AUDIT_PARTITIONS_AHEAD 7
+/* A batch the database could not take is held and written again after 0.5 s, backing off to
+ * 4 s (db/batch.h): an outage holds senders (relay_audit_backlogged), it drops nothing. */
+#define AUDIT_RETRY_MS 500
 
 /* One audited message, as the io thread hands it over (a fixed size: db/batch copies records
  * into its buffer). The db thread turns a chunk of them into blocks (insert_chunk). */
@@ -344,6 +347,22 @@ static void release_audit(void *arg)
     free(arg);
 }
 
+/* Main loop: what the batch writer wants an operator to know (db/batch.h). */
+static void note_audit(enum batch_note what, int status, uint64_t n, void *arg)
+{
+    (void)arg;
+    if (what == BATCH_HELD)
+        log_warn("relay audit: the database cannot take the audit (%s); holding %llu records "
+                 "and retrying, senders are held once the backlog reaches %d",
+                 iot_error_name(status), (unsigned long long)n, AUDIT_CAPACITY / 2);
+    else if (what == BATCH_RESUMED)
+        log_info("relay audit: the database takes the audit again (%llu held records written)",
+                 (unsigned long long)n);
+    else
+        log_error("relay audit: %llu audit records dropped (see the relay stats' audit drops)",
+                  (unsigned long long)n);
+}
+
 int relay_audit_start(relay_audit_t **out, const char *mode_name, unsigned retention_days,
                       uv_loop_t *main_loop, inbox_t *main_inbox, db_pool_t *db)
 {
@@ -367,7 +386,9 @@ int relay_audit_start(relay_audit_t **out, const char *mode_name, unsigned reten
                               .flush_ms = 100,
                               .write = write_records,
                               .release = release_audit,
-                              .arg = a};
+                              .arg = a,
+                              .retry_ms = AUDIT_RETRY_MS,
+                              .note = note_audit};
     int rc = batch_start(&a->batch, main_loop, main_inbox, db, &o);
     if (rc != 0) {
         free(a);

@@ -5,6 +5,11 @@
  * block per sender and device (sql/008: a row whose body lists the messages), since MariaDB's
  * cost is per row; the view relay_audit shows a row per message. The blocks are partitioned
  * by day; the writer drops the days older than the retention.
+ *
+ * A database outage loses nothing: a batch the database cannot take is held and retried
+ * (db/batch.h retry_ms) while new records wait in memory, and once half of that room is used
+ * relay_audit_backlogged holds the senders back. Records are dropped only when stopping with
+ * the database still away, or past the bound; either is logged and counted (stats: drops).
  */
 #ifndef IOTD_RELAY_AUDIT_H
 #define IOTD_RELAY_AUDIT_H

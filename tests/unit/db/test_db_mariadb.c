@@ -738,6 +738,107 @@ static void test_batch_double_buffer(void **state)
     run_loop_until(f, &closed, 1, 5000);
 }
 
+/* --- batch: a database outage holds the batch, it drops nothing ----------------------------- */
+
+struct hold_ctx {
+    atomic_int fail_left; /* write() fails with IOT_EDB while this is > 0 */
+    atomic_int nrecords;
+    int order[64];
+    int notes[3]; /* BATCH_HELD, BATCH_RESUMED, BATCH_DROPPED */
+    uint64_t dropped_noted;
+    int released;
+};
+
+static int hold_write(MYSQL *conn, void *records, size_t n, void *arg)
+{
+    struct hold_ctx *h = arg;
+    (void)conn;
+    if (atomic_load(&h->fail_left) > 0) {
+        atomic_fetch_sub(&h->fail_left, 1);
+        return IOT_EDB;
+    }
+    const int *r = records;
+    for (size_t i = 0; i < n; i++)
+        h->order[atomic_fetch_add(&h->nrecords, 1)] = r[i];
+    return 0;
+}
+
+static void hold_note(enum batch_note what, int status, uint64_t n, void *arg)
+{
+    struct hold_ctx *h = arg;
+    (void)status;
+    h->notes[what]++;
+    if (what == BATCH_DROPPED)
+        h->dropped_noted += n;
+}
+
+static void hold_released(void *arg)
+{
+    ((struct hold_ctx *)arg)->released = 1;
+}
+
+static void test_batch_holds_on_failure(void **state)
+{
+    struct fixture *f = *state;
+    struct hold_ctx h = {0};
+    struct db_target t;
+    inbox_t inbox;
+    int closed = 0;
+    db_pool_t *pool = NULL;
+    batch_t *batch = NULL;
+    uint64_t written = 0, dropped = 0;
+    size_t pending = 0;
+    assert_int_equal(inbox_init(&inbox, &f->loop, 64, &closed), 0);
+    assert_int_equal(db_target_for_socket(mariadb_local_socket(f->server), "iotd_mig", &t), 0);
+    assert_int_equal(db_pool_start(&pool, &t, 1, 16), 0);
+    db_target_free(&t);
+    struct batch_options o = {.record_size = sizeof(int),
+                              .capacity = 16,
+                              .batch_max = 4,
+                              .flush_ms = 10,
+                              .write = hold_write,
+                              .release = hold_released,
+                              .arg = &h,
+                              .retry_ms = 20,
+                              .note = hold_note};
+    assert_int_equal(batch_start(&batch, &f->loop, &inbox, pool, &o), 0);
+    /* The database fails the first 5 attempts (the pool retries each once: 2 or 3 holds). */
+    atomic_store(&h.fail_left, 5);
+    int next = 0;
+    for (; next < 6; next++)
+        batch_add(batch, &next);
+    for (int i = 0; i < 400 && atomic_load(&h.fail_left) > 2; i++)
+        uv_run(&f->loop, UV_RUN_ONCE);
+    for (; next < 12; next++) /* added while the first batch is held */
+        batch_add(batch, &next);
+    for (int i = 0; i < 4000 && written < 12; i++) {
+        uv_run(&f->loop, UV_RUN_ONCE);
+        batch_stats(batch, &written, &dropped, &pending);
+    }
+    assert_int_equal(written, 12);
+    assert_int_equal(dropped, 0);
+    assert_int_equal(pending, 0);
+    for (int i = 0; i < 12; i++)
+        assert_int_equal(h.order[i], i); /* nothing lost, in order */
+    assert_int_equal(h.notes[BATCH_HELD], 1);
+    assert_int_equal(h.notes[BATCH_RESUMED], 1);
+    assert_int_equal(h.notes[BATCH_DROPPED], 0);
+
+    /* Stopping with the database away for good: tried once more, then dropped and noted. */
+    atomic_store(&h.fail_left, 1000);
+    for (next = 100; next < 103; next++)
+        batch_add(batch, &next);
+    batch_stop(batch);
+    run_loop_until(f, &h.released, 1, 5000);
+    assert_int_equal(h.released, 1);
+    assert_int_equal(h.dropped_noted, 3);
+    assert_int_equal(atomic_load(&h.nrecords), 12);
+
+    db_pool_stop(pool);
+    inbox_close(&inbox, inbox_closed);
+    run_loop_until(f, &closed, 1, 5000);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -747,6 +848,7 @@ int main(void)
         cmocka_unit_test(test_migrate_refuses_newer_schema),
         cmocka_unit_test(test_pool_runs_jobs_and_delivers),
         cmocka_unit_test(test_batch_double_buffer),
+        cmocka_unit_test(test_batch_holds_on_failure),
         cmocka_unit_test(test_pool_retries_killed_connection),
         cmocka_unit_test(test_supervisor_restarts_after_sigkill),
         cmocka_unit_test(test_takeover_then_stop),
