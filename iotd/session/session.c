@@ -109,14 +109,6 @@ void session_close(struct session *s, const char *reason)
     conn_close(s->conn, reason);
 }
 
-/* "203.0.113.7:51234" -> "a:203.0.113.7": the rate-limit key of a peer address. */
-void session_address_key(const char *peer, char *out, size_t outlen)
-{
-    const char *colon = strrchr(peer, ':');
-    int len = colon ? (int)(colon - peer) : (int)strlen(peer);
-    snprintf(out, outlen, "a:%.*s", len, peer);
-}
-
 void session_record(struct session *s, enum conn_event ev, const char *reason)
 {
     const struct conn_info *ci = conn_info(s->conn);

@@ -147,8 +147,6 @@ void session_close(struct session *s, const char *reason);
 struct session *session_at(struct session_env *env, uint32_t slot, uint64_t serial);
 
 /* A session's life (session.c). */
-/* "203.0.113.7:51234" -> "a:203.0.113.7": the rate-limit key of a peer address. */
-void session_address_key(const char *peer, char *out, size_t outlen);
 /* Record a connect, disconnect or failure of s in the connection log. */
 void session_record(struct session *s, enum conn_event ev, const char *reason);
 /* The net layer's on_data of a session's conn (also fed a held session's backlog). */
