@@ -121,9 +121,11 @@ void session_on_auth(struct session *s, const struct iotp_frame *f)
     uint32_t retry_s = ratelimit_auth_failed(env->all->deps.ratelimit, &attempt, ctl_wall_ms());
     session_send_error(s, f->id, "auth", retry_s);
     atomic_fetch_add(&env->counters.auth_failures, 1);
-    session_record(s, CONN_EVENT_AUTH_FAILURE, s->lookup_failure ? s->lookup_failure : "wrong mac");
-    log_info("device %s from %s: authentication failed (%s)", s->principal,
-             conn_info(s->conn)->peer, s->lookup_failure ? s->lookup_failure : "wrong mac");
+    const char *why = s->lookup_failure ? s->lookup_failure : "wrong mac";
+    /* One line per (address, id, reason) a minute: the connection log counts the rest. */
+    if (session_record(s, CONN_EVENT_AUTH_FAILURE, why))
+        log_info("device %s from %s: authentication failed (%s)", s->principal,
+                 conn_info(s->conn)->peer, why);
     session_close(s, "authentication failed");
 }
 

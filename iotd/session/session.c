@@ -109,11 +109,11 @@ void session_close(struct session *s, const char *reason)
     conn_close(s->conn, reason);
 }
 
-void session_record(struct session *s, enum conn_event ev, const char *reason)
+bool session_record(struct session *s, enum conn_event ev, const char *reason)
 {
     const struct conn_info *ci = conn_info(s->conn);
-    conn_log_record(s->env->all->deps.conn_log, ev, s->principal, ci->peer,
-                    ci->transport == CONN_TLS ? "tls" : "tcp", reason, ctl_wall_ms());
+    return conn_log_record(s->env->all->deps.conn_log, ev, s->principal, ci->peer,
+                           ci->transport == CONN_TLS ? "tls" : "tcp", reason, ctl_wall_ms());
 }
 
 /* ---- frames, by type: one table per session state (handshake, device, client) ----

@@ -147,8 +147,9 @@ void session_close(struct session *s, const char *reason);
 struct session *session_at(struct session_env *env, uint32_t slot, uint64_t serial);
 
 /* A session's life (session.c). */
-/* Record a connect, disconnect or failure of s in the connection log. */
-void session_record(struct session *s, enum conn_event ev, const char *reason);
+/* Record a connect, disconnect or failure of s in the connection log; false if it is a failure
+ * counted in an aggregate (conn_log_record): not worth a log line of its own. */
+bool session_record(struct session *s, enum conn_event ev, const char *reason);
 /* The net layer's on_data of a session's conn (also fed a held session's backlog). */
 void session_on_data(conn_t *c, const uint8_t *data, size_t len);
 /* Drop a reference (the connection's, or a LOGIN verification's); the last frees s. */

@@ -223,6 +223,10 @@ def main():
         for _ in range(int(args[0])):
             expect_refused(conn(), args[1], args[2], bytes.fromhex(args[3]))
         print("ok: refused", args[0], "times")
+    elif scenario == "refused-ids":  # N PREFIX TYPE KEYHEX: ids PREFIX1..PREFIXN, each refused
+        for i in range(1, int(args[0]) + 1):
+            expect_refused(conn(), args[1] + str(i), args[2], bytes.fromhex(args[3]))
+        print("ok: refused", args[0], "ids")
     elif scenario == "login-ok":  # USER PASSWORD: WELCOME
         result, details = login(conn(), args[0], args[1])
         if result != "ok":
