@@ -151,7 +151,9 @@ static void established(struct session *s)
         presence_claim(all->deps.presence, &e, all->opts.replace_duplicate, &previous, &device_id);
     if (rc < 0) {
         /* Refused: the key was right, so saying why costs nothing. */
-        session_send_error(s, 2, rc == IOT_EEXIST ? "busy" : "internal", 0);
+        /* The one connected now is gone at the latest when its keepalive runs out. */
+        session_send_error(s, 2, rc == IOT_EEXIST ? "busy" : "internal",
+                           all->opts.keepalive_timeout_s);
         session_record(s, CONN_EVENT_AUTH_FAILURE, "already connected");
         session_close(s, rc == IOT_EEXIST ? "device already connected" : "presence full");
         return;

@@ -86,14 +86,22 @@ void session_send_system(struct session *s, enum iotp_type type, uint32_t id, co
         session_send_bytes(s, buf, (size_t)len);
 }
 
-void session_send_error(struct session *s, uint32_t id, const char *code, uint32_t retry_s)
+void session_send_error_from(struct session *s, const char *from, uint32_t id, const char *code,
+                             uint32_t retry_s, const char *msg)
 {
-    uint8_t buf[256];
-    int len =
-        iotp_frame_write_error(buf, sizeof(buf), IOTP_SERVER_ADDRESS,
-                               s->principal[0] ? s->principal : "unknown", id, code, retry_s, NULL);
+    uint8_t buf[512];
+    /* Every busy says when to come back (iot-protocol(7)): 1 s unless the caller knows. */
+    if (retry_s == 0 && strcmp(code, "busy") == 0)
+        retry_s = 1;
+    int len = iotp_frame_write_error(
+        buf, sizeof(buf), from, s->principal[0] ? s->principal : "unknown", id, code, retry_s, msg);
     if (len > 0)
         session_send_bytes(s, buf, (size_t)len);
+}
+
+void session_send_error(struct session *s, uint32_t id, const char *code, uint32_t retry_s)
+{
+    session_send_error_from(s, IOTP_SERVER_ADDRESS, id, code, retry_s, NULL);
 }
 
 void session_close(struct session *s, const char *reason)
@@ -119,9 +127,11 @@ bool session_record(struct session *s, enum conn_event ev, const char *reason)
 /* ---- frames, by type: one table per session state (handshake, device, client) ----
  *
  * A frame goes to the handler of its type (iotp_frame_type: the firmware's table of types) in
- * the table of its session's state; a type with no handler there is out of place, refused
- * with ERROR code=bad_frame. Adding a system type: its row in firmware/ (iotp_types.h, .c),
- * its handler here (or beside its job), a row in each table that takes it, iot-protocol(7). */
+ * the table of its session's state. An upper-case type the protocol does not define is
+ * refused with ERROR code=unknown_type; a system type with no handler in the table is out of
+ * place, refused with ERROR code=bad_frame (iot-protocol(7)). Adding a system type: its row in
+ * firmware/ (iotp_types.h, .c), its handler here (or beside its job), a row in each table that
+ * takes it, iot-protocol(7). */
 
 typedef void (*frame_handler)(struct session *s, const struct iotp_frame *f);
 
@@ -182,7 +192,11 @@ static void on_frame(struct session *s, const struct iotp_frame *f)
     if (s->state != SESSION_ESTABLISHED) {
         if (s->refs > 1) /* a LOGIN is being verified: one thing at a time */
             session_send_error(s, f->id, "busy", 0);
-        else if (s->hs->state != IOTP_SERVER_HS_WAIT_HELLO)
+        else if (type == IOTP_TYPE_UNKNOWN) {
+            session_send_error(s, f->id, "unknown_type", 0);
+            session_record(s, CONN_EVENT_AUTH_FAILURE, "unknown type during the handshake");
+            session_close(s, "unknown type during the handshake");
+        } else if (s->hs->state != IOTP_SERVER_HS_WAIT_HELLO)
             session_on_auth(s, f);
         else if ((handler = hello_frames[type]) != NULL)
             handler(s, f);
@@ -193,7 +207,11 @@ static void on_frame(struct session *s, const struct iotp_frame *f)
     handler = s->kind == SESSION_DEVICE ? device_frames[type] : client_frames[type];
     if (strcmp(f->from, s->principal) != 0 || !handler) {
         /* A session speaks only for itself, and only in the frames of its state. */
-        session_send_error(s, f->id, "bad_frame", 0);
+        session_send_error(s, f->id,
+                           strcmp(f->from, s->principal) == 0 && type == IOTP_TYPE_UNKNOWN
+                               ? "unknown_type"
+                               : "bad_frame",
+                           0);
         session_bad_frame(s);
         return;
     }

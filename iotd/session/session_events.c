@@ -49,11 +49,7 @@ static const char *frame_kv(const struct iotp_frame *f, unsigned first, const ch
 static void send_event_error(struct session *s, uint32_t seq, const char *code, const char *why,
                              uint32_t retry_s)
 {
-    uint8_t buf[512];
-    int len = iotp_frame_write_error(buf, sizeof(buf), IOTP_SERVER_ADDRESS, s->principal, seq, code,
-                                     retry_s, why);
-    if (len > 0)
-        session_send_bytes(s, buf, (size_t)len);
+    session_send_error_from(s, IOTP_SERVER_ADDRESS, seq, code, retry_s, why);
 }
 
 /* A device's EVENT or ALARM: name first, then key=value fields per the catalogue. */

@@ -142,6 +142,10 @@ void session_send_system(struct session *s, enum iotp_type type, uint32_t id, co
                          const char *value);
 /* Send `iotd <principal> ERROR id code=CODE [retry=S]`. */
 void session_send_error(struct session *s, uint32_t id, const char *code, uint32_t retry_s);
+/* Send `FROM <principal> ERROR id code=CODE [retry=S] [msg=MSG]`: every ERROR of a session is
+ * written here, so that every code=busy carries retry= (at least 1). */
+void session_send_error_from(struct session *s, const char *from, uint32_t id, const char *code,
+                             uint32_t retry_s, const char *msg);
 void session_close(struct session *s, const char *reason);
 /* The live session at (slot, serial) of env, or NULL. */
 struct session *session_at(struct session_env *env, uint32_t slot, uint64_t serial);

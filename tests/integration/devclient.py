@@ -479,6 +479,46 @@ def main():
             else:
                 fail(f"line {n}: unknown step {words[0]}")
         print("ok: event script held")
+    elif scenario == "client-script":  # USER < SCRIPT: a native client's frames, raw
+        # Script lines ("#" starts a comment): "send TO TYPE ID ARGS..." queues a frame from
+        # USER (queued frames leave in one write, at the next other step) | "expect TYPE ID
+        # [k=v...]" the next frame (PINGs answered and skipped; v "*": the key is there) |
+        # "expect-set TYPE:ID..." the next frames, in any order | "quiet S" no frame within S
+        # seconds | "mark TEXT" print TEXT | "sleep S".
+        user, c, queued = args[0], conn(), []
+        for n, line in enumerate(sys.stdin, 1):
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            if words[0] == "send":
+                queued.append(frame(user, words[1], words[2], int(words[3]), *words[4:]))
+                continue
+            if queued:
+                c.send(b"".join(queued))
+                queued = []
+            if words[0] == "expect":
+                expect_frame(c, user, n, words[1:])
+            elif words[0] == "expect-set":
+                want = set(words[1:])
+                while want:
+                    f = c.recv_frame(timeout=15)
+                    got = f and f"{f[2]}:{f[3]}"
+                    if got not in want:
+                        fail(f"line {n}: expected one of {sorted(want)}, got {f}")
+                    want.remove(got)
+            elif words[0] == "quiet":
+                try:
+                    f = c.recv_frame(timeout=float(words[1]))
+                    fail(f"line {n}: expected nothing, got {f}")
+                except socket.timeout:
+                    pass
+            elif words[0] == "mark":
+                print(*words[1:], flush=True)
+            elif words[0] == "sleep":
+                time.sleep(float(words[1]))
+            else:
+                fail(f"line {n}: unknown step {words[0]}")
+        print("ok: client script held")
     elif scenario == "subscribe":  # USER PASSWORD SECONDS COUNT [k=v...]: print what arrives
         user, password, seconds, count, rest = args[0], args[1], float(args[2]), int(args[3]), args[4:]
         c = conn()
@@ -521,6 +561,8 @@ def main():
             if f[2] == "OK":
                 ok += 1
             elif f[2] == "ERROR" and kv(f[4]).get("code") == "busy":
+                if int(kv(f[4]).get("retry", "0")) < 1:
+                    fail(f"busy without retry=: {f}")
                 busy += 1
         print(f"ok={ok} busy={busy}")
     elif scenario == "lease":  # USER PASSWORD HOLD_S k=v...: LEASE, print the answer, hold
