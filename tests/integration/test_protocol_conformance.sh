@@ -36,12 +36,24 @@ send iotd PING 4
 expect-set OK:3 PONG:4
 send iotd FROB 5
 expect ERROR 5 code=unknown_type
+# a second subscription matching the same events
+send iotd SUBSCRIBE 15 event=temperature alarms=1
+expect OK 15 sub=*
+mark subscribed
+expect EVENT 100 value=21.5
+quiet 1.5
 # one request waits at dev2 (never answered), the next is over max_in_flight
 send dev2 slow_op 31
 send dev2 slow_op 32
 expect ERROR 32 code=busy retry=*
 SCRIPT
 alice=$!
+for _ in $(seq 1 100); do grep -q subscribed "$T_DIR/alice.log" && break; sleep 0.1; done
+grep -q subscribed "$T_DIR/alice.log" || fail "alice's script: $(cat "$T_DIR/alice.log")"
+$client "$addr" event-script dev1 thermo "$k1" <<'SCRIPT' || fail "dev1's event"
+send EVENT 100 temperature value=21.5
+expect ACK 100
+SCRIPT
 wait $alice || fail "alice's script: $(cat "$T_DIR/alice.log")"
 T_CHECKS=$((T_CHECKS + 1))
 
