@@ -310,12 +310,27 @@ static const char *check_scope(const registry_snapshot_t *snap, const struct ses
     return NULL;
 }
 
+/* Is r->event an event of what r's scope covers (the device's type, the type, or any type of
+ * the tenant)? A name that is not could never match: the client mistyped it. */
+static bool event_in_scope(const registry_snapshot_t *snap, const struct session_sub_request *r)
+{
+    struct registry_device_info d;
+    if (r->device[0])
+        return registry_device_lookup(snap, r->device, &d) == 0 &&
+               registry_event_defined(snap, r->tenant, d.type, r->event);
+    return registry_event_defined(snap, r->tenant, r->type, r->event);
+}
+
 static void on_subscribe(hub_t *hub, const registry_snapshot_t *snap,
                          const struct session_sub_request *r)
 {
     const char *why = NULL;
     const char *code = check_scope(snap, r, &why);
     size_t held = 0;
+    if (!code && r->event[0] && !event_in_scope(snap, r)) {
+        code = "bad_args";
+        why = "event= names no event of the catalogue";
+    }
     if (code) {
         reply(hub, r, code, NULL, why);
         return;
@@ -372,6 +387,12 @@ static void on_lease_request(hub_t *hub, const registry_snapshot_t *snap,
     if (!code && (!r->device[0] || !r->event[0])) {
         code = "bad_args";
         why = "a lease needs device= and event=";
+    }
+    /* A command (read_temp) is not leased: said as such, before the access map is asked
+     * about reading it, which only events can be. */
+    if (!code && !event_in_scope(snap, r)) {
+        code = "unknown_type";
+        why = "not an event of the device's type";
     }
     if (!code) {
         if (!registry_access_allows_read(snap, r->principal, r->device, r->event)) {

@@ -36,6 +36,24 @@ send iotd PING 4
 expect-set OK:3 PONG:4
 send iotd FROB 5
 expect ERROR 5 code=unknown_type
+send iotd SUBSCRIBE 6 alarms=2
+expect ERROR 6 code=bad_args msg=*
+send iotd SUBSCRIBE 7 event=nosuch
+expect ERROR 7 code=bad_args msg=*
+send iotd SUBSCRIBE 8 colour=red
+expect ERROR 8 code=bad_args msg=*
+send iotd SUBSCRIBE 9 device=
+expect ERROR 9 code=bad_args msg=*
+send iotd SUBSCRIBE 10 event=read_temp
+expect ERROR 10 code=bad_args msg=*
+send iotd LEASE 11 device=dev1 event=temperature ttl=abc
+expect ERROR 11 code=bad_args msg=*
+send iotd LEASE 12 device=dev1 event=temperature ttl=4294967296
+expect ERROR 12 code=bad_args msg=*
+send iotd LEASE 13 device=dev1 event=temperature
+expect ERROR 13 code=bad_args msg=*
+send iotd LEASE 14 device=dev1 event=read_temp ttl=10
+expect ERROR 14 code=unknown_type msg=*
 # a second subscription matching the same events
 send iotd SUBSCRIBE 15 event=temperature alarms=1
 expect OK 15 sub=*
