@@ -1,7 +1,8 @@
 /*
  * login.c - a native client's LOGIN user@tenant: checked, rate limited, and its password
  * verified against the Argon2id hash on libuv's worker threads, off the io thread (tens of
- * milliseconds of CPU each), then WELCOME or ERROR code=auth.
+ * milliseconds of CPU each), then WELCOME or ERROR code=auth. Meanwhile the session is held
+ * (holds.c): frames the client sent after LOGIN are parsed once WELCOME is written, in order.
  */
 #include "base/log.h"
 #include "crypto/password.h"
@@ -144,7 +145,9 @@ void session_on_login(struct session *s, const struct iotp_frame *f)
     w->id = f->id;
     snprintf(w->password, sizeof(w->password), "%s", password);
     s->refs++; /* the session outlives the verification even if the client leaves */
-    if (uv_queue_work(&env->io->loop, &w->req, login_verify, login_done) != 0) {
+    /* Frames pipelined after LOGIN wait for its answer (holds.c), then go in order. */
+    if (!session_hold_login(s) ||
+        uv_queue_work(&env->io->loop, &w->req, login_verify, login_done) != 0) {
         s->refs--;
         iotp_wipe(w->password, sizeof(w->password));
         free(w);

@@ -190,8 +190,8 @@ static void on_frame(struct session *s, const struct iotp_frame *f)
     s->frames_in++;
     atomic_fetch_add_explicit(&s->env->counters.frames_in, 1, memory_order_relaxed);
     if (s->state != SESSION_ESTABLISHED) {
-        if (s->refs > 1) /* a LOGIN is being verified: one thing at a time */
-            session_send_error(s, f->id, "busy", 0);
+        if (s->refs > 1) /* a LOGIN is being verified; what follows it is held (login.c) */
+            session_send_error(s, f->id, "busy", 1);
         else if (type == IOTP_TYPE_UNKNOWN) {
             session_send_error(s, f->id, "unknown_type", 0);
             session_record(s, CONN_EVENT_AUTH_FAILURE, "unknown type during the handshake");

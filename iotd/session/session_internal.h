@@ -188,6 +188,8 @@ void session_holds_stop(struct session_env *env);
 bool session_output_above(const struct session *s, size_t divisor);
 /* Stop reading s for now (counter: why); released by the thread's hold timer. */
 void session_hold_sender(struct session *s, _Atomic uint64_t *counter);
+/* Hold s while its LOGIN is verified (its later frames wait for WELCOME); false without memory. */
+bool session_hold_login(struct session *s);
 /* Keep data[0..len) of held s for its release; false (parse it now) without memory. */
 bool session_stash_backlog(struct session *s, const uint8_t *data, size_t len);
 
