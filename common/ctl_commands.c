@@ -234,7 +234,7 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
          "connects, disconnects and authentication failures, newest first",
          {{"id", NULL, CTL_ARG_NAME, true, "ID", "device id (also unregistered ones)"},
           {"limit", "--limit", CTL_ARG_INT, false, "N", "at most N (default 50)"}},
-         {"at", "event", "address", "transport", "reason", NULL},
+         {"at", "event", "address", "transport", "reason", "count", NULL},
          "history"},
 
     [CTL_USER_ADD] = {CTL_USER_ADD,

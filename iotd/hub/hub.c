@@ -112,16 +112,28 @@ static bool sub_matches(const struct hub_sub *sub, const registry_snapshot_t *sn
            registry_access_allows_read(snap, f->principal, item->device, access_name(item));
 }
 
+struct remote_match {
+    unsigned io;
+    struct session_target target;
+};
+
+/* By io thread, then session: one run per thread, and a session's matches side by side. */
+static int remote_match_cmp(const void *a, const void *b)
+{
+    const struct remote_match *x = a, *y = b;
+    if (x->io != y->io)
+        return x->io < y->io ? -1 : 1;
+    if (x->target.serial != y->target.serial)
+        return x->target.serial < y->target.serial ? -1 : 1;
+    return 0;
+}
+
 void hub_fanout(hub_t *hub, struct event *item)
 {
     sessions_t *sessions = hub->deps.sessions;
-    struct remote_match {
-        unsigned io;
-        struct session_target target;
-    } *remote = NULL;
+    struct remote_match *remote = NULL;
     struct session_target *run = NULL;
     size_t nremote = 0;
-    unsigned io_count = 0;
     registry_snapshot_t *snap = registry_acquire(hub->deps.registry);
 
     if (item->kind == EVENT_KIND_ALARM)
@@ -148,18 +160,18 @@ void hub_fanout(hub_t *hub, struct event *item)
             goto out;
         }
         remote[nremote++] = (struct remote_match){sub->io, {sub->slot, sub->serial}};
-        if (sub->io + 1 > io_count)
-            io_count = sub->io + 1;
     }
-    /* Remote subscribers get one message per io thread. */
+    /* Remote subscribers get one message per io thread, and a connection gets the item once
+     * however many of its subscriptions match (iot-protocol(7)): sessions are told apart by
+     * serial, unique among all threads. */
     if (nremote && sessions && (run = malloc(nremote * sizeof(*run)))) {
-        for (unsigned io = 0; io < io_count; io++) {
+        qsort(remote, nremote, sizeof(*remote), remote_match_cmp);
+        for (size_t i = 0; i < nremote;) {
+            unsigned io = remote[i].io;
             size_t n = 0;
-            for (size_t i = 0; i < nremote; i++)
-                if (remote[i].io == io)
+            for (; i < nremote && remote[i].io == io; i++)
+                if (n == 0 || run[n - 1].serial != remote[i].target.serial)
                     run[n++] = remote[i].target;
-            if (n == 0)
-                continue;
             /* Counted as delivered (or dropped) on the io thread, unless it never gets there. */
             if (hub->deps.port.deliver(sessions, io, item, run, n) != 0)
                 hub->stats.dropped += n;
@@ -298,12 +310,27 @@ static const char *check_scope(const registry_snapshot_t *snap, const struct ses
     return NULL;
 }
 
+/* Is r->event an event of what r's scope covers (the device's type, the type, or any type of
+ * the tenant)? A name that is not could never match: the client mistyped it. */
+static bool event_in_scope(const registry_snapshot_t *snap, const struct session_sub_request *r)
+{
+    struct registry_device_info d;
+    if (r->device[0])
+        return registry_device_lookup(snap, r->device, &d) == 0 &&
+               registry_event_defined(snap, r->tenant, d.type, r->event);
+    return registry_event_defined(snap, r->tenant, r->type, r->event);
+}
+
 static void on_subscribe(hub_t *hub, const registry_snapshot_t *snap,
                          const struct session_sub_request *r)
 {
     const char *why = NULL;
     const char *code = check_scope(snap, r, &why);
     size_t held = 0;
+    if (!code && r->event[0] && !event_in_scope(snap, r)) {
+        code = "bad_args";
+        why = "event= names no event of the catalogue";
+    }
     if (code) {
         reply(hub, r, code, NULL, why);
         return;
@@ -360,6 +387,12 @@ static void on_lease_request(hub_t *hub, const registry_snapshot_t *snap,
     if (!code && (!r->device[0] || !r->event[0])) {
         code = "bad_args";
         why = "a lease needs device= and event=";
+    }
+    /* A command (read_temp) is not leased: said as such, before the access map is asked
+     * about reading it, which only events can be. */
+    if (!code && !event_in_scope(snap, r)) {
+        code = "unknown_type";
+        why = "not an event of the device's type";
     }
     if (!code) {
         if (!registry_access_allows_read(snap, r->principal, r->device, r->event)) {

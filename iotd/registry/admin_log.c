@@ -93,7 +93,8 @@ static int history_row(void *ctx, const struct sql_row *r)
               cJSON_AddStringToObject(o, "event", sql_row_str(r, 1)) &&
               cJSON_AddStringToObject(o, "address", sql_row_str(r, 2)) &&
               cJSON_AddStringToObject(o, "transport", sql_row_str(r, 3)) &&
-              cJSON_AddStringToObject(o, "reason", sql_row_str(r, 4));
+              cJSON_AddStringToObject(o, "reason", sql_row_str(r, 4)) &&
+              cJSON_AddNumberToObject(o, "count", (double)sql_row_int(r, 5, 1));
     return ok ? IOT_OK : IOT_ENOMEM;
 }
 
@@ -108,7 +109,7 @@ static int device_history(struct admin_op *op)
     if (!list)
         return admin_fail(op, IOT_ENOMEM, "out of memory");
     int rc = sql_query(op->conn,
-                       "SELECT UNIX_TIMESTAMP(at), event, address, transport, reason "
+                       "SELECT UNIX_TIMESTAMP(at), event, address, transport, reason, count "
                        "FROM device_connections WHERE device_id = ? ORDER BY id DESC LIMIT ?",
                        SQL_PARAMS(sql_str(admin_arg(op, "id")), sql_int(limit)), history_row, list,
                        op->err, op->errlen);

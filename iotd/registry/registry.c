@@ -202,6 +202,20 @@ int registry_message_lookup(const registry_snapshot_t *snap, const char *device_
     return IOT_OK;
 }
 
+bool registry_event_defined(const registry_snapshot_t *snap, const char *tenant, const char *type,
+                            const char *name)
+{
+    for (size_t i = 0; i < snap->ntypes; i++) {
+        const struct reg_type *t = &snap->types[i];
+        if (strcmp(t->tenant->name, tenant) != 0 || (type && type[0] && strcmp(t->name, type)))
+            continue;
+        const struct reg_message *m = snapshot_message(t, name);
+        if (m && m->direction == REG_DIR_EVENT)
+            return true;
+    }
+    return false;
+}
+
 bool registry_device_in_group(const registry_snapshot_t *snap, const char *device_id,
                               const char *group)
 {

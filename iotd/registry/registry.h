@@ -115,6 +115,11 @@ struct registry_message_info {
 int registry_message_lookup(const registry_snapshot_t *snap, const char *device_id,
                             const char *message, struct registry_message_info *out);
 
+/* True if name is an event of the catalogue of device type `type` of tenant (of any of its
+ * types when type is NULL or ""). For a subscription's event= without a device. */
+bool registry_event_defined(const registry_snapshot_t *snap, const char *tenant, const char *type,
+                            const char *name);
+
 /* True if the device is a member of the (device) group of its tenant. */
 bool registry_device_in_group(const registry_snapshot_t *snap, const char *device_id,
                               const char *group);

@@ -56,7 +56,6 @@ void session_on_hello(struct session *s, const struct iotp_frame *f)
     struct session_env *env = s->env;
     uint8_t out[512];
     size_t out_len = 0;
-    char key[160];
     uint32_t retry_s = 0;
 
     int rc = iotp_server_hs_on_hello(s->hs, f);
@@ -70,11 +69,10 @@ void session_on_hello(struct session *s, const struct iotp_frame *f)
     s->principal = s->hs->device_id; /* until presence has its own copy (established) */
 
     /* Refuse blocked peers before any cryptography: a flood must stay cheap. */
-    session_address_key(conn_info(s->conn)->peer, key, sizeof(key));
-    bool blocked = ratelimit_blocked(env->all->deps.ratelimit, key, ctl_wall_ms(), &retry_s);
-    snprintf(key, sizeof(key), "d:%s", s->principal);
-    if (!blocked)
-        blocked = ratelimit_blocked(env->all->deps.ratelimit, key, ctl_wall_ms(), &retry_s);
+    struct ratelimit_auth attempt = {'d', s->principal, conn_info(s->conn)->peer,
+                                     env->all->opts.auth_fail_limit};
+    bool blocked =
+        ratelimit_auth_blocked(env->all->deps.ratelimit, &attempt, ctl_wall_ms(), &retry_s);
     if (blocked) {
         session_send_error(s, f->id, "auth", retry_s);
         atomic_fetch_add(&env->counters.rate_limited, 1);
@@ -102,7 +100,6 @@ void session_on_auth(struct session *s, const struct iotp_frame *f)
     const struct session_options *o = &env->all->opts;
     uint8_t out[512];
     size_t out_len = 0;
-    char addr_key[160], dev_key[160];
 
     int rc = iotp_server_hs_on_auth(s->hs, f, o->ping_s, 0, out, sizeof(out), &out_len);
     if (rc == IOTP_HS_DONE) {
@@ -115,19 +112,20 @@ void session_on_auth(struct session *s, const struct iotp_frame *f)
         session_close(s, "handshake failed");
         return;
     }
-    /* Both keys count the failure; the refusal's retry hint is the longer of the two. The
-     * ERROR is rebuilt here only to carry that hint: it is byte for byte what the library
-     * would send for any failure, so it reveals nothing about which check failed. */
-    int64_t now = ctl_wall_ms();
-    session_address_key(conn_info(s->conn)->peer, addr_key, sizeof(addr_key));
-    snprintf(dev_key, sizeof(dev_key), "d:%s", s->principal);
-    uint32_t r1 = ratelimit_fail(env->all->deps.ratelimit, addr_key, o->auth_fail_limit * 10, now);
-    uint32_t r2 = ratelimit_fail(env->all->deps.ratelimit, dev_key, o->auth_fail_limit, now);
-    session_send_error(s, f->id, "auth", r1 > r2 ? r1 : r2);
+    /* The pair, the address and the id count the failure (ratelimit.h); the refusal's retry
+     * hint is the longest. The ERROR is rebuilt here only to carry that hint: it is byte for
+     * byte what the library would send for any failure, so it reveals nothing about which
+     * check failed. */
+    struct ratelimit_auth attempt = {'d', s->principal, conn_info(s->conn)->peer,
+                                     o->auth_fail_limit};
+    uint32_t retry_s = ratelimit_auth_failed(env->all->deps.ratelimit, &attempt, ctl_wall_ms());
+    session_send_error(s, f->id, "auth", retry_s);
     atomic_fetch_add(&env->counters.auth_failures, 1);
-    session_record(s, CONN_EVENT_AUTH_FAILURE, s->lookup_failure ? s->lookup_failure : "wrong mac");
-    log_info("device %s from %s: authentication failed (%s)", s->principal,
-             conn_info(s->conn)->peer, s->lookup_failure ? s->lookup_failure : "wrong mac");
+    const char *why = s->lookup_failure ? s->lookup_failure : "wrong mac";
+    /* One line per (address, id, reason) a minute: the connection log counts the rest. */
+    if (session_record(s, CONN_EVENT_AUTH_FAILURE, why))
+        log_info("device %s from %s: authentication failed (%s)", s->principal,
+                 conn_info(s->conn)->peer, why);
     session_close(s, "authentication failed");
 }
 
@@ -153,7 +151,9 @@ static void established(struct session *s)
         presence_claim(all->deps.presence, &e, all->opts.replace_duplicate, &previous, &device_id);
     if (rc < 0) {
         /* Refused: the key was right, so saying why costs nothing. */
-        session_send_error(s, 2, rc == IOT_EEXIST ? "busy" : "internal", 0);
+        /* The one connected now is gone at the latest when its keepalive runs out. */
+        session_send_error(s, 2, rc == IOT_EEXIST ? "busy" : "internal",
+                           all->opts.keepalive_timeout_s);
         session_record(s, CONN_EVENT_AUTH_FAILURE, "already connected");
         session_close(s, rc == IOT_EEXIST ? "device already connected" : "presence full");
         return;
@@ -170,9 +170,8 @@ static void established(struct session *s)
         }
         atomic_fetch_add(&env->counters.replaced, 1);
     }
-    char dev_key[160];
-    snprintf(dev_key, sizeof(dev_key), "d:%s", s->principal);
-    ratelimit_reset(all->deps.ratelimit, dev_key);
+    struct ratelimit_auth attempt = {'d', s->principal, ci->peer, all->opts.auth_fail_limit};
+    ratelimit_auth_succeeded(all->deps.ratelimit, &attempt);
 
     s->principal = device_id; /* presence's copy outlives the session; s->hs's goes now */
     free(s->hs);

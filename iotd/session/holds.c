@@ -1,6 +1,7 @@
 /*
  * holds.c - backpressure on senders: a session is held (not read from) while the audit falls
- * behind or while it does not read its answers, and released when they catch up.
+ * behind or while it does not read its answers, and released when they catch up; and a
+ * client's frames after its LOGIN, held until the LOGIN is answered.
  */
 #include "iot_error.h"
 #include "iot_grow.h"
@@ -56,7 +57,12 @@ static void on_release_held(uv_timer_t *timer)
     for (size_t i = 0; i < n; i++) {
         struct held_sender *h = &list[i];
         struct session *s = session_at(env, h->slot, h->serial);
-        if (s && s->held && session_output_above(s, 4)) {
+        if (s && s->held && s->state == SESSION_HANDSHAKE) {
+            /* Its LOGIN is still being verified (session_hold_login). */
+            if (held_push(env, *h) == IOT_OK)
+                continue;
+            session_close(s, "out of memory");
+        } else if (s && s->held && session_output_above(s, 4)) {
             size_t pending = conn_pending(s->conn);
             if (pending < h->pending) {
                 h->pending = pending;
@@ -101,6 +107,25 @@ void session_hold_sender(struct session *s, _Atomic uint64_t *counter)
     atomic_fetch_add_explicit(counter, 1, memory_order_relaxed);
     if (!uv_is_active((uv_handle_t *)&env->release_held))
         uv_timer_start(&env->release_held, on_release_held, HOLD_CHECK_MS, HOLD_CHECK_MS);
+}
+
+/* Hold s while its LOGIN is verified: what the client sent after LOGIN (a SUBSCRIBE, a PING
+ * in the same write) is parsed after WELCOME, in order, rather than refused. False without
+ * memory (the caller then closes: the frames could be neither kept nor answered). */
+bool session_hold_login(struct session *s)
+{
+    struct session_env *env = s->env;
+    struct held_sender h = {
+        .slot = s->slot, .serial = s->serial, .progress_ms = uv_now(&env->io->loop)};
+    if (s->held)
+        return true;
+    if (held_push(env, h) != IOT_OK)
+        return false;
+    s->held = true;
+    conn_pause(s->conn);
+    if (!uv_is_active((uv_handle_t *)&env->release_held))
+        uv_timer_start(&env->release_held, on_release_held, HOLD_CHECK_MS, HOLD_CHECK_MS);
+    return true;
 }
 
 /* s is held and data[0..len) was received but not parsed: keep it, after what its entry (the

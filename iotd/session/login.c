@@ -1,7 +1,8 @@
 /*
  * login.c - a native client's LOGIN user@tenant: checked, rate limited, and its password
  * verified against the Argon2id hash on libuv's worker threads, off the io thread (tens of
- * milliseconds of CPU each), then WELCOME or ERROR code=auth.
+ * milliseconds of CPU each), then WELCOME or ERROR code=auth. Meanwhile the session is held
+ * (holds.c): frames the client sent after LOGIN are parsed once WELCOME is written, in order.
  */
 #include "base/log.h"
 #include "crypto/password.h"
@@ -43,14 +44,14 @@ static void login_done(uv_work_t *req, int status)
     struct login_work *w = container_of(req, struct login_work, req);
     struct session *s = w->s;
     struct session_env *env = s->env;
-    char key[160];
+    struct ratelimit_auth attempt = {'u', s->principal, conn_info(s->conn)->peer,
+                                     env->all->opts.auth_fail_limit};
 
     iotp_wipe(w->password, sizeof(w->password));
     if (s->state == SESSION_CLOSING) {
         /* The client left while its password was being checked. */
     } else if (status == 0 && w->result == 0) {
-        snprintf(key, sizeof(key), "u:%s", s->principal);
-        ratelimit_reset(env->all->deps.ratelimit, key);
+        ratelimit_auth_succeeded(env->all->deps.ratelimit, &attempt);
         free(s->hs);
         s->hs = NULL;
         s->kind = SESSION_USER;
@@ -73,14 +74,8 @@ static void login_done(uv_work_t *req, int status)
         s->last_ping_ms = uv_now(&env->io->loop);
         log_debug("user %s logged in from %s", s->principal, conn_info(s->conn)->peer);
     } else {
-        char addr_key[160];
-        int64_t now = ctl_wall_ms();
-        session_address_key(conn_info(s->conn)->peer, addr_key, sizeof(addr_key));
-        snprintf(key, sizeof(key), "u:%s", s->principal);
-        unsigned limit = env->all->opts.auth_fail_limit;
-        uint32_t r1 = ratelimit_fail(env->all->deps.ratelimit, addr_key, limit * 10, now);
-        uint32_t r2 = ratelimit_fail(env->all->deps.ratelimit, key, limit, now);
-        session_send_error(s, w->id, "auth", r1 > r2 ? r1 : r2);
+        uint32_t retry_s = ratelimit_auth_failed(env->all->deps.ratelimit, &attempt, ctl_wall_ms());
+        session_send_error(s, w->id, "auth", retry_s);
         atomic_fetch_add(&env->counters.auth_failures, 1);
         log_info("user %s from %s: login failed", s->principal, conn_info(s->conn)->peer);
         session_close(s, "login failed");
@@ -95,7 +90,6 @@ void session_on_login(struct session *s, const struct iotp_frame *f)
     const struct conn_info *ci = conn_info(s->conn);
     const char *password = iotp_frame_arg(f, "password");
     const char *proto = iotp_frame_arg(f, "proto");
-    char key[160];
     uint32_t retry_s = 0;
 
     char *principal = strndup(f->from, IOTP_MAX_ADDRESS_LEN);
@@ -120,11 +114,9 @@ void session_on_login(struct session *s, const struct iotp_frame *f)
         session_close(s, "LOGIN without TLS");
         return;
     }
-    session_address_key(ci->peer, key, sizeof(key));
-    bool blocked = ratelimit_blocked(env->all->deps.ratelimit, key, ctl_wall_ms(), &retry_s);
-    snprintf(key, sizeof(key), "u:%s", s->principal);
-    if (!blocked)
-        blocked = ratelimit_blocked(env->all->deps.ratelimit, key, ctl_wall_ms(), &retry_s);
+    struct ratelimit_auth attempt = {'u', s->principal, ci->peer, env->all->opts.auth_fail_limit};
+    bool blocked =
+        ratelimit_auth_blocked(env->all->deps.ratelimit, &attempt, ctl_wall_ms(), &retry_s);
     if (blocked) {
         session_send_error(s, f->id, "auth", retry_s);
         atomic_fetch_add(&env->counters.rate_limited, 1);
@@ -153,7 +145,9 @@ void session_on_login(struct session *s, const struct iotp_frame *f)
     w->id = f->id;
     snprintf(w->password, sizeof(w->password), "%s", password);
     s->refs++; /* the session outlives the verification even if the client leaves */
-    if (uv_queue_work(&env->io->loop, &w->req, login_verify, login_done) != 0) {
+    /* Frames pipelined after LOGIN wait for its answer (holds.c), then go in order. */
+    if (!session_hold_login(s) ||
+        uv_queue_work(&env->io->loop, &w->req, login_verify, login_done) != 0) {
         s->refs--;
         iotp_wipe(w->password, sizeof(w->password));
         free(w);

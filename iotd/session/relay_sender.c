@@ -12,11 +12,7 @@
 static void send_relay_error(struct session *s, const char *from, uint32_t id,
                              enum relay_outcome outcome, const char *why)
 {
-    uint8_t buf[512];
-    int len = iotp_frame_write_error(buf, sizeof(buf), from, s->principal, id,
-                                     relay_outcome_name(outcome), 0, why);
-    if (len > 0)
-        session_send_bytes(s, buf, (size_t)len);
+    session_send_error_from(s, from, id, relay_outcome_name(outcome), 0, why);
     atomic_fetch_add(&s->env->counters.outcomes[outcome], 1);
 }
 

@@ -86,14 +86,22 @@ void session_send_system(struct session *s, enum iotp_type type, uint32_t id, co
         session_send_bytes(s, buf, (size_t)len);
 }
 
-void session_send_error(struct session *s, uint32_t id, const char *code, uint32_t retry_s)
+void session_send_error_from(struct session *s, const char *from, uint32_t id, const char *code,
+                             uint32_t retry_s, const char *msg)
 {
-    uint8_t buf[256];
-    int len =
-        iotp_frame_write_error(buf, sizeof(buf), IOTP_SERVER_ADDRESS,
-                               s->principal[0] ? s->principal : "unknown", id, code, retry_s, NULL);
+    uint8_t buf[512];
+    /* Every busy says when to come back (iot-protocol(7)): 1 s unless the caller knows. */
+    if (retry_s == 0 && strcmp(code, "busy") == 0)
+        retry_s = 1;
+    int len = iotp_frame_write_error(
+        buf, sizeof(buf), from, s->principal[0] ? s->principal : "unknown", id, code, retry_s, msg);
     if (len > 0)
         session_send_bytes(s, buf, (size_t)len);
+}
+
+void session_send_error(struct session *s, uint32_t id, const char *code, uint32_t retry_s)
+{
+    session_send_error_from(s, IOTP_SERVER_ADDRESS, id, code, retry_s, NULL);
 }
 
 void session_close(struct session *s, const char *reason)
@@ -109,27 +117,21 @@ void session_close(struct session *s, const char *reason)
     conn_close(s->conn, reason);
 }
 
-/* "203.0.113.7:51234" -> "a:203.0.113.7": the rate-limit key of a peer address. */
-void session_address_key(const char *peer, char *out, size_t outlen)
-{
-    const char *colon = strrchr(peer, ':');
-    int len = colon ? (int)(colon - peer) : (int)strlen(peer);
-    snprintf(out, outlen, "a:%.*s", len, peer);
-}
-
-void session_record(struct session *s, enum conn_event ev, const char *reason)
+bool session_record(struct session *s, enum conn_event ev, const char *reason)
 {
     const struct conn_info *ci = conn_info(s->conn);
-    conn_log_record(s->env->all->deps.conn_log, ev, s->principal, ci->peer,
-                    ci->transport == CONN_TLS ? "tls" : "tcp", reason, ctl_wall_ms());
+    return conn_log_record(s->env->all->deps.conn_log, ev, s->principal, ci->peer,
+                           ci->transport == CONN_TLS ? "tls" : "tcp", reason, ctl_wall_ms());
 }
 
 /* ---- frames, by type: one table per session state (handshake, device, client) ----
  *
  * A frame goes to the handler of its type (iotp_frame_type: the firmware's table of types) in
- * the table of its session's state; a type with no handler there is out of place, refused
- * with ERROR code=bad_frame. Adding a system type: its row in firmware/ (iotp_types.h, .c),
- * its handler here (or beside its job), a row in each table that takes it, iot-protocol(7). */
+ * the table of its session's state. An upper-case type the protocol does not define is
+ * refused with ERROR code=unknown_type; a system type with no handler in the table is out of
+ * place, refused with ERROR code=bad_frame (iot-protocol(7)). Adding a system type: its row in
+ * firmware/ (iotp_types.h, .c), its handler here (or beside its job), a row in each table that
+ * takes it, iot-protocol(7). */
 
 typedef void (*frame_handler)(struct session *s, const struct iotp_frame *f);
 
@@ -188,9 +190,13 @@ static void on_frame(struct session *s, const struct iotp_frame *f)
     s->frames_in++;
     atomic_fetch_add_explicit(&s->env->counters.frames_in, 1, memory_order_relaxed);
     if (s->state != SESSION_ESTABLISHED) {
-        if (s->refs > 1) /* a LOGIN is being verified: one thing at a time */
-            session_send_error(s, f->id, "busy", 0);
-        else if (s->hs->state != IOTP_SERVER_HS_WAIT_HELLO)
+        if (s->refs > 1) /* a LOGIN is being verified; what follows it is held (login.c) */
+            session_send_error(s, f->id, "busy", 1);
+        else if (type == IOTP_TYPE_UNKNOWN) {
+            session_send_error(s, f->id, "unknown_type", 0);
+            session_record(s, CONN_EVENT_AUTH_FAILURE, "unknown type during the handshake");
+            session_close(s, "unknown type during the handshake");
+        } else if (s->hs->state != IOTP_SERVER_HS_WAIT_HELLO)
             session_on_auth(s, f);
         else if ((handler = hello_frames[type]) != NULL)
             handler(s, f);
@@ -201,7 +207,11 @@ static void on_frame(struct session *s, const struct iotp_frame *f)
     handler = s->kind == SESSION_DEVICE ? device_frames[type] : client_frames[type];
     if (strcmp(f->from, s->principal) != 0 || !handler) {
         /* A session speaks only for itself, and only in the frames of its state. */
-        session_send_error(s, f->id, "bad_frame", 0);
+        session_send_error(s, f->id,
+                           strcmp(f->from, s->principal) == 0 && type == IOTP_TYPE_UNKNOWN
+                               ? "unknown_type"
+                               : "bad_frame",
+                           0);
         session_bad_frame(s);
         return;
     }

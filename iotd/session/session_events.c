@@ -49,11 +49,7 @@ static const char *frame_kv(const struct iotp_frame *f, unsigned first, const ch
 static void send_event_error(struct session *s, uint32_t seq, const char *code, const char *why,
                              uint32_t retry_s)
 {
-    uint8_t buf[512];
-    int len = iotp_frame_write_error(buf, sizeof(buf), IOTP_SERVER_ADDRESS, s->principal, seq, code,
-                                     retry_s, why);
-    if (len > 0)
-        session_send_bytes(s, buf, (size_t)len);
+    session_send_error_from(s, IOTP_SERVER_ADDRESS, seq, code, retry_s, why);
 }
 
 /* A device's EVENT or ALARM: name first, then key=value fields per the catalogue. */
@@ -131,12 +127,34 @@ static void on_device_event(struct session *s, const struct iotp_frame *f, enum 
     event_unref(ev);
 }
 
-/* A user's SUBSCRIBE / UNSUBSCRIBE / LEASE, handed to the hub, which answers. */
-static void on_user_request(struct session *s, const struct iotp_frame *f, enum session_sub_op op)
+/* A canonical decimal (no sign, no leading zero) of at most max: true and *out, or false. */
+static bool parse_decimal(const char *v, uint64_t max, uint64_t *out)
 {
-    const struct session_event_hooks *h = &s->env->all->deps.events;
-    struct session_sub_request r = {
-        .op = op, .io = s->env->index, .slot = s->slot, .serial = s->serial, .id = f->id};
+    uint64_t n = 0;
+    if (!v[0] || (v[0] == '0' && v[1]) || strlen(v) > 20)
+        return false;
+    for (; *v; v++) {
+        if (*v < '0' || *v > '9' || n > (max - (uint64_t)(*v - '0')) / 10)
+            return false;
+        n = n * 10 + (uint64_t)(*v - '0');
+    }
+    *out = n;
+    return true;
+}
+
+/* The keys each request takes (iot-protocol(7), SUBSCRIPTIONS AND LEASES). */
+static const char *const request_keys[][6] = {
+    [SESSION_SUBSCRIBE] = {"device", "group", "type", "event", "alarms", NULL},
+    [SESSION_UNSUBSCRIBE] = {"sub", NULL},
+    [SESSION_LEASE] = {"device", "event", "ttl", NULL},
+};
+
+/* Check a request's arguments and fill r from them: NULL, or why they are refused (bad_args),
+ * written in why. What needs the registry (does the device exist, is the event one) is the
+ * hub's to check. */
+static const char *parse_request(const struct iotp_frame *f, struct session_sub_request *r,
+                                 char *why, size_t whylen)
+{
     static const struct {
         const char *key;
         size_t offset;
@@ -146,27 +164,64 @@ static void on_user_request(struct session *s, const struct iotp_frame *f, enum 
         {"type", offsetof(struct session_sub_request, type)},
         {"event", offsetof(struct session_sub_request, event)},
     };
+    for (unsigned i = 0; i < f->nargs; i++) {
+        const char *eq = strchr(f->args[i], '=');
+        if (!eq || eq == f->args[i])
+            return "arguments are key=value";
+        size_t klen = (size_t)(eq - f->args[i]);
+        bool known = false;
+        for (const char *const *k = request_keys[r->op]; *k && !known; k++)
+            known = strlen(*k) == klen && strncmp(*k, f->args[i], klen) == 0;
+        if (!known || !eq[1]) {
+            snprintf(why, whylen, "%s key %.*s", known ? "empty value for" : "unknown",
+                     (int)(klen < 32 ? klen : 32), f->args[i]);
+            return why;
+        }
+    }
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        const char *v = frame_kv(f, 0, names[i].key);
+        if (v && strlen(v) >= 65)
+            return "a name is longer than 64 bytes";
+        if (v)
+            memcpy((char *)r + names[i].offset, v, strlen(v) + 1);
+    }
+    const char *alarms = frame_kv(f, 0, "alarms");
+    if (alarms && strcmp(alarms, "0") != 0 && strcmp(alarms, "1") != 0 &&
+        strcmp(alarms, "only") != 0)
+        return "alarms= is 0, 1 or only";
+    r->alarms = !alarms || strcmp(alarms, "0") == 0 ? 0 : strcmp(alarms, "only") == 0 ? 2 : 1;
+    const char *sub = frame_kv(f, 0, "sub");
+    if (r->op == SESSION_UNSUBSCRIBE && (!sub || !parse_decimal(sub, UINT64_MAX, &r->sub)))
+        return "sub= is the number OK sub= gave";
+    const char *ttl = frame_kv(f, 0, "ttl");
+    uint64_t ttl_s = 0;
+    if (r->op == SESSION_LEASE && (!ttl || !parse_decimal(ttl, UINT32_MAX, &ttl_s)))
+        return "ttl= is a number of seconds, 0 to 4294967295";
+    r->ttl_s = (uint32_t)ttl_s;
+    if (r->op == SESSION_LEASE && (!r->device[0] || !r->event[0]))
+        return "a lease needs device= and event=";
+    return NULL;
+}
+
+/* A user's SUBSCRIBE / UNSUBSCRIBE / LEASE: its arguments checked here, then handed to the
+ * hub, which answers. */
+static void on_user_request(struct session *s, const struct iotp_frame *f, enum session_sub_op op)
+{
+    const struct session_event_hooks *h = &s->env->all->deps.events;
+    struct session_sub_request r = {
+        .op = op, .io = s->env->index, .slot = s->slot, .serial = s->serial, .id = f->id};
+    char why[96];
     if (!h->request) {
         session_send_error(s, f->id, "internal", 0);
         return;
     }
+    const char *refused = parse_request(f, &r, why, sizeof(why));
+    if (refused) {
+        send_event_error(s, f->id, "bad_args", refused, 0);
+        return;
+    }
     snprintf(r.principal, sizeof(r.principal), "%s", s->principal);
     snprintf(r.tenant, sizeof(r.tenant), "%s", s->tenant);
-    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
-        const char *v = frame_kv(f, 0, names[i].key);
-        if (v && strlen(v) < 65)
-            memcpy((char *)&r + names[i].offset, v, strlen(v) + 1);
-        else if (v) {
-            send_event_error(s, f->id, "bad_args", "a name is longer than 64 bytes", 0);
-            return;
-        }
-    }
-    const char *alarms = frame_kv(f, 0, "alarms");
-    r.alarms = !alarms || strcmp(alarms, "0") == 0 ? 0 : strcmp(alarms, "only") == 0 ? 2 : 1;
-    const char *sub = frame_kv(f, 0, "sub");
-    r.sub = sub ? strtoull(sub, NULL, 10) : 0;
-    const char *ttl = frame_kv(f, 0, "ttl");
-    r.ttl_s = ttl ? (uint32_t)strtoul(ttl, NULL, 10) : 0;
     h->request(h->arg, &r);
 }
 

@@ -142,15 +142,18 @@ void session_send_system(struct session *s, enum iotp_type type, uint32_t id, co
                          const char *value);
 /* Send `iotd <principal> ERROR id code=CODE [retry=S]`. */
 void session_send_error(struct session *s, uint32_t id, const char *code, uint32_t retry_s);
+/* Send `FROM <principal> ERROR id code=CODE [retry=S] [msg=MSG]`: every ERROR of a session is
+ * written here, so that every code=busy carries retry= (at least 1). */
+void session_send_error_from(struct session *s, const char *from, uint32_t id, const char *code,
+                             uint32_t retry_s, const char *msg);
 void session_close(struct session *s, const char *reason);
 /* The live session at (slot, serial) of env, or NULL. */
 struct session *session_at(struct session_env *env, uint32_t slot, uint64_t serial);
 
 /* A session's life (session.c). */
-/* "203.0.113.7:51234" -> "a:203.0.113.7": the rate-limit key of a peer address. */
-void session_address_key(const char *peer, char *out, size_t outlen);
-/* Record a connect, disconnect or failure of s in the connection log. */
-void session_record(struct session *s, enum conn_event ev, const char *reason);
+/* Record a connect, disconnect or failure of s in the connection log; false if it is a failure
+ * counted in an aggregate (conn_log_record): not worth a log line of its own. */
+bool session_record(struct session *s, enum conn_event ev, const char *reason);
 /* The net layer's on_data of a session's conn (also fed a held session's backlog). */
 void session_on_data(conn_t *c, const uint8_t *data, size_t len);
 /* Drop a reference (the connection's, or a LOGIN verification's); the last frees s. */
@@ -185,6 +188,8 @@ void session_holds_stop(struct session_env *env);
 bool session_output_above(const struct session *s, size_t divisor);
 /* Stop reading s for now (counter: why); released by the thread's hold timer. */
 void session_hold_sender(struct session *s, _Atomic uint64_t *counter);
+/* Hold s while its LOGIN is verified (its later frames wait for WELCOME); false without memory. */
+bool session_hold_login(struct session *s);
 /* Keep data[0..len) of held s for its release; false (parse it now) without memory. */
 bool session_stash_backlog(struct session *s, const uint8_t *data, size_t len);
 

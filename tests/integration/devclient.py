@@ -4,7 +4,8 @@ written from iot-protocol(7) with Python's hmac/hashlib, for integration tests: 
 C implementation against a second one and can misbehave on purpose (wrong keys, replays,
 silence, garbage), which a well-behaved simulator cannot.
 
-usage: devclient.py HOST:PORT [--tls CAFILE] SCENARIO ARGS...   (exit 0 = scenario held)
+usage: devclient.py HOST:PORT [--tls CAFILE] [--from ADDRESS] SCENARIO ARGS...
+(exit 0 = scenario held; --from binds the client's side to ADDRESS, e.g. 127.0.0.2)
 """
 import hashlib
 import hmac
@@ -23,15 +24,18 @@ def frame(frm, to, typ, fid, *args):
 
 
 class Conn:
-    def __init__(self, addr, cafile=None, rcvbuf=None):
+    def __init__(self, addr, cafile=None, rcvbuf=None, source=None):
         host, port = addr.rsplit(":", 1)
         if rcvbuf:  # set before connecting, or the window is already open
             raw = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
             raw.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, rcvbuf)
             raw.settimeout(10)
+            if source:
+                raw.bind((source, 0))
             raw.connect((host, int(port)))
         else:
-            raw = socket.create_connection((host, int(port)), timeout=10)
+            raw = socket.create_connection((host, int(port)), timeout=10,
+                                           source_address=(source, 0) if source else None)
         if cafile:
             ctx = ssl.create_default_context(cafile=cafile)
             ctx.check_hostname = False
@@ -134,6 +138,24 @@ def login(c, user, password):
     return "ok", kv(f[4])
 
 
+def expect_frame(c, me, n, want):
+    """Script line n, "expect TYPE ID [k=v...]": the next frame (PINGs answered as me and
+    skipped) has that type and id and those values (v "*": the key is there)."""
+    while True:
+        f = c.recv_frame(timeout=15)
+        if f is None or f[2] != "PING":
+            break
+        c.send(frame(me, "iotd", "PONG", f[3]))
+    if f is None or f[2] != want[0] or f[3] != int(want[1]):
+        fail(f"line {n}: expected {want}, got {f}")
+    got = kv(f[4])
+    for pair in want[2:]:
+        k, v = pair.split("=", 1)
+        if k not in got or (v != "*" and got[k] != v):
+            fail(f"line {n}: expected {pair}, got {f}")
+    return f
+
+
 def check_answer(f, sender, device, fid, expect):
     """An answer must come from the device, to the sender, with the sender's id."""
     if f is None:
@@ -175,11 +197,13 @@ def serve(c, dev, mode_of):
 
 def main():
     addr, argv = sys.argv[1], sys.argv[2:]
-    cafile = None
+    cafile = source = None
     if argv[0] == "--tls":
         cafile, argv = argv[1], argv[2:]
+    if argv[0] == "--from":
+        source, argv = argv[1], argv[2:]
     scenario, args = argv[0], argv[1:]
-    conn = lambda: Conn(addr, cafile)
+    conn = lambda: Conn(addr, cafile, source=source)
 
     if scenario == "auth":  # ID TYPE KEYHEX: authenticates, server MAC checks out
         dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
@@ -195,6 +219,19 @@ def main():
     elif scenario == "refused":  # ID TYPE KEYHEX: must get ERROR code=auth retry=N and a close
         d = expect_refused(conn(), args[0], args[1], bytes.fromhex(args[2]))
         print("ok: refused", d)
+    elif scenario == "refused-n":  # N ID TYPE KEYHEX: N handshakes, each refused (auth, retry=)
+        for _ in range(int(args[0])):
+            expect_refused(conn(), args[1], args[2], bytes.fromhex(args[3]))
+        print("ok: refused", args[0], "times")
+    elif scenario == "refused-ids":  # N PREFIX TYPE KEYHEX: ids PREFIX1..PREFIXN, each refused
+        for i in range(1, int(args[0]) + 1):
+            expect_refused(conn(), args[1] + str(i), args[2], bytes.fromhex(args[3]))
+        print("ok: refused", args[0], "ids")
+    elif scenario == "login-ok":  # USER PASSWORD: WELCOME
+        result, details = login(conn(), args[0], args[1])
+        if result != "ok":
+            fail(f"login of {args[0]}: {result} {details}")
+        print("ok: logged in")
     elif scenario == "replay":  # ID TYPE KEYHEX: a recorded AUTH fails against a new challenge
         dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
         cnonce = os.urandom(32)
@@ -431,18 +468,7 @@ def main():
             if words[0] == "send":
                 c.send(frame(dev, "iotd", words[1], int(words[2]), *words[3:]))
             elif words[0] == "expect":
-                while True:
-                    f = c.recv_frame(timeout=15)
-                    if f is None or f[2] != "PING":
-                        break
-                    c.send(frame(dev, "iotd", "PONG", f[3]))
-                if f is None or f[2] != words[1] or f[3] != int(words[2]):
-                    fail(f"line {n}: expected {words[1:]}, got {f}")
-                got = kv(f[4])
-                for want in words[3:]:
-                    k, v = want.split("=", 1)
-                    if got.get(k) != v:
-                        fail(f"line {n}: expected {want}, got {f}")
+                expect_frame(c, dev, n, words[1:])
             elif words[0] == "reconnect":
                 c.sock.close()
                 c = conn()
@@ -453,6 +479,46 @@ def main():
             else:
                 fail(f"line {n}: unknown step {words[0]}")
         print("ok: event script held")
+    elif scenario == "client-script":  # USER < SCRIPT: a native client's frames, raw
+        # Script lines ("#" starts a comment): "send TO TYPE ID ARGS..." queues a frame from
+        # USER (queued frames leave in one write, at the next other step) | "expect TYPE ID
+        # [k=v...]" the next frame (PINGs answered and skipped; v "*": the key is there) |
+        # "expect-set TYPE:ID..." the next frames, in any order | "quiet S" no frame within S
+        # seconds | "mark TEXT" print TEXT | "sleep S".
+        user, c, queued = args[0], conn(), []
+        for n, line in enumerate(sys.stdin, 1):
+            words = line.split("#", 1)[0].split()
+            if not words:
+                continue
+            if words[0] == "send":
+                queued.append(frame(user, words[1], words[2], int(words[3]), *words[4:]))
+                continue
+            if queued:
+                c.send(b"".join(queued))
+                queued = []
+            if words[0] == "expect":
+                expect_frame(c, user, n, words[1:])
+            elif words[0] == "expect-set":
+                want = set(words[1:])
+                while want:
+                    f = c.recv_frame(timeout=15)
+                    got = f and f"{f[2]}:{f[3]}"
+                    if got not in want:
+                        fail(f"line {n}: expected one of {sorted(want)}, got {f}")
+                    want.remove(got)
+            elif words[0] == "quiet":
+                try:
+                    f = c.recv_frame(timeout=float(words[1]))
+                    fail(f"line {n}: expected nothing, got {f}")
+                except socket.timeout:
+                    pass
+            elif words[0] == "mark":
+                print(*words[1:], flush=True)
+            elif words[0] == "sleep":
+                time.sleep(float(words[1]))
+            else:
+                fail(f"line {n}: unknown step {words[0]}")
+        print("ok: client script held")
     elif scenario == "subscribe":  # USER PASSWORD SECONDS COUNT [k=v...]: print what arrives
         user, password, seconds, count, rest = args[0], args[1], float(args[2]), int(args[3]), args[4:]
         c = conn()
@@ -495,6 +561,8 @@ def main():
             if f[2] == "OK":
                 ok += 1
             elif f[2] == "ERROR" and kv(f[4]).get("code") == "busy":
+                if int(kv(f[4]).get("retry", "0")) < 1:
+                    fail(f"busy without retry=: {f}")
                 busy += 1
         print(f"ok={ok} busy={busy}")
     elif scenario == "lease":  # USER PASSWORD HOLD_S k=v...: LEASE, print the answer, hold

@@ -2,8 +2,9 @@
  * test_fanout.c - the hub's fan-out: every subscriber gets the items its filter and the access
  * map let it see (read access is the same map as write access), a retransmitted event reaches
  * nobody twice, an io thread whose inbox is full loses the item for its own subscribers only
- * (counted as dropped) while the others get it, and a sink that ends its own subscription
- * during fan-out makes no other subscriber miss the item.
+ * (counted as dropped) while the others get it, a connection gets an item once however many
+ * of its subscriptions match, and a sink that ends its own subscription during fan-out makes
+ * no other subscriber miss the item.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -176,6 +177,29 @@ static void full_io_thread_loses_items_for_its_subscribers_only(void **state)
     assert_int_equal(st.subscribers, 0);
 }
 
+static void connection_gets_an_item_once_however_many_subscriptions_match(void **state)
+{
+    struct hub_fixture *f = *state;
+    /* dave's whole tenant, twice, on one connection, and once on another of the same thread:
+     * each connection gets t1:humidity once. */
+    app_subscribe(f, 0, 101, "dave@acme");
+    app_subscribe(f, 0, 101, "dave@acme");
+    app_subscribe(f, 0, 102, "dave@acme");
+    durable_batch(f);
+    assert_int_equal(f->fake.delivered[0], 2);
+    size_t to101 = 0, to102 = 0;
+    for (size_t i = 0; i < f->fake.ndelivered_to; i++) {
+        to101 += f->fake.delivered_to[i] == 101;
+        to102 += f->fake.delivered_to[i] == 102;
+    }
+    assert_int_equal(to101, 1);
+    assert_int_equal(to102, 1);
+    struct session_event_hooks hooks = hub_session_hooks(f->hub);
+    hooks.gone(hooks.arg, 0, 1, 101);
+    hooks.gone(hooks.arg, 0, 1, 102);
+    hub_fixture_run(f);
+}
+
 static void sink_leaving_during_fanout_skips_nobody(void **state)
 {
     struct hub_fixture *f = *state;
@@ -203,6 +227,9 @@ int main(void)
                                         hub_fixture_teardown),
         cmocka_unit_test_setup_teardown(full_io_thread_loses_items_for_its_subscribers_only,
                                         hub_fixture_setup, hub_fixture_teardown),
+        cmocka_unit_test_setup_teardown(
+            connection_gets_an_item_once_however_many_subscriptions_match, hub_fixture_setup,
+            hub_fixture_teardown),
         cmocka_unit_test_setup_teardown(sink_leaving_during_fanout_skips_nobody, hub_fixture_setup,
                                         hub_fixture_teardown),
     };
