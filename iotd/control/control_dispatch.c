@@ -94,7 +94,7 @@ struct control_job {
     uint32_t id;
     cJSON *args;
     cJSON *result;
-    char actor[64];
+    char actor[CONTROL_ACTOR_LEN];
     char err[256];
 };
 

@@ -40,7 +40,7 @@ struct control_call {
     control_server_t *srv;
     const struct ctl_command *cmd;
     const cJSON *args;
-    const char *actor; /* who asks: "uid=0 pid=42" */
+    const char *actor; /* who asks: "root (uid=0 pid=42)" */
 };
 
 struct control_executor {

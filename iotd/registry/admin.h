@@ -18,7 +18,7 @@
 
 struct admin_ctx {
     const uint8_t *secret_key; /* SECRETBOX_KEY_LEN bytes: seals device secrets */
-    const char *actor;         /* who asks, for the audit log: "uid=0(root)" */
+    const char *actor;         /* who asks, for the audit log: "root (uid=0 pid=42)" */
 };
 
 /* True for the commands admin_execute runs: every CTL_MUTATES command and the reads of the

@@ -159,6 +159,9 @@ contains tenant.remove
 contains device.rekey
 lacks "$new_secret"
 lacks "correct horse"
+# Who did it (issue 17 section 3): the peer's login name, uid and pid, not bare numbers.
+[ "$(json_get 'sorted({c["actor"].split(" pid=")[0] for c in j["changes"]})')" = \
+    "['$(id -un) (uid=$(id -u)']" ] || fail "changes not recorded by login name: $OUT"
 expect 0 changes list --tenant acme --limit 5
 
 expect 0 status
