@@ -75,7 +75,7 @@ contains in_use
 
 # --- users
 expect 0 user add alice@acme --role operator --password-file "$pw"
-expect 0 user add bob@acme --role viewer --password-file "$pw"
+expect 0 user add bob@acme --role operator --password-file "$pw"   # sends: not a viewer
 expect 0 user add root@acme --role admin --password-file "$pw"
 expect 0 user add carol@globex --password-file "$pw"
 expect 5 user add alice@acme --password-file "$pw"
