@@ -93,6 +93,9 @@ struct ctl_param {
 /* Flags of a command. */
 #define CTL_MUTATES 0x1 /* changes the registry or ends live sessions; audited */
 #define CTL_STREAM  0x2 /* answers with a stream */
+/* With CTL_MUTATES: audited like a change, but the registry stays as it is (the kicks end live
+ * sessions only), so nothing is reloaded or published. */
+#define CTL_KEEPS_REGISTRY 0x4
 
 #define CTL_MAX_PARAMS 14
 

@@ -32,11 +32,12 @@ bool admin_handles(const struct ctl_command *cmd);
 int admin_execute(MYSQL *conn, const struct admin_ctx *ctx, const struct ctl_command *cmd,
                   const cJSON *args, cJSON **result, char *err, size_t errlen);
 
-/* admin_execute, and for a change (CTL_MUTATES) the rest of it: once committed, the registry is
- * reloaded from conn and published, so the change is visible to the next request of any
- * client. Changes are serialized (execute, commit, reload and publish under one lock), so two
- * concurrent changes never publish their snapshots out of order. A reload that fails after the
- * commit is logged and the command still succeeds: the next successful load shows the change. */
+/* admin_execute, and for a change (CTL_MUTATES, but not CTL_KEEPS_REGISTRY: the kicks are audited
+ * and change nothing) the rest of it: once committed, the registry is reloaded from conn and
+ * published, so the change is visible to the next request of any client. Changes are serialized
+ * (execute, commit, reload and publish under one lock), so two concurrent changes never publish
+ * their snapshots out of order. A reload that fails after the commit is logged and the command
+ * still succeeds: the next successful load shows the change. */
 int admin_apply(registry_t *reg, MYSQL *conn, const struct admin_ctx *ctx,
                 const struct ctl_command *cmd, const cJSON *args, cJSON **result, char *err,
                 size_t errlen);

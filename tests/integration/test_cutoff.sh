@@ -71,8 +71,12 @@ cut_device kicked device kick dev1
 expect 0 --json device show dev1
 [ "$(json_get 'j["online"]')" = False ] || fail "a kicked device still online: $OUT"
 hold_device dev1 "$k1"                                      # a kick changes nothing: back at once
+expect 0 --json status
+generation=$(json_get 'j["registry"]["generation"]')
 expect 0 --json device kick dev1
 [ "$(json_get 'j["sessions_ended"]')" = 1 ] || fail "second kick: $OUT"
+expect 0 --json status                                      # nothing reloaded, nothing published
+[ "$(json_get 'j["registry"]["generation"]')" = "$generation" ] || fail "a kick published: $OUT"
 wait_for "$T_DIR/dev1.log" "BYE reason=kicked"
 expect 0 --json device kick dev1                            # not connected: nothing to end
 [ "$(json_get 'j["sessions_ended"]')" = 0 ] || fail "kick of an offline device: $OUT"
