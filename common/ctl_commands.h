@@ -36,12 +36,15 @@ enum ctl_command_id {
     CTL_DEVICE_ENABLE,
     CTL_DEVICE_DISABLE,
     CTL_DEVICE_REKEY,
+    CTL_DEVICE_KICK,
     CTL_DEVICE_HISTORY,
     CTL_USER_ADD,
     CTL_USER_LIST,
     CTL_USER_SHOW,
     CTL_USER_REMOVE,
     CTL_USER_PASSWD,
+    CTL_USER_ROLE,
+    CTL_USER_KICK,
     CTL_GROUP_ADD,
     CTL_GROUP_LIST,
     CTL_GROUP_SHOW,
@@ -88,8 +91,11 @@ struct ctl_param {
 };
 
 /* Flags of a command. */
-#define CTL_MUTATES 0x1 /* changes the registry; audited */
+#define CTL_MUTATES 0x1 /* changes the registry or ends live sessions; audited */
 #define CTL_STREAM  0x2 /* answers with a stream */
+/* With CTL_MUTATES: audited like a change, but the registry stays as it is (the kicks end live
+ * sessions only), so nothing is reloaded or published. */
+#define CTL_KEEPS_REGISTRY 0x4
 
 #define CTL_MAX_PARAMS 14
 

@@ -22,6 +22,19 @@
 #define QUERY ON_LOOP(control_registry_query)
 /* A change or a log read in MariaDB (registry/admin_*.c); a change is then published. */
 #define ADMIN ON_DB(control_run_admin)
+/* A change after which a device's or user's live sessions must go: args[key] names it, and
+ * its sessions end with BYE reason=<reason> before the change is answered (see kick too). */
+#define ADMIN_ENDS(key, reason)                                                                    \
+    {                                                                                              \
+        .where = CONTROL_ON_DB, .run = control_run_admin, .ends = (key), .ends_reason = (reason)   \
+    }
+/* A tenant's removal (with --force, of everything in it) ends the sessions of its devices
+ * and users. */
+#define ADMIN_ENDS_TENANT                                                                          \
+    {                                                                                              \
+        .where = CONTROL_ON_DB, .run = control_run_admin, .ends = "name",                          \
+        .ends_reason = "removed", .ends_tenant = true                                              \
+    }
 /* The event store and the alarm tables (control_events.c); after() tells the hub. */
 #define EVENTS                                                                                     \
     {                                                                                              \
@@ -34,7 +47,7 @@ const struct control_executor control_executors[CTL_COMMAND_COUNT] = {
     [CTL_TENANT_ADD] = ADMIN,
     [CTL_TENANT_LIST] = QUERY,
     [CTL_TENANT_SHOW] = QUERY,
-    [CTL_TENANT_REMOVE] = ADMIN,
+    [CTL_TENANT_REMOVE] = ADMIN_ENDS_TENANT,
     [CTL_TYPE_ADD] = ADMIN,
     [CTL_TYPE_LIST] = QUERY,
     [CTL_TYPE_SHOW] = QUERY,
@@ -45,16 +58,19 @@ const struct control_executor control_executors[CTL_COMMAND_COUNT] = {
     [CTL_DEVICE_ADD] = ADMIN,
     [CTL_DEVICE_LIST] = QUERY,
     [CTL_DEVICE_SHOW] = QUERY,
-    [CTL_DEVICE_REMOVE] = ADMIN,
+    [CTL_DEVICE_REMOVE] = ADMIN_ENDS("id", "removed"),
     [CTL_DEVICE_ENABLE] = ADMIN,
-    [CTL_DEVICE_DISABLE] = ADMIN,
-    [CTL_DEVICE_REKEY] = ADMIN,
+    [CTL_DEVICE_DISABLE] = ADMIN_ENDS("id", "disabled"),
+    [CTL_DEVICE_REKEY] = ADMIN_ENDS("id", "rekeyed"),
+    [CTL_DEVICE_KICK] = ADMIN_ENDS("id", "kicked"),
     [CTL_DEVICE_HISTORY] = ADMIN,
     [CTL_USER_ADD] = ADMIN,
     [CTL_USER_LIST] = QUERY,
     [CTL_USER_SHOW] = QUERY,
-    [CTL_USER_REMOVE] = ADMIN,
-    [CTL_USER_PASSWD] = ADMIN,
+    [CTL_USER_REMOVE] = ADMIN_ENDS("user", "removed"),
+    [CTL_USER_PASSWD] = ADMIN_ENDS("user", "password_changed"),
+    [CTL_USER_ROLE] = ADMIN_ENDS("user", "role_changed"),
+    [CTL_USER_KICK] = ADMIN_ENDS("user", "kicked"),
     [CTL_GROUP_ADD] = ADMIN,
     [CTL_GROUP_LIST] = QUERY,
     [CTL_GROUP_SHOW] = QUERY,

@@ -11,6 +11,7 @@
 #include "iot_error.h"
 #include "iot_grow.h"
 
+#include <pwd.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -203,6 +204,20 @@ static bool peer_allowed(control_server_t *srv, int fd, struct ucred *cred)
     return false;
 }
 
+/* Who the peer is, for logs and audit records: "root (uid=0 pid=14871)", or "uid=1000
+ * pid=14871" for a uid without a passwd entry. getpwuid_r may read /etc/passwd or ask NSS: a
+ * local administrator's connection is rare enough for that to be fine on the main loop. */
+static void peer_actor(const struct ucred *cred, char *out, size_t outlen)
+{
+    struct passwd pw, *found = NULL;
+    char buf[1024];
+    if (getpwuid_r(cred->uid, &pw, buf, sizeof(buf), &found) == 0 && found && found->pw_name[0])
+        snprintf(out, outlen, "%s (uid=%u pid=%d)", found->pw_name, (unsigned)cred->uid,
+                 (int)cred->pid);
+    else
+        snprintf(out, outlen, "uid=%u pid=%d", (unsigned)cred->uid, (int)cred->pid);
+}
+
 void control_conn_accept(uv_stream_t *listener, int status)
 {
     control_server_t *srv = listener->data;
@@ -229,7 +244,7 @@ void control_conn_accept(uv_stream_t *listener, int status)
     struct ucred cred = {0};
     uv_fileno((uv_handle_t *)&conn->pipe, &fd);
     bool allowed = peer_allowed(srv, fd, &cred);
-    snprintf(conn->actor, sizeof(conn->actor), "uid=%u pid=%d", (unsigned)cred.uid, (int)cred.pid);
+    peer_actor(&cred, conn->actor, sizeof(conn->actor));
     if (!allowed) {
         log_warn("control: refused %s (not root, not our uid, not in the admin group)",
                  conn->actor);

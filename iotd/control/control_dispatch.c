@@ -94,7 +94,7 @@ struct control_job {
     uint32_t id;
     cJSON *args;
     cJSON *result;
-    char actor[64];
+    char actor[CONTROL_ACTOR_LEN];
     char err[256];
 };
 
@@ -108,16 +108,12 @@ static int control_job_run(db_job_t *job, MYSQL *db)
     return cj->executor->run(db, &cj->call, &cj->result, cj->err, sizeof(cj->err));
 }
 
-/* Runs on the main loop when the db thread is done. */
-static void control_job_done(inbox_msg_t *msg, void *loop_data)
+/* The job is done and whatever it changes has happened: answer, log, free. */
+static void control_job_answer(struct control_job *cj)
 {
-    struct control_job *cj = container_of(msg, struct control_job, job.done);
     struct control_conn *conn = cj->conn;
     const struct ctl_command *cmd = cj->call.cmd;
-    (void)loop_data;
 
-    if (cj->job.status == 0 && !cj->call.srv->stopping && cj->executor->after)
-        cj->executor->after(&cj->call, cj->result);
     if (!conn->closed) {
         if (cj->job.status == 0) {
             control_send(conn, ctl_reply_ok(cj->id, cj->result));
@@ -133,6 +129,44 @@ static void control_job_done(inbox_msg_t *msg, void *loop_data)
     cJSON_Delete(cj->result);
     control_conn_unref(conn);
     free(cj);
+}
+
+/* The sessions the change cut off are closed: now it may be answered. */
+static void on_sessions_ended(size_t ended, void *arg)
+{
+    struct control_job *cj = arg;
+    log_info("control: %s %s: %zu session%s ended", cj->call.cmd->name,
+             ctl_get_string(cj->args, cj->executor->ends), ended, ended == 1 ? "" : "s");
+    if (cj->result)
+        cJSON_AddNumberToObject(cj->result, "sessions_ended", (double)ended);
+    control_job_answer(cj);
+}
+
+/* Runs on the main loop when the db thread is done. */
+static void control_job_done(inbox_msg_t *msg, void *loop_data)
+{
+    struct control_job *cj = container_of(msg, struct control_job, job.done);
+    control_server_t *srv = cj->call.srv;
+    const struct control_executor *ex = cj->executor;
+    (void)loop_data;
+
+    if (cj->job.status != 0 || srv->stopping) {
+        control_job_answer(cj);
+        return;
+    }
+    if (ex->after)
+        ex->after(&cj->call, cj->result);
+    const char *principal = ex->ends ? ctl_get_string(cj->args, ex->ends) : NULL;
+    if (principal && srv->deps.sessions) {
+        int rc = sessions_end(srv->deps.sessions, srv->deps.inbox,
+                              ex->ends_tenant ? SESSIONS_OF_TENANT : SESSIONS_OF_PRINCIPAL,
+                              principal, ex->ends_reason, on_sessions_ended, cj);
+        if (rc == IOT_OK)
+            return; /* answered by on_sessions_ended */
+        log_error("control: %s %s: cannot end its sessions now: %s", cj->call.cmd->name, principal,
+                  iot_strerror(rc));
+    }
+    control_job_answer(cj);
 }
 
 /* Hand the request to a db thread; args become the job's. */

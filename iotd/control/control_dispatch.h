@@ -10,7 +10,8 @@
  *                    items (the CTL_STREAM commands); start() owns args
  *   CONTROL_ON_DB    run() on a db thread, the reply sent when the job comes back to the main
  *                    loop, after after() (if any) has done what the command changes beyond its
- *                    reply (rules reloaded, an acknowledgement published)
+ *                    reply (rules reloaded, an acknowledgement published), and after the
+ *                    sessions the change cuts off (ends) are closed on their io threads
  *
  * Some executors are a whole module that finds the command's handler in its own table, next to
  * the handler: control_registry_query (registry/query.c), control_run_admin (registry/admin_*.c)
@@ -40,7 +41,7 @@ struct control_call {
     control_server_t *srv;
     const struct ctl_command *cmd;
     const cJSON *args;
-    const char *actor; /* who asks: "uid=0 pid=42" */
+    const char *actor; /* who asks: "root (uid=0 pid=42)" */
 };
 
 struct control_executor {
@@ -54,6 +55,13 @@ struct control_executor {
                size_t errlen);
     /* On the main loop after run() succeeded, unless the daemon is stopping. */
     void (*after)(const struct control_call *call, const cJSON *result);
+    /* A change that cuts someone off: once run() succeeded, every session of the principal
+     * named by args[ends] (a device id, or user@tenant; with ends_tenant, of every device and
+     * user of that tenant) ends with BYE reason=<ends_reason> (sessions_end), and only then is
+     * the change answered, with "sessions_ended": N. */
+    const char *ends;
+    const char *ends_reason;
+    bool ends_tenant;
 };
 
 /* The table, indexed by command id (CTL_COMMAND_COUNT entries). */

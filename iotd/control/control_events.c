@@ -237,10 +237,25 @@ static int alarm_acknowledge(MYSQL *conn, const registry_snapshot_t *snap, const
                              const char *actor, cJSON **result, char *err, size_t errlen)
 {
     long long id = ctl_get_int(args, "id", 0);
-    const char *by = ctl_get_string(args, "as") ? ctl_get_string(args, "as") : actor;
-    (void)snap;
+    const char *as = ctl_get_string(args, "as");
+    const char *by = as ? as : actor;
+    struct registry_user_info user;
     if (id <= 0)
         return fail(err, errlen, IOT_EINVAL, "the alarm id is a positive number");
+    /* --as a user (user@tenant) acts as that user: one of the alarm's tenant whose role may
+     * acknowledge. A plain name is only a label for the operator's own acknowledgement. */
+    if (as && strchr(as, '@')) {
+        const char *tenant = ctl_get_string(args, "tenant");
+        if (registry_user_lookup(snap, as, &user) != 0 || strcmp(user.tenant, tenant) != 0) {
+            snprintf(err, errlen, "no user %.128s in tenant %.64s", as, tenant);
+            return IOT_ENOTFOUND;
+        }
+        if (!user.may_act) {
+            snprintf(err, errlen, "%.128s has role %s, which may not acknowledge alarms", as,
+                     user.role);
+            return IOT_EDENIED;
+        }
+    }
     return alarm_ack(conn, ctl_get_string(args, "tenant"), (uint64_t)id, by, result, err, errlen);
 }
 

@@ -45,12 +45,15 @@ struct control_server {
 
 struct control_stream; /* control_streams.c */
 
+/* Who a client is: "root (uid=0 pid=14871)" (control_conn.c), with room for any login name. */
+#define CONTROL_ACTOR_LEN 160
+
 struct control_conn {
     uv_pipe_t pipe;
     struct control_stream *streams;
     control_server_t *srv;
     struct control_conn *prev, *next;
-    char actor[64];
+    char actor[CONTROL_ACTOR_LEN];
     char *buf;
     size_t len, cap;
     unsigned refs;

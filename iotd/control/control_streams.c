@@ -312,10 +312,16 @@ void control_watch_start(struct control_conn *conn, uint32_t id, const struct ct
     }
     if (rc == IOT_OK && lease && f.principal[0]) {
         registry_snapshot_t *snap = registry_acquire(srv->deps.registry);
+        struct registry_user_info u;
         if (!registry_access_allows_read(snap, f.principal, f.device, f.event)) {
             rc = IOT_EDENIED;
             snprintf(err, sizeof(err), "%.128s may not read %.64s of %.64s", f.principal, f.event,
                      f.device);
+        } else if (registry_user_lookup(snap, f.principal, &u) == 0 && !u.may_act) {
+            /* Watching is reading; holding the lease starts commands on the device. */
+            rc = IOT_EDENIED;
+            snprintf(err, sizeof(err), "%.128s has role %s, which may not take leases", f.principal,
+                     u.role);
         }
         registry_release(snap);
     }

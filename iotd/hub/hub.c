@@ -400,6 +400,14 @@ static void on_lease_request(hub_t *hub, const registry_snapshot_t *snap,
             why = "the access map does not let you read this event";
         }
     }
+    struct registry_user_info user;
+    if (!code && r->ttl_s != 0 && registry_user_lookup(snap, r->principal, &user) == 0 &&
+        !user.may_act) {
+        /* A lease starts and stops commands on the device: acting, not reading. */
+        snprintf(err, sizeof(err), "role %s may not take leases", user.role);
+        code = "denied";
+        why = err;
+    }
     if (!code && r->ttl_s == 0) {
         hub_release(hub, r->serial); /* ttl=0: give the lease up */
         reply(hub, r, NULL, NULL, NULL);

@@ -6,7 +6,9 @@
  *  1. a principal never reaches a device of another tenant;
  *  2. the message type must be a command of the device type's catalogue (an unknown type, or an
  *     event, which only devices push, can never be sent to a device);
- *  3. a user with role admin may send anything to any device of its tenant ("role admin");
+ *  3. a user with role admin may send anything to any device of its tenant ("role admin"), and
+ *     a user with role viewer no command at all ("role viewer may not send commands": its rules
+ *     let it read the events they name, see registry_access_allows_read);
  *  4. otherwise the first matching access rule allows, and is named in the reason. Rules are
  *     tried most specific first: target device, then the device's groups, then its type, then
  *     "any"; at each level a rule naming the message beats one for any message, then the lowest
@@ -206,6 +208,8 @@ static int access_check(const registry_snapshot_t *snap, const char *principal,
     if (p.user && p.user->role == REG_ROLE_ADMIN) {
         return decide(out, explain, IOT_OK, true, 0, "role admin");
     }
+    if (p.user && p.user->role == REG_ROLE_VIEWER && direction == REG_DIR_COMMAND)
+        return deny(out, IOT_OK, "role viewer may not send commands");
 
     const struct reg_rule *r = find_rule(snap, d, message, &p);
     if (!r)

@@ -133,11 +133,13 @@ int admin_apply(registry_t *reg, MYSQL *conn, const struct admin_ctx *ctx,
                 const struct ctl_command *cmd, const cJSON *args, cJSON **result, char *err,
                 size_t errlen)
 {
-    bool mutates = cmd && (cmd->flags & CTL_MUTATES);
-    if (mutates)
+    /* A kick (CTL_KEEPS_REGISTRY) is audited like a change but has nothing to reload:
+     * publishing would only make every io thread's cached relay decisions stale. */
+    bool publishes = cmd && (cmd->flags & CTL_MUTATES) && !(cmd->flags & CTL_KEEPS_REGISTRY);
+    if (publishes)
         registry_change_lock(reg);
     int rc = admin_execute(conn, ctx, cmd, args, result, err, errlen);
-    if (rc == IOT_OK && mutates) {
+    if (rc == IOT_OK && publishes) {
         registry_snapshot_t *snap = NULL;
         char why[256];
         if (registry_load(conn, &snap, why, sizeof(why)) == IOT_OK)
@@ -146,7 +148,7 @@ int admin_apply(registry_t *reg, MYSQL *conn, const struct admin_ctx *ctx,
             log_error("registry: %s committed but reloading the registry failed: %s", cmd->name,
                       why);
     }
-    if (mutates)
+    if (publishes)
         registry_change_unlock(reg);
     return rc;
 }

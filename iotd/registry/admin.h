@@ -18,7 +18,7 @@
 
 struct admin_ctx {
     const uint8_t *secret_key; /* SECRETBOX_KEY_LEN bytes: seals device secrets */
-    const char *actor;         /* who asks, for the audit log: "uid=0(root)" */
+    const char *actor;         /* who asks, for the audit log: "root (uid=0 pid=42)" */
 };
 
 /* True for the commands admin_execute runs: every CTL_MUTATES command and the reads of the
@@ -32,11 +32,12 @@ bool admin_handles(const struct ctl_command *cmd);
 int admin_execute(MYSQL *conn, const struct admin_ctx *ctx, const struct ctl_command *cmd,
                   const cJSON *args, cJSON **result, char *err, size_t errlen);
 
-/* admin_execute, and for a change (CTL_MUTATES) the rest of it: once committed, the registry is
- * reloaded from conn and published, so the change is visible to the next request of any
- * client. Changes are serialized (execute, commit, reload and publish under one lock), so two
- * concurrent changes never publish their snapshots out of order. A reload that fails after the
- * commit is logged and the command still succeeds: the next successful load shows the change. */
+/* admin_execute, and for a change (CTL_MUTATES, but not CTL_KEEPS_REGISTRY: the kicks are audited
+ * and change nothing) the rest of it: once committed, the registry is reloaded from conn and
+ * published, so the change is visible to the next request of any client. Changes are serialized
+ * (execute, commit, reload and publish under one lock), so two concurrent changes never publish
+ * their snapshots out of order. A reload that fails after the commit is logged and the command
+ * still succeeds: the next successful load shows the change. */
 int admin_apply(registry_t *reg, MYSQL *conn, const struct admin_ctx *ctx,
                 const struct ctl_command *cmd, const cJSON *args, cJSON **result, char *err,
                 size_t errlen);

@@ -1,6 +1,6 @@
 /*
  * admin_devices.c - the administrative commands of devices (device add|remove|enable|disable|
- * rekey) and their sealed secrets; see admin.c for how they run.
+ * rekey|kick) and their sealed secrets; see admin.c for how they run.
  */
 #include "admin_internal.h"
 
@@ -190,8 +190,17 @@ static int device_rekey(struct admin_op *op)
     return rc;
 }
 
+/* Nothing changes in the registry: the device must exist, and the audit row says who ended
+ * its session (control_commands.c ends it once this is committed). */
+static int device_kick(struct admin_op *op)
+{
+    struct ref d;
+    return device_target(op, &d);
+}
+
 const struct admin_handler admin_devices_handlers[] = {
     {CTL_DEVICE_ADD, device_add},       {CTL_DEVICE_REMOVE, device_remove},
     {CTL_DEVICE_ENABLE, device_enable}, {CTL_DEVICE_DISABLE, device_disable},
-    {CTL_DEVICE_REKEY, device_rekey},   {CTL_COMMAND_COUNT, NULL},
+    {CTL_DEVICE_REKEY, device_rekey},   {CTL_DEVICE_KICK, device_kick},
+    {CTL_COMMAND_COUNT, NULL},
 };

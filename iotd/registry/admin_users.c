@@ -1,6 +1,6 @@
 /*
- * admin_users.c - the administrative commands of users and groups (user add|remove|passwd,
- * group add|remove, group member add|remove); see admin.c for how they run.
+ * admin_users.c - the administrative commands of users and groups (user add|remove|passwd|
+ * role|kick, group add|remove, group member add|remove); see admin.c for how they run.
  */
 #include "admin_internal.h"
 
@@ -70,21 +70,55 @@ static int user_remove(struct admin_op *op)
     return rc;
 }
 
-static int user_passwd(struct admin_op *op)
+/* Look up the user of a per-user command and name it in the result (and, through
+ * admin_parse_user, in the audit row). */
+static int user_target(struct admin_op *op, struct ref *u)
 {
-    char name[NAME_BUF], tenant[NAME_BUF], hash[PASSWORD_HASH_MAX];
-    struct ref u;
+    char name[NAME_BUF], tenant[NAME_BUF];
     int rc = admin_parse_user(op, name, tenant);
     if (rc == IOT_OK)
-        rc = admin_find_user(op, tenant, name, &u);
+        rc = admin_find_user(op, tenant, name, u);
+    if (rc == IOT_OK)
+        rc = admin_result_str(op, "user", admin_arg(op, "user"));
+    return rc;
+}
+
+static int user_passwd(struct admin_op *op)
+{
+    char hash[PASSWORD_HASH_MAX];
+    struct ref u;
+    int rc = user_target(op, &u);
     if (rc == IOT_OK)
         rc = hash_password(op, hash, sizeof(hash));
     if (rc == IOT_OK)
         rc = sql_exec(op->conn, "UPDATE users SET password_hash = ? WHERE id = ?",
                       SQL_PARAMS(sql_str(hash), sql_int(u.id)), NULL, NULL, op->err, op->errlen);
-    if (rc == IOT_OK)
-        rc = admin_result_str(op, "user", admin_arg(op, "user"));
     return rc;
+}
+
+static int user_role(struct admin_op *op)
+{
+    const char *role = admin_arg(op, "role");
+    struct ref u;
+    if (reg_role_parse(role) < 0)
+        return admin_fail(op, IOT_EINVAL, "role must be admin, operator or viewer, not '%s'", role);
+    int rc = user_target(op, &u);
+    if (rc == IOT_OK)
+        rc = sql_exec(op->conn, "UPDATE users SET role = ? WHERE id = ?",
+                      SQL_PARAMS(sql_str(role), sql_int(u.id)), NULL, NULL, op->err, op->errlen);
+    if (rc == IOT_OK)
+        rc = admin_result_str(op, "previous_role", u.extra);
+    if (rc == IOT_OK)
+        rc = admin_result_str(op, "role", role);
+    return rc;
+}
+
+/* Nothing changes in the registry: the user must exist, and the audit row says who ended its
+ * sessions (control_commands.c ends them once this is committed). */
+static int user_kick(struct admin_op *op)
+{
+    struct ref u;
+    return user_target(op, &u);
 }
 
 /* ---- groups ---- */
@@ -212,6 +246,8 @@ const struct admin_handler admin_users_handlers[] = {
     {CTL_USER_ADD, user_add},
     {CTL_USER_REMOVE, user_remove},
     {CTL_USER_PASSWD, user_passwd},
+    {CTL_USER_ROLE, user_role},
+    {CTL_USER_KICK, user_kick},
     {CTL_GROUP_ADD, group_add},
     {CTL_GROUP_REMOVE, group_remove},
     {CTL_GROUP_MEMBER_ADD, group_member_add},

@@ -180,6 +180,7 @@ int registry_user_lookup(const registry_snapshot_t *snap, const char *address,
     out->tenant = u->tenant->name;
     out->role = reg_role_name(u->role);
     out->password_hash = u->password_hash;
+    out->may_act = u->role != REG_ROLE_VIEWER;
     return IOT_OK;
 }
 

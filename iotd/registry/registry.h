@@ -98,6 +98,10 @@ struct registry_user_info {
     const char *tenant;
     const char *role;          /* "admin", "operator" or "viewer" */
     const char *password_hash; /* Argon2id encoded: for password_verify, never for output */
+    /* What the role allows (iotctl(8), ROLES): false for a viewer, which may read and watch
+     * what its access map lets it see, but never send a command, take a lease or acknowledge
+     * an alarm. Every path that acts for a user checks it, naming the role when it refuses. */
+    bool may_act;
 };
 int registry_user_lookup(const registry_snapshot_t *snap, const char *address,
                          struct registry_user_info *out);

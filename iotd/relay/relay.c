@@ -28,13 +28,21 @@ int relay_outcome_code(enum relay_outcome outcome)
     return (unsigned)outcome < RELAY_OUTCOME_COUNT ? codes[outcome] : IOT_EINTERNAL;
 }
 
-/* The tenant of a sender address: "name@tenant" for users, the device's for devices. */
-static const char *sender_tenant(const registry_snapshot_t *snap, const char *sender)
+/* The tenant of a sender address: "name@tenant" for users, the device's for devices. *role is
+ * the user's role when that role may not send commands (a viewer), else NULL. */
+static const char *sender_tenant(const registry_snapshot_t *snap, const char *sender,
+                                 const char **role)
 {
     struct registry_user_info user;
     struct registry_device_info device;
-    if (strchr(sender, '@'))
-        return registry_user_lookup(snap, sender, &user) == 0 ? user.tenant : NULL;
+    *role = NULL;
+    if (strchr(sender, '@')) {
+        if (registry_user_lookup(snap, sender, &user) != 0)
+            return NULL;
+        if (!user.may_act)
+            *role = user.role;
+        return user.tenant;
+    }
     return registry_device_lookup(snap, sender, &device) == 0 ? device.tenant : NULL;
 }
 
@@ -47,7 +55,8 @@ static enum relay_outcome check(const registry_snapshot_t *snap, const char *sen
 {
     struct registry_device_info dev;
     struct registry_message_info msg;
-    const char *tenant = sender ? sender_tenant(snap, sender) : operator_tenant;
+    const char *refused_role = NULL;
+    const char *tenant = sender ? sender_tenant(snap, sender, &refused_role) : operator_tenant;
 
     why[0] = '\0';
     /* Unknown device and a device of another tenant look the same to the sender. */
@@ -64,6 +73,11 @@ static enum relay_outcome check(const registry_snapshot_t *snap, const char *sen
     if (argspec_check_values(msg.spec, nargs, args, err, sizeof(err)) != 0) {
         snprintf(why, whylen, "%s", err);
         return RELAY_BAD_ARGS;
+    }
+    /* The role before the access map: a viewer's rules let it read, never send. */
+    if (refused_role) {
+        snprintf(why, whylen, "role %s may not send commands", refused_role);
+        return RELAY_DENIED;
     }
     if (sender && !registry_access_allows(snap, sender, device, type)) {
         snprintf(why, whylen, "not allowed");

@@ -18,7 +18,8 @@
  *
  * The other jobs live beside it: handshake.c (HELLO, AUTH, WELCOME), login.c (LOGIN),
  * relay_sender.c and relay_device.c (the relay's two sides), holds.c (backpressure), slots.c
- * (slots, tick, trim), rows.c (iottop's rows), session_events.c (events and subscriptions).
+ * (slots, tick, trim), rows.c (iottop's rows), session_events.c (events and subscriptions),
+ * cutoff.c (sessions ended by the operator).
  */
 #include "session/session.h"
 
@@ -330,6 +331,8 @@ static void on_conn_close(conn_t *c, const char *reason)
     if (s->slot < env->free_hint)
         env->free_hint = s->slot;
     atomic_fetch_sub(&env->counters.sessions, 1);
+    if (env->ending)
+        session_end_closed(env, s);
     session_unref(s);
 }
 

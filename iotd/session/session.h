@@ -150,6 +150,20 @@ typedef void (*sessions_collect_fn)(const struct session_row *rows, size_t n, si
 int sessions_collect(sessions_t *s, inbox_t *reply_to, session_row_cmp cmp, size_t top,
                      sessions_collect_fn fn, void *arg);
 
+/* Receives how many sessions sessions_end closed, once all of them are closed. Runs on the
+ * loop of reply_to. */
+typedef void (*sessions_end_fn)(size_t ended, void *arg);
+/* Whose sessions sessions_end ends: a principal's (name: a device id, or user@tenant), or those
+ * of every device and user of a tenant (name: the tenant's). */
+enum sessions_scope { SESSIONS_OF_PRINCIPAL, SESSIONS_OF_TENANT };
+/* End every session of name, on every io thread, also one still in its handshake or LOGIN:
+ * BYE reason=<reason>, then closed (its waiting requests answered offline at once, its
+ * presence, subscriptions and leases released by the close). reason must outlive the closes
+ * (a literal). fn(ended, arg) runs once every io thread has seen its matching sessions closed.
+ * IOT_ENOMEM, or IOT_EBUSY if no io thread could be asked (fn is then not called). */
+int sessions_end(sessions_t *s, inbox_t *reply_to, enum sessions_scope scope, const char *name,
+                 const char *reason, sessions_end_fn fn, void *arg);
+
 /* Hand a checked request (relay_check) to its device: relay_deliver with the relay these
  * sessions serve (and the calling io thread's remembered routes). current is the calling io
  * thread's index, or -1 off the io threads. RELAY_OK: the answer will reach req's origin

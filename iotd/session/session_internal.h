@@ -102,6 +102,7 @@ struct session_env {
     unsigned accepts_since_trim;     /* see trim_after_storm in slots.c */
     char **tenants;                  /* interned tenant names, see session_tenant_intern */
     pool_t session_pool;             /* where this thread's sessions live (see session.c) */
+    struct end_part *ending;         /* sessions_end requests waiting for closes (cutoff.c) */
     uint32_t ntenants;
     size_t tenants_cap;
 };
@@ -196,6 +197,9 @@ bool session_stash_backlog(struct session *s, const uint8_t *data, size_t len);
 /* slots.c: the thread's table of sessions and its tick. */
 int session_slot_take(struct session_env *env, struct session *s);
 void session_on_tick(uv_timer_t *timer);
+
+/* cutoff.c: s has closed (on_conn_close); a sessions_end waiting for it may answer. */
+void session_end_closed(struct session_env *env, const struct session *s);
 
 /* session_events.c: a device's EVENT or ALARM; a client's SUBSCRIBE, UNSUBSCRIBE or LEASE. */
 void session_on_event(struct session *s, const struct iotp_frame *f);

@@ -576,6 +576,31 @@ def main():
             fail(f"no answer to LEASE: {f}")
         print(f[2], *f[4], flush=True)
         time.sleep(hold)
+    elif scenario in ("hold-device", "hold-user"):  # ID TYPE KEYHEX | USER PASSWORD
+        # Connect, print "online", then every frame until the server closes: requests are
+        # never answered, a BYE prints "BYE reason=...", the close prints "closed".
+        c = conn()
+        if scenario == "hold-device":
+            me = args[0]
+            result, details = handshake(c, me, args[1], bytes.fromhex(args[2]))
+        else:
+            me = args[0]
+            result, details = login(c, me, args[1])
+        if result != "ok":
+            fail(f"{me}: {result} {details}")
+        print("online", flush=True)
+        while True:
+            try:
+                f = c.recv_frame(timeout=120)
+            except socket.timeout:
+                fail("not closed within 120 s")
+            if f is None:
+                print("closed", flush=True)
+                return
+            if f[2] == "PING":
+                c.send(frame(me, "iotd", "PONG", f[3]))
+            else:
+                print("BYE" if f[2] == "BYE" else "got " + f[2], *f[4], flush=True)
     else:
         fail("unknown scenario " + scenario)
 

@@ -88,7 +88,9 @@ if id nobody >/dev/null 2>&1; then
     ctl_nobody status
     [ "$RC" -eq 4 ] || fail "nobody: exit $RC, want 4: $OUT"
     contains "not allowed"
-    grep -q "control: refused uid=" "$T_LOG" || fail "refusal not logged"
+    # Logged by name and process, from the peer's credentials (issue 17 section 3).
+    grep -q "control: refused nobody (uid=$(id -u nobody) pid=[0-9]*)" "$T_LOG" ||
+        fail "refusal not logged by name: $(grep 'control: refused' "$T_LOG")"
     # With the default mode 0600 the kernel refuses before iotd sees the peer.
     t_stop
     sed -i '/control_mode/d' "$T_CONF"

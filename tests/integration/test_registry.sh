@@ -75,7 +75,7 @@ contains in_use
 
 # --- users
 expect 0 user add alice@acme --role operator --password-file "$pw"
-expect 0 user add bob@acme --role viewer --password-file "$pw"
+expect 0 user add bob@acme --role operator --password-file "$pw"   # sends: not a viewer
 expect 0 user add root@acme --role admin --password-file "$pw"
 expect 0 user add carol@globex --password-file "$pw"
 expect 5 user add alice@acme --password-file "$pw"
@@ -159,6 +159,9 @@ contains tenant.remove
 contains device.rekey
 lacks "$new_secret"
 lacks "correct horse"
+# Who did it (issue 17 section 3): the peer's login name, uid and pid, not bare numbers.
+[ "$(json_get 'sorted({c["actor"].split(" pid=")[0] for c in j["changes"]})')" = \
+    "['$(id -un) (uid=$(id -u)']" ] || fail "changes not recorded by login name: $OUT"
 expect 0 changes list --tenant acme --limit 5
 
 expect 0 status

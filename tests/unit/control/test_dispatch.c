@@ -54,6 +54,18 @@ static void test_every_command_has_one_executor(void **state)
         }
         if (e->after)
             assert_int_equal(e->where, CONTROL_ON_DB);
+        /* A change that ends sessions names them by a required positional parameter of its
+         * command (the device id or user@tenant), and says why in BYE's reason. */
+        if (e->ends) {
+            bool found = false;
+            assert_int_equal(e->where, CONTROL_ON_DB);
+            assert_true(cmd->flags & CTL_MUTATES);
+            assert_non_null(e->ends_reason);
+            for (size_t i = 0; i < ctl_command_param_count(cmd); i++)
+                found |= strcmp(cmd->params[i].key, e->ends) == 0 && cmd->params[i].required &&
+                         !cmd->params[i].flag;
+            assert_true(found);
+        }
 
         /* The command's flags agree. */
         assert_int_equal(!!(cmd->flags & CTL_STREAM), e->where == CONTROL_STREAM);

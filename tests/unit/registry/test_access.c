@@ -3,8 +3,8 @@
  * with the builder of registry_internal.h (no database).
  *
  * The fixture is two tenants. acme: types thermo (read_temp, set_point, event temp_changed)
- * and lamp (set_pixel); devices t1, t2 (thermo), l1 (lamp); users alice (operator), carol
- * (admin), dave (viewer); groups ops (users: alice), floor1 (devices: t2, l1), sensors
+ * and lamp (set_pixel); devices t1, t2 (thermo), l1 (lamp); users alice and dave (operators),
+ * carol (admin); groups ops (users: alice), floor1 (devices: t2, l1), sensors
  * (devices: t2). beta: type bthermo (read_temp), device b1, user bob.
  * Rules (ids chosen so that "lowest id" and "most specific" disagree where it matters):
  *   4  user:alice   -> device:t1     any
@@ -130,7 +130,7 @@ static registry_snapshot_t *build(void)
     add_user(s, BOB, BETA, "bob", REG_ROLE_OPERATOR);
     add_user(s, ALICE, ACME, "alice", REG_ROLE_OPERATOR);
     add_user(s, CAROL, ACME, "carol", REG_ROLE_ADMIN);
-    add_user(s, DAVE, ACME, "dave", REG_ROLE_VIEWER);
+    add_user(s, DAVE, ACME, "dave", REG_ROLE_OPERATOR);
 
     add_device(s, "t2", ACME, THERMO);
     add_device(s, "b1", BETA, BTHERMO);
@@ -223,18 +223,45 @@ static void test_any_target(void **state)
     expect(state, "dave@acme", "l1", "set_pixel", false, 0, "no rule allows dave@acme");
 }
 
-static void test_type_target(void **state)
+/* A small snapshot of its own: tenant acme, type thermo (read_temp, event temp_changed), device
+ * t1, and one user; the caller adds rules and finishes it (snapshot_finish). */
+static registry_snapshot_t *small_snapshot(uint32_t user, const char *name, enum reg_role role)
 {
-    /* A snapshot where only the type rule and an any rule exist for alice. */
     registry_snapshot_t *s = snapshot_builder_new();
     struct reg_tenant acme = {.id = ACME, .name = "acme"};
     struct reg_type thermo = {.id = THERMO, .tenant_id = ACME, .name = "thermo"};
-    char err[200];
     assert_int_equal(snapshot_add_tenant(s, &acme), IOT_OK);
     assert_int_equal(snapshot_add_type(s, &thermo), IOT_OK);
     add_message(s, 1, THERMO, "read_temp", REG_DIR_COMMAND);
+    add_message(s, 2, THERMO, "temp_changed", REG_DIR_EVENT);
     add_device(s, "t1", ACME, THERMO);
-    add_user(s, ALICE, ACME, "alice", REG_ROLE_OPERATOR);
+    add_user(s, user, ACME, name, role);
+    return s;
+}
+
+/* A viewer's rules let it read the events they name, never send a command (issue 17). */
+static void test_viewer_sends_nothing(void **state)
+{
+    registry_snapshot_t *s = small_snapshot(DAVE, "dave", REG_ROLE_VIEWER);
+    char err[200];
+    add_rule(s, 1, ACME, 'u', DAVE, NULL, 'd', 0, "t1", NULL);
+    assert_int_equal(snapshot_finish(s, err, sizeof(err)), IOT_OK);
+    void *saved = *state;
+    *state = s;
+    expect(state, "dave@acme", "t1", "read_temp", false, 0, "role viewer may not send commands");
+    assert_true(registry_access_allows_read(s, "dave@acme", "t1", "temp_changed"));
+    struct registry_user_info u;
+    assert_int_equal(registry_user_lookup(s, "dave@acme", &u), IOT_OK);
+    assert_false(u.may_act);
+    *state = saved;
+    registry_release(s);
+}
+
+static void test_type_target(void **state)
+{
+    /* A snapshot where only the type rule and an any rule exist for alice. */
+    registry_snapshot_t *s = small_snapshot(ALICE, "alice", REG_ROLE_OPERATOR);
+    char err[200];
     add_rule(s, 1, ACME, 'u', ALICE, NULL, 'a', 0, NULL, "read_temp");
     add_rule(s, 2, ACME, 'u', ALICE, NULL, 't', THERMO, NULL, NULL);
     assert_int_equal(snapshot_finish(s, err, sizeof(err)), IOT_OK);
@@ -385,6 +412,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_direct_user_rule),
+        cmocka_unit_test(test_viewer_sends_nothing),
         cmocka_unit_test(test_specific_message_beats_lower_id),
         cmocka_unit_test(test_group_rule),
         cmocka_unit_test(test_group_level_across_groups),

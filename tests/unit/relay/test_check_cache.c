@@ -35,6 +35,9 @@ static void add_rule(registry_snapshot_t *s, long long id, uint32_t user, const 
     assert_int_equal(snapshot_add_rule(s, &r), IOT_OK);
 }
 
+/* alice's role in the snapshots build makes. */
+static enum reg_role alice_role = REG_ROLE_OPERATOR;
+
 static registry_snapshot_t *build(bool alice_rule)
 {
     registry_snapshot_t *s = snapshot_builder_new();
@@ -59,11 +62,8 @@ static registry_snapshot_t *build(bool alice_rule)
                             .enabled = true,
                             .sealed_len = REG_SEALED_LEN};
     const char *hash = "$argon2id$v=19$m=65536,t=3,p=1$c2FsdA$aGFzaA";
-    struct reg_user alice = {.id = ALICE,
-                             .tenant_id = ACME,
-                             .name = "alice",
-                             .role = REG_ROLE_OPERATOR,
-                             .password_hash = hash};
+    struct reg_user alice = {
+        .id = ALICE, .tenant_id = ACME, .name = "alice", .role = alice_role, .password_hash = hash};
     struct reg_user dave = {.id = DAVE,
                             .tenant_id = ACME,
                             .name = "dave",
@@ -152,10 +152,42 @@ static void test_cache_is_the_senders_and_goes_stale(void **state)
     registry_free(reg);
 }
 
+/* A role change publishes a new generation: a remembered OK of the old role does not outlive
+ * it, and the refusal names the role (issue 17). */
+static void test_role_change_goes_stale(void **state)
+{
+    (void)state;
+    registry_t *reg = NULL;
+    assert_int_equal(registry_new(&reg), IOT_OK);
+    registry_publish(reg, build(true));
+    registry_snapshot_t *snap = registry_acquire(reg);
+    struct relay_check_cache *cache = calloc(1, sizeof(*cache));
+    assert_non_null(cache);
+    assert_int_equal(ask(cache, snap, "alice@acme", "read_temp", NULL), RELAY_OK);
+    assert_int_equal(remembered(cache, registry_snapshot_generation(snap)), 1);
+
+    alice_role = REG_ROLE_VIEWER;
+    registry_publish(reg, build(true));
+    alice_role = REG_ROLE_OPERATOR;
+    registry_snapshot_t *next = registry_acquire(reg);
+    uint32_t timeout_ms = 0;
+    char why[96];
+    assert_int_equal(relay_check_cached(cache, next, "alice@acme", "t1", "read_temp", 0, NULL,
+                                        60000, &timeout_ms, why, sizeof(why)),
+                     RELAY_DENIED);
+    assert_string_equal(why, "role viewer may not send commands");
+
+    free(cache);
+    registry_release(next);
+    registry_release(snap);
+    registry_free(reg);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_cache_is_the_senders_and_goes_stale),
+        cmocka_unit_test(test_role_change_goes_stale),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
