@@ -73,6 +73,7 @@ static const struct config_key keys[] = {
     STR("web", "allowed_origins", web_allowed_origins),
     UINT("web", "head_timeout_ms", web_head_timeout_ms, 600000),
     UINT("web", "idle_timeout_s", web_idle_timeout_s, 86400),
+    UINT("web", "session_ttl_s", web_session_ttl_s, 86400 * 365),
     STR("database", "url", db_url),
     STR("database", "password_file", db_password_file),
     UINT("database", "threads", db_threads, 64),
@@ -139,6 +140,7 @@ void config_defaults(struct iotd_config *cfg)
     cfg->web_metrics = strdup("on");
     cfg->web_head_timeout_ms = 10000;
     cfg->web_idle_timeout_s = 60;
+    cfg->web_session_ttl_s = 86400;
     cfg->duplicate = strdup("replace");
     cfg->handshake_timeout_ms = 10000;
     cfg->ping_s = 30;
@@ -234,8 +236,10 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
                  "handshake_timeout_ms >= 100");
         return IOT_EINVAL;
     }
-    if (cfg->web_head_timeout_ms < 100 || cfg->web_idle_timeout_s == 0) {
-        snprintf(err, errlen, "[web] head_timeout_ms must be >= 100, idle_timeout_s > 0");
+    if (cfg->web_head_timeout_ms < 100 || cfg->web_idle_timeout_s == 0 ||
+        cfg->web_session_ttl_s == 0) {
+        snprintf(err, errlen,
+                 "[web] head_timeout_ms must be >= 100, idle_timeout_s and session_ttl_s > 0");
         return IOT_EINVAL;
     }
     if (cfg->keepalive_timeout_s == 0)
