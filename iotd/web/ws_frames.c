@@ -41,6 +41,7 @@ static bool numeric_key(const char *key)
 
 /* ---- browser -> frame ---- */
 
+/* msg is a literal of this file, written as it is: no quotes or backslashes in it. */
 static void reply_error(char *reply, uint32_t id, const char *code, const char *msg)
 {
     snprintf(reply, WS_FRAMES_REPLY_MAX,
@@ -157,7 +158,7 @@ static int decode_object(struct ws_frames *fx, const cJSON *obj, uint8_t *out, s
     const cJSON *to_item = cJSON_GetObjectItemCaseSensitive(obj, "to");
     if (t == IOTP_TYPE_APP) {
         if (!cJSON_IsString(to_item)) {
-            reply_error(reply, id, "bad_frame", "a request needs a string \"to\"");
+            reply_error(reply, id, "bad_frame", "a request needs a string to");
             return 0;
         }
         to = to_item->valuestring;
@@ -222,7 +223,7 @@ int ws_frames_decode(struct ws_frames *fx, const char *msg, size_t len, uint8_t 
     if (!cJSON_IsObject(obj) || (end && end != msg + len))
         reply_error(reply, 0, "bad_frame", "not a JSON object");
     else if (!cJSON_IsString(type) || !type->valuestring[0])
-        reply_error(reply, 0, "bad_frame", "a message needs a string \"type\"");
+        reply_error(reply, 0, "bad_frame", "a message needs a string type");
     else
         rc = decode_object(fx, obj, out, cap, reply);
     cJSON_Delete(obj);

@@ -9,6 +9,7 @@
 #include <cmocka.h>
 
 #include "iot_error.h"
+#include <cjson/cJSON.h>
 #include "web/ws_frames.h"
 
 #include <stdio.h>
@@ -150,6 +151,9 @@ static void expect_refused(struct ws_frames *fx, const char *msg, const char *co
     snprintf(want, sizeof(want), "\"id\":%d,", id);
     assert_non_null(strstr(reply, want));
     assert_non_null(strstr(reply, "\"type\":\"ERROR\""));
+    cJSON *parsed = cJSON_Parse(reply); /* the reply is JSON itself */
+    assert_non_null(parsed);
+    cJSON_Delete(parsed);
 }
 
 static void test_refusals(void **state)
