@@ -6,7 +6,8 @@ bad LOGIN is refused and closes; a good one gets WELCOME with a ticket; a reques
 device and its answer comes back; a request the access map refuses is denied; a subscription
 gets live events; malformed JSON and binary messages get ERROR bad_frame and the session goes
 on; the ticket buys an HttpOnly, SameSite=Strict cookie once; a reload with the cookie is
-logged in at once; an oversized message closes with 1009; logout ends the cookie; a wrong
+logged in at once; an oversized message closes with 1009; logout ends the cookie; refused
+messages are bounded; a wrong
 Origin is refused on /ws and on the cookie requests. One line per check; exit 1 at the first
 failure."""
 import base64
@@ -240,6 +241,15 @@ ws.send({"type": "read_temp", "to": DEVICE, "id": 1})
 m = ws.reply(1)
 check(f"after logout the cookie logs in no more: ERROR auth ({m})",
       m and m["type"] == "ERROR" and m["code"] == "auth")
+ws.sock.close()
+
+# --- refused messages are bounded: 16 answered, the 17th closes
+ws = WS()
+for i in range(17):
+    ws.send({"type": "PING", "id": 100 + i})
+answers = [ws.message() for _ in range(17)]
+check(f"16 refused messages answered, then the WebSocket closes ({answers[-2:]})",
+      all(m["type"] == "ERROR" for m in answers[:16]) and answers[16]["type"] == "close")
 ws.sock.close()
 
 # --- a wrong Origin
