@@ -104,6 +104,7 @@ static const struct config_key keys[] = {
     STR("web", "allowed_origins", web_allowed_origins),
     UINT_MIN("web", "head_timeout_ms", web_head_timeout_ms, 100, 600000),
     UINT_MIN("web", "idle_timeout_s", web_idle_timeout_s, 1, 86400),
+    UINT_MIN("web", "session_ttl_s", web_session_ttl_s, 1, 86400 * 365),
     STR("database", "url", db_url),
     STR("database", "password_file", db_password_file),
     UINT("database", "threads", db_threads, 64),
@@ -245,6 +246,7 @@ void config_defaults(struct iotd_config *cfg)
     cfg->web_metrics = strdup("on");
     cfg->web_head_timeout_ms = 10000;
     cfg->web_idle_timeout_s = 60;
+    cfg->web_session_ttl_s = 86400;
     cfg->duplicate = strdup("replace");
     cfg->handshake_timeout_ms = 10000;
     cfg->ping_s = 30;

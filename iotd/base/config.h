@@ -54,6 +54,7 @@ struct iotd_config {
     char *web_allowed_origins;    /* Origins allowed on /ws; NULL or empty: the own origin */
     unsigned web_head_timeout_ms; /* a request head must arrive within this, default 10000 */
     unsigned web_idle_timeout_s;  /* idle keep-alive connections are closed after, default 60 */
+    unsigned web_session_ttl_s;   /* a browser's session cookie lives this long, default 86400 */
     /* [database] */
     char *db_url; /* "local" or mariadb://... */
     char *db_password_file;

@@ -231,6 +231,13 @@ static int web_sample(void *arg, void (*done)(cJSON *sample, void *done_arg), vo
     return rc;
 }
 
+/* web_deps.ws_session: a browser's WebSocket becomes a user session on its io thread. */
+static void web_ws_session(void *arg, unsigned io, conn_t *c, const char *user)
+{
+    struct iotd *d = arg;
+    sessions_adopt(d->sessions, io, c, user);
+}
+
 /* The HTTP server, when [web] listen is set: after the sessions (whose net loops are the io
  * threads' first) and the device listeners it reports on. */
 static int start_web(struct iotd *d, char *err, size_t errlen)
@@ -254,7 +261,9 @@ static int start_web(struct iotd *d, char *err, size_t errlen)
                             .listeners = listeners,
                             .listener_count = nlisteners,
                             .sample = web_sample,
-                            .sample_arg = d};
+                            .sample_arg = d,
+                            .ws_session = d->sessions ? web_ws_session : NULL,
+                            .ws_session_arg = d};
     struct web_options o = {.listen = d->cfg.web_listen,
                             .root = d->cfg.web_root,
                             .metrics = strcmp(d->cfg.web_metrics, "on") == 0,
@@ -262,6 +271,8 @@ static int start_web(struct iotd *d, char *err, size_t errlen)
                             .allowed_origins = d->cfg.web_allowed_origins,
                             .head_timeout_ms = d->cfg.web_head_timeout_ms,
                             .idle_timeout_ms = d->cfg.web_idle_timeout_s * 1000,
+                            .max_frame = d->cfg.max_frame,
+                            .session_ttl_s = d->cfg.web_session_ttl_s,
                             .server = "iotd/" IOTD_VERSION};
     int rc = web_start(&d->web, &deps, &o, err, errlen);
     if (rc == 0)

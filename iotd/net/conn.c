@@ -185,7 +185,7 @@ static void conn_free(conn_t *c)
     if (c->cb && c->cb->on_close)
         c->cb->on_close(c, c->reason ? c->reason : "closed");
     /* A conn moved to another thread lives on there: its socket is not closed, only this end. */
-    bool moved = c->tls && c->tls->moved;
+    bool moved = conn_tls_of(c) && c->tls->moved;
     conn_type_of(c)->release(c); /* and with it the TLS state */
     conn_buf_release(c, &c->out);
     if (c->inflight) { /* libuv cancels a pending write before the close callback: defensive */
@@ -472,7 +472,7 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
-    if (n == UV_EOF && c->tls && c->tls->placing)
+    if (n == UV_EOF && conn_tls_of(c) && c->tls->placing)
         tls_place_here(c); /* what it said before hanging up still reaches an owner */
     if (n == UV_EOF)
         conn_close(c,
@@ -693,4 +693,10 @@ int conn_write(conn_t *c, const void *data, size_t len)
     if (rc == 0)
         conn_mark_dirty(c);
     return rc;
+}
+
+const char *conn_transport_name(enum conn_transport t)
+{
+    static const char *const names[] = {[CONN_TCP] = "tcp", [CONN_TLS] = "tls", [CONN_WS] = "ws"};
+    return (unsigned)t < sizeof(names) / sizeof(names[0]) ? names[t] : "?";
 }

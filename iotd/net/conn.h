@@ -1,5 +1,5 @@
 /*
- * conn.h - one connection interface for TCP and TLS (later WebSocket), so session code never
+ * conn.h - one connection interface for TCP, TLS and WebSocket, so session code never
  * branches on the transport.
  *
  * A conn lives on one io thread. Received bytes (plaintext, after TLS) are handed to the
@@ -36,7 +36,10 @@ struct conn_callbacks {
     void (*on_close)(conn_t *c, const char *reason);
 };
 
-enum conn_transport { CONN_TCP, CONN_TLS };
+enum conn_transport { CONN_TCP, CONN_TLS, CONN_WS };
+
+/* "tcp", "tls" or "ws": the transport's name in logs, the connection log and iottop. */
+const char *conn_transport_name(enum conn_transport t);
 
 /* Read-only facts about a connection (for presence, logs and stats). */
 struct conn_info {
@@ -101,6 +104,39 @@ size_t conn_output_limit(const conn_t *c);
 void conn_close(conn_t *c, const char *reason);
 /* The io thread this connection lives on (to address it through the inbox). */
 io_thread_t *conn_io_thread(const conn_t *c);
+
+/* A WebSocket (RFC 6455) over an upgraded connection: after conn_ws_upgrade, what the owner
+ * writes and reads are units of its own protocol (a frame of iot-protocol(7), ended by
+ * unit_end), and each unit travels as one text message that the codec translates (iotd/web's
+ * ws_frames: JSON). Framing is libwslay's: pings are answered, fragments reassembled, a message
+ * over max_message closes with 1009, an unmasked client frame with 1002; closing sends a close
+ * frame. The codec is called on the conn's io thread and must not block. */
+struct conn_ws_codec {
+    /* A text message from the peer: the unit it stands for into out[0, cap), returning its
+     * length; or 0, and reply (NUL-terminated) goes back to the peer as a text message
+     * instead. Binary messages are the same with binary set. */
+    int (*decode)(void *state, const uint8_t *msg, size_t len, bool binary, uint8_t *out,
+                  size_t cap, char *reply);
+    /* One whole unit the owner wrote (unit_end included): its message into out[0, cap),
+     * returning its length, 0 to send nothing, or a negative code to close the connection. */
+    int (*encode)(void *state, const uint8_t *unit, size_t len, char *out, size_t cap);
+    /* The conn is released: state is not used after this. May be NULL. */
+    void (*release)(void *state);
+    uint8_t unit_end;
+    size_t max_unit;    /* largest unit either way (decode's cap) */
+    size_t max_message; /* largest message from the peer; encode's cap is 3x max_unit + 1 KiB */
+};
+/* The longest reply a codec's decode may write, NUL included. */
+#define CONN_WS_REPLY_MAX 256
+/* Messages answered by decode's reply (refused) a WebSocket tolerates; one more closes it. */
+#define CONN_WS_MAX_REFUSED 16
+/* Make c, an open TCP connection whose owner has written the 101 answer, a WebSocket: the
+ * owner is unchanged until it calls conn_set_owner. codec must outlive c. Bytes the peer sent
+ * behind the upgrade request go through conn_ws_feed once the new owner is set. IOT_EINVAL
+ * (not an open TCP conn), IOT_ENOMEM. */
+int conn_ws_upgrade(conn_t *c, const struct conn_ws_codec *codec, void *state);
+/* Wire bytes of c already read by its previous owner, handled as if just read. */
+void conn_ws_feed(conn_t *c, const uint8_t *data, size_t len);
 
 /* Listeners run on the main loop and hand accepted sockets to io threads (round robin, or by
  * a place function, see net_listener_options). */

@@ -84,6 +84,7 @@ struct conn_type {
 
 extern const struct conn_type conn_type_tcp;
 extern const struct conn_type conn_type_tls;
+extern const struct conn_type conn_type_ws;
 
 /* The one uv_write of a conn, allocated only while it is in flight: an idle connection (the
  * common case for a device fleet) carries neither the request nor its buffer. */
@@ -112,7 +113,11 @@ typedef void (*conn_deadline_fn)(conn_t *c);
 struct conn {
     uv_tcp_t tcp; /* data = this conn */
     net_loop_t *nl;
-    struct conn_tls *tls; /* CONN_TLS only (NULL for TCP, and before the TLS start) */
+    /* The transport's own state, by info.transport: NULL for TCP (and before the TLS start). */
+    union {
+        struct conn_tls *tls; /* CONN_TLS */
+        struct conn_ws *ws;   /* CONN_WS (conn_ws.c) */
+    };
     const struct conn_callbacks *cb;
     void *owner;
     struct conn_info info;
@@ -138,7 +143,14 @@ struct conn {
 /* The type table of a connection, from its transport (not stored: one pointer less each). */
 static inline const struct conn_type *conn_type_of(const struct conn *c)
 {
-    return c->info.transport == CONN_TLS ? &conn_type_tls : &conn_type_tcp;
+    static const struct conn_type *const types[] = {
+        [CONN_TCP] = &conn_type_tcp, [CONN_TLS] = &conn_type_tls, [CONN_WS] = &conn_type_ws};
+    return types[c->info.transport];
+}
+/* The TLS state of c, NULL for other transports. */
+static inline struct conn_tls *conn_tls_of(const struct conn *c)
+{
+    return c->info.transport == CONN_TLS ? c->tls : NULL;
 }
 
 /* Counters: single writer (the loop's thread), any reader; a relaxed load and store compile
@@ -187,9 +199,13 @@ static inline void stat_add(_Atomic uint64_t *counter, uint64_t delta)
                           memory_order_relaxed);
 }
 
-/* Bytes accepted by conn_write that are not wire bytes yet (TLS plaintext). */
+/* Bytes accepted by conn_write that are not wire bytes yet (TLS plaintext, the part of a
+ * WebSocket unit not yet ended). */
+size_t conn_ws_staged_len(const conn_t *c);
 static inline size_t conn_staged_len(const conn_t *c)
 {
+    if (c->info.transport == CONN_WS)
+        return conn_ws_staged_len(c);
     return c->tls ? c->tls->staged.len : 0;
 }
 

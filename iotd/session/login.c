@@ -39,6 +39,48 @@ static void login_verify(uv_work_t *req)
         w->result = IOT_EDENIED;
 }
 
+/* s speaks for user from now on (its own copy); false, and s closed, without memory. */
+static bool session_set_principal(struct session *s, const char *user)
+{
+    char *principal = strndup(user, IOTP_MAX_ADDRESS_LEN);
+    if (!principal) {
+        session_close(s, "out of memory");
+        return false;
+    }
+    if (s->principal_owned)
+        free((char *)s->principal);
+    s->principal = principal;
+    s->principal_owned = true;
+    return true;
+}
+
+/* s is logged in as its principal (tenant set): WELCOME id session= ping=. */
+static void login_established(struct session *s, uint32_t id)
+{
+    struct session_env *env = s->env;
+    free(s->hs);
+    s->hs = NULL;
+    s->kind = SESSION_USER;
+    s->state = SESSION_ESTABLISHED;
+    s->authenticated = true;
+    char serial[24], ping[16];
+    snprintf(serial, sizeof(serial), "%llu", (unsigned long long)s->serial);
+    snprintf(ping, sizeof(ping), "%u", env->all->opts.ping_s);
+    uint8_t buf[256];
+    struct iotp_writer wr;
+    iotp_writer_begin(&wr, buf, sizeof(buf), IOTP_SERVER_ADDRESS, s->principal,
+                      iotp_type_name(IOTP_TYPE_WELCOME), id);
+    iotp_writer_kv(&wr, "session", serial);
+    iotp_writer_kv(&wr, "ping", ping);
+    int len = iotp_writer_end(&wr);
+    if (len > 0)
+        session_send_bytes(s, buf, (size_t)len);
+    atomic_fetch_add(&env->counters.logins, 1);
+    atomic_fetch_add(&env->counters.users, 1);
+    s->last_ping_ms = uv_now(&env->io->loop);
+    log_debug("user %s logged in from %s", s->principal, conn_info(s->conn)->peer);
+}
+
 static void login_done(uv_work_t *req, int status)
 {
     struct login_work *w = container_of(req, struct login_work, req);
@@ -52,27 +94,7 @@ static void login_done(uv_work_t *req, int status)
         /* The client left while its password was being checked. */
     } else if (status == 0 && w->result == 0) {
         ratelimit_auth_succeeded(env->all->deps.ratelimit, &attempt);
-        free(s->hs);
-        s->hs = NULL;
-        s->kind = SESSION_USER;
-        s->state = SESSION_ESTABLISHED;
-        s->authenticated = true;
-        char serial[24], ping[16];
-        snprintf(serial, sizeof(serial), "%llu", (unsigned long long)s->serial);
-        snprintf(ping, sizeof(ping), "%u", env->all->opts.ping_s);
-        uint8_t buf[256];
-        struct iotp_writer wr;
-        iotp_writer_begin(&wr, buf, sizeof(buf), IOTP_SERVER_ADDRESS, s->principal,
-                          iotp_type_name(IOTP_TYPE_WELCOME), w->id);
-        iotp_writer_kv(&wr, "session", serial);
-        iotp_writer_kv(&wr, "ping", ping);
-        int len = iotp_writer_end(&wr);
-        if (len > 0)
-            session_send_bytes(s, buf, (size_t)len);
-        atomic_fetch_add(&env->counters.logins, 1);
-        atomic_fetch_add(&env->counters.users, 1);
-        s->last_ping_ms = uv_now(&env->io->loop);
-        log_debug("user %s logged in from %s", s->principal, conn_info(s->conn)->peer);
+        login_established(s, w->id);
     } else {
         uint32_t retry_s = ratelimit_auth_failed(env->all->deps.ratelimit, &attempt, ctl_wall_ms());
         session_send_error(s, w->id, "auth", retry_s);
@@ -92,15 +114,8 @@ void session_on_login(struct session *s, const struct iotp_frame *f)
     const char *proto = iotp_frame_arg(f, "proto");
     uint32_t retry_s = 0;
 
-    char *principal = strndup(f->from, IOTP_MAX_ADDRESS_LEN);
-    if (!principal) {
-        session_close(s, "out of memory");
+    if (!session_set_principal(s, f->from))
         return;
-    }
-    if (s->principal_owned)
-        free((char *)s->principal);
-    s->principal = principal;
-    s->principal_owned = true;
     if (!password || !proto || strcmp(proto, "1") != 0 || strcmp(f->to, IOTP_SERVER_ADDRESS) != 0 ||
         !strchr(f->from, '@') || strlen(password) >= sizeof(((struct login_work *)0)->password)) {
         session_send_error(s, f->id, "bad_args", 0);
@@ -153,4 +168,22 @@ void session_on_login(struct session *s, const struct iotp_frame *f)
         free(w);
         session_close(s, "cannot verify the password now");
     }
+}
+
+void session_login_trusted(struct session *s, const char *user)
+{
+    struct registry_user_info info;
+    if (registry_user_lookup(session_snapshot(s->env), user, &info) != 0) {
+        session_send_error(s, 0, "auth", 0); /* removed since: the client may still LOGIN */
+        return;
+    }
+    const char *tenant = session_tenant_intern(s->env, info.tenant);
+    if (!tenant) {
+        session_close(s, "out of memory");
+        return;
+    }
+    if (!session_set_principal(s, user))
+        return;
+    s->tenant = tenant;
+    login_established(s, 0);
 }

@@ -69,7 +69,7 @@ static void session_to_row(struct session *s, struct session_row *r)
     snprintf(r->tenant, sizeof(r->tenant), "%s", s->hs ? "" : s->tenant);
     r->kind = s->kind == SESSION_USER ? "user" : "device";
     r->state = s->state == SESSION_ESTABLISHED ? "online" : "handshake";
-    snprintf(r->transport, sizeof(r->transport), "%s", ci->transport == CONN_TLS ? "tls" : "tcp");
+    snprintf(r->transport, sizeof(r->transport), "%s", conn_transport_name(ci->transport));
     snprintf(r->address, sizeof(r->address), "%s", ci->peer);
     r->since_ms = s->since_ms;
     r->last_activity_ms = s->last_activity_ms;

@@ -366,6 +366,15 @@ static void on_accept(net_loop_t *nl, conn_t *c, void *arg)
     atomic_fetch_add(&env->counters.sessions, 1);
 }
 
+void sessions_adopt(sessions_t *all, unsigned io, conn_t *c, const char *user)
+{
+    struct session_env *env = &all->envs[io];
+    on_accept(env->net, c, env);
+    struct session *s = conn_owner(c);
+    if (s && user)
+        session_login_trusted(s, user);
+}
+
 /* Deadlines are checked this often: the granularity of handshake and keepalive timeouts. */
 #define SESSION_TICK_MS 250
 

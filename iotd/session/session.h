@@ -116,6 +116,13 @@ int sessions_place(const uint8_t *data, size_t len, void *arg);
 /* Create the session layer: one net loop per io thread (created on each thread). */
 int sessions_start(sessions_t **out, const struct session_deps *deps,
                    const struct session_options *opts);
+/* On io thread io: make c, a connection that reached iotd other than through the session
+ * listeners (a browser's WebSocket, upgraded by iotd/web: the conn type does the framing), a
+ * session as if accepted here. user: a user@tenant already authenticated (the browser's
+ * session cookie), logged in at once (WELCOME id 0) if the registry still knows it (else
+ * ERROR code=auth, and the client may LOGIN); NULL: the client must LOGIN. c must have no
+ * owner; on failure it is closed. */
+void sessions_adopt(sessions_t *s, unsigned io, conn_t *c, const char *user);
 /* The net loops, one per io thread, written into loops[io_count]; returns loops. */
 net_loop_t **sessions_net_loops(sessions_t *s, net_loop_t **loops);
 /* The net loop of io thread i. */

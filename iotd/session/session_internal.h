@@ -165,6 +165,9 @@ void session_on_hello(struct session *s, const struct iotp_frame *f);
 void session_on_auth(struct session *s, const struct iotp_frame *f);
 /* login.c: a client's LOGIN (during the handshake, instead of HELLO). */
 void session_on_login(struct session *s, const struct iotp_frame *f);
+/* login.c: log s in as user without a password (its identity was proven otherwise: a
+ * browser's session cookie), with WELCOME id 0; ERROR code=auth if user is unknown. */
+void session_login_trusted(struct session *s, const char *user);
 
 /* relay_sender.c: a request (an application type) from an established session. */
 void session_relay_request(struct session *s, const struct iotp_frame *f);

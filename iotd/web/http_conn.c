@@ -10,18 +10,23 @@
  * first byte, or of the accept for the first request (408, close); an idle keep-alive
  * connection is closed after idle_timeout_ms. A malformed or oversized head is answered with
  * its status and the connection is closed, since what follows it cannot be framed. After a
- * successful GET /ws the connection is a WebSocket (ws.h): every byte goes there.
+ * successful GET /ws the connection is a WebSocket, and a user session's from then on: its
+ * conn becomes the WebSocket conn type and is handed to the session layer (ws_session.h), and
+ * the http_conn is freed. POST /api/session and /api/logout set and clear the session cookie
+ * (iot-websocket(7)); they carry no body.
  */
 #include "web/web_internal.h"
 
 #include "base/log.h"
+#include "ctl_time.h"
 #include "iot_error.h"
 #include "web/response.h"
 #include "web/static_files.h"
 #include "web/web_path.h"
-#include "web/ws.h"
+#include "web/ws_session.h"
 #include "web/ws_handshake.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -42,7 +47,8 @@ struct http_conn {
     bool head_only;  /* ...and whether it was a HEAD */
     bool held;       /* not reading: output above half its bound */
     bool closing;
-    ws_t *ws; /* upgraded to a WebSocket: every byte read goes to it */
+    bool upgrade; /* /ws answered 101: hand the conn over once the request is consumed */
+    char upgrade_user[WEB_TOKEN_USER_MAX]; /* ...logged in by its cookie as this user, or "" */
 };
 
 static void http_conn_on_data(conn_t *c, const uint8_t *data, size_t len);
@@ -50,6 +56,7 @@ static void http_conn_on_close(conn_t *c, const char *reason);
 static const struct conn_callbacks http_callbacks = {http_conn_on_data, http_conn_on_close};
 
 static void http_conn_process(struct http_conn *h);
+static void http_conn_free(struct http_conn *h);
 
 static void set_deadline(struct http_conn *h, enum http_deadline kind)
 {
@@ -78,7 +85,11 @@ static void http_conn_on_close(conn_t *c, const char *reason)
 {
     struct http_conn *h = conn_owner(c);
     log_debug("web: %s closed: %s", conn_info(c)->peer, reason);
-    ws_free(h->ws);
+    http_conn_free(h);
+}
+
+static void http_conn_free(struct http_conn *h)
+{
     if (h->prev)
         h->prev->next = h->next;
     else
@@ -204,7 +215,18 @@ static void route_metrics(const struct route_request *rr)
     route_ask(rr, WEB_ASK_METRICS);
 }
 
-/* GET /ws: the WebSocket opening handshake, then frames (ws.h). */
+/* The user a request's session cookie logs in, into user; false without a live one. */
+static bool cookie_user(const struct route_request *rr, char *user)
+{
+    const struct http_slice *cookie = http_request_header(rr->req, "cookie");
+    struct http_slice token;
+    return cookie && web_cookie_find(cookie, WEB_TOKEN_COOKIE, &token) &&
+           web_tokens_lookup(rr->h->loop->web->tokens, token.ptr, token.len, ctl_wall_ms(), user) ==
+               0;
+}
+
+/* GET /ws: the WebSocket opening handshake; the session comes once the request is consumed
+ * (http_conn_upgrade). */
 static void route_ws(const struct route_request *rr)
 {
     struct http_conn *h = rr->h;
@@ -222,10 +244,12 @@ static void route_ws(const struct route_request *rr)
                   rr->req->keep_alive, rr->head_only, NULL);
         return;
     }
-    if (ws_start(&h->ws, h->conn) != 0) {
-        send_text(h, 503, "busy\n", false, false, "Retry-After: 1\r\n");
+    if (!w->deps.ws_session) {
+        send_text(h, 503, "no sessions\n", false, false, NULL);
         return;
     }
+    if (!cookie_user(rr, h->upgrade_user))
+        h->upgrade_user[0] = '\0';
     struct web_buf b = {0};
     web_buf_printf(&b,
                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -233,27 +257,85 @@ static void route_ws(const struct route_request *rr)
                    accept, w->opts.server);
     http_conn_send(h, &b, true);
     web_buf_free(&b);
-    h->deadline = DEADLINE_NONE;
+    h->upgrade = !h->closing;
+}
+
+/* The cookie's attributes: never readable by scripts, never sent by another site's page.
+ * (Secure comes with the web listener's TLS, which this version does not have.) */
+#define COOKIE_ATTRIBUTES "; Path=/; HttpOnly; SameSite=Strict"
+
+/* The requests that set and clear the cookie come from the console's own pages: the same
+ * Origin rule as /ws (a request without Origin is refused too). */
+static bool api_origin_ok(const struct route_request *rr)
+{
+    const web_t *w = rr->h->loop->web;
+    struct ws_handshake hs = {.allowed_origins = w->opts.allowed_origins, .scheme = "http"};
+    if (ws_origin_allowed(&hs, rr->req))
+        return true;
+    send_text(rr->h, 403, "origin not allowed\n", rr->req->keep_alive, false, NULL);
+    return false;
+}
+
+/* POST /api/session with X-Iotd-Ticket: the ticket of a WELCOME for a session cookie. */
+static void route_api_session(const struct route_request *rr)
+{
+    struct http_conn *h = rr->h;
+    const web_t *w = h->loop->web;
+    if (!api_origin_ok(rr))
+        return;
+    const struct http_slice *ticket = http_request_header(rr->req, "x-iotd-ticket");
+    char token[WEB_TOKEN_LEN + 1];
+    if (!ticket ||
+        web_tokens_redeem(w->tokens, ticket->ptr, ticket->len, ctl_wall_ms(), token) != 0) {
+        send_text(h, 403, "no valid ticket\n", rr->req->keep_alive, false, NULL);
+        return;
+    }
+    char extra[256];
+    snprintf(extra, sizeof(extra),
+             "Set-Cookie: " WEB_TOKEN_COOKIE "=%s; Max-Age=%u" COOKIE_ATTRIBUTES
+             "\r\nCache-Control: no-store\r\n",
+             token, web_tokens_ttl(w->tokens));
+    send_text(h, 200, "cookie set\n", rr->req->keep_alive, false, extra);
+}
+
+/* POST /api/logout: the cookie's token ends, and the cookie with it. */
+static void route_api_logout(const struct route_request *rr)
+{
+    struct http_conn *h = rr->h;
+    if (!api_origin_ok(rr))
+        return;
+    const struct http_slice *cookie = http_request_header(rr->req, "cookie");
+    struct http_slice token;
+    if (cookie && web_cookie_find(cookie, WEB_TOKEN_COOKIE, &token))
+        web_tokens_revoke(h->loop->web->tokens, token.ptr, token.len);
+    send_text(h, 200, "logged out\n", rr->req->keep_alive, false,
+              "Set-Cookie: " WEB_TOKEN_COOKIE "=; Max-Age=0" COOKIE_ATTRIBUTES
+              "\r\nCache-Control: no-store\r\n");
 }
 
 struct route {
     const char *path; /* exact, without the query */
     void (*handle)(const struct route_request *rr);
+    bool post; /* POST only (else GET and HEAD only) */
 };
 
-/* Anything else is a static file. */
+/* Anything else is a static file (GET and HEAD). */
 static const struct route routes[] = {
-    {"/healthz", route_healthz},
-    {"/metrics", route_metrics},
-    {"/ws", route_ws},
+    {"/healthz", route_healthz, false},
+    {"/metrics", route_metrics, false},
+    {"/ws", route_ws, false},
+    {"/api/session", route_api_session, true},
+    {"/api/logout", route_api_logout, true},
 };
 
 struct method {
     const char *name;
     bool head_only;
+    bool post;
 };
 
-static const struct method methods[] = {{"GET", false}, {"HEAD", true}};
+static const struct method methods[] = {
+    {"GET", false, false}, {"HEAD", true, false}, {"POST", false, true}};
 
 static void http_conn_dispatch(struct http_conn *h, const struct http_request *req)
 {
@@ -262,21 +344,24 @@ static void http_conn_dispatch(struct http_conn *h, const struct http_request *r
         if (req->method.len == strlen(methods[i].name) &&
             memcmp(req->method.ptr, methods[i].name, req->method.len) == 0)
             m = &methods[i];
-    if (!m) {
-        send_text(h, 405, "method not allowed\n", req->keep_alive, false, "Allow: GET, HEAD\r\n");
+    const char *q = memchr(req->target.ptr, '?', req->target.len);
+    size_t path_len = q ? (size_t)(q - req->target.ptr) : req->target.len;
+    const struct route *route = NULL;
+    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++)
+        if (path_len == strlen(routes[i].path) &&
+            memcmp(req->target.ptr, routes[i].path, path_len) == 0)
+            route = &routes[i];
+    bool post = route && route->post;
+    if (!m || m->post != post) {
+        send_text(h, 405, "method not allowed\n", req->keep_alive, false,
+                  post ? "Allow: POST\r\n" : "Allow: GET, HEAD\r\n");
         return;
     }
     struct route_request rr = {h, req, m->head_only};
-    const char *q = memchr(req->target.ptr, '?', req->target.len);
-    size_t path_len = q ? (size_t)(q - req->target.ptr) : req->target.len;
-    for (size_t i = 0; i < sizeof(routes) / sizeof(routes[0]); i++) {
-        if (path_len == strlen(routes[i].path) &&
-            memcmp(req->target.ptr, routes[i].path, path_len) == 0) {
-            routes[i].handle(&rr);
-            return;
-        }
-    }
-    route_static(&rr);
+    if (route)
+        route->handle(&rr);
+    else
+        route_static(&rr);
 }
 
 /* ---- input ---- */
@@ -290,9 +375,38 @@ static void http_conn_consume(struct http_conn *h, size_t n)
 
 /* Handle every complete request in the buffer, one at a time, until one waits or the
  * connection closes. */
+/* After /ws's 101: the conn becomes a WebSocket and a user session's, and h is freed (with
+ * it the http callbacks: nothing of h may be used after this). What the browser sent behind
+ * the upgrade request is framed as soon as the session owns the conn. */
+static void http_conn_upgrade(struct http_conn *h)
+{
+    struct web_loop *wl = h->loop;
+    web_t *w = wl->web;
+    conn_t *c = h->conn;
+    void *state = ws_session_state_new(w->tokens);
+    if (!state || conn_ws_upgrade(c, &w->ws_codec, state) != 0) {
+        ws_session_state_free(state);
+        conn_close(c, "out of memory");
+        h->closing = true;
+        return;
+    }
+    uint8_t *early = h->in;
+    size_t early_len = h->in_len;
+    h->in = NULL;
+    char user[WEB_TOKEN_USER_MAX];
+    memcpy(user, h->upgrade_user, sizeof(user));
+    conn_set_owner(c, NULL, NULL);
+    http_conn_free(h);
+    log_debug("web: %s: WebSocket session%s%s", conn_info(c)->peer, user[0] ? " of " : "", user);
+    w->deps.ws_session(w->deps.ws_session_arg, (unsigned)(wl - w->loops), c, user[0] ? user : NULL);
+    if (conn_owner(c))
+        conn_ws_feed(c, early, early_len);
+    free(early);
+}
+
 static void http_conn_process(struct http_conn *h)
 {
-    while (!h->closing && !h->ask && !h->ws && h->in_len > 0) {
+    while (!h->closing && !h->ask && h->in_len > 0) {
         if (conn_pending(h->conn) > conn_output_limit(h->conn) / 2) {
             h->held = true; /* the tick resumes once the peer has read */
             conn_pause(h->conn);
@@ -312,11 +426,8 @@ static void http_conn_process(struct http_conn *h)
         }
         http_conn_dispatch(h, &req);
         http_conn_consume(h, (size_t)rc);
-        if (h->ws) {
-            /* Frames that came right behind the upgrade request. */
-            if (h->in_len > 0 && !h->closing)
-                ws_feed(h->ws, h->in, h->in_len);
-            h->in_len = 0;
+        if (h->upgrade) {
+            http_conn_upgrade(h);
             return;
         }
         if (!h->ask)
@@ -329,10 +440,6 @@ static void http_conn_on_data(conn_t *c, const uint8_t *data, size_t len)
     struct http_conn *h = conn_owner(c);
     if (h->closing)
         return;
-    if (h->ws) {
-        ws_feed(h->ws, data, len);
-        return;
-    }
     if (len > WEB_INPUT_MAX - h->in_len) {
         conn_close(c, "too much input before reading the answers");
         h->closing = true;

@@ -9,6 +9,7 @@
 #include "base/log.h"
 #include "iot_error.h"
 #include "web/metrics.h"
+#include "web/ws_session.h"
 
 #include <limits.h>
 #include <stdio.h>
@@ -179,6 +180,13 @@ static int copy_options(web_t *w, const struct web_options *o, char *err, size_t
         w->opts.idle_timeout_ms = WEB_DEFAULT_IDLE_TIMEOUT;
     if (!w->opts.output_limit)
         w->opts.output_limit = WEB_DEFAULT_OUTPUT_LIMIT;
+    if (!w->opts.max_frame)
+        w->opts.max_frame = 4096;
+    ws_session_codec(&w->ws_codec, w->opts.max_frame);
+    if (web_tokens_new(&w->tokens, o->session_ttl_s, 0) != 0) {
+        snprintf(err, errlen, "out of memory");
+        return IOT_ENOMEM;
+    }
     if (o->metrics_allow && o->metrics_allow[0]) {
         char why[160];
         int rc = web_allowlist_parse(o->metrics_allow, &w->metrics_allow, why, sizeof(why));
@@ -243,6 +251,11 @@ fail:
     return rc;
 }
 
+size_t web_revoke_user(web_t *w, const char *user)
+{
+    return w && w->tokens ? web_tokens_revoke_user(w->tokens, user) : 0;
+}
+
 unsigned web_port(const web_t *w)
 {
     return net_listener_port(w->listener);
@@ -265,6 +278,7 @@ void web_free(web_t *w)
     if (!w)
         return;
     web_allowlist_free(w->metrics_allow);
+    web_tokens_free(w->tokens);
     free(w->loops);
     free(w->root);
     free(w->server);

@@ -1,6 +1,7 @@
 /*
  * web.h - iotd's HTTP/1.1 server ([web] in iotd.conf(5), endpoints in iotd(8)): the console's
- * static files, /healthz and /metrics, on the io threads through the conn interface (no
+ * static files, /healthz and /metrics, /ws (browsers' sessions, iot-websocket(7)) and the
+ * session cookie's /api/session and /api/logout, on the io threads through the conn interface (no
  * second socket layer and no other web server process).
  *
  * A listener on the main loop hands each accepted socket to an io thread, where the web
@@ -44,6 +45,11 @@ struct web_deps {
      * (NULL if it could not be built); done owns the sample. */
     int (*sample)(void *arg, void (*done)(cJSON *sample, void *done_arg), void *done_arg);
     void *sample_arg;
+    /* On io thread io: make c, a /ws connection just upgraded to a WebSocket (CONN_WS, no
+     * owner), a user session (sessions_adopt); user is who its cookie logged in, or NULL (it
+     * must LOGIN). From then on the connection is not the web module's. NULL: /ws is 503. */
+    void (*ws_session)(void *arg, unsigned io, conn_t *c, const char *user);
+    void *ws_session_arg;
 };
 
 struct web_options {
@@ -56,6 +62,8 @@ struct web_options {
     unsigned head_timeout_ms;    /* a request head must arrive within this; 0: 10 s */
     unsigned idle_timeout_ms;    /* an idle keep-alive connection is closed after this; 0: 60 s */
     size_t output_limit;         /* per-connection output bound; 0: 16 MiB */
+    size_t max_frame;            /* the frame limit, which is also a /ws message's; 0: 4096 */
+    uint32_t session_ttl_s;      /* a browser's session cookie lives this long; 0: 1 day */
 };
 
 /* Start on the main loop's thread, after the io threads: a net loop on each, then the
@@ -68,6 +76,9 @@ unsigned web_port(const web_t *w);
  * main loop's thread, before the io threads stop. Requests waiting on the main loop are
  * answered into the void. */
 void web_stop(web_t *w);
+/* End every browser session token of user (user@tenant), returning how many ended: for
+ * `user remove` and `user passwd`. Any thread. */
+size_t web_revoke_user(web_t *w, const char *user);
 /* Free what is left, once the main loop has run its last callbacks (NULL is fine). */
 void web_free(web_t *w);
 

@@ -12,6 +12,7 @@
 #include "web/allowlist.h"
 #include "web/http_parser.h"
 #include "web/web_buf.h"
+#include "web/web_tokens.h"
 
 #define WEB_DEFAULT_HEAD_TIMEOUT 10000 /* ms */
 #define WEB_DEFAULT_IDLE_TIMEOUT 60000 /* ms */
@@ -62,7 +63,9 @@ struct web {
     char *root, *server, *listen, *allowed_origins;
     web_allowlist_t *metrics_allow; /* NULL: anyone may read /metrics */
     net_listener_t *listener;
-    struct web_loop *loops; /* io_count of them */
+    web_tokens_t *tokens;          /* browsers' session tokens */
+    struct conn_ws_codec ws_codec; /* of every /ws connection (ws_session.h) */
+    struct web_loop *loops;        /* io_count of them */
     unsigned loops_started;
     /* Health (main loop, health.c): the probe in flight and the asks waiting for it. */
     struct health_probe *probe;

@@ -44,6 +44,8 @@ static bool key_is_valid(const struct http_slice *key)
 static bool origin_allowed(const struct ws_handshake *hs, const struct http_request *req,
                            const struct http_slice *origin)
 {
+    if (!origin)
+        return false;
     if (hs->allowed_origins && hs->allowed_origins[0]) {
         struct http_slice list = {hs->allowed_origins, strlen(hs->allowed_origins)}, item;
         size_t pos = 0;
@@ -73,8 +75,13 @@ int ws_handshake_check(const struct ws_handshake *hs, const struct http_request 
         return 400;
     if (!version || !http_slice_equals(version, "13"))
         return 426;
-    if (!origin || !origin_allowed(hs, req, origin))
+    if (!origin_allowed(hs, req, origin))
         return 403;
     ws_accept_for_key(key, accept);
     return 101;
+}
+
+bool ws_origin_allowed(const struct ws_handshake *hs, const struct http_request *req)
+{
+    return origin_allowed(hs, req, http_request_header(req, "origin"));
 }

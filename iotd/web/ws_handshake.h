@@ -14,6 +14,8 @@
 
 #include "web/http_parser.h"
 
+#include <stdbool.h>
+
 #define WS_ACCEPT_LEN 28 /* base64 of a SHA-1 */
 
 struct ws_handshake {
@@ -26,6 +28,10 @@ struct ws_handshake {
  * or malformed Sec-WebSocket-Key), 426 (a Sec-WebSocket-Version other than 13: answer with
  * Sec-WebSocket-Version: 13), 403 (Origin missing or not allowed). */
 int ws_handshake_check(const struct ws_handshake *hs, const struct http_request *req, char *accept);
+
+/* Whether req's Origin is one /ws accepts (the same rule as ws_handshake_check's 403): the
+ * check of the requests that set and clear the session cookie. */
+bool ws_origin_allowed(const struct ws_handshake *hs, const struct http_request *req);
 
 /* Sec-WebSocket-Accept for key (the header's value): base64(SHA-1(key GUID)). */
 void ws_accept_for_key(const struct http_slice *key, char *accept);

@@ -12,6 +12,9 @@ import socket
 import struct
 import sys
 
+import ws_client
+from ws_client import frame
+
 PORT = int(sys.argv[1])
 GUID = b"258EAFA5-E914-47DA-95CA-C5AB0DC85B11"
 checks = 0
@@ -46,43 +49,11 @@ def connect(origin=f"http://127.0.0.1:{PORT}", version="13"):
     return s, lines[0], headers, key, rest
 
 
-def frame(opcode, payload, fin=True, masked=True):
-    first = (0x80 if fin else 0) | opcode
-    n = len(payload)
-    if n < 126:
-        head = struct.pack("!BB", first, (0x80 if masked else 0) | n)
-    elif n < 65536:
-        head = struct.pack("!BBH", first, (0x80 if masked else 0) | 126, n)
-    else:
-        head = struct.pack("!BBQ", first, (0x80 if masked else 0) | 127, n)
-    if not masked:
-        return head + payload
-    mask = os.urandom(4)
-    return head + mask + bytes(b ^ mask[i % 4] for i, b in enumerate(payload))
-
-
-class Reader:
-    def __init__(self, sock, rest=b""):
-        self.sock, self.buf = sock, rest
-
-    def need(self, n):
-        while len(self.buf) < n:
-            chunk = self.sock.recv(65536)
-            if not chunk:
-                raise EOFError
-            self.buf += chunk
-        out, self.buf = self.buf[:n], self.buf[n:]
-        return out
-
+class Reader(ws_client.Reader):
     def frame(self):
-        b0, b1 = self.need(2)
-        n = b1 & 0x7F
-        if n == 126:
-            n = struct.unpack("!H", self.need(2))[0]
-        elif n == 127:
-            n = struct.unpack("!Q", self.need(8))[0]
-        check("server frames are not masked", not b1 & 0x80)
-        return b0 & 0x0F, self.need(n)
+        op, payload, masked = self.frame_masked()
+        check("server frames are not masked", not masked)
+        return op, payload
 
     def closed(self):
         try:

@@ -1,4 +1,4 @@
--- 009_event_seq_removed_devices.sql - a device's sequence high-water mark ends with the device.
+-- 010_event_seq_removed_devices.sql - a device's sequence high-water mark ends with the device.
 --
 -- event_seq (004) keeps, per device name, the highest seq stored: the dedup that drops a
 -- device's retransmissions. Removing a device left its row behind, so a device added again
