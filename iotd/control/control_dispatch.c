@@ -139,6 +139,12 @@ static void on_sessions_ended(size_t ended, void *arg)
              ctl_get_string(cj->args, cj->executor->ends), ended, ended == 1 ? "" : "s");
     if (cj->result)
         cJSON_AddNumberToObject(cj->result, "sessions_ended", (double)ended);
+    /* A device removed, disabled or rekeyed loses its leases too; a kicked one keeps them (it
+     * may come straight back, and gets its start commands again). */
+    const char *who = ctl_get_string(cj->args, cj->executor->ends);
+    if (!cj->executor->ends_tenant && who && !strchr(who, '@') &&
+        strcmp(cj->executor->ends_reason, "kicked") != 0 && cj->call.srv->deps.hub)
+        hub_release_device(cj->call.srv->deps.hub, who);
     control_job_answer(cj);
 }
 

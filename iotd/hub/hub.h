@@ -107,6 +107,10 @@ int hub_lease(hub_t *hub, uint64_t holder, const char *tenant, const char *devic
               const char *event, uint32_t ttl_ms, char *err, size_t errlen);
 /* Release every lease of holder. */
 void hub_release(hub_t *hub, uint64_t holder);
+/* End every lease on device, for all its holders, without a stop command: the device was
+ * removed, disabled or given a new key and its session has ended. A holder that asks again
+ * starts a new lease (sent when the device is back). */
+void hub_release_device(hub_t *hub, const char *device);
 uint64_t hub_holder_id(hub_t *hub);
 
 /* Publish an alarm transition made elsewhere (an operator's ack): fields as for alarm items. */

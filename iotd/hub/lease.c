@@ -235,6 +235,20 @@ void hub_release(hub_t *hub, uint64_t holder)
     drop_holders(hub, holder, 0);
 }
 
+void hub_release_device(hub_t *hub, const char *device)
+{
+    for (size_t i = 0; i < hub->nleases;) {
+        struct lease *l = hub->leases[i];
+        if (strcmp(l->device, device) != 0) {
+            i++;
+            continue;
+        }
+        /* Its session has just ended: there is nobody to send the stop to. */
+        l->started = l->sending = false;
+        lease_end(hub, i); /* moves the last lease to i: look at i again */
+    }
+}
+
 void lease_tick(hub_t *hub)
 {
     uint64_t now = hub_now(hub);

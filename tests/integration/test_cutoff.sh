@@ -16,6 +16,10 @@ expect 0 tenant add acme
 expect 0 type add thermo --tenant acme
 expect 0 message add thermo echo --tenant acme --args "text:str"
 expect 0 message add thermo hold_op --tenant acme --timeout 20000
+expect 0 message add thermo start_temp --tenant acme
+expect 0 message add thermo stop_temp --tenant acme
+expect 0 message add thermo temp --tenant acme --direction event --args "value:float" \
+    --start start_temp --stop stop_temp
 expect 0 --json device add dev1 --tenant acme --type thermo
 k1=$(json_get 'j["secret"]')
 expect 0 --json device add dev2 --tenant acme --type thermo
@@ -53,10 +57,19 @@ cut_device() {
     OUT=$answer
 }
 
+# leases: how many the hub holds
+leases() {
+    expect 0 --json stats --count 1
+    json_get 'j["totals"]["events"]["leases"]'
+}
+
 # --- devices
+expect 0 lease dev1 temp --ttl 600 --tenant acme # held while dev1 is offline
+[ "$(leases)" = 1 ] || fail "the lease on dev1 is not held: $OUT"
 cut_device disabled device disable dev1
 expect 0 --json device show dev1
 [ "$(json_get 'j["online"]')" = False ] || fail "a disabled device still online: $OUT"
+[ "$(leases)" = 0 ] || fail "a disabled device kept its lease: $OUT"
 $client "$addr" refused dev1 thermo "$k1" >/dev/null || fail "a disabled device connected again"
 expect 0 device enable dev1
 

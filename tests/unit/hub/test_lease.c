@@ -81,6 +81,26 @@ static void start_for_first_holder_stop_after_last(void **state)
     assert_int_equal(leases, 0);
 }
 
+/* A device cut off (removed, disabled, rekeyed) loses its leases at once, without a stop
+ * command (it is gone); a holder asking again starts afresh. */
+static void device_cut_off_loses_its_leases(void **state)
+{
+    struct hub_fixture *f = *state;
+    size_t leases;
+    assert_int_equal(lease(f, 1, "t1", "temp_changed", 60000), IOT_OK);
+    assert_int_equal(lease(f, 2, "t1", "temp_changed", 60000), IOT_OK);
+    assert_int_equal(lease(f, 1, "t2", "temp_changed", 60000), IOT_OK);
+    expect_commands(f, (const char *const[]){"start_temp t1", "start_temp t2", NULL});
+    hub_release_device(f->hub, "t1");
+    hub_fixture_run(f);
+    expect_commands(f, (const char *const[]){"start_temp t1", "start_temp t2", NULL});
+    assert_int_equal(leases_started(f, &leases), 1);
+    assert_int_equal(leases, 1); /* t2's */
+    assert_int_equal(lease(f, 2, "t1", "temp_changed", 60000), IOT_OK);
+    expect_commands(f,
+                    (const char *const[]){"start_temp t1", "start_temp t2", "start_temp t1", NULL});
+}
+
 static void expired_lease_sends_stop(void **state)
 {
     struct hub_fixture *f = *state;
@@ -142,6 +162,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(start_for_first_holder_stop_after_last, hub_fixture_setup,
+                                        hub_fixture_teardown),
+        cmocka_unit_test_setup_teardown(device_cut_off_loses_its_leases, hub_fixture_setup,
                                         hub_fixture_teardown),
         cmocka_unit_test_setup_teardown(expired_lease_sends_stop, hub_fixture_setup,
                                         hub_fixture_teardown),
