@@ -109,7 +109,7 @@ static const struct config_key keys[] = {
     STR("database", "password_file", db_password_file),
     UINT("database", "threads", db_threads, 64),
     UINT("database", "queue", db_queue, 1u << 24),
-    UINT("database", "timeout_ms", db_timeout_ms, 600000),
+    UINT_MIN("database", "timeout_ms", db_timeout_ms, 100, 600000),
 };
 
 struct parse_state {
@@ -382,10 +382,6 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
     }
     if (cfg->db_threads == 0)
         cfg->db_threads = 1;
-    if (cfg->db_timeout_ms < 100) {
-        snprintf(err, errlen, "[database] timeout_ms: at least 100");
-        return IOT_EINVAL;
-    }
     if (cfg->inbox_capacity < 16)
         cfg->inbox_capacity = 16;
     if (cfg->tls_listen && cfg->tls_listen[0] && (!cfg->tls_cert || !cfg->tls_key)) {
