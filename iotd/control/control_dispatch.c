@@ -142,9 +142,13 @@ static void on_sessions_ended(size_t ended, void *arg)
     /* A device removed, disabled or rekeyed loses its leases too; a kicked one keeps them (it
      * may come straight back, and gets its start commands again). */
     const char *who = ctl_get_string(cj->args, cj->executor->ends);
+    const struct control_deps *deps = &cj->call.srv->deps;
     if (!cj->executor->ends_tenant && who && !strchr(who, '@') &&
-        strcmp(cj->executor->ends_reason, "kicked") != 0 && cj->call.srv->deps.hub)
-        hub_release_device(cj->call.srv->deps.hub, who);
+        strcmp(cj->executor->ends_reason, "kicked") != 0 && deps->hub)
+        hub_release_device(deps->hub, who);
+    /* A user cut off must not come back through a browser's cookie either. */
+    if (!cj->executor->ends_tenant && who && strchr(who, '@') && deps->revoke_user)
+        deps->revoke_user(deps->revoke_arg, who);
     control_job_answer(cj);
 }
 

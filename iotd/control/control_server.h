@@ -59,6 +59,10 @@ struct control_deps {
     uint32_t max_timeout_ms;
     hub_t *hub;           /* "watch" streams, leases, alarm changes; NULL: those commands fail */
     size_t watch_backlog; /* unread output past which a watcher's items drop (0: 1 MiB) */
+    /* Revokes user@tenant's browser session tokens when a change or kick ends the user's
+     * sessions (the web listener's); NULL: no browsers. */
+    void (*revoke_user)(void *arg, const char *user);
+    void *revoke_arg;
 };
 
 /* Bind and listen. A stale socket file is replaced; a live one (another iotd) is an error. */

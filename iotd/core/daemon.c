@@ -412,6 +412,13 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
 }
 
 static void on_stop_signal(uv_signal_t *sig, int signum);
+/* control's revoke_user: a user cut off loses the browser tokens that would log it in again. */
+static void revoke_browser_tokens(void *arg, const char *user)
+{
+    size_t n = web_revoke_user(arg, user);
+    if (n)
+        log_info("web: %zu browser session%s of %s revoked", n, n == 1 ? "" : "s", user);
+}
 static void on_reload_signal(uv_signal_t *sig, int signum);
 
 int iotd_start(struct iotd *d, char *err, size_t errlen)
@@ -468,7 +475,9 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
                                 .audit = d->audit,
                                 .max_timeout_ms = d->cfg.max_timeout_ms,
                                 .hub = d->hub,
-                                .watch_backlog = (size_t)d->cfg.events_backlog_kb * 1024};
+                                .watch_backlog = (size_t)d->cfg.events_backlog_kb * 1024,
+                                .revoke_user = d->web ? revoke_browser_tokens : NULL,
+                                .revoke_arg = d->web};
     if ((rc = control_server_start(&d->control, &copts, &deps, err, errlen)) != 0)
         return rc;
 

@@ -42,7 +42,7 @@ done
 [ "$RC" = 0 ] || fail "dev1 did not come online: $OUT"
 
 T_CHECKS=$((T_CHECKS + 1))
-python3 "$HERE/ws_session_check.py" "$web_port" alice@acme ws-secret-1 dev1 dev2 ||
+T_SOCK="$T_SOCK" python3 "$HERE/ws_session_check.py" "$web_port" alice@acme ws-secret-1 dev1 dev2 ||
     fail "the WebSocket session checks failed"
 
 # The browser's requests are audited as alice@acme, like a native client's.

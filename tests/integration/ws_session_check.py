@@ -15,6 +15,7 @@ import json
 import os
 import socket
 import struct
+import subprocess
 import sys
 import time
 
@@ -242,6 +243,26 @@ m = ws.reply(1)
 check(f"after logout the cookie logs in no more: ERROR auth ({m})",
       m and m["type"] == "ERROR" and m["code"] == "auth")
 ws.sock.close()
+
+# --- iotctl user kick ends the browser's session and its cookie (issue 17 section 1)
+if os.environ.get("IOTCTL_BIN") and os.environ.get("T_SOCK"):
+    ws = WS()
+    m = login(ws, PASSWORD, 1)
+    status, hdrs, _ = http("POST", "/api/session", {"Origin": ORIGIN, "X-Iotd-Ticket": m.get("ticket", "")})
+    kicked = (hdrs.get("set-cookie") or [""])[0].split(";")[0]
+    check(f"a second cookie ({status})", status.startswith("HTTP/1.1 200") and kicked.startswith("iotd_session="))
+    rc = subprocess.run([os.environ["IOTCTL_BIN"], "-s", os.environ["T_SOCK"], "user", "kick", USER],
+                        capture_output=True, text=True)
+    check(f"iotctl user kick {USER}: exit 0 ({rc.stdout.strip()} {rc.stderr.strip()})", rc.returncode == 0)
+    m = ws.wait(lambda m: m["type"] == "close")
+    check(f"...the open WebSocket is closed ({m})", m is not None)
+    ws.sock.close()
+    ws = WS(cookie=kicked)
+    ws.send({"type": "read_temp", "to": DEVICE, "id": 1})
+    m = ws.reply(1)
+    check(f"...and its cookie logs in no more: ERROR auth ({m})",
+          m and m["type"] == "ERROR" and m["code"] == "auth")
+    ws.sock.close()
 
 # --- refused messages are bounded: 16 answered, the 17th closes
 ws = WS()
