@@ -371,9 +371,13 @@ void control_lease(struct control_conn *conn, uint32_t id, const struct ctl_comm
         control_send_error(conn, id, IOT_EINVAL, "--ttl must be 0..604800 seconds");
         return;
     }
-    /* One holder per operator and lease: FNV-1a of who and what, kept clear of session serials. */
-    uint64_t holder = IOT_FNV64_SEED;
-    const char *parts[] = {conn->actor, "\n", device, "\n", event};
+    /* One holder per operator and lease: FNV-1a of who and what, kept clear of session serials.
+     * Who is the actor without its process ("root (uid=0 pid=N)" -> "root (uid=0"), so that
+     * the next iotctl run renews or releases the lease an earlier one took. */
+    const char *pid = strstr(conn->actor, " pid=");
+    size_t who_len = pid ? (size_t)(pid - conn->actor) : strlen(conn->actor);
+    uint64_t holder = iot_fnv64(IOT_FNV64_SEED, conn->actor, who_len);
+    const char *parts[] = {"\n", device, "\n", event};
     for (size_t i = 0; i < sizeof(parts) / sizeof(parts[0]); i++)
         holder = iot_fnv64_str(holder, parts[i]);
     holder |= 1ull << 63;

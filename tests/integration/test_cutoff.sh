@@ -70,6 +70,11 @@ cut_device disabled device disable dev1
 expect 0 --json device show dev1
 [ "$(json_get 'j["online"]')" = False ] || fail "a disabled device still online: $OUT"
 [ "$(leases)" = 0 ] || fail "a disabled device kept its lease: $OUT"
+# An operator's lease is the operator's, not one iotctl process's: the next run releases it.
+expect 0 lease dev2 temp --ttl 600 --tenant acme
+[ "$(leases)" = 1 ] || fail "the lease on dev2 is not held: $OUT"
+expect 0 lease dev2 temp --ttl 0 --tenant acme
+[ "$(leases)" = 0 ] || fail "a second iotctl run did not release the operator's lease: $OUT"
 $client "$addr" refused dev1 thermo "$k1" >/dev/null || fail "a disabled device connected again"
 expect 0 device enable dev1
 
