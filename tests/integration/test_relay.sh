@@ -220,14 +220,27 @@ expect 0 --json audit --device dev1 --limit 500
 # free again.
 sql() { mariadb --socket="$T_STATE/mariadb/run/mysqld.sock" -N iotd -e "$1"; }
 offline_before=$(sql "SELECT COUNT(*) FROM relay_audit WHERE device='dev2' AND outcome='offline'")
-sql "LOCK TABLES relay_audit_block WRITE; SELECT SLEEP(3); UNLOCK TABLES" >/dev/null &
+# The table stays locked until the sender is seen held (at most 60 s), not for a fixed time: a
+# sanitizer build on a loaded machine may take longer than any fixed lock to fill the buffer.
+sql "LOCK TABLES relay_audit_block WRITE; SELECT SLEEP(60); UNLOCK TABLES" >/dev/null 2>&1 &
 locker=$!
 sleep 0.5
-$client "$addr" flood alice@acme alice-password dev2 never_op 80000 offline >"$T_DIR/flood.log" 2>&1 \
-    || fail "flood: $(tail -3 "$T_DIR/flood.log")"
-wait "$locker"
-expect 0 --json status
-[ "$(json_get 'j["relay"]["audit_holds"] >= 1')" = "True" ] || fail "sender not held: $OUT"
+$client "$addr" flood alice@acme alice-password dev2 never_op 80000 offline >"$T_DIR/flood.log" 2>&1 &
+flooder=$!
+held=False
+for _ in $(seq 1 300); do
+    expect 0 --json status
+    held=$(json_get 'j["relay"]["audit_holds"] >= 1')
+    [ "$held" = True ] && break
+    kill -0 "$flooder" 2>/dev/null || break
+    sleep 0.2
+done
+# Unlock: ending the locker's connection releases its table lock.
+sql "SELECT ID FROM information_schema.PROCESSLIST WHERE INFO LIKE 'SELECT SLEEP(60)%'" |
+    while read -r id; do sql "KILL $id" >/dev/null 2>&1 || true; done
+wait "$locker" || true
+wait "$flooder" || fail "flood: $(tail -3 "$T_DIR/flood.log")"
+[ "$held" = True ] || fail "sender not held: $OUT"
 output_holds=$(json_get 'j["relay"]["output_holds"]')
 for _ in $(seq 1 50); do
     offline_after=$(sql "SELECT COUNT(*) FROM relay_audit WHERE device='dev2' AND outcome='offline'")
