@@ -3,6 +3,8 @@
  */
 #include "web/web_buf.h"
 
+#include "iot_grow.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,22 +15,17 @@ uint8_t *web_buf_reserve(struct web_buf *b, size_t n)
     if (b->failed)
         return NULL;
     if (b->cap - b->len >= n)
-        return b->data + b->len;
-    size_t cap = b->cap ? b->cap : 1024;
-    while (cap - b->len < n) {
-        if (cap > SIZE_MAX / 2) {
-            b->failed = true;
-            return NULL;
-        }
-        cap *= 2;
+        return b->data + b->len; /* also n == 0 on an empty buffer: no allocation */
+    if (n > SIZE_MAX - b->len) {
+        b->failed = true;
+        return NULL;
     }
-    uint8_t *data = realloc(b->data, cap);
+    uint8_t *data = iot_reserve(b->data, b->len + n, &b->cap, 1024, 1);
     if (!data) {
         b->failed = true;
         return NULL;
     }
     b->data = data;
-    b->cap = cap;
     return b->data + b->len;
 }
 
