@@ -332,12 +332,34 @@ static int start_events(struct iotd *d, char *err, size_t errlen)
     return IOT_OK;
 }
 
+static void trust_last_address(const char *id, const char *address, void *arg)
+{
+    struct ratelimit_auth a = {.kind = 'd', .id = id, .peer = address};
+    ratelimit_auth_succeeded(arg, &a);
+}
+
+/* The addresses devices last authenticated from are where the per-id limit never refuses them
+ * (session/ratelimit.h). They are remembered in the database, so that a restart does not
+ * forget them: an attacker flooding a device's id right after a restart must not lock the
+ * device out at its usual address. */
+static void trust_known_addresses(struct iotd *d)
+{
+    registry_snapshot_t *snap = registry_acquire(d->registry);
+    if (!snap)
+        return;
+    registry_devices_last_address(snap, trust_last_address, d->ratelimit);
+    registry_release(snap);
+}
+
 /* Sessions on the io threads, then the listeners that feed them. */
 static int start_devices(struct iotd *d, char *err, size_t errlen)
 {
     int rc;
     struct ratelimit_options rlo = {0};
-    if ((rc = ratelimit_new(&d->ratelimit, &rlo)) != 0 ||
+    if ((rc = ratelimit_new(&d->ratelimit, &rlo)) != 0)
+        return rc;
+    trust_known_addresses(d);
+    if (
         (rc = conn_log_start(&d->conn_log, &d->loop, &d->inbox, d->db, 0)) != 0 ||
         (rc = relay_audit_start(&d->audit, d->cfg.relay_audit, d->cfg.relay_audit_retention_days,
                                 &d->loop, &d->inbox, d->db)) != 0 ||

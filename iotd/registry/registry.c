@@ -241,3 +241,14 @@ void registry_devices_foreach(const registry_snapshot_t *snap,
         fn(d->id, d->tenant->name, d->type->name, arg);
     }
 }
+
+void registry_devices_last_address(const registry_snapshot_t *snap,
+                                   void (*fn)(const char *id, const char *address, void *arg),
+                                   void *arg)
+{
+    for (size_t i = 0; i < snap->ndevices; i++) {
+        const struct reg_device *d = &snap->devices[i];
+        if (d->last_address && d->last_address[0])
+            fn(d->id, d->last_address, arg);
+    }
+}

@@ -134,4 +134,10 @@ void registry_devices_foreach(const registry_snapshot_t *snap,
                                          void *arg),
                               void *arg);
 
+/* Call fn for every registered device that has authenticated before (even before a restart):
+ * its id and the address it last connected from (devices.last_address, "host:port"). */
+void registry_devices_last_address(const registry_snapshot_t *snap,
+                                   void (*fn)(const char *id, const char *address, void *arg),
+                                   void *arg);
+
 #endif

@@ -2,7 +2,7 @@
 # Authentication failures are limited by (address, id) first (issue 17 §4): wrong MACs or
 # passwords for an id from one address do not lock the right key out at another address;
 # the address that failed stays blocked; a flood of one id from many addresses blocks the id
-# everywhere but where it last authenticated.
+# everywhere but where it last authenticated, also after a restart.
 . "$(dirname "$0")/lib.sh"
 client="python3 $(dirname "$0")/devclient.py"
 T_DEVICES="listen = 127.0.0.1:0
@@ -47,5 +47,18 @@ $client "$addr" auth dev2 thermo "$k2" || fail "dev2 refused at its usual addres
 
 expect 0 --json status
 [ "$(json_get 'j["devices"]["rate_limited"] >= 3')" = "True" ] || fail "rate_limited: $OUT"
+
+# A restart forgets the failures but not where devices last authenticated (the database's
+# last_address): a flood of dev1's id right after it still spares dev1 at its usual address.
+t_stop
+t_start
+expect 0 --json status
+addr=127.0.0.1:$(json_get 'j["devices"]["port"]')
+for i in $(seq 30 49); do
+    $client "$addr" --from 127.0.0.$i refused-n 3 dev1 thermo "$wrong" >/dev/null \
+        || fail "wrong MACs for dev1 from 127.0.0.$i after the restart"
+done
+$client "$addr" --from 127.0.0.98 refused dev1 thermo "$k1" || fail "dev1 not blocked elsewhere"
+$client "$addr" auth dev1 thermo "$k1" || fail "dev1 refused at its usual address after a restart"
 t_stop
 t_done
