@@ -359,8 +359,7 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
     if ((rc = ratelimit_new(&d->ratelimit, &rlo)) != 0)
         return rc;
     trust_known_addresses(d);
-    if (
-        (rc = conn_log_start(&d->conn_log, &d->loop, &d->inbox, d->db, 0)) != 0 ||
+    if ((rc = conn_log_start(&d->conn_log, &d->loop, &d->inbox, d->db, 0)) != 0 ||
         (rc = relay_audit_start(&d->audit, d->cfg.relay_audit, d->cfg.relay_audit_retention_days,
                                 &d->loop, &d->inbox, d->db)) != 0 ||
         (rc = start_events(d, err, errlen)) != 0)
