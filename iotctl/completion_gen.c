@@ -4,10 +4,10 @@
  * Run at build time (iotctl/CMakeLists.txt); its output is installed as
  * share/bash-completion/completions/iotctl. The script holds three tables generated here:
  * which words may follow a phrase of command words (_iotctl_next["iotctl group member"] =
- * "add remove"), the options of each full command (_iotctl_opts["iotctl device add"]), and which of them take
- * a value (_iotctl_takes: the value is skipped and not completed). Its one function walks the words
- * typed so far, keeps the longest phrase the tables know, and offers what may follow it. Nothing
- * in the script names a command: a command added to the table is completed after a rebuild.
+ * "add remove"), the options of each full command (_iotctl_opts["iotctl device add"]), and which of
+ * them take a value (_iotctl_takes: the value is skipped and not completed). Its one function walks
+ * the words typed so far, keeps the longest phrase the tables know, and offers what may follow it.
+ * Nothing in the script names a command: a command added to the table is completed after a rebuild.
  */
 #include "ctl_commands.h"
 
@@ -124,13 +124,15 @@ int main(void)
            "        case $word in\n"
            "        --*=*) continue ;;\n"
            "        -*)\n"
-           "            [[ \" $_iotctl_global_takes ${_iotctl_takes[$phrase]-} \" == *\" $word \"* ]] &&\n"
+           "            [[ \" $_iotctl_global_takes ${_iotctl_takes[$phrase]-} \" == *\" $word \"* "
+           "]] &&\n"
            "                skip=1\n"
            "            continue\n"
            "            ;;\n"
            "        esac\n"
            "        if [[ -n ${_iotctl_next[$phrase]+x} ]] &&\n"
-           "           [[ -n ${_iotctl_next[\"$phrase $word\"]+x} || -n ${_iotctl_opts[\"$phrase $word\"]+x} ]]; then\n"
+           "           [[ -n ${_iotctl_next[\"$phrase $word\"]+x} || -n ${_iotctl_opts[\"$phrase "
+           "$word\"]+x} ]]; then\n"
            "            phrase=\"$phrase $word\"\n"
            "        fi\n"
            "    done\n"
