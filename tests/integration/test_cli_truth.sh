@@ -65,6 +65,21 @@ expect 0 --json access check user:alice@acme d1 fail_op
 T_CHECKS=$((T_CHECKS + 1))
 [ "$(printf '%s\n' "$OUT" | wc -l)" -eq 1 ] || fail "--json result is not one line: $OUT"
 
+# Alarm rules: a field the event's catalogue does not declare is refused (bad_args, exit 2).
+expect 0 message add thermo temperature --tenant acme --direction event --args "value:float unit:str?"
+expect 0 alarm rule add hot --tenant acme --event temperature --field value --op '>' --threshold 30
+expect 0 alarm rule add hot-unit --tenant acme --event temperature --on type:thermo --field unit \
+    --op '==' --threshold 1
+expect 2 alarm rule add wet --tenant acme --event temperature --field humidity --op '>' --threshold 1
+contains "declares no field humidity"
+expect 2 alarm rule add wet --tenant acme --event temperature --on device:d1 --field valu --op '>' \
+    --threshold 1
+expect 2 alarm rule add wet --tenant acme --event temperature --on type:thermo --field val --op '>' \
+    --threshold 1
+expect 0 alarm rule add quiet --tenant acme --event temperature --silence 60 # no field: fine
+expect 0 alarm rule list --tenant acme
+lacks wet
+
 # --help: every exit status 0..12 and --csv.
 "$IOTCTL_BIN" --help >"$T_DIR/help.txt"
 for s in $(seq 0 12); do
