@@ -564,6 +564,16 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                        {NULL},
                        NULL},
 
+    [CTL_BACKUP] = {CTL_BACKUP,
+                    "backup",
+                    "backup",
+                    0,
+                    "write a consistent snapshot of the database and the secret key to FILE",
+                    {{"path", NULL, CTL_ARG_STRING, true, "FILE",
+                      "new file (mode 0600), an absolute path iotd can write"}},
+                    {NULL},
+                    NULL},
+
     [CTL_CHANGES_LIST] = {CTL_CHANGES_LIST,
                           "changes list",
                           "changes.list",

@@ -66,6 +66,7 @@ enum ctl_command_id {
     CTL_ALARM_RULE_REMOVE,
     CTL_ALARM_LIST,
     CTL_ALARM_ACK,
+    CTL_BACKUP,
     CTL_COMMAND_COUNT
 };
 
