@@ -80,6 +80,35 @@ expect 0 alarm rule add quiet --tenant acme --event temperature --silence 60 # n
 expect 0 alarm rule list --tenant acme
 lacks wet
 
+# --json: one compact line per document, numbers as numbers (ids, seqs, latencies, counts).
+numbers_are_numbers() {
+    python3 -c '
+import json, sys
+numeric = {"id", "seq", "latency_ms", "rule", "rows", "threshold", "hysteresis", "for_ms",
+           "silence_s", "ts_ms", "count", "devices", "users", "types", "schema", "tables"}
+def walk(v, path):
+    if isinstance(v, dict):
+        for k, x in v.items():
+            if k in numeric and x is not None and not isinstance(x, (int, float)):
+                sys.exit("%s.%s is %r, not a number" % (path, k, x))
+            walk(x, path + "." + k)
+    elif isinstance(v, list):
+        for i, x in enumerate(v):
+            walk(x, "%s[%d]" % (path, i))
+lines = sys.stdin.read().splitlines()
+if len(lines) != 1:
+    sys.exit("%d lines, want one document on one line" % len(lines))
+walk(json.loads(lines[0]), "")
+' <<<"$OUT" || fail "--json output of: $OUT"
+    T_CHECKS=$((T_CHECKS + 1))
+}
+for cmd in "audit --tenant acme" "alarm rule list --tenant acme" "tenant list" "device list" \
+    "access list --tenant acme" "changes list"; do
+    # shellcheck disable=SC2086
+    expect 0 --json $cmd
+    numbers_are_numbers
+done
+
 # --help: every exit status 0..12 and --csv.
 "$IOTCTL_BIN" --help >"$T_DIR/help.txt"
 for s in $(seq 0 12); do
