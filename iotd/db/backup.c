@@ -306,8 +306,9 @@ int backup_write(MYSQL *conn, const char *path, const uint8_t key[BACKUP_KEY_LEN
     snprintf(partial, sizeof partial, "%s.partial", path);
     int fd = open(partial, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0) {
-        snprintf(err, errlen, "cannot create %s: %s", partial, strerror(errno));
-        rc = errno == EEXIST ? IOT_EEXIST : IOT_EIO;
+        int saved = errno;
+        snprintf(err, errlen, "cannot create %s: %s", partial, strerror(saved));
+        rc = saved == EEXIST ? IOT_EEXIST : IOT_EIO;
         goto out;
     }
     made = true;
@@ -326,8 +327,9 @@ int backup_write(MYSQL *conn, const char *path, const uint8_t key[BACKUP_KEY_LEN
     if ((rc = schema_version(conn, &s->schema_version, err, errlen)) != 0 ||
         (rc = list_tables(conn, tables, &ntables, err, errlen)) != 0)
         goto out;
-    fprintf(out, "-- iotd backup: restore with \"iotd -c CONF -R FILE\" into an empty state_dir "
-                 "(iotd(8))\n-- format: %d\n-- schema: %d\n-- key: ",
+    fprintf(out,
+            "-- iotd backup: restore with \"iotd -c CONF -R FILE\" into an empty state_dir "
+            "(iotd(8))\n-- format: %d\n-- schema: %d\n-- key: ",
             BACKUP_FORMAT, s->schema_version);
     for (size_t i = 0; i < BACKUP_KEY_LEN; i++)
         fprintf(out, "%02x", key[i]);
@@ -354,8 +356,9 @@ int backup_write(MYSQL *conn, const char *path, const uint8_t key[BACKUP_KEY_LEN
     out = NULL;
     /* link, not rename: a file that appeared at path meanwhile is not replaced. */
     if (link(partial, path) != 0) {
-        snprintf(err, errlen, "cannot create %s: %s", path, strerror(errno));
-        rc = errno == EEXIST ? IOT_EEXIST : IOT_EIO;
+        int saved = errno;
+        snprintf(err, errlen, "cannot create %s: %s", path, strerror(saved));
+        rc = saved == EEXIST ? IOT_EEXIST : IOT_EIO;
         goto out;
     }
     sync_parent(path);
@@ -393,7 +396,8 @@ int backup_read_header(FILE *in, int *version, uint8_t key[BACKUP_KEY_LEN], char
         goto out;
     }
     while (!(format && *version && have_key) && read_line(in, &line, &cap) >= 0) {
-        if (sscanf(line, "-- format: %d", &format) == 1 || sscanf(line, "-- schema: %d", version) == 1)
+        if (sscanf(line, "-- format: %d", &format) == 1 ||
+            sscanf(line, "-- schema: %d", version) == 1)
             continue;
         if (strncmp(line, "-- key: ", 8) == 0 && strlen(line + 8) == 2 * BACKUP_KEY_LEN) {
             have_key = true;

@@ -73,8 +73,12 @@ round() {
     echo "ok: $name: backup of $rows rows, $(wc -l <"$T_DIR/$name.acked-before") events acknowledged before it, $n_after by its end"
     expect 5 backup "$T_DIR/$name.backup"                  # never overwrites
     contains "exists"
-    expect 2 backup relative.backup                         # iotd writes it: absolute only
-    contains "absolute"
+    # A relative FILE is iotctl's working directory's, not iotd's.
+    (cd "$T_DIR" && expect 0 backup "$name-relative.backup") || exit 1
+    T_CHECKS=$((T_CHECKS + 1))
+    [ -f "$T_DIR/$name-relative.backup" ] || fail "a relative FILE did not land in iotctl's directory"
+    expect 1 backup "$T_DIR/no-such-dir/x.backup"
+    contains "no-such-dir"
     kill "${sims[-1]}"
     wait "${sims[-1]}" 2>/dev/null
     t_stop
