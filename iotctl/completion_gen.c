@@ -114,7 +114,20 @@ int main(void)
         }
         printf("\"\n");
     }
-    printf(")\n\n_iotctl_global_takes=\"%s\"\n\n", global_valued);
+    /* Commands with a file argument (CTL_ARG_PATH): words that are not options complete as
+     * file names there. */
+    printf(")\n\n_iotctl_files=\" ");
+    for (int c = 0; c < CTL_COMMAND_COUNT; c++)
+        for (size_t p = 0; p < ctl_command_param_count(&ctl_commands[c]); p++)
+            if (ctl_commands[c].params[p].kind == CTL_ARG_PATH &&
+                ctl_commands[c].params[p].flag == NULL) {
+                printf("iotctl_");
+                for (const char *w = ctl_commands[c].words; *w; w++)
+                    putchar(*w == ' ' ? '_' : *w);
+                printf(" ");
+                break;
+            }
+    printf("\"\n\n_iotctl_global_takes=\"%s\"\n\n", global_valued);
     printf("_iotctl()\n"
            "{\n"
            "    local cur=${COMP_WORDS[COMP_CWORD]} phrase=iotctl word i skip=0 candidates\n"
@@ -143,6 +156,9 @@ int main(void)
            "        else\n"
            "            candidates=\"%s\"\n"
            "        fi\n"
+           "    elif [[ $_iotctl_files == *\" ${phrase// /_} \"* ]]; then\n"
+           "        COMPREPLY=($(compgen -f -- \"$cur\"))\n"
+           "        return 0\n"
            "    else\n"
            "        candidates=${_iotctl_next[$phrase]-}\n"
            "    fi\n"

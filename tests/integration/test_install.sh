@@ -130,6 +130,10 @@ check
 got=$(complete_words iotctl --tenant acme alarm rule "")
 check
 [ "$got" = "add list remove" ] || fail "'iotctl --tenant acme alarm rule <TAB>' gave '$got'"
+mkdir -p "$T_DIR/files" && touch "$T_DIR/files/snap.sql"
+got=$(complete_words iotctl backup "$T_DIR/files/sn")
+check
+[ "$got" = "$T_DIR/files/snap.sql" ] || fail "'iotctl backup DIR/sn<TAB>' gave '$got' (a file, wanted)"
 got=$(complete_words iotctl message add t m --start "")
 check
 [ -z "$got" ] || fail "an option's value was completed: '$got'"
