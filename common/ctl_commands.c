@@ -564,6 +564,16 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                        {NULL},
                        NULL},
 
+    [CTL_BACKUP] = {CTL_BACKUP,
+                    "backup",
+                    "backup",
+                    0,
+                    "write a consistent snapshot of the database and the secret key to FILE",
+                    {{"path", NULL, CTL_ARG_PATH, true, "FILE",
+                      "new file (mode 0600) in a directory iotd's user can write"}},
+                    {NULL},
+                    NULL},
+
     [CTL_CHANGES_LIST] = {CTL_CHANGES_LIST,
                           "changes list",
                           "changes.list",
@@ -693,6 +703,7 @@ bool ctl_value_valid(enum ctl_arg_kind kind, const char *value)
     case CTL_ARG_STRING:
     case CTL_ARG_SECRET:
     case CTL_ARG_REST:
+    case CTL_ARG_PATH:
         return len <= 4096 && text_valid(value, len);
     case CTL_ARG_BOOL:
         return true;

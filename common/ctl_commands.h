@@ -66,6 +66,7 @@ enum ctl_command_id {
     CTL_ALARM_RULE_REMOVE,
     CTL_ALARM_LIST,
     CTL_ALARM_ACK,
+    CTL_BACKUP,
     CTL_COMMAND_COUNT
 };
 
@@ -78,6 +79,8 @@ enum ctl_arg_kind {
     CTL_ARG_SECRET, /* read by iotctl from a file (--password-file) or a TTY prompt */
     CTL_ARG_REST,   /* the remaining positional words, sent as an array of strings (may be
                      * empty; each without control characters); only as the last positional */
+    CTL_ARG_PATH,   /* a file iotd opens: text as CTL_ARG_STRING, which iotctl makes absolute
+                     * (from its working directory) before sending */
 };
 #define CTL_MAX_REST 32
 

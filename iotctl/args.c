@@ -17,6 +17,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 /* Longest secret accepted from a file; ctl_value_valid refuses longer strings anyway. */
 #define SECRET_MAX 4096
@@ -38,6 +39,8 @@ const char *iotctl_kind_description(enum ctl_arg_kind kind)
         return "non-empty UTF-8 text without control characters, at most 4096 bytes";
     case CTL_ARG_REST:
         return "UTF-8 words without control characters";
+    case CTL_ARG_PATH:
+        return "a file path without control characters";
     }
     return "a value";
 }
@@ -242,7 +245,7 @@ static int add_value(const struct ctl_command *cmd, const struct ctl_param *p, c
                      cJSON *args, char *err, size_t errlen)
 {
     int rc = IOT_OK;
-    char *secret = NULL;
+    char *secret = NULL, *absolute = NULL;
     cJSON *item = NULL;
 
     if (p->kind == CTL_ARG_SECRET) {
@@ -257,6 +260,17 @@ static int add_value(const struct ctl_command *cmd, const struct ctl_param *p, c
         goto out;
     }
 
+    if (p->kind == CTL_ARG_PATH && value[0] != '/') {
+        /* iotd opens it, from its own working directory: send the one meant here. */
+        char cwd[4096];
+        if (!getcwd(cwd, sizeof cwd) || asprintf(&absolute, "%s/%s", cwd, value) < 0) {
+            snprintf(err, errlen, "%s: cannot make %s absolute: %s", cmd->words, value,
+                     strerror(errno));
+            rc = IOT_EIO;
+            goto out;
+        }
+        value = absolute;
+    }
     if (p->kind == CTL_ARG_BOOL)
         item = cJSON_CreateTrue();
     else if (p->kind == CTL_ARG_INT)
@@ -272,6 +286,7 @@ out:
         explicit_bzero(secret, strlen(secret));
         free(secret);
     }
+    free(absolute);
     return rc;
 }
 

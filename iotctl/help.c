@@ -8,6 +8,7 @@
 #include "help.h"
 
 #include "ctl_client.h"
+#include "iot_error.h"
 
 #include <stdbool.h>
 #include <string.h>
@@ -22,8 +23,10 @@ static const char global_options[] =
     ")\n"
     "  -t, --tenant TENANT       tenant for commands that take --tenant, when not given there\n"
     "                            (default: $IOTCTL_TENANT)\n"
-    "      --json                print results and errors as JSON on stdout\n"
-    "      --timeout-ms MS       how long to wait for iotd's answer (default 30000)\n"
+    "      --json                print results and errors as JSON on stdout (also after the "
+    "command)\n"
+    "      --csv                 after a list command: print its rows as RFC 4180 CSV\n"
+    "      --timeout-ms MS       how long to wait for iotd's answer (default 30000; then exit 10)\n"
     "  -h, --help                this help; \"iotctl NOUN --help\", \"iotctl NOUN VERB --help\"\n"
     "      --version             print the version\n";
 
@@ -74,6 +77,40 @@ static void print_row(FILE *out, const char *left, const char *text)
     fprintf(out, "%s\n", text ? text : "");
 }
 
+/* What each exit status means, indexed by status; the codes that map to it come from
+ * iot_error_exit_status, so the list cannot drift from what iotctl returns. */
+static const char *const exit_meanings[] = {
+    "success (access check: allowed)",
+    "any other error",
+    "usage: unknown command or option, missing or malformed argument",
+    "a named tenant, type, message, device, user, group or rule does not exist",
+    "permission denied (access check: denied)",
+    "already exists",
+    "iotd is not running or not at the socket",
+    "still referenced, or refers to another tenant",
+    "database unavailable, iotd overloaded, or too many requests wait at the device",
+    "send: the device is not connected",
+    "send: no answer within the timeout; or none from iotd within --timeout-ms",
+    "send: the message type is not a command of the device's type",
+    "send: the device answered ERROR (its code and message are printed)",
+};
+#define EXIT_STATUS_COUNT (int)(sizeof exit_meanings / sizeof exit_meanings[0])
+
+static void print_exit_statuses(FILE *out)
+{
+    for (int status = 0; status < EXIT_STATUS_COUNT; status++) {
+        fprintf(out, "  %2d  %s", status, exit_meanings[status]);
+        const char *separator = " (";
+        for (int code = 0; code > -IOT_ERROR_COUNT; code--) {
+            if (code == IOT_OK || iot_error_exit_status(code) != status)
+                continue;
+            fprintf(out, "%s%s", separator, iot_error_name(code));
+            separator = ", ";
+        }
+        fprintf(out, "%s\n", separator[0] == ',' ? ")" : "");
+    }
+}
+
 void iotctl_help_all(FILE *out)
 {
     fprintf(out, "usage: iotctl [-s SOCKET] [--json] [-t TENANT] [--timeout-ms MS] NOUN VERB "
@@ -91,11 +128,9 @@ void iotctl_help_all(FILE *out)
         previous_len = noun_len;
         print_row(out, words, ctl_commands[c].summary);
     }
-    fprintf(out,
-            "\n%s\nExit status: 0 ok, 1 other error, 2 usage, 3 not found, 4 denied, "
-            "5 already exists,\n6 daemon unreachable, 7 in use or cross-tenant, "
-            "8 database unavailable or busy (see iotctl(8)).\n",
+    fprintf(out, "\n%s\nExit status (error codes as in --json output; see iotctl(8)):\n",
             global_options);
+    print_exit_statuses(out);
 }
 
 void iotctl_help_prefix(FILE *out, int nwords, char *const words[])

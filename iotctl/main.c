@@ -217,7 +217,11 @@ static int run_command(const struct options *opts, const struct ctl_command *cmd
         const cJSON *error = cJSON_GetObjectItemCaseSensitive(reply, "error");
         const char *text = ctl_get_string(error, "message");
         if (!reply && rc == IOT_EBUSY) {
-            snprintf(message, sizeof(message), "no answer from iotd within %d ms",
+            /* Our own deadline, not iotd refusing work: a timeout, and said to be ours. */
+            rc = IOT_ETIMEOUT;
+            snprintf(message, sizeof(message),
+                     "no answer from iotd within %d ms (--timeout-ms); the request may still "
+                     "complete",
                      opts->timeout_ms);
             text = message;
         } else if (!reply && rc == IOT_EUNREACHABLE) {

@@ -295,7 +295,7 @@ int iotctl_print_result(FILE *out, FILE *note, const struct ctl_command *cmd, co
     int status = (decision && strcmp(decision, "allow") != 0) ? 4 : 0;
 
     if (json) {
-        char *text = ctl_json_print(result, true);
+        char *text = ctl_json_print(result, false);
         fprintf(out, "%s\n", text ? text : "{}");
         free(text);
         return status;
@@ -347,7 +347,7 @@ void iotctl_print_error(FILE *out, FILE *err, int code, const char *message,
         cJSON_AddStringToObject(built, "message", message);
         error_object = built;
     }
-    char *text = ctl_json_print(error_object, true);
+    char *text = ctl_json_print(error_object, false);
     if (text)
         fprintf(out, "%s\n", text);
     free(text);

@@ -106,6 +106,47 @@ static int first_str_row(void *ctx, const struct sql_row *row)
 }
 
 /* The target exists in the tenant, and its catalogue has the event. */
+
+/* A threshold rule's field must be an argument the event's catalogue declares (its args spec,
+ * "name:kind ..."), in the rule's scope: a rule on a field no event carries would never fire,
+ * silently. Silence rules have no field. */
+static int rule_check_field(MYSQL *conn, long long tid, const char *tenant,
+                            const struct alarm_rule *r, char *err, size_t errlen)
+{
+#define DECLARES_FIELD " AND LOCATE(CONCAT(' ', ?, ':'), CONCAT(' ', m.args_spec)) > 0"
+    static const char field_sql_device[] =
+        "SELECT COUNT(*) FROM message_types m JOIN devices d ON d.type_id = m.type_id "
+        "WHERE d.tenant_id = ? AND d.id = ? AND m.name = ? AND m.direction = "
+        "'event'" DECLARES_FIELD;
+    static const char field_sql_type[] =
+        "SELECT COUNT(*) FROM message_types m JOIN device_types ty ON ty.id = m.type_id "
+        "WHERE ty.tenant_id = ? AND ty.name = ? AND m.name = ? AND m.direction = "
+        "'event'" DECLARES_FIELD;
+    static const char field_sql_any[] =
+        "SELECT COUNT(*) FROM message_types m JOIN device_types ty ON ty.id = m.type_id "
+        "WHERE ty.tenant_id = ? AND m.name = ? AND m.direction = 'event'" DECLARES_FIELD;
+#undef DECLARES_FIELD
+    long long n = 0;
+    int rc;
+    if (alarm_rule_is_silence(r))
+        return IOT_OK;
+    if (r->scope == ALARM_SCOPE_DEVICE || r->scope == ALARM_SCOPE_TYPE)
+        rc = sql_query_int(
+            conn, r->scope == ALARM_SCOPE_DEVICE ? field_sql_device : field_sql_type,
+            SQL_PARAMS(sql_int(tid), sql_str(r->target), sql_str(r->event), sql_str(r->field)), &n,
+            err, errlen);
+    else
+        rc = sql_query_int(conn, field_sql_any,
+                           SQL_PARAMS(sql_int(tid), sql_str(r->event), sql_str(r->field)), &n, err,
+                           errlen);
+    if (rc != IOT_OK || n > 0)
+        return rc;
+    return alarm_db_fail(err, errlen, IOT_EINVAL,
+                         "event %s declares no field %s in its catalogue (tenant %s; message add "
+                         "--direction event --args \"%s:float ...\")",
+                         r->event, r->field, tenant, r->field);
+}
+
 static int rule_check_refs(MYSQL *conn, long long tid, const char *tenant,
                            const struct alarm_rule *r, char *err, size_t errlen)
 {
@@ -165,7 +206,7 @@ static int rule_check_refs(MYSQL *conn, long long tid, const char *tenant,
     if (rc != IOT_OK)
         return rc;
     if (n > 0)
-        return IOT_OK;
+        return rule_check_field(conn, tid, tenant, r, err, errlen);
     if (r->scope == ALARM_SCOPE_DEVICE || r->scope == ALARM_SCOPE_TYPE)
         return alarm_db_fail(
             err, errlen, IOT_ENOTFOUND,

@@ -91,5 +91,6 @@ const struct control_executor control_executors[CTL_COMMAND_COUNT] = {
     [CTL_ALARM_RULE_LIST] = EVENTS,
     [CTL_ALARM_RULE_REMOVE] = EVENTS,
     [CTL_ALARM_LIST] = EVENTS,
+    [CTL_BACKUP] = ON_DB(control_run_backup),
     [CTL_ALARM_ACK] = EVENTS,
 };

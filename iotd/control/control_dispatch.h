@@ -90,6 +90,9 @@ void control_registry_query(struct control_conn *conn, uint32_t id, const struct
                             const cJSON *args);
 int control_run_admin(MYSQL *db, const struct control_call *call, cJSON **result, char *err,
                       size_t errlen);
+/* "backup" (control_backup.c): db/backup.c on the db thread's connection. */
+int control_run_backup(MYSQL *db, const struct control_call *call, cJSON **result, char *err,
+                       size_t errlen);
 int control_run_events(MYSQL *db, const struct control_call *call, cJSON **result, char *err,
                        size_t errlen);
 void control_after_events(const struct control_call *call, const cJSON *result);

@@ -6,6 +6,7 @@
  * during the stop sequence, where joining threads is the point.
  */
 #include "core/daemon.h"
+#include "db/backup.h"
 
 #include "base/log.h"
 #include "ctl_proto.h"
@@ -13,6 +14,7 @@
 #include "iot_error.h"
 
 #include <errno.h>
+#include <openssl/crypto.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -141,7 +143,8 @@ static void log_mariadb_notice(void *arg, const char *sentence)
     log_warn("local MariaDB: %s", sentence);
 }
 
-static int open_database(struct iotd *d, char *err, size_t errlen)
+/* Where the database is: the local mariadbd (started here) or [database] url. */
+static int open_target(struct iotd *d, char *err, size_t errlen)
 {
     int rc;
     if (strcmp(d->cfg.db_url, "local") == 0) {
@@ -158,9 +161,110 @@ static int open_database(struct iotd *d, char *err, size_t errlen)
     if (rc != 0)
         return rc;
     d->target.timeout_ms = d->cfg.db_timeout_ms;
-    if ((rc = prepare_database(d, err, errlen)) != 0)
+    return IOT_OK;
+}
+
+static int open_database(struct iotd *d, char *err, size_t errlen)
+{
+    int rc;
+    if ((rc = open_target(d, err, errlen)) != 0 || (rc = prepare_database(d, err, errlen)) != 0)
         return rc;
     return db_pool_start(&d->db, &d->target, d->cfg.db_threads, d->cfg.db_queue);
+}
+
+/* The restore proper (see iotd_restore): the database must hold no table yet. */
+static int restore_into(struct iotd *d, FILE *in, int version, char *err, size_t errlen)
+{
+    MYSQL *conn = NULL;
+    MYSQL_RES *res = NULL;
+    struct backup_summary s;
+    int rc = db_connect(&d->target, true, &conn, err, errlen);
+    if (rc != 0)
+        goto out;
+    static const char count[] =
+        "SELECT COUNT(*) FROM information_schema.tables WHERE table_schema = DATABASE()";
+    MYSQL_ROW row;
+    if (mysql_real_query(conn, count, sizeof count - 1) != 0 || !(res = mysql_store_result(conn)) ||
+        !(row = mysql_fetch_row(res))) {
+        snprintf(err, errlen, "cannot inspect the database: %s", mysql_error(conn));
+        rc = IOT_EDB;
+        goto out;
+    }
+    if (atoi(row[0] ? row[0] : "0") != 0) {
+        snprintf(err, errlen,
+                 "the database is not empty (%s tables): a restore needs a fresh state_dir, or "
+                 "an empty database for [database] url",
+                 row[0]);
+        rc = IOT_EEXIST;
+        goto out;
+    }
+    if ((rc = db_migrate(conn, &d->schema_version, err, errlen)) != 0)
+        goto out;
+    if (d->schema_version != version) {
+        snprintf(err, errlen,
+                 "the backup has schema version %d and this iotd %d: restore it with the iotd "
+                 "that made it, then start this one (it migrates)",
+                 version, d->schema_version);
+        rc = IOT_ESCHEMA;
+        goto out;
+    }
+    if ((rc = backup_load(conn, in, &s, err, errlen)) != 0)
+        goto out;
+    log_info("restored %u tables, %llu rows (schema version %d)", s.tables,
+             (unsigned long long)s.rows, version);
+out:
+    if (res)
+        mysql_free_result(res);
+    if (conn)
+        mysql_close(conn);
+    return rc;
+}
+
+int iotd_restore(struct iotd *d, const char *file, char *err, size_t errlen)
+{
+    uint8_t key[SECRETBOX_KEY_LEN];
+    char path[4200];
+    int version = 0, rc;
+    bool loop = false;
+    FILE *in = fopen(file, "re");
+    if (!in) {
+        snprintf(err, errlen, "cannot open %s: %s", file, strerror(errno));
+        return IOT_EIO;
+    }
+    if ((rc = backup_read_header(in, &version, key, err, errlen)) != 0)
+        goto out;
+    if ((rc = make_state_dir(d->cfg.state_dir, err, errlen)) != 0)
+        goto out;
+    snprintf(path, sizeof(path), "%s/secret.key", d->cfg.state_dir);
+    if (access(path, F_OK) == 0) {
+        snprintf(err, errlen, "%s exists: restore into a fresh state_dir", path);
+        rc = IOT_EEXIST;
+        goto out;
+    }
+    if ((rc = uv_loop_init(&d->loop)) != 0) {
+        snprintf(err, errlen, "uv_loop_init: %s", uv_strerror(rc));
+        rc = IOT_EIO;
+        goto out;
+    }
+    loop = true;
+    if ((rc = open_target(d, err, errlen)) != 0 ||
+        (rc = restore_into(d, in, version, err, errlen)) != 0)
+        goto out;
+    /* The key last: a state_dir without it was not restored (iotd(8) says to start over). */
+    rc = secretbox_key_store(path, key, err, errlen);
+out:
+    OPENSSL_cleanse(key, sizeof key);
+    fclose(in);
+    if (d->mariadb) {
+        mariadb_local_stop(d->mariadb, MARIADB_STOP_TIMEOUT_MS);
+        d->mariadb = NULL;
+    }
+    if (loop) {
+        uv_run(&d->loop, UV_RUN_DEFAULT);
+        uv_loop_close(&d->loop);
+    }
+    db_target_free(&d->target);
+    return rc;
 }
 
 static unsigned control_clients(void *arg)

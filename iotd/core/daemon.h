@@ -59,6 +59,11 @@ struct iotd {
     struct loop_meter meter; /* the main loop's busy time, for stats */
 };
 
+/* Restore the backup file (iotctl backup) into the configured state_dir and database, which
+ * must be fresh (no secret.key, no table), then stop the local mariadbd if it started one.
+ * Nothing else starts: no listener, no control socket. */
+int iotd_restore(struct iotd *d, const char *file, char *err, size_t errlen);
+
 /* Start everything; returns after READY (the caller then runs iotd_run). */
 int iotd_start(struct iotd *d, char *err, size_t errlen);
 /* Run the main loop until a stop signal; then finish stopping. Returns the exit status. */

@@ -26,11 +26,13 @@
 
 static void usage(FILE *out)
 {
-    fprintf(out, "usage: iotd [-c FILE] [-f] [-l LEVEL] [-t] [-V] [-h]\n"
+    fprintf(out, "usage: iotd [-c FILE] [-f] [-l LEVEL] [-t] [-R BACKUP] [-V] [-h]\n"
                  "  -c FILE   configuration file (iotd.conf(5)); default: built-in defaults\n"
                  "  -f        stay in the foreground (logs to stderr)\n"
                  "  -l LEVEL  log level: error, warn, info, debug (overrides the file)\n"
                  "  -t        check the configuration and exit\n"
+                 "  -R BACKUP restore a backup (iotctl backup) into the fresh state_dir and "
+                 "database, and exit\n"
                  "  -V        print the version and exit\n");
 }
 
@@ -88,11 +90,11 @@ int main(int argc, char **argv)
 {
     struct iotd d = {0};
     char err[1024];
-    const char *level = NULL;
+    const char *level = NULL, *restore = NULL;
     int foreground = 0, check_only = 0, opt, ready_fd = -1, status = 1, lock_fd = -1;
 
     config_defaults(&d.cfg);
-    while ((opt = getopt(argc, argv, "c:fl:tVh")) != -1) {
+    while ((opt = getopt(argc, argv, "c:fl:tR:Vh")) != -1) {
         switch (opt) {
         case 'c':
             d.config_path = optarg;
@@ -105,6 +107,9 @@ int main(int argc, char **argv)
             break;
         case 't':
             check_only = 1;
+            break;
+        case 'R':
+            restore = optarg;
             break;
         case 'V':
             printf("iotd %s\n", IOTD_VERSION);
@@ -148,6 +153,16 @@ int main(int argc, char **argv)
     /* Held until the process exits: the descriptor is never closed. */
     if (state_lock_take(d.cfg.state_dir, &lock_fd, err, sizeof(err)) != 0) {
         fprintf(stderr, "iotd: %s\n", err);
+        goto out;
+    }
+    if (restore) {
+        /* In the foreground and alone (the state lock is held): nothing else starts. */
+        if (iotd_restore(&d, restore, err, sizeof(err)) != 0) {
+            fprintf(stderr, "iotd: restore from %s: %s\n", restore, err);
+            goto out;
+        }
+        printf("iotd: restored %s into %s\n", restore, d.cfg.state_dir);
+        status = 0;
         goto out;
     }
     if (!foreground && daemonize(d.cfg.state_dir, &ready_fd) != 0) {

@@ -16,6 +16,7 @@
 #include "iot_error.h"
 
 #include <errno.h>
+#include <stdbool.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <openssl/evp.h>
@@ -66,9 +67,10 @@ static int key_read(int fd, const char *path, uint8_t key[SECRETBOX_KEY_LEN], ch
     return 0;
 }
 
-/* Create a new random key at path. Returns 0, IOT_EEXIST if another process created the file
- * first (the caller then reads that one), or IOT_EIO. */
-static int key_create(const char *path, uint8_t key[SECRETBOX_KEY_LEN], char *err, size_t errlen)
+/* Create the key file path holding key, made random first when fresh. Returns 0, IOT_EEXIST if
+ * another process created the file first (the caller then reads that one), or IOT_EIO. */
+static int key_create(const char *path, uint8_t key[SECRETBOX_KEY_LEN], bool fresh, char *err,
+                      size_t errlen)
 {
     char tmp[PATH_MAX];
     int fd = -1, rc = IOT_EIO;
@@ -82,7 +84,8 @@ static int key_create(const char *path, uint8_t key[SECRETBOX_KEY_LEN], char *er
         return IOT_EIO;
     }
     /* mkostemp already uses 0600; fchmod documents it and guards against odd libcs. */
-    if (fchmod(fd, S_IRUSR | S_IWUSR) != 0 || secretbox_random(key, SECRETBOX_KEY_LEN) != 0) {
+    if (fchmod(fd, S_IRUSR | S_IWUSR) != 0 ||
+        (fresh && secretbox_random(key, SECRETBOX_KEY_LEN) != 0)) {
         snprintf(err, errlen, "cannot prepare key file %s", tmp);
         goto out;
     }
@@ -114,8 +117,20 @@ out:
     if (fd >= 0)
         close(fd);
     unlink(tmp);
-    if (rc != 0)
+    if (rc != 0 && fresh)
         OPENSSL_cleanse(key, SECRETBOX_KEY_LEN);
+    return rc;
+}
+
+int secretbox_key_store(const char *path, const uint8_t key[SECRETBOX_KEY_LEN], char *err,
+                        size_t errlen)
+{
+    uint8_t copy[SECRETBOX_KEY_LEN];
+    memcpy(copy, key, sizeof copy);
+    int rc = key_create(path, copy, false, err, errlen);
+    if (rc == IOT_EEXIST)
+        snprintf(err, errlen, "key file %s exists already", path);
+    OPENSSL_cleanse(copy, sizeof copy);
     return rc;
 }
 
@@ -135,7 +150,7 @@ int secretbox_key_load(const char *path, uint8_t key[SECRETBOX_KEY_LEN], char *e
             snprintf(err, errlen, "cannot open key file %s: %s", path, strerror(errno));
             return IOT_EIO;
         }
-        int rc = key_create(path, key, err, errlen);
+        int rc = key_create(path, key, true, err, errlen);
         if (rc != IOT_EEXIST)
             return rc;
     }

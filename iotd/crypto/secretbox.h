@@ -18,6 +18,10 @@
 /* Read the 32-byte key from path, or create it (mode 0600, random) if it does not exist.
  * Refuses a key file readable by group or others, or of the wrong size (IOT_EINVAL). */
 int secretbox_key_load(const char *path, uint8_t key[SECRETBOX_KEY_LEN], char *err, size_t errlen);
+/* Create the key file path (0600, fsync'ed) holding key, as a restore does; IOT_EEXIST when a
+ * key file is there already (it is never replaced). */
+int secretbox_key_store(const char *path, const uint8_t key[SECRETBOX_KEY_LEN], char *err,
+                        size_t errlen);
 /* out must hold len + SECRETBOX_OVERHEAD bytes. */
 int secretbox_seal(const uint8_t key[SECRETBOX_KEY_LEN], const uint8_t *plain, size_t len,
                    const uint8_t *aad, size_t aad_len, uint8_t *out);

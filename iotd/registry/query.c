@@ -478,10 +478,8 @@ static int q_access_check(struct query *q)
     put_str(q, q->result, "message", message);
     put_str(q, q->result, "decision", d.allow ? "allow" : "deny");
     put_bool(q, q->result, "allow", d.allow);
-    if (d.rule_id)
-        put_num(q, q->result, "rule", (double)d.rule_id);
-    else
-        put_str(q, q->result, "rule", NULL);
+    /* 0 when no rule decided, as iotctl(8) says: a number either way. */
+    put_num(q, q->result, "rule", (double)d.rule_id);
     put_str(q, q->result, "reason", d.reason);
     return IOT_OK;
 }

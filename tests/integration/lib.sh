@@ -69,6 +69,12 @@ t_start() {
     fail "iotd did not become ready in 60 s"
 }
 
+# t_device_addr: print HOST:PORT of the running iotd's device listener (listen = 127.0.0.1:0).
+t_device_addr() {
+    expect 0 --json status
+    echo "127.0.0.1:$(json_get 'j["devices"]["port"]')"
+}
+
 # Stop with SIGTERM and require a clean exit 0.
 t_stop() {
     kill -TERM "$T_PID"

@@ -40,7 +40,7 @@ expect 0 status
 rmdir "$log"
 
 if command -v logrotate >/dev/null; then
-    conf=$(dirname "$0")/../../dist/iotd.logrotate
+    conf=${IOT_BUILD_DIR:?}/dist/iotd.logrotate # generated from dist/iotd.logrotate.in
     T_CHECKS=$((T_CHECKS + 1))
     logrotate -d "$conf" >"$T_DIR/logrotate.out" 2>&1 || fail "logrotate -d: $(cat "$T_DIR/logrotate.out")"
 fi

@@ -72,7 +72,8 @@ expect 4 send --as carol@globex dev1 echo x                      # another tenan
 cross=$OUT
 expect 4 send --as carol@globex nosuch echo x                     # ...looks like no device
 [ "${cross#*:}" = "${OUT#*:}" ] || fail "cross-tenant answer differs from unknown device: '$cross' vs '$OUT'"
-expect 4 send --tenant globex dev1 echo x                         # operator of another tenant
+expect 7 send --tenant globex dev1 echo x                         # operator of another tenant
+contains "not in tenant globex"
 expect 11 send --as alice@acme dev1 no_such_op
 expect 11 send --as alice@acme dev1 temperature 1.5               # an event, not a command
 expect 2 send --as alice@acme dev1 set_pixel one 2 red

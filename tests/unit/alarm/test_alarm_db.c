@@ -117,7 +117,7 @@ static int group_setup(void **state)
     admin(f, "message.add", "{\"type\":\"thermo\",\"name\":\"read_temp\",\"tenant\":\"acme\"}");
     admin(f, "message.add",
           "{\"type\":\"thermo\",\"name\":\"temp_changed\",\"tenant\":\"beta\","
-          "\"direction\":\"event\"}");
+          "\"direction\":\"event\",\"args\":\"temp:float\"}");
     admin(f, "device.add", "{\"id\":\"dev1\",\"tenant\":\"acme\",\"type\":\"thermo\"}");
     admin(f, "device.add", "{\"id\":\"dev2\",\"tenant\":\"acme\",\"type\":\"lamp\"}");
     admin(f, "device.add", "{\"id\":\"bdev1\",\"tenant\":\"beta\",\"type\":\"thermo\"}");
@@ -265,6 +265,20 @@ static void test_rule_add_validation(void **state)
     add_rule(state, "acme", &r, IOT_EINVAL);
     r = hot_rule("x17", "tenant", NULL);
     r.severity = (enum alarm_severity)9;
+    add_rule(state, "acme", &r, IOT_EINVAL);
+    /* a field the event's catalogue does not declare, in each kind of scope; a declared one
+     * that is a prefix or suffix of another does not count */
+    r = hot_rule("x21", "tenant", NULL);
+    snprintf(r.field, sizeof(r.field), "humidity");
+    add_rule(state, "acme", &r, IOT_EINVAL);
+    r = hot_rule("x22", "device", "dev1");
+    snprintf(r.field, sizeof(r.field), "tem");
+    add_rule(state, "acme", &r, IOT_EINVAL);
+    r = hot_rule("x23", "type", "thermo");
+    snprintf(r.field, sizeof(r.field), "emp");
+    add_rule(state, "acme", &r, IOT_EINVAL);
+    r = hot_rule("x24", "group", "ops");
+    snprintf(r.field, sizeof(r.field), "float");
     add_rule(state, "acme", &r, IOT_EINVAL);
     /* silence rule values */
     r = rule("x18", "tenant", NULL, "heartbeat");

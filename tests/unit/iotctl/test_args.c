@@ -103,6 +103,14 @@ static void test_kinds_converted(void **state)
         parse(&c, "device add d1 --tenant t --type x --serial 0123456789ABCDEF01", NULL), IOT_OK);
     assert_args(&c, "{\"id\":\"d1\",\"tenant\":\"t\",\"type\":\"x\","
                     "\"serial\":\"0123456789ABCDEF01\"}");
+    /* PATH is sent absolute: iotd opens it from its own working directory. */
+    assert_int_equal(parse(&c, "backup /var/backups/iotd.sql", NULL), IOT_OK);
+    assert_args(&c, "{\"path\":\"/var/backups/iotd.sql\"}");
+    char cwd[400], want[512];
+    assert_non_null(getcwd(cwd, sizeof cwd));
+    snprintf(want, sizeof want, "{\"path\":\"%s/sub/b.sql\"}", cwd);
+    assert_int_equal(parse(&c, "backup sub/b.sql", NULL), IOT_OK);
+    assert_args(&c, want);
 }
 
 static void test_usage_errors(void **state)

@@ -10,6 +10,7 @@
 
 #include "ctl_commands.h"
 #include "help.h"
+#include "iot_error.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -44,7 +45,24 @@ static void test_help_all_lists_every_command(void **state)
         assert_contains(text, ctl_commands[i].summary);
     }
     assert_contains(text, "--json");
-    assert_contains(text, "6 daemon unreachable");
+    assert_contains(text, "--csv");
+    /* Every exit status from 0 to 12 has its line, and every error code is named on the line
+     * of the status iotctl exits with for it. */
+    for (int status = 0; status <= 12; status++) {
+        char head[16];
+        snprintf(head, sizeof head, "\n  %2d  ", status);
+        assert_contains(text, head);
+    }
+    for (int code = -1; code > -IOT_ERROR_COUNT; code--) {
+        char head[16];
+        snprintf(head, sizeof head, "\n  %2d  ", iot_error_exit_status(code));
+        const char *line = strstr(text, head);
+        assert_non_null(line);
+        size_t line_len = strcspn(line + 1, "\n");
+        char *copy = strndup(line + 1, line_len);
+        assert_contains(copy, iot_error_name(code));
+        free(copy);
+    }
     free(text);
 }
 
