@@ -19,6 +19,7 @@
 #include "ctl_proto.h"
 #include "db/sql_stmt.h"
 #include "iot_error.h"
+#include "iot_text.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -149,19 +150,8 @@ static void ack_job_destroy(db_job_t *job)
 /* alarm=<id>, a positive decimal, and nothing else. */
 static bool parse_alarm_id(const struct iotp_frame *f, uint64_t *id)
 {
-    if (f->nargs != 1 || strncmp(f->args[0], "alarm=", 6) != 0)
-        return false;
-    const char *v = f->args[0] + 6;
-    uint64_t n = 0;
-    if (!v[0] || v[0] == '0' || strlen(v) > 19)
-        return false;
-    for (; *v; v++) {
-        if (*v < '0' || *v > '9')
-            return false;
-        n = n * 10 + (uint64_t)(*v - '0');
-    }
-    *id = n;
-    return true;
+    return f->nargs == 1 && strncmp(f->args[0], "alarm=", 6) == 0 &&
+           iot_text_decimal(f->args[0] + 6, INT64_MAX, id) && *id > 0;
 }
 
 void query_ack(query_t *q, const struct session_origin *o, const struct iotp_frame *f)

@@ -9,6 +9,7 @@
 #include "query/query_internal.h"
 
 #include "iot_error.h"
+#include "iot_text.h"
 
 #include <inttypes.h>
 #include <stddef.h>
@@ -55,21 +56,6 @@ static const struct {
 const char *query_what_name(enum query_what what)
 {
     return (unsigned)what < NWHATS ? whats[what].name : "?";
-}
-
-/* A canonical decimal (no sign, no leading zero) of at most max. */
-static bool parse_decimal(const char *v, uint64_t max, uint64_t *out)
-{
-    uint64_t n = 0;
-    if (!v[0] || (v[0] == '0' && v[1]) || strlen(v) > 20)
-        return false;
-    for (; *v; v++) {
-        if (*v < '0' || *v > '9' || n > (max - (uint64_t)(*v - '0')) / 10)
-            return false;
-        n = n * 10 + (uint64_t)(*v - '0');
-    }
-    *out = n;
-    return true;
 }
 
 static bool takes(enum query_what what, const char *key)
@@ -119,12 +105,12 @@ static int store(struct query_request *r, const struct query_key *k, const char 
         r->online = v[0] - '0';
         return IOT_OK;
     case KEY_TIME:
-        if (!parse_decimal(v, INT64_MAX / 2, &n) || n == 0)
+        if (!iot_text_decimal(v, INT64_MAX / 2, &n) || n == 0)
             return fail(why, whylen, "%s= is a time in milliseconds since the epoch", k->name);
         *(int64_t *)((char *)r + k->offset) = (int64_t)n;
         return IOT_OK;
     case KEY_LIMIT:
-        if (!parse_decimal(v, QUERY_LIMIT_MAX, &n) || n == 0)
+        if (!iot_text_decimal(v, QUERY_LIMIT_MAX, &n) || n == 0)
             return fail(why, whylen, "limit= is 1 to %s", "500");
         r->limit = (unsigned)n;
         return IOT_OK;
@@ -227,7 +213,7 @@ int query_cursor_parse(enum query_what what, const char *text, struct query_requ
     char *save = NULL;
     for (char *part = strtok_r(buf, ".", &save); part; part = strtok_r(NULL, ".", &save)) {
         uint64_t v = 0;
-        if (n >= cursor_numbers[what] || !parse_decimal(part, INT64_MAX / 2, &v))
+        if (n >= cursor_numbers[what] || !iot_text_decimal(part, INT64_MAX / 2, &v))
             return IOT_EINVAL;
         r->cursor_num[n++] = (int64_t)v;
     }

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "events/event.h"
 #include "iot_error.h"
+#include "iot_text.h"
 #include "registry/argspec.h"
 
 #include <stdio.h>
@@ -127,21 +128,6 @@ static void on_device_event(struct session *s, const struct iotp_frame *f, enum 
     event_unref(ev);
 }
 
-/* A canonical decimal (no sign, no leading zero) of at most max: true and *out, or false. */
-static bool parse_decimal(const char *v, uint64_t max, uint64_t *out)
-{
-    uint64_t n = 0;
-    if (!v[0] || (v[0] == '0' && v[1]) || strlen(v) > 20)
-        return false;
-    for (; *v; v++) {
-        if (*v < '0' || *v > '9' || n > (max - (uint64_t)(*v - '0')) / 10)
-            return false;
-        n = n * 10 + (uint64_t)(*v - '0');
-    }
-    *out = n;
-    return true;
-}
-
 /* The keys each request takes (iot-protocol(7), SUBSCRIPTIONS AND LEASES). */
 static const char *const request_keys[][7] = {
     [SESSION_SUBSCRIBE] = {"device", "group", "type", "event", "alarms", "presence", NULL},
@@ -195,11 +181,11 @@ static const char *parse_request(const struct iotp_frame *f, struct session_sub_
         return "presence= is 0 or 1";
     r->presence = presence && strcmp(presence, "1") == 0;
     const char *sub = frame_kv(f, 0, "sub");
-    if (r->op == SESSION_UNSUBSCRIBE && (!sub || !parse_decimal(sub, UINT64_MAX, &r->sub)))
+    if (r->op == SESSION_UNSUBSCRIBE && (!sub || !iot_text_decimal(sub, UINT64_MAX, &r->sub)))
         return "sub= is the number OK sub= gave";
     const char *ttl = frame_kv(f, 0, "ttl");
     uint64_t ttl_s = 0;
-    if (r->op == SESSION_LEASE && (!ttl || !parse_decimal(ttl, UINT32_MAX, &ttl_s)))
+    if (r->op == SESSION_LEASE && (!ttl || !iot_text_decimal(ttl, UINT32_MAX, &ttl_s)))
         return "ttl= is a number of seconds, 0 to 4294967295";
     r->ttl_s = (uint32_t)ttl_s;
     if (r->op == SESSION_LEASE && (!r->device[0] || !r->event[0]))
