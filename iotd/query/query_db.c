@@ -70,6 +70,23 @@ static const char *str_or(const struct sql_row *row, unsigned col)
     return s ? s : "";
 }
 
+/* Read one more row than the page holds (that one says whether there is a next page), then
+ * end the page: OK rows=N, with next= the last row's key when there is more. For statements
+ * whose every row belongs on the page. */
+static int read_page(MYSQL *conn, struct stmt *s, sql_row_fn fn, struct scan *sc, char *err,
+                     size_t errlen)
+{
+    char next[96];
+    add(s, " LIMIT ?");
+    param(s, sql_int((long long)sc->r->limit + 1));
+    int rc = sql_query(conn, s->sql, s->params, s->n, fn, sc, err, errlen);
+    if (rc != IOT_OK && rc != 1) /* 1: a row callback stopped at the full page */
+        return rc;
+    query_cursor_format(sc->r->what, NULL, sc->last, next, sizeof(next));
+    query_page_ok(sc->page, sc->more ? next : NULL);
+    return IOT_OK;
+}
+
 /* ---- history ---- */
 
 /* Columns: at, id, seq, name, fields. */
@@ -175,15 +192,8 @@ static int history(MYSQL *conn, struct scan *sc, char *err, size_t errlen)
         param(&s, sql_int(r->cursor_num[0]));
         param(&s, sql_int(r->cursor_num[1]));
     }
-    add(&s, " ORDER BY received_at, id LIMIT ?");
-    param(&s, sql_int((long long)r->limit + 1));
-    int rc = sql_query(conn, s.sql, s.params, s.n, history_row, sc, err, errlen);
-    if (rc != IOT_OK && rc != 1)
-        return rc;
-    char next[96];
-    query_cursor_format(QUERY_HISTORY, NULL, sc->last, next, sizeof(next));
-    query_page_ok(sc->page, sc->more ? next : NULL);
-    return IOT_OK;
+    add(&s, " ORDER BY received_at, id");
+    return read_page(conn, &s, history_row, sc, err, errlen);
 }
 
 /* ---- alarms ---- */
@@ -318,15 +328,8 @@ static int commands(MYSQL *conn, struct scan *sc, char *err, size_t errlen)
     add(&s, ") x");
     if (r->has_cursor)
         before(&s, "ms", "block", "seq", r->cursor_num);
-    add(&s, " ORDER BY ms DESC, block DESC, seq DESC LIMIT ?");
-    param(&s, sql_int((long long)r->limit + 1));
-    int rc = sql_query(conn, s.sql, s.params, s.n, command_row, sc, err, errlen);
-    if (rc != IOT_OK && rc != 1)
-        return rc;
-    char next[96];
-    query_cursor_format(QUERY_COMMANDS, NULL, sc->last, next, sizeof(next));
-    query_page_ok(sc->page, sc->more ? next : NULL);
-    return IOT_OK;
+    add(&s, " ORDER BY ms DESC, block DESC, seq DESC");
+    return read_page(conn, &s, command_row, sc, err, errlen);
 }
 
 int query_db_run(MYSQL *conn, const struct query_request *r, const struct query_origin *who,
