@@ -9,7 +9,7 @@
  * user may not read and one that does not exist all get the same ERROR code=denied, so an id
  * tells nothing about what it is not the user's to see. Acknowledged twice: code=exists
  * msg=acknowledged by <who>. The acknowledgement is recorded as the user (acked_by) and in the
- * admin audit.
+ * admin audit (action alarm.ack, target alarm:<id>, like the rules' alarm.rule.add).
  */
 #include "query/query_internal.h"
 
@@ -92,11 +92,11 @@ static int ack_job_run(db_job_t *job, MYSQL *conn)
     if (rc != IOT_OK)
         goto out;
     char target[32];
-    snprintf(target, sizeof(target), "alarm %llu", (unsigned long long)aj->alarm);
+    snprintf(target, sizeof(target), "alarm:%llu", (unsigned long long)aj->alarm);
     if (sql_exec(conn,
                  "INSERT INTO admin_audit (actor, tenant, action, target) VALUES (?, ?, ?, ?)",
                  SQL_PARAMS(sql_str(aj->who.principal), sql_str(aj->who.tenant),
-                            sql_str("alarm ack"), sql_str(target)),
+                            sql_str("alarm.ack"), sql_str(target)),
                  NULL, NULL, err, sizeof(err)) != IOT_OK)
         log_warn("alarm %llu acknowledged by %s, not in the admin audit: %s",
                  (unsigned long long)aj->alarm, aj->who.principal, err);

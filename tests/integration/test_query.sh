@@ -83,7 +83,10 @@ T_CHECKS=$((T_CHECKS + $(grep -c '^ok:' "$T_DIR/check.log")))
 expect 0 --json alarm list --tenant acme --state all
 [ "$(json_get "any(a['acked_by'] == 'olga@acme' for a in j['alarms'])")" = True ] ||
     fail "no alarm acknowledged by olga@acme: $OUT"
-T_CHECKS=$((T_CHECKS + 1))
+expect 0 --json changes list --tenant acme
+[ "$(json_get "any(c['actor'] == 'olga@acme' and c['action'] == 'alarm.ack' and c['target'].startswith('alarm:') for c in j['changes'])")" = True ] ||
+    fail "olga's ACK is not in the admin audit: $OUT"
+T_CHECKS=$((T_CHECKS + 2))
 
 # A database that does not answer: a query that needs it is refused busy retry=5 once the
 # pool's timeouts pass, never left unanswered; devices and catalogue need no database.
