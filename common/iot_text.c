@@ -134,3 +134,17 @@ char *iot_text_utf8_repair_dup(const char *s)
 {
     return transform_dup(s, false);
 }
+
+bool iot_text_decimal(const char *s, uint64_t max, uint64_t *out)
+{
+    uint64_t n = 0;
+    if (!s[0] || (s[0] == '0' && s[1]) || strlen(s) > 20)
+        return false;
+    for (; *s; s++) {
+        if (*s < '0' || *s > '9' || n > (max - (uint64_t)(*s - '0')) / 10)
+            return false;
+        n = n * 10 + (uint64_t)(*s - '0');
+    }
+    *out = n;
+    return true;
+}

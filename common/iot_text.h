@@ -64,4 +64,8 @@ size_t iot_text_utf8_repair(char *dst, size_t cap, const char *src, size_t len);
 /* A malloc'ed repaired copy of the NUL-terminated s; NULL only when out of memory. */
 char *iot_text_utf8_repair_dup(const char *s);
 
+/* A canonical decimal (digits only, no sign, no leading zero but "0" itself) of at most max:
+ * true and *out, or false. The protocol's numbers (ids, sub=, ttl=, limit=, cursors). */
+bool iot_text_decimal(const char *s, uint64_t max, uint64_t *out);
+
 #endif

@@ -33,12 +33,18 @@ const struct iotp_type_info iotp_type_table[IOTP_TYPE_COUNT] = {
     /* Pushed by a device, and forwarded to the clients that subscribed. */
     [IOTP_TYPE_EVENT] = {"EVENT", D2S | S2C, DEV | CLI},
     [IOTP_TYPE_ALARM] = {"ALARM", D2S | S2C, DEV | CLI},
-    [IOTP_TYPE_ACK] = {"ACK", S2D, DEV},
+    /* A device's event stored (to the device), or an alarm acknowledged (from a client). */
+    [IOTP_TYPE_ACK] = {"ACK", S2D | C2S, DEV | CLI},
     [IOTP_TYPE_BYE] = {"BYE", ANY_DIR, HS | DEV | CLI},
     [IOTP_TYPE_SUBSCRIBE] = {"SUBSCRIBE", C2S, CLI},
     [IOTP_TYPE_UNSUBSCRIBE] = {"UNSUBSCRIBE", C2S, CLI},
     [IOTP_TYPE_LEASE] = {"LEASE", C2S, CLI},
     [IOTP_TYPE_NOTICE] = {"NOTICE", S2C, CLI},
+    /* A client's paged list (devices, catalogue, history, alarms, commands): ROWs, then OK. */
+    [IOTP_TYPE_QUERY] = {"QUERY", C2S, CLI},
+    [IOTP_TYPE_ROW] = {"ROW", S2C, CLI},
+    /* A device came online or went offline, to subscribers that asked (presence=1). */
+    [IOTP_TYPE_PRESENCE] = {"PRESENCE", S2C, CLI},
 };
 
 /* type if name[0..len) is its name, else IOTP_TYPE_UNKNOWN. */
@@ -76,8 +82,14 @@ enum iotp_type iotp_type_lookup(const char *name, size_t len)
     case 'O':
         return match(name, len, IOTP_TYPE_OK);
     case 'P':
+        if (len == 8)
+            return match(name, len, IOTP_TYPE_PRESENCE);
         return len == 4 && name[1] == 'I' ? match(name, len, IOTP_TYPE_PING)
                                           : match(name, len, IOTP_TYPE_PONG);
+    case 'Q':
+        return match(name, len, IOTP_TYPE_QUERY);
+    case 'R':
+        return match(name, len, IOTP_TYPE_ROW);
     case 'S':
         return match(name, len, IOTP_TYPE_SUBSCRIBE);
     case 'U':

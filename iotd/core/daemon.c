@@ -418,6 +418,13 @@ static int start_events(struct iotd *d, char *err, size_t errlen)
         snprintf(err, errlen, "cannot start the event hub");
         return rc;
     }
+    struct query_deps qd = {.registry = d->registry,
+                            .presence = d->presence,
+                            .db = d->db,
+                            .inbox = &d->inbox,
+                            .hub = d->hub};
+    if ((rc = query_start(&d->query, &qd)) != 0)
+        return rc;
     snprintf(spool, sizeof(spool), "%s/events.spool", d->cfg.state_dir);
     struct event_store_options so = {
         .spool_path = spool,
@@ -476,7 +483,8 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
                                 .secret_key = d->secret_key,
                                 .io = d->io,
                                 .io_count = d->io_count,
-                                .events = hub_session_hooks(d->hub)};
+                                .events = hub_session_hooks(d->hub),
+                                .query = query_session_hooks(d->query)};
     struct session_options opts = {
         .handshake_timeout_ms = d->cfg.handshake_timeout_ms,
         .ping_s = d->cfg.ping_s,
@@ -499,6 +507,7 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
         return rc;
     }
     hub_set_sessions(d->hub, d->sessions);
+    query_set_sessions(d->query, d->sessions);
     net_loop_t *loops[256];
     sessions_net_loops(d->sessions, loops);
     bool by_tenant = strcmp(d->cfg.placement, "tenant") == 0;
@@ -680,6 +689,7 @@ static void on_stop_signal(uv_signal_t *sig, int signum)
         net_listener_stop(d->tls_listener);
     web_stop(d->web);
     hub_set_sessions(d->hub, NULL);
+    query_set_sessions(d->query, NULL);
     sessions_stop(d->sessions);
     d->sessions = NULL;
     for (unsigned i = 0; i < d->io_count; i++)
@@ -736,6 +746,7 @@ int iotd_run(struct iotd *d)
     }
     uv_run(&d->loop, UV_RUN_DEFAULT); /* close callbacks */
     hub_free(d->hub);
+    query_free(d->query); /* after the db pool: its completions held it */
     d->hub = NULL;
     web_free(d->web);
     d->web = NULL;

@@ -21,6 +21,7 @@
 #include "hub/hub.h"
 #include "loop/io_thread.h"
 #include "net/conn.h"
+#include "query/query.h"
 #include "registry/registry.h"
 #include "session/session.h"
 #include "web/web.h"
@@ -48,6 +49,7 @@ struct iotd {
     event_store_t *events;
     alarm_writer_t *alarm_writer;
     hub_t *hub;
+    query_t *query; /* QUERY and a client's ACK (iotd/query) */
     net_listener_t *listener, *tls_listener;
     web_t *web; /* NULL unless [web] listen is set */
     uint8_t secret_key[SECRETBOX_KEY_LEN];

@@ -17,7 +17,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
-enum event_kind { EVENT_KIND_EVENT, EVENT_KIND_ALARM };
+/* PRESENCE items are never stored: the hub makes them from a device's connect or disconnect
+ * for subscribers that asked (presence=1), with fields online= dtype= at=. */
+enum event_kind { EVENT_KIND_EVENT, EVENT_KIND_ALARM, EVENT_KIND_PRESENCE };
 
 struct event {
     inbox_msg_t msg; /* free for whoever holds the event to route it through an inbox */

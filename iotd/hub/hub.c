@@ -8,6 +8,7 @@
 #include "hub/hub_internal.h"
 
 #include "base/log.h"
+#include "ctl_time.h"
 #include "events/store.h"
 #include "iot_error.h"
 #include "iot_grow.h"
@@ -98,6 +99,12 @@ static bool sub_matches(const struct hub_sub *sub, const registry_snapshot_t *sn
     bool alarm = item->kind == EVENT_KIND_ALARM;
     if (f->tenant[0] && strcmp(f->tenant, item->tenant) != 0)
         return false;
+    if (item->kind == EVENT_KIND_PRESENCE)
+        /* The devices of the scope the user may see at all (event= does not apply). */
+        return f->presence && (!f->device[0] || strcmp(f->device, item->device) == 0) &&
+               (!f->type[0] || strcmp(f->type, item->type) == 0) &&
+               (!f->group[0] || registry_device_in_group(snap, item->device, f->group)) &&
+               (!f->principal[0] || registry_device_visible(snap, f->principal, item->device));
     if ((alarm && f->alarms == HUB_EVENTS_ONLY) || (!alarm && f->alarms == HUB_ALARMS_ONLY))
         return false;
     if (f->device[0] && strcmp(f->device, item->device) != 0)
@@ -138,9 +145,11 @@ void hub_fanout(hub_t *hub, struct event *item)
 
     if (item->kind == EVENT_KIND_ALARM)
         hub->stats.alarms++;
-    struct event **slot = &hub->recent[hub->recent_seq++ % HUB_RECENT];
-    event_unref(*slot);
-    *slot = event_ref(item);
+    if (item->kind != EVENT_KIND_PRESENCE) { /* monitors see events and alarms */
+        struct event **slot = &hub->recent[hub->recent_seq++ % HUB_RECENT];
+        event_unref(*slot);
+        *slot = event_ref(item);
+    }
     /* A sink may end its own subscription (a watch that reached its count): removals during
      * the walk only mark the entry (id 0), and the array is compacted afterwards, so no
      * other subscriber is skipped. */
@@ -353,6 +362,7 @@ static void on_subscribe(hub_t *hub, const registry_snapshot_t *snap,
     memcpy(sub->f.group, r->group, sizeof(sub->f.group));
     memcpy(sub->f.type, r->type, sizeof(sub->f.type));
     memcpy(sub->f.event, r->event, sizeof(sub->f.event));
+    sub->f.presence = r->presence;
     sub->f.alarms = r->alarms == 2 ? HUB_ALARMS_ONLY
                     : r->alarms    ? HUB_EVENTS_AND_ALARMS
                                    : HUB_EVENTS_ONLY;
@@ -484,6 +494,32 @@ struct presence_msg {
     char tenant[65], device[65], type[65];
 };
 
+/* The change as a PRESENCE item to the subscribers that asked for it (presence=1): made only
+ * when one did, since most presence changes have nobody watching them. */
+static void publish_presence(hub_t *hub, const struct presence_msg *p)
+{
+    bool wanted = false;
+    for (size_t i = 0; i < hub->nsubs && !wanted; i++)
+        wanted = hub->subs[i].f.presence;
+    if (!wanted)
+        return;
+    char online[16], dtype[80], at[40];
+    int64_t now = ctl_wall_ms();
+    snprintf(online, sizeof(online), "online=%d", p->online ? 1 : 0);
+    snprintf(dtype, sizeof(dtype), "dtype=%s", p->type);
+    snprintf(at, sizeof(at), "at=%lld", (long long)now);
+    const char *fields[] = {online, dtype, at};
+    struct event *item =
+        event_new(EVENT_KIND_PRESENCE, p->tenant, p->device, p->type, "presence", 0, now, 3, fields);
+    if (!item) {
+        log_warn("hub: out of memory telling subscribers that %s went %s", p->device,
+                 p->online ? "online" : "offline");
+        return;
+    }
+    hub_fanout(hub, item);
+    event_unref(item);
+}
+
 static void on_presence(inbox_msg_t *msg, void *loop_data)
 {
     struct presence_msg *p = container_of(msg, struct presence_msg, msg);
@@ -497,6 +533,7 @@ static void on_presence(inbox_msg_t *msg, void *loop_data)
         hub_alarms_presence(hub, p->tenant, p->device, p->type, p->online);
         if (p->online)
             lease_device_online(hub, p->device);
+        publish_presence(hub, p);
     }
     free(p);
 }

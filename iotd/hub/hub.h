@@ -80,6 +80,7 @@ struct hub_filter {
     char device[65], group[65], type[65];
     char event[65]; /* events of this name; alarms whose rule watches it */
     enum hub_alarms alarms;
+    bool presence; /* also devices' online/offline changes (PRESENCE items) */
 };
 
 /* A subscriber on the main loop (control streams): called once per matching item. The item is

@@ -245,3 +245,28 @@ bool registry_access_allows_read(const registry_snapshot_t *snap, const char *pr
     return access_check(snap, principal, device_id, event, REG_DIR_EVENT, false, &d) == IOT_OK &&
            d.allow;
 }
+
+bool registry_device_visible(const registry_snapshot_t *snap, const char *principal,
+                             const char *device_id)
+{
+    struct principal p = {0};
+    char name[65], tenant[65];
+    if (!principal || !device_id ||
+        !reg_split_address(principal, name, sizeof(name), tenant, sizeof(tenant)))
+        return false;
+    if (!(p.user = snapshot_user(snap, tenant, name)))
+        return false;
+    const struct reg_device *d = snapshot_device(snap, device_id);
+    if (!d || d->tenant_id != p.user->tenant_id)
+        return false;
+    if (p.user->role == REG_ROLE_ADMIN)
+        return true;
+    p.tenant_id = p.user->tenant_id;
+    p.groups = snapshot_user_groups(snap, p.user, &p.ngroups);
+    /* Some rule must grant some message of the catalogue: at most one lookup per message, and
+     * a catalogue is a handful of messages. */
+    for (uint32_t i = 0; i < d->type->nmessages; i++)
+        if (find_rule(snap, d, d->type->messages[i].name, &p))
+            return true;
+    return false;
+}

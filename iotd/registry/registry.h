@@ -139,5 +139,37 @@ void registry_devices_foreach(const registry_snapshot_t *snap,
 void registry_devices_last_address(const registry_snapshot_t *snap,
                                    void (*fn)(const char *id, const char *address, void *arg),
                                    void *arg);
+/* ---- listings for clients (QUERY, iot-protocol(7)); listing.c ---- */
+
+/* May principal (user@tenant) see device_id at all? An admin sees every device of its tenant;
+ * other roles see a device when one access rule grants them some message type of its
+ * catalogue (a command or an event; a viewer's command rules count too: they let it see the
+ * device, not command it). False for another tenant's device or an unknown one. */
+bool registry_device_visible(const registry_snapshot_t *snap, const char *principal,
+                             const char *device_id);
+
+/* A device as a device list shows it (pointers into the snapshot). */
+struct registry_device_entry {
+    const char *id, *type, *display_name; /* display_name "" when none */
+    const char *groups[16];               /* its first groups, by name */
+    size_t ngroups;
+};
+/* Call fn for the devices of tenant whose id sorts after `after` ("" or NULL: from the
+ * first), in id order, until fn returns false. */
+void registry_devices_after(const registry_snapshot_t *snap, const char *tenant, const char *after,
+                            bool (*fn)(const struct registry_device_entry *d, void *arg),
+                            void *arg);
+
+/* Call fn for every message of the catalogue of type_name of tenant, by name (a type
+ * cannot hold two of a name). IOT_ENOTFOUND when there is no such type. */
+int registry_catalogue_foreach(const registry_snapshot_t *snap, const char *tenant,
+                               const char *type_name,
+                               void (*fn)(const struct registry_message_info *m, void *arg),
+                               void *arg);
+
+/* True if name is a (device) group of tenant. */
+bool registry_group_exists(const registry_snapshot_t *snap, const char *tenant, const char *name);
+/* True if name is a device type of tenant. */
+bool registry_type_exists(const registry_snapshot_t *snap, const char *tenant, const char *name);
 
 #endif

@@ -181,6 +181,8 @@ static const frame_handler client_frames[IOTP_TYPE_COUNT] = {
     [IOTP_TYPE_SUBSCRIBE] = session_on_subscribe,
     [IOTP_TYPE_UNSUBSCRIBE] = session_on_unsubscribe,
     [IOTP_TYPE_LEASE] = session_on_lease,
+    [IOTP_TYPE_QUERY] = session_on_query,
+    [IOTP_TYPE_ACK] = session_on_client_ack, /* an alarm acknowledged */
 };
 
 static void on_frame(struct session *s, const struct iotp_frame *f)

@@ -58,6 +58,7 @@ struct session_counters {
 typedef struct sessions sessions_t;
 
 struct event;
+struct iotp_frame;
 
 /* A user's SUBSCRIBE, UNSUBSCRIBE or LEASE frame, for the event side to decide on (main loop).
  * It answers with sessions_reply to (io, slot, serial, id). */
@@ -73,6 +74,7 @@ struct session_sub_request {
     char device[65], group[65], type[65]; /* scope: at most one set; none = the whole tenant */
     char event[65];                       /* only this event name ("" = any) */
     int alarms;                           /* 0: events only, 1: events and alarms, 2: alarms only */
+    bool presence;                        /* SUBSCRIBE presence=1: devices' online/offline too */
     uint64_t sub;                         /* UNSUBSCRIBE: which subscription */
     uint32_t ttl_s;                       /* LEASE: how long (0 = release) */
 };
@@ -93,6 +95,28 @@ struct session_event_hooks {
     void (*gone)(void *arg, unsigned io, uint32_t slot, uint64_t serial);
 };
 
+/* Who sent a frame that another module answers (QUERY, a client's ACK): the session, by its
+ * io thread, slot and serial, and the frame's id. Strings are valid during the hook only. */
+struct session_origin {
+    sessions_t *sessions;
+    unsigned io;
+    uint32_t slot;
+    uint64_t serial;
+    uint32_t id;
+    const char *principal; /* user@tenant */
+    const char *tenant;
+};
+
+/* How a logged-in client's QUERY and ACK frames reach the module that answers them
+ * (iotd/query), without sessions depending on it. Hooks run on the session's io thread and must
+ * not block; the answer comes back through sessions_send_frames (any thread). NULL hooks: the
+ * frame is answered ERROR code=internal. */
+struct session_query_hooks {
+    void *arg;
+    void (*query)(void *arg, const struct session_origin *o, const struct iotp_frame *f);
+    void (*ack)(void *arg, const struct session_origin *o, const struct iotp_frame *f);
+};
+
 /* Everything sessions need, shared by all io threads. */
 struct session_deps {
     registry_t *registry;
@@ -104,6 +128,7 @@ struct session_deps {
     io_thread_t *io;   /* the io threads... */
     unsigned io_count; /* ...and how many */
     struct session_event_hooks events;
+    struct session_query_hooks query;
 };
 
 /* net_place_fn for the device listeners ([devices] placement = tenant): a connection goes to
@@ -197,6 +222,15 @@ int sessions_deliver(sessions_t *s, unsigned io, struct event *item,
 /* Answer a user's request: code NULL for OK (with key=value if key), else ERROR code= msg=. */
 void sessions_reply(sessions_t *s, unsigned io, uint32_t slot, uint64_t serial, uint32_t id,
                     const char *code, const char *key, const char *value);
+
+/* Write frames already encoded for one user session (a query's ROWs and its final OK, or one
+ * ERROR), in order and together, on its io thread. frames (malloc'ed, len bytes holding n
+ * frames) becomes the callee's, whatever happens. A session that has gone since gets nothing.
+ * With more than n > 1 frames and the session's unread output past subscriber_backlog, the
+ * frames are not written: the client gets ERROR <id> code=busy retry=1 instead, and asks for
+ * the same page again (nothing is lost: the cursor did not move). Any thread. */
+void sessions_send_frames(sessions_t *s, unsigned io, uint32_t slot, uint64_t serial, uint32_t id,
+                          uint8_t *frames, size_t len, size_t n);
 
 /* Close every session (on their threads) and free the layer. Before the io threads stop. */
 void sessions_stop(sessions_t *s);

@@ -19,6 +19,7 @@
 #include "base/log.h"
 #include "events/event.h"
 #include "iot_error.h"
+#include "iot_text.h"
 #include "registry/argspec.h"
 
 #include <stdio.h>
@@ -127,24 +128,9 @@ static void on_device_event(struct session *s, const struct iotp_frame *f, enum 
     event_unref(ev);
 }
 
-/* A canonical decimal (no sign, no leading zero) of at most max: true and *out, or false. */
-static bool parse_decimal(const char *v, uint64_t max, uint64_t *out)
-{
-    uint64_t n = 0;
-    if (!v[0] || (v[0] == '0' && v[1]) || strlen(v) > 20)
-        return false;
-    for (; *v; v++) {
-        if (*v < '0' || *v > '9' || n > (max - (uint64_t)(*v - '0')) / 10)
-            return false;
-        n = n * 10 + (uint64_t)(*v - '0');
-    }
-    *out = n;
-    return true;
-}
-
 /* The keys each request takes (iot-protocol(7), SUBSCRIPTIONS AND LEASES). */
-static const char *const request_keys[][6] = {
-    [SESSION_SUBSCRIBE] = {"device", "group", "type", "event", "alarms", NULL},
+static const char *const request_keys[][7] = {
+    [SESSION_SUBSCRIBE] = {"device", "group", "type", "event", "alarms", "presence", NULL},
     [SESSION_UNSUBSCRIBE] = {"sub", NULL},
     [SESSION_LEASE] = {"device", "event", "ttl", NULL},
 };
@@ -190,12 +176,16 @@ static const char *parse_request(const struct iotp_frame *f, struct session_sub_
         strcmp(alarms, "only") != 0)
         return "alarms= is 0, 1 or only";
     r->alarms = !alarms || strcmp(alarms, "0") == 0 ? 0 : strcmp(alarms, "only") == 0 ? 2 : 1;
+    const char *presence = frame_kv(f, 0, "presence");
+    if (presence && strcmp(presence, "0") != 0 && strcmp(presence, "1") != 0)
+        return "presence= is 0 or 1";
+    r->presence = presence && strcmp(presence, "1") == 0;
     const char *sub = frame_kv(f, 0, "sub");
-    if (r->op == SESSION_UNSUBSCRIBE && (!sub || !parse_decimal(sub, UINT64_MAX, &r->sub)))
+    if (r->op == SESSION_UNSUBSCRIBE && (!sub || !iot_text_decimal(sub, UINT64_MAX, &r->sub)))
         return "sub= is the number OK sub= gave";
     const char *ttl = frame_kv(f, 0, "ttl");
     uint64_t ttl_s = 0;
-    if (r->op == SESSION_LEASE && (!ttl || !parse_decimal(ttl, UINT32_MAX, &ttl_s)))
+    if (r->op == SESSION_LEASE && (!ttl || !iot_text_decimal(ttl, UINT32_MAX, &ttl_s)))
         return "ttl= is a number of seconds, 0 to 4294967295";
     r->ttl_s = (uint32_t)ttl_s;
     if (r->op == SESSION_LEASE && (!r->device[0] || !r->event[0]))
@@ -344,11 +334,19 @@ static void write_item(struct session *s, const struct event *item)
         session_send_system(s, IOTP_TYPE_NOTICE, 0, "dropped", count);
         s->dropped = 0;
     }
-    iotp_writer_begin(
-        &w, buf, sizeof(buf), item->device, s->principal,
-        iotp_type_name(item->kind == EVENT_KIND_ALARM ? IOTP_TYPE_ALARM : IOTP_TYPE_EVENT),
-        item->seq);
-    iotp_writer_arg(&w, item->name);
+    static const enum iotp_type types[] = {[EVENT_KIND_EVENT] = IOTP_TYPE_EVENT,
+                                           [EVENT_KIND_ALARM] = IOTP_TYPE_ALARM,
+                                           [EVENT_KIND_PRESENCE] = IOTP_TYPE_PRESENCE};
+    if (item->kind == EVENT_KIND_PRESENCE) {
+        /* From iotd, about the device: `PRESENCE 0 device=dev1 online=1 dtype=thermo at=ms`. */
+        iotp_writer_begin(&w, buf, sizeof(buf), IOTP_SERVER_ADDRESS, s->principal,
+                          iotp_type_name(IOTP_TYPE_PRESENCE), 0);
+        iotp_writer_kv(&w, "device", item->device);
+    } else {
+        iotp_writer_begin(&w, buf, sizeof(buf), item->device, s->principal,
+                          iotp_type_name(types[item->kind]), item->seq);
+        iotp_writer_arg(&w, item->name);
+    }
     for (unsigned i = 0; i < item->nfields; i++)
         iotp_writer_arg(&w, event_field_at(item, i));
     int len = iotp_writer_end(&w);

@@ -210,6 +210,9 @@ void session_on_alarm(struct session *s, const struct iotp_frame *f);
 void session_on_subscribe(struct session *s, const struct iotp_frame *f);
 void session_on_unsubscribe(struct session *s, const struct iotp_frame *f);
 void session_on_lease(struct session *s, const struct iotp_frame *f);
+/* session_query.c: a client's QUERY and ACK, handed to the query hooks. */
+void session_on_query(struct session *s, const struct iotp_frame *f);
+void session_on_client_ack(struct session *s, const struct iotp_frame *f);
 /* A device or user session ends (presence, subscriptions and leases). */
 void session_events_closed(struct session *s);
 /* A device session was established. */

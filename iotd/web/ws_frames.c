@@ -32,7 +32,8 @@ static bool reserved_key(const char *key)
 /* The protocol's counters: numbers in JSON, not strings. */
 static bool numeric_key(const char *key)
 {
-    static const char *const keys[] = {"retry", "ping", "session", "sub", "ttl", "dropped", "seq"};
+    static const char *const keys[] = {"retry", "ping",    "session", "sub",
+                                       "ttl",   "dropped", "seq",     "rows"};
     for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++)
         if (strcmp(key, keys[i]) == 0)
             return true;

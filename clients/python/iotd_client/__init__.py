@@ -8,14 +8,14 @@
 
 See README.md for the whole API.
 """
-from .client import Alarm, Client, Event, Lease, Notice, Subscription, parse_item
+from .client import Alarm, Client, Event, Lease, Notice, Presence, Subscription, parse_item
 from .errors import (AuthError, BadArgsError, BadFrameError, BusyError, ConnectionLost,
                      DeniedError, DeviceError, InternalError, IotdError, OfflineError,
                      RequestTimeout, TooLargeError, UnknownTypeError, error_for)
 from .frames import Decoder, Frame, FrameError, decode, encode
 
 __version__ = "0.1.0"
-__all__ = ["Client", "Subscription", "Lease", "Event", "Alarm", "Notice", "parse_item",
+__all__ = ["Client", "Subscription", "Lease", "Event", "Alarm", "Notice", "Presence", "parse_item",
            "IotdError", "AuthError", "BadArgsError", "BadFrameError", "BusyError",
            "ConnectionLost", "DeniedError", "DeviceError", "InternalError", "OfflineError",
            "RequestTimeout", "TooLargeError", "UnknownTypeError", "error_for",

@@ -26,7 +26,7 @@ log = logging.getLogger("iotd_client")
 SERVER = "iotd"
 SYSTEM_TYPES = frozenset({"HELLO", "CHALLENGE", "AUTH", "WELCOME", "LOGIN", "OK", "ERROR", "PING",
                           "PONG", "EVENT", "ALARM", "ACK", "BYE", "SUBSCRIBE", "UNSUBSCRIBE",
-                          "LEASE", "NOTICE"})
+                          "LEASE", "NOTICE", "QUERY", "ROW", "PRESENCE"})
 ALARM_RESERVED = ("state", "severity", "msg", "by", "source")
 
 
@@ -64,6 +64,18 @@ class Alarm:
 
 
 @dataclass(frozen=True)
+class Presence:
+    """``PRESENCE``: ``device`` (of device type ``dtype``) came online or went offline at
+    ``at`` (ms since the epoch), for a subscription made with ``presence=True``."""
+    device: str
+    online: bool
+    dtype: str = ""
+    at: int = 0
+    received: float = 0.0
+    kind = "presence"
+
+
+@dataclass(frozen=True)
 class Notice:
     """``NOTICE dropped=n``: the server dropped ``dropped`` items because this connection was
     not read fast enough. The server does not say of which subscription, so every subscription
@@ -73,9 +85,17 @@ class Notice:
     kind = "notice"
 
 
-def parse_item(f: frames.Frame) -> Event | Alarm | Notice | None:
-    """An EVENT, ALARM or NOTICE frame as the object a subscription yields (None otherwise)."""
+def parse_item(f: frames.Frame) -> Event | Alarm | Notice | Presence | None:
+    """An EVENT, ALARM, PRESENCE or NOTICE frame as the object a subscription yields (None
+    otherwise)."""
     now = time.time()
+    if f.type == "PRESENCE":
+        kv = f.kv()
+        try:
+            at = int(kv.get("at", "0"))
+        except ValueError:
+            at = 0
+        return Presence(kv.get("device", ""), kv.get("online") == "1", kv.get("dtype", ""), at, now)
     if f.type == "NOTICE":
         try:
             return Notice(int(f.kv().get("dropped", "0")), now)
@@ -121,6 +141,8 @@ class Subscription:
         """Whether an item may belong to this subscription, as far as the client can tell
         (device, event name and alarms; a group or type scope is the server's business)."""
         p = self.params
+        if isinstance(item, Presence):
+            return p.get("presence") == "1" and p.get("device", item.device) == item.device
         is_alarm = isinstance(item, Alarm)
         alarms = str(p.get("alarms", "0"))
         if (is_alarm and alarms == "0") or (not is_alarm and alarms == "only"):
@@ -219,9 +241,10 @@ class Lease:
 
 
 class _Pending:
-    __slots__ = ("done", "frame", "error", "device", "callback")
+    __slots__ = ("done", "frame", "error", "device", "callback", "rows")
 
     def __init__(self, device, callback=None):
+        self.rows: list[frames.Frame] = []  # a QUERY's ROW frames, before its OK
         self.done = threading.Event()
         self.frame = None
         self.error = None
@@ -329,10 +352,13 @@ class Client:
 
     def subscribe(self, device: str | None = None, group: str | None = None,
                   type: str | None = None, event: str | None = None,
-                  alarms: int | str | bool = 0, timeout: float | None = None) -> Subscription:
+                  alarms: int | str | bool = 0, presence: bool = False,
+                  timeout: float | None = None) -> Subscription:
         """SUBSCRIBE to events (``alarms=0``), events and alarm changes (``1``) or alarm
         changes only (``"only"``), of one device, group or device type (at most one), or of
-        the whole tenant; ``event`` keeps one event name. Returns the :class:`Subscription`
+        the whole tenant; ``event`` keeps one event name; ``presence=True`` also yields a
+        :class:`Presence` when a device of the scope comes online or goes offline. Returns the
+        :class:`Subscription`
         (an iterator); raises :class:`DeniedError`, :class:`BadArgsError` or
         :class:`BusyError` (more than 64 on one connection)."""
         scopes = [(k, v) for k, v in (("device", device), ("group", group), ("type", type)) if v is not None]
@@ -349,6 +375,8 @@ class Client:
             params["event"] = event
         if str(alarms) != "0":
             params["alarms"] = str(alarms)
+        if presence:
+            params["presence"] = "1"
         sub = Subscription(self, params)
         with self._lock:  # registered first, so that no item of it is missed
             self._subs.append(sub)
@@ -404,6 +432,51 @@ class Client:
                 self._request(SERVER, "LEASE", ls._args(0), timeout)
             except ConnectionLost:
                 pass  # leases end with the connection anyway
+
+    def query(self, what: str, limit: int | None = None, after: str | None = None,
+              timeout: float | None = None, **filters):
+        """QUERY ``what`` (``devices``, ``catalogue``, ``history``, ``alarms``, ``commands``)
+        with ``filters`` (``device="dev1"``, ``state="all"``, ``since=ms`` ...) and yield each
+        row as a dict of its ``key=value`` arguments; a history row also has ``"event"``,
+        ``"at"`` and ``"seq"`` (its positional arguments). Pages are fetched as the iteration
+        goes (``limit`` rows each, 1..500), following ``next=`` from ``after``; a page refused
+        busy is asked again after its ``retry=``. Raises :class:`BadArgsError`,
+        :class:`DeniedError`, ..."""
+        cursor = after
+        for _ in range(1 << 30):
+            args = [f"what={what}"] + [f"{k}={v}" for k, v in filters.items() if v is not None]
+            if limit is not None:
+                args.append(f"limit={int(limit)}")
+            if cursor:
+                args.append(f"after={cursor}")
+            try:
+                ok, rows = self._request_rows(args, timeout)
+            except IotdError as e:
+                if e.code != "busy":
+                    raise
+                time.sleep(e.retry or 1)
+                continue
+            for r in rows:
+                yield self._row(what, r)
+            cursor = ok.kv().get("next")
+            if not cursor:
+                return
+
+    @staticmethod
+    def _row(what: str, f: frames.Frame) -> dict:
+        if what != "history":
+            return f.kv()
+        row = frames.parse_kv(f.args[3:])
+        row.update(event=f.args[0] if f.args else "", at=f.args[1] if len(f.args) > 1 else "",
+                   seq=f.args[2] if len(f.args) > 2 else "")
+        return row
+
+    def ack_alarm(self, alarm: int | str, timeout: float | None = None) -> None:
+        """Acknowledge an alarm (``ACK alarm=<id>``; role operator or admin). Raises
+        :class:`DeniedError` (a viewer, or an alarm this user may not see) or an
+        :class:`IotdError` with code ``exists`` when it was acknowledged already (``msg`` says
+        by whom)."""
+        self._request(SERVER, "ACK", [f"alarm={alarm}"], timeout)
 
     def close(self) -> None:
         """Send BYE, close the connection, stop the threads; pending requests raise
@@ -647,7 +720,8 @@ class Client:
             with self._lock:
                 self._pending.pop(fid, None)
 
-    def _request(self, to: str, typ: str, args, timeout: float | None) -> frames.Frame:
+    def _request(self, to: str, typ: str, args, timeout: float | None,
+                 holder: list | None = None) -> frames.Frame:
         timeout = self.timeout if timeout is None else timeout
         deadline = time.monotonic() + timeout
         fid = self._alloc_id()
@@ -656,6 +730,8 @@ class Client:
             raise ConnectionLost(msg="client closed" if self._closed else
                                  f"not connected within {timeout:g} s", device=to)
         p = _Pending(to)
+        if holder is not None:
+            holder.append(p)
         with self._lock:
             if not self._connected:
                 raise ConnectionLost(msg="not connected", device=to)
@@ -678,6 +754,13 @@ class Client:
         if p.error is not None:
             raise p.error
         return p.frame
+
+    def _request_rows(self, args, timeout: float | None):
+        """A QUERY: its OK frame and the ROW frames that came before it."""
+        timeout = self.timeout if timeout is None else timeout
+        holder: list[_Pending] = []
+        f = self._request(SERVER, "QUERY", args, timeout, holder)
+        return f, holder[0].rows if holder else []
 
     def _finish(self, p: _Pending, f, err) -> None:
         p.frame, p.error = f, err
@@ -710,7 +793,12 @@ class Client:
                 pass
         elif typ == "PONG":
             pass
-        elif typ in ("EVENT", "ALARM", "NOTICE"):
+        elif typ == "ROW":
+            with self._lock:
+                p = self._pending.get(f.id)
+            if p is not None:
+                p.rows.append(f)
+        elif typ in ("EVENT", "ALARM", "NOTICE", "PRESENCE"):
             self._deliver(f)
         elif typ == "BYE":
             log.info("server said BYE %s", " ".join(f.args))

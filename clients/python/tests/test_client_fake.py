@@ -1,7 +1,8 @@
 """The client's mechanics against a scripted fake server (no iotd needed): the LOGIN frame,
 PONG to the server's PING, PING when idle, out-of-order answers matched by id, BYE on close,
 reconnect honouring retry= and re-subscribing/re-leasing with the same filters, copies of an
-item collapsed, NOTICE surfaced, and TLS (when the openssl command is there for a certificate).
+item collapsed, NOTICE surfaced, a query's pages followed by next= (a busy page asked again)
+and its ROWs kept with their request, ACK alarm=, PRESENCE items, and TLS (when the openssl command is there for a certificate).
 
 Run: python3 -m unittest discover -s clients/python/tests -p 'test_client_fake.py'
 """
@@ -19,7 +20,7 @@ import unittest
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
 
-from iotd_client import AuthError, Client, ConnectionLost, Event, Notice  # noqa: E402
+from iotd_client import AuthError, Client, ConnectionLost, Event, IotdError, Notice, Presence  # noqa: E402
 from iotd_client.frames import Decoder, Frame, encode  # noqa: E402
 
 USER = "alice@acme"
@@ -174,6 +175,69 @@ class Mechanics(unittest.TestCase):
         for t in threads:
             t.join()
         self.assertEqual(results, {n: [f"m{n}"] for n in range(5)})
+
+    def test_query_follows_pages(self):
+        c, peer, _ = self.connect()
+        box = {}
+        t = threading.Thread(target=lambda: box.update(rows=list(c.query("devices", limit=2, online=1))))
+        t.start()
+        f = peer.recv()
+        self.assertEqual((f.type, f.args), ("QUERY", ("what=devices", "online=1", "limit=2")))
+        peer.send("ROW", f.id, "device=dev1", "online=1")
+        peer.send("ROW", 999, "device=stray")             # another request's row: not ours
+        peer.send("ROW", f.id, "device=dev2", "online=1")
+        peer.send("OK", f.id, "rows=2", "next=dev2")
+        f = peer.recv()
+        self.assertEqual(f.args, ("what=devices", "online=1", "limit=2", "after=dev2"))
+        peer.send("ERROR", f.id, "code=busy", "retry=0.1")  # asked again, same cursor
+        f = peer.recv()
+        self.assertEqual(f.args[-1], "after=dev2")
+        peer.send("ROW", f.id, "device=dev3", "online=1")
+        peer.send("OK", f.id, "rows=1")
+        t.join(5)
+        self.assertEqual([r["device"] for r in box["rows"]], ["dev1", "dev2", "dev3"])
+
+    def test_history_rows_and_refusals(self):
+        c, peer, _ = self.connect()
+        box = {}
+        t = threading.Thread(target=lambda: box.update(rows=list(c.query("history", device="dev1"))))
+        t.start()
+        f = peer.recv()
+        peer.send("ROW", f.id, "temperature", "1765100000000", "12", "value=21.5")
+        peer.send("OK", f.id, "rows=1")
+        t.join(5)
+        self.assertEqual(box["rows"], [{"event": "temperature", "at": "1765100000000", "seq": "12",
+                                        "value": "21.5"}])
+        t = threading.Thread(target=lambda: box.update(e=self._refused(lambda: c.ack_alarm(7))))
+        t.start()
+        f = peer.recv()
+        self.assertEqual((f.type, f.args), ("ACK", ("alarm=7",)))
+        peer.send("ERROR", f.id, "code=exists", "msg=acknowledged by bob@acme")
+        t.join(5)
+        self.assertEqual((box["e"].code, box["e"].msg), ("exists", "acknowledged by bob@acme"))
+
+    @staticmethod
+    def _refused(fn):
+        try:
+            fn()
+        except IotdError as e:
+            return e
+        return None
+
+    def test_presence_items(self):
+        c, peer, _ = self.connect()
+        box = {}
+        t = threading.Thread(target=lambda: box.update(sub=c.subscribe(presence=True, alarms="only")))
+        t.start()
+        f = peer.recv()
+        self.assertEqual(f.args, ("alarms=only", "presence=1"))
+        peer.send("OK", f.id, "sub=1")
+        t.join(5)
+        peer.send("PRESENCE", 0, "device=dev1", "online=0", "dtype=thermo", "at=1765100000000")
+        item = box["sub"].get(5)
+        self.assertIsInstance(item, Presence)
+        self.assertEqual((item.device, item.online, item.dtype, item.at), ("dev1", False, "thermo",
+                                                                          1765100000000))
 
     def test_connection_lost_fails_pending(self):
         c, peer, _ = self.connect(reconnect=False)

@@ -52,6 +52,9 @@ static void test_application_and_unknown(void **state)
     assert_int_equal(lookup("OKAY"), IOTP_TYPE_UNKNOWN);
     assert_int_equal(lookup("EVENTS"), IOTP_TYPE_UNKNOWN);
     assert_int_equal(lookup("PINGPONG"), IOTP_TYPE_UNKNOWN);
+    assert_int_equal(lookup("PRESENTS"), IOTP_TYPE_UNKNOWN);
+    assert_int_equal(lookup("QUERIES"), IOTP_TYPE_UNKNOWN);
+    assert_int_equal(lookup("ROWS"), IOTP_TYPE_UNKNOWN);
     assert_int_equal(lookup("ZAP"), IOTP_TYPE_UNKNOWN);
     assert_int_equal(lookup("_x"), IOTP_TYPE_UNKNOWN);
     assert_int_equal(lookup(""), IOTP_TYPE_UNKNOWN);
@@ -89,6 +92,17 @@ static void test_directions_and_states(void **state)
     assert_true(iotp_type_allowed(IOTP_TYPE_LEASE, IOTP_DIR_CLIENT_TO_SERVER, IOTP_STATE_CLIENT));
     assert_false(iotp_type_allowed(IOTP_TYPE_LEASE, IOTP_DIR_DEVICE_TO_SERVER, IOTP_STATE_DEVICE));
     assert_true(iotp_type_allowed(IOTP_TYPE_ACK, IOTP_DIR_SERVER_TO_DEVICE, IOTP_STATE_DEVICE));
+    /* A client acknowledges alarms; a device never sends ACK. */
+    assert_true(iotp_type_allowed(IOTP_TYPE_ACK, IOTP_DIR_CLIENT_TO_SERVER, IOTP_STATE_CLIENT));
+    assert_false(iotp_type_allowed(IOTP_TYPE_ACK, IOTP_DIR_DEVICE_TO_SERVER, IOTP_STATE_DEVICE));
+    assert_true(iotp_type_allowed(IOTP_TYPE_QUERY, IOTP_DIR_CLIENT_TO_SERVER, IOTP_STATE_CLIENT));
+    assert_false(iotp_type_allowed(IOTP_TYPE_QUERY, IOTP_DIR_DEVICE_TO_SERVER, IOTP_STATE_DEVICE));
+    assert_true(iotp_type_allowed(IOTP_TYPE_ROW, IOTP_DIR_SERVER_TO_CLIENT, IOTP_STATE_CLIENT));
+    assert_false(iotp_type_allowed(IOTP_TYPE_ROW, IOTP_DIR_CLIENT_TO_SERVER, IOTP_STATE_CLIENT));
+    assert_true(
+        iotp_type_allowed(IOTP_TYPE_PRESENCE, IOTP_DIR_SERVER_TO_CLIENT, IOTP_STATE_CLIENT));
+    assert_false(
+        iotp_type_allowed(IOTP_TYPE_PRESENCE, IOTP_DIR_CLIENT_TO_SERVER, IOTP_STATE_CLIENT));
     assert_true(iotp_type_allowed(IOTP_TYPE_APP, IOTP_DIR_CLIENT_TO_SERVER, IOTP_STATE_CLIENT));
     assert_false(iotp_type_allowed(IOTP_TYPE_APP, IOTP_DIR_CLIENT_TO_SERVER, IOTP_STATE_HANDSHAKE));
     assert_true(

@@ -38,13 +38,16 @@ static int fake_deliver(sessions_t *s, unsigned io, struct event *item,
                         const struct session_target *targets, size_t n)
 {
     struct fake_sessions *fake = fake_of(s);
-    (void)item;
     assert_true(io < FAKE_IO);
     if (io == fake->full_io)
         return IOT_EBUSY;
     fake->delivered[io] += n;
-    for (size_t i = 0; i < n && fake->ndelivered_to < FAKE_MAX; i++)
+    for (size_t i = 0; i < n && fake->ndelivered_to < FAKE_MAX; i++) {
+        snprintf(fake->delivered_what[fake->ndelivered_to], sizeof(fake->delivered_what[0]),
+                 "%s:%s:%s", event_kind_name(item->kind), item->device,
+                 item->nfields ? event_field_at(item, 0) : "");
         fake->delivered_to[fake->ndelivered_to++] = targets[i].serial;
+    }
     return IOT_OK;
 }
 

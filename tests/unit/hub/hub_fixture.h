@@ -24,6 +24,7 @@ struct fake_sessions {
     unsigned full_io;
     size_t delivered[FAKE_IO]; /* targets reached per io thread */
     uint64_t delivered_to[FAKE_MAX];
+    char delivered_what[FAKE_MAX][96]; /* "kind:device:first field" of each */
     size_t ndelivered_to;
     /* sessions_reply */
     struct fake_reply {

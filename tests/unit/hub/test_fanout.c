@@ -4,7 +4,8 @@
  * nobody twice, an io thread whose inbox is full loses the item for its own subscribers only
  * (counted as dropped) while the others get it, a connection gets an item once however many
  * of its subscriptions match, and a sink that ends its own subscription during fan-out makes
- * no other subscriber miss the item.
+ * no other subscriber miss the item. Presence changes reach only the subscriptions that asked
+ * for them (presence=1), of their scope, for devices the user may see.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -218,6 +219,64 @@ static void sink_leaving_during_fanout_skips_nobody(void **state)
     hub_unsubscribe(f->hub, third.id);
 }
 
+/* A SUBSCRIBE presence=1 (alarms only: no events) of principal, optionally of one device. */
+static void presence_subscribe(struct hub_fixture *f, uint64_t serial, const char *principal,
+                               const char *device)
+{
+    struct session_sub_request r = {.op = SESSION_SUBSCRIBE,
+                                    .io = 0,
+                                    .slot = 1,
+                                    .serial = serial,
+                                    .alarms = 2,
+                                    .presence = true};
+    snprintf(r.principal, sizeof(r.principal), "%s", principal);
+    snprintf(r.tenant, sizeof(r.tenant), "acme");
+    snprintf(r.device, sizeof(r.device), "%s", device);
+    size_t replies = f->fake.nreplies;
+    hub_fixture_request(f, &r);
+    assert_string_equal(f->fake.replies[replies].code, "ok");
+}
+
+static size_t presence_to(const struct hub_fixture *f, uint64_t serial, const char *what)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < f->fake.ndelivered_to; i++)
+        n += f->fake.delivered_to[i] == serial && strcmp(f->fake.delivered_what[i], what) == 0;
+    return n;
+}
+
+static void presence_reaches_who_asked_and_may_see(void **state)
+{
+    struct hub_fixture *f = *state;
+    struct sink operator_stream = {0};
+    subscribe(f, &operator_stream, "", "", "", ""); /* iotctl watch: never presence */
+    presence_subscribe(f, 201, "alice@acme", ""); /* sees t1 only */
+    presence_subscribe(f, 202, "dave@acme", "");  /* sees t1 and t2 */
+    presence_subscribe(f, 203, "dave@acme", "t1");
+    app_subscribe(f, 0, 204, "dave@acme"); /* no presence=1 */
+    struct session_event_hooks hooks = hub_session_hooks(f->hub);
+    hooks.presence(hooks.arg, "acme", "t2", "thermo", true);
+    hooks.presence(hooks.arg, "acme", "t1", "thermo", false);
+    hooks.presence(hooks.arg, "beta", "b1", "bthermo", true);
+    hub_fixture_run(f);
+
+    assert_int_equal(presence_to(f, 201, "presence:t1:online=0"), 1);
+    assert_int_equal(presence_to(f, 201, "presence:t2:online=1"), 0);
+    assert_int_equal(presence_to(f, 202, "presence:t2:online=1"), 1);
+    assert_int_equal(presence_to(f, 202, "presence:t1:online=0"), 1);
+    assert_int_equal(presence_to(f, 203, "presence:t1:online=0"), 1);
+    assert_int_equal(presence_to(f, 203, "presence:t2:online=1"), 0);
+    assert_int_equal(f->fake.ndelivered_to, 4); /* nobody else, nothing of beta */
+    assert_int_equal(operator_stream.n, 0);
+    struct hub_stats st;
+    hub_stats(f->hub, &st);
+    assert_int_equal(st.alarms, 0);
+    hub_unsubscribe(f->hub, operator_stream.id);
+    for (uint64_t serial = 201; serial <= 204; serial++)
+        hooks.gone(hooks.arg, 0, 1, serial);
+    hub_fixture_run(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -231,6 +290,8 @@ int main(void)
             connection_gets_an_item_once_however_many_subscriptions_match, hub_fixture_setup,
             hub_fixture_teardown),
         cmocka_unit_test_setup_teardown(sink_leaving_during_fanout_skips_nobody, hub_fixture_setup,
+                                        hub_fixture_teardown),
+        cmocka_unit_test_setup_teardown(presence_reaches_who_asked_and_may_see, hub_fixture_setup,
                                         hub_fixture_teardown),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

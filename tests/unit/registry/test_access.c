@@ -408,6 +408,66 @@ static void test_queries(void **state)
     query(state, "user.show", "{\"user\":\"alice\"}", IOT_ENOTFOUND);
 }
 
+/* Who sees which device in a client's lists (QUERY): an admin every device of its tenant,
+ * others a device on which some rule grants them some message, nobody another tenant's. */
+static void test_device_visible(void **state)
+{
+    const registry_snapshot_t *s = *state;
+    assert_true(registry_device_visible(s, "carol@acme", "l1")); /* admin */
+    assert_true(registry_device_visible(s, "alice@acme", "t1"));
+    assert_true(registry_device_visible(s, "alice@acme", "l1")); /* group ops -> floor1 */
+    assert_true(registry_device_visible(s, "dave@acme", "t2"));  /* any -> read_temp */
+    assert_false(registry_device_visible(s, "dave@acme", "l1")); /* a lamp has no read_temp */
+    assert_false(registry_device_visible(s, "carol@acme", "b1")); /* another tenant */
+    assert_false(registry_device_visible(s, "bob@beta", "t1"));
+    assert_true(registry_device_visible(s, "bob@beta", "b1"));
+    assert_false(registry_device_visible(s, "nobody@acme", "t1"));
+    assert_false(registry_device_visible(s, "carol@acme", "nosuch"));
+    assert_false(registry_device_visible(s, "t2", "t1")); /* devices do not list */
+}
+
+static bool collect_id(const struct registry_device_entry *d, void *arg)
+{
+    char *out = arg;
+    strcat(out, d->id);
+    strcat(out, d->ngroups ? "+ " : " ");
+    return strlen(out) < 12; /* stops the walk after a few */
+}
+
+static void count_message(const struct registry_message_info *m, void *arg)
+{
+    strcat(arg, m->event ? "E:" : "C:");
+    strcat(arg, m->name);
+    strcat(arg, " ");
+}
+
+static void test_listings(void **state)
+{
+    const registry_snapshot_t *s = *state;
+    char ids[64] = "";
+    registry_devices_after(s, "acme", NULL, collect_id, ids);
+    assert_string_equal(ids, "l1+ t1 t2+ "); /* acme only, by id; l1 and t2 are in groups */
+    ids[0] = '\0';
+    registry_devices_after(s, "acme", "l1", collect_id, ids); /* after the cursor */
+    assert_string_equal(ids, "t1 t2+ ");
+    ids[0] = '\0';
+    registry_devices_after(s, "acme", "t15", collect_id, ids); /* a cursor that is no id */
+    assert_string_equal(ids, "t2+ ");
+    ids[0] = '\0';
+    registry_devices_after(s, "nope", NULL, collect_id, ids);
+    assert_string_equal(ids, "");
+    char cat[128] = "";
+    assert_int_equal(registry_catalogue_foreach(s, "acme", "thermo", count_message, cat), IOT_OK);
+    assert_string_equal(cat, "C:read_temp C:set_point E:temp_changed ");
+    assert_int_equal(registry_catalogue_foreach(s, "beta", "thermo", count_message, cat),
+                     IOT_ENOTFOUND);
+    assert_true(registry_group_exists(s, "acme", "floor1"));
+    assert_false(registry_group_exists(s, "acme", "ops")); /* a group of users */
+    assert_false(registry_group_exists(s, "beta", "floor1"));
+    assert_true(registry_type_exists(s, "acme", "lamp"));
+    assert_false(registry_type_exists(s, "beta", "lamp"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -426,6 +486,8 @@ int main(void)
         cmocka_unit_test(test_unknown_names),
         cmocka_unit_test(test_finish_refuses_cross_tenant_rows),
         cmocka_unit_test(test_queries),
+        cmocka_unit_test(test_device_visible),
+        cmocka_unit_test(test_listings),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
