@@ -200,13 +200,17 @@ test_suite() {
     deps
     format_check
     # The Release build must compile too (-O2 enables warnings Debug does not); the demo uses it.
-    build "$top/build" Release
+    # It is configured for the system's paths, so that the package test packages it as it is.
+    build "$top/build" Release -DCMAKE_INSTALL_PREFIX=/usr -DCMAKE_INSTALL_SYSCONFDIR=/etc
+    # What is built rather than how iotd runs (the package, the install, the console in a
+    # browser): once, on the Release tree.
+    run_ctest "$top/build" -L once -j2
     # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, then under
     # ThreadSanitizer (a report makes the process exit non-zero, so its test fails).
     build "$top/build-test" Debug -DIOTD_SANITIZE=address
-    run_ctest "$top/build-test" -j2
+    run_ctest "$top/build-test" -LE once -j2
     build "$top/build-tsan" Debug -DIOTD_SANITIZE=thread
-    run_ctest "$top/build-tsan" -j2
+    run_ctest "$top/build-tsan" -LE once -j2
     # Every parser under libFuzzer (clang only), each for a bounded time (tests/fuzz; for a
     # number of executions: tests/fuzz/run.sh).
     cmake -S "$top" -B "$top/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang >/dev/null

@@ -139,6 +139,7 @@ void registry_devices_foreach(const registry_snapshot_t *snap,
 void registry_devices_last_address(const registry_snapshot_t *snap,
                                    void (*fn)(const char *id, const char *address, void *arg),
                                    void *arg);
+
 /* ---- listings for clients (QUERY, iot-protocol(7)); listing.c ---- */
 
 /* May principal (user@tenant) see device_id at all? An admin sees every device of its tenant;
