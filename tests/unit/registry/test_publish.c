@@ -65,7 +65,7 @@ static void *reader(void *arg)
         last_generation = generation;
         if (tenants == 1) {
             unsigned n = 0;
-            const struct reg_tenant *t = s->tenant_by_name[0];
+            const struct reg_tenant *t = s->core->tenant_by_name[0];
             if (sscanf(t->name, "t%u", &n) != 1 || n % 8 != devices)
                 atomic_fetch_add(&sh->errors, 1);
             if (devices > 0 && !snapshot_device(s, "d0"))
