@@ -339,10 +339,9 @@ int registry_refresh(registry_t *reg, MYSQL *conn, enum registry_refresh what,
     if (rc != IOT_OK)
         rc = registry_load(conn, &next, err, errlen);
     registry_release(prev);
-    /* A failed refresh leaves the published snapshot behind the database: the next change
-     * reloads it all. */
-    registry_change_set_stale(reg, rc != IOT_OK);
     if (rc == IOT_OK)
         registry_publish(reg, next);
+    else /* the published snapshot is behind the database: the next change reloads it all */
+        registry_change_set_stale(reg, true);
     return rc;
 }

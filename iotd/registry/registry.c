@@ -33,7 +33,7 @@ struct registry {
     registry_snapshot_t *current;
     _Atomic uint64_t generation;
     pthread_mutex_t change_lock; /* serializes changes: see registry_change_lock */
-    bool stale;                  /* under change_lock: see registry_change_stale */
+    atomic_bool stale;           /* see registry_change_stale */
 };
 
 int registry_new(registry_t **out)
@@ -58,6 +58,7 @@ int registry_new(registry_t **out)
     }
     reg->current = empty;
     atomic_init(&reg->generation, 0);
+    atomic_init(&reg->stale, true); /* the empty snapshot is not the database */
     *out = reg;
     return IOT_OK;
 out:
@@ -88,12 +89,12 @@ void registry_change_unlock(registry_t *reg)
 
 bool registry_change_stale(const registry_t *reg)
 {
-    return reg->stale;
+    return atomic_load(&((registry_t *)reg)->stale);
 }
 
 void registry_change_set_stale(registry_t *reg, bool stale)
 {
-    reg->stale = stale;
+    atomic_store(&reg->stale, stale);
 }
 
 void registry_publish(registry_t *reg, registry_snapshot_t *snap)
@@ -104,6 +105,7 @@ void registry_publish(registry_t *reg, registry_snapshot_t *snap)
     snap->generation = atomic_load(&reg->generation) + 1;
     reg->current = snap;
     atomic_store(&reg->generation, snap->generation);
+    atomic_store(&reg->stale, false); /* a published snapshot is the database's, whole */
     pthread_mutex_unlock(&reg->lock);
     registry_release(old);
 }

@@ -217,8 +217,9 @@ struct reg_member_row {
  * changes on different db threads can never publish their snapshots out of order. */
 void registry_change_lock(registry_t *reg);
 void registry_change_unlock(registry_t *reg);
-/* Set when a refresh failed and the published snapshot may be behind the database; the next
- * refresh then reloads everything. Read and written under the change lock only. */
+/* True until the first publish (the empty snapshot of registry_new is not the database) and
+ * after a refresh that failed (the published snapshot may be behind the database); the next
+ * refresh then reloads everything. Every publish clears it. */
 bool registry_change_stale(const registry_t *reg);
 void registry_change_set_stale(registry_t *reg, bool stale);
 
