@@ -188,3 +188,11 @@ int admin_apply(registry_t *reg, MYSQL *conn, const struct admin_ctx *ctx,
     free(op.devices);
     return rc;
 }
+
+int admin_reload(registry_t *reg, MYSQL *conn, char *err, size_t errlen)
+{
+    registry_change_lock(reg);
+    int rc = registry_refresh(reg, conn, REGISTRY_REFRESH_FULL, NULL, 0, err, errlen);
+    registry_change_unlock(reg);
+    return rc;
+}

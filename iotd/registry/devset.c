@@ -150,8 +150,12 @@ int devset_build(struct reg_devset *set, struct reg_device **sorted, size_t n)
 
 int devset_copy(struct reg_devset *dst, const struct reg_devset *src)
 {
-    if (src->nchunks && root_reserve(dst, src->nchunks) != IOT_OK)
+    /* Exactly the root plus room for one split, not iot_reserve's power of two: a derived set
+     * usually takes one change, and the root is most of what a change allocates. */
+    dst->chunks = src->nchunks ? malloc((src->nchunks + 1) * sizeof(*dst->chunks)) : NULL;
+    if (src->nchunks && !dst->chunks)
         return IOT_ENOMEM;
+    dst->cap = src->nchunks ? src->nchunks + 1 : 0;
     for (size_t i = 0; i < src->nchunks; i++) {
         dst->chunks[i] = src->chunks[i];
         atomic_fetch_add_explicit(&src->chunks[i]->refs, 1, memory_order_relaxed);
@@ -264,4 +268,45 @@ const struct reg_device *devset_next(const struct reg_devset *set, struct devset
         it->index = 0;
     }
     return NULL;
+}
+
+/* The record at (*ci, *i) of set, NULL at the end. */
+static const struct reg_device *at(const struct reg_devset *set, size_t ci, unsigned i)
+{
+    return ci < set->nchunks ? set->chunks[ci]->dev[i] : NULL;
+}
+
+static void step(const struct reg_devset *set, size_t *ci, unsigned *i)
+{
+    if (++*i == set->chunks[*ci]->n) {
+        ++*ci;
+        *i = 0;
+    }
+}
+
+void devset_diff(const struct reg_devset *a, const struct reg_devset *b,
+                 void (*fn)(const struct reg_device *old, const struct reg_device *now, void *arg),
+                 void *arg)
+{
+    size_t ca = 0, cb = 0;
+    unsigned ia = 0, ib = 0;
+    while (ca < a->nchunks || cb < b->nchunks) {
+        /* Past a changed chunk the two sets line up again on the chunks they share. */
+        if (ia == 0 && ib == 0 && ca < a->nchunks && cb < b->nchunks &&
+            a->chunks[ca] == b->chunks[cb]) {
+            ca++;
+            cb++;
+            continue;
+        }
+        const struct reg_device *x = at(a, ca, ia), *y = at(b, cb, ib);
+        int c = !x ? 1 : !y ? -1 : strcmp(x->id, y->id);
+        if (c <= 0 && x != y)
+            fn(x, c == 0 ? y : NULL, arg);
+        else if (c > 0)
+            fn(NULL, y, arg);
+        if (c <= 0)
+            step(a, &ca, &ia);
+        if (c >= 0)
+            step(b, &cb, &ib);
+    }
 }

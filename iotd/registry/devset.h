@@ -74,4 +74,11 @@ const struct reg_device *devset_find(const struct reg_devset *set, const char *i
 /* Iterate in id order: start with it = {0, 0}; NULL at the end. */
 const struct reg_device *devset_next(const struct reg_devset *set, struct devset_iter *it);
 
+/* Call fn(old, new) for every record that differs between sets a (older) and b: added (old
+ * NULL), removed (new NULL) or replaced. Chunks both sets share are skipped whole, so this
+ * costs the root plus the chunks that changed. */
+void devset_diff(const struct reg_devset *a, const struct reg_devset *b,
+                 void (*fn)(const struct reg_device *old, const struct reg_device *now, void *arg),
+                 void *arg);
+
 #endif

@@ -263,3 +263,30 @@ void registry_devices_last_address(const registry_snapshot_t *snap,
         if (d->last_address && d->last_address[0])
             fn(d->id, d->last_address, arg);
 }
+
+struct diff_call {
+    const registry_snapshot_t *older, *newer;
+    void (*fn)(const char *id, const char *tenant, const char *type, bool removed, void *arg);
+    void *arg;
+};
+
+static void diff_one(const struct reg_device *old, const struct reg_device *now, void *arg)
+{
+    struct diff_call *c = arg;
+    const registry_snapshot_t *s = now ? c->newer : c->older;
+    const struct reg_device *d = now ? now : old;
+    c->fn(d->id, snapshot_device_tenant(s, d)->name, snapshot_device_type(s, d)->name, !now,
+          c->arg);
+}
+
+bool registry_devices_diff(const registry_snapshot_t *older, const registry_snapshot_t *newer,
+                           void (*fn)(const char *id, const char *tenant, const char *type,
+                                      bool removed, void *arg),
+                           void *arg)
+{
+    struct diff_call c = {older, newer, fn, arg};
+    if (older->core != newer->core)
+        return false;
+    devset_diff(&older->devices, &newer->devices, diff_one, &c);
+    return true;
+}

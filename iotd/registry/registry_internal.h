@@ -9,6 +9,11 @@
  * the snapshot is immutable and carries one reference owned by the caller. The same path
  * serves registry_load (rows from MariaDB) and the tests (rows written by hand), so the tests
  * exercise exactly the structures the daemon uses.
+ *
+ * Deriving: a snapshot is a core (everything but devices) and a device set (devset.h), each
+ * shared with the snapshots that did not change it. snapshot_derive and snapshot_builder_on
+ * (below) make the next snapshot from the current one for a change to devices and for a
+ * change to anything else; registry_refresh (load.c) chooses and reads the rows.
  */
 #ifndef IOTD_REGISTRY_INTERNAL_H
 #define IOTD_REGISTRY_INTERNAL_H

@@ -405,7 +405,10 @@ static int finish_devices(registry_snapshot_t *s, char *err, size_t errlen)
             FAIL("device %s names a missing tenant or a type of another tenant", d->id);
     }
     rc = devset_build(&s->devices, s->staged, s->nstaged);
-    s->nstaged = 0; /* the set took (or released) every record */
+    /* the set took (or released) every record; the staging array would be 8 bytes a device */
+    free(s->staged);
+    s->staged = NULL;
+    s->nstaged = s->cap_staged = 0;
 out:
     return rc;
 }

@@ -4,7 +4,8 @@
  * enough of them to split chunks, empty them and start before the first id; after each round
  * the set must hold exactly the model's records in order, and the set of the round before
  * (still held, as a published snapshot would be) must be unchanged. Records are reference
- * counted: the sanitizer builds' leak check sees any that a chunk copy or removal loses.
+ * counted: the sanitizer builds' leak check sees any that a chunk copy or removal loses. The
+ * difference of each round's two sets (devset_diff) must be exactly the keys the round changed.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -75,10 +76,35 @@ static void check(const struct reg_devset *set, const struct model *m)
     assert_null(devset_find(set, "z"));
 }
 
+/* devset_diff must report exactly the keys whose version differs between two models. */
+struct diff_seen {
+    int seen[KEYS];
+    int calls;
+};
+
+static void on_diff(const struct reg_device *old, const struct reg_device *now, void *arg)
+{
+    struct diff_seen *d = arg;
+    const char *id = now ? now->id : old->id;
+    d->seen[atoi(id + 1)]++;
+    d->calls++;
+}
+
+static void check_diff(const struct reg_devset *older, const struct reg_devset *newer,
+                       const struct model *before, const struct model *after)
+{
+    static struct diff_seen d;
+    memset(&d, 0, sizeof(d));
+    devset_diff(older, newer, on_diff, &d);
+    for (int k = 0; k < KEYS; k++)
+        assert_int_equal(d.seen[k], before->version[k] != after->version[k]);
+}
+
 static void test_rounds_against_a_sorted_array(void **state)
 {
     (void)state;
     unsigned seed = 7;
+    int versions = 1;
     static struct model model, before;
     struct reg_devset old = {0}, cur = {0};
     struct reg_device **initial = calloc(KEYS, sizeof(*initial));
@@ -116,7 +142,7 @@ static void test_rounds_against_a_sorted_array(void **state)
                     model.count--;
                 }
             } else {
-                int version = model.version[k] + 1;
+                int version = ++versions; /* never reused: a record put again differs */
                 assert_int_equal(devset_put(&cur, record(k, version), &gone), IOT_OK);
                 assert_true((gone != NULL) == (model.version[k] != 0));
                 model.count += model.version[k] ? 0 : 1;
@@ -126,6 +152,7 @@ static void test_rounds_against_a_sorted_array(void **state)
         }
         check(&cur, &model);
         check(&old, &before); /* the sealed set of the round before is untouched */
+        check_diff(&old, &cur, &before, &model);
         devset_seal(&cur);
     }
     devset_free(&old);
