@@ -126,10 +126,15 @@ static int prepare_database(struct iotd *d, char *err, size_t errlen)
         goto out;
     if ((rc = db_migrate(conn, &d->schema_version, err, errlen)) != 0)
         goto out;
+    uint64_t t0 = uv_hrtime();
     if ((rc = registry_load(conn, &snap, err, errlen)) != 0)
         goto out;
+    size_t devices, rules;
+    registry_counts(snap, NULL, &devices, NULL, &rules);
     registry_publish(d->registry, snap);
-    log_info("database ready: schema version %d", d->schema_version);
+    log_info("database ready: schema version %d; registry of %zu devices and %zu rules loaded in "
+             "%llu ms",
+             d->schema_version, devices, rules, (unsigned long long)((uv_hrtime() - t0) / 1000000));
 out:
     if (conn)
         mysql_close(conn);
@@ -527,9 +532,11 @@ static int run_registry_reload(db_job_t *job, MYSQL *conn)
 {
     struct reload_job *r = (struct reload_job *)job;
     char err[256];
+    uint64_t t0 = uv_hrtime();
     int rc = admin_reload(r->registry, conn, err, sizeof(err));
     if (rc == IOT_OK)
-        log_info("reload: registry reloaded from the database");
+        log_info("reload: registry reloaded from the database in %llu ms",
+                 (unsigned long long)((uv_hrtime() - t0) / 1000000));
     else if (rc != IOT_EDB) /* IOT_EDB: the pool reconnects and runs it once more */
         log_error("reload: registry: %s", err);
     return rc;
