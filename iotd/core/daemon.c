@@ -10,6 +10,7 @@
 
 #include "base/log.h"
 #include "ctl_proto.h"
+#include "registry/admin.h"
 #include "stats/stats.h"
 #include "iot_error.h"
 
@@ -127,10 +128,15 @@ static int prepare_database(struct iotd *d, char *err, size_t errlen)
         goto out;
     if ((rc = db_migrate(conn, &d->schema_version, err, errlen)) != 0)
         goto out;
+    uint64_t t0 = uv_hrtime();
     if ((rc = registry_load(conn, &snap, err, errlen)) != 0)
         goto out;
+    size_t devices, rules;
+    registry_counts(snap, NULL, &devices, NULL, &rules);
     registry_publish(d->registry, snap);
-    log_info("database ready: schema version %d", d->schema_version);
+    log_info("database ready: schema version %d; registry of %zu devices and %zu rules loaded in "
+             "%llu ms",
+             d->schema_version, devices, rules, (unsigned long long)((uv_hrtime() - t0) / 1000000));
 out:
     if (conn)
         mysql_close(conn);
@@ -629,7 +635,50 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
     return IOT_OK;
 }
 
-/* SIGHUP: re-read the file; apply what can change at run time, say what needs a restart. */
+/* The registry reload of SIGHUP, on a db thread (nobody waits for it). */
+struct reload_job {
+    db_job_t job;
+    registry_t *registry;
+};
+
+static int run_registry_reload(db_job_t *job, MYSQL *conn)
+{
+    struct reload_job *r = (struct reload_job *)job;
+    char err[256];
+    uint64_t t0 = uv_hrtime();
+    int rc = admin_reload(r->registry, conn, err, sizeof(err));
+    if (rc == IOT_OK)
+        log_info("reload: registry reloaded from the database in %llu ms",
+                 (unsigned long long)((uv_hrtime() - t0) / 1000000));
+    else if (rc != IOT_EDB) /* IOT_EDB: the pool reconnects and runs it once more */
+        log_error("reload: registry: %s", err);
+    return rc;
+}
+
+static void free_registry_reload(db_job_t *job)
+{
+    free(job);
+}
+
+/* Changes publish only what they touched: a reload reads rows changed behind iotd's back. */
+static void reload_registry(struct iotd *d)
+{
+    struct reload_job *r = calloc(1, sizeof(*r));
+    if (!r) {
+        log_error("reload: registry: out of memory");
+        return;
+    }
+    r->job.run = run_registry_reload;
+    r->job.destroy = free_registry_reload;
+    r->registry = d->registry;
+    if (db_pool_submit(d->db, &r->job) != IOT_OK) {
+        log_error("reload: registry: the database queue refused the reload (full or stopping)");
+        free(r);
+    }
+}
+
+/* SIGHUP: re-read the file; apply what can change at run time, say what needs a restart; and
+ * reload the registry from the database. */
 static void on_reload_signal(uv_signal_t *sig, int signum)
 {
     struct iotd *d = sig->data;
@@ -643,6 +692,8 @@ static void on_reload_signal(uv_signal_t *sig, int signum)
     rc = log_reopen();
     if (rc != 0)
         log_error("reload: reopening the log file: %s; logging on to the old one", strerror(-rc));
+    if (d->db)
+        reload_registry(d);
     config_defaults(&fresh);
     rc = d->config_path ? config_load(&fresh, d->config_path, err, sizeof(err)) : 0;
     if (rc == 0)

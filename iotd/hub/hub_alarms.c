@@ -7,7 +7,9 @@
  * every change (hub_alarm_rules_changed); until the first load has come back, events are not
  * evaluated (a restart must not re-raise what is open). Every registered device is tracked for
  * silence rules, and tracked again when the registry changes (a device added, or moved between
- * groups, is re-scoped).
+ * groups, is re-scoped). A change to devices only re-tracks the devices it touched
+ * (registry_devices_diff): with 100,000 devices, re-tracking them all on the main loop after
+ * every change would cost more than the change itself.
  */
 #include "hub/hub_internal.h"
 
@@ -17,7 +19,6 @@
 #include "base/log.h"
 #include "ctl_time.h"
 #include "iot_error.h"
-#include "iot_grow.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,12 +30,11 @@ struct hub_alarm_state {
     alarm_engine_t *engine;
     struct alarm_rule *rules; /* the set in force (for the event name of a rule's alarm) */
     size_t nrules;
-    uint64_t tracked_generation; /* registry generation whose devices are tracked */
-    char **tracked;              /* their ids, to untrack the ones a change removed */
-    size_t ntracked, cap_tracked;
-    bool loaded;  /* the first load came back */
-    bool loading; /* a load job is at the database */
-    bool reload;  /* rules changed while loading: load again */
+    uint64_t tracked_generation;  /* registry generation whose devices are tracked */
+    registry_snapshot_t *tracked; /* that snapshot, to find what the next change removed */
+    bool loaded;                  /* the first load came back */
+    bool loading;                 /* a load job is at the database */
+    bool reload;                  /* rules changed while loading: load again */
 };
 
 struct load_job {
@@ -104,29 +104,40 @@ static bool in_scope(const struct alarm_rule *r, const char *tenant, const char 
     return yes;
 }
 
-static void free_tracked(struct hub_alarm_state *a)
-{
-    for (size_t i = 0; i < a->ntracked; i++)
-        free(a->tracked[i]);
-    a->ntracked = 0;
-}
-
 static void track_one(const char *id, const char *tenant, const char *type, void *arg)
 {
     hub_t *hub = arg;
-    struct hub_alarm_state *a = hub->alarm_state;
-    alarm_engine_track(a->engine, tenant, id, type, ctl_wall_ms());
-    char **grown = iot_grow(a->tracked, a->ntracked, &a->cap_tracked, 64, sizeof(*grown));
-    if (!grown)
-        return; /* only untracking on removal is lost: its alarms stay open */
-    a->tracked = grown;
-    if ((a->tracked[a->ntracked] = strdup(id)))
-        a->ntracked++;
+    alarm_engine_track(hub->alarm_state->engine, tenant, id, type, ctl_wall_ms());
+}
+
+struct untrack_missing {
+    hub_t *hub;
+    registry_snapshot_t *now;
+};
+
+static void untrack_if_gone(const char *id, const char *tenant, const char *type, void *arg)
+{
+    struct untrack_missing *u = arg;
+    struct registry_device_info d;
+    (void)tenant;
+    (void)type;
+    if (registry_device_lookup(u->now, id, &d) != 0)
+        alarm_engine_untrack(u->hub->alarm_state->engine, id, ctl_wall_ms());
+}
+
+static void track_change(const char *id, const char *tenant, const char *type, bool removed,
+                         void *arg)
+{
+    hub_t *hub = arg;
+    if (removed)
+        alarm_engine_untrack(hub->alarm_state->engine, id, ctl_wall_ms());
+    else
+        track_one(id, tenant, type, hub);
 }
 
 /* Track every registered device when the registry changed since the last time (a device
  * added, or moved into or out of a group, is re-scoped), and untrack removed ones, which
- * clears their open alarms. */
+ * clears their open alarms. When only devices changed, only those. */
 static void track_devices(hub_t *hub)
 {
     struct hub_alarm_state *a = hub->alarm_state;
@@ -134,14 +145,15 @@ static void track_devices(hub_t *hub)
     if (!a->loaded || gen == a->tracked_generation)
         return;
     registry_snapshot_t *snap = registry_acquire(hub->deps.registry);
-    struct registry_device_info d;
-    for (size_t i = 0; i < a->ntracked; i++)
-        if (registry_device_lookup(snap, a->tracked[i], &d) != 0)
-            alarm_engine_untrack(a->engine, a->tracked[i], ctl_wall_ms());
-    free_tracked(a);
-    registry_devices_foreach(snap, track_one, hub);
-    registry_release(snap);
-    a->tracked_generation = gen;
+    if (!a->tracked || !registry_devices_diff(a->tracked, snap, track_change, hub)) {
+        struct untrack_missing u = {hub, snap};
+        if (a->tracked)
+            registry_devices_foreach(a->tracked, untrack_if_gone, &u);
+        registry_devices_foreach(snap, track_one, hub);
+    }
+    registry_release(a->tracked);
+    a->tracked = snap;
+    a->tracked_generation = registry_snapshot_generation(snap);
 }
 
 static int load_run(db_job_t *job, MYSQL *conn)
@@ -308,8 +320,7 @@ void hub_alarms_stop(hub_t *hub)
         return;
     hub->alarm_state = NULL;
     alarm_engine_free(a->engine);
-    free_tracked(a);
-    free(a->tracked);
+    registry_release(a->tracked);
     free(a->rules);
     free(a);
 }

@@ -42,8 +42,8 @@ void reg_rule_subject(const struct reg_rule *r, char *out, size_t outlen)
     const char *name = "?";
     if (r->subject_kind == REG_SUBJECT_USER && r->subject_user)
         name = r->subject_user->name;
-    else if (r->subject_kind == REG_SUBJECT_DEVICE && r->subject_device)
-        name = r->subject_device->id;
+    else if (r->subject_kind == REG_SUBJECT_DEVICE && r->subject_device_id)
+        name = r->subject_device_id;
     else if (r->subject_kind == REG_SUBJECT_GROUP && r->subject_group)
         name = r->subject_group->name;
     snprintf(out, outlen, "%s:%s", reg_subject_kind_name(r->subject_kind), name);
@@ -57,7 +57,7 @@ void reg_rule_target(const struct reg_rule *r, char *out, size_t outlen)
         snprintf(out, outlen, "any");
         return;
     case REG_TARGET_DEVICE:
-        name = r->target_device ? r->target_device->id : name;
+        name = r->target_device_id ? r->target_device_id : name;
         break;
     case REG_TARGET_TYPE:
         name = r->target_type ? r->target_type->name : name;
@@ -75,7 +75,7 @@ static bool subject_matches(const struct reg_rule *r, const struct principal *p)
     case REG_SUBJECT_USER:
         return p->user && r->subject_user == p->user;
     case REG_SUBJECT_DEVICE:
-        return p->device && r->subject_device == p->device;
+        return p->device && strcmp(r->subject_device_id, p->device->id) == 0;
     case REG_SUBJECT_GROUP:
         for (size_t i = 0; i < p->ngroups; i++)
             if (p->groups[i].group == r->subject_group)
@@ -194,16 +194,17 @@ static int access_check(const registry_snapshot_t *snap, const char *principal,
     if (d->tenant_id != p.tenant_id)
         return deny(out, IOT_OK, "device %s not in principal's tenant", device_id);
 
-    const struct reg_message *m = snapshot_message(d->type, message);
+    const struct reg_type *type = snapshot_device_type(snap, d);
+    const struct reg_message *m = snapshot_message(type, message);
     if (!m)
         return deny(out, IOT_OK, "message type %s not in catalogue of type %s", message,
-                    d->type->name);
+                    type->name);
     if (m->direction != direction)
         return deny(out, IOT_OK,
                     direction == REG_DIR_COMMAND
                         ? "message type %s of type %s is an event: only devices send it"
                         : "message type %s of type %s is a command, not an event",
-                    message, d->type->name);
+                    message, type->name);
 
     if (p.user && p.user->role == REG_ROLE_ADMIN) {
         return decide(out, explain, IOT_OK, true, 0, "role admin");

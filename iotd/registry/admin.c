@@ -10,8 +10,9 @@
  * statements go through sql_stmt.h, and every refusal is a sentence in err with the project's
  * error code (unknown names IOT_ENOTFOUND, duplicates IOT_EEXIST, rows still referenced
  * IOT_EINUSE, references into another tenant IOT_ECROSS, bad values IOT_EINVAL). admin_apply
- * adds what follows a committed change: the registry reloaded and published under the
- * registry's change lock.
+ * adds what follows a committed change: the registry refreshed and published under the
+ * registry's change lock, reading again only what the change touched (refresh_of below:
+ * the devices a handler noted with admin_note_device, or the small tables, or everything).
  *
  * Choices an operator may want to know:
  *  - message type names are lower case ([a-z][a-z0-9_.-]*): on the wire, upper case is the
@@ -87,68 +88,111 @@ bool admin_handles(const struct ctl_command *cmd)
     return handler_of(cmd) != NULL;
 }
 
-int admin_execute(MYSQL *conn, const struct admin_ctx *ctx, const struct ctl_command *cmd,
-                  const cJSON *args, cJSON **result, char *err, size_t errlen)
+/* What each change publishes (registry_internal.h, registry_refresh): a change to devices
+ * re-reads the devices its handler noted, one to anything else but tenants' removal (which may
+ * take devices with it: --force) re-reads the core; anything not listed reloads it all. */
+static const enum registry_refresh refresh_of[CTL_COMMAND_COUNT] = {
+    [CTL_TENANT_ADD] = REGISTRY_REFRESH_CORE,
+    [CTL_TYPE_ADD] = REGISTRY_REFRESH_CORE,
+    [CTL_TYPE_REMOVE] = REGISTRY_REFRESH_CORE,
+    [CTL_MESSAGE_ADD] = REGISTRY_REFRESH_CORE,
+    [CTL_MESSAGE_REMOVE] = REGISTRY_REFRESH_CORE,
+    [CTL_DEVICE_ADD] = REGISTRY_REFRESH_DEVICES,
+    [CTL_DEVICE_REMOVE] = REGISTRY_REFRESH_DEVICES,
+    [CTL_DEVICE_ENABLE] = REGISTRY_REFRESH_DEVICES,
+    [CTL_DEVICE_DISABLE] = REGISTRY_REFRESH_DEVICES,
+    [CTL_DEVICE_REKEY] = REGISTRY_REFRESH_DEVICES,
+    [CTL_USER_ADD] = REGISTRY_REFRESH_CORE,
+    [CTL_USER_REMOVE] = REGISTRY_REFRESH_CORE,
+    [CTL_USER_PASSWD] = REGISTRY_REFRESH_CORE,
+    [CTL_USER_ROLE] = REGISTRY_REFRESH_CORE,
+    [CTL_GROUP_ADD] = REGISTRY_REFRESH_CORE,
+    [CTL_GROUP_REMOVE] = REGISTRY_REFRESH_CORE,
+    [CTL_GROUP_MEMBER_ADD] = REGISTRY_REFRESH_CORE,
+    [CTL_GROUP_MEMBER_REMOVE] = REGISTRY_REFRESH_CORE,
+    [CTL_ACCESS_GRANT] = REGISTRY_REFRESH_CORE,
+    [CTL_ACCESS_REVOKE] = REGISTRY_REFRESH_CORE,
+};
+
+/* Run cmd in its transaction (see admin_execute); op carries what the handler noted. */
+static int execute(struct admin_op *op, const struct ctl_command *cmd)
 {
-    struct admin_op op = {.conn = conn, .ctx = ctx, .args = args, .err = err, .errlen = errlen};
     bool in_tx = false;
     int (*handler)(struct admin_op * op) = handler_of(cmd);
     int rc;
-    *result = NULL;
     if (!handler) {
-        snprintf(err, errlen, "%s is not an administrative command", cmd ? cmd->name : "?");
+        snprintf(op->err, op->errlen, "%s is not an administrative command", cmd ? cmd->name : "?");
         return IOT_EINVAL;
     }
-    rc = ctl_args_validate(cmd, args, err, errlen);
+    rc = ctl_args_validate(cmd, op->args, op->err, op->errlen);
     if (rc != IOT_OK)
         goto out;
-    op.result = cJSON_CreateObject();
-    if (!op.result) {
-        rc = admin_fail(&op, IOT_ENOMEM, "out of memory");
+    op->result = cJSON_CreateObject();
+    if (!op->result) {
+        rc = admin_fail(op, IOT_ENOMEM, "out of memory");
         goto out;
     }
-    rc = sql_begin(conn, false, err, errlen);
+    rc = sql_begin(op->conn, false, op->err, op->errlen);
     if (rc != IOT_OK)
         goto out;
     in_tx = true;
-    rc = handler(&op);
+    rc = handler(op);
     if (rc == IOT_OK && (cmd->flags & CTL_MUTATES))
-        rc = write_audit(&op, cmd);
+        rc = write_audit(op, cmd);
     if (rc == IOT_OK)
-        rc = sql_commit(conn, err, errlen);
+        rc = sql_commit(op->conn, op->err, op->errlen);
     if (rc == IOT_OK)
         in_tx = false;
 out:
     if (in_tx)
-        sql_rollback(conn);
+        sql_rollback(op->conn);
     if (rc != IOT_OK) {
-        cJSON_Delete(op.result);
-        return rc;
+        cJSON_Delete(op->result);
+        op->result = NULL;
     }
+    return rc;
+}
+
+int admin_execute(MYSQL *conn, const struct admin_ctx *ctx, const struct ctl_command *cmd,
+                  const cJSON *args, cJSON **result, char *err, size_t errlen)
+{
+    struct admin_op op = {.conn = conn, .ctx = ctx, .args = args, .err = err, .errlen = errlen};
+    int rc = execute(&op, cmd);
     *result = op.result;
-    return IOT_OK;
+    free(op.devices);
+    return rc;
 }
 
 int admin_apply(registry_t *reg, MYSQL *conn, const struct admin_ctx *ctx,
                 const struct ctl_command *cmd, const cJSON *args, cJSON **result, char *err,
                 size_t errlen)
 {
+    struct admin_op op = {.conn = conn, .ctx = ctx, .args = args, .err = err, .errlen = errlen};
     /* A kick (CTL_KEEPS_REGISTRY) is audited like a change but has nothing to reload:
      * publishing would only make every io thread's cached relay decisions stale. */
     bool publishes = cmd && (cmd->flags & CTL_MUTATES) && !(cmd->flags & CTL_KEEPS_REGISTRY);
     if (publishes)
         registry_change_lock(reg);
-    int rc = admin_execute(conn, ctx, cmd, args, result, err, errlen);
+    int rc = execute(&op, cmd);
+    *result = op.result;
     if (rc == IOT_OK && publishes) {
-        registry_snapshot_t *snap = NULL;
         char why[256];
-        if (registry_load(conn, &snap, why, sizeof(why)) == IOT_OK)
-            registry_publish(reg, snap);
-        else /* The change is committed; the next successful load will show it. */
+        if (registry_refresh(reg, conn, refresh_of[cmd->id], op.devices, op.ndevices, why,
+                             sizeof(why)) != IOT_OK)
+            /* The change is committed; the next successful refresh will show it. */
             log_error("registry: %s committed but reloading the registry failed: %s", cmd->name,
                       why);
     }
     if (publishes)
         registry_change_unlock(reg);
+    free(op.devices);
+    return rc;
+}
+
+int admin_reload(registry_t *reg, MYSQL *conn, char *err, size_t errlen)
+{
+    registry_change_lock(reg);
+    int rc = registry_refresh(reg, conn, REGISTRY_REFRESH_FULL, NULL, 0, err, errlen);
+    registry_change_unlock(reg);
     return rc;
 }

@@ -3,7 +3,7 @@
  * (tenant/type/message/device/user/group add|remove…, access grant|revoke) and the queries that
  * need the database (changes list, device history, audit). Runs on a db thread, one transaction
  * per command, with prepared statements only; each change writes its audit record in the same
- * transaction, and admin_apply then reloads and publishes the registry.
+ * transaction, and admin_apply then publishes a registry snapshot that holds it.
  */
 #ifndef IOTD_ADMIN_H
 #define IOTD_ADMIN_H
@@ -33,13 +33,20 @@ int admin_execute(MYSQL *conn, const struct admin_ctx *ctx, const struct ctl_com
                   const cJSON *args, cJSON **result, char *err, size_t errlen);
 
 /* admin_execute, and for a change (CTL_MUTATES, but not CTL_KEEPS_REGISTRY: the kicks are audited
- * and change nothing) the rest of it: once committed, the registry is reloaded from conn and
- * published, so the change is visible to the next request of any client. Changes are serialized
- * (execute, commit, reload and publish under one lock), so two concurrent changes never publish
- * their snapshots out of order. A reload that fails after the commit is logged and the command
- * still succeeds: the next successful load shows the change. */
+ * and change nothing) the rest of it: once committed, what the change touched is read again
+ * from conn (registry_refresh in registry_internal.h: the devices its handler noted, or every
+ * table but devices; everything for a tenant removal) and a new snapshot sharing the rest with
+ * the current one is published, so the change is visible to the next request of any client. Changes
+ * are serialized (execute, commit, reload and publish under one lock), so two concurrent changes
+ * never publish their snapshots out of order. A reload that fails after the commit is logged and
+ * the command still succeeds: the next successful load shows the change. */
 int admin_apply(registry_t *reg, MYSQL *conn, const struct admin_ctx *ctx,
                 const struct ctl_command *cmd, const cJSON *args, cJSON **result, char *err,
                 size_t errlen);
+
+/* Reload the whole registry from conn and publish it, in order with the changes (under their
+ * lock): for rows changed in MariaDB behind iotd's back, which a change's refresh (it re-reads
+ * only what the change touched) does not see. Returns the load's error with a sentence. */
+int admin_reload(registry_t *reg, MYSQL *conn, char *err, size_t errlen);
 
 #endif

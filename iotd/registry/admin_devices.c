@@ -98,6 +98,8 @@ static int device_add(struct admin_op *op)
         goto out;
     }
     if (rc == IOT_OK)
+        rc = admin_note_device(op, id);
+    if (rc == IOT_OK)
         rc = admin_result_str(op, "id", id);
     if (rc == IOT_OK)
         rc = admin_result_str(op, "tenant", tenant);
@@ -123,7 +125,8 @@ static int device_target(struct admin_op *op, struct ref *d)
         return rc;
     snprintf(op->tenant, sizeof(op->tenant), "%s", d->tenant);
     admin_set_target(op, "device:%s", id);
-    return admin_result_str(op, "id", id);
+    rc = admin_note_device(op, id);
+    return rc == IOT_OK ? admin_result_str(op, "id", id) : rc;
 }
 
 static int device_remove(struct admin_op *op)

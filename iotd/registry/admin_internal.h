@@ -36,6 +36,10 @@ struct admin_op {
     /* for the audit row, filled by the handler */
     char tenant[NAME_BUF]; /* empty: not tenant-scoped */
     char target[300];
+    /* the devices the change added, altered or removed (admin_note_device), for a command
+     * whose refresh (admin.c) re-reads only them */
+    const char **devices;
+    size_t ndevices, cap_devices;
 };
 
 struct admin_handler {
@@ -62,6 +66,9 @@ extern const struct admin_handler admin_log_handlers[];
 /* Write a sentence into op->err and return rc. */
 __attribute__((format(printf, 3, 4))) int admin_fail(struct admin_op *op, int rc, const char *fmt,
                                                      ...);
+/* Note that the change touches device id (a string that lives as long as op->args), so that
+ * admin_apply re-reads its row. IOT_ENOMEM with a sentence. */
+int admin_note_device(struct admin_op *op, const char *id);
 /* The string arg key, NULL when absent. */
 const char *admin_arg(const struct admin_op *op, const char *key);
 /* The audit row's target ("type:thermo"). */

@@ -7,6 +7,7 @@
 
 #include "ctl_proto.h"
 #include "iot_error.h"
+#include "iot_grow.h"
 #include "registry_internal.h"
 
 #include <stdarg.h>
@@ -20,6 +21,16 @@ int admin_fail(struct admin_op *op, int rc, const char *fmt, ...)
     vsnprintf(op->err, op->errlen, fmt, ap);
     va_end(ap);
     return rc;
+}
+
+int admin_note_device(struct admin_op *op, const char *id)
+{
+    void *grown = iot_grow(op->devices, op->ndevices, &op->cap_devices, 8, sizeof(*op->devices));
+    if (!grown)
+        return admin_fail(op, IOT_ENOMEM, "out of memory");
+    op->devices = grown;
+    op->devices[op->ndevices++] = id;
+    return IOT_OK;
 }
 
 const char *admin_arg(const struct admin_op *op, const char *key)

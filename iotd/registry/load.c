@@ -1,5 +1,8 @@
 /*
- * load.c - registry_load: build a snapshot from MariaDB.
+ * load.c - build snapshots from MariaDB: registry_load reads everything (start-up, and the
+ * fallback); registry_refresh publishes what one committed change touched, reading only that:
+ * the rows of the changed devices by key, or every table but devices (the core, small), and
+ * building on the current snapshot (snapshot_derive, snapshot_builder_on).
  *
  * One prepared SELECT per table, all inside one read-only transaction started WITH CONSISTENT
  * SNAPSHOT, so the tables are read as of one instant even while admin changes commit on other
@@ -10,6 +13,7 @@
  */
 #include "registry_internal.h"
 
+#include "base/log.h"
 #include "iot_error.h"
 #include "db/sql_stmt.h"
 
@@ -149,6 +153,10 @@ static int rule_row(void *ctx, const struct sql_row *r)
     return snapshot_add_rule(ctx, &rule);
 }
 
+#define DEVICE_SELECT                                                                              \
+    "SELECT id, tenant_id, type_id, display_name, auth, secret, atecc_serial, enabled, "           \
+    "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(last_seen), last_address FROM devices"
+
 static const struct {
     const char *sql;
     sql_row_fn row;
@@ -159,9 +167,7 @@ static const struct {
     {"SELECT id, type_id, name, direction, args_spec, timeout_ms, description, start_message, "
      "stop_message FROM message_types",
      message_row},
-    {"SELECT id, tenant_id, type_id, display_name, auth, secret, atecc_serial, enabled, "
-     "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(last_seen), last_address FROM devices",
-     device_row},
+    {DEVICE_SELECT, device_row},
     {"SELECT id, tenant_id, name, role, password_hash, UNIX_TIMESTAMP(created_at) FROM users",
      user_row},
     {"SELECT id, tenant_id, name, kind, UNIX_TIMESTAMP(created_at) FROM tenant_groups", group_row},
@@ -173,22 +179,19 @@ static const struct {
      rule_row},
 };
 
-int registry_load(MYSQL *conn, registry_snapshot_t **out, char *err, size_t errlen)
+/* Run the load steps into snap in one consistent read transaction; with_devices false skips
+ * the devices table (snap has them from another snapshot). */
+static int run_steps(MYSQL *conn, registry_snapshot_t *snap, bool with_devices, char *err,
+                     size_t errlen)
 {
-    int rc;
     bool in_tx = false;
-    registry_snapshot_t *snap = snapshot_builder_new();
-    *out = NULL;
-    if (!snap) {
-        snprintf(err, errlen, "out of memory loading the registry");
-        rc = IOT_ENOMEM;
-        goto out;
-    }
-    rc = sql_begin(conn, true, err, errlen);
+    int rc = sql_begin(conn, true, err, errlen);
     if (rc != IOT_OK)
         goto out;
     in_tx = true;
     for (size_t i = 0; i < sizeof(load_steps) / sizeof(load_steps[0]); i++) {
+        if (!with_devices && load_steps[i].row == device_row)
+            continue;
         rc =
             sql_query(conn, load_steps[i].sql, SQL_NO_PARAMS, load_steps[i].row, snap, err, errlen);
         if (rc == IOT_ENOMEM || rc == IOT_EINVAL)
@@ -198,17 +201,147 @@ int registry_load(MYSQL *conn, registry_snapshot_t **out, char *err, size_t errl
             goto out;
     }
     rc = sql_commit(conn, err, errlen);
+    if (rc == IOT_OK)
+        in_tx = false;
+out:
+    if (in_tx)
+        sql_rollback(conn);
+    return rc;
+}
+
+int registry_load(MYSQL *conn, registry_snapshot_t **out, char *err, size_t errlen)
+{
+    int rc;
+    registry_snapshot_t *snap = snapshot_builder_new();
+    *out = NULL;
+    if (!snap) {
+        snprintf(err, errlen, "out of memory loading the registry");
+        rc = IOT_ENOMEM;
+        goto out;
+    }
+    rc = run_steps(conn, snap, true, err, errlen);
     if (rc != IOT_OK)
         goto out;
-    in_tx = false;
     rc = snapshot_finish(snap, err, errlen);
     if (rc != IOT_OK)
         goto out;
     *out = snap;
     snap = NULL;
 out:
-    if (in_tx)
-        sql_rollback(conn);
     snapshot_destroy(snap);
+    return rc;
+}
+
+/* Everything but the devices from the database, the devices from prev. */
+static int load_core(MYSQL *conn, const registry_snapshot_t *prev, registry_snapshot_t **out,
+                     char *err, size_t errlen)
+{
+    int rc = IOT_ENOMEM;
+    registry_snapshot_t *snap = snapshot_builder_on(prev);
+    *out = NULL;
+    if (!snap) {
+        snprintf(err, errlen, "out of memory loading the registry");
+        goto out;
+    }
+    rc = run_steps(conn, snap, false, err, errlen);
+    if (rc == IOT_OK)
+        rc = snapshot_finish_on(snap, prev, err, errlen);
+    if (rc != IOT_OK)
+        goto out;
+    *out = snap;
+    snap = NULL;
+out:
+    snapshot_destroy(snap);
+    return rc;
+}
+
+struct device_read {
+    registry_snapshot_t *snap;
+    int rc;
+};
+
+static int changed_device_row(void *ctx, const struct sql_row *r)
+{
+    struct device_read *read = ctx;
+    /* device_row adds to a builder; here the row replaces the device in a derived snapshot */
+    registry_snapshot_t *builder = snapshot_builder_new();
+    if (!builder)
+        return IOT_ENOMEM;
+    int rc = device_row(builder, r);
+    if (rc == IOT_OK)
+        rc = snapshot_put_device(read->snap, builder->staged[0]);
+    snapshot_destroy(builder);
+    read->rc = rc;
+    return rc == IOT_OK ? 1 : rc;
+}
+
+/* prev with the devices ids as the database holds them now (added, changed or removed), and,
+ * when a removed one was named by a membership or a rule (gone with it, by cascade), the core
+ * read again. */
+static int load_devices(MYSQL *conn, const registry_snapshot_t *prev, const char *const *ids,
+                        size_t n, registry_snapshot_t **out, char *err, size_t errlen)
+{
+    int rc = IOT_ENOMEM;
+    bool removed_referenced = false;
+    registry_snapshot_t *snap = snapshot_derive(prev), *rebuilt = NULL;
+    *out = NULL;
+    if (!snap) {
+        snprintf(err, errlen, "out of memory loading the registry");
+        goto out;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct device_read read = {snap, IOT_OK};
+        rc = sql_query(conn, DEVICE_SELECT " WHERE id = ?", SQL_PARAMS(sql_str(ids[i])),
+                       changed_device_row, &read, err, errlen);
+        if (rc == 1)
+            continue;
+        if (rc != IOT_OK) {
+            if (read.rc != IOT_OK)
+                snprintf(err, errlen, "loading device %s: %s", ids[i], iot_strerror(read.rc));
+            goto out;
+        }
+        rc = snapshot_remove_device(snap, ids[i]); /* no row: removed */
+        if (rc == IOT_ENOTFOUND)
+            rc = IOT_OK; /* never published: added and removed before this refresh */
+        if (rc != IOT_OK)
+            goto out;
+        removed_referenced = removed_referenced || snapshot_device_referenced(prev, ids[i]);
+    }
+    rc = snapshot_derive_finish(snap);
+    if (rc == IOT_OK && removed_referenced) {
+        rc = load_core(conn, snap, &rebuilt, err, errlen);
+        snapshot_destroy(snap);
+        snap = rebuilt;
+    }
+    if (rc != IOT_OK)
+        goto out;
+    *out = snap;
+    snap = NULL;
+out:
+    snapshot_destroy(snap);
+    return rc;
+}
+
+int registry_refresh(registry_t *reg, MYSQL *conn, enum registry_refresh what,
+                     const char *const *ids, size_t n, char *err, size_t errlen)
+{
+    registry_snapshot_t *prev = registry_acquire(reg), *next = NULL;
+    int rc = IOT_EINVAL;
+    char why[256] = "";
+    if (registry_change_stale(reg))
+        what = REGISTRY_REFRESH_FULL;
+    if (what == REGISTRY_REFRESH_DEVICES)
+        rc = load_devices(conn, prev, ids, n, &next, why, sizeof(why));
+    else if (what == REGISTRY_REFRESH_CORE)
+        rc = load_core(conn, prev, &next, why, sizeof(why));
+    if (rc != IOT_OK && what != REGISTRY_REFRESH_FULL)
+        log_error("registry: the incremental refresh failed (%s); reloading it all", why);
+    if (rc != IOT_OK)
+        rc = registry_load(conn, &next, err, errlen);
+    registry_release(prev);
+    if (rc == IOT_OK)
+        registry_publish(reg, next);
+    else /* the published snapshot is behind the database: the next change reloads it all */
+        registry_change_set_stale(reg, true);
     return rc;
 }

@@ -136,7 +136,7 @@ static void tenant_fields(struct query *q, cJSON *o, const struct reg_tenant *t)
     put_str(q, o, "name", t->name);
     put_str(q, o, "display_name", t->display_name);
     put_num(q, o, "types", t->ntypes);
-    put_num(q, o, "devices", t->ndevices);
+    put_num(q, o, "devices", snapshot_tenant_devices(q->snap, t));
     put_num(q, o, "users", t->nusers);
     put_num(q, o, "groups", t->ngroups);
     put_num(q, o, "rules", t->nrules);
@@ -146,10 +146,10 @@ static void tenant_fields(struct query *q, cJSON *o, const struct reg_tenant *t)
 static int q_tenant_list(struct query *q)
 {
     cJSON *list = put_array(q, q->result, "tenants");
-    for (size_t i = 0; list && i < q->snap->ntenants; i++) {
+    for (size_t i = 0; list && i < q->snap->core->ntenants; i++) {
         cJSON *o = new_item(q, list);
         if (o)
-            tenant_fields(q, o, q->snap->tenant_by_name[i]);
+            tenant_fields(q, o, q->snap->core->tenant_by_name[i]);
     }
     return IOT_OK;
 }
@@ -184,7 +184,7 @@ static void type_fields(struct query *q, cJSON *o, const struct reg_type *t)
     put_str(q, o, "tenant", t->tenant->name);
     put_str(q, o, "name", t->name);
     put_num(q, o, "messages", t->nmessages);
-    put_num(q, o, "devices", t->ndevices);
+    put_num(q, o, "devices", snapshot_type_devices(q->snap, t));
     put_str(q, o, "description", t->description);
     put_time(q, o, "created", t->created);
 }
@@ -196,8 +196,8 @@ static int q_type_list(struct query *q)
     if (rc != IOT_OK)
         return rc;
     cJSON *list = put_array(q, q->result, "types");
-    for (size_t i = 0; list && i < q->snap->ntypes; i++) {
-        const struct reg_type *t = q->snap->type_by_name[i];
+    for (size_t i = 0; list && i < q->snap->core->ntypes; i++) {
+        const struct reg_type *t = q->snap->core->type_by_name[i];
         if (tenant && t->tenant != tenant)
             continue;
         cJSON *o = new_item(q, list);
@@ -248,8 +248,8 @@ static int q_message_list(struct query *q)
 static void device_fields(struct query *q, cJSON *o, const struct reg_device *d)
 {
     put_str(q, o, "id", d->id);
-    put_str(q, o, "tenant", d->tenant->name);
-    put_str(q, o, "type", d->type->name);
+    put_str(q, o, "tenant", snapshot_device_tenant(q->snap, d)->name);
+    put_str(q, o, "type", snapshot_device_type(q->snap, d)->name);
     put_str(q, o, "auth", reg_auth_name(d->auth));
     put_bool(q, o, "enabled", d->enabled);
     put_time(q, o, "last_seen", d->last_seen);
@@ -267,9 +267,10 @@ static int q_device_list(struct query *q)
     if (type && tenant && !snapshot_type(q->snap, tenant->name, type))
         return fail(q, IOT_ENOTFOUND, "unknown device type %s in tenant %s", type, tenant->name);
     cJSON *list = put_array(q, q->result, "devices");
-    for (size_t i = 0; list && i < q->snap->ndevices; i++) {
-        const struct reg_device *d = &q->snap->devices[i];
-        if ((tenant && d->tenant != tenant) || (type && strcmp(d->type->name, type) != 0))
+    struct devset_iter it = {0, 0};
+    for (const struct reg_device *d; list && (d = devset_next(&q->snap->devices, &it));) {
+        if ((tenant && d->tenant_id != tenant->id) ||
+            (type && strcmp(snapshot_device_type(q->snap, d)->name, type) != 0))
             continue;
         cJSON *o = new_item(q, list);
         if (o)
@@ -331,8 +332,8 @@ static int q_user_list(struct query *q)
     if (rc != IOT_OK)
         return rc;
     cJSON *list = put_array(q, q->result, "users");
-    for (size_t i = 0; list && i < q->snap->nusers; i++) {
-        const struct reg_user *u = q->snap->user_by_name[i];
+    for (size_t i = 0; list && i < q->snap->core->nusers; i++) {
+        const struct reg_user *u = q->snap->core->user_by_name[i];
         if (tenant && u->tenant != tenant)
             continue;
         cJSON *o = new_item(q, list);
@@ -374,8 +375,8 @@ static int q_group_list(struct query *q)
     if (rc != IOT_OK)
         return rc;
     cJSON *list = put_array(q, q->result, "groups");
-    for (size_t i = 0; list && i < q->snap->ngroups; i++) {
-        const struct reg_group *g = q->snap->group_by_name[i];
+    for (size_t i = 0; list && i < q->snap->core->ngroups; i++) {
+        const struct reg_group *g = q->snap->core->group_by_name[i];
         if (tenant && g->tenant != tenant)
             continue;
         cJSON *o = new_item(q, list);
@@ -398,7 +399,7 @@ static int q_group_show(struct query *q)
     const struct reg_membership *m = snapshot_group_members(q->snap, g, &n);
     cJSON *members = put_array(q, q->result, "members");
     for (size_t i = 0; members && i < n; i++)
-        push_str(q, members, m[i].device ? m[i].device->id : m[i].user->name);
+        push_str(q, members, m[i].device_id ? m[i].device_id : m[i].user->name);
     return IOT_OK;
 }
 
@@ -411,8 +412,8 @@ static int q_access_list(struct query *q)
     if (rc != IOT_OK)
         return rc;
     cJSON *list = put_array(q, q->result, "rules");
-    for (size_t i = 0; list && i < q->snap->nrules; i++) {
-        const struct reg_rule *r = &q->snap->rules[i];
+    for (size_t i = 0; list && i < q->snap->core->nrules; i++) {
+        const struct reg_rule *r = &q->snap->core->rules[i];
         if (tenant && r->tenant != tenant)
             continue;
         cJSON *o = new_item(q, list);
@@ -460,7 +461,7 @@ static int q_access_check(struct query *q)
     if (user && !strchr(bare, '@')) {
         if (!tenant) {
             const struct reg_device *d = snapshot_device(q->snap, device);
-            tenant = d ? d->tenant->name : NULL;
+            tenant = d ? snapshot_device_tenant(q->snap, d)->name : NULL;
         }
         if (!tenant)
             return fail(q, IOT_ENOTFOUND, "unknown device %s", device);

@@ -33,6 +33,7 @@ struct registry {
     registry_snapshot_t *current;
     _Atomic uint64_t generation;
     pthread_mutex_t change_lock; /* serializes changes: see registry_change_lock */
+    atomic_bool stale;           /* see registry_change_stale */
 };
 
 int registry_new(registry_t **out)
@@ -57,6 +58,7 @@ int registry_new(registry_t **out)
     }
     reg->current = empty;
     atomic_init(&reg->generation, 0);
+    atomic_init(&reg->stale, true); /* the empty snapshot is not the database */
     *out = reg;
     return IOT_OK;
 out:
@@ -85,6 +87,16 @@ void registry_change_unlock(registry_t *reg)
     pthread_mutex_unlock(&reg->change_lock);
 }
 
+bool registry_change_stale(const registry_t *reg)
+{
+    return atomic_load(&((registry_t *)reg)->stale);
+}
+
+void registry_change_set_stale(registry_t *reg, bool stale)
+{
+    atomic_store(&reg->stale, stale);
+}
+
 void registry_publish(registry_t *reg, registry_snapshot_t *snap)
 {
     pthread_mutex_lock(&reg->lock);
@@ -93,6 +105,7 @@ void registry_publish(registry_t *reg, registry_snapshot_t *snap)
     snap->generation = atomic_load(&reg->generation) + 1;
     reg->current = snap;
     atomic_store(&reg->generation, snap->generation);
+    atomic_store(&reg->stale, false); /* a published snapshot is the database's, whole */
     pthread_mutex_unlock(&reg->lock);
     registry_release(old);
 }
@@ -128,13 +141,13 @@ void registry_counts(const registry_snapshot_t *snap, size_t *tenants, size_t *d
                      size_t *users, size_t *rules)
 {
     if (tenants)
-        *tenants = snap->ntenants;
+        *tenants = snap->core->ntenants;
     if (devices)
-        *devices = snap->ndevices;
+        *devices = snap->devices.count;
     if (users)
-        *users = snap->nusers;
+        *users = snap->core->nusers;
     if (rules)
-        *rules = snap->nrules;
+        *rules = snap->core->nrules;
 }
 
 int registry_device_secret(const registry_snapshot_t *snap, const uint8_t *key, const char *id,
@@ -157,8 +170,8 @@ int registry_device_lookup(const registry_snapshot_t *snap, const char *id,
     if (!d)
         return IOT_ENOTFOUND;
     out->id = d->id;
-    out->tenant = d->tenant->name;
-    out->type = d->type->name;
+    out->tenant = snapshot_device_tenant(snap, d)->name;
+    out->type = snapshot_device_type(snap, d)->name;
     out->enabled = d->enabled;
     out->atecc508a = d->auth == REG_AUTH_ATECC508A;
     memset(out->serial, 0, sizeof(out->serial));
@@ -190,7 +203,7 @@ int registry_message_lookup(const registry_snapshot_t *snap, const char *device_
     const struct reg_device *d = snapshot_device(snap, device_id);
     if (!d)
         return IOT_ENOTFOUND;
-    const struct reg_message *m = snapshot_message(d->type, message);
+    const struct reg_message *m = snapshot_message(snapshot_device_type(snap, d), message);
     if (!m)
         return IOT_ENOTFOUND;
     out->name = m->name;
@@ -206,8 +219,8 @@ int registry_message_lookup(const registry_snapshot_t *snap, const char *device_
 bool registry_event_defined(const registry_snapshot_t *snap, const char *tenant, const char *type,
                             const char *name)
 {
-    for (size_t i = 0; i < snap->ntypes; i++) {
-        const struct reg_type *t = &snap->types[i];
+    for (size_t i = 0; i < snap->core->ntypes; i++) {
+        const struct reg_type *t = &snap->core->types[i];
         if (strcmp(t->tenant->name, tenant) != 0 || (type && type[0] && strcmp(t->name, type)))
             continue;
         const struct reg_message *m = snapshot_message(t, name);
@@ -236,19 +249,44 @@ void registry_devices_foreach(const registry_snapshot_t *snap,
                                          void *arg),
                               void *arg)
 {
-    for (size_t i = 0; i < snap->ndevices; i++) {
-        const struct reg_device *d = &snap->devices[i];
-        fn(d->id, d->tenant->name, d->type->name, arg);
-    }
+    struct devset_iter it = {0, 0};
+    for (const struct reg_device *d; (d = devset_next(&snap->devices, &it));)
+        fn(d->id, snapshot_device_tenant(snap, d)->name, snapshot_device_type(snap, d)->name, arg);
 }
 
 void registry_devices_last_address(const registry_snapshot_t *snap,
                                    void (*fn)(const char *id, const char *address, void *arg),
                                    void *arg)
 {
-    for (size_t i = 0; i < snap->ndevices; i++) {
-        const struct reg_device *d = &snap->devices[i];
+    struct devset_iter it = {0, 0};
+    for (const struct reg_device *d; (d = devset_next(&snap->devices, &it));)
         if (d->last_address && d->last_address[0])
             fn(d->id, d->last_address, arg);
-    }
+}
+
+struct diff_call {
+    const registry_snapshot_t *older, *newer;
+    void (*fn)(const char *id, const char *tenant, const char *type, bool removed, void *arg);
+    void *arg;
+};
+
+static void diff_one(const struct reg_device *old, const struct reg_device *now, void *arg)
+{
+    struct diff_call *c = arg;
+    const registry_snapshot_t *s = now ? c->newer : c->older;
+    const struct reg_device *d = now ? now : old;
+    c->fn(d->id, snapshot_device_tenant(s, d)->name, snapshot_device_type(s, d)->name, !now,
+          c->arg);
+}
+
+bool registry_devices_diff(const registry_snapshot_t *older, const registry_snapshot_t *newer,
+                           void (*fn)(const char *id, const char *tenant, const char *type,
+                                      bool removed, void *arg),
+                           void *arg)
+{
+    struct diff_call c = {older, newer, fn, arg};
+    if (older->core != newer->core)
+        return false;
+    devset_diff(&older->devices, &newer->devices, diff_one, &c);
+    return true;
 }

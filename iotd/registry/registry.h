@@ -2,10 +2,12 @@
  * registry.h - tenants, device types, catalogue, devices, users, groups and the access map,
  * held in memory as an immutable, reference-counted snapshot.
  *
- * A snapshot is built from MariaDB on a db thread (registry_load) and published with an atomic
- * pointer swap (registry_publish) after every committed change; readers on any thread take a
- * reference (registry_acquire) and never lock against writers or see a half-applied change.
- * Nothing in a snapshot is mutated after publication.
+ * A snapshot is built from MariaDB on a db thread (registry_load at start-up; after a committed
+ * change, a snapshot derived from the current one with what the change touched read again,
+ * see admin_apply) and published with an atomic pointer swap (registry_publish); readers on any
+ * thread take a reference (registry_acquire) and never lock against writers or see a
+ * half-applied change. Nothing in a snapshot is mutated after publication; consecutive
+ * snapshots share what did not change.
  */
 #ifndef IOTD_REGISTRY_H
 #define IOTD_REGISTRY_H
@@ -133,6 +135,16 @@ void registry_devices_foreach(const registry_snapshot_t *snap,
                               void (*fn)(const char *id, const char *tenant, const char *type,
                                          void *arg),
                               void *arg);
+
+/* Call fn for every device that differs between two snapshots of one registry, older first:
+ * added or changed (removed false: id, tenant and type of newer) or removed (removed true: of
+ * older). Costs what changed between them, not what they hold (they share the rest). Returns
+ * false, without calling fn, when anything but devices changed too (tenants, types, groups,
+ * rules: any device may be affected; the caller then looks at them all). */
+bool registry_devices_diff(const registry_snapshot_t *older, const registry_snapshot_t *newer,
+                           void (*fn)(const char *id, const char *tenant, const char *type,
+                                      bool removed, void *arg),
+                           void *arg);
 
 /* Call fn for every registered device that has authenticated before (even before a restart):
  * its id and the address it last connected from (devices.last_address, "host:port"). */

@@ -9,12 +9,18 @@
  * the snapshot is immutable and carries one reference owned by the caller. The same path
  * serves registry_load (rows from MariaDB) and the tests (rows written by hand), so the tests
  * exercise exactly the structures the daemon uses.
+ *
+ * Deriving: a snapshot is a core (everything but devices) and a device set (devset.h), each
+ * shared with the snapshots that did not change it. snapshot_derive and snapshot_builder_on
+ * (below) make the next snapshot from the current one for a change to devices and for a
+ * change to anything else; registry_refresh (load.c) chooses and reads the rows.
  */
 #ifndef IOTD_REGISTRY_INTERNAL_H
 #define IOTD_REGISTRY_INTERNAL_H
 
 #include "registry.h"
 #include "argspec.h"
+#include "devset.h"
 
 #include <stdatomic.h>
 #include <stdbool.h>
@@ -53,8 +59,8 @@ struct reg_tenant {
     const char *name;
     const char *display_name; /* may be NULL */
     int64_t created;          /* seconds since the epoch */
-    /* counts, filled by snapshot_finish */
-    uint32_t ntypes, ndevices, nusers, ngroups, nrules;
+    /* counts, filled by snapshot_finish (devices: snapshot_tenant_devices) */
+    uint32_t ntypes, nusers, ngroups, nrules;
 };
 
 struct reg_message;
@@ -67,8 +73,7 @@ struct reg_type {
     int64_t created;
     const struct reg_tenant *tenant;
     const struct reg_message *messages; /* the catalogue, sorted by name */
-    uint32_t nmessages;
-    uint32_t ndevices;
+    uint32_t nmessages;                 /* devices of the type: snapshot_type_devices */
 };
 
 struct reg_message {
@@ -85,7 +90,11 @@ struct reg_message {
     const struct reg_type *type;
 };
 
+/* A device record: one allocation with its strings, immutable once in a snapshot and shared by
+ * every snapshot that did not change it (devset.h), so it points at nothing else in a snapshot:
+ * its tenant and type are found by id (snapshot_device_tenant, snapshot_device_type). */
 struct reg_device {
+    atomic_uint refs; /* set by reg_device_new; ignored in a row passed to the builder */
     const char *id;
     uint32_t tenant_id;
     uint32_t type_id;
@@ -99,8 +108,6 @@ struct reg_device {
     int64_t created;
     int64_t last_seen; /* 0: never; as of the snapshot's load */
     const char *last_address;
-    const struct reg_tenant *tenant;
-    const struct reg_type *type;
 };
 
 struct reg_user {
@@ -128,8 +135,8 @@ struct reg_group {
  * and by member (for the groups of a principal). */
 struct reg_membership {
     const struct reg_group *group;
-    const struct reg_device *device; /* device groups */
-    const struct reg_user *user;     /* user groups */
+    const char *device_id;       /* device groups */
+    const struct reg_user *user; /* user groups */
 };
 
 struct reg_rule {
@@ -147,20 +154,20 @@ struct reg_rule {
     /* resolved by snapshot_finish */
     const struct reg_tenant *tenant;
     const struct reg_user *subject_user;
-    const struct reg_device *subject_device;
     const struct reg_group *subject_group;
-    const struct reg_device *target_device;
     const struct reg_type *target_type;
     const struct reg_group *target_group;
 };
 
 struct reg_arena_chunk;
 
-struct registry_snapshot {
+/* Everything of a snapshot but its devices: small enough to rebuild on the change of any of it
+ * (tenants, types and catalogue, users, groups and memberships, rules), and shared, reference
+ * counted, by consecutive snapshots that differ only in devices. References to devices
+ * (memberships, rules) are by id, so a device record can change without this changing. */
+struct reg_core {
     atomic_uint refs;
-    uint64_t generation; /* set by registry_publish before the snapshot becomes visible */
-    bool finished;
-    struct reg_arena_chunk *arena; /* every string of the snapshot */
+    struct reg_arena_chunk *arena; /* every string of the core */
 
     struct reg_tenant *tenants; /* sorted by id */
     size_t ntenants, cap_tenants;
@@ -168,8 +175,6 @@ struct registry_snapshot {
     size_t ntypes, cap_types;
     struct reg_message *messages; /* sorted by (type id, name) */
     size_t nmessages, cap_messages;
-    struct reg_device *devices; /* sorted by id */
-    size_t ndevices, cap_devices;
     struct reg_user *users; /* sorted by id */
     size_t nusers, cap_users;
     struct reg_group *groups; /* sorted by id */
@@ -193,6 +198,20 @@ struct registry_snapshot {
     const struct reg_rule **rule_by_target;
 };
 
+struct registry_snapshot {
+    atomic_uint refs;
+    uint64_t generation; /* set by registry_publish before the snapshot becomes visible */
+    bool finished;
+    struct reg_core *core;
+    struct reg_devset devices;
+    /* devices per tenant and per type, by index into core->tenants and core->types */
+    uint32_t *tenant_devices, *type_devices;
+    /* builder: records added by snapshot_add_device, put into devices by finish */
+    struct reg_device **staged;
+    size_t nstaged, cap_staged;
+    bool has_devices; /* devices came from another snapshot (snapshot_builder_on) */
+};
+
 struct reg_member_row {
     uint32_t group_id;
     uint32_t user_id;      /* user groups */
@@ -203,6 +222,24 @@ struct reg_member_row {
  * changes on different db threads can never publish their snapshots out of order. */
 void registry_change_lock(registry_t *reg);
 void registry_change_unlock(registry_t *reg);
+/* True until the first publish (the empty snapshot of registry_new is not the database) and
+ * after a refresh that failed (the published snapshot may be behind the database); the next
+ * refresh then reloads everything. Every publish clears it. */
+bool registry_change_stale(const registry_t *reg);
+void registry_change_set_stale(registry_t *reg, bool stale);
+
+/* What a committed change publishes (load.c), under the change lock:
+ *  - REGISTRY_REFRESH_DEVICES: the devices ids (added, changed or removed), re-read by key and
+ *    put into a snapshot derived from the current one: O(n) queries, O(n log N) work and
+ *    O(N / DEVSET_CHUNK + n * DEVSET_CHUNK) pointers copied for N devices. A removed device
+ *    that a membership or a rule named also re-reads the core.
+ *  - REGISTRY_REFRESH_CORE: everything but devices re-read, the devices shared.
+ *  - REGISTRY_REFRESH_FULL: registry_load.
+ * A refresh that fails falls back to a full reload; if that fails too, the error is returned
+ * (err), nothing is published and the registry is marked stale. */
+enum registry_refresh { REGISTRY_REFRESH_FULL, REGISTRY_REFRESH_CORE, REGISTRY_REFRESH_DEVICES };
+int registry_refresh(registry_t *reg, MYSQL *conn, enum registry_refresh what,
+                     const char *const *ids, size_t n, char *err, size_t errlen);
 
 /* Builder. Strings are copied; NULL is kept as NULL for optional fields. */
 registry_snapshot_t *snapshot_builder_new(void);
@@ -220,8 +257,34 @@ int snapshot_add_rule(registry_snapshot_t *s, const struct reg_rule *row);
 /* Resolve and index. IOT_EINVAL with a sentence when a row names something missing or another
  * tenant's row (the schema prevents both; a hand-built snapshot might not). */
 int snapshot_finish(registry_snapshot_t *s, char *err, size_t errlen);
+/* snapshot_finish for a builder made by snapshot_builder_on(prev), prev still held: the
+ * device counts are carried over from prev by tenant and type id. */
+int snapshot_finish_on(registry_snapshot_t *s, const registry_snapshot_t *prev, char *err,
+                       size_t errlen);
 /* Free a snapshot whatever its reference count (builder failure paths, last release). */
 void snapshot_destroy(registry_snapshot_t *s);
+
+/* Building from another snapshot (both cost what changes, not what the registry holds):
+ *  - snapshot_builder_on(prev): a builder that takes prev's devices as they are (shared) and
+ *    gets every other row from snapshot_add_*; snapshot_finish resolves memberships and rules
+ *    against those devices. For a change to anything but devices. snapshot_add_device is
+ *    refused (IOT_EINVAL) on such a builder.
+ *  - snapshot_derive(prev): prev's core (shared) and devices, changed one device at a time by
+ *    snapshot_put_device / snapshot_remove_device and closed by snapshot_derive_finish. For a
+ *    change to devices only; the caller rebuilds the core (snapshot_builder_on the derived
+ *    snapshot) when a removed device was named by a membership or a rule
+ *    (snapshot_device_referenced).
+ * prev must be finished and stay referenced until the new snapshot is finished. */
+registry_snapshot_t *snapshot_builder_on(const registry_snapshot_t *prev);
+registry_snapshot_t *snapshot_derive(const registry_snapshot_t *prev);
+/* Insert or replace the device row->id. IOT_EINVAL when its tenant or type is missing or the
+ * type is another tenant's, IOT_ENOMEM. */
+int snapshot_put_device(registry_snapshot_t *s, const struct reg_device *row);
+/* Remove the device id; IOT_ENOTFOUND when absent. */
+int snapshot_remove_device(registry_snapshot_t *s, const char *id);
+int snapshot_derive_finish(registry_snapshot_t *s);
+/* True if a membership or a rule of s names device id. */
+bool snapshot_device_referenced(const registry_snapshot_t *s, const char *id);
 
 /* Lookups on a finished snapshot; NULL when absent. */
 const struct reg_tenant *snapshot_tenant(const registry_snapshot_t *s, const char *name);
@@ -229,6 +292,14 @@ const struct reg_type *snapshot_type(const registry_snapshot_t *s, const char *t
                                      const char *name);
 const struct reg_message *snapshot_message(const struct reg_type *type, const char *name);
 const struct reg_device *snapshot_device(const registry_snapshot_t *s, const char *id);
+/* A device's tenant and type (never NULL in a finished snapshot). */
+const struct reg_tenant *snapshot_device_tenant(const registry_snapshot_t *s,
+                                                const struct reg_device *d);
+const struct reg_type *snapshot_device_type(const registry_snapshot_t *s,
+                                            const struct reg_device *d);
+/* Devices of a tenant, of a type. */
+uint32_t snapshot_tenant_devices(const registry_snapshot_t *s, const struct reg_tenant *t);
+uint32_t snapshot_type_devices(const registry_snapshot_t *s, const struct reg_type *t);
 const struct reg_user *snapshot_user(const registry_snapshot_t *s, const char *tenant,
                                      const char *name);
 const struct reg_group *snapshot_group(const registry_snapshot_t *s, const char *tenant,

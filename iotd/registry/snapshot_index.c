@@ -63,7 +63,8 @@ static int by_rule_id(const void *a, const void *b)
 
 static int by_device_id(const void *a, const void *b)
 {
-    return strcmp(((const struct reg_device *)a)->id, ((const struct reg_device *)b)->id);
+    return strcmp((*(const struct reg_device *const *)a)->id,
+                  (*(const struct reg_device *const *)b)->id);
 }
 
 static int by_message(const void *a, const void *b)
@@ -74,7 +75,7 @@ static int by_message(const void *a, const void *b)
 }
 
 /* Binary search by numeric id in an array sorted by its leading uint32_t id. */
-static void *find_by_id(void *base, size_t n, size_t size, uint32_t id)
+static void *find_by_id(const void *base, size_t n, size_t size, uint32_t id)
 {
     return search(&id, base, n, size, by_u32_id);
 }
@@ -118,13 +119,13 @@ static int tenant_name_key(const void *k, const void *e)
 /* Member order inside a group: devices by id, users by name (one group holds one kind). */
 static int member_cmp(const struct reg_membership *x, const struct reg_membership *y)
 {
-    if (x->device && y->device)
-        return strcmp(x->device->id, y->device->id);
+    if (x->device_id && y->device_id)
+        return strcmp(x->device_id, y->device_id);
     if (x->user && y->user) {
         int c = strcmp(x->user->tenant->name, y->user->tenant->name);
         return c ? c : strcmp(x->user->name, y->user->name);
     }
-    return x->device ? -1 : 1;
+    return x->device_id ? -1 : 1;
 }
 
 static int group_cmp(const struct reg_group *x, const struct reg_group *y)
@@ -223,7 +224,7 @@ static int rule_by_target_key(const void *k, const void *e)
         goto out;                                                                                  \
     } while (0)
 
-static int resolve_entities(registry_snapshot_t *s, char *err, size_t errlen)
+static int resolve_entities(struct reg_core *s, char *err, size_t errlen)
 {
     int rc = IOT_OK;
     sort(s->tenants, s->ntenants, sizeof(*s->tenants), by_u32_id);
@@ -231,7 +232,6 @@ static int resolve_entities(registry_snapshot_t *s, char *err, size_t errlen)
     sort(s->users, s->nusers, sizeof(*s->users), by_u32_id);
     sort(s->groups, s->ngroups, sizeof(*s->groups), by_u32_id);
     sort(s->rules, s->nrules, sizeof(*s->rules), by_rule_id);
-    sort(s->devices, s->ndevices, sizeof(*s->devices), by_device_id);
     sort(s->messages, s->nmessages, sizeof(*s->messages), by_message);
 
     for (size_t i = 0; i < s->ntypes; i++) {
@@ -255,20 +255,6 @@ static int resolve_entities(registry_snapshot_t *s, char *err, size_t errlen)
             t->messages = m; /* messages are sorted by type, so the first one starts the run */
         t->nmessages++;
     }
-    for (size_t i = 0; i < s->ndevices; i++) {
-        struct reg_device *d = &s->devices[i];
-        if (i > 0 && strcmp(d[-1].id, d->id) == 0)
-            FAIL("device %s appears twice", d->id);
-        struct reg_tenant *tn =
-            find_by_id(s->tenants, s->ntenants, sizeof(*s->tenants), d->tenant_id);
-        struct reg_type *t = find_by_id(s->types, s->ntypes, sizeof(*s->types), d->type_id);
-        if (!tn || !t || t->tenant_id != d->tenant_id)
-            FAIL("device %s names a missing tenant or a type of another tenant", d->id);
-        d->tenant = tn;
-        d->type = t;
-        tn->ndevices++;
-        t->ndevices++;
-    }
     for (size_t i = 0; i < s->nusers; i++) {
         struct reg_user *u = &s->users[i];
         struct reg_tenant *tn =
@@ -277,14 +263,6 @@ static int resolve_entities(registry_snapshot_t *s, char *err, size_t errlen)
             FAIL("user %s names missing tenant %u", u->name, u->tenant_id);
         u->tenant = tn;
         tn->nusers++;
-        char address[160];
-        bool ok = true;
-        snprintf(address, sizeof(address), "%s@%s", u->name, tn->name);
-        u->address = snapshot_strdup(s, address, &ok);
-        if (!ok) {
-            rc = IOT_ENOMEM;
-            goto out;
-        }
     }
     for (size_t i = 0; i < s->ngroups; i++) {
         struct reg_group *g = &s->groups[i];
@@ -299,15 +277,30 @@ out:
     return rc;
 }
 
-static const struct reg_device *device_by_id(const registry_snapshot_t *s, const char *id)
+/* The users' "name@tenant" addresses, into the core's arena. */
+static int user_addresses(registry_snapshot_t *s)
 {
-    struct reg_device key = {.id = id};
-    return id ? search(&key, s->devices, s->ndevices, sizeof(*s->devices), by_device_id) : NULL;
+    bool ok = true;
+    for (size_t i = 0; ok && i < s->core->nusers; i++) {
+        struct reg_user *u = &s->core->users[i];
+        char address[160];
+        snprintf(address, sizeof(address), "%s@%s", u->name, u->tenant->name);
+        u->address = snapshot_strdup(s, address, &ok);
+    }
+    return ok ? IOT_OK : IOT_ENOMEM;
 }
 
-static int resolve_members(registry_snapshot_t *s, char *err, size_t errlen)
+/* The device id of a membership or a rule names a device of the snapshot in this tenant. */
+static bool device_in_tenant(const registry_snapshot_t *s, const char *id, uint32_t tenant_id)
+{
+    const struct reg_device *d = devset_find(&s->devices, id);
+    return d && d->tenant_id == tenant_id;
+}
+
+static int resolve_members(registry_snapshot_t *snap, char *err, size_t errlen)
 {
     int rc = IOT_OK;
+    struct reg_core *s = snap->core;
     size_t n = s->nmember_rows;
     s->members_by_group = calloc(n ? n : 1, sizeof(*s->members_by_group));
     s->members_by_member = calloc(n ? n : 1, sizeof(*s->members_by_member));
@@ -323,8 +316,8 @@ static int resolve_members(registry_snapshot_t *s, char *err, size_t errlen)
             FAIL("membership names missing group %u", row->group_id);
         m->group = g;
         if (g->kind == REG_GROUP_DEVICE) {
-            m->device = device_by_id(s, row->device_id);
-            if (!m->device || m->device->tenant_id != g->tenant_id)
+            m->device_id = row->device_id;
+            if (!row->device_id || !device_in_tenant(snap, row->device_id, g->tenant_id))
                 FAIL("group %s: member device %s is missing or of another tenant", g->name,
                      row->device_id ? row->device_id : "?");
         } else {
@@ -347,9 +340,10 @@ out:
 }
 
 /* Resolve one rule's subject and target in the rule's own tenant. */
-static int resolve_rule(registry_snapshot_t *s, struct reg_rule *r, char *err, size_t errlen)
+static int resolve_rule(registry_snapshot_t *snap, struct reg_rule *r, char *err, size_t errlen)
 {
     int rc = IOT_OK;
+    struct reg_core *s = snap->core;
     struct reg_tenant *tn = find_by_id(s->tenants, s->ntenants, sizeof(*s->tenants), r->tenant_id);
     if (!tn)
         FAIL("rule %lld names missing tenant %u", (long long)r->id, r->tenant_id);
@@ -362,8 +356,8 @@ static int resolve_rule(registry_snapshot_t *s, struct reg_rule *r, char *err, s
         subject_tenant = r->subject_user ? r->subject_user->tenant_id : 0;
         break;
     case REG_SUBJECT_DEVICE:
-        r->subject_device = device_by_id(s, r->subject_device_id);
-        subject_tenant = r->subject_device ? r->subject_device->tenant_id : 0;
+        subject_tenant =
+            device_in_tenant(snap, r->subject_device_id, r->tenant_id) ? r->tenant_id : 0;
         break;
     case REG_SUBJECT_GROUP:
         r->subject_group = find_by_id(s->groups, s->ngroups, sizeof(*s->groups), r->subject_id);
@@ -372,8 +366,8 @@ static int resolve_rule(registry_snapshot_t *s, struct reg_rule *r, char *err, s
     }
     switch (r->target_kind) {
     case REG_TARGET_DEVICE:
-        r->target_device = device_by_id(s, r->target_device_id);
-        target_tenant = r->target_device ? r->target_device->tenant_id : 0;
+        target_tenant =
+            device_in_tenant(snap, r->target_device_id, r->tenant_id) ? r->tenant_id : 0;
         break;
     case REG_TARGET_TYPE:
         r->target_type = find_by_id(s->types, s->ntypes, sizeof(*s->types), r->target_id);
@@ -394,49 +388,121 @@ out:
     return rc;
 }
 
-int snapshot_finish(registry_snapshot_t *s, char *err, size_t errlen)
+/* The devices of a builder: its staged records sorted into a new set, checked against the
+ * core. */
+static int finish_devices(registry_snapshot_t *s, char *err, size_t errlen)
+{
+    int rc = IOT_OK;
+    const struct reg_core *c = s->core;
+    sort(s->staged, s->nstaged, sizeof(*s->staged), by_device_id);
+    for (size_t i = 0; i < s->nstaged; i++) {
+        const struct reg_device *d = s->staged[i];
+        if (i > 0 && strcmp(s->staged[i - 1]->id, d->id) == 0)
+            FAIL("device %s appears twice", d->id);
+        const struct reg_type *t = find_by_id(c->types, c->ntypes, sizeof(*c->types), d->type_id);
+        if (!find_by_id(c->tenants, c->ntenants, sizeof(*c->tenants), d->tenant_id) || !t ||
+            t->tenant_id != d->tenant_id)
+            FAIL("device %s names a missing tenant or a type of another tenant", d->id);
+    }
+    rc = devset_build(&s->devices, s->staged, s->nstaged);
+    /* the set took (or released) every record; the staging array would be 8 bytes a device */
+    free(s->staged);
+    s->staged = NULL;
+    s->nstaged = s->cap_staged = 0;
+out:
+    return rc;
+}
+
+/* Devices per tenant and per type: counted for a builder with its own devices; carried over
+ * by id from prev for one on another snapshot's devices (snapshot_builder_on), where every
+ * tenant and type that holds devices must still exist. */
+static int count_devices(registry_snapshot_t *s, const registry_snapshot_t *prev, char *err,
+                         size_t errlen)
+{
+    int rc = IOT_ENOMEM;
+    struct reg_core *c = s->core;
+    s->tenant_devices = calloc(c->ntenants + 1, sizeof(*s->tenant_devices));
+    s->type_devices = calloc(c->ntypes + 1, sizeof(*s->type_devices));
+    if (!s->tenant_devices || !s->type_devices)
+        goto out;
+    rc = IOT_OK;
+    if (!prev) {
+        struct devset_iter it = {0, 0};
+        for (const struct reg_device *d; (d = devset_next(&s->devices, &it));) {
+            s->tenant_devices[snapshot_device_tenant(s, d) - c->tenants]++;
+            s->type_devices[snapshot_device_type(s, d) - c->types]++;
+        }
+        goto out;
+    }
+    const struct reg_core *p = prev->core;
+    for (size_t i = 0; i < p->ntenants; i++) {
+        const struct reg_tenant *t =
+            find_by_id(c->tenants, c->ntenants, sizeof(*c->tenants), p->tenants[i].id);
+        if (t)
+            s->tenant_devices[t - c->tenants] = prev->tenant_devices[i];
+        else if (prev->tenant_devices[i])
+            FAIL("tenant %s is gone but has devices", p->tenants[i].name);
+    }
+    for (size_t i = 0; i < p->ntypes; i++) {
+        const struct reg_type *t =
+            find_by_id(c->types, c->ntypes, sizeof(*c->types), p->types[i].id);
+        if (t && t->tenant_id == p->types[i].tenant_id)
+            s->type_devices[t - c->types] = prev->type_devices[i];
+        else if (prev->type_devices[i])
+            FAIL("device type %s is gone but has devices", p->types[i].name);
+    }
+out:
+    return rc;
+}
+
+int snapshot_finish_on(registry_snapshot_t *s, const registry_snapshot_t *prev, char *err,
+                       size_t errlen)
 {
     int rc = IOT_EINVAL;
-    if (s->finished) {
+    struct reg_core *c = s->core;
+    if (s->finished || (s->has_devices && !prev)) {
         snprintf(err, errlen, "snapshot already finished");
         goto out;
     }
-    rc = resolve_entities(s, err, errlen);
+    rc = resolve_entities(c, err, errlen);
+    if (rc == IOT_OK && !s->has_devices)
+        rc = finish_devices(s, err, errlen);
+    if (rc == IOT_OK)
+        rc = user_addresses(s);
+    if (rc == IOT_OK)
+        rc = count_devices(s, s->has_devices ? prev : NULL, err, errlen);
+    if (rc == IOT_OK)
+        rc = resolve_members(s, err, errlen);
+    for (size_t i = 0; rc == IOT_OK && i < c->nrules; i++)
+        rc = resolve_rule(s, &c->rules[i], err, errlen);
     if (rc != IOT_OK)
         goto out;
-    rc = resolve_members(s, err, errlen);
-    if (rc != IOT_OK)
-        goto out;
-    for (size_t i = 0; i < s->nrules; i++) {
-        rc = resolve_rule(s, &s->rules[i], err, errlen);
-        if (rc != IOT_OK)
-            goto out;
-    }
 
     rc = IOT_ENOMEM;
-    s->tenant_by_name = calloc(s->ntenants + 1, sizeof(*s->tenant_by_name));
-    s->type_by_name = calloc(s->ntypes + 1, sizeof(*s->type_by_name));
-    s->user_by_name = calloc(s->nusers + 1, sizeof(*s->user_by_name));
-    s->group_by_name = calloc(s->ngroups + 1, sizeof(*s->group_by_name));
-    s->rule_by_target = calloc(s->nrules + 1, sizeof(*s->rule_by_target));
-    if (!s->tenant_by_name || !s->type_by_name || !s->user_by_name || !s->group_by_name ||
-        !s->rule_by_target)
+    c->tenant_by_name = calloc(c->ntenants + 1, sizeof(*c->tenant_by_name));
+    c->type_by_name = calloc(c->ntypes + 1, sizeof(*c->type_by_name));
+    c->user_by_name = calloc(c->nusers + 1, sizeof(*c->user_by_name));
+    c->group_by_name = calloc(c->ngroups + 1, sizeof(*c->group_by_name));
+    c->rule_by_target = calloc(c->nrules + 1, sizeof(*c->rule_by_target));
+    if (!c->tenant_by_name || !c->type_by_name || !c->user_by_name || !c->group_by_name ||
+        !c->rule_by_target)
         goto out;
-    for (size_t i = 0; i < s->ntenants; i++)
-        s->tenant_by_name[i] = &s->tenants[i];
-    for (size_t i = 0; i < s->ntypes; i++)
-        s->type_by_name[i] = &s->types[i];
-    for (size_t i = 0; i < s->nusers; i++)
-        s->user_by_name[i] = &s->users[i];
-    for (size_t i = 0; i < s->ngroups; i++)
-        s->group_by_name[i] = &s->groups[i];
-    for (size_t i = 0; i < s->nrules; i++)
-        s->rule_by_target[i] = &s->rules[i];
-    sort(s->tenant_by_name, s->ntenants, sizeof(*s->tenant_by_name), tenant_name_sort);
-    sort(s->type_by_name, s->ntypes, sizeof(*s->type_by_name), type_name_sort);
-    sort(s->user_by_name, s->nusers, sizeof(*s->user_by_name), user_name_sort);
-    sort(s->group_by_name, s->ngroups, sizeof(*s->group_by_name), group_name_sort);
-    sort(s->rule_by_target, s->nrules, sizeof(*s->rule_by_target), rule_by_target_sort);
+    for (size_t i = 0; i < c->ntenants; i++)
+        c->tenant_by_name[i] = &c->tenants[i];
+    for (size_t i = 0; i < c->ntypes; i++)
+        c->type_by_name[i] = &c->types[i];
+    for (size_t i = 0; i < c->nusers; i++)
+        c->user_by_name[i] = &c->users[i];
+    for (size_t i = 0; i < c->ngroups; i++)
+        c->group_by_name[i] = &c->groups[i];
+    for (size_t i = 0; i < c->nrules; i++)
+        c->rule_by_target[i] = &c->rules[i];
+    sort(c->tenant_by_name, c->ntenants, sizeof(*c->tenant_by_name), tenant_name_sort);
+    sort(c->type_by_name, c->ntypes, sizeof(*c->type_by_name), type_name_sort);
+    sort(c->user_by_name, c->nusers, sizeof(*c->user_by_name), user_name_sort);
+    sort(c->group_by_name, c->ngroups, sizeof(*c->group_by_name), group_name_sort);
+    sort(c->rule_by_target, c->nrules, sizeof(*c->rule_by_target), rule_by_target_sort);
+    devset_seal(&s->devices);
     s->finished = true;
     rc = IOT_OK;
 out:
@@ -445,14 +511,19 @@ out:
     return rc;
 }
 
+int snapshot_finish(registry_snapshot_t *s, char *err, size_t errlen)
+{
+    return snapshot_finish_on(s, NULL, err, errlen);
+}
+
 /* ---- lookups ---- */
 
 const struct reg_tenant *snapshot_tenant(const registry_snapshot_t *s, const char *name)
 {
-    size_t i = lower_bound(s->tenant_by_name, s->ntenants, sizeof(*s->tenant_by_name), name,
-                           tenant_name_key);
-    if (i < s->ntenants && strcmp(s->tenant_by_name[i]->name, name) == 0)
-        return s->tenant_by_name[i];
+    size_t i = lower_bound(s->core->tenant_by_name, s->core->ntenants,
+                           sizeof(*s->core->tenant_by_name), name, tenant_name_key);
+    if (i < s->core->ntenants && strcmp(s->core->tenant_by_name[i]->name, name) == 0)
+        return s->core->tenant_by_name[i];
     return NULL;
 }
 
@@ -470,19 +541,19 @@ static const void *name_lookup(const void *index, size_t count, const char *tena
 const struct reg_type *snapshot_type(const registry_snapshot_t *s, const char *tenant,
                                      const char *name)
 {
-    return name_lookup(s->type_by_name, s->ntypes, tenant, name, type_name_key);
+    return name_lookup(s->core->type_by_name, s->core->ntypes, tenant, name, type_name_key);
 }
 
 const struct reg_user *snapshot_user(const registry_snapshot_t *s, const char *tenant,
                                      const char *name)
 {
-    return name_lookup(s->user_by_name, s->nusers, tenant, name, user_name_key);
+    return name_lookup(s->core->user_by_name, s->core->nusers, tenant, name, user_name_key);
 }
 
 const struct reg_group *snapshot_group(const registry_snapshot_t *s, const char *tenant,
                                        const char *name)
 {
-    return name_lookup(s->group_by_name, s->ngroups, tenant, name, group_name_key);
+    return name_lookup(s->core->group_by_name, s->core->ngroups, tenant, name, group_name_key);
 }
 
 static int message_key(const void *k, const void *e)
@@ -499,7 +570,7 @@ const struct reg_message *snapshot_message(const struct reg_type *type, const ch
 
 const struct reg_device *snapshot_device(const registry_snapshot_t *s, const char *id)
 {
-    return device_by_id(s, id);
+    return devset_find(&s->devices, id);
 }
 
 /* The run of entries in arr (sorted by cmp) equal to key. */
@@ -518,21 +589,21 @@ static const struct reg_membership *member_range(const struct reg_membership *ar
 const struct reg_membership *snapshot_group_members(const registry_snapshot_t *s,
                                                     const struct reg_group *g, size_t *n)
 {
-    return member_range(s->members_by_group, s->nmembers, g, members_group_key, n);
+    return member_range(s->core->members_by_group, s->core->nmembers, g, members_group_key, n);
 }
 
 const struct reg_membership *snapshot_device_groups(const registry_snapshot_t *s,
                                                     const struct reg_device *d, size_t *n)
 {
-    struct reg_membership key = {.device = d};
-    return member_range(s->members_by_member, s->nmembers, &key, members_member_key, n);
+    struct reg_membership key = {.device_id = d->id};
+    return member_range(s->core->members_by_member, s->core->nmembers, &key, members_member_key, n);
 }
 
 const struct reg_membership *snapshot_user_groups(const registry_snapshot_t *s,
                                                   const struct reg_user *u, size_t *n)
 {
     struct reg_membership key = {.user = u};
-    return member_range(s->members_by_member, s->nmembers, &key, members_member_key, n);
+    return member_range(s->core->members_by_member, s->core->nmembers, &key, members_member_key, n);
 }
 
 const struct reg_rule *const *snapshot_target_rules(const registry_snapshot_t *s,
@@ -541,11 +612,35 @@ const struct reg_rule *const *snapshot_target_rules(const registry_snapshot_t *s
                                                     const char *target_device_id, size_t *n)
 {
     struct rule_key key = {tenant_id, kind, target_id, target_device_id};
-    size_t first = lower_bound(s->rule_by_target, s->nrules, sizeof(*s->rule_by_target), &key,
-                               rule_by_target_key);
+    size_t first = lower_bound(s->core->rule_by_target, s->core->nrules,
+                               sizeof(*s->core->rule_by_target), &key, rule_by_target_key);
     size_t last = first;
-    while (last < s->nrules && rule_by_target_key(&key, &s->rule_by_target[last]) == 0)
+    while (last < s->core->nrules && rule_by_target_key(&key, &s->core->rule_by_target[last]) == 0)
         last++;
     *n = last - first;
-    return s->rule_by_target + first;
+    return s->core->rule_by_target + first;
+}
+
+const struct reg_tenant *snapshot_device_tenant(const registry_snapshot_t *s,
+                                                const struct reg_device *d)
+{
+    const struct reg_core *c = s->core;
+    return find_by_id(c->tenants, c->ntenants, sizeof(*c->tenants), d->tenant_id);
+}
+
+const struct reg_type *snapshot_device_type(const registry_snapshot_t *s,
+                                            const struct reg_device *d)
+{
+    const struct reg_core *c = s->core;
+    return find_by_id(c->types, c->ntypes, sizeof(*c->types), d->type_id);
+}
+
+uint32_t snapshot_tenant_devices(const registry_snapshot_t *s, const struct reg_tenant *t)
+{
+    return s->tenant_devices[t - s->core->tenants];
+}
+
+uint32_t snapshot_type_devices(const registry_snapshot_t *s, const struct reg_type *t)
+{
+    return s->type_devices[t - s->core->types];
 }

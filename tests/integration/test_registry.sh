@@ -164,6 +164,20 @@ lacks "correct horse"
     "['$(id -un) (uid=$(id -u)']" ] || fail "changes not recorded by login name: $OUT"
 expect 0 changes list --tenant acme --limit 5
 
+# --- rows changed behind iotd's back: a change re-reads only what it touched, SIGHUP reloads all
+mariadb --socket="$T_STATE/mariadb/run/mysqld.sock" -N iotd -e \
+    "INSERT INTO devices (id, tenant_id, type_id, auth, secret, enabled)
+     SELECT 'bysql', tenant_id, type_id, auth, secret, 1 FROM devices WHERE id = 'dev1'"
+expect 0 device disable dev1
+expect 3 device show bysql
+kill -HUP "$T_PID"
+for _ in $(seq 1 100); do
+    ctl device show bysql
+    [ "$RC" -eq 0 ] && break
+    sleep 0.1
+done
+expect 0 device show bysql
+
 expect 0 status
 t_stop
 t_done

@@ -65,7 +65,7 @@ static void *reader(void *arg)
         last_generation = generation;
         if (tenants == 1) {
             unsigned n = 0;
-            const struct reg_tenant *t = s->tenant_by_name[0];
+            const struct reg_tenant *t = s->core->tenant_by_name[0];
             if (sscanf(t->name, "t%u", &n) != 1 || n % 8 != devices)
                 atomic_fetch_add(&sh->errors, 1);
             if (devices > 0 && !snapshot_device(s, "d0"))
@@ -102,6 +102,67 @@ static void test_publish_under_readers(void **state)
     registry_free(sh.reg);
 }
 
+/* Readers of derived snapshots: every one holds WINDOW devices "x<k>".."x<k+WINDOW-1>" (after
+ * the first WINDOW publishes), all of whose records the reader touches, while the publisher
+ * derives each next snapshot from the current one, sharing its core and its other chunks: the
+ * shared records and chunks are released by whichever thread drops the last snapshot holding
+ * them (run it under -DIOTD_SANITIZE=thread and address). */
+#define WINDOW 200
+
+static void *derived_reader(void *arg)
+{
+    struct shared *sh = arg;
+    while (!atomic_load(&sh->stop)) {
+        registry_snapshot_t *s = registry_acquire(sh->reg);
+        size_t devices = 0, seen = 0;
+        registry_counts(s, NULL, &devices, NULL, NULL);
+        struct devset_iter it = {0, 0};
+        for (const struct reg_device *d; (d = devset_next(&s->devices, &it));)
+            seen += d->id[0] == 'x' && d->tenant_id == 1;
+        uint64_t g = registry_snapshot_generation(s);
+        if (seen != devices || (g > WINDOW + 1 && devices != WINDOW))
+            atomic_fetch_add(&sh->errors, 1);
+        registry_release(s);
+        atomic_fetch_add(&sh->reads, 1);
+    }
+    return NULL;
+}
+
+static void test_publish_derived_under_readers(void **state)
+{
+    struct shared sh = {0};
+    pthread_t threads[READERS];
+    assert_int_equal(registry_new(&sh.reg), IOT_OK);
+    registry_publish(sh.reg, make_snapshot(0)); /* tenant 1, type 1, no device */
+    for (int i = 0; i < READERS; i++)
+        assert_int_equal(pthread_create(&threads[i], NULL, derived_reader, &sh), 0);
+    while (atomic_load(&sh.reads) < READERS * 4)
+        sched_yield();
+    for (unsigned n = 0; n < PUBLISHES; n++) {
+        char id[16];
+        registry_snapshot_t *prev = registry_acquire(sh.reg);
+        registry_snapshot_t *next = snapshot_derive(prev);
+        assert_non_null(next);
+        snprintf(id, sizeof(id), "x%07u", n);
+        struct reg_device d = {.id = id, .tenant_id = 1, .type_id = 1};
+        assert_int_equal(snapshot_put_device(next, &d), IOT_OK);
+        if (n >= WINDOW) {
+            snprintf(id, sizeof(id), "x%07u", n - WINDOW);
+            assert_int_equal(snapshot_remove_device(next, id), IOT_OK);
+        }
+        assert_int_equal(snapshot_derive_finish(next), IOT_OK);
+        assert_true(next->core == prev->core);
+        registry_release(prev);
+        registry_publish(sh.reg, next);
+    }
+    atomic_store(&sh.stop, true);
+    for (int i = 0; i < READERS; i++)
+        pthread_join(threads[i], NULL);
+    assert_int_equal(atomic_load(&sh.errors), 0);
+    printf("# %lu reads across %d derived publishes\n", atomic_load(&sh.reads), PUBLISHES);
+    registry_free(sh.reg);
+}
+
 static void test_held_snapshot_outlives_publish(void **state)
 {
     registry_t *reg;
@@ -130,6 +191,7 @@ int main(void)
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_held_snapshot_outlives_publish),
         cmocka_unit_test(test_publish_under_readers),
+        cmocka_unit_test(test_publish_derived_under_readers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

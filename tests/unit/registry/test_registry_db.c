@@ -1,9 +1,9 @@
 /*
  * test_registry_db.c - admin_execute, admin_apply and registry_load against a real MariaDB.
  *
- * The group setup starts a throwaway MariaDB in a mkdtemp directory the way iotd does
- * (db/mariadb_local.h), connects (db_connect) and applies the compiled-in migrations of sql/
- * (db_migrate), so the schema under test is exactly what iotd runs. The tests then drive the
+ * The group setup (db_fixture.h) starts a throwaway MariaDB in a mkdtemp directory the way iotd
+ * does and applies the compiled-in migrations of sql/, so the schema under test is exactly what
+ * iotd runs. The tests then drive the
  * registry only through admin_execute (as the control server will), load snapshots with
  * registry_load and ask them questions: every mutating command, the refusals (duplicates, unknown
  * names, cross-tenant references, bad values, in-use rows), the audit log, the sealed device
@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "admin.h"
+#include "db_fixture.h"
 #include "audit_query.h"
 #include "db/db.h"
 #include "db/mariadb_local.h"
@@ -34,92 +35,8 @@
 #include <time.h>
 #include <unistd.h>
 
-#define START_TIMEOUT_S 90
-
 extern const struct db_migration db_migrations[];
 extern const size_t db_migrations_count;
-
-struct fixture {
-    char dir[64];
-    uv_loop_t loop;
-    mariadb_local_t *mariadb;
-    struct db_target target;
-    MYSQL *conn;
-    uint8_t key[SECRETBOX_KEY_LEN];
-    struct admin_ctx ctx;
-    char dev1_secret[65];
-};
-
-/* Is the MariaDB server installed? (Skip, saying so, when it is not.) */
-static bool have_mariadbd(void)
-{
-    return access("/usr/sbin/mariadbd", X_OK) == 0 || access("/usr/bin/mariadbd", X_OK) == 0;
-}
-
-static MYSQL *connect_to(struct fixture *f)
-{
-    MYSQL *conn = NULL;
-    char err[512];
-    return db_connect(&f->target, false, &conn, err, sizeof(err)) == 0 ? conn : NULL;
-}
-
-static int remove_entry(const char *path, const struct stat *sb, int flag, struct FTW *ftw)
-{
-    (void)sb;
-    (void)flag;
-    (void)ftw;
-    return remove(path);
-}
-
-static int group_setup(void **state)
-{
-    char err[1024];
-    int version = 0;
-    if (!have_mariadbd()) {
-        fprintf(stderr, "# skipping: mariadbd is not installed\n");
-        *state = NULL;
-        return 0;
-    }
-    struct fixture *f = calloc(1, sizeof(*f));
-    assert_non_null(f);
-    snprintf(f->dir, sizeof(f->dir), "/tmp/iotd-regtest-XXXXXX");
-    assert_non_null(mkdtemp(f->dir));
-    assert_int_equal(uv_loop_init(&f->loop), 0);
-    time_t t0 = time(NULL);
-    if (mariadb_local_start(&f->mariadb, &f->loop, f->dir, START_TIMEOUT_S * 1000, err,
-                            sizeof(err)) != 0)
-        fail_msg("mariadb: %s", err);
-    assert_int_equal(db_target_for_socket(mariadb_local_socket(f->mariadb), "iotd", &f->target), 0);
-    if (db_connect(&f->target, true, &f->conn, err, sizeof(err)) != 0 ||
-        db_migrate(f->conn, &version, err, sizeof(err)) != 0)
-        fail_msg("schema: %s", err);
-    assert_int_equal(version, db_schema_latest());
-    fprintf(stderr, "# mariadbd ready with schema %d in %lds\n", version, (long)(time(NULL) - t0));
-
-    for (size_t i = 0; i < sizeof(f->key); i++)
-        f->key[i] = (uint8_t)(i * 7 + 1);
-    f->ctx.secret_key = f->key;
-    f->ctx.actor = "uid=0(root)";
-    *state = f;
-    return 0;
-}
-
-static int group_teardown(void **state)
-{
-    struct fixture *f = *state;
-    if (!f)
-        return 0;
-    if (f->conn)
-        mysql_close(f->conn);
-    if (f->mariadb)
-        mariadb_local_stop(f->mariadb, 30000);
-    uv_run(&f->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&f->loop);
-    db_target_free(&f->target);
-    nftw(f->dir, remove_entry, 16, FTW_DEPTH | FTW_PHYS);
-    free(f);
-    return 0;
-}
 
 static int test_setup(void **state)
 {
@@ -517,7 +434,7 @@ static void test_apply_publishes(void **state)
 static void test_lost_connection(void **state)
 {
     struct fixture *f = *state;
-    MYSQL *other = connect_to(f);
+    MYSQL *other = db_fixture_connect(f);
     assert_non_null(other);
     char kill_sql[64];
     snprintf(kill_sql, sizeof(kill_sql), "KILL %lu", mysql_thread_id(f->conn));
@@ -614,5 +531,5 @@ int main(void)
         cmocka_unit_test_setup(test_audit_upgrade, test_setup),
         cmocka_unit_test_setup(test_lost_connection, test_setup),
     };
-    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+    return cmocka_run_group_tests(tests, db_fixture_setup, db_fixture_teardown);
 }
