@@ -17,6 +17,8 @@ set(IOTP_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_server_hs.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_transport.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_outbox.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_backoff.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_device.c
 )
 
 set(IOTP_INCLUDE_DIRS ${CMAKE_CURRENT_LIST_DIR}/include)
