@@ -16,7 +16,8 @@ top=$PWD
 packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
           libuv1-dev libssl-dev openssl libmariadb-dev mariadb-server-core mariadb-client-core
           libcjson-dev libcmocka-dev libargon2-dev libinih-dev libsystemd-dev scdoc
-          libncurses-dev tmux procps python3 util-linux logrotate zlib1g-dev libwslay-dev curl python3-prometheus-client)
+          libncurses-dev tmux procps python3 util-linux logrotate zlib1g-dev libwslay-dev curl python3-prometheus-client
+          gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 
 deps() {
     local missing=()
