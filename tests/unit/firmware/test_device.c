@@ -24,6 +24,14 @@
 
 #define DEV_ID "thermo-1"
 
+/* Capture sizes; the Cortex-M0 run (m0/m0_tests.sh, 16 KB of RAM) shrinks them. */
+#ifndef TEST_SENT_CAP
+#define TEST_SENT_CAP 8192
+#endif
+#ifndef TEST_MAX_NOTES
+#define TEST_MAX_NOTES 64
+#endif
+
 static const uint8_t key[32] = {1,  2,  3,  4,  5,  6,  7,  8,  9,  10, 11, 12, 13, 14, 15, 16,
                                 17, 18, 19, 20, 21, 22, 23, 24, 25, 26, 27, 28, 29, 30, 31, 32};
 
@@ -31,19 +39,19 @@ struct world {
     uint64_t now;
     uint32_t counter;
     /* What the engine sent, not yet read by the test. */
-    uint8_t sent[8192];
+    uint8_t sent[TEST_SENT_CAP];
     size_t sent_len, sent_read;
     int send_fail;
     /* Bytes a polling port will read. */
-    uint8_t inbox[2048];
+    uint8_t inbox[1024];
     size_t inbox_len, inbox_read;
     int recv_fail;
     /* persist store */
     uint32_t stored_mark;
     int stores, store_fail;
     /* notes */
-    struct iotp_device_note notes[64];
-    char note_codes[64][32];
+    struct iotp_device_note notes[TEST_MAX_NOTES];
+    char note_codes[TEST_MAX_NOTES][20];
     unsigned nnotes;
     int down_in_note; /* call transport_down from inside a CLOSE note, as a libuv port does */
     /* engine */
@@ -108,7 +116,7 @@ static void w_note(void *ctx, struct iotp_device *dev, const struct iotp_device_
 {
     struct world *w = ctx;
 
-    assert_true(w->nnotes < 64);
+    assert_true(w->nnotes < TEST_MAX_NOTES);
     w->notes[w->nnotes] = *n;
     snprintf(w->note_codes[w->nnotes], sizeof(w->note_codes[0]), "%s", n->code ? n->code : "");
     w->nnotes++;
