@@ -14,6 +14,7 @@
 #include "iotp_hex.h"
 #include "iotp_platform.h"
 #include "iotp_atecc.h"
+#include "iotp_atecc_i2c.h"
 #include "iotp_handshake.h"
 #include "iotp_outbox.h"
 #include "iotp_backoff.h"
