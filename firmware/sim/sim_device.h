@@ -69,6 +69,7 @@ struct sim_device {
     int timer_open;
 
     unsigned attempts; /* connection attempts so far */
+    int write_error;   /* the UV_E* code of the last failed write, for the log */
 
     struct sim_device *next_queued; /* connect queue link (owned by the fleet) */
     int queued;

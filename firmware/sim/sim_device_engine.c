@@ -25,8 +25,12 @@ static int32_t transport_send(void *ctx, const uint8_t *buf, size_t len)
 {
     struct sim_device *dev = ctx;
 
-    if (len > INT32_MAX || sim_device_write(dev, buf, len) < 0)
+    int r = len > INT32_MAX ? UV_EINVAL : sim_device_write(dev, buf, len);
+
+    if (r < 0) {
+        dev->write_error = r; /* the engine knows only IOTP_EIO; the log says which */
         return IOTP_EIO;
+    }
     return (int32_t)len;
 }
 
@@ -97,6 +101,8 @@ static void on_close(struct sim_device *dev, const struct iotp_device_note *n)
     else if (n->frame_type)
         sim_device_drop(dev, 0, "handshake failed at %s: %s", n->frame_type,
                         iotp_strerror(n->error));
+    else if (n->error == IOTP_EIO && dev->write_error < 0)
+        sim_device_drop(dev, 0, "send failed: %s", uv_strerror(dev->write_error));
     else
         sim_device_drop(dev, 0, "send failed: %s", iotp_strerror(n->error));
 }
