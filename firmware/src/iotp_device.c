@@ -15,9 +15,22 @@
 
 #include "iotp/iotp_error.h"
 
-static uint64_t now_ms(const struct iotp_device *dev)
+static uint64_t clock_ms(const struct iotp_device *dev)
 {
     return dev->platform.clock.now_ms(dev->platform.clock.ctx);
+}
+
+/* Deadlines are kept in 32-bit milliseconds and compared modulo 2^32 (good for delays under
+ * 24 days): on a Cortex-M0 every 64-bit comparison and addition is a call or a sequence. */
+static uint32_t now_ms(const struct iotp_device *dev)
+{
+    return (uint32_t)clock_ms(dev);
+}
+
+/* Whether deadline has come at now. */
+static int reached(uint32_t now, uint32_t deadline)
+{
+    return (int32_t)(now - deadline) >= 0;
 }
 
 static void note(struct iotp_device *dev, struct iotp_device_note *n)
@@ -235,7 +248,7 @@ static int on_event_error(struct iotp_device *dev, struct iotp_device_note *n)
         retry_s = IOTP_DEVICE_BUSY_DEFAULT_S;
     if (retry_s > IOTP_BACKOFF_MAX_HINT_S)
         retry_s = IOTP_BACKOFF_MAX_HINT_S;
-    dev->resume_ms = now_ms(dev) + (uint64_t)retry_s * 1000u;
+    dev->resume_ms = now_ms(dev) + retry_s * 1000u;
     n->kind = IOTP_DEVICE_NOTE_EVENT_BUSY;
     n->value = retry_s;
     note(dev, n);
@@ -364,13 +377,13 @@ static const session_handler_fn session_handlers[IOTP_TYPE_COUNT] = {
 
 static void go_online(struct iotp_device *dev)
 {
-    uint64_t now = now_ms(dev);
-
     dev->state = IOTP_DEVICE_ONLINE;
-    iotp_backoff_authenticated(&dev->backoff, now);
+    iotp_backoff_authenticated(&dev->backoff, clock_ms(dev));
     dev->ping_s = dev->params.ping_s ? dev->params.ping_s : dev->hs.ping_s;
+    if (dev->ping_s > IOTP_DEVICE_MAX_PING_S)
+        dev->ping_s = IOTP_DEVICE_MAX_PING_S;
     dev->ping_waiting = 0;
-    dev->ping_due_ms = now + (uint64_t)dev->ping_s * 1000u;
+    dev->ping_due_ms = now_ms(dev) + dev->ping_s * 1000u;
     if (dev->has_outbox)
         iotp_outbox_session_reset(&dev->outbox);
     note_simple(dev, IOTP_DEVICE_NOTE_ONLINE, 0, dev->ping_s);
@@ -470,11 +483,11 @@ int iotp_device_poll(struct iotp_device *dev)
 
 /* ---- time ---- */
 
-static void keepalive(struct iotp_device *dev, uint64_t now)
+static void keepalive(struct iotp_device *dev, uint32_t now)
 {
     struct iotp_device_note n;
 
-    if (dev->ping_s == 0 || now < dev->ping_due_ms)
+    if (dev->ping_s == 0 || !reached(now, dev->ping_due_ms))
         return;
     if (dev->ping_waiting != 0) {
         memset(&n, 0, sizeof(n));
@@ -484,7 +497,7 @@ static void keepalive(struct iotp_device *dev, uint64_t now)
         end_session(dev, &n);
         return;
     }
-    dev->ping_due_ms = now + (uint64_t)dev->ping_s * 1000u;
+    dev->ping_due_ms = now + dev->ping_s * 1000u;
     if (++dev->ping_id == 0)
         dev->ping_id = 1; /* 0 is not a request id */
     dev->ping_waiting = dev->ping_id;
@@ -494,23 +507,23 @@ static void keepalive(struct iotp_device *dev, uint64_t now)
 
 void iotp_device_tick(struct iotp_device *dev)
 {
-    uint64_t now = now_ms(dev);
+    uint32_t now = now_ms(dev);
 
-    if (dev->has_outbox && iotp_outbox_paused(&dev->outbox) && now >= dev->resume_ms) {
+    if (dev->has_outbox && iotp_outbox_paused(&dev->outbox) && reached(now, dev->resume_ms)) {
         iotp_outbox_resume(&dev->outbox);
         pump_events(dev);
     }
     switch (dev->state) {
     case IOTP_DEVICE_CONNECTING:
     case IOTP_DEVICE_HANDSHAKE:
-        if (now >= dev->deadline_ms)
+        if (reached(now, dev->deadline_ms))
             end_session_error(dev, IOTP_ETIMEOUT);
         break;
     case IOTP_DEVICE_ONLINE:
         keepalive(dev, now);
         break;
     case IOTP_DEVICE_BACKOFF:
-        if (now >= dev->deadline_ms) {
+        if (reached(now, dev->deadline_ms)) {
             dev->state = IOTP_DEVICE_CONNECT;
             note_simple(dev, IOTP_DEVICE_NOTE_CONNECT, 0, 0);
         }
@@ -520,28 +533,27 @@ void iotp_device_tick(struct iotp_device *dev)
     }
 }
 
-static uint64_t earlier(uint64_t a, uint64_t b)
+/* The smaller of best and the time from now to deadline (0 when it has come). */
+static uint32_t sooner(uint32_t best, uint32_t now, uint32_t deadline)
 {
-    return a < b ? a : b;
+    int32_t left = (int32_t)(deadline - now);
+    uint32_t ms = left <= 0 ? 0 : (uint32_t)left;
+
+    return ms < best ? ms : best;
 }
 
 uint32_t iotp_device_next_timeout_ms(const struct iotp_device *dev)
 {
-    uint64_t due = UINT64_MAX, now;
+    uint32_t now = now_ms(dev), best = IOTP_DEVICE_NO_TIMEOUT;
 
     if (dev->has_outbox && iotp_outbox_paused(&dev->outbox))
-        due = dev->resume_ms;
+        best = sooner(best, now, dev->resume_ms);
     if (dev->state == IOTP_DEVICE_CONNECTING || dev->state == IOTP_DEVICE_HANDSHAKE ||
         dev->state == IOTP_DEVICE_BACKOFF)
-        due = earlier(due, dev->deadline_ms);
+        best = sooner(best, now, dev->deadline_ms);
     else if (dev->state == IOTP_DEVICE_ONLINE && dev->ping_s > 0)
-        due = earlier(due, dev->ping_due_ms);
-    if (due == UINT64_MAX)
-        return IOTP_DEVICE_NO_TIMEOUT;
-    now = now_ms(dev);
-    if (due <= now)
-        return 0;
-    return due - now >= IOTP_DEVICE_NO_TIMEOUT ? IOTP_DEVICE_NO_TIMEOUT - 1 : (uint32_t)(due - now);
+        best = sooner(best, now, dev->ping_due_ms);
+    return best;
 }
 
 uint32_t iotp_device_transport_down(struct iotp_device *dev)
@@ -555,7 +567,7 @@ uint32_t iotp_device_transport_down(struct iotp_device *dev)
     dev->platform.random.fill(dev->platform.random.ctx, rnd, sizeof(rnd));
     random =
         (uint32_t)rnd[0] | (uint32_t)rnd[1] << 8 | (uint32_t)rnd[2] << 16 | (uint32_t)rnd[3] << 24;
-    delay = iotp_backoff_next_ms(&dev->backoff, now_ms(dev), dev->retry_hint_s, random);
+    delay = iotp_backoff_next_ms(&dev->backoff, clock_ms(dev), dev->retry_hint_s, random);
     dev->retry_hint_s = 0;
     dev->ping_s = 0;
     dev->state = IOTP_DEVICE_BACKOFF;

@@ -73,6 +73,11 @@
 #define IOTP_DEVICE_SEND_IDLE 1000
 #endif
 
+/* The longest keepalive period honoured, in seconds (a day): deadlines are 32-bit ms. */
+#ifndef IOTP_DEVICE_MAX_PING_S
+#define IOTP_DEVICE_MAX_PING_S 86400
+#endif
+
 /* iotp_device_next_timeout_ms when nothing is due at any time. */
 #define IOTP_DEVICE_NO_TIMEOUT UINT32_MAX
 
@@ -182,9 +187,9 @@ struct iotp_device {
     uint8_t *tx;
     size_t tx_cap;
     struct iotp_backoff backoff;
-    uint64_t deadline_ms;  /* CONNECTING/HANDSHAKE: the handshake's; BACKOFF: the next try */
-    uint64_t ping_due_ms;  /* ONLINE with ping_s: when the next PING goes */
-    uint64_t resume_ms;    /* outbox paused: when sending resumes */
+    uint32_t deadline_ms;  /* CONNECTING/HANDSHAKE: the handshake's; BACKOFF: the next try */
+    uint32_t ping_due_ms;  /* ONLINE with ping_s: when the next PING goes */
+    uint32_t resume_ms;    /* outbox paused: when sending resumes (deadlines: clock mod 2^32) */
     uint32_t ping_s;       /* this session's keepalive period (0: none) */
     uint32_t ping_id;      /* last PING id sent */
     uint32_t ping_waiting; /* id of a PING without PONG, 0 if none */
