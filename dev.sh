@@ -17,7 +17,7 @@ packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
           libuv1-dev libssl-dev openssl libmariadb-dev mariadb-server-core mariadb-client-core
           libcjson-dev libcmocka-dev libargon2-dev libinih-dev libsystemd-dev scdoc
           libncurses-dev tmux procps python3 util-linux logrotate zlib1g-dev libwslay-dev curl python3-prometheus-client
-          dpkg-dev file)
+          dpkg-dev file gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
 
 deps() {
     local missing=()
@@ -215,8 +215,8 @@ test_suite() {
     # number of executions: tests/fuzz/run.sh).
     cmake -S "$top" -B "$top/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang >/dev/null
     cmake --build "$top/build-fuzz" -j"$(nproc)" \
-        --target fuzz_frame fuzz_http fuzz_handshake fuzz_ctl_request fuzz_config fuzz_argspec \
-        fuzz_ws_json
+        --target fuzz_frame fuzz_http fuzz_handshake fuzz_device fuzz_ctl_request fuzz_config \
+        fuzz_argspec fuzz_ws_json
     run_ctest "$top/build-fuzz" -L fuzz
 }
 

@@ -12,11 +12,14 @@ set(IOTP_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_hex.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_sha256.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_atecc.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_atecc_i2c.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_handshake.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_device_hs.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_server_hs.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_transport.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_outbox.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_backoff.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_device.c
 )
 
 set(IOTP_INCLUDE_DIRS ${CMAKE_CURRENT_LIST_DIR}/include)

@@ -503,7 +503,6 @@ int main(int argc, char **argv)
     struct iotsim sim;
     struct sim_device_list list = {0};
     struct sim_fleet_config cfg;
-    struct sim_backoff_params backoff = SIM_BACKOFF_DEFAULTS;
     char err[512], host[256];
     int loop_open = 0, fleet_open = 0, rc = EXIT_USAGE, r;
 
@@ -542,7 +541,6 @@ int main(int argc, char **argv)
     cfg.ping_s = sim.opt.ping_s;
     cfg.connect_rate = sim.opt.rate;
     cfg.handshake_timeout_ms = 15000;
-    cfg.backoff = backoff;
     cfg.verbose = sim.opt.verbose;
     cfg.answers = &sim.opt.answers;
     cfg.events = &sim.opt.events;

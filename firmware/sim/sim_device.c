@@ -1,10 +1,10 @@
 /*
  * sim_device.c - one simulated device's connection: its state, the socket and TLS, writes,
- * timeouts, reconnecting with backoff, and stopping (contract and state diagram in
- * sim_device.h). What the device does with the frames it receives is in sim_device_frames.c,
- * its events in sim_device_events.c.
+ * the engine's timer, reconnecting when the engine says, and stopping (contract and state
+ * diagram in sim_device.h). The engine's platform and notes are in sim_device_engine.c, the
+ * events in sim_device_events.c.
  *
- * Bytes flow socket -> (TLS) -> sim_device_on_bytes, and frames flow writer -> (TLS) -> socket.
+ * Bytes flow socket -> (TLS) -> iotp_device_feed, and frames flow engine -> (TLS) -> socket.
  * Writes first try uv_try_write and queue only what the kernel did not take, copied into a
  * request freed by its callback: a device's frames are small and mostly go out at once, so
  * 10,000 idle devices hold no write buffers.
@@ -86,9 +86,8 @@ int sim_device_init(struct sim_device *dev, struct sim_fleet *fleet,
     memset(dev, 0, sizeof(*dev));
     dev->fleet = fleet;
     dev->entry = entry;
-    sim_backoff_init(&dev->backoff, &fleet->cfg.backoff);
-    if (entry->alg == IOTP_ALG_ATECC508A_MAC)
-        iotp_atecc_soft_init(&dev->chip_soft, entry->key, 0, entry->serial, &dev->chip);
+    if (sim_device_engine_init(dev) < 0)
+        return UV_EINVAL;
     r = uv_timer_init(fleet->loop, &dev->timer);
     if (r < 0)
         return r;
@@ -96,9 +95,8 @@ int sim_device_init(struct sim_device *dev, struct sim_fleet *fleet,
     dev->timer_open = 1;
     /* Timers hold no descriptor and cost nothing until started: every device gets them. */
     uv_timer_init(fleet->loop, &dev->event_timer);
-    uv_timer_init(fleet->loop, &dev->resume_timer);
-    dev->event_timer.data = dev->resume_timer.data = dev;
-    dev->event_timers_open = 1;
+    dev->event_timer.data = dev;
+    dev->event_timer_open = 1;
     dev->control.ctx = dev;
     dev->control.set_events = fleet->cfg.events ? sim_device_control_set_events : NULL;
     return 0;
@@ -112,10 +110,9 @@ static void close_timers(struct sim_device *dev)
         uv_timer_stop(&dev->timer);
         uv_close((uv_handle_t *)&dev->timer, NULL);
     }
-    if (dev->event_timers_open) {
-        dev->event_timers_open = 0;
+    if (dev->event_timer_open) {
+        dev->event_timer_open = 0;
         uv_close((uv_handle_t *)&dev->event_timer, NULL);
-        uv_close((uv_handle_t *)&dev->resume_timer, NULL);
     }
 }
 
@@ -164,22 +161,35 @@ void sim_device_drop(struct sim_device *dev, int auth, const char *fmt, ...)
     /* Answers still waiting belong to this connection's requests: never send them on the next. */
     sim_delayed_cancel(&dev->fleet->delayed, dev);
     sim_device_set_state(dev, SIM_DEVICE_CLOSING);
+    iotp_device_transport_down(&dev->engine); /* picks the backoff delay */
     close_tcp(dev);
 }
 
-/* Wait out the backoff, then ask the pacer for a slot again. */
+void sim_device_arm_timer(struct sim_device *dev)
+{
+    uint32_t ms;
+
+    /* At stop the timer is the BYE grace, and the engine has nothing left to wait for. */
+    if (!dev->timer_open || dev->state == SIM_DEVICE_CLOSING || dev->state == SIM_DEVICE_STOPPED)
+        return;
+    ms = iotp_device_next_timeout_ms(&dev->engine);
+    if (ms == IOTP_DEVICE_NO_TIMEOUT)
+        uv_timer_stop(&dev->timer);
+    else
+        uv_timer_start(&dev->timer, on_timer, ms, 0);
+}
+
+/* Wait out the engine's backoff, then ask the pacer for a slot again (its CONNECT note). */
 static void schedule_retry(struct sim_device *dev)
 {
-    uint64_t delay = sim_backoff_next_ms(&dev->backoff, uv_now(dev->fleet->loop), dev->retry_hint_s,
-                                         sim_fleet_random(dev->fleet));
-
-    dev->retry_hint_s = 0;
+    iotp_device_transport_down(&dev->engine);
     sim_device_set_state(dev, SIM_DEVICE_BACKOFF);
-    uv_timer_start(&dev->timer, on_timer, delay, 0);
+    sim_device_arm_timer(dev);
 }
 
 static void finish_stop(struct sim_device *dev)
 {
+    iotp_device_stop(&dev->engine); /* a no-op if it is stopped already */
     sim_device_set_state(dev, SIM_DEVICE_STOPPED);
     close_timers(dev);
 }
@@ -282,32 +292,14 @@ static int flush_tls(struct sim_device *dev)
     return 0;
 }
 
-/* Send one frame (through TLS when configured); drops the connection on failure. */
-void sim_device_send_frame(struct sim_device *dev, const uint8_t *frame, size_t len)
+/* Send bytes (through TLS when configured); the engine ends the session on failure. */
+int sim_device_write(struct sim_device *dev, const uint8_t *data, size_t len)
 {
-    int r;
-
-    if (dev->fleet->cfg.tls) {
-        r = sim_tls_write(&dev->tls, frame, len) < 0 ? UV_EPROTO : flush_tls(dev);
-    } else {
-        r = send_raw(dev, frame, len);
-    }
-    if (r < 0)
-        sim_device_drop(dev, 0, "send failed: %s", uv_strerror(r));
-}
-
-void sim_device_authenticated(struct sim_device *dev)
-{
-    uint32_t ping_s = dev->fleet->cfg.ping_s ? dev->fleet->cfg.ping_s : dev->hs.ping_s;
-
-    sim_device_set_state(dev, SIM_DEVICE_AUTHENTICATED);
-    sim_backoff_authenticated(&dev->backoff, uv_now(dev->fleet->loop));
-    dev->ping_s = ping_s;
-    dev->ping_outstanding = 0;
-    uv_timer_stop(&dev->timer); /* the handshake deadline */
-    if (ping_s > 0)
-        uv_timer_start(&dev->timer, on_timer, (uint64_t)ping_s * 1000, (uint64_t)ping_s * 1000);
-    sim_device_events_on_session(dev);
+    if (!dev->tcp_open || dev->tcp_closing)
+        return UV_ENOTCONN;
+    if (dev->fleet->cfg.tls)
+        return sim_tls_write(&dev->tls, data, len) < 0 ? UV_EPROTO : flush_tls(dev);
+    return send_raw(dev, data, len);
 }
 
 static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
@@ -339,7 +331,8 @@ static void on_tls_bytes(struct sim_device *dev, const uint8_t *data, size_t len
         }
         if (r == 0)
             return;
-        sim_device_start_handshake(dev);
+        sim_device_set_state(dev, SIM_DEVICE_HANDSHAKE);
+        iotp_device_transport_up(&dev->engine);
     }
     while (!dev->tcp_closing) {
         r = sim_tls_read(&dev->tls, plain, sizeof(dev->fleet->read_buf));
@@ -349,7 +342,7 @@ static void on_tls_bytes(struct sim_device *dev, const uint8_t *data, size_t len
         }
         if (r == 0)
             break;
-        sim_device_on_bytes(dev, plain, (size_t)r);
+        iotp_device_feed(&dev->engine, plain, (size_t)r);
     }
     if (!dev->tcp_closing && flush_tls(dev) < 0)
         sim_device_drop(dev, 0, "send failed");
@@ -370,15 +363,17 @@ static void on_read(uv_stream_t *stream, ssize_t nread, const uv_buf_t *buf)
     }
     if (fleet->cfg.tls) {
         on_tls_bytes(dev, (const uint8_t *)buf->base, (size_t)nread);
+        sim_device_arm_timer(dev);
         return;
     }
     fleet->out_dev = dev;
-    sim_device_on_bytes(dev, (const uint8_t *)buf->base, (size_t)nread);
+    iotp_device_feed(&dev->engine, (const uint8_t *)buf->base, (size_t)nread);
     /* A sim_device_drop() on the way closed the socket: what was said to it goes nowhere. */
     if (!dev->tcp_closing && (r = flush_out(fleet)) < 0)
         sim_device_drop(dev, 0, "send failed: %s", uv_strerror(r));
     fleet->out_dev = NULL;
     fleet->out_len = 0;
+    sim_device_arm_timer(dev);
 }
 
 static void on_connect(uv_connect_t *req, int status)
@@ -399,7 +394,9 @@ static void on_connect(uv_connect_t *req, int status)
         return;
     }
     if (!dev->fleet->cfg.tls) {
-        sim_device_start_handshake(dev);
+        sim_device_set_state(dev, SIM_DEVICE_HANDSHAKE);
+        iotp_device_transport_up(&dev->engine);
+        sim_device_arm_timer(dev);
         return;
     }
     if (sim_tls_open(&dev->tls, dev->fleet->cfg.tls, dev->fleet->cfg.server_name) < 0) {
@@ -431,7 +428,8 @@ void sim_device_connect(struct sim_device *dev)
     dev->tcp_open = 1;
     dev->tcp_closing = 0;
     sim_device_set_state(dev, SIM_DEVICE_CONNECTING);
-    uv_timer_start(&dev->timer, on_timer, fleet->cfg.handshake_timeout_ms, 0);
+    iotp_device_connecting(&dev->engine); /* the handshake deadline runs from here */
+    sim_device_arm_timer(dev);
     r = uv_tcp_connect(&dev->connect_req, &dev->tcp, (const struct sockaddr *)&fleet->cfg.addr,
                        on_connect);
     if (r < 0)
@@ -442,26 +440,13 @@ static void on_timer(uv_timer_t *timer)
 {
     struct sim_device *dev = timer->data;
 
-    switch (dev->state) {
-    case SIM_DEVICE_BACKOFF:
-        sim_device_set_state(dev, SIM_DEVICE_QUEUED);
-        sim_fleet_enqueue(dev->fleet, dev);
-        break;
-    case SIM_DEVICE_CONNECTING:
-    case SIM_DEVICE_TLS:
-    case SIM_DEVICE_HANDSHAKE:
-        sim_device_drop(dev, 0, "no WELCOME within %llu ms",
-                        (unsigned long long)dev->fleet->cfg.handshake_timeout_ms);
-        break;
-    case SIM_DEVICE_AUTHENTICATED:
-        sim_device_ping(dev);
-        break;
-    case SIM_DEVICE_CLOSING:
+    if (dev->state == SIM_DEVICE_CLOSING) {
         close_tcp(dev); /* the BYE grace at stop ran out */
-        break;
-    default:
-        break;
+        return;
     }
+    /* The handshake deadline, keepalive, the end of a busy pause or of the backoff. */
+    iotp_device_tick(&dev->engine);
+    sim_device_arm_timer(dev);
 }
 
 static void on_shutdown(uv_shutdown_t *req, int status)
@@ -485,8 +470,8 @@ void sim_device_stop(struct sim_device *dev)
         sim_device_set_state(dev, SIM_DEVICE_CLOSING); /* on_tcp_closed finishes the stop */
         return;
     }
-    if (prev == SIM_DEVICE_AUTHENTICATED) {
-        sim_device_send_system(dev, IOTP_TYPE_BYE, 0);
+    /* BYE when authenticated; a failed send drops the connection through the engine. */
+    if (iotp_device_stop(&dev->engine) && !dev->tcp_closing) {
         if (dev->fleet->cfg.tls) {
             sim_tls_shutdown(&dev->tls);
             flush_tls(dev);

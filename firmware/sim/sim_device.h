@@ -1,30 +1,24 @@
 /*
- * sim_device.h - one simulated device: its connection, handshake, keepalive and backoff.
+ * sim_device.h - one simulated device: a libuv driver of the library's device engine.
  *
- * A state machine driven by libuv callbacks:
+ * The session itself (handshake, keepalive, requests, the event outbox, BYE, backoff) is
+ * iotp_device, the very code a microcontroller links; this driver gives it a socket (and TLS),
+ * a clock (the loop's), getrandom(2), the --state-dir sequence file, and one timer set to
+ * whatever the engine says it waits for next. The driver's own states are the connection's:
  *
- *   IDLE/BACKOFF --(pacer grants a slot)--> CONNECTING --TCP up--> [TLS] --> HANDSHAKE
- *   HANDSHAKE --WELCOME verified--> AUTHENTICATED --(close, error, missed PONG)--> CLOSING
- *   CLOSING --handle closed--> BACKOFF --(jittered delay)--> QUEUED --> CONNECTING ...
+ *   QUEUED --(pacer grants a slot)--> CONNECTING --TCP up--> [TLS] --> HANDSHAKE
+ *   HANDSHAKE --WELCOME verified--> AUTHENTICATED --(close, error, engine's CLOSE)--> CLOSING
+ *   CLOSING --handle closed--> BACKOFF --(the engine's jittered delay)--> QUEUED ...
  *   any state --sim_device_stop--> (BYE if authenticated) --> STOPPED
  *
- * The device uses the same library a microcontroller does: iotp_device_hs_* for the handshake
- * (HMAC or the ATECC508A software chip), an iotp_parser over a fixed per-device buffer and,
- * for events, an iotp_outbox. Its main timer's meaning follows the state: the handshake
- * deadline while connecting, the PING period when authenticated, the backoff delay, the BYE
- * grace at stop. Two more timers belong to events and run regardless of the connection: the
- * generation period (events made while disconnected wait in the outbox) and the end of a
- * pause after `ERROR code=busy retry=<s>`.
- *
  * Events: generation starts at the device's first WELCOME (iotsim --events, or a start_events
- * command later); the --alarm frames are queued at that moment too. On every WELCOME the
- * outbox rewinds and everything not yet acknowledged is sent again, oldest first, then new
- * events as they come. ACK removes one event (and writes the --ack-log line); a permanent
- * ERROR drops it; busy pauses sending for retry= seconds (1 s without it).
+ * command later; its own timer runs regardless of the connection); the --alarm frames are
+ * queued at that moment too. The engine sends, resends after a reconnect, and honours busy;
+ * the driver counts, logs and writes the --ack-log line from the engine's notes.
  *
- * Three files implement it: sim_device.c (the connection, timers, backoff and stop),
- * sim_device_frames.c (the handshake and the session's frames) and sim_device_events.c (the
- * events); sim_device_internal.h is how they call each other.
+ * Three files implement it: sim_device.c (the connection, the timer and stop),
+ * sim_device_engine.c (the engine's platform, its notes and the request handler) and
+ * sim_device_events.c (the events); sim_device_internal.h is how they call each other.
  */
 #ifndef SIM_DEVICE_H
 #define SIM_DEVICE_H
@@ -34,7 +28,6 @@
 #include <uv.h>
 
 #include "iotp/iotp.h"
-#include "sim_backoff.h"
 #include "sim_devices_file.h"
 #include "sim_events.h"
 #include "sim_handlers.h"
@@ -59,11 +52,10 @@ struct sim_device {
     const struct sim_device_entry *entry;
     enum sim_device_state state;
 
-    /* The library's view of the device. */
-    struct iotp_device_hs hs;
+    /* The library's engine and what it keeps of the device. */
+    struct iotp_device engine;
     struct iotp_atecc_soft chip_soft;
     struct iotp_atecc_chip chip;
-    struct iotp_parser parser;
     uint8_t rx[IOTP_MAX_FRAME];
 
     /* The connection. */
@@ -76,36 +68,30 @@ struct sim_device {
     int tcp_closing; /* uv_close was called on tcp */
     int timer_open;
 
-    struct sim_backoff backoff;
-    uint32_t retry_hint_s;     /* the server's retry= from the last refusal */
-    uint32_t ping_s;           /* keepalive period of this connection (0 = none) */
-    uint32_t ping_id;          /* last PING id sent (increasing, never 0) */
-    uint32_t ping_outstanding; /* id of a PING without PONG yet, 0 if none */
-    unsigned attempts;         /* connection attempts so far */
+    unsigned attempts; /* connection attempts so far */
+    int write_error;   /* the UV_E* code of the last failed write, for the log */
 
     struct sim_device *next_queued; /* connect queue link (owned by the fleet) */
     int queued;
 
     /* Events (when the fleet has an event configuration). */
     struct sim_device_control control; /* what start_events / stop_events act on */
-    struct iotp_outbox outbox;
-    uint8_t *outbox_storage; /* allocated at the first event; NULL until then */
+    uint8_t *outbox_storage; /* the engine's, allocated at the first event; NULL until then */
     int outbox_failed;       /* the sequence file could not be read: events are refused */
     uv_timer_t event_timer;  /* generation */
-    uv_timer_t resume_timer; /* end of a busy pause */
-    int event_timers_open;
-    int events_started;       /* the first WELCOME came: alarms queued, generation begun */
-    int events_on;            /* periodic generation switched on */
-    int events_settled;       /* all events made and acknowledged (counted by the fleet) */
-    int alarm_raised;         /* --alarm-every: the last scheduled alarm said raised */
-    double events_rate;       /* events per second while on */
-    double events_t0;         /* loop time (ms) from which generation is counted */
-    uint64_t events_ticks;    /* events due since events_t0 that were generated or refused */
-    uint32_t events_max_sent; /* highest seq sent so far (a lower one is a retransmission) */
+    int event_timer_open;
+    int events_started;    /* the first WELCOME came: alarms queued, generation begun */
+    int events_on;         /* periodic generation switched on */
+    int events_settled;    /* all events made and acknowledged (counted by the fleet) */
+    int alarm_raised;      /* --alarm-every: the last scheduled alarm said raised */
+    double events_rate;    /* events per second while on */
+    double events_t0;      /* loop time (ms) from which generation is counted */
+    uint64_t events_ticks; /* events due since events_t0 that were generated or refused */
     struct sim_event_state gen;
 };
 
-/* Prepare dev for entry on fleet's loop (initialises its timer). Returns 0 or a UV_E* code. */
+/* Prepare dev for entry on fleet's loop (its engine and timers). Returns 0, a UV_E* code, or
+ * UV_EINVAL when the engine refuses the entry. */
 int sim_device_init(struct sim_device *dev, struct sim_fleet *fleet,
                     const struct sim_device_entry *entry);
 

@@ -1,13 +1,13 @@
 /*
  * sim_device_events.c - a simulated device's events and alarms: generating them at the
- * configured rate, queueing them in the device's iotp_outbox, sending them while the session
- * is up, and acting on the server's ACK or ERROR for each.
+ * configured rate and handing them to the device's engine, which queues them in its
+ * iotp_outbox, sends them while the session is up and acts on the server's ACK or ERROR; the
+ * engine's notes about them come back here to be counted and logged.
  *
- * The outbox is allocated at the first event, so that a fleet without events costs nothing.
- * pump_events() is the only sender: it runs after every WELCOME, every generation tick and the
- * end of a busy pause, and sends what the outbox hands out while the connection is up.
- * Sequence numbers come in reserved blocks; with --state-dir each block's high-water mark is
- * in the device's file (fsync'ed) before its first number is used.
+ * The outbox storage is allocated at the first event, so that a fleet without events costs
+ * nothing. Sequence numbers come in reserved blocks; with --state-dir each block's high-water
+ * mark is in the device's file (fsync'ed) before its first number is used: the engine asks
+ * through its persist store, sim_device_store_high_water.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -43,7 +43,7 @@ static int open_outbox(struct sim_device *dev)
     size = sim_event_storage_size(ec, dev->entry->id);
     dev->outbox_storage = malloc(size);
     if (!dev->outbox_storage ||
-        iotp_outbox_init(&dev->outbox, dev->outbox_storage, size, high_water, 0) < 0) {
+        iotp_device_attach_outbox(&dev->engine, dev->outbox_storage, size, high_water) < 0) {
         sim_fleet_log(dev->fleet, dev->entry->id, "no events: out of memory");
         free(dev->outbox_storage);
         dev->outbox_storage = NULL;
@@ -53,22 +53,20 @@ static int open_outbox(struct sim_device *dev)
     return 0;
 }
 
-/* Make the next block of sequence numbers durable when the outbox asks for it. A failure
+/* The engine's persist store: make the next block of sequence numbers durable. A failure
  * leaves the old reservation: once it runs out, events are refused until a store succeeds. */
-static void reserve_seqs(struct sim_device *dev)
+int sim_device_store_high_water(void *ctx, uint32_t high_water)
 {
+    struct sim_device *dev = ctx;
     const struct sim_event_config *ec = dev->fleet->cfg.events;
-    uint32_t high_water;
     char err[512];
 
-    if (!iotp_outbox_reserve_needed(&dev->outbox, &high_water))
-        return;
-    if (ec->state_dir &&
+    if (ec && ec->state_dir &&
         sim_seq_store(ec->state_dir, dev->entry->id, high_water, err, sizeof(err)) < 0) {
         sim_fleet_log(dev->fleet, dev->entry->id, "cannot reserve sequence numbers: %s", err);
-        return;
+        return IOTP_EIO;
     }
-    iotp_outbox_reserved(&dev->outbox, high_water);
+    return 0;
 }
 
 /* Queue one event (periodic: advances the generators) or alarm. Returns 0, or -1 when it was
@@ -86,11 +84,11 @@ static int push_event(struct sim_device *dev, enum iotp_event_kind kind, const c
 
     if (open_outbox(dev) < 0)
         r = IOTP_ESTATE;
-    else if (iotp_outbox_pending(&dev->outbox) >= ec->outbox_entries)
+    else if (iotp_outbox_pending(iotp_device_outbox(&dev->engine)) >= ec->outbox_entries)
         r = IOTP_ENOSPC;
     else {
-        reserve_seqs(dev);
-        n = sim_event_fields(ec, &dev->gen, name, iotp_outbox_last_seq(&dev->outbox) + 1, periodic,
+        n = sim_event_fields(ec, &dev->gen, name,
+                             iotp_outbox_last_seq(iotp_device_outbox(&dev->engine)) + 1, periodic,
                              fleet_random, dev->fleet, fields, values);
         if (kind == IOTP_ALARM) {
             fields[n].key = "state";
@@ -100,7 +98,7 @@ static int push_event(struct sim_device *dev, enum iotp_event_kind kind, const c
                 fields[n++].value = severity;
             }
         }
-        r = iotp_outbox_push(&dev->outbox, kind, dev->entry->id, name, n, fields, &seq);
+        r = iotp_device_event(&dev->engine, kind, name, n, fields, &seq);
     }
     if (r < 0) {
         dev->gen = saved;
@@ -117,32 +115,9 @@ static int push_event(struct sim_device *dev, enum iotp_event_kind kind, const c
     return 0;
 }
 
-/* Send what the outbox hands out while the connection is up. */
-static void pump_events(struct sim_device *dev)
-{
-    const uint8_t *frame;
-    size_t len;
-    uint32_t seq;
-
-    if (!dev->outbox_storage)
-        return;
-    while (dev->state == SIM_DEVICE_AUTHENTICATED && !dev->tcp_closing &&
-           iotp_outbox_next(&dev->outbox, &frame, &len, &seq) == 1) {
-        sim_device_send_frame(dev, frame, len);
-        if (dev->tcp_closing)
-            return; /* the send failed: the next session sends it again */
-        iotp_outbox_mark_sent(&dev->outbox, seq);
-        dev->fleet->stats.events_sent++;
-        if (seq <= dev->events_max_sent)
-            dev->fleet->stats.events_resent++;
-        else
-            dev->events_max_sent = seq;
-    }
-}
-
 /* Count the device as settled once every event it will make is made and acknowledged (what
- * iotsim --exit-when-acked waits for). */
-static void check_settled(struct sim_device *dev)
+ * iotsim --exit-when-acked waits for); leaving is how many pending events are about to go. */
+static void settle_check(struct sim_device *dev, unsigned leaving)
 {
     const struct sim_event_config *ec = dev->fleet->cfg.events;
 
@@ -150,7 +125,7 @@ static void check_settled(struct sim_device *dev)
         return;
     if (ec->count > 0 && dev->gen.made < ec->count)
         return;
-    if (dev->outbox_storage && iotp_outbox_pending(&dev->outbox) > 0)
+    if (dev->outbox_storage && iotp_outbox_pending(iotp_device_outbox(&dev->engine)) > leaving)
         return;
     dev->events_settled = 1;
     sim_fleet_events_settled(dev->fleet);
@@ -187,8 +162,7 @@ static void on_event_timer(uv_timer_t *timer)
     struct sim_device *dev = timer->data;
 
     generate_due(dev);
-    pump_events(dev);
-    check_settled(dev);
+    settle_check(dev, 0);
 }
 
 /* Begin periodic generation at rate events per second. The first event comes after a random
@@ -242,73 +216,51 @@ static void start_events(struct sim_device *dev)
         start_generation(dev, ec->rate);
 }
 
-/* Every WELCOME: what was not acknowledged goes again, oldest first. */
+/* Every WELCOME (the engine has already rewound its outbox to resend what is unacknowledged). */
 void sim_device_events_on_session(struct sim_device *dev)
 {
     if (!dev->fleet->cfg.events)
         return;
     if (!dev->events_started)
         start_events(dev);
-    if (dev->outbox_storage)
-        iotp_outbox_session_reset(&dev->outbox);
-    pump_events(dev);
-    check_settled(dev);
+    settle_check(dev, 0);
 }
 
-static void on_resume_timer(uv_timer_t *timer)
+/* The engine's notes about events. */
+void sim_device_events_note(struct sim_device *dev, const struct iotp_device_note *n)
 {
-    struct sim_device *dev = timer->data;
+    struct sim_fleet *fleet = dev->fleet;
+    struct sim_stats *st = &fleet->stats;
+    FILE *log = fleet->cfg.events ? fleet->cfg.events->ack_log : NULL;
 
-    iotp_outbox_resume(&dev->outbox);
-    pump_events(dev);
-}
-
-/* `iotd <dev> ACK <seq>`. */
-void sim_device_on_event_ack(struct sim_device *dev, uint32_t seq)
-{
-    FILE *log = dev->fleet->cfg.events ? dev->fleet->cfg.events->ack_log : NULL;
-    const uint8_t *frame;
-    size_t len;
-
-    if (!dev->outbox_storage || iotp_outbox_get(&dev->outbox, seq, &frame, &len) < 0) {
-        if (dev->fleet->cfg.verbose)
-            sim_fleet_log(dev->fleet, dev->entry->id, "%s %u for no pending event",
-                          iotp_type_name(IOTP_TYPE_ACK), (unsigned)seq);
-        return;
+    switch (n->kind) {
+    case IOTP_DEVICE_NOTE_EVENT_SENT:
+        st->events_sent++;
+        st->events_resent += n->value;
+        break;
+    case IOTP_DEVICE_NOTE_EVENT_ACKED:
+        if (log)
+            sim_ack_log_write(log, n->frame, n->len);
+        st->events_acked++;
+        st->events_pending--;
+        settle_check(dev, 1); /* the engine removes the event once this note returns */
+        break;
+    case IOTP_DEVICE_NOTE_EVENT_DROPPED:
+        st->events_rejected++;
+        st->events_pending--;
+        sim_fleet_log(fleet, dev->entry->id, "event %u refused: code=%s%s%s", (unsigned)n->id,
+                      n->code ? n->code : "?", n->msg ? " msg=" : "", n->msg ? n->msg : "");
+        settle_check(dev, 0);
+        break;
+    case IOTP_DEVICE_NOTE_EVENT_BUSY:
+        st->events_busy++;
+        break;
+    case IOTP_DEVICE_NOTE_ACK_UNKNOWN:
+        if (fleet->cfg.verbose)
+            sim_fleet_log(fleet, dev->entry->id, "%s %u for no pending event",
+                          iotp_type_name(IOTP_TYPE_ACK), (unsigned)n->id);
+        break;
+    default:
+        break;
     }
-    if (log)
-        sim_ack_log_write(log, frame, len);
-    iotp_outbox_on_ack(&dev->outbox, seq);
-    dev->fleet->stats.events_acked++;
-    dev->fleet->stats.events_pending--;
-    check_settled(dev);
-}
-
-/* `iotd <dev> ERROR <seq> code=...` for a pending event. Returns 0 if seq was one. */
-int sim_device_on_event_error(struct sim_device *dev, const struct iotp_frame *f)
-{
-    const char *code = iotp_frame_arg(f, "code"), *msg = iotp_frame_arg(f, "msg");
-    uint32_t retry_s = 0;
-    int r;
-
-    if (!dev->outbox_storage)
-        return -1;
-    r = iotp_outbox_on_error(&dev->outbox, f->id, code ? code : "internal");
-    if (r == IOTP_OUTBOX_DROPPED) {
-        dev->fleet->stats.events_rejected++;
-        dev->fleet->stats.events_pending--;
-        sim_fleet_log(dev->fleet, dev->entry->id, "event %u refused: code=%s%s%s", (unsigned)f->id,
-                      code ? code : "?", msg ? " msg=" : "", msg ? msg : "");
-        check_settled(dev);
-        return 0;
-    }
-    if (r != IOTP_OUTBOX_PAUSED)
-        return -1;
-    dev->fleet->stats.events_busy++;
-    if (iotp_frame_arg_u32(f, "retry", &retry_s) < 0 || retry_s == 0)
-        retry_s = 1;
-    if (retry_s > 3600)
-        retry_s = 3600;
-    uv_timer_start(&dev->resume_timer, on_resume_timer, (uint64_t)retry_s * 1000, 0);
-    return 0;
 }

@@ -22,7 +22,6 @@
 #include <openssl/ssl.h>
 #include <uv.h>
 
-#include "sim_backoff.h"
 #include "sim_devices_file.h"
 #include "sim_events.h"
 #include "sim_handlers.h"
@@ -37,7 +36,7 @@ struct sim_fleet_config {
     uint32_t ping_s;               /* keepalive period; 0 = the one WELCOME asks for */
     double connect_rate;           /* connection attempts per second (> 0) */
     uint64_t handshake_timeout_ms; /* connect + TLS + HELLO..WELCOME must fit in this */
-    struct sim_backoff_params backoff;
+    struct iotp_backoff_params backoff; /* zeros: the library's defaults */
     int verbose; /* log every device event to stderr, not only the first few problems */
     const struct sim_answer_rules *answers; /* NULL: answer every request at once */
     const struct sim_event_config *events;  /* NULL: no events, start_events refused */
@@ -99,6 +98,9 @@ struct sim_fleet {
     struct sim_device *out_dev;
     size_t out_len;
     uint8_t out_buf[64 * 1024];
+    /* Where every device's engine writes the frame it sends: engines run one at a time on
+     * this loop and send what they write before returning, so one buffer serves them all. */
+    uint8_t tx_buf[IOTP_MAX_FRAME];
 };
 
 /* Set the fleet up over entries (count > 0; entries must outlive the fleet). Allocates the

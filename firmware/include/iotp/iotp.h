@@ -1,6 +1,7 @@
 /*
  * iotp.h - the iotd wire protocol library in one include: frames, SHA-256/HMAC, hex, the
- * ATECC508A MAC, the handshake state machines, the event outbox and the platform interfaces.
+ * ATECC508A MAC, the handshake state machines, the event outbox, the platform interfaces, the
+ * reconnect backoff and the device engine that ties them together.
  */
 #ifndef IOTP_H
 #define IOTP_H
@@ -13,7 +14,10 @@
 #include "iotp_hex.h"
 #include "iotp_platform.h"
 #include "iotp_atecc.h"
+#include "iotp_atecc_i2c.h"
 #include "iotp_handshake.h"
 #include "iotp_outbox.h"
+#include "iotp_backoff.h"
+#include "iotp_device.h"
 
 #endif

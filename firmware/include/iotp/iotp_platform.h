@@ -1,8 +1,9 @@
 /*
  * iotp_platform.h - what the library needs from its host, as small structs of function
- * pointers: a transport (send and receive bytes), a random source (nonces) and a clock
- * (deadlines). The library never does I/O of its own; a port (ports/posix, an MCU port, iotd's
- * libuv sessions) fills these in. `ctx` is the port's own state, passed back on every call.
+ * pointers: a transport (send and receive bytes), a random source (nonces, jitter), a clock
+ * (deadlines) and a store for the one number a device must keep across reboots. The library never
+ * does I/O of its own; a port (ports/posix, an MCU port, iotd's libuv sessions) fills these in.
+ * `ctx` is the port's own state, passed back on every call.
  */
 #ifndef IOTP_PLATFORM_H
 #define IOTP_PLATFORM_H
@@ -30,6 +31,14 @@ struct iotp_clock {
     void *ctx;
     /* Monotonic milliseconds since an arbitrary origin. */
     uint64_t (*now_ms)(void *ctx);
+};
+
+struct iotp_persist {
+    void *ctx;
+    /* Make the event sequence high-water mark durable (flash, EEPROM, a file) before returning
+     * 0; a negative code leaves the previous mark in force (iotp_outbox.h). NULL: nothing
+     * survives a reboot, so numbering restarts at 1 (a server drops repeated numbers). */
+    int (*store_high_water)(void *ctx, uint32_t high_water);
 };
 
 /* Send all len bytes, retrying on short writes; a transport that returns 0 is retried up to

@@ -517,7 +517,6 @@ static void make_entries(struct sim_device_entry *entries, const struct fake_ser
 
 static void make_config(struct sim_fleet_config *cfg, const struct fake_server *server)
 {
-    struct sim_backoff_params backoff = SIM_BACKOFF_DEFAULTS;
     struct sockaddr_in *sin;
 
     memset(cfg, 0, sizeof(*cfg));
@@ -529,7 +528,6 @@ static void make_config(struct sim_fleet_config *cfg, const struct fake_server *
     cfg->fw_version = "test-1";
     cfg->connect_rate = 1000;
     cfg->handshake_timeout_ms = 5000;
-    cfg->backoff = backoff;
     cfg->verbose = 1;
 }
 

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# m0_size.sh TOP OUT TEXT_BUDGET IMAGE_BUDGET - build what a device links for a Cortex-M0+
+# with Debian's arm-none-eabi-gcc and newlib (-Os, a 512-byte frame limit), and print:
+#   - the text of each device-side object and their total (the server's handshake excluded);
+#   - the thermometer example (firmware/examples/thermo) linked with --gc-sections, and the
+#     part of that image that is the library's (from the linker map);
+#   - the RAM the engine needs: its struct plus the receive and transmit buffers.
+# Fails when the objects' total text is over TEXT_BUDGET or the image's library part over
+# IMAGE_BUDGET bytes, so that growth is a decision, not an accident.
+set -euo pipefail
+top=$1 out=$2 text_budget=$3 image_budget=$4
+frame=512
+cc=arm-none-eabi-gcc
+mkdir -p "$out"
+cflags=(-mcpu=cortex-m0plus -mthumb -Os -std=c99 -pedantic -Wall -Wextra -Werror
+        -ffunction-sections -fdata-sections -DIOTP_MAX_FRAME=$frame
+        -I"$top/firmware/include" -I"$top/firmware/examples/thermo")
+device_side=(error frame_parser frame_writer types hex sha256 atecc handshake device_hs transport
+             outbox backoff device)
+objs=()
+for m in "${device_side[@]}"; do
+    "$cc" "${cflags[@]}" -c "$top/firmware/src/iotp_$m.c" -o "$out/iotp_$m.o"
+    objs+=("$out/iotp_$m.o")
+done
+echo "== device-side objects, $("$cc" -dumpversion) -Os -mcpu=cortex-m0plus, IOTP_MAX_FRAME=$frame"
+arm-none-eabi-size -t "${objs[@]}" | sed "s|$out/||"
+total=$(arm-none-eabi-size -t "${objs[@]}" | awk '/TOTALS/ {print $1}')
+
+rm -f "$out/libiotp.a"
+arm-none-eabi-ar rcs "$out/libiotp.a" "${objs[@]}"
+"$cc" "${cflags[@]}" -c "$top/firmware/examples/thermo/thermo.c" -o "$out/thermo.o"
+"$cc" "${cflags[@]}" -c "$top/tests/unit/firmware/m0/board_stub.c" -o "$out/board_stub.o"
+"$cc" -mcpu=cortex-m0plus -mthumb -Os --specs=nano.specs --specs=nosys.specs -Wl,--gc-sections \
+    -Wl,-Map="$out/thermo.map" "$out/thermo.o" "$out/board_stub.o" "$out/libiotp.a" -o "$out/thermo.elf"
+echo "== example image (thermo.c, --gc-sections, newlib-nano)"
+arm-none-eabi-size "$out/thermo.elf" | sed "s|$out/||"
+echo "== the library's part of that image (flash: code and constants)"
+python3 "$top/tests/unit/firmware/m0/map_sizes.py" "$out/thermo.map" libiotp.a | tee "$out/image.txt"
+image=$(awk '/library total/ {print $3}' "$out/image.txt")
+
+"$cc" "${cflags[@]}" -c "$top/tests/unit/firmware/m0/ram_probe.c" -o "$out/ram_probe.o"
+size_of() { arm-none-eabi-nm -S -t d "$out/ram_probe.o" | awk -v s="$1" '$4 == s {print $2 + 0}'; }
+engine=$(size_of probe_engine)
+echo "== RAM for a $frame-byte frame limit"
+echo "struct iotp_device $engine (of which outbox $(size_of probe_outbox), parser $(size_of probe_parser), handshake $(size_of probe_handshake))"
+echo "engine + rx $frame + tx $frame = $((engine + 2 * frame)) bytes, plus the outbox storage the application gives (thermo.c: 1024)"
+
+echo "== device side $total bytes of text (budget $text_budget); image's library part $image bytes (budget $image_budget)"
+[ "$total" -le "$text_budget" ] || { echo "device-side text over budget" >&2; exit 1; }
+[ "$image" -le "$image_budget" ] || { echo "image's library part over budget" >&2; exit 1; }
