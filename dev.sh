@@ -16,7 +16,8 @@ top=$PWD
 packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
           libuv1-dev libssl-dev openssl libmariadb-dev mariadb-server-core mariadb-client-core
           libcjson-dev libcmocka-dev libargon2-dev libinih-dev libsystemd-dev scdoc
-          libncurses-dev tmux procps python3 util-linux logrotate zlib1g-dev libwslay-dev curl python3-prometheus-client)
+          libncurses-dev tmux procps python3 util-linux logrotate zlib1g-dev libwslay-dev curl python3-prometheus-client
+          chromium nodejs npm)
 
 deps() {
     local missing=()
@@ -57,7 +58,7 @@ state_dir = $demo_dir/state
 listen = 127.0.0.1:7800
 [web]
 listen = 127.0.0.1:8080
-root = $top/web
+root = $top/build/web
 [database]
 url = local
 CONF
@@ -139,8 +140,10 @@ Talk to it with iotctl (see man/iotctl.8):
   iotctl alarm list --tenant demo
   iotctl alarm rule list --tenant demo
   iotctl changes list
-  curl http://127.0.0.1:8080/healthz      # HTTP: the console (placeholder), /healthz, /metrics
+  curl http://127.0.0.1:8080/healthz      # HTTP: /healthz, /metrics
   curl http://127.0.0.1:8080/metrics
+
+The web console: http://127.0.0.1:8080/  (log in as alice@demo, password demo-password)
 
 Logs: $demo_dir/state/iotd.log, $demo_dir/iotsim.log    Stop: ./dev.sh stop
 TXT
