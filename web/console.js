@@ -46,6 +46,7 @@ client.addEventListener("state", (e) => {
 
 client.addEventListener("ended", (e) => {
   localStorage.removeItem(SESSION_HINT);
+  state.liveAlarms = null; // the client forgot its subscriptions with the session
   leaveView();
   const why = {
     logout: "You are logged out.",
@@ -341,7 +342,7 @@ async function showDevice(view, id) {
   // Charts: a canvas for each numeric field of each event the user may read.
   const chartList = [];
   for (const ev of catalogue.filter((r) => r.kind === "event" && r.allowed !== "0")) {
-    for (const f of parseArgspec(ev.args).filter((a) => NUMERIC.has(a.kind))) {
+    for (const f of parseArgspec(specOf(ev)).filter((a) => NUMERIC.has(a.kind))) {
       const canvas = h("canvas.chart", { dataset: { event: ev.name, field: f.name } });
       const figure = h("figure.chart-box", {}, h("figcaption", {}, `${ev.name} · ${f.name}`), canvas);
       charts.append(figure);
@@ -356,7 +357,7 @@ async function showDevice(view, id) {
     for (const c of chartList) c.chart.setRange(rangeMs);
     for (const name of new Set(chartList.map((c) => c.event))) {
       try {
-        const rows = await client.queryAll("history", { device: id, event: name, since }, { limit: 500 });
+        const rows = await client.queryAll("history", { device: id, event: name, since }, { limit: 500, maxPages: 20 });
         if (state.view !== view) return;
         for (const c of chartList.filter((x) => x.event === name))
           c.chart.setPoints(rows.map((r) => [Number(r.args[1]), Number(r[c.field])]));
@@ -401,8 +402,13 @@ async function showDevice(view, id) {
   };
 }
 
+// A catalogue row's argspec: its args= is a reserved key over /ws (see lib/iotd.js).
+function specOf(row) {
+  return row.reserved?.args ?? (typeof row.args === "string" ? row.args : "");
+}
+
 function commandForm(device, cmd, after) {
-  const spec = parseArgspec(cmd.args);
+  const spec = parseArgspec(specOf(cmd));
   const base = `cmd-${cmd.name}`;
   const inputs = spec.map((a, i) => {
     const input =

@@ -40,6 +40,24 @@ export function outcomeOf(code) {
   return RELAY_OUTCOMES.has(code) ? code : "device error";
 }
 
+// Keys iot-websocket(7) cannot make members (they name the frame's own parts): an argument
+// with such a key travels in "args" as "key=value" text. A ROW's are moved to row.reserved
+// (a catalogue row's args=<argspec> is row.reserved.args), leaving args positional.
+const RESERVED_KEYS = /^(type|id|from|to|args)=/;
+
+function splitReserved(row) {
+  if (!Array.isArray(row.args)) return row;
+  const positional = [];
+  row.reserved = {};
+  for (const a of row.args) {
+    const m = RESERVED_KEYS.exec(a);
+    if (m) row.reserved[m[1]] = a.slice(m[0].length);
+    else positional.push(a);
+  }
+  row.args = positional;
+  return row;
+}
+
 function now() {
   return typeof performance !== "undefined" ? performance.now() : Date.now();
 }
@@ -187,7 +205,7 @@ export class IotdClient extends EventTarget {
     const type = frame.type;
     const entry = frame.id ? this.pending.get(frame.id) : undefined;
     if (type === "ROW" && entry) {
-      entry.rows.push(frame);
+      entry.rows.push(splitReserved(frame));
       return;
     }
     if ((type === "OK" || type === "ERROR" || type === "WELCOME" || type === "PONG") && entry) {
@@ -302,9 +320,9 @@ export class IotdClient extends EventTarget {
     if (welcome.user) this.user = welcome.user;
     this.startPing(typeof welcome.ping === "number" ? welcome.ping : 30);
     this.setState("online");
-    this.dispatchEvent(new CustomEvent("welcome", { detail: welcome }));
-    // Subscriptions of the lost socket are made again on this one.
-    for (const s of this.subs) {
+    // Subscriptions of the lost socket are made again on this one, before the listeners of
+    // "welcome" (which may subscribe anew) run.
+    for (const s of [...this.subs]) {
       try {
         const ok = await this.request({ type: "SUBSCRIBE", ...s.filter });
         s.sub = ok.sub;
@@ -313,6 +331,7 @@ export class IotdClient extends EventTarget {
         if (s.onError) s.onError(error);
       }
     }
+    this.dispatchEvent(new CustomEvent("welcome", { detail: welcome }));
   }
 
   /** End the session: the socket, the reconnects and (in a browser) the cookie. */

@@ -204,9 +204,10 @@ test("my recent commands list read_temp", async () => {
 });
 
 test("a reload keeps the session; logout ends it", async () => {
-  await alice.reload();
+  await alice.reload(); // on #/commands: the same view comes back, logged in by the cookie
   await alice.waitForSelector("html[data-ready=app]", { timeout: T });
-  await alice.waitForSelector(row("dev1"), { timeout: T });
+  await alice.waitForSelector('#command-list li[data-message="read_temp"]', { timeout: T });
+  assert.equal(await alice.textContent("#who"), "alice@acme");
   await alice.click("#logout");
   await alice.waitForSelector("html[data-ready=login]", { timeout: T });
   await alice.reload();
@@ -219,10 +220,22 @@ test("the socket drops: reconnecting is shown and the page resumes without a rel
   const page = await newPage();
   await login(page, "alice@acme", env.ALICE_PW);
   await page.waitForSelector(row("dev1"), { timeout: T });
-  await page.evaluate(() => window.iotd.ws.close()); // as a network loss would
-  await page.waitForSelector("html[data-connection=online]", { timeout: T });
+  const t0 = Date.now();
+  await page.evaluate(() => {
+    window.__states = [];
+    window.iotd.addEventListener("state", (e) => window.__states.push(e.detail));
+    window.__banner = [];
+    new MutationObserver(() => window.__banner.push(!document.getElementById("banner").hidden))
+      .observe(document.getElementById("banner"), { attributes: true });
+    window.iotd.ws.close(); // as a network loss would
+  });
+  await page.waitForFunction(() => window.__states.join() === "reconnecting,online", null, { timeout: T });
+  console.log(`reconnected ${Date.now() - t0} ms after the socket closed`);
+  assert.deepEqual(await page.evaluate(() => window.__banner), [true, false], "the banner came and went");
   await page.waitForSelector(`${row("dev1")}[data-online="1"]`, { timeout: T });
-  assert.equal(await page.evaluate(() => window.iotd.state), "online");
+  // The page goes on without a reload: a command still works.
+  const code = await page.evaluate(() => window.iotd.send("dev1", "read_temp").then(() => "ok", (e) => e.code));
+  assert.equal(code, "ok");
   await page.context().close();
 });
 
