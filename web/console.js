@@ -394,7 +394,6 @@ async function showDevice(view, id) {
     .catch((error) => events.append(h("li.error", {}, `No live events: ${error.message}`)));
   loadAlarms(id, alarms);
   loadRecent(id, recent);
-  view.onAlarm = () => {};
   view.cleanup = () => {
     clearInterval(redraw);
     sub?.close();
