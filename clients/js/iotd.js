@@ -93,6 +93,7 @@ export class IotdClient extends EventTarget {
   constructor(options = {}) {
     super();
     const inBrowser = typeof document !== "undefined" && typeof location !== "undefined";
+    this.inBrowser = inBrowser;
     this.url = options.url || (inBrowser ? `${location.protocol === "https:" ? "wss" : "ws"}://${location.host}/ws` : null);
     if (!this.url) throw new TypeError("IotdClient: url is required outside a browser");
     this.WebSocket = options.WebSocket || globalThis.WebSocket;
@@ -140,10 +141,11 @@ export class IotdClient extends EventTarget {
     return new Promise((resolve, reject) => {
       let ws;
       try {
-        // ws (Node) takes the Origin as an option; a browser sets it itself.
-        ws = this.WebSocket === globalThis.WebSocket
+        // A browser sets the Origin itself; elsewhere it is given: ws takes origin, Node's
+        // own (undici) WebSocket headers.
+        ws = this.inBrowser
           ? new this.WebSocket(this.url)
-          : new this.WebSocket(this.url, { origin: this.origin });
+          : new this.WebSocket(this.url, { origin: this.origin, headers: { Origin: this.origin } });
       } catch (error) {
         reject(error);
         return;

@@ -5,7 +5,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 . "$HERE/../integration/lib.sh"
 . "$HERE/stack.sh"
 T_CHECKS=$((T_CHECKS + 1))
-timeout 200 node --test --test-concurrency=1 "$HERE/../../clients/js/test/iotd.test.mjs" ||
+timeout 360 node --test --test-concurrency=1 "$HERE/../../clients/js/test/iotd.test.mjs" ||
     fail "the JavaScript client's checks failed"
 stack_stop
 t_stop

@@ -8,7 +8,7 @@ HERE=$(cd "$(dirname "$0")" && pwd)
 [ -x /usr/bin/chromium ] || fail "no /usr/bin/chromium (Debian's chromium: ./dev.sh deps)"
 mkdir -p "${IOTD_TEST_OUTPUT:?}"
 T_CHECKS=$((T_CHECKS + 1))
-timeout 240 node --test --test-concurrency=1 "$HERE/console.test.mjs" || fail "the console's checks failed"
+timeout 560 node --test --test-concurrency=1 "$HERE/console.test.mjs" || fail "the console's checks failed"
 stack_stop
 t_stop
 t_done

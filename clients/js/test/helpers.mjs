@@ -33,8 +33,12 @@ export class Dev1 {
   }
 }
 
-/** Poll fn() until it returns a truthy value, at most ms (every 50 ms); throws with what. */
+/** How much slower a sanitized iotd is allowed to be (ThreadSanitizer most). */
+export const SLOW = { thread: 3, address: 2 }[env.IOTD_SANITIZE] || 1;
+
+/** Poll fn() until it returns a truthy value, at most ms (times SLOW; every 50 ms). */
 export async function until(what, fn, ms = 5000) {
+  ms *= SLOW;
   const end = Date.now() + ms;
   for (let i = 0; i < 10000; i++) {
     const v = await fn();

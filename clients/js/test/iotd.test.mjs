@@ -5,7 +5,7 @@
 import test from "node:test";
 import assert from "node:assert/strict";
 import { IotdClient, IotdError, outcomeOf } from "../iotd.js";
-import { env, requireDep, iotctl, Dev1, until, online } from "./helpers.mjs";
+import { env, requireDep, iotctl, Dev1, until, online, SLOW } from "./helpers.mjs";
 
 const { WebSocket } = requireDep("ws");
 const url = env.WEB_URL.replace(/^http/, "ws") + "/ws";
@@ -13,7 +13,7 @@ const dev1 = new Dev1().start();
 const clients = [];
 
 function client(extra = {}) {
-  const c = new IotdClient({ url, WebSocket, requestTimeoutMs: 10000, backoffMs: [100, 1000], ...extra });
+  const c = new IotdClient({ url, WebSocket, requestTimeoutMs: 10000 * SLOW, backoffMs: [100, 1000], ...extra });
   clients.push(c);
   return c;
 }
