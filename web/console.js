@@ -239,9 +239,8 @@ function deviceRow(d) {
       { href: `#/device/${encodeURIComponent(d.device)}` },
       h("span.dot", { "aria-hidden": "true" }),
       h("span.device-name", {}, d.name || d.device),
-      h("span.device-id", {}, d.device),
-      h("span.device-type", {}, d.dtype || ""),
       h("span.presence", {}, online ? "online" : "offline"),
+      h("span.device-sub", {}, h("span.device-id", {}, d.device), d.dtype ? ` · ${d.dtype}` : ""),
       h("span.seen", {}, online ? `since ${ago(d.since)}` : `seen ${ago(d.last_seen)}`),
     ),
   );

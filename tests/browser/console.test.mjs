@@ -32,8 +32,8 @@ test.after(async () => {
   await dev1.kill();
 });
 
-async function newPage(viewport = { width: 1280, height: 800 }) {
-  const context = await browser.newContext({ viewport });
+async function newPage(viewport = { width: 1280, height: 800 }, colorScheme = "light") {
+  const context = await browser.newContext({ viewport, colorScheme });
   const page = await context.newPage();
   page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
   page.on("console", (m) => m.type() === "error" && console.log(`console error: ${m.text()}`));
@@ -69,7 +69,15 @@ test("first load: size and time to interactive", async () => {
   for (const s of sizes) console.log(`  ${s.bytes} ${s.url}`);
   assert.ok(total > 0 && total <= 200 * 1024, `first load ${total} bytes > 200 KB`);
   assert.ok(sizes.some((s) => s.url.endsWith("/lib/iotd.js")), "the page loads the client module");
+  await page.screenshot({ path: path.join(OUT, "login-1280x800.png") });
   await page.context().close();
+  // Again in a new context (empty cache and cookies): the browser's own start-up is done.
+  const again = await newPage();
+  await again.goto(URL);
+  await again.waitForSelector("html[data-ready=login]", { timeout: T });
+  const tti2 = await again.evaluate(() => Number(document.documentElement.dataset.readyAt));
+  console.log(`first load in a second fresh context: interactive after ${tti2.toFixed(0)} ms`);
+  await again.context().close();
 });
 
 test("a wrong password is refused, then the right one logs in", async () => {
@@ -259,10 +267,13 @@ test("a viewer has no send buttons and is refused if it sends anyway", async () 
   await page.context().close();
 });
 
-test("a user of another tenant sees none of it", async () => {
-  const page = await newPage();
+test("a user of another tenant sees none of it (on a phone, in the dark)", async () => {
+  const page = await newPage({ width: 360, height: 740 }, "dark");
   await login(page, "bob@other", env.BOB_PW);
   await page.waitForSelector(row("odev1"), { timeout: T });
+  const bg = await page.evaluate(() => getComputedStyle(document.body).backgroundColor);
+  assert.equal(bg, "rgb(17, 21, 26)", "the dark scheme follows the system");
+  await page.screenshot({ path: path.join(OUT, "devices-dark-360x740.png"), fullPage: true });
   for (const d of ["dev1", "dev2", "dev3"]) assert.equal(await page.locator(row(d)).count(), 0);
   const code = await page.evaluate(() => window.iotd.send("dev1", "read_temp").then(() => "ok", (e) => e.code));
   assert.equal(code, "denied");
