@@ -13,6 +13,7 @@ const URL = env.WEB_URL;
 const OUT = env.IOTD_TEST_OUTPUT;
 const dev1 = new Dev1().start();
 let browser;
+const problems = []; // uncaught errors and CSP refusals, on every page of every test
 // The longest any single expectation waits (a sanitized iotd is slower, ThreadSanitizer most).
 const T = { thread: 30000, address: 20000 }[env.IOTD_SANITIZE] || 10000;
 
@@ -35,8 +36,15 @@ test.after(async () => {
 async function newPage(viewport = { width: 1280, height: 800 }, colorScheme = "light") {
   const context = await browser.newContext({ viewport, colorScheme });
   const page = await context.newPage();
-  page.on("pageerror", (e) => console.log(`page error: ${e.message}`));
-  page.on("console", (m) => m.type() === "error" && console.log(`console error: ${m.text()}`));
+  page.on("pageerror", (e) => {
+    console.log(`page error: ${e.message}`);
+    problems.push(e.message);
+  });
+  page.on("console", (m) => {
+    if (m.type() !== "error") return;
+    console.log(`console error: ${m.text()}`);
+    if (/Content Security Policy|Refused to/i.test(m.text())) problems.push(m.text());
+  });
   return page;
 }
 
@@ -292,4 +300,8 @@ test("iotctl user kick ends the session, and a reload asks for the password", as
   await page.reload();
   await page.waitForSelector("html[data-ready=login]", { timeout: T });
   await page.context().close();
+});
+
+test("no page had an uncaught error or a Content-Security-Policy refusal", () => {
+  assert.deepEqual(problems, []);
 });
