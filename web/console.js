@@ -356,7 +356,7 @@ async function showDevice(view, id) {
     for (const c of chartList) c.chart.setRange(rangeMs);
     for (const name of new Set(chartList.map((c) => c.event))) {
       try {
-        const rows = await client.queryAll("history", { device: id, event: name, since }, { limit: 500, maxPages: 20 });
+        const rows = await historyRows(id, name, since, Date.now());
         if (state.view !== view) return;
         for (const c of chartList.filter((x) => x.event === name))
           c.chart.setPoints(rows.map((r) => [Number(r.args[1]), Number(r[c.field])]));
@@ -493,6 +493,32 @@ async function loadRecent(device, list) {
   } catch (error) {
     fill(list, h("li.error", {}, `Cannot list commands: ${error.message}`));
   }
+}
+
+// The history a chart draws. A short range is read whole (at most 10,000 events); a long
+// one, which may hold far more, as 60 windows of the range with their first 40 events each,
+// so that the whole range is drawn, not only its oldest part (history comes oldest first).
+const HISTORY_WHOLE_MS = 3600e3;
+const HISTORY_WINDOWS = 60;
+
+async function historyRows(device, event, since, until) {
+  if (until - since <= HISTORY_WHOLE_MS)
+    return client.queryAll("history", { device, event, since, until }, { limit: 500, maxPages: 20 });
+  const step = Math.ceil((until - since) / HISTORY_WINDOWS);
+  const windows = [];
+  for (let t = since; t < until; t += step) windows.push([t, Math.min(until, t + step)]);
+  const parts = new Array(windows.length);
+  let next = 0;
+  // Four windows in flight at a time: quick, without a burst of 60 queries.
+  const worker = async () => {
+    while (next < windows.length) {
+      const i = next++;
+      const [a, b] = windows[i];
+      parts[i] = await client.queryAll("history", { device, event, since: a, until: b }, { limit: 40, maxPages: 1 });
+    }
+  };
+  await Promise.all([worker(), worker(), worker(), worker()]);
+  return parts.flat();
 }
 
 function commandRow(r) {

@@ -197,6 +197,14 @@ test("live events arrive and the chart draws", async () => {
   // Another time range: the stored history of the last hour is drawn.
   await alice.selectOption("#range", String(3600e3));
   await until("the chart's line over an hour", linePixels, 10000);
+  // A long range is read as windows of it: the points of the last minutes are there too.
+  await alice.selectOption("#range", String(86400e3));
+  const label = await until("the chart's points over a day", async () => {
+    const l = await alice.getAttribute(canvas, "aria-label");
+    return /: [1-9][0-9]* points/.test(l) && l;
+  }, 10000);
+  console.log(`over a day: ${label}`);
+  await alice.selectOption("#range", String(5 * 60e3));
   await alice.screenshot({ path: path.join(OUT, "device-1280x800.png"), fullPage: true });
   await alice.setViewportSize({ width: 360, height: 740 });
   await alice.screenshot({ path: path.join(OUT, "device-360x740.png"), fullPage: true });
