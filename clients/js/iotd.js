@@ -240,7 +240,15 @@ export class IotdClient extends EventTarget {
       case "ALARM":
       case "PRESENCE":
       case "NOTICE":
-        for (const s of this.subs) if (itemMatches(s.filter, frame)) s.handler(frame);
+        for (const s of this.subs) {
+          if (!itemMatches(s.filter, frame)) continue;
+          try {
+            s.handler(frame);
+          } catch (error) {
+            // One handler's bug must not keep the item from the others, nor kill the socket.
+            console.error("iotd.js: a subscription's handler threw:", error);
+          }
+        }
         return;
       default:
     }
