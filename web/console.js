@@ -111,7 +111,11 @@ function enterApp(user) {
 async function start() {
   $("login-form").addEventListener("submit", onLogin);
   $("logout").addEventListener("click", () => client.logout());
-  window.addEventListener("hashchange", route);
+  window.addEventListener("hashchange", () => {
+    route();
+    // A keyboard or screen-reader user starts reading the new view, not the old link.
+    $("main").focus({ preventScroll: true });
+  });
   const hint = localStorage.getItem(SESSION_HINT);
   if (hint && (await client.resume())) {
     enterApp(hint);
