@@ -17,13 +17,18 @@ packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
           libuv1-dev libssl-dev openssl libmariadb-dev mariadb-server-core mariadb-client-core
           libcjson-dev libcmocka-dev libargon2-dev libinih-dev libsystemd-dev scdoc
           libncurses-dev tmux procps python3 util-linux logrotate zlib1g-dev libwslay-dev curl python3-prometheus-client
-          dpkg-dev file gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm)
+          dpkg-dev file gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm chromium)
 
 deps() {
     local missing=()
     for p in "${packages[@]}"; do
         dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
     done
+    # Node.js >= 20 and npm (the console's tests, clients/js) by command, not by package: a
+    # machine's Node.js may come from another package than Debian's nodejs (which is 18 on
+    # Debian 12 and would replace it).
+    command -v node >/dev/null || missing+=(nodejs)
+    command -v npm >/dev/null || missing+=(npm)
     [ ${#missing[@]} -eq 0 ] && return 0
     echo "dev.sh: installing ${missing[*]}"
     if [ "$(id -u)" -ne 0 ]; then
@@ -58,7 +63,7 @@ state_dir = $demo_dir/state
 listen = 127.0.0.1:7800
 [web]
 listen = 127.0.0.1:8080
-root = $top/web
+root = $top/build/web
 [database]
 url = local
 CONF
@@ -140,8 +145,10 @@ Talk to it with iotctl (see man/iotctl.8):
   iotctl alarm list --tenant demo
   iotctl alarm rule list --tenant demo
   iotctl changes list
-  curl http://127.0.0.1:8080/healthz      # HTTP: the console (placeholder), /healthz, /metrics
+  curl http://127.0.0.1:8080/healthz      # HTTP: /healthz, /metrics
   curl http://127.0.0.1:8080/metrics
+
+The web console: http://127.0.0.1:8080/  (log in as alice@demo, password demo-password)
 
 Logs: $demo_dir/state/iotd.log, $demo_dir/iotsim.log    Stop: ./dev.sh stop
 TXT

@@ -15,7 +15,7 @@ PY=/usr/bin/python3
 # The web root: the tree's console files, plus traps.
 WWW=$T_DIR/www
 mkdir -p "$WWW/sub"
-cp "$HERE/../../web/"* "$WWW/"
+cp -r "$HERE/../../web/"* "$WWW/"
 echo "sub index" >"$WWW/sub/index.html"
 echo "a secret" >"$T_DIR/secret.txt"
 ln -s "$T_DIR/secret.txt" "$WWW/escape.txt"
