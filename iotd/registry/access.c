@@ -266,8 +266,9 @@ bool registry_device_visible(const registry_snapshot_t *snap, const char *princi
     p.groups = snapshot_user_groups(snap, p.user, &p.ngroups);
     /* Some rule must grant some message of the catalogue: at most one lookup per message, and
      * a catalogue is a handful of messages. */
-    for (uint32_t i = 0; i < d->type->nmessages; i++)
-        if (find_rule(snap, d, d->type->messages[i].name, &p))
+    const struct reg_type *type = snapshot_device_type(snap, d);
+    for (uint32_t i = 0; i < type->nmessages; i++)
+        if (find_rule(snap, d, type->messages[i].name, &p))
             return true;
     return false;
 }

@@ -270,6 +270,19 @@ const struct reg_device *devset_next(const struct reg_devset *set, struct devset
     return NULL;
 }
 
+struct devset_iter devset_after(const struct reg_devset *set, const char *after)
+{
+    struct devset_iter it = {0, 0};
+    if (!after || set->nchunks == 0)
+        return it;
+    it.chunk = chunk_for(set, after);
+    const struct reg_devchunk *c = set->chunks[it.chunk];
+    it.index = position(c, after);
+    if (it.index < c->n && strcmp(c->dev[it.index]->id, after) == 0)
+        it.index++;
+    return it; /* devset_next moves on to the next chunk from the end of this one */
+}
+
 /* The record at (*ci, *i) of set, NULL at the end. */
 static const struct reg_device *at(const struct reg_devset *set, size_t ci, unsigned i)
 {

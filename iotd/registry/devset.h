@@ -73,6 +73,9 @@ void devset_free(struct reg_devset *set);
 const struct reg_device *devset_find(const struct reg_devset *set, const char *id);
 /* Iterate in id order: start with it = {0, 0}; NULL at the end. */
 const struct reg_device *devset_next(const struct reg_devset *set, struct devset_iter *it);
+/* An iterator whose first devset_next is the first record with an id after `after` (a page's
+ * cursor): two binary searches, not a walk. */
+struct devset_iter devset_after(const struct reg_devset *set, const char *after);
 
 /* Call fn(old, new) for every record that differs between sets a (older) and b: added (old
  * NULL), removed (new NULL) or replaced. Chunks both sets share are skipped whole, so this

@@ -1,7 +1,7 @@
 /*
  * listing.c - the registry as clients list it (QUERY, iot-protocol(7)): a tenant's devices in
  * id order from a cursor, a type's catalogue, and whether a group or type exists. The snapshot
- * keeps devices sorted by id, so a page starts with a binary search for its cursor and reads
+ * keeps devices sorted by id (devset.h), so a page starts with a search for its cursor and reads
  * on: a page costs its own length (plus the other tenants' devices interleaved with it), not
  * the whole table. Visibility is access.c's (registry_device_visible).
  */
@@ -16,23 +16,16 @@ void registry_devices_after(const registry_snapshot_t *snap, const char *tenant,
                             void *arg)
 {
     const struct reg_tenant *t = snapshot_tenant(snap, tenant);
-    size_t lo = 0, hi = snap->ndevices;
     if (!t)
         return;
     /* The first device whose id sorts after `after`. */
-    while (after && after[0] && lo < hi) {
-        size_t mid = lo + (hi - lo) / 2;
-        if (strcmp(snap->devices[mid].id, after) <= 0)
-            lo = mid + 1;
-        else
-            hi = mid;
-    }
-    for (size_t i = lo; i < snap->ndevices; i++) {
-        const struct reg_device *d = &snap->devices[i];
+    struct devset_iter it = devset_after(&snap->devices, after && after[0] ? after : NULL);
+    const struct reg_device *d;
+    while ((d = devset_next(&snap->devices, &it)) != NULL) {
         if (d->tenant_id != t->id)
             continue;
         struct registry_device_entry e = {.id = d->id,
-                                          .type = d->type->name,
+                                          .type = snapshot_device_type(snap, d)->name,
                                           .display_name = d->display_name ? d->display_name : ""};
         size_t n = 0;
         const struct reg_membership *m = snapshot_device_groups(snap, d, &n);
