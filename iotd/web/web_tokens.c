@@ -188,21 +188,21 @@ int web_tokens_revoke(web_tokens_t *t, const char *token, size_t len, uint64_t *
     return i >= 0 ? 0 : IOT_ENOTFOUND;
 }
 
-/* Whether an entry's user is user (tenant NULL), or any user of tenant. */
-static bool user_matches(const char *entry, const char *user, const char *tenant)
+/* Whether an entry's user is name, or (tenant) any user of the tenant name. */
+static bool user_matches(const char *entry, const char *name, bool tenant)
 {
-    if (!tenant)
-        return strcmp(entry, user) == 0;
     const char *at = strrchr(entry, '@');
-    return at && strcmp(at + 1, tenant) == 0;
+    if (tenant)
+        return at && strcmp(at + 1, name) == 0;
+    return strcmp(entry, name) == 0;
 }
 
-static size_t revoke_matching(web_tokens_t *t, const char *user, const char *tenant)
+static size_t revoke_matching(web_tokens_t *t, const char *name, bool tenant)
 {
     size_t ended = 0;
     pthread_mutex_lock(&t->lock);
     for (size_t i = 0; i < t->n;)
-        if (user_matches(t->items[i].user, user, tenant)) {
+        if (user_matches(t->items[i].user, name, tenant)) {
             remove_at(t, i);
             ended++;
         } else {
@@ -214,12 +214,12 @@ static size_t revoke_matching(web_tokens_t *t, const char *user, const char *ten
 
 size_t web_tokens_revoke_user(web_tokens_t *t, const char *user)
 {
-    return revoke_matching(t, user, NULL);
+    return revoke_matching(t, user, false);
 }
 
 size_t web_tokens_revoke_tenant(web_tokens_t *t, const char *tenant)
 {
-    return revoke_matching(t, NULL, tenant);
+    return revoke_matching(t, tenant, true);
 }
 
 size_t web_tokens_count(web_tokens_t *t)
