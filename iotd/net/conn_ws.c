@@ -39,6 +39,9 @@ struct conn_ws {
     unsigned refused;     /* messages answered with a reply */
     bool close_sent;      /* our close frame is queued (not by wslay) */
     struct conn_tls *tls; /* the TLS under it, or NULL (plain TCP) */
+    /* Units decoded from one read, handed to the owner together (see ws_deliver). */
+    uint8_t *batch;
+    size_t batch_len, batch_cap;
 };
 
 size_t conn_ws_staged_len(const conn_t *c)
@@ -110,6 +113,36 @@ static int ws_frame_out(conn_t *c, const char *payload, size_t len)
     return rc ? rc : conn_buf_append(c, wire, payload, len);
 }
 
+/* Hand the units decoded so far to the owner, in one on_data: the owner then handles a read's
+ * requests as one batch, as it does a native read of several frames (it flushes the devices'
+ * connections once per on_data: a call per message made four times the write calls, and a
+ * third of the native path's round trips at 16 in flight). */
+static void ws_deliver(conn_t *c)
+{
+    struct conn_ws *ws = c->ws;
+    size_t len = ws->batch_len;
+    ws->batch_len = 0;
+    if (len > 0 && c->state == CONN_OPEN && c->cb && c->cb->on_data)
+        c->cb->on_data(c, ws->batch, len);
+}
+
+/* Room for one more unit in the batch. */
+static int batch_room(struct conn_ws *ws)
+{
+    size_t need = ws->batch_len + ws->codec->max_unit;
+    if (need <= ws->batch_cap)
+        return 0;
+    size_t cap = ws->batch_cap ? ws->batch_cap * 2 : 2 * ws->codec->max_unit;
+    while (cap < need)
+        cap *= 2;
+    uint8_t *batch = realloc(ws->batch, cap);
+    if (!batch)
+        return IOT_ENOMEM;
+    ws->batch = batch;
+    ws->batch_cap = cap;
+    return 0;
+}
+
 static void on_message(wslay_event_context_ptr ctx, const struct wslay_event_on_msg_recv_arg *arg,
                        void *user_data)
 {
@@ -120,15 +153,21 @@ static void on_message(wslay_event_context_ptr ctx, const struct wslay_event_on_
     if (c->state != CONN_OPEN || !c->cb || ws->close_sent)
         return;
     char reply[CONN_WS_REPLY_MAX];
-    uint8_t *unit = malloc(ws->codec->max_unit);
+    bool room = batch_room(ws) == 0;
     int n = 0;
     reply[0] = '\0';
-    if (unit)
+    if (room)
         n = ws->codec->decode(ws->state, arg->msg, arg->msg_length,
-                              arg->opcode == WSLAY_BINARY_FRAME, unit, ws->codec->max_unit, reply);
+                              arg->opcode == WSLAY_BINARY_FRAME, ws->batch + ws->batch_len,
+                              ws->codec->max_unit, reply);
     if (n > 0) {
-        c->cb->on_data(c, unit, (size_t)n);
-    } else if (!unit) {
+        ws->batch_len += (size_t)n;
+        return;
+    }
+    ws_deliver(c); /* what came before this message is answered before it */
+    if (c->state != CONN_OPEN) {
+        return;
+    } else if (!room) {
         conn_close(c, "out of memory");
     } else if (++ws->refused > CONN_WS_MAX_REFUSED) {
         conn_close(c, "websocket: too many refused messages");
@@ -142,7 +181,6 @@ static void on_message(wslay_event_context_ptr ctx, const struct wslay_event_on_
         else
             conn_mark_dirty(c);
     }
-    free(unit);
 }
 
 static const struct wslay_event_callbacks callbacks = {
@@ -167,6 +205,11 @@ static void ws_on_plaintext(conn_t *c, const uint8_t *data, size_t len)
     ws->in_len = len;
     int rc = wslay_event_recv(ws->ctx);
     ws->in_len = 0;
+    ws_deliver(c);
+    /* An idle browser holds no batch buffer. */
+    free(ws->batch);
+    ws->batch = NULL;
+    ws->batch_cap = 0;
     if (c->state != CONN_OPEN)
         return; /* the owner closed it meanwhile (its close frame is queued) */
     /* Whatever recv left queued goes out, a close frame for a protocol error included. */
@@ -249,6 +292,7 @@ static void ws_release(conn_t *c)
     if (ws->codec->release)
         ws->codec->release(ws->state);
     wslay_event_context_free(ws->ctx);
+    free(ws->batch);
     conn_buf_release(c, &ws->staged);
     tls_state_free(c, ws->tls);
     free(ws);
