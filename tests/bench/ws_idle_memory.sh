@@ -30,6 +30,8 @@ cat >"$work/iotd.conf" <<CONF
 [iotd]
 state_dir = $work/state
 log_level = warn
+[devices]
+listen =
 [web]
 listen = 127.0.0.1:0
 session_ttl_s = 3600
