@@ -45,7 +45,7 @@ expect 0 user add alice@acme --password-file "$T_DIR/pw"
 expect 0 access grant user:alice device:dev1 --tenant acme
 
 mkdir -p "$T_DIR/sim"
-"$IOTSIM_BIN" -c "127.0.0.1:$port" --stats-interval 0 --state-dir "$T_DIR/sim" -f "$T_DIR/dev1.json" \
+"$IOTSIM_BIN" -c "127.0.0.1:$port" --duration 200 --stats-interval 0 --state-dir "$T_DIR/sim" -f "$T_DIR/dev1.json" \
     >"$T_DIR/sim.log" 2>&1 &
 SIM=$!
 for _ in $(seq 1 100); do
