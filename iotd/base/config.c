@@ -98,6 +98,9 @@ static const struct config_key keys[] = {
     UINT("events", "lease_max_s", events_lease_max_s, 86400 * 7),
     UINT("events", "subscriber_backlog_kb", events_backlog_kb, 1u << 20),
     ADDR("web", "listen", web_listen),
+    ADDR("web", "tls_listen", web_tls_listen),
+    STR("web", "tls_cert", web_tls_cert),
+    STR("web", "tls_key", web_tls_key),
     STR("web", "root", web_root),
     ENUM("web", "metrics", web_metrics, on_off),
     STR("web", "metrics_allow", web_metrics_allow),
@@ -387,6 +390,19 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
     if (cfg->tls_listen && cfg->tls_listen[0] && (!cfg->tls_cert || !cfg->tls_key)) {
         snprintf(err, errlen, "[devices] tls_listen needs tls_cert and tls_key");
         return IOT_EINVAL;
+    }
+    /* The web's TLS uses the device port's certificate unless it has its own: one host name,
+     * one certificate is the common case. */
+    if (cfg->web_tls_listen && cfg->web_tls_listen[0]) {
+        if (!cfg->web_tls_cert && cfg->tls_cert && !(cfg->web_tls_cert = strdup(cfg->tls_cert)))
+            return IOT_ENOMEM;
+        if (!cfg->web_tls_key && cfg->tls_key && !(cfg->web_tls_key = strdup(cfg->tls_key)))
+            return IOT_ENOMEM;
+        if (!cfg->web_tls_cert || !cfg->web_tls_key) {
+            snprintf(err, errlen,
+                     "[web] tls_listen needs tls_cert and tls_key (in [web], or [devices]')");
+            return IOT_EINVAL;
+        }
     }
     return IOT_OK;
 }

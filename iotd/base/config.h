@@ -47,14 +47,16 @@ struct iotd_config {
     unsigned events_lease_max_s;    /* longest lease a client may hold, default 3600 */
     unsigned events_backlog_kb;     /* output a subscriber may leave unread before items drop */
     /* [web] */
-    char *web_listen;             /* host:port or empty (off, the default) */
-    char *web_root;               /* static files, default the installed share/iotd/web */
-    char *web_metrics;            /* on|off: serve /metrics, default on */
-    char *web_metrics_allow;      /* addresses/networks allowed /metrics; NULL or empty: any */
-    char *web_allowed_origins;    /* Origins allowed on /ws; NULL or empty: the own origin */
-    unsigned web_head_timeout_ms; /* a request head must arrive within this, default 10000 */
-    unsigned web_idle_timeout_s;  /* idle keep-alive connections are closed after, default 60 */
-    unsigned web_session_ttl_s;   /* a browser's session cookie lives this long, default 86400 */
+    char *web_listen;                 /* host:port or empty (off, the default) */
+    char *web_tls_listen;             /* host:port for HTTPS and WSS, or empty (off, the default) */
+    char *web_tls_cert, *web_tls_key; /* its PEM files; unset: [devices] tls_cert/tls_key */
+    char *web_root;                   /* static files, default the installed share/iotd/web */
+    char *web_metrics;                /* on|off: serve /metrics, default on */
+    char *web_metrics_allow;          /* addresses/networks allowed /metrics; NULL or empty: any */
+    char *web_allowed_origins;        /* Origins allowed on /ws; NULL or empty: the own origin */
+    unsigned web_head_timeout_ms;     /* a request head must arrive within this, default 10000 */
+    unsigned web_idle_timeout_s;      /* idle keep-alive connections are closed after, default 60 */
+    unsigned web_session_ttl_s; /* a browser's session cookie lives this long, default 86400 */
     /* [database] */
     char *db_url; /* "local" or mariadb://... */
     char *db_password_file;

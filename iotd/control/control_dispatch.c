@@ -149,6 +149,8 @@ static void on_sessions_ended(size_t ended, void *arg)
     /* A user cut off must not come back through a browser's cookie either. */
     if (!cj->executor->ends_tenant && who && strchr(who, '@') && deps->revoke_user)
         deps->revoke_user(deps->revoke_arg, who);
+    if (cj->executor->ends_tenant && who && deps->revoke_tenant)
+        deps->revoke_tenant(deps->revoke_arg, who);
     control_job_answer(cj);
 }
 

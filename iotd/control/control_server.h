@@ -62,6 +62,8 @@ struct control_deps {
     /* Revokes user@tenant's browser session tokens when a change or kick ends the user's
      * sessions (the web listener's); NULL: no browsers. */
     void (*revoke_user)(void *arg, const char *user);
+    /* The same for every user of a tenant, when the tenant is removed. */
+    void (*revoke_tenant)(void *arg, const char *tenant);
     void *revoke_arg;
 };
 

@@ -63,11 +63,17 @@ int iotd_check_config(const struct iotd_config *cfg, char *err, size_t errlen)
 
     if ((rc = check_listen("[devices] listen", cfg->listen, err, errlen)) != 0 ||
         (rc = check_listen("[devices] tls_listen", cfg->tls_listen, err, errlen)) != 0 ||
-        (rc = check_listen("[web] listen", cfg->web_listen, err, errlen)) != 0)
+        (rc = check_listen("[web] listen", cfg->web_listen, err, errlen)) != 0 ||
+        (rc = check_listen("[web] tls_listen", cfg->web_tls_listen, err, errlen)) != 0)
         return rc;
     if (cfg->tls_listen && cfg->tls_listen[0] &&
         net_tls_check(cfg->tls_cert, cfg->tls_key, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "[devices] tls_cert/tls_key: %s", why);
+        return IOT_EINVAL;
+    }
+    if (cfg->web_tls_listen && cfg->web_tls_listen[0] &&
+        net_tls_check(cfg->web_tls_cert, cfg->web_tls_key, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "[web] tls_cert/tls_key: %s", why);
         return IOT_EINVAL;
     }
     if (strcmp(cfg->db_url, "local") != 0) {
@@ -80,7 +86,9 @@ int iotd_check_config(const struct iotd_config *cfg, char *err, size_t errlen)
         }
     }
     struct stat st;
-    if (cfg->web_listen && cfg->web_listen[0] && cfg->web_root) {
+    bool web =
+        (cfg->web_listen && cfg->web_listen[0]) || (cfg->web_tls_listen && cfg->web_tls_listen[0]);
+    if (web && cfg->web_root) {
         if (stat(cfg->web_root, &st) != 0) {
             snprintf(err, errlen, "[web] root %s: %s", cfg->web_root, strerror(errno));
             return IOT_EINVAL;

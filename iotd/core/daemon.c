@@ -66,8 +66,11 @@ static cJSON *daemon_status(void *arg)
         cJSON_AddNumberToObject(dev, "port", net_listener_port(d->listener));
     if (d->tls_listener)
         cJSON_AddNumberToObject(dev, "tls_port", net_listener_port(d->tls_listener));
-    if (d->web)
-        cJSON_AddNumberToObject(cJSON_AddObjectToObject(st, "web"), "port", web_port(d->web));
+    cJSON *web = d->web ? cJSON_AddObjectToObject(st, "web") : NULL;
+    if (web && web_port(d->web))
+        cJSON_AddNumberToObject(web, "port", web_port(d->web));
+    if (web && web_tls_port(d->web))
+        cJSON_AddNumberToObject(web, "tls_port", web_tls_port(d->web));
     uint64_t sessions = 0, failures = 0, limited = 0;
     for (unsigned i = 0; d->sessions && i < d->io_count; i++) {
         const struct session_counters *c = sessions_counters(d->sessions, i);
@@ -352,7 +355,8 @@ static void web_ws_session(void *arg, unsigned io, conn_t *c, const char *user)
  * threads' first) and the device listeners it reports on. */
 static int start_web(struct iotd *d, char *err, size_t errlen)
 {
-    if (!d->cfg.web_listen || !d->cfg.web_listen[0])
+    if ((!d->cfg.web_listen || !d->cfg.web_listen[0]) &&
+        (!d->cfg.web_tls_listen || !d->cfg.web_tls_listen[0]))
         return IOT_OK;
     net_listener_t *listeners[2];
     unsigned nlisteners = 0;
@@ -375,6 +379,9 @@ static int start_web(struct iotd *d, char *err, size_t errlen)
                             .ws_session = d->sessions ? web_ws_session : NULL,
                             .ws_session_arg = d};
     struct web_options o = {.listen = d->cfg.web_listen,
+                            .tls_listen = d->cfg.web_tls_listen,
+                            .tls_cert = d->cfg.web_tls_cert,
+                            .tls_key = d->cfg.web_tls_key,
                             .root = d->cfg.web_root,
                             .metrics = strcmp(d->cfg.web_metrics, "on") == 0,
                             .metrics_allow = d->cfg.web_metrics_allow,
@@ -386,8 +393,10 @@ static int start_web(struct iotd *d, char *err, size_t errlen)
                             .server = "iotd/" IOTD_VERSION};
     int rc = web_start(&d->web, &deps, &o, err, errlen);
     if (rc == 0)
-        log_info("web: listening on %s (port %u), files from %s", d->cfg.web_listen,
-                 web_port(d->web), d->cfg.web_root);
+        log_info("web: listening on %s (port %u), TLS on %s (port %u), files from %s",
+                 d->cfg.web_listen ? d->cfg.web_listen : "", web_port(d->web),
+                 d->cfg.web_tls_listen ? d->cfg.web_tls_listen : "", web_tls_port(d->web),
+                 d->cfg.web_root);
     return rc;
 }
 
@@ -559,6 +568,13 @@ static void revoke_browser_tokens(void *arg, const char *user)
     if (n)
         log_info("web: %zu browser session%s of %s revoked", n, n == 1 ? "" : "s", user);
 }
+/* control's revoke_tenant: a removed tenant's users lose theirs too. */
+static void revoke_tenant_tokens(void *arg, const char *tenant)
+{
+    size_t n = web_revoke_tenant(arg, tenant);
+    if (n)
+        log_info("web: %zu browser session%s of tenant %s revoked", n, n == 1 ? "" : "s", tenant);
+}
 static void on_reload_signal(uv_signal_t *sig, int signum);
 
 int iotd_start(struct iotd *d, char *err, size_t errlen)
@@ -617,6 +633,7 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
                                 .hub = d->hub,
                                 .watch_backlog = (size_t)d->cfg.events_backlog_kb * 1024,
                                 .revoke_user = d->web ? revoke_browser_tokens : NULL,
+                                .revoke_tenant = d->web ? revoke_tenant_tokens : NULL,
                                 .revoke_arg = d->web};
     if ((rc = control_server_start(&d->control, &copts, &deps, err, errlen)) != 0)
         return rc;
@@ -708,6 +725,8 @@ static void on_reload_signal(uv_signal_t *sig, int signum)
         log_error("reload: control socket: %s", err);
     if (d->tls_listener && net_listener_reload_tls(d->tls_listener, err, sizeof(err)) != 0)
         log_error("reload: TLS certificate: %s; keeping the old one", err);
+    if (web_reload_tls(d->web, err, sizeof(err)) != 0)
+        log_error("reload: [web] TLS certificate: %s; keeping the old one", err);
     if (strcmp(fresh.db_url, d->cfg.db_url) != 0 || fresh.threads != d->cfg.threads ||
         strcmp(fresh.state_dir, d->cfg.state_dir) != 0)
         log_warn("reload: state_dir, threads and [database] url take effect after a restart");

@@ -20,8 +20,16 @@
  * per conn per pass took 2-3% of a busy io thread.
  *
  * Closing: conn_close stops reading, lets the transport queue its goodbye (TLS close_notify),
- * and lingers until the output is flushed or linger_ms passes; then uv_close. on_close runs
- * from the last handle's close callback, and the conn is freed right after it, never earlier.
+ * and lingers until the output is flushed or linger_ms passes. Then it drains: closing a TCP
+ * socket with unread input makes the kernel send RST instead of FIN, and a peer that receives
+ * RST may discard our last answers before its application read them (a client that pipelined
+ * requests behind a bad one lost the answer that explains the close). So once everything is
+ * written, shutdown(SHUT_WR) sends our FIN after the data, and the socket is read and what
+ * arrives dropped until the peer's FIN, NET_DRAIN_MAX bytes or NET_DRAIN_MS; then uv_close.
+ * The owner's on_close does not wait for the drain: it runs on the next loop pass (never from
+ * inside the caller's conn_close), and the conn is the net module's alone from then on. An
+ * abort (errors, an expired linger, shutting down) skips the drain. Otherwise on_close runs from
+ * the last handle's close callback, and the conn is freed right after it, never earlier.
  *
  * Deadlines (the TLS handshake, the close linger) are entries on a sorted per-loop list served
  * by one timer, not a timer handle per conn: at tens of thousands of idle devices a uv_timer_t
@@ -41,6 +49,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
 #include <unistd.h>
 
 /* A buffer starts small: during a connect storm every connection written to in one loop pass
@@ -185,7 +194,8 @@ static void conn_free(conn_t *c)
     if (c->cb && c->cb->on_close)
         c->cb->on_close(c, c->reason ? c->reason : "closed");
     /* A conn moved to another thread lives on there: its socket is not closed, only this end. */
-    bool moved = conn_tls_of(c) && c->tls->moved;
+    const struct conn_tls *tls = conn_tls_of(c);
+    bool moved = tls && tls->moved;
     conn_type_of(c)->release(c); /* and with it the TLS state */
     conn_buf_release(c, &c->out);
     if (c->inflight) { /* libuv cancels a pending write before the close callback: defensive */
@@ -227,6 +237,39 @@ void conn_abort(conn_t *c, const char *reason)
     conn_finish(c);
 }
 
+/* The owner hears of the close now (from the deadline timer, never from inside the caller's
+ * conn_close), and the drain goes on without it. */
+static void on_drain_started(conn_t *c)
+{
+    const struct conn_callbacks *cb = c->cb;
+    c->cb = NULL;
+    if (cb && cb->on_close)
+        cb->on_close(c, c->reason ? c->reason : "closed");
+    if (c->state == CONN_DRAINING)
+        conn_deadline_set(c, NET_DRAIN_MS, conn_finish);
+}
+
+static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
+static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
+
+/* Everything queued is written: end gracefully (see the top). Our FIN goes now; what the peer
+ * still sends is read and dropped until its own FIN, NET_DRAIN_MAX bytes or NET_DRAIN_MS. */
+static void conn_drain(conn_t *c)
+{
+    uv_os_fd_t fd;
+    if (c->state == CONN_CLOSED)
+        return;
+    if (c->peer_eof || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || shutdown(fd, SHUT_WR) != 0 ||
+        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+        conn_finish(c); /* nothing left to wait for, or no way to wait */
+        return;
+    }
+    c->state = CONN_DRAINING;
+    dirty_unlink(c);
+    c->drained = 0;
+    conn_deadline_set(c, 0, on_drain_started);
+}
+
 static void on_write_done(uv_write_t *req, int status)
 {
     conn_t *c = req->data;
@@ -247,7 +290,7 @@ static void on_write_done(uv_write_t *req, int status)
     if (c->out.len > 0 || conn_staged_len(c) > 0)
         conn_mark_dirty(c);
     else if (c->state == CONN_CLOSING)
-        conn_finish(c);
+        conn_drain(c);
 }
 
 /* Write what c has queued: a try_write, then one uv_write for the rest. Returns false if c was
@@ -308,7 +351,7 @@ void conn_flush_now(conn_t *c)
         return;
     dirty_unlink(c);
     if (conn_flush(c) && c->state == CONN_CLOSING && conn_pending(c) == 0 && !c->inflight)
-        conn_finish(c);
+        conn_drain(c);
 }
 
 /* Flush each dirty conn once, in the order they were first written to in the pass; a conn
@@ -407,7 +450,7 @@ void conn_close(conn_t *c, const char *reason)
         conn_type_of(c)->shutdown(c);
     c->state = CONN_CLOSING;
     if (conn_pending(c) == 0) {
-        conn_finish(c);
+        conn_drain(c);
         return;
     }
     conn_mark_dirty(c);
@@ -427,9 +470,6 @@ void conn_close_now(conn_t *c, const char *reason)
         conn_flush(c);
     conn_finish(c);
 }
-
-static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
 
 void conn_pause(conn_t *c)
 {
@@ -463,6 +503,12 @@ static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
 static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
 {
     conn_t *c = stream->data;
+    if (c->state == CONN_DRAINING) {
+        c->drained += n > 0 ? (uint32_t)n : 0;
+        if (n < 0 || c->drained > NET_DRAIN_MAX)
+            conn_finish(c); /* the peer's FIN, an error, or more than we wait through */
+        return;
+    }
     if (n > 0) {
         c->info.bytes_in += (uint64_t)n;
         stat_add(&c->nl->stats.bytes_in, (uint64_t)n);
@@ -472,7 +518,8 @@ static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
     }
     if (n == 0)
         return;
-    if (n == UV_EOF && conn_tls_of(c) && c->tls->placing)
+    c->peer_eof = n == UV_EOF;
+    if (n == UV_EOF && conn_tls_of(c) && conn_tls_of(c)->placing)
         tls_place_here(c); /* what it said before hanging up still reaches an owner */
     if (n == UV_EOF)
         conn_close(c,
@@ -527,6 +574,7 @@ conn_t *net_loop_adopt_open(net_loop_t *nl, int fd, const struct conn_params *p)
     }
     c->nl = nl;
     c->info.transport = p->transport;
+    c->info.encrypted = p->transport == CONN_TLS;
     c->output_limit = (uint32_t)(p->output_limit ? p->output_limit : NET_DEFAULT_OUTPUT_LIMIT);
     c->linger_ms = p->linger_ms ? p->linger_ms : NET_DEFAULT_LINGER;
     c->state = CONN_HANDSHAKE;

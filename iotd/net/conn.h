@@ -12,8 +12,10 @@
  * decides (answer busy, or close).
  *
  * Closing is asynchronous: conn_close stops reading, tries to flush what is queued (bounded
- * time), then closes the socket; on_close runs exactly once, after which the conn memory is
- * released by the net module. The owner must not touch the conn after on_close returns.
+ * time), then sends FIN and drains what the peer still sends (bounded bytes and time, so the
+ * kernel does not answer it with a RST that could destroy our last bytes) before closing the
+ * socket; on_close runs exactly once, never from inside conn_close, after which the conn memory
+ * is released by the net module. The owner must not touch the conn after on_close returns.
  */
 #ifndef IOTD_CONN_H
 #define IOTD_CONN_H
@@ -48,6 +50,7 @@ struct conn_info {
      * as printed (the embedded-IPv4 forms are compressed), so 48 holds "[...]:65535". */
     char peer[48];
     bool peer_is_loopback; /* 127.0.0.0/8 or ::1 (native LOGIN without TLS is allowed from here) */
+    bool encrypted;        /* TLS under it: CONN_TLS, or a WebSocket upgraded from a TLS conn */
     uint64_t bytes_in, bytes_out;
 };
 
@@ -130,12 +133,14 @@ struct conn_ws_codec {
 #define CONN_WS_REPLY_MAX 256
 /* Messages answered by decode's reply (refused) a WebSocket tolerates; one more closes it. */
 #define CONN_WS_MAX_REFUSED 16
-/* Make c, an open TCP connection whose owner has written the 101 answer, a WebSocket: the
- * owner is unchanged until it calls conn_set_owner. codec must outlive c. Bytes the peer sent
- * behind the upgrade request go through conn_ws_feed once the new owner is set. IOT_EINVAL
- * (not an open TCP conn), IOT_ENOMEM. */
+/* Make c, an open TCP or TLS connection whose owner has written the 101 answer, a WebSocket
+ * (over TLS, the TLS stays under it: info.encrypted tells): the owner is unchanged until it
+ * calls conn_set_owner, and must return from on_data without reading more of c. codec must
+ * outlive c. Bytes the peer sent behind the upgrade request go through conn_ws_feed once the
+ * new owner is set. IOT_EINVAL (not an open TCP or TLS conn), IOT_ENOMEM. */
 int conn_ws_upgrade(conn_t *c, const struct conn_ws_codec *codec, void *state);
-/* Wire bytes of c already read by its previous owner, handled as if just read. */
+/* Plaintext of c already read by its previous owner, handled as if just read (then what the
+ * TLS layer holds, if any). Call it once the new owner is set, even with len 0. */
 void conn_ws_feed(conn_t *c, const uint8_t *data, size_t len);
 
 /* Listeners run on the main loop and hand accepted sockets to io threads (round robin, or by

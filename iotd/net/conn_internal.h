@@ -24,6 +24,10 @@
 #define NET_DEFAULT_LINGER            2000  /* ms */
 #define NET_READ_BUFFER               65536 /* one socket read at most */
 #define NET_TLS_PLAINTEXT_BUFFER      16384 /* one TLS record of plaintext */
+/* A graceful close reads and drops what the peer still sends for at most this long and this
+ * many bytes before closing the socket (conn.c: why). */
+#define NET_DRAIN_MS  2000
+#define NET_DRAIN_MAX (256 * 1024)
 
 /* A byte buffer owned by one conn: valid bytes are data[off, off + len). */
 struct outbuf {
@@ -35,6 +39,7 @@ enum conn_state {
     CONN_HANDSHAKE, /* transport set-up (TLS handshake); the owner does not know the conn yet */
     CONN_OPEN,      /* announced to on_accept; reading and writing */
     CONN_CLOSING,   /* conn_close called: not reading, flushing what is queued (linger) */
+    CONN_DRAINING,  /* all written and our FIN sent: dropping what the peer sends until its FIN */
     CONN_CLOSED,    /* uv_close called; memory released once every handle's callback ran */
 };
 
@@ -133,8 +138,10 @@ struct conn {
     uint8_t state;        /* enum conn_state */
     uint8_t handles_open; /* libuv handles whose close callback is still due (0 or 1) */
     bool dirty;
-    /* TLS handshake deadline, then the close linger: on the loop's deadline list while
-     * on_deadline is set (loop time in ms). No timer handle per conn: see struct net_loop. */
+    bool peer_eof;    /* the peer's FIN was read: a close has nothing to drain */
+    uint32_t drained; /* bytes dropped while draining */
+    /* TLS handshake deadline, then the close linger, then the drain: on the loop's deadline list
+     * while on_deadline is set (loop time in ms). No timer handle per conn: see struct net_loop. */
     conn_deadline_fn on_deadline;
     struct deadline_node deadline;
     conn_t *prev, *next;             /* every conn of the loop */
@@ -147,9 +154,13 @@ static inline const struct conn_type *conn_type_of(const struct conn *c)
         [CONN_TCP] = &conn_type_tcp, [CONN_TLS] = &conn_type_tls, [CONN_WS] = &conn_type_ws};
     return types[c->info.transport];
 }
-/* The TLS state of c, NULL for other transports. */
+/* The TLS under a WebSocket upgraded from a TLS conn, or NULL (conn_ws.c). */
+struct conn_tls *conn_ws_tls(const conn_t *c);
+/* The TLS state of c (its own, or under its WebSocket), NULL for plain transports. */
 static inline struct conn_tls *conn_tls_of(const struct conn *c)
 {
+    if (c->info.transport == CONN_WS)
+        return conn_ws_tls(c);
     return c->info.transport == CONN_TLS ? c->tls : NULL;
 }
 
@@ -204,9 +215,11 @@ static inline void stat_add(_Atomic uint64_t *counter, uint64_t delta)
 size_t conn_ws_staged_len(const conn_t *c);
 static inline size_t conn_staged_len(const conn_t *c)
 {
+    const struct conn_tls *t = conn_tls_of(c);
+    size_t tls = t ? t->staged.len : 0;
     if (c->info.transport == CONN_WS)
-        return conn_ws_staged_len(c);
-    return c->tls ? c->tls->staged.len : 0;
+        return conn_ws_staged_len(c) + tls;
+    return tls;
 }
 
 /* Buffers of c, with c's share of the loop's pending_bytes kept in step. */
@@ -230,6 +243,15 @@ void conn_close_now(conn_t *c, const char *reason);
  * replaces the earlier. fn runs from the loop's deadline timer and may close c. */
 void conn_deadline_set(conn_t *c, unsigned ms, conn_deadline_fn fn);
 void conn_deadline_clear(conn_t *c);
+
+/* The TLS layer's parts that a WebSocket upgraded from a TLS conn uses too (conn_tls.c), on
+ * conn_tls_of(c): take wire bytes (IOT_ENOMEM, the conn aborted); decrypt what they complete
+ * into sink; encrypt the staged plaintext into c->out; queue close_notify; free the state. */
+int tls_feed(conn_t *c, const uint8_t *data, size_t len);
+void tls_read_into(conn_t *c, void (*sink)(conn_t *c, const uint8_t *data, size_t len));
+int tls_encrypt_staged(conn_t *c);
+void tls_goodbye(conn_t *c);
+void tls_state_free(conn_t *c, struct conn_tls *t);
 
 /* Build the server SSL_CTX from PEM files (TLS 1.2 minimum). On failure a sentence in err. */
 int tls_context_new(SSL_CTX **out, const char *cert, const char *key, char *err, size_t errlen);

@@ -46,7 +46,7 @@
  * here, since the flush itself drains after encrypting). */
 static int tls_drain(conn_t *c)
 {
-    BIO *wbio = SSL_get_wbio(c->tls->ssl);
+    BIO *wbio = SSL_get_wbio(conn_tls_of(c)->ssl);
     size_t n;
     while ((n = BIO_ctrl_pending(wbio)) > 0) {
         uint8_t *dst = conn_buf_reserve(c, &c->out, n);
@@ -119,21 +119,29 @@ out:
     return rc;
 }
 
-/* Decrypt everything available and hand it to the owner, until OpenSSL needs more bytes or the
- * owner closed the connection. */
-static void tls_read_plaintext(conn_t *c)
+static void deliver_to_owner(conn_t *c, const uint8_t *data, size_t len)
 {
+    if (c->cb && c->cb->on_data)
+        c->cb->on_data(c, data, len);
+}
+
+/* Decrypt everything available and hand it to sink, until OpenSSL needs more bytes, the
+ * connection is closed or its transport changed (a /ws upgrade). */
+void tls_read_into(conn_t *c, void (*sink)(conn_t *c, const uint8_t *data, size_t len))
+{
+    struct conn_tls *t = conn_tls_of(c);
+    enum conn_transport was = c->info.transport;
     uint8_t *buf = c->nl->tls_plaintext;
     for (;;) {
         size_t got;
-        if (SSL_read_ex(c->tls->ssl, buf, sizeof(c->nl->tls_plaintext), &got)) {
-            if (c->cb && c->cb->on_data)
-                c->cb->on_data(c, buf, got);
-            if (c->state != CONN_OPEN)
+        if (SSL_read_ex(t->ssl, buf, sizeof(c->nl->tls_plaintext), &got)) {
+            sink(c, buf, got);
+            /* Upgraded to a WebSocket meanwhile: the rest is its (conn_ws_feed reads it). */
+            if (c->state != CONN_OPEN || c->info.transport != was)
                 return;
             continue;
         }
-        int e = SSL_get_error(c->tls->ssl, 0);
+        int e = SSL_get_error(t->ssl, 0);
         if (e == SSL_ERROR_WANT_READ || e == SSL_ERROR_WANT_WRITE)
             break;
         ERR_clear_error();
@@ -166,7 +174,7 @@ void tls_place_here(conn_t *c)
     t->first = NULL;
     t->first_len = 0;
     if (c->state == CONN_OPEN)
-        tls_read_plaintext(c); /* what OpenSSL still holds */
+        tls_read_into(c, deliver_to_owner); /* what OpenSSL still holds */
 }
 
 struct tls_move_msg {
@@ -301,13 +309,20 @@ void tls_adopt_moved(inbox_msg_t *msg, void *loop_data)
     tls_place_here(c);
 }
 
-static void tls_on_read(conn_t *c, const uint8_t *data, size_t len)
+int tls_feed(conn_t *c, const uint8_t *data, size_t len)
 {
     ERR_clear_error();
-    if (BIO_write(SSL_get_rbio(c->tls->ssl), data, (int)len) != (int)len) {
+    if (BIO_write(SSL_get_rbio(conn_tls_of(c)->ssl), data, (int)len) != (int)len) {
         conn_abort(c, "out of memory");
-        return;
+        return IOT_ENOMEM;
     }
+    return 0;
+}
+
+static void tls_on_read(conn_t *c, const uint8_t *data, size_t len)
+{
+    if (tls_feed(c, data, len) != 0)
+        return;
     if (c->tls->placing) {
         tls_place(c);
         return;
@@ -340,7 +355,7 @@ static void tls_on_read(conn_t *c, const uint8_t *data, size_t len)
             return;
         /* Application data may have come in the same read as the end of the handshake. */
     }
-    tls_read_plaintext(c);
+    tls_read_into(c, deliver_to_owner);
 }
 
 static int tls_write(conn_t *c, const void *data, size_t len)
@@ -348,9 +363,9 @@ static int tls_write(conn_t *c, const void *data, size_t len)
     return conn_buf_append(c, &c->tls->staged, data, len);
 }
 
-static int tls_prepare_flush(conn_t *c)
+int tls_encrypt_staged(conn_t *c)
 {
-    struct conn_tls *t = c->tls;
+    struct conn_tls *t = conn_tls_of(c);
     size_t written;
     if (t->staged.len == 0)
         return 0;
@@ -364,28 +379,33 @@ static int tls_prepare_flush(conn_t *c)
     return tls_drain(c);
 }
 
-static void tls_shutdown(conn_t *c)
+void tls_goodbye(conn_t *c)
 {
     if (c->state != CONN_OPEN)
         return;
-    if (tls_prepare_flush(c) < 0)
+    if (tls_encrypt_staged(c) < 0)
         return;
     ERR_clear_error();
-    SSL_shutdown(c->tls->ssl); /* queues close_notify; we do not wait for the peer's */
+    SSL_shutdown(conn_tls_of(c)->ssl); /* queues close_notify; we do not wait for the peer's */
     ERR_clear_error();
     tls_drain_and_mark(c);
 }
 
+void tls_state_free(conn_t *c, struct conn_tls *t)
+{
+    if (!t)
+        return; /* the start failed before allocating it */
+    conn_buf_release(c, &t->staged);
+    SSL_free(t->ssl);
+    free(t->first);
+    if (t->placer)
+        net_place_table_unref(t->placer);
+    free(t);
+}
+
 static void tls_release(conn_t *c)
 {
-    if (!c->tls)
-        return; /* the start failed before allocating it */
-    conn_buf_release(c, &c->tls->staged);
-    SSL_free(c->tls->ssl);
-    free(c->tls->first);
-    if (c->tls->placer)
-        net_place_table_unref(c->tls->placer);
-    free(c->tls);
+    tls_state_free(c, c->tls);
     c->tls = NULL;
 }
 
@@ -394,8 +414,8 @@ const struct conn_type conn_type_tls = {
     .start = tls_start,
     .on_read = tls_on_read,
     .write = tls_write,
-    .prepare_flush = tls_prepare_flush,
-    .shutdown = tls_shutdown,
+    .prepare_flush = tls_encrypt_staged,
+    .shutdown = tls_goodbye,
     .release = tls_release,
 };
 

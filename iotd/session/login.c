@@ -123,7 +123,7 @@ void session_on_login(struct session *s, const struct iotp_frame *f)
         return;
     }
     /* A password travels only inside TLS or on this machine. */
-    if (ci->transport != CONN_TLS && !ci->peer_is_loopback && !env->all->opts.login_plain) {
+    if (!ci->encrypted && !ci->peer_is_loopback && !env->all->opts.login_plain) {
         session_send_error(s, f->id, "auth", 0);
         log_warn("user %s from %s: LOGIN refused over plain TCP", s->principal, ci->peer);
         session_close(s, "LOGIN without TLS");

@@ -49,6 +49,7 @@ struct http_conn {
     bool closing;
     bool upgrade; /* /ws answered 101: hand the conn over once the request is consumed */
     char upgrade_user[WEB_TOKEN_USER_MAX]; /* ...logged in by its cookie as this user, or "" */
+    uint64_t upgrade_family;               /* ...of this token family (0: none) */
 };
 
 static void http_conn_on_data(conn_t *c, const uint8_t *data, size_t len);
@@ -215,14 +216,21 @@ static void route_metrics(const struct route_request *rr)
     route_ask(rr, WEB_ASK_METRICS);
 }
 
-/* The user a request's session cookie logs in, into user; false without a live one. */
-static bool cookie_user(const struct route_request *rr, char *user)
+/* The user a request's session cookie logs in, into user, and its token family; false without
+ * a live one. */
+static bool cookie_user(const struct route_request *rr, char *user, uint64_t *family)
 {
     const struct http_slice *cookie = http_request_header(rr->req, "cookie");
     struct http_slice token;
     return cookie && web_cookie_find(cookie, WEB_TOKEN_COOKIE, &token) &&
-           web_tokens_lookup(rr->h->loop->web->tokens, token.ptr, token.len, ctl_wall_ms(), user) ==
-               0;
+           web_tokens_lookup(rr->h->loop->web->tokens, token.ptr, token.len, ctl_wall_ms(), user,
+                             family) == 0;
+}
+
+/* Whether the request came over TLS: its own origin is https://, its cookie Secure. */
+static bool over_tls(const struct http_conn *h)
+{
+    return conn_info(h->conn)->encrypted;
 }
 
 /* GET /ws: the WebSocket opening handshake; the session comes once the request is consumed
@@ -232,7 +240,8 @@ static void route_ws(const struct route_request *rr)
     struct http_conn *h = rr->h;
     const web_t *w = h->loop->web;
     char accept[WS_ACCEPT_LEN + 1];
-    struct ws_handshake hs = {.allowed_origins = w->opts.allowed_origins, .scheme = "http"};
+    struct ws_handshake hs = {.allowed_origins = w->opts.allowed_origins,
+                              .scheme = over_tls(h) ? "https" : "http"};
     int status = ws_handshake_check(&hs, rr->req, accept);
     if (status == 426) {
         send_text(h, 426, "WebSocket version 13 only\n", rr->req->keep_alive, rr->head_only,
@@ -248,8 +257,10 @@ static void route_ws(const struct route_request *rr)
         send_text(h, 503, "no sessions\n", false, false, NULL);
         return;
     }
-    if (!cookie_user(rr, h->upgrade_user))
+    if (!cookie_user(rr, h->upgrade_user, &h->upgrade_family)) {
         h->upgrade_user[0] = '\0';
+        h->upgrade_family = 0;
+    }
     struct web_buf b = {0};
     web_buf_printf(&b,
                    "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\n"
@@ -260,16 +271,21 @@ static void route_ws(const struct route_request *rr)
     h->upgrade = !h->closing;
 }
 
-/* The cookie's attributes: never readable by scripts, never sent by another site's page.
- * (Secure comes with the web listener's TLS, which this version does not have.) */
+/* The cookie's attributes: never readable by scripts, never sent by another site's page, and
+ * over TLS never sent without it (Secure). */
 #define COOKIE_ATTRIBUTES "; Path=/; HttpOnly; SameSite=Strict"
+static const char *cookie_secure(const struct http_conn *h)
+{
+    return over_tls(h) ? "; Secure" : "";
+}
 
 /* The requests that set and clear the cookie come from the console's own pages: the same
  * Origin rule as /ws (a request without Origin is refused too). */
 static bool api_origin_ok(const struct route_request *rr)
 {
     const web_t *w = rr->h->loop->web;
-    struct ws_handshake hs = {.allowed_origins = w->opts.allowed_origins, .scheme = "http"};
+    struct ws_handshake hs = {.allowed_origins = w->opts.allowed_origins,
+                              .scheme = over_tls(rr->h) ? "https" : "http"};
     if (ws_origin_allowed(&hs, rr->req))
         return true;
     send_text(rr->h, 403, "origin not allowed\n", rr->req->keep_alive, false, NULL);
@@ -293,12 +309,13 @@ static void route_api_session(const struct route_request *rr)
     char extra[256];
     snprintf(extra, sizeof(extra),
              "Set-Cookie: " WEB_TOKEN_COOKIE "=%s; Max-Age=%u" COOKIE_ATTRIBUTES
-             "\r\nCache-Control: no-store\r\n",
-             token, web_tokens_ttl(w->tokens));
+             "%s\r\nCache-Control: no-store\r\n",
+             token, web_tokens_ttl(w->tokens), cookie_secure(h));
     send_text(h, 200, "cookie set\n", rr->req->keep_alive, false, extra);
 }
 
-/* POST /api/logout: the cookie's token ends, and the cookie with it. */
+/* POST /api/logout: the cookie's token ends, and the cookie with it, and so do the WebSockets
+ * it logged in (and the one whose ticket bought it). */
 static void route_api_logout(const struct route_request *rr)
 {
     struct http_conn *h = rr->h;
@@ -306,11 +323,16 @@ static void route_api_logout(const struct route_request *rr)
         return;
     const struct http_slice *cookie = http_request_header(rr->req, "cookie");
     struct http_slice token;
-    if (cookie && web_cookie_find(cookie, WEB_TOKEN_COOKIE, &token))
-        web_tokens_revoke(h->loop->web->tokens, token.ptr, token.len);
-    send_text(h, 200, "logged out\n", rr->req->keep_alive, false,
-              "Set-Cookie: " WEB_TOKEN_COOKIE "=; Max-Age=0" COOKIE_ATTRIBUTES
-              "\r\nCache-Control: no-store\r\n");
+    uint64_t family = 0;
+    if (cookie && web_cookie_find(cookie, WEB_TOKEN_COOKIE, &token) &&
+        web_tokens_revoke(h->loop->web->tokens, token.ptr, token.len, &family) == 0)
+        web_end_family(h->loop->web, family);
+    char extra[160];
+    snprintf(extra, sizeof(extra),
+             "Set-Cookie: " WEB_TOKEN_COOKIE "=; Max-Age=0" COOKIE_ATTRIBUTES
+             "%s\r\nCache-Control: no-store\r\n",
+             cookie_secure(h));
+    send_text(h, 200, "logged out\n", rr->req->keep_alive, false, extra);
 }
 
 struct route {
@@ -383,7 +405,7 @@ static void http_conn_upgrade(struct http_conn *h)
     struct web_loop *wl = h->loop;
     web_t *w = wl->web;
     conn_t *c = h->conn;
-    void *state = ws_session_state_new(w->tokens);
+    void *state = ws_session_state_new(w->tokens, &wl->ws, c, h->upgrade_family);
     if (!state || conn_ws_upgrade(c, &w->ws_codec, state) != 0) {
         ws_session_state_free(state);
         conn_close(c, "out of memory");

@@ -52,6 +52,39 @@ static int loop_stop(io_thread_t *io, void *arg)
     return 0;
 }
 
+/* ---- logout: one io thread -> every io thread ---- */
+
+struct end_family_msg {
+    inbox_msg_t msg;
+    struct web_loop *loop;
+    uint64_t family;
+};
+
+static void on_end_family(inbox_msg_t *msg, void *loop_data)
+{
+    struct end_family_msg *m = container_of(msg, struct end_family_msg, msg);
+    (void)loop_data;
+    size_t n = ws_session_end_family(&m->loop->ws, m->family, "logout");
+    if (n)
+        log_debug("web: logout ended %zu WebSocket%s", n, n == 1 ? "" : "s");
+    free(m);
+}
+
+void web_end_family(web_t *w, uint64_t family)
+{
+    for (unsigned i = 0; family && i < w->deps.io_count; i++) {
+        struct end_family_msg *m = malloc(sizeof(*m));
+        if (m)
+            *m = (struct end_family_msg){
+                .msg.handle = on_end_family, .loop = &w->loops[i], .family = family};
+        /* The token is gone already: a WebSocket left open here cannot log in again. */
+        if (!m || inbox_push(&w->loops[i].io->inbox, &m->msg) != 0) {
+            log_warn("web: io thread %u busy: its WebSockets of a logout stay open", i);
+            free(m);
+        }
+    }
+}
+
 /* ---- asks: io thread -> main loop -> io thread ---- */
 
 void web_ask_free(struct web_ask *a)
@@ -164,14 +197,21 @@ static int copy_options(web_t *w, const struct web_options *o, char *err, size_t
     w->root = strdup(real);
     w->server = strdup(o->server ? o->server : "iotd");
     w->listen = strdup(o->listen ? o->listen : "");
+    w->tls_listen = strdup(o->tls_listen ? o->tls_listen : "");
+    w->tls_cert = strdup(o->tls_cert ? o->tls_cert : "");
+    w->tls_key = strdup(o->tls_key ? o->tls_key : "");
     w->allowed_origins = strdup(o->allowed_origins ? o->allowed_origins : "");
-    if (!w->root || !w->server || !w->listen || !w->allowed_origins) {
+    if (!w->root || !w->server || !w->listen || !w->tls_listen || !w->tls_cert || !w->tls_key ||
+        !w->allowed_origins) {
         snprintf(err, errlen, "out of memory");
         return IOT_ENOMEM;
     }
     w->opts.root = w->root;
     w->opts.server = w->server;
     w->opts.listen = w->listen;
+    w->opts.tls_listen = w->tls_listen;
+    w->opts.tls_cert = w->tls_cert;
+    w->opts.tls_key = w->tls_key;
     w->opts.allowed_origins = w->allowed_origins;
     w->opts.metrics_allow = NULL; /* parsed below, not kept as text */
     if (!w->opts.head_timeout_ms)
@@ -238,14 +278,27 @@ int web_start(web_t **out, const struct web_deps *deps, const struct web_options
     }
     struct net_listener_options lo = {
         .address = w->listen, .transport = CONN_TCP, .output_limit = w->opts.output_limit};
-    if ((rc = net_listener_start(&w->listener, deps->main_loop, &lo, nets, deps->io_count, err,
-                                 errlen)) != 0)
+    if (w->listen[0] && (rc = net_listener_start(&w->listener, deps->main_loop, &lo, nets,
+                                                 deps->io_count, err, errlen)) != 0)
         goto fail;
+    lo.address = w->tls_listen;
+    lo.transport = CONN_TLS;
+    lo.tls_cert = w->tls_cert;
+    lo.tls_key = w->tls_key;
+    lo.handshake_timeout_ms = w->opts.head_timeout_ms;
+    if (w->tls_listen[0] && (rc = net_listener_start(&w->tls_listener, deps->main_loop, &lo, nets,
+                                                     deps->io_count, err, errlen)) != 0) {
+        char why[256];
+        snprintf(why, sizeof(why), "%s", err);
+        snprintf(err, errlen, "[web] tls_listen: %s", why);
+        goto fail;
+    }
     uv_timer_init(deps->main_loop, &w->health_timer);
     w->health_timer.data = w;
     *out = w;
     return 0;
 fail:
+    net_listener_stop(w->listener); /* NULL is fine */
     close_loops(w);
     web_free(w);
     return rc;
@@ -256,9 +309,24 @@ size_t web_revoke_user(web_t *w, const char *user)
     return w && w->tokens ? web_tokens_revoke_user(w->tokens, user) : 0;
 }
 
+size_t web_revoke_tenant(web_t *w, const char *tenant)
+{
+    return w && w->tokens ? web_tokens_revoke_tenant(w->tokens, tenant) : 0;
+}
+
 unsigned web_port(const web_t *w)
 {
-    return net_listener_port(w->listener);
+    return w->listener ? net_listener_port(w->listener) : 0;
+}
+
+unsigned web_tls_port(const web_t *w)
+{
+    return w->tls_listener ? net_listener_port(w->tls_listener) : 0;
+}
+
+int web_reload_tls(web_t *w, char *err, size_t errlen)
+{
+    return w && w->tls_listener ? net_listener_reload_tls(w->tls_listener, err, errlen) : 0;
 }
 
 void web_stop(web_t *w)
@@ -267,7 +335,8 @@ void web_stop(web_t *w)
         return;
     w->stopping = true;
     net_listener_stop(w->listener);
-    w->listener = NULL;
+    net_listener_stop(w->tls_listener);
+    w->listener = w->tls_listener = NULL;
     health_stop(w);
     uv_close((uv_handle_t *)&w->health_timer, NULL);
     close_loops(w);
@@ -283,6 +352,9 @@ void web_free(web_t *w)
     free(w->root);
     free(w->server);
     free(w->listen);
+    free(w->tls_listen);
+    free(w->tls_cert);
+    free(w->tls_key);
     free(w->allowed_origins);
     free(w);
 }

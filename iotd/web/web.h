@@ -4,12 +4,13 @@
  * session cookie's /api/session and /api/logout, on the io threads through the conn interface (no
  * second socket layer and no other web server process).
  *
- * A listener on the main loop hands each accepted socket to an io thread, where the web
- * module keeps its own net loop (the sessions keep theirs): connections are HTTP from the first
- * byte. Static files are answered on the io thread; /healthz and /metrics need what only the
- * main loop may touch (the stats sample, the database probe), so the request travels there
- * through the main inbox and its answer comes back through the io thread's inbox, while the
- * connection waits (reading paused). Responses leave in request order.
+ * A listener on the main loop (two: plain and TLS) hands each accepted socket to an io thread,
+ * where the web module keeps its own net loop (the sessions keep theirs): connections are HTTP
+ * from the first byte (after the TLS handshake on the TLS listener, where a /ws upgrade keeps
+ * the TLS under its WebSocket). Static files are answered on the io thread; /healthz and /metrics
+ * need what only the main loop may touch (the stats sample, the database probe), so the request
+ * travels there through the main inbox and its answer comes back through the io thread's inbox,
+ * while the connection waits (reading paused). Responses leave in request order.
  */
 #ifndef IOTD_WEB_H
 #define IOTD_WEB_H
@@ -53,7 +54,10 @@ struct web_deps {
 };
 
 struct web_options {
-    const char *listen;          /* "host:port" (port 0: any free port) */
+    const char *listen;     /* "host:port" (port 0: any free port), or NULL/"" (none) */
+    const char *tls_listen; /* the same for HTTPS and WSS, or NULL/"" (none) */
+    const char *tls_cert;   /* ...its PEM certificate chain and key */
+    const char *tls_key;
     const char *root;            /* directory of the static files */
     bool metrics;                /* serve /metrics */
     const char *metrics_allow;   /* addresses and networks that may read /metrics; NULL: any */
@@ -70,8 +74,12 @@ struct web_options {
  * listener. A negative IOT_E* code and a sentence in err on failure (nothing left running). */
 int web_start(web_t **out, const struct web_deps *deps, const struct web_options *o, char *err,
               size_t errlen);
-/* The bound port. */
+/* The bound ports: plain and TLS (0 for a listener not configured). */
 unsigned web_port(const web_t *w);
+unsigned web_tls_port(const web_t *w);
+/* Reload the TLS listener's certificate and key (SIGHUP), as net_listener_reload_tls: new
+ * connections use the new ones; on failure the old ones stay and err says why. Main loop. */
+int web_reload_tls(web_t *w, char *err, size_t errlen);
 /* Stop listening and close every HTTP connection (their io threads must still run): on the
  * main loop's thread, before the io threads stop. Requests waiting on the main loop are
  * answered into the void. */
@@ -79,6 +87,8 @@ void web_stop(web_t *w);
 /* End every browser session token of user (user@tenant), returning how many ended: for
  * `user remove` and `user passwd`. Any thread. */
 size_t web_revoke_user(web_t *w, const char *user);
+/* The same for every user of tenant: for `tenant remove`. Any thread. */
+size_t web_revoke_tenant(web_t *w, const char *tenant);
 /* Free what is left, once the main loop has run its last callbacks (NULL is fine). */
 void web_free(web_t *w);
 

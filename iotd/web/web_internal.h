@@ -13,6 +13,7 @@
 #include "web/http_parser.h"
 #include "web/web_buf.h"
 #include "web/web_tokens.h"
+#include "web/ws_session.h"
 
 #define WEB_DEFAULT_HEAD_TIMEOUT 10000 /* ms */
 #define WEB_DEFAULT_IDLE_TIMEOUT 60000 /* ms */
@@ -32,7 +33,8 @@ struct web_loop {
     net_loop_t *net;
     uv_timer_t tick;
     struct http_conn *conns;
-    uint64_t next_ask; /* the last ask sequence number given out */
+    struct ws_session_list ws; /* the /ws connections upgraded here */
+    uint64_t next_ask;         /* the last ask sequence number given out */
 };
 
 enum web_ask_kind { WEB_ASK_HEALTH, WEB_ASK_METRICS };
@@ -60,12 +62,13 @@ struct web_ask {
 struct web {
     struct web_deps deps;
     struct web_options opts; /* strings point into the copies below */
-    char *root, *server, *listen, *allowed_origins;
+    char *root, *server, *listen, *tls_listen, *tls_cert, *tls_key, *allowed_origins;
     web_allowlist_t *metrics_allow; /* NULL: anyone may read /metrics */
-    net_listener_t *listener;
-    web_tokens_t *tokens;          /* browsers' session tokens */
-    struct conn_ws_codec ws_codec; /* of every /ws connection (ws_session.h) */
-    struct web_loop *loops;        /* io_count of them */
+    net_listener_t *listener;       /* plain HTTP, or NULL */
+    net_listener_t *tls_listener;   /* HTTPS, or NULL */
+    web_tokens_t *tokens;           /* browsers' session tokens */
+    struct conn_ws_codec ws_codec;  /* of every /ws connection (ws_session.h) */
+    struct web_loop *loops;         /* io_count of them */
     unsigned loops_started;
     /* Health (main loop, health.c): the probe in flight and the asks waiting for it. */
     struct health_probe *probe;
@@ -82,6 +85,10 @@ void http_conn_accept(struct web_loop *wl, conn_t *c);
 void http_conn_tick(struct web_loop *wl, uint64_t now_ms);
 /* http_conn.c: the answer of an ask came back (io thread): send it, go on reading. */
 void http_conn_answer(struct web_ask *a);
+
+/* web.c: end the WebSockets logged in by token family on every io thread (a logout). Any io
+ * thread of the module. */
+void web_end_family(web_t *w, uint64_t family);
 
 /* web.c: send a to the main loop (io thread). IOT_EBUSY/IOT_EINVAL when it cannot go. */
 int web_ask_send(struct web_ask *a);

@@ -18,6 +18,7 @@ struct token {
     char user[WEB_TOKEN_USER_MAX];
     int64_t expires_ms;
     int64_t issued_ms;
+    uint64_t family;
     bool ticket;
 };
 
@@ -25,6 +26,7 @@ struct web_tokens {
     pthread_mutex_t lock;
     uint32_t ttl_s;
     size_t max, n, cap;
+    uint64_t last_family;
     struct token *items;
 };
 
@@ -94,7 +96,7 @@ static long find(const web_tokens_t *t, const char *v, size_t len)
 
 /* Add an entry for user with a fresh random value, copied to out. Under the lock. */
 static int add(web_tokens_t *t, const char *user, int64_t now_ms, int64_t ttl_ms, bool ticket,
-               char *out)
+               uint64_t family, char *out)
 {
     static const char hex[] = "0123456789abcdef";
     uint8_t raw[WEB_TOKEN_LEN / 2];
@@ -120,14 +122,18 @@ static int add(web_tokens_t *t, const char *user, int64_t now_ms, int64_t ttl_ms
     e->issued_ms = now_ms;
     e->expires_ms = now_ms + ttl_ms;
     e->ticket = ticket;
+    e->family = family;
     memcpy(out, e->value, WEB_TOKEN_LEN + 1);
     return 0;
 }
 
-int web_tokens_ticket(web_tokens_t *t, const char *user, int64_t now_ms, char *out)
+int web_tokens_ticket(web_tokens_t *t, const char *user, int64_t now_ms, char *out,
+                      uint64_t *family)
 {
     pthread_mutex_lock(&t->lock);
-    int rc = add(t, user, now_ms, WEB_TICKET_TTL_MS, true, out);
+    if (*family == 0)
+        *family = ++t->last_family;
+    int rc = add(t, user, now_ms, WEB_TICKET_TTL_MS, true, *family, out);
     pthread_mutex_unlock(&t->lock);
     return rc;
 }
@@ -140,16 +146,18 @@ int web_tokens_redeem(web_tokens_t *t, const char *ticket, size_t len, int64_t n
     long i = find(t, ticket, len);
     if (i >= 0 && t->items[i].ticket) {
         bool live = t->items[i].expires_ms > now_ms;
+        uint64_t family = t->items[i].family;
         memcpy(user, t->items[i].user, sizeof(user));
         remove_at(t, (size_t)i); /* used up, or expired: gone either way */
         if (live)
-            rc = add(t, user, now_ms, (int64_t)t->ttl_s * 1000, false, out);
+            rc = add(t, user, now_ms, (int64_t)t->ttl_s * 1000, false, family, out);
     }
     pthread_mutex_unlock(&t->lock);
     return rc;
 }
 
-int web_tokens_lookup(web_tokens_t *t, const char *token, size_t len, int64_t now_ms, char *user)
+int web_tokens_lookup(web_tokens_t *t, const char *token, size_t len, int64_t now_ms, char *user,
+                      uint64_t *family)
 {
     int rc = IOT_ENOTFOUND;
     pthread_mutex_lock(&t->lock);
@@ -157,6 +165,8 @@ int web_tokens_lookup(web_tokens_t *t, const char *token, size_t len, int64_t no
     if (i >= 0 && !t->items[i].ticket) {
         if (t->items[i].expires_ms > now_ms) {
             memcpy(user, t->items[i].user, WEB_TOKEN_USER_MAX);
+            if (family)
+                *family = t->items[i].family;
             rc = 0;
         } else {
             remove_at(t, (size_t)i);
@@ -166,22 +176,33 @@ int web_tokens_lookup(web_tokens_t *t, const char *token, size_t len, int64_t no
     return rc;
 }
 
-int web_tokens_revoke(web_tokens_t *t, const char *token, size_t len)
+int web_tokens_revoke(web_tokens_t *t, const char *token, size_t len, uint64_t *family)
 {
     pthread_mutex_lock(&t->lock);
     long i = find(t, token, len);
+    if (i >= 0 && family)
+        *family = t->items[i].family;
     if (i >= 0)
         remove_at(t, (size_t)i);
     pthread_mutex_unlock(&t->lock);
     return i >= 0 ? 0 : IOT_ENOTFOUND;
 }
 
-size_t web_tokens_revoke_user(web_tokens_t *t, const char *user)
+/* Whether an entry's user is name, or (tenant) any user of the tenant name. */
+static bool user_matches(const char *entry, const char *name, bool tenant)
+{
+    const char *at = strrchr(entry, '@');
+    if (tenant)
+        return at && strcmp(at + 1, name) == 0;
+    return strcmp(entry, name) == 0;
+}
+
+static size_t revoke_matching(web_tokens_t *t, const char *name, bool tenant)
 {
     size_t ended = 0;
     pthread_mutex_lock(&t->lock);
     for (size_t i = 0; i < t->n;)
-        if (strcmp(t->items[i].user, user) == 0) {
+        if (user_matches(t->items[i].user, name, tenant)) {
             remove_at(t, i);
             ended++;
         } else {
@@ -189,6 +210,16 @@ size_t web_tokens_revoke_user(web_tokens_t *t, const char *user)
         }
     pthread_mutex_unlock(&t->lock);
     return ended;
+}
+
+size_t web_tokens_revoke_user(web_tokens_t *t, const char *user)
+{
+    return revoke_matching(t, user, false);
+}
+
+size_t web_tokens_revoke_tenant(web_tokens_t *t, const char *tenant)
+{
+    return revoke_matching(t, tenant, true);
 }
 
 size_t web_tokens_count(web_tokens_t *t)

@@ -33,18 +33,27 @@ int web_tokens_new(web_tokens_t **out, uint32_t ttl_s, size_t max);
 void web_tokens_free(web_tokens_t *t); /* NULL is fine */
 
 /* A one-time ticket for user, valid WEB_TICKET_TTL_MS from now_ms, into out (WEB_TOKEN_LEN
- * digits and a NUL). 0, IOT_EINTERNAL (no randomness), IOT_ENOMEM. */
-int web_tokens_ticket(web_tokens_t *t, const char *user, int64_t now_ms, char *out);
+ * digits and a NUL). It belongs to *family (a number shared by a login's ticket, the token it
+ * buys and the WebSockets either logs in, so that a logout finds them): a fresh one is given
+ * when *family is 0. 0, IOT_EINTERNAL (no randomness), IOT_ENOMEM. */
+int web_tokens_ticket(web_tokens_t *t, const char *user, int64_t now_ms, char *out,
+                      uint64_t *family);
 /* Exchange ticket[0, len) for a session token of the same user (the ticket is used up) into
  * out. 0, IOT_ENOTFOUND (unknown, used or expired), IOT_EINTERNAL, IOT_ENOMEM. */
 int web_tokens_redeem(web_tokens_t *t, const char *ticket, size_t len, int64_t now_ms, char *out);
-/* The user of the live session token token[0, len) into user (WEB_TOKEN_USER_MAX bytes).
- * 0 or IOT_ENOTFOUND (unknown, revoked or expired; a ticket is not a token). */
-int web_tokens_lookup(web_tokens_t *t, const char *token, size_t len, int64_t now_ms, char *user);
-/* End token[0, len) (a session token or a ticket). 0 or IOT_ENOTFOUND. */
-int web_tokens_revoke(web_tokens_t *t, const char *token, size_t len);
+/* The user of the live session token token[0, len) into user (WEB_TOKEN_USER_MAX bytes), and
+ * its family into *family (may be NULL). 0 or IOT_ENOTFOUND (unknown, revoked or expired; a
+ * ticket is not a token). */
+int web_tokens_lookup(web_tokens_t *t, const char *token, size_t len, int64_t now_ms, char *user,
+                      uint64_t *family);
+/* End token[0, len) (a session token or a ticket); its family into *family (may be NULL).
+ * 0 or IOT_ENOTFOUND. */
+int web_tokens_revoke(web_tokens_t *t, const char *token, size_t len, uint64_t *family);
 /* End every token and ticket of user (removed, password changed): how many ended. */
 size_t web_tokens_revoke_user(web_tokens_t *t, const char *user);
+/* End every token and ticket of every user of tenant (user@tenant; the tenant is removed): how
+ * many ended. */
+size_t web_tokens_revoke_tenant(web_tokens_t *t, const char *tenant);
 /* Live entries (tokens and tickets), for stats and tests. */
 size_t web_tokens_count(web_tokens_t *t);
 /* Seconds a token lives. */

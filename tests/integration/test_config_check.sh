@@ -43,6 +43,18 @@ check 2 "cannot load the certificate chain $T_DIR/junk.pem: no start line" -- "[
     "tls_listen = 127.0.0.1:7801" "tls_cert = $T_DIR/junk.pem" "tls_key = $T_DIR/a.key"
 check 2 "certificate $T_DIR: not a regular file" -- "[devices]" \
     "tls_listen = 127.0.0.1:7801" "tls_cert = $T_DIR" "tls_key = $T_DIR/a.key"
+# [web] tls_listen: its own cert and key, or [devices]'; checked like the device port's.
+check 0 "configuration OK" -- "[web]" "tls_listen = 127.0.0.1:8443" "root = $T_DIR" \
+    "tls_cert = $T_DIR/a.crt" "tls_key = $T_DIR/a.key"
+check 0 "configuration OK" -- "[devices]" "tls_cert = $T_DIR/a.crt" "tls_key = $T_DIR/a.key" \
+    "[web]" "tls_listen = 127.0.0.1:8443" "root = $T_DIR"
+check 2 "[web] tls_listen needs tls_cert and tls_key" -- "[web]" "tls_listen = 127.0.0.1:8443"
+check 2 "[web] tls_cert/tls_key: the private key does not match the certificate" -- "[web]" \
+    "tls_listen = 127.0.0.1:8443" "tls_cert = $T_DIR/a.crt" "tls_key = $T_DIR/b.key"
+check 2 "[web] tls_cert/tls_key: certificate $T_DIR/missing.crt: No such file or directory" -- \
+    "[web]" "tls_listen = 127.0.0.1:8443" "tls_cert = $T_DIR/missing.crt" "tls_key = $T_DIR/a.key"
+check 2 "[web] tls_listen: host 'no-such-host.invalid' does not resolve" -- "[web]" \
+    "tls_listen = no-such-host.invalid:8443" "tls_cert = $T_DIR/a.crt" "tls_key = $T_DIR/a.key"
 check 2 "[database] url:" -- "[database]" "url = postgres://x@y/z"
 check 2 "[web] root $T_DIR/nosuch: No such file or directory" -- "[web]" \
     "listen = 127.0.0.1:8080" "root = $T_DIR/nosuch"

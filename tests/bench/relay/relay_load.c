@@ -5,6 +5,7 @@
  *              [--conns N] [--inflight K] [--duration S] [--warmup S] [--payload BYTES]
  *              [--label NAME]
  *   relay_load --responder -c HOST:PORT --devices dev1,dev2 [--duration S]
+ *   relay_load --websocket -c HOST:PORT --from alice@bench --password PW --devices ... [as above]
  *
  * Load mode opens N connections; each (after LOGIN when --password is given, as iotd wants)
  * keeps K `echo` requests in flight, spread round robin over the devices, and sends the next
@@ -17,6 +18,12 @@
  * a first frame `DEV relay HELLO 0` (the relay learns addresses from FROM), answering every
  * lower-case request with `DEV FROM OK id args...`. For iotd the devices are iotsim, which
  * also answers echo but authenticates first.
+ *
+ * With --websocket the load connections are browsers on iotd's web listener: each upgrades
+ * GET /ws (RFC 6455), then speaks iot-websocket(7): the same LOGIN, echo requests and PONGs as
+ * JSON text messages in masked client frames, and reads the server's unmasked frames, taking
+ * from each JSON answer only what the load needs (type, id, code) with a scan, not a parser:
+ * the generator must not be what limits the figure.
  *
  * Frames are parsed and written with the firmware library (iotp_parser, iotp_writer), as a
  * device or an app would. One thread and one epoll set carry every connection; a pass of the
@@ -52,6 +59,7 @@
 #define READ_CHUNK    (64 * 1024)
 #define DRAIN_SECONDS 1.0 /* how long to wait for the last answers before calling them lost */
 #define LOGIN_SECONDS 30  /* how long every connection may take to be logged in */
+#define WS_IN_MAX     (64 * 1024) /* server frames not yet whole, per WebSocket connection */
 
 struct options {
     const char *connect;
@@ -66,6 +74,7 @@ struct options {
     double warmup_s;
     unsigned payload;
     int responder;
+    int websocket;
 };
 
 struct conn {
@@ -81,6 +90,8 @@ struct conn {
     unsigned next_device;
     uint64_t sent_ns[RING];
     struct bench_latencies lat;
+    uint8_t *ws_in; /* --websocket: received bytes of frames not yet whole */
+    size_t ws_in_len;
 };
 
 struct load {
@@ -111,7 +122,8 @@ static void usage(FILE *out)
     fprintf(out, "usage: relay_load -c HOST:PORT --from ADDR [--password PW] --devices D1,D2...\n"
                  "                  [--conns N] [--inflight K] [--duration S] [--warmup S]\n"
                  "                  [--payload BYTES] [--label NAME]\n"
-                 "       relay_load --responder -c HOST:PORT --devices D1,D2... [--duration S]\n");
+                 "       relay_load --responder -c HOST:PORT --devices D1,D2... [--duration S]\n"
+                 "       relay_load --websocket ... (the load mode's options: over iotd's /ws)\n");
 }
 
 /* Open a blocking TCP connection to spec (HOST:PORT), then make it non-blocking. Returns the
@@ -178,6 +190,34 @@ static int out_commit(struct conn *c, struct iotp_writer *w)
     return 0;
 }
 
+/* --websocket: one masked text frame of json[0, len) at the end of c->out. The mask is a cheap
+ * pseudo-random word: RFC 6455 wants it unpredictable to a page's script, not secret here. */
+static int ws_out(struct conn *c, const char *json, size_t len)
+{
+    static uint32_t seed = 2463534242u;
+    uint8_t *at = out_reserve(c), *p, mask[4];
+    size_t n = 0;
+
+    if (!at || len > IOTP_MAX_FRAME - 8)
+        return -1;
+    seed ^= seed << 13, seed ^= seed >> 17, seed ^= seed << 5;
+    memcpy(mask, &seed, 4);
+    at[n++] = 0x81; /* FIN, text */
+    if (len < 126) {
+        at[n++] = (uint8_t)(0x80 | len);
+    } else {
+        at[n++] = 0x80 | 126;
+        at[n++] = (uint8_t)(len >> 8);
+        at[n++] = (uint8_t)len;
+    }
+    memcpy(at + n, mask, 4);
+    p = at + n + 4;
+    for (size_t i = 0; i < len; i++)
+        p[i] = (uint8_t)json[i] ^ mask[i & 3];
+    c->out_len += n + 4 + len;
+    return 0;
+}
+
 /* Write what is queued; keep the rest for the next pass. Returns 0 or -1 (connection lost). */
 static int flush(struct load *ld, struct conn *c)
 {
@@ -220,10 +260,17 @@ static int send_request(struct load *ld, struct conn *c)
     if (++c->next_id == 0)
         c->next_id = 1; /* 0 is not a request id */
     id = c->next_id;
-    iotp_writer_begin(&w, at, IOTP_MAX_FRAME, c->from, device, "echo", id);
-    iotp_writer_arg(&w, ld->payload);
     c->sent_ns[id % RING] = bench_now_ns();
     c->inflight++;
+    if (ld->opt.websocket) {
+        char json[IOTP_MAX_FRAME];
+        int n = snprintf(json, sizeof(json),
+                         "{\"type\":\"echo\",\"to\":\"%s\",\"id\":%u,\"args\":[\"%s\"]}", device,
+                         (unsigned)id, ld->payload);
+        return ws_out(c, json, (size_t)n);
+    }
+    iotp_writer_begin(&w, at, IOTP_MAX_FRAME, c->from, device, "echo", id);
+    iotp_writer_arg(&w, ld->payload);
     return out_commit(c, &w);
 }
 
@@ -280,6 +327,11 @@ static int on_load_frame(struct load *ld, struct conn *c, const struct iotp_fram
         struct iotp_writer w;
         if (!at)
             return -1;
+        if (ld->opt.websocket) {
+            char json[64];
+            int n = snprintf(json, sizeof(json), "{\"type\":\"PONG\",\"id\":%u}", (unsigned)f->id);
+            return ws_out(c, json, (size_t)n);
+        }
         iotp_writer_begin(&w, at, IOTP_MAX_FRAME, c->from, f->from, "PONG", f->id);
         return out_commit(c, &w);
     }
@@ -305,6 +357,110 @@ static int on_responder_frame(struct conn *c, const struct iotp_frame *f)
     return out_commit(c, &w);
 }
 
+/* The string value of "key":"..." in json (no escapes in what the load reads), NUL-terminated
+ * into out; "" when absent. */
+static void json_string(const char *json, const char *key, char *out, size_t cap)
+{
+    const char *p = strstr(json, key), *end;
+    out[0] = '\0';
+    if (!p || !(end = strchr(p += strlen(key), '"')) || (size_t)(end - p) >= cap)
+        return;
+    memcpy(out, p, (size_t)(end - p));
+    out[end - p] = '\0';
+}
+
+/* --websocket: one server message (a JSON object, NUL-terminated) as the frame it stands for:
+ * its type, id and code are all the load reads of it. */
+static int on_ws_message(struct load *ld, struct conn *c, char *json)
+{
+    char type[32], code[64], code_arg[80];
+    const char *id = strstr(json, "\"id\":");
+    struct iotp_frame f = {.from = IOTP_SERVER_ADDRESS, .to = c->from, .type = type};
+    json_string(json, "\"type\":\"", type, sizeof(type));
+    json_string(json, "\"code\":\"", code, sizeof(code));
+    f.id = id ? (uint32_t)strtoul(id + 5, NULL, 10) : 0;
+    if (code[0]) {
+        snprintf(code_arg, sizeof(code_arg), "code=%s", code);
+        f.args[f.nargs++] = code_arg;
+    }
+    return on_load_frame(ld, c, &f);
+}
+
+/* --websocket: take what was read, act on every whole server frame. */
+static int on_ws_bytes(struct load *ld, struct conn *c, const uint8_t *data, size_t n)
+{
+    size_t off = 0;
+    if (n > WS_IN_MAX - c->ws_in_len) {
+        fprintf(stderr, "relay_load: %s: a server frame over %d bytes\n", c->from, WS_IN_MAX);
+        return -1;
+    }
+    memcpy(c->ws_in + c->ws_in_len, data, n);
+    c->ws_in_len += n;
+    while (c->ws_in_len - off >= 2) {
+        const uint8_t *h = c->ws_in + off;
+        size_t head = 2, len = h[1] & 0x7f;
+        if (len == 126) {
+            if (c->ws_in_len - off < 4)
+                break;
+            len = (size_t)h[2] << 8 | h[3];
+            head = 4;
+        } else if (len == 127) {
+            fprintf(stderr, "relay_load: %s: a 64-bit frame length\n", c->from);
+            return -1;
+        }
+        if (c->ws_in_len - off < head + len)
+            break;
+        if ((h[0] & 0x0f) == 0x8) {
+            fprintf(stderr, "relay_load: %s: the server closed the WebSocket\n", c->from);
+            return -1;
+        }
+        /* The byte after the payload is overwritten with a NUL, then put back. */
+        uint8_t *payload = c->ws_in + off + head, saved = payload[len];
+        payload[len] = '\0';
+        int r = (h[0] & 0x0f) == 0x1 ? on_ws_message(ld, c, (char *)payload) : 0;
+        payload[len] = saved;
+        if (r < 0)
+            return -1;
+        off += head + len;
+    }
+    memmove(c->ws_in, c->ws_in + off, c->ws_in_len - off);
+    c->ws_in_len -= off;
+    return 0;
+}
+
+/* --websocket: the opening handshake on a fresh connection (blocking, before the load). */
+static int ws_upgrade(struct conn *c, const char *spec)
+{
+    char req[512], answer[1024];
+    size_t got = 0;
+    int flags = fcntl(c->fd, F_GETFL);
+    int n = snprintf(req, sizeof(req),
+                     "GET /ws HTTP/1.1\r\nHost: %s\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\nSec-WebSocket-Version: 13\r\n"
+                     "Origin: http://%s\r\n\r\n",
+                     spec, spec);
+    fcntl(c->fd, F_SETFL, flags & ~O_NONBLOCK);
+    if (write(c->fd, req, (size_t)n) != n)
+        return -1;
+    /* The server says nothing after its 101 until LOGIN: reading past the head is safe. */
+    while (got < sizeof(answer) - 1) {
+        ssize_t r = read(c->fd, answer + got, sizeof(answer) - 1 - got);
+        if (r <= 0)
+            return -1;
+        got += (size_t)r;
+        answer[got] = '\0';
+        if (strstr(answer, "\r\n\r\n"))
+            break;
+    }
+    fcntl(c->fd, F_SETFL, flags);
+    if (strncmp(answer, "HTTP/1.1 101", 12) != 0) {
+        fprintf(stderr, "relay_load: %s: /ws upgrade refused: %.40s\n", c->from, answer);
+        return -1;
+    }
+    c->ws_in = malloc(WS_IN_MAX);
+    return c->ws_in ? 0 : -1;
+}
+
 /* Read what arrived on c and act on every complete frame. Returns 0 or -1 (connection lost). */
 static int on_readable(struct load *ld, struct conn *c)
 {
@@ -324,6 +480,13 @@ static int on_readable(struct load *ld, struct conn *c)
             fprintf(stderr, "relay_load: %s: connection %s\n", c->from,
                     n == 0 ? "closed by the server" : strerror(errno));
             return -1;
+        }
+        if (ld->opt.websocket) {
+            if (on_ws_bytes(ld, c, chunk, (size_t)n) < 0)
+                return -1;
+            if ((size_t)n < sizeof(chunk))
+                return 0;
+            continue;
         }
         for (off = 0; off < (size_t)n; off += used) {
             r = iotp_parser_feed(&c->parser, chunk + off, (size_t)n - off, &used, &f, NULL);
@@ -363,7 +526,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
         OPT_WARMUP,
         OPT_PAYLOAD,
         OPT_LABEL,
-        OPT_RESPONDER
+        OPT_RESPONDER,
+        OPT_WEBSOCKET
     };
     static const struct option longopts[] = {
         {"connect", required_argument, NULL, 'c'},
@@ -377,6 +541,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
         {"payload", required_argument, NULL, OPT_PAYLOAD},
         {"label", required_argument, NULL, OPT_LABEL},
         {"responder", no_argument, NULL, OPT_RESPONDER},
+        {"websocket", no_argument, NULL, OPT_WEBSOCKET},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
@@ -426,6 +591,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
         case OPT_RESPONDER:
             opt->responder = 1;
             break;
+        case OPT_WEBSOCKET:
+            opt->websocket = 1;
+            break;
         case 'h':
             usage(stdout);
             return 1;
@@ -434,7 +602,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
             return -1;
         }
     }
-    if (!opt->connect || opt->ndevices == 0 || (!opt->responder && !opt->from)) {
+    if (!opt->connect || opt->ndevices == 0 || (!opt->responder && !opt->from) ||
+        (opt->websocket && (opt->responder || !opt->password))) {
         usage(stderr);
         return -1;
     }
@@ -478,11 +647,20 @@ static int open_conns(struct load *ld)
         if (!opt->responder &&
             bench_latencies_init(&c->lat, bench_samples_for(opt->duration_s) / n + 1) < 0)
             return -1;
+        if (opt->websocket && ws_upgrade(c, opt->connect) < 0)
+            return -1;
         epoll_ctl(ld->epfd, EPOLL_CTL_ADD, c->fd, &ev);
         at = out_reserve(c);
         if (!at)
             return -1;
-        if (opt->responder) {
+        if (opt->websocket) {
+            char json[512];
+            int len = snprintf(json, sizeof(json),
+                               "{\"type\":\"LOGIN\",\"id\":1,\"user\":\"%s\",\"password\":\"%s\"}",
+                               c->from, opt->password);
+            if (len >= (int)sizeof(json) || ws_out(c, json, (size_t)len) < 0)
+                return -1;
+        } else if (opt->responder) {
             iotp_writer_begin(&w, at, IOTP_MAX_FRAME, c->from, "relay", "HELLO", 0);
             if (out_commit(c, &w) < 0)
                 return -1;
@@ -599,6 +777,7 @@ out:
     for (unsigned i = 0; i < ld.nconns; i++) {
         close(ld.conns[i].fd);
         free(ld.conns[i].out);
+        free(ld.conns[i].ws_in);
         bench_latencies_free(&ld.conns[i].lat);
     }
     free(ld.conns);

@@ -22,6 +22,10 @@
 #   iotd       iotd (Release, BUILD_DIR) with its local MariaDB; a user LOGINs and sends `echo`
 #              to iotsim devices through the full relay (tenant, catalogue, args, access map)
 #   iotd_none  a second iotd, with [relay] audit = none: the audit's cost within the same run
+#   iotd_ws    a third iotd, audited like iotd, loaded through its web listener instead: the
+#              user is a browser's WebSocket session on /ws (relay_load --websocket: the same
+#              LOGIN and echo requests as JSON in masked frames, iot-websocket(7)); the summary
+#              gives iotd_ws/iotd paired by round (the WebSocket path's cost)
 #   mosquitto  mosquitto -p PORT; MQTT v5 request/response with libmosquitto (mqtt_load.c)
 #   nats       nats-server -p PORT; request-reply with nats.c (nats_load.c)
 #
@@ -31,7 +35,8 @@
 # growth per device.
 #
 # Knobs (environment): DURATION=5 RUNS=3 CONNS=1 DEVICES=4 INFLIGHTS="1 16"
-# SYSTEMS="epoll iotd iotd_none mosquitto nats" IDLE_DEVICES=10000 KEEP=1 (keep the work dir).
+# SYSTEMS="epoll iotd iotd_none iotd_ws mosquitto nats" IDLE_DEVICES=10000 KEEP=1 (keep the
+# work dir).
 # IOTD_AUDIT=all|denied|none sets iotd's [relay] audit (default all: every message audited);
 # IOTD_THREADS=N sets iotd's io threads (default 0: one per core);
 # IOTD_STATS_MS=N runs a stats subscriber (what iottop does) every N ms during iotd's runs.
@@ -56,7 +61,7 @@ RUNS=${RUNS:-3}
 CONNS=${CONNS:-1}
 DEVICES=${DEVICES:-4}
 INFLIGHTS=${INFLIGHTS:-"1 16"}
-SYSTEMS=${SYSTEMS:-"epoll iotd iotd_none mosquitto nats"}
+SYSTEMS=${SYSTEMS:-"epoll iotd iotd_none iotd_ws mosquitto nats"}
 [ -z "${BASE_BUILD:-}" ] || [[ " $SYSTEMS " == *" iotd_base "* ]] || SYSTEMS="$SYSTEMS iotd_base"
 IDLE_DEVICES=${IDLE_DEVICES:-10000}
 
@@ -288,6 +293,7 @@ threads = ${IOTD_THREADS:-0}
 listen = 127.0.0.1:0
 [relay]
 audit = $audit
+$([ "$name" != iotd_ws ] || printf '[web]\nlisten = 127.0.0.1:0\n')
 [database]
 url = local
 CONF
@@ -306,6 +312,7 @@ CONF
     # Its own MariaDB, a child of iotd (its CPU is the audit's cost).
     server[$name.db]=$(pgrep -P "${server[$name]}" -x mariadbd | head -1 || true)
     port[$name]=$(ctl "$name" --json status | json_get devices port)
+    [ "$name" != iotd_ws ] || port[$name.web]=$(ctl "$name" --json status | json_get web port)
     # The registrations are in its MariaDB: a restart (next round) finds them there.
     [ -s "$work/$name-devices.jsonl" ] || {
         ctl "$name" tenant add bench
@@ -345,6 +352,7 @@ CONF
 }
 start_iotd() { start_iotd_instance iotd "${IOTD_AUDIT:-all}"; }
 start_iotd_none() { start_iotd_instance iotd_none none; }
+start_iotd_ws() { start_iotd_instance iotd_ws "${IOTD_AUDIT:-all}"; }
 start_iotd_base() {
     start_iotd_instance iotd_base "${IOTD_AUDIT:-all}" "${BASE_BUILD:?BASE_BUILD=DIR}/iotd/core/iotd"
 }
@@ -355,6 +363,10 @@ load_iotd_instance() {
 }
 load_iotd() { load_iotd_instance iotd; }
 load_iotd_none() { load_iotd_instance iotd_none; }
+load_iotd_ws() {
+    load_cmd=("$work/bin/relay_load" --websocket -c "127.0.0.1:${port[iotd_ws.web]}"
+        --from alice@bench --password password123 --devices "$device_list" --conns "$CONNS")
+}
 load_iotd_base() { load_iotd_instance iotd_base; }
 
 # The audit's own account of the iotd instance about to stop: records written and dropped, and
@@ -483,7 +495,7 @@ for key, runs in rows.items():
 print(f"{'system':<10} {'inflight':>8} {'rt/s':>9} {'p50 us':>8} {'p99 us':>8} {'p99.9 us':>9}"
       f" {'cpu us/rt':>9} {'db us/rt':>8} {'dev us/rt':>9} {'load us/rt':>10} {'errors':>6}"
       f" {'lost':>5} {'runs':>4}")
-order = ["epoll", "iotd", "iotd_base", "iotd_none", "mosquitto", "nats"]
+order = ["epoll", "iotd", "iotd_base", "iotd_none", "iotd_ws", "mosquitto", "nats"]
 for (s, k) in sorted(med, key=lambda x: (x[1], order.index(x[0]) if x[0] in order else 9)):
     r = med[(s, k)]
     print(f"{s:<10} {k:>8} {r['rt_s']:>9.0f} {r['p50']:>8.1f} {r['p99']:>8.1f} {r['p999']:>9.1f}"
@@ -514,6 +526,14 @@ for k in sorted({k for _, k in med}):
               f" {a['rt_s'] / n['rt_s']:.2f}x the throughput of iotd_none (audit none),"
               f" p50 {a['p50'] / n['p50']:.2f}x, p99 {a['p99'] / n['p99']:.2f}x"
               f" (paired by round: {paired('iotd', 'iotd_none', k, 'rt_s'):.2f}x)")
+    if a and med.get(("iotd_ws", k)):
+        w = med[("iotd_ws", k)]
+        print(f"iotd_ws/iotd at {k:>2} in flight (WebSocket over native TCP): throughput"
+              f" {w['rt_s'] / a['rt_s']:.2f}x (paired by round: throughput"
+              f" {paired('iotd_ws', 'iotd', k, 'rt_s'):.2f}x,"
+              f" p50 {paired('iotd_ws', 'iotd', k, 'p50_us'):.2f}x,"
+              f" p99 {paired('iotd_ws', 'iotd', k, 'p99_us'):.2f}x), server cpu/rt"
+              f" {w['cpu'] / a['cpu']:.2f}x")
     if med.get(("iotd", k)) and med.get(("iotd_base", k)):
         print(f"iotd/iotd_base at {k:>2} in flight: paired by round: throughput"
               f" {paired('iotd', 'iotd_base', k, 'rt_s'):.2f}x,"
