@@ -301,7 +301,7 @@ def main():
         f = b.recv_frame()
         if not f or f[2] != "PONG":
             fail("second connection not serving")
-        print("ok: replaced; hold the second connection open for", args[3] if len(args) > 3 else 0, "s")
+        print("ok: replaced; hold the second connection open for", args[3] if len(args) > 3 else 0, "s", flush=True)
         time.sleep(float(args[3]) if len(args) > 3 else 0)
     elif scenario == "duplicate-refused":  # ID TYPE KEYHEX: with duplicate = refuse
         dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
