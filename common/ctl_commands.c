@@ -24,6 +24,18 @@
         "tenant", "--tenant", CTL_ARG_NAME, req, "TENANT", "tenant name"                           \
     }
 
+/* The paging options every list of a growing log or registry takes (iotctl(8), PAGING): a
+ * page of --limit rows (the default is the command's), --after the cursor the page before
+ * ended with ("next"), --all every page in turn (iotctl asks for them one at a time). */
+#define PAGING_OPTS(default_limit)                                                                 \
+    {"limit", "--limit", CTL_ARG_INT, false, "N",                                                  \
+     "at most N rows, 1 to " CTL_PAGE_MAX_TEXT " (default " default_limit ")"},                    \
+        {"after", "--after", CTL_ARG_STRING, false, "CURSOR",                                      \
+         "continue after this cursor (the \"next\" of the page before)"},                          \
+        {                                                                                          \
+            "all", "--all", CTL_ARG_BOOL, false, NULL, "every row, page after page"                \
+        }
+
 const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
     [CTL_STATUS] = {CTL_STATUS, "status", "status", 0, "show daemon status", {{0}}, {NULL}, NULL},
 
@@ -179,7 +191,13 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                          0,
                          "list devices",
                          {TENANT_OPT(false),
-                          {"type", "--type", CTL_ARG_NAME, false, "TYPE", "only this type"}},
+                          {"type", "--type", CTL_ARG_NAME, false, "TYPE", "only this type"},
+                          {"group", "--group", CTL_ARG_NAME, false, "GROUP",
+                           "only members of this device group (needs --tenant)"},
+                          {"online", "--online", CTL_ARG_BOOL, false, NULL, "only connected devices"},
+                          {"offline", "--offline", CTL_ARG_BOOL, false, NULL,
+                           "only devices not connected"},
+                          PAGING_OPTS(CTL_PAGE_MAX_TEXT)},
                          {"id", "tenant", "type", "auth", "enabled", "online", "last_seen",
                           "display_name", NULL},
                          "devices"},
@@ -444,7 +462,7 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                     {"since", "--since", CTL_ARG_STRING, false, "TIME",
                      "UTC time (2026-05-01T12:00:00) or age (15m, 2h, 3d)"},
                     TENANT_OPT(false),
-                    {"limit", "--limit", CTL_ARG_INT, false, "N", "at most N (default 50)"}},
+                    PAGING_OPTS("50")},
                    {"at", "tenant", "sender", "device", "message", "outcome", "latency_ms", NULL},
                    "audit"},
 
@@ -479,8 +497,7 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                       "UTC time (2026-05-01T12:00:00) or age (15m, 2h, 3d)"},
                      {"until", "--until", CTL_ARG_STRING, false, "TIME", "before this time"},
                      {"kind", "--kind", CTL_ARG_NAME, false, "event|alarm", "default both"},
-                     {"limit", "--limit", CTL_ARG_INT, false, "N",
-                      "at most N (default 100, at most 10000)"}},
+                     PAGING_OPTS("100")},
                     {"time", "tenant", "device", "seq", "kind", "name", "fields", NULL},
                     "events"},
 
@@ -543,12 +560,12 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                         "alarm.list",
                         0,
                         "alarms, newest first",
-                        {TENANT_OPT(true),
+                        {TENANT_OPT(false),
                          {"state", "--state", CTL_ARG_NAME, false, "STATE",
                           "open (default), raised, acknowledged, cleared, all"},
                          {"device", "--device", CTL_ARG_NAME, false, "DEVICE", "only this device"},
                          {"since", "--since", CTL_ARG_STRING, false, "TIME", "raised since"},
-                         {"limit", "--limit", CTL_ARG_INT, false, "N", "at most N (default 100)"}},
+                         PAGING_OPTS("100")},
                         {"id", "device", "name", "severity", "state", "raised_at", "acked_by",
                          "value", "message", NULL},
                         "alarms"},
@@ -569,8 +586,7 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                           "changes.list",
                           0,
                           "show the audit log of administrative changes",
-                          {TENANT_OPT(false),
-                           {"limit", "--limit", CTL_ARG_INT, false, "N", "at most N (default 50)"}},
+                          {TENANT_OPT(false), PAGING_OPTS("50")},
                           {"at", "actor", "action", "tenant", "target", NULL},
                           "changes"},
 };

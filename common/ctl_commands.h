@@ -99,6 +99,13 @@ struct ctl_param {
 
 #define CTL_MAX_PARAMS 14
 
+/* Paged lists (events, audit, device list, alarm list, changes list): a page holds 1 to
+ * CTL_PAGE_MAX rows (--limit); a result with more rows after it carries "next", the cursor
+ * --after takes to continue. iotctl --all asks for pages of CTL_PAGE_ALL rows. */
+#define CTL_PAGE_MAX      10000
+#define CTL_PAGE_MAX_TEXT "10000"
+#define CTL_PAGE_ALL      1000
+
 struct ctl_command {
     enum ctl_command_id id;
     const char *words; /* "group member add" */

@@ -543,8 +543,8 @@ static int query_row(void *ctx, const struct sql_row *r)
 int event_store_query(MYSQL *conn, const struct event_query *q, cJSON **out, char *err,
                       size_t errlen)
 {
-    char sql[640], since[96], until[96];
-    struct sql_param params[8];
+    char sql[900], since[96], until[96], after[96];
+    struct sql_param params[11];
     size_t np = 0;
     *out = NULL;
     if (!q->tenant || !*q->tenant) {
@@ -585,8 +585,19 @@ int event_store_query(MYSQL *conn, const struct event_query *q, cJSON **out, cha
                                 " AND received_at < CAST(? AS DATETIME(3))");
         params[np++] = sql_str(until);
     }
+    if (q->after_id > 0) {
+        format_datetime(q->after_ms, after, sizeof after);
+        len += (size_t)snprintf(sql + len, sizeof sql - len,
+                                " AND received_at >= CAST(? AS DATETIME(3)) AND (received_at > "
+                                "CAST(? AS DATETIME(3)) OR id > ?)");
+        params[np++] = sql_str(after);
+        params[np++] = sql_str(after);
+        params[np++] = sql_int((long long)q->after_id);
+    }
+    /* One row beyond the page says whether another page follows. */
+    unsigned limit = q->limit ? q->limit : EVENT_QUERY_DEFAULT_LIMIT;
     snprintf(sql + len, sizeof sql - len, " ORDER BY received_at, id LIMIT ?");
-    params[np++] = sql_int(q->limit ? q->limit : EVENT_QUERY_DEFAULT_LIMIT);
+    params[np++] = sql_int(limit + 1);
     cJSON *rows = cJSON_CreateArray();
     if (!rows)
         return IOT_ENOMEM;
@@ -595,6 +606,11 @@ int event_store_query(MYSQL *conn, const struct event_query *q, cJSON **out, cha
         cJSON_Delete(rows);
         return rc;
     }
+    bool more = cJSON_GetArraySize(rows) > (int)limit;
+    if (more)
+        cJSON_DeleteItemFromArray(rows, (int)limit);
+    if (q->more)
+        *q->more = more;
     *out = rows;
     return IOT_OK;
 }

@@ -14,6 +14,7 @@
  */
 #include "registry_internal.h"
 
+#include "ctl_page.h"
 #include "ctl_proto.h"
 #include "iot_error.h"
 
@@ -21,8 +22,12 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A page of device list when no --limit is given. */
+#define DEVICE_LIST_DEFAULT CTL_PAGE_MAX
+
 struct query {
     const registry_snapshot_t *snap;
+    const struct registry_presence *presence; /* NULL: not known (--online refused) */
     const cJSON *args;
     cJSON *result;
     char *err;
@@ -257,23 +262,80 @@ static void device_fields(struct query *q, cJSON *o, const struct reg_device *d)
     put_time(q, o, "created", d->created);
 }
 
+/* Is d a member of device group g? */
+static bool in_group(const registry_snapshot_t *snap, const struct reg_device *d,
+                     const struct reg_group *g)
+{
+    size_t n;
+    const struct reg_membership *m = snapshot_device_groups(snap, d, &n);
+    for (size_t i = 0; i < n; i++)
+        if (m[i].group == g)
+            return true;
+    return false;
+}
+
+/* The first device whose id sorts after the cursor (devices are sorted by id), so a page
+ * continues where the one before ended even if that device has been removed since. */
+static size_t device_after(const registry_snapshot_t *snap, const char *after)
+{
+    size_t lo = 0, hi = snap->ndevices;
+    while (after && lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (strcmp(snap->devices[mid].id, after) <= 0)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo;
+}
+
+/* Paged by device id: the cursor is the last id of the page (ctl_page.h). --online and
+ * --offline ask the caller's presence, which is not registry state. */
 static int q_device_list(struct query *q)
 {
     const struct reg_tenant *tenant;
+    const struct reg_group *group = NULL;
+    struct ctl_page page;
     int rc = tenant_filter(q, &tenant);
     if (rc != IOT_OK)
         return rc;
+    if ((rc = ctl_page_args(q->args, DEVICE_LIST_DEFAULT, &page, q->err, q->errlen)) != IOT_OK)
+        return rc;
+    if (page.after && !ctl_value_valid(CTL_ARG_NAME, page.after))
+        return fail(q, IOT_EINVAL, "%s", CTL_CURSOR_BAD);
     const char *type = ctl_get_string(q->args, "type");
+    const char *group_name = ctl_get_string(q->args, "group");
+    bool online = ctl_get_bool(q->args, "online", 0), offline = ctl_get_bool(q->args, "offline", 0);
     if (type && tenant && !snapshot_type(q->snap, tenant->name, type))
         return fail(q, IOT_ENOTFOUND, "unknown device type %s in tenant %s", type, tenant->name);
+    if (group_name && !tenant)
+        return fail(q, IOT_EINVAL, "--group needs --tenant (group names are per tenant)");
+    if (group_name && (!(group = snapshot_group(q->snap, tenant->name, group_name)) ||
+                       group->kind != REG_GROUP_DEVICE))
+        return fail(q, IOT_ENOTFOUND, "unknown device group %s in tenant %s", group_name,
+                    tenant->name);
+    if (online && offline)
+        return fail(q, IOT_EINVAL, "--online and --offline exclude each other");
+    if ((online || offline) && !q->presence)
+        return fail(q, IOT_EINVAL, "presence is not known here");
     cJSON *list = put_array(q, q->result, "devices");
-    for (size_t i = 0; list && i < q->snap->ndevices; i++) {
+    unsigned shown = 0;
+    const char *last = NULL;
+    for (size_t i = device_after(q->snap, page.after); list && i < q->snap->ndevices; i++) {
         const struct reg_device *d = &q->snap->devices[i];
-        if ((tenant && d->tenant != tenant) || (type && strcmp(d->type->name, type) != 0))
+        if ((tenant && d->tenant != tenant) || (type && strcmp(d->type->name, type) != 0) ||
+            (group && !in_group(q->snap, d, group)) ||
+            ((online || offline) && q->presence->online(q->presence->ctx, d->id) != online))
             continue;
+        if (shown == page.limit) {
+            put_str(q, q->result, "next", last); /* a row beyond the page: more follow */
+            break;
+        }
         cJSON *o = new_item(q, list);
         if (o)
             device_fields(q, o, d);
+        last = d->id;
+        shown++;
     }
     return IOT_OK;
 }
@@ -504,7 +566,14 @@ bool registry_answers(const struct ctl_command *cmd)
 int registry_query(const registry_snapshot_t *snap, const struct ctl_command *cmd,
                    const cJSON *args, cJSON **result, char *err, size_t errlen)
 {
-    struct query q = {snap, args, NULL, err, errlen, false};
+    return registry_query_present(snap, cmd, args, NULL, result, err, errlen);
+}
+
+int registry_query_present(const registry_snapshot_t *snap, const struct ctl_command *cmd,
+                           const cJSON *args, const struct registry_presence *presence,
+                           cJSON **result, char *err, size_t errlen)
+{
+    struct query q = {snap, presence, args, NULL, err, errlen, false};
     int rc;
     *result = NULL;
     if (!registry_answers(cmd)) {
