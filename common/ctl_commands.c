@@ -264,6 +264,35 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
          {"at", "event", "address", "transport", "reason", "count", NULL},
          "history"},
 
+    [CTL_DEVICE_IMPORT] =
+        {CTL_DEVICE_IMPORT,
+         "device import",
+         "device.import",
+         CTL_MUTATES,
+         "register devices from a CSV or JSON-lines file, in batches (iotctl(8), PROVISIONING)",
+         {{"file", NULL, CTL_ARG_PATH, true, "FILE",
+           "CSV with a header row (id,type,name,groups,auth,serial,tenant) or JSON lines"},
+          {"devices", NULL, CTL_ARG_ROWS, false, "ROWS", "a batch of rows (sent by iotctl)"},
+          TENANT_OPT(false),
+          {"secrets_out", "--secrets-out", CTL_ARG_PATH, false, "FILE",
+           "write the new secrets there as JSON lines (a new file, mode 0600)"}},
+         {NULL},
+         NULL},
+    [CTL_DEVICE_EXPORT] = {CTL_DEVICE_EXPORT,
+                           "device export",
+                           "device.export",
+                           0,
+                           "write the registry's devices (never secrets) as device import reads",
+                           {TENANT_OPT(false),
+                            {"format", "--format", CTL_ARG_NAME, false, "csv|jsonl",
+                             "default csv"},
+                            {"limit", "--limit", CTL_ARG_INT, false, "N",
+                             "rows per page (1 to " CTL_PAGE_MAX_TEXT ", default 1000)"},
+                            {"after", "--after", CTL_ARG_STRING, false, "CURSOR",
+                             "start after this device id"}},
+                           {NULL},
+                           NULL},
+
     [CTL_USER_ADD] = {CTL_USER_ADD,
                       "user add",
                       "user.add",
@@ -709,9 +738,12 @@ bool ctl_value_valid(enum ctl_arg_kind kind, const char *value)
     case CTL_ARG_STRING:
     case CTL_ARG_SECRET:
     case CTL_ARG_REST:
+    case CTL_ARG_PATH:
         return len <= 4096 && text_valid(value, len);
     case CTL_ARG_BOOL:
         return true;
+    case CTL_ARG_ROWS:
+        return false; /* never a word of the command line */
     }
     return false;
 }
@@ -744,7 +776,17 @@ int ctl_args_validate(const struct ctl_command *cmd, const cJSON *args, char *er
             return IOT_EINVAL;
         }
         bool ok;
-        if (p->kind == CTL_ARG_REST) {
+        if (p->kind == CTL_ARG_ROWS) {
+            ok = cJSON_IsArray(item) && cJSON_GetArraySize(item) <= CTL_ROWS_MAX;
+            const cJSON *row, *field;
+            cJSON_ArrayForEach(row, item)
+            {
+                ok = ok && cJSON_IsObject(row);
+                cJSON_ArrayForEach(field, row) ok =
+                    ok && (cJSON_IsString(field) || cJSON_IsNumber(field) || cJSON_IsNull(field) ||
+                           cJSON_IsArray(field));
+            }
+        } else if (p->kind == CTL_ARG_REST) {
             ok = cJSON_IsArray(item) && cJSON_GetArraySize(item) <= CTL_MAX_REST;
             const cJSON *word;
             cJSON_ArrayForEach(word, item)
@@ -767,7 +809,8 @@ int ctl_args_validate(const struct ctl_command *cmd, const cJSON *args, char *er
     }
     for (size_t i = 0; i < ctl_command_param_count(cmd); i++) {
         const struct ctl_param *p = &cmd->params[i];
-        if (p->required && !cJSON_GetObjectItemCaseSensitive(args, p->key)) {
+        if (p->required && p->kind != CTL_ARG_PATH &&
+            !cJSON_GetObjectItemCaseSensitive(args, p->key)) {
             snprintf(err, errlen, "%s: missing argument '%s'", cmd->name, p->key);
             return IOT_EINVAL;
         }

@@ -38,6 +38,8 @@ enum ctl_command_id {
     CTL_DEVICE_REKEY,
     CTL_DEVICE_KICK,
     CTL_DEVICE_HISTORY,
+    CTL_DEVICE_IMPORT,
+    CTL_DEVICE_EXPORT,
     CTL_USER_ADD,
     CTL_USER_LIST,
     CTL_USER_SHOW,
@@ -78,7 +80,12 @@ enum ctl_arg_kind {
     CTL_ARG_SECRET, /* read by iotctl from a file (--password-file) or a TTY prompt */
     CTL_ARG_REST,   /* the remaining positional words, sent as an array of strings (may be
                      * empty; each without control characters); only as the last positional */
+    CTL_ARG_PATH,   /* a file iotctl itself reads or writes (a CTL_ARG_STRING): never sent,
+                     * so the daemon never requires it */
+    CTL_ARG_ROWS,   /* an array of up to CTL_ROWS_MAX flat objects iotctl builds from a file
+                     * (device import); never given on the command line */
 };
+#define CTL_ROWS_MAX 1000
 #define CTL_MAX_REST 32
 
 struct ctl_param {

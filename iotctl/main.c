@@ -17,6 +17,7 @@
 #include "ctl_client.h"
 #include "ctl_commands.h"
 #include "ctl_proto.h"
+#include "fleet.h"
 #include "help.h"
 #include "iot_error.h"
 #include "output.h"
@@ -245,6 +246,14 @@ static int run_command(const struct options *opts, const struct ctl_command *cmd
         goto out;
     }
 
+    /* import and export: many requests, driven by iotctl (fleet.c) */
+    iotctl_driver_fn driver = iotctl_driver_of(cmd);
+    if (driver) {
+        struct iotctl_session session = {client, cmd, opts->timeout_ms, opts->json};
+        status = driver(&session, args);
+        cJSON_Delete(args);
+        goto out;
+    }
     /* --all: the pages are asked for one at a time, CTL_PAGE_ALL rows each unless --limit
      * says otherwise (run_more_pages). */
     bool all = ctl_get_bool(args, "all", 0);

@@ -426,7 +426,7 @@ void iotctl_print_stream_item(FILE *out, const cJSON *item, bool json)
 }
 
 /* One CSV field: quoted when it holds a comma, a quote or a line break (quotes doubled). */
-static void csv_field(FILE *out, const char *s)
+void iotctl_csv_field(FILE *out, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, out);
@@ -447,7 +447,7 @@ static void print_csv(FILE *out, const struct ctl_command *cmd, const cJSON *row
     for (size_t c = 0; header && cmd->columns[c]; c++) {
         if (c)
             fputc(',', out);
-        csv_field(out, cmd->columns[c]);
+        iotctl_csv_field(out, cmd->columns[c]);
     }
     if (header)
         fputs("\r\n", out);
@@ -461,7 +461,7 @@ static void print_csv(FILE *out, const struct ctl_command *cmd, const cJSON *row
             if (!v || cJSON_IsNull(v))
                 continue; /* empty field: no value */
             char *text = cJSON_IsString(v) ? sanitized_copy(v->valuestring) : format_value(v);
-            csv_field(out, text ? text : "");
+            iotctl_csv_field(out, text ? text : "");
             free(text);
         }
         fputs("\r\n", out);

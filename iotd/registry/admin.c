@@ -69,7 +69,7 @@ out:
 
 static const struct admin_handler *const families[] = {
     admin_catalogue_handlers, admin_devices_handlers, admin_users_handlers,
-    admin_access_handlers,    admin_log_handlers,
+    admin_access_handlers,    admin_log_handlers,     admin_import_handlers,
 };
 
 /* The handler of cmd, NULL if no family lists it. */
