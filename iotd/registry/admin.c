@@ -87,8 +87,10 @@ bool admin_handles(const struct ctl_command *cmd)
     return handler_of(cmd) != NULL;
 }
 
-int admin_execute(MYSQL *conn, const struct admin_ctx *ctx, const struct ctl_command *cmd,
-                  const cJSON *args, cJSON **result, char *err, size_t errlen)
+/* admin_execute, also saying whether the handler found the registry unchanged (a device import
+ * whose every row was there already), so that admin_apply need not reload it. */
+static int execute(MYSQL *conn, const struct admin_ctx *ctx, const struct ctl_command *cmd,
+                   const cJSON *args, cJSON **result, bool *unchanged, char *err, size_t errlen)
 {
     struct admin_op op = {.conn = conn, .ctx = ctx, .args = args, .err = err, .errlen = errlen};
     bool in_tx = false;
@@ -126,7 +128,15 @@ out:
         return rc;
     }
     *result = op.result;
+    *unchanged = op.unchanged;
     return IOT_OK;
+}
+
+int admin_execute(MYSQL *conn, const struct admin_ctx *ctx, const struct ctl_command *cmd,
+                  const cJSON *args, cJSON **result, char *err, size_t errlen)
+{
+    bool unchanged = false;
+    return execute(conn, ctx, cmd, args, result, &unchanged, err, errlen);
 }
 
 int admin_apply(registry_t *reg, MYSQL *conn, const struct admin_ctx *ctx,
@@ -138,8 +148,9 @@ int admin_apply(registry_t *reg, MYSQL *conn, const struct admin_ctx *ctx,
     bool publishes = cmd && (cmd->flags & CTL_MUTATES) && !(cmd->flags & CTL_KEEPS_REGISTRY);
     if (publishes)
         registry_change_lock(reg);
-    int rc = admin_execute(conn, ctx, cmd, args, result, err, errlen);
-    if (rc == IOT_OK && publishes) {
+    bool unchanged = false;
+    int rc = execute(conn, ctx, cmd, args, result, &unchanged, err, errlen);
+    if (rc == IOT_OK && publishes && !unchanged) {
         registry_snapshot_t *snap = NULL;
         char why[256];
         if (registry_load(conn, &snap, why, sizeof(why)) == IOT_OK)

@@ -9,7 +9,8 @@
  * skipped (so a re-run of an import adds nothing) and counted; one that exists otherwise is
  * an error. The new devices are then written with one multi-row INSERT and their group
  * memberships with another, and admin_execute commits once and publishes one snapshot for
- * the whole batch: the cost of an import is per batch, not per device. Lookups of tenants,
+ * the whole batch: the cost of an import is per batch, not per device. A batch that changed
+ * nothing (every row skipped, no new membership) publishes nothing. Lookups of tenants,
  * types and groups are remembered for the batch, since a fleet's rows name few of them.
  */
 #include "admin_internal.h"
@@ -280,10 +281,12 @@ static int insert_devices(struct import *im, size_t added)
     return rc;
 }
 
-/* Every row's group memberships (also the skipped rows': an import may add a group). */
-static int insert_memberships(struct import *im)
+/* Every row's group memberships (also the skipped rows': an import may add a group);
+ * *inserted gets how many were new. */
+static int insert_memberships(struct import *im, unsigned long long *inserted)
 {
     size_t n = 0, k = 0;
+    *inserted = 0;
     for (size_t i = 0; i < im->n; i++)
         n += im->rows[i].ngroups;
     if (n == 0)
@@ -299,7 +302,7 @@ static int insert_memberships(struct import *im)
             params[k++] = sql_str(im->rows[i].id);
         }
     if (rc == IOT_OK)
-        rc = sql_exec(im->op->conn, sql, params, k, NULL, NULL, im->op->err, im->op->errlen);
+        rc = sql_exec(im->op->conn, sql, params, k, inserted, NULL, im->op->err, im->op->errlen);
     free(sql);
     free(params);
     return rc;
@@ -366,8 +369,12 @@ static int device_import(struct admin_op *op)
      * file has a tenant column). */
     snprintf(op->tenant, sizeof(op->tenant), "%s", im.rows[0].tenant);
     admin_set_target(op, "devices:%zu added, %zu skipped", added, im.n - added);
-    if ((rc = insert_devices(&im, added)) == IOT_OK && (rc = insert_memberships(&im)) == IOT_OK)
+    unsigned long long memberships = 0;
+    if ((rc = insert_devices(&im, added)) == IOT_OK &&
+        (rc = insert_memberships(&im, &memberships)) == IOT_OK)
         rc = import_result(&im, added);
+    /* A batch of devices all registered already (a re-run) leaves the snapshot as it is. */
+    op->unchanged = added == 0 && memberships == 0;
 out:
     for (i = 0; i < im.n; i++)
         explicit_bzero(im.rows[i].secret, REG_SECRET_LEN);

@@ -37,6 +37,9 @@ struct admin_op {
     /* for the audit row, filled by the handler */
     char tenant[NAME_BUF]; /* empty: not tenant-scoped */
     char target[300];
+    /* set by a handler whose change turned out to change nothing in the registry (a device
+     * import of devices all there already): audited, but not reloaded and published */
+    bool unchanged;
 };
 
 struct admin_handler {
