@@ -24,6 +24,18 @@
         "tenant", "--tenant", CTL_ARG_NAME, req, "TENANT", "tenant name"                           \
     }
 
+/* The paging options every list of a growing log or registry takes (iotctl(8), PAGING): a
+ * page of --limit rows (the default is the command's), --after the cursor the page before
+ * ended with ("next"), --all every page in turn (iotctl asks for them one at a time). */
+#define PAGING_OPTS(default_limit)                                                                 \
+    {"limit", "--limit", CTL_ARG_INT, false, "N",                                                  \
+     "at most N rows, 1 to " CTL_PAGE_MAX_TEXT " (default " default_limit ")"},                    \
+        {"after", "--after", CTL_ARG_STRING, false, "CURSOR",                                      \
+         "continue after this cursor (the \"next\" of the page before)"},                          \
+        {                                                                                          \
+            "all", "--all", CTL_ARG_BOOL, false, NULL, "every row, page after page"                \
+        }
+
 const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
     [CTL_STATUS] = {CTL_STATUS, "status", "status", 0, "show daemon status", {{0}}, {NULL}, NULL},
 
@@ -179,7 +191,13 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                          0,
                          "list devices",
                          {TENANT_OPT(false),
-                          {"type", "--type", CTL_ARG_NAME, false, "TYPE", "only this type"}},
+                          {"type", "--type", CTL_ARG_NAME, false, "TYPE", "only this type"},
+                          {"group", "--group", CTL_ARG_NAME, false, "GROUP",
+                           "only members of this device group (needs --tenant)"},
+                          {"online", "--online", CTL_ARG_BOOL, false, NULL, "only connected devices"},
+                          {"offline", "--offline", CTL_ARG_BOOL, false, NULL,
+                           "only devices not connected"},
+                          PAGING_OPTS(CTL_PAGE_MAX_TEXT)},
                          {"id", "tenant", "type", "auth", "enabled", "online", "last_seen",
                           "display_name", NULL},
                          "devices"},
@@ -245,6 +263,35 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
           {"limit", "--limit", CTL_ARG_INT, false, "N", "at most N (default 50)"}},
          {"at", "event", "address", "transport", "reason", "count", NULL},
          "history"},
+
+    [CTL_DEVICE_IMPORT] =
+        {CTL_DEVICE_IMPORT,
+         "device import",
+         "device.import",
+         CTL_MUTATES,
+         "register devices from a CSV or JSON-lines file, in batches (iotctl(8), PROVISIONING)",
+         {{"file", NULL, CTL_ARG_LOCAL_FILE, true, "FILE",
+           "CSV with a header row (id,type,name,groups,auth,serial,tenant) or JSON lines"},
+          {"devices", NULL, CTL_ARG_ROWS, false, "ROWS", "a batch of rows (sent by iotctl)"},
+          TENANT_OPT(false),
+          {"secrets_out", "--secrets-out", CTL_ARG_LOCAL_FILE, false, "FILE",
+           "write the new secrets there as JSON lines (a new file, mode 0600)"}},
+         {NULL},
+         NULL},
+    [CTL_DEVICE_EXPORT] = {CTL_DEVICE_EXPORT,
+                           "device export",
+                           "device.export",
+                           0,
+                           "write the registry's devices (never secrets) as device import reads",
+                           {TENANT_OPT(false),
+                            {"format", "--format", CTL_ARG_NAME, false, "csv|jsonl",
+                             "default csv"},
+                            {"limit", "--limit", CTL_ARG_INT, false, "N",
+                             "rows per page (1 to " CTL_PAGE_MAX_TEXT ", default 1000)"},
+                            {"after", "--after", CTL_ARG_STRING, false, "CURSOR",
+                             "start after this device id"}},
+                           {NULL},
+                           NULL},
 
     [CTL_USER_ADD] = {CTL_USER_ADD,
                       "user add",
@@ -444,7 +491,7 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                     {"since", "--since", CTL_ARG_STRING, false, "TIME",
                      "UTC time (2026-05-01T12:00:00) or age (15m, 2h, 3d)"},
                     TENANT_OPT(false),
-                    {"limit", "--limit", CTL_ARG_INT, false, "N", "at most N (default 50)"}},
+                    PAGING_OPTS("50")},
                    {"at", "tenant", "sender", "device", "message", "outcome", "latency_ms", NULL},
                    "audit"},
 
@@ -479,8 +526,7 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                       "UTC time (2026-05-01T12:00:00) or age (15m, 2h, 3d)"},
                      {"until", "--until", CTL_ARG_STRING, false, "TIME", "before this time"},
                      {"kind", "--kind", CTL_ARG_NAME, false, "event|alarm", "default both"},
-                     {"limit", "--limit", CTL_ARG_INT, false, "N",
-                      "at most N (default 100, at most 10000)"}},
+                     PAGING_OPTS("100")},
                     {"time", "tenant", "device", "seq", "kind", "name", "fields", NULL},
                     "events"},
 
@@ -543,12 +589,12 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                         "alarm.list",
                         0,
                         "alarms, newest first",
-                        {TENANT_OPT(true),
+                        {TENANT_OPT(false),
                          {"state", "--state", CTL_ARG_NAME, false, "STATE",
                           "open (default), raised, acknowledged, cleared, all"},
                          {"device", "--device", CTL_ARG_NAME, false, "DEVICE", "only this device"},
                          {"since", "--since", CTL_ARG_STRING, false, "TIME", "raised since"},
-                         {"limit", "--limit", CTL_ARG_INT, false, "N", "at most N (default 100)"}},
+                         PAGING_OPTS("100")},
                         {"id", "device", "name", "severity", "state", "raised_at", "acked_by",
                          "value", "message", NULL},
                         "alarms"},
@@ -579,8 +625,7 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                           "changes.list",
                           0,
                           "show the audit log of administrative changes",
-                          {TENANT_OPT(false),
-                           {"limit", "--limit", CTL_ARG_INT, false, "N", "at most N (default 50)"}},
+                          {TENANT_OPT(false), PAGING_OPTS("50")},
                           {"at", "actor", "action", "tenant", "target", NULL},
                           "changes"},
 };
@@ -704,9 +749,12 @@ bool ctl_value_valid(enum ctl_arg_kind kind, const char *value)
     case CTL_ARG_SECRET:
     case CTL_ARG_REST:
     case CTL_ARG_PATH:
+    case CTL_ARG_LOCAL_FILE:
         return len <= 4096 && text_valid(value, len);
     case CTL_ARG_BOOL:
         return true;
+    case CTL_ARG_ROWS:
+        return false; /* never a word of the command line */
     }
     return false;
 }
@@ -739,7 +787,17 @@ int ctl_args_validate(const struct ctl_command *cmd, const cJSON *args, char *er
             return IOT_EINVAL;
         }
         bool ok;
-        if (p->kind == CTL_ARG_REST) {
+        if (p->kind == CTL_ARG_ROWS) {
+            ok = cJSON_IsArray(item) && cJSON_GetArraySize(item) <= CTL_ROWS_MAX;
+            const cJSON *row, *field;
+            cJSON_ArrayForEach(row, item)
+            {
+                ok = ok && cJSON_IsObject(row);
+                cJSON_ArrayForEach(field, row) ok =
+                    ok && (cJSON_IsString(field) || cJSON_IsNumber(field) || cJSON_IsNull(field) ||
+                           cJSON_IsArray(field));
+            }
+        } else if (p->kind == CTL_ARG_REST) {
             ok = cJSON_IsArray(item) && cJSON_GetArraySize(item) <= CTL_MAX_REST;
             const cJSON *word;
             cJSON_ArrayForEach(word, item)
@@ -762,7 +820,8 @@ int ctl_args_validate(const struct ctl_command *cmd, const cJSON *args, char *er
     }
     for (size_t i = 0; i < ctl_command_param_count(cmd); i++) {
         const struct ctl_param *p = &cmd->params[i];
-        if (p->required && !cJSON_GetObjectItemCaseSensitive(args, p->key)) {
+        if (p->required && p->kind != CTL_ARG_LOCAL_FILE &&
+            !cJSON_GetObjectItemCaseSensitive(args, p->key)) {
             snprintf(err, errlen, "%s: missing argument '%s'", cmd->name, p->key);
             return IOT_EINVAL;
         }

@@ -38,6 +38,8 @@ enum ctl_command_id {
     CTL_DEVICE_REKEY,
     CTL_DEVICE_KICK,
     CTL_DEVICE_HISTORY,
+    CTL_DEVICE_IMPORT,
+    CTL_DEVICE_EXPORT,
     CTL_USER_ADD,
     CTL_USER_LIST,
     CTL_USER_SHOW,
@@ -81,7 +83,12 @@ enum ctl_arg_kind {
                      * empty; each without control characters); only as the last positional */
     CTL_ARG_PATH,   /* a file iotd opens: text as CTL_ARG_STRING, which iotctl makes absolute
                      * (from its working directory) before sending */
+    CTL_ARG_LOCAL_FILE, /* a file iotctl itself reads or writes (a CTL_ARG_STRING): never sent,
+                         * so the daemon never requires it */
+    CTL_ARG_ROWS,       /* an array of up to CTL_ROWS_MAX flat objects iotctl builds from a file
+                         * (device import); never given on the command line */
 };
+#define CTL_ROWS_MAX 1000
 #define CTL_MAX_REST 32
 
 struct ctl_param {
@@ -101,6 +108,13 @@ struct ctl_param {
 #define CTL_KEEPS_REGISTRY 0x4
 
 #define CTL_MAX_PARAMS 14
+
+/* Paged lists (events, audit, device list, alarm list, changes list): a page holds 1 to
+ * CTL_PAGE_MAX rows (--limit); a result with more rows after it carries "next", the cursor
+ * --after takes to continue. iotctl --all asks for pages of CTL_PAGE_ALL rows. */
+#define CTL_PAGE_MAX      10000
+#define CTL_PAGE_MAX_TEXT "10000"
+#define CTL_PAGE_ALL      1000
 
 struct ctl_command {
     enum ctl_command_id id;

@@ -41,6 +41,10 @@ const char *iotctl_kind_description(enum ctl_arg_kind kind)
         return "UTF-8 words without control characters";
     case CTL_ARG_PATH:
         return "a file path without control characters";
+    case CTL_ARG_LOCAL_FILE:
+        return "a file name (UTF-8 without control characters)";
+    case CTL_ARG_ROWS:
+        return "rows iotctl reads from a file";
     }
     return "a value";
 }
@@ -218,7 +222,9 @@ static int collect(const struct ctl_command *cmd, int argc, char *const argv[], 
             }
             continue;
         }
-        while (next_positional < count && cmd->params[next_positional].flag)
+        /* Rows are never words of the command line (iotctl builds them from a file). */
+        while (next_positional < count && (cmd->params[next_positional].flag ||
+                                           cmd->params[next_positional].kind == CTL_ARG_ROWS))
             next_positional++;
         if (next_positional < count && cmd->params[next_positional].kind == CTL_ARG_REST) {
             /* The last positional takes every remaining word (options may still follow). */

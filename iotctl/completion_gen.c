@@ -114,12 +114,13 @@ int main(void)
         }
         printf("\"\n");
     }
-    /* Commands with a file argument (CTL_ARG_PATH): words that are not options complete as
+    /* Commands with a file argument (CTL_ARG_PATH, CTL_ARG_LOCAL_FILE): words that are not options complete as
      * file names there. */
     printf(")\n\n_iotctl_files=\" ");
     for (int c = 0; c < CTL_COMMAND_COUNT; c++)
         for (size_t p = 0; p < ctl_command_param_count(&ctl_commands[c]); p++)
-            if (ctl_commands[c].params[p].kind == CTL_ARG_PATH &&
+            if ((ctl_commands[c].params[p].kind == CTL_ARG_PATH ||
+                 ctl_commands[c].params[p].kind == CTL_ARG_LOCAL_FILE) &&
                 ctl_commands[c].params[p].flag == NULL) {
                 printf("iotctl_");
                 for (const char *w = ctl_commands[c].words; *w; w++)

@@ -188,6 +188,8 @@ void iotctl_help_command(FILE *out, const struct ctl_command *cmd)
     int column = fprintf(out, "usage: iotctl %s", cmd->words);
     int indent = column + 1;
     for (size_t i = 0; i < count; i++) {
+        if (cmd->params[i].kind == CTL_ARG_ROWS)
+            continue; /* built by iotctl, not typed */
         param_token(&cmd->params[i], token, sizeof(token));
         usage_token(out, token, indent, &column);
         any_positional = any_positional || !cmd->params[i].flag;
@@ -201,7 +203,7 @@ void iotctl_help_command(FILE *out, const struct ctl_command *cmd)
     if (any_positional) {
         fprintf(out, "\nArguments:\n");
         for (size_t i = 0; i < count; i++)
-            if (!cmd->params[i].flag)
+            if (!cmd->params[i].flag && cmd->params[i].kind != CTL_ARG_ROWS)
                 print_row(out, cmd->params[i].metavar, cmd->params[i].help);
     }
     if (any_option) {

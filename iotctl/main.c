@@ -17,6 +17,7 @@
 #include "ctl_client.h"
 #include "ctl_commands.h"
 #include "ctl_proto.h"
+#include "fleet.h"
 #include "help.h"
 #include "iot_error.h"
 #include "output.h"
@@ -180,11 +181,44 @@ static int run_stream(ctl_client_t *client, const struct options *opts)
     return status;
 }
 
+/* --all after its first page (args: the request without "all", with its "limit"): ask for the
+ * pages after next one at a time and print each before asking for the following one, so that
+ * neither iotd nor iotctl ever holds more than a page. Takes ownership of args. */
+static int run_more_pages(ctl_client_t *client, const struct options *opts,
+                          const struct ctl_command *cmd, cJSON *args, const char *next,
+                          enum iotctl_format format)
+{
+    cJSON *reply = NULL;
+    int status = 0;
+    while (next) {
+        cJSON_DeleteItemFromObjectCaseSensitive(args, "after");
+        cJSON *request = cJSON_AddStringToObject(args, "after", next) ? cJSON_Duplicate(args, true)
+                                                                       : NULL;
+        cJSON_Delete(reply);
+        reply = NULL;
+        int rc = request ? ctl_client_call(client, cmd->name, request, opts->timeout_ms, &reply)
+                         : IOT_ENOMEM;
+        if (rc != IOT_OK) {
+            const cJSON *error = cJSON_GetObjectItemCaseSensitive(reply, "error");
+            iotctl_print_error(stdout, stderr, rc, ctl_get_string(error, "message"),
+                               cJSON_IsObject(error) ? error : NULL, opts->json);
+            status = iot_error_exit_status(rc);
+            break;
+        }
+        const cJSON *result = cJSON_GetObjectItemCaseSensitive(reply, "result");
+        iotctl_print_page(stdout, cmd, result, format, false);
+        next = ctl_get_string(result, "next");
+    }
+    cJSON_Delete(reply);
+    cJSON_Delete(args);
+    return status;
+}
+
 /* Send the command and show its reply. Takes ownership of args. Returns the exit status. */
 static int run_command(const struct options *opts, const struct ctl_command *cmd, cJSON *args)
 {
     ctl_client_t *client = NULL;
-    cJSON *reply = NULL;
+    cJSON *reply = NULL, *again = NULL;
     char message[512];
     int status = 0;
 
@@ -212,6 +246,21 @@ static int run_command(const struct options *opts, const struct ctl_command *cmd
         goto out;
     }
 
+    /* import and export: many requests, driven by iotctl (fleet.c) */
+    iotctl_driver_fn driver = iotctl_driver_of(cmd);
+    if (driver) {
+        struct iotctl_session session = {client, cmd, opts->timeout_ms, opts->json};
+        status = driver(&session, args);
+        cJSON_Delete(args);
+        goto out;
+    }
+    /* --all: the pages are asked for one at a time, CTL_PAGE_ALL rows each unless --limit
+     * says otherwise (run_more_pages). */
+    bool all = ctl_get_bool(args, "all", 0);
+    cJSON_DeleteItemFromObjectCaseSensitive(args, "all");
+    if (all && !cJSON_GetObjectItemCaseSensitive(args, "limit"))
+        cJSON_AddNumberToObject(args, "limit", CTL_PAGE_ALL);
+    again = all ? cJSON_Duplicate(args, true) : NULL;
     rc = ctl_client_call(client, cmd->name, args, opts->timeout_ms, &reply);
     if (rc != IOT_OK) {
         const cJSON *error = cJSON_GetObjectItemCaseSensitive(reply, "error");
@@ -240,6 +289,15 @@ static int run_command(const struct options *opts, const struct ctl_command *cmd
         goto out;
     }
     const cJSON *result = cJSON_GetObjectItemCaseSensitive(reply, "result");
+    const char *next = ctl_get_string(result, "next");
+    if (again) {
+        enum iotctl_format format =
+            opts->json ? IOTCTL_JSON : opts->csv ? IOTCTL_CSV : IOTCTL_TABLE;
+        iotctl_print_page(stdout, cmd, result, format, true);
+        status = run_more_pages(client, opts, cmd, again, next, format);
+        again = NULL;
+        goto out;
+    }
     cJSON *empty = NULL;
     if (!cJSON_IsObject(result))
         result = empty = cJSON_CreateObject();
@@ -248,7 +306,14 @@ static int run_command(const struct options *opts, const struct ctl_command *cmd
     else
         status = iotctl_print_result(stdout, stderr, cmd, result, opts->json);
     cJSON_Delete(empty);
+    /* Never a silent truncation: JSON carries "next", text says so on standard error. */
+    if (next && !opts->json) {
+        fflush(stdout);
+        fprintf(stderr, "iotctl: more rows follow: continue with --after %s (or use --all)\n",
+                next);
+    }
 out:
+    cJSON_Delete(again);
     cJSON_Delete(reply);
     ctl_client_close(client);
     return status;

@@ -169,7 +169,9 @@ static void print_padded(FILE *out, const char *s, size_t width, bool last)
         fputc(' ', out);
 }
 
-void iotctl_print_table(FILE *out, const char *const columns[], const cJSON *rows, int indent)
+/* A table, its header first unless header is false (the later pages of --all). */
+static void print_table(FILE *out, const char *const columns[], const cJSON *rows, int indent,
+                        bool header)
 {
     size_t ncols = 0;
     while (columns[ncols])
@@ -207,7 +209,7 @@ void iotctl_print_table(FILE *out, const char *const columns[], const cJSON *row
         if (w > widths[i % ncols])
             widths[i % ncols] = w;
     }
-    for (size_t i = 0; i < r; i++) {
+    for (size_t i = header ? 0 : 1; i < r; i++) {
         fprintf(out, "%*s", indent, "");
         for (size_t c = 0; c < ncols; c++) {
             const char *cell = cells[i * ncols + c];
@@ -221,6 +223,11 @@ out:
             free(cells[i]);
     free(cells);
     free(widths);
+}
+
+void iotctl_print_table(FILE *out, const char *const columns[], const cJSON *rows, int indent)
+{
+    print_table(out, columns, rows, indent, true);
 }
 
 /* The keys of an array of objects, in order of first appearance: the columns of its sub-table. */
@@ -419,7 +426,7 @@ void iotctl_print_stream_item(FILE *out, const cJSON *item, bool json)
 }
 
 /* One CSV field: quoted when it holds a comma, a quote or a line break (quotes doubled). */
-static void csv_field(FILE *out, const char *s)
+void iotctl_csv_field(FILE *out, const char *s)
 {
     if (!strpbrk(s, ",\"\r\n")) {
         fputs(s, out);
@@ -434,18 +441,16 @@ static void csv_field(FILE *out, const char *s)
     fputc('"', out);
 }
 
-int iotctl_print_csv(FILE *out, const struct ctl_command *cmd, const cJSON *result)
+/* CSV records of rows, after the header unless header is false. */
+static void print_csv(FILE *out, const struct ctl_command *cmd, const cJSON *rows, bool header)
 {
-    const cJSON *rows =
-        cmd->list_key ? cJSON_GetObjectItemCaseSensitive(result, cmd->list_key) : NULL;
-    if (!cmd->columns[0] || !cJSON_IsArray(rows))
-        return iotctl_print_result(out, stderr, cmd, result, false);
-    for (size_t c = 0; cmd->columns[c]; c++) {
+    for (size_t c = 0; header && cmd->columns[c]; c++) {
         if (c)
             fputc(',', out);
-        csv_field(out, cmd->columns[c]);
+        iotctl_csv_field(out, cmd->columns[c]);
     }
-    fputs("\r\n", out);
+    if (header)
+        fputs("\r\n", out);
     const cJSON *row;
     cJSON_ArrayForEach(row, rows)
     {
@@ -456,10 +461,43 @@ int iotctl_print_csv(FILE *out, const struct ctl_command *cmd, const cJSON *resu
             if (!v || cJSON_IsNull(v))
                 continue; /* empty field: no value */
             char *text = cJSON_IsString(v) ? sanitized_copy(v->valuestring) : format_value(v);
-            csv_field(out, text ? text : "");
+            iotctl_csv_field(out, text ? text : "");
             free(text);
         }
         fputs("\r\n", out);
     }
+}
+
+int iotctl_print_csv(FILE *out, const struct ctl_command *cmd, const cJSON *result)
+{
+    const cJSON *rows =
+        cmd->list_key ? cJSON_GetObjectItemCaseSensitive(result, cmd->list_key) : NULL;
+    if (!cmd->columns[0] || !cJSON_IsArray(rows))
+        return iotctl_print_result(out, stderr, cmd, result, false);
+    print_csv(out, cmd, rows, true);
     return 0;
+}
+
+void iotctl_print_page(FILE *out, const struct ctl_command *cmd, const cJSON *result,
+                       enum iotctl_format format, bool first)
+{
+    const cJSON *rows =
+        cmd->list_key ? cJSON_GetObjectItemCaseSensitive(result, cmd->list_key) : NULL;
+    const cJSON *row;
+    switch (format) {
+    case IOTCTL_TABLE:
+        print_table(out, cmd->columns, rows, 0, first);
+        break;
+    case IOTCTL_CSV:
+        print_csv(out, cmd, rows, first);
+        break;
+    case IOTCTL_JSON:
+        cJSON_ArrayForEach(row, rows)
+        {
+            char *text = ctl_json_print(row, false);
+            fprintf(out, "%s\n", text ? text : "{}");
+            free(text);
+        }
+        break;
+    }
 }

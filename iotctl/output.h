@@ -40,6 +40,16 @@ void iotctl_print_stream_item(FILE *out, const cJSON *item, bool json);
  * iotctl_print_result. Returns the exit status. */
 int iotctl_print_csv(FILE *out, const struct ctl_command *cmd, const cJSON *result);
 
+/* One page of a paged list printed by --all (iotctl(8), PAGING): a table whose header only the
+ * first page prints (each page aligned on its own), CSV records under one header, or one
+ * compact JSON line per row. */
+enum iotctl_format { IOTCTL_TABLE, IOTCTL_CSV, IOTCTL_JSON };
+void iotctl_print_page(FILE *out, const struct ctl_command *cmd, const cJSON *result,
+                       enum iotctl_format format, bool first);
+
+/* One CSV field (RFC 4180): quoted when it holds a comma, a quote or a line end. */
+void iotctl_csv_field(FILE *out, const char *s);
+
 /* A table: header of upper-cased column names, then one line per object in rows; columns are
  * padded to their widest cell, missing keys print "-", booleans yes/no. indent spaces first. */
 void iotctl_print_table(FILE *out, const char *const columns[], const cJSON *rows, int indent);

@@ -28,6 +28,7 @@
 #include "sim_events.h"
 #include "sim_fleet.h"
 #include "sim_handlers.h"
+#include "sim_script.h"
 #include "sim_tls.h"
 
 #ifndef IOTSIM_VERSION
@@ -53,7 +54,9 @@ struct options {
     double stats_interval_s;
     int json;
     int verbose;
-    struct sim_answer_rules answers; /* --slow, --mute, --error; the lists point into argv */
+    struct sim_answer_rules answers; /* --slow, --mute, --error, --answers, --generic; the lists
+                                      * point into argv */
+    struct sim_script *script;       /* --answers, owned */
     const char **mute_types, **error_types;
     struct sim_event_config events; /* --events, --event, --field, --alarm, ... */
     int exit_when_acked;
@@ -77,6 +80,7 @@ static void usage(FILE *out)
             "              [-n N] [--type TYPE] [--ping S] [--fw VERSION] [--rate-connect N/s]\n"
             "              [--duration S] [--exit-when-connected] [--stats-interval S] [--json]\n"
             "              [--slow MS] [--mute TYPE]... [--error TYPE]... [-v]\n"
+            "              [--answers FILE] [--generic]\n"
             "              [--events RATE] [--event NAME] [--field KEY=GEN]... [--event-count N]\n"
             "              [--exit-when-acked] [--outbox N] [--state-dir DIR] [--ack-log FILE]\n"
             "              [--alarm NAME:STATE[:SEVERITY]]... [--alarm-every N]\n"
@@ -130,7 +134,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
         OPT_STATE_DIR,
         OPT_ACK_LOG,
         OPT_ALARM,
-        OPT_ALARM_EVERY
+        OPT_ALARM_EVERY,
+        OPT_ANSWERS,
+        OPT_GENERIC
     };
     static const struct option longopts[] = {
         {"connect", required_argument, NULL, 'c'},
@@ -163,6 +169,8 @@ static int parse_options(int argc, char **argv, struct options *opt)
         {"ack-log", required_argument, NULL, OPT_ACK_LOG},
         {"alarm", required_argument, NULL, OPT_ALARM},
         {"alarm-every", required_argument, NULL, OPT_ALARM_EVERY},
+        {"answers", required_argument, NULL, OPT_ANSWERS},
+        {"generic", no_argument, NULL, OPT_GENERIC},
         {NULL, 0, NULL, 0},
     };
     struct sim_event_config *ev = &opt->events;
@@ -333,6 +341,20 @@ static int parse_options(int argc, char **argv, struct options *opt)
                 return -1;
             }
             ev->alarm_every = (unsigned)v;
+            break;
+        case OPT_ANSWERS:
+            if (opt->script) {
+                fprintf(stderr, "iotsim: --answers may be given once\n");
+                return -1;
+            }
+            if (sim_script_load(optarg, &opt->script, err, sizeof(err)) < 0) {
+                fprintf(stderr, "iotsim: --answers: %s\n", err);
+                return -1;
+            }
+            opt->answers.script = opt->script;
+            break;
+        case OPT_GENERIC:
+            opt->answers.generic = 1;
             break;
         case 'v':
             opt->verbose = 1;
@@ -603,5 +625,6 @@ out:
     free(sim.opt.files);
     free(sim.opt.mute_types);
     free(sim.opt.error_types);
+    sim_script_free(sim.opt.script);
     return rc;
 }

@@ -16,6 +16,8 @@
  */
 #include "sim_handlers.h"
 
+#include "sim_script.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -208,8 +210,12 @@ int sim_answer_request(const struct sim_answer_rules *rules,
     if (rules && type_listed(request->type, rules->error, rules->nerror)) {
         answer.error_code = "device";
         answer.error_msg = "refused";
+    } else if (rules && sim_script_answer(rules->script, device_id, request, &answer)) {
+        /* scripted */
     } else if ((h = sim_handler_find(request->type)) != NULL) {
         h->fn(device_id, request, control, &answer);
+    } else if (rules && rules->generic) {
+        handle_echo(device_id, request, control, &answer);
     } else {
         answer.error_code = "unknown_type";
     }

@@ -73,13 +73,21 @@ void sim_answer_addf(struct sim_answer *answer, const char *fmt, ...)
 
 /* ---- misbehaving on purpose ---- */
 
-/* How a fleet departs from prompt, correct answers. The type lists are borrowed (argv). */
+struct sim_script; /* sim_script.h */
+
+/* How a fleet departs from prompt, correct answers, and how it answers the types the table
+ * does not know. The type lists are borrowed (argv). */
 struct sim_answer_rules {
     uint32_t slow_ms;         /* answer every request this late (0 = at once) */
     const char *const *mute;  /* types never answered (a timeout for the sender) */
     size_t nmute;             /* entries in mute */
     const char *const *error; /* types answered `ERROR id code=device msg=refused` */
     size_t nerror;            /* entries in error */
+    /* --answers: scripted answers, before the table's (NULL = none) */
+    const struct sim_script *script;
+    /* --generic: a type neither the script nor the table knows is answered OK with the
+     * request's args (as echo does) instead of ERROR code=unknown_type */
+    int generic;
 };
 
 enum sim_answer_when {
@@ -90,7 +98,8 @@ enum sim_answer_when {
 
 /* sim_handle_request under rules (NULL = none) with the device's controls (NULL = none): the
  * frame is built into out (cap bytes) unless the type is muted, and *when says what to do with
- * it. Returns the frame length (> 0), 0 for SIM_ANSWER_NEVER, or a negative IOTP_E* code. */
+ * it. The answer comes from the first that applies: --mute, --error, the script, the table,
+ * --generic, else unknown_type. Returns the frame length (> 0), 0 for SIM_ANSWER_NEVER, or a negative IOTP_E* code. */
 int sim_answer_request(const struct sim_answer_rules *rules,
                        const struct sim_device_control *control, const char *device_id,
                        const struct iotp_frame *request, uint8_t *out, size_t cap,

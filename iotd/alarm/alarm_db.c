@@ -136,6 +136,9 @@ static int alarm_row(void *ctx, const struct sql_row *row)
         alarm_json_str(o, "message", sql_row_str(row, 12)) &&
         alarm_json_str(o, "clear_value", sql_row_str(row, 13)) &&
         alarm_json_str(o, "clear_message", sql_row_str(row, 14));
+    /* Lists name the tenant (a list without --tenant spans them all). */
+    if (ok && row->ncols > 15)
+        ok = alarm_json_str(o, "tenant", sql_row_str(row, 15));
     return ok ? IOT_OK : IOT_ENOMEM;
 }
 
@@ -241,29 +244,36 @@ int alarm_list(MYSQL *conn, const char *tenant, const struct alarm_filter *f, cJ
         [ALARM_FILTER_ALL] = "",
     };
     char sql[1024];
-    struct sql_param params[4];
+    struct sql_param params[6];
     size_t n = 0;
     long long tid = 0;
+    int rc;
     *rows = NULL;
     if ((unsigned)f->state > ALARM_FILTER_ALL)
         return alarm_db_fail(err, errlen, IOT_EINVAL,
                              "state must be open, raised, acknowledged, cleared or all");
     if (f->limit > ALARM_LIST_MAX)
         return alarm_db_fail(err, errlen, IOT_EINVAL, "limit must be at most %d", ALARM_LIST_MAX);
-    int rc = alarm_db_tenant_id(conn, tenant, &tid, err, errlen);
-    if (rc != IOT_OK)
+    if (tenant && (rc = alarm_db_tenant_id(conn, tenant, &tid, err, errlen)) != IOT_OK)
         return rc;
-    params[n++] = sql_int(tid);
+    if (tenant)
+        params[n++] = sql_int(tid);
     snprintf(sql, sizeof(sql),
-             "SELECT " ALARM_COLUMNS " FROM alarms a WHERE a.tenant_id = ?%s%s%s "
-             "ORDER BY a.id DESC LIMIT ?",
-             state_sql[f->state], f->device ? " AND a.device_id = ?" : "",
-             f->since_ms > 0 ? " AND a.raised_at >= FROM_UNIXTIME(? / 1000)" : "");
+             "SELECT " ALARM_COLUMNS ", t.name FROM alarms a JOIN tenants t ON t.id = a.tenant_id "
+             "WHERE %s%s%s%s%s ORDER BY a.id DESC LIMIT ?",
+             tenant ? "a.tenant_id = ?" : "TRUE", state_sql[f->state],
+             f->device ? " AND a.device_id = ?" : "",
+             f->since_ms > 0 ? " AND a.raised_at >= FROM_UNIXTIME(? / 1000)" : "",
+             f->before_id ? " AND a.id < ?" : "");
     if (f->device)
         params[n++] = sql_str(f->device);
     if (f->since_ms > 0)
         params[n++] = sql_int(f->since_ms);
-    params[n++] = sql_int(f->limit ? f->limit : ALARM_LIST_DEFAULT);
+    if (f->before_id)
+        params[n++] = sql_int((long long)f->before_id);
+    /* One row beyond the page says whether another page follows. */
+    unsigned limit = f->limit ? f->limit : ALARM_LIST_DEFAULT;
+    params[n++] = sql_int(limit + 1);
     cJSON *a = cJSON_CreateArray();
     if (!a)
         return alarm_db_fail(err, errlen, IOT_ENOMEM, "out of memory");
@@ -274,6 +284,11 @@ int alarm_list(MYSQL *conn, const char *tenant, const struct alarm_filter *f, cJ
         cJSON_Delete(a);
         return rc;
     }
+    bool more = cJSON_GetArraySize(a) > (int)limit;
+    if (more)
+        cJSON_DeleteItemFromArray(a, (int)limit);
+    if (f->more)
+        *f->more = more;
     *rows = a;
     return IOT_OK;
 }

@@ -79,10 +79,12 @@ struct alarm_filter {
     const char *device; /* NULL: every device */
     int64_t since_ms;   /* raised at or after; 0: any time */
     unsigned limit;     /* 0: ALARM_LIST_DEFAULT; at most ALARM_LIST_MAX */
+    uint64_t before_id; /* keyset paging: only alarms with a smaller id; 0: from the newest */
+    bool *more;         /* not NULL: set to whether alarms follow the last one returned */
 };
-/* The alarms of tenant, newest first, as a JSON array of {"id","device","source","rule","name",
+/* The alarms of tenant (NULL: of every tenant), newest first, as a JSON array of {"id","device","source","rule","name",
  * "severity","state","raised_at","acked_at","acked_by","cleared_at","value","message",
- * "clear_value","clear_message"}; times are RFC 3339 UTC with milliseconds, null when unset;
+ * "clear_value","clear_message","tenant"}; times are RFC 3339 UTC with milliseconds, null when unset;
  * "rule" is the rule's id (null for device alarms and removed rules). */
 int alarm_list(MYSQL *conn, const char *tenant, const struct alarm_filter *f, cJSON **rows,
                char *err, size_t errlen);

@@ -289,6 +289,12 @@ static void add_presence_to_result(control_server_t *srv, const struct ctl_comma
     }
 }
 
+static bool device_online(void *ctx, const char *device_id)
+{
+    struct presence_entry e;
+    return ctx && presence_lookup(ctx, device_id, &e) && e.online;
+}
+
 /* Answered from the current snapshot, no database round trip (registry/query.c). */
 void control_registry_query(struct control_conn *conn, uint32_t id, const struct ctl_command *cmd,
                             const cJSON *args)
@@ -296,8 +302,9 @@ void control_registry_query(struct control_conn *conn, uint32_t id, const struct
     control_server_t *srv = conn->srv;
     char err[256] = "";
     cJSON *result = NULL;
+    struct registry_presence presence = {device_online, srv->deps.presence};
     registry_snapshot_t *snap = registry_acquire(srv->deps.registry);
-    int rc = registry_query(snap, cmd, args, &result, err, sizeof(err));
+    int rc = registry_query_present(snap, cmd, args, &presence, &result, err, sizeof(err));
     registry_release(snap);
     if (rc == 0) {
         add_presence_to_result(srv, cmd, result);

@@ -6,6 +6,7 @@
 
 #include "alarm/alarm_db.h"
 #include "alarm/engine.h"
+#include "ctl_page.h"
 #include "ctl_proto.h"
 #include "ctl_time.h"
 #include "events/store.h"
@@ -73,7 +74,10 @@ static int events_history(MYSQL *conn, const registry_snapshot_t *snap, const cJ
                             .device = ctl_get_string(args, "device"),
                             .name = ctl_get_string(args, "name")};
     const char *kind = ctl_get_string(args, "kind");
-    long long limit = ctl_get_int(args, "limit", EVENT_QUERY_DEFAULT_LIMIT);
+    struct ctl_page page;
+    unsigned long long key[2] = {0, 0};
+    char next[64];
+    bool more = false;
     cJSON *rows = NULL;
     int rc;
     if (!q.tenant)
@@ -83,9 +87,15 @@ static int events_history(MYSQL *conn, const registry_snapshot_t *snap, const cJ
     if (kind && strcmp(kind, "event") != 0 && strcmp(kind, "alarm") != 0)
         return fail(err, errlen, IOT_EINVAL, "--kind must be event or alarm");
     q.kind = !kind ? EVENT_QUERY_ANY : kind[0] == 'e' ? EVENT_QUERY_EVENT : EVENT_QUERY_ALARM;
-    if (limit < 1 || limit > EVENT_QUERY_MAX_LIMIT)
-        return fail(err, errlen, IOT_EINVAL, "--limit must be between 1 and 10000");
-    q.limit = (unsigned)limit;
+    if ((rc = ctl_page_args(args, EVENT_QUERY_DEFAULT_LIMIT, &page, err, errlen)) != 0)
+        return rc;
+    /* The cursor is the last row's place in the order: received_at (ms), id. */
+    if (page.after && (!ctl_cursor_parse(page.after, key, 2) || key[1] == 0))
+        return fail(err, errlen, IOT_EINVAL, CTL_CURSOR_BAD);
+    q.limit = page.limit;
+    q.after_ms = (int64_t)key[0];
+    q.after_id = key[1];
+    q.more = &more;
     if ((rc = time_arg(args, "since", &q.since_ms, err, errlen)) != 0 ||
         (rc = time_arg(args, "until", &q.until_ms, err, errlen)) != 0)
         return rc;
@@ -93,13 +103,19 @@ static int events_history(MYSQL *conn, const registry_snapshot_t *snap, const cJ
     if (rc != 0)
         return rc;
     /* Rows name their tenant too, so exports from several runs can be merged. */
-    cJSON *row;
+    cJSON *row, *last = NULL;
     cJSON_ArrayForEach(row, rows)
     {
         if (!cJSON_GetObjectItemCaseSensitive(row, "tenant"))
             cJSON_AddStringToObject(row, "tenant", q.tenant);
+        last = row;
     }
-    return list_result(result, "events", rows);
+    if ((rc = list_result(result, "events", rows)) != 0 || !more || !last)
+        return rc;
+    key[0] = (unsigned long long)ctl_get_int(last, "ts_ms", 0);
+    key[1] = (unsigned long long)ctl_get_int(last, "id", 0);
+    ctl_cursor_format(next, sizeof(next), key, 2);
+    return ctl_page_set_next(*result, next);
 }
 
 static bool number_arg(const cJSON *args, const char *key, double *out)
@@ -207,21 +223,34 @@ static int alarms_list(MYSQL *conn, const registry_snapshot_t *snap, const cJSON
     (void)snap, (void)actor;
     struct alarm_filter f = {.state = ALARM_FILTER_OPEN, .device = ctl_get_string(args, "device")};
     const char *state = ctl_get_string(args, "state");
-    long long limit = ctl_get_int(args, "limit", ALARM_LIST_DEFAULT);
+    struct ctl_page page;
+    unsigned long long after = 0;
+    char next[32];
+    bool more = false;
     cJSON *rows = NULL;
     int rc;
     if (state && !alarm_state_filter_parse(state, &f.state))
         return fail(err, errlen, IOT_EINVAL,
                     "--state must be open, raised, acknowledged, cleared or all");
-    if (limit < 1 || limit > ALARM_LIST_MAX)
-        return fail(err, errlen, IOT_EINVAL, "--limit must be between 1 and 10000");
-    f.limit = (unsigned)limit;
+    if ((rc = ctl_page_args(args, ALARM_LIST_DEFAULT, &page, err, errlen)) != 0)
+        return rc;
+    /* Newest first by id: the cursor is the last row's id. */
+    if (page.after && (!ctl_cursor_parse(page.after, &after, 1) || after == 0))
+        return fail(err, errlen, IOT_EINVAL, CTL_CURSOR_BAD);
+    f.limit = page.limit;
+    f.before_id = after;
+    f.more = &more;
     if ((rc = time_arg(args, "since", &f.since_ms, err, errlen)) != 0)
         return rc;
     rc = alarm_list(conn, ctl_get_string(args, "tenant"), &f, &rows, err, errlen);
     if (rc != 0)
         return rc;
-    return list_result(result, "alarms", rows);
+    cJSON *last = cJSON_GetArrayItem(rows, cJSON_GetArraySize(rows) - 1);
+    if ((rc = list_result(result, "alarms", rows)) != 0 || !more || !last)
+        return rc;
+    after = (unsigned long long)ctl_get_int(last, "id", 0);
+    ctl_cursor_format(next, sizeof(next), &after, 1);
+    return ctl_page_set_next(*result, next);
 }
 
 static int rules_list(MYSQL *conn, const registry_snapshot_t *snap, const cJSON *args,

@@ -18,7 +18,11 @@
 #include <string.h>
 #include <time.h>
 
-#define SQL_MAX_PARAMS 24
+/* Parameters bound from the stack; a statement with more (a multi-row INSERT of a batch)
+ * binds from the heap, up to the server's 65,535 placeholders. The client library copies the
+ * bindings in mysql_stmt_bind_param, so neither outlives the prepare. */
+#define SQL_STACK_PARAMS 24
+#define SQL_MAX_PARAMS   65535
 
 static int stmt_fail(MYSQL_STMT *stmt, MYSQL *conn, char *err, size_t errlen)
 {
@@ -37,7 +41,7 @@ static int stmt_fail(MYSQL_STMT *stmt, MYSQL *conn, char *err, size_t errlen)
 static int stmt_prepare(MYSQL *conn, const char *sql, const struct sql_param *params,
                         size_t nparams, MYSQL_STMT **out, char *err, size_t errlen)
 {
-    MYSQL_BIND bind[SQL_MAX_PARAMS];
+    MYSQL_BIND stack[SQL_STACK_PARAMS], *bind = stack;
     int rc = IOT_OK;
     MYSQL_STMT *stmt = mysql_stmt_init(conn);
     if (!stmt) {
@@ -54,7 +58,13 @@ static int stmt_prepare(MYSQL *conn, const char *sql, const struct sql_param *pa
         rc = IOT_EINTERNAL;
         goto out;
     }
-    memset(bind, 0, sizeof(bind));
+    if (nparams > SQL_STACK_PARAMS && !(bind = calloc(nparams, sizeof(*bind)))) {
+        snprintf(err, errlen, "out of memory binding %zu parameters", nparams);
+        rc = IOT_ENOMEM;
+        goto out;
+    }
+    if (bind == stack)
+        memset(stack, 0, sizeof(stack));
     for (size_t i = 0; i < nparams; i++) {
         const struct sql_param *p = &params[i];
         switch (p->type) {
@@ -82,6 +92,8 @@ static int stmt_prepare(MYSQL *conn, const char *sql, const struct sql_param *pa
         goto out;
     }
 out:
+    if (bind != stack)
+        free(bind);
     if (rc != IOT_OK && stmt) {
         mysql_stmt_close(stmt);
         stmt = NULL;

@@ -543,8 +543,8 @@ static int query_row(void *ctx, const struct sql_row *r)
 int event_store_query(MYSQL *conn, const struct event_query *q, cJSON **out, char *err,
                       size_t errlen)
 {
-    char sql[640], since[96], until[96];
-    struct sql_param params[8];
+    char sql[900], since[96], until[96], after[96];
+    struct sql_param params[11];
     size_t np = 0;
     *out = NULL;
     if (!q->tenant || !*q->tenant) {
@@ -556,10 +556,22 @@ int event_store_query(MYSQL *conn, const struct event_query *q, cJSON **out, cha
         return IOT_EINVAL;
     }
     /* Milliseconds since the epoch by DATETIME arithmetic: independent of the time zone. */
+    /* A page must cost what its rows cost, however deep it is: the scan seeks to the cursor
+     * in the index that serves the filters and stops after the page. MariaDB's optimizer
+     * would rather read every row of the tenant and sort them (a partitioned table's
+     * secondary index is not known to end with the primary key), so the index is forced and
+     * the order is received_at alone, which such an index scan gives with ties in id order
+     * (InnoDB orders a secondary index by its key, then the primary key (id, received_at);
+     * rows of one received_at are in one partition). Measured on 200,000 events: 0.5 s per
+     * page of 1,000 with the sort, 0.1 s without (tests/bench/export_events.sh). */
+    const char *index = q->device ? "events_device"
+                        : q->name ? "events_tenant_name"
+                                  : "events_tenant";
     size_t len = (size_t)snprintf(
-        sql, sizeof sql, "%s",
+        sql, sizeof sql,
         "SELECT id, TIMESTAMPDIFF(MICROSECOND, '1970-01-01 00:00:00', received_at) DIV 1000, "
-        "device_id, seq, kind, name, fields FROM events WHERE tenant = ?");
+        "device_id, seq, kind, name, fields FROM events FORCE INDEX (%s) WHERE tenant = ?",
+        index);
     params[np++] = sql_str(q->tenant);
     if (q->device) {
         len += (size_t)snprintf(sql + len, sizeof sql - len, " AND device_id = ?");
@@ -585,8 +597,19 @@ int event_store_query(MYSQL *conn, const struct event_query *q, cJSON **out, cha
                                 " AND received_at < CAST(? AS DATETIME(3))");
         params[np++] = sql_str(until);
     }
-    snprintf(sql + len, sizeof sql - len, " ORDER BY received_at, id LIMIT ?");
-    params[np++] = sql_int(q->limit ? q->limit : EVENT_QUERY_DEFAULT_LIMIT);
+    if (q->after_id > 0) {
+        format_datetime(q->after_ms, after, sizeof after);
+        len += (size_t)snprintf(sql + len, sizeof sql - len,
+                                " AND received_at >= CAST(? AS DATETIME(3)) AND (received_at > "
+                                "CAST(? AS DATETIME(3)) OR id > ?)");
+        params[np++] = sql_str(after);
+        params[np++] = sql_str(after);
+        params[np++] = sql_int((long long)q->after_id);
+    }
+    /* One row beyond the page says whether another page follows. */
+    unsigned limit = q->limit ? q->limit : EVENT_QUERY_DEFAULT_LIMIT;
+    snprintf(sql + len, sizeof sql - len, " ORDER BY received_at LIMIT ?");
+    params[np++] = sql_int(limit + 1);
     cJSON *rows = cJSON_CreateArray();
     if (!rows)
         return IOT_ENOMEM;
@@ -595,6 +618,11 @@ int event_store_query(MYSQL *conn, const struct event_query *q, cJSON **out, cha
         cJSON_Delete(rows);
         return rc;
     }
+    bool more = cJSON_GetArraySize(rows) > (int)limit;
+    if (more)
+        cJSON_DeleteItemFromArray(rows, (int)limit);
+    if (q->more)
+        *q->more = more;
     *out = rows;
     return IOT_OK;
 }

@@ -118,11 +118,16 @@ struct event_query {
     int64_t since_ms; /* received at or after; 0: open */
     int64_t until_ms; /* received before; 0: open */
     unsigned limit;   /* 0: 100; at most 10000 */
+    /* Keyset paging: only rows after (after_ms, after_id) in the answer's order; after_id 0:
+     * from the start. */
+    int64_t after_ms;
+    uint64_t after_id;
+    bool *more; /* not NULL: set to whether rows follow the last one returned */
 };
 #define EVENT_QUERY_DEFAULT_LIMIT 100
 #define EVENT_QUERY_MAX_LIMIT     10000
 
-/* Runs on a db thread. *rows gets a JSON array, oldest first, of
+/* Runs on a db thread. *rows gets a JSON array, oldest first (by received_at, then id), of
  * {"id","time" (RFC 3339 UTC, ms),"ts_ms","device","seq","kind","name","fields":{...}};
  * the caller frees it. IOT_EINVAL (no tenant, limit too large), IOT_EDB, IOT_ENOMEM... with a
  * sentence in err. */

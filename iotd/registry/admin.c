@@ -70,7 +70,7 @@ out:
 
 static const struct admin_handler *const families[] = {
     admin_catalogue_handlers, admin_devices_handlers, admin_users_handlers,
-    admin_access_handlers,    admin_log_handlers,
+    admin_access_handlers,    admin_log_handlers,     admin_import_handlers,
 };
 
 /* The handler of cmd, NULL if no family lists it. */
@@ -102,6 +102,7 @@ static const enum registry_refresh refresh_of[CTL_COMMAND_COUNT] = {
     [CTL_DEVICE_ENABLE] = REGISTRY_REFRESH_DEVICES,
     [CTL_DEVICE_DISABLE] = REGISTRY_REFRESH_DEVICES,
     [CTL_DEVICE_REKEY] = REGISTRY_REFRESH_DEVICES,
+    [CTL_DEVICE_IMPORT] = REGISTRY_REFRESH_DEVICES, /* a batch: the devices it added */
     [CTL_USER_ADD] = REGISTRY_REFRESH_CORE,
     [CTL_USER_REMOVE] = REGISTRY_REFRESH_CORE,
     [CTL_USER_PASSWD] = REGISTRY_REFRESH_CORE,
@@ -175,10 +176,14 @@ int admin_apply(registry_t *reg, MYSQL *conn, const struct admin_ctx *ctx,
         registry_change_lock(reg);
     int rc = execute(&op, cmd);
     *result = op.result;
-    if (rc == IOT_OK && publishes) {
+    /* A batch that found every row there already (op.unchanged) has nothing to publish. */
+    if (rc == IOT_OK && publishes && !op.unchanged) {
         char why[256];
-        if (registry_refresh(reg, conn, refresh_of[cmd->id], op.devices, op.ndevices, why,
-                             sizeof(why)) != IOT_OK)
+        int rc2 = registry_refresh(reg, conn, refresh_of[cmd->id], op.devices, op.ndevices, why,
+                                   sizeof(why));
+        if (rc2 == IOT_OK && op.core_changed && refresh_of[cmd->id] == REGISTRY_REFRESH_DEVICES)
+            rc2 = registry_refresh(reg, conn, REGISTRY_REFRESH_CORE, NULL, 0, why, sizeof(why));
+        if (rc2 != IOT_OK)
             /* The change is committed; the next successful refresh will show it. */
             log_error("registry: %s committed but reloading the registry failed: %s", cmd->name,
                       why);

@@ -1,6 +1,7 @@
 /*
  * admin_internal.h - what the administrative handlers share (admin.c runs them; the entity
- * families admin_catalogue.c, admin_devices.c, admin_users.c, admin_access.c and admin_log.c
+ * families admin_catalogue.c, admin_devices.c, admin_import.c, admin_users.c, admin_access.c and
+ * admin_log.c
  * implement them; admin_op.c holds the helpers). Not for use outside iotd/registry.
  *
  * A handler gets the operation (connection, args, result object, err) inside the transaction
@@ -40,6 +41,12 @@ struct admin_op {
      * whose refresh (admin.c) re-reads only them */
     const char **devices;
     size_t ndevices, cap_devices;
+    /* set by a handler whose change turned out to change nothing in the registry (a device
+     * import of devices all there already): audited, but not reloaded and published */
+    bool unchanged;
+    /* set by a devices handler whose change also touched the core (group memberships of the
+     * devices it added): the refresh re-reads the core after the devices */
+    bool core_changed;
 };
 
 struct admin_handler {
@@ -53,6 +60,7 @@ extern const struct admin_handler admin_devices_handlers[];
 extern const struct admin_handler admin_users_handlers[];
 extern const struct admin_handler admin_access_handlers[];
 extern const struct admin_handler admin_log_handlers[];
+extern const struct admin_handler admin_import_handlers[];
 
 /* Removing a device, user, type or group takes the rules naming it along (CASCADE in the
  * schema); these count them first so the result can say how many went. */

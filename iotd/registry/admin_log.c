@@ -5,6 +5,7 @@
 #include "admin_internal.h"
 
 #include "audit_query.h"
+#include "ctl_page.h"
 #include "ctl_proto.h"
 #include "ctl_time.h"
 #include "iot_error.h"
@@ -16,7 +17,7 @@
 #include <string.h>
 
 #define CHANGES_DEFAULT 50
-#define CHANGES_MAX     1000
+#define CHANGES_MAX     1000 /* device history */
 
 /* A new object appended to list (NULL if out of memory), for the row callbacks below. */
 static cJSON *append_object(cJSON *list)
@@ -62,24 +63,47 @@ static int change_row(void *ctx, const struct sql_row *r)
     return ok ? IOT_OK : IOT_ENOMEM;
 }
 
-/* Newest first, like a log viewer's default; --tenant filters, --limit caps (1..1000). */
+/* Rows of the page plus one, so a list knows whether another page follows: drops the extra
+ * row and, when there was one, adds "next" from the key of the last row kept. */
+static int page_finish(struct admin_op *op, cJSON *list, unsigned limit, const char *key)
+{
+    char next[32];
+    if (cJSON_GetArraySize(list) <= (int)limit)
+        return IOT_OK;
+    cJSON_DeleteItemFromArray(list, (int)limit);
+    unsigned long long last =
+        (unsigned long long)ctl_get_int(cJSON_GetArrayItem(list, (int)limit - 1), key, 0);
+    ctl_cursor_format(next, sizeof(next), &last, 1);
+    if (ctl_page_set_next(op->result, next) != IOT_OK)
+        return admin_fail(op, IOT_ENOMEM, "out of memory");
+    return IOT_OK;
+}
+
+/* Newest first, like a log viewer's default; --tenant filters, paged by id (ctl_page.h). */
 static int changes_list(struct admin_op *op)
 {
     const char *tenant = admin_arg(op, "tenant");
-    long long limit = ctl_get_int(op->args, "limit", CHANGES_DEFAULT);
-    if (limit < 1 || limit > CHANGES_MAX)
-        return admin_fail(op, IOT_EINVAL, "--limit must be between 1 and %d", CHANGES_MAX);
+    struct ctl_page page;
+    unsigned long long after = 0;
+    int rc = ctl_page_args(op->args, CHANGES_DEFAULT, &page, op->err, op->errlen);
+    if (rc != IOT_OK)
+        return rc;
+    /* Newest first by id: the cursor is the last row's id. */
+    if (page.after && (!ctl_cursor_parse(page.after, &after, 1) || after == 0))
+        return admin_fail(op, IOT_EINVAL, "%s", CTL_CURSOR_BAD);
     cJSON *list = cJSON_AddArrayToObject(op->result, "changes");
     if (!list)
         return admin_fail(op, IOT_ENOMEM, "out of memory");
-    int rc = sql_query(op->conn,
-                       "SELECT id, UNIX_TIMESTAMP(at), actor, action, tenant, target, detail "
-                       "FROM admin_audit WHERE ? IS NULL OR tenant = ? ORDER BY id DESC LIMIT ?",
-                       SQL_PARAMS(sql_str(tenant), sql_str(tenant), sql_int(limit)), change_row,
-                       list, op->err, op->errlen);
+    rc = sql_query(op->conn,
+                   "SELECT id, UNIX_TIMESTAMP(at), actor, action, tenant, target, detail "
+                   "FROM admin_audit WHERE (? IS NULL OR tenant = ?) AND (? = 0 OR id < ?) "
+                   "ORDER BY id DESC LIMIT ?",
+                   SQL_PARAMS(sql_str(tenant), sql_str(tenant), sql_int((long long)after),
+                              sql_int((long long)after), sql_int(page.limit + 1)),
+                   change_row, list, op->err, op->errlen);
     if (rc == IOT_ENOMEM)
         return admin_fail(op, rc, "out of memory");
-    return rc;
+    return rc != IOT_OK ? rc : page_finish(op, list, page.limit, "id");
 }
 
 static int history_row(void *ctx, const struct sql_row *r)
@@ -121,11 +145,13 @@ static int device_history(struct admin_op *op)
 /* The relay audit (sql/008, audit_query.c), filtered, newest first. */
 static int relay_audit_list(struct admin_op *op)
 {
-    long long limit = ctl_get_int(op->args, "limit", CHANGES_DEFAULT);
     const char *since_text = admin_arg(op, "since");
     long long since = since_text ? ctl_parse_time(since_text) : 0;
-    if (limit < 1 || limit > CHANGES_MAX)
-        return admin_fail(op, IOT_EINVAL, "--limit must be between 1 and %d", CHANGES_MAX);
+    struct ctl_page page;
+    char next[AUDIT_CURSOR_LEN] = "";
+    int rc = ctl_page_args(op->args, CHANGES_DEFAULT, &page, op->err, op->errlen);
+    if (rc != IOT_OK)
+        return rc;
     if (since < 0)
         return admin_fail(op, IOT_EINVAL,
                           "--since: expected a UTC time such as 2026-05-01T12:00:00 "
@@ -138,10 +164,14 @@ static int relay_audit_list(struct admin_op *op)
                              .sender = admin_arg(op, "user"),
                              .outcome = admin_arg(op, "outcome"),
                              .since_s = since,
-                             .limit = (unsigned)limit};
-    int rc = audit_query(op->conn, &f, list, op->err, op->errlen);
+                             .limit = page.limit,
+                             .after = page.after,
+                             .next = next};
+    rc = audit_query(op->conn, &f, list, op->err, op->errlen);
     if (rc == IOT_ENOMEM)
         return admin_fail(op, rc, "out of memory");
+    if (rc == IOT_OK && next[0] && ctl_page_set_next(op->result, next) != IOT_OK)
+        return admin_fail(op, IOT_ENOMEM, "out of memory");
     return rc;
 }
 

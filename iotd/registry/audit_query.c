@@ -3,10 +3,12 @@
  */
 #include "audit_query.h"
 
+#include "ctl_page.h"
 #include "ctl_time.h"
 #include "db/sql_stmt.h"
 #include "iot_error.h"
 
+#include <limits.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -29,8 +31,10 @@ struct heap_item {
 
 struct audit_read {
     const struct audit_filter *f;
-    struct heap_item *heap; /* a min-heap of the newest f->limit messages so far */
-    unsigned n;
+    struct heap_item *heap; /* a min-heap of the newest cap messages so far */
+    unsigned n, cap;        /* cap: the page and one more, to know whether more follow */
+    bool has_after;
+    struct audit_key after;
     bool done; /* the rest of the blocks are all older than the heap's oldest */
     unsigned rows;
     /* the last block read: where the next page starts */
@@ -80,12 +84,14 @@ static void heap_down(struct heap_item *h, unsigned n, unsigned i)
 /* Would a message with key k be among the answer? */
 static bool wanted(const struct audit_read *q, const struct audit_key *k)
 {
-    return q->n < q->f->limit || key_cmp(k, &q->heap[0].key) > 0;
+    if (q->has_after && key_cmp(k, &q->after) >= 0)
+        return false;
+    return q->n < q->cap || key_cmp(k, &q->heap[0].key) > 0;
 }
 
 static void keep(struct audit_read *q, const struct audit_key *k, cJSON *obj)
 {
-    if (q->n < q->f->limit) {
+    if (q->n < q->cap) {
         q->heap[q->n] = (struct heap_item){*k, obj};
         heap_up(q->heap, q->n++);
         return;
@@ -129,7 +135,7 @@ static int block_row(void *ctx, const struct sql_row *r)
     q->cursor_id = id;
     if (q->done)
         return IOT_OK;
-    if (q->n == q->f->limit && block_at < q->heap[0].key.at_us) {
+    if (q->n == q->cap && block_at < q->heap[0].key.at_us) {
         q->done = true; /* every later block is older still */
         return IOT_OK;
     }
@@ -170,9 +176,22 @@ static int newest_first(const void *x, const void *y)
 
 int audit_query(MYSQL *conn, const struct audit_filter *f, cJSON *list, char *err, size_t errlen)
 {
-    struct audit_read q = {.f = f, .heap = calloc(f->limit, sizeof(struct heap_item))};
-    int rc = q.heap ? IOT_OK : IOT_ENOMEM;
+    struct audit_read q = {.f = f, .cap = f->limit + 1};
+    unsigned long long key[3];
     bool first = true;
+    if (f->next)
+        f->next[0] = '\0';
+    if (f->after) {
+        if (!ctl_cursor_parse(f->after, key, 3) || key[0] > INT64_MAX || key[1] > LLONG_MAX ||
+            key[2] > INT_MAX) {
+            snprintf(err, errlen, "%s", CTL_CURSOR_BAD);
+            return IOT_EINVAL;
+        }
+        q.has_after = true;
+        q.after = (struct audit_key){(int64_t)key[0], (long long)key[1], (int)key[2]};
+    }
+    q.heap = calloc(q.cap, sizeof(struct heap_item));
+    int rc = q.heap ? IOT_OK : IOT_ENOMEM;
     while (rc == IOT_OK && !q.done) {
         q.rows = 0;
         /* Keyset paging on (at, id), the order of the indexes (a secondary index ends with the
@@ -199,7 +218,14 @@ int audit_query(MYSQL *conn, const struct audit_filter *f, cJSON *list, char *er
     }
     if (rc == IOT_OK) {
         qsort(q.heap, q.n, sizeof(*q.heap), newest_first);
-        for (unsigned i = 0; i < q.n; i++) {
+        if (q.n > f->limit && f->next) {
+            const struct audit_key *last = &q.heap[f->limit - 1].key;
+            key[0] = (unsigned long long)last->at_us;
+            key[1] = (unsigned long long)last->block;
+            key[2] = (unsigned long long)last->seq;
+            ctl_cursor_format(f->next, AUDIT_CURSOR_LEN, key, 3);
+        }
+        for (unsigned i = 0; i < q.n && i < f->limit; i++) {
             if (!cJSON_AddItemToArray(list, q.heap[i].obj)) {
                 rc = IOT_ENOMEM;
                 break;

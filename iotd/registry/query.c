@@ -14,6 +14,7 @@
  */
 #include "registry_internal.h"
 
+#include "ctl_page.h"
 #include "ctl_proto.h"
 #include "iot_error.h"
 
@@ -21,8 +22,12 @@
 #include <stdio.h>
 #include <string.h>
 
+/* A page of device list when no --limit is given. */
+#define DEVICE_LIST_DEFAULT CTL_PAGE_MAX
+
 struct query {
     const registry_snapshot_t *snap;
+    const struct registry_presence *presence; /* NULL: not known (--online refused) */
     const cJSON *args;
     cJSON *result;
     char *err;
@@ -257,24 +262,116 @@ static void device_fields(struct query *q, cJSON *o, const struct reg_device *d)
     put_time(q, o, "created", d->created);
 }
 
+/* Is d a member of device group g? */
+static bool in_group(const registry_snapshot_t *snap, const struct reg_device *d,
+                     const struct reg_group *g)
+{
+    size_t n;
+    const struct reg_membership *m = snapshot_device_groups(snap, d, &n);
+    for (size_t i = 0; i < n; i++)
+        if (m[i].group == g)
+            return true;
+    return false;
+}
+
+/* Paged by device id: the cursor is the last id of the page (ctl_page.h). --online and
+ * --offline ask the caller's presence, which is not registry state. */
 static int q_device_list(struct query *q)
 {
     const struct reg_tenant *tenant;
+    const struct reg_group *group = NULL;
+    struct ctl_page page;
     int rc = tenant_filter(q, &tenant);
     if (rc != IOT_OK)
         return rc;
+    if ((rc = ctl_page_args(q->args, DEVICE_LIST_DEFAULT, &page, q->err, q->errlen)) != IOT_OK)
+        return rc;
+    if (page.after && !ctl_value_valid(CTL_ARG_NAME, page.after))
+        return fail(q, IOT_EINVAL, "%s", CTL_CURSOR_BAD);
     const char *type = ctl_get_string(q->args, "type");
+    const char *group_name = ctl_get_string(q->args, "group");
+    bool online = ctl_get_bool(q->args, "online", 0), offline = ctl_get_bool(q->args, "offline", 0);
     if (type && tenant && !snapshot_type(q->snap, tenant->name, type))
         return fail(q, IOT_ENOTFOUND, "unknown device type %s in tenant %s", type, tenant->name);
+    if (group_name && !tenant)
+        return fail(q, IOT_EINVAL, "--group needs --tenant (group names are per tenant)");
+    if (group_name && (!(group = snapshot_group(q->snap, tenant->name, group_name)) ||
+                       group->kind != REG_GROUP_DEVICE))
+        return fail(q, IOT_ENOTFOUND, "unknown device group %s in tenant %s", group_name,
+                    tenant->name);
+    if (online && offline)
+        return fail(q, IOT_EINVAL, "--online and --offline exclude each other");
+    if ((online || offline) && !q->presence)
+        return fail(q, IOT_EINVAL, "presence is not known here");
     cJSON *list = put_array(q, q->result, "devices");
-    struct devset_iter it = {0, 0};
+    unsigned shown = 0;
+    const char *last = NULL;
+    /* From the first device whose id sorts after the cursor (devices are sorted by id), so a
+     * page continues where the one before ended even if that device has been removed since. */
+    struct devset_iter it = devset_after(&q->snap->devices, page.after);
     for (const struct reg_device *d; list && (d = devset_next(&q->snap->devices, &it));) {
         if ((tenant && d->tenant_id != tenant->id) ||
-            (type && strcmp(snapshot_device_type(q->snap, d)->name, type) != 0))
+            (type && strcmp(snapshot_device_type(q->snap, d)->name, type) != 0) ||
+            (group && !in_group(q->snap, d, group)) ||
+            ((online || offline) && q->presence->online(q->presence->ctx, d->id) != online))
             continue;
+        if (shown == page.limit) {
+            put_str(q, q->result, "next", last); /* a row beyond the page: more follow */
+            break;
+        }
         cJSON *o = new_item(q, list);
         if (o)
             device_fields(q, o, d);
+        last = d->id;
+        shown++;
+    }
+    return IOT_OK;
+}
+
+/* device export: the rows device import reads (never the secret), paged by id like device
+ * list; iotctl asks for every page and writes them as CSV or JSON lines. */
+static int q_device_export(struct query *q)
+{
+    const struct reg_tenant *tenant;
+    struct ctl_page page;
+    int rc = tenant_filter(q, &tenant);
+    if (rc == IOT_OK)
+        rc = ctl_page_args(q->args, CTL_PAGE_ALL, &page, q->err, q->errlen);
+    if (rc != IOT_OK)
+        return rc;
+    const char *format = ctl_get_string(q->args, "format");
+    if (format && strcmp(format, "csv") != 0 && strcmp(format, "jsonl") != 0)
+        return fail(q, IOT_EINVAL, "--format must be csv or jsonl");
+    cJSON *list = put_array(q, q->result, "devices");
+    unsigned shown = 0;
+    const char *last = NULL;
+    struct devset_iter it = devset_after(&q->snap->devices, page.after);
+    for (const struct reg_device *d; list && (d = devset_next(&q->snap->devices, &it));) {
+        if (tenant && d->tenant_id != tenant->id)
+            continue;
+        if (shown == page.limit) {
+            put_str(q, q->result, "next", last);
+            break;
+        }
+        cJSON *o = new_item(q, list);
+        if (!o)
+            break;
+        char serial[2 * REG_SERIAL_LEN + 1];
+        for (size_t b = 0; d->has_serial && b < REG_SERIAL_LEN; b++)
+            snprintf(serial + 2 * b, 3, "%02x", d->serial[b]);
+        put_str(q, o, "id", d->id);
+        put_str(q, o, "tenant", snapshot_device_tenant(q->snap, d)->name);
+        put_str(q, o, "type", snapshot_device_type(q->snap, d)->name);
+        put_str(q, o, "name", d->display_name);
+        size_t n;
+        const struct reg_membership *m = snapshot_device_groups(q->snap, d, &n);
+        cJSON *groups = put_array(q, o, "groups");
+        for (size_t g = 0; groups && g < n; g++)
+            push_str(q, groups, m[g].group->name);
+        put_str(q, o, "auth", reg_auth_name(d->auth));
+        put_str(q, o, "serial", d->has_serial ? serial : NULL);
+        last = d->id;
+        shown++;
     }
     return IOT_OK;
 }
@@ -489,7 +586,7 @@ static const query_fn handlers[CTL_COMMAND_COUNT] = {
     [CTL_TENANT_LIST] = q_tenant_list,   [CTL_TENANT_SHOW] = q_tenant_show,
     [CTL_TYPE_LIST] = q_type_list,       [CTL_TYPE_SHOW] = q_type_show,
     [CTL_MESSAGE_LIST] = q_message_list, [CTL_DEVICE_LIST] = q_device_list,
-    [CTL_DEVICE_SHOW] = q_device_show,   [CTL_USER_LIST] = q_user_list,
+    [CTL_DEVICE_SHOW] = q_device_show,   [CTL_DEVICE_EXPORT] = q_device_export,   [CTL_USER_LIST] = q_user_list,
     [CTL_USER_SHOW] = q_user_show,       [CTL_GROUP_LIST] = q_group_list,
     [CTL_GROUP_SHOW] = q_group_show,     [CTL_ACCESS_LIST] = q_access_list,
     [CTL_ACCESS_CHECK] = q_access_check,
@@ -503,7 +600,14 @@ bool registry_answers(const struct ctl_command *cmd)
 int registry_query(const registry_snapshot_t *snap, const struct ctl_command *cmd,
                    const cJSON *args, cJSON **result, char *err, size_t errlen)
 {
-    struct query q = {snap, args, NULL, err, errlen, false};
+    return registry_query_present(snap, cmd, args, NULL, result, err, errlen);
+}
+
+int registry_query_present(const registry_snapshot_t *snap, const struct ctl_command *cmd,
+                           const cJSON *args, const struct registry_presence *presence,
+                           cJSON **result, char *err, size_t errlen)
+{
+    struct query q = {snap, presence, args, NULL, err, errlen, false};
     int rc;
     *result = NULL;
     if (!registry_answers(cmd)) {

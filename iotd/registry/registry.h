@@ -43,6 +43,16 @@ uint64_t registry_generation(const registry_t *reg);
  * on success *result is a new object. */
 int registry_query(const registry_snapshot_t *snap, const struct ctl_command *cmd,
                    const cJSON *args, cJSON **result, char *err, size_t errlen);
+/* Whether a device is connected now: device list --online/--offline ask it, since presence
+ * is not registry state (the relay's presence map knows it). */
+struct registry_presence {
+    bool (*online)(void *ctx, const char *device_id);
+    void *ctx;
+};
+/* registry_query with presence known (NULL: as registry_query, which refuses --online). */
+int registry_query_present(const registry_snapshot_t *snap, const struct ctl_command *cmd,
+                           const cJSON *args, const struct registry_presence *presence,
+                           cJSON **result, char *err, size_t errlen);
 /* True if the command is answered by registry_query (no database round trip). */
 bool registry_answers(const struct ctl_command *cmd);
 

@@ -4,7 +4,8 @@
  * Each request is built as a frame, answered by sim_answer_request and parsed back with the
  * library's parser, so the tests see exactly the bytes a server would: `ping`, `read_temp`,
  * `set_pixel` (and its bad_args), `echo`, `start_events` / `stop_events` (through a recording
- * device control), unknown types, and the --mute / --error / --slow rules. The delayed-answer queue
+ * device control), unknown types, the --mute / --error / --slow rules, and scripted
+ * (--answers) and generic (--generic) answers. The delayed-answer queue
  * runs on a real libuv loop with short timers.
  */
 #include <setjmp.h>
@@ -13,10 +14,12 @@
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cmocka.h>
 
 #include "sim_handlers.h"
+#include "sim_script.h"
 
 struct parsed {
     struct iotp_parser parser;
@@ -411,6 +414,101 @@ static void delayed_answers_close_and_limit(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+/* Write text to a new temporary file; its path goes into path (a mkstemp template). */
+static void write_temp(char *path, const char *text)
+{
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+    close(fd);
+}
+
+/* --answers: scripted answers before the table's, with $ references; --generic: the request's
+ * args for a type nobody knows; the rest stays unknown_type. */
+static void scripted_and_generic_answers(void **state)
+{
+    static struct parsed p;
+    enum sim_answer_when when;
+    char path[] = "/tmp/sim-answers.XXXXXX", err[256];
+    struct sim_script *script = NULL;
+    const struct iotp_frame *f;
+
+    (void)state;
+    write_temp(path, "# answers of the pump type\n"
+                     "\n"
+                     "read_level   level=42 unit=cm\n"
+                     "  set_valve  state=$1 by=$device $$5 $9x\n"
+                     "describe     $type $* end\n"
+                     "reboot       !error busy not right now\n"
+                     "ping         scripted-pong\n");
+    assert_int_equal(sim_script_load(path, &script, err, sizeof(err)), 0);
+    unlink(path);
+    struct sim_answer_rules rules = {.script = script};
+
+    f = ask(&p, &rules, "pump-1", "read_level", 5, &when, 0);
+    assert_string_equal(f->type, "OK");
+    assert_int_equal(f->nargs, 2);
+    assert_string_equal(f->args[0], "level=42");
+    assert_string_equal(f->args[1], "unit=cm");
+    f = ask(&p, &rules, "pump-1", "set_valve", 6, &when, 1, "open");
+    assert_int_equal(f->nargs, 4);
+    assert_string_equal(f->args[0], "state=open");
+    assert_string_equal(f->args[1], "by=pump-1");
+    assert_string_equal(f->args[2], "$5");
+    assert_string_equal(f->args[3], "x"); /* $9: the request has no ninth arg */
+    f = ask(&p, &rules, "pump-1", "describe", 7, &when, 2, "a b", "c");
+    assert_int_equal(f->nargs, 4);
+    assert_string_equal(f->args[0], "describe");
+    assert_string_equal(f->args[1], "a b");
+    assert_string_equal(f->args[2], "c");
+    assert_string_equal(f->args[3], "end");
+    f = ask(&p, &rules, "pump-1", "reboot", 8, &when, 0);
+    assert_string_equal(f->type, "ERROR");
+    assert_string_equal(iotp_frame_arg(f, "code"), "busy");
+    assert_string_equal(iotp_frame_arg(f, "msg"), "not right now");
+    f = ask(&p, &rules, "pump-1", "ping", 9, &when, 0); /* the script wins over the table */
+    assert_string_equal(f->args[0], "scripted-pong");
+    f = ask(&p, &rules, "pump-1", "flush", 10, &when, 1, "x");
+    assert_string_equal(iotp_frame_arg(f, "code"), "unknown_type");
+    rules.generic = 1;
+    f = ask(&p, &rules, "pump-1", "flush", 11, &when, 2, "x", "y=2");
+    assert_string_equal(f->type, "OK");
+    assert_int_equal(f->nargs, 2);
+    assert_string_equal(f->args[0], "x");
+    assert_string_equal(f->args[1], "y=2");
+    f = ask(&p, &rules, "pump-1", "read_temp", 12, &when, 0); /* the table still answers */
+    assert_string_equal(f->args[1], "C");
+    sim_script_free(script);
+}
+
+/* A bad answers file is refused with its file and line. */
+static void bad_answers_files(void **state)
+{
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"ok_type a\nBad b\n", ":2: the type must be lower case"},
+        {"a x\n# c\na y\n", ":3: a second answer for this type"},
+        {"\n\nreboot !error\n", ":3: !error needs a code"},
+    };
+    char err[256];
+    struct sim_script *script = NULL;
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+        char path[] = "/tmp/sim-answers.XXXXXX";
+        write_temp(path, cases[i].text);
+        err[0] = '\0';
+        assert_int_equal(sim_script_load(path, &script, err, sizeof(err)), -1);
+        unlink(path);
+        assert_null(script);
+        assert_non_null(strstr(err, path));
+        assert_non_null(strstr(err, cases[i].want));
+    }
+    assert_int_equal(sim_script_load("/nonexistent/answers", &script, err, sizeof(err)), -1);
+    assert_non_null(strstr(err, "No such file"));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -424,6 +522,8 @@ int main(void)
         cmocka_unit_test(answer_args),
         cmocka_unit_test(delayed_answers_wait_and_cancel),
         cmocka_unit_test(delayed_answers_close_and_limit),
+        cmocka_unit_test(scripted_and_generic_answers),
+        cmocka_unit_test(bad_answers_files),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
