@@ -28,13 +28,15 @@
  * page of --limit rows (the default is the command's), --after the cursor the page before
  * ended with ("next"), --all every page in turn (iotctl asks for them one at a time). */
 #define PAGING_OPTS(default_limit)                                                                 \
-    {"limit", "--limit", CTL_ARG_INT, false, "N",                                                  \
-     "at most N rows, 1 to " CTL_PAGE_MAX_TEXT " (default " default_limit ")"},                    \
-        {"after", "--after", CTL_ARG_STRING, false, "CURSOR",                                      \
-         "continue after this cursor (the \"next\" of the page before)"},                          \
-        {                                                                                          \
-            "all", "--all", CTL_ARG_BOOL, false, NULL, "every row, page after page"                \
-        }
+    {                                                                                              \
+        "limit",     "--limit",                                                                    \
+        CTL_ARG_INT, false,                                                                        \
+        "N",         "at most N rows, 1 to " CTL_PAGE_MAX_TEXT " (default " default_limit ")"},    \
+        {"after", "--after", CTL_ARG_STRING,                                                       \
+         false,   "CURSOR",  "continue after this cursor (the \"next\" of the page before)"},      \
+    {                                                                                              \
+        "all", "--all", CTL_ARG_BOOL, false, NULL, "every row, page after page"                    \
+    }
 
 const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
     [CTL_STATUS] = {CTL_STATUS, "status", "status", 0, "show daemon status", {{0}}, {NULL}, NULL},
@@ -185,22 +187,21 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
           {"disabled", "--disabled", CTL_ARG_BOOL, false, NULL, "register it disabled"}},
          {NULL},
          NULL},
-    [CTL_DEVICE_LIST] = {CTL_DEVICE_LIST,
-                         "device list",
-                         "device.list",
-                         0,
-                         "list devices",
-                         {TENANT_OPT(false),
-                          {"type", "--type", CTL_ARG_NAME, false, "TYPE", "only this type"},
-                          {"group", "--group", CTL_ARG_NAME, false, "GROUP",
-                           "only members of this device group (needs --tenant)"},
-                          {"online", "--online", CTL_ARG_BOOL, false, NULL, "only connected devices"},
-                          {"offline", "--offline", CTL_ARG_BOOL, false, NULL,
-                           "only devices not connected"},
-                          PAGING_OPTS(CTL_PAGE_MAX_TEXT)},
-                         {"id", "tenant", "type", "auth", "enabled", "online", "last_seen",
-                          "display_name", NULL},
-                         "devices"},
+    [CTL_DEVICE_LIST] =
+        {CTL_DEVICE_LIST,
+         "device list",
+         "device.list",
+         0,
+         "list devices",
+         {TENANT_OPT(false),
+          {"type", "--type", CTL_ARG_NAME, false, "TYPE", "only this type"},
+          {"group", "--group", CTL_ARG_NAME, false, "GROUP",
+           "only members of this device group (needs --tenant)"},
+          {"online", "--online", CTL_ARG_BOOL, false, NULL, "only connected devices"},
+          {"offline", "--offline", CTL_ARG_BOOL, false, NULL, "only devices not connected"},
+          PAGING_OPTS(CTL_PAGE_MAX_TEXT)},
+         {"id", "tenant", "type", "auth", "enabled", "online", "last_seen", "display_name", NULL},
+         "devices"},
     [CTL_DEVICE_SHOW] = {CTL_DEVICE_SHOW,
                          "device show",
                          "device.show",
@@ -284,8 +285,7 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                            0,
                            "write the registry's devices (never secrets) as device import reads",
                            {TENANT_OPT(false),
-                            {"format", "--format", CTL_ARG_NAME, false, "csv|jsonl",
-                             "default csv"},
+                            {"format", "--format", CTL_ARG_NAME, false, "csv|jsonl", "default csv"},
                             {"limit", "--limit", CTL_ARG_INT, false, "N",
                              "rows per page (1 to " CTL_PAGE_MAX_TEXT ", default 1000)"},
                             {"after", "--after", CTL_ARG_STRING, false, "CURSOR",

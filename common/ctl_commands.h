@@ -73,16 +73,16 @@ enum ctl_command_id {
 };
 
 enum ctl_arg_kind {
-    CTL_ARG_STRING, /* non-empty UTF-8 without control characters (C0 but tab, DEL, C1) */
-    CTL_ARG_NAME,   /* identifier: [A-Za-z0-9_.-]{1,64}, first char alphanumeric */
-    CTL_ARG_INT,    /* decimal integer in -2^53..2^53 (exact as a JSON number), sent as one */
-    CTL_ARG_BOOL,   /* bare flag, sent as true */
-    CTL_ARG_HEX,    /* even-length hex string */
-    CTL_ARG_SECRET, /* read by iotctl from a file (--password-file) or a TTY prompt */
-    CTL_ARG_REST,   /* the remaining positional words, sent as an array of strings (may be
-                     * empty; each without control characters); only as the last positional */
-    CTL_ARG_PATH,   /* a file iotd opens: text as CTL_ARG_STRING, which iotctl makes absolute
-                     * (from its working directory) before sending */
+    CTL_ARG_STRING,     /* non-empty UTF-8 without control characters (C0 but tab, DEL, C1) */
+    CTL_ARG_NAME,       /* identifier: [A-Za-z0-9_.-]{1,64}, first char alphanumeric */
+    CTL_ARG_INT,        /* decimal integer in -2^53..2^53 (exact as a JSON number), sent as one */
+    CTL_ARG_BOOL,       /* bare flag, sent as true */
+    CTL_ARG_HEX,        /* even-length hex string */
+    CTL_ARG_SECRET,     /* read by iotctl from a file (--password-file) or a TTY prompt */
+    CTL_ARG_REST,       /* the remaining positional words, sent as an array of strings (may be
+                         * empty; each without control characters); only as the last positional */
+    CTL_ARG_PATH,       /* a file iotd opens: text as CTL_ARG_STRING, which iotctl makes absolute
+                         * (from its working directory) before sending */
     CTL_ARG_LOCAL_FILE, /* a file iotctl itself reads or writes (a CTL_ARG_STRING): never sent,
                          * so the daemon never requires it */
     CTL_ARG_ROWS,       /* an array of up to CTL_ROWS_MAX flat objects iotctl builds from a file

@@ -114,8 +114,8 @@ int main(void)
         }
         printf("\"\n");
     }
-    /* Commands with a file argument (CTL_ARG_PATH, CTL_ARG_LOCAL_FILE): words that are not options complete as
-     * file names there. */
+    /* Commands with a file argument (CTL_ARG_PATH, CTL_ARG_LOCAL_FILE): words that are not options
+     * complete as file names there. */
     printf(")\n\n_iotctl_files=\" ");
     for (int c = 0; c < CTL_COMMAND_COUNT; c++)
         for (size_t p = 0; p < ctl_command_param_count(&ctl_commands[c]); p++)

@@ -144,8 +144,7 @@ static cJSON *read_row(struct import *im, char *line, int *status)
         const cJSON *item;
         if (!cJSON_IsObject(row)) {
             cJSON_Delete(row);
-            *status = local_fail(im, IOT_EINVAL, "%s:%lld: not a JSON object", im->path,
-                                 im->line);
+            *status = local_fail(im, IOT_EINVAL, "%s:%lld: not a JSON object", im->path, im->line);
             return NULL;
         }
         cJSON_ArrayForEach(item, row)
@@ -286,10 +285,9 @@ static int device_import(const struct iotctl_session *s, const cJSON *args)
         /* A new file only: an existing one may hold the secrets of an earlier import. */
         int fd = open(secrets_out, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         if (fd < 0) {
-            status = local_fail(&im, errno == EEXIST ? IOT_EEXIST : IOT_EIO,
-                                "--secrets-out %s: %s", secrets_out,
-                                errno == EEXIST ? "exists already; give a new file"
-                                                : strerror(errno));
+            status = local_fail(
+                &im, errno == EEXIST ? IOT_EEXIST : IOT_EIO, "--secrets-out %s: %s", secrets_out,
+                errno == EEXIST ? "exists already; give a new file" : strerror(errno));
             goto out;
         }
         im.secrets = fdopen(fd, "w");

@@ -192,8 +192,8 @@ static int run_more_pages(ctl_client_t *client, const struct options *opts,
     int status = 0;
     while (next) {
         cJSON_DeleteItemFromObjectCaseSensitive(args, "after");
-        cJSON *request = cJSON_AddStringToObject(args, "after", next) ? cJSON_Duplicate(args, true)
-                                                                       : NULL;
+        cJSON *request =
+            cJSON_AddStringToObject(args, "after", next) ? cJSON_Duplicate(args, true) : NULL;
         cJSON_Delete(reply);
         reply = NULL;
         int rc = request ? ctl_client_call(client, cmd->name, request, opts->timeout_ms, &reply)
@@ -291,8 +291,9 @@ static int run_command(const struct options *opts, const struct ctl_command *cmd
     const cJSON *result = cJSON_GetObjectItemCaseSensitive(reply, "result");
     const char *next = ctl_get_string(result, "next");
     if (again) {
-        enum iotctl_format format =
-            opts->json ? IOTCTL_JSON : opts->csv ? IOTCTL_CSV : IOTCTL_TABLE;
+        enum iotctl_format format = opts->json  ? IOTCTL_JSON
+                                    : opts->csv ? IOTCTL_CSV
+                                                : IOTCTL_TABLE;
         iotctl_print_page(stdout, cmd, result, format, true);
         status = run_more_pages(client, opts, cmd, again, next, format);
         again = NULL;

@@ -99,7 +99,8 @@ enum sim_answer_when {
 /* sim_handle_request under rules (NULL = none) with the device's controls (NULL = none): the
  * frame is built into out (cap bytes) unless the type is muted, and *when says what to do with
  * it. The answer comes from the first that applies: --mute, --error, the script, the table,
- * --generic, else unknown_type. Returns the frame length (> 0), 0 for SIM_ANSWER_NEVER, or a negative IOTP_E* code. */
+ * --generic, else unknown_type. Returns the frame length (> 0), 0 for SIM_ANSWER_NEVER, or a
+ * negative IOTP_E* code. */
 int sim_answer_request(const struct sim_answer_rules *rules,
                        const struct sim_device_control *control, const char *device_id,
                        const struct iotp_frame *request, uint8_t *out, size_t cap,

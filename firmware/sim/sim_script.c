@@ -49,8 +49,8 @@ static char *read_file(const char *path, char *err, size_t errlen)
         len = fread(text, 1, SCRIPT_MAX_BYTES + 1, f);
     if (!text || ferror(f) || len > SCRIPT_MAX_BYTES || memchr(text, '\0', len)) {
         snprintf(err, errlen, "%s: %s", path,
-                 !text       ? "out of memory"
-                 : ferror(f) ? "cannot read"
+                 !text                    ? "out of memory"
+                 : ferror(f)              ? "cannot read"
                  : len > SCRIPT_MAX_BYTES ? "larger than 1 MiB"
                                           : "holds a NUL byte");
         free(text);

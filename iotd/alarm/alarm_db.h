@@ -82,10 +82,11 @@ struct alarm_filter {
     uint64_t before_id; /* keyset paging: only alarms with a smaller id; 0: from the newest */
     bool *more;         /* not NULL: set to whether alarms follow the last one returned */
 };
-/* The alarms of tenant (NULL: of every tenant), newest first, as a JSON array of {"id","device","source","rule","name",
+/* The alarms of tenant (NULL: of every tenant), newest first, as a JSON array of
+ * {"id","device","source","rule","name",
  * "severity","state","raised_at","acked_at","acked_by","cleared_at","value","message",
- * "clear_value","clear_message","tenant"}; times are RFC 3339 UTC with milliseconds, null when unset;
- * "rule" is the rule's id (null for device alarms and removed rules). */
+ * "clear_value","clear_message","tenant"}; times are RFC 3339 UTC with milliseconds, null when
+ * unset; "rule" is the rule's id (null for device alarms and removed rules). */
 int alarm_list(MYSQL *conn, const char *tenant, const struct alarm_filter *f, cJSON **rows,
                char *err, size_t errlen);
 

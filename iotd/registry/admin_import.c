@@ -56,9 +56,8 @@ struct import {
     struct import_cache cache;
 };
 
-__attribute__((format(printf, 3, 4))) static int row_fail(struct import *im,
-                                                          const struct import_row *r,
-                                                          const char *fmt, ...)
+__attribute__((format(printf, 3, 4))) static int
+row_fail(struct import *im, const struct import_row *r, const char *fmt, ...)
 {
     char what[400];
     va_list ap;
@@ -110,8 +109,7 @@ static int check_groups(struct import *im, struct import_row *r, const cJSON *o)
         {
             if (!cJSON_IsString(item) || n == IMPORT_MAX_GROUPS ||
                 strlen(item->valuestring) >= NAME_BUF)
-                return row_fail(im, r, "groups must be at most %d group names",
-                                IMPORT_MAX_GROUPS);
+                return row_fail(im, r, "groups must be at most %d group names", IMPORT_MAX_GROUPS);
             snprintf(names[n++], NAME_BUF, "%s", item->valuestring);
         }
     } else if (cJSON_IsString(g) && g->valuestring[0]) {
@@ -162,8 +160,9 @@ static int check_row(struct import *im, struct import_row *r, const cJSON *o)
     if (!r->type || !ctl_value_valid(CTL_ARG_NAME, r->type))
         return row_fail(im, r, "type must be a device type's name");
     if (r->name && (strlen(r->name) > DISPLAY_MAX || !ctl_value_valid(CTL_ARG_STRING, r->name)))
-        return row_fail(im, r, "name must be UTF-8 text without control characters, at most %d "
-                               "bytes",
+        return row_fail(im, r,
+                        "name must be UTF-8 text without control characters, at most %d "
+                        "bytes",
                         DISPLAY_MAX);
     if (kind < 0)
         return row_fail(im, r, "auth must be hmac or atecc508a");
@@ -292,8 +291,9 @@ static int insert_memberships(struct import *im, unsigned long long *inserted)
     if (n == 0)
         return IOT_OK;
     struct sql_param *params = calloc(n * 3, sizeof(*params));
-    char *sql = rows_sql("INSERT IGNORE INTO group_devices (tenant_id, group_id, device_id) VALUES ",
-                         "(?,?,?)", n, "");
+    char *sql =
+        rows_sql("INSERT IGNORE INTO group_devices (tenant_id, group_id, device_id) VALUES ",
+                 "(?,?,?)", n, "");
     int rc = params && sql ? IOT_OK : admin_fail(im->op, IOT_ENOMEM, "out of memory");
     for (size_t i = 0; rc == IOT_OK && i < im->n; i++)
         for (unsigned g = 0; g < im->rows[i].ngroups; g++) {
@@ -325,7 +325,8 @@ static int import_result(struct import *im, size_t added)
         cJSON *o = cJSON_CreateObject();
         admin_hex_encode(r->secret, REG_SECRET_LEN, hex);
         admin_hex_encode(r->serial, REG_SERIAL_LEN, serial);
-        bool ok = o && cJSON_AddItemToArray(secrets, o) && cJSON_AddStringToObject(o, "id", r->id) &&
+        bool ok = o && cJSON_AddItemToArray(secrets, o) &&
+                  cJSON_AddStringToObject(o, "id", r->id) &&
                   cJSON_AddStringToObject(o, "tenant", r->tenant) &&
                   cJSON_AddStringToObject(o, "type", r->type) &&
                   cJSON_AddStringToObject(o, "auth", r->auth) &&

@@ -586,10 +586,10 @@ static const query_fn handlers[CTL_COMMAND_COUNT] = {
     [CTL_TENANT_LIST] = q_tenant_list,   [CTL_TENANT_SHOW] = q_tenant_show,
     [CTL_TYPE_LIST] = q_type_list,       [CTL_TYPE_SHOW] = q_type_show,
     [CTL_MESSAGE_LIST] = q_message_list, [CTL_DEVICE_LIST] = q_device_list,
-    [CTL_DEVICE_SHOW] = q_device_show,   [CTL_DEVICE_EXPORT] = q_device_export,   [CTL_USER_LIST] = q_user_list,
-    [CTL_USER_SHOW] = q_user_show,       [CTL_GROUP_LIST] = q_group_list,
-    [CTL_GROUP_SHOW] = q_group_show,     [CTL_ACCESS_LIST] = q_access_list,
-    [CTL_ACCESS_CHECK] = q_access_check,
+    [CTL_DEVICE_SHOW] = q_device_show,   [CTL_DEVICE_EXPORT] = q_device_export,
+    [CTL_USER_LIST] = q_user_list,       [CTL_USER_SHOW] = q_user_show,
+    [CTL_GROUP_LIST] = q_group_list,     [CTL_GROUP_SHOW] = q_group_show,
+    [CTL_ACCESS_LIST] = q_access_list,   [CTL_ACCESS_CHECK] = q_access_check,
 };
 
 bool registry_answers(const struct ctl_command *cmd)

@@ -27,8 +27,11 @@ static void limits(void **state)
     static const struct {
         double limit;
         int rc;
-    } cases[] = {{1, IOT_OK}, {CTL_PAGE_MAX, IOT_OK}, {0, IOT_EINVAL},
-                 {-3, IOT_EINVAL}, {CTL_PAGE_MAX + 1, IOT_EINVAL}};
+    } cases[] = {{1, IOT_OK},
+                 {CTL_PAGE_MAX, IOT_OK},
+                 {0, IOT_EINVAL},
+                 {-3, IOT_EINVAL},
+                 {CTL_PAGE_MAX + 1, IOT_EINVAL}};
     for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
         cJSON_DeleteItemFromObject(args, "limit");
         cJSON_AddNumberToObject(args, "limit", cases[i].limit);
@@ -64,8 +67,18 @@ static void bad_cursors(void **state)
 {
     (void)state;
     unsigned long long v[3];
-    const char *bad[] = {"", "1.2", "1.2.3.4", "a.b.c", "1..2", "1.2.", ".1.2", "-1.2.3",
-                         "+1.2.3", "1.2.3 ", "18446744073709551616.0.0", "1,2,3"};
+    const char *bad[] = {"",
+                         "1.2",
+                         "1.2.3.4",
+                         "a.b.c",
+                         "1..2",
+                         "1.2.",
+                         ".1.2",
+                         "-1.2.3",
+                         "+1.2.3",
+                         "1.2.3 ",
+                         "18446744073709551616.0.0",
+                         "1,2,3"};
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
         assert_false(ctl_cursor_parse(bad[i], v, 3));
     assert_false(ctl_cursor_parse(NULL, v, 1));
