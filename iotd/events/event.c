@@ -80,7 +80,8 @@ const char *event_field(const struct event *ev, const char *key)
 
 const char *event_kind_name(enum event_kind kind)
 {
-    static const char *const names[] = {
-        [EVENT_KIND_EVENT] = "event", [EVENT_KIND_ALARM] = "alarm", [EVENT_KIND_PRESENCE] = "presence"};
+    static const char *const names[] = {[EVENT_KIND_EVENT] = "event",
+                                        [EVENT_KIND_ALARM] = "alarm",
+                                        [EVENT_KIND_PRESENCE] = "presence"};
     return (unsigned)kind < sizeof(names) / sizeof(names[0]) ? names[kind] : "event";
 }

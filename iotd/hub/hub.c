@@ -509,8 +509,8 @@ static void publish_presence(hub_t *hub, const struct presence_msg *p)
     snprintf(dtype, sizeof(dtype), "dtype=%s", p->type);
     snprintf(at, sizeof(at), "at=%lld", (long long)now);
     const char *fields[] = {online, dtype, at};
-    struct event *item =
-        event_new(EVENT_KIND_PRESENCE, p->tenant, p->device, p->type, "presence", 0, now, 3, fields);
+    struct event *item = event_new(EVENT_KIND_PRESENCE, p->tenant, p->device, p->type, "presence",
+                                   0, now, 3, fields);
     if (!item) {
         log_warn("hub: out of memory telling subscribers that %s went %s", p->device,
                  p->online ? "online" : "offline");

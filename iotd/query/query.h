@@ -48,8 +48,8 @@ enum query_what { QUERY_DEVICES, QUERY_CATALOGUE, QUERY_HISTORY, QUERY_ALARMS, Q
 struct query_request {
     enum query_what what;
     char device[65], group[65], type[65], event[65], match[65];
-    char state[16]; /* alarms: open (default) | raised | acknowledged | cleared | all */
-    int online;     /* devices: -1 any, 0 offline, 1 online */
+    char state[16];             /* alarms: open (default) | raised | acknowledged | cleared | all */
+    int online;                 /* devices: -1 any, 0 offline, 1 online */
     int64_t since_ms, until_ms; /* history: [since, until); 0 = not given */
     unsigned limit;             /* 1..QUERY_LIMIT_MAX */
     /* after=, decoded (query_cursor_parse): where the page starts */
@@ -78,9 +78,9 @@ typedef struct query_service query_t;
 struct query_deps {
     registry_t *registry;
     presence_t *presence;
-    db_pool_t *db;   /* history, alarms, commands and ACK run here; NULL: answered internal */
-    inbox_t *inbox;  /* the main loop's: db completions come back here */
-    hub_t *hub;      /* acknowledgements are published through it */
+    db_pool_t *db;  /* history, alarms, commands and ACK run here; NULL: answered internal */
+    inbox_t *inbox; /* the main loop's: db completions come back here */
+    hub_t *hub;     /* acknowledgements are published through it */
 };
 
 int query_start(query_t **out, const struct query_deps *deps);

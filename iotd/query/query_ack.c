@@ -70,15 +70,14 @@ static int ack_job_run(db_job_t *job, MYSQL *conn)
         goto out;
     registry_snapshot_t *snap = registry_acquire(aj->q->deps.registry);
     bool readable = a.found && (aj->who.admin || registry_access_allows_read(
-                                                    snap, aj->who.principal, a.device, a.watched));
+                                                     snap, aj->who.principal, a.device, a.watched));
     registry_release(snap);
     if (!readable) {
         aj->code = "denied";
         snprintf(aj->msg, sizeof(aj->msg), "no such alarm");
         goto out;
     }
-    rc = alarm_ack(conn, aj->who.tenant, aj->alarm, aj->who.principal, &aj->row, err,
-                   sizeof(err));
+    rc = alarm_ack(conn, aj->who.tenant, aj->alarm, aj->who.principal, &aj->row, err, sizeof(err));
     if (rc == IOT_EEXIST) {
         /* "alarm 7 was acknowledged by bob@acme at <time>": who, as the contract says it. */
         const char *by = strstr(err, "acknowledged by ");

@@ -58,9 +58,9 @@ struct scan {
     const struct query_origin *who;
     const registry_snapshot_t *snap;
     struct query_page *page;
-    int64_t last[3];     /* key of the last row on the page */
-    int64_t scanned[3];  /* key of the last row read */
-    unsigned read;       /* rows read */
+    int64_t last[3];    /* key of the last row on the page */
+    int64_t scanned[3]; /* key of the last row read */
+    unsigned read;      /* rows read */
     bool more;
 };
 
@@ -148,8 +148,7 @@ static int history(MYSQL *conn, struct scan *sc, char *err, size_t errlen)
 {
     const struct query_request *r = sc->r;
     struct registry_device_info d;
-    struct readable rd = {
-        .snap = sc->snap, .who = sc->who, .device = r->device, .only = r->event};
+    struct readable rd = {.snap = sc->snap, .who = sc->who, .device = r->device, .only = r->event};
     struct stmt s = {0};
     if (!query_device_named(sc->snap, sc->who, r->device) ||
         registry_device_lookup(sc->snap, r->device, &d) != 0)
@@ -167,11 +166,12 @@ static int history(MYSQL *conn, struct scan *sc, char *err, size_t errlen)
         return IOT_OK;
     }
     int64_t until = r->until_ms ? r->until_ms : 0;
-    int64_t since = r->since_ms ? r->since_ms
-                                : (until ? until : ctl_wall_ms()) -
-                                      QUERY_HISTORY_DEFAULT_MS;
-    add(&s, "SELECT " MS_OF("received_at") ", id, seq, name, fields FROM events "
-            "WHERE device_id = ? AND tenant = ? AND kind = 'event' AND name IN (");
+    int64_t since =
+        r->since_ms ? r->since_ms : (until ? until : ctl_wall_ms()) - QUERY_HISTORY_DEFAULT_MS;
+    add(&s,
+        "SELECT " MS_OF(
+            "received_at") ", id, seq, name, fields FROM events "
+                           "WHERE device_id = ? AND tenant = ? AND kind = 'event' AND name IN (");
     param(&s, sql_str(r->device));
     param(&s, sql_str(sc->who->tenant));
     for (size_t i = 0; i < rd.n; i++) {

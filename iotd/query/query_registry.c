@@ -107,8 +107,7 @@ static void list_devices(const struct query_request *r, const struct query_origi
         query_page_error(p, "bad_args", 0, "no such device type in your tenant");
         return;
     }
-    struct devices_walk w = {
-        .r = r, .who = who, .snap = snap, .presence = presence, .page = p};
+    struct devices_walk w = {.r = r, .who = who, .snap = snap, .presence = presence, .page = p};
     registry_devices_after(snap, who->tenant, r->has_cursor ? r->cursor_text : NULL, device_row,
                            &w);
     query_page_ok(p, w.more ? w.last : NULL);
@@ -133,16 +132,15 @@ static void catalogue_row(const struct registry_message_info *m, void *arg)
     if (w->more || m->event != w->events)
         return;
     snprintf(cursor, sizeof(cursor), "%d.%s", m->event ? 1 : 0, m->name);
-    if (r->has_cursor && (r->cursor_text[0] > cursor[0] ||
-                          (r->cursor_text[0] == cursor[0] &&
-                           strcmp(m->name, r->cursor_text + 2) <= 0)))
+    if (r->has_cursor &&
+        (r->cursor_text[0] > cursor[0] ||
+         (r->cursor_text[0] == cursor[0] && strcmp(m->name, r->cursor_text + 2) <= 0)))
         return; /* on an earlier page */
     bool allowed;
     if (r->device[0])
-        allowed = m->event ? registry_access_allows_read(w->snap, w->who->principal, r->device,
-                                                         m->name)
-                           : registry_access_allows(w->snap, w->who->principal, r->device,
-                                                    m->name);
+        allowed = m->event
+                      ? registry_access_allows_read(w->snap, w->who->principal, r->device, m->name)
+                      : registry_access_allows(w->snap, w->who->principal, r->device, m->name);
     else
         allowed = m->event || w->may_act;
     char kind[32], name[80], args[1100], extra[40], allow[16];
@@ -179,8 +177,8 @@ static void list_catalogue(const struct query_request *r, const struct query_ori
     struct catalogue_walk w = {.r = r,
                                .who = who,
                                .snap = snap,
-                               .may_act = registry_user_lookup(snap, who->principal, &u) == 0 &&
-                                          u.may_act,
+                               .may_act =
+                                   registry_user_lookup(snap, who->principal, &u) == 0 && u.may_act,
                                .page = p};
     if (registry_catalogue_foreach(snap, who->tenant, type, catalogue_row, &w) != IOT_OK) {
         query_page_error(p, "bad_args", 0, "no such device type in your tenant");
@@ -192,8 +190,7 @@ static void list_catalogue(const struct query_request *r, const struct query_ori
 }
 
 void query_registry_run(const struct query_request *r, const struct query_origin *who,
-                        const registry_snapshot_t *snap, presence_t *presence,
-                        struct query_page *p)
+                        const registry_snapshot_t *snap, presence_t *presence, struct query_page *p)
 {
     if (r->what == QUERY_DEVICES)
         list_devices(r, who, snap, presence, p);

@@ -12,8 +12,7 @@
 #include <string.h>
 
 void registry_devices_after(const registry_snapshot_t *snap, const char *tenant, const char *after,
-                            bool (*fn)(const struct registry_device_entry *d, void *arg),
-                            void *arg)
+                            bool (*fn)(const struct registry_device_entry *d, void *arg), void *arg)
 {
     const struct reg_tenant *t = snapshot_tenant(snap, tenant);
     if (!t)

@@ -250,8 +250,8 @@ static void presence_reaches_who_asked_and_may_see(void **state)
     struct hub_fixture *f = *state;
     struct sink operator_stream = {0};
     subscribe(f, &operator_stream, "", "", "", ""); /* iotctl watch: never presence */
-    presence_subscribe(f, 201, "alice@acme", ""); /* sees t1 only */
-    presence_subscribe(f, 202, "dave@acme", "");  /* sees t1 and t2 */
+    presence_subscribe(f, 201, "alice@acme", "");   /* sees t1 only */
+    presence_subscribe(f, 202, "dave@acme", "");    /* sees t1 and t2 */
     presence_subscribe(f, 203, "dave@acme", "t1");
     app_subscribe(f, 0, 204, "dave@acme"); /* no presence=1 */
     struct session_event_hooks hooks = hub_session_hooks(f->hub);

@@ -20,7 +20,8 @@
 static const struct query_origin who = {.id = 7, .principal = "alice@acme", .tenant = "acme"};
 
 /* The frames of the page, parsed: calls fn for each. Returns how many. */
-static size_t frames_of(const struct query_page *p, void (*fn)(const struct iotp_frame *f, size_t i))
+static size_t frames_of(const struct query_page *p,
+                        void (*fn)(const struct iotp_frame *f, size_t i))
 {
     static uint8_t buf[IOTP_MAX_FRAME];
     struct iotp_parser parser;

@@ -38,9 +38,9 @@ static void test_each_what_and_defaults(void **state)
     assert_int_equal(r.limit, QUERY_LIMIT_DEFAULT);
     assert_int_equal(r.online, -1);
     assert_false(r.has_cursor);
-    assert_int_equal(PARSE(&r, why, "group=kitchen", "what=devices", "online=1", "match=Thermo",
-                           "limit=500"),
-                     IOT_OK);
+    assert_int_equal(
+        PARSE(&r, why, "group=kitchen", "what=devices", "online=1", "match=Thermo", "limit=500"),
+        IOT_OK);
     assert_string_equal(r.group, "kitchen");
     assert_int_equal(r.online, 1);
     assert_string_equal(r.match, "Thermo");
@@ -128,8 +128,8 @@ static void test_bad_cursors(void **state)
     (void)state;
     struct query_request r;
     char why[160];
-    static const char *const history[] = {"", "5", "5.", ".5", "5..6", "5.6.7", "a.b", "05.6",
-                                          "-5.6", "5.6x"};
+    static const char *const history[] = {"",      "5",   "5.",   ".5",   "5..6",
+                                          "5.6.7", "a.b", "05.6", "-5.6", "5.6x"};
     for (size_t i = 0; i < sizeof(history) / sizeof(history[0]); i++)
         assert_int_equal(query_cursor_parse(QUERY_HISTORY, history[i], &r), IOT_EINVAL);
     assert_int_equal(query_cursor_parse(QUERY_ALARMS, "2.5.6", &r), IOT_EINVAL); /* open 0|1 */

@@ -415,9 +415,9 @@ static void test_device_visible(void **state)
     const registry_snapshot_t *s = *state;
     assert_true(registry_device_visible(s, "carol@acme", "l1")); /* admin */
     assert_true(registry_device_visible(s, "alice@acme", "t1"));
-    assert_true(registry_device_visible(s, "alice@acme", "l1")); /* group ops -> floor1 */
-    assert_true(registry_device_visible(s, "dave@acme", "t2"));  /* any -> read_temp */
-    assert_false(registry_device_visible(s, "dave@acme", "l1")); /* a lamp has no read_temp */
+    assert_true(registry_device_visible(s, "alice@acme", "l1"));  /* group ops -> floor1 */
+    assert_true(registry_device_visible(s, "dave@acme", "t2"));   /* any -> read_temp */
+    assert_false(registry_device_visible(s, "dave@acme", "l1"));  /* a lamp has no read_temp */
     assert_false(registry_device_visible(s, "carol@acme", "b1")); /* another tenant */
     assert_false(registry_device_visible(s, "bob@beta", "t1"));
     assert_true(registry_device_visible(s, "bob@beta", "b1"));
