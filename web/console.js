@@ -138,8 +138,9 @@ async function loadDevices() {
   await subscribeLive();
 }
 
-// WELCOME does not say the role: the catalogue of a type does (allowed= of its commands is
-// what the role lets this user do in general; a viewer's are all 0).
+// WELCOME says the role (iot-protocol(7)); the server holds every request to it anyway. An
+// older server that does not: the catalogue of a type does (allowed= of its commands is what
+// the role lets this user do in general; a viewer's are all 0).
 async function learnRole() {
   if (client.welcome?.role) {
     state.canAct = client.welcome.role !== "viewer";
@@ -404,9 +405,9 @@ async function showDevice(view, id) {
   };
 }
 
-// A catalogue row's argspec: its args= is a reserved key over /ws (see lib/iotd.js).
+// A catalogue row's argspec (spec=, iot-protocol(7) QUERIES).
 function specOf(row) {
-  return row.reserved?.args ?? (typeof row.args === "string" ? row.args : "");
+  return typeof row.spec === "string" ? row.spec : "";
 }
 
 function commandForm(device, cmd, after) {

@@ -41,8 +41,8 @@ export function outcomeOf(code) {
 }
 
 // Keys iot-websocket(7) cannot make members (they name the frame's own parts): an argument
-// with such a key travels in "args" as "key=value" text. A ROW's are moved to row.reserved
-// (a catalogue row's args=<argspec> is row.reserved.args), leaving args positional.
+// with such a key travels in "args" as "key=value" text. A ROW's are moved to row.reserved,
+// leaving args positional.
 const RESERVED_KEYS = /^(type|id|from|to|args)=/;
 
 function splitReserved(row) {

@@ -143,16 +143,17 @@ static void catalogue_row(const struct registry_message_info *m, void *arg)
                       : registry_access_allows(w->snap, w->who->principal, r->device, m->name);
     else
         allowed = m->event || w->may_act;
-    char kind[32], name[80], args[1100], extra[40], allow[16];
+    char kind[32], name[80], spec[1100], extra[40], allow[16];
     snprintf(kind, sizeof(kind), "kind=%s", m->event ? "event" : "command");
     snprintf(name, sizeof(name), "name=%s", m->name);
-    snprintf(args, sizeof(args), "args=%s", m->args ? m->args : "");
+    /* spec=, not args=: args is the frame's positional list in iot-websocket(7)'s JSON. */
+    snprintf(spec, sizeof(spec), "spec=%s", m->args ? m->args : "");
     if (m->event)
         snprintf(extra, sizeof(extra), "lease=%d", m->start && m->stop ? 1 : 0);
     else
         snprintf(extra, sizeof(extra), "timeout_ms=%u", m->timeout_ms);
     snprintf(allow, sizeof(allow), "allowed=%d", allowed ? 1 : 0);
-    const char *row[] = {kind, name, args, extra, allow};
+    const char *row[] = {kind, name, spec, extra, allow};
     if (!query_page_row(w->page, row, sizeof(row) / sizeof(row[0]))) {
         w->more = true;
         return;

@@ -54,10 +54,15 @@ static bool session_set_principal(struct session *s, const char *user)
     return true;
 }
 
-/* s is logged in as its principal (tenant set): WELCOME id session= ping=. */
+/* s is logged in as its principal (tenant set): WELCOME id session= ping= role=. The role
+ * lets a console hide what the user may not do (a viewer's send buttons) without asking;
+ * every action is still checked when it comes. */
 static void login_established(struct session *s, uint32_t id)
 {
     struct session_env *env = s->env;
+    struct registry_user_info user;
+    const char *role =
+        registry_user_lookup(session_snapshot(env), s->principal, &user) == 0 ? user.role : NULL;
     free(s->hs);
     s->hs = NULL;
     s->kind = SESSION_USER;
@@ -72,6 +77,8 @@ static void login_established(struct session *s, uint32_t id)
                       iotp_type_name(IOTP_TYPE_WELCOME), id);
     iotp_writer_kv(&wr, "session", serial);
     iotp_writer_kv(&wr, "ping", ping);
+    if (role)
+        iotp_writer_kv(&wr, "role", role);
     int len = iotp_writer_end(&wr);
     if (len > 0)
         session_send_bytes(s, buf, (size_t)len);

@@ -87,8 +87,8 @@ cat = rows(olga, "catalogue", device="dev1")
 check(f"catalogue: commands first then events, each by name ({[(x['kind'], x['name']) for x in cat]})",
       [(x["kind"], x["name"]) for x in cat] ==
       [("command", "echo"), ("command", "read_temp"), ("event", "temperature")])
-check(f"catalogue rows ({cat})", cat[0]["args"] == "text:str" and cat[0]["timeout_ms"].isdigit() and
-      cat[0]["allowed"] == "1" and cat[2]["args"] == "value:float unit:str?" and cat[2]["lease"] == "0"
+check(f"catalogue rows ({cat})", cat[0]["spec"] == "text:str" and cat[0]["timeout_ms"].isdigit() and
+      cat[0]["allowed"] == "1" and cat[2]["spec"] == "value:float unit:str?" and cat[2]["lease"] == "0"
       and cat[2]["allowed"] == "1")
 vcat = rows(vic, "catalogue", device="dev1")
 check("viewer: commands never allowed, its event allowed",

@@ -103,6 +103,8 @@ check("WELCOME: session and ping are numbers",
       isinstance(m.get("session"), int) and isinstance(m.get("ping"), int))
 ticket = m.get("ticket", "")
 check(f"WELCOME carries a ticket ({ticket})", len(ticket) == 64)
+# alice was added without --role: iotctl(8)'s default role.
+check(f"WELCOME says the role ({m.get('role')})", m.get("role") == "operator")
 
 # --- requests: answered by the device, denied by the access map
 ws.send({"type": "read_temp", "to": DEVICE, "id": 7})

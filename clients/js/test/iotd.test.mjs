@@ -129,7 +129,7 @@ test("QUERY devices: the devices alice may see, page by page", async () => {
   const readTemp = cat.find((r) => r.kind === "command" && r.name === "read_temp");
   assert.equal(readTemp.allowed, "1");
   const pixel = cat.find((r) => r.name === "set_pixel");
-  assert.equal(pixel.reserved.args, "x:int y:int color:str"); // args= is reserved over /ws
+  assert.equal(pixel.spec, "x:int y:int color:str");
   assert.deepEqual(pixel.args, []);
   const hist = await c.queryAll("history", { device: "dev1", event: "temperature" });
   assert.ok(hist.length > 0, "dev1's events are in its history");

@@ -291,6 +291,7 @@ class Client:
         self.backoff_base, self.backoff_max = backoff_base, backoff_max
         self.session: str | None = None  #: WELCOME's session=
         self.ping_s: float = 30.0  #: WELCOME's ping=
+        self.role: str | None = None  #: WELCOME's role= (admin, operator or viewer)
         self.reconnects = 0  #: successful reconnects so far
         self.dropped = 0  #: items the server reported dropped (NOTICE), in all
 
@@ -539,6 +540,7 @@ class Client:
         with self._cond:
             self._transport = t
             self.session = kv.get("session")
+            self.role = kv.get("role")
             try:
                 self.ping_s = max(1.0, float(kv.get("ping", "30")))
             except ValueError:

@@ -75,6 +75,7 @@ class Live(unittest.TestCase):
         self.assertTrue(self.c.connected)
         self.assertTrue(self.c.session)
         self.assertGreater(self.c.ping_s, 0)
+        self.assertEqual(self.c.role, "operator")  # user add's default role
 
     def test_answers(self):
         self.assertEqual(self.c.send(DEV, "echo", "hello world"), ["hello world"])
