@@ -476,7 +476,8 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                    {"timeout_ms", "--timeout", CTL_ARG_INT, false, "MS",
                     "shorter than the catalogue's timeout"}},
                   {NULL},
-                  NULL},
+                  NULL,
+                  "args"},
 
     [CTL_AUDIT] = {CTL_AUDIT,
                    "audit",

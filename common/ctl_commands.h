@@ -127,6 +127,9 @@ struct ctl_command {
      * NULL: the result object is printed as "key: value" lines. */
     const char *columns[10];
     const char *list_key; /* key of the array in the result for list commands ("tenants") */
+    /* For answers whose text form is a list of values (send: the device's answer): the key of
+     * the array whose items iotctl prints one per line, and nothing else. NULL: not one. */
+    const char *values_key;
 };
 
 extern const struct ctl_command ctl_commands[CTL_COMMAND_COUNT];

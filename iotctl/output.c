@@ -315,6 +315,19 @@ int iotctl_print_result(FILE *out, FILE *note, const struct ctl_command *cmd, co
         return status;
     }
 
+    const cJSON *values =
+        cmd->values_key ? cJSON_GetObjectItemCaseSensitive(result, cmd->values_key) : NULL;
+    if (cJSON_IsArray(values)) {
+        const cJSON *v;
+        cJSON_ArrayForEach(v, values)
+        {
+            char *value = format_value(v);
+            fprintf(out, "%s\n", value ? value : "");
+            free(value);
+        }
+        return status;
+    }
+
     if (decision) {
         char *value = format_value(cJSON_GetObjectItemCaseSensitive(result, "decision"));
         fprintf(out, "%s\n", value ? value : "?");

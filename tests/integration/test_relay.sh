@@ -64,9 +64,11 @@ wait "$idle_user" 2>/dev/null || true
 
 # --- iotctl send: every outcome, with its exit status
 expect 0 send --as alice@acme dev1 echo "hello world"
-contains "hello world"
+[ "$OUT" = "hello world" ] || fail "send prints the answer's arguments and nothing else: $OUT"
 expect 0 --json send --tenant acme dev1 set_pixel 1 2 red      # the operator, tenant-scoped
 [ "$(json_get 'j["args"]')" = "['1', '2', 'red']" ] || fail "operator send: $OUT"
+expect 0 send --tenant acme dev1 set_pixel 1 2 red
+[ "$OUT" = "$(printf '1\n2\nred')" ] || fail "send prints one argument per line: $OUT"
 expect 4 send --as bob@acme dev1 set_pixel 1 2 red                # no rule for set_pixel
 expect 4 send --as carol@globex dev1 echo x                      # another tenant's device...
 cross=$OUT
