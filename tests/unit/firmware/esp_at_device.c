@@ -114,7 +114,7 @@ int main(int argc, char **argv)
     struct iotp_transport uart_t;
     struct uart u;
     uint8_t key[IOTP_KEY_LEN];
-    char values[8][8];
+    char values[8][16];
     int nevents, r, rc = 1;
     unsigned tries;
 
