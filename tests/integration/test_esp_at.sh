@@ -36,29 +36,11 @@ wait_log() {
     fail "device log: fewer than $2 lines of '$1':
 $(tail -n 30 "$T_DIR/device.log")"
 }
-# stored COUNT: until iotd has stored COUNT events of esp-1 (30 s).
-stored() {
-    for _ in $(seq 1 300); do
-        ctl events --device esp-1 --csv
-        [ "$(grep -c ',temperature,' <<<"$OUT")" -ge "$1" ] && return 0
-        sleep 0.1
-    done
-    fail "fewer than $1 stored events: $OUT"
-}
-wait_online() {
-    for _ in $(seq 1 300); do
-        ctl --json device show esp-1
-        [ "$(json_get 'j["online"]')" = "$1" ] && return 0
-        sleep 0.1
-    done
-    fail "esp-1 online is not $1: $OUT"
-}
-
 # --- authenticated; the three events queued at boot acknowledged and stored
 wait_log '^online' 1
-wait_online True
+t_wait_online esp-1 True "$T_DIR/device.log"
 wait_log '^acked' 3
-stored 3
+t_stored esp-1 temperature 3 "$T_DIR/device.log"
 ctl events --device esp-1 --csv
 contains ",temperature,"
 contains "20.2"
@@ -69,18 +51,18 @@ expect 0 --json send --tenant acme esp-1 read_temp
 wait_log '^answered' 1
 # read_temp queued one more event: acknowledged
 wait_log '^acked' 4
-stored 4
+t_stored esp-1 temperature 4 "$T_DIR/device.log"
 
 # --- the modem reports CLOSED: the device reconnects by itself and carries on
 kill -USR1 "$modem"
 wait_log 'modem: CLOSED (injected)' 1
 wait_log '^lost' 1
 wait_log '^online' 2
-wait_online True
+t_wait_online esp-1 True "$T_DIR/device.log"
 expect 0 --json send --tenant acme esp-1 read_temp
 [ "$(json_get 'j["args"]')" = "['21.5', 'C']" ] || fail "read_temp after the reconnect answered '$OUT'"
 wait_log '^acked' 5
-stored 5
+t_stored esp-1 temperature 5 "$T_DIR/device.log"
 
 # The driver met what it must survive: busy answers and +IPD between reply lines.
 grep -q 'modem: busy p' "$T_DIR/device.log" || fail "no busy p... was injected"
@@ -92,7 +74,7 @@ stop_modem
 summary=$(grep 'modem: device exit 0' "$T_DIR/device.log") || fail "device exit: $(tail -n 5 "$T_DIR/device.log")"
 echo "$summary"
 [[ "$summary" =~ ipd_in_reply=[1-9] ]] || fail "no +IPD came while the device waited for a reply"
-wait_online False
+t_wait_online esp-1 False "$T_DIR/device.log"
 # No event stored twice: the retransmissions after the reconnect (if any) were deduplicated.
 ctl events --device esp-1 --csv
 [ "$(grep -c ',temperature,' <<<"$OUT")" -eq 5 ] || fail "stored events: $OUT"
