@@ -20,6 +20,7 @@ set(IOTP_SOURCES
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_outbox.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_backoff.c
   ${CMAKE_CURRENT_LIST_DIR}/src/iotp_device.c
+  ${CMAKE_CURRENT_LIST_DIR}/src/iotp_esp_at.c
 )
 
 set(IOTP_INCLUDE_DIRS ${CMAKE_CURRENT_LIST_DIR}/include)

@@ -123,6 +123,30 @@ json_get() {
     python3 -c 'import json,sys; j=json.load(sys.stdin); print(eval(sys.argv[1]))' "$1" <<<"$OUT"
 }
 
+# t_wait_online DEVICE True|False [LOG]: until iotd shows DEVICE online (or not), at most 30 s;
+# a failure shows the tail of LOG (the device's own log) too.
+t_wait_online() {
+    for _ in $(seq 1 300); do
+        ctl --json device show "$1"
+        [ "$(json_get 'j["online"]')" = "$2" ] && return 0
+        sleep 0.1
+    done
+    fail "$1 online is not $2: $OUT${3:+
+$(tail -n 20 "$3")}"
+}
+
+# t_stored DEVICE EVENT COUNT [LOG]: until iotd has stored at least COUNT events named EVENT of
+# DEVICE, at most 30 s.
+t_stored() {
+    for _ in $(seq 1 300); do
+        ctl events --device "$1" --csv
+        [ "$(grep -c ",$2," <<<"$OUT")" -ge "$3" ] && return 0
+        sleep 0.1
+    done
+    fail "fewer than $3 stored $2 events of $1: $OUT${4:+
+$(tail -n 20 "$4")}"
+}
+
 t_done() {
     echo "ok: $T_CHECKS checks"
 }

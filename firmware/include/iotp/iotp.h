@@ -19,5 +19,6 @@
 #include "iotp_outbox.h"
 #include "iotp_backoff.h"
 #include "iotp_device.h"
+#include "iotp_esp_at.h"
 
 #endif

@@ -4,7 +4,8 @@
 #   - the text of each device-side object and their total (the server's handshake excluded);
 #   - the thermometer example (firmware/examples/thermo) linked with --gc-sections, and the
 #     part of that image that is the library's (from the linker map);
-#   - the RAM the engine needs: its struct plus the receive and transmit buffers.
+#   - the RAM the engine needs: its struct plus the receive and transmit buffers;
+#   - the ESP8266 AT transport's text and RAM, apart (a port's choice, not in the budget).
 # Fails when the objects' total text is over TEXT_BUDGET or the image's library part over
 # IMAGE_BUDGET bytes, so that growth is a decision, not an accident.
 set -euo pipefail
@@ -44,6 +45,12 @@ engine=$(size_of probe_engine)
 echo "== RAM for a $frame-byte frame limit"
 echo "struct iotp_device $engine (of which outbox $(size_of probe_outbox), parser $(size_of probe_parser), handshake $(size_of probe_handshake))"
 echo "engine + rx $frame + tx $frame = $((engine + 2 * frame)) bytes, plus the outbox storage the application gives (thermo.c: 1024)"
+
+# A port's part, not in the total: what a board with an ESP8266 on a UART adds.
+"$cc" "${cflags[@]}" -c "$top/firmware/src/iotp_esp_at.c" -o "$out/iotp_esp_at.o"
+echo "== ESP8266 AT transport (iotp_esp_at.c, for boards with an AT modem; not in the total)"
+arm-none-eabi-size "$out/iotp_esp_at.o" | sed "s|$out/||"
+echo "RAM: struct iotp_esp_at $(size_of probe_esp_at), plus the receive ring the port gives (2 frames: $((2 * frame)))"
 
 echo "== device side $total bytes of text (budget $text_budget); image's library part $image bytes (budget $image_budget)"
 [ "$total" -le "$text_budget" ] || { echo "device-side text over budget" >&2; exit 1; }

@@ -6,3 +6,4 @@ struct iotp_device probe_engine;
 struct iotp_outbox probe_outbox;
 struct iotp_parser probe_parser;
 struct iotp_device_hs probe_handshake;
+struct iotp_esp_at probe_esp_at;
