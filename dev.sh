@@ -225,7 +225,7 @@ test_suite() {
     cmake --build "$top/build-fuzz" -j"$(nproc)" \
         --target fuzz_frame fuzz_http fuzz_handshake fuzz_device fuzz_ctl_request fuzz_config \
         fuzz_argspec fuzz_ws_json
-    run_ctest "$top/build-fuzz" -L fuzz
+    run_ctest "$top/build-fuzz" -L fuzz -j"$(nproc)"
 }
 
 case "${1:-}" in
