@@ -37,10 +37,10 @@ struct agent {
     struct iotdev_cmds cmds;
     struct iotdev_net net;
     struct iotp_device dev;
-    int in_fd;     /* events: FIFO or stdin, -1 when none (or stdin ended) */
+    int in_fd;                        /* events: FIFO or stdin, -1 when none (or stdin ended) */
     char in_buf[IOTDEV_LINE_MAX + 1]; /* a longest line, its newline; NUL-terminated */
     size_t in_len;
-    int in_skip;   /* inside a line that was too long: drop up to its end */
+    int in_skip;                    /* inside a line that was too long: drop up to its end */
     char held[IOTDEV_LINE_MAX + 1]; /* an event waiting for room in the outbox */
 };
 

@@ -275,7 +275,9 @@ uint32_t iotdev_cmds_next_ms(const struct iotdev_cmds *c, uint64_t now_ms)
         if (s->pid != 0 && s->out_fd < 0 && s->err_fd < 0)
             next = next < 10 ? next : 10; /* pipes closed, exit not yet seen: look again soon */
         else if (s->pid != 0 && !s->killed)
-            next = s->deadline_ms <= now_ms ? 0 : (s->deadline_ms - now_ms < next ? s->deadline_ms - now_ms : next);
+            next = s->deadline_ms <= now_ms
+                       ? 0
+                       : (s->deadline_ms - now_ms < next ? s->deadline_ms - now_ms : next);
     }
     return (uint32_t)next;
 }

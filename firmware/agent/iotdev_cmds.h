@@ -15,9 +15,9 @@
 
 #include "iotp/iotp.h"
 
-#define IOTDEV_CMDS_MAX  8    /* programs running at once; more requests are answered busy */
-#define IOTDEV_CMD_OUT   1024 /* stdout kept (more is an error: an answer is one frame) */
-#define IOTDEV_CMD_ERR   256  /* stderr kept (its first line is the msg) */
+#define IOTDEV_CMDS_MAX 8    /* programs running at once; more requests are answered busy */
+#define IOTDEV_CMD_OUT  1024 /* stdout kept (more is an error: an answer is one frame) */
+#define IOTDEV_CMD_ERR  256  /* stderr kept (its first line is the msg) */
 
 struct iotdev_cmd {
     pid_t pid; /* 0: slot free */

@@ -51,7 +51,8 @@ static int set_server(struct iotdev_config *c, const char *value, size_t off, si
     }
     errno = 0;
     port = strtol(colon + 1, &end, 10);
-    if (hlen == 0 || hlen >= sizeof(c->host) || *end || end == colon + 1 || port < 1 || port > 65535)
+    if (hlen == 0 || hlen >= sizeof(c->host) || *end || end == colon + 1 || port < 1 ||
+        port > 65535)
         goto bad;
     memcpy(c->host, host, hlen);
     c->host[hlen] = '\0';

@@ -14,7 +14,7 @@
 #include "sim_tls.h"
 
 struct iotdev_net {
-    int fd; /* -1: closed */
+    int fd;           /* -1: closed */
     SSL_CTX *tls_ctx; /* NULL: plain TCP */
     struct sim_tls tls;
 };

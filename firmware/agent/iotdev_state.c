@@ -146,8 +146,7 @@ int iotdev_state_remove(struct iotdev_state *st, uint32_t seq)
 {
     for (unsigned i = 0; i < st->n; i++) {
         if (st->entries[i].seq == seq) {
-            memmove(&st->entries[i], &st->entries[i + 1],
-                    (st->n - i - 1) * sizeof(st->entries[0]));
+            memmove(&st->entries[i], &st->entries[i + 1], (st->n - i - 1) * sizeof(st->entries[0]));
             st->n--;
             iotdev_state_save(st);
             return 1;

@@ -25,9 +25,12 @@ static const struct {
     unsigned flag;
     int prefix;
 } results[] = {
-    {"OK", IOTP_ESP_AT_OK, 0},           {"ERROR", IOTP_ESP_AT_ERROR, 0},
-    {"FAIL", IOTP_ESP_AT_ERROR, 0},      {"SEND OK", IOTP_ESP_AT_SEND_OK, 0},
-    {"SEND FAIL", IOTP_ESP_AT_SEND_FAIL, 0}, {"CLOSED", IOTP_ESP_AT_CLOSED, 0},
+    {"OK", IOTP_ESP_AT_OK, 0},
+    {"ERROR", IOTP_ESP_AT_ERROR, 0},
+    {"FAIL", IOTP_ESP_AT_ERROR, 0},
+    {"SEND OK", IOTP_ESP_AT_SEND_OK, 0},
+    {"SEND FAIL", IOTP_ESP_AT_SEND_FAIL, 0},
+    {"CLOSED", IOTP_ESP_AT_CLOSED, 0},
     {"busy ", IOTP_ESP_AT_BUSY, 1},
 };
 
@@ -48,7 +51,8 @@ static void end_line(struct iotp_esp_at *at)
 
     for (size_t i = 0; i < sizeof(results) / sizeof(results[0]); i++) {
         size_t tl = strlen(results[i].text);
-        if ((results[i].prefix ? len >= tl : len == tl) && memcmp(at->line, results[i].text, tl) == 0) {
+        if ((results[i].prefix ? len >= tl : len == tl) &&
+            memcmp(at->line, results[i].text, tl) == 0) {
             at->seen |= results[i].flag;
             if (results[i].flag == IOTP_ESP_AT_CLOSED)
                 broken(at, IOTP_EIO);
@@ -154,7 +158,8 @@ static int wait_for(struct iotp_esp_at *at, unsigned mask, uint64_t deadline, in
         if (now >= deadline)
             return IOTP_ETIMEOUT;
         if (at->wait)
-            at->wait(at->wait_ctx, (uint32_t)(deadline - now > 0xffffffffu ? 0xffffffffu : deadline - now));
+            at->wait(at->wait_ctx,
+                     (uint32_t)(deadline - now > 0xffffffffu ? 0xffffffffu : deadline - now));
     }
 }
 
@@ -244,12 +249,11 @@ static int quotable(const char *s)
     return 1;
 }
 
-int iotp_esp_at_connect(struct iotp_esp_at *at, const char *kind, const char *host,
-                        uint16_t port)
+int iotp_esp_at_connect(struct iotp_esp_at *at, const char *kind, const char *host, uint16_t port)
 {
     char num[11];
-    const char *parts[] = {"AT+CIPSTART=\"", kind, "\",\"", host, "\",", u32_dec(port, num), "\r\n",
-                           NULL};
+    const char *parts[] = {"AT+CIPSTART=\"",   kind,   "\",\"", host, "\",",
+                           u32_dec(port, num), "\r\n", NULL};
     unsigned k;
     int r;
 

@@ -80,10 +80,10 @@ struct iotp_esp_at {
     unsigned line_len;
     uint32_t ipd_left; /* payload bytes of the current +IPD still to come */
     int in_ipd;
-    int overflow;       /* a +IPD did not fit: its bytes were lost */
-    unsigned seen;      /* IOTP_ESP_AT_* flags */
-    int connected;      /* CIPSTART answered OK and no CLOSED since */
-    int error;          /* why the connection broke (0: it did not) */
+    int overflow;  /* a +IPD did not fit: its bytes were lost */
+    unsigned seen; /* IOTP_ESP_AT_* flags */
+    int connected; /* CIPSTART answered OK and no CLOSED since */
+    int error;     /* why the connection broke (0: it did not) */
 };
 
 /* Prepare at over a UART (copied), a clock and a receive ring of rx_cap bytes (at least the
@@ -100,8 +100,7 @@ int iotp_esp_at_command(struct iotp_esp_at *at, const char *cmd, uint32_t timeou
 /* AT+CIPSTART="<kind>","<host>",<port>; kind is "TCP" or "SSL". Forgets what an earlier
  * connection left unread. Returns 0 (connected), IOTP_EINVAL (kind, host or port),
  * IOTP_EPEER (the modem refused: no route, DNS, TLS), IOTP_ETIMEOUT or the UART's error. */
-int iotp_esp_at_connect(struct iotp_esp_at *at, const char *kind, const char *host,
-                        uint16_t port);
+int iotp_esp_at_connect(struct iotp_esp_at *at, const char *kind, const char *host, uint16_t port);
 
 /* AT+CIPCLOSE (an ERROR because it was closed already counts as closed). Returns 0,
  * IOTP_ETIMEOUT or the UART's error; the connection counts as closed in any case. */

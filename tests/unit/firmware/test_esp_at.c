@@ -149,9 +149,8 @@ static void rig_init(struct rig *r, const struct step *steps, unsigned nsteps, s
     uart.recv = uart_read;
     clk.ctx = &r->m;
     clk.now_ms = clock_now;
-    assert_int_equal(iotp_esp_at_init(&r->at, &uart, &clk, modem_wait, &r->m, r->ring,
-                                      sizeof(r->ring)),
-                     0);
+    assert_int_equal(
+        iotp_esp_at_init(&r->at, &uart, &clk, modem_wait, &r->m, r->ring, sizeof(r->ring)), 0);
     iotp_esp_at_transport(&r->at, &r->t);
 }
 
@@ -180,7 +179,8 @@ static const struct step connect_ok = {"AT+CIPSTART=\"TCP\",\"iotd.example\",410
 static void connect_tcp_and_ssl(void **state)
 {
     static const struct step steps[] = {
-        {"AT+CIPSTART=\"TCP\",\"iotd.example\",4100", "AT+CIPSTART=\"TCP\",\"iotd.example\",4100\r\r\nCONNECT\r\n\r\nOK\r\n", 0, NULL},
+        {"AT+CIPSTART=\"TCP\",\"iotd.example\",4100",
+         "AT+CIPSTART=\"TCP\",\"iotd.example\",4100\r\r\nCONNECT\r\n\r\nOK\r\n", 0, NULL},
         {"AT+CIPCLOSE", "CLOSED\r\n\r\nOK\r\n", 0, NULL},
         {"AT+CIPSTART=\"SSL\",\"10.0.0.1\",443", "CONNECT\r\n\r\nOK\r\n", 0, NULL},
     };
@@ -270,7 +270,8 @@ static void busy_until_the_deadline(void **state)
 /* Connect, send "hello" while the server's bytes arrive in the middle of both replies (with
  * payload that looks like result lines and a prompt), then read them. */
 static const struct step interleaved[] = {
-    {"AT+CIPSTART=\"TCP\",\"iotd.example\",4100", "CONNECT\r\n\r\n+IPD,4:OK\r\n\r\nOK\r\n", 0, NULL},
+    {"AT+CIPSTART=\"TCP\",\"iotd.example\",4100", "CONNECT\r\n\r\n+IPD,4:OK\r\n\r\nOK\r\n", 0,
+     NULL},
     {"AT+CIPSEND=5", "\r\n+IPD,7:ERROR\n>\r\nOK\r\n> ", 5,
      "\r\n+IPD,0,3:\r\n>\r\nRecv 5 bytes\r\n+IPD,2:hi\r\nSEND OK\r\n"},
 };
