@@ -463,7 +463,7 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
     [CTL_SEND] = {CTL_SEND,
                   "send",
                   "send",
-                  0,
+                  CTL_PRINTS_ARGS,
                   "send MESSAGE to DEVICE and print the device's answer",
                   {{"device", NULL, CTL_ARG_NAME, true, "DEVICE", "device id"},
                    {"message", NULL, CTL_ARG_NAME, true, "MESSAGE", "message type"},
@@ -476,8 +476,7 @@ const struct ctl_command ctl_commands[CTL_COMMAND_COUNT] = {
                    {"timeout_ms", "--timeout", CTL_ARG_INT, false, "MS",
                     "shorter than the catalogue's timeout"}},
                   {NULL},
-                  NULL,
-                  "args"},
+                  NULL},
 
     [CTL_AUDIT] = {CTL_AUDIT,
                    "audit",

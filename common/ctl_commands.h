@@ -106,6 +106,9 @@ struct ctl_param {
 /* With CTL_MUTATES: audited like a change, but the registry stays as it is (the kicks end live
  * sessions only), so nothing is reloaded or published. */
 #define CTL_KEEPS_REGISTRY 0x4
+/* The text form of the result is its "args" array, one item per line, and nothing else (send:
+ * the device's answer, for shells and cron); --json shows the whole result. */
+#define CTL_PRINTS_ARGS 0x8
 
 #define CTL_MAX_PARAMS 14
 
@@ -127,9 +130,6 @@ struct ctl_command {
      * NULL: the result object is printed as "key: value" lines. */
     const char *columns[10];
     const char *list_key; /* key of the array in the result for list commands ("tenants") */
-    /* For answers whose text form is a list of values (send: the device's answer): the key of
-     * the array whose items iotctl prints one per line, and nothing else. NULL: not one. */
-    const char *values_key;
 };
 
 extern const struct ctl_command ctl_commands[CTL_COMMAND_COUNT];

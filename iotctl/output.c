@@ -316,7 +316,7 @@ int iotctl_print_result(FILE *out, FILE *note, const struct ctl_command *cmd, co
     }
 
     const cJSON *values =
-        cmd->values_key ? cJSON_GetObjectItemCaseSensitive(result, cmd->values_key) : NULL;
+        cmd->flags & CTL_PRINTS_ARGS ? cJSON_GetObjectItemCaseSensitive(result, "args") : NULL;
     if (cJSON_IsArray(values)) {
         const cJSON *v;
         cJSON_ArrayForEach(v, values)

@@ -17,7 +17,7 @@
  * Print a command's successful result and return iotctl's exit status for it: 0, or 4 when the
  * result carries "decision": "deny" (access check). With json, the result is printed as one
  * pretty JSON document. Otherwise a list command's result[list_key] becomes a table with the
- * command's columns, a values command's result[values_key] one item per line (send: the
+ * command's columns, a CTL_PRINTS_ARGS command's result["args"] one item per line (send: the
  * device's answer), anything else "key: value" lines; a "decision" comes first as a bare
  * "allow"/"deny" line, and a "secret" comes last as "secret: HEX" with a warning written to note
  * that it will not be shown again.
