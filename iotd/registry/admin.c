@@ -179,11 +179,10 @@ int admin_apply(registry_t *reg, MYSQL *conn, const struct admin_ctx *ctx,
     /* A batch that found every row there already (op.unchanged) has nothing to publish. */
     if (rc == IOT_OK && publishes && !op.unchanged) {
         char why[256];
-        int rc2 = registry_refresh(reg, conn, refresh_of[cmd->id], op.devices, op.ndevices, why,
-                                   sizeof(why));
-        if (rc2 == IOT_OK && op.core_changed && refresh_of[cmd->id] == REGISTRY_REFRESH_DEVICES)
-            rc2 = registry_refresh(reg, conn, REGISTRY_REFRESH_CORE, NULL, 0, why, sizeof(why));
-        if (rc2 != IOT_OK)
+        enum registry_refresh what = refresh_of[cmd->id];
+        if (op.core_changed && what == REGISTRY_REFRESH_DEVICES)
+            what = REGISTRY_REFRESH_DEVICES_CORE; /* one snapshot with both, never one between */
+        if (registry_refresh(reg, conn, what, op.devices, op.ndevices, why, sizeof(why)) != IOT_OK)
             /* The change is committed; the next successful refresh will show it. */
             log_error("registry: %s committed but reloading the registry failed: %s", cmd->name,
                       why);

@@ -45,7 +45,7 @@ struct admin_op {
      * import of devices all there already): audited, but not reloaded and published */
     bool unchanged;
     /* set by a devices handler whose change also touched the core (group memberships of the
-     * devices it added): the refresh re-reads the core after the devices */
+     * devices it added): the refresh re-reads the core too (REGISTRY_REFRESH_DEVICES_CORE) */
     bool core_changed;
 };
 

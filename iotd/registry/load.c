@@ -279,7 +279,7 @@ static int changed_device_row(void *ctx, const struct sql_row *r)
  * when a removed one was named by a membership or a rule (gone with it, by cascade), the core
  * read again. */
 static int load_devices(MYSQL *conn, const registry_snapshot_t *prev, const char *const *ids,
-                        size_t n, registry_snapshot_t **out, char *err, size_t errlen)
+                        size_t n, bool core, registry_snapshot_t **out, char *err, size_t errlen)
 {
     int rc = IOT_ENOMEM;
     bool removed_referenced = false;
@@ -308,7 +308,7 @@ static int load_devices(MYSQL *conn, const registry_snapshot_t *prev, const char
         removed_referenced = removed_referenced || snapshot_device_referenced(prev, ids[i]);
     }
     rc = snapshot_derive_finish(snap);
-    if (rc == IOT_OK && removed_referenced) {
+    if (rc == IOT_OK && (core || removed_referenced)) {
         rc = load_core(conn, snap, &rebuilt, err, errlen);
         snapshot_destroy(snap);
         snap = rebuilt;
@@ -330,8 +330,9 @@ int registry_refresh(registry_t *reg, MYSQL *conn, enum registry_refresh what,
     char why[256] = "";
     if (registry_change_stale(reg))
         what = REGISTRY_REFRESH_FULL;
-    if (what == REGISTRY_REFRESH_DEVICES)
-        rc = load_devices(conn, prev, ids, n, &next, why, sizeof(why));
+    if (what == REGISTRY_REFRESH_DEVICES || what == REGISTRY_REFRESH_DEVICES_CORE)
+        rc = load_devices(conn, prev, ids, n, what == REGISTRY_REFRESH_DEVICES_CORE, &next, why,
+                          sizeof(why));
     else if (what == REGISTRY_REFRESH_CORE)
         rc = load_core(conn, prev, &next, why, sizeof(why));
     if (rc != IOT_OK && what != REGISTRY_REFRESH_FULL)

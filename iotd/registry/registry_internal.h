@@ -233,11 +233,18 @@ void registry_change_set_stale(registry_t *reg, bool stale);
  *    put into a snapshot derived from the current one: O(n) queries, O(n log N) work and
  *    O(N / DEVSET_CHUNK + n * DEVSET_CHUNK) pointers copied for N devices. A removed device
  *    that a membership or a rule named also re-reads the core.
+ *  - REGISTRY_REFRESH_DEVICES_CORE: the same, then the core re-read in the same snapshot: a
+ *    change that also touched what the core holds of them (an import's group memberships).
  *  - REGISTRY_REFRESH_CORE: everything but devices re-read, the devices shared.
  *  - REGISTRY_REFRESH_FULL: registry_load.
  * A refresh that fails falls back to a full reload; if that fails too, the error is returned
  * (err), nothing is published and the registry is marked stale. */
-enum registry_refresh { REGISTRY_REFRESH_FULL, REGISTRY_REFRESH_CORE, REGISTRY_REFRESH_DEVICES };
+enum registry_refresh {
+    REGISTRY_REFRESH_FULL,
+    REGISTRY_REFRESH_CORE,
+    REGISTRY_REFRESH_DEVICES,
+    REGISTRY_REFRESH_DEVICES_CORE
+};
 int registry_refresh(registry_t *reg, MYSQL *conn, enum registry_refresh what,
                      const char *const *ids, size_t n, char *err, size_t errlen);
 
