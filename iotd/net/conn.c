@@ -194,8 +194,7 @@ static void conn_free(conn_t *c)
     if (c->cb && c->cb->on_close)
         c->cb->on_close(c, c->reason ? c->reason : "closed");
     /* A conn moved to another thread lives on there: its socket is not closed, only this end. */
-    const struct conn_tls *tls = conn_tls_of(c);
-    bool moved = tls && tls->moved;
+    bool moved = c->moved;
     conn_type_of(c)->release(c); /* and with it the TLS state */
     conn_buf_release(c, &c->out);
     if (c->inflight) { /* libuv cancels a pending write before the close callback: defensive */
@@ -691,7 +690,7 @@ void net_loop_counters(const net_loop_t *nl, struct net_loop_counters *out)
         .tls_handshakes = LOAD(tls_handshakes),
         .tls_failures = LOAD(tls_failures),
         .tls_timeouts = LOAD(tls_timeouts),
-        .tls_moves = LOAD(tls_moves),
+        .moves = LOAD(moves),
     };
 #undef LOAD
 }

@@ -82,7 +82,7 @@ struct net_loop_counters {
     uint64_t tls_handshakes;      /* TLS handshakes completed */
     uint64_t tls_failures;        /* TLS handshakes failed (bad protocol, old version, garbage) */
     uint64_t tls_timeouts;        /* TLS handshakes not finished in time */
-    uint64_t tls_moves; /* TLS connections handed to their io thread after the handshake */
+    uint64_t moves;               /* connections handed to another io thread (conn_handoff_take) */
 };
 void net_loop_counters(const net_loop_t *nl, struct net_loop_counters *out);
 
@@ -107,6 +107,20 @@ size_t conn_output_limit(const conn_t *c);
 void conn_close(conn_t *c, const char *reason);
 /* The io thread this connection lives on (to address it through the inbox). */
 io_thread_t *conn_io_thread(const conn_t *c);
+
+/* Moving a connection to another io thread (conn_handoff.c), for owners that learn where it
+ * belongs only after it has spoken. conn_handoff_take, on c's thread: c (an open TCP or TLS
+ * conn, not a WebSocket, with no write in flight) gives up its socket, TLS state and unsent
+ * output, and closes here (its owner, if any, is told: clear it first); NULL when c cannot
+ * move now, and nothing changed. The handoff is then carried (an inbox message) to the new
+ * thread, where conn_handoff_open makes it an open conn of nl without an owner (the caller sets
+ * one at once; nl's on_accept is not called), or NULL when nl is closing (the socket is
+ * closed). conn_handoff_drop closes and frees a handoff that goes nowhere. Plaintext the old
+ * owner read and did not consume is the caller's to carry. */
+typedef struct conn_handoff conn_handoff_t;
+conn_handoff_t *conn_handoff_take(conn_t *c);
+conn_t *conn_handoff_open(net_loop_t *nl, conn_handoff_t *h);
+void conn_handoff_drop(conn_handoff_t *h);
 
 /* A WebSocket (RFC 6455) over an upgraded connection: after conn_ws_upgrade, what the owner
  * writes and reads are units of its own protocol (a frame of iot-protocol(7), ended by

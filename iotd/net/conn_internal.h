@@ -109,7 +109,6 @@ struct conn_tls {
     uint8_t *first;
     size_t first_len;
     bool placing; /* handshake done, waiting for the bytes that place it */
-    bool moved;   /* handed to another io thread: this conn goes without an owner */
 };
 
 /* What a conn is waiting for with a deadline (see conn_deadline_set). */
@@ -137,9 +136,10 @@ struct conn {
     uint32_t linger_ms;
     uint8_t state;        /* enum conn_state */
     uint8_t handles_open; /* libuv handles whose close callback is still due (0 or 1) */
-    bool dirty;
-    bool peer_eof;    /* the peer's FIN was read: a close has nothing to drain */
-    uint32_t drained; /* bytes dropped while draining */
+    bool dirty : 1;
+    bool peer_eof : 1; /* the peer's FIN was read: a close has nothing to drain */
+    bool moved : 1;    /* handed to another io thread (conn_handoff.c): its socket lives on */
+    uint32_t drained;  /* bytes dropped while draining */
     /* TLS handshake deadline, then the close linger, then the drain: on the loop's deadline list
      * while on_deadline is set (loop time in ms). No timer handle per conn: see struct net_loop. */
     conn_deadline_fn on_deadline;
@@ -168,7 +168,7 @@ static inline struct conn_tls *conn_tls_of(const struct conn *c)
  * to plain moves, so counting costs nothing on the hot path. */
 struct net_loop_stats_atomic {
     _Atomic uint64_t accepted, closed, flushes, try_writes, async_writes, bytes_in, bytes_out,
-        busy_rejects, linger_expired, tls_handshakes, tls_failures, tls_timeouts, tls_moves;
+        busy_rejects, linger_expired, tls_handshakes, tls_failures, tls_timeouts, moves;
     _Atomic uint64_t conns, pending_bytes;
 };
 

@@ -179,56 +179,50 @@ void tls_place_here(conn_t *c)
 
 struct tls_move_msg {
     inbox_msg_t msg;
-    int fd;
-    SSL *ssl;
-    struct outbuf out; /* wire bytes not yet written */
-    uint8_t *first;
+    conn_handoff_t *handoff;
+    uint8_t *first; /* the plaintext read so far, which the owner receives first */
     size_t first_len;
-    struct conn_params params;
-    uint64_t bytes_in, bytes_out;
 };
 
+/* A moved connection opens on nl (NULL: closed) and is placed there; m is freed. */
+static void tls_arrive(net_loop_t *nl, struct tls_move_msg *m)
+{
+    conn_t *c = nl ? conn_handoff_open(nl, m->handoff) : NULL;
+    if (!nl)
+        conn_handoff_drop(m->handoff);
+    if (c) {
+        c->tls->first = m->first;
+        c->tls->first_len = m->first_len;
+        tls_place_here(c);
+    } else {
+        free(m->first);
+    }
+    free(m);
+}
+
 /* Hand c to io thread to (see the top of this file). 0 when it is on its way: c is then closed
- * here without an owner; otherwise nothing changed. */
+ * here without an owner; otherwise it stays (a write in flight, or the inbox refused). */
 static int tls_move(conn_t *c, io_thread_t *to)
 {
     struct conn_tls *t = c->tls;
-    uv_os_fd_t fd;
-    if (c->inflight || t->staged.len > 0 || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
-        return -1;
     struct tls_move_msg *m = calloc(1, sizeof(*m));
-    int dup_fd = m ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
-    if (dup_fd < 0) {
-        free(m);
+    net_loop_t *here = c->nl;
+    if (!m)
         return -1;
-    }
-    *m = (struct tls_move_msg){.msg.handle = tls_adopt_moved,
-                               .fd = dup_fd,
-                               .ssl = t->ssl,
-                               .out = c->out,
-                               .first = t->first,
-                               .first_len = t->first_len,
-                               .params = {.transport = CONN_TLS,
-                                          .output_limit = c->output_limit,
-                                          .linger_ms = c->linger_ms},
-                               .bytes_in = c->info.bytes_in,
-                               .bytes_out = c->info.bytes_out};
-    if (inbox_push(&to->inbox, &m->msg) != 0) {
-        close(dup_fd);
-        free(m);
-        return -1;
-    }
-    /* Everything in m belongs to the other thread now, and from now on only it reads the
-     * socket (this loop runs no other callback of c before the stop). */
-    uv_read_stop((uv_stream_t *)&c->tcp);
-    stat_add(&c->nl->stats.pending_bytes, (uint64_t) - (int64_t)c->out.len);
-    c->out = (struct outbuf){0};
-    t->ssl = NULL;
-    t->first = NULL;
+    *m = (struct tls_move_msg){
+        .msg.handle = tls_adopt_moved, .first = t->first, .first_len = t->first_len};
+    t->first = NULL; /* the message's now: c's release must not free it */
     t->first_len = 0;
-    t->moved = true;
-    stat_add(&c->nl->stats.tls_moves, 1);
-    conn_abort(c, "moved to another io thread");
+    if (!(m->handoff = conn_handoff_take(c))) {
+        t->first = m->first;
+        t->first_len = m->first_len;
+        free(m);
+        return -1;
+    }
+    if (inbox_push(&to->inbox, &m->msg) == 0)
+        return 0;
+    /* Refused (that thread is behind or stopping): the connection is placed here after all. */
+    tls_arrive(here, m);
     return 0;
 }
 
@@ -280,33 +274,7 @@ void tls_adopt_moved(inbox_msg_t *msg, void *loop_data)
 {
     struct tls_move_msg *m = container_of(msg, struct tls_move_msg, msg);
     io_thread_t *io = loop_data;
-    net_loop_t *nl = io->net; /* NULL once this thread's loop is gone */
-    conn_t *c = NULL;
-    if (!nl)
-        close(m->fd);
-    else if ((c = net_loop_adopt_open(nl, m->fd, &m->params)) != NULL &&
-             !(c->tls = calloc(1, sizeof(*c->tls)))) {
-        conn_abort(c, "out of memory");
-        c = NULL;
-    }
-    if (!c) {
-        SSL_free(m->ssl);
-        free(m->out.data);
-        free(m->first);
-        free(m);
-        return;
-    }
-    c->tls->ssl = m->ssl;
-    c->info.bytes_in = m->bytes_in;
-    c->info.bytes_out = m->bytes_out;
-    c->out = m->out;
-    stat_add(&nl->stats.pending_bytes, c->out.len);
-    if (c->out.len > 0)
-        conn_mark_dirty(c);
-    c->tls->first = m->first;
-    c->tls->first_len = m->first_len;
-    free(m);
-    tls_place_here(c);
+    tls_arrive(io->net, m); /* NULL once this thread's loop is gone */
 }
 
 int tls_feed(conn_t *c, const uint8_t *data, size_t len)

@@ -272,7 +272,7 @@ void harness_counters(struct harness *h, struct net_loop_counters *sum)
         sum->tls_handshakes += c.tls_handshakes;
         sum->tls_failures += c.tls_failures;
         sum->tls_timeouts += c.tls_timeouts;
-        sum->tls_moves += c.tls_moves;
+        sum->moves += c.moves;
     }
 }
 

@@ -431,7 +431,7 @@ static void test_tls_placement(void **state)
     assert_int_equal(c.closed, 0);
     assert_int_equal(c.accepted, 5);
     assert_int_equal(c.tls_handshakes, 5);
-    assert_int_equal(c.tls_moves, 3); /* t0, t1 and t4 */
+    assert_int_equal(c.moves, 3); /* t0, t1 and t4 */
 
     /* One that says part of a line and ends its side (close_notify): its bytes still reach an
      * owner, whose echo still comes back, and which sees the close. (The client reads before it

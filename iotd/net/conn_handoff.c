@@ -1,0 +1,107 @@
+/*
+ * conn_handoff.c - a connection moved whole to another io thread (see conn_handoff_take in
+ * conn.h).
+ *
+ * Why: an io thread owns its connections, and a relay between sessions on two threads costs
+ * an inbox hop each way. Where a connection belongs is sometimes known only after it has
+ * spoken: a TLS device after its handshake (conn_tls.c), a browser's WebSocket after its
+ * upgrade request or its LOGIN (iotd/web). Then the connection moves.
+ *
+ * What moves: a duplicate of the socket (the conn left behind closes its own descriptor
+ * without a FIN: the socket lives on through the duplicate), the SSL object of a TLS conn
+ * (its memory BIOs hold whatever was read and not yet decrypted), and the wire bytes not yet
+ * written. Plaintext the old owner read and did not consume is the caller's to carry. Nothing
+ * moves while a write is in flight: libuv owns that buffer until its callback.
+ */
+#include "net/conn_internal.h"
+
+#include <fcntl.h>
+#include <stdlib.h>
+#include <unistd.h>
+
+struct conn_handoff {
+    int fd;
+    enum conn_transport transport;
+    SSL *ssl;
+    struct outbuf out;
+    uint32_t output_limit, linger_ms;
+    uint64_t bytes_in, bytes_out;
+};
+
+conn_handoff_t *conn_handoff_take(conn_t *c)
+{
+    uv_os_fd_t fd;
+    struct conn_tls *t = c->info.transport == CONN_TLS ? c->tls : NULL;
+    if (c->state != CONN_OPEN && !(t && t->placing))
+        return NULL;
+    if (c->info.transport == CONN_WS || c->inflight || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+        return NULL;
+    /* Plaintext written and not yet encrypted becomes wire bytes, which travel. */
+    if (t && t->staged.len > 0 && tls_encrypt_staged(c) != 0)
+        return NULL;
+    conn_handoff_t *h = calloc(1, sizeof(*h));
+    int dup_fd = h ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    if (dup_fd < 0) {
+        free(h);
+        return NULL;
+    }
+    *h = (conn_handoff_t){.fd = dup_fd,
+                          .transport = c->info.transport,
+                          .ssl = t ? t->ssl : NULL,
+                          .out = c->out,
+                          .output_limit = c->output_limit,
+                          .linger_ms = c->linger_ms,
+                          .bytes_in = c->info.bytes_in,
+                          .bytes_out = c->info.bytes_out};
+    /* From now on only the receiving thread reads the socket: this loop runs no other
+     * callback of c before the close. */
+    uv_read_stop((uv_stream_t *)&c->tcp);
+    stat_add(&c->nl->stats.pending_bytes, (uint64_t) - (int64_t)c->out.len);
+    c->out = (struct outbuf){0};
+    if (t)
+        t->ssl = NULL;
+    c->moved = true;
+    stat_add(&c->nl->stats.moves, 1);
+    conn_abort(c, "moved to another io thread");
+    return h;
+}
+
+conn_t *conn_handoff_open(net_loop_t *nl, conn_handoff_t *h)
+{
+    struct conn_params p = {
+        .transport = h->transport, .output_limit = h->output_limit, .linger_ms = h->linger_ms};
+    conn_t *c = net_loop_adopt_open(nl, h->fd, &p); /* closes the descriptor on failure */
+    h->fd = -1;
+    if (c && h->transport == CONN_TLS && !(c->tls = calloc(1, sizeof(*c->tls)))) {
+        conn_abort(c, "out of memory");
+        c = NULL;
+    }
+    if (!c) {
+        conn_handoff_drop(h);
+        return NULL;
+    }
+    if (c->tls) {
+        c->tls->ssl = h->ssl;
+        h->ssl = NULL;
+    }
+    c->info.bytes_in = h->bytes_in;
+    c->info.bytes_out = h->bytes_out;
+    c->out = h->out;
+    stat_add(&nl->stats.pending_bytes, c->out.len);
+    if (c->out.len > 0)
+        conn_mark_dirty(c);
+    c->state = CONN_OPEN;
+    free(h);
+    return c;
+}
+
+void conn_handoff_drop(conn_handoff_t *h)
+{
+    if (!h)
+        return;
+    if (h->fd >= 0)
+        close(h->fd);
+    SSL_free(h->ssl);
+    free(h->out.data);
+    free(h);
+}
