@@ -378,6 +378,12 @@ static int start_web(struct iotd *d, char *err, size_t errlen)
                             .sample_arg = d,
                             .ws_session = d->sessions ? web_ws_session : NULL,
                             .ws_session_arg = d};
+    /* A browser's session joins its tenant's io thread, like a native one (placement.c). */
+    if (d->sessions && strcmp(d->cfg.placement, "tenant") == 0) {
+        deps.place = sessions_place;
+        deps.place_user = sessions_place_user;
+        deps.place_arg = d->sessions;
+    }
     struct web_options o = {.listen = d->cfg.web_listen,
                             .tls_listen = d->cfg.web_tls_listen,
                             .tls_cert = d->cfg.web_tls_cert,

@@ -62,3 +62,10 @@ int sessions_place(const uint8_t *data, size_t len, void *arg)
         registry_release(snap);
     return target;
 }
+
+int sessions_place_user(const char *user, void *arg)
+{
+    sessions_t *all = arg;
+    const char *at = strrchr(user, '@');
+    return at && all->deps.io_count > 0 ? tenant_thread(at + 1, all->deps.io_count) : -1;
+}

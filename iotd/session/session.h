@@ -137,6 +137,9 @@ struct session_deps {
  * frames, and unknown devices, go in turn. arg: the sessions_t. Any thread (the main loop for
  * TCP, an io thread for TLS). */
 int sessions_place(const uint8_t *data, size_t len, void *arg);
+/* The same for a user@tenant already known (a browser's session cookie): its tenant's io
+ * thread, or -1 when user has no tenant. Any thread. */
+int sessions_place_user(const char *user, void *arg);
 
 /* Create the session layer: one net loop per io thread (created on each thread). */
 int sessions_start(sessions_t **out, const struct session_deps *deps,

@@ -31,7 +31,7 @@
 #include <string.h>
 #include <time.h>
 
-enum http_deadline { DEADLINE_NONE, DEADLINE_HEAD, DEADLINE_IDLE, DEADLINE_ASK };
+enum http_deadline { DEADLINE_NONE, DEADLINE_HEAD, DEADLINE_IDLE, DEADLINE_ASK, DEADLINE_PLACE };
 
 struct http_conn {
     struct web_loop *loop;
@@ -50,6 +50,7 @@ struct http_conn {
     bool upgrade; /* /ws answered 101: hand the conn over once the request is consumed */
     char upgrade_user[WEB_TOKEN_USER_MAX]; /* ...logged in by its cookie as this user, or "" */
     uint64_t upgrade_family;               /* ...of this token family (0: none) */
+    bool placing; /* upgraded without a cookie: waiting for the first message (ws_place.c) */
 };
 
 static void http_conn_on_data(conn_t *c, const uint8_t *data, size_t len);
@@ -62,9 +63,11 @@ static void http_conn_free(struct http_conn *h);
 static void set_deadline(struct http_conn *h, enum http_deadline kind)
 {
     const struct web_options *o = &h->loop->web->opts;
+    unsigned ms = kind == DEADLINE_IDLE    ? o->idle_timeout_ms
+                  : kind == DEADLINE_PLACE ? NET_PLACE_WAIT_MS
+                                           : o->head_timeout_ms;
     h->deadline = kind;
-    h->deadline_ms = uv_now(&h->loop->io->loop) +
-                     (kind == DEADLINE_IDLE ? o->idle_timeout_ms : o->head_timeout_ms);
+    h->deadline_ms = uv_now(&h->loop->io->loop) + ms;
 }
 
 void http_conn_accept(struct web_loop *wl, conn_t *c)
@@ -395,37 +398,44 @@ static void http_conn_consume(struct http_conn *h, size_t n)
     http_parser_reset(&h->parser);
 }
 
-/* Handle every complete request in the buffer, one at a time, until one waits or the
- * connection closes. */
-/* After /ws's 101: the conn becomes a WebSocket and a user session's, and h is freed (with
- * it the http callbacks: nothing of h may be used after this). What the browser sent behind
- * the upgrade request is framed as soon as the session owns the conn. */
-static void http_conn_upgrade(struct http_conn *h)
+/* After /ws's 101 (and, without a cookie, the first message: see ws_place.c): the conn
+ * becomes a WebSocket and a user session's on the io thread target (-1: this one), and h is
+ * freed (with it the http callbacks: nothing of h may be used after this). What the browser
+ * sent behind the upgrade request goes along. */
+static void http_conn_upgrade_to(struct http_conn *h, int target)
 {
     struct web_loop *wl = h->loop;
-    web_t *w = wl->web;
     conn_t *c = h->conn;
-    void *state = ws_session_state_new(w->tokens, &wl->ws, c, h->upgrade_family);
-    if (!state || conn_ws_upgrade(c, &w->ws_codec, state) != 0) {
-        ws_session_state_free(state);
-        conn_close(c, "out of memory");
-        h->closing = true;
-        return;
-    }
     uint8_t *early = h->in;
     size_t early_len = h->in_len;
     h->in = NULL;
     char user[WEB_TOKEN_USER_MAX];
     memcpy(user, h->upgrade_user, sizeof(user));
+    uint64_t family = h->upgrade_family;
     conn_set_owner(c, NULL, NULL);
     http_conn_free(h);
-    log_debug("web: %s: WebSocket session%s%s", conn_info(c)->peer, user[0] ? " of " : "", user);
-    w->deps.ws_session(w->deps.ws_session_arg, (unsigned)(wl - w->loops), c, user[0] ? user : NULL);
-    if (conn_owner(c))
-        conn_ws_feed(c, early, early_len);
-    free(early);
+    ws_place_start(wl, c, target, user[0] ? user : NULL, family, early, early_len);
 }
 
+/* Where the session goes is decided now (a cookie, or the first message is here), or the
+ * connection waits for its first message, at most NET_PLACE_WAIT_MS. */
+static void http_conn_upgrade(struct http_conn *h)
+{
+    int target = ws_place_target(h->loop->web, h->upgrade_user[0] ? h->upgrade_user : NULL, h->in,
+                                 h->in_len);
+    if (target != NET_PLACE_MORE) {
+        http_conn_upgrade_to(h, target);
+        return;
+    }
+    if (!h->placing) {
+        h->placing = true;
+        h->upgrade = false;
+        set_deadline(h, DEADLINE_PLACE);
+    }
+}
+
+/* Handle every complete request in the buffer, one at a time, until one waits or the
+ * connection closes. */
 static void http_conn_process(struct http_conn *h)
 {
     while (!h->closing && !h->ask && h->in_len > 0) {
@@ -482,7 +492,10 @@ static void http_conn_on_data(conn_t *c, const uint8_t *data, size_t len)
     }
     memcpy(h->in + h->in_len, data, len);
     h->in_len += len;
-    http_conn_process(h);
+    if (h->placing)
+        http_conn_upgrade(h);
+    else
+        http_conn_process(h);
 }
 
 void http_conn_answer(struct web_ask *a)
@@ -530,7 +543,9 @@ void http_conn_tick(struct web_loop *wl, uint64_t now_ms)
         }
         if (!due)
             continue;
-        if (h->deadline == DEADLINE_HEAD) {
+        if (h->deadline == DEADLINE_PLACE) {
+            http_conn_upgrade_to(h, -1); /* said nothing decisive: a session here */
+        } else if (h->deadline == DEADLINE_HEAD) {
             send_text(h, 408, "request head not received in time\n", false, false, NULL);
         } else if (h->deadline == DEADLINE_ASK) {
             h->ask = 0;

@@ -47,6 +47,7 @@ static int loop_stop(io_thread_t *io, void *arg)
 {
     struct web_loop *wl = arg;
     (void)io;
+    wl->stopped = true;
     uv_close((uv_handle_t *)&wl->tick, NULL);
     net_loop_close(wl->net);
     return 0;

@@ -51,6 +51,13 @@ struct web_deps {
      * must LOGIN). From then on the connection is not the web module's. NULL: /ws is 503. */
     void (*ws_session)(void *arg, unsigned io, conn_t *c, const char *user);
     void *ws_session_arg;
+    /* Where a browser's session belongs (ws_place.c), when sessions are placed by tenant:
+     * place reads a native frame (the LOGIN a first message stands for), place_user a
+     * user@tenant (the cookie's); both answer an io thread's index or -1 (anywhere), from any
+     * io thread. NULL: a /ws connection stays on the io thread that accepted it. */
+    net_place_fn place;
+    int (*place_user)(const char *user, void *arg);
+    void *place_arg;
 };
 
 struct web_options {

@@ -34,6 +34,7 @@ struct web_loop {
     uv_timer_t tick;
     struct http_conn *conns;
     struct ws_session_list ws; /* the /ws connections upgraded here */
+    bool stopped;              /* loop_stop ran: net is gone, a moved /ws is closed */
     uint64_t next_ask;         /* the last ask sequence number given out */
 };
 
@@ -85,6 +86,17 @@ void http_conn_accept(struct web_loop *wl, conn_t *c);
 void http_conn_tick(struct web_loop *wl, uint64_t now_ms);
 /* http_conn.c: the answer of an ask came back (io thread): send it, go on reading. */
 void http_conn_answer(struct web_ask *a);
+
+/* ws_place.c: the io thread (an index into the loops) a /ws connection's session belongs on:
+ * by the user its cookie logged in, or else by the first message in[0, len) (LOGIN); -1:
+ * anywhere; NET_PLACE_MORE: not a whole message yet. */
+int ws_place_target(const web_t *w, const char *user, const uint8_t *in, size_t len);
+/* ws_place.c, on wl's thread: make c (open, the 101 written) a WebSocket and a user session
+ * on io thread target (-1: here), moving it there first (see the file). user: logged in by
+ * the cookie, or NULL; family: of that token (0: none); early: what the browser sent behind
+ * the upgrade request (taken). Neither c nor early is the caller's afterwards. */
+void ws_place_start(struct web_loop *wl, conn_t *c, int target, const char *user, uint64_t family,
+                    uint8_t *early, size_t early_len);
 
 /* web.c: end the WebSockets logged in by token family on every io thread (a logout). Any io
  * thread of the module. */

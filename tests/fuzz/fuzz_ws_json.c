@@ -6,7 +6,10 @@
  * firmware's parser accepts whole, from the session's user, and encoding it back must give a
  * JSON object cJSON reads, with the same id and type (unless that needed a UTF-8 repair); a refusal
  * must be a JSON ERROR object with a code. The same bytes are also encoded as if they were a frame
- * from a session (the last byte made EOT): a result must be a JSON object. Any violation aborts.
+ * from a session (the last byte made EOT): a result must be a JSON object. And they are read as
+ * the wire bytes of a WebSocket's first message (ws_peek.c, placement): a message found must
+ * fit the buffer and its frame's length, and its bytes be the input's unmasked. Any violation
+ * aborts.
  */
 #include <cjson/cJSON.h>
 #include <stddef.h>
@@ -17,6 +20,7 @@
 #include "iot_text.h"
 #include "iotp/iotp.h"
 #include "web/ws_frames.h"
+#include "web/ws_peek.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -63,8 +67,24 @@ static void decode_one(struct ws_frames *fx, const uint8_t *data, size_t size)
     cJSON_Delete(obj);
 }
 
+/* data as a WebSocket's first wire bytes: what ws_peek_text finds must be in bounds and be
+ * the payload unmasked (payload byte i XOR key byte i mod 4). */
+static void peek_one(const uint8_t *data, size_t size)
+{
+    static char out[1024];
+    int n = ws_peek_text(data, size, out, sizeof(out));
+    check(n >= WS_PEEK_NO && n <= (int)sizeof(out));
+    if (n <= 0)
+        return;
+    size_t at = (data[1] & 0x7f) == 126 ? 4 : (data[1] & 0x7f) == 127 ? 10 : 2;
+    check(at + 4 + (size_t)n <= size);
+    for (int i = 0; i < n; i++)
+        check((uint8_t)out[i] == (data[at + 4 + i] ^ data[at + i % 4]));
+}
+
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
+    peek_one(data, size);
     struct ws_frames fx = {.welcomed = true};
     strcpy(fx.user, "alice@acme");
     decode_one(&fx, data, size);

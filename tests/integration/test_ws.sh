@@ -45,6 +45,29 @@ T_CHECKS=$((T_CHECKS + 1))
 T_SOCK="$T_SOCK" python3 "$HERE/ws_session_check.py" "$web_port" alice@acme ws-secret-1 dev1 dev2 ||
     fail "the WebSocket session checks failed"
 
+# Placement: a browser's session runs on its tenant's io thread, like a native one, however it
+# starts (LOGIN after the upgrade, LOGIN in the upgrade's packet or in pieces, the cookie), so
+# relays to the tenant's devices need no hop between threads. The listener accepts in turn:
+# without the move, these sessions would be spread over both io threads.
+mkfifo "$T_DIR/hold"
+python3 "$HERE/ws_place_check.py" "$web_port" alice@acme ws-secret-1 dev1 3 <"$T_DIR/hold" \
+    >"$T_DIR/place.log" 2>&1 &
+placer=$!
+exec 7>"$T_DIR/hold"
+for _ in $(seq 1 100); do grep -q "^ready\|FAIL" "$T_DIR/place.log" && break; sleep 0.1; done
+grep -q "^ready 8" "$T_DIR/place.log" || fail "browser sessions for placement: $(cat "$T_DIR/place.log")"
+for _ in $(seq 1 50); do
+    expect 0 --json stats --count 1
+    spread=$(json_get 'sorted(t["sessions"] for t in j["threads"] if t["role"] == "io")')
+    [ "$spread" = "[0, 9]" ] && break
+    sleep 0.1
+done
+[ "$spread" = "[0, 9]" ] || fail "8 browser sessions and dev1 not on one io thread: $spread"
+expect 0 --json stats --count 1
+T_CHECKS=$((T_CHECKS + 2))
+exec 7>&-
+wait "$placer" || fail "ws_place_check.py: $(cat "$T_DIR/place.log")"
+
 # The browser's requests are audited as alice@acme, like a native client's.
 sleep 0.5
 expect 0 --json audit --user alice@acme

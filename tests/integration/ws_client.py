@@ -54,7 +54,9 @@ class Reader:
 class Session:
     """A /ws client: the upgrade (over TLS with an ssl context), then JSON messages."""
 
-    def __init__(self, host, port, origin, cookie=None, tls_context=None):
+    def __init__(self, host, port, origin, cookie=None, tls_context=None, early=b""):
+        """early: bytes sent in the same write as the upgrade request (frames a client
+        pipelines behind it)."""
         key = base64.b64encode(os.urandom(16)).decode()
         self.sock = socket.create_connection((host, port), timeout=5)
         if tls_context:
@@ -64,7 +66,7 @@ class Session:
                 f"Sec-WebSocket-Version: 13\r\nOrigin: {origin}\r\n")
         if cookie:
             head += f"Cookie: {cookie}\r\n"
-        self.sock.sendall((head + "\r\n").encode())
+        self.sock.sendall((head + "\r\n").encode() + early)
         answer = b""
         while b"\r\n\r\n" not in answer:
             chunk = self.sock.recv(4096)
