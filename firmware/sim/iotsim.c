@@ -76,7 +76,7 @@ struct iotsim {
 static void usage(FILE *out)
 {
     fprintf(out,
-            "usage: iotsim -c HOST:PORT [--tls] [--ca FILE | --insecure] [-f DEVICES]...\n"
+            "usage: iotsim -c HOST:PORT[,...] [--tls] [--ca FILE | --insecure] [-f DEVICES]...\n"
             "              [-n N] [--type TYPE] [--ping S] [--fw VERSION] [--rate-connect N/s]\n"
             "              [--duration S] [--exit-when-connected] [--stats-interval S] [--json]\n"
             "              [--slow MS] [--mute TYPE]... [--error TYPE]... [-v]\n"
@@ -401,41 +401,74 @@ static int parse_options(int argc, char **argv, struct options *opt)
     return 0;
 }
 
-/* Split HOST:PORT ([v6]:PORT too) and resolve it once. Returns 0 or -1 with a message. host
- * receives the name part (for TLS). */
-static int resolve(const char *spec, struct sockaddr_storage *addr, char *host, size_t hostlen)
+/* Split HOST:PORT ([v6]:PORT too) of len bytes at spec and resolve it once. Returns 0 or -1
+ * with a message. host receives the name part (for TLS), *port the port. */
+static int resolve(const char *spec, size_t len, struct sockaddr_storage *addr, char *host,
+                   size_t hostlen, uint16_t *port)
 {
-    const char *colon = strrchr(spec, ':'), *name = spec;
+    char text[512], *colon, *name = text;
     struct addrinfo hints, *res = NULL;
+    unsigned long p;
     size_t namelen;
     int r;
 
-    if (!colon || colon[1] == '\0') {
-        fprintf(stderr, "iotsim: -c wants HOST:PORT, got '%s'\n", spec);
-        return -1;
-    }
-    namelen = (size_t)(colon - spec);
-    if (namelen >= 2 && spec[0] == '[' && spec[namelen - 1] == ']') {
-        name = spec + 1;
+    if (len == 0 || len >= sizeof(text))
+        goto bad;
+    memcpy(text, spec, len);
+    text[len] = '\0';
+    colon = strrchr(text, ':');
+    if (!colon || colon[1] == '\0')
+        goto bad;
+    namelen = (size_t)(colon - text);
+    if (namelen >= 2 && text[0] == '[' && text[namelen - 1] == ']') {
+        name = text + 1;
         namelen -= 2;
     }
-    if (namelen == 0 || namelen >= hostlen) {
-        fprintf(stderr, "iotsim: -c wants HOST:PORT, got '%s'\n", spec);
-        return -1;
-    }
+    if (namelen == 0 || namelen >= hostlen)
+        goto bad;
     memcpy(host, name, namelen);
     host[namelen] = '\0';
+    p = strtoul(colon + 1, NULL, 10);
+    *port = p <= 65535 ? (uint16_t)p : 0;
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
     r = getaddrinfo(host, colon + 1, &hints, &res);
     if (r != 0) {
-        fprintf(stderr, "iotsim: %s: %s\n", spec, gai_strerror(r));
+        fprintf(stderr, "iotsim: %s: %s\n", text, gai_strerror(r));
         return -1;
     }
     memcpy(addr, res->ai_addr, res->ai_addrlen);
     freeaddrinfo(res);
     return 0;
+bad:
+    fprintf(stderr, "iotsim: -c wants HOST:PORT[,HOST:PORT...], got '%.*s'\n", (int)len, spec);
+    return -1;
+}
+
+/* -c's comma list into cfg->addrs and cfg->servers (hosts: SIM_FLEET_MAX_SERVERS names of 256
+ * bytes, which must outlive the fleet). Returns 0 or -1 with a message. */
+static int resolve_servers(const char *list, struct sim_fleet_config *cfg, char (*hosts)[256])
+{
+    const char *at = list;
+
+    for (;;) {
+        size_t len = strcspn(at, ",");
+        unsigned i = cfg->nservers;
+
+        if (i == SIM_FLEET_MAX_SERVERS) {
+            fprintf(stderr, "iotsim: -c takes at most %d addresses\n", SIM_FLEET_MAX_SERVERS);
+            return -1;
+        }
+        if (resolve(at, len, &cfg->addrs[i], hosts[i], sizeof(hosts[i]), &cfg->servers[i].port) !=
+            0)
+            return -1;
+        cfg->servers[i].host = hosts[i];
+        cfg->nservers++;
+        if (at[len] == '\0')
+            return 0;
+        at += len + 1;
+    }
 }
 
 /* Each device holds one socket: lift the soft descriptor limit to the hard one. */
@@ -525,7 +558,7 @@ int main(int argc, char **argv)
     struct iotsim sim;
     struct sim_device_list list = {0};
     struct sim_fleet_config cfg;
-    char err[512], host[256];
+    char err[512], hosts[SIM_FLEET_MAX_SERVERS][256];
     int loop_open = 0, fleet_open = 0, rc = EXIT_USAGE, r;
 
     memset(&sim, 0, sizeof(sim));
@@ -549,9 +582,8 @@ int main(int argc, char **argv)
     rc = EXIT_SETUP;
     signal(SIGPIPE, SIG_IGN); /* a vanished server is an error on the socket, not a signal */
     raise_fd_limit(list.count);
-    if (resolve(sim.opt.connect, &cfg.addr, host, sizeof(host)) != 0)
+    if (resolve_servers(sim.opt.connect, &cfg, hosts) != 0)
         goto out;
-    cfg.server_name = host;
     if (sim.opt.tls) {
         cfg.tls = sim_tls_ctx_new(sim.opt.ca_file, sim.opt.insecure, err, sizeof(err));
         if (!cfg.tls) {

@@ -399,7 +399,7 @@ static void on_connect(uv_connect_t *req, int status)
         sim_device_arm_timer(dev);
         return;
     }
-    if (sim_tls_open(&dev->tls, dev->fleet->cfg.tls, dev->fleet->cfg.server_name) < 0) {
+    if (sim_tls_open(&dev->tls, dev->fleet->cfg.tls, iotp_device_server(&dev->engine)->host) < 0) {
         sim_device_drop(dev, 0, "cannot start a TLS session");
         return;
     }
@@ -411,6 +411,7 @@ static void on_connect(uv_connect_t *req, int status)
 void sim_device_connect(struct sim_device *dev)
 {
     struct sim_fleet *fleet = dev->fleet;
+    const struct sockaddr *addr;
     int r;
 
     if (fleet->stopping || dev->tcp_open)
@@ -430,8 +431,9 @@ void sim_device_connect(struct sim_device *dev)
     sim_device_set_state(dev, SIM_DEVICE_CONNECTING);
     iotp_device_connecting(&dev->engine); /* the handshake deadline runs from here */
     sim_device_arm_timer(dev);
-    r = uv_tcp_connect(&dev->connect_req, &dev->tcp, (const struct sockaddr *)&fleet->cfg.addr,
-                       on_connect);
+    /* The engine's current server: the fleet resolved each one once. */
+    addr = (const struct sockaddr *)&fleet->cfg.addrs[iotp_device_server_index(&dev->engine)];
+    r = uv_tcp_connect(&dev->connect_req, &dev->tcp, addr, on_connect);
     if (r < 0)
         sim_device_drop(dev, 0, "connect failed: %s", uv_strerror(r));
 }

@@ -172,6 +172,9 @@ int sim_device_engine_init(struct sim_device *dev)
     p.nhandlers = 1;
     p.note = on_note;
     p.note_ctx = dev;
+    p.servers = fleet->cfg.servers;
+    p.nservers = fleet->cfg.nservers;
+    p.first_server = (unsigned)(dev - fleet->devices); /* a fleet spreads over the servers */
     memset(&pl, 0, sizeof(pl));
     pl.transport.ctx = dev;
     pl.transport.send = transport_send;

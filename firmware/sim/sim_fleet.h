@@ -1,7 +1,7 @@
 /*
  * sim_fleet.h - all simulated devices of one iotsim process, on one libuv loop.
  *
- * The fleet owns what its devices share: the server address and TLS context, the counters the
+ * The fleet owns what its devices share: the server addresses and TLS context, the counters the
  * stats lines print, the connect pacer (a token bucket that lets at most --rate-connect
  * connection attempts start per second, in request order, so 10,000 devices starting at once
  * do not SYN-flood the server), one read buffer (the loop is single-threaded and every read is
@@ -28,14 +28,22 @@
 
 struct sim_device;
 
+/* Addresses of one service (the nodes of a cluster) a fleet may know. */
+#define SIM_FLEET_MAX_SERVERS 16
+
 struct sim_fleet_config {
-    struct sockaddr_storage addr;  /* the server */
-    const char *server_name;       /* TLS: SNI and the name (or IP) the certificate must carry */
-    SSL_CTX *tls;                  /* NULL: plain TCP */
-    const char *fw_version;        /* HELLO fw= */
-    uint32_t ping_s;               /* keepalive period; 0 = the one WELCOME asks for */
-    double connect_rate;           /* connection attempts per second (> 0) */
-    uint64_t handshake_timeout_ms; /* connect + TLS + HELLO..WELCOME must fit in this */
+    /* The servers, resolved: device i of the fleet starts at servers[i mod nservers] and moves
+     * to the next after every attempt that ends (the engine's rotation, iotp_device.h). host
+     * is the name TLS sends as SNI and the certificate must carry; the strings must outlive
+     * the fleet. */
+    struct sockaddr_storage addrs[SIM_FLEET_MAX_SERVERS];
+    struct iotp_server servers[SIM_FLEET_MAX_SERVERS];
+    unsigned nservers;
+    SSL_CTX *tls;                       /* NULL: plain TCP */
+    const char *fw_version;             /* HELLO fw= */
+    uint32_t ping_s;                    /* keepalive period; 0 = the one WELCOME asks for */
+    double connect_rate;                /* connection attempts per second (> 0) */
+    uint64_t handshake_timeout_ms;      /* connect + TLS + HELLO..WELCOME must fit in this */
     struct iotp_backoff_params backoff; /* zeros: the library's defaults */
     int verbose; /* log every device event to stderr, not only the first few problems */
     const struct sim_answer_rules *answers; /* NULL: answer every request at once */

@@ -118,6 +118,10 @@ int iotp_device_init(struct iotp_device *dev, const struct iotp_device_params *p
     dev->platform = *platform;
     dev->tx = tx;
     dev->tx_cap = tx_cap;
+    if (!params->servers)
+        dev->params.nservers = 0;
+    if (dev->params.nservers > 0)
+        dev->server = params->first_server % dev->params.nservers;
     iotp_backoff_init(&dev->backoff, &params->backoff);
     dev->state = IOTP_DEVICE_CONNECT;
     return iotp_parser_init(&dev->parser, rx, rx_cap, rx_cap < IOTP_MAX_FRAME ? rx_cap : 0, 0);
@@ -570,6 +574,9 @@ uint32_t iotp_device_transport_down(struct iotp_device *dev)
     delay = iotp_backoff_next_ms(&dev->backoff, clock_ms(dev), dev->retry_hint_s, random);
     dev->retry_hint_s = 0;
     dev->ping_s = 0;
+    /* The attempt ended: the next one goes to the next address (a node may be gone). */
+    if (dev->params.nservers > 0)
+        dev->server = (dev->server + 1) % dev->params.nservers;
     dev->state = IOTP_DEVICE_BACKOFF;
     dev->deadline_ms = now_ms(dev) + delay;
     return delay;
@@ -601,6 +608,16 @@ const char *iotp_device_state_name(enum iotp_device_state state)
 const struct iotp_outbox *iotp_device_outbox(const struct iotp_device *dev)
 {
     return dev->has_outbox ? &dev->outbox : NULL;
+}
+
+const struct iotp_server *iotp_device_server(const struct iotp_device *dev)
+{
+    return dev->params.nservers > 0 ? &dev->params.servers[dev->server] : NULL;
+}
+
+unsigned iotp_device_server_index(const struct iotp_device *dev)
+{
+    return dev->server;
 }
 
 uint32_t iotp_device_ping_s(const struct iotp_device *dev)

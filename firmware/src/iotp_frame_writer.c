@@ -71,6 +71,29 @@ static size_t format_u32(uint32_t v, char *out)
     return n;
 }
 
+size_t iotp_format_fixed(int32_t value, unsigned decimals, char *out)
+{
+    uint32_t v = value < 0 ? 0u - (uint32_t)value : (uint32_t)value;
+    char digits[10];
+    size_t n = 0, i = 0;
+
+    if (decimals > 9)
+        decimals = 9;
+    do { /* least significant first, at least one digit before the point */
+        digits[n++] = (char)('0' + v % 10);
+        v /= 10;
+    } while (v > 0 || n <= decimals);
+    if (value < 0)
+        out[i++] = '-';
+    while (n > 0) {
+        out[i++] = digits[--n];
+        if (n == decimals && n > 0)
+            out[i++] = '.';
+    }
+    out[i] = '\0';
+    return i;
+}
+
 /* Check a FROM, TO or TYPE field; on success *len is its length. */
 static int check_header_field(const char *s, size_t max_len, size_t *len)
 {

@@ -1,4 +1,6 @@
 /* iotp_hex.c - hex encoding and decoding of nonces and MACs (see iotp_hex.h). */
+#include <limits.h>
+
 #include "iotp/iotp_error.h"
 #include "iotp/iotp_hex.h"
 
@@ -29,7 +31,7 @@ int iotp_hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t out_ca
 {
     size_t i;
 
-    if (hex_len % 2 || hex_len / 2 > out_cap || hex_len / 2 > 0x7FFFFFFF)
+    if (hex_len % 2 || hex_len / 2 > out_cap || hex_len / 2 > (size_t)INT_MAX)
         return IOTP_EINVAL;
     for (i = 0; i < hex_len / 2; i++) {
         int hi = nibble(hex[2 * i]), lo = nibble(hex[2 * i + 1]);

@@ -48,37 +48,16 @@ static int store_mark(void *ctx, uint32_t high_water)
     return board_flash_store(high_water) == 0 ? 0 : IOTP_EIO;
 }
 
-/* Formats tenths of a degree as "-12.3" into buf (at least 8 bytes). */
-static const char *format_tenths(int tenths, char *buf)
-{
-    char digits[8];
-    unsigned v = tenths < 0 ? (unsigned)-tenths : (unsigned)tenths, n = 0, i = 0;
-
-    do {
-        digits[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v > 0 && n < sizeof(digits));
-    if (tenths < 0)
-        buf[i++] = '-';
-    if (n == 1)
-        buf[i++] = '0';
-    while (n > 1)
-        buf[i++] = digits[--n];
-    buf[i++] = '.';
-    buf[i++] = digits[0];
-    buf[i] = '\0';
-    return buf;
-}
-
 static int read_temp(void *ctx, struct iotp_device *dev, const struct iotp_frame *req,
                      struct iotp_device_answer *answer)
 {
-    static char value[8];
+    static char value[13];
 
     (void)ctx;
     (void)dev;
     (void)req;
-    answer->args[answer->nargs++] = format_tenths(board_temperature_tenths(), value);
+    iotp_format_fixed(board_temperature_tenths(), 1, value);
+    answer->args[answer->nargs++] = value;
     answer->args[answer->nargs++] = "C";
     return IOTP_DEVICE_REPLY;
 }
@@ -109,7 +88,7 @@ int main(void)
     struct iotp_device_params p;
     struct iotp_device_platform pl;
     uint64_t next_event = 0;
-    char value[8];
+    char value[13];
 
     memset(&p, 0, sizeof(p));
     p.device_id = board_device_id();
@@ -147,7 +126,8 @@ int main(void)
         }
         if (board_millis() >= next_event) {
             struct iotp_event_field f[2] = {{"value", 0}, {"unit", "C"}};
-            f[0].value = format_tenths(board_temperature_tenths(), value);
+            iotp_format_fixed(board_temperature_tenths(), 1, value);
+            f[0].value = value;
             iotp_device_event(&device, IOTP_EVENT, "temperature", 2, f, 0);
             next_event = board_millis() + EVENT_PERIOD_MS;
         }

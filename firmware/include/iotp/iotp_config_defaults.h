@@ -14,6 +14,15 @@
 #include IOTP_CONFIG_HEADER
 #endif
 
+/* An Arduino sketch cannot pass -D to its libraries: under the Arduino build (ARDUINO defined)
+ * the defaults are a microcontroller's, 512-byte frames and 16 args. */
+#if defined(ARDUINO) && !defined(IOTP_MAX_FRAME)
+#define IOTP_MAX_FRAME 512
+#endif
+#if defined(ARDUINO) && !defined(IOTP_MAX_ARGS)
+#define IOTP_MAX_ARGS 16
+#endif
+
 /* Largest frame in bytes, separators and the final EOT included. */
 #ifndef IOTP_MAX_FRAME
 #define IOTP_MAX_FRAME 4096

@@ -38,6 +38,14 @@
  * which the engine sends as `dev <from> OK <id> args...` or `... ERROR <id> code=... [msg=...]`,
  * or answers later itself (or never). A type without a handler gets `ERROR code=unknown_type`.
  *
+ * Servers: a device may know several addresses of one service (the nodes of a cluster). The
+ * params list them; the engine keeps which one is current (params.first_server mod their
+ * number at first, so a fleet spreads by giving device i the start i) and moves to the next
+ * whenever an attempt ends in iotp_device_transport_down(): a connection that failed to open,
+ * a handshake that failed, a session lost. The backoff runs as usual between attempts. The
+ * port asks iotp_device_server() where to connect; a port that knows one address itself may
+ * leave the list empty.
+ *
  * Keepalive: while online, a PING every ping seconds (the server's WELCOME ping=, unless the
  * params override it); a PING still without PONG when the next is due means the link is dead.
  * The server's PINGs get PONG.
@@ -154,6 +162,12 @@ struct iotp_device_note {
 typedef void (*iotp_device_note_fn)(void *ctx, struct iotp_device *dev,
                                     const struct iotp_device_note *note);
 
+/* One address of the service: a host name (or address literal) and a TCP port. */
+struct iotp_server {
+    const char *host;
+    uint16_t port;
+};
+
 struct iotp_device_params {
     const char *device_id;   /* FROM of every frame (the strings must outlive the engine) */
     const char *device_type; /* HELLO type= */
@@ -168,6 +182,9 @@ struct iotp_device_params {
     unsigned nhandlers;
     iotp_device_note_fn note; /* may be NULL */
     void *note_ctx;
+    const struct iotp_server *servers; /* where to connect, in turn (may be NULL, see above) */
+    unsigned nservers;
+    unsigned first_server; /* the first attempt goes to servers[first_server % nservers] */
 };
 
 struct iotp_device_platform {
@@ -195,6 +212,7 @@ struct iotp_device {
     uint32_t ping_waiting; /* id of a PING without PONG, 0 if none */
     uint32_t retry_hint_s; /* the server's retry= for the next backoff */
     uint32_t max_sent_seq; /* highest event seq sent (a lower one is a retransmission) */
+    unsigned server;       /* index of the current address in params.servers */
     int has_outbox;
     struct iotp_outbox outbox;
 };
@@ -238,8 +256,9 @@ void iotp_device_tick(struct iotp_device *dev);
 /* Milliseconds until iotp_device_tick has something to do (0: now), or IOTP_DEVICE_NO_TIMEOUT. */
 uint32_t iotp_device_next_timeout_ms(const struct iotp_device *dev);
 
-/* The connection is gone, whoever closed it: -> BACKOFF with a jittered delay (the server's
- * retry= as a floor), or stays STOPPED. Returns the delay in ms (0 when stopped or when there
+/* The connection is gone, whoever closed it (or it never opened): -> BACKOFF with a jittered
+ * delay (the server's retry= as a floor) and the next server address current, or stays
+ * STOPPED. Returns the delay in ms (0 when stopped or when there
  * was no connection). Harmless in BACKOFF and STOPPED. */
 uint32_t iotp_device_transport_down(struct iotp_device *dev);
 
@@ -267,6 +286,11 @@ enum iotp_device_state iotp_device_state(const struct iotp_device *dev);
 const char *iotp_device_state_name(enum iotp_device_state state);
 /* The event outbox (NULL before iotp_device_attach_outbox), for counts and last_seq. */
 const struct iotp_outbox *iotp_device_outbox(const struct iotp_device *dev);
+/* The address to connect to now (the current one of params.servers), or NULL when the params
+ * list none. */
+const struct iotp_server *iotp_device_server(const struct iotp_device *dev);
+/* Its index in params.servers (0 when there are none). */
+unsigned iotp_device_server_index(const struct iotp_device *dev);
 /* The keepalive period of the current session in seconds (0: none or not online). */
 uint32_t iotp_device_ping_s(const struct iotp_device *dev);
 

@@ -8,6 +8,8 @@
 #ifndef IOTP_ERROR_H
 #define IOTP_ERROR_H
 
+#include "iotp_config_defaults.h"
+
 enum iotp_error {
     IOTP_OK = 0,
     IOTP_EINVAL = -1,          /* a function was called with an invalid argument */
@@ -32,7 +34,14 @@ enum iotp_error {
 };
 #define IOTP_ERROR_COUNT 20
 
-/* A sentence describing code ("control byte inside a field"); "unknown error" for others. */
+/* Whether iotp_strerror has sentences; a device that logs nothing, or only the names, sets 0
+ * and keeps some 600 bytes of flash (iotp_strerror then returns the name). */
+#ifndef IOTP_ERROR_SENTENCES
+#define IOTP_ERROR_SENTENCES 1
+#endif
+
+/* A sentence describing code ("control byte inside a field"); "unknown error" for others (with
+ * IOTP_ERROR_SENTENCES 0: the name, "control_byte", "unknown"). */
 const char *iotp_strerror(int code);
 
 /* Machine name of the code ("too_many_args"), stable, for logs and counters. */

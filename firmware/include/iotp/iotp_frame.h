@@ -126,6 +126,11 @@ int iotp_frame_arg_u32(const struct iotp_frame *f, const char *key, uint32_t *va
 /* Decode key's value as exactly len bytes of hex. Returns 0, IOTP_ENOTFOUND or IOTP_EBAD_ARGS. */
 int iotp_frame_arg_hex(const struct iotp_frame *f, const char *key, uint8_t *out, size_t len);
 
+/* Format value / 10^decimals as decimal text without printf: (-123, 1) is "-12.3", (5, 2)
+ * "0.05", (42, 0) "42". decimals above 9 count as 9. out holds at least 13 bytes (sign, ten
+ * digits, point, NUL). Returns the length. */
+size_t iotp_format_fixed(int32_t value, unsigned decimals, char *out);
+
 /* Parse a canonical decimal u32 of len bytes (the ID rule). Returns 0 or IOTP_EBAD_ID. */
 int iotp_parse_u32(const char *s, size_t len, uint32_t *value);
 

@@ -16,6 +16,7 @@
 #define IOTP_TYPES_H
 
 #include <stddef.h>
+#include <stdint.h>
 
 /* The frame types. IOTP_TYPE_APP is any lower-case (catalogue) type; IOTP_TYPE_UNKNOWN is an
  * upper-case type this version of the protocol does not define. The values index
@@ -58,9 +59,9 @@ enum iotp_type {
 #define IOTP_STATE_CLIENT    0x4u /* a logged-in client */
 
 struct iotp_type_info {
-    const char *name;    /* the TYPE field, NULL for UNKNOWN and APP */
-    unsigned directions; /* IOTP_DIR_* bits */
-    unsigned states;     /* IOTP_STATE_* bits */
+    const char *name;   /* the TYPE field, NULL for UNKNOWN and APP */
+    uint8_t directions; /* IOTP_DIR_* bits */
+    uint8_t states;     /* IOTP_STATE_* bits */
 };
 
 /* One row per enum iotp_type, in its order. */

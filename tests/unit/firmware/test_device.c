@@ -9,7 +9,7 @@
  * ERROR, unknown type, catch-all, a late answer, frames for someone else), events (queued
  * offline, ACK, busy with retry=, permanent refusal, retransmission after a reconnect,
  * persisted reservations), refusals and retry= in the backoff, the handshake deadline, BYE
- * both ways, a malformed frame, and the polling port.
+ * both ways, a malformed frame, the polling port, and the rotation over several servers.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -759,6 +759,59 @@ static void polling_port(void **state)
     assert_int_equal(iotp_device_state(&w->dev), IOTP_DEVICE_BACKOFF);
 }
 
+/* Several addresses: the first is first_server mod their number, and every attempt that ends
+ * (a connection that never opened, a session lost) moves to the next, wrapping around. */
+static void server_rotation(void **state)
+{
+    static const struct iotp_server servers[3] = {{"a", 1}, {"b", 2}, {"c", 3}};
+    struct world *w = &W;
+    struct iotp_device_params p;
+    struct iotp_device_platform pl;
+
+    (void)state;
+    setup_world(w, handlers, 2, 0);
+    assert_null(iotp_device_server(&w->dev));
+    assert_int_equal(iotp_device_server_index(&w->dev), 0);
+    p = w->dev.params;
+    pl = w->dev.platform;
+    p.servers = servers;
+    p.nservers = 3;
+    p.first_server = 7; /* device 7 of a fleet: starts at 7 mod 3 = 1 */
+    assert_int_equal(iotp_device_init(&w->dev, &p, &pl, w->rx, sizeof(w->rx), w->tx, sizeof(w->tx)),
+                     0);
+    assert_string_equal(iotp_device_server(&w->dev)->host, "b");
+    assert_int_equal(iotp_device_server(&w->dev)->port, 2);
+    /* b is online, then lost: the next attempt goes to c. */
+    handshake(w, 0, 0);
+    assert_string_equal(iotp_device_server(&w->dev)->host, "b");
+    assert_true(iotp_device_transport_down(&w->dev) > 0);
+    assert_string_equal(iotp_device_server(&w->dev)->host, "c");
+    /* A repeated transport_down in BACKOFF is no attempt: c stays current. */
+    assert_int_equal(iotp_device_transport_down(&w->dev), 0);
+    assert_int_equal(iotp_device_server_index(&w->dev), 2);
+    /* c does not open: a; a's handshake times out: b again. */
+    w->now += 100000;
+    iotp_device_tick(&w->dev);
+    assert_int_equal(iotp_device_connecting(&w->dev), 0);
+    iotp_device_transport_down(&w->dev);
+    assert_string_equal(iotp_device_server(&w->dev)->host, "a");
+    w->now += 100000;
+    iotp_device_tick(&w->dev);
+    assert_int_equal(iotp_device_transport_up(&w->dev), 0);
+    w->now += IOTP_DEVICE_HANDSHAKE_TIMEOUT_MS;
+    iotp_device_tick(&w->dev);
+    assert_int_equal(iotp_device_state(&w->dev), IOTP_DEVICE_CLOSING);
+    iotp_device_transport_down(&w->dev);
+    assert_string_equal(iotp_device_server(&w->dev)->host, "b");
+    /* A list without servers is none, whatever the count says. */
+    p.servers = NULL;
+    assert_int_equal(iotp_device_init(&w->dev, &p, &pl, w->rx, sizeof(w->rx), w->tx, sizeof(w->tx)),
+                     0);
+    assert_null(iotp_device_server(&w->dev));
+    iotp_device_transport_down(&w->dev);
+    assert_int_equal(iotp_device_server_index(&w->dev), 0);
+}
+
 static void bad_init(void **state)
 {
     struct world *w = &W;
@@ -797,6 +850,7 @@ int main(void)
         cmocka_unit_test(bye_both_ways_and_bad_frames),
         cmocka_unit_test(send_failure_ends_session),
         cmocka_unit_test(polling_port),
+        cmocka_unit_test(server_rotation),
         cmocka_unit_test(bad_init),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

@@ -10,6 +10,7 @@
  * the error code and the error id) so that any two ways of feeding the same bytes can be
  * compared with one string comparison.
  */
+#include <inttypes.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -646,6 +647,33 @@ static void test_args_helpers(void **state)
     assert_int_equal(iotp_parse_u32("", 0, &v), IOTP_EBAD_ID);
 }
 
+/* iotp_format_fixed against snprintf over a range of values and every decimals count. */
+static void test_format_fixed(void **state)
+{
+    static const int32_t values[] = {0,   1,   5,    9,     10,       42,        99,
+                                     100, 123, 215,  1000,  99999,    123456789, INT32_MAX,
+                                     -1,  -5,  -123, -1000, INT32_MIN};
+    char out[13], want[32];
+
+    (void)state;
+    for (size_t i = 0; i < sizeof(values) / sizeof(values[0]); i++) {
+        for (unsigned d = 0; d <= 10; d++) {
+            unsigned dd = d > 9 ? 9 : d;
+            uint32_t mag = values[i] < 0 ? 0u - (uint32_t)values[i] : (uint32_t)values[i];
+            uint32_t scale = 1;
+            for (unsigned k = 0; k < dd; k++)
+                scale *= 10;
+            if (dd == 0)
+                snprintf(want, sizeof(want), "%s%" PRIu32, values[i] < 0 ? "-" : "", mag);
+            else
+                snprintf(want, sizeof(want), "%s%" PRIu32 ".%0*" PRIu32, values[i] < 0 ? "-" : "",
+                         mag / scale, (int)dd, mag % scale);
+            assert_int_equal(iotp_format_fixed(values[i], d, out), strlen(want));
+            assert_string_equal(out, want);
+        }
+    }
+}
+
 static void test_hex(void **state)
 {
     uint8_t bytes[256], back[256];
@@ -1181,6 +1209,7 @@ int main(void)
         cmocka_unit_test(test_random_round_trips),
         cmocka_unit_test(test_writer_refusals),
         cmocka_unit_test(test_args_helpers),
+        cmocka_unit_test(test_format_fixed),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_errors),
         cmocka_unit_test(test_scan_exhaustive),

@@ -520,11 +520,13 @@ static void make_config(struct sim_fleet_config *cfg, const struct fake_server *
     struct sockaddr_in *sin;
 
     memset(cfg, 0, sizeof(*cfg));
-    sin = (struct sockaddr_in *)&cfg->addr;
+    sin = (struct sockaddr_in *)&cfg->addrs[0];
     sin->sin_family = AF_INET;
     sin->sin_port = htons(server->port);
     sin->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
-    cfg->server_name = "127.0.0.1";
+    cfg->servers[0].host = "127.0.0.1";
+    cfg->servers[0].port = server->port;
+    cfg->nservers = 1;
     cfg->fw_version = "test-1";
     cfg->connect_rate = 1000;
     cfg->handshake_timeout_ms = 5000;

@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # m0_size.sh TOP OUT TEXT_BUDGET IMAGE_BUDGET - build what a device links for a Cortex-M0+
-# with Debian's arm-none-eabi-gcc and newlib (-Os, a 512-byte frame limit), and print:
+# with Debian's arm-none-eabi-gcc and newlib (-Os, a 512-byte frame limit, error names without
+# sentences: IOTP_ERROR_SENTENCES=0), and print:
 #   - the text of each device-side object and their total (the server's handshake excluded);
 #   - the thermometer example (firmware/examples/thermo) linked with --gc-sections, and the
 #     part of that image that is the library's (from the linker map);
 #   - the RAM the engine needs: its struct plus the receive and transmit buffers;
-#   - the ESP8266 AT transport's text and RAM, apart (a port's choice, not in the budget).
+#   - the ATECC508A code and the ESP8266 AT transport's text and RAM, apart (a board's choice,
+#     not in the budget).
 # Fails when the objects' total text is over TEXT_BUDGET or the image's library part over
 # IMAGE_BUDGET bytes, so that growth is a decision, not an accident.
 set -euo pipefail
@@ -14,10 +16,10 @@ frame=512
 cc=arm-none-eabi-gcc
 mkdir -p "$out"
 cflags=(-mcpu=cortex-m0plus -mthumb -Os -std=c99 -pedantic -Wall -Wextra -Werror
-        -ffunction-sections -fdata-sections -DIOTP_MAX_FRAME=$frame
+        -ffunction-sections -fdata-sections -DIOTP_MAX_FRAME=$frame -DIOTP_ERROR_SENTENCES=0
         -I"$top/firmware/include" -I"$top/firmware/examples/thermo")
-device_side=(error frame_parser frame_writer types hex sha256 atecc handshake device_hs transport
-             outbox backoff device)
+device_side=(error frame_parser frame_writer types hex sha256 handshake device_hs transport outbox
+             backoff device)
 objs=()
 for m in "${device_side[@]}"; do
     "$cc" "${cflags[@]}" -c "$top/firmware/src/iotp_$m.c" -o "$out/iotp_$m.o"
@@ -45,6 +47,15 @@ engine=$(size_of probe_engine)
 echo "== RAM for a $frame-byte frame limit"
 echo "struct iotp_device $engine (of which outbox $(size_of probe_outbox), parser $(size_of probe_parser), handshake $(size_of probe_handshake))"
 echo "engine + rx $frame + tx $frame = $((engine + 2 * frame)) bytes, plus the outbox storage the application gives (thermo.c: 1024)"
+
+# A board's choices, not in the total: what the ATECC508A MAC (alg=atecc508a-mac: the MAC
+# message and the software model; the engine reaches the chip through function pointers, so an
+# HMAC device never links it) and the I2C driver add.
+for m in atecc atecc_i2c; do
+    "$cc" "${cflags[@]}" -c "$top/firmware/src/iotp_$m.c" -o "$out/iotp_$m.o"
+done
+echo "== ATECC508A (iotp_atecc.c, iotp_atecc_i2c.c, for boards with the chip; not in the total)"
+arm-none-eabi-size "$out/iotp_atecc.o" "$out/iotp_atecc_i2c.o" | sed "s|$out/||"
 
 # A port's part, not in the total: what a board with an ESP8266 on a UART adds.
 "$cc" "${cflags[@]}" -c "$top/firmware/src/iotp_esp_at.c" -o "$out/iotp_esp_at.o"
