@@ -1,0 +1,327 @@
+/*
+ * cluster_sync.c - what the nodes share besides presence: registry changes and events.
+ *
+ * Registry: the nodes share the database, and each holds its own snapshot of the registry. A
+ * change committed through one node is published in that node's snapshot (admin_apply), then
+ * announced on iotd.registry; every other node reloads its snapshot from the database
+ * (admin_reload, on a db thread), ends the sessions the change cut off as the first node did,
+ * and acknowledges on iotd.n.<first>.ack. The first node answers iotctl once every node that
+ * was live at the change has acknowledged, or after node_timeout_ms (a node that does not
+ * answer in that time would be declared dead anyway): so a revocation through one node holds
+ * on every node before iotctl returns.
+ *
+ * Events: stored once, by the device's node, as on a single node; once durable they are sent
+ * on iotd.events and every other node gives them to its subscribers (hub_publish), so a watch
+ * on any node sees every node's devices. Alarm rules run only on the device's node (its hub).
+ */
+#include "cluster/cluster_internal.h"
+
+#include "base/log.h"
+#include "iot_error.h"
+#include "registry/admin.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+/* ---- the changing node ---- */
+
+static void wait_finish(cluster_t *c, struct cluster_wait *w)
+{
+    struct cluster_wait **pp = &c->waits;
+    while (*pp && *pp != w)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = w->next;
+    w->done(w->arg);
+    free(w->waiting);
+    free(w);
+}
+
+static bool wait_complete(const cluster_t *c, const struct cluster_wait *w)
+{
+    for (size_t i = 0; i < c->npeers; i++)
+        if (w->waiting[i])
+            return false;
+    return true;
+}
+
+/* done(arg) on the main loop's next turn, for a change with nothing to wait for. */
+struct later {
+    inbox_msg_t msg;
+    void (*done)(void *arg);
+    void *arg;
+};
+
+static void on_later(inbox_msg_t *msg, void *loop_data)
+{
+    struct later *l = container_of(msg, struct later, msg);
+    (void)loop_data;
+    l->done(l->arg);
+    free(l);
+}
+
+void cluster_registry_changed(cluster_t *c, const char *ends, bool ends_tenant, const char *reason,
+                              void (*done)(void *arg), void *arg)
+{
+    struct cluster_wait *w = calloc(1, sizeof(*w));
+    bool any = false;
+    if (w && c->npeers && !(w->waiting = calloc(c->npeers, sizeof(bool)))) {
+        free(w);
+        w = NULL;
+    }
+    for (size_t i = 0; w && i < c->npeers; i++)
+        any |= w->waiting[i] = c->peers[i].live;
+    if (w && any && !c->stopping) {
+        w->seq = ++c->next_seq;
+        w->deadline_ms = uv_now(c->deps.loop) + c->opts.node_timeout_ms;
+        w->done = done;
+        w->arg = arg;
+        cJSON *body = cJSON_CreateObject();
+        cJSON_AddStringToObject(body, "node", c->node);
+        cJSON_AddNumberToObject(body, "seq", (double)w->seq);
+        if (ends) {
+            cJSON_AddStringToObject(body, "ends", ends);
+            cJSON_AddBoolToObject(body, "tenant", ends_tenant);
+            cJSON_AddStringToObject(body, "reason", reason ? reason : "removed");
+        }
+        if (cluster_publish(c, "iotd.registry", NULL, body)) {
+            w->next = c->waits;
+            c->waits = w;
+            return;
+        }
+        log_warn("cluster: cannot tell the other nodes of a registry change (the link is down): "
+                 "they see it at their next reload");
+    }
+    if (w) {
+        free(w->waiting);
+        free(w);
+    }
+    /* Nobody to wait for: answered on the next turn, as promised (never before this returns). */
+    struct later *l = malloc(sizeof(*l));
+    if (l) {
+        *l = (struct later){.msg.handle = on_later, .done = done, .arg = arg};
+        if (inbox_push(c->deps.inbox, &l->msg) == 0)
+            return;
+        free(l);
+    }
+    done(arg); /* the inbox is full or closing: better now than never */
+}
+
+void cluster_on_registry_ack(cluster_t *c, const cJSON *body)
+{
+    const char *node = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "node"));
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(body, "seq");
+    if (!node || !cJSON_IsNumber(seq))
+        return;
+    for (struct cluster_wait *w = c->waits; w; w = w->next) {
+        if (w->seq != (uint64_t)seq->valuedouble)
+            continue;
+        for (size_t i = 0; i < c->npeers; i++)
+            if (strcmp(c->peers[i].name, node) == 0)
+                w->waiting[i] = false;
+        if (wait_complete(c, w))
+            wait_finish(c, w);
+        return;
+    }
+}
+
+void cluster_sync_peer_gone(cluster_t *c, size_t peer)
+{
+    struct cluster_wait *w = c->waits;
+    while (w) {
+        struct cluster_wait *next = w->next;
+        w->waiting[peer] = false;
+        if (wait_complete(c, w))
+            wait_finish(c, w);
+        w = next;
+    }
+}
+
+void cluster_sync_expire(cluster_t *c, bool all)
+{
+    uint64_t now = c->started ? uv_now(c->deps.loop) : 0;
+    struct cluster_wait *w = c->waits;
+    while (w) {
+        struct cluster_wait *next = w->next;
+        if (all || now >= w->deadline_ms) {
+            if (!all)
+                log_warn("cluster: a registry change was not acknowledged by every node within "
+                         "%u ms; answering anyway",
+                         c->opts.node_timeout_ms);
+            wait_finish(c, w);
+        }
+        w = next;
+    }
+}
+
+/* ---- the other nodes ---- */
+
+/* A reload for another node's change, then its cut-offs, then the acknowledgement. */
+struct reload {
+    db_job_t job;
+    cluster_t *c;
+    char node[33];
+    uint64_t seq;
+    char *ends;
+    bool tenant;
+    const char *reason; /* one of the literals below: sessions_end keeps the pointer */
+};
+
+static int run_reload(db_job_t *job, MYSQL *conn)
+{
+    struct reload *r = container_of(job, struct reload, job);
+    char err[256];
+    int rc = admin_reload(r->c->deps.registry, conn, err, sizeof(err));
+    if (rc != IOT_OK && rc != IOT_EDB)
+        log_error("cluster: reload after node %s's change: %s", r->node, err);
+    return rc;
+}
+
+static void ack(cluster_t *c, const char *node, uint64_t seq)
+{
+    char subject[CLUSTER_SUBJECT_LEN];
+    snprintf(subject, sizeof(subject), "iotd.n.%s.ack", node);
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "node", c->node);
+    cJSON_AddNumberToObject(body, "seq", (double)seq);
+    cluster_publish(c, subject, NULL, body);
+}
+
+static void reload_free(struct reload *r)
+{
+    free(r->ends);
+    free(r);
+}
+
+static void on_reload_ended(size_t ended, void *arg)
+{
+    struct reload *r = arg;
+    if (ended)
+        log_info("cluster: node %s's change of %s: %zu session%s ended here", r->node, r->ends,
+                 ended, ended == 1 ? "" : "s");
+    if (!r->c->stopping)
+        ack(r->c, r->node, r->seq);
+    reload_free(r);
+}
+
+/* The reasons a change gives its cut-offs (control_commands.c), as literals that outlive the
+ * closes; anything else reads "removed". */
+static const char *reason_literal(const char *reason)
+{
+    static const char *const known[] = {"removed", "disabled",         "rekeyed",
+                                        "kicked",  "password_changed", "role_changed"};
+    for (size_t i = 0; reason && i < sizeof(known) / sizeof(known[0]); i++)
+        if (strcmp(reason, known[i]) == 0)
+            return known[i];
+    return "removed";
+}
+
+static void on_reloaded(inbox_msg_t *msg, void *loop_data)
+{
+    struct reload *r = container_of(msg, struct reload, job.done);
+    cluster_t *c = r->c;
+    (void)loop_data;
+    if (c->stopping) {
+        reload_free(r);
+        return;
+    }
+    if (c->deps.hub)
+        hub_alarm_rules_changed(c->deps.hub); /* the change may have been an alarm rule's */
+    if (r->ends && c->deps.sessions &&
+        sessions_end(c->deps.sessions, c->deps.inbox,
+                     r->tenant ? SESSIONS_OF_TENANT : SESSIONS_OF_PRINCIPAL, r->ends, r->reason,
+                     on_reload_ended, r) == IOT_OK)
+        return;
+    ack(c, r->node, r->seq);
+    reload_free(r);
+}
+
+void cluster_on_registry(cluster_t *c, const cJSON *body)
+{
+    const char *node = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "node"));
+    const cJSON *seq = cJSON_GetObjectItemCaseSensitive(body, "seq");
+    const char *ends = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "ends"));
+    if (!node || !cJSON_IsNumber(seq) || strlen(node) > 32)
+        return;
+    struct reload *r = calloc(1, sizeof(*r));
+    if (!r || (ends && !(r->ends = strdup(ends)))) {
+        free(r);
+        log_error("cluster: out of memory for node %s's registry change", node);
+        return;
+    }
+    r->c = c;
+    snprintf(r->node, sizeof(r->node), "%s", node);
+    r->seq = (uint64_t)seq->valuedouble;
+    r->tenant = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "tenant"));
+    r->reason =
+        reason_literal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "reason")));
+    r->job.run = run_reload;
+    r->job.reply_to = c->deps.inbox;
+    r->job.done.handle = on_reloaded;
+    if (db_pool_submit(c->deps.db, &r->job) != IOT_OK) {
+        log_error("cluster: the database queue refused the reload for node %s's change", node);
+        reload_free(r);
+    }
+}
+
+/* ---- events ---- */
+
+void cluster_events_durable(cluster_t *c, struct event *const *events, size_t n)
+{
+    cJSON *body = NULL, *list = NULL;
+    for (size_t i = 0; c && !c->stopping && i < n; i++) {
+        const struct event *ev = events[i];
+        if (ev->duplicate || ev->kind != EVENT_KIND_EVENT)
+            continue;
+        if (!body) {
+            body = cJSON_CreateObject();
+            cJSON_AddStringToObject(body, "node", c->node);
+            list = cJSON_AddArrayToObject(body, "events");
+        }
+        cJSON *e = cJSON_CreateObject();
+        cJSON_AddStringToObject(e, "tenant", ev->tenant);
+        cJSON_AddStringToObject(e, "device", ev->device);
+        cJSON_AddStringToObject(e, "type", ev->type);
+        cJSON_AddStringToObject(e, "name", ev->name);
+        cJSON_AddNumberToObject(e, "seq", ev->seq);
+        cJSON_AddNumberToObject(e, "ts", (double)ev->ts_ms);
+        cJSON_AddNumberToObject(e, "id", (double)ev->id);
+        cJSON *fields = cJSON_AddArrayToObject(e, "fields");
+        for (unsigned k = 0; k < ev->nfields; k++)
+            cJSON_AddItemToArray(fields, cJSON_CreateString(event_field_at(ev, k)));
+        cJSON_AddItemToArray(list, e);
+    }
+    if (body)
+        cluster_publish(c, "iotd.events", NULL, body);
+}
+
+void cluster_on_events(cluster_t *c, const cJSON *body)
+{
+    const cJSON *e;
+    if (!c->deps.hub)
+        return;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(body, "events"))
+    {
+        const char *fields[64];
+        unsigned nfields =
+            cluster_strings(cJSON_GetObjectItemCaseSensitive(e, "fields"), fields, 64);
+        const cJSON *seq = cJSON_GetObjectItemCaseSensitive(e, "seq"),
+                    *ts = cJSON_GetObjectItemCaseSensitive(e, "ts"),
+                    *id = cJSON_GetObjectItemCaseSensitive(e, "id");
+        const char *tenant = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "tenant"));
+        const char *device = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "device"));
+        const char *type = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "type"));
+        const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "name"));
+        if (!tenant || !device || !type || !name || !cJSON_IsNumber(seq) || !cJSON_IsNumber(ts))
+            continue;
+        struct event *ev =
+            event_new(EVENT_KIND_EVENT, tenant, device, type, name, (uint32_t)seq->valuedouble,
+                      (int64_t)ts->valuedouble, nfields, fields);
+        if (!ev)
+            continue;
+        ev->id = cJSON_IsNumber(id) ? (uint64_t)id->valuedouble : 0;
+        hub_publish(c->deps.hub, ev);
+        event_unref(ev);
+    }
+}
