@@ -48,6 +48,8 @@ int cluster_new(cluster_t **out, const struct cluster_options *opts, presence_t 
              (unsigned long long)(uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL)));
     snprintf(c->relay_subject, sizeof(c->relay_subject), "iotd.n.%s.relay", c->node);
     atomic_init(&c->connected, false);
+    atomic_init(&c->stopping, false);
+    atomic_init(&c->link, NULL);
     presence_set_local_name(presence, c->node);
     cluster_presence_observe(c);
     *out = c;
@@ -58,12 +60,13 @@ bool cluster_publish(cluster_t *c, const char *subject, const char *reply, cJSON
 {
     char *text = body ? cJSON_PrintUnformatted(body) : NULL;
     cJSON_Delete(body);
-    if (!text || !c->nc) {
+    natsConnection *nc = atomic_load(&c->link);
+    if (!text || !nc) {
         free(text);
         return false;
     }
-    natsStatus s = reply ? natsConnection_PublishRequestString(c->nc, subject, reply, text)
-                         : natsConnection_PublishString(c->nc, subject, text);
+    natsStatus s = reply ? natsConnection_PublishRequestString(nc, subject, reply, text)
+                         : natsConnection_PublishString(nc, subject, text);
     free(text);
     if (s != NATS_OK)
         log_debug("cluster: publish on %s: %s", subject, natsStatus_GetText(s));
@@ -338,6 +341,7 @@ int cluster_start(cluster_t *c, const struct cluster_deps *deps, char *err, size
         s = make_options(c, &o);
     if (s == NATS_OK) {
         s = natsConnection_Connect(&c->nc, o);
+        atomic_store(&c->link, c->nc);
         if (s == NATS_NOT_YET_CONNECTED) {
             log_warn("cluster: no NATS server of %s answers yet; retrying in the background",
                      c->opts.nats);
@@ -403,6 +407,19 @@ cJSON *cluster_status(cluster_t *c)
         cJSON_AddItemToArray(nodes, node);
     }
     free(rows);
+    const struct cluster_traffic *t = &c->traffic;
+    cJSON *traffic = cJSON_AddObjectToObject(st, "traffic");
+    cJSON_AddNumberToObject(traffic, "requests_out", (double)t->requests_out);
+    cJSON_AddNumberToObject(traffic, "answers_in", (double)t->answers_in);
+    cJSON_AddNumberToObject(traffic, "timeouts", (double)t->timeouts);
+    cJSON_AddNumberToObject(traffic, "node_gone", (double)t->node_gone);
+    cJSON_AddNumberToObject(traffic, "latency_ms_avg",
+                            t->answers_in ? (double)t->latency_ns_sum / 1e6 / t->answers_in : 0);
+    cJSON_AddNumberToObject(traffic, "requests_in", (double)t->requests_in);
+    cJSON_AddNumberToObject(traffic, "events_out", (double)t->events_out);
+    cJSON_AddNumberToObject(traffic, "events_in", (double)t->events_in);
+    cJSON_AddNumberToObject(traffic, "changes_out", (double)t->changes_out);
+    cJSON_AddNumberToObject(traffic, "changes_in", (double)t->changes_in);
     return st;
 }
 
@@ -416,6 +433,7 @@ void cluster_stop(cluster_t *c)
             natsSubscription_Unsubscribe(c->subs[i]);
     if (c->nc) {
         heartbeat_send(c, true);
+        atomic_store(&c->link, NULL);
         /* Flushes what is queued (our last releases reach the others), then closes. */
         natsConnection_FlushTimeout(c->nc, 500);
         natsConnection_Close(c->nc);

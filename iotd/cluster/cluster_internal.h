@@ -36,6 +36,14 @@ struct cluster_peer {
     bool live;
 };
 
+/* What crossed to and from the other nodes, counted on the main loop (iotctl status). */
+struct cluster_traffic {
+    uint64_t requests_out, answers_in, timeouts, node_gone; /* requests sent to other nodes */
+    uint64_t latency_ns_sum;                                /* of the answered ones */
+    uint64_t requests_in;                                   /* requests run for other nodes */
+    uint64_t events_out, events_in, changes_out, changes_in;
+};
+
 /* A registry change waiting for the other nodes' acknowledgements. */
 struct cluster_wait {
     struct cluster_wait *next;
@@ -53,10 +61,14 @@ struct cluster {
     char node[33];
     char boot[17];
     char relay_subject[CLUSTER_SUBJECT_LEN]; /* iotd.n.<me>.relay: what others send us */
-    natsConnection *nc;
+    natsConnection *nc;                      /* the main loop's */
+    /* nc for the other threads (the presence observer on the io threads): NULL before the
+     * start and from the stop on. nc itself is destroyed only once they are all gone. */
+    _Atomic(natsConnection *) link;
     natsSubscription *subs[5];
     atomic_bool connected;
-    bool started, stopping;
+    atomic_bool stopping; /* read by the io threads too */
+    bool started;
     uv_timer_t heartbeat; /* heartbeats and the node table's expiry */
     uv_timer_t deadline;  /* head of requests_out's deadlines */
     struct cluster_peer *peers;
@@ -64,6 +76,7 @@ struct cluster {
     /* Requests sent to other nodes, by deadline (struct relay_request's deadline node). */
     struct deadline_list requests_out;
     uint32_t next_request_id;
+    struct cluster_traffic traffic; /* the main loop's, for status */
     struct cluster_wait *waits;
     uint64_t next_seq;
     uint64_t reloads_pending;

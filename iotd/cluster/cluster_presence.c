@@ -47,8 +47,8 @@ static void add_claim(cJSON *devices, const struct presence_entry *e)
 static void on_claimed(void *arg, const struct presence_entry *e)
 {
     cluster_t *c = arg;
-    if (!c->nc || c->stopping)
-        return;
+    if (c->stopping)
+        return; /* (and before the start, cluster_publish finds no link) */
     cJSON *body = presence_body(c, "claim");
     add_claim(cJSON_GetObjectItemCaseSensitive(body, "devices"), e);
     cluster_publish(c, "iotd.presence", NULL, body);
@@ -57,8 +57,8 @@ static void on_claimed(void *arg, const struct presence_entry *e)
 static void on_released(void *arg, const char *device_id, uint64_t serial)
 {
     cluster_t *c = arg;
-    if (!c->nc || c->stopping)
-        return;
+    if (c->stopping)
+        return; /* (and before the start, cluster_publish finds no link) */
     cJSON *body = presence_body(c, "release");
     cJSON *d = cJSON_CreateObject();
     cJSON_AddStringToObject(d, "id", device_id);

@@ -60,6 +60,7 @@ static void on_deadline(uv_timer_t *timer)
     while (c->requests_out.head && c->requests_out.head->at <= now) {
         struct relay_request *req =
             container_of(c->requests_out.head, struct relay_request, deadline);
+        c->traffic.timeouts++;
         finish(c, req, RELAY_TIMEOUT, "its node did not answer in time", 0, NULL);
     }
     deadline_arm(c);
@@ -135,6 +136,7 @@ static void on_request_out(inbox_msg_t *msg, void *loop_data)
         finish(c, req, RELAY_OFFLINE, "the cluster link is down", 0, NULL);
         return;
     }
+    c->traffic.requests_out++;
     deadline_list_insert(&c->requests_out, &req->deadline, now_ms + left + ANSWER_GRACE_MS);
     deadline_arm(c);
 }
@@ -184,6 +186,8 @@ void cluster_on_relay_answer(cluster_t *c, const cJSON *body)
         const char *why = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "why"));
         enum relay_outcome o =
             outcome_named(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "outcome")));
+        c->traffic.answers_in++;
+        c->traffic.latency_ns_sum += uv_hrtime() - req->started_ns;
         finish(c, req, o, why && why[0] ? why : NULL, nargs, args);
         deadline_arm(c);
         return;
@@ -197,8 +201,10 @@ void cluster_relay_node_gone(cluster_t *c, uint16_t id)
     while (n) {
         struct deadline_node *next = n->next;
         struct relay_request *req = container_of(n, struct relay_request, deadline);
-        if (id == 0 || req->device_io == id)
+        if (id == 0 || req->device_io == id) {
+            c->traffic.node_gone++;
             finish(c, req, RELAY_OFFLINE, "its node is gone", 0, NULL);
+        }
         n = next;
     }
     if (c->started)
@@ -276,6 +282,7 @@ void cluster_on_relay_request(cluster_t *c, const cJSON *body)
         return;
     }
     req->audited_elsewhere = true;
+    c->traffic.requests_in++;
     enum relay_outcome o = sessions_relay(c->deps.sessions, -1, req);
     if (o != RELAY_OK) {
         answer_back(c, p->id, rid, o, NULL, 0, NULL, 0);

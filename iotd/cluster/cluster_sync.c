@@ -86,6 +86,7 @@ void cluster_registry_changed(cluster_t *c, const char *ends, bool ends_tenant, 
             cJSON_AddStringToObject(body, "reason", reason ? reason : "removed");
         }
         if (cluster_publish(c, "iotd.registry", NULL, body)) {
+            c->traffic.changes_out++;
             w->next = c->waits;
             c->waits = w;
             return;
@@ -166,6 +167,7 @@ struct reload {
     char *ends;
     bool tenant;
     const char *reason; /* one of the literals below: sessions_end keeps the pointer */
+    uint64_t asked_ns;  /* when the notification arrived */
 };
 
 static int run_reload(db_job_t *job, MYSQL *conn)
@@ -226,6 +228,9 @@ static void on_reloaded(inbox_msg_t *msg, void *loop_data)
         reload_free(r);
         return;
     }
+    log_debug("cluster: node %s's change %llu reloaded in %llu ms", r->node,
+              (unsigned long long)r->seq,
+              (unsigned long long)((uv_hrtime() - r->asked_ns) / 1000000));
     if (c->deps.hub)
         hub_alarm_rules_changed(c->deps.hub); /* the change may have been an alarm rule's */
     if (r->ends && c->deps.sessions &&
@@ -256,6 +261,8 @@ void cluster_on_registry(cluster_t *c, const cJSON *body)
     r->tenant = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(body, "tenant"));
     r->reason =
         reason_literal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "reason")));
+    c->traffic.changes_in++;
+    r->asked_ns = uv_hrtime();
     r->job.run = run_reload;
     r->job.reply_to = c->deps.inbox;
     r->job.done.handle = on_reloaded;
@@ -291,6 +298,7 @@ void cluster_events_durable(cluster_t *c, struct event *const *events, size_t n)
         for (unsigned k = 0; k < ev->nfields; k++)
             cJSON_AddItemToArray(fields, cJSON_CreateString(event_field_at(ev, k)));
         cJSON_AddItemToArray(list, e);
+        c->traffic.events_out++;
     }
     if (body)
         cluster_publish(c, "iotd.events", NULL, body);
@@ -322,6 +330,7 @@ void cluster_on_events(cluster_t *c, const cJSON *body)
             continue;
         ev->id = cJSON_IsNumber(id) ? (uint64_t)id->valuedouble : 0;
         hub_publish(c->deps.hub, ev);
+        c->traffic.events_in++;
         event_unref(ev);
     }
 }

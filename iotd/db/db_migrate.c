@@ -9,11 +9,12 @@
  * values (the lock, the version) goes through prepared statements.
  *
  * On a Galera cluster (several iotd nodes starting at once against an empty database, each on
- * its own Galera node) GET_LOCK is refused (ER_NOT_SUPPORTED_YET: a named lock would hold on
- * one Galera node only). There the lock is a row instead: whoever inserts id 1 into
- * iotd_migrate_lock holds it (a second insert fails with a duplicate key on the same node, or
- * with a certification conflict across nodes) until it deletes the row; a row whose holder
- * crashed expires after MIGRATE_LOCK_LEASE_S. Migrations are idempotent with respect to
+ * its own Galera node) a named lock holds on one Galera node only: MariaDB 10.11 grants
+ * GET_LOCK('x') on two nodes at once (measured), later versions refuse it
+ * (ER_NOT_SUPPORTED_YET). So with wsrep_on (or when GET_LOCK is refused) the lock is a row: whoever
+ * inserts id 1 into iotd_migrate_lock holds it (a second insert fails with a duplicate key on the
+ * same node, or with a certification conflict across nodes) until it deletes the row; a row whose
+ * holder crashed expires after MIGRATE_LOCK_LEASE_S. Migrations are idempotent with respect to
  * schema_version: the next holder sees what the first applied and applies nothing twice.
  */
 #include "db/db.h"
@@ -244,10 +245,16 @@ int db_migrate_list(MYSQL *conn, const struct db_migration *list, size_t count, 
     }
     unsigned code = 0;
     char holder[128] = "iotd";
-    rc = stmt_exec_errno(conn, "SELECT GET_LOCK('" MIGRATE_LOCK_NAME "', ?)", &lock_timeout, NULL,
-                         &got, &is_null, &code, err, errlen);
-    if (rc != 0 && code == ER_NOT_SUPPORTED_YET_CODE) {
-        /* Galera: the row lock instead. */
+    long long wsrep = 0;
+    /* A server without Galera support has no such variable: an error, so not Galera. */
+    bool galera =
+        stmt_exec(conn, "SELECT @@wsrep_on", NULL, NULL, &wsrep, NULL, err, errlen) == 0 &&
+        wsrep == 1;
+    if (!galera)
+        rc = stmt_exec_errno(conn, "SELECT GET_LOCK('" MIGRATE_LOCK_NAME "', ?)", &lock_timeout,
+                             NULL, &got, &is_null, &code, err, errlen);
+    if (galera || (rc != 0 && code == ER_NOT_SUPPORTED_YET_CODE)) {
+        /* Galera, or a server refusing named locks: the row lock instead. */
         char host[64] = "";
         gethostname(host, sizeof host - 1);
         snprintf(holder, sizeof holder, "%s pid %ld", host, (long)getpid());
@@ -256,6 +263,10 @@ int db_migrate_list(MYSQL *conn, const struct db_migration *list, size_t count, 
         row_locked = true;
         got = 1;
         is_null = false;
+        /* Read what the previous holder wrote on its node before deciding what to apply. */
+        static const char sync_wait[] = "SET SESSION wsrep_sync_wait = 1";
+        if (galera)
+            ddl_exec(conn, sync_wait, sizeof sync_wait - 1);
     }
     if (rc != 0)
         goto out;

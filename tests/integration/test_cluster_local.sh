@@ -187,6 +187,14 @@ expect_on 0 a --json audit --device dev1 --limit 100
 n=$(json_get 'sum(1 for r in j["audit"] if r["message"] == "fail_op")')
 [ "$n" = 1 ] || fail "fail_op audited $n times: $OUT"
 
+# What crossed, as status counts it: a sent its requests to b, which ran them.
+on a --json status
+[ "$(json_get 'j["cluster"]["traffic"]["requests_out"] >= 5 and j["cluster"]["traffic"]["answers_in"] >= 5')" = True ] ||
+    fail "a's traffic: $OUT"
+on b --json status
+[ "$(json_get 'j["cluster"]["traffic"]["requests_in"] >= 6 and j["cluster"]["traffic"]["changes_in"] >= 10')" = True ] ||
+    fail "b's traffic: $OUT"
+
 # --- a revocation through a denies the next message on b (dev1 is b's own device)
 expect_on 0 b send --as alice@acme dev1 echo before
 expect_on 0 a access revoke "$alice_rule" --tenant acme
