@@ -172,11 +172,17 @@ static void heartbeat_send(cluster_t *c, bool leaving)
     cluster_publish(c, "iotd.hb", NULL, hb);
 }
 
+/* The node table's clock, every node_timeout_ms / 20: a silent node is dropped within
+ * node_timeout_ms of its last message (so of its death) give or take that tick, not a whole
+ * heartbeat later; the heartbeat goes out when due. */
 static void on_heartbeat(uv_timer_t *timer)
 {
     cluster_t *c = timer->data;
     uint64_t now = uv_now(c->deps.loop);
-    heartbeat_send(c, false);
+    if (now - c->heartbeat_sent_ms >= c->opts.heartbeat_ms) {
+        heartbeat_send(c, false);
+        c->heartbeat_sent_ms = now;
+    }
     for (size_t i = 0; i < c->npeers; i++)
         if (c->peers[i].live && now - c->peers[i].last_ms >= c->opts.node_timeout_ms)
             peer_gone(c, i, "silent too long");
@@ -367,7 +373,9 @@ int cluster_start(cluster_t *c, const struct cluster_deps *deps, char *err, size
     uv_timer_init(c->deps.loop, &c->heartbeat);
     uv_timer_init(c->deps.loop, &c->deadline);
     c->heartbeat.data = c->deadline.data = c;
-    uv_timer_start(&c->heartbeat, on_heartbeat, c->opts.heartbeat_ms, c->opts.heartbeat_ms);
+    unsigned tick = c->opts.node_timeout_ms / 20 > 5 ? c->opts.node_timeout_ms / 20 : 5;
+    c->heartbeat_sent_ms = uv_now(c->deps.loop);
+    uv_timer_start(&c->heartbeat, on_heartbeat, tick, tick);
     c->started = true;
     log_info("cluster: node %s, NATS %s, heartbeat %u ms, node timeout %u ms", c->node,
              c->opts.nats, c->opts.heartbeat_ms, c->opts.node_timeout_ms);

@@ -69,8 +69,9 @@ struct cluster {
     atomic_bool connected;
     atomic_bool stopping; /* read by the io threads too */
     bool started;
-    uv_timer_t heartbeat; /* heartbeats and the node table's expiry */
-    uv_timer_t deadline;  /* head of requests_out's deadlines */
+    uv_timer_t heartbeat;       /* heartbeats and the node table's expiry */
+    uint64_t heartbeat_sent_ms; /* loop time of our last heartbeat */
+    uv_timer_t deadline;        /* head of requests_out's deadlines */
     struct cluster_peer *peers;
     size_t npeers, cap_peers;
     /* Requests sent to other nodes, by deadline (struct relay_request's deadline node). */

@@ -242,8 +242,22 @@ grep -q "got echo now on c" "$T_DIR/dev1-c.log" || fail "the request did not rea
 start_ms=$(date +%s%3N)
 kill -KILL "${NODE_PID[c]}"
 wait_device_node a dev1 - $((NODE_TIMEOUT_MS + 2 * HEARTBEAT_MS + 1000))
-elapsed=$(($(date +%s%3N) - start_ms))
-echo "dev1 gone from a ${elapsed} ms after c was killed"
+# When a dropped c's devices, by its log's clock (polling through iotctl adds its own time).
+dropped_ms=$(python3 - "$T_LOG" <<'PY'
+import datetime, sys
+for line in open(sys.argv[1]):
+    if "cluster: node c silent too long" in line:
+        t = datetime.datetime.strptime(line.split()[0], "%Y-%m-%dT%H:%M:%S.%fZ")
+        print(int(t.replace(tzinfo=datetime.timezone.utc).timestamp() * 1000))
+PY
+)
+[ -n "$dropped_ms" ] || fail "a did not log c's death"
+elapsed=$((dropped_ms - start_ms))
+echo "a dropped c's devices ${elapsed} ms after c was killed"
+# Within node_timeout_ms of its last heartbeat, so of the kill, give or take a tick of a's
+# clock (node_timeout_ms / 20) and the log's own time.
+[ "$elapsed" -le $((NODE_TIMEOUT_MS + NODE_TIMEOUT_MS / 20 + 100)) ] ||
+    fail "c's devices dropped ${elapsed} ms after the kill, node_timeout_ms is $NODE_TIMEOUT_MS"
 wait_nodes a a,b
 expect_on 9 a send --as alice@acme dev1 echo x
 kill "$dev1c" 2>/dev/null
@@ -267,5 +281,15 @@ expect_on 0 b send --as alice@acme dev3 echo "after nats came back"
 [ "$OUT" = "after nats came back" ] || fail "relay after reconnect: $OUT"
 
 kill "$dev3" 2>/dev/null
-on b status
+
+# --- a node stopped with SIGTERM leaves at once (no node_timeout_ms wait) and exits cleanly
+$client "$addr_b" serve dev1 thermo "$k1" >"$T_DIR/dev1-b2.log" 2>&1 &
+wait_device_node a dev1 b
+kill -TERM "${NODE_PID[b]}"
+rc=0
+wait "${NODE_PID[b]}" || rc=$?
+[ $rc -eq 0 ] || fail "node b exited with $rc after SIGTERM: $(tail -n 30 "$T_DIR/node-b/iotd.log")"
+[ "$(device_node a dev1)" = - ] || fail "b's device still online on a after b left"
+wait_nodes a a
+t_stop
 t_done
