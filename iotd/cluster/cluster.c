@@ -366,6 +366,8 @@ int cluster_start(cluster_t *c, const struct cluster_deps *deps, char *err, size
     if (s == NATS_OK)
         s = natsConnection_Subscribe(&c->subs[4], c->nc, mine, on_nats_msg, c);
     natsOptions_Destroy(o);
+    if (s == NATS_OK && cluster_alarms_start(c) != 0)
+        s = NATS_NO_MEMORY;
     if (s != NATS_OK) {
         snprintf(err, errlen, "[cluster] nats %s: %s", c->opts.nats, natsStatus_GetText(s));
         return IOT_EIO;
@@ -446,6 +448,7 @@ void cluster_stop(cluster_t *c)
         natsConnection_FlushTimeout(c->nc, 500);
         natsConnection_Close(c->nc);
     }
+    cluster_alarms_stop(c);
     cluster_relay_stop(c);
     cluster_sync_expire(c, true);
     if (c->started) {

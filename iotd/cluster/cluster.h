@@ -69,12 +69,13 @@ int cluster_start(cluster_t *c, const struct cluster_deps *deps, char *err, size
 cJSON *cluster_status(cluster_t *c);
 
 /* A registry change committed here (already published in this node's snapshot): tell the other
- * nodes, which reload it (and end the sessions of ends, a principal or with ends_tenant a
- * tenant, with reason, as this node did), and call done(arg) once every live node has
- * acknowledged, or after node_timeout_ms (logged), or at once when there is no other node.
- * Main loop; done runs on it, never before this returns. ends may be NULL. */
-void cluster_registry_changed(cluster_t *c, const char *ends, bool ends_tenant, const char *reason,
-                              void (*done)(void *arg), void *arg);
+ * nodes, which reload it (registry false: only their alarm rules; and end the sessions of ends,
+ * a principal or with ends_tenant a tenant, with reason, as this node did), and call done(arg)
+ * once every live node has acknowledged, or after node_timeout_ms (logged), or at once when
+ * there is no other node. Main loop; done runs on it, never before this returns. ends may be
+ * NULL. */
+void cluster_registry_changed(cluster_t *c, bool registry, const char *ends, bool ends_tenant,
+                              const char *reason, void (*done)(void *arg), void *arg);
 
 /* Durable events of this node's devices (the store's completion, after hub_durable): streamed
  * to the other nodes' subscribers. Duplicates are not. Main loop. */

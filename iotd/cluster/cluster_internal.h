@@ -78,6 +78,8 @@ struct cluster {
     struct deadline_list requests_out;
     uint32_t next_request_id;
     struct cluster_traffic traffic; /* the main loop's, for status */
+    uint64_t alarm_sub;             /* our subscription to this node's alarm transitions (hub) */
+    bool injecting; /* handing another node's items to the hub: not ours to send on */
     struct cluster_wait *waits;
     uint64_t next_seq;
     uint64_t reloads_pending;
@@ -117,6 +119,9 @@ void cluster_relay_stop(cluster_t *c);
 void cluster_on_registry(cluster_t *c, const cJSON *body);
 void cluster_on_registry_ack(cluster_t *c, const cJSON *body);
 void cluster_on_events(cluster_t *c, const cJSON *body);
+/* Send this node's alarm transitions on to the others (a hub subscription); and stop. */
+int cluster_alarms_start(cluster_t *c);
+void cluster_alarms_stop(cluster_t *c);
 /* A peer (index) is gone: the waits no longer wait for it. */
 void cluster_sync_peer_gone(cluster_t *c, size_t peer);
 /* Finish the waits past their deadline (all of them with all). */

@@ -12,7 +12,10 @@
  *
  * Events: stored once, by the device's node, as on a single node; once durable they are sent
  * on iotd.events and every other node gives them to its subscribers (hub_publish), so a watch
- * on any node sees every node's devices. Alarm rules run only on the device's node (its hub).
+ * on any node sees every node's devices. Alarm rules run only on the device's node (its hub);
+ * the transitions its hub streams (raised, cleared, acknowledged: also an operator's ack on
+ * this node) are sent on the same way, taken from the hub by a subscription of our own, which
+ * skips the items we are handing to the hub from other nodes.
  */
 #include "cluster/cluster_internal.h"
 
@@ -61,8 +64,8 @@ static void on_later(inbox_msg_t *msg, void *loop_data)
     free(l);
 }
 
-void cluster_registry_changed(cluster_t *c, const char *ends, bool ends_tenant, const char *reason,
-                              void (*done)(void *arg), void *arg)
+void cluster_registry_changed(cluster_t *c, bool registry, const char *ends, bool ends_tenant,
+                              const char *reason, void (*done)(void *arg), void *arg)
 {
     struct cluster_wait *w = calloc(1, sizeof(*w));
     bool any = false;
@@ -80,6 +83,7 @@ void cluster_registry_changed(cluster_t *c, const char *ends, bool ends_tenant, 
         cJSON *body = cJSON_CreateObject();
         cJSON_AddStringToObject(body, "node", c->node);
         cJSON_AddNumberToObject(body, "seq", (double)w->seq);
+        cJSON_AddBoolToObject(body, "registry", registry);
         if (ends) {
             cJSON_AddStringToObject(body, "ends", ends);
             cJSON_AddBoolToObject(body, "tenant", ends_tenant);
@@ -266,6 +270,10 @@ void cluster_on_registry(cluster_t *c, const cJSON *body)
     r->job.run = run_reload;
     r->job.reply_to = c->deps.inbox;
     r->job.done.handle = on_reloaded;
+    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(body, "registry"))) {
+        on_reloaded(&r->job.done, NULL); /* alarm rules only: the hub reloads them */
+        return;
+    }
     if (db_pool_submit(c->deps.db, &r->job) != IOT_OK) {
         log_error("cluster: the database queue refused the reload for node %s's change", node);
         reload_free(r);
@@ -273,6 +281,24 @@ void cluster_on_registry(cluster_t *c, const cJSON *body)
 }
 
 /* ---- events ---- */
+
+/* An event or alarm item as JSON, into list. */
+static void add_item(cJSON *list, const struct event *ev)
+{
+    cJSON *e = cJSON_CreateObject();
+    cJSON_AddStringToObject(e, "kind", event_kind_name(ev->kind));
+    cJSON_AddStringToObject(e, "tenant", ev->tenant);
+    cJSON_AddStringToObject(e, "device", ev->device);
+    cJSON_AddStringToObject(e, "type", ev->type);
+    cJSON_AddStringToObject(e, "name", ev->name);
+    cJSON_AddNumberToObject(e, "seq", ev->seq);
+    cJSON_AddNumberToObject(e, "ts", (double)ev->ts_ms);
+    cJSON_AddNumberToObject(e, "id", (double)ev->id);
+    cJSON *fields = cJSON_AddArrayToObject(e, "fields");
+    for (unsigned k = 0; k < ev->nfields; k++)
+        cJSON_AddItemToArray(fields, cJSON_CreateString(event_field_at(ev, k)));
+    cJSON_AddItemToArray(list, e);
+}
 
 void cluster_events_durable(cluster_t *c, struct event *const *events, size_t n)
 {
@@ -286,22 +312,37 @@ void cluster_events_durable(cluster_t *c, struct event *const *events, size_t n)
             cJSON_AddStringToObject(body, "node", c->node);
             list = cJSON_AddArrayToObject(body, "events");
         }
-        cJSON *e = cJSON_CreateObject();
-        cJSON_AddStringToObject(e, "tenant", ev->tenant);
-        cJSON_AddStringToObject(e, "device", ev->device);
-        cJSON_AddStringToObject(e, "type", ev->type);
-        cJSON_AddStringToObject(e, "name", ev->name);
-        cJSON_AddNumberToObject(e, "seq", ev->seq);
-        cJSON_AddNumberToObject(e, "ts", (double)ev->ts_ms);
-        cJSON_AddNumberToObject(e, "id", (double)ev->id);
-        cJSON *fields = cJSON_AddArrayToObject(e, "fields");
-        for (unsigned k = 0; k < ev->nfields; k++)
-            cJSON_AddItemToArray(fields, cJSON_CreateString(event_field_at(ev, k)));
-        cJSON_AddItemToArray(list, e);
+        add_item(list, ev);
         c->traffic.events_out++;
     }
     if (body)
         cluster_publish(c, "iotd.events", NULL, body);
+}
+
+/* Our hub subscription: a transition of this node's alarms, unless it came from elsewhere. */
+static void on_local_alarm(void *arg, struct event *item)
+{
+    cluster_t *c = arg;
+    if (c->injecting || c->stopping || item->kind != EVENT_KIND_ALARM)
+        return;
+    cJSON *body = cJSON_CreateObject();
+    cJSON_AddStringToObject(body, "node", c->node);
+    add_item(cJSON_AddArrayToObject(body, "events"), item);
+    c->traffic.events_out++;
+    cluster_publish(c, "iotd.events", NULL, body);
+}
+
+int cluster_alarms_start(cluster_t *c)
+{
+    struct hub_filter f = {.alarms = HUB_ALARMS_ONLY}; /* every tenant, as an operator */
+    return c->deps.hub ? hub_subscribe(c->deps.hub, &f, on_local_alarm, c, &c->alarm_sub) : 0;
+}
+
+void cluster_alarms_stop(cluster_t *c)
+{
+    if (c->deps.hub && c->alarm_sub)
+        hub_unsubscribe(c->deps.hub, c->alarm_sub);
+    c->alarm_sub = 0;
 }
 
 void cluster_on_events(cluster_t *c, const cJSON *body)
@@ -323,13 +364,17 @@ void cluster_on_events(cluster_t *c, const cJSON *body)
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "name"));
         if (!tenant || !device || !type || !name || !cJSON_IsNumber(seq) || !cJSON_IsNumber(ts))
             continue;
+        const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "kind"));
+        bool alarm = kind && strcmp(kind, event_kind_name(EVENT_KIND_ALARM)) == 0;
         struct event *ev =
-            event_new(EVENT_KIND_EVENT, tenant, device, type, name, (uint32_t)seq->valuedouble,
-                      (int64_t)ts->valuedouble, nfields, fields);
+            event_new(alarm ? EVENT_KIND_ALARM : EVENT_KIND_EVENT, tenant, device, type, name,
+                      (uint32_t)seq->valuedouble, (int64_t)ts->valuedouble, nfields, fields);
         if (!ev)
             continue;
         ev->id = cJSON_IsNumber(id) ? (uint64_t)id->valuedouble : 0;
+        c->injecting = true; /* our own subscription must not send it back */
         hub_publish(c->deps.hub, ev);
+        c->injecting = false;
         c->traffic.events_in++;
         event_unref(ev);
     }

@@ -187,9 +187,10 @@ static void control_job_done(inbox_msg_t *msg, void *loop_data)
     }
     if (ex->after)
         ex->after(&cj->call, cj->result);
-    if (srv->deps.changed && (cj->call.cmd->flags & CTL_MUTATES)) {
+    bool registry = cj->call.cmd->flags & CTL_MUTATES;
+    if (srv->deps.changed && (registry || ex->after)) {
         /* In a cluster: the other nodes have it (and cut off the same sessions) first. */
-        srv->deps.changed(srv->deps.changed_arg,
+        srv->deps.changed(srv->deps.changed_arg, registry,
                           ex->ends ? ctl_get_string(cj->args, ex->ends) : NULL, ex->ends_tenant,
                           ex->ends_reason, control_job_cut_off, cj);
         return;

@@ -444,11 +444,11 @@ static int start_cluster(struct iotd *d, char *err, size_t errlen)
 }
 
 /* control's changed: a committed change reaches the other nodes before it is answered. */
-static void cluster_changed(void *arg, const char *ends, bool ends_tenant, const char *reason,
-                            void (*done)(void *done_arg), void *done_arg)
+static void cluster_changed(void *arg, bool registry, const char *ends, bool ends_tenant,
+                            const char *reason, void (*done)(void *done_arg), void *done_arg)
 {
     struct iotd *d = arg;
-    cluster_registry_changed(d->cluster, ends, ends_tenant, reason, done, done_arg);
+    cluster_registry_changed(d->cluster, registry, ends, ends_tenant, reason, done, done_arg);
 }
 
 /* The event side: the hub (alarm rules, subscribers, leases), the alarm writer and the durable

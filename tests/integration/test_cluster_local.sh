@@ -201,7 +201,8 @@ expect_on 0 a access revoke "$alice_rule" --tenant acme
 expect_on 4 b send --as alice@acme dev1 echo after
 expect_on 4 c send --as alice@acme dev1 echo after
 
-# --- events: dev4 on b; watch on a and c see it; stored once
+# --- events: dev4 on b; watch on a and c see it and its alarm (evaluated once, on b); stored once
+expect_on 0 a alarm rule add hot --tenant acme --event temperature --field value --op '>' --threshold 30
 "$IOTCTL_BIN" -s "$T_SOCK" watch --tenant acme --json >"$T_DIR/watch-a.log" 2>&1 &
 w_a=$!
 "$IOTCTL_BIN" -s "${NODE_SOCK[c]}" watch --tenant acme --json >"$T_DIR/watch-c.log" 2>&1 &
@@ -212,19 +213,26 @@ send EVENT 1 temperature value=21.5
 expect ACK 1
 send EVENT 2 temperature value=22.5
 expect ACK 2
+send EVENT 3 temperature value=35
+expect ACK 3
 SCRIPT
 for w in a c; do
     for _ in $(seq 1 100); do
-        [ "$(grep -c '"device":"dev4"' "$T_DIR/watch-$w.log")" -ge 2 ] && break
+        [ "$(grep -c '"kind":"event".*"device":"dev4"\|"device":"dev4".*"kind":"event"' "$T_DIR/watch-$w.log")" -ge 3 ] &&
+            grep -q '"kind":"alarm"' "$T_DIR/watch-$w.log" && break
         sleep 0.1
     done
-    [ "$(grep -c '"device":"dev4"' "$T_DIR/watch-$w.log")" = 2 ] ||
+    [ "$(grep -c '"kind":"event".*"device":"dev4"\|"device":"dev4".*"kind":"event"' "$T_DIR/watch-$w.log")" = 3 ] ||
         fail "watch on $w: $(cat "$T_DIR/watch-$w.log")"
+    [ "$(grep -c '"kind":"alarm".*"state":"raised"' "$T_DIR/watch-$w.log")" = 1 ] ||
+        fail "the alarm on $w's watch: $(cat "$T_DIR/watch-$w.log")"
 done
 kill "$w_a" "$w_c" 2>/dev/null
 wait "$w_a" "$w_c" 2>/dev/null
 expect_on 0 c --json events --device dev4
-[ "$(json_get '[e["seq"] for e in j["events"]]')" = "[1, 2]" ] || fail "stored events: $OUT"
+[ "$(json_get '[e["seq"] for e in j["events"]]')" = "[1, 2, 3]" ] || fail "stored events: $OUT"
+expect_on 0 b --json alarm list --tenant acme
+[ "$(json_get 'len(j["alarms"])')" = 1 ] || fail "the alarm raised once: $OUT"
 
 # --- a duplicate on a second node: dev1 connects to c too; [devices] duplicate = replace (the
 # default): c's connection wins and b's ends
