@@ -24,7 +24,6 @@ start_nats() {
     done
     fail "nats-server did not listen on $nats_port"
 }
-start_nats
 
 HEARTBEAT_MS=200
 NODE_TIMEOUT_MS=1000
@@ -33,7 +32,8 @@ cluster_section() {
         "$nats_port" "$1" "$HEARTBEAT_MS" "$NODE_TIMEOUT_MS"
 }
 
-# Node a: lib.sh's iotd, with its own MariaDB, which the other nodes share.
+# Node a: lib.sh's iotd, with its own MariaDB, which the other nodes share. It starts before
+# NATS does: it serves anyway, says it is disconnected, and connects once NATS is there.
 T_DEVICES="listen = 127.0.0.1:0
 ping_s = 5"
 t_config
@@ -42,6 +42,9 @@ t_start
 expect 0 --json status
 addr_a=127.0.0.1:$(json_get 'j["devices"]["port"]')
 [ "$(json_get 'j["cluster"]["node"]')" = a ] || fail "status has no cluster of node a: $OUT"
+[ "$(json_get 'j["cluster"]["nats"]')" = disconnected ] || fail "a connected without NATS: $OUT"
+[ "$(json_get '[n["node"] for n in j["cluster"]["nodes"]]')" = "['a']" ] || fail "nodes: $OUT"
+start_nats
 
 # Nodes b and c: their own state dirs and control sockets, the same database and secret key
 # (device secrets are sealed with it).
