@@ -93,7 +93,11 @@ struct cluster_peer *cluster_peer_seen(cluster_t *c, const char *name)
         snprintf(p->name, sizeof(p->name), "%.32s", name);
     }
     if (!p->live) {
-        log_info("cluster: node %s joined", p->name);
+        log_info("cluster: node %s %s", p->name, p->last_ms ? "is back" : "joined");
+        /* A node back from the dead was apart (a partition, its link): changes made through it
+         * meanwhile were not heard here. */
+        if (p->last_ms)
+            cluster_catch_up(c, "a node is back");
         p->live = true;
         cluster_presence_announce(c); /* it knows nothing of our devices yet */
     }
@@ -247,6 +251,9 @@ static void on_cluster_msg(inbox_msg_t *msg, void *loop_data)
         log_info("cluster: connected to NATS as node %s", c->node);
         heartbeat_send(c, false);
         cluster_presence_announce(c); /* what we published while away may be lost */
+        if (c->was_connected)         /* and what the others published: their changes */
+            cluster_catch_up(c, "back on NATS");
+        c->was_connected = true;
     } else {
         log_warn("cluster: NATS link lost; reconnecting");
     }

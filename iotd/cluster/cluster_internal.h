@@ -69,6 +69,7 @@ struct cluster {
     atomic_bool connected;
     atomic_bool stopping; /* read by the io threads too */
     bool started;
+    bool was_connected;         /* a connect after this is a reconnect */
     uv_timer_t heartbeat;       /* heartbeats and the node table's expiry */
     uint64_t heartbeat_sent_ms; /* loop time of our last heartbeat */
     uv_timer_t deadline;        /* head of requests_out's deadlines */
@@ -122,6 +123,10 @@ void cluster_on_events(cluster_t *c, const cJSON *body);
 /* Send this node's alarm transitions on to the others (a hub subscription); and stop. */
 int cluster_alarms_start(cluster_t *c);
 void cluster_alarms_stop(cluster_t *c);
+/* Reload the registry and the alarm rules from the database, acknowledging nothing: after a
+ * time apart from the others (the link came back, a dead node is back), whose notifications
+ * of changes may have been lost. why: a literal, for the log. */
+void cluster_catch_up(cluster_t *c, const char *why);
 /* A peer (index) is gone: the waits no longer wait for it. */
 void cluster_sync_peer_gone(cluster_t *c, size_t peer);
 /* Finish the waits past their deadline (all of them with all). */

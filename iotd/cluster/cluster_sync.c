@@ -171,6 +171,7 @@ struct reload {
     char *ends;
     bool tenant;
     const char *reason; /* one of the literals below: sessions_end keeps the pointer */
+    const char *why;    /* a catch-up's reason (a literal); node is then "" */
     uint64_t asked_ns;  /* when the notification arrived */
 };
 
@@ -186,6 +187,8 @@ static int run_reload(db_job_t *job, MYSQL *conn)
 
 static void ack(cluster_t *c, const char *node, uint64_t seq)
 {
+    if (!node[0])
+        return; /* a catch-up: nobody waits */
     char subject[CLUSTER_SUBJECT_LEN];
     snprintf(subject, sizeof(subject), "iotd.n.%s.ack", node);
     cJSON *body = cJSON_CreateObject();
@@ -232,9 +235,13 @@ static void on_reloaded(inbox_msg_t *msg, void *loop_data)
         reload_free(r);
         return;
     }
-    log_debug("cluster: node %s's change %llu reloaded in %llu ms", r->node,
-              (unsigned long long)r->seq,
-              (unsigned long long)((uv_hrtime() - r->asked_ns) / 1000000));
+    if (r->node[0])
+        log_debug("cluster: node %s's change %llu reloaded in %llu ms", r->node,
+                  (unsigned long long)r->seq,
+                  (unsigned long long)((uv_hrtime() - r->asked_ns) / 1000000));
+    else
+        log_info("cluster: registry and alarm rules reloaded in %llu ms (%s)",
+                 (unsigned long long)((uv_hrtime() - r->asked_ns) / 1000000), r->why);
     if (c->deps.hub)
         hub_alarm_rules_changed(c->deps.hub); /* the change may have been an alarm rule's */
     if (r->ends && c->deps.sessions &&
@@ -245,6 +252,8 @@ static void on_reloaded(inbox_msg_t *msg, void *loop_data)
     ack(c, r->node, r->seq);
     reload_free(r);
 }
+
+static void reload_submit(cluster_t *c, struct reload *r, bool registry);
 
 void cluster_on_registry(cluster_t *c, const cJSON *body)
 {
@@ -266,18 +275,36 @@ void cluster_on_registry(cluster_t *c, const cJSON *body)
     r->reason =
         reason_literal(cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "reason")));
     c->traffic.changes_in++;
+    reload_submit(c, r, !cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(body, "registry")));
+}
+
+/* Reload the registry (registry false: only the alarm rules) for r, then on_reloaded. */
+static void reload_submit(cluster_t *c, struct reload *r, bool registry)
+{
     r->asked_ns = uv_hrtime();
     r->job.run = run_reload;
     r->job.reply_to = c->deps.inbox;
     r->job.done.handle = on_reloaded;
-    if (cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(body, "registry"))) {
+    if (!registry) {
         on_reloaded(&r->job.done, NULL); /* alarm rules only: the hub reloads them */
         return;
     }
     if (db_pool_submit(c->deps.db, &r->job) != IOT_OK) {
-        log_error("cluster: the database queue refused the reload for node %s's change", node);
+        log_error("cluster: the database queue refused a registry reload");
         reload_free(r);
     }
+}
+
+void cluster_catch_up(cluster_t *c, const char *why)
+{
+    struct reload *r = calloc(1, sizeof(*r));
+    if (!r || c->stopping || !c->deps.db) {
+        free(r);
+        return;
+    }
+    r->c = c;
+    r->why = why;
+    reload_submit(c, r, true);
 }
 
 /* ---- events ---- */

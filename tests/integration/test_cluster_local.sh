@@ -283,6 +283,9 @@ for _ in $(seq 1 100); do
 done
 [ "$(json_get 'j["cluster"]["nats"]')" = disconnected ] || fail "a still connected: $OUT"
 expect_on 0 a send --as alice@acme dev3 echo "a serves its own devices"
+# A change through a while b cannot hear of it: b catches up once the link is back.
+wait_nodes a a
+expect_on 0 a access grant user:bob device:dev3 --tenant acme --message echo
 start_nats
 for n in a b; do wait_nodes $n a,b; done
 on b --json status
@@ -290,6 +293,13 @@ on b --json status
 wait_device_node b dev3 a
 expect_on 0 b send --as alice@acme dev3 echo "after nats came back"
 [ "$OUT" = "after nats came back" ] || fail "relay after reconnect: $OUT"
+for _ in $(seq 1 50); do
+    on b --json access check user:bob@acme dev3 echo
+    [ "$(json_get 'j["decision"]')" = allow ] && break
+    sleep 0.1
+done
+[ "$(json_get 'j["decision"]')" = allow ] || fail "b did not catch up with a's change: $OUT"
+expect_on 0 b send --as bob@acme dev3 echo "caught up"
 
 kill "$dev3" 2>/dev/null
 
