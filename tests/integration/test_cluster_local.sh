@@ -301,15 +301,25 @@ done
 [ "$(json_get 'j["decision"]')" = allow ] || fail "b did not catch up with a's change: $OUT"
 expect_on 0 b send --as bob@acme dev3 echo "caught up"
 
+
+# --- c back, with [devices] duplicate = refuse: a device online on a is refused on c
+sed -i 's/^ping_s = 5$/ping_s = 5\nduplicate = refuse/' "$T_DIR/node-c/iotd.conf"
+node_start c
+for n in a b c; do wait_nodes $n a,b,c; done
+on c --json status
+addr_c=127.0.0.1:$(json_get 'j["devices"]["port"]')
+$client "$addr_a" duplicate-refused dev4 thermo "$k4" "$addr_c" || fail "dev4 on a, then on c"
 kill "$dev3" 2>/dev/null
 
 # --- a node stopped with SIGTERM leaves at once (no node_timeout_ms wait) and exits cleanly
 $client "$addr_b" serve dev1 thermo "$k1" >"$T_DIR/dev1-b2.log" 2>&1 &
 wait_device_node a dev1 b
-kill -TERM "${NODE_PID[b]}"
-rc=0
-wait "${NODE_PID[b]}" || rc=$?
-[ $rc -eq 0 ] || fail "node b exited with $rc after SIGTERM: $(tail -n 30 "$T_DIR/node-b/iotd.log")"
+for n in b c; do
+    kill -TERM "${NODE_PID[$n]}"
+    rc=0
+    wait "${NODE_PID[$n]}" || rc=$?
+    [ $rc -eq 0 ] || fail "node $n exited with $rc after SIGTERM: $(tail -n 30 "$T_DIR/node-$n/iotd.log")"
+done
 [ "$(device_node a dev1)" = - ] || fail "b's device still online on a after b left"
 wait_nodes a a
 t_stop
