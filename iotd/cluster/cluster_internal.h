@@ -79,7 +79,7 @@ struct cluster {
     struct deadline_list requests_out;
     uint32_t next_request_id;
     struct cluster_traffic traffic; /* the main loop's, for status */
-    uint64_t alarm_sub;             /* our subscription to this node's alarm transitions (hub) */
+    uint64_t alarm_sub;             /* our subscription to this node's alarm and presence items */
     bool injecting; /* handing another node's items to the hub: not ours to send on */
     struct cluster_wait *waits;
     uint64_t next_seq;
@@ -120,7 +120,8 @@ void cluster_relay_stop(cluster_t *c);
 void cluster_on_registry(cluster_t *c, const cJSON *body);
 void cluster_on_registry_ack(cluster_t *c, const cJSON *body);
 void cluster_on_events(cluster_t *c, const cJSON *body);
-/* Send this node's alarm transitions on to the others (a hub subscription); and stop. */
+/* Send this node's alarm transitions and presence items on to the others (a hub
+ * subscription); and stop. */
 int cluster_alarms_start(cluster_t *c);
 void cluster_alarms_stop(cluster_t *c);
 /* Reload the registry and the alarm rules from the database, acknowledging nothing: after a

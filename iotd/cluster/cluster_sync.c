@@ -14,8 +14,9 @@
  * on iotd.events and every other node gives them to its subscribers (hub_publish), so a watch
  * on any node sees every node's devices. Alarm rules run only on the device's node (its hub);
  * the transitions its hub streams (raised, cleared, acknowledged: also an operator's ack on
- * this node) are sent on the same way, taken from the hub by a subscription of our own, which
- * skips the items we are handing to the hub from other nodes.
+ * this node) are sent on the same way, and so are its devices' PRESENCE items (online, offline),
+ * taken from the hub by a subscription of our own, which skips the items we are handing to the
+ * hub from other nodes.
  */
 #include "cluster/cluster_internal.h"
 
@@ -346,11 +347,13 @@ void cluster_events_durable(cluster_t *c, struct event *const *events, size_t n)
         cluster_publish(c, "iotd.events", NULL, body);
 }
 
-/* Our hub subscription: a transition of this node's alarms, unless it came from elsewhere. */
-static void on_local_alarm(void *arg, struct event *item)
+/* Our hub subscription: a transition of this node's alarms, or one of its devices going online
+ * or offline (a PRESENCE item, for the subscribers that follow presence, such as the web
+ * console), unless it came from elsewhere. */
+static void on_local_item(void *arg, struct event *item)
 {
     cluster_t *c = arg;
-    if (c->injecting || c->stopping || item->kind != EVENT_KIND_ALARM)
+    if (c->injecting || c->stopping || item->kind == EVENT_KIND_EVENT)
         return;
     cJSON *body = cJSON_CreateObject();
     cJSON_AddStringToObject(body, "node", c->node);
@@ -361,8 +364,11 @@ static void on_local_alarm(void *arg, struct event *item)
 
 int cluster_alarms_start(cluster_t *c)
 {
-    struct hub_filter f = {.alarms = HUB_ALARMS_ONLY}; /* every tenant, as an operator */
-    return c->deps.hub ? hub_subscribe(c->deps.hub, &f, on_local_alarm, c, &c->alarm_sub) : 0;
+    /* Every tenant, as an operator. With presence, the hub makes PRESENCE items for every
+     * connect and disconnect (it makes them only when someone follows): one small message to
+     * the other nodes each, as for the claims and releases. */
+    struct hub_filter f = {.alarms = HUB_ALARMS_ONLY, .presence = true};
+    return c->deps.hub ? hub_subscribe(c->deps.hub, &f, on_local_item, c, &c->alarm_sub) : 0;
 }
 
 void cluster_alarms_stop(cluster_t *c)
@@ -391,11 +397,13 @@ void cluster_on_events(cluster_t *c, const cJSON *body)
         const char *name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "name"));
         if (!tenant || !device || !type || !name || !cJSON_IsNumber(seq) || !cJSON_IsNumber(ts))
             continue;
-        const char *kind = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "kind"));
-        bool alarm = kind && strcmp(kind, event_kind_name(EVENT_KIND_ALARM)) == 0;
-        struct event *ev =
-            event_new(alarm ? EVENT_KIND_ALARM : EVENT_KIND_EVENT, tenant, device, type, name,
-                      (uint32_t)seq->valuedouble, (int64_t)ts->valuedouble, nfields, fields);
+        const char *kind_name = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(e, "kind"));
+        enum event_kind kind = EVENT_KIND_EVENT;
+        for (enum event_kind k = EVENT_KIND_EVENT; kind_name && k <= EVENT_KIND_PRESENCE; k++)
+            if (strcmp(kind_name, event_kind_name(k)) == 0)
+                kind = k;
+        struct event *ev = event_new(kind, tenant, device, type, name, (uint32_t)seq->valuedouble,
+                                     (int64_t)ts->valuedouble, nfields, fields);
         if (!ev)
             continue;
         ev->id = cJSON_IsNumber(id) ? (uint64_t)id->valuedouble : 0;

@@ -239,13 +239,24 @@ expect_on 0 b --json alarm list --tenant acme
 
 # --- a duplicate on a second node: dev1 connects to c too; [devices] duplicate = replace (the
 # default): c's connection wins and b's ends
+# Alice follows presence on a (SUBSCRIBE presence=1): she sees dev1 come online on c.
+expect_on 0 a access grant user:alice device:dev1 --tenant acme
+$client "$addr_a" subscribe alice@acme alice-password 60 1000 presence=1 alarms=only \
+    >"$T_DIR/sub-a.log" 2>&1 &
+sub_a=$!
+for _ in $(seq 1 100); do grep -q '^subscribed' "$T_DIR/sub-a.log" && break; sleep 0.1; done
+grep -q '^subscribed' "$T_DIR/sub-a.log" || fail "alice's subscription: $(cat "$T_DIR/sub-a.log")"
 $client "$addr_c" serve dev1 thermo "$k1" >"$T_DIR/dev1-c.log" 2>&1 &
 dev1c=$!
 wait_device_node a dev1 c
 wait_device_node b dev1 c
 for _ in $(seq 1 100); do kill -0 "$dev1" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$dev1" 2>/dev/null && fail "dev1's connection to b still open after c's replaced it"
-expect_on 0 a access grant user:alice device:dev1 --tenant acme
+for _ in $(seq 1 50); do grep -q '^PRESENCE .*device=dev1 online=1' "$T_DIR/sub-a.log" && break; sleep 0.1; done
+grep -q '^PRESENCE .*device=dev1 online=1' "$T_DIR/sub-a.log" || fail "no PRESENCE of dev1 on a: $(cat "$T_DIR/sub-a.log")"
+grep -q '^PRESENCE .*device=dev1 online=0' "$T_DIR/sub-a.log" &&
+    fail "the replaced connection on b showed dev1 offline: $(cat "$T_DIR/sub-a.log")"
+kill "$sub_a" 2>/dev/null
 expect_on 0 a send --as alice@acme dev1 echo "now on c"
 grep -q "got echo now on c" "$T_DIR/dev1-c.log" || fail "the request did not reach dev1 on c"
 
