@@ -125,11 +125,22 @@ struct cluster_peer *cluster_peer_by_id(cluster_t *c, uint16_t id)
     return NULL;
 }
 
-/* A node is gone (silent too long, or restarted): its devices, its requests, its waits. */
+static void collect_dropped(void *arg, const struct presence_entry *e)
+{
+    cJSON *ids = arg;
+    cJSON_AddItemToArray(ids, cJSON_CreateString(e->device_id));
+}
+
+/* A node is gone (silent too long, or restarted): its devices, its requests, its waits. Its
+ * devices' subscribers hear them go offline here, since their node cannot tell. */
 static void peer_gone(cluster_t *c, size_t index, const char *why)
 {
     struct cluster_peer *p = &c->peers[index];
-    size_t dropped = presence_drop_node(c->presence, p->id, ctl_wall_ms());
+    cJSON *ids = cJSON_CreateArray();
+    size_t dropped =
+        presence_drop_node(c->presence, p->id, ctl_wall_ms(), ids ? collect_dropped : NULL, ids);
+    cluster_presence_offline(c, ids);
+    cJSON_Delete(ids);
     log_warn("cluster: node %s %s: %zu device%s dropped", p->name, why, dropped,
              dropped == 1 ? "" : "s");
     p->live = false;

@@ -120,6 +120,9 @@ void cluster_relay_stop(cluster_t *c);
 void cluster_on_registry(cluster_t *c, const cJSON *body);
 void cluster_on_registry_ack(cluster_t *c, const cJSON *body);
 void cluster_on_events(cluster_t *c, const cJSON *body);
+/* PRESENCE items online=0 for the devices (a JSON array of ids) of a node that died, to this
+ * node's subscribers. */
+void cluster_presence_offline(cluster_t *c, const cJSON *ids);
 /* Send this node's alarm transitions and presence items on to the others (a hub
  * subscription); and stop. */
 int cluster_alarms_start(cluster_t *c);

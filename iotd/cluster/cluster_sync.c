@@ -21,6 +21,7 @@
 #include "cluster/cluster_internal.h"
 
 #include "base/log.h"
+#include "ctl_time.h"
 #include "iot_error.h"
 #include "registry/admin.h"
 
@@ -413,4 +414,32 @@ void cluster_on_events(cluster_t *c, const cJSON *body)
         c->traffic.events_in++;
         event_unref(ev);
     }
+}
+
+void cluster_presence_offline(cluster_t *c, const cJSON *ids)
+{
+    const cJSON *id;
+    if (!c->deps.hub || !c->deps.registry)
+        return;
+    registry_snapshot_t *snap = registry_acquire(c->deps.registry);
+    char at[40];
+    snprintf(at, sizeof(at), "at=%lld", (long long)ctl_wall_ms());
+    cJSON_ArrayForEach(id, ids)
+    {
+        struct registry_device_info d;
+        char dtype[80];
+        if (!cJSON_IsString(id) || registry_device_lookup(snap, id->valuestring, &d) != 0)
+            continue;
+        snprintf(dtype, sizeof(dtype), "dtype=%s", d.type);
+        const char *fields[] = {"online=0", dtype, at};
+        struct event *item = event_new(EVENT_KIND_PRESENCE, d.tenant, d.id, d.type, "presence", 0,
+                                       ctl_wall_ms(), 3, fields);
+        if (!item)
+            continue;
+        c->injecting = true; /* not ours to send on: every node makes its own */
+        hub_publish(c->deps.hub, item);
+        c->injecting = false;
+        event_unref(item);
+    }
+    registry_release(snap);
 }

@@ -400,7 +400,8 @@ void presence_release_remote(presence_t *p, const char *device_id, uint16_t node
     pthread_mutex_unlock(&s->lock);
 }
 
-size_t presence_drop_node(presence_t *p, uint16_t node, int64_t now_ms)
+size_t presence_drop_node(presence_t *p, uint16_t node, int64_t now_ms,
+                          void (*fn)(void *arg, const struct presence_entry *e), void *arg)
 {
     size_t dropped = 0;
     for (int i = 0; node != 0 && i < PRESENCE_SHARDS; i++) {
@@ -412,6 +413,8 @@ size_t presence_drop_node(presence_t *p, uint16_t node, int64_t now_ms)
                     n->e.online = false;
                     n->e.last_seen_ms = now_ms;
                     dropped++;
+                    if (fn)
+                        fn(arg, &n->e);
                 }
         if (dropped)
             atomic_fetch_add(&p->changes, 1);

@@ -116,8 +116,11 @@ int presence_claim_remote(presence_t *p, const struct presence_entry *e, bool re
 /* Another node says its connection serial of device_id ended. */
 void presence_release_remote(presence_t *p, const char *device_id, uint16_t node, uint64_t serial,
                              int64_t now_ms);
-/* Node is gone (or restarted): every entry online there goes offline. Returns how many. */
-size_t presence_drop_node(presence_t *p, uint16_t node, int64_t now_ms);
+/* Node is gone (or restarted): every entry online there goes offline, each given to fn (may be
+ * NULL) under its shard's lock (fn must be quick and must not call presence). Returns how
+ * many. */
+size_t presence_drop_node(presence_t *p, uint16_t node, int64_t now_ms,
+                          void (*fn)(void *arg, const struct presence_entry *e), void *arg);
 /* Call fn for every device online on this node, under its shard's lock: fn must be quick and
  * must not call presence. */
 void presence_each_local(presence_t *p, void (*fn)(void *arg, const struct presence_entry *e),

@@ -256,7 +256,6 @@ for _ in $(seq 1 50); do grep -q '^PRESENCE .*device=dev1 online=1' "$T_DIR/sub-
 grep -q '^PRESENCE .*device=dev1 online=1' "$T_DIR/sub-a.log" || fail "no PRESENCE of dev1 on a: $(cat "$T_DIR/sub-a.log")"
 grep -q '^PRESENCE .*device=dev1 online=0' "$T_DIR/sub-a.log" &&
     fail "the replaced connection on b showed dev1 offline: $(cat "$T_DIR/sub-a.log")"
-kill "$sub_a" 2>/dev/null
 expect_on 0 a send --as alice@acme dev1 echo "now on c"
 grep -q "got echo now on c" "$T_DIR/dev1-c.log" || fail "the request did not reach dev1 on c"
 
@@ -282,7 +281,11 @@ echo "a dropped c's devices ${elapsed} ms after c was killed"
     fail "c's devices dropped ${elapsed} ms after the kill, node_timeout_ms is $NODE_TIMEOUT_MS"
 wait_nodes a a,b
 expect_on 9 a send --as alice@acme dev1 echo x
-kill "$dev1c" 2>/dev/null
+# ...and a's subscribers hear it offline (c cannot tell them).
+for _ in $(seq 1 50); do grep -q '^PRESENCE .*device=dev1 online=0' "$T_DIR/sub-a.log" && break; sleep 0.1; done
+grep -q '^PRESENCE .*device=dev1 online=0' "$T_DIR/sub-a.log" ||
+    fail "no PRESENCE offline of dev1 on a after c died: $(cat "$T_DIR/sub-a.log")"
+kill "$sub_a" "$dev1c" 2>/dev/null
 
 # --- NATS killed and restarted: the nodes reconnect and find each other again
 kill -KILL "$nats_pid"

@@ -217,10 +217,13 @@ static void test_remote_entries(void **state)
     struct presence_entry e4 = entry("dev3", 0, 0, 7);
     e4.node = c;
     assert_int_equal(presence_claim_remote(p, &e4, true, &previous), 0);
-    assert_int_equal(presence_drop_node(p, c, 0), 1);
+    struct observed dropped = {0};
+    assert_int_equal(presence_drop_node(p, c, 0, observe_claim, &dropped), 1);
+    assert_int_equal(dropped.claims, 1);
+    assert_string_equal(dropped.last, "dev3");
     assert_false(presence_route(p, NULL, "dev3", &r));
     assert_true(presence_route(p, NULL, "dev2", &r));
-    assert_int_equal(presence_drop_node(p, 0, 0), 0); /* never this node */
+    assert_int_equal(presence_drop_node(p, 0, 0, NULL, NULL), 0); /* never this node */
     presence_release(p, "dev2", 101, 0);
     assert_int_equal(seen.releases, 1);
     presence_free(p);
