@@ -23,6 +23,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 /* A NATS message on its way to the main loop. */
@@ -46,7 +47,6 @@ int cluster_new(cluster_t **out, const struct cluster_options *opts, presence_t 
     /* Tells a restarted node from the one before it, whose devices are gone. */
     snprintf(c->boot, sizeof(c->boot), "%016llx",
              (unsigned long long)(uv_hrtime() ^ ((uint64_t)getpid() << 32) ^ (uint64_t)time(NULL)));
-    snprintf(c->relay_subject, sizeof(c->relay_subject), "iotd.n.%s.relay", c->node);
     atomic_init(&c->connected, false);
     atomic_init(&c->stopping, false);
     atomic_init(&c->link, NULL);
@@ -229,11 +229,20 @@ static void dispatch(cluster_t *c, natsMsg *m)
         log_debug("cluster: a message on %s is not a JSON object", subject);
         goto out;
     }
-    /* Any message names its node: a sign of life as good as a heartbeat. */
+    /* Any message names its node: a sign of life as good as a heartbeat. Our own never come
+     * back (no echo): one in our name is another node configured with it. */
     const char *from = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "node"));
+    if (!from || strcmp(from, c->node) == 0) {
+        if (from && !c->warned_name)
+            log_error("cluster: another node is also named %s: its messages are ignored; give "
+                      "each node its own [cluster] node",
+                      c->node);
+        c->warned_name |= from != NULL;
+        goto out;
+    }
     for (size_t i = 0; i < sizeof(broadcast_handlers) / sizeof(broadcast_handlers[0]); i++)
         if (strcmp(subject, broadcast_handlers[i].subject) == 0) {
-            if (from && strcmp(from, c->node) != 0 && i != 0)
+            if (i != 0)
                 cluster_peer_seen(c, from);
             broadcast_handlers[i].handle(c, body);
             goto out;

@@ -60,8 +60,7 @@ struct cluster {
     presence_t *presence;
     char node[33];
     char boot[17];
-    char relay_subject[CLUSTER_SUBJECT_LEN]; /* iotd.n.<me>.relay: what others send us */
-    natsConnection *nc;                      /* the main loop's */
+    natsConnection *nc; /* the main loop's */
     /* nc for the other threads (the presence observer on the io threads): NULL before the
      * start and from the stop on. nc itself is destroyed only once they are all gone. */
     _Atomic(natsConnection *) link;
@@ -70,6 +69,7 @@ struct cluster {
     atomic_bool stopping; /* read by the io threads too */
     bool started;
     bool was_connected;         /* a connect after this is a reconnect */
+    bool warned_name;           /* that another node has our name (logged once) */
     uv_timer_t heartbeat;       /* heartbeats and the node table's expiry */
     uint64_t heartbeat_sent_ms; /* loop time of our last heartbeat */
     uv_timer_t deadline;        /* head of requests_out's deadlines */
