@@ -17,6 +17,7 @@ packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
           libuv1-dev libssl-dev openssl libmariadb-dev mariadb-server-core mariadb-client-core
           libcjson-dev libcmocka-dev libargon2-dev libinih-dev libsystemd-dev scdoc
           libncurses-dev tmux procps python3 util-linux logrotate zlib1g-dev libwslay-dev curl python3-prometheus-client
+          nats-server libnats-dev
           dpkg-dev file gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm chromium
           gcc-avr avr-libc arduino-core-avr)
 

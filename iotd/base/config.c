@@ -12,6 +12,7 @@
 #include "iot_error.h"
 #include "iot_text.h"
 
+#include <ctype.h>
 #include <errno.h>
 #include <ini.h>
 #include <stdbool.h>
@@ -113,6 +114,10 @@ static const struct config_key keys[] = {
     UINT("database", "threads", db_threads, 64),
     UINT("database", "queue", db_queue, 1u << 24),
     UINT_MIN("database", "timeout_ms", db_timeout_ms, 100, 600000),
+    STR("cluster", "nats", cluster_nats),
+    STR("cluster", "node", cluster_node),
+    UINT_MIN("cluster", "heartbeat_ms", cluster_heartbeat_ms, 50, 60000),
+    UINT_MIN("cluster", "node_timeout_ms", cluster_node_timeout_ms, 150, 600000),
 };
 
 struct parse_state {
@@ -274,6 +279,8 @@ void config_defaults(struct iotd_config *cfg)
     cfg->db_queue = 4096;
     cfg->db_timeout_ms = 5000;
     cfg->inbox_capacity = 65536;
+    cfg->cluster_heartbeat_ms = 1000;
+    cfg->cluster_node_timeout_ms = 3000;
 }
 
 static int finish_parse(struct parse_state *st, int rc)
@@ -353,6 +360,65 @@ int config_load_string(struct iotd_config *cfg, const char *text, char *err, siz
     return finish_parse(&st, ini_parse_string(text, on_key, &st));
 }
 
+/* A node name: [a-z0-9_-]{1,32}, so that it is a NATS subject token and a log word. */
+static bool node_name_valid(const char *name)
+{
+    size_t n = strlen(name);
+    return n >= 1 && n <= 32 && strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_-") == n;
+}
+
+/* [cluster]: nothing to check without nats (a single node, whatever else the section says);
+ * with it, every server is a nats:// or tls:// URL, the node has a valid name (the host name by
+ * default) and a node is declared dead only after more than one missed heartbeat. */
+static int cluster_finish(struct iotd_config *cfg, char *err, size_t errlen)
+{
+    if (!cfg->cluster_nats || !cfg->cluster_nats[0])
+        return IOT_OK;
+    char *list = strdup(cfg->cluster_nats), *save = NULL;
+    if (!list)
+        return IOT_ENOMEM;
+    int rc = IOT_OK;
+    for (char *url = strtok_r(list, ", \t", &save); url; url = strtok_r(NULL, ", \t", &save)) {
+        if (strncmp(url, "nats://", 7) != 0 && strncmp(url, "tls://", 6) != 0) {
+            char shown[200];
+            iot_text_escape(shown, sizeof(shown), url, strlen(url));
+            snprintf(err, errlen, "[cluster] nats: expected nats://host:port (or tls://), got '%s'",
+                     shown);
+            rc = IOT_EINVAL;
+            break;
+        }
+    }
+    free(list);
+    if (rc != IOT_OK)
+        return rc;
+    if (!cfg->cluster_node || !cfg->cluster_node[0]) {
+        char host[256] = "";
+        gethostname(host, sizeof(host) - 1);
+        host[strcspn(host, ".")] = '\0'; /* the short name, lower case */
+        for (char *c = host; *c; c++)
+            *c = (char)tolower((unsigned char)*c);
+        free(cfg->cluster_node);
+        if (!(cfg->cluster_node = strdup(host)))
+            return IOT_ENOMEM;
+    }
+    if (!node_name_valid(cfg->cluster_node)) {
+        char shown[200];
+        iot_text_escape(shown, sizeof(shown), cfg->cluster_node, strlen(cfg->cluster_node));
+        snprintf(err, errlen,
+                 "[cluster] node: expected 1 to 32 of a-z 0-9 _ - (the host name by default), "
+                 "got '%s'",
+                 shown);
+        return IOT_EINVAL;
+    }
+    if (cfg->cluster_node_timeout_ms < 2 * cfg->cluster_heartbeat_ms) {
+        snprintf(err, errlen,
+                 "[cluster] node_timeout_ms must be at least twice heartbeat_ms (one lost "
+                 "heartbeat must not declare a node dead)");
+        return IOT_EINVAL;
+    }
+    return IOT_OK;
+}
+
 int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
 {
     /* Values and ranges were checked line by line (set_key); what is left spans keys. */
@@ -404,7 +470,7 @@ int config_finish(struct iotd_config *cfg, char *err, size_t errlen)
             return IOT_EINVAL;
         }
     }
-    return IOT_OK;
+    return cluster_finish(cfg, err, errlen);
 }
 
 void config_free(struct iotd_config *cfg)

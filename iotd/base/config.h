@@ -63,6 +63,11 @@ struct iotd_config {
     unsigned db_threads;    /* default 2 */
     unsigned db_queue;      /* db job queue bound, default 4096 */
     unsigned db_timeout_ms; /* deadline of database work (connect, event batches), default 5000 */
+    /* [cluster] (iotd-cluster(7)); no nats: a single node, no NATS at all */
+    char *cluster_nats;               /* NATS servers, comma-separated nats:// URLs, or NULL */
+    char *cluster_node;               /* this node's name, default the short host name */
+    unsigned cluster_heartbeat_ms;    /* how often this node announces itself, default 1000 */
+    unsigned cluster_node_timeout_ms; /* silence after which a node is dead, default 3000 */
 };
 
 /* Set every default (state_dir /var/lib/iotd, listen 0.0.0.0:7800, url local...). */

@@ -154,6 +154,25 @@ static void on_sessions_ended(size_t ended, void *arg)
     control_job_answer(cj);
 }
 
+/* The change holds on every node: end the sessions it cut off here, then answer. */
+static void control_job_cut_off(void *arg)
+{
+    struct control_job *cj = arg;
+    control_server_t *srv = cj->call.srv;
+    const struct control_executor *ex = cj->executor;
+    const char *principal = ex->ends ? ctl_get_string(cj->args, ex->ends) : NULL;
+    if (principal && srv->deps.sessions && !srv->stopping) {
+        int rc = sessions_end(srv->deps.sessions, srv->deps.inbox,
+                              ex->ends_tenant ? SESSIONS_OF_TENANT : SESSIONS_OF_PRINCIPAL,
+                              principal, ex->ends_reason, on_sessions_ended, cj);
+        if (rc == IOT_OK)
+            return; /* answered by on_sessions_ended */
+        log_error("control: %s %s: cannot end its sessions now: %s", cj->call.cmd->name, principal,
+                  iot_strerror(rc));
+    }
+    control_job_answer(cj);
+}
+
 /* Runs on the main loop when the db thread is done. */
 static void control_job_done(inbox_msg_t *msg, void *loop_data)
 {
@@ -168,17 +187,15 @@ static void control_job_done(inbox_msg_t *msg, void *loop_data)
     }
     if (ex->after)
         ex->after(&cj->call, cj->result);
-    const char *principal = ex->ends ? ctl_get_string(cj->args, ex->ends) : NULL;
-    if (principal && srv->deps.sessions) {
-        int rc = sessions_end(srv->deps.sessions, srv->deps.inbox,
-                              ex->ends_tenant ? SESSIONS_OF_TENANT : SESSIONS_OF_PRINCIPAL,
-                              principal, ex->ends_reason, on_sessions_ended, cj);
-        if (rc == IOT_OK)
-            return; /* answered by on_sessions_ended */
-        log_error("control: %s %s: cannot end its sessions now: %s", cj->call.cmd->name, principal,
-                  iot_strerror(rc));
+    bool registry = cj->call.cmd->flags & CTL_MUTATES;
+    if (srv->deps.changed && (registry || ex->after)) {
+        /* In a cluster: the other nodes have it (and cut off the same sessions) first. */
+        srv->deps.changed(srv->deps.changed_arg, registry,
+                          ex->ends ? ctl_get_string(cj->args, ex->ends) : NULL, ex->ends_tenant,
+                          ex->ends_reason, control_job_cut_off, cj);
+        return;
     }
-    control_job_answer(cj);
+    control_job_cut_off(cj);
 }
 
 /* Hand the request to a db thread; args become the job's. */
@@ -263,6 +280,9 @@ static void add_presence(presence_t *presence, cJSON *device)
     cJSON_AddBoolToObject(device, "online", seen && e.online);
     if (!seen)
         return;
+    char node[33];
+    if (e.online && presence_node_name(presence, e.node, node))
+        replace_string(device, "node", node); /* in a cluster: the node it is connected to */
     if (e.online) {
         ctl_format_time_ms(e.since_ms, when, sizeof(when));
         replace_string(device, "online_since", when);

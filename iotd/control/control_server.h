@@ -65,6 +65,14 @@ struct control_deps {
     /* The same for every user of a tenant, when the tenant is removed. */
     void (*revoke_tenant)(void *arg, const char *tenant);
     void *revoke_arg;
+    /* A change committed here (and published in this node's snapshot, registry false: only
+     * the alarm rules or alarms changed): tell the other nodes of a cluster, which cut off
+     * ends (a principal, or with ends_tenant a tenant, NULL: none) with reason as this node
+     * does, and call done(done_arg) on the main loop once they have it. The answer to the
+     * change waits for it. NULL: a single node. */
+    void (*changed)(void *arg, bool registry, const char *ends, bool ends_tenant,
+                    const char *reason, void (*done)(void *done_arg), void *done_arg);
+    void *changed_arg;
 };
 
 /* Bind and listen. A stale socket file is replaced; a live one (another iotd) is an error. */

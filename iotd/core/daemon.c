@@ -103,6 +103,9 @@ static cJSON *daemon_status(void *arg)
     cJSON_AddNumberToObject(relay, "output_holds", (double)output_holds);
     cJSON_AddNumberToObject(relay, "users_online", (double)users_online);
 
+    if (d->cluster)
+        cJSON_AddItemToObject(st, "cluster", cluster_status(d->cluster));
+
     cJSON *reg = cJSON_AddObjectToObject(st, "registry");
     cJSON_AddNumberToObject(reg, "generation", (double)registry_generation(d->registry));
     cJSON_AddNumberToObject(reg, "tenants", (double)tenants);
@@ -414,6 +417,44 @@ static void on_events_durable(struct event *const *events, size_t n, void *arg)
 {
     struct iotd *d = arg;
     hub_durable(events, n, d->hub);
+    if (d->cluster)
+        cluster_events_durable(d->cluster, events, n);
+}
+
+/* With [cluster] nats: the cluster, before the first presence claim (it observes them). */
+static int new_cluster(struct iotd *d)
+{
+    if (!d->cfg.cluster_nats || !d->cfg.cluster_nats[0])
+        return IOT_OK;
+    struct cluster_options o = {.nats = d->cfg.cluster_nats,
+                                .node = d->cfg.cluster_node,
+                                .heartbeat_ms = d->cfg.cluster_heartbeat_ms,
+                                .node_timeout_ms = d->cfg.cluster_node_timeout_ms,
+                                .replace_duplicate = strcmp(d->cfg.duplicate, "replace") == 0};
+    return cluster_new(&d->cluster, &o, d->presence);
+}
+
+/* The cluster's link, once the sessions (which it relays to) and the hub run. */
+static int start_cluster(struct iotd *d, char *err, size_t errlen)
+{
+    if (!d->cluster)
+        return IOT_OK;
+    struct cluster_deps deps = {.loop = &d->loop,
+                                .inbox = &d->inbox,
+                                .registry = d->registry,
+                                .db = d->db,
+                                .sessions = d->sessions,
+                                .hub = d->hub,
+                                .audit = d->audit};
+    return cluster_start(d->cluster, &deps, err, errlen);
+}
+
+/* control's changed: a committed change reaches the other nodes before it is answered. */
+static void cluster_changed(void *arg, bool registry, const char *ends, bool ends_tenant,
+                            const char *reason, void (*done)(void *done_arg), void *done_arg)
+{
+    struct iotd *d = arg;
+    cluster_registry_changed(d->cluster, registry, ends, ends_tenant, reason, done, done_arg);
 }
 
 /* The event side: the hub (alarm rules, subscribers, leases), the alarm writer and the durable
@@ -423,7 +464,7 @@ static int start_events(struct iotd *d, char *err, size_t errlen)
     int rc;
     char spool[4200];
     struct alarm_writer_options awo = {.released = on_alarm_writer_released, .arg = d};
-    if ((rc = presence_new(&d->presence)) != 0 ||
+    if ((rc = presence_new(&d->presence)) != 0 || (rc = new_cluster(d)) != 0 ||
         (rc = alarm_writer_start(&d->alarm_writer, &d->loop, &d->inbox, d->db, &awo)) != 0)
         return rc;
     struct hub_deps hd = {.loop = &d->loop,
@@ -505,7 +546,9 @@ static int start_devices(struct iotd *d, char *err, size_t errlen)
                                 .io = d->io,
                                 .io_count = d->io_count,
                                 .events = hub_session_hooks(d->hub),
-                                .query = query_session_hooks(d->query)};
+                                .query = query_session_hooks(d->query),
+                                .remote = d->cluster ? cluster_relay_remote(d->cluster)
+                                                     : (struct relay_remote){0}};
     struct session_options opts = {
         .handshake_timeout_ms = d->cfg.handshake_timeout_ms,
         .ping_s = d->cfg.ping_s,
@@ -618,7 +661,8 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
         d->io_count++;
     }
 
-    if ((rc = start_devices(d, err, errlen)) != 0 || (rc = start_web(d, err, errlen)) != 0)
+    if ((rc = start_devices(d, err, errlen)) != 0 || (rc = start_web(d, err, errlen)) != 0 ||
+        (rc = start_cluster(d, err, errlen)) != 0)
         return rc;
 
     struct control_options copts = {d->cfg.control_socket, d->cfg.control_mode,
@@ -640,7 +684,9 @@ int iotd_start(struct iotd *d, char *err, size_t errlen)
                                 .watch_backlog = (size_t)d->cfg.events_backlog_kb * 1024,
                                 .revoke_user = d->web ? revoke_browser_tokens : NULL,
                                 .revoke_tenant = d->web ? revoke_tenant_tokens : NULL,
-                                .revoke_arg = d->web};
+                                .revoke_arg = d->web,
+                                .changed = d->cluster ? cluster_changed : NULL,
+                                .changed_arg = d};
     if ((rc = control_server_start(&d->control, &copts, &deps, err, errlen)) != 0)
         return rc;
 
@@ -759,6 +805,7 @@ static void on_stop_signal(uv_signal_t *sig, int signum)
     log_info("received %s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     sd_notify(0, "STOPPING=1");
     control_server_stop(d->control);
+    cluster_stop(d->cluster);
     if (d->listener)
         net_listener_stop(d->listener);
     if (d->tls_listener)
@@ -827,6 +874,8 @@ int iotd_run(struct iotd *d)
     web_free(d->web);
     d->web = NULL;
     free(d->io);
+    cluster_free(d->cluster); /* its link closed at the stop; its threads end here */
+    d->cluster = NULL;
     presence_free(d->presence);
     ratelimit_free(d->ratelimit);
     registry_free(d->registry);

@@ -4,15 +4,16 @@
  *
  *   start: state dir -> secret key -> database (local mariadbd or url) -> migrations ->
  *          registry snapshot -> db threads -> io threads -> device sessions -> listeners ->
- *          web -> control socket -> READY
- *   stop (SIGTERM/SIGINT): control socket -> listeners -> web -> device sessions -> io threads ->
- *          connection log -> db threads (queued jobs finish) -> main inbox -> mariadbd
+ *          web -> cluster (NATS) -> control socket -> READY
+ *   stop (SIGTERM/SIGINT): control socket -> cluster -> listeners -> web -> device sessions -> io
+ * threads -> connection log -> db threads (queued jobs finish) -> main inbox -> mariadbd
  */
 #ifndef IOTD_DAEMON_H
 #define IOTD_DAEMON_H
 
 #include "control/control_server.h"
 #include "base/config.h"
+#include "cluster/cluster.h"
 #include "crypto/secretbox.h"
 #include "db/db.h"
 #include "db/mariadb_local.h"
@@ -49,7 +50,8 @@ struct iotd {
     event_store_t *events;
     alarm_writer_t *alarm_writer;
     hub_t *hub;
-    query_t *query; /* QUERY and a client's ACK (iotd/query) */
+    cluster_t *cluster; /* NULL unless [cluster] nats is set */
+    query_t *query;     /* QUERY and a client's ACK (iotd/query) */
     net_listener_t *listener, *tls_listener;
     web_t *web; /* NULL unless [web] listen is set */
     uint8_t secret_key[SECRETBOX_KEY_LEN];

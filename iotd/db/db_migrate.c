@@ -7,6 +7,15 @@
  * statements in order and record it. Migration files are DDL written by us, run with
  * mysql_real_query one statement at a time (no multi-statement mode); everything touching
  * values (the lock, the version) goes through prepared statements.
+ *
+ * On a Galera cluster (several iotd nodes starting at once against an empty database, each on
+ * its own Galera node) a named lock holds on one Galera node only: MariaDB 10.11 grants
+ * GET_LOCK('x') on two nodes at once (measured), later versions refuse it
+ * (ER_NOT_SUPPORTED_YET). So with wsrep_on (or when GET_LOCK is refused) the lock is a row: whoever
+ * inserts id 1 into iotd_migrate_lock holds it (a second insert fails with a duplicate key on the
+ * same node, or with a certification conflict across nodes) until it deletes the row; a row whose
+ * holder crashed expires after MIGRATE_LOCK_LEASE_S. Migrations are idempotent with respect to
+ * schema_version: the next holder sees what the first applied and applies nothing twice.
  */
 #include "db/db.h"
 
@@ -15,18 +24,27 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
+#include <unistd.h>
 
 extern const struct db_migration db_migrations[];
 extern const size_t db_migrations_count;
 
 #define MIGRATE_LOCK_NAME      "iotd_migrate"
 #define MIGRATE_LOCK_TIMEOUT_S 30
+#define MIGRATE_LOCK_LEASE_S   300 /* a row lock whose holder crashed is taken after this */
+/* MariaDB error numbers the row lock tells apart */
+#define ER_DUP_ENTRY_CODE         1062
+#define ER_LOCK_DEADLOCK_CODE     1213
+#define ER_NOT_SUPPORTED_YET_CODE 1235
+#define ER_ERROR_DURING_COMMIT    1180
 
 /* Run a prepared statement with up to two parameters (an int and/or a string, either may
  * be absent) and, if result is not NULL, fetch the first column of the first row as an int.
  * *is_null tells a SQL NULL apart from 0. */
-static int stmt_exec(MYSQL *conn, const char *sql, const int *int_param, const char *str_param,
-                     long long *result, bool *is_null, char *err, size_t errlen)
+static int stmt_exec_errno(MYSQL *conn, const char *sql, const int *int_param,
+                           const char *str_param, long long *result, bool *is_null,
+                           unsigned *sql_errno, char *err, size_t errlen)
 {
     int rc = IOT_EDB;
     MYSQL_BIND params[2], col;
@@ -86,9 +104,17 @@ static int stmt_exec(MYSQL *conn, const char *sql, const int *int_param, const c
     goto out;
 failed:
     snprintf(err, errlen, "%s: %s", sql, mysql_stmt_error(stmt));
+    if (sql_errno)
+        *sql_errno = mysql_stmt_errno(stmt);
 out:
     mysql_stmt_close(stmt);
     return rc;
+}
+
+static int stmt_exec(MYSQL *conn, const char *sql, const int *int_param, const char *str_param,
+                     long long *result, bool *is_null, char *err, size_t errlen)
+{
+    return stmt_exec_errno(conn, sql, int_param, str_param, result, is_null, NULL, err, errlen);
 }
 
 /* Execute one DDL statement, discarding any result set it produces. */
@@ -102,6 +128,44 @@ static int ddl_exec(MYSQL *conn, const char *sql, size_t len)
     else if (mysql_field_count(conn) != 0)
         return IOT_EDB;
     return 0;
+}
+
+/* The migration lock as a row (Galera; see the top of the file): IOT_OK once held, IOT_EBUSY
+ * after timeout_s of others holding it. holder names us in the row. */
+static int row_lock(MYSQL *conn, const char *holder, int timeout_s, char *err, size_t errlen)
+{
+    static const char create[] = "CREATE TABLE IF NOT EXISTS iotd_migrate_lock ("
+                                 "id INT PRIMARY KEY, holder VARCHAR(255) NOT NULL, "
+                                 "expires_at DATETIME(6) NOT NULL) ENGINE=InnoDB";
+    if (ddl_exec(conn, create, sizeof create - 1) != 0) {
+        snprintf(err, errlen, "cannot create iotd_migrate_lock: %s", mysql_error(conn));
+        return IOT_EDB;
+    }
+    int lease = MIGRATE_LOCK_LEASE_S;
+    for (int tries = 0; tries <= timeout_s * 5; tries++) { /* every 200 ms */
+        unsigned code = 0;
+        int rc = stmt_exec_errno(conn,
+                                 "INSERT INTO iotd_migrate_lock (id, expires_at, holder) VALUES "
+                                 "(1, NOW(6) + INTERVAL ? SECOND, ?)",
+                                 &lease, holder, NULL, NULL, &code, err, errlen);
+        if (rc == 0)
+            return IOT_OK;
+        if (code != ER_DUP_ENTRY_CODE && code != ER_LOCK_DEADLOCK_CODE &&
+            code != ER_ERROR_DURING_COMMIT)
+            return rc;
+        /* Held: by a live iotd, or by one that crashed holding it (expired). */
+        if ((rc = stmt_exec(conn,
+                            "DELETE FROM iotd_migrate_lock WHERE id = 1 AND expires_at < NOW(6)",
+                            NULL, NULL, NULL, NULL, err, errlen)) != 0)
+            return rc;
+        struct timespec pause = {0, 200 * 1000 * 1000};
+        nanosleep(&pause, NULL);
+    }
+    snprintf(err, errlen,
+             "another process has held the migration lock (a row of iotd_migrate_lock) for %d "
+             "s; is a second iotd migrating this database?",
+             timeout_s);
+    return IOT_EBUSY;
 }
 
 static bool blank(const char *s, size_t len)
@@ -168,7 +232,7 @@ int db_migrate_list(MYSQL *conn, const struct db_migration *list, size_t count, 
 {
     int rc = IOT_EDB, lock_timeout = MIGRATE_LOCK_TIMEOUT_S;
     long long got = 0, current = 0;
-    bool is_null = false, locked = false;
+    bool is_null = false, locked = false, row_locked = false;
     int latest = count > 0 ? list[count - 1].version : 0;
     char lockerr[128];
 
@@ -179,8 +243,31 @@ int db_migrate_list(MYSQL *conn, const struct db_migration *list, size_t count, 
             return IOT_EINVAL;
         }
     }
-    rc = stmt_exec(conn, "SELECT GET_LOCK('" MIGRATE_LOCK_NAME "', ?)", &lock_timeout, NULL, &got,
-                   &is_null, err, errlen);
+    unsigned code = 0;
+    char holder[128] = "iotd";
+    long long wsrep = 0;
+    /* A server without Galera support has no such variable: an error, so not Galera. */
+    bool galera =
+        stmt_exec(conn, "SELECT @@wsrep_on", NULL, NULL, &wsrep, NULL, err, errlen) == 0 &&
+        wsrep == 1;
+    if (!galera)
+        rc = stmt_exec_errno(conn, "SELECT GET_LOCK('" MIGRATE_LOCK_NAME "', ?)", &lock_timeout,
+                             NULL, &got, &is_null, &code, err, errlen);
+    if (galera || (rc != 0 && code == ER_NOT_SUPPORTED_YET_CODE)) {
+        /* Galera, or a server refusing named locks: the row lock instead. */
+        char host[64] = "";
+        gethostname(host, sizeof host - 1);
+        snprintf(holder, sizeof holder, "%s pid %ld", host, (long)getpid());
+        if ((rc = row_lock(conn, holder, lock_timeout, err, errlen)) != 0)
+            goto out;
+        row_locked = true;
+        got = 1;
+        is_null = false;
+        /* Read what the previous holder wrote on its node before deciding what to apply. */
+        static const char sync_wait[] = "SET SESSION wsrep_sync_wait = 1";
+        if (galera)
+            ddl_exec(conn, sync_wait, sizeof sync_wait - 1);
+    }
     if (rc != 0)
         goto out;
     if (is_null || got != 1) {
@@ -226,7 +313,10 @@ int db_migrate_list(MYSQL *conn, const struct db_migration *list, size_t count, 
     }
     rc = 0;
 out:
-    if (locked)
+    if (locked && row_locked)
+        stmt_exec(conn, "DELETE FROM iotd_migrate_lock WHERE id = 1 AND holder = ?", NULL, holder,
+                  NULL, NULL, lockerr, sizeof lockerr);
+    else if (locked)
         stmt_exec(conn, "SELECT RELEASE_LOCK('" MIGRATE_LOCK_NAME "')", NULL, NULL, &got, NULL,
                   lockerr, sizeof lockerr);
     if (version != NULL)

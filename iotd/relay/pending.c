@@ -143,8 +143,9 @@ static void finish(struct relay_thread *rt, struct relay_request *req, enum rela
 {
     uint64_t now_ns = loop_pass_ns(&rt->io->meter);
     uint64_t latency_ns = now_ns > req->started_ns ? now_ns - req->started_ns : 0;
-    relay_audit_record(rt->relay->opts.audit, req->tenant, req->from, req->device, req->type,
-                       outcome, latency_ns, loop_pass_wall_ms(&rt->io->meter));
+    if (!req->audited_elsewhere)
+        relay_audit_record(rt->relay->opts.audit, req->tenant, req->from, req->device, req->type,
+                           outcome, latency_ns, loop_pass_wall_ms(&rt->io->meter));
     if (req->origin.on_answer && req->origin.on_answer == rt->port.on_answer &&
         req->origin.inbox == &rt->io->inbox) {
         /* A session of this thread asked (placement by tenant makes that the rule): answered
@@ -250,8 +251,13 @@ enum relay_outcome relay_deliver(relay_t *relay, struct presence_route_cache *ro
                                  struct relay_request *req)
 {
     struct presence_route r;
-    if (!presence_route(relay->opts.presence, routes, req->device, &r) ||
-        r.io_index >= relay->opts.io_count)
+    if (!presence_route(relay->opts.presence, routes, req->device, &r))
+        return RELAY_OFFLINE;
+    if (r.node != 0)
+        return relay->opts.remote.deliver
+                   ? relay->opts.remote.deliver(relay->opts.remote.arg, r.node, req)
+                   : RELAY_OFFLINE;
+    if (r.io_index >= relay->opts.io_count)
         return RELAY_OFFLINE;
     req->msg.handle = on_request;
     req->relay = relay;

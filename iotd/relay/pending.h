@@ -44,12 +44,22 @@ struct relay_port {
                    const char *device, const char *why, unsigned nargs, const char *const *args);
 };
 
+/* The way to devices online on other nodes (iotd/cluster), for relay_deliver's remote path:
+ * deliver takes req (then RELAY_OK: its answer will reach req's origin) or refuses it
+ * (RELAY_OFFLINE, RELAY_BUSY: the caller still owns it). node: presence's id of the node. Any
+ * thread. */
+struct relay_remote {
+    void *arg;
+    enum relay_outcome (*deliver)(void *arg, uint16_t node, struct relay_request *req);
+};
+
 struct relay_options {
     presence_t *presence;
-    relay_audit_t *audit;   /* may be NULL */
-    io_thread_t *io;        /* the io threads... */
-    unsigned io_count;      /* ...and how many */
-    unsigned max_in_flight; /* requests waiting at one device (1..65535) */
+    relay_audit_t *audit;       /* may be NULL */
+    io_thread_t *io;            /* the io threads... */
+    unsigned io_count;          /* ...and how many */
+    unsigned max_in_flight;     /* requests waiting at one device (1..65535) */
+    struct relay_remote remote; /* deliver NULL: a single node */
 };
 
 /* The relay of io_count threads; each must then be started on its own thread. */
@@ -69,8 +79,8 @@ void relay_stop(relay_t *relay);
  * it is handled at once: a cross-thread wake-up costs more than the whole relay. routes: the
  * calling io thread's remembered routes (presence_route), NULL for none. RELAY_OK: the request
  * now belongs to the relay and its answer will reach req's origin (perhaps before this
- * returns). RELAY_OFFLINE / RELAY_BUSY (inbox full): the caller still owns req. A remote node
- * would be one more branch here, nowhere else. */
+ * returns). RELAY_OFFLINE / RELAY_BUSY (inbox full): the caller still owns req. A device online
+ * on another node goes to opts.remote (the cluster): one more branch here, nowhere else. */
 enum relay_outcome relay_deliver(relay_t *relay, struct presence_route_cache *routes, int current,
                                  struct relay_request *req);
 

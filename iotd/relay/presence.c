@@ -23,6 +23,7 @@
 #include <stddef.h>
 #include <sys/mman.h>
 #include <stdatomic.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,6 +58,11 @@ struct presence {
      * route read at count c is current while the count is still c (presence_route). Starts at
      * 1 so that an empty cache slot (0) never matches. */
     _Atomic uint64_t changes;
+    /* The cluster's (presence.h): set before any claim, read without a lock after. */
+    struct presence_observer observer;
+    pthread_mutex_t names_lock; /* node names: 0 is this node's */
+    char (*names)[33];
+    unsigned nnames;
 };
 
 static uint64_t hash_id(const char *s)
@@ -72,6 +78,7 @@ int presence_new(presence_t **out)
     for (int i = 0; i < PRESENCE_SHARDS; i++)
         pthread_mutex_init(&p->shards[i].lock, NULL);
     atomic_init(&p->changes, 1);
+    pthread_mutex_init(&p->names_lock, NULL);
     *out = p;
     return IOT_OK;
 }
@@ -90,6 +97,8 @@ void presence_free(presence_t *p)
         free(s->buckets);
         pthread_mutex_destroy(&s->lock);
     }
+    pthread_mutex_destroy(&p->names_lock);
+    free(p->names);
     free(p);
 }
 
@@ -152,6 +161,32 @@ static void entry_update(struct presence_entry *dst, const struct presence_entry
     memcpy((char *)dst + skip, (const char *)e + skip, sizeof(*dst) - skip);
 }
 
+/* A new node holding e in a locked shard, linked under hash h; NULL if out of memory. */
+static struct node *node_insert(struct shard *s, const struct presence_entry *e, uint64_t h)
+{
+    if (s->count >= s->nbuckets)
+        grow(s);
+    struct node *n = s->nbuckets ? node_take(s) : NULL;
+    if (!n)
+        return NULL;
+    size_t slot = (h / PRESENCE_SHARDS) % s->nbuckets;
+    n->next = s->buckets[slot];
+    s->buckets[slot] = n;
+    s->count++;
+    n->e = *e; /* nobody holds this node's device_id yet */
+    return n;
+}
+
+/* n (the node of e's device, or NULL) set to e, or a new node for it; NULL if out of memory. */
+static struct node *node_set(struct shard *s, struct node *n, const struct presence_entry *e,
+                             uint64_t h)
+{
+    if (!n)
+        return node_insert(s, e, h);
+    entry_update(&n->e, e);
+    return n;
+}
+
 int presence_claim(presence_t *p, const struct presence_entry *e, bool replace,
                    struct presence_entry *previous, const char **device_id)
 {
@@ -169,24 +204,14 @@ int presence_claim(presence_t *p, const struct presence_entry *e, bool replace,
         *previous = n->e;
         entry_update(&n->e, e);
         n->e.online = true;
+        if (previous->node != 0) /* it was counted by its own node, this one is ours now */
+            atomic_fetch_add(&p->online, 1);
         rc = 1;
         goto out;
     }
-    if (!n) {
-        if (s->count >= s->nbuckets)
-            grow(s);
-        n = s->nbuckets ? node_take(s) : NULL;
-        if (!n) {
-            rc = IOT_ENOMEM;
-            goto out;
-        }
-        size_t slot = (h / PRESENCE_SHARDS) % s->nbuckets;
-        n->next = s->buckets[slot];
-        s->buckets[slot] = n;
-        s->count++;
-        n->e = *e; /* nobody holds this node's device_id yet */
-    } else {
-        entry_update(&n->e, e);
+    if (!(n = node_set(s, n, e, h))) {
+        rc = IOT_ENOMEM;
+        goto out;
     }
     n->e.online = true;
     atomic_fetch_add(&p->online, 1);
@@ -196,6 +221,8 @@ out:
     if (rc >= 0)
         atomic_fetch_add(&p->changes, 1);
     pthread_mutex_unlock(&s->lock);
+    if (rc >= 0 && p->observer.claimed)
+        p->observer.claimed(p->observer.arg, e);
     return rc;
 }
 
@@ -205,7 +232,8 @@ void presence_release(presence_t *p, const char *device_id, uint64_t serial, int
     struct shard *s = &p->shards[h % PRESENCE_SHARDS];
     pthread_mutex_lock(&s->lock);
     struct node *n = find(s, device_id, h);
-    if (n && n->e.online && n->e.serial == serial) {
+    bool released = n && n->e.online && n->e.node == 0 && n->e.serial == serial;
+    if (released) {
         n->e.online = false;
         n->e.session = NULL;
         n->e.last_seen_ms = now_ms;
@@ -213,6 +241,8 @@ void presence_release(presence_t *p, const char *device_id, uint64_t serial, int
         atomic_fetch_add(&p->changes, 1);
     }
     pthread_mutex_unlock(&s->lock);
+    if (released && p->observer.released)
+        p->observer.released(p->observer.arg, device_id, serial);
 }
 
 void presence_touch(presence_t *p, const char *device_id, uint64_t serial, int64_t now_ms)
@@ -221,7 +251,7 @@ void presence_touch(presence_t *p, const char *device_id, uint64_t serial, int64
     struct shard *s = &p->shards[h % PRESENCE_SHARDS];
     pthread_mutex_lock(&s->lock);
     struct node *n = find(s, device_id, h);
-    if (n && n->e.online && n->e.serial == serial)
+    if (n && n->e.online && n->e.node == 0 && n->e.serial == serial)
         n->e.last_seen_ms = now_ms;
     pthread_mutex_unlock(&s->lock);
 }
@@ -253,8 +283,8 @@ bool presence_route(presence_t *p, struct presence_route_cache *cache, const cha
     struct presence_entry e;
     if (!presence_lookup(p, device_id, &e) || !e.online)
         return false;
-    *out =
-        (struct presence_route){.io_index = e.io_index, .session = e.session, .serial = e.serial};
+    *out = (struct presence_route){
+        .node = e.node, .io_index = e.io_index, .session = e.session, .serial = e.serial};
     if (slot) {
         slot->changes = changes;
         slot->route = *out;
@@ -271,4 +301,138 @@ size_t presence_online(presence_t *p)
 uint64_t presence_next_serial(presence_t *p)
 {
     return atomic_fetch_add(&p->serial, 1) + 1;
+}
+
+void presence_set_observer(presence_t *p, const struct presence_observer *observer)
+{
+    p->observer = *observer;
+}
+
+/* The id of name in the locked names table, adding it (add) if it is not there; 0: none. */
+static uint16_t name_find(presence_t *p, const char *name, bool add)
+{
+    for (unsigned i = 1; i < p->nnames; i++)
+        if (strcmp(p->names[i], name) == 0)
+            return (uint16_t)i;
+    if (!add || p->nnames >= PRESENCE_MAX_NODES)
+        return 0;
+    if (!p->names && !(p->names = calloc(PRESENCE_MAX_NODES, sizeof(*p->names))))
+        return 0;
+    if (p->nnames == 0)
+        p->nnames = 1; /* 0 is this node */
+    snprintf(p->names[p->nnames], sizeof(p->names[0]), "%.32s", name);
+    return (uint16_t)p->nnames++;
+}
+
+uint16_t presence_node_id(presence_t *p, const char *name)
+{
+    pthread_mutex_lock(&p->names_lock);
+    uint16_t id = name_find(p, name, true);
+    pthread_mutex_unlock(&p->names_lock);
+    return id;
+}
+
+void presence_set_local_name(presence_t *p, const char *name)
+{
+    pthread_mutex_lock(&p->names_lock);
+    if (!p->names)
+        p->names = calloc(PRESENCE_MAX_NODES, sizeof(*p->names));
+    if (p->names) {
+        snprintf(p->names[0], sizeof(p->names[0]), "%.32s", name);
+        if (p->nnames == 0)
+            p->nnames = 1;
+    }
+    pthread_mutex_unlock(&p->names_lock);
+}
+
+bool presence_node_name(presence_t *p, uint16_t id, char name[33])
+{
+    pthread_mutex_lock(&p->names_lock);
+    bool found = p->names && id < p->nnames && p->names[id][0];
+    if (found)
+        memcpy(name, p->names[id], 33);
+    pthread_mutex_unlock(&p->names_lock);
+    return found;
+}
+
+int presence_claim_remote(presence_t *p, const struct presence_entry *e, bool replace,
+                          struct presence_entry *previous)
+{
+    uint64_t h = hash_id(e->device_id);
+    struct shard *s = &p->shards[h % PRESENCE_SHARDS];
+    int rc = 0;
+
+    pthread_mutex_lock(&s->lock);
+    struct node *n = find(s, e->device_id, h);
+    if (n && n->e.online && n->e.node == 0) {
+        if (!replace) {
+            rc = IOT_EEXIST;
+            goto out;
+        }
+        *previous = n->e;
+        atomic_fetch_sub(&p->online, 1); /* ours no more */
+        rc = 1;
+    }
+    if (!(n = node_set(s, n, e, h))) {
+        rc = IOT_ENOMEM;
+        goto out;
+    }
+    n->e.online = true;
+    n->e.session = NULL;
+    atomic_fetch_add(&p->changes, 1);
+out:
+    pthread_mutex_unlock(&s->lock);
+    return rc;
+}
+
+void presence_release_remote(presence_t *p, const char *device_id, uint16_t node, uint64_t serial,
+                             int64_t now_ms)
+{
+    uint64_t h = hash_id(device_id);
+    struct shard *s = &p->shards[h % PRESENCE_SHARDS];
+    pthread_mutex_lock(&s->lock);
+    struct node *n = find(s, device_id, h);
+    if (n && n->e.online && n->e.node == node && node != 0 && n->e.serial == serial) {
+        n->e.online = false;
+        n->e.last_seen_ms = now_ms;
+        atomic_fetch_add(&p->changes, 1);
+    }
+    pthread_mutex_unlock(&s->lock);
+}
+
+size_t presence_drop_node(presence_t *p, uint16_t node, int64_t now_ms,
+                          void (*fn)(void *arg, const struct presence_entry *e), void *arg)
+{
+    size_t dropped = 0;
+    for (int i = 0; node != 0 && i < PRESENCE_SHARDS; i++) {
+        struct shard *s = &p->shards[i];
+        pthread_mutex_lock(&s->lock);
+        for (size_t b = 0; b < s->nbuckets; b++)
+            for (struct node *n = s->buckets[b]; n; n = n->next)
+                if (n->e.online && n->e.node == node) {
+                    n->e.online = false;
+                    n->e.last_seen_ms = now_ms;
+                    dropped++;
+                    if (fn)
+                        fn(arg, &n->e);
+                }
+        if (dropped)
+            atomic_fetch_add(&p->changes, 1);
+        pthread_mutex_unlock(&s->lock);
+    }
+    return dropped;
+}
+
+void presence_each_local(presence_t *p, void (*fn)(void *arg, const struct presence_entry *e),
+                         void *arg)
+{
+    for (int i = 0; i < PRESENCE_SHARDS; i++) {
+        struct shard *s = &p->shards[i];
+        pthread_mutex_lock(&s->lock);
+        for (size_t b = 0; b < s->nbuckets; b++)
+            for (struct node *n = s->buckets[b]; n; n = n->next)
+                if (n->e.online && n->e.node == 0)
+                    fn(arg, &n->e);
+        pthread_mutex_unlock(&s->lock);
+    }
 }

@@ -68,6 +68,9 @@ struct relay_request {
     char type[65];
     uint32_t timeout_ms;
     uint64_t started_ns;
+    /* Asked by another node (iotd/cluster), which audits it: not audited here, so that a
+     * cross-node message is audited once, on the sender's node. */
+    bool audited_elsewhere;
     /* The relay's own, set by relay_deliver: the relay, and where the device is (presence's
      * route); then, on the device's thread, iotd's id toward the device and the request's place
      * in its thread's list of deadlines (one timer per thread, not one per request). */

@@ -158,7 +158,7 @@ static void established(struct session *s)
         session_close(s, rc == IOT_EEXIST ? "device already connected" : "presence full");
         return;
     }
-    if (rc == 1) {
+    if (rc == 1 && previous.node == 0) { /* on another node: that node closes it */
         struct kick_msg *k = malloc(sizeof(*k));
         if (k) {
             *k = (struct kick_msg){.msg.handle = on_kick,

@@ -457,7 +457,8 @@ int sessions_start(sessions_t **out, const struct session_deps *deps,
                                        .audit = deps->audit,
                                        .io = deps->io,
                                        .io_count = deps->io_count,
-                                       .max_in_flight = all->opts.max_in_flight};
+                                       .max_in_flight = all->opts.max_in_flight,
+                                       .remote = deps->remote};
     all->envs = calloc(deps->io_count, sizeof(*all->envs));
     if (!all->envs || (rc = relay_start(&all->relay, &relay_opts)) != 0)
         goto fail;

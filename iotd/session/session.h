@@ -129,6 +129,7 @@ struct session_deps {
     unsigned io_count; /* ...and how many */
     struct session_event_hooks events;
     struct session_query_hooks query;
+    struct relay_remote remote; /* devices on other nodes (iotd/cluster); zero: a single node */
 };
 
 /* net_place_fn for the device listeners ([devices] placement = tenant): a connection goes to

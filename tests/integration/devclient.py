@@ -303,12 +303,16 @@ def main():
             fail("second connection not serving")
         print("ok: replaced; hold the second connection open for", args[3] if len(args) > 3 else 0, "s", flush=True)
         time.sleep(float(args[3]) if len(args) > 3 else 0)
-    elif scenario == "duplicate-refused":  # ID TYPE KEYHEX: with duplicate = refuse
+    elif scenario == "duplicate-refused":  # ID TYPE KEYHEX [ADDR2]: with duplicate = refuse
+        # ADDR2: the second connection goes there (another node of a cluster, which must have
+        # heard of the first: it is made half a second later).
         dev, typ, key = args[0], args[1], bytes.fromhex(args[2])
         a = conn()
         if handshake(a, dev, typ, key)[0] != "ok":
             fail("first connection")
-        b = conn()
+        if len(args) > 3:
+            time.sleep(0.5)
+        b = Conn(args[3], cafile, source=source) if len(args) > 3 else conn()
         result, details = handshake(b, dev, typ, key)
         if result != "error" or details.get("code") != "busy":
             fail(f"second connection not refused with busy: {result} {details}")

@@ -16,9 +16,18 @@ T_CONF=$T_DIR/iotd.conf
 T_LOG=$T_DIR/iotd.log
 T_PID=
 T_CHECKS=0
+# Other processes a test starts (more iotd nodes, a nats-server): stopped at exit, after T_PID's
+# peers and before it (the first node's mariadbd serves them all).
+T_EXTRA_PIDS=()
 
 t_cleanup() {
     local rc=$?
+    local p
+    for p in "${T_EXTRA_PIDS[@]}"; do kill -TERM "$p" 2>/dev/null; done
+    for p in "${T_EXTRA_PIDS[@]}"; do
+        for _ in $(seq 1 100); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+        kill -KILL "$p" 2>/dev/null
+    done
     if [ -n "$T_PID" ] && kill -0 "$T_PID" 2>/dev/null; then
         kill -TERM "$T_PID" 2>/dev/null
         for _ in $(seq 1 100); do kill -0 "$T_PID" 2>/dev/null || break; sleep 0.1; done
@@ -145,6 +154,12 @@ t_stored() {
     done
     fail "fewer than $3 stored $2 events of $1: $OUT${4:+
 $(tail -n 20 "$4")}"
+}
+
+# t_free_port: print a TCP port of 127.0.0.1 that nothing listens on (for servers that cannot
+# listen on port 0 and tell, such as nats-server).
+t_free_port() {
+    python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'
 }
 
 t_done() {

@@ -148,6 +148,44 @@ static void test_errors(void **state)
                  "<string>:2: [devices] ping_s: expected a number from 1");
     expect_error("[relay]\naudit_retention_days = 40000\n",
                  "audit_retention_days: expected a number from 0 to 36500");
+    /* [cluster]: checked only with nats set. */
+    expect_error("[cluster]\nnats = 127.0.0.1:4222\nnode = a\n",
+                 "[cluster] nats: expected nats://host:port (or tls://), got '127.0.0.1:4222'");
+    expect_error("[cluster]\nnats = nats://h:4222, http://h:1\nnode = a\n", "got 'http://h:1'");
+    expect_error("[cluster]\nnats = nats://h:4222\nnode = Node.A\n",
+                 "[cluster] node: expected 1 to 32 of a-z 0-9 _ -");
+    expect_error("[cluster]\nnats = nats://h:4222\nnode = a\nheartbeat_ms = 1000\n"
+                 "node_timeout_ms = 1500\n",
+                 "node_timeout_ms must be at least twice heartbeat_ms");
+    expect_error("[cluster]\nheartbeat_ms = 10\n",
+                 "[cluster] heartbeat_ms: expected a number from 50 to 60000");
+}
+
+static void test_cluster(void **state)
+{
+    (void)state;
+    struct iotd_config cfg;
+    char err[256];
+    config_defaults(&cfg);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), IOT_OK);
+    assert_null(cfg.cluster_nats); /* a single node */
+    assert_int_equal(cfg.cluster_heartbeat_ms, 1000);
+    assert_int_equal(cfg.cluster_node_timeout_ms, 3000);
+    config_free(&cfg);
+
+    config_defaults(&cfg);
+    assert_int_equal(config_load_string(&cfg,
+                                        "[cluster]\nnats = nats://10.0.0.1:4222, "
+                                        "tls://10.0.0.2:4222\nheartbeat_ms = 200\n"
+                                        "node_timeout_ms = 400\n",
+                                        err, sizeof(err)),
+                     IOT_OK);
+    assert_int_equal(config_finish(&cfg, err, sizeof(err)), IOT_OK);
+    /* The node's name defaults to the short host name, which must then be a valid name. */
+    assert_non_null(cfg.cluster_node);
+    assert_true(strlen(cfg.cluster_node) >= 1);
+    assert_int_equal(cfg.cluster_node_timeout_ms, 400);
+    config_free(&cfg);
 }
 
 static void test_good_addresses(void **state)
@@ -229,7 +267,7 @@ int main(void)
         cmocka_unit_test(test_defaults),     cmocka_unit_test(test_full_file),
         cmocka_unit_test(test_errors),       cmocka_unit_test(test_good_addresses),
         cmocka_unit_test(test_file_refused), cmocka_unit_test(test_config_set),
-        cmocka_unit_test(test_missing_file),
+        cmocka_unit_test(test_missing_file), cmocka_unit_test(test_cluster),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
