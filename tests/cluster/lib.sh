@@ -307,6 +307,10 @@ c_iotd_conf() {
     for m in $C_NODES; do [ "$m" = "$n" ] || nats="$nats, nats://${C_IP[$m]}:4222"; done
     printf '%s\n' "$C_DB_PW" >"$d/db-password"
     mkdir -p "$d/state"
+    # One secret key for all nodes (it seals the device secrets in the shared database), made
+    # once and copied into each state_dir, as iotd-cluster(7) says to deploy it.
+    [ -f "$C_DIR/secret.key" ] || (umask 077 && head -c 32 /dev/urandom >"$C_DIR/secret.key")
+    [ -f "$d/state/secret.key" ] || install -m 600 "$C_DIR/secret.key" "$d/state/secret.key"
     cat >"$d/iotd.conf" <<CONF
 [iotd]
 state_dir = $d/state
