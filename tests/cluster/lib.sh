@@ -319,6 +319,9 @@ log_level = ${C_LOG_LEVEL:-info}
 
 [devices]
 listen = ${C_IP[$n]}:7800
+# The users of the test and the benchmark log in from the devices' namespace, over plain TCP
+# on the test's private bridge.
+login_plain = yes
 ${C_DEVICES_EXTRA:-}
 
 [database]

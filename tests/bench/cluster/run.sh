@@ -20,7 +20,8 @@
 # at 1 in flight (target <= 1.5x). The load generators are tests/bench/relay's relay_load and
 # nats_load, built by CMake (tests/bench/cluster/CMakeLists.txt).
 #
-# Knobs: DURATION=5 RUNS=3 INFLIGHTS="1 16" DEVICES=4 C_KEEP=1 (keep the state directory).
+# Knobs: DURATION=5 RUNS=3 INFLIGHTS="1 16" DEVICES=4 C_KEEP=1 (keep the state directory);
+# LOAD_BUILD=DIR takes the load generators from another build tree than BUILD_DIR's iotd.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 top=$(cd "$here/../../.." && pwd)
@@ -31,8 +32,8 @@ DURATION=${DURATION:-5}
 RUNS=${RUNS:-3}
 INFLIGHTS=${INFLIGHTS:-"1 16"}
 DEVICES=${DEVICES:-4}
-relay_load=$build/tests/bench/cluster/cluster_relay_load
-nats_load=$build/tests/bench/cluster/cluster_nats_load
+relay_load=${LOAD_BUILD:-$build}/tests/bench/cluster/cluster_relay_load
+nats_load=${LOAD_BUILD:-$build}/tests/bench/cluster/cluster_nats_load
 for b in "$relay_load" "$nats_load"; do
     [ -x "$b" ] || { echo "no $b: build the tree (cmake --build $build)" >&2; exit 1; }
 done
