@@ -7,8 +7,9 @@
 #
 # First the infrastructure alone (NATS routes, Galera replication, three iotd starting at once
 # on an empty database); then, if this iotd has [cluster] (iotd -t accepts it), the scenarios
-# of CONTRACT-22: relay across nodes with every outcome, revocation, watch, status, a SIGKILLed
-# node, a partitioned node, a stopped NATS server, a stopped Galera node, and everything back.
+# of issue 22 (iotd-cluster(7)): relay across nodes with every outcome, revocation, watch,
+# status, a SIGKILLed node, a stopped NATS server, a stopped Galera node, a partitioned node,
+# everything back, a device connecting to a second node, and no acknowledged event lost.
 # Without [cluster] (an iotd older than issue 22) it says so and fails after the infrastructure
 # checks.
 #
@@ -335,6 +336,20 @@ scenario_back() {
     done
 }
 
+# ---- a duplicate across nodes: dev1 on c, then dev1 on a replaces it ([devices] duplicate) ---
+scenario_duplicate() {
+    local first
+    ip netns exec "$(c_ns d)" $DEVCLIENT "${C_IP[c]}:7800" serve dev1 thermo "$k1" >"$C_DIR/dup-c.log" 2>&1 &
+    first=$!
+    C_HOST_PIDS="$C_HOST_PIDS $first"
+    wait_for 75 "dev1 (again) online on node c" eval '[ "$(node_of a dev1)" = c ]'
+    ip netns exec "$(c_ns d)" $DEVCLIENT "${C_IP[a]}:7800" serve dev1 thermo "$k1" >"$C_DIR/dup-a.log" 2>&1 &
+    C_HOST_PIDS="$C_HOST_PIDS $!"
+    wait_for 75 "dev1 connecting to node a while on c: node b says it is on a" eval '[ "$(node_of b dev1)" = a ]'
+    wait_for 75 "node c ended dev1's first connection (replaced)" eval '! kill -0 '"$first"' 2>/dev/null'
+    sends b 0 --as bob@acme dev1 echo after-replace
+}
+
 # ---- no acknowledged event lost ----------------------------------------------------------
 scenario_events() {
     for p in $C_HOST_PIDS; do kill -TERM "$p" 2>/dev/null; done
@@ -359,7 +374,7 @@ scenario_events() {
 }
 
 # ---- the scenarios, in order, each while the budget lasts (the last one always runs) ---------
-SCENARIOS="registry relay revoke status fleet watch kill nats galera partition back events"
+SCENARIOS="registry relay revoke status fleet watch kill nats galera partition back duplicate events"
 for s in $SCENARIOS; do
     if [ "$s" != events ] && [ $((SECONDS - T_START)) -ge "$C_BUDGET_S" ]; then
         check_fail "scenario $s not run: the time budget (C_BUDGET_S=$C_BUDGET_S s) is spent"
