@@ -1,3 +1,4 @@
+# shellcheck shell=bash disable=SC2034 # (variables lib.sh sets for the scripts that source it)
 # lib.sh - a cluster on one machine, built as a real deployment runs: each node in its own
 # network namespace with its own address on a bridge, running a NATS server (one of a 3-server
 # NATS cluster), a Galera node (one of a 3-node MariaDB Galera cluster) and iotd pointed at

@@ -78,6 +78,7 @@ if "$IOTSIM_BIN" --help 2>&1 | head -n 1 | grep -q 'PORT\[,'; then MULTI=1; else
     MULTI=0
     echo "NOTE: this iotsim takes one address (-c HOST:PORT[,...] is not there yet): devices cannot move to another node"
 fi
+# shellcheck disable=SC2034 # (read by lib.sh's c_iotd_conf)
 C_DEVICES_EXTRA="max_in_flight = 2
 ping_s = 2"
 for n in $C_NODES; do c_iotd_conf "$n" "$CLUSTER"; done
@@ -299,6 +300,7 @@ scenario_galera() {
     c_db_stop c
     check "galera a sees a cluster of 2" eval '[ "$(c_db_cluster_size a)" = 2 ]'
     sends c 0 --as alice@acme dev1 echo db-down-on-c
+    # shellcheck disable=SC2034 # (read in the eval below)
     acked_now=$(cat "$C_DIR"/ack*.log 2>/dev/null | wc -l)
     wait_for 50 "events go on being acknowledged with galera c down" eval '[ "$(cat "$C_DIR"/ack*.log | wc -l)" -gt "$((acked_now + 3))" ]'
     c_db_start c
