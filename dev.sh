@@ -19,11 +19,8 @@ packages=(build-essential cmake pkg-config clang libclang-rt-14-dev clang-format
           libncurses-dev tmux procps python3 util-linux logrotate zlib1g-dev libwslay-dev curl python3-prometheus-client
           nats-server libnats-dev
           dpkg-dev file gcc-arm-none-eabi libnewlib-arm-none-eabi qemu-system-arm chromium
-          gcc-avr avr-libc arduino-core-avr)
-
-# tests/cluster (issue 22's deployment test) and tests/bench/cluster: Galera nodes, network
-# namespaces, NATS servers and the NATS C client (a package named twice is installed once).
-packages+=(galera-4 iproute2 nats-server libnats-dev)
+          gcc-avr avr-libc arduino-core-avr
+          galera-4 iproute2)
 
 deps() {
     local missing=()

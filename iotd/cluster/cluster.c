@@ -341,6 +341,11 @@ static natsStatus make_options(cluster_t *c, natsOptions **out)
         s = natsOptions_SetName(o, name);
     if (s == NATS_OK)
         s = natsOptions_SetNoEcho(o, true);
+    /* A relayed request or answer is written to NATS at once: the client's own flusher would
+     * hold it for its next round (measured: a cross-node p50 of 2.0 ms against 0.8 ms with
+     * this, tests/bench/cluster). */
+    if (s == NATS_OK)
+        s = natsOptions_SetSendAsap(o, true);
     if (s == NATS_OK)
         s = natsOptions_SetMaxReconnect(o, -1);
     if (s == NATS_OK)
