@@ -159,7 +159,7 @@ void hub_fanout(hub_t *hub, struct event *item)
     sessions_t *sessions = hub->deps.sessions;
     struct remote_match *remote = NULL;
     struct session_target *run = NULL;
-    struct hub_sub *local[32], **cand = local;
+    struct hub_sub *local[HUB_INDEX_SCAN], **cand = local;
     size_t nremote = 0;
     registry_snapshot_t *snap = registry_acquire(hub->deps.registry);
 

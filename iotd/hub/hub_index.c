@@ -41,6 +41,12 @@ static struct hub_bucket *bucket_of(const hub_index_t *x, const char *key)
     return n ? container_of(n, struct hub_bucket, node) : NULL;
 }
 
+/* Which of the four kinds of bucket sub is in: an item looks up only kinds that hold some. */
+static unsigned shape_of(const struct hub_sub *sub)
+{
+    return (sub->f.tenant[0] ? 2u : 0u) | (sub->f.device[0] ? 1u : 0u);
+}
+
 int hub_index_add(hub_index_t *x, struct hub_sub *sub)
 {
     char key[HUB_INDEX_KEY];
@@ -72,6 +78,7 @@ int hub_index_add(hub_index_t *x, struct hub_sub *sub)
     sub->all_pos = x->n;
     x->all[x->n++] = sub;
     x->npresence += sub->f.presence;
+    x->shapes[shape_of(sub)]++;
     rc = IOT_OK;
 out:
     if (fresh) {
@@ -94,6 +101,7 @@ void hub_index_remove(hub_index_t *x, struct hub_sub *sub)
     x->all[sub->all_pos] = x->all[--x->n];
     x->all[sub->all_pos]->all_pos = sub->all_pos;
     x->npresence -= sub->f.presence;
+    x->shapes[shape_of(sub)]--;
     sub->bucket = NULL;
 }
 
@@ -115,6 +123,8 @@ size_t hub_index_candidates(const hub_index_t *x, const char *tenant, const char
     }
     for (int t = 0; t < (tenant[0] ? 2 : 1); t++)
         for (int d = 0; d < (device[0] ? 2 : 1); d++) {
+            if (!x->shapes[t * 2 + d])
+                continue;
             make_key(key, tenants[t], devices[d]);
             const struct hub_bucket *b = bucket_of(x, key);
             if (b) {

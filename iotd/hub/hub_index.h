@@ -27,6 +27,7 @@ typedef struct hub_index {
     struct hub_sub **all; /* every subscriber, in no particular order */
     size_t n, cap;
     size_t npresence; /* subscribers whose filter asks for presence changes */
+    size_t shapes[4]; /* subscribers by shape: tenant given (2), device given (1) */
 } hub_index_t;
 
 /* Index sub by its filter (sub->f, which must not change while indexed). IOT_OK, or
