@@ -36,8 +36,10 @@ int hub_index_add(hub_index_t *x, struct hub_sub *sub);
 /* Take sub (indexed) out; the caller still owns its memory. */
 void hub_index_remove(hub_index_t *x, struct hub_sub *sub);
 
-/* Up to this many subscribers, every one is a candidate (nlocal must be at least this). */
-#define HUB_INDEX_SCAN 8
+/* Up to this many subscribers, every one is a candidate (nlocal must be at least this): a
+ * filter that fails costs ~10 instructions' worth of strcmp, the lookups ~550 instructions
+ * per item (callgrind on tests/bench/hub/hub_bench.c with 10 watchers). */
+#define HUB_INDEX_SCAN 32
 
 /* The subscribers an item of (tenant, device) may match, each once: in local (room for nlocal)
  * when they fit, else in an array allocated here. *out is set to the array used and the count

@@ -12,6 +12,7 @@
 #   RATE=N ...         connections iotsim opens per second (default: all at once). A TLS storm
 #                      of 20,000 on a loaded 2-core machine never converges (handshakes time
 #                      out and retry); RATE=1000 measures the idle memory all the same
+#   SIM_S=300 ...      how long iotsim keeps its devices connected: all must be in by then
 #   IOTD_PLACEMENT=spread ...  iotd's [devices] placement (default tenant: the fleet, one
 #                      tenant, is on one io thread)
 #   IOTD_WRAPPER="heaptrack -o /tmp/ht" ...   run iotd under a wrapper (a profiler); the RSS is
@@ -101,7 +102,7 @@ run() { # transport port [iotsim options...]
     # iotsim keeps its devices connected until SIGINT; its final stats line says when all of
     # them were authenticated at once. iotd's RSS is read while they are all connected.
     "$build/firmware/sim/iotsim" -c "127.0.0.1:$p" -f "$dir/devices.jsonl" --rate-connect "${RATE:-1000000}" \
-        --duration 300 --stats-interval 0 --json "$@" >"$dir/sim-$name.json" &
+        --duration "${SIM_S:-300}" --stats-interval 0 --json "$@" >"$dir/sim-$name.json" &
     local sim=$!
     local online=0
     for _ in $(seq 1 3000); do
