@@ -304,8 +304,11 @@ int hub_subscribe(hub_t *hub, const struct hub_filter *f, hub_sink_fn sink, void
     sub->f = *f;
     sub->sink = sink;
     sub->arg = arg;
-    *id = sub->id;
-    return sub_index(hub, sub);
+    uint64_t sub_id = sub->id;
+    int rc = sub_index(hub, sub); /* frees sub when it fails */
+    if (rc == IOT_OK)
+        *id = sub_id;
+    return rc;
 }
 
 void hub_unsubscribe(hub_t *hub, uint64_t id)
