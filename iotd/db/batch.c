@@ -65,19 +65,36 @@ struct batch {
     int open_timers;
 };
 
-void batch_add(batch_t *b, const void *record)
+void batch_add_fill(batch_t *b, void (*fill)(void *slot, const void *arg), const void *arg)
 {
     pthread_mutex_lock(&b->lock);
     if (b->count == b->o.capacity || b->stopped) {
         b->dropped++;
     } else {
-        memcpy(b->buffer[b->fill] + b->count * b->o.record_size, record, b->o.record_size);
+        fill(b->buffer[b->fill] + b->count * b->o.record_size, arg);
         if (++b->count > b->touched[b->fill])
             b->touched[b->fill] = b->count;
         if (b->count == b->o.capacity / 2)
             atomic_store_explicit(&b->backlogged, true, memory_order_relaxed);
     }
     pthread_mutex_unlock(&b->lock);
+}
+
+struct copy_arg {
+    const void *record;
+    size_t size;
+};
+
+static void fill_copy(void *slot, const void *arg)
+{
+    const struct copy_arg *c = arg;
+    memcpy(slot, c->record, c->size);
+}
+
+void batch_add(batch_t *b, const void *record)
+{
+    struct copy_arg c = {record, b->o.record_size};
+    batch_add_fill(b, fill_copy, &c);
 }
 
 /* On a db thread: the buffer in chunks of batch_max records, one write() (transaction) each. */

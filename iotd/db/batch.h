@@ -55,6 +55,11 @@ int batch_start(batch_t **out, uv_loop_t *main_loop, inbox_t *main_inbox, db_poo
                 const struct batch_options *o);
 /* Thread-safe: copy one record in. */
 void batch_add(batch_t *b, const void *record);
+/* Thread-safe: one record written in place by fill(slot, arg), under the buffer's lock, so
+ * that a producer need not build it on its stack first (and have it copied): fill writes what
+ * the record needs and nothing else (the slot holds an old record's bytes), must be short, and
+ * must not call the batch. Not called when the record is dropped (full, stopped). */
+void batch_add_fill(batch_t *b, void (*fill)(void *slot, const void *arg), const void *arg);
 /* Thread-safe, lock-free: true from the moment half the filling buffer's capacity waits
  * (the database did not take the last batch in time) until the next batch is handed over. */
 bool batch_backlogged(const batch_t *b);

@@ -1,9 +1,10 @@
 /*
  * hub.c - durable batches, fan-out, subscriptions, and the requests of sessions (see hub.h).
  *
- * Subscribers are few compared to events (operators' streams, apps), so they are a plain array
- * scanned per item; the costly part of fan-out, writing to sockets, happens on the io threads,
- * one inbox message per thread per item. Everything here runs on the main loop.
+ * Subscribers are indexed by the tenant and device of their filter (hub_index.h), so an item
+ * costs what its candidate subscribers cost, not what all of them do (10,000 streams of other
+ * devices included); the costly part of fan-out, writing to sockets, happens on the io
+ * threads, one inbox message per thread per item. Everything here runs on the main loop.
  */
 #include "hub/hub_internal.h"
 
@@ -26,13 +27,31 @@ uint64_t hub_now(hub_t *hub)
     return uv_now(hub->deps.loop);
 }
 
+/* The walk over candidates is done: free the subscribers removed during it. */
+static void free_dead(hub_t *hub)
+{
+    while (hub->dead) {
+        struct hub_sub *sub = hub->dead;
+        hub->dead = sub->next_dead;
+        free(sub);
+    }
+}
+
+static void subs_free_all(hub_t *hub)
+{
+    free_dead(hub);
+    for (size_t i = 0; i < hub->subs.n; i++)
+        free(hub->subs.all[i]);
+    hub_index_free(&hub->subs);
+}
+
 void hub_unref(hub_t *hub)
 {
     if (--hub->refs > 0)
         return;
     for (size_t i = 0; i < HUB_RECENT; i++)
         event_unref(hub->recent[i]);
-    free(hub->subs);
+    subs_free_all(hub);
     free(hub->leases);
     free(hub);
 }
@@ -140,6 +159,7 @@ void hub_fanout(hub_t *hub, struct event *item)
     sessions_t *sessions = hub->deps.sessions;
     struct remote_match *remote = NULL;
     struct session_target *run = NULL;
+    struct hub_sub *local[HUB_INDEX_SCAN], **cand = local;
     size_t nremote = 0;
     registry_snapshot_t *snap = registry_acquire(hub->deps.registry);
 
@@ -150,13 +170,20 @@ void hub_fanout(hub_t *hub, struct event *item)
         event_unref(*slot);
         *slot = event_ref(item);
     }
-    /* A sink may end its own subscription (a watch that reached its count): removals during
-     * the walk only mark the entry (id 0), and the array is compacted afterwards, so no
-     * other subscriber is skipped. */
-    hub->fanning = true;
-    size_t nsubs = hub->nsubs;
-    for (size_t i = 0; i < nsubs; i++) {
-        const struct hub_sub *sub = &hub->subs[i];
+    /* A sink may end its own subscription (a watch that reached its count) or another's:
+     * the candidates are a copy of the index's pointers, and a subscriber removed during the
+     * walk is only marked (id 0) and freed after it, so no other subscriber is skipped and
+     * none is called after its removal. */
+    hub->fanning++;
+    size_t ncand = hub_index_candidates(&hub->subs, item->tenant, item->device, local,
+                                        sizeof(local) / sizeof(local[0]), &cand);
+    if (ncand == (size_t)-1) {
+        cand = local;
+        log_warn("hub: out of memory delivering an item to subscribers");
+        goto out;
+    }
+    for (size_t i = 0; i < ncand; i++) {
+        const struct hub_sub *sub = cand[i];
         if (!sub->id || !sub_matches(sub, snap, item))
             continue;
         if (!sub->remote) {
@@ -164,7 +191,7 @@ void hub_fanout(hub_t *hub, struct event *item)
             hub->stats.delivered++;
             continue;
         }
-        if (!remote && !(remote = malloc(hub->nsubs * sizeof(*remote)))) {
+        if (!remote && !(remote = malloc(ncand * sizeof(*remote)))) {
             log_warn("hub: out of memory delivering an item to subscribers");
             goto out;
         }
@@ -187,14 +214,11 @@ void hub_fanout(hub_t *hub, struct event *item)
         }
     }
 out:
-    hub->fanning = false;
-    for (size_t i = 0; i < hub->nsubs;) {
-        if (hub->subs[i].id)
-            i++;
-        else
-            hub->subs[i] = hub->subs[--hub->nsubs];
-    }
+    if (--hub->fanning == 0)
+        free_dead(hub);
     registry_release(snap);
+    if (cand != local)
+        free(cand);
     free(remote);
     free(run);
 }
@@ -241,45 +265,57 @@ void hub_durable(struct event *const *events, size_t n, void *arg)
 
 /* ---- subscriptions ---- */
 
-static struct hub_sub *sub_add(hub_t *hub)
+/* A new subscription (id given, filter empty), not indexed yet: sub_index indexes it once its
+ * filter is set. */
+static struct hub_sub *sub_new(hub_t *hub)
 {
-    if (hub->fanning)
-        return NULL; /* not from a sink: the walk holds pointers into the array */
-    struct hub_sub *subs = iot_grow(hub->subs, hub->nsubs, &hub->cap_subs, 16, sizeof(*subs));
-    if (!subs)
-        return NULL;
-    hub->subs = subs;
-    struct hub_sub *sub = &hub->subs[hub->nsubs++];
-    memset(sub, 0, sizeof(*sub));
-    sub->id = hub->next_id++;
+    struct hub_sub *sub = calloc(1, sizeof(*sub));
+    if (sub)
+        sub->id = hub->next_id++;
     return sub;
 }
 
-static void sub_remove_at(hub_t *hub, size_t i)
+/* Index sub (its filter set) or free it: IOT_OK or IOT_ENOMEM. */
+static int sub_index(hub_t *hub, struct hub_sub *sub)
 {
-    if (hub->fanning)
-        hub->subs[i].id = 0; /* compacted when the walk is done */
-    else
-        hub->subs[i] = hub->subs[--hub->nsubs];
+    int rc = hub_index_add(&hub->subs, sub);
+    if (rc != IOT_OK)
+        free(sub);
+    return rc;
+}
+
+static void sub_remove(hub_t *hub, struct hub_sub *sub)
+{
+    hub_index_remove(&hub->subs, sub);
+    if (hub->fanning) {
+        sub->id = 0; /* the walk may still hold it: freed when the walk is done */
+        sub->next_dead = hub->dead;
+        hub->dead = sub;
+    } else {
+        free(sub);
+    }
 }
 
 int hub_subscribe(hub_t *hub, const struct hub_filter *f, hub_sink_fn sink, void *arg, uint64_t *id)
 {
-    struct hub_sub *sub = sub_add(hub);
+    struct hub_sub *sub = sub_new(hub);
     if (!sub)
         return IOT_ENOMEM;
     sub->f = *f;
     sub->sink = sink;
     sub->arg = arg;
-    *id = sub->id;
-    return IOT_OK;
+    uint64_t sub_id = sub->id;
+    int rc = sub_index(hub, sub); /* frees sub when it fails */
+    if (rc == IOT_OK)
+        *id = sub_id;
+    return rc;
 }
 
 void hub_unsubscribe(hub_t *hub, uint64_t id)
 {
-    for (size_t i = 0; i < hub->nsubs; i++) {
-        if (hub->subs[i].id == id) {
-            sub_remove_at(hub, i);
+    for (size_t i = 0; i < hub->subs.n; i++) {
+        if (hub->subs.all[i]->id == id) {
+            sub_remove(hub, hub->subs.all[i]);
             return;
         }
     }
@@ -345,13 +381,13 @@ static void on_subscribe(hub_t *hub, const registry_snapshot_t *snap,
         return;
     }
     /* One client cannot grow the hub without bound. */
-    for (size_t i = 0; i < hub->nsubs; i++)
-        held += hub->subs[i].remote && hub->subs[i].serial == r->serial;
+    for (size_t i = 0; i < hub->subs.n; i++)
+        held += hub->subs.all[i]->remote && hub->subs.all[i]->serial == r->serial;
     if (held >= HUB_MAX_SUBS_PER_SESSION) {
         reply(hub, r, "busy", NULL, "too many subscriptions on this connection");
         return;
     }
-    struct hub_sub *sub = sub_add(hub);
+    struct hub_sub *sub = sub_new(hub);
     if (!sub) {
         reply(hub, r, "busy", NULL, "out of memory");
         return;
@@ -370,6 +406,10 @@ static void on_subscribe(hub_t *hub, const registry_snapshot_t *snap,
     sub->io = r->io;
     sub->slot = r->slot;
     sub->serial = r->serial;
+    if (sub_index(hub, sub) != IOT_OK) {
+        reply(hub, r, "busy", NULL, "out of memory");
+        return;
+    }
     char id[24];
     snprintf(id, sizeof(id), "%llu", (unsigned long long)sub->id);
     reply(hub, r, NULL, "sub", id);
@@ -377,10 +417,10 @@ static void on_subscribe(hub_t *hub, const registry_snapshot_t *snap,
 
 static void on_unsubscribe(hub_t *hub, const struct session_sub_request *r)
 {
-    for (size_t i = 0; i < hub->nsubs; i++) {
-        struct hub_sub *sub = &hub->subs[i];
+    for (size_t i = 0; i < hub->subs.n; i++) {
+        struct hub_sub *sub = hub->subs.all[i];
         if (sub->id == r->sub && sub->remote && sub->serial == r->serial) {
-            sub_remove_at(hub, i);
+            sub_remove(hub, sub);
             reply(hub, r, NULL, NULL, NULL);
             return;
         }
@@ -475,10 +515,10 @@ static void on_gone(inbox_msg_t *msg, void *loop_data)
     struct gone_msg *g = container_of(msg, struct gone_msg, msg);
     hub_t *hub = g->hub;
     (void)loop_data;
-    for (size_t i = 0; i < hub->nsubs;) {
-        const struct hub_sub *sub = &hub->subs[i];
+    for (size_t i = 0; i < hub->subs.n;) {
+        struct hub_sub *sub = hub->subs.all[i];
         if (sub->remote && sub->serial == g->serial)
-            sub_remove_at(hub, i);
+            sub_remove(hub, sub); /* the last one takes its place */
         else
             i++;
     }
@@ -498,10 +538,7 @@ struct presence_msg {
  * when one did, since most presence changes have nobody watching them. */
 static void publish_presence(hub_t *hub, const struct presence_msg *p)
 {
-    bool wanted = false;
-    for (size_t i = 0; i < hub->nsubs && !wanted; i++)
-        wanted = hub->subs[i].f.presence;
-    if (!wanted)
+    if (!hub->subs.npresence)
         return;
     char online[16], dtype[80], at[40];
     int64_t now = ctl_wall_ms();
@@ -607,7 +644,7 @@ struct session_event_hooks hub_session_hooks(hub_t *hub)
 void hub_stats(const hub_t *hub, struct hub_stats *out)
 {
     *out = hub->stats;
-    out->subscribers = hub->nsubs;
+    out->subscribers = hub->subs.n;
     out->leases = hub->nleases;
     out->leases_started = 0;
     for (size_t i = 0; i < hub->nleases; i++)
@@ -621,7 +658,7 @@ void hub_stop(hub_t *hub)
     hub->stopping = true;
     hub_alarms_stop(hub);
     lease_free_all(hub);
-    hub->nsubs = 0;
+    subs_free_all(hub);
     uv_close((uv_handle_t *)&hub->tick, NULL);
 }
 

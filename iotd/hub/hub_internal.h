@@ -7,10 +7,19 @@
 #define IOTD_HUB_INTERNAL_H
 
 #include "hub/hub.h"
+#include "hub/hub_index.h"
 
+struct hub_bucket;
+
+/* A subscription: allocated on its own, so that fan-out can hold pointers to it while a sink
+ * ends subscriptions (hub_index.h). */
 struct hub_sub {
-    uint64_t id;
+    uint64_t id; /* 0 once removed during a fan-out (freed when the fan-out is done) */
     struct hub_filter f;
+    /* where hub_index keeps it */
+    struct hub_bucket *bucket;
+    size_t bucket_pos, all_pos;
+    struct hub_sub *next_dead; /* removed during a fan-out: freed after it */
     /* a main-loop sink... */
     hub_sink_fn sink;
     void *arg;
@@ -43,21 +52,19 @@ struct hub_alarm_state;
 struct hub {
     struct hub_deps deps;
     struct hub_options opts;
-    struct hub_sub *subs;
-    size_t nsubs, cap_subs;
+    hub_index_t subs;
+    struct hub_sub *dead; /* removed while fanning, not freed yet */
     uint64_t next_id;
     struct lease **leases;
     size_t nleases, cap_leases;
     uv_timer_t tick; /* leases' expiry and alarm deadlines */
     struct hub_stats stats;
-    struct hub_alarm_state *alarm_state;
-    struct event *recent[HUB_RECENT]; /* the last items fanned out (references) */
-    uint64_t recent_seq;
-    /* items ever fanned out; the k-th at recent[k % N] */ /* hub_alarms.c; NULL without a
-                                                              database */
+    struct hub_alarm_state *alarm_state; /* hub_alarms.c; NULL without a database */
+    struct event *recent[HUB_RECENT];    /* the last items fanned out (references) */
+    uint64_t recent_seq;                 /* items ever fanned out; the k-th at recent[k % N] */
     bool stopping;
-    bool fanning;  /* hub_fanout is walking subs: removals only mark */
-    unsigned refs; /* the hub, plus commands on their way to devices */
+    unsigned fanning; /* hub_fanout calls under way: removed subscribers wait in dead */
+    unsigned refs;    /* the hub, plus commands on their way to devices */
 };
 
 /* Loop time in ms. */

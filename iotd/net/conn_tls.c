@@ -41,6 +41,13 @@
 #include <unistd.h>
 
 #define PLACE_FIRST 1024 /* plaintext read before placing: a HELLO or LOGIN fits */
+/* A memory BIO keeps the largest buffer it ever held for as long as it lives: the handshake's
+ * flight (the certificate chain) in the write BIO, the ClientHello in the read BIO, a burst's
+ * bytes after a burst. An idle device should not pay for them (tests/bench/tls/ssl_idle.c:
+ * 1.4 KB per idle connection after a TLS 1.3 handshake with a P-256 certificate), so a drained
+ * BIO is replaced by an empty one once after the handshake, and after a burst that grew it
+ * past TLS_BIO_KEEP. A busy connection (the relay) keeps its buffers: no allocation per read. */
+#define TLS_BIO_KEEP (16 * 1024)
 
 /* Move what OpenSSL wrote into the output buffer. The caller marks the conn dirty (not done
  * here, since the flush itself drains after encrypting). */
@@ -58,6 +65,39 @@ static int tls_drain(conn_t *c)
         conn_buf_commit(c, &c->out, (size_t)got);
     }
     return 0;
+}
+
+/* Does bio hold nothing, with a buffer worth giving back (any, with force)? */
+static bool tls_bio_renewable(BIO *bio, bool force)
+{
+    BUF_MEM *mem = NULL;
+    if (BIO_ctrl_pending(bio) != 0)
+        return false;
+    BIO_get_mem_ptr(bio, &mem);
+    return mem && mem->max > 0 && (force || mem->max > TLS_BIO_KEEP);
+}
+
+/* Replace the drained memory BIOs whose buffers are worth giving back (see TLS_BIO_KEEP); a
+ * BIO that cannot be made keeps the old one. Only after the handshake: during it OpenSSL
+ * stacks a buffering BIO on the write BIO. */
+static void tls_renew_bios(struct conn_tls *t, bool force)
+{
+    SSL *ssl = t->ssl;
+    if (!SSL_is_init_finished(ssl))
+        return;
+    if (tls_bio_renewable(SSL_get_rbio(ssl), force)) {
+        BIO *rbio = BIO_new(BIO_s_mem());
+        if (rbio) {
+            BIO_set_mem_eof_return(rbio, -1); /* as in tls_start */
+            SSL_set0_rbio(ssl, rbio);         /* frees the old one */
+        }
+    }
+    if (tls_bio_renewable(SSL_get_wbio(ssl), force)) {
+        BIO *wbio = BIO_new(BIO_s_mem());
+        if (wbio)
+            SSL_set0_wbio(ssl, wbio);
+    }
+    ERR_clear_error();
 }
 
 /* Drain outside a flush: what OpenSSL produced goes out in this loop pass. */
@@ -152,8 +192,11 @@ void tls_read_into(conn_t *c, void (*sink)(conn_t *c, const uint8_t *data, size_
         return;
     }
     /* TLS 1.3 may answer reads with records of its own (key updates). */
-    if (tls_drain_and_mark(c) < 0)
+    if (tls_drain_and_mark(c) < 0) {
         conn_abort(c, "out of memory");
+        return;
+    }
+    tls_renew_bios(t, false);
 }
 
 /* The connection stays on this thread: announce it and give the owner what was read. Also
@@ -313,6 +356,7 @@ static void tls_on_read(conn_t *c, const uint8_t *data, size_t len)
         }
         conn_deadline_clear(c);
         stat_add(&c->nl->stats.tls_handshakes, 1);
+        tls_renew_bios(c->tls, true); /* what the handshake grew (see TLS_BIO_KEEP) */
         if (c->tls->placer) {
             c->tls->placing = true;
             tls_place(c);
@@ -344,7 +388,10 @@ int tls_encrypt_staged(conn_t *c)
         return IOT_EIO;
     }
     conn_buf_release(c, &t->staged);
-    return tls_drain(c);
+    int rc = tls_drain(c);
+    if (rc == 0)
+        tls_renew_bios(t, false);
+    return rc;
 }
 
 void tls_goodbye(conn_t *c)
@@ -444,6 +491,11 @@ int tls_context_new(SSL_CTX **out, const char *cert, const char *key, char *err,
                                  SSL_OP_NO_COMPRESSION);
     /* Idle devices are the common case: give OpenSSL's record buffers back between reads. */
     SSL_CTX_set_mode(ctx, SSL_MODE_RELEASE_BUFFERS);
+    /* No server-side session cache: with TLS 1.2 clients it keeps every session for 300 s
+     * after its connection ended (up to 20,480 of them), which after a reconnect storm is
+     * memory held for resumptions devices seldom make; resumption still works through
+     * stateless tickets, which cost the server nothing (TLS 1.3 uses only those). */
+    SSL_CTX_set_session_cache_mode(ctx, SSL_SESS_CACHE_OFF);
     if (SSL_CTX_use_certificate_chain_file(ctx, cert) != 1) {
         tls_error_sentence(err, errlen, "cannot load the certificate chain", cert);
         goto out;

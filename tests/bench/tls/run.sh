@@ -1,0 +1,26 @@
+#!/usr/bin/env bash
+# tls/run.sh - what an idle server-side TLS connection costs OpenSSL (ssl_idle.c, in process),
+# for each way of keeping it small, over TLS 1.3 and TLS 1.2, with a P-256 certificate as
+# fleet_connect.sh makes. Not part of the test suite: run it by hand.
+#
+#   tests/bench/tls/run.sh [N]      (default N 5000 connections per variant)
+set -euo pipefail
+here=$(cd "$(dirname "$0")" && pwd)
+n=${1:-5000}
+work=$(mktemp -d /tmp/iotd-tlsidle.XXXXXX)
+trap 'rm -rf "$work"' EXIT
+openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
+    -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
+cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$work/ssl_idle" "$here/ssl_idle.c" -lssl -lcrypto
+echo "$(openssl version)"
+for proto in 1.3 1.2; do
+    for v in today tickets cache bios iotd all; do
+        if [ "$proto" = 1.2 ]; then
+            echo "TLS $proto $(TLS12=1 "$work/ssl_idle" "$work/cert.pem" "$work/key.pem" "$n" "$v")"
+        else
+            echo "TLS $proto $("$work/ssl_idle" "$work/cert.pem" "$work/key.pem" "$n" "$v")"
+        fi
+    done
+done
+echo "TLS 1.3 ChaCha20-Poly1305 $(CIPHERS=TLS_CHACHA20_POLY1305_SHA256 "$work/ssl_idle" \
+    "$work/cert.pem" "$work/key.pem" "$n" iotd)"
