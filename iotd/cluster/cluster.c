@@ -146,6 +146,7 @@ static void peer_gone(cluster_t *c, size_t index, const char *why)
     p->live = false;
     p->devices = 0;
     cluster_relay_node_gone(c, p->id);
+    cluster_lease_node_gone(c, p->id);
     cluster_sync_peer_gone(c, index);
 }
 
@@ -219,6 +220,7 @@ static const struct {
       {"relay", cluster_on_relay_request},
       {"answer", cluster_on_relay_answer},
       {"ack", cluster_on_registry_ack},
+      {"lease", cluster_on_lease},
 };
 
 static void dispatch(cluster_t *c, natsMsg *m)
@@ -404,6 +406,7 @@ int cluster_start(cluster_t *c, const struct cluster_deps *deps, char *err, size
         snprintf(err, errlen, "[cluster] nats %s: %s", c->opts.nats, natsStatus_GetText(s));
         return IOT_EIO;
     }
+    cluster_lease_start(c);
     uv_timer_init(c->deps.loop, &c->heartbeat);
     uv_timer_init(c->deps.loop, &c->deadline);
     c->heartbeat.data = c->deadline.data = c;
@@ -481,6 +484,8 @@ void cluster_stop(cluster_t *c)
         natsConnection_Close(c->nc);
     }
     cluster_alarms_stop(c);
+    if (c->started)
+        cluster_lease_stop(c);
     cluster_relay_stop(c);
     cluster_sync_expire(c, true);
     if (c->started) {

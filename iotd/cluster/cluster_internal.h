@@ -5,6 +5,7 @@
  *   cluster_presence.c  this node's claims and releases out, the other nodes' in
  *   cluster_relay.c     requests to devices on other nodes, and requests from other nodes
  *   cluster_sync.c      registry change notifications and their acknowledgements; events
+ *   cluster_lease.c     leases held at the device's node, and the other nodes' held here
  *
  * Subjects (all JSON bodies):
  *   iotd.hb                 heartbeats {node, boot, devices}
@@ -14,6 +15,8 @@
  *   iotd.n.NODE.relay       a request for a device on NODE {id, from, tenant, device, ...}
  *   iotd.n.NODE.answer      its answer, back to the sender NODE {id, outcome, why, args}
  *   iotd.n.NODE.ack         a registry change reloaded {node, seq}
+ *   iotd.n.NODE.lease       hold (renew) or release a lease at NODE {node, tenant, device,
+ *                           event, hold}
  */
 #ifndef IOTD_CLUSTER_INTERNAL_H
 #define IOTD_CLUSTER_INTERNAL_H
@@ -114,6 +117,15 @@ void cluster_on_relay_answer(cluster_t *c, const cJSON *body);
 /* Fail every request waiting at node id (0: at every node) with offline. */
 void cluster_relay_node_gone(cluster_t *c, uint16_t id);
 void cluster_relay_stop(cluster_t *c);
+
+/* ---- cluster_lease.c ---- */
+
+/* Become (stop being) the hub's way to other nodes' leases. */
+void cluster_lease_start(cluster_t *c);
+void cluster_lease_stop(cluster_t *c);
+void cluster_on_lease(cluster_t *c, const cJSON *body);
+/* Node id is gone: its leases here end. */
+void cluster_lease_node_gone(cluster_t *c, uint16_t id);
 
 /* ---- cluster_sync.c ---- */
 

@@ -113,6 +113,27 @@ void hub_release(hub_t *hub, uint64_t holder);
  * starts a new lease (sent when the device is back). */
 void hub_release_device(hub_t *hub, const char *device);
 uint64_t hub_holder_id(hub_t *hub);
+/* Release holder's lease of event on device only (the holders of another node). */
+void hub_release_one(hub_t *hub, uint64_t holder, const char *device, const char *event);
+
+/* Leases in a cluster (iotd-cluster(7)): the node a device is online on counts its holders,
+ * those of every node, and sends its start and stop commands. A lease held here on a device
+ * online on another node is held there in this node's name, renewed every
+ * HUB_LEASE_RENEW_MS; the other nodes' holds come back through hub_lease with
+ * hub_node_holder(node) as the holder, and hub_release_one or hub_release. */
+#define HUB_LEASE_RENEW_MS 2000
+struct hub_cluster_port {
+    void *arg;
+    /* Ask node (presence's id) to hold (or renew), or to release, this node's lease of event on
+     * device. Main loop. */
+    void (*lease)(void *arg, uint16_t node, const char *tenant, const char *device,
+                  const char *event, bool hold);
+};
+/* Set by the cluster when it starts; NULL (or never set): a single node, leases counted here. */
+void hub_set_cluster(hub_t *hub, const struct hub_cluster_port *port);
+/* The holder id of another node's leases: both top bits set, which session serials and
+ * hub_holder_id never have (an operator's holder hash has them once in 2^62 draws). */
+uint64_t hub_node_holder(uint16_t node);
 
 /* Publish an alarm transition made elsewhere (an operator's ack): fields as for alarm items. */
 void hub_publish(hub_t *hub, struct event *item);

@@ -43,6 +43,8 @@ struct lease {
     bool started;         /* the start command was answered OK */
     bool sending;         /* a start or stop is on its way */
     uint64_t last_try_ms; /* loop time of the last start attempt */
+    uint16_t node;        /* not 0: held at that node, where the device is online (cluster) */
+    uint64_t renewed_ms;  /* loop time of the last hold sent there */
 };
 
 struct hub_alarm_state;
@@ -57,6 +59,7 @@ struct hub {
     uint64_t next_id;
     struct lease **leases;
     size_t nleases, cap_leases;
+    struct hub_cluster_port cluster; /* lease is NULL without a cluster */
     uv_timer_t tick; /* leases' expiry and alarm deadlines */
     struct hub_stats stats;
     struct hub_alarm_state *alarm_state; /* hub_alarms.c; NULL without a database */

@@ -8,6 +8,13 @@
  * "iotd" with operator rights in the device's tenant. A device that is offline when its lease
  * starts gets the start command when it comes online; a start that failed (timeout, error) is
  * tried again at most every LEASE_RETRY_MS while the device is online.
+ *
+ * In a cluster the node the device is online on is the lease's authority: a lease here on a
+ * device online on another node sends no command but holds the lease there, in this node's
+ * name (hub_cluster_port), renewed every HUB_LEASE_RENEW_MS and released when its last holder
+ * here is gone. That node counts this node as one holder among its own, so that the start goes
+ * once for the first holder anywhere and the stop once for the last. A renewal that finds the
+ * device gone from that node releases it there and holds the lease where the device is now.
  */
 #include "hub/hub_internal.h"
 
@@ -111,19 +118,58 @@ static bool send_command(hub_t *hub, const struct lease *l, bool start)
     return true;
 }
 
+/* The other node the device of l is online on; 0 if it is here, offline, or there is no
+ * cluster. */
+static uint16_t device_node(hub_t *hub, const struct lease *l)
+{
+    struct presence_entry e;
+    if (!hub->cluster.lease || !presence_lookup(hub->deps.presence, l->device, &e) || !e.online)
+        return 0;
+    return e.node;
+}
+
+/* Hold (renew) l at the device's node, or release it there (not once the cluster has
+ * stopped: its node then drops our leases itself). */
+static void remote_hold(hub_t *hub, struct lease *l, bool hold)
+{
+    if (hub->cluster.lease)
+            hub->cluster.lease(hub->cluster.arg, l->node, l->tenant, l->device, l->event, hold);
+    l->renewed_ms = hub_now(hub);
+}
+
+/* Release l at the node that held it: the device is no longer there. Not started, so that the
+ * next try starts (or holds) it where the device is now. */
+static void remote_unhold(hub_t *hub, struct lease *l)
+{
+    if (!l->node)
+        return;
+    remote_hold(hub, l, false);
+    l->node = 0;
+    l->started = false;
+}
+
 static void try_start(hub_t *hub, struct lease *l)
 {
     if (l->started || l->sending)
         return;
     l->last_try_ms = hub_now(hub);
+    uint16_t node = device_node(hub, l);
+    if (node) {
+        l->node = node;
+        l->started = true; /* there: its node sends the command */
+        remote_hold(hub, l, true);
+        return;
+    }
     l->sending = send_command(hub, l, true);
 }
 
-/* Forget lease i, sending its stop if it was started. */
+/* Forget lease i, sending its stop if it was started (or releasing it at its node). */
 static void lease_end(hub_t *hub, size_t i)
 {
     struct lease *l = hub->leases[i];
-    if (l->started || l->sending)
+    if (l->node)
+        remote_hold(hub, l, false);
+    else if (l->started || l->sending)
         send_command(hub, l, false);
     log_info("lease: %s on %s ended", l->event, l->device);
     hub->leases[i] = hub->leases[--hub->nleases];
@@ -210,12 +256,17 @@ out:
     return rc;
 }
 
-/* Drop the holders matching (holder, or every expired one when holder is 0), ending leases
- * left without any. */
-static void drop_holders(hub_t *hub, uint64_t holder, uint64_t now)
+/* Drop the holders matching (holder, or every expired one when holder is 0; of the lease of
+ * event on device only when device is not NULL), ending leases left without any. */
+static void drop_holders(hub_t *hub, uint64_t holder, uint64_t now, const char *device,
+                         const char *event)
 {
     for (size_t i = 0; i < hub->nleases;) {
         struct lease *l = hub->leases[i];
+        if (device && (strcmp(l->device, device) != 0 || strcmp(l->event, event) != 0)) {
+            i++;
+            continue;
+        }
         for (size_t k = 0; k < l->nholders;) {
             bool gone = holder ? l->holders[k].holder == holder : l->holders[k].expires_ms <= now;
             if (gone)
@@ -232,7 +283,22 @@ static void drop_holders(hub_t *hub, uint64_t holder, uint64_t now)
 
 void hub_release(hub_t *hub, uint64_t holder)
 {
-    drop_holders(hub, holder, 0);
+    drop_holders(hub, holder, 0, NULL, NULL);
+}
+
+void hub_release_one(hub_t *hub, uint64_t holder, const char *device, const char *event)
+{
+    drop_holders(hub, holder, 0, device, event);
+}
+
+void hub_set_cluster(hub_t *hub, const struct hub_cluster_port *port)
+{
+    hub->cluster = port ? *port : (struct hub_cluster_port){0};
+}
+
+uint64_t hub_node_holder(uint16_t node)
+{
+    return (3ull << 62) | node;
 }
 
 void hub_release_device(hub_t *hub, const char *device)
@@ -243,8 +309,10 @@ void hub_release_device(hub_t *hub, const char *device)
             i++;
             continue;
         }
-        /* Its session has just ended: there is nobody to send the stop to. */
+        /* Its session has just ended: there is nobody to send the stop to (its node, if
+         * another, ends its leases itself). */
         l->started = l->sending = false;
+        l->node = 0;
         lease_end(hub, i); /* moves the last lease to i: look at i again */
     }
 }
@@ -252,9 +320,18 @@ void hub_release_device(hub_t *hub, const char *device)
 void lease_tick(hub_t *hub)
 {
     uint64_t now = hub_now(hub);
-    drop_holders(hub, 0, now);
+    drop_holders(hub, 0, now, NULL, NULL);
     for (size_t i = 0; i < hub->nleases; i++) {
         struct lease *l = hub->leases[i];
+        if (l->node && now - l->renewed_ms >= HUB_LEASE_RENEW_MS) {
+            if (device_node(hub, l) == l->node) {
+                remote_hold(hub, l, true);
+                continue;
+            }
+            /* The device left that node: held again where it is, once it is online. */
+            remote_unhold(hub, l);
+            l->last_try_ms = 0;
+        }
         if (!l->started && !l->sending && now - l->last_try_ms >= LEASE_RETRY_MS) {
             struct presence_entry e;
             if (presence_lookup(hub->deps.presence, l->device, &e) && e.online)
@@ -268,7 +345,9 @@ void lease_device_online(hub_t *hub, const char *device)
     for (size_t i = 0; i < hub->nleases; i++) {
         struct lease *l = hub->leases[i];
         if (strcmp(l->device, device) == 0) {
-            /* A device that reconnects has forgotten what it was told: start again. */
+            /* A device that reconnects has forgotten what it was told: start again (here,
+             * where it now is). */
+            remote_unhold(hub, l);
             l->started = false;
             l->sending = false;
             try_start(hub, l);

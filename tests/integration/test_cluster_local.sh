@@ -6,7 +6,8 @@
 # offline, timeout and the device's own error, audited once; a revocation through A denying
 # on B; watch on A seeing B's events, stored once; a duplicate device on a second node
 # replacing the first connection; a SIGKILLed node's devices gone from the others within
-# node_timeout_ms; NATS killed and restarted, the nodes reconnecting and finding each other.
+# node_timeout_ms, and its leases with them; leases held from two nodes on a third's device
+# (one start, one stop); NATS killed and restarted, the nodes reconnecting and finding each other.
 # (The deployment test with namespaces, a NATS cluster and Galera is tests/cluster/.)
 . "$(dirname "$0")/lib.sh"
 command -v nats-server >/dev/null || { echo "skip: no nats-server"; exit 77; }
@@ -137,6 +138,10 @@ expect_on 0 a message add thermo echo --tenant acme --args "text:str"
 expect_on 0 a message add thermo never_op --tenant acme --timeout 400
 expect_on 0 a message add thermo fail_op --tenant acme
 expect_on 0 a message add thermo temperature --tenant acme --direction event --args "value:float"
+expect_on 0 a message add thermo start_temp --tenant acme
+expect_on 0 a message add thermo stop_temp --tenant acme
+expect_on 0 a message add thermo level --tenant acme --direction event --args "value:float" \
+    --start start_temp --stop stop_temp
 key() { expect_on 0 a --json device add "$@"; json_get 'j["secret"]'; }
 k1=$(key dev1 --tenant acme --type thermo)
 expect_on 0 c device show dev1
@@ -197,6 +202,38 @@ on a --json status
 on b --json status
 [ "$(json_get 'j["cluster"]["traffic"]["requests_in"] >= 6 and j["cluster"]["traffic"]["changes_in"] >= 10')" = True ] ||
     fail "b's traffic: $OUT"
+
+# --- leases counted cluster-wide: dev1 is on b, the holders on a and c; b sends one start
+# (count_in FILE WORD: how many lines of FILE have "got WORD")
+count_in() { grep -c "got $2" "$1" || true; }
+wait_count() { # FILE WORD WANT TIMEOUT_MS
+    for _ in $(seq 1 $((($4 + 49) / 50))); do
+        [ "$(count_in "$1" "$2")" = "$3" ] && return 0
+        sleep 0.05
+    done
+    fail "$2 seen $(count_in "$1" "$2") times in $1, want $3: $(cat "$1")"
+}
+expect_on 0 a lease dev1 level --ttl 60 --tenant acme
+expect_on 0 c lease dev1 level --ttl 60 --tenant acme
+wait_count "$T_DIR/dev1.log" start_temp 1 5000
+sleep 0.5
+[ "$(count_in "$T_DIR/dev1.log" start_temp)" = 1 ] || fail "start sent twice: $(cat "$T_DIR/dev1.log")"
+expect_on 0 a lease dev1 level --ttl 0 --tenant acme # c still holds it
+sleep 1
+[ "$(count_in "$T_DIR/dev1.log" stop_temp)" = 0 ] || fail "stopped while c holds it"
+expect_on 0 c lease dev1 level --ttl 0 --tenant acme # the last holder: stop
+wait_count "$T_DIR/dev1.log" stop_temp 1 5000
+# c renews its hold every 2 s: its lease at b (which would expire node_timeout_ms + 4 s after a
+# renewal) is still held after 6 s.
+expect_on 0 c lease dev1 level --ttl 60 --tenant acme
+wait_count "$T_DIR/dev1.log" start_temp 2 5000
+sleep 6
+[ "$(count_in "$T_DIR/dev1.log" stop_temp)" = 1 ] || fail "c's lease ended by itself"
+expect_on 0 c lease dev1 level --ttl 0 --tenant acme
+wait_count "$T_DIR/dev1.log" stop_temp 2 5000
+# c holds dev3's (on a) until c is killed below.
+expect_on 0 c lease dev3 level --ttl 600 --tenant acme
+wait_count "$T_DIR/dev3.log" start_temp 1 5000
 
 # --- a revocation through a denies the next message on b (dev1 is b's own device)
 expect_on 0 b send --as alice@acme dev1 echo before
@@ -280,6 +317,8 @@ echo "a dropped c's devices ${elapsed} ms after c was killed"
 [ "$elapsed" -le $((NODE_TIMEOUT_MS + NODE_TIMEOUT_MS / 20 + 100)) ] ||
     fail "c's devices dropped ${elapsed} ms after the kill, node_timeout_ms is $NODE_TIMEOUT_MS"
 wait_nodes a a,b
+# ...and its lease of dev3 ended with it: a, dev3's node, sent the stop.
+wait_count "$T_DIR/dev3.log" stop_temp 1 3000
 expect_on 9 a send --as alice@acme dev1 echo x
 # ...and a's subscribers hear it offline (c cannot tell them).
 for _ in $(seq 1 50); do grep -q '^PRESENCE .*device=dev1 online=0' "$T_DIR/sub-a.log" && break; sleep 0.1; done
