@@ -31,6 +31,12 @@ static const struct stats_section_info sections[STATS_SECTION_COUNT] = {
     [STATS_SECTION_EVENTS] = {"events", STATS_SECTION_SAMPLE, STATS_ROWS, false,
                               "Connection events, device events and alarm changes since the "
                               "subscriber's previous sample."},
+    [STATS_SECTION_CLUSTER] = {"cluster", STATS_SECTION_SAMPLE, STATS_OBJECT, true,
+                               "The cluster this node is part of (only with [cluster])."},
+    [STATS_SECTION_CLUSTER_NODES] = {"nodes", STATS_SECTION_CLUSTER, STATS_ROWS, true,
+                                     "The live nodes, this one included, by name."},
+    [STATS_SECTION_CLUSTER_TRAFFIC] = {"traffic", STATS_SECTION_CLUSTER, STATS_OBJECT, true,
+                                       "What crossed between this node and the others."},
 };
 
 #define NUMBER(section, kind, unit, key, help)                                                     \
@@ -185,6 +191,35 @@ static const struct stats_field_info fields[STATS_FIELD_COUNT] = {
     [STATS_EVENT_REASON] = TEXT(EVENTS, "reason", "Why a connection event happened."),
     [STATS_EVENT_MESSAGE] =
         TEXT(EVENTS, "message", "A device event or alarm: its name and key=value fields."),
+
+    [STATS_CLUSTER_NODE] = TEXT(CLUSTER, "node", "This node's name."),
+    [STATS_CLUSTER_NATS] = TEXT(CLUSTER, "nats", "The NATS link: connected or disconnected."),
+    [STATS_CLUSTER_NODE_NAME] = TEXT(CLUSTER_NODES, "node", "The node's name."),
+    [STATS_CLUSTER_NODE_DEVICES] =
+        NUMBER(CLUSTER_NODES, GAUGE, NONE, "devices", "Devices online on the node."),
+    [STATS_CLUSTER_NODE_AGE_MS] = NUMBER(CLUSTER_NODES, GAUGE, MILLISECONDS, "age_ms",
+                                         "Time since the node was last heard from."),
+    [STATS_CLUSTER_REQUESTS_OUT] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "requests_out",
+                                          "Requests sent to devices on other nodes."),
+    [STATS_CLUSTER_ANSWERS_IN] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "answers_in",
+                                        "Answers to them that came back."),
+    [STATS_CLUSTER_TIMEOUTS] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "timeouts",
+                                      "Requests to other nodes that got no answer in time."),
+    [STATS_CLUSTER_NODE_GONE] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "node_gone",
+                                       "Requests ended because their node died."),
+    [STATS_CLUSTER_LATENCY_MS_AVG] =
+        NUMBER(CLUSTER_TRAFFIC, GAUGE, MILLISECONDS, "latency_ms_avg",
+               "Mean time from sending a request to another node to its answer."),
+    [STATS_CLUSTER_REQUESTS_IN] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "requests_in",
+                                         "Requests run here for other nodes."),
+    [STATS_CLUSTER_EVENTS_OUT] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "events_out",
+                                        "Device events streamed to the other nodes."),
+    [STATS_CLUSTER_EVENTS_IN] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "events_in",
+                                       "Device events streamed here from other nodes."),
+    [STATS_CLUSTER_CHANGES_OUT] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "changes_out",
+                                         "Registry changes announced to the other nodes."),
+    [STATS_CLUSTER_CHANGES_IN] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "changes_in",
+                                        "Registry changes announced here by other nodes."),
 };
 
 const struct stats_field_info *stats_field_info(enum stats_field field)

@@ -36,6 +36,9 @@ enum stats_section {
     STATS_SECTION_SESSION_ROWS, /* sessions.top: one row per session */
     STATS_SECTION_REQUESTS,     /* requests: one row per request waiting at a device */
     STATS_SECTION_EVENTS,       /* events: connection events, device events, alarm changes */
+    STATS_SECTION_CLUSTER,         /* cluster: only with [cluster] (iotd-cluster(7)) */
+    STATS_SECTION_CLUSTER_NODES,   /* cluster.nodes: one row per live node */
+    STATS_SECTION_CLUSTER_TRAFFIC, /* cluster.traffic */
     STATS_SECTION_COUNT
 };
 
@@ -154,6 +157,24 @@ enum stats_field {
     STATS_EVENT_ADDRESS,
     STATS_EVENT_REASON,
     STATS_EVENT_MESSAGE,
+    /* cluster */
+    STATS_CLUSTER_NODE,
+    STATS_CLUSTER_NATS,
+    /* cluster.nodes[] */
+    STATS_CLUSTER_NODE_NAME,
+    STATS_CLUSTER_NODE_DEVICES,
+    STATS_CLUSTER_NODE_AGE_MS,
+    /* cluster.traffic */
+    STATS_CLUSTER_REQUESTS_OUT,
+    STATS_CLUSTER_ANSWERS_IN,
+    STATS_CLUSTER_TIMEOUTS,
+    STATS_CLUSTER_NODE_GONE,
+    STATS_CLUSTER_LATENCY_MS_AVG,
+    STATS_CLUSTER_REQUESTS_IN,
+    STATS_CLUSTER_EVENTS_OUT,
+    STATS_CLUSTER_EVENTS_IN,
+    STATS_CLUSTER_CHANGES_OUT,
+    STATS_CLUSTER_CHANGES_IN,
     STATS_FIELD_COUNT
 };
 

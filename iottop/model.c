@@ -25,6 +25,7 @@
 
 #include <math.h>
 #include <stdint.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -495,6 +496,57 @@ static void summary_rate(struct model_value *v, bool has_now, double now, bool h
     v->value = v->present ? (now - before) * 1000.0 / dt : 0;
 }
 
+/* Append to the cluster line, cut at its end. */
+static void cluster_append(struct model_summary *s, size_t *used, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+static void cluster_append(struct model_summary *s, size_t *used, const char *fmt, ...)
+{
+    va_list ap;
+    if (*used >= sizeof(s->cluster) - 1)
+        return;
+    va_start(ap, fmt);
+    int n = vsnprintf(s->cluster + *used, sizeof(s->cluster) - *used, fmt, ap);
+    va_end(ap);
+    if (n > 0)
+        *used = *used + (size_t)n < sizeof(s->cluster) ? *used + (size_t)n : sizeof(s->cluster) - 1;
+}
+
+/* A traffic counter for the cluster line: its number, or -1 when absent. */
+static double traffic(const cJSON *t, enum stats_field f)
+{
+    double v;
+    return get_number(t, f, &v) ? v : -1;
+}
+
+static void build_cluster(struct model_summary *s, const cJSON *cluster)
+{
+    size_t used = 0;
+    const cJSON *n;
+    if (!cJSON_IsObject(cluster))
+        return;
+    const char *node = get_text(cluster, STATS_CLUSTER_NODE);
+    const char *nats = get_text(cluster, STATS_CLUSTER_NATS);
+    cluster_append(s, &used, "node %s, NATS %s; nodes", node ? node : "-", nats ? nats : "-");
+    unsigned count = 0;
+    cJSON_ArrayForEach(n, section(cluster, STATS_SECTION_CLUSTER_NODES))
+    {
+        const char *name = get_text(n, STATS_CLUSTER_NODE_NAME);
+        double devices;
+        bool has = get_number(n, STATS_CLUSTER_NODE_DEVICES, &devices);
+        cluster_append(s, &used, "%s %s %.0f", count++ ? "," : "", name ? name : "-",
+                       has ? devices : 0);
+    }
+    const cJSON *t = section(cluster, STATS_SECTION_CLUSTER_TRAFFIC);
+    if (!cJSON_IsObject(t))
+        return;
+    cluster_append(s, &used,
+                   "; requests to other nodes %.0f (%.1f ms avg), timeouts %.0f, from them %.0f; "
+                   "events out %.0f, in %.0f",
+                   traffic(t, STATS_CLUSTER_REQUESTS_OUT), traffic(t, STATS_CLUSTER_LATENCY_MS_AVG),
+                   traffic(t, STATS_CLUSTER_TIMEOUTS), traffic(t, STATS_CLUSTER_REQUESTS_IN),
+                   traffic(t, STATS_CLUSTER_EVENTS_OUT), traffic(t, STATS_CLUSTER_EVENTS_IN));
+}
+
 static void build_summary(struct model_summary *s, const cJSON *item, const cJSON *prev, double dt)
 {
     unsigned samples = s->samples;
@@ -546,6 +598,8 @@ static void build_summary(struct model_summary *s, const cJSON *item, const cJSO
     has_now = errors_total(totals, &now);
     has_before = errors_total(prev_totals, &before);
     summary_rate(&s->errors_per_s, has_now, now, has_before, before, dt);
+
+    build_cluster(s, section(item, STATS_SECTION_CLUSTER));
 }
 
 /* ---- view: filter and sort --------------------------------------------------------------- */

@@ -77,7 +77,10 @@ void report_text(FILE *out, const model_t *model)
     char line[512];
     const struct model_summary *s = model_summary(model);
     report_header_line(model, line, sizeof(line));
-    fprintf(out, "%s\n\n", line);
+    if (s->cluster[0])
+        fprintf(out, "%s\ncluster: %s\n\n", line, s->cluster);
+    else
+        fprintf(out, "%s\n\n", line);
     fprintf(out, "Threads\n");
     print_table(out, model_table(model, MODEL_THREADS));
     fprintf(out, "\nQueues\n");
@@ -189,5 +192,10 @@ cJSON *report_json(const model_t *model)
                                                            stats_section_key(STATS_SECTION_TOTALS));
     cJSON_AddItemToObject(out, "totals",
                           totals ? cJSON_Duplicate(totals, true) : cJSON_CreateNull());
+    /* ...and its cluster, only from a node of a cluster. */
+    const cJSON *cluster = cJSON_GetObjectItemCaseSensitive(
+        model_last_item(model), stats_section_key(STATS_SECTION_CLUSTER));
+    if (cluster)
+        cJSON_AddItemToObject(out, "cluster", cJSON_Duplicate(cluster, true));
     return out;
 }

@@ -374,6 +374,12 @@ void screen_draw(struct screen *s)
     draw_title(s, width);
     int y = 1;
     y += meters_draw(model_summary(s->model), &s->theme, y, width, METER_ROWS);
+    if (model_summary(s->model)->cluster[0]) {
+        /* A node of a cluster (iotd-cluster(7)): the nodes and what crossed between them. */
+        char line[384];
+        snprintf(line, sizeof(line), " Cluster: %s", model_summary(s->model)->cluster);
+        mvaddnstr(y++, 0, line, width);
+    }
     draw_status(s, y++, width);
     draw_tabs(s, y++, width);
     int panel_height = height - 1 - y;

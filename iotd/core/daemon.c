@@ -292,6 +292,13 @@ static void control_outcomes(void *arg, uint64_t *counts, unsigned n)
         control_server_outcomes(d->control, counts, n);
 }
 
+/* The cluster section of a stats sample: what iotctl status shows of it. */
+static cJSON *stats_cluster(void *arg)
+{
+    struct iotd *d = arg;
+    return d->cluster ? cluster_status(d->cluster) : NULL;
+}
+
 /* Where a stats sample reads from: the same for the control socket and /metrics. */
 static struct stats_sources stats_sources_of(struct iotd *d)
 {
@@ -313,6 +320,7 @@ static struct stats_sources stats_sources_of(struct iotd *d)
         .hub = d->hub,
         .control_clients = control_clients,
         .control_outcomes = control_outcomes,
+        .cluster_status = stats_cluster,
         .control_arg = d,
     };
 }

@@ -192,10 +192,12 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
     struct stats_sample sample = {0};
     struct event_store_stats es;
     struct hub_stats hs;
-    cJSON *s = NULL;
+    cJSON *s = NULL, *cluster = NULL;
     if (!threads || !queues)
         goto out;
     gather(src, &sample, threads, queues, &es, &hs);
+    cluster = src->cluster_status ? src->cluster_status(src->control_arg) : NULL;
+    sample.cluster = cluster;
     s = stats_sample_json(&sample);
     if (!s)
         goto out;
@@ -203,6 +205,7 @@ static cJSON *sample_base(const struct stats_sources *src, const struct stats_qu
     if (src->hub && q->item_seq)
         hub_recent(src->hub, q->item_seq, add_item, s);
 out:
+    cJSON_Delete(cluster);
     free(threads);
     free(queues);
     return s;

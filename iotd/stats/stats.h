@@ -35,6 +35,9 @@ struct stats_sources {
     struct event_store *events;        /* may be NULL */
     struct alarm_writer *alarm_writer; /* may be NULL */
     struct hub *hub;                   /* may be NULL */
+    /* The cluster's status object (freed by the caller), or NULL: a single node (no cluster
+     * section in the sample). Called with control_arg; may be NULL. */
+    cJSON *(*cluster_status)(void *arg);
     unsigned (*control_clients)(void *arg);
     /* Outcomes of the control socket's "send" requests (may be NULL). */
     void (*control_outcomes)(void *arg, uint64_t *counts, unsigned n);

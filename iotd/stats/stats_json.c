@@ -120,6 +120,43 @@ static void add_totals(cJSON *sample, const struct stats_sample *s)
     add_event_totals(totals, s);
 }
 
+static void copy_section(cJSON *parent, enum stats_section s, const cJSON *from);
+
+/* The fields of section s, and its subsections, found in from: what another module reports
+ * (the cluster's status) held to the schema's keys, so that the sample has no key of its own
+ * making. */
+static void copy_fields(cJSON *to, enum stats_section s, const cJSON *from)
+{
+    if (!to)
+        return;
+    for (int f = 0; f < STATS_FIELD_COUNT; f++) {
+        const struct stats_field_info *fi = stats_field_info((enum stats_field)f);
+        const cJSON *v = fi->section == s ? cJSON_GetObjectItemCaseSensitive(from, fi->key) : NULL;
+        if (fi->value == STATS_TEXT ? cJSON_IsString(v) : cJSON_IsNumber(v))
+            cJSON_AddItemToObject(to, fi->key, cJSON_Duplicate(v, false));
+    }
+    for (int sub = 1; sub < STATS_SECTION_COUNT; sub++) {
+        const struct stats_section_info *si = stats_section_info((enum stats_section)sub);
+        const cJSON *v = si->parent == s ? cJSON_GetObjectItemCaseSensitive(from, si->key) : NULL;
+        if (v)
+            copy_section(to, (enum stats_section)sub, v);
+    }
+}
+
+static void copy_section(cJSON *parent, enum stats_section s, const cJSON *from)
+{
+    cJSON *to = section(parent, s);
+    const cJSON *r;
+    if (stats_section_info(s)->shape != STATS_ROWS) {
+        copy_fields(to, s, from);
+        return;
+    }
+    cJSON_ArrayForEach(r, from)
+    {
+        copy_fields(row(to), s, r);
+    }
+}
+
 cJSON *stats_sample_json(const struct stats_sample *s)
 {
     cJSON *sample = cJSON_CreateObject();
@@ -138,6 +175,8 @@ cJSON *stats_sample_json(const struct stats_sample *s)
         add_queue(queues, &s->queues[i]);
     add_totals(sample, s);
     section(sample, STATS_SECTION_EVENTS);
+    if (s->cluster)
+        copy_section(sample, STATS_SECTION_CLUSTER, s->cluster);
     return sample;
 }
 

@@ -51,6 +51,9 @@ struct stats_sample {
     const struct event_store_stats *store;   /* NULL: no event store, its fields are left out */
     const struct hub_stats *hub;             /* NULL: no hub, its fields are left out */
     uint64_t items_delivered, items_dropped; /* by the io threads (the hub's are added) */
+    /* The cluster's status (cluster_status, as iotctl status has it), copied by the schema's
+     * keys into the cluster section; NULL: a single node, no section. */
+    const cJSON *cluster;
 };
 
 /* The sample object with an empty events array, or NULL on ENOMEM. */

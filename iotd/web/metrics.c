@@ -21,6 +21,9 @@ static const char *const section_prefix[STATS_SECTION_COUNT] = {
     [STATS_SECTION_CONNECTIONS] = "connections_",
     [STATS_SECTION_EVENT_TOTALS] = "event_",
     [STATS_SECTION_SESSIONS] = "sessions_",
+    [STATS_SECTION_CLUSTER] = "cluster_",
+    [STATS_SECTION_CLUSTER_NODES] = "cluster_node_",
+    [STATS_SECTION_CLUSTER_TRAFFIC] = "cluster_",
 };
 
 /* How a unit is spelled in a name and scaled to it. */

@@ -5,7 +5,7 @@
 # returns; presence across nodes (device show's node); cross-node relay with ok, denied,
 # offline, timeout and the device's own error, audited once; a revocation through A denying
 # on B; watch on A seeing B's events, stored once; a duplicate device on a second node
-# replacing the first connection; a SIGKILLed node's devices gone from the others within
+# replacing the first connection; the cluster in the stats stream and iottop; a SIGKILLed node's devices gone from the others within
 # node_timeout_ms, and its leases with them; leases held from two nodes on a third's device
 # (one start, one stop); NATS killed and restarted, the nodes reconnecting and finding each other.
 # (The deployment test with namespaces, a NATS cluster and Galera is tests/cluster/.)
@@ -129,6 +129,15 @@ on a --json status
 [ "$(json_get 'j["cluster"]["nats"]')" = connected ] || fail "nats link: $OUT"
 on a status
 contains "cluster:"
+# The stats stream (iotctl stats, iottop) has the cluster as status has it.
+expect_on 0 b --json stats --count 1
+[ "$(json_get '",".join(n["node"] for n in j["cluster"]["nodes"])')" = a,b,c ] || fail "stats' nodes: $OUT"
+[ "$(json_get 'j["cluster"]["node"] + " " + j["cluster"]["nats"]')" = "b connected" ] || fail "stats: $OUT"
+[ "$(json_get '"requests_out" in j["cluster"]["traffic"]')" = True ] || fail "stats' traffic: $OUT"
+OUT=$("$IOTTOP_BIN" -s "${NODE_SOCK[b]}" -b -n 1 2>&1) || fail "iottop -b on b: $OUT"
+contains "cluster: node b, NATS connected; nodes a 0, b 0, c 0; requests to other nodes 0"
+OUT=$("$IOTTOP_BIN" -s "$T_SOCK" -b -n 1 --json 2>&1) || fail "iottop -b --json on a: $OUT"
+[ "$(json_get '[n["node"] for n in j["cluster"]["nodes"]]')" = "['a', 'b', 'c']" ] || fail "iottop's cluster: $OUT"
 
 # --- the registry, changed through a: on b and c before iotctl on a has returned
 expect_on 0 a tenant add acme

@@ -389,6 +389,27 @@ static void test_missing_fields(void **state)
     model_free(m);
 }
 
+/* A node of a cluster: the cluster line from the sample's cluster section; none without. */
+static void test_cluster_line(void **state)
+{
+    (void)state;
+    model_t *m = model_new();
+    update(m, cJSON_Parse("{\"time_ms\": 1000}"));
+    assert_string_equal(model_summary(m)->cluster, "");
+    update(m, cJSON_Parse(
+                  "{\"time_ms\": 2000, \"cluster\": {\"node\": \"b\", \"nats\": \"connected\","
+                  " \"nodes\": [{\"node\": \"a\", \"devices\": 3, \"age_ms\": 120},"
+                  " {\"node\": \"b\", \"devices\": 1, \"age_ms\": 0}],"
+                  " \"traffic\": {\"requests_out\": 7, \"latency_ms_avg\": 0.84, \"timeouts\": 1,"
+                  " \"requests_in\": 5, \"events_out\": 2, \"events_in\": 9}}}"));
+    assert_string_equal(model_summary(m)->cluster,
+                        "node b, NATS connected; nodes a 3, b 1; requests to other nodes 7 "
+                        "(0.8 ms avg), timeouts 1, from them 5; events out 2, in 9");
+    update(m, cJSON_Parse("{\"time_ms\": 3000}")); /* the cluster section is gone again */
+    assert_string_equal(model_summary(m)->cluster, "");
+    model_free(m);
+}
+
 static void test_events_tail(void **state)
 {
     (void)state;
@@ -578,6 +599,7 @@ int main(void)
         cmocka_unit_test(test_filter),
         cmocka_unit_test(test_missing_fields),
         cmocka_unit_test(test_events_tail),
+        cmocka_unit_test(test_cluster_line),
         cmocka_unit_test(test_schema_sample_fills_every_cell),
         cmocka_unit_test(test_wire_sample_uses_the_schema_keys),
         cmocka_unit_test(test_text_cell_escaped),

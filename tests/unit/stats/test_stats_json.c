@@ -67,7 +67,18 @@ static cJSON *full_sample(void)
         .items_dropped = 2,
     };
     s.outcomes[RELAY_OK] = 100;
+    /* What cluster_status reports, with a key of its own that the sample must not take. */
+    cJSON *cluster = cJSON_Parse(
+        "{\"node\":\"a\",\"nats\":\"connected\",\"stray\":1,"
+        "\"nodes\":[{\"node\":\"a\",\"devices\":2,\"age_ms\":0},"
+        "{\"node\":\"b\",\"devices\":1,\"age_ms\":150,\"stray\":2}],"
+        "\"traffic\":{\"requests_out\":5,\"answers_in\":4,\"timeouts\":1,\"node_gone\":0,"
+        "\"latency_ms_avg\":0.8,\"requests_in\":6,\"events_out\":3,\"events_in\":2,"
+        "\"changes_out\":1,\"changes_in\":7}}");
+    assert_non_null(cluster);
+    s.cluster = cluster;
     cJSON *sample = stats_sample_json(&s);
+    cJSON_Delete(cluster);
     assert_non_null(sample);
 
     struct session_row row = {.principal = "dev1",
@@ -189,6 +200,12 @@ static void test_values_and_order(void **state)
     assert_non_null(strstr(text, "\"message\":\"overheat t=21.5\""));
     assert_non_null(strstr(text, "{\"name\":\"db0\",\"role\":\"db\",\"tid\":12,\"cpu_ns\":0,"
                                  "\"busy_ns\":0}"));
+    /* the cluster's status, by the schema's keys only */
+    assert_non_null(strstr(text, "\"cluster\":{\"node\":\"a\",\"nats\":\"connected\",\"nodes\":"
+                                 "[{\"node\":\"a\",\"devices\":2,\"age_ms\":0},{\"node\":\"b\","
+                                 "\"devices\":1,\"age_ms\":150}],\"traffic\":{\"requests_out\":5,"));
+    assert_non_null(strstr(text, "\"latency_ms_avg\":0.8,"));
+    assert_null(strstr(text, "stray"));
     free(text);
     cJSON_Delete(sample);
 }
@@ -206,6 +223,7 @@ static void test_without_store_and_hub(void **state)
     assert_null(cJSON_GetObjectItemCaseSensitive(events, "subscribers"));
     assert_int_equal(cJSON_GetObjectItemCaseSensitive(events, "delivered")->valueint, 4);
     assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(sample, "events")), 0);
+    assert_null(cJSON_GetObjectItemCaseSensitive(sample, "cluster")); /* a single node */
     cJSON_Delete(sample);
 }
 
