@@ -2,7 +2,9 @@
  * test_lease.c - leases with a fake relay: the start command is sent once, for the first
  * holder; the stop once the last holder has gone (released, its session ended, or its lease
  * expired); a device that was offline gets its start when it comes online; an event without
- * start/stop commands, or an unknown device, is refused with nothing sent.
+ * start/stop commands, or an unknown device, is refused with nothing sent. In a cluster: a
+ * device online on another node is held there (no command from here), and another node's hold
+ * counts as one holder among ours.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -14,6 +16,7 @@
 
 #include "iot_error.h"
 
+#include <stdio.h>
 #include <string.h>
 #include <time.h>
 
@@ -142,6 +145,75 @@ static void offline_device_gets_start_when_online(void **state)
                                              "stop_temp t1", NULL});
 }
 
+/* A fake cluster: the holds the hub asks of other nodes, as "hold|release NODE DEVICE". */
+struct fake_cluster {
+    char calls[8][96];
+    size_t n;
+};
+
+static void fake_cluster_lease(void *arg, uint16_t node, const char *tenant, const char *device,
+                               const char *event, bool hold)
+{
+    struct fake_cluster *fc = arg;
+    (void)tenant, (void)event;
+    if (fc->n < 8)
+        snprintf(fc->calls[fc->n++], sizeof(fc->calls[0]), "%s %u %s", hold ? "hold" : "release",
+                 node, device);
+}
+
+/* In a cluster: a device online on another node is held there, once for all our holders, and
+ * released after the last; no command goes from here. */
+static void remote_device_held_at_its_node(void **state)
+{
+    struct hub_fixture *f = *state;
+    struct fake_cluster fc = {0};
+    struct hub_cluster_port port = {.arg = &fc, .lease = fake_cluster_lease};
+    hub_set_cluster(f->hub, &port);
+    uint16_t b = presence_node_id(f->presence, "b");
+    struct presence_entry e = {.online = true, .node = b, .serial = 9}, previous;
+    snprintf(e.device_id, sizeof(e.device_id), "t1");
+    assert_int_equal(presence_claim_remote(f->presence, &e, true, &previous), 0);
+    char hold[32], release[32];
+    snprintf(hold, sizeof(hold), "hold %u t1", b);
+    snprintf(release, sizeof(release), "release %u t1", b);
+
+    assert_int_equal(lease(f, 1, "t1", "temp_changed", 60000), IOT_OK);
+    assert_int_equal(lease(f, 2, "t1", "temp_changed", 60000), IOT_OK);
+    assert_int_equal(fc.n, 1);
+    assert_string_equal(fc.calls[0], hold);
+    hub_release(f->hub, 1);
+    hub_fixture_run(f);
+    assert_int_equal(fc.n, 1); /* holder 2 remains */
+    hub_release(f->hub, 2);
+    hub_fixture_run(f);
+    assert_int_equal(fc.n, 2);
+    assert_string_equal(fc.calls[1], release);
+    expect_commands(f, (const char *const[]){NULL});
+    hub_set_cluster(f->hub, NULL);
+}
+
+/* The device's node: another node is one holder among ours (hub_node_holder), released alone
+ * or with every lease of that node (it died). */
+static void other_nodes_count_with_ours(void **state)
+{
+    struct hub_fixture *f = *state;
+    uint64_t b = hub_node_holder(2), c = hub_node_holder(3);
+    assert_int_equal(lease(f, b, "t1", "temp_changed", 60000), IOT_OK);
+    assert_int_equal(lease(f, 5, "t1", "temp_changed", 60000), IOT_OK);
+    assert_int_equal(lease(f, c, "t1", "temp_changed", 60000), IOT_OK);
+    assert_int_equal(lease(f, c, "t2", "temp_changed", 60000), IOT_OK);
+    expect_commands(f, (const char *const[]){"start_temp t1", "start_temp t2", NULL});
+    hub_release_one(f->hub, b, "t1", "temp_changed");
+    hub_release(f->hub, 5);
+    hub_fixture_run(f);
+    expect_commands(f, (const char *const[]){"start_temp t1", "start_temp t2", NULL});
+    hub_release(f->hub, c); /* node c is gone: both its leases end */
+    hub_fixture_run(f);
+    assert_int_equal(f->fake.ncommands, 4);
+    assert_string_equal(f->fake.commands[2], "stop_temp t1");
+    assert_string_equal(f->fake.commands[3], "stop_temp t2");
+}
+
 static void refused_leases_send_nothing(void **state)
 {
     struct hub_fixture *f = *state;
@@ -168,6 +240,10 @@ int main(void)
         cmocka_unit_test_setup_teardown(expired_lease_sends_stop, hub_fixture_setup,
                                         hub_fixture_teardown),
         cmocka_unit_test_setup_teardown(offline_device_gets_start_when_online, hub_fixture_setup,
+                                        hub_fixture_teardown),
+        cmocka_unit_test_setup_teardown(remote_device_held_at_its_node, hub_fixture_setup,
+                                        hub_fixture_teardown),
+        cmocka_unit_test_setup_teardown(other_nodes_count_with_ours, hub_fixture_setup,
                                         hub_fixture_teardown),
         cmocka_unit_test_setup_teardown(refused_leases_send_nothing, hub_fixture_setup,
                                         hub_fixture_teardown),
