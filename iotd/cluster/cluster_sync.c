@@ -246,6 +246,11 @@ static void on_reloaded(inbox_msg_t *msg, void *loop_data)
                  (unsigned long long)((uv_hrtime() - r->asked_ns) / 1000000), r->why);
     if (c->deps.hub)
         hub_alarm_rules_changed(c->deps.hub); /* the change may have been an alarm rule's */
+    /* A device removed, disabled or rekeyed loses its leases on every node, as on the one the
+     * change was made through (control_dispatch.c); a kicked one keeps them. */
+    if (r->ends && !r->tenant && !strchr(r->ends, '@') && strcmp(r->reason, "kicked") != 0 &&
+        c->deps.hub)
+        hub_release_device(c->deps.hub, r->ends);
     if (r->ends && c->deps.sessions &&
         sessions_end(c->deps.sessions, c->deps.inbox,
                      r->tenant ? SESSIONS_OF_TENANT : SESSIONS_OF_PRINCIPAL, r->ends, r->reason,

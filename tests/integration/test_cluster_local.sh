@@ -240,6 +240,12 @@ sleep 6
 [ "$(count_in "$T_DIR/dev1.log" stop_temp)" = 1 ] || fail "c's lease ended by itself"
 expect_on 0 c lease dev1 level --ttl 0 --tenant acme
 wait_count "$T_DIR/dev1.log" stop_temp 2 5000
+# Disabling dev2 through a ends c's lease of it (dev2 is offline: held, not started).
+leases_on() { on "$1" --json stats --count 1; json_get 'j["totals"]["events"]["leases"]'; }
+expect_on 0 c lease dev2 level --ttl 600 --tenant acme
+[ "$(leases_on c)" = 1 ] || fail "c's lease of dev2: $OUT"
+expect_on 0 a device disable dev2
+[ "$(leases_on c)" = 0 ] || fail "c still holds dev2's lease after its disable: $OUT"
 # c holds dev3's (on a) until c is killed below.
 expect_on 0 c lease dev3 level --ttl 600 --tenant acme
 wait_count "$T_DIR/dev3.log" start_temp 1 5000
