@@ -7,7 +7,9 @@
  * presence), publishes its devices' claims and releases so that presence is cluster-wide,
  * carries requests to devices online on other nodes and their answers back (relay_deliver's
  * remote path), tells the other nodes of a registry change and waits for them to have reloaded
- * it, and streams its devices' durable events to the other nodes' subscribers.
+ * it, streams its devices' durable events to the other nodes' subscribers, and counts leases
+ * across the nodes (the device's node counts every node's holders and sends the commands; the
+ * hub's hub_cluster_port is set by cluster_start).
  *
  * Without [cluster] nats nothing here is started: a single node needs no NATS.
  *
@@ -64,8 +66,9 @@ struct relay_remote cluster_relay_remote(cluster_t *c);
  * start the heartbeats. IOT_EIO with a sentence in err if NATS cannot even be set up. */
 int cluster_start(cluster_t *c, const struct cluster_deps *deps, char *err, size_t errlen);
 
-/* The "cluster" object of iotctl status: node, nats (connected|disconnected), nodes (the live
- * ones, this one included, by name: node, devices, age_ms). Main loop. */
+/* The "cluster" object of iotctl status and of the stats samples: node, nats
+ * (connected|disconnected), nodes (the live ones, this one included, by name: node, devices,
+ * age_ms), traffic. Main loop. */
 cJSON *cluster_status(cluster_t *c);
 
 /* A registry change committed here (already published in this node's snapshot): tell the other
