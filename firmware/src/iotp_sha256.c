@@ -3,7 +3,7 @@
  *
  * Plain portable C99: words are assembled from bytes explicitly (big-endian, as the standard
  * says), so the code is the same on a little-endian Cortex-M0+, an Xtensa and x86-64 and needs
- * no alignment. The compression function keeps the 64-word message schedule in a 16-word ring
+ * no alignment. Written for size (a device hashes a handshake): the compression function keeps the 64-word message schedule in a 16-word ring
  * to save 192 bytes of stack on small devices.
  */
 #include "iotp/iotp_sha256.h"
@@ -84,26 +84,15 @@ void iotp_sha256_update(struct iotp_sha256 *c, const void *data, size_t len)
 {
     const uint8_t *p = data;
 
+    /* A byte at a time through the block: the copy is small next to compress(), and a device
+     * hashes only a handshake's worth of bytes. */
     c->total += len;
-    if (c->used) {
-        size_t take = IOTP_SHA256_BLOCK - c->used;
-        if (take > len)
-            take = len;
-        memcpy(c->block + c->used, p, take);
-        c->used += take;
-        p += take;
-        len -= take;
-        if (c->used < IOTP_SHA256_BLOCK)
-            return;
-        compress(c->state, c->block);
-        c->used = 0;
-    }
-    /* Whole blocks straight from the input, without a copy. */
-    for (; len >= IOTP_SHA256_BLOCK; p += IOTP_SHA256_BLOCK, len -= IOTP_SHA256_BLOCK)
-        compress(c->state, p);
-    if (len) {
-        memcpy(c->block, p, len);
-        c->used = len;
+    while (len--) {
+        c->block[c->used++] = *p++;
+        if (c->used == IOTP_SHA256_BLOCK) {
+            compress(c->state, c->block);
+            c->used = 0;
+        }
     }
 }
 
@@ -147,11 +136,8 @@ void iotp_hmac_sha256_init(struct iotp_hmac_sha256 *c, const uint8_t *key, size_
         key = hashed_key;
         key_len = IOTP_SHA256_LEN;
     }
-    memset(pad, 0, sizeof(pad));
-    if (key_len)
-        memcpy(pad, key, key_len);
     for (i = 0; i < IOTP_SHA256_BLOCK; i++)
-        pad[i] ^= 0x36;
+        pad[i] = (uint8_t)((i < key_len ? key[i] : 0) ^ 0x36);
     iotp_sha256_init(&c->inner);
     iotp_sha256_update(&c->inner, pad, sizeof(pad));
     /* 0x36 ^ 0x5c turns the inner pad into the outer pad without keeping the key around. */
