@@ -3,8 +3,9 @@
  *
  * Plain portable C99: words are assembled from bytes explicitly (big-endian, as the standard
  * says), so the code is the same on a little-endian Cortex-M0+, an Xtensa and x86-64 and needs
- * no alignment. Written for size (a device hashes a handshake): the compression function keeps the 64-word message schedule in a 16-word ring
- * to save 192 bytes of stack on small devices.
+ * no alignment. Written for size (a device hashes only a handshake): the compression function
+ * keeps the 64-word message schedule in a 16-word ring to save 192 bytes of stack on small
+ * devices.
  */
 #include "iotp/iotp_sha256.h"
 
