@@ -27,7 +27,8 @@ static int fail(struct iotp_writer *w, int err)
     return w->error;
 }
 
-/* Reserve n bytes at the end of the frame; NULL (and a sticky error) if they do not fit. */
+/* Reserve n bytes at the end of the frame: where to store them, or NULL when they do not fit
+ * (a sticky error) or the writer only measures (buf NULL). */
 static uint8_t *reserve(struct iotp_writer *w, size_t n)
 {
     uint8_t *at;
@@ -38,7 +39,7 @@ static uint8_t *reserve(struct iotp_writer *w, size_t n)
         fail(w, w->len + n > IOTP_MAX_FRAME ? IOTP_ETOO_LARGE : IOTP_ENOSPC);
         return NULL;
     }
-    at = w->buf + w->len;
+    at = w->buf ? w->buf + w->len : NULL;
     w->len += n;
     return at;
 }
@@ -59,13 +60,15 @@ static int append(struct iotp_writer *w, uint8_t sep, const char *s, size_t len,
     if (has_control(s, len))
         return fail(w, IOTP_ECONTROL);
     at = reserve(w, len + (sep != 0));
-    if (!at)
+    if (w->error)
         return w->error;
-    if (sep)
-        *at++ = sep;
-    if (len)
-        memcpy(at, s, len);
     w->nargs += (unsigned)arg;
+    if (at) {
+        if (sep)
+            *at++ = sep;
+        if (len)
+            memcpy(at, s, len);
+    }
     return 0;
 }
 
@@ -109,11 +112,11 @@ int iotp_writer_begin(struct iotp_writer *w, uint8_t *buf, size_t cap, const cha
     unsigned i;
 
     memset(w, 0, sizeof(*w));
-    if (!buf)
+    if (!buf && cap)
         return fail(w, IOTP_EINVAL);
     w->buf = buf;
     w->cap = cap;
-    w->limit = cap < IOTP_MAX_FRAME ? cap : IOTP_MAX_FRAME;
+    w->limit = buf && cap < IOTP_MAX_FRAME ? cap : IOTP_MAX_FRAME;
     /* All three are checked before any is written, so a bad field is reported as such. */
     for (i = 0; i < 3; i++) {
         if (!field[i])
