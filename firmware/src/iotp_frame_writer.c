@@ -152,7 +152,7 @@ static int begin_kv(struct iotp_writer *w, const char *key)
     if (w->error)
         return w->error;
     /* A key with '=' would be found under a different name by iotp_frame_arg. */
-    if (!key || !*key || strchr(key, '='))
+    if (!key || !*key || memchr(key, '=', strlen(key)))
         return fail(w, IOTP_EINVAL);
     return iotp_writer_arg(w, key);
 }
