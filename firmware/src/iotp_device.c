@@ -175,6 +175,17 @@ int iotp_device_transport_up(struct iotp_device *dev)
     return send_bytes(dev, dev->tx, len);
 }
 
+/* A note about frame f with its reason (the argument named by code_key), msg= and retry= (in
+ * value; 0 when absent). */
+static void frame_note(struct iotp_device_note *n, const struct iotp_frame *f,
+                       const char *code_key)
+{
+    memset(n, 0, sizeof(*n));
+    n->code = iotp_frame_arg(f, code_key);
+    n->msg = iotp_frame_arg(f, "msg");
+    iotp_frame_arg_u32(f, "retry", &n->value);
+}
+
 /* ---- events ---- */
 
 /* Send what the outbox hands out while online. */
@@ -347,10 +358,8 @@ static void on_bye(struct iotp_device *dev, const struct iotp_frame *f)
 {
     struct iotp_device_note n;
 
-    memset(&n, 0, sizeof(n));
-    n.code = iotp_frame_arg(f, "reason");
-    if (iotp_frame_arg_u32(f, "retry", &n.value) == 0)
-        dev->retry_hint_s = n.value;
+    frame_note(&n, f, "reason");
+    dev->retry_hint_s = n.value;
     end_session(dev, &n);
 }
 
@@ -359,24 +368,22 @@ static void on_error(struct iotp_device *dev, const struct iotp_frame *f)
 {
     struct iotp_device_note n;
 
-    memset(&n, 0, sizeof(n));
+    frame_note(&n, f, "code");
     n.id = f->id;
-    n.code = iotp_frame_arg(f, "code");
-    n.msg = iotp_frame_arg(f, "msg");
-    iotp_frame_arg_u32(f, "retry", &n.value);
     if (on_event_error(dev, &n) == 0)
         return;
     n.kind = IOTP_DEVICE_NOTE_SERVER_ERROR;
     note(dev, &n);
 }
 
-typedef void (*session_handler_fn)(struct iotp_device *dev, const struct iotp_frame *f);
-
 /* What the server may send an online device; other system types are ignored, as a device does
- * with what it does not understand. */
-static const session_handler_fn session_handlers[IOTP_TYPE_COUNT] = {
-    [IOTP_TYPE_PING] = on_ping, [IOTP_TYPE_PONG] = on_pong,   [IOTP_TYPE_BYE] = on_bye,
-    [IOTP_TYPE_ACK] = on_ack,   [IOTP_TYPE_ERROR] = on_error,
+ * with what it does not understand. Pairs rather than an array indexed by type: 5 of 22 types. */
+static const struct {
+    uint8_t type;
+    void (*fn)(struct iotp_device *dev, const struct iotp_frame *f);
+} session_handlers[] = {
+    {IOTP_TYPE_PING, on_ping}, {IOTP_TYPE_PONG, on_pong},   {IOTP_TYPE_BYE, on_bye},
+    {IOTP_TYPE_ACK, on_ack},   {IOTP_TYPE_ERROR, on_error},
 };
 
 static void go_online(struct iotp_device *dev)
@@ -409,16 +416,14 @@ static void on_handshake_frame(struct iotp_device *dev, const struct iotp_frame 
             send_bytes(dev, dev->tx, len);
         return;
     }
-    memset(&n, 0, sizeof(n));
+    if (iotp_frame_type(f) == IOTP_TYPE_ERROR)
+        frame_note(&n, f, "code");
+    else
+        memset(&n, 0, sizeof(n));
+    /* The server's retry= is how it spreads a fleet out; honoured as a floor. */
+    dev->retry_hint_s = n.value;
     n.error = r;
     n.frame_type = f->type;
-    if (iotp_frame_type(f) == IOTP_TYPE_ERROR) {
-        n.code = iotp_frame_arg(f, "code");
-        n.msg = iotp_frame_arg(f, "msg");
-        /* The server's retry= is how it spreads a fleet out; honoured as a floor. */
-        if (iotp_frame_arg_u32(f, "retry", &n.value) == 0)
-            dev->retry_hint_s = n.value;
-    }
     end_session(dev, &n);
 }
 
@@ -434,8 +439,9 @@ static void on_session_frame(struct iotp_device *dev, const struct iotp_frame *f
     }
     if (strcmp(f->from, IOTP_SERVER_ADDRESS) != 0)
         return; /* OK/ERROR from a user: this engine sends no requests of its own */
-    if (session_handlers[type])
-        session_handlers[type](dev, f);
+    for (unsigned i = 0; i < sizeof(session_handlers) / sizeof(session_handlers[0]); i++)
+        if (session_handlers[i].type == type)
+            session_handlers[i].fn(dev, f);
 }
 
 int iotp_device_feed(struct iotp_device *dev, const uint8_t *data, size_t len)

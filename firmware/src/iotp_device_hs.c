@@ -53,10 +53,19 @@ int iotp_device_hs_start(struct iotp_device_hs *hs, const struct iotp_device_con
     return 0;
 }
 
-/* Ask the chip for its MAC over challenge with the protocol's fixed mode. */
-static int chip_mac(const struct iotp_atecc_chip *chip, const uint8_t challenge[32],
-                    uint8_t mac[IOTP_MAC_LEN])
+/* The device's (AUTH) or the server's (WELCOME) mac of this handshake: by HMAC-SHA-256, or
+ * as the chip's MAC over the challenge with the protocol's fixed mode. */
+static int side_mac(const struct iotp_device_hs *hs, int server_side, uint8_t mac[IOTP_MAC_LEN])
 {
+    const struct iotp_atecc_chip *chip = hs->cfg.chip;
+    uint8_t challenge[32];
+
+    if (hs->cfg.alg == IOTP_ALG_HMAC_SHA256) {
+        iotp_hs_transcript(server_side, hs->cfg.key, hs->cfg.device_id, hs->cnonce, hs->snonce,
+                           mac);
+        return 0;
+    }
+    iotp_hs_transcript(server_side, NULL, hs->cfg.device_id, hs->cnonce, hs->snonce, challenge);
     return chip->mac(chip->ctx, IOTP_ATECC_MAC_MODE, chip->key_id, challenge, mac) ? IOTP_ECHIP : 0;
 }
 
@@ -65,7 +74,6 @@ static int answer_challenge(struct iotp_device_hs *hs, const struct iotp_frame *
 {
     enum iotp_alg alg;
     uint8_t mac[IOTP_MAC_LEN];
-    uint8_t challenge[32];
     struct iotp_writer w;
     int r;
 
@@ -78,14 +86,9 @@ static int answer_challenge(struct iotp_device_hs *hs, const struct iotp_frame *
     if (alg != hs->cfg.alg)
         return IOTP_EPROTO;
 
-    if (alg == IOTP_ALG_HMAC_SHA256) {
-        iotp_hs_device_mac(hs->cfg.key, hs->cfg.device_id, hs->snonce, hs->cnonce, mac);
-    } else {
-        iotp_hs_device_challenge(hs->cfg.device_id, hs->snonce, hs->cnonce, challenge);
-        r = chip_mac(hs->cfg.chip, challenge, mac);
-        if (r)
-            return r;
-    }
+    r = side_mac(hs, 0, mac);
+    if (r)
+        return r;
     iotp_writer_begin(&w, out, cap, hs->cfg.device_id, IOTP_SERVER_ADDRESS,
                       iotp_type_name(IOTP_TYPE_AUTH), 2);
     iotp_writer_kv_hex(&w, "mac", mac, sizeof(mac));
@@ -102,7 +105,6 @@ static int answer_challenge(struct iotp_device_hs *hs, const struct iotp_frame *
 static int check_welcome(struct iotp_device_hs *hs, const struct iotp_frame *f)
 {
     uint8_t got[IOTP_MAC_LEN], expected[IOTP_MAC_LEN];
-    uint8_t challenge[32];
     uint32_t ping;
     int r;
 
@@ -111,14 +113,9 @@ static int check_welcome(struct iotp_device_hs *hs, const struct iotp_frame *f)
     if (iotp_frame_arg_hex(f, "mac", got, sizeof(got)) != 0 ||
         iotp_frame_arg_u32(f, "ping", &ping) != 0)
         return IOTP_EBAD_ARGS;
-    if (hs->cfg.alg == IOTP_ALG_HMAC_SHA256) {
-        iotp_hs_server_mac(hs->cfg.key, hs->cfg.device_id, hs->cnonce, hs->snonce, expected);
-    } else {
-        iotp_hs_server_challenge(hs->cfg.device_id, hs->cnonce, hs->snonce, challenge);
-        r = chip_mac(hs->cfg.chip, challenge, expected);
-        if (r)
-            return r;
-    }
+    r = side_mac(hs, 1, expected);
+    if (r)
+        return r;
     if (!iotp_ct_equal(got, expected, sizeof(got)))
         return IOTP_EAUTH;
     hs->ping_s = ping;

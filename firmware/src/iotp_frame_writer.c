@@ -27,7 +27,8 @@ static int fail(struct iotp_writer *w, int err)
     return w->error;
 }
 
-/* Reserve n bytes at the end of the frame; NULL (and a sticky error) if they do not fit. */
+/* Reserve n bytes at the end of the frame: where to store them, or NULL when they do not fit
+ * (a sticky error) or the writer only measures (buf NULL). */
 static uint8_t *reserve(struct iotp_writer *w, size_t n)
 {
     uint8_t *at;
@@ -38,53 +39,50 @@ static uint8_t *reserve(struct iotp_writer *w, size_t n)
         fail(w, w->len + n > IOTP_MAX_FRAME ? IOTP_ETOO_LARGE : IOTP_ENOSPC);
         return NULL;
     }
-    at = w->buf + w->len;
+    at = w->buf ? w->buf + w->len : NULL;
     w->len += n;
     return at;
 }
 
-static void put(struct iotp_writer *w, const void *bytes, size_t n)
+/* Append sep (unless 0) and s[0..len), which may not hold a control byte; an ARG (arg set)
+ * counts against IOTP_MAX_ARGS. Every field of a frame goes through here, so each rule is
+ * written once. Returns 0 or the sticky error. */
+static int append(struct iotp_writer *w, uint8_t sep, const char *s, size_t len, int arg)
 {
-    uint8_t *at = reserve(w, n);
+    uint8_t *at;
 
-    if (at && n)
-        memcpy(at, bytes, n);
+    if (w->error)
+        return w->error;
+    if (!s && len)
+        return fail(w, IOTP_EINVAL);
+    if (arg && w->nargs >= IOTP_MAX_ARGS)
+        return fail(w, IOTP_ETOO_MANY_ARGS);
+    if (has_control(s, len))
+        return fail(w, IOTP_ECONTROL);
+    at = reserve(w, len + (sep != 0));
+    if (w->error)
+        return w->error;
+    w->nargs += (unsigned)arg;
+    if (at) {
+        if (sep)
+            *at++ = sep;
+        if (len)
+            memcpy(at, s, len);
+    }
+    return 0;
 }
 
-static void put_byte(struct iotp_writer *w, uint8_t c)
+/* Decimal v into out (at least 11 bytes), NUL-terminated, with at least decimals + 1 digits
+ * and a point before the last decimals of them; returns the length. */
+static size_t format_decimal(uint32_t v, unsigned decimals, char *out)
 {
-    put(w, &c, 1);
-}
-
-/* Decimal digits of v into out (at least 10 bytes); returns how many. */
-static size_t format_u32(uint32_t v, char *out)
-{
-    char tmp[10];
-    size_t n = 0, i;
-
-    do {
-        tmp[n++] = (char)('0' + v % 10);
-        v /= 10;
-    } while (v);
-    for (i = 0; i < n; i++)
-        out[i] = tmp[n - 1 - i];
-    return n;
-}
-
-size_t iotp_format_fixed(int32_t value, unsigned decimals, char *out)
-{
-    uint32_t v = value < 0 ? 0u - (uint32_t)value : (uint32_t)value;
     char digits[10];
     size_t n = 0, i = 0;
 
-    if (decimals > 9)
-        decimals = 9;
     do { /* least significant first, at least one digit before the point */
         digits[n++] = (char)('0' + v % 10);
         v /= 10;
     } while (v > 0 || n <= decimals);
-    if (value < 0)
-        out[i++] = '-';
     while (n > 0) {
         out[i++] = digits[--n];
         if (n == decimals && n > 0)
@@ -94,62 +92,51 @@ size_t iotp_format_fixed(int32_t value, unsigned decimals, char *out)
     return i;
 }
 
-/* Check a FROM, TO or TYPE field; on success *len is its length. */
-static int check_header_field(const char *s, size_t max_len, size_t *len)
+size_t iotp_format_fixed(int32_t value, unsigned decimals, char *out)
 {
-    if (!s)
-        return IOTP_EINVAL;
-    *len = strlen(s);
-    if (*len == 0)
-        return IOTP_EEMPTY_FIELD;
-    if (*len > max_len)
-        return IOTP_EFIELD_TOO_LONG;
-    if (has_control(s, *len))
-        return IOTP_ECONTROL;
-    return 0;
+    size_t sign = value < 0;
+
+    if (decimals > 9)
+        decimals = 9;
+    *out = '-'; /* overwritten by the digits when value is not negative */
+    return sign + format_decimal(sign ? 0u - (uint32_t)value : (uint32_t)value, decimals,
+                                 out + sign);
 }
 
 int iotp_writer_begin(struct iotp_writer *w, uint8_t *buf, size_t cap, const char *from,
                       const char *to, const char *type, uint32_t id)
 {
-    char digits[10];
-    size_t from_len, to_len, type_len;
-    int err;
+    const char *const field[3] = {from, to, type};
+    size_t len[3];
+    char digits[11];
+    unsigned i;
 
     memset(w, 0, sizeof(*w));
-    if (!buf)
+    if (!buf && cap)
         return fail(w, IOTP_EINVAL);
     w->buf = buf;
     w->cap = cap;
-    w->limit = cap < IOTP_MAX_FRAME ? cap : IOTP_MAX_FRAME;
-    if ((err = check_header_field(from, IOTP_MAX_ADDRESS_LEN, &from_len)) ||
-        (err = check_header_field(to, IOTP_MAX_ADDRESS_LEN, &to_len)) ||
-        (err = check_header_field(type, IOTP_MAX_TYPE_LEN, &type_len)))
-        return fail(w, err);
-    put(w, from, from_len);
-    put_byte(w, IOTP_US);
-    put(w, to, to_len);
-    put_byte(w, IOTP_US);
-    put(w, type, type_len);
-    put_byte(w, IOTP_US);
-    put(w, digits, format_u32(id, digits));
-    return w->error;
+    w->limit = buf && cap < IOTP_MAX_FRAME ? cap : IOTP_MAX_FRAME;
+    /* All three are checked before any is written, so a bad field is reported as such. */
+    for (i = 0; i < 3; i++) {
+        if (!field[i])
+            return fail(w, IOTP_EINVAL);
+        len[i] = strlen(field[i]);
+        if (len[i] == 0)
+            return fail(w, IOTP_EEMPTY_FIELD);
+        if (len[i] > (i == 2 ? IOTP_MAX_TYPE_LEN : IOTP_MAX_ADDRESS_LEN))
+            return fail(w, IOTP_EFIELD_TOO_LONG);
+        if (has_control(field[i], len[i]))
+            return fail(w, IOTP_ECONTROL);
+    }
+    for (i = 0; i < 3; i++)
+        append(w, i ? IOTP_US : 0, field[i], len[i], 0);
+    return append(w, IOTP_US, digits, format_decimal(id, 0, digits), 0);
 }
 
 int iotp_writer_arg_bytes(struct iotp_writer *w, const char *arg, size_t len)
 {
-    if (w->error)
-        return w->error;
-    if (!arg && len)
-        return fail(w, IOTP_EINVAL);
-    if (w->nargs >= IOTP_MAX_ARGS)
-        return fail(w, IOTP_ETOO_MANY_ARGS);
-    if (has_control(arg, len))
-        return fail(w, IOTP_ECONTROL);
-    put_byte(w, IOTP_US);
-    put(w, arg, len);
-    w->nargs++;
-    return w->error;
+    return append(w, IOTP_US, arg, len, 1);
 }
 
 int iotp_writer_arg(struct iotp_writer *w, const char *arg)
@@ -159,53 +146,33 @@ int iotp_writer_arg(struct iotp_writer *w, const char *arg)
     return iotp_writer_arg_bytes(w, arg, strlen(arg));
 }
 
-/* Open an ARG field "key=" whose value the caller appends; checks the key. */
+/* Open an ARG field "key" whose "=value" the caller appends; checks the key. */
 static int begin_kv(struct iotp_writer *w, const char *key)
 {
-    size_t key_len;
-
     if (w->error)
         return w->error;
-    if (!key)
-        return fail(w, IOTP_EINVAL);
-    key_len = strlen(key);
     /* A key with '=' would be found under a different name by iotp_frame_arg. */
-    if (key_len == 0 || memchr(key, '=', key_len))
+    if (!key || !*key || memchr(key, '=', strlen(key)))
         return fail(w, IOTP_EINVAL);
-    if (w->nargs >= IOTP_MAX_ARGS)
-        return fail(w, IOTP_ETOO_MANY_ARGS);
-    if (has_control(key, key_len))
-        return fail(w, IOTP_ECONTROL);
-    put_byte(w, IOTP_US);
-    put(w, key, key_len);
-    put_byte(w, '=');
-    w->nargs++;
-    return w->error;
+    return iotp_writer_arg(w, key);
 }
 
 int iotp_writer_kv(struct iotp_writer *w, const char *key, const char *value)
 {
-    size_t value_len;
-
     if (!value)
         return fail(w, IOTP_EINVAL);
-    value_len = strlen(value);
-    if (has_control(value, value_len))
-        return fail(w, IOTP_ECONTROL);
     if (begin_kv(w, key))
         return w->error;
-    put(w, value, value_len);
-    return w->error;
+    return append(w, '=', value, strlen(value), 0);
 }
 
 int iotp_writer_kv_u32(struct iotp_writer *w, const char *key, uint32_t value)
 {
-    char digits[10];
+    char digits[11];
 
     if (begin_kv(w, key))
         return w->error;
-    put(w, digits, format_u32(value, digits));
-    return w->error;
+    return append(w, '=', digits, format_decimal(value, 0, digits), 0);
 }
 
 int iotp_writer_kv_hex(struct iotp_writer *w, const char *key, const uint8_t *bytes, size_t len)
@@ -218,11 +185,12 @@ int iotp_writer_kv_hex(struct iotp_writer *w, const char *key, const uint8_t *by
         return fail(w, IOTP_EINVAL);
     if (begin_kv(w, key))
         return w->error;
-    if (len > (SIZE_MAX - 1) / 2)
+    if (len > (SIZE_MAX - 2) / 2)
         return fail(w, IOTP_ETOO_LARGE);
-    at = reserve(w, 2 * len);
+    at = reserve(w, 2 * len + 1);
     if (!at)
         return w->error;
+    *at++ = '=';
     for (i = 0; i < len; i++) {
         at[2 * i] = (uint8_t)digits[bytes[i] >> 4];
         at[2 * i + 1] = (uint8_t)digits[bytes[i] & 0x0F];
@@ -232,7 +200,7 @@ int iotp_writer_kv_hex(struct iotp_writer *w, const char *key, const uint8_t *by
 
 int iotp_writer_end(struct iotp_writer *w)
 {
-    put_byte(w, IOTP_EOT);
+    append(w, IOTP_EOT, NULL, 0, 0);
     if (w->error)
         return w->error;
     return (int)w->len;

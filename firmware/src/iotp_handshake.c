@@ -36,73 +36,56 @@ int iotp_alg_parse(const char *name, enum iotp_alg *alg)
     return 0;
 }
 
-/* label | device-id | 0x00 | first | second: the zero byte ends the variable-length id, so
- * no (id, nonce) pair can be shifted into another. */
-static void feed_transcript(struct iotp_hmac_sha256 *hmac, struct iotp_sha256 *sha,
-                            const char *label, const char *device_id, const uint8_t *first,
-                            const uint8_t *second)
+/* label | device-id | 0x00 | first | second, where the device's transcript is snonce then
+ * cnonce and the server's cnonce then snonce: the zero byte ends the variable-length id, so
+ * no (id, nonce) pair can be shifted into another. HMAC's update is its inner hash's, so both
+ * the mac and the challenge feed h.inner. */
+void iotp_hs_transcript(int server_side, const uint8_t *key, const char *device_id,
+                        const uint8_t cnonce[IOTP_NONCE_LEN], const uint8_t snonce[IOTP_NONCE_LEN],
+                        uint8_t out[32])
 {
     static const uint8_t zero = 0;
-    const void *parts[5];
-    size_t lens[5];
+    const char *label = server_side ? SERVER_LABEL : DEVICE_LABEL;
+    const void *parts[5] = {label, device_id, &zero, server_side ? cnonce : snonce,
+                            server_side ? snonce : cnonce};
+    const size_t lens[5] = {strlen(label), strlen(device_id), 1, IOTP_NONCE_LEN, IOTP_NONCE_LEN};
+    struct iotp_hmac_sha256 h;
     unsigned i;
 
-    parts[0] = label;
-    lens[0] = strlen(label);
-    parts[1] = device_id;
-    lens[1] = strlen(device_id);
-    parts[2] = &zero;
-    lens[2] = 1;
-    parts[3] = first;
-    lens[3] = IOTP_NONCE_LEN;
-    parts[4] = second;
-    lens[4] = IOTP_NONCE_LEN;
-    for (i = 0; i < 5; i++) {
-        if (hmac)
-            iotp_hmac_sha256_update(hmac, parts[i], lens[i]);
-        else
-            iotp_sha256_update(sha, parts[i], lens[i]);
-    }
+    if (key)
+        iotp_hmac_sha256_init(&h, key, IOTP_KEY_LEN);
+    else
+        iotp_sha256_init(&h.inner);
+    for (i = 0; i < 5; i++)
+        iotp_sha256_update(&h.inner, parts[i], lens[i]);
+    if (key)
+        iotp_hmac_sha256_final(&h, out);
+    else
+        iotp_sha256_final(&h.inner, out);
 }
 
 void iotp_hs_device_mac(const uint8_t key[IOTP_KEY_LEN], const char *device_id,
                         const uint8_t snonce[IOTP_NONCE_LEN], const uint8_t cnonce[IOTP_NONCE_LEN],
                         uint8_t mac[IOTP_MAC_LEN])
 {
-    struct iotp_hmac_sha256 h;
-
-    iotp_hmac_sha256_init(&h, key, IOTP_KEY_LEN);
-    feed_transcript(&h, NULL, DEVICE_LABEL, device_id, snonce, cnonce);
-    iotp_hmac_sha256_final(&h, mac);
+    iotp_hs_transcript(0, key, device_id, cnonce, snonce, mac);
 }
 
 void iotp_hs_server_mac(const uint8_t key[IOTP_KEY_LEN], const char *device_id,
                         const uint8_t cnonce[IOTP_NONCE_LEN], const uint8_t snonce[IOTP_NONCE_LEN],
                         uint8_t mac[IOTP_MAC_LEN])
 {
-    struct iotp_hmac_sha256 h;
-
-    iotp_hmac_sha256_init(&h, key, IOTP_KEY_LEN);
-    feed_transcript(&h, NULL, SERVER_LABEL, device_id, cnonce, snonce);
-    iotp_hmac_sha256_final(&h, mac);
+    iotp_hs_transcript(1, key, device_id, cnonce, snonce, mac);
 }
 
 void iotp_hs_device_challenge(const char *device_id, const uint8_t snonce[IOTP_NONCE_LEN],
                               const uint8_t cnonce[IOTP_NONCE_LEN], uint8_t challenge[32])
 {
-    struct iotp_sha256 s;
-
-    iotp_sha256_init(&s);
-    feed_transcript(NULL, &s, DEVICE_LABEL, device_id, snonce, cnonce);
-    iotp_sha256_final(&s, challenge);
+    iotp_hs_transcript(0, NULL, device_id, cnonce, snonce, challenge);
 }
 
 void iotp_hs_server_challenge(const char *device_id, const uint8_t cnonce[IOTP_NONCE_LEN],
                               const uint8_t snonce[IOTP_NONCE_LEN], uint8_t challenge[32])
 {
-    struct iotp_sha256 s;
-
-    iotp_sha256_init(&s);
-    feed_transcript(NULL, &s, SERVER_LABEL, device_id, cnonce, snonce);
-    iotp_sha256_final(&s, challenge);
+    iotp_hs_transcript(1, NULL, device_id, cnonce, snonce, challenge);
 }

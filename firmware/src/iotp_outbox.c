@@ -97,44 +97,20 @@ int iotp_outbox_reserved(struct iotp_outbox *ob, uint32_t high_water)
     return 0;
 }
 
-static size_t decimal_digits(uint32_t v)
-{
-    size_t n = 1;
-
-    while (v >= 10) {
-        v /= 10;
-        n++;
-    }
-    return n;
-}
-
-/* The length of a frame with these fields, for telling "full now" from "never fits"; a length
- * beyond IOTP_MAX_FRAME is reported as IOTP_MAX_FRAME + 1 (and the sum cannot overflow). */
-static size_t frame_size(const char *from, const char *type, uint32_t seq, const char *name,
-                         unsigned nfields, const struct iotp_event_field *fields)
-{
-    size_t total = strlen(from) + 1 + strlen(IOTP_SERVER_ADDRESS) + 1 + strlen(type) + 1 +
-                   decimal_digits(seq) + 1 + strlen(name) + 1;
-    unsigned i;
-
-    for (i = 0; i < nfields && total <= IOTP_MAX_FRAME; i++)
-        total += 1 + strlen(fields[i].key) + 1 + strlen(fields[i].value);
-    return total <= IOTP_MAX_FRAME ? total : IOTP_MAX_FRAME + 1;
-}
-
-/* Write the frame at buf[off + header] with room bytes in all. Returns its length or an
- * IOTP_E* code (IOTP_ENOSPC: does not fit in room). */
-static int write_frame(struct iotp_outbox *ob, size_t off, size_t room, const char *from,
-                       const char *type, uint32_t seq, const char *name, unsigned nfields,
+/* Write the frame after the header of an entry at `at` with room bytes in all, or with `at`
+ * NULL only measure it. Returns its length or an IOTP_E* code (IOTP_ENOSPC: does not fit in
+ * room). */
+static int write_frame(uint8_t *at, size_t room, const char *from, const char *type,
+                       uint32_t seq, const char *name, unsigned nfields,
                        const struct iotp_event_field *fields)
 {
     struct iotp_writer w;
     unsigned i;
 
-    if (room <= sizeof(struct entry))
+    if (at && room <= sizeof(struct entry))
         return IOTP_ENOSPC;
-    iotp_writer_begin(&w, ob->buf + off + sizeof(struct entry), room - sizeof(struct entry), from,
-                      IOTP_SERVER_ADDRESS, type, seq);
+    iotp_writer_begin(&w, at ? at + sizeof(struct entry) : NULL,
+                      at ? room - sizeof(struct entry) : 0, from, IOTP_SERVER_ADDRESS, type, seq);
     iotp_writer_arg(&w, name);
     for (i = 0; i < nfields; i++)
         iotp_writer_kv(&w, fields[i].key, fields[i].value);
@@ -170,16 +146,19 @@ int iotp_outbox_push(struct iotp_outbox *ob, enum iotp_event_kind kind, const ch
     /* First choice: at tail. Not wrapped, the room runs to the end of the storage; wrapped, up
      * to the oldest entry. */
     at = ob->tail;
-    n = write_frame(ob, at, (ob->wrapped ? ob->head : ob->cap) - ob->tail, from, type, next, name,
-                    nfields, fields);
+    n = write_frame(ob->buf + at, (ob->wrapped ? ob->head : ob->cap) - ob->tail, from, type, next,
+                    name, nfields, fields);
     if (n == IOTP_ENOSPC && !ob->wrapped && ob->stored > 0) {
         /* Second choice: wrap to the start, below the oldest entry. */
         at = 0;
-        n = write_frame(ob, at, ob->head, from, type, next, name, nfields, fields);
+        n = write_frame(ob->buf, ob->head, from, type, next, name, nfields, fields);
     }
-    if (n == IOTP_ENOSPC &&
-        frame_size(from, type, next, name, nfields, fields) + sizeof(struct entry) > ob->cap)
-        return IOTP_ETOO_LARGE;
+    if (n == IOTP_ENOSPC) {
+        /* Full now, or never (over IOTP_MAX_FRAME, or more than the whole storage)? */
+        int len = write_frame(NULL, 0, from, type, next, name, nfields, fields);
+        if (len < 0 || (size_t)len + sizeof(struct entry) > ob->cap)
+            return IOTP_ETOO_LARGE;
+    }
     if (n < 0)
         return n;
 

@@ -22,6 +22,8 @@
 #include <stdint.h>
 #include <string.h>
 
+#include "iotp/iotp_config_defaults.h"
+
 #define IOTP_SCAN_ONES ((size_t)-1 / 0xFF) /* 0x01 in every byte of a word */
 
 static inline int iotp_scan_is_control(uint8_t c)
@@ -45,6 +47,7 @@ static inline size_t iotp_scan_plain(const uint8_t *s, size_t len)
 {
     size_t i = 0;
 
+#if IOTP_SCAN_WORDS
     while (len - i >= sizeof(size_t)) {
         size_t x;
         memcpy(&x, s + i, sizeof(x));
@@ -52,6 +55,7 @@ static inline size_t iotp_scan_plain(const uint8_t *s, size_t len)
             break;
         i += sizeof(x);
     }
+#endif
     while (i < len && !iotp_scan_is_control(s[i]))
         i++;
     return i;

@@ -3,8 +3,9 @@
  *
  * Plain portable C99: words are assembled from bytes explicitly (big-endian, as the standard
  * says), so the code is the same on a little-endian Cortex-M0+, an Xtensa and x86-64 and needs
- * no alignment. The compression function keeps the 64-word message schedule in a 16-word ring
- * to save 192 bytes of stack on small devices.
+ * no alignment. Written for size (a device hashes only a handshake): the compression function
+ * keeps the 64-word message schedule in a 16-word ring to save 192 bytes of stack on small
+ * devices.
  */
 #include "iotp/iotp_sha256.h"
 
@@ -39,44 +40,35 @@ static void store_be32(uint8_t *p, uint32_t v)
     p[3] = (uint8_t)v;
 }
 
+/* The working variables a..h are v[0..7]; each round shifts them down by one instead of naming
+ * eight registers, which on a Cortex-M0 (8 low registers) is both smaller and no slower. */
 static void compress(uint32_t state[8], const uint8_t block[IOTP_SHA256_BLOCK])
 {
-    uint32_t w[16];
-    uint32_t a = state[0], b = state[1], c = state[2], d = state[3];
-    uint32_t e = state[4], f = state[5], g = state[6], h = state[7];
+    uint32_t w[16], v[8];
     unsigned t;
 
+    memcpy(v, state, sizeof(v));
     for (t = 0; t < 64; t++) {
-        uint32_t s0, s1, t1, t2;
+        uint32_t *wt = &w[t & 15], t1, t2;
 
         if (t < 16) {
-            w[t] = load_be32(block + 4 * t);
+            *wt = load_be32(block + 4 * t);
         } else {
             /* W[t] = sigma1(W[t-2]) + W[t-7] + sigma0(W[t-15]) + W[t-16], in the ring. */
             uint32_t w2 = w[(t - 2) & 15], w15 = w[(t - 15) & 15];
-            s0 = rotr(w15, 7) ^ rotr(w15, 18) ^ (w15 >> 3);
-            s1 = rotr(w2, 17) ^ rotr(w2, 19) ^ (w2 >> 10);
-            w[t & 15] += s0 + s1 + w[(t - 7) & 15];
+            *wt += (rotr(w15, 7) ^ rotr(w15, 18) ^ (w15 >> 3)) +
+                   (rotr(w2, 17) ^ rotr(w2, 19) ^ (w2 >> 10)) + w[(t - 7) & 15];
         }
-        t1 = h + (rotr(e, 6) ^ rotr(e, 11) ^ rotr(e, 25)) + ((e & f) ^ (~e & g)) + K[t] + w[t & 15];
-        t2 = (rotr(a, 2) ^ rotr(a, 13) ^ rotr(a, 22)) + ((a & b) ^ (a & c) ^ (b & c));
-        h = g;
-        g = f;
-        f = e;
-        e = d + t1;
-        d = c;
-        c = b;
-        b = a;
-        a = t1 + t2;
+        t1 = v[7] + (rotr(v[4], 6) ^ rotr(v[4], 11) ^ rotr(v[4], 25)) +
+             ((v[4] & v[5]) ^ (~v[4] & v[6])) + K[t] + *wt;
+        t2 = (rotr(v[0], 2) ^ rotr(v[0], 13) ^ rotr(v[0], 22)) +
+             ((v[0] & v[1]) ^ (v[0] & v[2]) ^ (v[1] & v[2]));
+        memmove(v + 1, v, 7 * sizeof(v[0]));
+        v[4] += t1;
+        v[0] = t1 + t2;
     }
-    state[0] += a;
-    state[1] += b;
-    state[2] += c;
-    state[3] += d;
-    state[4] += e;
-    state[5] += f;
-    state[6] += g;
-    state[7] += h;
+    for (t = 0; t < 8; t++)
+        state[t] += v[t];
 }
 
 void iotp_sha256_init(struct iotp_sha256 *c)
@@ -93,45 +85,33 @@ void iotp_sha256_update(struct iotp_sha256 *c, const void *data, size_t len)
 {
     const uint8_t *p = data;
 
+    /* A byte at a time through the block: the copy is small next to compress(), and a device
+     * hashes only a handshake's worth of bytes. */
     c->total += len;
-    if (c->used) {
-        size_t take = IOTP_SHA256_BLOCK - c->used;
-        if (take > len)
-            take = len;
-        memcpy(c->block + c->used, p, take);
-        c->used += take;
-        p += take;
-        len -= take;
-        if (c->used < IOTP_SHA256_BLOCK)
-            return;
-        compress(c->state, c->block);
-        c->used = 0;
-    }
-    /* Whole blocks straight from the input, without a copy. */
-    for (; len >= IOTP_SHA256_BLOCK; p += IOTP_SHA256_BLOCK, len -= IOTP_SHA256_BLOCK)
-        compress(c->state, p);
-    if (len) {
-        memcpy(c->block, p, len);
-        c->used = len;
+    while (len--) {
+        c->block[c->used++] = *p++;
+        if (c->used == IOTP_SHA256_BLOCK) {
+            compress(c->state, c->block);
+            c->used = 0;
+        }
     }
 }
 
 void iotp_sha256_final(struct iotp_sha256 *c, uint8_t digest[IOTP_SHA256_LEN])
 {
     uint64_t bits = c->total * 8;
+    uint8_t pad[8] = {0x80};
     unsigned i;
 
-    /* Padding: 0x80, zeros up to 56 mod 64, then the message length in bits, big-endian. */
-    c->block[c->used++] = 0x80;
-    if (c->used > IOTP_SHA256_BLOCK - 8) {
-        memset(c->block + c->used, 0, IOTP_SHA256_BLOCK - c->used);
-        compress(c->state, c->block);
-        c->used = 0;
-    }
-    memset(c->block + c->used, 0, IOTP_SHA256_BLOCK - 8 - c->used);
-    store_be32(c->block + 56, (uint32_t)(bits >> 32));
-    store_be32(c->block + 60, (uint32_t)bits);
-    compress(c->state, c->block);
+    /* Padding through update: 0x80, zeros up to 56 mod 64, then the message length in bits,
+     * big-endian. A byte at a time is slow only for the few padding bytes and saves code. */
+    iotp_sha256_update(c, pad, 1);
+    pad[0] = 0;
+    while (c->used != IOTP_SHA256_BLOCK - 8)
+        iotp_sha256_update(c, pad, 1);
+    store_be32(pad, (uint32_t)(bits >> 32));
+    store_be32(pad + 4, (uint32_t)bits);
+    iotp_sha256_update(c, pad, 8);
     for (i = 0; i < 8; i++)
         store_be32(digest + 4 * i, c->state[i]);
     iotp_wipe(c, sizeof(*c));
@@ -157,11 +137,8 @@ void iotp_hmac_sha256_init(struct iotp_hmac_sha256 *c, const uint8_t *key, size_
         key = hashed_key;
         key_len = IOTP_SHA256_LEN;
     }
-    memset(pad, 0, sizeof(pad));
-    if (key_len)
-        memcpy(pad, key, key_len);
     for (i = 0; i < IOTP_SHA256_BLOCK; i++)
-        pad[i] ^= 0x36;
+        pad[i] = (uint8_t)((i < key_len ? key[i] : 0) ^ 0x36);
     iotp_sha256_init(&c->inner);
     iotp_sha256_update(&c->inner, pad, sizeof(pad));
     /* 0x36 ^ 0x5c turns the inner pad into the outer pad without keeping the key around. */

@@ -88,7 +88,9 @@ struct iotp_writer {
 };
 
 /* Start a frame FROM TO TYPE ID into buf. from, to and type must be non-empty, within their
- * length limits and free of control bytes. Returns 0 or a negative code (also kept sticky). */
+ * length limits and free of control bytes. Returns 0 or a negative code (also kept sticky).
+ * With buf NULL and cap 0 the writer only measures: every check is made, nothing is stored,
+ * and iotp_writer_end returns the length the frame would have (at most IOTP_MAX_FRAME). */
 int iotp_writer_begin(struct iotp_writer *w, uint8_t *buf, size_t cap, const char *from,
                       const char *to, const char *type, uint32_t id);
 /* Append one ARG field (may be empty, no control bytes). */

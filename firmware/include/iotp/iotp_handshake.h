@@ -63,6 +63,12 @@ void iotp_hs_device_challenge(const char *device_id, const uint8_t snonce[IOTP_N
                               const uint8_t cnonce[IOTP_NONCE_LEN], uint8_t challenge[32]);
 void iotp_hs_server_challenge(const char *device_id, const uint8_t cnonce[IOTP_NONCE_LEN],
                               const uint8_t snonce[IOTP_NONCE_LEN], uint8_t challenge[32]);
+/* What the four above compute: the server's (server_side) or the device's transcript, its
+ * HMAC-SHA-256 under key, or with key NULL its SHA-256 (the chip challenge). One function, so
+ * that a device links the transcript code once. */
+void iotp_hs_transcript(int server_side, const uint8_t *key, const char *device_id,
+                        const uint8_t cnonce[IOTP_NONCE_LEN], const uint8_t snonce[IOTP_NONCE_LEN],
+                        uint8_t out[32]);
 
 /* ---- device side ---- */
 

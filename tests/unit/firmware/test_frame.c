@@ -532,6 +532,7 @@ static void test_writer_refusals(void **state)
     struct iotp_frame f = {0};
     struct iotp_writer w;
     unsigned i;
+    int len;
 
     (void)state;
     f.from = "a";
@@ -597,6 +598,27 @@ static void test_writer_refusals(void **state)
     assert_int_equal(iotp_writer_arg(&w, "one too many"), IOTP_ETOO_MANY_ARGS);
     assert_int_equal(iotp_writer_end(&w), IOTP_ETOO_MANY_ARGS);
     assert_int_equal(iotp_writer_begin(&w, NULL, 10, "a", "b", "T", 1), IOTP_EINVAL);
+    /* Measuring (buf NULL, cap 0): the written length, the same checks, the frame limit. */
+    iotp_writer_begin(&w, buf, sizeof(buf), "dev", "iotd", "EVENT", 4294967295u);
+    iotp_writer_kv_hex(&w, "h", (const uint8_t *)"\x01\x02", 2);
+    iotp_writer_kv(&w, "k", "value");
+    len = iotp_writer_end(&w);
+    assert_true(len > 0);
+    iotp_writer_begin(&w, NULL, 0, "dev", "iotd", "EVENT", 4294967295u);
+    iotp_writer_kv_hex(&w, "h", (const uint8_t *)"\x01\x02", 2);
+    iotp_writer_kv(&w, "k", "value");
+    assert_int_equal(iotp_writer_end(&w), len);
+    iotp_writer_begin(&w, NULL, 0, "a", "b", "T", 1);
+    assert_int_equal(iotp_writer_kv(&w, "k", "v\x01"), IOTP_ECONTROL);
+    iotp_writer_begin(&w, NULL, 0, "a", "b", "T", 1);
+    memset(arg, 'v', IOTP_MAX_FRAME - 9); /* "a b T 1 " is 8 bytes, EOT 1 */
+    memset(arg + IOTP_MAX_FRAME - 9, 0, sizeof(arg) - (IOTP_MAX_FRAME - 9));
+    assert_int_equal(iotp_writer_arg(&w, arg), 0);
+    assert_int_equal(iotp_writer_end(&w), IOTP_MAX_FRAME);
+    iotp_writer_begin(&w, NULL, 0, "a", "b", "T", 1);
+    arg[IOTP_MAX_FRAME - 9] = 'v'; /* one byte more: the EOT no longer fits the limit */
+    assert_int_equal(iotp_writer_arg(&w, arg), 0);
+    assert_int_equal(iotp_writer_end(&w), IOTP_ETOO_LARGE);
 }
 
 static void test_args_helpers(void **state)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # m0_size.sh TOP OUT TEXT_BUDGET IMAGE_BUDGET - build what a device links for a Cortex-M0+
 # with Debian's arm-none-eabi-gcc and newlib (-Os, a 512-byte frame limit, error names without
-# sentences: IOTP_ERROR_SENTENCES=0), and print:
+# sentences: IOTP_ERROR_SENTENCES=0, control bytes found a byte at a time: IOTP_SCAN_WORDS=0),
+# and print:
 #   - the text of each device-side object and their total (the server's handshake excluded);
 #   - the thermometer example (firmware/examples/thermo) linked with --gc-sections, and the
 #     part of that image that is the library's (from the linker map);
@@ -16,7 +17,7 @@ frame=512
 cc=arm-none-eabi-gcc
 mkdir -p "$out"
 cflags=(-mcpu=cortex-m0plus -mthumb -Os -std=c99 -pedantic -Wall -Wextra -Werror
-        -ffunction-sections -fdata-sections -DIOTP_MAX_FRAME=$frame -DIOTP_ERROR_SENTENCES=0
+        -ffunction-sections -fdata-sections -DIOTP_MAX_FRAME=$frame -DIOTP_ERROR_SENTENCES=0 -DIOTP_SCAN_WORDS=0
         -I"$top/firmware/include" -I"$top/firmware/examples/thermo")
 device_side=(error frame_parser frame_writer types hex sha256 handshake device_hs transport outbox
              backoff device)

@@ -9,7 +9,7 @@ shift 2
 here=$top/tests/unit/firmware/m0
 mkdir -p "$out"
 cflags=(-mcpu=cortex-m0 -mthumb -Os -g -std=c99 -Wall -Wextra -Werror -ffunction-sections
-        -fdata-sections -DIOTP_MAX_FRAME=512 -DIOTP_MAX_ARGS=16 -DTEST_SENT_CAP=3072
+        -fdata-sections -DIOTP_MAX_FRAME=512 -DIOTP_MAX_ARGS=16 -DIOTP_SCAN_WORDS=0 -DTEST_SENT_CAP=3072
         -DTEST_MAX_NOTES=40 -I"$here/shim" -I"$top/firmware/include" -I"$top/firmware/src")
 status=0
 for t in "$@"; do
