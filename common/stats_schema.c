@@ -201,8 +201,8 @@ static const struct stats_field_info fields[STATS_FIELD_COUNT] = {
                                          "Time since the node was last heard from."),
     [STATS_CLUSTER_REQUESTS_OUT] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "requests_out",
                                           "Requests sent to devices on other nodes."),
-    [STATS_CLUSTER_ANSWERS_IN] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "answers_in",
-                                        "Answers to them that came back."),
+    [STATS_CLUSTER_ANSWERS_IN] =
+        NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "answers_in", "Answers to them that came back."),
     [STATS_CLUSTER_TIMEOUTS] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "timeouts",
                                       "Requests to other nodes that got no answer in time."),
     [STATS_CLUSTER_NODE_GONE] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "node_gone",
@@ -210,8 +210,8 @@ static const struct stats_field_info fields[STATS_FIELD_COUNT] = {
     [STATS_CLUSTER_LATENCY_MS_AVG] =
         NUMBER(CLUSTER_TRAFFIC, GAUGE, MILLISECONDS, "latency_ms_avg",
                "Mean time from sending a request to another node to its answer."),
-    [STATS_CLUSTER_REQUESTS_IN] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "requests_in",
-                                         "Requests run here for other nodes."),
+    [STATS_CLUSTER_REQUESTS_IN] =
+        NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "requests_in", "Requests run here for other nodes."),
     [STATS_CLUSTER_EVENTS_OUT] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "events_out",
                                         "Device events streamed to the other nodes."),
     [STATS_CLUSTER_EVENTS_IN] = NUMBER(CLUSTER_TRAFFIC, COUNTER, NONE, "events_in",

@@ -26,16 +26,16 @@
 
 /* The sample's JSON containers, each inside its parent (the sample itself has none). */
 enum stats_section {
-    STATS_SECTION_SAMPLE,       /* the top-level object */
-    STATS_SECTION_THREADS,      /* threads: one row per thread */
-    STATS_SECTION_QUEUES,       /* queues: one row per queue */
-    STATS_SECTION_TOTALS,       /* totals */
-    STATS_SECTION_CONNECTIONS,  /* totals.connections */
-    STATS_SECTION_EVENT_TOTALS, /* totals.events */
-    STATS_SECTION_SESSIONS,     /* sessions */
-    STATS_SECTION_SESSION_ROWS, /* sessions.top: one row per session */
-    STATS_SECTION_REQUESTS,     /* requests: one row per request waiting at a device */
-    STATS_SECTION_EVENTS,       /* events: connection events, device events, alarm changes */
+    STATS_SECTION_SAMPLE,          /* the top-level object */
+    STATS_SECTION_THREADS,         /* threads: one row per thread */
+    STATS_SECTION_QUEUES,          /* queues: one row per queue */
+    STATS_SECTION_TOTALS,          /* totals */
+    STATS_SECTION_CONNECTIONS,     /* totals.connections */
+    STATS_SECTION_EVENT_TOTALS,    /* totals.events */
+    STATS_SECTION_SESSIONS,        /* sessions */
+    STATS_SECTION_SESSION_ROWS,    /* sessions.top: one row per session */
+    STATS_SECTION_REQUESTS,        /* requests: one row per request waiting at a device */
+    STATS_SECTION_EVENTS,          /* events: connection events, device events, alarm changes */
     STATS_SECTION_CLUSTER,         /* cluster: only with [cluster] (iotd-cluster(7)) */
     STATS_SECTION_CLUSTER_NODES,   /* cluster.nodes: one row per live node */
     STATS_SECTION_CLUSTER_TRAFFIC, /* cluster.traffic */

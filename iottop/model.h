@@ -98,7 +98,7 @@ struct model_summary {
      * requests to other nodes 5 (0.8 ms avg), timeouts 0, from them 6; events out 3, in 2"
      * (devices online per node; counts since the node started). */
     char cluster[320];
-    unsigned samples;             /* samples taken since the model was created */
+    unsigned samples; /* samples taken since the model was created */
 };
 
 typedef struct model model_t;

@@ -177,8 +177,7 @@ int iotp_device_transport_up(struct iotp_device *dev)
 
 /* A note about frame f with its reason (the argument named by code_key), msg= and retry= (in
  * value; 0 when absent). */
-static void frame_note(struct iotp_device_note *n, const struct iotp_frame *f,
-                       const char *code_key)
+static void frame_note(struct iotp_device_note *n, const struct iotp_frame *f, const char *code_key)
 {
     memset(n, 0, sizeof(*n));
     n->code = iotp_frame_arg(f, code_key);

@@ -99,8 +99,8 @@ size_t iotp_format_fixed(int32_t value, unsigned decimals, char *out)
     if (decimals > 9)
         decimals = 9;
     *out = '-'; /* overwritten by the digits when value is not negative */
-    return sign + format_decimal(sign ? 0u - (uint32_t)value : (uint32_t)value, decimals,
-                                 out + sign);
+    return sign +
+           format_decimal(sign ? 0u - (uint32_t)value : (uint32_t)value, decimals, out + sign);
 }
 
 int iotp_writer_begin(struct iotp_writer *w, uint8_t *buf, size_t cap, const char *from,

@@ -100,9 +100,8 @@ int iotp_outbox_reserved(struct iotp_outbox *ob, uint32_t high_water)
 /* Write the frame after the header of an entry at `at` with room bytes in all, or with `at`
  * NULL only measure it. Returns its length or an IOTP_E* code (IOTP_ENOSPC: does not fit in
  * room). */
-static int write_frame(uint8_t *at, size_t room, const char *from, const char *type,
-                       uint32_t seq, const char *name, unsigned nfields,
-                       const struct iotp_event_field *fields)
+static int write_frame(uint8_t *at, size_t room, const char *from, const char *type, uint32_t seq,
+                       const char *name, unsigned nfields, const struct iotp_event_field *fields)
 {
     struct iotp_writer w;
     unsigned i;

@@ -60,7 +60,7 @@ struct hub {
     struct lease **leases;
     size_t nleases, cap_leases;
     struct hub_cluster_port cluster; /* lease is NULL without a cluster */
-    uv_timer_t tick; /* leases' expiry and alarm deadlines */
+    uv_timer_t tick;                 /* leases' expiry and alarm deadlines */
     struct hub_stats stats;
     struct hub_alarm_state *alarm_state; /* hub_alarms.c; NULL without a database */
     struct event *recent[HUB_RECENT];    /* the last items fanned out (references) */

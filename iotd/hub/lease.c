@@ -133,7 +133,7 @@ static uint16_t device_node(hub_t *hub, const struct lease *l)
 static void remote_hold(hub_t *hub, struct lease *l, bool hold)
 {
     if (hub->cluster.lease)
-            hub->cluster.lease(hub->cluster.arg, l->node, l->tenant, l->device, l->event, hold);
+        hub->cluster.lease(hub->cluster.arg, l->node, l->tenant, l->device, l->event, hold);
     l->renewed_ms = hub_now(hub);
 }
 

@@ -11,6 +11,8 @@
 #
 #   tests/bench/relay/callgrind.sh BUILD [AUDIT]     (AUDIT: all (default), denied, none)
 #   INFLIGHT=16 DURATION=20 DEVICES=4 KEEP=1 (keep the work dir and callgrind's output)
+#   WEBSOCKET=1: the user is a browser's WebSocket session on [web] listen (relay_load
+#   --websocket), the path iotd_ws of run.sh measures
 #
 # For where the instructions go: callgrind_annotate WORK/callgrind.out (with KEEP=1).
 set -euo pipefail
@@ -46,6 +48,7 @@ listen = 127.0.0.1:0
 handshake_timeout_ms = 600000
 [relay]
 audit = $audit
+$([ -z "${WEBSOCKET:-}" ] || printf '[web]\nlisten = 127.0.0.1:0\n')
 [database]
 url = local
 CONF
@@ -81,8 +84,13 @@ j = json.loads(sys.stdin.readline())
 print(sum(j["totals"]["outcomes"].values()))'
 }
 device_list=$(seq -s, -f 'dev%g' 1 "$devices")
+load_via=(-c "127.0.0.1:$port")
+if [ -n "${WEBSOCKET:-}" ]; then
+    load_via=(--websocket -c "127.0.0.1:$(ctl --json status |
+        python3 -c 'import json,sys; print(json.load(sys.stdin)["web"]["port"])')")
+fi
 load() { # seconds
-    "$work/relay_load" -c "127.0.0.1:$port" --from 'alice@bench' --password password123 \
+    "$work/relay_load" "${load_via[@]}" --from 'alice@bench' --password password123 \
         --devices "$device_list" --inflight "$inflight" --duration "$1" --warmup 0.5 \
         >>"$work/load.log" 2>&1 || { echo "relay_load failed: $(tail -2 "$work/load.log")" >&2; exit 1; }
 }
@@ -107,5 +115,5 @@ login=${login:-0}
 audit_ir=$(callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
     awk '/:(relay_audit_record|write_records) / { gsub(",", "", $1); s += $1 } END { print s + 0 }')
 per_rt() { echo $(($1 / (rt > 0 ? rt : 1))); }
-echo "audit=$audit inflight=$inflight round_trips=$rt instructions=$ir login=$login" \
+echo "audit=$audit websocket=${WEBSOCKET:-0} inflight=$inflight round_trips=$rt instructions=$ir login=$login" \
     "instructions_per_rt=$(per_rt $((ir - login))) audit_per_rt=$(per_rt "$audit_ir")"

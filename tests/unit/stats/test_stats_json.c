@@ -201,9 +201,10 @@ static void test_values_and_order(void **state)
     assert_non_null(strstr(text, "{\"name\":\"db0\",\"role\":\"db\",\"tid\":12,\"cpu_ns\":0,"
                                  "\"busy_ns\":0}"));
     /* the cluster's status, by the schema's keys only */
-    assert_non_null(strstr(text, "\"cluster\":{\"node\":\"a\",\"nats\":\"connected\",\"nodes\":"
-                                 "[{\"node\":\"a\",\"devices\":2,\"age_ms\":0},{\"node\":\"b\","
-                                 "\"devices\":1,\"age_ms\":150}],\"traffic\":{\"requests_out\":5,"));
+    assert_non_null(strstr(text,
+                           "\"cluster\":{\"node\":\"a\",\"nats\":\"connected\",\"nodes\":"
+                           "[{\"node\":\"a\",\"devices\":2,\"age_ms\":0},{\"node\":\"b\","
+                           "\"devices\":1,\"age_ms\":150}],\"traffic\":{\"requests_out\":5,"));
     assert_non_null(strstr(text, "\"latency_ms_avg\":0.8,"));
     assert_null(strstr(text, "stray"));
     free(text);
