@@ -212,6 +212,14 @@ static void test_answers(void **state)
     assert_string_equal(encode(&fx, "iotd|alice@acme|ERROR|7|code=busy|retry=3"),
                         "{\"type\":\"ERROR\",\"from\":\"iotd\",\"id\":7,\"code\":\"busy\","
                         "\"retry\":3}");
+    /* Answers are written without cJSON: its escapes (quote, backslash, control bytes) and
+     * the largest id, byte for byte as cJSON prints them. */
+    assert_string_equal(encode(&fx, "dev1|alice@acme|OK|4294967295|a\"b\\c\td\x01/\x7f"),
+                        "{\"type\":\"OK\",\"from\":\"dev1\",\"id\":4294967295,\"args\":"
+                        "[\"a\\\"b\\\\c\\td\\u0001/\x7f\"]}");
+    assert_string_equal(encode(&fx, "alice@acme|dev1|set_pixel|9|1|2|r\"ed"),
+                        "{\"type\":\"set_pixel\",\"from\":\"alice@acme\",\"id\":9,\"args\":"
+                        "[\"1\",\"2\",\"r\\\"ed\"]}");
     /* A counter that is not a canonical decimal stays text. */
     assert_string_equal(encode(&fx, "iotd|alice@acme|ERROR|7|code=busy|retry=03"),
                         "{\"type\":\"ERROR\",\"from\":\"iotd\",\"id\":7,\"code\":\"busy\","
