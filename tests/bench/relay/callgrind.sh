@@ -110,7 +110,7 @@ rt=$((after - before))
 # The load's LOGIN verifies a password (argon2id: hundreds of millions of instructions, once per
 # connection, not per round trip): left out, and so is what functions made only for it cost.
 login=$(callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
-    awk '/:login_verify / { gsub(",", "", $1); print $1; exit }')
+    awk '/:login_verify / && !done { gsub(",", "", $1); print $1; done = 1 }')
 login=${login:-0}
 audit_ir=$(callgrind_annotate --inclusive=yes --threshold=100 "$out" 2>/dev/null |
     awk '/:(relay_audit_record|write_records) / { gsub(",", "", $1); s += $1 } END { print s + 0 }')
