@@ -101,8 +101,15 @@ if [ "$CLUSTER" = 0 ] && [ -z "${C_FORCE:-}" ]; then
     exit 1
 fi
 
+# The live nodes a node has heard from (its heartbeat table), as a sorted Python list.
+live_nodes() { on "$1" --json status; json_get 'sorted(x["node"] for x in j["cluster"]["nodes"])'; }
+
 # ---- the registry, made through node a -----------------------------------------------------
 scenario_registry() {
+    # A change is acknowledged by the nodes a knows to be live: right after the start, wait
+    # until a has heard every node (within heartbeat_ms of their NATS links coming up).
+    wait_for 50 "node a has heard nodes a, b and c" \
+        eval '[ "$(live_nodes a)" = "['"'a', 'b', 'c'"']" ]'
     setup() {
         on a "$@"
         [ "$RC" = 0 ] || die "set-up: iotctl $* -> $RC: $OUT"
@@ -194,7 +201,6 @@ scenario_revoke() {
 scenario_status() {
     on a status
     case "$OUT" in *$'\n'cluster:* | cluster:*) pass "iotctl status shows a cluster: line" ;; *) check_fail "no cluster: line in status: $OUT" ;; esac
-    live_nodes() { on "$1" --json status; json_get 'sorted(x["node"] for x in j["cluster"]["nodes"])'; }
     nats_state() { on "$1" --json status; json_get 'j["cluster"]["nats"]'; }
     for n in $C_NODES; do
         wait_for 50 "node $n sees the live nodes a, b, c and NATS connected" \
