@@ -124,10 +124,9 @@ void ws_place_start(struct web_loop *wl, conn_t *c, int target, const char *user
         snprintf(m->user, sizeof(m->user), "%s", user);
     if (!(m->handoff = conn_handoff_take(c)))
         goto here;
-    if (inbox_push(&m->to->io->inbox, &m->msg) != 0)
-        m->to = wl; /* that thread is behind or stopping: the session starts here after all */
-    else
+    if (inbox_push(&m->to->io->inbox, &m->msg) == 0)
         return;
+    m->to = wl; /* that thread is behind or stopping: the session starts here after all */
     ws_arrive(m);
     return;
 here:
