@@ -114,6 +114,7 @@ static const struct config_key keys[] = {
     UINT("database", "threads", db_threads, 64),
     UINT("database", "queue", db_queue, 1u << 24),
     UINT_MIN("database", "timeout_ms", db_timeout_ms, 100, 600000),
+    UINT_MIN("database", "statement_timeout_s", db_statement_timeout_s, 1, 86400),
     STR("cluster", "nats", cluster_nats),
     STR("cluster", "node", cluster_node),
     UINT_MIN("cluster", "heartbeat_ms", cluster_heartbeat_ms, 50, 60000),
@@ -278,6 +279,7 @@ void config_defaults(struct iotd_config *cfg)
     cfg->db_threads = 2;
     cfg->db_queue = 4096;
     cfg->db_timeout_ms = 5000;
+    cfg->db_statement_timeout_s = 30;
     cfg->inbox_capacity = 65536;
     cfg->cluster_heartbeat_ms = 1000;
     cfg->cluster_node_timeout_ms = 3000;

@@ -63,6 +63,7 @@ struct iotd_config {
     unsigned db_threads;    /* default 2 */
     unsigned db_queue;      /* db job queue bound, default 4096 */
     unsigned db_timeout_ms; /* deadline of database work (connect, event batches), default 5000 */
+    unsigned db_statement_timeout_s; /* a hung server fails a statement after this, default 30 */
     /* [cluster] (iotd-cluster(7)); no nats: a single node, no NATS at all */
     char *cluster_nats;               /* NATS servers, comma-separated nats:// URLs, or NULL */
     char *cluster_node;               /* this node's name, default the short host name */

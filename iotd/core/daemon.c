@@ -173,6 +173,7 @@ static int open_target(struct iotd *d, char *err, size_t errlen)
     if (rc != 0)
         return rc;
     d->target.timeout_ms = d->cfg.db_timeout_ms;
+    d->target.statement_timeout_s = d->cfg.db_statement_timeout_s;
     return IOT_OK;
 }
 

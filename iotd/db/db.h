@@ -18,13 +18,14 @@
 
 /* Where the database is. Parsed from "[database] url" (see db_target_parse). */
 struct db_target {
-    char *socket_path;   /* Unix socket, or NULL for TCP */
-    char *host;          /* TCP host, or NULL */
-    unsigned port;       /* TCP port, 0 = 3306 */
-    char *user;          /* NULL: the effective user's name (unix_socket auth) */
-    char *password;      /* NULL: none */
-    char *database;      /* schema name, default "iotd" */
-    unsigned timeout_ms; /* connect timeout (rounded up to seconds); 0: 10 s */
+    char *socket_path;            /* Unix socket, or NULL for TCP */
+    char *host;                   /* TCP host, or NULL */
+    unsigned port;                /* TCP port, 0 = 3306 */
+    char *user;                   /* NULL: the effective user's name (unix_socket auth) */
+    char *password;               /* NULL: none */
+    char *database;               /* schema name, default "iotd" */
+    unsigned timeout_ms;          /* connect timeout (rounded up to seconds); 0: 10 s */
+    unsigned statement_timeout_s; /* a statement's read/write timeout; 0: 30 s */
 };
 
 /* Parse "mariadb://user@host:port/db", "mariadb://user@localhost/db?socket=/path" or

@@ -27,10 +27,10 @@
 #define DB_DEFAULT_NAME      "iotd"
 #define DB_CONNECT_TIMEOUT_S 10
 /* A hung server (SIGSTOPped, disk full, network black hole) fails a statement after this long
- * instead of holding a db thread forever. It is not the event store's deadline ([database]
- * timeout_ms, seconds at most): the store stops waiting long before and spools. A statement
- * may legitimately run this long (a migration's ALTER TABLE, a history query over months):
- * the client would give up on a statement the server still runs. */
+ * instead of holding a db thread forever ([database] statement_timeout_s). It is not the event
+ * store's deadline ([database] timeout_ms, seconds at most): the store stops waiting long
+ * before and spools. A statement may legitimately run this long (a migration's ALTER TABLE, a
+ * history query over months): the client would give up on a statement the server still runs. */
 #define DB_IO_TIMEOUT_S 30
 
 static bool db_name_valid(const char *name)
@@ -77,6 +77,7 @@ int db_target_copy(const struct db_target *from, struct db_target *to)
     memset(to, 0, sizeof *to);
     to->port = from->port;
     to->timeout_ms = from->timeout_ms;
+    to->statement_timeout_s = from->statement_timeout_s;
     if (dup_or_null(from->socket_path, &to->socket_path) || dup_or_null(from->host, &to->host) ||
         dup_or_null(from->user, &to->user) || dup_or_null(from->password, &to->password) ||
         dup_or_null(from->database, &to->database)) {
@@ -361,7 +362,7 @@ int db_connect(const struct db_target *t, bool create_db, MYSQL **out, char *err
     /* UTC sessions: TIMESTAMP values read back the same whatever the host's time zone. */
     mysql_options(conn, MYSQL_SET_CHARSET_NAME, "utf8mb4");
     mysql_options(conn, MYSQL_OPT_CONNECT_TIMEOUT, &timeout);
-    unsigned io_timeout = DB_IO_TIMEOUT_S;
+    unsigned io_timeout = t->statement_timeout_s ? t->statement_timeout_s : DB_IO_TIMEOUT_S;
     mysql_options(conn, MYSQL_OPT_READ_TIMEOUT, &io_timeout);
     mysql_options(conn, MYSQL_OPT_WRITE_TIMEOUT, &io_timeout);
     mysql_options(conn, MYSQL_OPT_RECONNECT, &reconnect);

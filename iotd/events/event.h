@@ -31,6 +31,10 @@ struct event {
     char device[65];
     char type[65]; /* the device's type */
     char name[65]; /* the event's name in the type's catalogue */
+    /* The incarnation of the device row that sent it (registry_device_info): the sequence mark
+     * it is deduplicated against and raises is that incarnation's (sql/011). 0: unknown (a
+     * spool record from before 011), taken as the current one's. */
+    uint64_t incarnation;
     /* The device session the ACK goes back to (opaque to the store). */
     unsigned io;
     uint32_t slot;
@@ -43,6 +47,16 @@ struct event {
     size_t fields_len;
     char fields[];
 };
+
+/* How an event of incarnation ev stands to a sequence mark counted for incarnation mark
+ * (sql/011): 0 the same device row (or either unknown: 0, from before 011), > 0 a later row of
+ * the name (the mark is an earlier device's), < 0 an earlier one (the event is history). */
+static inline int event_incarnation_cmp(uint64_t ev, uint64_t mark)
+{
+    if (ev == 0 || mark == 0 || ev == mark)
+        return 0;
+    return ev > mark ? 1 : -1;
+}
 
 /* A new event with one reference; fields are "key=value" strings. NULL if out of memory or if
  * a string does not fit its member. */

@@ -80,15 +80,19 @@ static int db_fail(MYSQL_STMT *stmt, MYSQL *conn, const char *what, char *err, s
 static char *stmt_sql(enum stmt_kind kind, unsigned rows)
 {
     static const char *const head[] = {
-        "SELECT device_id, last_seq FROM event_seq WHERE device_id IN (",
+        "SELECT device_id, incarnation, last_seq FROM event_seq WHERE device_id IN (",
         "INSERT INTO events (received_at, tenant, device_id, seq, kind, name, fields) VALUES ",
-        "INSERT INTO event_seq (device_id, last_seq) VALUES ",
+        "INSERT INTO event_seq (device_id, incarnation, last_seq) VALUES ",
     };
-    static const char *const row[] = {"?", "(?,?,?,?,?,?,?)", "(?,?)"};
+    static const char *const row[] = {"?", "(?,?,?,?,?,?,?)", "(?,?,?)"};
+    /* The upsert writes the mark the transaction computed under its row locks; within one
+     * incarnation it never lowers it all the same. */
     static const char *const tail[] = {
         ") ORDER BY device_id FOR UPDATE",
         "",
-        " ON DUPLICATE KEY UPDATE last_seq = GREATEST(last_seq, VALUES(last_seq))",
+        " ON DUPLICATE KEY UPDATE last_seq = IF(VALUES(incarnation) = incarnation, "
+        "GREATEST(last_seq, VALUES(last_seq)), VALUES(last_seq)), "
+        "incarnation = VALUES(incarnation)",
     };
     size_t len = strlen(head[kind]) + rows * (strlen(row[kind]) + 1) + strlen(tail[kind]) + 1;
     char *sql = malloc(len);
@@ -136,6 +140,13 @@ static void bind_str(MYSQL_BIND *b, const char *s, size_t len)
 static void bind_u32(MYSQL_BIND *b, const uint32_t *v)
 {
     b->buffer_type = MYSQL_TYPE_LONG;
+    b->buffer = (void *)v;
+    b->is_unsigned = 1;
+}
+
+static void bind_u64(MYSQL_BIND *b, const uint64_t *v)
+{
+    b->buffer_type = MYSQL_TYPE_LONGLONG;
     b->buffer = (void *)v;
     b->is_unsigned = 1;
 }
@@ -249,8 +260,10 @@ static void sb_fields_json(struct strbuf *b, const struct event *ev)
 
 struct device_slot {
     const char *device;
-    int64_t last; /* stored high-water, -1: no row */
-    int64_t next; /* after this batch */
+    int64_t last;         /* stored high-water, -1: no row */
+    int64_t next;         /* after this batch */
+    uint64_t incarnation; /* whose mark last is (0: unknown, see event_incarnation_cmp) */
+    uint64_t next_incarnation;
 };
 
 static int cmp_slot(const void *a, const void *b)
@@ -303,21 +316,25 @@ static int select_seq(struct event_conn *c, struct device_slot *slots, size_t ns
         char device[65];
         unsigned long dlen = 0;
         uint32_t last = 0;
-        MYSQL_BIND out[2];
+        uint64_t incarnation = 0;
+        MYSQL_BIND out[3];
         memset(out, 0, sizeof out);
         out[0].buffer_type = MYSQL_TYPE_STRING;
         out[0].buffer = device;
         out[0].buffer_length = sizeof(device) - 1;
         out[0].length = &dlen;
-        bind_u32(&out[1], &last);
+        bind_u64(&out[1], &incarnation);
+        bind_u32(&out[2], &last);
         if (mysql_stmt_bind_result(stmt, out) != 0)
             return db_fail(stmt, c->conn, "select event_seq", err, errlen);
         int f;
         while ((f = mysql_stmt_fetch(stmt)) == 0 || f == MYSQL_DATA_TRUNCATED) {
             device[dlen < sizeof(device) ? dlen : sizeof(device) - 1] = '\0';
             struct device_slot *s = slot_find(slots, nslots, device);
-            if (s)
+            if (s) {
                 s->last = s->next = last;
+                s->incarnation = s->next_incarnation = incarnation;
+            }
         }
         if (f == 1) {
             rc = db_fail(stmt, c->conn, "select event_seq", err, errlen);
@@ -392,12 +409,12 @@ out:
 static int upsert_seq(struct event_conn *c, struct device_slot *slots, size_t nslots, char *err,
                       size_t errlen)
 {
-    MYSQL_BIND bind[EVENT_DB_CHUNK_MAX * 2];
+    MYSQL_BIND bind[EVENT_DB_CHUNK_MAX * 3];
     uint32_t values[EVENT_DB_CHUNK_MAX];
     size_t changed = 0;
-    /* Compact the devices whose high-water rises to the front (order kept: lock order). */
+    /* Compact the devices whose mark moves to the front (order kept: lock order). */
     for (size_t i = 0; i < nslots; i++)
-        if (slots[i].next != slots[i].last)
+        if (slots[i].next != slots[i].last || slots[i].next_incarnation != slots[i].incarnation)
             slots[changed++] = slots[i];
     for (size_t at = 0; at < changed;) {
         unsigned cls = chunk_class(changed - at);
@@ -406,11 +423,12 @@ static int upsert_seq(struct event_conn *c, struct device_slot *slots, size_t ns
         int rc = stmt_get(c, STMT_UPSERT_SEQ, cls, &stmt, err, errlen);
         if (rc != IOT_OK)
             return rc;
-        memset(bind, 0, (size_t)n * 2 * sizeof(*bind));
+        memset(bind, 0, (size_t)n * 3 * sizeof(*bind));
         for (unsigned j = 0; j < n; j++) {
             values[j] = (uint32_t)slots[at + j].next;
-            bind_str(&bind[2 * j], slots[at + j].device, strlen(slots[at + j].device));
-            bind_u32(&bind[2 * j + 1], &values[j]);
+            bind_str(&bind[3 * j], slots[at + j].device, strlen(slots[at + j].device));
+            bind_u64(&bind[3 * j + 1], &slots[at + j].next_incarnation);
+            bind_u32(&bind[3 * j + 2], &values[j]);
         }
         if (mysql_stmt_bind_param(stmt, bind) != 0 || mysql_stmt_execute(stmt) != 0)
             return db_fail(stmt, c->conn, "upsert event_seq", err, errlen);
@@ -473,10 +491,21 @@ int event_store_write_out(MYSQL *conn, struct event *const *events, size_t n, bo
     in_tx = true;
     if ((rc = select_seq(c, slots, nslots, err, errlen)) != IOT_OK)
         goto out;
-    /* In batch order: per device, seq must exceed everything durable or earlier in the batch. */
+    /* In batch order: per device, seq must exceed everything durable or earlier in the batch
+     * of the same incarnation. An event of a later incarnation (the device was removed and added
+     * again) starts that incarnation's mark; one of an earlier incarnation (spooled, or in a
+     * batch, when its device was removed) is history: stored, neither checked against nor
+     * raising the mark of the device that now has its name. */
     for (size_t i = 0; i < n; i++) {
         struct device_slot *s = slot_find(slots, nslots, events[i]->device);
-        if (s->next >= 0 && (int64_t)events[i]->seq <= s->next) {
+        int rel = event_incarnation_cmp(events[i]->incarnation, s->next_incarnation);
+        if (rel < 0) {
+            rows[nrows++] = i;
+            continue;
+        }
+        if (rel > 0 || s->next_incarnation == 0)
+            s->next_incarnation = events[i]->incarnation;
+        if (rel == 0 && s->next >= 0 && (int64_t)events[i]->seq <= s->next) {
             dup[i] = true;
         } else {
             s->next = events[i]->seq;

@@ -17,7 +17,10 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#define SPOOL_MAGIC      0x45544f49u /* "IOTE" */
+/* "IOT2": records since sql/011 carry the device's incarnation after the receive time. "IOTE"
+ * records, written before, are still read (incarnation 0: unknown). */
+#define SPOOL_MAGIC      0x32544f49u /* "IOT2" */
+#define SPOOL_MAGIC_V1   0x45544f49u /* "IOTE" */
 #define SPOOL_HEADER     12u
 #define SPOOL_MAX_RECORD (1u << 24) /* far above any frame: a larger length is corruption */
 
@@ -74,7 +77,7 @@ static uint64_t get64(const unsigned char *p)
 
 static size_t payload_size(const struct event *ev)
 {
-    return 1 + 4 + 8 + 4 + strlen(ev->tenant) + strlen(ev->device) + strlen(ev->type) +
+    return 1 + 4 + 8 + 8 + 4 + strlen(ev->tenant) + strlen(ev->device) + strlen(ev->type) +
            strlen(ev->name) + 4 + 4 + ev->fields_len;
 }
 
@@ -99,7 +102,8 @@ static void encode(unsigned char *p, const struct event *ev)
     *q++ = (unsigned char)ev->kind;
     put32(q, ev->seq);
     put64(q + 4, (uint64_t)ev->ts_ms);
-    q += 12;
+    put64(q + 12, ev->incarnation);
+    q += 20;
     q = put_str(q, ev->tenant);
     q = put_str(q, ev->device);
     q = put_str(q, ev->type);
@@ -125,19 +129,22 @@ static bool get_str(const unsigned char **p, const unsigned char *end, char *out
     return true;
 }
 
-/* Decode a payload whose CRC matched: NULL if it is malformed or out of memory. */
-static struct event *decode(const unsigned char *p, size_t len)
+/* Decode a payload whose CRC matched (v1: a record from before the incarnation): NULL if it is
+ * malformed or out of memory. */
+static struct event *decode(const unsigned char *p, size_t len, bool v1)
 {
     const unsigned char *end = p + len;
     char tenant[65], device[65], type[65], name[65];
     struct event *ev = NULL;
     const char **fields = NULL;
-    if (len < 13)
+    size_t fixed = v1 ? 13 : 21;
+    if (len < fixed)
         return NULL;
     enum event_kind kind = p[0] == EVENT_KIND_ALARM ? EVENT_KIND_ALARM : EVENT_KIND_EVENT;
     uint32_t seq = get32(p + 1);
     int64_t ts_ms = (int64_t)get64(p + 5);
-    p += 13;
+    uint64_t incarnation = v1 ? 0 : get64(p + 13);
+    p += fixed;
     if (!get_str(&p, end, tenant) || !get_str(&p, end, device) || !get_str(&p, end, type) ||
         !get_str(&p, end, name) || end - p < 8)
         return NULL;
@@ -156,6 +163,8 @@ static struct event *decode(const unsigned char *p, size_t len)
         f += strlen((const char *)f) + 1;
     }
     ev = event_new(kind, tenant, device, type, name, seq, ts_ms, nfields, fields);
+    if (ev)
+        ev->incarnation = incarnation;
 out:
     free(fields);
     return ev;
@@ -192,17 +201,18 @@ static int write_all(int fd, const void *buf, size_t len, uint64_t off)
     return 0;
 }
 
-/* The record at off: 1 and its payload in *buf (len *plen) if it is whole and intact, 0 if
- * the file ends or the record is torn or corrupt there, -1 on a read error or out of memory.
- * *buf is reused and grown. */
-static int record_at(int fd, uint64_t off, unsigned char **buf, size_t *cap, size_t *plen)
+/* The record at off: 1 and its payload in *buf (len *plen; *v1 for an "IOTE" record) if it
+ * is whole and intact, 0 if the file ends or the record is torn or corrupt there, -1 on a read
+ * error or out of memory. *buf is reused and grown. */
+static int record_at(int fd, uint64_t off, unsigned char **buf, size_t *cap, size_t *plen, bool *v1)
 {
     unsigned char h[SPOOL_HEADER];
     int r = read_at(fd, h, sizeof h, off);
     if (r <= 0)
         return r;
     uint32_t len = get32(h + 4);
-    if (get32(h) != SPOOL_MAGIC || len == 0 || len > SPOOL_MAX_RECORD)
+    *v1 = get32(h) == SPOOL_MAGIC_V1;
+    if ((get32(h) != SPOOL_MAGIC && !*v1) || len == 0 || len > SPOOL_MAX_RECORD)
         return 0;
     unsigned char *grown = iot_reserve(*buf, len, cap, 4096, 1);
     if (!grown)
@@ -261,6 +271,7 @@ int spool_open(spool_t **out, const char *path, char *err, size_t errlen)
     char side[4096];
     unsigned char *buf = NULL;
     size_t cap = 0, plen = 0;
+    bool v1;
     spool_t *s = calloc(1, sizeof(*s));
     *out = NULL;
     if (s)
@@ -296,7 +307,7 @@ int spool_open(spool_t **out, const char *path, char *err, size_t errlen)
     /* Walk the records not yet replayed; the first bad one ends the spool. */
     uint64_t off = s->offset;
     for (;;) {
-        int r = record_at(s->fd, off, &buf, &cap, &plen);
+        int r = record_at(s->fd, off, &buf, &cap, &plen, &v1);
         if (r < 0) {
             snprintf(err, errlen, "event spool %s: read: %s", path, strerror(errno));
             goto out;
@@ -435,7 +446,8 @@ static int read_locked(spool_t *s, size_t max, struct event ***out, size_t *n, u
     if (!evs)
         return IOT_ENOMEM;
     while (count < max && off < s->size) {
-        int r = record_at(s->fd, off, &buf, &cap, &plen);
+        bool v1;
+        int r = record_at(s->fd, off, &buf, &cap, &plen, &v1);
         if (r <= 0) {
             /* spool_open validated everything and appends are whole: this is a disk fault. */
             log_error("event spool %s: unreadable record at offset %llu", s->path,
@@ -443,7 +455,7 @@ static int read_locked(spool_t *s, size_t max, struct event ***out, size_t *n, u
             rc = IOT_EIO;
             goto out;
         }
-        struct event *ev = decode(buf, plen);
+        struct event *ev = decode(buf, plen, v1);
         if (!ev) {
             log_error("event spool %s: undecodable record at offset %llu, skipped", s->path,
                       (unsigned long long)off);

@@ -6,13 +6,15 @@
  *
  *     magic u32 | payload length u32 | CRC-32 of the payload u32 | payload
  *
- * all little-endian; the payload is the event (kind, seq, receive time, tenant, device, type,
- * name, fields). A batch is appended with one write and one fdatasync before any of its events
- * is acknowledged. A torn tail (iotd killed in the middle of a write: never acknowledged) fails
- * the length or CRC check; spool_open cuts it off. Replay reads records from the replayed
- * offset, which a side file (<path>.offset: offset u64 | CRC-32 u32) records after each
- * replayed batch; when everything is replayed the spool is truncated to zero. A crash between
- * a replayed commit and the offset update re-plays rows the database's dedup then drops.
+ * all little-endian; the payload is the event (kind, seq, receive time, the device's
+ * incarnation, tenant, device, type, name, fields). Records of the format before the
+ * incarnation (magic "IOTE"; now "IOT2") are still read, with incarnation 0. A batch is
+ * appended with one write and one fdatasync before any of its events is acknowledged. A torn tail
+ * (iotd killed in the middle of a write: never acknowledged) fails the length or CRC check;
+ * spool_open cuts it off. Replay reads records from the replayed offset, which a side file
+ * (<path>.offset: offset u64 | CRC-32 u32) records after each replayed batch; when everything is
+ * replayed the spool is truncated to zero. A crash between a replayed commit and the offset update
+ * re-plays rows the database's dedup then drops.
  *
  * Its owner (event_store) lets one operation at a time use it, from whatever thread that
  * operation runs on; the calls are serialized by a mutex all the same, because a replay the

@@ -316,16 +316,17 @@ static void mark_cached_duplicates(event_store_t *st, struct store_op *op)
     for (size_t i = 0; i < op->n; i++) {
         struct event *ev = op->events[i];
         uint32_t last;
-        bool known = seq_cache_get(st->cache, ev->device, &last);
+        bool known = seq_cache_get(st->cache, ev->device, ev->incarnation, &last);
         uint32_t in_batch;
-        if (batch && seq_cache_get(batch, ev->device, &in_batch) && (!known || in_batch > last)) {
+        if (batch && seq_cache_get(batch, ev->device, ev->incarnation, &in_batch) &&
+            (!known || in_batch > last)) {
             last = in_batch;
             known = true;
         }
         ev->duplicate = known && ev->seq <= last;
         ev->id = 0;
         if (!ev->duplicate && batch)
-            seq_cache_raise(batch, ev->device, ev->seq);
+            seq_cache_raise(batch, ev->device, ev->incarnation, ev->seq);
     }
     seq_cache_free(batch);
 }
@@ -358,10 +359,10 @@ static void spool_work(uv_work_t *w)
 }
 
 /* A batch the database took: the cache learns each device's mark from it. A stored event's
- * seq WAS above the device's mark and is the mark now (a device's stored seqs rise within a
- * batch, so the last one wins): set, even lower than the cache's value, which may be that of a
- * removed device of the same name (its mark went with it, sql/009). A duplicate only says
- * the mark is at least its seq. */
+ * seq WAS above its incarnation's mark and is the mark now (a device's stored seqs rise within
+ * a batch, so the last one wins): set, even lower than the cache's value. An event of an
+ * earlier incarnation changes nothing (seq_cache_set ignores it, sql/011). A duplicate only
+ * says the mark is at least its seq. */
 static void count_batch(event_store_t *st, struct store_op *op, bool replay)
 {
     size_t dups = 0;
@@ -369,9 +370,9 @@ static void count_batch(event_store_t *st, struct store_op *op, bool replay)
         const struct event *ev = op->events[i];
         dups += ev->duplicate;
         if (ev->duplicate)
-            seq_cache_raise(st->cache, ev->device, ev->seq);
+            seq_cache_raise(st->cache, ev->device, ev->incarnation, ev->seq);
         else
-            seq_cache_set(st->cache, ev->device, ev->seq);
+            seq_cache_set(st->cache, ev->device, ev->incarnation, ev->seq);
     }
     pthread_mutex_lock(&st->lock);
     st->stored += op->n - dups;
@@ -411,7 +412,8 @@ static void on_spool_done(uv_work_t *w, int status)
     size_t dups = 0;
     for (size_t i = 0; i < op->n; i++) {
         dups += op->events[i]->duplicate;
-        seq_cache_raise(st->cache, op->events[i]->device, op->events[i]->seq);
+        seq_cache_raise(st->cache, op->events[i]->device, op->events[i]->incarnation,
+                        op->events[i]->seq);
     }
     pthread_mutex_lock(&st->lock);
     st->spooled += op->n - dups;

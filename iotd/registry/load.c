@@ -73,6 +73,7 @@ static int device_row(void *ctx, const struct sql_row *r)
         .created = sql_row_int(r, 8, 0),
         .last_seen = sql_row_int(r, 9, 0),
         .last_address = sql_row_str(r, 10),
+        .incarnation = (uint64_t)sql_row_int(r, 11, 0),
     };
     size_t len;
     const uint8_t *sealed = sql_row_blob(r, 5, &len);
@@ -155,7 +156,8 @@ static int rule_row(void *ctx, const struct sql_row *r)
 
 #define DEVICE_SELECT                                                                              \
     "SELECT id, tenant_id, type_id, display_name, auth, secret, atecc_serial, enabled, "           \
-    "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(last_seen), last_address FROM devices"
+    "UNIX_TIMESTAMP(created_at), UNIX_TIMESTAMP(last_seen), last_address, incarnation FROM "       \
+    "devices"
 
 static const struct {
     const char *sql;

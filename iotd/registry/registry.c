@@ -174,6 +174,7 @@ int registry_device_lookup(const registry_snapshot_t *snap, const char *id,
     out->type = snapshot_device_type(snap, d)->name;
     out->enabled = d->enabled;
     out->atecc508a = d->auth == REG_AUTH_ATECC508A;
+    out->incarnation = d->incarnation;
     memset(out->serial, 0, sizeof(out->serial));
     if (d->has_serial)
         memcpy(out->serial, d->serial, sizeof(out->serial));

@@ -101,6 +101,9 @@ struct registry_device_info {
     bool enabled;
     bool atecc508a;                      /* auth kind: false = hmac */
     uint8_t serial[REGISTRY_SERIAL_LEN]; /* ATECC508A serial, zeros for hmac devices */
+    /* Which row of this id: a device removed and added again has a new one (sql/011), so that
+     * events of the old one never count as the new one's. */
+    uint64_t incarnation;
 };
 int registry_device_lookup(const registry_snapshot_t *snap, const char *id,
                            struct registry_device_info *out);

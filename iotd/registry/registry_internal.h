@@ -108,6 +108,7 @@ struct reg_device {
     int64_t created;
     int64_t last_seen; /* 0: never; as of the snapshot's load */
     const char *last_address;
+    uint64_t incarnation; /* devices.incarnation: never shared by two rows of one name */
 };
 
 struct reg_user {

@@ -115,6 +115,7 @@ static void on_device_event(struct session *s, const struct iotp_frame *f, enum 
             s->busy_seq = f->id;
         return;
     }
+    ev->incarnation = d.incarnation;
     ev->io = env->index;
     ev->slot = s->slot;
     ev->serial = s->serial;

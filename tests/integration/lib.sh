@@ -49,7 +49,8 @@ fail() {
     exit 1
 }
 
-# Write the configuration. T_DEVICES holds the [devices] lines (default: no listener).
+# Write the configuration. T_DEVICES holds the [devices] lines (default: no listener), and
+# T_DATABASE more [database] lines.
 t_config() {
     cat >"$T_CONF" <<CONF
 [iotd]
@@ -60,21 +61,64 @@ log_level = debug
 ${T_DEVICES:-listen =}
 [database]
 url = local
+${T_DATABASE:-}
 CONF
+}
+
+# t_ready PID SOCK: wait until iotd PID answers on control socket SOCK (60 s at most).
+t_ready() {
+    for _ in $(seq 1 600); do
+        "$IOTCTL_BIN" -s "$2" status >/dev/null 2>&1 && return 0
+        kill -0 "$1" 2>/dev/null || return 1
+        sleep 0.1
+    done
+    return 1
+}
+
+# A first start costs every test ~5 s (mariadb-install-db, then the migrations), so under ctest
+# the tests start from a copy of a datadir that one iotd of this build made and stopped cleanly
+# (made once per build and per set of migrations, under a lock: tests run in parallel). The
+# first start itself stays tested: a test that sets T_FRESH_DB=1, the install and package
+# tests, test_mariadb_local and the unit tests with a private MariaDB all install their own.
+t_db_template() {
+    [ -n "${IOT_BUILD_DIR:-}" ] && [ -n "${IOT_SOURCE_DIR:-}" ] && [ -z "${T_FRESH_DB:-}" ] || return 0
+    [ -d "$T_STATE/mariadb/data" ] && return 0
+    grep -qE '^url *= *local *$' "$T_CONF" || return 0
+    local key tpl
+    key=$(cat "$IOT_SOURCE_DIR"/sql/*.sql | sha256sum | cut -c1-16)
+    tpl=$IOT_BUILD_DIR/test-db-template/$key
+    (
+        flock 9 || exit 1
+        [ -d "$tpl" ] && exit 0
+        local dir pid ok=1
+        dir=$(mktemp -d /tmp/iotd-tpl.XXXXXX)
+        printf '[iotd]\nstate_dir = %s\n[devices]\nlisten =\n[database]\nurl = local\n' \
+            "$dir/state" >"$dir/iotd.conf"
+        "$IOTD_BIN" -f -c "$dir/iotd.conf" >"$dir/iotd.log" 2>&1 &
+        pid=$!
+        t_ready "$pid" "$dir/state/control.sock" && kill -TERM "$pid" && wait "$pid" && ok=0
+        kill -KILL "$pid" 2>/dev/null
+        if [ $ok -eq 0 ]; then
+            mkdir -p "${tpl%/*}" && mv "$dir/state/mariadb/data" "$tpl.new" && mv "$tpl.new" "$tpl"
+        else
+            echo "lib.sh: no datadir template (a fresh start instead):" >&2
+            tail -n 5 "$dir/iotd.log" >&2
+        fi
+        rm -rf "$dir" "$tpl.new"
+    ) 9>"$IOT_BUILD_DIR/test-db-template.lock"
+    [ -d "$tpl" ] || return 0
+    mkdir -p "$T_STATE/mariadb" && chmod 0700 "$T_STATE/mariadb" &&
+        cp -a --sparse=always "$tpl" "$T_STATE/mariadb/data" || fail "copying the datadir template"
 }
 
 # Start iotd in the foreground (as a child) and wait until the control socket answers.
 t_start() {
     [ -f "$T_CONF" ] || t_config
+    t_db_template
     "$IOTD_BIN" -f -c "$T_CONF" >>"$T_LOG" 2>&1 &
     T_PID=$!
-    for _ in $(seq 1 600); do
-        if "$IOTCTL_BIN" -s "$T_SOCK" status >/dev/null 2>&1; then
-            return 0
-        fi
-        kill -0 "$T_PID" 2>/dev/null || fail "iotd exited during start-up"
-        sleep 0.1
-    done
+    t_ready "$T_PID" "$T_SOCK" && return 0
+    kill -0 "$T_PID" 2>/dev/null || fail "iotd exited during start-up"
     fail "iotd did not become ready in 60 s"
 }
 

@@ -48,5 +48,13 @@ got=$(json_get '[(e["seq"], e["fields"]["value"]) for e in j["events"]]')
 T_CHECKS=$((T_CHECKS + 1))
 [ "$got" = "[(1, '1'), (2, '2'), (50, '50'), (1, '101'), (2, '102'), (3, '103')]" ] ||
     fail "history of dev1: $got"
+# The mark is the new device row's (sql/011): iotd stamps each event with the incarnation of
+# the row that sent it, so a late event of the old row (spooled while MariaDB was away, replayed
+# after the re-add) cannot raise it (tests/unit/events/test_store.c, test_incarnations).
+mark=$(mariadb --socket="$T_STATE/mariadb/run/mysqld.sock" -N -e "SELECT s.last_seq,
+    s.incarnation = d.incarnation, d.incarnation > 1 FROM event_seq s JOIN devices d
+    ON d.id = s.device_id WHERE s.device_id = 'dev1'" iotd | tr '\t' ' ')
+T_CHECKS=$((T_CHECKS + 1))
+[ "$mark" = "3 1 1" ] || fail "dev1's mark (last_seq, same incarnation, re-added): '$mark'"
 t_stop
 t_done

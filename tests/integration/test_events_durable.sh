@@ -195,6 +195,20 @@ for g in a b c; do
         printf '%s\n' "$OUT" >>"$T_DIR/dev-$g.jsonl"
     done
 done
+# r1 sends no event: it answers relayed requests for the whole test, so that relaying during
+# the outage is checked on a device that is surely connected, however long a loaded machine
+# takes (the bursts' devices leave once their events are acknowledged).
+expect 0 --json device add r1 --tenant acme --type thermo
+printf '%s\n' "$OUT" >"$T_DIR/dev-r.jsonl"
+"$IOTSIM_BIN" -c "$addr" -f "$T_DIR/dev-r.jsonl" --stats-interval 0 --duration 600 \
+    >"$T_DIR/sim-r.log" 2>&1 &
+SIM_PIDS="$SIM_PIDS $!"
+for _ in $(seq 1 100); do
+    ctl send --tenant acme r1 echo up
+    [ "$RC" = 0 ] && break
+    sleep 0.1
+done
+[ "$RC" = 0 ] || fail "r1 did not come online: $OUT"
 echo "set-up done after $((SECONDS - T_START_S)) s"
 
 # --- (a) MariaDB stopped mid-burst, restarted: the spool carries the acknowledgements ---------
@@ -213,7 +227,7 @@ acks1=$(wc -l <"$T_DIR/ack-a.log")
 T_CHECKS=$((T_CHECKS + 1))
 [ "$acks1" -gt "$acks0" ] || fail "(a) no ACK reached the devices while the database was away"
 echo "(a) $((acks1 - acks0)) ACKs while mariadbd was down (spooled $(events_field spooled))"
-expect 0 --json send --tenant acme a1 echo still-relaying
+expect 0 --json send --tenant acme r1 echo still-relaying
 contains still-relaying
 expect 0 device list --tenant acme
 contains a3

@@ -15,6 +15,8 @@ T_DEVICES="listen = 127.0.0.1:$port
 [web]
 listen = 127.0.0.1:0
 session_ttl_s = 600"
+# The hung database below fails a statement after 5 s rather than the default 30.
+T_DATABASE="statement_timeout_s = 5"
 t_start
 expect 0 --json status
 web_port=$(json_get 'j["web"]["port"]')
@@ -110,8 +112,11 @@ PY
 kill -CONT "$db_pid"
 grep -q "^devices 4 4$" "$T_DIR/outage.log" || fail "devices without the database: $(cat "$T_DIR/outage.log")"
 grep -q "^refused busy 5" "$T_DIR/outage.log" || fail "alarms without the database: $(cat "$T_DIR/outage.log")"
+# Given up after statement_timeout_s (5 s, and the pool's retry), not the default 30 s.
+[ "$(awk '/^refused/ {print $4}' "$T_DIR/outage.log")" -lt 25 ] ||
+    fail "statement_timeout_s = 5 was not applied: $(cat "$T_DIR/outage.log")"
 cat "$T_DIR/outage.log"
-T_CHECKS=$((T_CHECKS + 2))
+T_CHECKS=$((T_CHECKS + 3))
 
 for p in "${sims[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
 t_stop

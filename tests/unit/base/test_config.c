@@ -27,6 +27,7 @@ static void test_defaults(void **state)
     assert_int_equal(cfg.control_mode, 0600);
     assert_int_equal(cfg.threads, (unsigned)sysconf(_SC_NPROCESSORS_ONLN));
     assert_int_equal(cfg.db_threads, 2);
+    assert_int_equal(cfg.db_statement_timeout_s, 30);
     assert_string_equal(cfg.relay_audit, "all");
     assert_int_equal(cfg.relay_audit_retention_days, 30);
     assert_string_equal(cfg.placement, "tenant");
@@ -70,7 +71,8 @@ static void test_full_file(void **state)
                        "[database]\n"
                        "url = mariadb://iot@db:3306/iotd\n"
                        "password_file = /etc/iotd/db.pw\n"
-                       "threads = 4\n";
+                       "threads = 4\n"
+                       "statement_timeout_s = 7\n";
     assert_int_equal(config_load_string(&cfg, text, err, sizeof(err)), 0);
     assert_int_equal(config_finish(&cfg, err, sizeof(err)), 0);
     assert_string_equal(cfg.state_dir, "/tmp/iotd-x");
@@ -84,6 +86,7 @@ static void test_full_file(void **state)
     assert_string_equal(cfg.db_url, "mariadb://iot@db:3306/iotd");
     assert_string_equal(cfg.db_password_file, "/etc/iotd/db.pw");
     assert_int_equal(cfg.db_threads, 4);
+    assert_int_equal(cfg.db_statement_timeout_s, 7);
     assert_string_equal(cfg.relay_audit, "denied");
     assert_int_equal(cfg.relay_audit_retention_days, 0); /* forever */
     assert_string_equal(cfg.web_listen, "127.0.0.1:8080");
@@ -121,6 +124,7 @@ static void test_errors(void **state)
     expect_error("[iotd]\nthreads = -1\n", "threads: expected a number");
     expect_error("[iotd]\nthreads = +2\n", "threads: expected a number");
     expect_error("[iotd]\nthreads = 99999999999999999999\n", "threads: expected a number");
+    expect_error("[database]\nstatement_timeout_s = 0\n", "statement_timeout_s");
     expect_error("[iotd]\ncontrol_mode = 999\n", "control_mode: expected an octal mode");
     expect_error("[iotd]\nstate_dir = relative/dir\n", "state_dir must be an absolute path");
     expect_error("[iotd]\nlog_level = loud\n",

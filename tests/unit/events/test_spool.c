@@ -1,6 +1,7 @@
 /*
  * test_spool.c - the event spool file: append and replay in order, a replayed offset that
- * survives a reopen, truncation once drained, and a torn or corrupt tail cut off at open.
+ * survives a reopen, truncation once drained, a torn or corrupt tail cut off at open, and
+ * records of the format before the device's incarnation (sql/011) still read.
  */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -53,6 +54,7 @@ static struct event *make(uint32_t seq, const char *device)
     struct event *ev = event_new(seq % 2 ? EVENT_KIND_ALARM : EVENT_KIND_EVENT, "acme", device,
                                  "thermo", "temp", seq, 1700000000000LL + seq, 3, fields);
     assert_non_null(ev);
+    ev->incarnation = (1ULL << 40) + seq; /* all 64 bits round-trip */
     return ev;
 }
 
@@ -93,6 +95,7 @@ static void test_roundtrip_and_drain(void **state)
         assert_string_equal(evs[i]->type, "thermo");
         assert_string_equal(evs[i]->name, "temp");
         assert_int_equal(evs[i]->ts_ms, 1700000000000LL + i + 1);
+        assert_int_equal(evs[i]->incarnation, (1ULL << 40) + i + 1);
         assert_int_equal(evs[i]->kind, (i + 1) % 2 ? EVENT_KIND_ALARM : EVENT_KIND_EVENT);
         assert_int_equal(evs[i]->nfields, 3);
         assert_string_equal(event_field(evs[i], "note"), "a;b=c");
@@ -102,6 +105,62 @@ static void test_roundtrip_and_drain(void **state)
     assert_int_equal(spool_consume(s, end, records), IOT_OK);
     assert_int_equal(spool_size(s), 0);
     assert_int_equal(spool_pending(s), 0);
+    spool_close(s);
+}
+
+static unsigned char *put_le(unsigned char *p, uint64_t v, int bytes)
+{
+    for (int i = 0; i < bytes; i++)
+        *p++ = (unsigned char)(v >> (8 * i));
+    return p;
+}
+
+/* A spool written by a version before sql/011 ("IOTE" records without the incarnation) is
+ * replayed after the upgrade: its events come back with incarnation 0 (unknown). */
+static void test_reads_records_before_incarnation(void **state)
+{
+    struct fixture *f = *state;
+    unsigned char rec[256], *p = rec + 12;
+    *p++ = 0; /* kind: event */
+    p = put_le(p, 7, 4);
+    p = put_le(p, 1700000000007ULL, 8);
+    const char *strs[] = {"acme", "dev1", "thermo", "temp"};
+    for (int i = 0; i < 4; i++) {
+        *p++ = (unsigned char)strlen(strs[i]);
+        memcpy(p, strs[i], strlen(strs[i]));
+        p += strlen(strs[i]);
+    }
+    p = put_le(p, 1, 4); /* one field, 8 bytes with its NUL */
+    p = put_le(p, 8, 4);
+    memcpy(p, "value=7", 8);
+    p += 8;
+    size_t plen = (size_t)(p - rec - 12);
+    put_le(rec, 0x45544f49u, 4); /* "IOTE" */
+    put_le(rec + 4, plen, 4);
+    put_le(rec + 8, spool_crc32(0, rec + 12, plen), 4);
+    int fd = open(f->path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+    assert_true(fd >= 0);
+    assert_int_equal(write(fd, rec, 12 + plen), (ssize_t)(12 + plen));
+    close(fd);
+
+    char err[256];
+    spool_t *s;
+    assert_int_equal(spool_open(&s, f->path, err, sizeof err), IOT_OK);
+    assert_int_equal(spool_pending(s), 1);
+    append_range(s, 8, 8); /* new records follow in the new format */
+    struct event **evs;
+    size_t n, records;
+    uint64_t end;
+    assert_int_equal(spool_read(s, 10, &evs, &n, &end, &records), IOT_OK);
+    assert_int_equal(n, 2);
+    assert_int_equal(evs[0]->seq, 7);
+    assert_int_equal(evs[0]->incarnation, 0);
+    assert_string_equal(event_field(evs[0], "value"), "7");
+    assert_int_equal(evs[1]->seq, 8);
+    assert_int_equal(evs[1]->incarnation, (1ULL << 40) + 8);
+    for (size_t i = 0; i < n; i++)
+        event_unref(evs[i]);
+    free(evs);
     spool_close(s);
 }
 
@@ -186,6 +245,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test_setup_teardown(test_roundtrip_and_drain, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_reads_records_before_incarnation, setup, teardown),
         cmocka_unit_test_setup_teardown(test_offset_survives_reopen, setup, teardown),
         cmocka_unit_test_setup_teardown(test_torn_tail_cut, setup, teardown),
         cmocka_unit_test(test_crc32),
