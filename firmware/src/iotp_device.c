@@ -33,10 +33,17 @@ static int reached(uint32_t now, uint32_t deadline)
     return (int32_t)(now - deadline) >= 0;
 }
 
+/* With IOTP_DEVICE_NOTES 0 this is empty, and the compiler drops the building of each note
+ * with it (what a note carries that the engine itself needs is computed outside it). */
 static void note(struct iotp_device *dev, struct iotp_device_note *n)
 {
+#if IOTP_DEVICE_NOTES
     if (dev->params.note)
         dev->params.note(dev->params.note_ctx, dev, n);
+#else
+    (void)dev;
+    (void)n;
+#endif
 }
 
 static void note_simple(struct iotp_device *dev, enum iotp_device_note_kind kind, uint32_t id,
@@ -109,7 +116,9 @@ int iotp_device_init(struct iotp_device *dev, const struct iotp_device_params *p
         !params->fw_version || !platform->clock.now_ms || !platform->random.fill ||
         !platform->transport.send || !rx || !tx || rx_cap < 128 || tx_cap < 128)
         return IOTP_EINVAL;
-    if (params->alg == IOTP_ALG_ATECC508A_MAC ? !params->chip : !params->key)
+    if (params->alg == IOTP_ALG_ATECC508A_MAC ? !IOTP_DEVICE_ATECC || !params->chip : !params->key)
+        return IOTP_EINVAL;
+    if (!IOTP_DEVICE_NOTES && params->note)
         return IOTP_EINVAL;
     memset(dev, 0, sizeof(*dev));
     dev->params = *params;

@@ -59,6 +59,14 @@
 #define IOTP_ATECC_MAC_MODE 0x40
 #endif
 
+/* 1: a device may authenticate with an ATECC508A (alg=atecc508a-mac); 0: an HMAC-only device
+ * leaves that path out of its side of the handshake (the chip's MAC, alg= in HELLO, slot= in
+ * AUTH), and iotp_device_hs_start and iotp_device_init refuse the alg with IOTP_EINVAL. The
+ * server's handshake and the ATECC508A driver are not affected. */
+#ifndef IOTP_DEVICE_ATECC
+#define IOTP_DEVICE_ATECC 1
+#endif
+
 /* Longest fw= and type= values the device handshake keeps. */
 #ifndef IOTP_MAX_HELLO_VALUE_LEN
 #define IOTP_MAX_HELLO_VALUE_LEN 64

@@ -86,6 +86,13 @@
 #define IOTP_DEVICE_MAX_PING_S 86400
 #endif
 
+/* 1: the engine calls params.note with what happens (online, close and why, ACKs, refusals);
+ * 0: a device that takes no notes leaves them out (some 300 bytes of code on a Cortex-M0), and
+ * iotp_device_init refuses a params.note. */
+#ifndef IOTP_DEVICE_NOTES
+#define IOTP_DEVICE_NOTES 1
+#endif
+
 /* iotp_device_next_timeout_ms when nothing is due at any time. */
 #define IOTP_DEVICE_NO_TIMEOUT UINT32_MAX
 
@@ -180,7 +187,7 @@ struct iotp_device_params {
     struct iotp_backoff_params backoff; /* zeros: the defaults */
     const struct iotp_device_handler *handlers;
     unsigned nhandlers;
-    iotp_device_note_fn note; /* may be NULL */
+    iotp_device_note_fn note; /* may be NULL (must be, with IOTP_DEVICE_NOTES 0) */
     void *note_ctx;
     const struct iotp_server *servers; /* where to connect, in turn (may be NULL, see above) */
     unsigned nservers;
@@ -221,7 +228,8 @@ struct iotp_device {
  * accepts (at most IOTP_MAX_FRAME is used); tx (tx_cap bytes) is where the engine writes what it
  * sends (HELLO, AUTH, PONG, answers): both at least 128 bytes, and a frame limit of 512 is
  * enough for the handshake. The state is CONNECT. Returns 0 or IOTP_EINVAL (a missing id, type,
- * fw, key or chip, clock, random, transport or buffer). */
+ * fw, key or chip, clock, random, transport or buffer; a note callback with IOTP_DEVICE_NOTES
+ * 0). */
 int iotp_device_init(struct iotp_device *dev, const struct iotp_device_params *params,
                      const struct iotp_device_platform *platform, uint8_t *rx, size_t rx_cap,
                      uint8_t *tx, size_t tx_cap);

@@ -17,7 +17,7 @@ frame=512
 cc=arm-none-eabi-gcc
 mkdir -p "$out"
 cflags=(-mcpu=cortex-m0plus -mthumb -Os -std=c99 -pedantic -Wall -Wextra -Werror
-        -ffunction-sections -fdata-sections -DIOTP_MAX_FRAME=$frame -DIOTP_ERROR_SENTENCES=0 -DIOTP_SCAN_WORDS=0
+        -ffunction-sections -fdata-sections -DIOTP_MAX_FRAME=$frame -DIOTP_ERROR_SENTENCES=0 -DIOTP_SCAN_WORDS=0 -DIOTP_DEVICE_NOTES=0 -DIOTP_DEVICE_ATECC=0
         -I"$top/firmware/include" -I"$top/firmware/examples/thermo")
 device_side=(error frame_parser frame_writer types hex sha256 handshake device_hs transport outbox
              backoff device)
