@@ -221,9 +221,9 @@ struct iotp_device {
     struct iotp_device_params params;
     struct iotp_device_platform platform;
     struct iotp_backoff backoff;
+    struct iotp_outbox outbox;
     struct iotp_device_hs hs;
     struct iotp_parser parser;
-    struct iotp_outbox outbox;
 };
 
 /* Prepare dev. rx (rx_cap bytes) holds the frame being received and bounds what the device
