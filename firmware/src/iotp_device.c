@@ -214,7 +214,7 @@ static void pump_events(struct iotp_device *dev)
             return; /* the next session sends it again */
         iotp_outbox_mark_sent(&dev->outbox, seq);
         note_simple(dev, IOTP_DEVICE_NOTE_EVENT_SENT, seq, seq <= dev->max_sent_seq);
-        if (seq > dev->max_sent_seq)
+        if (IOTP_DEVICE_NOTES && seq > dev->max_sent_seq) /* only the note tells resends */
             dev->max_sent_seq = seq;
     }
 }
@@ -242,6 +242,13 @@ static void on_ack(struct iotp_device *dev, const struct iotp_frame *f)
 {
     struct iotp_device_note n;
 
+    if (!IOTP_DEVICE_NOTES) {
+        /* Nobody to show the event to: it just goes (an ACK for no pending one changes
+         * nothing). */
+        if (dev->has_outbox)
+            iotp_outbox_on_ack(&dev->outbox, f->id);
+        return;
+    }
     memset(&n, 0, sizeof(n));
     n.id = f->id;
     if (!dev->has_outbox || iotp_outbox_get(&dev->outbox, f->id, &n.frame, &n.len) < 0) {
