@@ -33,10 +33,17 @@ static int reached(uint32_t now, uint32_t deadline)
     return (int32_t)(now - deadline) >= 0;
 }
 
+/* With IOTP_DEVICE_NOTES 0 this is empty, and the compiler drops the building of each note
+ * with it (what a note carries that the engine itself needs is computed outside it). */
 static void note(struct iotp_device *dev, struct iotp_device_note *n)
 {
+#if IOTP_DEVICE_NOTES
     if (dev->params.note)
         dev->params.note(dev->params.note_ctx, dev, n);
+#else
+    (void)dev;
+    (void)n;
+#endif
 }
 
 static void note_simple(struct iotp_device *dev, enum iotp_device_note_kind kind, uint32_t id,
@@ -109,7 +116,9 @@ int iotp_device_init(struct iotp_device *dev, const struct iotp_device_params *p
         !params->fw_version || !platform->clock.now_ms || !platform->random.fill ||
         !platform->transport.send || !rx || !tx || rx_cap < 128 || tx_cap < 128)
         return IOTP_EINVAL;
-    if (params->alg == IOTP_ALG_ATECC508A_MAC ? !params->chip : !params->key)
+    if (params->alg == IOTP_ALG_ATECC508A_MAC ? !IOTP_DEVICE_ATECC || !params->chip : !params->key)
+        return IOTP_EINVAL;
+    if (!IOTP_DEVICE_NOTES && params->note)
         return IOTP_EINVAL;
     memset(dev, 0, sizeof(*dev));
     dev->params = *params;
@@ -175,15 +184,20 @@ int iotp_device_transport_up(struct iotp_device *dev)
     return send_bytes(dev, dev->tx, len);
 }
 
-/* A note about frame f with its reason (the argument named by code_key), msg= and retry= (in
- * value; 0 when absent). */
+/* A note about frame f with its reason (the argument named by code_key, unless NULL), msg= and
+ * retry= (in value; 0 when absent). */
 static void frame_note(struct iotp_device_note *n, const struct iotp_frame *f, const char *code_key)
 {
     memset(n, 0, sizeof(*n));
-    n->code = iotp_frame_arg(f, code_key);
-    n->msg = iotp_frame_arg(f, "msg");
+    if (code_key)
+        n->code = iotp_frame_arg(f, code_key);
+    if (IOTP_DEVICE_NOTES)
+        n->msg = iotp_frame_arg(f, "msg");
     iotp_frame_arg_u32(f, "retry", &n->value);
 }
+
+/* A key whose value only a note reads: without notes it is not looked up. */
+#define NOTE_ONLY(key) (IOTP_DEVICE_NOTES ? (key) : NULL)
 
 /* ---- events ---- */
 
@@ -200,7 +214,7 @@ static void pump_events(struct iotp_device *dev)
             return; /* the next session sends it again */
         iotp_outbox_mark_sent(&dev->outbox, seq);
         note_simple(dev, IOTP_DEVICE_NOTE_EVENT_SENT, seq, seq <= dev->max_sent_seq);
-        if (seq > dev->max_sent_seq)
+        if (IOTP_DEVICE_NOTES && seq > dev->max_sent_seq) /* only the note tells resends */
             dev->max_sent_seq = seq;
     }
 }
@@ -228,6 +242,13 @@ static void on_ack(struct iotp_device *dev, const struct iotp_frame *f)
 {
     struct iotp_device_note n;
 
+    if (!IOTP_DEVICE_NOTES) {
+        /* Nobody to show the event to: it just goes (an ACK for no pending one changes
+         * nothing). */
+        if (dev->has_outbox)
+            iotp_outbox_on_ack(&dev->outbox, f->id);
+        return;
+    }
     memset(&n, 0, sizeof(n));
     n.id = f->id;
     if (!dev->has_outbox || iotp_outbox_get(&dev->outbox, f->id, &n.frame, &n.len) < 0) {
@@ -294,18 +315,14 @@ int iotp_device_answer(struct iotp_device *dev, const char *to, uint32_t id,
     if (dev->state != IOTP_DEVICE_ONLINE)
         return IOTP_ESTATE;
     n = write_answer(dev, to, id, answer);
-    if (n < 0) {
-        /* An answer that cannot be written (a field with a control byte, too long) becomes an
-         * ERROR the requester can act on, rather than a timeout. A fixed msg: the error-name
-         * table is 1 KB a device need not link. */
-        struct iotp_device_answer e;
-        memset(&e, 0, sizeof(e));
-        e.error_code = "device";
-        e.error_msg = "unwritable_answer";
-        n = write_answer(dev, to, id, &e);
-        if (n < 0)
-            return n;
-    }
+    /* An answer that cannot be written (a field with a control byte, too long) becomes an ERROR
+     * the requester can act on, rather than a timeout. A fixed msg: the error-name table is
+     * 1 KB a device need not link. */
+    if (n < 0)
+        n = iotp_frame_write_error(dev->tx, dev->tx_cap, dev->params.device_id, to, id, "device", 0,
+                                   "unwritable_answer");
+    if (n < 0)
+        return n;
     return send_bytes(dev, dev->tx, (size_t)n);
 }
 
@@ -357,7 +374,7 @@ static void on_bye(struct iotp_device *dev, const struct iotp_frame *f)
 {
     struct iotp_device_note n;
 
-    frame_note(&n, f, "reason");
+    frame_note(&n, f, NOTE_ONLY("reason"));
     dev->retry_hint_s = n.value;
     end_session(dev, &n);
 }
@@ -416,7 +433,7 @@ static void on_handshake_frame(struct iotp_device *dev, const struct iotp_frame 
         return;
     }
     if (iotp_frame_type(f) == IOTP_TYPE_ERROR)
-        frame_note(&n, f, "code");
+        frame_note(&n, f, NOTE_ONLY("code"));
     else
         memset(&n, 0, sizeof(n));
     /* The server's retry= is how it spreads a fleet out; honoured as a floor. */
@@ -492,12 +509,28 @@ int iotp_device_poll(struct iotp_device *dev)
 
 /* ---- time ---- */
 
+/* What the state waits for: the handshake's deadline (CONNECTING, HANDSHAKE), the end of the
+ * backoff, the next PING (ONLINE with keepalive); NULL for nothing. tick and next_timeout_ms
+ * both read it, so they cannot disagree. */
+static const uint32_t *state_deadline(const struct iotp_device *dev)
+{
+    switch (dev->state) {
+    case IOTP_DEVICE_CONNECTING:
+    case IOTP_DEVICE_HANDSHAKE:
+    case IOTP_DEVICE_BACKOFF:
+        return &dev->deadline_ms;
+    case IOTP_DEVICE_ONLINE:
+        return dev->ping_s ? &dev->ping_due_ms : NULL;
+    default:
+        return NULL;
+    }
+}
+
+/* The PING is due: a PING still without PONG means the link is dead, otherwise send the next. */
 static void keepalive(struct iotp_device *dev, uint32_t now)
 {
     struct iotp_device_note n;
 
-    if (dev->ping_s == 0 || !reached(now, dev->ping_due_ms))
-        return;
     if (dev->ping_waiting != 0) {
         memset(&n, 0, sizeof(n));
         n.error = IOTP_ETIMEOUT;
@@ -517,28 +550,22 @@ static void keepalive(struct iotp_device *dev, uint32_t now)
 void iotp_device_tick(struct iotp_device *dev)
 {
     uint32_t now = now_ms(dev);
+    const uint32_t *deadline;
 
     if (dev->has_outbox && iotp_outbox_paused(&dev->outbox) && reached(now, dev->resume_ms)) {
         iotp_outbox_resume(&dev->outbox);
         pump_events(dev);
     }
-    switch (dev->state) {
-    case IOTP_DEVICE_CONNECTING:
-    case IOTP_DEVICE_HANDSHAKE:
-        if (reached(now, dev->deadline_ms))
-            end_session_error(dev, IOTP_ETIMEOUT);
-        break;
-    case IOTP_DEVICE_ONLINE:
+    deadline = state_deadline(dev);
+    if (!deadline || !reached(now, *deadline))
+        return;
+    if (dev->state == IOTP_DEVICE_ONLINE) {
         keepalive(dev, now);
-        break;
-    case IOTP_DEVICE_BACKOFF:
-        if (reached(now, dev->deadline_ms)) {
-            dev->state = IOTP_DEVICE_CONNECT;
-            note_simple(dev, IOTP_DEVICE_NOTE_CONNECT, 0, 0);
-        }
-        break;
-    default:
-        break;
+    } else if (dev->state == IOTP_DEVICE_BACKOFF) {
+        dev->state = IOTP_DEVICE_CONNECT;
+        note_simple(dev, IOTP_DEVICE_NOTE_CONNECT, 0, 0);
+    } else {
+        end_session_error(dev, IOTP_ETIMEOUT);
     }
 }
 
@@ -554,14 +581,12 @@ static uint32_t sooner(uint32_t best, uint32_t now, uint32_t deadline)
 uint32_t iotp_device_next_timeout_ms(const struct iotp_device *dev)
 {
     uint32_t now = now_ms(dev), best = IOTP_DEVICE_NO_TIMEOUT;
+    const uint32_t *deadline = state_deadline(dev);
 
     if (dev->has_outbox && iotp_outbox_paused(&dev->outbox))
         best = sooner(best, now, dev->resume_ms);
-    if (dev->state == IOTP_DEVICE_CONNECTING || dev->state == IOTP_DEVICE_HANDSHAKE ||
-        dev->state == IOTP_DEVICE_BACKOFF)
-        best = sooner(best, now, dev->deadline_ms);
-    else if (dev->state == IOTP_DEVICE_ONLINE && dev->ping_s > 0)
-        best = sooner(best, now, dev->ping_due_ms);
+    if (deadline)
+        best = sooner(best, now, *deadline);
     return best;
 }
 

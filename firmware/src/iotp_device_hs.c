@@ -13,6 +13,15 @@
 
 #include <string.h>
 
+/* Whether cfg has what its alg needs: a key for HMAC; a chip with a MAC command for the
+ * ATECC508A, in a build with that path (IOTP_DEVICE_ATECC). Any other alg is refused. */
+static int alg_ready(const struct iotp_device_config *cfg)
+{
+    if (cfg->alg == IOTP_ALG_HMAC_SHA256)
+        return cfg->key != NULL;
+    return IOTP_DEVICE_ATECC && cfg->alg == IOTP_ALG_ATECC508A_MAC && cfg->chip && cfg->chip->mac;
+}
+
 int iotp_device_hs_start(struct iotp_device_hs *hs, const struct iotp_device_config *cfg,
                          uint8_t *out, size_t cap, size_t *out_len)
 {
@@ -27,11 +36,7 @@ int iotp_device_hs_start(struct iotp_device_hs *hs, const struct iotp_device_con
     hs->cfg = *cfg;
     if (hs->cfg.alg == 0)
         hs->cfg.alg = IOTP_ALG_HMAC_SHA256;
-    if (hs->cfg.alg == IOTP_ALG_HMAC_SHA256 && !hs->cfg.key)
-        return IOTP_EINVAL;
-    if (hs->cfg.alg == IOTP_ALG_ATECC508A_MAC && (!hs->cfg.chip || !hs->cfg.chip->mac))
-        return IOTP_EINVAL;
-    if (!iotp_alg_name(hs->cfg.alg))
+    if (!alg_ready(&hs->cfg))
         return IOTP_EINVAL;
     if (hs->cfg.random.fill(hs->cfg.random.ctx, hs->cnonce, sizeof(hs->cnonce)) != 0)
         return IOTP_ERANDOM;
@@ -43,7 +48,7 @@ int iotp_device_hs_start(struct iotp_device_hs *hs, const struct iotp_device_con
     iotp_writer_kv(&w, "fw", cfg->fw_version);
     iotp_writer_kv_hex(&w, "cnonce", hs->cnonce, sizeof(hs->cnonce));
     /* HMAC is the default, so its HELLO stays exactly the one DESIGN.md shows. */
-    if (hs->cfg.alg != IOTP_ALG_HMAC_SHA256)
+    if (IOTP_DEVICE_ATECC && hs->cfg.alg != IOTP_ALG_HMAC_SHA256)
         iotp_writer_kv(&w, "alg", iotp_alg_name(hs->cfg.alg));
     r = iotp_writer_end(&w);
     if (r < 0)
@@ -60,7 +65,7 @@ static int side_mac(const struct iotp_device_hs *hs, int server_side, uint8_t ma
     const struct iotp_atecc_chip *chip = hs->cfg.chip;
     uint8_t challenge[32];
 
-    if (hs->cfg.alg == IOTP_ALG_HMAC_SHA256) {
+    if (!IOTP_DEVICE_ATECC || hs->cfg.alg == IOTP_ALG_HMAC_SHA256) {
         iotp_hs_transcript(server_side, hs->cfg.key, hs->cfg.device_id, hs->cnonce, hs->snonce,
                            mac);
         return 0;
@@ -92,7 +97,7 @@ static int answer_challenge(struct iotp_device_hs *hs, const struct iotp_frame *
     iotp_writer_begin(&w, out, cap, hs->cfg.device_id, IOTP_SERVER_ADDRESS,
                       iotp_type_name(IOTP_TYPE_AUTH), 2);
     iotp_writer_kv_hex(&w, "mac", mac, sizeof(mac));
-    if (alg == IOTP_ALG_ATECC508A_MAC)
+    if (IOTP_DEVICE_ATECC && alg == IOTP_ALG_ATECC508A_MAC)
         iotp_writer_kv_u32(&w, "slot", hs->cfg.chip->key_id);
     r = iotp_writer_end(&w);
     if (r < 0)

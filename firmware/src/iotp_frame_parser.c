@@ -16,7 +16,9 @@
  * byte that could do anything else (a separator, a control byte, the byte over the frame or
  * field limit), and that byte goes through step() as before, so errors, *consumed and
  * resynchronization come out exactly as if every byte had been stepped. The ID field keeps
- * the per-byte path: its bytes are checked and accumulated one by one.
+ * the per-byte path: its bytes are checked and accumulated one by one. With IOTP_SCAN_WORDS=0
+ * (a microcontroller, where the word scan gains nothing) the fast path is left out and every
+ * byte is stepped.
  */
 #include "iotp/iotp_error.h"
 #include "iotp/iotp_frame.h"
@@ -158,6 +160,7 @@ static int step(struct iotp_parser *p, uint8_t c)
     return 0;
 }
 
+#if IOTP_SCAN_WORDS
 /* Store the run of ordinary bytes at the start of data[0..n) that step() would store one by
  * one without any other effect, and return its length (possibly 0). The run is bounded by the
  * room left under max_frame and, in FROM, TO and TYPE, by the room left in the field, so the
@@ -184,6 +187,7 @@ static size_t take_run(struct iotp_parser *p, const uint8_t *data, size_t n)
     }
     return run;
 }
+#endif
 
 int iotp_parser_feed(struct iotp_parser *p, const uint8_t *data, size_t len, size_t *consumed,
                      const struct iotp_frame **out, uint32_t *error_id)
@@ -203,11 +207,13 @@ int iotp_parser_feed(struct iotp_parser *p, const uint8_t *data, size_t len, siz
             i = (size_t)(eot - data);
             continue;
         }
+#if IOTP_SCAN_WORDS
         if (p->field != ID_FIELD) {
             i += take_run(p, data + i, len - i);
             if (i == len)
                 break;
         }
+#endif
         c = data[i];
         r = step(p, c);
         if (r == 0)

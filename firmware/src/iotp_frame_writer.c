@@ -170,9 +170,8 @@ int iotp_writer_kv_u32(struct iotp_writer *w, const char *key, uint32_t value)
 {
     char digits[11];
 
-    if (begin_kv(w, key))
-        return w->error;
-    return append(w, '=', digits, format_decimal(value, 0, digits), 0);
+    format_decimal(value, 0, digits);
+    return iotp_writer_kv(w, key, digits);
 }
 
 int iotp_writer_kv_hex(struct iotp_writer *w, const char *key, const uint8_t *bytes, size_t len)

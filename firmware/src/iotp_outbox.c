@@ -69,10 +69,9 @@ int iotp_outbox_init(struct iotp_outbox *ob, void *storage, size_t storage_len,
 {
     if (!ob || !storage || storage_len <= sizeof(struct entry))
         return IOTP_EINVAL;
-    memset(ob, 0, sizeof(*ob));
+    memset(ob, 0, sizeof(*ob)); /* an empty ring at offset 0, not paused */
     ob->buf = storage;
     ob->cap = storage_len;
-    empty_ring(ob);
     /* Numbers up to the persisted mark may have been used before the reboot. */
     ob->last_seq = persisted_high_water;
     ob->reserved = persisted_high_water;
@@ -97,11 +96,20 @@ int iotp_outbox_reserved(struct iotp_outbox *ob, uint32_t high_water)
     return 0;
 }
 
-/* Write the frame after the header of an entry at `at` with room bytes in all, or with `at`
+/* What a push writes: `from iotd type seq name fields...`. */
+struct event {
+    const char *from;
+    const char *type;
+    uint32_t seq;
+    const char *name;
+    unsigned nfields;
+    const struct iotp_event_field *fields;
+};
+
+/* Write ev's frame after the header of an entry at `at` with room bytes in all, or with `at`
  * NULL only measure it. Returns its length or an IOTP_E* code (IOTP_ENOSPC: does not fit in
  * room). */
-static int write_frame(uint8_t *at, size_t room, const char *from, const char *type, uint32_t seq,
-                       const char *name, unsigned nfields, const struct iotp_event_field *fields)
+static int write_frame(uint8_t *at, size_t room, const struct event *ev)
 {
     struct iotp_writer w;
     unsigned i;
@@ -109,10 +117,11 @@ static int write_frame(uint8_t *at, size_t room, const char *from, const char *t
     if (at && room <= sizeof(struct entry))
         return IOTP_ENOSPC;
     iotp_writer_begin(&w, at ? at + sizeof(struct entry) : NULL,
-                      at ? room - sizeof(struct entry) : 0, from, IOTP_SERVER_ADDRESS, type, seq);
-    iotp_writer_arg(&w, name);
-    for (i = 0; i < nfields; i++)
-        iotp_writer_kv(&w, fields[i].key, fields[i].value);
+                      at ? room - sizeof(struct entry) : 0, ev->from, IOTP_SERVER_ADDRESS, ev->type,
+                      ev->seq);
+    iotp_writer_arg(&w, ev->name);
+    for (i = 0; i < ev->nfields; i++)
+        iotp_writer_kv(&w, ev->fields[i].key, ev->fields[i].value);
     return iotp_writer_end(&w);
 }
 
@@ -120,10 +129,9 @@ int iotp_outbox_push(struct iotp_outbox *ob, enum iotp_event_kind kind, const ch
                      const char *name, unsigned nfields, const struct iotp_event_field *fields,
                      uint32_t *seq)
 {
-    const char *type = iotp_type_name(kind == IOTP_ALARM ? IOTP_TYPE_ALARM : IOTP_TYPE_EVENT);
+    struct event ev;
     struct entry e;
     size_t at;
-    uint32_t next;
     unsigned i;
     int n;
 
@@ -138,23 +146,27 @@ int iotp_outbox_push(struct iotp_outbox *ob, enum iotp_event_kind kind, const ch
         return IOTP_ETOO_MANY_ARGS;
     if (ob->last_seq >= ob->reserved)
         return IOTP_ESTATE;
-    next = ob->last_seq + 1;
+    ev.from = from;
+    ev.type = iotp_type_name(kind == IOTP_ALARM ? IOTP_TYPE_ALARM : IOTP_TYPE_EVENT);
+    ev.seq = ob->last_seq + 1;
+    ev.name = name;
+    ev.nfields = nfields;
+    ev.fields = fields;
     if (ob->stored == 0)
         empty_ring(ob);
 
     /* First choice: at tail. Not wrapped, the room runs to the end of the storage; wrapped, up
      * to the oldest entry. */
     at = ob->tail;
-    n = write_frame(ob->buf + at, (ob->wrapped ? ob->head : ob->cap) - ob->tail, from, type, next,
-                    name, nfields, fields);
+    n = write_frame(ob->buf + at, (ob->wrapped ? ob->head : ob->cap) - ob->tail, &ev);
     if (n == IOTP_ENOSPC && !ob->wrapped && ob->stored > 0) {
         /* Second choice: wrap to the start, below the oldest entry. */
         at = 0;
-        n = write_frame(ob->buf, ob->head, from, type, next, name, nfields, fields);
+        n = write_frame(ob->buf, ob->head, &ev);
     }
     if (n == IOTP_ENOSPC) {
         /* Full now, or never (over IOTP_MAX_FRAME, or more than the whole storage)? */
-        int len = write_frame(NULL, 0, from, type, next, name, nfields, fields);
+        int len = write_frame(NULL, 0, &ev);
         if (len < 0 || (size_t)len + sizeof(struct entry) > ob->cap)
             return IOTP_ETOO_LARGE;
     }
@@ -165,7 +177,7 @@ int iotp_outbox_push(struct iotp_outbox *ob, enum iotp_event_kind kind, const ch
         ob->wrap_end = ob->tail;
         ob->wrapped = 1;
     }
-    e.seq = next;
+    e.seq = ev.seq;
     e.len = (uint16_t)n;
     e.flags = 0;
     e.unused = 0;
@@ -175,9 +187,9 @@ int iotp_outbox_push(struct iotp_outbox *ob, enum iotp_event_kind kind, const ch
     ob->tail = at + sizeof(struct entry) + (size_t)n;
     ob->stored++;
     ob->pending++;
-    ob->last_seq = next;
+    ob->last_seq = ev.seq;
     if (seq)
-        *seq = next;
+        *seq = ev.seq;
     return 0;
 }
 
@@ -207,12 +219,10 @@ int iotp_outbox_mark_sent(struct iotp_outbox *ob, uint32_t seq)
     const uint8_t *frame;
     uint32_t next_seq;
     size_t len;
-    struct entry e;
 
     if (!iotp_outbox_next(ob, &frame, &len, &next_seq) || next_seq != seq)
         return IOTP_ESTATE;
-    read_entry(ob, ob->cursor, &e);
-    ob->cursor = after(ob, ob->cursor, e.len);
+    ob->cursor = after(ob, ob->cursor, len);
     ob->cursor_index++;
     ob->in_flight++;
     return 0;

@@ -1,9 +1,9 @@
 /*
  * iotp_types.c - the table of frame types and the lookup from a TYPE field to its enum.
  *
- * The lookup runs for every frame a server or device parses: a walk over the 20 system types
- * in which the first byte rules out all but one or two before a comparison, no hashing, no
- * allocation; it is small (a device's flash), not a switch over letters.
+ * The names are one string and the rules a byte per type (a device's flash: no pointer table).
+ * The lookup runs for every frame a server or device parses: a walk over the 20 names with a
+ * length test before each comparison, no hashing, no allocation; not a switch over letters.
  */
 #include "iotp/iotp_types.h"
 
@@ -18,66 +18,81 @@
 #define DEV     IOTP_STATE_DEVICE
 #define CLI     IOTP_STATE_CLIENT
 
-const struct iotp_type_info iotp_type_table[IOTP_TYPE_COUNT] = {
-    [IOTP_TYPE_UNKNOWN] = {NULL, 0, 0},
-    [IOTP_TYPE_APP] = {NULL, ANY_DIR, DEV | CLI},
-    [IOTP_TYPE_HELLO] = {"HELLO", D2S, HS},
-    [IOTP_TYPE_CHALLENGE] = {"CHALLENGE", S2D, HS},
-    [IOTP_TYPE_AUTH] = {"AUTH", D2S, HS},
-    [IOTP_TYPE_WELCOME] = {"WELCOME", S2D | S2C, HS},
-    [IOTP_TYPE_LOGIN] = {"LOGIN", C2S, HS},
+/* The rules of a type in one byte: its directions in the low nibble, its states above. */
+#define RULE(dirs, states) (uint8_t)((dirs) | (states) << 4)
+
+/* The names of HELLO..PRESENCE in enum order, each ended by its NUL: one string and no pointer
+ * table (4 bytes a row on a 32-bit device, 8 on a host). */
+static const char names[] = "HELLO\0CHALLENGE\0AUTH\0WELCOME\0LOGIN\0OK\0ERROR\0PING\0PONG\0"
+                            "EVENT\0ALARM\0ACK\0BYE\0SUBSCRIBE\0UNSUBSCRIBE\0LEASE\0NOTICE\0"
+                            "QUERY\0ROW\0PRESENCE";
+
+static const uint8_t rules[IOTP_TYPE_COUNT] = {
+    [IOTP_TYPE_UNKNOWN] = 0,
+    [IOTP_TYPE_APP] = RULE(ANY_DIR, DEV | CLI),
+    [IOTP_TYPE_HELLO] = RULE(D2S, HS),
+    [IOTP_TYPE_CHALLENGE] = RULE(S2D, HS),
+    [IOTP_TYPE_AUTH] = RULE(D2S, HS),
+    [IOTP_TYPE_WELCOME] = RULE(S2D | S2C, HS),
+    [IOTP_TYPE_LOGIN] = RULE(C2S, HS),
     /* Answers to requests; the server also refuses a handshake with ERROR. */
-    [IOTP_TYPE_OK] = {"OK", ANY_DIR, DEV | CLI},
-    [IOTP_TYPE_ERROR] = {"ERROR", ANY_DIR, HS | DEV | CLI},
-    [IOTP_TYPE_PING] = {"PING", ANY_DIR, DEV | CLI},
-    [IOTP_TYPE_PONG] = {"PONG", ANY_DIR, DEV | CLI},
+    [IOTP_TYPE_OK] = RULE(ANY_DIR, DEV | CLI),
+    [IOTP_TYPE_ERROR] = RULE(ANY_DIR, HS | DEV | CLI),
+    [IOTP_TYPE_PING] = RULE(ANY_DIR, DEV | CLI),
+    [IOTP_TYPE_PONG] = RULE(ANY_DIR, DEV | CLI),
     /* Pushed by a device, and forwarded to the clients that subscribed. */
-    [IOTP_TYPE_EVENT] = {"EVENT", D2S | S2C, DEV | CLI},
-    [IOTP_TYPE_ALARM] = {"ALARM", D2S | S2C, DEV | CLI},
+    [IOTP_TYPE_EVENT] = RULE(D2S | S2C, DEV | CLI),
+    [IOTP_TYPE_ALARM] = RULE(D2S | S2C, DEV | CLI),
     /* A device's event stored (to the device), or an alarm acknowledged (from a client). */
-    [IOTP_TYPE_ACK] = {"ACK", S2D | C2S, DEV | CLI},
-    [IOTP_TYPE_BYE] = {"BYE", ANY_DIR, HS | DEV | CLI},
-    [IOTP_TYPE_SUBSCRIBE] = {"SUBSCRIBE", C2S, CLI},
-    [IOTP_TYPE_UNSUBSCRIBE] = {"UNSUBSCRIBE", C2S, CLI},
-    [IOTP_TYPE_LEASE] = {"LEASE", C2S, CLI},
-    [IOTP_TYPE_NOTICE] = {"NOTICE", S2C, CLI},
+    [IOTP_TYPE_ACK] = RULE(S2D | C2S, DEV | CLI),
+    [IOTP_TYPE_BYE] = RULE(ANY_DIR, HS | DEV | CLI),
+    [IOTP_TYPE_SUBSCRIBE] = RULE(C2S, CLI),
+    [IOTP_TYPE_UNSUBSCRIBE] = RULE(C2S, CLI),
+    [IOTP_TYPE_LEASE] = RULE(C2S, CLI),
+    [IOTP_TYPE_NOTICE] = RULE(S2C, CLI),
     /* A client's paged list (devices, catalogue, history, alarms, commands): ROWs, then OK. */
-    [IOTP_TYPE_QUERY] = {"QUERY", C2S, CLI},
-    [IOTP_TYPE_ROW] = {"ROW", S2C, CLI},
+    [IOTP_TYPE_QUERY] = RULE(C2S, CLI),
+    [IOTP_TYPE_ROW] = RULE(S2C, CLI),
     /* A device came online or went offline, to subscribers that asked (presence=1). */
-    [IOTP_TYPE_PRESENCE] = {"PRESENCE", S2C, CLI},
+    [IOTP_TYPE_PRESENCE] = RULE(S2C, CLI),
 };
 
 enum iotp_type iotp_type_lookup(const char *name, size_t len)
 {
+    const char *want = names;
     unsigned t;
 
     if (!name || len == 0)
         return IOTP_TYPE_UNKNOWN;
     if (name[0] >= 'a' && name[0] <= 'z')
         return IOTP_TYPE_APP;
-    for (t = IOTP_TYPE_APP + 1; t < IOTP_TYPE_COUNT; t++) {
-        const char *want = iotp_type_table[t].name;
-        /* The first byte rules out all but one or two rows before any length is taken. */
-        if (want[0] == name[0] && strlen(want) == len && memcmp(want, name, len) == 0)
+    for (t = IOTP_TYPE_HELLO; t < IOTP_TYPE_COUNT; t++) {
+        size_t want_len = strlen(want);
+        if (want_len == len && memcmp(want, name, len) == 0)
             return (enum iotp_type)t;
+        want += want_len + 1;
     }
     return IOTP_TYPE_UNKNOWN;
 }
 
 const char *iotp_type_name(enum iotp_type type)
 {
-    if ((unsigned)type >= IOTP_TYPE_COUNT)
+    const char *name = names;
+    unsigned t;
+
+    if (type < IOTP_TYPE_HELLO || type >= IOTP_TYPE_COUNT)
         return NULL;
-    return iotp_type_table[type].name;
+    for (t = IOTP_TYPE_HELLO; t < (unsigned)type; t++)
+        name += strlen(name) + 1;
+    return name;
 }
 
 int iotp_type_allowed(enum iotp_type type, unsigned dir, unsigned state)
 {
-    const struct iotp_type_info *info;
+    unsigned rule;
 
     if ((unsigned)type >= IOTP_TYPE_COUNT)
         return 0;
-    info = &iotp_type_table[type];
-    return (info->directions & dir) != 0 && (info->states & state) != 0;
+    rule = rules[type];
+    return (rule & dir & 0x0F) != 0 && (rule >> 4 & state) != 0;
 }

@@ -86,6 +86,13 @@
 #define IOTP_DEVICE_MAX_PING_S 86400
 #endif
 
+/* 1: the engine calls params.note with what happens (online, close and why, ACKs, refusals);
+ * 0: a device that takes no notes leaves them out (some 300 bytes of code on a Cortex-M0), and
+ * iotp_device_init refuses a params.note. */
+#ifndef IOTP_DEVICE_NOTES
+#define IOTP_DEVICE_NOTES 1
+#endif
+
 /* iotp_device_next_timeout_ms when nothing is due at any time. */
 #define IOTP_DEVICE_NO_TIMEOUT UINT32_MAX
 
@@ -180,7 +187,7 @@ struct iotp_device_params {
     struct iotp_backoff_params backoff; /* zeros: the defaults */
     const struct iotp_device_handler *handlers;
     unsigned nhandlers;
-    iotp_device_note_fn note; /* may be NULL */
+    iotp_device_note_fn note; /* may be NULL (must be, with IOTP_DEVICE_NOTES 0) */
     void *note_ctx;
     const struct iotp_server *servers; /* where to connect, in turn (may be NULL, see above) */
     unsigned nservers;
@@ -194,16 +201,14 @@ struct iotp_device_platform {
     struct iotp_persist persist;
 };
 
-/* The fields are the engine's own; read them through the functions below. */
+/* The fields are the engine's own; read them through the functions below. The small ones
+ * come first: a Cortex-M0 loads a byte at an offset up to 31 and a word up to 124 in one
+ * instruction, and the engine reads these everywhere; the large members follow. */
 struct iotp_device {
-    struct iotp_device_params params;
-    struct iotp_device_platform platform;
     enum iotp_device_state state;
-    struct iotp_device_hs hs;
-    struct iotp_parser parser;
+    int has_outbox;
     uint8_t *tx;
     size_t tx_cap;
-    struct iotp_backoff backoff;
     uint32_t deadline_ms;  /* CONNECTING/HANDSHAKE: the handshake's; BACKOFF: the next try */
     uint32_t ping_due_ms;  /* ONLINE with ping_s: when the next PING goes */
     uint32_t resume_ms;    /* outbox paused: when sending resumes (deadlines: clock mod 2^32) */
@@ -213,15 +218,20 @@ struct iotp_device {
     uint32_t retry_hint_s; /* the server's retry= for the next backoff */
     uint32_t max_sent_seq; /* highest event seq sent (a lower one is a retransmission) */
     unsigned server;       /* index of the current address in params.servers */
-    int has_outbox;
+    struct iotp_device_params params;
+    struct iotp_device_platform platform;
+    struct iotp_backoff backoff;
     struct iotp_outbox outbox;
+    struct iotp_device_hs hs;
+    struct iotp_parser parser;
 };
 
 /* Prepare dev. rx (rx_cap bytes) holds the frame being received and bounds what the device
  * accepts (at most IOTP_MAX_FRAME is used); tx (tx_cap bytes) is where the engine writes what it
  * sends (HELLO, AUTH, PONG, answers): both at least 128 bytes, and a frame limit of 512 is
  * enough for the handshake. The state is CONNECT. Returns 0 or IOTP_EINVAL (a missing id, type,
- * fw, key or chip, clock, random, transport or buffer). */
+ * fw, key or chip, clock, random, transport or buffer; a note callback with IOTP_DEVICE_NOTES
+ * 0). */
 int iotp_device_init(struct iotp_device *dev, const struct iotp_device_params *params,
                      const struct iotp_device_platform *platform, uint8_t *rx, size_t rx_cap,
                      uint8_t *tx, size_t tx_cap);

@@ -91,9 +91,9 @@ enum iotp_device_hs_state {
 };
 
 struct iotp_device_hs {
-    struct iotp_device_config cfg; /* a copy; the strings, key and chip it points to must
-                                      outlive the handshake */
-    enum iotp_device_hs_state state;
+    enum iotp_device_hs_state state; /* first: one load on a Cortex-M0 */
+    struct iotp_device_config cfg;   /* a copy; the strings, key and chip it points to must
+                                        outlive the handshake */
     uint8_t cnonce[IOTP_NONCE_LEN];
     uint8_t snonce[IOTP_NONCE_LEN];
     uint32_t ping_s; /* from WELCOME: the keepalive period the server asks for */

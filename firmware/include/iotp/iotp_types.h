@@ -5,8 +5,8 @@
  * TYPE is upper case for the protocol's own frames (HELLO ... NOTICE) and lower case for an
  * application type from a device type's catalogue (read_temp, set_pixel). Code that acts on a
  * frame switches on its `enum iotp_type` (iotp_frame_type) or indexes a handler table with it,
- * never compares strings. Adding a system type means: a row here and
- * in iotp_types.c, a handler in each table that receives it, and iot-protocol(7).
+ * never compares strings. Adding a system type means: an enum value here, its name and rule in
+ * iotp_types.c, a handler in each table that receives it, and iot-protocol(7).
  *
  * Direction and state are what the protocol allows, so a receiver can refuse a frame that is
  * well formed but out of place (a LEASE from a device, an EVENT before WELCOME) from the table
@@ -19,8 +19,8 @@
 #include <stdint.h>
 
 /* The frame types. IOTP_TYPE_APP is any lower-case (catalogue) type; IOTP_TYPE_UNKNOWN is an
- * upper-case type this version of the protocol does not define. The values index
- * iotp_type_table and handler tables sized IOTP_TYPE_COUNT. */
+ * upper-case type this version of the protocol does not define. The values index the table in
+ * iotp_types.c and handler tables sized IOTP_TYPE_COUNT. */
 enum iotp_type {
     IOTP_TYPE_UNKNOWN = 0,
     IOTP_TYPE_APP,
@@ -57,15 +57,6 @@ enum iotp_type {
 #define IOTP_STATE_HANDSHAKE 0x1u /* before WELCOME (device handshake or LOGIN) */
 #define IOTP_STATE_DEVICE    0x2u /* an authenticated device */
 #define IOTP_STATE_CLIENT    0x4u /* a logged-in client */
-
-struct iotp_type_info {
-    const char *name;   /* the TYPE field, NULL for UNKNOWN and APP */
-    uint8_t directions; /* IOTP_DIR_* bits */
-    uint8_t states;     /* IOTP_STATE_* bits */
-};
-
-/* One row per enum iotp_type, in its order. */
-extern const struct iotp_type_info iotp_type_table[IOTP_TYPE_COUNT];
 
 /* The type of a TYPE field of len bytes: IOTP_TYPE_APP when it starts with a lower-case
  * letter, a system type, or IOTP_TYPE_UNKNOWN. Never fails. */
