@@ -11,10 +11,12 @@ work=$(mktemp -d /tmp/iotd-tlsidle.XXXXXX)
 trap 'rm -rf "$work"' EXIT
 openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -subj /CN=localhost \
     -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
-cc -std=gnu11 -O2 -Wall -Wextra -Werror -o "$work/ssl_idle" "$here/ssl_idle.c" -lssl -lcrypto
+top=$(cd "$here/../../.." && pwd)
+cc -std=gnu11 -O2 -Wall -Wextra -Werror -I"$top/iotd" -o "$work/ssl_idle" "$here/ssl_idle.c" \
+    "$top/iotd/net/tls13_record.c" -lssl -lcrypto
 echo "$(openssl version)"
 for proto in 1.3 1.2; do
-    for v in today tickets cache bios iotd all; do
+    for v in today tickets cache bios iotd all records; do
         if [ "$proto" = 1.2 ]; then
             echo "TLS $proto $(TLS12=1 "$work/ssl_idle" "$work/cert.pem" "$work/key.pem" "$n" "$v")"
         else
@@ -22,5 +24,7 @@ for proto in 1.3 1.2; do
         fi
     done
 done
-echo "TLS 1.3 ChaCha20-Poly1305 $(CIPHERS=TLS_CHACHA20_POLY1305_SHA256 "$work/ssl_idle" \
-    "$work/cert.pem" "$work/key.pem" "$n" iotd)"
+for v in iotd records; do
+    echo "TLS 1.3 ChaCha20-Poly1305 $(CIPHERS=TLS_CHACHA20_POLY1305_SHA256 "$work/ssl_idle" \
+        "$work/cert.pem" "$work/key.pem" "$n" "$v")"
+done
