@@ -29,6 +29,8 @@
  */
 #include "net/tls13_record.h"
 
+#include "iotp/iotp_hex.h"
+
 #include <openssl/crypto.h>
 #include <openssl/evp.h>
 #include <openssl/hmac.h>
@@ -223,36 +225,6 @@ static int direction_update(const struct suite *s, struct tls13_direction *d)
     return rc;
 }
 
-static int hex_value(char ch)
-{
-    if (ch >= '0' && ch <= '9')
-        return ch - '0';
-    if (ch >= 'a' && ch <= 'f')
-        return ch - 'a' + 10;
-    if (ch >= 'A' && ch <= 'F')
-        return ch - 'A' + 10;
-    return -1;
-}
-
-/* Exactly n bytes of hex from *p (advanced), into out (NULL: compare with expect instead). */
-static bool hex_take(const char **p, size_t n, uint8_t *out, const uint8_t *expect)
-{
-    const char *s = *p;
-    bool same = true;
-    for (size_t i = 0; i < n; i++) {
-        int hi = hex_value(s[2 * i]), lo = hi < 0 ? -1 : hex_value(s[2 * i + 1]);
-        if (lo < 0)
-            return false;
-        uint8_t byte = (uint8_t)(hi << 4 | lo);
-        if (out)
-            out[i] = byte;
-        else
-            same &= byte == expect[i];
-    }
-    *p = s + 2 * n;
-    return same;
-}
-
 bool tls13_record_take_keylog(tls13_record_t *r, const char *line, const uint8_t client_random[32])
 {
     /* "<LABEL> <64 hex client random> <hex secret>" (the NSS key log format). Only the first
@@ -266,19 +238,23 @@ bool tls13_record_take_keylog(tls13_record_t *r, const char *line, const uint8_t
         if (strncmp(line, wanted[i].label, n) != 0)
             continue;
         const char *p = line + n;
-        uint8_t secret[TLS13_MAX_SECRET];
-        size_t hex_len;
-        if (!hex_take(&p, 32, NULL, client_random) || *p++ != ' ')
-            return false;
-        hex_len = strspn(p, "0123456789abcdefABCDEF");
-        if ((hex_len != 64 && hex_len != 96) || (p[hex_len] != '\0' && p[hex_len] != '\n'))
-            return false;
-        hex_take(&p, hex_len / 2, secret, NULL);
-        struct tls13_direction *d = wanted[i].bit == 1 ? &r->read : &r->write;
-        memcpy(d->secret, secret, hex_len / 2);
+        uint8_t random[32], secret[TLS13_MAX_SECRET];
+        bool took = false;
+        if (strlen(p) < 65 || iotp_hex_decode(p, 64, random, sizeof(random)) != 32 ||
+            CRYPTO_memcmp(random, client_random, 32) != 0 || p[64] != ' ')
+            return false; /* another connection's line, or not one OpenSSL writes */
+        p += 65;
+        size_t hex_len = strcspn(p, "\n");
+        /* A SHA-256 or SHA-384 secret. */
+        if ((hex_len == 64 || hex_len == 96) &&
+            iotp_hex_decode(p, hex_len, secret, sizeof(secret)) == (int)hex_len / 2) {
+            struct tls13_direction *d = wanted[i].bit == 1 ? &r->read : &r->write;
+            memcpy(d->secret, secret, hex_len / 2);
+            r->have |= wanted[i].bit;
+            took = true;
+        }
         OPENSSL_cleanse(secret, sizeof(secret));
-        r->have |= wanted[i].bit;
-        return true;
+        return took;
     }
     return false;
 }

@@ -11,8 +11,13 @@
  *   record_speed CERT KEY [ROUND_TRIPS [ROUNDS]]      (defaults 20000, 9)
  *
  * Prints per round the server's ns per round trip for each and their ratio, then the median.
+ * ONLY=records or ONLY=openssl in the environment runs that one for ROUND_TRIPS, untimed: for
+ * an instruction count that the machine's load does not move,
+ *   valgrind --tool=callgrind --toggle-collect=relay record_speed CERT KEY 20000
+ * (relay() is the server's part; divide by the round trips, twice relay() each).
  */
 #include "net/tls13_record.h"
+#include "tls_bench.h"
 
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -42,38 +47,21 @@ static void keylog(const SSL *ssl, const char *line)
         tls13_record_take_keylog(c->rec, line, random);
 }
 
-static SSL *new_ssl(SSL_CTX *ctx)
-{
-    SSL *s = SSL_new(ctx);
-    BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
-    BIO_set_mem_eof_return(r, -1);
-    SSL_set_bio(s, r, w);
-    return s;
-}
-
-static void pump(SSL *from, SSL *to)
-{
-    char buf[4096];
-    int n;
-    while ((n = BIO_read(SSL_get_wbio(from), buf, sizeof(buf))) > 0)
-        BIO_write(SSL_get_rbio(to), buf, n);
-}
-
 static void conn_open(struct conn *c, SSL_CTX *sctx, SSL_CTX *cctx, int own)
 {
     memset(c, 0, sizeof(*c));
     if (own)
         c->rec = tls13_record_new();
-    c->server = new_ssl(sctx);
-    c->client = new_ssl(cctx);
+    c->server = bench_mem_ssl(sctx);
+    c->client = bench_mem_ssl(cctx);
     SSL_set_app_data(c->server, c);
     SSL_set_accept_state(c->server);
     SSL_set_connect_state(c->client);
     for (int i = 0; i < 8 && !SSL_is_init_finished(c->server); i++) {
         SSL_do_handshake(c->client);
-        pump(c->client, c->server);
+        bench_pump(c->client, c->server);
         SSL_do_handshake(c->server);
-        pump(c->server, c->client);
+        bench_pump(c->server, c->client);
     }
     if (own) {
         uint16_t id = SSL_CIPHER_get_protocol_id(SSL_get_current_cipher(c->server));
@@ -106,23 +94,15 @@ static bool keep(void *arg, const uint8_t *data, size_t len)
     return true;
 }
 
-static int no_send(void *arg, const uint8_t *wire, size_t len)
-{
-    (void)arg;
-    (void)wire;
-    (void)len;
-    return -1;
-}
-
 /* The server reads what from's client sent and writes it to to's client: the timed part. */
-static double relay(struct conn *from, struct conn *to, tls13_engine_t *e)
+static __attribute__((noinline)) double relay(struct conn *from, struct conn *to, tls13_engine_t *e)
 {
     unsigned char wire[1024];
     struct moved m = {.len = 0};
     int n = BIO_read(SSL_get_wbio(from->client), wire, sizeof(wire));
     double t0 = now();
     if (from->rec) {
-        struct tls13_reader rd = {.data = keep, .send = no_send, .arg = &m};
+        struct tls13_reader rd = {.data = keep, .send = bench_no_send, .arg = &m};
         tls13_record_read(from->rec, e, wire, (size_t)n, &rd);
         long w = tls13_record_seal(to->rec, e, m.buf, m.len, wire);
         n = (int)w;
@@ -189,6 +169,14 @@ int main(int argc, char **argv)
         SSL_CTX_set_ciphersuites(cctx, getenv("CIPHERS"));
     }
     tls13_engine_t *e = tls13_engine_new();
+    const char *only = getenv("ONLY");
+    if (only) {
+        run(sctx, cctx, strcmp(only, "records") == 0, e, count);
+        tls13_engine_free(e);
+        SSL_CTX_free(sctx);
+        SSL_CTX_free(cctx);
+        return 0;
+    }
     double *ratio = calloc((size_t)rounds, sizeof(double));
     run(sctx, cctx, 1, e, count / 10 + 1); /* warm up both */
     run(sctx, cctx, 0, e, count / 10 + 1);

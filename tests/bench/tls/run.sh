@@ -16,8 +16,9 @@ openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 -nodes -days 2 -su
     -keyout "$work/key.pem" -out "$work/cert.pem" 2>/dev/null
 top=$(cd "$here/../../.." && pwd)
 for prog in ssl_idle record_speed; do
-    cc -std=gnu11 -O2 -Wall -Wextra -Werror -I"$top/iotd" -o "$work/$prog" "$here/$prog.c" \
-        "$top/iotd/net/tls13_record.c" -lssl -lcrypto
+    cc -std=gnu11 -O2 -Wall -Wextra -Werror -I"$top/iotd" -I"$top/firmware/include" \
+        -o "$work/$prog" "$here/$prog.c" "$top/iotd/net/tls13_record.c" \
+        "$top/firmware/src/iotp_hex.c" -lssl -lcrypto
 done
 echo "$(openssl version)"
 for proto in 1.3 1.2; do

@@ -24,6 +24,7 @@
  * Prints "variant=V n=N heap_per_conn=B".
  */
 #include "net/tls13_record.h"
+#include "tls_bench.h"
 
 #include <malloc.h>
 #include <openssl/err.h>
@@ -52,14 +53,6 @@ static bool keep(void *arg, const uint8_t *data, size_t len)
     return true;
 }
 
-static int no_send(void *arg, const uint8_t *wire, size_t len)
-{
-    (void)arg;
-    (void)wire;
-    (void)len;
-    return -1;
-}
-
 /* The server's side after the handshake, as conn_tls.c's tls_offload: the SSL freed, the
  * request read and the answer written by the record layer. 0 when TLS 1.2 (nothing done). */
 static int take_over(struct pair *p, tls13_engine_t *e, const char *req, size_t len)
@@ -75,7 +68,7 @@ static int take_over(struct pair *p, tls13_engine_t *e, const char *req, size_t 
     size_t got = 0;
     SSL_write(p->client, req, (int)len);
     int n = BIO_read(SSL_get_wbio(p->client), wire, sizeof(wire));
-    struct tls13_reader rd = {.data = keep, .send = no_send, .arg = &got};
+    struct tls13_reader rd = {.data = keep, .send = bench_no_send, .arg = &got};
     if (n <= 0 || tls13_record_read(p->rec, e, wire, (size_t)n, &rd) != TLS13_MORE || got != len)
         return -1;
     long w = tls13_record_seal(p->rec, e, (const uint8_t *)req, len, wire);
@@ -91,23 +84,11 @@ static size_t heap_in_use(void)
     return m.uordblks + m.hblkhd;
 }
 
-/* Move whatever from's write BIO holds into to's read BIO. */
-static void pump(SSL *from, SSL *to)
-{
-    char buf[4096];
-    int n;
-    while ((n = BIO_read(SSL_get_wbio(from), buf, sizeof(buf))) > 0)
-        BIO_write(SSL_get_rbio(to), buf, n);
-}
-
 static SSL *new_ssl(SSL_CTX *ctx, int server)
 {
-    SSL *s = SSL_new(ctx);
-    BIO *r = BIO_new(BIO_s_mem()), *w = BIO_new(BIO_s_mem());
-    if (!s || !r || !w)
+    SSL *s = bench_mem_ssl(ctx);
+    if (!s)
         exit(1);
-    BIO_set_mem_eof_return(r, -1);
-    SSL_set_bio(s, r, w);
     if (server)
         SSL_set_accept_state(s);
     else
@@ -176,9 +157,9 @@ int main(int argc, char **argv)
             }
             for (int round = 0; round < 8 && !SSL_is_init_finished(p[i].server); round++) {
                 SSL_do_handshake(p[i].client);
-                pump(p[i].client, p[i].server);
+                bench_pump(p[i].client, p[i].server);
                 SSL_do_handshake(p[i].server);
-                pump(p[i].server, p[i].client);
+                bench_pump(p[i].server, p[i].client);
             }
             char req[96], buf[512];
             memset(req, 'L', sizeof(req));
@@ -196,14 +177,14 @@ int main(int argc, char **argv)
             tls13_record_free(p[i].rec); /* TLS 1.2: OpenSSL keeps the records */
             p[i].rec = NULL;
             SSL_write(p[i].client, req, sizeof(req));
-            pump(p[i].client, p[i].server);
+            bench_pump(p[i].client, p[i].server);
             if (SSL_read(p[i].server, buf, sizeof(buf)) != (int)sizeof(req)) {
                 fprintf(stderr, "ssl_idle: handshake or request failed\n");
                 ERR_print_errors_fp(stderr);
                 return 1;
             }
             SSL_write(p[i].server, req, sizeof(req));
-            pump(p[i].server, p[i].client);
+            bench_pump(p[i].server, p[i].client);
             SSL_read(p[i].client, buf, sizeof(buf)); /* the answer (and any tickets) */
             if (bios)
                 renew_bios(p[i].server);
