@@ -263,7 +263,7 @@ static void test_tls_coalescing_and_close_notify(void **state)
 }
 
 /* TLS 1.2 stays on OpenSSL; a TLS 1.3 record that does not authenticate is answered with
- * bad_record_mac and the connection closes. */
+ * bad_record_mac and the connection closes; a client's max_fragment_length is kept to. */
 static void test_tls12_and_bad_record(void **state)
 {
     struct tls_fixture *f = *state;
@@ -297,9 +297,32 @@ static void test_tls12_and_bad_record(void **state)
     WAIT_FOR(harness_find_closed(&f->h, "tls: bad record mac") != NULL, 3000);
     assert_non_null(harness_find_closed(&f->h, "tls: bad record mac"));
     tls_client_free(&t13);
+
+    /* A client that negotiated max_fragment_length 512 (RFC 6066) refuses longer records:
+     * a 2,000-byte echo comes back in records of 512. */
+    struct tls_client small = {.ctx = SSL_CTX_new(TLS_client_method())};
+    assert_int_equal(SSL_CTX_set_tlsext_max_fragment_length(small.ctx, TLSEXT_max_fragment_length_512), 1);
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(small.ctx), f->x509);
+    SSL_CTX_set_verify(small.ctx, SSL_VERIFY_PEER, NULL);
+    small.ssl = SSL_new(small.ctx);
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(small.ssl), "127.0.0.1");
+    small.fd = client_connect(f->h.port, 0);
+    SSL_set_fd(small.ssl, small.fd);
+    assert_int_equal(SSL_connect(small.ssl), 1);
+    uint8_t out[2000], in[2000];
+    for (size_t i = 0; i < sizeof(out); i++)
+        out[i] = (uint8_t)('a' + i % 26);
+    tls_write_all(&small, out, sizeof(out));
+    tls_read_exact(&small, in, sizeof(in));
+    assert_memory_equal(in, out, sizeof(out));
+    harness_counters(&f->h, &c);
+    assert_int_equal(c.tls13_records, 2);
+    SSL_shutdown(small.ssl);
+    tls_client_free(&small);
+
     SSL_shutdown(t12.ssl);
     tls_client_free(&t12);
-    WAIT_FOR(atomic_load(&f->h.closed) == 2, 3000);
+    WAIT_FOR(atomic_load(&f->h.closed) == 3, 3000);
     harness_stop(&f->h);
 }
 
