@@ -146,6 +146,7 @@ static void net_loop_maybe_free(net_loop_t *nl)
         pool_destroy(&nl->conn_pool);
         while (nl->nspares > 0)
             free(nl->spares[--nl->nspares].data);
+        tls13_engine_free(nl->tls13);
         free(nl);
     }
 }
@@ -690,6 +691,7 @@ void net_loop_counters(const net_loop_t *nl, struct net_loop_counters *out)
         .tls_handshakes = LOAD(tls_handshakes),
         .tls_failures = LOAD(tls_failures),
         .tls_timeouts = LOAD(tls_timeouts),
+        .tls13_records = LOAD(tls13_records),
         .moves = LOAD(moves),
     };
 #undef LOAD

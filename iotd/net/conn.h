@@ -83,6 +83,7 @@ struct net_loop_counters {
     uint64_t tls_failures;        /* TLS handshakes failed (bad protocol, old version, garbage) */
     uint64_t tls_timeouts;        /* TLS handshakes not finished in time */
     uint64_t moves;               /* connections handed to another io thread (conn_handoff_take) */
+    uint64_t tls13_records;       /* TLS 1.3 handshakes after which iotd took the records over */
 };
 void net_loop_counters(const net_loop_t *nl, struct net_loop_counters *out);
 

@@ -8,9 +8,9 @@
  * upgrade request or its LOGIN (iotd/web). Then the connection moves.
  *
  * What moves: a duplicate of the socket (the conn left behind closes its own descriptor
- * without a FIN: the socket lives on through the duplicate), the SSL object of a TLS conn
- * (its memory BIOs hold whatever was read and not yet decrypted), and the wire bytes not yet
- * written. Plaintext the old owner read and did not consume is the caller's to carry. Nothing
+ * without a FIN: the socket lives on through the duplicate), the TLS state of a TLS conn (the
+ * SSL object, whose memory BIOs hold whatever was read and not yet decrypted, or the TLS 1.3
+ * record layer, whose buffer does), and the wire bytes not yet written. Plaintext the old owner read and did not consume is the caller's to carry. Nothing
  * moves while a write is in flight: libuv owns that buffer until its callback.
  */
 #include "net/conn_internal.h"
@@ -23,6 +23,7 @@ struct conn_handoff {
     int fd;
     enum conn_transport transport;
     SSL *ssl;
+    tls13_record_t *rec;
     struct outbuf out;
     uint32_t output_limit, linger_ms;
     uint64_t bytes_in, bytes_out;
@@ -48,6 +49,7 @@ conn_handoff_t *conn_handoff_take(conn_t *c)
     *h = (conn_handoff_t){.fd = dup_fd,
                           .transport = c->info.transport,
                           .ssl = t ? t->ssl : NULL,
+                          .rec = t ? t->rec : NULL,
                           .out = c->out,
                           .output_limit = c->output_limit,
                           .linger_ms = c->linger_ms,
@@ -58,8 +60,10 @@ conn_handoff_t *conn_handoff_take(conn_t *c)
     uv_read_stop((uv_stream_t *)&c->tcp);
     stat_add(&c->nl->stats.pending_bytes, (uint64_t) - (int64_t)c->out.len);
     c->out = (struct outbuf){0};
-    if (t)
+    if (t) {
         t->ssl = NULL;
+        t->rec = NULL;
+    }
     c->moved = true;
     stat_add(&c->nl->stats.moves, 1);
     conn_abort(c, "moved to another io thread");
@@ -82,7 +86,9 @@ conn_t *conn_handoff_open(net_loop_t *nl, conn_handoff_t *h)
     }
     if (c->tls) {
         c->tls->ssl = h->ssl;
+        c->tls->rec = h->rec;
         h->ssl = NULL;
+        h->rec = NULL;
     }
     c->info.bytes_in = h->bytes_in;
     c->info.bytes_out = h->bytes_out;
@@ -102,6 +108,7 @@ void conn_handoff_drop(conn_handoff_t *h)
     if (h->fd >= 0)
         close(h->fd);
     SSL_free(h->ssl);
+    tls13_record_free(h->rec);
     free(h->out.data);
     free(h);
 }

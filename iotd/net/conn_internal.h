@@ -11,6 +11,7 @@
 #define IOTD_CONN_INTERNAL_H
 
 #include "net/conn.h"
+#include "net/tls13_record.h"
 
 #include "loop/deadlines.h"
 #include "loop/inbox.h"
@@ -101,7 +102,10 @@ struct conn_inflight {
 /* What only a TLS conn needs, apart so that the TCP conns of a device fleet do not carry it:
  * allocated by the TLS transport's start, freed by its release. */
 struct conn_tls {
-    SSL *ssl;
+    SSL *ssl; /* NULL once a TLS 1.3 connection's records are iotd's own (rec) */
+    /* TLS 1.3: the traffic secrets during the handshake, then the record layer (conn_tls.c).
+     * NULL for TLS 1.2, which stays on OpenSSL. */
+    tls13_record_t *rec;
     struct outbuf staged; /* accepted by conn_write, not yet encrypted into c->out */
     /* Placement after the handshake (conn_tls.c): the table until the connection is placed,
      * and the plaintext read meanwhile, which the owner receives first. */
@@ -168,7 +172,8 @@ static inline struct conn_tls *conn_tls_of(const struct conn *c)
  * to plain moves, so counting costs nothing on the hot path. */
 struct net_loop_stats_atomic {
     _Atomic uint64_t accepted, closed, flushes, try_writes, async_writes, bytes_in, bytes_out,
-        busy_rejects, linger_expired, tls_handshakes, tls_failures, tls_timeouts, moves;
+        busy_rejects, linger_expired, tls_handshakes, tls_failures, tls_timeouts, moves,
+        tls13_records;
     _Atomic uint64_t conns, pending_bytes;
 };
 
@@ -202,6 +207,7 @@ struct net_loop {
     struct net_loop_stats_atomic stats;
     uint8_t read_buffer[NET_READ_BUFFER]; /* shared: on_data consumes each read at once */
     uint8_t tls_plaintext[NET_TLS_PLAINTEXT_BUFFER];
+    tls13_engine_t *tls13; /* the TLS 1.3 record layer's ciphers, made at first use */
 };
 
 static inline void stat_add(_Atomic uint64_t *counter, uint64_t delta)
@@ -245,9 +251,11 @@ void conn_deadline_set(conn_t *c, unsigned ms, conn_deadline_fn fn);
 void conn_deadline_clear(conn_t *c);
 
 /* The TLS layer's parts that a WebSocket upgraded from a TLS conn uses too (conn_tls.c), on
- * conn_tls_of(c): take wire bytes (IOT_ENOMEM, the conn aborted); decrypt what they complete
- * into sink; encrypt the staged plaintext into c->out; queue close_notify; free the state. */
-int tls_feed(conn_t *c, const uint8_t *data, size_t len);
+ * conn_tls_of(c): take wire bytes and decrypt what they complete into sink; decrypt what is
+ * held already into sink; encrypt the staged plaintext into c->out; queue close_notify; free
+ * the state. */
+void tls_read_wire(conn_t *c, const uint8_t *data, size_t len,
+                   void (*sink)(conn_t *c, const uint8_t *data, size_t len));
 void tls_read_into(conn_t *c, void (*sink)(conn_t *c, const uint8_t *data, size_t len));
 int tls_encrypt_staged(conn_t *c);
 void tls_goodbye(conn_t *c);

@@ -229,8 +229,8 @@ static void ws_on_read(conn_t *c, const uint8_t *data, size_t len)
         return;
     if (!c->ws->tls)
         ws_on_plaintext(c, data, len);
-    else if (tls_feed(c, data, len) == 0)
-        tls_read_into(c, ws_on_plaintext);
+    else
+        tls_read_wire(c, data, len, ws_on_plaintext);
 }
 
 static int ws_write(conn_t *c, const void *data, size_t len)

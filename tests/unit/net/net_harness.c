@@ -273,6 +273,7 @@ void harness_counters(struct harness *h, struct net_loop_counters *sum)
         sum->tls_failures += c.tls_failures;
         sum->tls_timeouts += c.tls_timeouts;
         sum->moves += c.moves;
+        sum->tls13_records += c.tls13_records;
     }
 }
 

@@ -205,6 +205,17 @@ static void test_tls_echo(void **state)
     harness_counters(&f->h, &c);
     assert_int_equal(c.tls_handshakes, 20);
     assert_int_equal(c.tls_failures, 0);
+    /* Every one of them is TLS 1.3: their records are iotd's own after the handshake. */
+    assert_int_equal(c.tls13_records, 20);
+
+    /* KeyUpdate from the client, asking for ours: the echo comes back under new keys. */
+    assert_int_equal(SSL_key_update(clients[1].ssl, SSL_KEY_UPDATE_REQUESTED), 1);
+    tls_write_all(&clients[1], "updated", 7);
+    tls_read_exact(&clients[1], back, 7);
+    assert_memory_equal(back, "updated", 7);
+    tls_write_all(&clients[1], "and again", 9);
+    tls_read_exact(&clients[1], back, 9);
+    assert_memory_equal(back, "and again", 9);
 
     for (int i = 0; i < 20; i++) {
         SSL_shutdown(clients[i].ssl);
@@ -225,7 +236,6 @@ static void test_tls_coalescing_and_close_notify(void **state)
     start(f, 0);
     assert_int_equal(tls_connect(&t, f->h.port, f->x509, 0), 1);
     WAIT_FOR(harness_accepted(&f->h) == 1, 5000);
-    /* A TLS 1.3 server sends session tickets after the handshake; let them go first. */
     tls_write_all(&t, "ping", 4);
     tls_read_exact(&t, buf, 4);
     harness_sleep_ms(50);
@@ -249,6 +259,70 @@ static void test_tls_coalescing_and_close_notify(void **state)
     tls_client_free(&t);
     WAIT_FOR(atomic_load(&f->h.closed) == 1, 3000);
     assert_non_null(harness_find_closed(&f->h, "closed by owner"));
+    harness_stop(&f->h);
+}
+
+/* TLS 1.2 stays on OpenSSL; a TLS 1.3 record that does not authenticate is answered with
+ * bad_record_mac and the connection closes; a client's max_fragment_length is kept to. */
+static void test_tls12_and_bad_record(void **state)
+{
+    struct tls_fixture *f = *state;
+    struct tls_client t12, t13;
+    struct net_loop_counters c;
+    char buf[16];
+    start(f, 0);
+    assert_int_equal(tls_connect(&t12, f->h.port, f->x509, TLS1_2_VERSION), 1);
+    assert_int_equal(SSL_version(t12.ssl), TLS1_2_VERSION);
+    tls_write_all(&t12, "twelve", 6);
+    tls_read_exact(&t12, buf, 6);
+    assert_memory_equal(buf, "twelve", 6);
+    harness_counters(&f->h, &c);
+    assert_int_equal(c.tls13_records, 0);
+
+    assert_int_equal(tls_connect(&t13, f->h.port, f->x509, 0), 1);
+    tls_write_all(&t13, "thirteen", 8);
+    tls_read_exact(&t13, buf, 8);
+    harness_counters(&f->h, &c);
+    assert_int_equal(c.tls13_records, 1);
+    /* An application_data record of garbage, written past OpenSSL on the socket. */
+    uint8_t garbage[5 + 40] = {23, 3, 3, 0, 40};
+    memset(garbage + 5, 0x5a, 40);
+    assert_int_equal(client_send(t13.fd, garbage, sizeof(garbage)), 0);
+    size_t got;
+    assert_int_equal(SSL_read_ex(t13.ssl, buf, sizeof(buf), &got), 0);
+    assert_int_equal(SSL_get_error(t13.ssl, 0), SSL_ERROR_SSL);
+    char reason[128] = "";
+    ERR_error_string_n(ERR_peek_last_error(), reason, sizeof(reason));
+    assert_non_null(strstr(reason, "bad record mac"));
+    WAIT_FOR(harness_find_closed(&f->h, "tls: bad record mac") != NULL, 3000);
+    assert_non_null(harness_find_closed(&f->h, "tls: bad record mac"));
+    tls_client_free(&t13);
+
+    /* A client that negotiated max_fragment_length 512 (RFC 6066) refuses longer records:
+     * a 2,000-byte echo comes back in records of 512. */
+    struct tls_client small = {.ctx = SSL_CTX_new(TLS_client_method())};
+    assert_int_equal(SSL_CTX_set_tlsext_max_fragment_length(small.ctx, TLSEXT_max_fragment_length_512), 1);
+    X509_STORE_add_cert(SSL_CTX_get_cert_store(small.ctx), f->x509);
+    SSL_CTX_set_verify(small.ctx, SSL_VERIFY_PEER, NULL);
+    small.ssl = SSL_new(small.ctx);
+    X509_VERIFY_PARAM_set1_ip_asc(SSL_get0_param(small.ssl), "127.0.0.1");
+    small.fd = client_connect(f->h.port, 0);
+    SSL_set_fd(small.ssl, small.fd);
+    assert_int_equal(SSL_connect(small.ssl), 1);
+    uint8_t out[2000], in[2000];
+    for (size_t i = 0; i < sizeof(out); i++)
+        out[i] = (uint8_t)('a' + i % 26);
+    tls_write_all(&small, out, sizeof(out));
+    tls_read_exact(&small, in, sizeof(in));
+    assert_memory_equal(in, out, sizeof(out));
+    harness_counters(&f->h, &c);
+    assert_int_equal(c.tls13_records, 2);
+    SSL_shutdown(small.ssl);
+    tls_client_free(&small);
+
+    SSL_shutdown(t12.ssl);
+    tls_client_free(&t12);
+    WAIT_FOR(atomic_load(&f->h.closed) == 3, 3000);
     harness_stop(&f->h);
 }
 
@@ -463,6 +537,7 @@ int main(void)
         cmocka_unit_test_setup_teardown(test_tls_echo, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_coalescing_and_close_notify, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls11_refused, setup, teardown),
+        cmocka_unit_test_setup_teardown(test_tls12_and_bad_record, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_garbage_and_silence_dropped, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_reload, setup, teardown),
         cmocka_unit_test_setup_teardown(test_tls_placement, setup, teardown),
