@@ -10,8 +10,9 @@
  * What moves: a duplicate of the socket (the conn left behind closes its own descriptor
  * without a FIN: the socket lives on through the duplicate), the TLS state of a TLS conn (the
  * SSL object, whose memory BIOs hold whatever was read and not yet decrypted, or the TLS 1.3
- * record layer, whose buffer does), and the wire bytes not yet written. Plaintext the old owner read and did not consume is the caller's to carry. Nothing
- * moves while a write is in flight: libuv owns that buffer until its callback.
+ * record layer, whose buffer does), and the wire bytes not yet written. Plaintext the old owner
+ * read and did not consume is the caller's to carry. Nothing moves while a write is in flight:
+ * libuv owns that buffer until its callback.
  */
 #include "net/conn_internal.h"
 

@@ -170,10 +170,10 @@ static bool tls_offload(conn_t *c)
     /* A client that negotiated max_fragment_length (RFC 6066, small devices do) gets records
      * no longer than it asked for: modes 1..4 are 512..4096 bytes. */
     uint8_t mfl = SSL_SESSION_get_max_fragment_length(SSL_get_session(ssl));
-    unsigned max_fragment = mfl >= TLSEXT_max_fragment_length_512 &&
-                                    mfl <= TLSEXT_max_fragment_length_4096
-                                ? 256u << mfl
-                                : 0;
+    unsigned max_fragment =
+        mfl >= TLSEXT_max_fragment_length_512 && mfl <= TLSEXT_max_fragment_length_4096
+            ? 256u << mfl
+            : 0;
     if (tls13_record_start(t->rec, SSL_CIPHER_get_protocol_id(cipher), max_fragment) != 0)
         goto out;
     /* The client's first application records, if it sent any with its Finished. */
@@ -306,7 +306,7 @@ static int tls_start(conn_t *c, struct conn_params *p)
     rbio = wbio = NULL;
     SSL_set_accept_state(c->tls->ssl);
     SSL_set_app_data(c->tls->ssl, c->tls); /* for tls_keylog */
-    c->tls->placer = p->placer; /* the params' reference, now the conn's */
+    c->tls->placer = p->placer;            /* the params' reference, now the conn's */
     p->placer = NULL;
     unsigned ms = p->handshake_timeout_ms ? p->handshake_timeout_ms : NET_DEFAULT_HANDSHAKE_TIMEOUT;
     conn_deadline_set(c, ms, on_handshake_timeout);

@@ -78,7 +78,7 @@ static const struct suite *suite_find(uint16_t id)
 /* A cipher context and the key it holds, so that a record under the same key only sets the
  * nonce. */
 struct keyed_ctx {
-    EVP_CIPHER_CTX *ctx; /* made at first use */
+    EVP_CIPHER_CTX *ctx;       /* made at first use */
     const struct suite *suite; /* NULL: holds no key we know */
     uint8_t key[TLS13_MAX_KEY];
 };
@@ -265,9 +265,9 @@ int tls13_record_start(tls13_record_t *r, uint16_t suite, unsigned max_fragment)
     if (!s || r->have != 3)
         return TLS13_EINTERNAL;
     r->suite = suite;
-    r->max_fragment = (uint16_t)(max_fragment == 0 || max_fragment > TLS13_MAX_PLAINTEXT
-                                     ? TLS13_MAX_PLAINTEXT
-                                     : max_fragment);
+    r->max_fragment =
+        (uint16_t)(max_fragment == 0 || max_fragment > TLS13_MAX_PLAINTEXT ? TLS13_MAX_PLAINTEXT
+                                                                           : max_fragment);
     r->read_closed = r->write_closed = false;
     if (direction_derive(s, &r->read) != 0 || direction_derive(s, &r->write) != 0) {
         r->suite = 0;
@@ -343,8 +343,8 @@ static void make_nonce(const struct tls13_direction *d, uint8_t nonce[TLS13_IV_L
 /* A context of slots (e->seal or e->open) ready for a record of s under key with this nonce:
  * the full init only when its slot holds another key. NULL on failure. */
 static EVP_CIPHER_CTX *keyed_begin(tls13_engine_t *e, struct keyed_ctx *slots,
-                                   const struct suite *s, const uint8_t *key,
-                                   const uint8_t *nonce, int enc)
+                                   const struct suite *s, const uint8_t *key, const uint8_t *nonce,
+                                   int enc)
 {
     EVP_CIPHER *cipher = e->cipher[s - suites];
     struct keyed_ctx *k = &slots[(key[0] | key[1] << 8) % KEY_SLOTS];
@@ -387,8 +387,7 @@ static int seal_one(tls13_engine_t *e, const struct suite *s, struct tls13_direc
     uint8_t *body = out + TLS13_HEADER_LEN;
     /* The inner plaintext is content || type, with no padding: two updates, no copy. */
     EVP_CIPHER_CTX *ctx = keyed_begin(e, e->seal, s, d->key, nonce, 1);
-    if (!ctx ||
-        EVP_EncryptUpdate(ctx, NULL, &len1, out, TLS13_HEADER_LEN) != 1 ||
+    if (!ctx || EVP_EncryptUpdate(ctx, NULL, &len1, out, TLS13_HEADER_LEN) != 1 ||
         (n > 0 && EVP_EncryptUpdate(ctx, body, &len1, content, (int)n) != 1) ||
         EVP_EncryptUpdate(ctx, body + (n > 0 ? len1 : 0), &len2, &type, 1) != 1 ||
         EVP_EncryptFinal_ex(ctx, body + (n > 0 ? len1 : 0) + len2, &len3) != 1 ||

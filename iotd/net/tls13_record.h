@@ -47,19 +47,19 @@
  * the send callback) when RFC 8446 names one; either way the connection must be closed, and
  * nothing more is read (nor sealed, after a fatal alert) on this record layer. */
 enum tls13_status {
-    TLS13_MORE = 0,        /* every byte used: waiting for the rest of a record */
-    TLS13_STOPPED = 1,     /* the data callback said stop: unread bytes are kept */
-    TLS13_PEER_CLOSED = 2, /* close_notify: clean end (what follows it is ignored) */
-    TLS13_EBAD_MAC = -1,   /* a record did not authenticate: bad_record_mac */
-    TLS13_EOVERFLOW = -2,  /* a record over the limits: record_overflow */
+    TLS13_MORE = 0,         /* every byte used: waiting for the rest of a record */
+    TLS13_STOPPED = 1,      /* the data callback said stop: unread bytes are kept */
+    TLS13_PEER_CLOSED = 2,  /* close_notify: clean end (what follows it is ignored) */
+    TLS13_EBAD_MAC = -1,    /* a record did not authenticate: bad_record_mac */
+    TLS13_EOVERFLOW = -2,   /* a record over the limits: record_overflow */
     TLS13_EUNEXPECTED = -3, /* a record or message not allowed now: unexpected_message */
-    TLS13_EDECODE = -4,    /* a malformed alert or KeyUpdate: decode_error */
-    TLS13_EPARAM = -5,     /* a KeyUpdate with an unknown request: illegal_parameter */
+    TLS13_EDECODE = -4,     /* a malformed alert or KeyUpdate: decode_error */
+    TLS13_EPARAM = -5,      /* a KeyUpdate with an unknown request: illegal_parameter */
     TLS13_EPEER_ALERT = -6, /* the peer sent an error alert */
-    TLS13_EINTERNAL = -7,  /* the cipher or KDF failed, or out of memory: internal_error */
-    TLS13_ESEND = -8,      /* the send callback failed (the caller's output bound) */
-    TLS13_ESEQUENCE = -9,  /* the peer's sequence number would wrap */
-    TLS13_EFAILED = -10,   /* this record layer already failed or closed */
+    TLS13_EINTERNAL = -7,   /* the cipher or KDF failed, or out of memory: internal_error */
+    TLS13_ESEND = -8,       /* the send callback failed (the caller's output bound) */
+    TLS13_ESEQUENCE = -9,   /* the peer's sequence number would wrap */
+    TLS13_EFAILED = -10,    /* this record layer already failed or closed */
 };
 /* A sentence for a status, for logs ("bad record mac"). */
 const char *tls13_strerror(int status);

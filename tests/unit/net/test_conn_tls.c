@@ -301,7 +301,8 @@ static void test_tls12_and_bad_record(void **state)
     /* A client that negotiated max_fragment_length 512 (RFC 6066) refuses longer records:
      * a 2,000-byte echo comes back in records of 512. */
     struct tls_client small = {.ctx = SSL_CTX_new(TLS_client_method())};
-    assert_int_equal(SSL_CTX_set_tlsext_max_fragment_length(small.ctx, TLSEXT_max_fragment_length_512), 1);
+    assert_int_equal(
+        SSL_CTX_set_tlsext_max_fragment_length(small.ctx, TLSEXT_max_fragment_length_512), 1);
     X509_STORE_add_cert(SSL_CTX_get_cert_store(small.ctx), f->x509);
     SSL_CTX_set_verify(small.ctx, SSL_VERIFY_PEER, NULL);
     small.ssl = SSL_new(small.ctx);

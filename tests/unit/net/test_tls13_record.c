@@ -45,12 +45,12 @@ static size_t unhex(const char *hex, uint8_t *out)
 }
 
 /* RFC 8448 section 3. */
-#define C_AP "9e40646ce79a7f9dc05af8889bce6552875afa0b06df0087f792ebb7c17504a5"
-#define S_AP "a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643"
+#define C_AP  "9e40646ce79a7f9dc05af8889bce6552875afa0b06df0087f792ebb7c17504a5"
+#define S_AP  "a11af9f05531f856ad47116b45a950328204b4f44bfb6b3a4b4f1f3fcb631643"
 #define C_KEY "17422dda596ed5d9acd890e3c63f5051"
-#define C_IV "5b78923dee08579033e523d9"
+#define C_IV  "5b78923dee08579033e523d9"
 #define S_KEY "9f02283b6c9c07efc26bb9f2ac92e356"
-#define S_IV "cf782b88dd83549aadf1e984"
+#define S_IV  "cf782b88dd83549aadf1e984"
 #define C_APP_RECORD                                                                               \
     "17 03 03 00 43 a2 3f 70 54 b6 2c 94 d0 af fa fe 82 28 ba 55 cb ef ac ea 42 f9 14 aa 66 bc "   \
     "ab 3f 2b 98 19 a8 a5 b4 6b 39 5b d5 4a 9a 20 44 1e 2b 62 97 4e 1f 5a 62 92 a2 97 70 14 bd "   \
@@ -252,8 +252,7 @@ static size_t raw_record(const struct tls13_direction *d, uint8_t outer, const u
 }
 
 /* Read wire on a fresh RFC 8448 layer; the status, and (for an error) the alert it sent. */
-static int read_fresh(tls13_engine_t *e, const uint8_t *wire, size_t n, struct seen *s,
-                      int *alert)
+static int read_fresh(tls13_engine_t *e, const uint8_t *wire, size_t n, struct seen *s, int *alert)
 {
     tls13_record_t *r = rfc_record(false), *m = rfc_record(true);
     struct tls13_reader rd = reader_of(s);
@@ -737,10 +736,10 @@ static void test_max_fragment(void **state)
 int main(void)
 {
     const struct CMUnitTest tests[] = {
-        cmocka_unit_test(test_rfc8448_keys),         cmocka_unit_test(test_rfc8448_records),
-        cmocka_unit_test(test_refusals),             cmocka_unit_test(test_key_update_and_stop),
-        cmocka_unit_test(test_openssl_aes128),       cmocka_unit_test(test_openssl_aes256),
-        cmocka_unit_test(test_openssl_chacha),       cmocka_unit_test(test_max_fragment),
+        cmocka_unit_test(test_rfc8448_keys),   cmocka_unit_test(test_rfc8448_records),
+        cmocka_unit_test(test_refusals),       cmocka_unit_test(test_key_update_and_stop),
+        cmocka_unit_test(test_openssl_aes128), cmocka_unit_test(test_openssl_aes256),
+        cmocka_unit_test(test_openssl_chacha), cmocka_unit_test(test_max_fragment),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
