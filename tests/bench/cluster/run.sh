@@ -103,6 +103,26 @@ for r in $(seq 1 "$RUNS"); do
     done
 done
 
+# How many requests crossed per NATS message (iotd-cluster(7): they go in batches), over the
+# whole run: what node a sent to b against the messages a published, and the answers b sent
+# back against b's. The messages include the heartbeats (2 a second per node).
+for n in a b; do
+    on "$n" --json status
+    msgs=0 # the node's connection may be on any of the servers (the client shuffles them)
+    for m in $C_NODES; do
+        k=$(c_in "$m" curl -s --max-time 2 "http://${C_IP[$m]}:8222/connz" |
+            python3 -c 'import json,sys; print(sum(c["in_msgs"] for c in json.load(sys.stdin)["connections"] if c.get("name") == "iotd-'"$n"'"))')
+        msgs=$((msgs + ${k:-0}))
+    done
+    printf '%s\n' "$OUT" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)["cluster"]["traffic"]
+n, msgs = sys.argv[1], int(sys.argv[2])
+crossed, what = (t["requests_out"], "requests sent") if n == "a" else (t["requests_in"], "requests answered")
+print(f"node {n}: {crossed} {what} in {msgs} NATS messages, {crossed / max(msgs, 1):.1f} per message")
+' "$n" "$msgs" | tee -a "$C_DIR/batches.txt"
+done
+
 python3 - "$results" <<'PY'
 import statistics, sys
 runs = {}
