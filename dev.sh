@@ -227,7 +227,7 @@ test_suite() {
     cmake -S "$top" -B "$top/build-fuzz" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang >/dev/null
     cmake --build "$top/build-fuzz" -j"$(nproc)" \
         --target fuzz_frame fuzz_http fuzz_handshake fuzz_device fuzz_ctl_request fuzz_config \
-        fuzz_argspec fuzz_ws_json fuzz_tls13_record
+        fuzz_argspec fuzz_ws_json fuzz_tls13_record fuzz_cluster_wire
     run_ctest "$top/build-fuzz" -L fuzz -j"$(nproc)"
 }
 

@@ -20,6 +20,7 @@
 #include "iot_error.h"
 #include "iot_grow.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -68,6 +69,17 @@ bool cluster_publish(cluster_t *c, const char *subject, const char *reply, cJSON
     natsStatus s = reply ? natsConnection_PublishRequestString(nc, subject, reply, text)
                          : natsConnection_PublishString(nc, subject, text);
     free(text);
+    if (s != NATS_OK)
+        log_debug("cluster: publish on %s: %s", subject, natsStatus_GetText(s));
+    return s == NATS_OK;
+}
+
+bool cluster_publish_bytes(cluster_t *c, const char *subject, const void *data, size_t len)
+{
+    natsConnection *nc = atomic_load(&c->link);
+    if (!nc || len > INT_MAX)
+        return false;
+    natsStatus s = natsConnection_Publish(nc, subject, data, (int)len);
     if (s != NATS_OK)
         log_debug("cluster: publish on %s: %s", subject, natsStatus_GetText(s));
     return s == NATS_OK;
@@ -217,31 +229,65 @@ static const struct {
         {"iotd.events", cluster_on_events},
 },
   node_handlers[] = {
-      {"relay", cluster_on_relay_request},
-      {"answer", cluster_on_relay_answer},
       {"ack", cluster_on_registry_ack},
       {"lease", cluster_on_lease},
 };
 
+/* The relay's batches (binary, cluster_wire.h), by the last token of ours. */
+static const struct {
+    const char *subject;
+    void (*handle)(cluster_t *c, struct cluster_wire_reader *rd);
+} batch_handlers[] = {
+    {"relays", cluster_on_relay_requests},
+    {"answers", cluster_on_relay_answers},
+};
+
+/* Any message names its node. Our own never come back (no echo): one in our name is another
+ * node configured with it, whose messages are not ours to take. */
+static bool from_another_node(cluster_t *c, const char *from)
+{
+    if (from && strcmp(from, c->node) != 0)
+        return true;
+    if (from && !c->warned_name)
+        log_error("cluster: another node is also named %s: its messages are ignored; give "
+                  "each node its own [cluster] node",
+                  c->node);
+    c->warned_name |= from != NULL;
+    return false;
+}
+
+/* A batch of the relay's on subject (whose last token is last): true if it was one. */
+static bool dispatch_batch(cluster_t *c, natsMsg *m, const char *subject, const char *last)
+{
+    for (size_t i = 0; last && i < sizeof(batch_handlers) / sizeof(batch_handlers[0]); i++) {
+        if (strcmp(last + 1, batch_handlers[i].subject) != 0)
+            continue;
+        struct cluster_wire_reader rd;
+        if (cluster_wire_open(&rd, natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m)) != 0)
+            log_debug("cluster: a message on %s is not a batch", subject);
+        else if (from_another_node(c, rd.node))
+            batch_handlers[i].handle(c, &rd);
+        return true;
+    }
+    return false;
+}
+
 static void dispatch(cluster_t *c, natsMsg *m)
 {
     const char *subject = natsMsg_GetSubject(m);
-    cJSON *body = cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
+    const char *last = strrchr(subject, '.');
+    cJSON *body = NULL;
+    if (dispatch_batch(c, m, subject, last))
+        goto out;
+    body = cJSON_ParseWithLength(natsMsg_GetData(m), (size_t)natsMsg_GetDataLength(m));
     if (!cJSON_IsObject(body)) {
         log_debug("cluster: a message on %s is not a JSON object", subject);
         goto out;
     }
-    /* Any message names its node: a sign of life as good as a heartbeat. Our own never come
-     * back (no echo): one in our name is another node configured with it. */
+    /* Any message names its node: a sign of life as good as a heartbeat. */
     const char *from = cJSON_GetStringValue(cJSON_GetObjectItemCaseSensitive(body, "node"));
-    if (!from || strcmp(from, c->node) == 0) {
-        if (from && !c->warned_name)
-            log_error("cluster: another node is also named %s: its messages are ignored; give "
-                      "each node its own [cluster] node",
-                      c->node);
-        c->warned_name |= from != NULL;
+    if (!from_another_node(c, from))
         goto out;
-    }
     for (size_t i = 0; i < sizeof(broadcast_handlers) / sizeof(broadcast_handlers[0]); i++)
         if (strcmp(subject, broadcast_handlers[i].subject) == 0) {
             if (i != 0)
@@ -249,7 +295,6 @@ static void dispatch(cluster_t *c, natsMsg *m)
             broadcast_handlers[i].handle(c, body);
             goto out;
         }
-    const char *last = strrchr(subject, '.');
     for (size_t i = 0; last && i < sizeof(node_handlers) / sizeof(node_handlers[0]); i++)
         if (strcmp(last + 1, node_handlers[i].subject) == 0) {
             node_handlers[i].handle(c, body);
@@ -407,6 +452,7 @@ int cluster_start(cluster_t *c, const struct cluster_deps *deps, char *err, size
         return IOT_EIO;
     }
     cluster_lease_start(c);
+    cluster_relay_start(c);
     uv_timer_init(c->deps.loop, &c->heartbeat);
     uv_timer_init(c->deps.loop, &c->deadline);
     c->heartbeat.data = c->deadline.data = c;
@@ -476,6 +522,7 @@ void cluster_stop(cluster_t *c)
     for (size_t i = 0; i < sizeof(c->subs) / sizeof(c->subs[0]); i++)
         if (c->subs[i])
             natsSubscription_Unsubscribe(c->subs[i]);
+    cluster_relay_stop(c);
     if (c->nc) {
         heartbeat_send(c, true);
         atomic_store(&c->link, NULL);
@@ -486,7 +533,6 @@ void cluster_stop(cluster_t *c)
     cluster_alarms_stop(c);
     if (c->started)
         cluster_lease_stop(c);
-    cluster_relay_stop(c);
     cluster_sync_expire(c, true);
     if (c->started) {
         uv_close((uv_handle_t *)&c->heartbeat, NULL);
@@ -502,6 +548,7 @@ void cluster_free(cluster_t *c)
         natsSubscription_Destroy(c->subs[i]);
     natsConnection_Destroy(c->nc);
     nats_CloseAndWait(2000);
+    cluster_relay_free(c);
     free(c->peers);
     free(c);
 }

@@ -6,8 +6,9 @@
  * the live nodes (a node silent for node_timeout_ms is dead: its devices are dropped from
  * presence), publishes its devices' claims and releases so that presence is cluster-wide,
  * carries requests to devices online on other nodes and their answers back (relay_deliver's
- * remote path), tells the other nodes of a registry change and waits for them to have reloaded
- * it, streams its devices' durable events to the other nodes' subscribers, and counts leases
+ * remote path; in batches, one NATS message per node and turn of the main loop), tells the
+ * other nodes of a registry change and waits for them to have reloaded it, streams its
+ * devices' durable events to the other nodes' subscribers, and counts leases
  * across the nodes (the device's node counts every node's holders and sends the commands; the
  * hub's hub_cluster_port is set by cluster_start).
  *

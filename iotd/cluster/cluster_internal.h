@@ -4,16 +4,20 @@
  *   cluster.c           lifecycle, the NATS link, message dispatch, heartbeats, the node table
  *   cluster_presence.c  this node's claims and releases out, the other nodes' in
  *   cluster_relay.c     requests to devices on other nodes, and requests from other nodes
+ *   cluster_wire.c      their batches as they cross (cluster_wire.h)
+ *   cluster_ids.c       the requests sent, by id (cluster_ids.h)
  *   cluster_sync.c      registry change notifications and their acknowledgements; events
  *   cluster_lease.c     leases held at the device's node, and the other nodes' held here
  *
- * Subjects (all JSON bodies):
+ * Subjects (JSON bodies, but the relay's batches, cluster_wire.h):
  *   iotd.hb                 heartbeats {node, boot, devices}
  *   iotd.presence           {op: claim|release, node, boot, devices: [{id, serial, ...}]}
  *   iotd.registry           a change {node, seq, ends, tenant, reason}
  *   iotd.events             durable events {node, events: [...]}
- *   iotd.n.NODE.relay       a request for a device on NODE {id, from, tenant, device, ...}
- *   iotd.n.NODE.answer      its answer, back to the sender NODE {id, outcome, why, args}
+ *   iotd.n.NODE.relays      requests for devices on NODE (a batch: id, from, tenant, device,
+ *                           type, timeout_ms, args each)
+ *   iotd.n.NODE.answers     their answers, back to the sender NODE (a batch: id, outcome,
+ *                           why, args each)
  *   iotd.n.NODE.ack         a registry change reloaded {node, seq}
  *   iotd.n.NODE.lease       hold (renew) or release a lease at NODE {node, tenant, device,
  *                           event, hold}
@@ -22,6 +26,8 @@
 #define IOTD_CLUSTER_INTERNAL_H
 
 #include "cluster/cluster.h"
+#include "cluster/cluster_ids.h"
+#include "cluster/cluster_wire.h"
 #include "loop/deadlines.h"
 
 #include <nats/nats.h>
@@ -37,6 +43,8 @@ struct cluster_peer {
     uint64_t devices; /* online there, per its last heartbeat */
     uint64_t last_ms; /* loop time of its last message */
     bool live;
+    /* What goes to it at the end of this turn of the main loop (cluster_relay.c). */
+    struct cluster_wire requests, answers;
 };
 
 /* What crossed to and from the other nodes, counted on the main loop (iotctl status). */
@@ -80,7 +88,11 @@ struct cluster {
     size_t npeers, cap_peers;
     /* Requests sent to other nodes, by deadline (struct relay_request's deadline node). */
     struct deadline_list requests_out;
+    struct cluster_ids requests_by_id; /* the same requests, by their relay_id */
     uint32_t next_request_id;
+    uv_check_t flush;     /* sends the peers' batches at the end of a loop turn... */
+    uv_idle_t flush_idle; /* ...and keeps the loop from sleeping until then */
+    bool flush_armed;
     struct cluster_traffic traffic; /* the main loop's, for status */
     uint64_t alarm_sub;             /* our subscription to this node's alarm and presence items */
     bool injecting; /* handing another node's items to the hub: not ours to send on */
@@ -94,6 +106,8 @@ struct cluster {
 /* Publish body (a JSON object, consumed) on subject, with reply (NULL: none). Any thread.
  * false if it could not be queued (logged at debug: the link is down, and reconnecting). */
 bool cluster_publish(cluster_t *c, const char *subject, const char *reply, cJSON *body);
+/* Publish len bytes of data on subject, no reply. Any thread. false as cluster_publish. */
+bool cluster_publish_bytes(cluster_t *c, const char *subject, const void *data, size_t len);
 /* The peer named name, made live (and added) now: a message from it is a sign of life. NULL
  * if out of memory or the node table is full. */
 struct cluster_peer *cluster_peer_seen(cluster_t *c, const char *name);
@@ -112,11 +126,19 @@ void cluster_on_presence(cluster_t *c, const cJSON *body);
 
 /* ---- cluster_relay.c ---- */
 
-void cluster_on_relay_request(cluster_t *c, const cJSON *body);
-void cluster_on_relay_answer(cluster_t *c, const cJSON *body);
-/* Fail every request waiting at node id (0: at every node) with offline. */
+/* A batch of requests from another node (run here), of answers to ours. */
+void cluster_on_relay_requests(cluster_t *c, struct cluster_wire_reader *rd);
+void cluster_on_relay_answers(cluster_t *c, struct cluster_wire_reader *rd);
+/* Fail every request waiting at node id (0: at every node) with offline; those not sent yet
+ * are not sent. */
 void cluster_relay_node_gone(cluster_t *c, uint16_t id);
+/* Set up the batches' flush (cluster_start). */
+void cluster_relay_start(cluster_t *c);
+/* Stopping, while the link is still up: fail the requests waiting at other nodes, send the
+ * answers not sent yet, close the flush's handles. */
 void cluster_relay_stop(cluster_t *c);
+/* Free the batches and the table of ids (cluster_free). */
+void cluster_relay_free(cluster_t *c);
 
 /* ---- cluster_lease.c ---- */
 

@@ -424,6 +424,29 @@ def main():
             seen.add(f[3])
         writer.join()
         print(f"ok: {n} answers, {expect}")
+    elif scenario == "flood-echo":  # USER PASSWORD DEVICE N: N echo requests pipelined
+        # Request i carries "m<i>": every answer comes once, ok, with its own request's text
+        # (an answer matched to the wrong request shows), within 60 s of the one before.
+        import threading
+        user, password, dev, n = args[0], args[1], args[2], int(args[3])
+        c = conn()
+        result, details = login(c, user, password)
+        if result != "ok":
+            fail(f"login: {result} {details}")
+        data = b"".join(frame(user, dev, "echo", i, f"m{i}") for i in range(1, n + 1))
+        writer = threading.Thread(target=c.send, args=(data,), daemon=True)
+        writer.start()
+        seen = set()
+        while len(seen) < n:
+            f = c.recv_frame(timeout=60)
+            if f is None or f[3] in seen:
+                fail(f"after {len(seen)} answers: {f}")
+            check_answer(f, user, dev, f[3], "ok")
+            if list(f[4]) != [f"m{f[3]}"]:
+                fail(f"request {f[3]} answered with {f[4]}")
+            seen.add(f[3])
+        writer.join()
+        print(f"ok: {n} answers, each its own")
     elif scenario == "no-read":  # USER PASSWORD DEVICE TYPE N SECONDS: ask, never read the answers
         # The answers come through a small receive buffer, so that they pile up in iotd, not in
         # the kernel. With N = 0: a logged-in session that stays SECONDS.

@@ -14,8 +14,9 @@ command -v nats-server >/dev/null || { echo "skip: no nats-server"; exit 77; }
 client="python3 $(dirname "$0")/devclient.py"
 
 nats_port=$(t_free_port)
+nats_mon=$(t_free_port) # its monitoring port: what each node published
 start_nats() {
-    nats-server -a 127.0.0.1 -p "$nats_port" >>"$T_DIR/nats.log" 2>&1 &
+    nats-server -a 127.0.0.1 -p "$nats_port" -m "$nats_mon" >>"$T_DIR/nats.log" 2>&1 &
     nats_pid=$!
     T_EXTRA_PIDS+=("$nats_pid")
     for _ in $(seq 1 100); do
@@ -62,6 +63,7 @@ log_level = debug
 [devices]
 listen = 127.0.0.1:0
 ping_s = 5
+max_in_flight = 1000
 [database]
 url = unix:$T_STATE/mariadb/run/mysqld.sock/iotd
 $(cluster_section "$1")
@@ -211,6 +213,53 @@ on a --json status
 on b --json status
 [ "$(json_get 'j["cluster"]["traffic"]["requests_in"] >= 6 and j["cluster"]["traffic"]["changes_in"] >= 10')" = True ] ||
     fail "b's traffic: $OUT"
+
+# --- many requests in flight across nodes at once (batched, iotd-cluster(7)): echo and the
+# device's ERROR from a to dev1 on b, requests the device never answers from c (b times them
+# out), requests to dev2 (offline everywhere), all pipelined together. Every outcome right,
+# none lost, each answer its own request's, the device seeing the echoes in the order sent,
+# each audited once, and fewer NATS messages from a than requests it sent.
+nats_in_msgs() { # NODE: messages NODE's connection has published, as nats-server counts them
+    python3 - "$nats_mon" "iotd-$1" <<'PY'
+import json, sys, urllib.request
+j = json.load(urllib.request.urlopen(f"http://127.0.0.1:{sys.argv[1]}/connz", timeout=5))
+print(sum(c["in_msgs"] for c in j["connections"] if c.get("name") == sys.argv[2]))
+PY
+}
+audit_count() { # MESSAGE OUTCOME: dev1's audited MESSAGEs with OUTCOME
+    expect_on 0 a --json audit --device dev1 --limit 10000
+    json_get "sum(1 for r in j['audit'] if r['message'] == '$1' and r['outcome'] == '$2')"
+}
+N_ECHO=300 N_FAIL=100 N_NEVER=40 N_OFF=50
+echo_before=$(audit_count echo ok)
+fail_before=$(audit_count fail_op error)
+msgs_before=$(nats_in_msgs a)
+$client "$addr_a" flood-echo alice@acme alice-password dev1 $N_ECHO >"$T_DIR/flood-echo.log" 2>&1 &
+f_echo=$!
+$client "$addr_a" flood alice@acme alice-password dev1 fail_op $N_FAIL device >"$T_DIR/flood-fail.log" 2>&1 &
+f_fail=$!
+$client "$addr_c" flood alice@acme alice-password dev1 never_op $N_NEVER timeout >"$T_DIR/flood-never.log" 2>&1 &
+f_never=$!
+$client "$addr_a" flood alice@acme alice-password dev2 never_op $N_OFF offline >"$T_DIR/flood-off.log" 2>&1 &
+f_off=$!
+for f in echo fail never off; do
+    pid_var=f_$f
+    wait "${!pid_var}" || fail "the $f flood: $(cat "$T_DIR/flood-$f.log")"
+done
+msgs=$(($(nats_in_msgs a) - msgs_before))
+echo "node a published $msgs NATS messages for $((N_ECHO + N_FAIL)) requests to b (and its heartbeats)"
+[ "$msgs" -le $(((N_ECHO + N_FAIL) / 2)) ] || fail "not batched: $msgs messages from a"
+got=$(grep -o '^got echo m[0-9]*' "$T_DIR/dev1.log" | sed 's/.* m//' | tr '\n' ' ')
+[ "$got" = "$(seq -s ' ' 1 $N_ECHO) " ] || fail "dev1 saw the echoes out of order or not all: $got"
+for _ in $(seq 1 100); do
+    [ "$(audit_count echo ok)" -ge $((echo_before + N_ECHO)) ] &&
+        [ "$(audit_count fail_op error)" -ge $((fail_before + N_FAIL)) ] && break
+    sleep 0.1
+done
+n=$(audit_count echo ok)
+[ "$n" = $((echo_before + N_ECHO)) ] || fail "echo audited $n times, want $((echo_before + N_ECHO))"
+n=$(audit_count fail_op error)
+[ "$n" = $((fail_before + N_FAIL)) ] || fail "fail_op audited $n times, want $((fail_before + N_FAIL))"
 
 # --- leases counted cluster-wide: dev1 is on b, the holders on a and c; b sends one start
 # (count_in FILE WORD: how many lines of FILE have "got WORD")

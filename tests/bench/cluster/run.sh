@@ -17,8 +17,9 @@
 # The summary gives, paired by round (each round's ratio, then the median over rounds, so that
 # a round where the machine was slow for all cancels out): cross/same throughput at each
 # level (target >= 0.5x at 16 in flight), and the p50 that cross adds to same over nats's p50
-# at 1 in flight (target <= 1.5x). The load generators are tests/bench/relay's relay_load and
-# nats_load, built by CMake (tests/bench/cluster/CMakeLists.txt).
+# at 1 in flight (target <= 1.5x); each with its range over the rounds, and cross/nats
+# throughput (what of NATS's own request-reply the relay gets). The load generators are
+# tests/bench/relay's relay_load and nats_load, built by CMake (tests/bench/cluster/CMakeLists.txt).
 #
 # Knobs: DURATION=5 RUNS=3 INFLIGHTS="1 16" DEVICES=4 C_KEEP=1 (keep the state directory);
 # LOAD_BUILD=DIR takes the load generators from another build tree than BUILD_DIR's iotd.
@@ -102,6 +103,26 @@ for r in $(seq 1 "$RUNS"); do
     done
 done
 
+# How many requests crossed per NATS message (iotd-cluster(7): they go in batches), over the
+# whole run: what node a sent to b against the messages a published, and the answers b sent
+# back against b's. The messages include the heartbeats (2 a second per node).
+for n in a b; do
+    on "$n" --json status
+    msgs=0 # the node's connection may be on any of the servers (the client shuffles them)
+    for m in $C_NODES; do
+        k=$(c_in "$m" curl -s --max-time 2 "http://${C_IP[$m]}:8222/connz" |
+            python3 -c 'import json,sys; print(sum(c["in_msgs"] for c in json.load(sys.stdin)["connections"] if c.get("name") == "iotd-'"$n"'"))')
+        msgs=$((msgs + ${k:-0}))
+    done
+    printf '%s\n' "$OUT" | python3 -c '
+import json, sys
+t = json.load(sys.stdin)["cluster"]["traffic"]
+n, msgs = sys.argv[1], int(sys.argv[2])
+crossed, what = (t["requests_out"], "requests sent") if n == "a" else (t["requests_in"], "requests answered")
+print(f"node {n}: {crossed} {what} in {msgs} NATS messages, {crossed / max(msgs, 1):.1f} per message")
+' "$n" "$msgs" | tee -a "$C_DIR/batches.txt"
+done
+
 python3 - "$results" <<'PY'
 import statistics, sys
 runs = {}
@@ -117,14 +138,16 @@ def med(s, k, f):
     return statistics.median(v) if v else float("nan")
 def paired(f, k):
     v = [f(r) for r in rounds if all((s, k, r) in runs for s in ("same", "cross", "nats"))]
-    return statistics.median(v) if v else float("nan")
+    return (statistics.median(v), min(v), max(v)) if v else (float("nan"),) * 3
 print(f"{'system':8} {'in flight':>9} {'rt/s':>10} {'p50 us':>9} {'p99 us':>9} {'errors':>7}   (medians of {len(rounds)} rounds)")
 for k in levels:
     for s in ("same", "cross", "nats"):
         print(f"{s:8} {k:>9} {med(s,k,'rt_s'):>10.0f} {med(s,k,'p50_us'):>9.1f} {med(s,k,'p99_us'):>9.1f} {med(s,k,'errors'):>7.0f}")
 for k in levels:
     t = paired(lambda r: runs[("cross", k, r)]["rt_s"] / runs[("same", k, r)]["rt_s"], k)
-    print(f"cross/same throughput at {k:>2} in flight: {t:.2f}x (paired by round)")
+    print(f"cross/same throughput at {k:>2} in flight: {t[0]:.2f}x (paired by round; rounds {t[1]:.2f}-{t[2]:.2f})")
+    t = paired(lambda r: runs[("cross", k, r)]["rt_s"] / runs[("nats", k, r)]["rt_s"], k)
+    print(f"cross/nats throughput at {k:>2} in flight: {t[0]:.2f}x (paired by round; rounds {t[1]:.2f}-{t[2]:.2f})")
     a = paired(lambda r: (runs[("cross", k, r)]["p50_us"] - runs[("same", k, r)]["p50_us"]) / runs[("nats", k, r)]["p50_us"], k)
-    print(f"added p50 (cross - same) over one NATS request-reply p50 at {k:>2} in flight: {a:.2f}x (paired by round)")
+    print(f"added p50 (cross - same) over one NATS request-reply p50 at {k:>2} in flight: {a[0]:.2f}x (paired by round; rounds {a[1]:.2f}-{a[2]:.2f})")
 PY
