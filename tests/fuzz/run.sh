@@ -14,7 +14,7 @@ cd "$(dirname "$0")/../.."
 top=$PWD
 runs=${1:-1000000}
 build=${2:-$top/build-fuzz}
-targets=(frame handshake ctl_request config argspec tls13_record)
+targets=(frame handshake ctl_request config argspec tls13_record cluster_wire)
 
 if [ ! -f "$build/CMakeCache.txt" ]; then
     cmake -S "$top" -B "$build" -DCMAKE_BUILD_TYPE=Debug -DCMAKE_C_COMPILER=clang >/dev/null || exit 1
