@@ -74,8 +74,8 @@ struct net_loop_counters {
     uint64_t accepted;            /* connections handed to on_accept */
     uint64_t closed;              /* connections whose socket was closed and memory released */
     uint64_t flushes;             /* dirty connections flushed (at most one per conn per pass) */
-    uint64_t try_writes;          /* uv_try_write calls */
-    uint64_t async_writes;        /* uv_write calls for what the kernel did not take at once */
+    uint64_t try_writes;          /* send calls */
+    uint64_t async_writes;        /* waits for a full socket to take the rest (EPOLLOUT) */
     uint64_t bytes_in, bytes_out; /* wire bytes (ciphertext for TLS) */
     uint64_t busy_rejects;        /* conn_write refused with IOT_EBUSY */
     uint64_t linger_expired;      /* closes that gave up on unflushed output */
@@ -110,7 +110,7 @@ io_thread_t *conn_io_thread(const conn_t *c);
 
 /* Moving a connection to another io thread (conn_handoff.c), for owners that learn where it
  * belongs only after it has spoken. conn_handoff_take, on c's thread: c (an open TCP or TLS
- * conn, not a WebSocket, with no write in flight) gives up its socket, TLS state and unsent
+ * conn, not a WebSocket) gives up its socket, TLS state and unsent
  * output, and closes here (its owner, if any, is told: clear it first); NULL when c cannot
  * move now, and nothing changed. The handoff is then carried (an inbox message) to the new
  * thread, where conn_handoff_open makes it an open conn of nl without an owner (the caller sets
