@@ -575,41 +575,16 @@ static void on_epoll_ready(uv_poll_t *watch, int status, int events)
         conn_on_event(ready[i].data.ptr, ready[i].events);
 }
 
-/* "1.2.3.4:5" / "[::1]:5" and whether the peer is this host. IPv4-mapped IPv6 peers (from a
- * dual-stack listener) are shown and judged as IPv4. */
+/* The peer's address and whether it is this host. IPv4-mapped IPv6 peers (from a dual-stack
+ * listener) are kept and judged as IPv4. */
 static void conn_fill_peer(conn_t *c)
 {
     struct sockaddr_storage ss;
     socklen_t len = sizeof(ss);
-    /* Not INET6_ADDRSTRLEN (46): glibc prints an IPv6 address in 39 characters at most (the
-     * embedded-IPv4 forms always start with "::"), which is what lets peer be 48 bytes. */
-    char host[40] = "?";
-    unsigned port = 0;
-    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0) {
-        snprintf(c->info.peer, sizeof(c->info.peer), "unknown");
-        return;
-    }
-    if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&ss;
-        port = ntohs(a6->sin6_port);
-        if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) {
-            struct in_addr a4;
-            memcpy(&a4, &a6->sin6_addr.s6_addr[12], 4);
-            inet_ntop(AF_INET, &a4, host, sizeof(host));
-            c->info.peer_is_loopback = a6->sin6_addr.s6_addr[12] == 127;
-            snprintf(c->info.peer, sizeof(c->info.peer), "%s:%u", host, port);
-            return;
-        }
-        inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof(host));
-        c->info.peer_is_loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
-        snprintf(c->info.peer, sizeof(c->info.peer), "[%s]:%u", host, port);
-    } else if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *a4 = (const struct sockaddr_in *)&ss;
-        port = ntohs(a4->sin_port);
-        inet_ntop(AF_INET, &a4->sin_addr, host, sizeof(host));
-        c->info.peer_is_loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
-        snprintf(c->info.peer, sizeof(c->info.peer), "%s:%u", host, port);
-    }
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0)
+        ss.ss_family = AF_UNSPEC; /* printed "unknown" */
+    peer_addr_from_sockaddr(&c->info.peer, (const struct sockaddr *)&ss);
+    c->info.peer_is_loopback = peer_addr_is_loopback(&c->info.peer);
 }
 
 conn_t *net_loop_adopt_open(net_loop_t *nl, int fd, const struct conn_params *p)
@@ -757,6 +732,11 @@ void conn_set_owner(conn_t *c, const struct conn_callbacks *cb, void *owner)
 void *conn_owner(const conn_t *c)
 {
     return c->owner;
+}
+
+const char *conn_peer(const conn_t *c, char *out)
+{
+    return peer_addr_format(&c->info.peer, out);
 }
 
 const struct conn_info *conn_info(const conn_t *c)

@@ -20,6 +20,7 @@
 #ifndef IOTD_CONN_H
 #define IOTD_CONN_H
 
+#include "base/peer_addr.h"
 #include "loop/io_thread.h"
 
 #include <stdbool.h>
@@ -46,9 +47,9 @@ const char *conn_transport_name(enum conn_transport t);
 /* Read-only facts about a connection (for presence, logs and stats). */
 struct conn_info {
     enum conn_transport transport;
-    /* "203.0.113.7:51234" or "[2001:db8::1]:51234": an IPv6 address is at most 39 characters
-     * as printed (the embedded-IPv4 forms are compressed), so 48 holds "[...]:65535". */
-    char peer[48];
+    /* The remote address, binary: conn_peer prints it ("203.0.113.7:51234",
+     * "[2001:db8::1]:51234"). */
+    struct peer_addr peer;
     bool peer_is_loopback; /* 127.0.0.0/8 or ::1 (native LOGIN without TLS is allowed from here) */
     bool encrypted;        /* TLS under it: CONN_TLS, or a WebSocket upgraded from a TLS conn */
     uint64_t bytes_in, bytes_out;
@@ -87,6 +88,8 @@ struct net_loop_counters {
 void net_loop_counters(const net_loop_t *nl, struct net_loop_counters *out);
 
 void conn_set_owner(conn_t *c, const struct conn_callbacks *cb, void *owner);
+/* c's remote address as text into out (PEER_ADDR_TEXT bytes); returns out. */
+const char *conn_peer(const conn_t *c, char *out);
 void *conn_owner(const conn_t *c);
 const struct conn_info *conn_info(const conn_t *c);
 /* Queue bytes for the next flush. IOT_EBUSY when the output bound would be exceeded (nothing

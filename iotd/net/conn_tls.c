@@ -112,7 +112,7 @@ static int tls_drain_and_mark(conn_t *c)
 static void on_handshake_timeout(conn_t *c)
 {
     stat_add(&c->nl->stats.tls_timeouts, 1);
-    log_debug("tls handshake with %s timed out", c->info.peer);
+    log_debug("tls handshake with %s timed out", conn_peer(c, (char[PEER_ADDR_TEXT]){0}));
     conn_abort(c, "tls handshake timed out");
 }
 
@@ -124,7 +124,7 @@ static void tls_handshake_failed(conn_t *c)
         ERR_error_string_n(e, detail, sizeof(detail));
     ERR_clear_error();
     stat_add(&c->nl->stats.tls_failures, 1);
-    log_debug("tls handshake with %s failed: %s", c->info.peer, detail);
+    log_debug("tls handshake with %s failed: %s", conn_peer(c, (char[PEER_ADDR_TEXT]){0}), detail);
     tls_drain(c); /* the alert, so the client learns why */
     conn_close_now(c, "tls handshake failed");
 }

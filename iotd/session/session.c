@@ -121,7 +121,8 @@ void session_close(struct session *s, const char *reason)
 bool session_record(struct session *s, enum conn_event ev, const char *reason)
 {
     const struct conn_info *ci = conn_info(s->conn);
-    return conn_log_record(s->env->all->deps.conn_log, ev, s->principal, ci->peer,
+    char peer[PEER_ADDR_TEXT];
+    return conn_log_record(s->env->all->deps.conn_log, ev, s->principal, conn_peer(s->conn, peer),
                            ci->transport == CONN_TLS ? "tls" : "tcp", reason, ctl_wall_ms());
 }
 
@@ -232,7 +233,7 @@ static void on_bad_frame(struct session *s, int rc, uint32_t id)
     } else if (session_bad_frame(s) > env->all->opts.max_bad_frames) {
         atomic_fetch_add(&env->counters.abuse_closes, 1);
         log_warn("device %s from %s: %u malformed frames, disconnecting", s->principal,
-                 conn_info(s->conn)->peer, s->bad_frames);
+                 conn_peer(s->conn, (char[PEER_ADDR_TEXT]){0}), s->bad_frames);
         session_close(s, "too many malformed frames");
     }
 }
