@@ -182,7 +182,6 @@ static void established(struct session *s)
     s->hs = NULL;
     s->state = SESSION_ESTABLISHED;
     s->authenticated = true;
-    s->last_touch_ms = (uint64_t)now;
     atomic_fetch_add(&env->counters.authenticated, 1);
     atomic_fetch_add(&env->counters.devices, 1);
     session_record(s, CONN_EVENT_CONNECT,

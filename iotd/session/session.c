@@ -245,6 +245,7 @@ void session_on_data(conn_t *c, const uint8_t *data, size_t len)
 
     if (s->state == SESSION_CLOSING || (s->held && session_stash_backlog(s, data, len)))
         return;
+    int64_t previous_activity = s->last_activity_ms;
     s->last_rx_ms = uv_now(&s->env->io->loop);
     s->last_activity_ms = loop_pass_wall_ms(&s->env->io->meter);
     if (!s->input) {
@@ -289,10 +290,8 @@ void session_on_data(conn_t *c, const uint8_t *data, size_t len)
     }
     if (s->state == SESSION_ESTABLISHED) {
         int64_t now = s->last_activity_ms; /* this pass's time: one clock call per pass */
-        if (now - (int64_t)s->last_touch_ms >= 1000) {
+        if (now / 1000 != previous_activity / 1000)
             presence_touch(s->env->all->deps.presence, s->principal, s->serial, now);
-            s->last_touch_ms = (uint64_t)now;
-        }
     }
 }
 
