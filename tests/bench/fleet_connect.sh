@@ -8,7 +8,12 @@
 #   TRIM_PROBE=1 ...   also print the RSS after malloc_trim(0) called through gdb: how much of the
 #                      growth is free heap memory left resident (fragmentation), not live objects
 #   MALLOC_STATS=1 ... also print glibc's malloc_stats() per arena (system vs in-use bytes)
-#   SETTLE_S=1 ...     seconds between "all authenticated" and reading the RSS (default 1)
+#   SETTLE_S=1 ...     seconds between "all authenticated" and reading the RSS (default 1); then
+#                      the RSS is read once a second until it has not gone down for 3 readings
+#                      (at most STEADY_S=30 s): the connection log's batch buffers hold a
+#                      storm's records (~5 MB at 10,000) until the database has them and a
+#                      flush with nothing to write gives the pages back, which on a loaded
+#                      machine takes several seconds. Each line says how long that took
 #   RATE=N ...         connections iotsim opens per second (default: all at once). A TLS storm
 #                      of 20,000 on a loaded 2-core machine never converges (handshakes time
 #                      out and retry); RATE=1000 measures the idle memory all the same
@@ -123,6 +128,21 @@ ctl --timeout-ms 600000 device import "$dir/fleet.csv" --tenant bench \
 reg_s=$(python3 -c "import sys; print(int(float(sys.argv[1]) - float(sys.argv[2])))" "$(date +%s.%N)" "$start")
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$iotd_pid/status"; }
+# Sets steady_kb and steady_s: the RSS once it stopped going down (see SETTLE_S).
+steady_rss() {
+    local last flat=0 now
+    sleep "${SETTLE_S:-1}"
+    last=$(rss_kb)
+    steady_s=${SETTLE_S:-1}
+    while [ "$flat" -lt 3 ] && [ "$steady_s" -lt "${STEADY_S:-30}" ]; do
+        sleep 1
+        steady_s=$((steady_s + 1))
+        now=$(rss_kb)
+        if [ "$now" -lt "$last" ]; then flat=0; else flat=$((flat + 1)); fi
+        [ "$now" -lt "$last" ] && last=$now
+    done
+    steady_kb=$last
+}
 hwm_kb() { awk '/VmHWM/ {print $2}' "/proc/$iotd_pid/status"; }
 # The fleet in slices of per_sim devices, one iotsim each (see PER_SIM).
 split -l "$per_sim" -d -a 3 "$dir/devices.jsonl" "$dir/slice."
@@ -165,19 +185,31 @@ storm() { # transport baseline_kib (iotd's RSS before the fleet connected)
         sleep 0.1
     done
     back_ms=$((($(date +%s%N) - t0) / 1000000))
-    sleep "${SETTLE_S:-1}"
-    after=$(rss_kb)
+    steady_rss
+    after=$steady_kb
     peak=$(hwm_kb)
     # shellcheck disable=SC2034 # run() prints it
     printf -v storm_line '%-4s storm: iotd restarted, %d of %d devices back in %d ms; iotd peak RSS %d KiB (%.0f bytes per device over the RSS before the fleet), %d KiB once settled (%.0f)' \
         "$name" "$got" "$n" "$back_ms" "$peak" "$(python3 -c "print(($peak - $base) * 1024 / $n)")" \
         "$after" "$(python3 -c "print(($after - $base) * 1024 / $n)")"
 }
+# Per-arena heap use (the main arena is the main thread's, one more per io thread): which
+# thread's allocations the growth is made of. malloc_stats writes to iotd's stderr; the last
+# "Total" is the heap and malloc's own mmaps together.
+malloc_stats() { # label
+    local mark
+    mark=$(wc -l <"$dir/iotd.log")
+    gdb -p "$iotd_pid" -batch -ex 'call (void) malloc_stats()' >/dev/null 2>&1 || true
+    sleep 0.2
+    echo "malloc_stats $1:"
+    tail -n +"$((mark + 1))" "$dir/iotd.log" | grep -E '^(Arena|system bytes|in use bytes|Total)' || true
+}
 run() { # transport port [iotsim options...]
     local name=$1 p=$2
     shift 2
     local before after
     before=$(rss_kb)
+    [ -n "${MALLOC_STATS:-}" ] && malloc_stats before
     [ -n "${SMAPS_OUT:-}" ] && mkdir -p "$SMAPS_OUT" && cp "/proc/$iotd_pid/smaps" "$SMAPS_OUT/$name-before"
     # iotsim keeps its devices connected until SIGINT; its final stats line says when all of
     # them were authenticated at once. iotd's RSS is read while they are all connected.
@@ -198,16 +230,11 @@ run() { # transport port [iotsim options...]
     done
     # Idle devices: let the storm settle (keepalives not yet due; iotd gives the heap its
     # handshakes left behind back within a tick) before reading the RSS.
-    sleep "${SETTLE_S:-1}"
-    after=$(rss_kb)
+    steady_rss
+    after=$steady_kb
+    local settled_s=$steady_s
     [ -n "${SMAPS_OUT:-}" ] && cp "/proc/$iotd_pid/smaps" "$SMAPS_OUT/$name-after"
-    if [ -n "${MALLOC_STATS:-}" ]; then
-        # Per-arena heap use (the main arena is the main thread's, one more per io thread):
-        # which thread's allocations the growth is made of. malloc_stats writes to iotd's stderr.
-        gdb -p "$iotd_pid" -batch -ex 'call (void) malloc_stats()' >/dev/null 2>&1 || true
-        sleep 0.2
-        grep -E '^(Arena|system bytes|in use bytes|Total)' "$dir/iotd.log" | tail -40 || true
-    fi
+    [ -n "${MALLOC_STATS:-}" ] && malloc_stats after
     if [ -n "${KILL_CONNECTED:-}" ]; then
         echo "$name: iotd RSS $before -> $after KiB with $n devices connected; killing iotd"
         kill -KILL "$iotd_pid"
@@ -229,8 +256,8 @@ run() { # transport port [iotsim options...]
     [ -n "$storm_line" ] && echo "$storm_line; iotsim auth failures over the run: $(sims_sum auth_failures "$name")"
     local ms
     ms=$(sims_max all_authenticated_ms "$name")
-    printf '%-4s %6d devices authenticated in %6s ms (%s/s); iotd RSS %d -> %d KiB: %.0f bytes per device\n' \
-        "$name" "$n" "$ms" "$(python3 -c "print(round($n*1000/max(1,$ms or 1)))")" "$before" "$after" \
+    printf '%-4s %6d devices authenticated in %6s ms (%s/s); iotd RSS %d -> %d KiB (steady after %d s): %.0f bytes per device\n' \
+        "$name" "$n" "$ms" "$(python3 -c "print(round($n*1000/max(1,$ms or 1)))")" "$before" "$after" "$settled_s" \
         "$(python3 -c "print(($after - $before) * 1024 / $n)")"
     # Let iotd notice the disconnects before the next run.
     for _ in $(seq 1 300); do
