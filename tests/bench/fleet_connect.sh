@@ -9,11 +9,15 @@
 #                      growth is free heap memory left resident (fragmentation), not live objects
 #   MALLOC_STATS=1 ... also print glibc's malloc_stats() per arena (system vs in-use bytes)
 #   SETTLE_S=1 ...     seconds between "all authenticated" and reading the RSS (default 1); then
-#                      the RSS is read once a second until it has not gone down for 3 readings
-#                      (at most STEADY_S=30 s): the connection log's batch buffers hold a
+#                      the RSS is read once a second until it has not gone down for 5 readings
+#                      (at most STEADY_S=60 s): the connection log's batch buffers hold a
 #                      storm's records (~5 MB at 10,000) until the database has them and a
 #                      flush with nothing to write gives the pages back, which on a loaded
-#                      machine takes several seconds. Each line says how long that took
+#                      machine takes up to 20 s. Each line says how long that took
+#   PING_S=300 ...     iotd's [devices] ping_s: the devices' keepalive period. Long by default,
+#                      so that the idle fleet is measured idle (with the default 30 s, a wave of
+#                      PING/PONG crosses the reading and leaves ~150 bytes per device of freed
+#                      buffers in the io thread's heap)
 #   RATE=N ...         connections iotsim opens per second (default: all at once). A TLS storm
 #                      of 20,000 on a loaded 2-core machine never converges (handshakes time
 #                      out and retry); RATE=1000 measures the idle memory all the same
@@ -95,6 +99,7 @@ log_level = warn
 [devices]
 listen = 127.0.0.1:$port
 placement = ${IOTD_PLACEMENT:-tenant}
+ping_s = ${PING_S:-300}
 tls_listen = 127.0.0.1:$tls_port
 tls_cert = $dir/cert.pem
 tls_key = $dir/key.pem
@@ -134,7 +139,7 @@ steady_rss() {
     sleep "${SETTLE_S:-1}"
     last=$(rss_kb)
     steady_s=${SETTLE_S:-1}
-    while [ "$flat" -lt 3 ] && [ "$steady_s" -lt "${STEADY_S:-30}" ]; do
+    while [ "$flat" -lt 5 ] && [ "$steady_s" -lt "${STEADY_S:-60}" ]; do
         sleep 1
         steady_s=$((steady_s + 1))
         now=$(rss_kb)
