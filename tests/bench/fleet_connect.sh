@@ -133,9 +133,28 @@ ctl --timeout-ms 600000 device import "$dir/fleet.csv" --tenant bench \
 reg_s=$(python3 -c "import sys; print(int(float(sys.argv[1]) - float(sys.argv[2])))" "$(date +%s.%N)" "$start")
 
 rss_kb() { awk '/VmRSS/ {print $2}' "/proc/$iotd_pid/status"; }
-# Sets steady_kb and steady_s: the RSS once it stopped going down (see SETTLE_S).
+# The connection log's records not yet in the database (iotctl stats, queue "conn_log").
+conn_log_depth() {
+    ctl --json stats --count 1 2>/dev/null | python3 -c 'import json,sys
+def find(o):
+    if isinstance(o, dict):
+        if o.get("name") == "conn_log" and "depth" in o: return o["depth"]
+        o = list(o.values())
+    if isinstance(o, list):
+        for v in o:
+            d = find(v)
+            if d is not None: return d
+    return None
+print(find(json.loads(sys.stdin.readline())) or 0)' 2>/dev/null || echo 0
+}
+# Sets steady_kb and steady_s: the RSS once the connection log is written and the RSS stopped
+# going down (see SETTLE_S).
 steady_rss() {
     local last flat=0 now
+    for _ in $(seq 1 "${STEADY_S:-60}"); do
+        [ "$(conn_log_depth)" -eq 0 ] && break
+        sleep 1
+    done
     sleep "${SETTLE_S:-1}"
     last=$(rss_kb)
     steady_s=${SETTLE_S:-1}
