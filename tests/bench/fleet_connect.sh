@@ -35,6 +35,8 @@
 #                      same state with the whole fleet still trying; prints the time until every
 #                      device is back, the auth failures iotsim saw (must be 0) and iotd's peak
 #                      RSS during the storm (VmHWM of the new process). Not with IOTD_WRAPPER
+#   SIM_BUILD=DIR ...  take iotsim from DIR's build (default BUILD_DIR): to measure an older iotd
+#                      with this tree's iotsim
 #   PER_SIM=15000 ...  devices per iotsim process. A fleet larger than that runs in several
 #                      processes, each from its own loopback source address (127.0.0.2, .3, ...):
 #                      one source has one ephemeral port range (~28,000 ports), and each process
@@ -84,6 +86,9 @@ if [ "$(ulimit -n)" != unlimited ] && [ "$(ulimit -n)" -lt "$need_fds" ]; then
     exit 1
 fi
 per_sim=${PER_SIM:-15000}
+# The simulator is the load, not what is measured: SIM_BUILD runs this tree's iotsim (which
+# has --source) against an older iotd in BUILD_DIR.
+sim_bin=${SIM_BUILD:-$build}/firmware/sim/iotsim
 [ "$per_sim" -gt "$(($(ulimit -n) - 256))" ] && per_sim=$(($(ulimit -n) - 256))
 # Fixed ports, so that a restarted iotd (STORM=1) is where the fleet reconnects.
 free_port() { python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
@@ -240,7 +245,7 @@ run() { # transport port [iotsim options...]
     local sims=() k=0 source=()
     for slice in "${slices[@]}"; do
         [ "${#slices[@]}" -gt 1 ] && source=(--source "127.0.0.$((k + 2))")
-        "$build/firmware/sim/iotsim" -c "127.0.0.1:$p" "${source[@]}" -f "$slice" \
+        "$sim_bin" -c "127.0.0.1:$p" "${source[@]}" -f "$slice" \
             --rate-connect "${RATE:-1000000}" --duration "${SIM_S:-300}" \
             --stats-interval 0 --json "$@" >"$dir/sim-$name.$k.json" &
         sims+=($!)
