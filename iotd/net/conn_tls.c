@@ -1,6 +1,6 @@
 /*
- * conn_tls.c - the TLS transport: OpenSSL over the same uv_tcp_t as plain TCP, through a pair
- * of memory BIOs, so OpenSSL never touches the socket and libuv stays the only thing that
+ * conn_tls.c - the TLS transport: OpenSSL over the same socket as plain TCP, through a pair
+ * of memory BIOs, so OpenSSL never touches the socket and conn.c stays the only thing that
  * reads and writes it.
  *
  * Wire bytes read from the socket are fed into the read BIO; the handshake, and afterwards
