@@ -245,10 +245,12 @@ static void conn_watch(conn_t *c, uint32_t events)
         return;
     struct epoll_event ev = {.events = events, .data.ptr = c};
     int op = c->events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    uint32_t was = c->events;
     c->events = events;
     if (epoll_ctl(c->nl->epfd, op, c->fd, &ev) == 0 || op == EPOLL_CTL_DEL)
         return;
-    c->events = 0;
+    /* Still in the set after a failed change: the close below takes it out. */
+    c->events = op == EPOLL_CTL_ADD ? 0 : was;
     conn_abort(c, "cannot watch the socket");
 }
 
