@@ -11,6 +11,7 @@
  * reached before --duration, 2 for a usage or device-file error, 3 when the simulator cannot
  * start (address, TLS, libuv, --ack-log).
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <getopt.h>
 #include <limits.h>
@@ -39,6 +40,7 @@ enum { EXIT_NOT_CONNECTED = 1, EXIT_USAGE = 2, EXIT_SETUP = 3 };
 
 struct options {
     const char *connect;
+    const char *source;
     int tls;
     const char *ca_file;
     int insecure;
@@ -77,7 +79,8 @@ static void usage(FILE *out)
 {
     fprintf(out,
             "usage: iotsim -c HOST:PORT[,...] [--tls] [--ca FILE | --insecure] [-f DEVICES]...\n"
-            "              [-n N] [--type TYPE] [--ping S] [--fw VERSION] [--rate-connect N/s]\n"
+            "              [--source ADDRESS] [-n N] [--type TYPE] [--ping S] [--fw VERSION]\n"
+            "              [--rate-connect N/s]\n"
             "              [--duration S] [--exit-when-connected] [--stats-interval S] [--json]\n"
             "              [--slow MS] [--mute TYPE]... [--error TYPE]... [-v]\n"
             "              [--answers FILE] [--generic]\n"
@@ -111,6 +114,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
 {
     enum {
         OPT_TLS = 256,
+        OPT_SOURCE,
         OPT_CA,
         OPT_INSECURE,
         OPT_TYPE,
@@ -140,6 +144,7 @@ static int parse_options(int argc, char **argv, struct options *opt)
     };
     static const struct option longopts[] = {
         {"connect", required_argument, NULL, 'c'},
+        {"source", required_argument, NULL, OPT_SOURCE},
         {"tls", no_argument, NULL, OPT_TLS},
         {"ca", required_argument, NULL, OPT_CA},
         {"insecure", no_argument, NULL, OPT_INSECURE},
@@ -195,6 +200,9 @@ static int parse_options(int argc, char **argv, struct options *opt)
         switch (c) {
         case 'c':
             opt->connect = optarg;
+            break;
+        case OPT_SOURCE:
+            opt->source = optarg;
             break;
         case OPT_TLS:
             opt->tls = 1;
@@ -446,6 +454,27 @@ bad:
     return -1;
 }
 
+/* --source: a numeric IPv4 or IPv6 address (no port: each connection gets its own). Returns 0
+ * or -1 with a message. */
+static int parse_source(const char *text, struct sockaddr_storage *out)
+{
+    struct sockaddr_in *a4 = (struct sockaddr_in *)out;
+    struct sockaddr_in6 *a6 = (struct sockaddr_in6 *)out;
+
+    memset(out, 0, sizeof(*out));
+    if (inet_pton(AF_INET, text, &a4->sin_addr) == 1) {
+        a4->sin_family = AF_INET;
+        return 0;
+    }
+    if (inet_pton(AF_INET6, text, &a6->sin6_addr) == 1) {
+        a6->sin6_family = AF_INET6;
+        return 0;
+    }
+    memset(out, 0, sizeof(*out));
+    fprintf(stderr, "iotsim: --source wants a numeric IP address, got '%s'\n", text);
+    return -1;
+}
+
 /* -c's comma list into cfg->addrs and cfg->servers (hosts: SIM_FLEET_MAX_SERVERS names of 256
  * bytes, which must outlive the fleet). Returns 0 or -1 with a message. */
 static int resolve_servers(const char *list, struct sim_fleet_config *cfg, char (*hosts)[256])
@@ -582,6 +611,8 @@ int main(int argc, char **argv)
     rc = EXIT_SETUP;
     signal(SIGPIPE, SIG_IGN); /* a vanished server is an error on the socket, not a signal */
     raise_fd_limit(list.count);
+    if (sim.opt.source && parse_source(sim.opt.source, &cfg.source) != 0)
+        goto out;
     if (resolve_servers(sim.opt.connect, &cfg, hosts) != 0)
         goto out;
     if (sim.opt.tls) {

@@ -428,6 +428,11 @@ void sim_device_connect(struct sim_device *dev)
     dev->tcp.data = dev;
     dev->tcp_open = 1;
     dev->tcp_closing = 0;
+    if (fleet->cfg.source.ss_family != AF_UNSPEC &&
+        (r = uv_tcp_bind(&dev->tcp, (const struct sockaddr *)&fleet->cfg.source, 0)) < 0) {
+        sim_device_drop(dev, 0, "bind to the source address failed: %s", uv_strerror(r));
+        return;
+    }
     sim_device_set_state(dev, SIM_DEVICE_CONNECTING);
     iotp_device_connecting(&dev->engine); /* the handshake deadline runs from here */
     sim_device_arm_timer(dev);

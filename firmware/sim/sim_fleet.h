@@ -39,6 +39,10 @@ struct sim_fleet_config {
     struct sockaddr_storage addrs[SIM_FLEET_MAX_SERVERS];
     struct iotp_server servers[SIM_FLEET_MAX_SERVERS];
     unsigned nservers;
+    /* The local address every device connects from (port 0: the kernel's choice), or
+     * AF_UNSPEC for the system's. One address has one ephemeral port range (about 28,000
+     * ports): a fleet larger than that runs in several processes with a source each. */
+    struct sockaddr_storage source;
     SSL_CTX *tls;                       /* NULL: plain TCP */
     const char *fw_version;             /* HELLO fw= */
     uint32_t ping_s;                    /* keepalive period; 0 = the one WELCOME asks for */

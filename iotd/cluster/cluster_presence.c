@@ -38,7 +38,8 @@ static void add_claim(cJSON *devices, const struct presence_entry *e)
     cJSON_AddStringToObject(d, "id", e->device_id);
     cJSON_AddNumberToObject(d, "serial", (double)e->serial);
     cJSON_AddNumberToObject(d, "since", (double)e->since_ms);
-    cJSON_AddStringToObject(d, "address", e->address);
+    char address[PEER_ADDR_TEXT];
+    cJSON_AddStringToObject(d, "address", peer_addr_format(&e->address, address));
     cJSON_AddStringToObject(d, "transport", e->transport);
     cJSON_AddItemToArray(devices, d);
 }
@@ -139,7 +140,9 @@ static void claim_one(cluster_t *c, struct cluster_peer *p, const cJSON *d)
     e.serial = (uint64_t)serial->valuedouble;
     e.since_ms = cJSON_IsNumber(since) ? (int64_t)since->valuedouble : ctl_wall_ms();
     e.last_seen_ms = ctl_wall_ms();
-    snprintf(e.address, sizeof(e.address), "%s", address ? address : "");
+    /* As this node prints it (peer_addr.h); anything else is shown as no address. */
+    if (!peer_addr_parse(&e.address, address ? address : ""))
+        peer_addr_parse(&e.address, "");
     snprintf(e.transport, sizeof(e.transport), "%s", transport ? transport : "");
     int rc = presence_claim_remote(c->presence, &e, c->opts.replace_duplicate, &previous);
     if (rc == 1)

@@ -273,7 +273,7 @@ static void add_presence(presence_t *presence, cJSON *device)
 {
     const char *id = ctl_get_string(device, "id");
     struct presence_entry e;
-    char when[CTL_TIME_LEN];
+    char when[CTL_TIME_LEN], address[PEER_ADDR_TEXT];
     bool seen = id && presence_lookup(presence, id, &e);
 
     cJSON_DeleteItemFromObjectCaseSensitive(device, "online");
@@ -286,13 +286,13 @@ static void add_presence(presence_t *presence, cJSON *device)
     if (e.online) {
         ctl_format_time_ms(e.since_ms, when, sizeof(when));
         replace_string(device, "online_since", when);
-        replace_string(device, "address", e.address);
+        replace_string(device, "address", peer_addr_format(&e.address, address));
         replace_string(device, "transport", e.transport);
     }
     /* Fresher than the database's last_seen, which is written in batches. */
     ctl_format_time_ms(e.last_seen_ms, when, sizeof(when));
     replace_string(device, "last_seen", when);
-    replace_string(device, "last_address", e.address);
+    replace_string(device, "last_address", peer_addr_format(&e.address, address));
 }
 
 static void add_presence_to_result(control_server_t *srv, const struct ctl_command *cmd,

@@ -21,6 +21,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -83,6 +84,19 @@ static void report(int ready_fd, const char *verdict)
         ssize_t ignored = write(ready_fd, verdict, strlen(verdict));
         (void)ignored;
         close(ready_fd);
+    }
+}
+
+/* One descriptor per connected device: the soft limit goes up to the hard one, which is the
+ * administrator's to set (systemd's LimitNOFILE sets both; a login shell's soft limit is
+ * usually 1024 below a far higher hard one). See iotd(8), LARGE FLEETS. */
+static void raise_fd_limit(void)
+{
+    struct rlimit rl;
+    if (getrlimit(RLIMIT_NOFILE, &rl) == 0 && rl.rlim_cur < rl.rlim_max) {
+        rl.rlim_cur = rl.rlim_max;
+        if (setrlimit(RLIMIT_NOFILE, &rl) != 0)
+            log_warn("cannot raise the open files limit to %llu", (unsigned long long)rl.rlim_max);
     }
 }
 
@@ -150,6 +164,7 @@ int main(int argc, char **argv)
     }
     log_configure(d.cfg.log_level, d.cfg.log_target);
     signal(SIGPIPE, SIG_IGN);
+    raise_fd_limit();
     /* Held until the process exits: the descriptor is never closed. */
     if (state_lock_take(d.cfg.state_dir, &lock_fd, err, sizeof(err)) != 0) {
         fprintf(stderr, "iotd: %s\n", err);

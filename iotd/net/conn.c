@@ -10,14 +10,12 @@
  * writes made by timers and close callbacks, which would otherwise wait for the next event);
  * an owner may flush one conn sooner with conn_flush_now (the relay does, for the requests of
  * a read).
- * A flush tries uv_try_write, which on an idle socket takes everything in one syscall; what the
- * kernel refuses moves whole into the "inflight" buffer for a single uv_write, and new writes
- * start a fresh buffer, so the in-flight bytes never move. A conn has at most one uv_write in
- * flight; its callback re-marks the conn dirty if more was queued meanwhile. Buffers, and the
- * write request itself, are allocated only while there is output, so an idle connection holds
- * no output memory. A buffer that empties goes to the loop's few spares, for the next conn
- * that writes: a busy conn empties its buffer at every flush, and malloc, reallocs and free
- * per conn per pass took 2-3% of a busy io thread.
+ * A flush is one send, which on an idle socket takes everything; what the kernel refuses stays
+ * in the buffer, and the conn waits for EPOLLOUT before it sends again (new writes append
+ * meanwhile, up to the output bound). Buffers are allocated only while there is output, so an
+ * idle connection holds no output memory. A buffer that empties goes to the loop's few spares, for
+ * the next conn that writes: a busy conn empties its buffer at every flush, and malloc, reallocs
+ * and free per conn per pass took 2-3% of a busy io thread.
  *
  * Closing: conn_close stops reading, lets the transport queue its goodbye (TLS close_notify),
  * and lingers until the output is flushed or linger_ms passes. Then it drains: closing a TCP
@@ -38,17 +36,34 @@
  * Conns come from a pool of the loop (loop/pool.h), not from malloc: they are the one
  * long-lived allocation per device, and a pool keeps them off the pages of the short-lived
  * handshake allocations made in the same connect storm, and saves the malloc header.
+ *
+ * Sockets: a conn is a descriptor in its loop's own epoll set, read and written here with
+ * read(2) and send(2), not a libuv stream. libuv watches the epoll set's descriptor (one
+ * uv_poll_t per loop); when it is readable, one epoll_wait(0) says which sockets are ready.
+ * At 100,000 idle devices a uv_tcp_t each (248 bytes, plus its slot in libuv's watcher table)
+ * was the largest part of a connection; the price is one more epoll_wait per loop pass that
+ * has socket events. The set is level-triggered, as libuv's own is: a socket with more than one
+ * read's worth is reported again on the next pass. A descriptor leaves the set explicitly
+ * before it is closed: after a handoff its duplicate keeps the socket open, and epoll forgets
+ * a socket only when its last descriptor closes.
+ *
+ * Freeing: a closed conn (its socket closed at once) goes on the loop's reap list, emptied by
+ * the flush hooks (the uv_check after the poll's callbacks, the uv_prepare before the next
+ * poll) and by the loop's own close: so the owner's on_close never runs from inside the call
+ * that closed the conn, as with a libuv close callback, and always before the loop sleeps.
  */
 #include "net/conn_internal.h"
 
 #include "iot_error.h"
 
 #include <arpa/inet.h>
+#include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -144,6 +159,8 @@ static void net_loop_maybe_free(net_loop_t *nl)
         if (nl->io->net == nl)
             nl->io->net = NULL; /* a conn moved here from now on is closed (tls_adopt_moved) */
         pool_destroy(&nl->conn_pool);
+        if (nl->epfd >= 0)
+            close(nl->epfd);
         while (nl->nspares > 0)
             free(nl->spares[--nl->nspares].data);
         tls13_engine_free(nl->tls13);
@@ -181,7 +198,8 @@ void conn_mark_dirty(conn_t *c)
     c->nl->dirty_tail = c;
 }
 
-/* The last handle of c is closed: tell the owner, then release everything. */
+/* c is closed: tell the owner, then release everything (the loop itself is the caller's:
+ * net_loop_maybe_free after the reap). */
 static void conn_free(conn_t *c)
 {
     net_loop_t *nl = c->nl;
@@ -192,39 +210,67 @@ static void conn_free(conn_t *c)
         nl->conns = c->next;
     if (c->next)
         c->next->prev = c->prev;
-    if (c->cb && c->cb->on_close)
-        c->cb->on_close(c, c->reason ? c->reason : "closed");
-    /* A conn moved to another thread lives on there: its socket is not closed, only this end. */
-    bool moved = c->moved;
-    conn_type_of(c)->release(c); /* and with it the TLS state */
-    conn_buf_release(c, &c->out);
-    if (c->inflight) { /* libuv cancels a pending write before the close callback: defensive */
-        conn_buf_release(c, &c->inflight->buf);
-        free(c->inflight);
-    }
-    if (!moved)
+    /* Counted before the owner hears of it: whoever the owner tells sees the counts agree. A
+     * conn moved to another thread lives on there: its socket is not closed, only this end. */
+    if (!c->moved)
         stat_add(&nl->stats.closed, 1);
     stat_add(&nl->stats.conns, (uint64_t)-1);
+    if (c->cb && c->cb->on_close)
+        c->cb->on_close(c, c->reason ? c->reason : "closed");
+    conn_type_of(c)->release(c); /* and with it the TLS state */
+    conn_buf_release(c, &c->out);
     pool_free(&nl->conn_pool, c);
-    net_loop_maybe_free(nl);
 }
 
-static void on_conn_handle_closed(uv_handle_t *handle)
+/* Free the closed conns of nl (their owners' on_close run here). The list is taken whole
+ * first: an on_close may close more conns, which the caller's next round frees. */
+static void net_loop_reap(net_loop_t *nl)
 {
-    conn_t *c = handle->data;
-    if (--c->handles_open == 0)
-        conn_free(c);
+    while (nl->reap_head) {
+        conn_t *c = nl->reap_head;
+        nl->reap_head = NULL;
+        while (c) {
+            conn_t *next = c->dirty_next;
+            c->dirty_next = NULL;
+            conn_free(c);
+            c = next;
+        }
+    }
+}
+
+/* Watch fd for events (EPOLLIN, EPOLLOUT, both or none). A failure closes c: its socket
+ * could no longer be served. */
+static void conn_watch(conn_t *c, uint32_t events)
+{
+    if (c->fd < 0 || events == c->events)
+        return;
+    struct epoll_event ev = {.events = events, .data.ptr = c};
+    int op = c->events == 0 ? EPOLL_CTL_ADD : events == 0 ? EPOLL_CTL_DEL : EPOLL_CTL_MOD;
+    uint32_t was = c->events;
+    c->events = events;
+    if (epoll_ctl(c->nl->epfd, op, c->fd, &ev) == 0 || op == EPOLL_CTL_DEL)
+        return;
+    /* Still in the set after a failed change: the close below takes it out. */
+    c->events = op == EPOLL_CTL_ADD ? 0 : was;
+    conn_abort(c, "cannot watch the socket");
 }
 
 /* Close the socket now; whatever is still queued is dropped. */
 static void conn_finish(conn_t *c)
 {
+    net_loop_t *nl = c->nl;
     if (c->state == CONN_CLOSED)
         return;
     c->state = CONN_CLOSED;
     dirty_unlink(c);
     conn_deadline_clear(c);
-    uv_close((uv_handle_t *)&c->tcp, on_conn_handle_closed);
+    conn_watch(c, 0);
+    if (c->fd >= 0)
+        close(c->fd); /* a moved conn's socket lives on through its duplicate: no FIN */
+    c->fd = -1;
+    conn_buf_release(c, &c->out); /* at once: it may be megabytes the peer never took */
+    c->dirty_next = nl->reap_head;
+    nl->reap_head = c;
 }
 
 void conn_abort(conn_t *c, const char *reason)
@@ -233,7 +279,6 @@ void conn_abort(conn_t *c, const char *reason)
         return;
     if (!c->reason)
         c->reason = reason;
-    uv_read_stop((uv_stream_t *)&c->tcp);
     conn_finish(c);
 }
 
@@ -249,52 +294,28 @@ static void on_drain_started(conn_t *c)
         conn_deadline_set(c, NET_DRAIN_MS, conn_finish);
 }
 
-static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf);
-static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf);
-
 /* Everything queued is written: end gracefully (see the top). Our FIN goes now; what the peer
  * still sends is read and dropped until its own FIN, NET_DRAIN_MAX bytes or NET_DRAIN_MS. */
 static void conn_drain(conn_t *c)
 {
-    uv_os_fd_t fd;
     if (c->state == CONN_CLOSED)
         return;
-    if (c->peer_eof || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0 || shutdown(fd, SHUT_WR) != 0 ||
-        uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
+    if (c->peer_eof || shutdown(c->fd, SHUT_WR) != 0) {
         conn_finish(c); /* nothing left to wait for, or no way to wait */
         return;
     }
+    conn_watch(c, EPOLLIN);
+    if (c->state == CONN_CLOSED)
+        return;
     c->state = CONN_DRAINING;
     dirty_unlink(c);
     c->drained = 0;
     conn_deadline_set(c, 0, on_drain_started);
 }
 
-static void on_write_done(uv_write_t *req, int status)
-{
-    conn_t *c = req->data;
-    struct conn_inflight *w = c->inflight;
-    c->inflight = NULL;
-    if (status == 0) {
-        c->info.bytes_out += w->buf.len;
-        stat_add(&c->nl->stats.bytes_out, w->buf.len);
-    }
-    conn_buf_release(c, &w->buf);
-    free(w);
-    if (c->state == CONN_CLOSED)
-        return; /* UV_ECANCELED from uv_close: the close callback follows */
-    if (status < 0) {
-        conn_abort(c, "write failed");
-        return;
-    }
-    if (c->out.len > 0 || conn_staged_len(c) > 0)
-        conn_mark_dirty(c);
-    else if (c->state == CONN_CLOSING)
-        conn_drain(c);
-}
-
-/* Write what c has queued: a try_write, then one uv_write for the rest. Returns false if c was
- * closed because of an error. */
+/* Write what c has queued: one send; what the kernel does not take waits for EPOLLOUT (and a
+ * conn already waiting for it does not try again). Returns false if c was closed because of
+ * an error. */
 static bool conn_flush(conn_t *c)
 {
     net_loop_t *nl = c->nl;
@@ -304,13 +325,12 @@ static bool conn_flush(conn_t *c)
         conn_abort(c, "tls encryption failed");
         return false;
     }
-    if (c->inflight || c->out.len == 0)
+    if ((c->events & EPOLLOUT) || c->out.len == 0)
         return true;
 
-    uv_buf_t buf = uv_buf_init((char *)c->out.data + c->out.off, (unsigned)c->out.len);
-    int n = uv_try_write((uv_stream_t *)&c->tcp, &buf, 1);
+    ssize_t n = send(c->fd, c->out.data + c->out.off, c->out.len, MSG_NOSIGNAL);
     stat_add(&nl->stats.try_writes, 1);
-    if (n == UV_EAGAIN) {
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR)) {
         n = 0;
     } else if (n < 0) {
         conn_abort(c, "write failed");
@@ -321,28 +341,25 @@ static bool conn_flush(conn_t *c)
     conn_buf_consume(c, &c->out, (size_t)n);
     if (c->out.len == 0)
         return true;
-
-    /* The kernel is full: hand the whole buffer to libuv, which owns it until on_write_done.
-     * New writes go to a fresh out buffer meanwhile. */
-    struct conn_inflight *w = malloc(sizeof(*w));
-    if (!w) {
-        conn_abort(c, "out of memory");
-        return false;
-    }
-    w->buf = c->out;
-    c->out = (struct outbuf){0};
-    w->req.data = c;
-    buf = uv_buf_init((char *)w->buf.data + w->buf.off, (unsigned)w->buf.len);
-    int rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &buf, 1, on_write_done);
+    /* The kernel is full: the rest goes when the socket is writable (conn_on_writable). */
     stat_add(&nl->stats.async_writes, 1);
-    if (rc < 0) {
-        conn_buf_release(c, &w->buf);
-        free(w);
-        conn_abort(c, "write failed");
-        return false;
-    }
-    c->inflight = w;
-    return true;
+    conn_watch(c, c->events | EPOLLOUT);
+    return c->state != CONN_CLOSED;
+}
+
+/* The socket takes output again: send what waits, and stop watching for EPOLLOUT once all of
+ * it is gone (then a close that waited for it goes on). */
+static void conn_on_writable(conn_t *c)
+{
+    conn_watch(c, c->events & ~(uint32_t)EPOLLOUT);
+    if (c->state == CONN_CLOSED || !conn_flush(c))
+        return;
+    if (c->events & EPOLLOUT)
+        return;
+    if (conn_staged_len(c) > 0)
+        conn_mark_dirty(c);
+    else if (c->state == CONN_CLOSING && c->out.len == 0)
+        conn_drain(c);
 }
 
 void conn_flush_now(conn_t *c)
@@ -350,7 +367,7 @@ void conn_flush_now(conn_t *c)
     if (!c->dirty)
         return;
     dirty_unlink(c);
-    if (conn_flush(c) && c->state == CONN_CLOSING && conn_pending(c) == 0 && !c->inflight)
+    if (conn_flush(c) && c->state == CONN_CLOSING && conn_pending(c) == 0)
         conn_drain(c);
 }
 
@@ -362,8 +379,11 @@ void conn_flush_now(conn_t *c)
  * requests later, so the answers came back in more, smaller pieces. */
 static void net_loop_flush(net_loop_t *nl)
 {
-    while (nl->dirty_head != NULL)
-        conn_flush_now(nl->dirty_head);
+    while (nl->dirty_head != NULL || nl->reap_head != NULL) {
+        while (nl->dirty_head != NULL)
+            conn_flush_now(nl->dirty_head);
+        net_loop_reap(nl);
+    }
 }
 
 static void on_loop_check(uv_check_t *check)
@@ -440,7 +460,9 @@ void conn_close(conn_t *c, const char *reason)
     if (c->state >= CONN_CLOSING)
         return;
     c->reason = reason;
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    conn_watch(c, c->events & ~(uint32_t)EPOLLIN);
+    if (c->state == CONN_CLOSED)
+        return;
     conn_deadline_clear(c);
     if (c->state == CONN_HANDSHAKE) {
         conn_finish(c); /* nothing of the owner's is queued yet */
@@ -463,10 +485,9 @@ void conn_close_now(conn_t *c, const char *reason)
         return;
     if (!c->reason)
         c->reason = reason;
-    uv_read_stop((uv_stream_t *)&c->tcp);
     if (c->state == CONN_OPEN && conn_type_of(c)->shutdown)
         conn_type_of(c)->shutdown(c);
-    if (c->state != CONN_CLOSED)
+    if (c->state != CONN_CLOSED && !(c->events & EPOLLOUT))
         conn_flush(c);
     conn_finish(c);
 }
@@ -474,13 +495,13 @@ void conn_close_now(conn_t *c, const char *reason)
 void conn_pause(conn_t *c)
 {
     if (c->state == CONN_OPEN)
-        uv_read_stop((uv_stream_t *)&c->tcp);
+        conn_watch(c, c->events & ~(uint32_t)EPOLLIN);
 }
 
 void conn_resume(conn_t *c)
 {
-    if (c->state == CONN_OPEN && uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0)
-        conn_close(c, "cannot read the socket");
+    if (c->state == CONN_OPEN)
+        conn_watch(c, c->events | EPOLLIN);
 }
 
 void conn_announce(conn_t *c)
@@ -493,76 +514,80 @@ void conn_announce(conn_t *c)
         conn_close(c, "no owner for the connection");
 }
 
-static void on_alloc(uv_handle_t *handle, size_t suggested, uv_buf_t *buf)
+/* The socket has bytes, its peer's FIN, or an error: one read into the loop's buffer. */
+static void conn_on_readable(conn_t *c)
 {
-    conn_t *c = handle->data;
-    (void)suggested;
-    *buf = uv_buf_init((char *)c->nl->read_buffer, sizeof(c->nl->read_buffer));
-}
-
-static void on_read(uv_stream_t *stream, ssize_t n, const uv_buf_t *buf)
-{
-    conn_t *c = stream->data;
+    net_loop_t *nl = c->nl;
+    ssize_t n = read(c->fd, nl->read_buffer, sizeof(nl->read_buffer));
+    if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK || errno == EINTR))
+        return;
     if (c->state == CONN_DRAINING) {
         c->drained += n > 0 ? (uint32_t)n : 0;
-        if (n < 0 || c->drained > NET_DRAIN_MAX)
+        if (n <= 0 || c->drained > NET_DRAIN_MAX)
             conn_finish(c); /* the peer's FIN, an error, or more than we wait through */
         return;
     }
     if (n > 0) {
         c->info.bytes_in += (uint64_t)n;
-        stat_add(&c->nl->stats.bytes_in, (uint64_t)n);
+        stat_add(&nl->stats.bytes_in, (uint64_t)n);
         if (c->state <= CONN_OPEN)
-            conn_type_of(c)->on_read(c, (const uint8_t *)buf->base, (size_t)n);
+            conn_type_of(c)->on_read(c, nl->read_buffer, (size_t)n);
         return;
     }
-    if (n == 0)
-        return;
-    c->peer_eof = n == UV_EOF;
-    if (n == UV_EOF && conn_tls_of(c) && conn_tls_of(c)->placing)
+    c->peer_eof = n == 0;
+    if (n == 0 && conn_tls_of(c) && conn_tls_of(c)->placing)
         tls_place_here(c); /* what it said before hanging up still reaches an owner */
-    if (n == UV_EOF)
+    if (n == 0)
         conn_close(c,
                    c->state == CONN_HANDSHAKE ? "peer closed during the handshake" : "peer closed");
     else
         conn_abort(c, "read failed");
 }
 
-/* "1.2.3.4:5" / "[::1]:5" and whether the peer is this host. IPv4-mapped IPv6 peers (from a
- * dual-stack listener) are shown and judged as IPv4. */
+/* One event of the loop's epoll set. Reading first, as libuv does; a conn closed by an earlier
+ * event of the same batch is still in memory (freed by the reap after the batch), so its
+ * stale event is recognised here and skipped. An error or hang-up on a socket that is not
+ * being read (paused, or lingering) would be reported again at every pass: it ends the conn,
+ * since its peer is gone and can take nothing more. */
+static void conn_on_event(conn_t *c, uint32_t events)
+{
+    if (c->state == CONN_CLOSED)
+        return;
+    if ((events & (EPOLLERR | EPOLLHUP)) && !(c->events & EPOLLIN)) {
+        conn_abort(c, "read failed");
+        return;
+    }
+    if (events & (EPOLLIN | EPOLLERR | EPOLLHUP))
+        conn_on_readable(c);
+    if (c->state != CONN_CLOSED && (events & EPOLLOUT) && (c->events & EPOLLOUT))
+        conn_on_writable(c);
+}
+
+/* How many ready sockets one epoll_wait takes. More are reported on the next pass. */
+#define NET_EPOLL_BATCH 64
+
+static void on_epoll_ready(uv_poll_t *watch, int status, int events)
+{
+    net_loop_t *nl = watch->data;
+    struct epoll_event ready[NET_EPOLL_BATCH];
+    (void)events;
+    if (status < 0)
+        return;
+    int n = epoll_wait(nl->epfd, ready, NET_EPOLL_BATCH, 0);
+    for (int i = 0; i < n; i++)
+        conn_on_event(ready[i].data.ptr, ready[i].events);
+}
+
+/* The peer's address and whether it is this host. IPv4-mapped IPv6 peers (from a dual-stack
+ * listener) are kept and judged as IPv4. */
 static void conn_fill_peer(conn_t *c)
 {
     struct sockaddr_storage ss;
-    int len = sizeof(ss);
-    /* Not INET6_ADDRSTRLEN (46): glibc prints an IPv6 address in 39 characters at most (the
-     * embedded-IPv4 forms always start with "::"), which is what lets peer be 48 bytes. */
-    char host[40] = "?";
-    unsigned port = 0;
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) != 0) {
-        snprintf(c->info.peer, sizeof(c->info.peer), "unknown");
-        return;
-    }
-    if (ss.ss_family == AF_INET6) {
-        const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)&ss;
-        port = ntohs(a6->sin6_port);
-        if (IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr)) {
-            struct in_addr a4;
-            memcpy(&a4, &a6->sin6_addr.s6_addr[12], 4);
-            inet_ntop(AF_INET, &a4, host, sizeof(host));
-            c->info.peer_is_loopback = a6->sin6_addr.s6_addr[12] == 127;
-            snprintf(c->info.peer, sizeof(c->info.peer), "%s:%u", host, port);
-            return;
-        }
-        inet_ntop(AF_INET6, &a6->sin6_addr, host, sizeof(host));
-        c->info.peer_is_loopback = IN6_IS_ADDR_LOOPBACK(&a6->sin6_addr);
-        snprintf(c->info.peer, sizeof(c->info.peer), "[%s]:%u", host, port);
-    } else if (ss.ss_family == AF_INET) {
-        const struct sockaddr_in *a4 = (const struct sockaddr_in *)&ss;
-        port = ntohs(a4->sin_port);
-        inet_ntop(AF_INET, &a4->sin_addr, host, sizeof(host));
-        c->info.peer_is_loopback = (ntohl(a4->sin_addr.s_addr) >> 24) == 127;
-        snprintf(c->info.peer, sizeof(c->info.peer), "%s:%u", host, port);
-    }
+    socklen_t len = sizeof(ss);
+    if (getpeername(c->fd, (struct sockaddr *)&ss, &len) != 0)
+        ss.ss_family = AF_UNSPEC; /* printed "unknown" */
+    peer_addr_from_sockaddr(&c->info.peer, (const struct sockaddr *)&ss);
+    c->info.peer_is_loopback = peer_addr_is_loopback(&c->info.peer);
 }
 
 conn_t *net_loop_adopt_open(net_loop_t *nl, int fd, const struct conn_params *p)
@@ -578,29 +603,21 @@ conn_t *net_loop_adopt_open(net_loop_t *nl, int fd, const struct conn_params *p)
     c->output_limit = (uint32_t)(p->output_limit ? p->output_limit : NET_DEFAULT_OUTPUT_LIMIT);
     c->linger_ms = p->linger_ms ? p->linger_ms : NET_DEFAULT_LINGER;
     c->state = CONN_HANDSHAKE;
-    uv_tcp_init(nl->loop, &c->tcp);
-    c->tcp.data = c;
-    c->handles_open = 1;
+    c->fd = fd;
     c->next = nl->conns;
     if (c->next)
         c->next->prev = c;
     nl->conns = c;
     stat_add(&nl->stats.conns, 1);
 
-    if (uv_tcp_open(&c->tcp, fd) != 0) {
-        close(fd);
-        conn_abort(c, "cannot adopt the socket");
-        return NULL;
-    }
-    /* Frames are small and latency matters; keepalive is iotd's own PING, not the kernel's. */
-    uv_tcp_nodelay(&c->tcp, 1);
-    uv_tcp_keepalive(&c->tcp, 0, 0);
+    /* Frames are small and latency matters; keepalive is iotd's own PING, not the kernel's
+     * (an accepted socket has none unless the listener had it). The listener made it
+     * non-blocking (accept4), and a descriptor moved here shares that with its original. */
+    int one = 1;
+    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
     conn_fill_peer(c);
-    if (uv_read_start((uv_stream_t *)&c->tcp, on_alloc, on_read) != 0) {
-        conn_abort(c, "cannot read the socket");
-        return NULL;
-    }
-    return c;
+    conn_watch(c, EPOLLIN); /* closes c if it cannot */
+    return c->state == CONN_CLOSED ? NULL : c;
 }
 
 void net_loop_adopt(net_loop_t *nl, int fd, struct conn_params *p)
@@ -630,17 +647,28 @@ int net_loop_init(net_loop_t **out, io_thread_t *io, conn_accept_fn on_accept, v
     nl->on_accept = on_accept;
     nl->arg = arg;
     pool_init(&nl->conn_pool, sizeof(conn_t));
+    nl->epfd = epoll_create1(EPOLL_CLOEXEC);
+    if (nl->epfd < 0 || uv_poll_init(nl->loop, &nl->epoll_watch, nl->epfd) != 0) {
+        if (nl->epfd >= 0)
+            close(nl->epfd);
+        if (io->net == nl)
+            io->net = NULL;
+        free(nl);
+        return IOT_ENOMEM;
+    }
     uv_prepare_init(nl->loop, &nl->prepare);
     uv_check_init(nl->loop, &nl->check);
     uv_timer_init(nl->loop, &nl->deadline_timer);
-    nl->prepare.data = nl->check.data = nl->deadline_timer.data = nl;
+    nl->prepare.data = nl->check.data = nl->deadline_timer.data = nl->epoll_watch.data = nl;
     uv_prepare_start(&nl->prepare, on_loop_prepare);
     uv_check_start(&nl->check, on_loop_check);
-    /* Connections keep the loop alive, not the flush hooks. The deadline timer runs only while
-     * a conn has a deadline. */
+    uv_poll_start(&nl->epoll_watch, UV_READABLE, on_epoll_ready);
+    /* Not the flush hooks nor the epoll watch keep the loop alive (the io thread's inbox does,
+     * until it stops). The deadline timer runs only while a conn has a deadline. */
     uv_unref((uv_handle_t *)&nl->prepare);
     uv_unref((uv_handle_t *)&nl->check);
-    nl->handles_open = 3;
+    uv_unref((uv_handle_t *)&nl->epoll_watch);
+    nl->handles_open = 4;
     *out = nl;
     return 0;
 }
@@ -649,6 +677,7 @@ static void on_loop_handle_closed(uv_handle_t *handle)
 {
     net_loop_t *nl = handle->data;
     nl->handles_open--;
+    net_loop_reap(nl); /* the conns closed by net_loop_close */
     net_loop_maybe_free(nl);
 }
 
@@ -664,6 +693,7 @@ void net_loop_close(net_loop_t *nl)
     uv_close((uv_handle_t *)&nl->prepare, on_loop_handle_closed);
     uv_close((uv_handle_t *)&nl->check, on_loop_handle_closed);
     uv_close((uv_handle_t *)&nl->deadline_timer, on_loop_handle_closed);
+    uv_close((uv_handle_t *)&nl->epoll_watch, on_loop_handle_closed);
 }
 
 void net_loop_stats(const net_loop_t *nl, size_t *conns, size_t *pending_bytes)
@@ -708,6 +738,11 @@ void *conn_owner(const conn_t *c)
     return c->owner;
 }
 
+const char *conn_peer(const conn_t *c, char *out)
+{
+    return peer_addr_format(&c->info.peer, out);
+}
+
 const struct conn_info *conn_info(const conn_t *c)
 {
     return &c->info;
@@ -720,7 +755,7 @@ io_thread_t *conn_io_thread(const conn_t *c)
 
 size_t conn_pending(const conn_t *c)
 {
-    return conn_staged_len(c) + c->out.len + (c->inflight ? c->inflight->buf.len : 0);
+    return conn_staged_len(c) + c->out.len;
 }
 
 size_t conn_output_limit(const conn_t *c)

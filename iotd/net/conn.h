@@ -20,6 +20,7 @@
 #ifndef IOTD_CONN_H
 #define IOTD_CONN_H
 
+#include "base/peer_addr.h"
 #include "loop/io_thread.h"
 
 #include <stdbool.h>
@@ -46,9 +47,9 @@ const char *conn_transport_name(enum conn_transport t);
 /* Read-only facts about a connection (for presence, logs and stats). */
 struct conn_info {
     enum conn_transport transport;
-    /* "203.0.113.7:51234" or "[2001:db8::1]:51234": an IPv6 address is at most 39 characters
-     * as printed (the embedded-IPv4 forms are compressed), so 48 holds "[...]:65535". */
-    char peer[48];
+    /* The remote address, binary: conn_peer prints it ("203.0.113.7:51234",
+     * "[2001:db8::1]:51234"). */
+    struct peer_addr peer;
     bool peer_is_loopback; /* 127.0.0.0/8 or ::1 (native LOGIN without TLS is allowed from here) */
     bool encrypted;        /* TLS under it: CONN_TLS, or a WebSocket upgraded from a TLS conn */
     uint64_t bytes_in, bytes_out;
@@ -74,8 +75,8 @@ struct net_loop_counters {
     uint64_t accepted;            /* connections handed to on_accept */
     uint64_t closed;              /* connections whose socket was closed and memory released */
     uint64_t flushes;             /* dirty connections flushed (at most one per conn per pass) */
-    uint64_t try_writes;          /* uv_try_write calls */
-    uint64_t async_writes;        /* uv_write calls for what the kernel did not take at once */
+    uint64_t try_writes;          /* send calls */
+    uint64_t async_writes;        /* waits for a full socket to take the rest (EPOLLOUT) */
     uint64_t bytes_in, bytes_out; /* wire bytes (ciphertext for TLS) */
     uint64_t busy_rejects;        /* conn_write refused with IOT_EBUSY */
     uint64_t linger_expired;      /* closes that gave up on unflushed output */
@@ -88,6 +89,8 @@ struct net_loop_counters {
 void net_loop_counters(const net_loop_t *nl, struct net_loop_counters *out);
 
 void conn_set_owner(conn_t *c, const struct conn_callbacks *cb, void *owner);
+/* c's remote address as text into out (PEER_ADDR_TEXT bytes); returns out. */
+const char *conn_peer(const conn_t *c, char *out);
 void *conn_owner(const conn_t *c);
 const struct conn_info *conn_info(const conn_t *c);
 /* Queue bytes for the next flush. IOT_EBUSY when the output bound would be exceeded (nothing
@@ -111,7 +114,7 @@ io_thread_t *conn_io_thread(const conn_t *c);
 
 /* Moving a connection to another io thread (conn_handoff.c), for owners that learn where it
  * belongs only after it has spoken. conn_handoff_take, on c's thread: c (an open TCP or TLS
- * conn, not a WebSocket, with no write in flight) gives up its socket, TLS state and unsent
+ * conn, not a WebSocket) gives up its socket, TLS state and unsent
  * output, and closes here (its owner, if any, is told: clear it first); NULL when c cannot
  * move now, and nothing changed. The handoff is then carried (an inbox message) to the new
  * thread, where conn_handoff_open makes it an open conn of nl without an owner (the caller sets

@@ -10,9 +10,9 @@
  * What moves: a duplicate of the socket (the conn left behind closes its own descriptor
  * without a FIN: the socket lives on through the duplicate), the TLS state of a TLS conn (the
  * SSL object, whose memory BIOs hold whatever was read and not yet decrypted, or the TLS 1.3
- * record layer, whose buffer does), and the wire bytes not yet written. Plaintext the old owner
- * read and did not consume is the caller's to carry. Nothing moves while a write is in flight:
- * libuv owns that buffer until its callback.
+ * record layer, whose buffer does), and the wire bytes not yet written (those the kernel
+ * refused wait in the conn's own buffer, which travels). Plaintext the old owner read and did
+ * not consume is the caller's to carry.
  */
 #include "net/conn_internal.h"
 
@@ -32,17 +32,16 @@ struct conn_handoff {
 
 conn_handoff_t *conn_handoff_take(conn_t *c)
 {
-    uv_os_fd_t fd;
     struct conn_tls *t = c->info.transport == CONN_TLS ? c->tls : NULL;
     if (c->state != CONN_OPEN && !(t && t->placing))
         return NULL;
-    if (c->info.transport == CONN_WS || c->inflight || uv_fileno((uv_handle_t *)&c->tcp, &fd) != 0)
+    if (c->info.transport == CONN_WS || c->fd < 0)
         return NULL;
     /* Plaintext written and not yet encrypted becomes wire bytes, which travel. */
     if (t && t->staged.len > 0 && tls_encrypt_staged(c) != 0)
         return NULL;
     conn_handoff_t *h = calloc(1, sizeof(*h));
-    int dup_fd = h ? fcntl(fd, F_DUPFD_CLOEXEC, 0) : -1;
+    int dup_fd = h ? fcntl(c->fd, F_DUPFD_CLOEXEC, 0) : -1;
     if (dup_fd < 0) {
         free(h);
         return NULL;
@@ -56,9 +55,8 @@ conn_handoff_t *conn_handoff_take(conn_t *c)
                           .linger_ms = c->linger_ms,
                           .bytes_in = c->info.bytes_in,
                           .bytes_out = c->info.bytes_out};
-    /* From now on only the receiving thread reads the socket: this loop runs no other
-     * callback of c before the close. */
-    uv_read_stop((uv_stream_t *)&c->tcp);
+    /* From now on only the receiving thread reads the socket: the abort below takes c out of
+     * this loop's epoll set before anything else of this loop runs. */
     stat_add(&c->nl->stats.pending_bytes, (uint64_t) - (int64_t)c->out.len);
     c->out = (struct outbuf){0};
     if (t) {

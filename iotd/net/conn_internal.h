@@ -92,13 +92,6 @@ extern const struct conn_type conn_type_tcp;
 extern const struct conn_type conn_type_tls;
 extern const struct conn_type conn_type_ws;
 
-/* The one uv_write of a conn, allocated only while it is in flight: an idle connection (the
- * common case for a device fleet) carries neither the request nor its buffer. */
-struct conn_inflight {
-    uv_write_t req; /* data = the conn */
-    struct outbuf buf;
-};
-
 /* What only a TLS conn needs, apart so that the TCP conns of a device fleet do not carry it:
  * allocated by the TLS transport's start, freed by its release. */
 struct conn_tls {
@@ -119,7 +112,12 @@ struct conn_tls {
 typedef void (*conn_deadline_fn)(conn_t *c);
 
 struct conn {
-    uv_tcp_t tcp; /* data = this conn */
+    /* The socket, watched by the loop's own epoll set (see struct net_loop), not by a libuv
+     * handle: a uv_tcp_t was 248 bytes of an idle device's ~850. -1 once closed. */
+    int fd;
+    /* What the epoll set watches for on fd: EPOLLIN while reading, EPOLLOUT while output waits
+     * for the socket to take it; 0 when fd is not in the set. */
+    uint32_t events;
     net_loop_t *nl;
     /* The transport's own state, by info.transport: NULL for TCP (and before the TLS start). */
     union {
@@ -129,17 +127,15 @@ struct conn {
     const struct conn_callbacks *cb;
     void *owner;
     struct conn_info info;
-    /* out: wire bytes for the next flush; inflight: the one uv_write in progress, NULL when
-     * none. (TLS plaintext not yet encrypted waits in c->tls->staged.) */
+    /* Wire bytes not yet taken by the kernel. (TLS plaintext not yet encrypted waits in
+     * c->tls->staged.) */
     struct outbuf out;
-    struct conn_inflight *inflight;
     const char *reason;
     /* Narrow on purpose: at tens of thousands of idle connections, 16 bytes here are a size
      * class of the pool (the output bound is at most 1 GiB, see iotd.conf(5)). */
     uint32_t output_limit;
     uint32_t linger_ms;
-    uint8_t state;        /* enum conn_state */
-    uint8_t handles_open; /* libuv handles whose close callback is still due (0 or 1) */
+    uint8_t state; /* enum conn_state */
     bool dirty : 1;
     bool peer_eof : 1; /* the peer's FIN was read: a close has nothing to drain */
     bool moved : 1;    /* handed to another io thread (conn_handoff.c): its socket lives on */
@@ -148,8 +144,10 @@ struct conn {
      * while on_deadline is set (loop time in ms). No timer handle per conn: see struct net_loop. */
     conn_deadline_fn on_deadline;
     struct deadline_node deadline;
-    conn_t *prev, *next;             /* every conn of the loop */
-    conn_t *dirty_prev, *dirty_next; /* conns written to since the last flush */
+    conn_t *prev, *next; /* every conn of the loop */
+    /* Conns written to since the last flush; once closed, the loop's list of conns to free
+     * (a closed conn is on no flush list, so the links serve both). */
+    conn_t *dirty_prev, *dirty_next;
 };
 /* The type table of a connection, from its transport (not stored: one pointer less each). */
 static inline const struct conn_type *conn_type_of(const struct conn *c)
@@ -197,6 +195,13 @@ struct net_loop {
      * list is kept sorted (inserted from the tail, where equal timeouts land in O(1)). */
     uv_timer_t deadline_timer;
     struct deadline_list deadlines;
+    /* The epoll set of this loop's sockets, watched by one uv_poll_t: libuv sees one
+     * descriptor however many connections the thread has (conn.c: why). */
+    int epfd;
+    uv_poll_t epoll_watch;
+    /* Closed conns whose memory is released on the loop's next flush hook, so that their
+     * owner's on_close never runs from inside the call that closed them. */
+    conn_t *reap_head;
     int handles_open;
     bool closing;
     conn_t *conns;                   /* all conns */

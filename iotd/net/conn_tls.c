@@ -1,6 +1,6 @@
 /*
- * conn_tls.c - the TLS transport: OpenSSL over the same uv_tcp_t as plain TCP, through a pair
- * of memory BIOs, so OpenSSL never touches the socket and libuv stays the only thing that
+ * conn_tls.c - the TLS transport: OpenSSL over the same socket as plain TCP, through a pair
+ * of memory BIOs, so OpenSSL never touches the socket and conn.c stays the only thing that
  * reads and writes it.
  *
  * Wire bytes read from the socket are fed into the read BIO; the handshake, and afterwards
@@ -242,7 +242,7 @@ static int rec_read(conn_t *c, const uint8_t *wire, size_t len, tls_sink_fn sink
         return rc;
     }
     conn_buf_release(c, &t->staged); /* nothing more goes out after a fatal alert */
-    log_debug("tls with %s: %s", c->info.peer, tls13_strerror(rc));
+    log_debug("tls with %s: %s", conn_peer(c, (char[PEER_ADDR_TEXT]){0}), tls13_strerror(rc));
     conn_close_now(c, tls13_strerror(rc));
     return rc;
 }
@@ -271,7 +271,7 @@ static int rec_encrypt_staged(conn_t *c, struct conn_tls *t)
 static void on_handshake_timeout(conn_t *c)
 {
     stat_add(&c->nl->stats.tls_timeouts, 1);
-    log_debug("tls handshake with %s timed out", c->info.peer);
+    log_debug("tls handshake with %s timed out", conn_peer(c, (char[PEER_ADDR_TEXT]){0}));
     conn_abort(c, "tls handshake timed out");
 }
 
@@ -283,7 +283,7 @@ static void tls_handshake_failed(conn_t *c)
         ERR_error_string_n(e, detail, sizeof(detail));
     ERR_clear_error();
     stat_add(&c->nl->stats.tls_failures, 1);
-    log_debug("tls handshake with %s failed: %s", c->info.peer, detail);
+    log_debug("tls handshake with %s failed: %s", conn_peer(c, (char[PEER_ADDR_TEXT]){0}), detail);
     tls_drain(c); /* the alert, so the client learns why */
     conn_close_now(c, "tls handshake failed");
 }

@@ -2,8 +2,8 @@
  * listener.c - listening sockets on the main loop, handing accepted sockets to io threads.
  *
  * The listening socket is non-blocking and watched with a uv_poll_t (rather than a uv_tcp_t)
- * because the accepted descriptor must leave this loop: the io thread wraps it with uv_tcp_open
- * on its own loop. On readable, accept4 runs in a loop up to a batch limit, so a connection
+ * because the accepted descriptor must leave this loop: the io thread puts it in its own epoll
+ * set (conn.c). On readable, accept4 runs in a loop up to a batch limit, so a connection
  * storm is drained quickly without starving the rest of the main loop. Each socket goes, round
  * robin, to an io thread as a small inbox message carrying copies of the connection parameters
  * (and one reference on the TLS context), so the listener may stop or reload at any time.

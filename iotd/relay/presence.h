@@ -16,6 +16,8 @@
 #ifndef IOTD_RELAY_PRESENCE_H
 #define IOTD_RELAY_PRESENCE_H
 
+#include "base/peer_addr.h"
+
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -27,17 +29,17 @@ typedef struct presence presence_t;
 struct presence_entry {
     char device_id[65];
     bool online;
-    char transport[4];    /* "tcp" or "tls" */
-    unsigned io_index;    /* io thread owning the session */
-    uint16_t node;        /* 0: this node; else the node the device is online on (cluster) */
-    void *session;        /* token, see above */
-    uint64_t serial;      /* unique per connection */
-    int64_t since_ms;     /* connected at (wall clock, ms) */
-    int64_t last_seen_ms; /* last frame received, or disconnect time */
-    /* "[ipv6]:port" at most: 39 characters of address (glibc prints the embedded-IPv4 forms
-     * compressed, well under that), brackets, colon, 5 digits, NUL. */
-    char address[48];
+    char transport[4];        /* "tcp" or "tls" */
+    uint16_t node;            /* 0: this node; else the node the device is online on (cluster) */
+    unsigned io_index;        /* io thread owning the session */
+    struct peer_addr address; /* binary (peer_addr_format prints it): 20 bytes, not 48 text */
+    void *session;            /* token, see above */
+    uint64_t serial;          /* unique per connection */
+    int64_t since_ms;         /* connected at (wall clock, ms) */
+    int64_t last_seen_ms;     /* last frame received, or disconnect time */
 };
+_Static_assert(sizeof(struct presence_entry) == 128,
+               "an entry per device ever seen: keep it packed");
 
 int presence_new(presence_t **out);
 void presence_free(presence_t *p);

@@ -128,7 +128,7 @@ static void on_end_part(inbox_msg_t *msg, void *loop_data)
         session_send_system(s, IOTP_TYPE_BYE, 0, "reason", r->reason);
         log_info("%s %s from %s: session ended by the operator (%s)",
                  strchr(s->principal, '@') ? "user" : "device", s->principal,
-                 conn_info(s->conn)->peer, r->reason);
+                 conn_peer(s->conn, (char[PEER_ADDR_TEXT]){0}), r->reason);
         session_close(s, r->reason);
         p->ended++;
     }

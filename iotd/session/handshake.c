@@ -69,7 +69,8 @@ void session_on_hello(struct session *s, const struct iotp_frame *f)
     s->principal = s->hs->device_id; /* until presence has its own copy (established) */
 
     /* Refuse blocked peers before any cryptography: a flood must stay cheap. */
-    struct ratelimit_auth attempt = {'d', s->principal, conn_info(s->conn)->peer,
+    char peer[PEER_ADDR_TEXT];
+    struct ratelimit_auth attempt = {'d', s->principal, conn_peer(s->conn, peer),
                                      env->all->opts.auth_fail_limit};
     bool blocked =
         ratelimit_auth_blocked(env->all->deps.ratelimit, &attempt, ctl_wall_ms(), &retry_s);
@@ -116,7 +117,8 @@ void session_on_auth(struct session *s, const struct iotp_frame *f)
      * hint is the longest. The ERROR is rebuilt here only to carry that hint: it is byte for
      * byte what the library would send for any failure, so it reveals nothing about which
      * check failed. */
-    struct ratelimit_auth attempt = {'d', s->principal, conn_info(s->conn)->peer,
+    char peer[PEER_ADDR_TEXT];
+    struct ratelimit_auth attempt = {'d', s->principal, conn_peer(s->conn, peer),
                                      o->auth_fail_limit};
     uint32_t retry_s = ratelimit_auth_failed(env->all->deps.ratelimit, &attempt, ctl_wall_ms());
     session_send_error(s, f->id, "auth", retry_s);
@@ -124,8 +126,7 @@ void session_on_auth(struct session *s, const struct iotp_frame *f)
     const char *why = s->lookup_failure ? s->lookup_failure : "wrong mac";
     /* One line per (address, id, reason) a minute: the connection log counts the rest. */
     if (session_record(s, CONN_EVENT_AUTH_FAILURE, why))
-        log_info("device %s from %s: authentication failed (%s)", s->principal,
-                 conn_info(s->conn)->peer, why);
+        log_info("device %s from %s: authentication failed (%s)", s->principal, peer, why);
     session_close(s, "authentication failed");
 }
 
@@ -143,7 +144,7 @@ static void established(struct session *s)
     e.session = (void *)(uintptr_t)s->slot;
     e.serial = s->serial;
     e.since_ms = e.last_seen_ms = now;
-    snprintf(e.address, sizeof(e.address), "%s", ci->peer);
+    e.address = ci->peer;
     snprintf(e.transport, sizeof(e.transport), "%s", ci->transport == CONN_TLS ? "tls" : "tcp");
 
     const char *device_id = NULL;
@@ -170,7 +171,9 @@ static void established(struct session *s)
         }
         atomic_fetch_add(&env->counters.replaced, 1);
     }
-    struct ratelimit_auth attempt = {'d', s->principal, ci->peer, all->opts.auth_fail_limit};
+    char peer[PEER_ADDR_TEXT];
+    struct ratelimit_auth attempt = {'d', s->principal, conn_peer(s->conn, peer),
+                                     all->opts.auth_fail_limit};
     ratelimit_auth_succeeded(all->deps.ratelimit, &attempt);
 
     s->principal = device_id; /* presence's copy outlives the session; s->hs's goes now */
@@ -178,12 +181,12 @@ static void established(struct session *s)
     s->hs = NULL;
     s->state = SESSION_ESTABLISHED;
     s->authenticated = true;
-    s->last_touch_ms = (uint64_t)now;
     atomic_fetch_add(&env->counters.authenticated, 1);
     atomic_fetch_add(&env->counters.devices, 1);
     session_record(s, CONN_EVENT_CONNECT,
                    rc == 1 ? "replaced an older connection" : "authenticated");
-    log_debug("device %s online from %s (%s)", s->principal, ci->peer, e.transport);
+    log_debug("device %s online from %s (%s)", s->principal,
+              conn_peer(s->conn, (char[PEER_ADDR_TEXT]){0}), e.transport);
     s->last_ping_ms = uv_now(&env->io->loop);
     session_events_online(s);
 }

@@ -85,7 +85,8 @@ static void login_established(struct session *s, uint32_t id)
     atomic_fetch_add(&env->counters.logins, 1);
     atomic_fetch_add(&env->counters.users, 1);
     s->last_ping_ms = uv_now(&env->io->loop);
-    log_debug("user %s logged in from %s", s->principal, conn_info(s->conn)->peer);
+    log_debug("user %s logged in from %s", s->principal,
+              conn_peer(s->conn, (char[PEER_ADDR_TEXT]){0}));
 }
 
 static void login_done(uv_work_t *req, int status)
@@ -93,7 +94,8 @@ static void login_done(uv_work_t *req, int status)
     struct login_work *w = container_of(req, struct login_work, req);
     struct session *s = w->s;
     struct session_env *env = s->env;
-    struct ratelimit_auth attempt = {'u', s->principal, conn_info(s->conn)->peer,
+    char peer[PEER_ADDR_TEXT];
+    struct ratelimit_auth attempt = {'u', s->principal, conn_peer(s->conn, peer),
                                      env->all->opts.auth_fail_limit};
 
     iotp_wipe(w->password, sizeof(w->password));
@@ -106,7 +108,7 @@ static void login_done(uv_work_t *req, int status)
         uint32_t retry_s = ratelimit_auth_failed(env->all->deps.ratelimit, &attempt, ctl_wall_ms());
         session_send_error(s, w->id, "auth", retry_s);
         atomic_fetch_add(&env->counters.auth_failures, 1);
-        log_info("user %s from %s: login failed", s->principal, conn_info(s->conn)->peer);
+        log_info("user %s from %s: login failed", s->principal, peer);
         session_close(s, "login failed");
     }
     free(w);
@@ -132,11 +134,14 @@ void session_on_login(struct session *s, const struct iotp_frame *f)
     /* A password travels only inside TLS or on this machine. */
     if (!ci->encrypted && !ci->peer_is_loopback && !env->all->opts.login_plain) {
         session_send_error(s, f->id, "auth", 0);
-        log_warn("user %s from %s: LOGIN refused over plain TCP", s->principal, ci->peer);
+        log_warn("user %s from %s: LOGIN refused over plain TCP", s->principal,
+                 conn_peer(s->conn, (char[PEER_ADDR_TEXT]){0}));
         session_close(s, "LOGIN without TLS");
         return;
     }
-    struct ratelimit_auth attempt = {'u', s->principal, ci->peer, env->all->opts.auth_fail_limit};
+    char peer[PEER_ADDR_TEXT];
+    struct ratelimit_auth attempt = {'u', s->principal, conn_peer(s->conn, peer),
+                                     env->all->opts.auth_fail_limit};
     bool blocked =
         ratelimit_auth_blocked(env->all->deps.ratelimit, &attempt, ctl_wall_ms(), &retry_s);
     if (blocked) {

@@ -70,7 +70,7 @@ static void session_to_row(struct session *s, struct session_row *r)
     r->kind = s->kind == SESSION_USER ? "user" : "device";
     r->state = s->state == SESSION_ESTABLISHED ? "online" : "handshake";
     snprintf(r->transport, sizeof(r->transport), "%s", conn_transport_name(ci->transport));
-    snprintf(r->address, sizeof(r->address), "%s", ci->peer);
+    peer_addr_format(&ci->peer, r->address);
     r->since_ms = s->since_ms;
     r->last_activity_ms = s->last_activity_ms;
     r->output_bytes = conn_pending(s->conn);

@@ -121,7 +121,8 @@ void session_close(struct session *s, const char *reason)
 bool session_record(struct session *s, enum conn_event ev, const char *reason)
 {
     const struct conn_info *ci = conn_info(s->conn);
-    return conn_log_record(s->env->all->deps.conn_log, ev, s->principal, ci->peer,
+    char peer[PEER_ADDR_TEXT];
+    return conn_log_record(s->env->all->deps.conn_log, ev, s->principal, conn_peer(s->conn, peer),
                            ci->transport == CONN_TLS ? "tls" : "tcp", reason, ctl_wall_ms());
 }
 
@@ -232,7 +233,7 @@ static void on_bad_frame(struct session *s, int rc, uint32_t id)
     } else if (session_bad_frame(s) > env->all->opts.max_bad_frames) {
         atomic_fetch_add(&env->counters.abuse_closes, 1);
         log_warn("device %s from %s: %u malformed frames, disconnecting", s->principal,
-                 conn_info(s->conn)->peer, s->bad_frames);
+                 conn_peer(s->conn, (char[PEER_ADDR_TEXT]){0}), s->bad_frames);
         session_close(s, "too many malformed frames");
     }
 }
@@ -244,6 +245,7 @@ void session_on_data(conn_t *c, const uint8_t *data, size_t len)
 
     if (s->state == SESSION_CLOSING || (s->held && session_stash_backlog(s, data, len)))
         return;
+    int64_t previous_activity = s->last_activity_ms;
     s->last_rx_ms = uv_now(&s->env->io->loop);
     s->last_activity_ms = loop_pass_wall_ms(&s->env->io->meter);
     if (!s->input) {
@@ -288,10 +290,8 @@ void session_on_data(conn_t *c, const uint8_t *data, size_t len)
     }
     if (s->state == SESSION_ESTABLISHED) {
         int64_t now = s->last_activity_ms; /* this pass's time: one clock call per pass */
-        if (now - (int64_t)s->last_touch_ms >= 1000) {
+        if (now / 1000 != previous_activity / 1000)
             presence_touch(s->env->all->deps.presence, s->principal, s->serial, now);
-            s->last_touch_ms = (uint64_t)now;
-        }
     }
 }
 

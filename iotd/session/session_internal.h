@@ -32,9 +32,18 @@ struct session {
     struct session_env *env;
     conn_t *conn;
     uint64_t serial;
-    uint64_t accepted_ms, last_ping_ms; /* loop time: handshake deadline, keepalive */
-    uint64_t last_rx_ms, last_touch_ms;
-    int64_t since_ms, last_activity_ms; /* wall clock, for iottop */
+    /* Loop time. One field for two phases (an idle device's session is a third of its memory):
+     * when the connection was accepted, for the handshake deadline, and once established
+     * when the last PING went out, for the keepalive. */
+    union {
+        uint64_t accepted_ms;  /* SESSION_HANDSHAKE */
+        uint64_t last_ping_ms; /* SESSION_ESTABLISHED */
+    };
+    uint64_t last_rx_ms;
+    /* Wall clock, for iottop. Presence's last_seen is refreshed when the last activity moves
+     * into a new second (no time of the last refresh is kept: at most once a second all the
+     * same). */
+    int64_t since_ms, last_activity_ms;
     uint64_t frames_in, frames_out;
     struct iotp_server_hs *hs;  /* only during the handshake */
     struct frame_input *input;  /* only while a frame is partly received */

@@ -88,7 +88,7 @@ void http_conn_accept(struct web_loop *wl, conn_t *c)
 static void http_conn_on_close(conn_t *c, const char *reason)
 {
     struct http_conn *h = conn_owner(c);
-    log_debug("web: %s closed: %s", conn_info(c)->peer, reason);
+    log_debug("web: %s closed: %s", conn_peer(c, (char[PEER_ADDR_TEXT]){0}), reason);
     http_conn_free(h);
 }
 
@@ -212,7 +212,8 @@ static void route_metrics(const struct route_request *rr)
         return;
     }
     if (w->metrics_allow &&
-        !web_allowlist_permits(w->metrics_allow, conn_info(rr->h->conn)->peer)) {
+        !web_allowlist_permits(w->metrics_allow,
+                               conn_peer(rr->h->conn, (char[PEER_ADDR_TEXT]){0}))) {
         send_text(rr->h, 403, "forbidden\n", rr->req->keep_alive, rr->head_only, NULL);
         return;
     }
@@ -452,7 +453,8 @@ static void http_conn_process(struct http_conn *h)
             return;
         }
         if (rc < 0) {
-            log_debug("web: %s: bad request head (%d)", conn_info(h->conn)->peer, -rc);
+            log_debug("web: %s: bad request head (%d)",
+                      conn_peer(h->conn, (char[PEER_ADDR_TEXT]){0}), -rc);
             send_text(h, -rc, "bad request\n", false, false, NULL);
             return;
         }

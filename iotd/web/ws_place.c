@@ -64,8 +64,8 @@ static void ws_begin(struct web_loop *wl, conn_t *c, const char *user, uint64_t 
         conn_close(c, "out of memory");
         goto out;
     }
-    log_debug("web: %s: WebSocket session%s%s", conn_info(c)->peer, user ? " of " : "",
-              user ? user : "");
+    log_debug("web: %s: WebSocket session%s%s", conn_peer(c, (char[PEER_ADDR_TEXT]){0}),
+              user ? " of " : "", user ? user : "");
     w->deps.ws_session(w->deps.ws_session_arg, (unsigned)(wl - w->loops), c, user);
     if (conn_owner(c))
         conn_ws_feed(c, early, early_len);

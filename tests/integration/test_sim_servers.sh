@@ -3,7 +3,7 @@
 # reaches the first one's MariaDB through its Unix socket, no cluster). Four devices spread
 # over them, device i starting at address i mod 2; when the second iotd is killed, its devices
 # move to the next address of the list and come back online on the first. Every wait is
-# bounded by a count of polls.
+# bounded by a count of polls. Then --source: the devices connect from 127.0.0.2.
 . "$(dirname "$0")/lib.sh"
 : "${IOTSIM_BIN:?IOTSIM_BIN must point at iotsim}"
 
@@ -96,6 +96,24 @@ done
 kill -TERM "$SIM_PID"
 wait "$SIM_PID" || fail "iotsim exited with $? after SIGTERM"
 SIM_PID=
+
+# --source: the devices connect from the given loopback address, which iotd sees as theirs.
+"$IOTSIM_BIN" -c "$addr_a" --source 127.0.0.2 -f "$T_DIR/devices.jsonl" --stats-interval 0 \
+    >"$T_DIR/sim.log" 2>&1 &
+SIM_PID=$!
+# (The first iotsim's connection may still be closing: wait for the new one.)
+from_source() { online_on "$T_SOCK" sim-0 && [[ $(json_get 'j["address"]') == 127.0.0.2:* ]]; }
+for _ in $(seq 1 300); do from_source && break; sleep 0.1; done
+from_source || fail "sim-0 is not online from 127.0.0.2 with --source: $OUT"
+T_CHECKS=$((T_CHECKS + 1))
+kill -TERM "$SIM_PID"
+wait "$SIM_PID" || fail "iotsim --source exited with $? after SIGTERM"
+SIM_PID=
+# A source that is not a numeric address is an error at start (exit 3).
+rc=0
+"$IOTSIM_BIN" -c "$addr_a" --source localhost -f "$T_DIR/devices.jsonl" >"$T_DIR/bad.log" 2>&1 || rc=$?
+[ $rc -eq 3 ] || fail "iotsim --source localhost: exit $rc, want 3"
+T_CHECKS=$((T_CHECKS + 1))
 
 # A malformed address in the list is an error at start (exit 3), naming it.
 rc=0
