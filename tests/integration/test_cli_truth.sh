@@ -124,6 +124,21 @@ for cmd in "audit --tenant acme" "alarm rule list --tenant acme" "tenant list" "
     numbers_are_numbers
 done
 
+# audit --outcome takes the outcome names only (a typo is not an empty audit); device history
+# --limit is 1 to 1000.
+expect 2 audit --tenant acme --outcome timeouts
+contains "unknown outcome 'timeouts'"
+for _ in $(seq 1 100); do # the audit is written in batches: the timeouts above, once stored
+    expect 0 --json audit --tenant acme --outcome timeout
+    [ "$(json_get 'len(j["audit"])')" -gt 0 ] && break
+    sleep 0.1
+done
+[ "$(json_get 'len(j["audit"]) > 0 and all(a["outcome"] == "timeout" for a in j["audit"])')" = True ] ||
+    fail "audit --outcome timeout: $OUT"
+expect 2 device history d1 --limit 0
+expect 2 device history d1 --limit 1001
+expect 0 device history d1 --limit 1000
+
 # backup: bytes is the size of FILE.
 expect 0 --json backup "$T_DIR/snap.backup"
 T_CHECKS=$((T_CHECKS + 1))
