@@ -151,6 +151,12 @@ T_CHECKS=$((T_CHECKS + 1))
 [ "$RC" -eq 2 ] || fail "stats --sort bogus -> exit $RC, want 2: $OUT"
 contains "--sort must be"
 expect 0 --json stats --sort in_flight --count 1 --interval 100
+expect 2 stats --interval 99 --count 1 # the ranges iotctl(8) gives, named by their options
+contains "--interval must be 100..60000 ms"
+expect 2 message add thermo slow_op --tenant acme --timeout 99
+expect 0 message add thermo slow_op --tenant acme --timeout 600000
+expect 2 lease d1 temperature --tenant acme --ttl 604801
+contains "--ttl must be 0..604800"
 
 # --help: every exit status 0..12 and --csv.
 "$IOTCTL_BIN" --help >"$T_DIR/help.txt"
