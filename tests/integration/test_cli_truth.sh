@@ -158,6 +158,17 @@ expect 0 message add thermo slow_op --tenant acme --timeout 600000
 expect 2 lease d1 temperature --tenant acme --ttl 604801
 contains "--ttl must be 0..604800"
 
+# --json usage errors are JSON on standard output even when the command is missing or unknown
+# (--json after an unknown command included); "needs a verb" when only an option follows a noun.
+for words in "--json" "--json frob" "frob --json" "device frob --json" "device --json"; do
+    # shellcheck disable=SC2086
+    OUT=$("$IOTCTL_BIN" -s "$T_SOCK" $words 2>/dev/null) && RC=0 || RC=$?
+    T_CHECKS=$((T_CHECKS + 1))
+    [ "$RC" -eq 2 ] || fail "iotctl $words -> exit $RC, want 2"
+    [ "$(json_get 'j["code"]')" = bad_args ] || fail "iotctl $words: no JSON error: $OUT"
+done
+contains "'device' needs a verb"
+
 # --help: every exit status 0..12 and --csv.
 "$IOTCTL_BIN" --help >"$T_DIR/help.txt"
 for s in $(seq 0 12); do
