@@ -335,7 +335,7 @@ int main(int argc, char *argv[])
         opts.tenant = NULL;
     if (first == argc) {
         iotctl_help_all(stderr);
-        status = EXIT_USAGE;
+        status = usage_error(&opts, "missing command", NULL);
         goto out;
     }
 
@@ -350,8 +350,11 @@ int main(int argc, char *argv[])
             iotctl_help_prefix(stdout, prefix, word);
             goto out;
         }
+        /* "iotctl frob --json": the error is still the JSON the script asked for. */
+        for (int i = prefix; i < words && strcmp(word[i], "--") != 0; i++)
+            opts.json = opts.json || strcmp(word[i], "--json") == 0;
         iotctl_unknown_command(message, sizeof(message), prefix, word,
-                               prefix < words ? word[prefix] : NULL);
+                               prefix < words && word[prefix][0] != '-' ? word[prefix] : NULL);
         join_words(hint, sizeof(hint), prefix, word);
         status = usage_error(&opts, message, hint);
         goto out;

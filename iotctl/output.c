@@ -339,6 +339,12 @@ int iotctl_print_result(FILE *out, FILE *note, const struct ctl_command *cmd, co
     {
         if ((item == secret && cJSON_IsString(secret)) || strcmp(item->string, "decision") == 0)
             continue;
+        /* access check's verdict reads as the JSON it mirrors (iotctl(8): allow: true|false),
+         * not as the yes/no of other booleans: scripts grep it beside the first line. */
+        if (decision && cJSON_IsBool(item) && strcmp(item->string, "allow") == 0) {
+            fprintf(out, "allow: %s\n", cJSON_IsTrue(item) ? "true" : "false");
+            continue;
+        }
         print_entry(out, item, 0);
     }
     if (cJSON_IsString(secret)) {

@@ -12,6 +12,7 @@
 #include "ctl_proto.h"
 #include "iot_error.h"
 #include "iot_hash.h"
+#include "session/session.h"
 
 #include <stdbool.h>
 #include <stddef.h>
@@ -163,7 +164,17 @@ void control_stats_start(struct control_conn *conn, uint32_t id, const struct ct
     long long count = ctl_get_int(args, "count", 0);
     if (interval < STREAM_MIN_INTERVAL_MS || interval > STREAM_MAX_INTERVAL_MS || count < 0) {
         cJSON_Delete(args);
-        control_send_error(conn, id, IOT_EINVAL, "interval_ms must be 100..60000 and count >= 0");
+        control_send_error(conn, id, IOT_EINVAL, "--interval must be 100..60000 ms and --count >= 0");
+        return;
+    }
+    /* An unknown --sort is refused now: later, each sample would fail and the stream stay
+     * silent forever (iotctl(8): bad input gets a clear error). */
+    const char *sort = ctl_get_string(args, "sort");
+    if (sort && !session_row_comparator(sort)) {
+        cJSON_Delete(args);
+        control_send_error(conn, id, IOT_EINVAL,
+                           "--sort must be frames_in, frames_out, bytes_out, output_bytes, since, "
+                           "last_activity or in_flight");
         return;
     }
     struct control_stream *st = stream_new(conn, id, args, count);

@@ -215,7 +215,6 @@ static int dump_table(MYSQL *conn, FILE *out, const char *table, struct backup_s
         s->rows++;
         if (stmt.len >= STATEMENT_BYTES) {
             fprintf(out, "%s;\n", stmt.p);
-            s->bytes += stmt.len + 2;
             stmt.len = 0;
             in_statement = 0;
         }
@@ -224,10 +223,8 @@ static int dump_table(MYSQL *conn, FILE *out, const char *table, struct backup_s
         rc = db_fail(conn, table, err, errlen);
         goto out;
     }
-    if (in_statement) {
+    if (in_statement)
         fprintf(out, "%s;\n", stmt.p);
-        s->bytes += stmt.len + 2;
-    }
     s->tables++;
     rc = ferror(out) ? IOT_EIO : IOT_OK;
     if (rc != IOT_OK)
@@ -342,11 +339,13 @@ int backup_write(MYSQL *conn, const char *path, const uint8_t key[BACKUP_KEY_LEN
     in_transaction = false;
     if (rc != 0)
         goto out;
-    if (fflush(out) != 0 || fsync(fileno(out)) != 0) {
+    if (fflush(out) != 0 || fsync(fileno(out)) != 0 || fstat(fileno(out), &st) != 0) {
         snprintf(err, errlen, "writing %s: %s", partial, strerror(errno));
         rc = IOT_EIO;
         goto out;
     }
+    /* The summary's bytes is the file's size (iotctl(8), backup), what ls shows. */
+    s->bytes = (uint64_t)st.st_size;
     if (fclose(out) != 0) {
         out = NULL;
         snprintf(err, errlen, "writing %s: %s", partial, strerror(errno));

@@ -12,6 +12,7 @@
 #include "registry_internal.h"
 #include "db/sql_stmt.h"
 
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -156,6 +157,20 @@ static int relay_audit_list(struct admin_op *op)
         return admin_fail(op, IOT_EINVAL,
                           "--since: expected a UTC time such as 2026-05-01T12:00:00 "
                           "or an age such as 15m, 2h, 3d");
+    /* A typo in --outcome would match nothing and look like an empty audit: refused instead
+     * (iotctl(8), audit). The names are relay.h's outcomes, which this module cannot link. */
+    static const char *const outcomes[] = {"ok",      "denied", "unknown_type",
+                                           "bad_args", "offline", "busy",
+                                           "timeout", "error",  "internal"};
+    const char *outcome = admin_arg(op, "outcome");
+    bool known = !outcome;
+    for (size_t i = 0; !known && i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
+        known = strcmp(outcome, outcomes[i]) == 0;
+    if (!known)
+        return admin_fail(op, IOT_EINVAL,
+                          "--outcome: unknown outcome '%s' (ok, denied, unknown_type, bad_args, "
+                          "offline, busy, timeout, error or internal)",
+                          outcome);
     cJSON *list = cJSON_AddArrayToObject(op->result, "audit");
     if (!list)
         return admin_fail(op, IOT_ENOMEM, "out of memory");

@@ -61,6 +61,44 @@ check 2 "[web] root $T_DIR/nosuch: No such file or directory" -- "[web]" \
 check 2 "-l: [iotd] log_level: expected error|warn|info|debug, got 'loud'" -l loud -- ""
 check 0 "configuration OK" -l debug -- ""
 
+# Every number of [devices], [events] and [web] takes exactly the range iotd.conf(5) gives it:
+# both ends accepted, one past either end refused with the range in the message (0 is never a
+# silent "default" where the page gives no meaning to it).
+while read -r section key low high; do
+    check 0 "configuration OK" -- "[$section]" "$key = $low"
+    check 0 "configuration OK" -- "[$section]" "$key = $high"
+    check 2 "[$section] $key: expected a number from $low to $high" -- "[$section]" \
+        "$key = $((high + 1))"
+    [ "$low" -eq 0 ] ||
+        check 2 "[$section] $key: expected a number from $low to $high" -- "[$section]" \
+            "$key = $((low - 1))"
+done <<'RANGES'
+devices handshake_timeout_ms 100 600000
+devices ping_s 1 3600
+devices max_frame 256 65536
+devices max_bad_frames 1 65535
+devices output_limit 1 1073741824
+devices auth_fail_limit 1 100000
+devices max_in_flight 1 65535
+devices max_timeout_ms 1 3600000
+events retention_days 0 36500
+events spool_max_mb 1 1048576
+events queue 1 16777216
+events batch_max 1 100000
+events flush_ms 1 10000
+events subscriber_backlog_kb 1 1048576
+events lease_max_s 1 604800
+web head_timeout_ms 100 600000
+web idle_timeout_s 1 86400
+web session_ttl_s 1 31536000
+RANGES
+# keepalive_timeout_s: 0 is 2.5 x ping_s; at most 36000, and longer than ping_s.
+check 0 "configuration OK" -- "[devices]" "keepalive_timeout_s = 0"
+check 2 "[devices] keepalive_timeout_s: expected a number from 0 to 36000" -- "[devices]" \
+    "keepalive_timeout_s = 36001"
+check 2 "keepalive_timeout_s must be longer than ping_s" -- "[devices]" "ping_s = 60" \
+    "keepalive_timeout_s = 60"
+
 # The file itself: a directory, a NUL byte.
 rc=0
 OUT=$("$IOTD_BIN" -t -c "$T_DIR" 2>&1) || rc=$?
