@@ -164,7 +164,8 @@ void control_stats_start(struct control_conn *conn, uint32_t id, const struct ct
     long long count = ctl_get_int(args, "count", 0);
     if (interval < STREAM_MIN_INTERVAL_MS || interval > STREAM_MAX_INTERVAL_MS || count < 0) {
         cJSON_Delete(args);
-        control_send_error(conn, id, IOT_EINVAL, "--interval must be 100..60000 ms and --count >= 0");
+        control_send_error(conn, id, IOT_EINVAL,
+                           "--interval must be 100..60000 ms and --count >= 0");
         return;
     }
     /* An unknown --sort is refused now: later, each sample would fail and the stream stay

@@ -159,9 +159,8 @@ static int relay_audit_list(struct admin_op *op)
                           "or an age such as 15m, 2h, 3d");
     /* A typo in --outcome would match nothing and look like an empty audit: refused instead
      * (iotctl(8), audit). The names are relay.h's outcomes, which this module cannot link. */
-    static const char *const outcomes[] = {"ok",      "denied", "unknown_type",
-                                           "bad_args", "offline", "busy",
-                                           "timeout", "error",  "internal"};
+    static const char *const outcomes[] = {"ok",   "denied",  "unknown_type", "bad_args", "offline",
+                                           "busy", "timeout", "error",        "internal"};
     const char *outcome = admin_arg(op, "outcome");
     bool known = !outcome;
     for (size_t i = 0; !known && i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
