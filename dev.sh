@@ -218,9 +218,10 @@ test_suite() {
     # The whole suite under AddressSanitizer + UndefinedBehaviorSanitizer, then what crosses
     # threads under ThreadSanitizer (a report makes the process exit non-zero, so its test
     # fails; tests labelled "single" exercise one thread's work: tests/integration/CMakeLists.txt).
-    build "$top/build-test" Debug -DIOTD_SANITIZE=address
+    # (The browser tests are "once" tests: the sanitizer trees need not npm-install their tools.)
+    build "$top/build-test" Debug -DIOTD_SANITIZE=address -DIOTD_BROWSER_TESTS=OFF
     run_ctest "$top/build-test" -LE once -j2
-    build "$top/build-tsan" Debug -DIOTD_SANITIZE=thread
+    build "$top/build-tsan" Debug -DIOTD_SANITIZE=thread -DIOTD_BROWSER_TESTS=OFF
     run_ctest "$top/build-tsan" -LE "once|single" -j2
     # Every parser under libFuzzer (clang only), each for a bounded time (tests/fuzz; for a
     # number of executions: tests/fuzz/run.sh).
