@@ -77,9 +77,10 @@ t_ready() {
 
 # A first start costs every test ~5 s (mariadb-install-db, then the migrations), so under ctest
 # the tests start from a copy of a datadir that one iotd of this build made and stopped cleanly
-# (made once per build and per set of migrations, under a lock: tests run in parallel). The
-# first start itself stays tested: a test that sets T_FRESH_DB=1, the install and package
-# tests, test_mariadb_local and the unit tests with a private MariaDB all install their own.
+# (made once per build and per set of migrations, under a lock: tests run in parallel;
+# T_FRESH_DB=1 opts out). The first start itself stays tested: the package test, the unit tests
+# with a private MariaDB (test_db_mariadb, the store's, the registry's) and the making of the
+# template each run it.
 t_db_template() {
     [ -n "${IOT_BUILD_DIR:-}" ] && [ -n "${IOT_SOURCE_DIR:-}" ] && [ -z "${T_FRESH_DB:-}" ] || return 0
     [ -d "$T_STATE/mariadb/data" ] && return 0
