@@ -9,6 +9,7 @@
 #include "ctl_proto.h"
 #include "ctl_time.h"
 #include "iot_error.h"
+#include "iot_outcome.h"
 #include "registry_internal.h"
 #include "db/sql_stmt.h"
 
@@ -158,14 +159,9 @@ static int relay_audit_list(struct admin_op *op)
                           "--since: expected a UTC time such as 2026-05-01T12:00:00 "
                           "or an age such as 15m, 2h, 3d");
     /* A typo in --outcome would match nothing and look like an empty audit: refused instead
-     * (iotctl(8), audit). The names are relay.h's outcomes, which this module cannot link. */
-    static const char *const outcomes[] = {"ok",   "denied",  "unknown_type", "bad_args", "offline",
-                                           "busy", "timeout", "error",        "internal"};
+     * (iotctl(8), audit). */
     const char *outcome = admin_arg(op, "outcome");
-    bool known = !outcome;
-    for (size_t i = 0; !known && i < sizeof(outcomes) / sizeof(outcomes[0]); i++)
-        known = strcmp(outcome, outcomes[i]) == 0;
-    if (!known)
+    if (outcome && !iot_outcome_known(outcome))
         return admin_fail(op, IOT_EINVAL,
                           "--outcome: unknown outcome '%s' (ok, denied, unknown_type, bad_args, "
                           "offline, busy, timeout, error or internal)",

@@ -5,6 +5,7 @@
 
 #include "iot_error.h"
 #include "iot_hash.h"
+#include "iot_outcome.h"
 #include "registry/argspec.h"
 #include "relay/relay_internal.h"
 
@@ -12,12 +13,11 @@
 #include <stdlib.h>
 #include <string.h>
 
-static const char *const outcome_names[RELAY_OUTCOME_COUNT] = {
-    "ok", "denied", "unknown_type", "bad_args", "offline", "busy", "timeout", "error", "internal"};
+_Static_assert(RELAY_OUTCOME_COUNT == IOT_OUTCOME_COUNT, "relay.h's outcomes are iot_outcome.h's");
 
 const char *relay_outcome_name(enum relay_outcome outcome)
 {
-    return (unsigned)outcome < RELAY_OUTCOME_COUNT ? outcome_names[outcome] : "internal";
+    return iot_outcome_name((unsigned)outcome);
 }
 
 int relay_outcome_code(enum relay_outcome outcome)

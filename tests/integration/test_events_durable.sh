@@ -203,12 +203,7 @@ printf '%s\n' "$OUT" >"$T_DIR/dev-r.jsonl"
 "$IOTSIM_BIN" -c "$addr" -f "$T_DIR/dev-r.jsonl" --stats-interval 0 --duration 600 \
     >"$T_DIR/sim-r.log" 2>&1 &
 SIM_PIDS="$SIM_PIDS $!"
-for _ in $(seq 1 100); do
-    ctl send --tenant acme r1 echo up
-    [ "$RC" = 0 ] && break
-    sleep 0.1
-done
-[ "$RC" = 0 ] || fail "r1 did not come online: $OUT"
+t_wait_online r1 True "$T_DIR/sim-r.log"
 echo "set-up done after $((SECONDS - T_START_S)) s"
 
 # --- (a) MariaDB stopped mid-burst, restarted: the spool carries the acknowledgements ---------
